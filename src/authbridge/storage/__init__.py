@@ -1,0 +1,43 @@
+"""Persistence: one store per aggregate over SQLite (embedded default) or PostgreSQL."""
+
+from __future__ import annotations
+
+from authbridge.storage.database import Database
+from authbridge.storage.errors import Conflict, StorageError, Unavailable
+from authbridge.storage.keys import KeyStore
+from authbridge.storage.keyvalues import KeyValueStore
+from authbridge.storage.ratelimits import RateLimitStore
+from authbridge.storage.sessions import SessionStore
+from authbridge.storage.users import UserStore
+
+__all__ = [
+    "Conflict",
+    "Database",
+    "KeyStore",
+    "KeyValueStore",
+    "RateLimitStore",
+    "SessionStore",
+    "Storage",
+    "StorageError",
+    "Unavailable",
+    "UserStore",
+]
+
+
+class Storage:
+    """Every store over one database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.users = UserStore(db)
+        self.sessions = SessionStore(db)
+        self.keys = KeyStore(db)
+        self.rate_limits = RateLimitStore(db)
+        self.values = KeyValueStore(db)
+
+    @classmethod
+    def open(cls, url: str, *, pool_size: int = 10, migrate: bool = True) -> Storage:
+        db = Database(url, pool_size=pool_size)
+        if migrate:
+            db.upgrade()
+        return cls(db)

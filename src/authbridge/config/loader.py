@@ -1,0 +1,239 @@
+"""Builds the effective settings from a file, the environment and mounted secret files.
+
+Precedence, lowest first: defaults, the YAML/JSON file, files in the secrets directory
+(`AUTHBRIDGE_SECRETS_DIR`, one file per variable name, as Kubernetes mounts a Secret),
+environment variables, and `<NAME>_FILE` variables that point at a file holding the value.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from authbridge.config.errors import ConfigError, ConfigIssue
+from authbridge.config.model import Settings
+from authbridge.config.schema import Node, child, closest, node_for, normalize
+
+__all__ = ["ENV_SECTIONS", "load_settings", "masked", "read_file"]
+
+ENV_SECTIONS = {
+    normalize(alias)
+    for alias in ("server", "database", "tokens", "sessions", "auth", "authorizer", "logging")
+}
+DEFAULT_SECRETS_DIR = "/run/secrets/authbridge"
+MASK = "********"
+URL_PASSWORD = "url-password"  # noqa: S105 - the marker of a URL whose password is masked
+
+
+def _camel(segment: str) -> str:
+    head, *rest = segment.lower().split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def read_file(path: Path) -> dict[str, Any]:
+    """Parse a YAML or JSON config file.
+
+    Astronomer's `astronomer.houston.config` wrapper is unwrapped, so a Houston values
+    file can be given as it is.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([ConfigIssue("(file)", f"cannot read {path}: {exc.strerror}")]) from None
+    try:
+        data = yaml.safe_load(text) if text.strip() else {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(
+            [ConfigIssue("(file)", f"{path} is not valid YAML/JSON{where}")]
+        ) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError([ConfigIssue("(file)", f"{path} must hold a mapping of sections")])
+    houston = data.get("astronomer", {})
+    if isinstance(houston, dict) and isinstance(houston.get("houston"), dict):
+        inner = houston["houston"].get("config")
+        if isinstance(inner, dict) and len(data) == 1:
+            return inner
+    return data
+
+
+def _canonicalize(raw: Any, node: Node, path: str, issues: list[ConfigIssue]) -> Any:
+    """Rename keys to their canonical spelling and report unknown ones with a suggestion."""
+    if not isinstance(raw, dict) or node.kind not in ("model", "model_map", "value_map"):
+        return raw
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        key = str(key)
+        found = child(node, key)
+        where = f"{path}.{key}" if path else key
+        if found is None:
+            hint = closest(node, key)
+            suggestion = f"{path}.{hint}" if path and hint else hint
+            issues.append(ConfigIssue(where, "unknown key", suggestion))
+            continue
+        canonical, sub = found
+        out[canonical] = _canonicalize(
+            value, sub, f"{path}.{canonical}" if path else canonical, issues
+        )
+    return out
+
+
+def _set_path(data: dict[str, Any], var: str, value: str, issues: list[ConfigIssue]) -> None:
+    segments = var.split("__")
+    node = node_for(Settings)
+    target = data
+    path: list[str] = []
+    for index, segment in enumerate(segments):
+        last = index == len(segments) - 1
+        existing = next((k for k in target if normalize(k) == normalize(segment)), None)
+        found = child(node, existing or segment)
+        if found is None:
+            hint = closest(node, segment)
+            env_hint = None
+            if hint:
+                env_hint = "__".join([*segments[:index], _upper_snake(hint)])
+            issues.append(
+                ConfigIssue(
+                    ".".join([*path, segment.lower()]),
+                    f"unknown key (from ${var})",
+                    ".".join([*path, hint]) + (f" (${env_hint})" if env_hint else "")
+                    if hint
+                    else None,
+                )
+            )
+            return
+        key, node = found
+        if existing is None and key == segment:
+            # A free name (a provider, an authUrlParams entry): provider names read like
+            # file keys, OAuth parameter names stay snake_case as the IdPs spell them.
+            key = segment.lower() if node.kind == "scalar" else _camel(segment)
+        path.append(key)
+        if last:
+            target[key] = _env_value(value, node)
+            return
+        nxt = target.get(key)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            target[key] = nxt
+        target = nxt
+
+
+def _upper_snake(key: str) -> str:
+    out = "".join("_" + c if c.isupper() else c for c in key)
+    return out.upper().lstrip("_")
+
+
+def _env_value(value: str, node: Node) -> Any:
+    """Turn an environment string into the shape the key takes (lists as JSON or commas)."""
+    if node.kind == "list":
+        stripped = value.strip()
+        if stripped.startswith("["):
+            try:
+                return json.loads(stripped)
+            except json.JSONDecodeError:
+                pass
+        return [item.strip() for item in stripped.split(",") if item.strip()]
+    if node.kind in ("value_map", "model", "model_map"):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def _environment_overrides(environ: Mapping[str, str], issues: list[ConfigIssue]) -> dict[str, str]:
+    """Collect `SECTION__KEY...` variables from the secrets dir, the env, and `_FILE` pointers."""
+    found: dict[str, str] = {}
+    secrets_dir = Path(environ.get("AUTHBRIDGE_SECRETS_DIR", DEFAULT_SECRETS_DIR))
+    if secrets_dir.is_dir():
+        for entry in sorted(secrets_dir.iterdir()):
+            if entry.is_file() and "__" in entry.name:
+                found[entry.name.upper()] = entry.read_text(encoding="utf-8").strip()
+    for name, value in environ.items():
+        if "__" in name and normalize(name.split("__", 1)[0]) in ENV_SECTIONS:
+            found[name.upper()] = value
+    for name in [n for n in found if n.endswith("_FILE")]:
+        pointer = found.pop(name)
+        target = name.removesuffix("_FILE")
+        try:
+            found[target] = Path(pointer).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            issues.append(ConfigIssue(f"${name}", f"cannot read {pointer}: {exc.strerror}"))
+    return found
+
+
+def _validation_issues(exc: ValidationError) -> list[ConfigIssue]:
+    issues = []
+    for error in exc.errors():
+        loc = [str(part) for part in error["loc"] if part != "providers"]
+        message = error["msg"]
+        if message.startswith("Value error, "):
+            message = message.removeprefix("Value error, ")
+        given = error.get("input")
+        if isinstance(given, (str, int, float, bool)) and error["type"] != "missing":
+            message += f" (got {given!r})"
+        issues.append(ConfigIssue(".".join(loc), message))
+    return issues
+
+
+def load_settings(
+    config_file: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Load and validate the effective settings, or raise ConfigError naming every problem."""
+    environ = os.environ if environ is None else environ
+    if config_file is None and environ.get("AUTHBRIDGE_CONFIG"):
+        config_file = Path(environ["AUTHBRIDGE_CONFIG"])
+    issues: list[ConfigIssue] = []
+    raw = read_file(config_file) if config_file is not None else {}
+    data = _canonicalize(raw, node_for(Settings), "", issues)
+    for var, value in sorted(_environment_overrides(environ, issues).items()):
+        _set_path(data, var, value, issues)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        issues.extend(_validation_issues(exc))
+    if issues:
+        raise ConfigError(issues)
+    return settings
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The effective settings as a dict with every secret value replaced by a mask."""
+    dumped = settings.model_dump(by_alias=True, mode="json")
+    result: dict[str, Any] = _mask(dumped, node_for(Settings))
+    return result
+
+
+def _mask(value: Any, node: Node) -> Any:
+    if node.secret and value:
+        if node.secret == URL_PASSWORD and isinstance(value, str):
+            return _mask_url_password(value)
+        return MASK
+    if isinstance(value, dict):
+        if node.kind == "model" and node.model is not None and "providers" in value:
+            providers = value.pop("providers")
+            value.update(providers)
+        out = {}
+        for key, item in value.items():
+            found = child(node, key)
+            out[key] = _mask(item, found[1]) if found else item
+        return out
+    return value
+
+
+def _mask_url_password(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    creds, _at, host = rest.rpartition("@")
+    user, colon, _password = creds.partition(":")
+    return f"{scheme}://{user}{':' + MASK if colon else ''}@{host}"

@@ -1,0 +1,239 @@
+"""The settings model: every key authbridge reads, its type, default and meaning.
+
+The `auth:` block follows Astronomer's Houston keys (`auth.local.enabled`,
+`auth.openidConnect.flow`, `auth.openidConnect.<provider>.clientId`, ...), so that a
+platform team can carry its existing configuration over unchanged. The other sections
+are authbridge's own. Keys are camelCase in files; Python attributes are snake_case.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+__all__ = [
+    "AuthSettings",
+    "AuthorizerSettings",
+    "DatabaseSettings",
+    "GithubSettings",
+    "LocalAuthSettings",
+    "LoggingSettings",
+    "OidcProviderSettings",
+    "OpenidConnectSettings",
+    "PasswordHashSettings",
+    "RateLimitSettings",
+    "ServerSettings",
+    "SessionSettings",
+    "Settings",
+    "TokenSettings",
+]
+
+
+class Section(BaseModel):
+    """Base of every section: camelCase keys, unknown keys refused (the loader names them)."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+class ServerSettings(Section):
+    issuer: str = Field(
+        default="http://localhost:8080",
+        description="Public base URL of this service; the `iss` of every token it signs.",
+    )
+    host: str = Field(default="0.0.0.0", description="Address to listen on.")  # noqa: S104
+    port: int = Field(default=8080, ge=1, le=65535)
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses of reverse proxies whose X-Forwarded-For is believed.",
+    )
+    secret_key: str | None = Field(
+        default=None,
+        description="Key for CSRF tokens; generated and stored in the database if unset.",
+        json_schema_extra={"secret": True},
+    )
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_is_url(cls, value: str) -> str:
+        # OIDC Discovery §3: the issuer is an https URL with no query or fragment;
+        # http is tolerated for local development.
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL such as https://auth.example.com")
+        if "?" in value or "#" in value:
+            raise ValueError("must not contain a query or fragment (OIDC Discovery §3)")
+        return value.rstrip("/")
+
+    @property
+    def https(self) -> bool:
+        return self.issuer.startswith("https://")
+
+
+class DatabaseSettings(Section):
+    url: str = Field(
+        default="sqlite:///authbridge.db",
+        description="SQLAlchemy URL: SQLite file (embedded default) or postgresql://...",
+        json_schema_extra={"secret": "url-password"},
+    )
+    pool_size: int = Field(default=10, ge=1)
+
+    @field_validator("url")
+    @classmethod
+    def _supported_backend(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql", "postgres://")):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        if value.startswith("postgres://"):
+            value = "postgresql://" + value.removeprefix("postgres://")
+        return value
+
+
+class TokenSettings(Section):
+    algorithm: Literal["ES256", "RS256"] = Field(
+        default="ES256", description="Signing algorithm of new keys."
+    )
+    access_token_lifetime: int = Field(default=3600, ge=60, le=86400)
+    id_token_lifetime: int = Field(default=3600, ge=60, le=86400)
+    audience: list[str] = Field(
+        default_factory=list,
+        description="`aud` of platform access tokens; defaults to the issuer.",
+    )
+    key_publish_ahead: int = Field(
+        default=600,
+        ge=0,
+        description="Seconds a new key is published before it signs (JWKS caches refresh).",
+    )
+
+
+class SessionSettings(Section):
+    idle_timeout: int = Field(default=8 * 3600, ge=60)
+    absolute_lifetime: int = Field(default=7 * 24 * 3600, ge=60)
+
+
+class PasswordHashSettings(Section):
+    """argon2id cost; OWASP Password Storage Cheat Sheet minimum is m=19 MiB, t=2, p=1."""
+
+    memory_cost: int = Field(default=19456, ge=19456, description="KiB")
+    time_cost: int = Field(default=2, ge=2)
+    parallelism: int = Field(default=1, ge=1)
+
+
+class RateLimitSettings(Section):
+    """Throttles on failed sign-ins; every limit is a window, never a permanent lock."""
+
+    window: int = Field(default=900, ge=1, description="Seconds over which failures count.")
+    per_account_and_address: int = Field(default=5, ge=1)
+    per_address: int = Field(default=50, ge=1)
+    per_account: int = Field(default=100, ge=1)
+
+
+class LocalAuthSettings(Section):
+    enabled: bool = True
+    allow_signup: bool = Field(default=True, description="Anyone may create an account.")
+    password_hash: PasswordHashSettings = Field(default_factory=PasswordHashSettings)
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+
+
+class OidcProviderSettings(Section):
+    """One `auth.openidConnect.<name>` block (Astronomer's keys, plus Dex's options)."""
+
+    enabled: bool = False
+    client_id: str | None = None
+    client_secret: str | None = Field(default=None, json_schema_extra={"secret": True})
+    discovery_url: str | None = None
+    issuer: str | None = None
+    base_domain: str | None = None
+    display_name: str | None = None
+    auth_url_params: dict[str, str] = Field(default_factory=dict)
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "profile", "email"])
+    type: str | None = Field(
+        default=None, description="Connector type; defaults to the provider name or `oidc`."
+    )
+    allow_signup: bool = True
+    allowed_domains: list[str] = Field(default_factory=list)
+    insecure_enable_groups: bool = False
+    insecure_skip_email_verified: bool = False
+    insecure_skip_issuer_callback_domain_check: bool = False
+    claims_mapping: dict[str, str] = Field(default_factory=dict)
+
+
+class GithubSettings(Section):
+    enabled: bool = False
+    client_id: str | None = None
+    client_secret: str | None = Field(default=None, json_schema_extra={"secret": True})
+    display_name: str | None = None
+    allowed_organizations: list[str] = Field(default_factory=list)
+    allow_signup: bool = True
+
+
+class OpenidConnectSettings(Section):
+    """`auth.openidConnect`: the flow, the clock tolerance, and one block per provider.
+
+    Provider names are free (`okta`, `custom`, `corp-sso`), so every key other than
+    `flow` and `clockTolerance` is a provider block.
+    """
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+    flow: Literal["implicit", "code"] = "implicit"
+    clock_tolerance: int = Field(default=0, ge=0, le=600, description="Seconds.")
+    providers: dict[str, OidcProviderSettings] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_providers(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        fixed = {"flow", "clockTolerance", "clock_tolerance", "providers"}
+        providers = dict(data.get("providers") or {})
+        rest = {}
+        for key, value in data.items():
+            if key in fixed:
+                rest[key] = value
+            else:
+                providers[key] = value
+        rest["providers"] = providers
+        return rest
+
+
+class AuthSettings(Section):
+    local: LocalAuthSettings = Field(default_factory=LocalAuthSettings)
+    openid_connect: OpenidConnectSettings = Field(default_factory=OpenidConnectSettings)
+    github: GithubSettings = Field(default_factory=GithubSettings)
+
+
+class AuthorizerSettings(Section):
+    """OpenMetadata's authorizer keys."""
+
+    initial_admins: list[str] = Field(
+        default_factory=list,
+        description="Usernames or emails (or the local part of an email) made admins.",
+    )
+    principal_domain: str | None = Field(
+        default=None, description="Only emails of this domain may sign up."
+    )
+
+
+class LoggingSettings(Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["json", "console"] = "json"
+
+
+class Settings(Section):
+    """The whole configuration."""
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    tokens: TokenSettings = Field(default_factory=TokenSettings)
+    sessions: SessionSettings = Field(default_factory=SessionSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    authorizer: AuthorizerSettings = Field(default_factory=AuthorizerSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+
+    @property
+    def access_token_audience(self) -> list[str]:
+        return list(self.tokens.audience) or [self.server.issuer]

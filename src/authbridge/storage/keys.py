@@ -1,0 +1,42 @@
+"""Signing keys: the private half stays in this table and never leaves the process."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+
+from authbridge.storage.database import Database
+from authbridge.storage.models import SigningKey
+
+__all__ = ["KeyStore"]
+
+
+class KeyStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def all(self) -> list[SigningKey]:
+        with self._db.session() as session:
+            return list(session.scalars(select(SigningKey).order_by(SigningKey.signs_from)))
+
+    def add(self, key: SigningKey) -> None:
+        with self._db.session() as session:
+            session.add(key)
+
+    def retire(self, kid: str, *, retired_at: datetime, published_until: datetime) -> None:
+        with self._db.session() as session:
+            session.execute(
+                update(SigningKey)
+                .where(SigningKey.kid == kid, SigningKey.retired_at.is_(None))
+                .values(retired_at=retired_at, published_until=published_until)
+            )
+
+    def delete_unpublished(self, now: datetime) -> int:
+        with self._db.session() as session:
+            result = session.execute(
+                delete(SigningKey).where(
+                    SigningKey.published_until.is_not(None), SigningKey.published_until < now
+                )
+            )
+            return int(getattr(result, "rowcount", 0) or 0)

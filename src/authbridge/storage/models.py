@@ -1,0 +1,216 @@
+"""SQLAlchemy 2 table models. Alembic migrations under `migrations/` create them.
+
+Times are timezone-aware UTC everywhere (SQLite keeps them as naive UTC; `UTCDateTime`
+restores the zone). Secrets the service must be able to compare but never read back
+(session ids, setup tokens) are stored as SHA-256 digests.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "Base",
+    "BrowserSession",
+    "Identity",
+    "KeyValue",
+    "RateLimitCounter",
+    "Role",
+    "SigningKey",
+    "Team",
+    "TeamMember",
+    "TeamRole",
+    "User",
+    "UserRole",
+    "utcnow",
+]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A DateTime that always comes back timezone-aware in UTC, on every backend."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: dict[Any, Any] = {datetime: UTCDateTime()}
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    username: Mapped[str] = mapped_column(String(320))
+    # userName is case-insensitive (RFC 7643 §4.1.1); the lower-cased copy carries the index.
+    username_key: Mapped[str] = mapped_column(String(320), unique=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    name: Mapped[str | None] = mapped_column(String(256))
+    password_hash: Mapped[str | None] = mapped_column(String(256))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    kind: Mapped[str] = mapped_column(String(16), default="person")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (Index("ix_users_email", "email"),)
+
+
+class Identity(Base):
+    """A link from an upstream identity (connector id, subject) to a user."""
+
+    __tablename__ = "identities"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    connector_id: Mapped[str] = mapped_column(String(128))
+    subject: Mapped[str] = mapped_column(String(512))
+    email: Mapped[str | None] = mapped_column(String(320))
+    claims: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (
+        UniqueConstraint("connector_id", "subject", name="uq_identities_connector_subject"),
+        Index("ix_identities_user", "user_id"),
+    )
+
+
+class Role(Base):
+    __tablename__ = "roles"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    description: Mapped[str] = mapped_column(String(256), default="")
+    system: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class UserRole(Base):
+    __tablename__ = "user_roles"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    role_name: Mapped[str] = mapped_column(
+        ForeignKey("roles.name", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class Team(Base):
+    __tablename__ = "teams"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256))
+    name_key: Mapped[str] = mapped_column(String(256), unique=True)
+    source: Mapped[str] = mapped_column(String(128), default="local")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TeamMember(Base):
+    __tablename__ = "team_members"
+
+    team_id: Mapped[str] = mapped_column(
+        ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+
+    __table_args__ = (Index("ix_team_members_user", "user_id"),)
+
+
+class TeamRole(Base):
+    __tablename__ = "team_roles"
+
+    team_id: Mapped[str] = mapped_column(
+        ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
+    )
+    role_name: Mapped[str] = mapped_column(
+        ForeignKey("roles.name", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class BrowserSession(Base):
+    """A signed-in browser. The cookie holds a random id; only its SHA-256 is stored."""
+
+    __tablename__ = "browser_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    auth_method: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    client_address: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(512))
+
+    __table_args__ = (Index("ix_browser_sessions_user", "user_id"),)
+
+
+class SigningKey(Base):
+    """A token signing key. Published from `created_at`, signs from `signs_from`,
+    and stays published until `published_until` once a newer key has replaced it."""
+
+    __tablename__ = "signing_keys"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    alg: Mapped[str] = mapped_column(String(16))
+    private_pem: Mapped[str] = mapped_column(Text)
+    public_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    signs_from: Mapped[datetime] = mapped_column()
+    retired_at: Mapped[datetime | None] = mapped_column()
+    published_until: Mapped[datetime | None] = mapped_column()
+
+
+class RateLimitCounter(Base):
+    """Failures counted for one limiter key within a fixed window."""
+
+    __tablename__ = "rate_limit_counters"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column()
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class KeyValue(Base):
+    """Small service-wide values shared by replicas (the CSRF key, the setup token digest)."""
+
+    __tablename__ = "key_values"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

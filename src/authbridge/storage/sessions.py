@@ -1,0 +1,70 @@
+"""Server-side browser sessions, looked up by the SHA-256 of the cookie's random id."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, update
+
+from authbridge.storage.database import Database
+from authbridge.storage.models import BrowserSession
+
+__all__ = ["SessionStore"]
+
+
+class SessionStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def create(
+        self,
+        *,
+        id_hash: str,
+        user_id: str,
+        auth_method: str,
+        now: datetime,
+        expires_at: datetime,
+        client_address: str | None = None,
+        user_agent: str | None = None,
+    ) -> BrowserSession:
+        row = BrowserSession(
+            id_hash=id_hash,
+            user_id=user_id,
+            auth_method=auth_method,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=expires_at,
+            client_address=client_address,
+            user_agent=(user_agent or "")[:512] or None,
+        )
+        with self._db.session() as session:
+            session.add(row)
+        return row
+
+    def get(self, id_hash: str) -> BrowserSession | None:
+        with self._db.session() as session:
+            return session.get(BrowserSession, id_hash)
+
+    def touch(self, id_hash: str, now: datetime) -> None:
+        with self._db.session() as session:
+            session.execute(
+                update(BrowserSession)
+                .where(BrowserSession.id_hash == id_hash)
+                .values(last_seen_at=now)
+            )
+
+    def delete(self, id_hash: str) -> None:
+        with self._db.session() as session:
+            session.execute(delete(BrowserSession).where(BrowserSession.id_hash == id_hash))
+
+    def delete_for_user(self, user_id: str) -> int:
+        with self._db.session() as session:
+            result = session.execute(
+                delete(BrowserSession).where(BrowserSession.user_id == user_id)
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    def delete_expired(self, now: datetime) -> int:
+        with self._db.session() as session:
+            result = session.execute(delete(BrowserSession).where(BrowserSession.expires_at < now))
+            return int(getattr(result, "rowcount", 0) or 0)
