@@ -28,7 +28,7 @@ ENV_SECTIONS = {
 }
 DEFAULT_SECRETS_DIR = "/run/secrets/authbridge"
 MASK = "********"
-URL_PASSWORD = "url-password"  # noqa: S105 - the marker of a URL whose password is masked
+URL_PASSWORD = "url-password"
 
 
 def _camel(segment: str) -> str:

@@ -1,0 +1,131 @@
+"""Signs the platform's access tokens (RFC 9068 JWT profile) and ID tokens (OIDC Core §2)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from joserfc import jwt
+
+from authbridge.storage.models import utcnow
+from authbridge.tokens.claims import Principal
+from authbridge.tokens.keyring import KeyRing
+
+__all__ = ["IssuedToken", "TokenIssuer", "half_hash"]
+
+ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068 §2.1
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    jti: str
+    expires_at: int
+
+
+def half_hash(value: str) -> str:
+    """at_hash / c_hash (OIDC Core §3.1.3.6): left half of SHA-256, base64url (ES256/RS256)."""
+    digest = hashlib.sha256(value.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode()
+
+
+class TokenIssuer:
+    def __init__(
+        self,
+        keyring: KeyRing,
+        *,
+        issuer: str,
+        access_token_lifetime: int,
+        id_token_lifetime: int,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._keyring = keyring
+        self.issuer = issuer
+        self._access_lifetime = access_token_lifetime
+        self._id_lifetime = id_token_lifetime
+        self._clock = clock
+
+    def _identity_claims(self, principal: Principal) -> dict[str, Any]:
+        claims: dict[str, Any] = {
+            "sub": principal.subject,
+            "preferred_username": principal.username,
+            "groups": list(principal.groups),
+            "roles": list(principal.roles),
+        }
+        if principal.email is not None:
+            claims["email"] = principal.email
+            claims["email_verified"] = principal.email_verified
+        if principal.name:
+            claims["name"] = principal.name
+        if principal.kind != "person":
+            claims["principal_type"] = principal.kind
+        return claims
+
+    def _sign(self, header_type: str, claims: dict[str, Any]) -> str:
+        signing = self._keyring.current().signing
+        header = {"alg": signing.alg, "kid": signing.kid, "typ": header_type}
+        return jwt.encode(header, claims, signing.key, algorithms=[signing.alg])
+
+    def access_token(
+        self,
+        principal: Principal,
+        *,
+        audience: Sequence[str],
+        client_id: str,
+        scope: str = "",
+        lifetime: int | None = None,
+    ) -> IssuedToken:
+        """An RFC 9068 access token: iss, exp, aud, sub, client_id, iat, jti (§2.2) and identity."""
+        now = int(self._clock().timestamp())
+        exp = now + (lifetime or self._access_lifetime)
+        jti = secrets.token_urlsafe(16)
+        claims = {
+            "iss": self.issuer,
+            "aud": audience[0] if len(audience) == 1 else list(audience),
+            "iat": now,
+            "nbf": now,
+            "exp": exp,
+            "jti": jti,
+            "client_id": client_id,
+            **self._identity_claims(principal),
+        }
+        if scope:
+            claims["scope"] = scope
+        return IssuedToken(self._sign(ACCESS_TOKEN_TYPE, claims), jti, exp)
+
+    def id_token(
+        self,
+        principal: Principal,
+        *,
+        client_id: str,
+        auth_time: int,
+        nonce: str | None = None,
+        access_token: str | None = None,
+        code: str | None = None,
+    ) -> IssuedToken:
+        """An ID token (OIDC Core §2) with at_hash/c_hash when issued beside a token or code."""
+        now = int(self._clock().timestamp())
+        exp = now + self._id_lifetime
+        jti = secrets.token_urlsafe(16)
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": client_id,
+            "azp": client_id,
+            "iat": now,
+            "exp": exp,
+            "jti": jti,
+            "auth_time": auth_time,
+            **self._identity_claims(principal),
+        }
+        if nonce is not None:
+            claims["nonce"] = nonce
+        if access_token is not None:
+            claims["at_hash"] = half_hash(access_token)
+        if code is not None:
+            claims["c_hash"] = half_hash(code)
+        return IssuedToken(self._sign("JWT", claims), jti, exp)

@@ -1,0 +1,139 @@
+"""The set of signing keys: which one signs now, which are published, and rotation.
+
+Lifecycle of a key (all times stored, so every replica agrees):
+- published from `created_at`, in the JWKS;
+- signs from `signs_from`: a rotated-in key waits `tokens.keyPublishAhead` seconds first,
+  so that every verifier's JWKS cache has seen it before a token it signed arrives;
+- a replaced key stops signing when its successor starts (`retired_at`) and stays published
+  until every token it signed has expired (`published_until`), then it is deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from authbridge.storage.keys import KeyStore
+from authbridge.storage.models import SigningKey, utcnow
+from authbridge.tokens.keys import KeyMaterial, generate, load
+
+__all__ = ["KeyRing", "PublishedKeys"]
+
+RELOAD_INTERVAL = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class PublishedKeys:
+    """A snapshot: the key that signs now, and the JWKS document as ready bytes."""
+
+    signing: KeyMaterial
+    jwks: bytes
+    etag: str
+    loaded_at: datetime
+    valid_until: datetime
+
+
+class KeyRing:
+    def __init__(
+        self,
+        store: KeyStore,
+        *,
+        algorithm: str,
+        publish_ahead: timedelta,
+        max_token_lifetime: timedelta,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._store = store
+        self._algorithm = algorithm
+        self._publish_ahead = publish_ahead
+        self._max_lifetime = max_token_lifetime
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._snapshot: PublishedKeys | None = None
+        self._parsed: dict[str, KeyMaterial] = {}
+
+    def ensure_key(self) -> None:
+        """On first start, create the first key; it signs at once (no cache can be stale)."""
+        if not self._store.all():
+            self._add(generate(self._algorithm), signs_from=self._clock())
+        self.reload()
+
+    def rotate(self) -> SigningKey:
+        """Publish a new key now; it signs after `publish_ahead`, when the current keys retire."""
+        now = self._clock()
+        material = generate(self._algorithm)
+        starts = now + self._publish_ahead
+        for key in self._store.all():
+            if key.retired_at is None:
+                self._store.retire(
+                    key.kid, retired_at=starts, published_until=starts + self._max_lifetime
+                )
+        row = self._add(material, signs_from=starts)
+        self.reload()
+        return row
+
+    def _add(self, material: KeyMaterial, *, signs_from: datetime) -> SigningKey:
+        row = SigningKey(
+            kid=material.kid,
+            alg=material.alg,
+            private_pem=material.private_pem,
+            public_jwk=material.public_jwk,
+            created_at=self._clock(),
+            signs_from=signs_from,
+        )
+        self._store.add(row)
+        return row
+
+    def current(self) -> PublishedKeys:
+        """The snapshot in force; reloaded from storage when it may have changed."""
+        snapshot = self._snapshot
+        if snapshot is None or self._clock() >= snapshot.valid_until:
+            snapshot = self.reload()
+        return snapshot
+
+    def reload(self) -> PublishedKeys:
+        with self._lock:
+            now = self._clock()
+            self._store.delete_unpublished(now)
+            rows = self._store.all()
+            published = [r for r in rows if r.published_until is None or r.published_until > now]
+            signers = [
+                r
+                for r in published
+                if r.signs_from <= now and (r.retired_at is None or r.retired_at > now)
+            ]
+            if not signers:
+                raise RuntimeError("no signing key is active; run `authbridge keys rotate`")
+            signer = max(signers, key=lambda r: r.signs_from)
+            for row in published:
+                if row.kid not in self._parsed:
+                    self._parsed[row.kid] = load(row.private_pem, row.alg)
+            # The snapshot lapses at the next transition (a key starts or stops signing or
+            # publishing) or after RELOAD_INTERVAL, so rotations by another replica are seen.
+            transitions = [
+                t
+                for r in rows
+                for t in (r.signs_from, r.retired_at, r.published_until)
+                if t is not None and t > now
+            ]
+            valid_until = min([now + RELOAD_INTERVAL, *transitions])
+            document = {
+                "keys": [
+                    r.public_jwk
+                    for r in sorted(published, key=lambda r: r.signs_from, reverse=True)
+                ]
+            }
+            body = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+            etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+            self._snapshot = PublishedKeys(
+                signing=self._parsed[signer.kid],
+                jwks=body,
+                etag=etag,
+                loaded_at=now,
+                valid_until=valid_until,
+            )
+            return self._snapshot
