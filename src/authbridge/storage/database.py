@@ -70,8 +70,12 @@ class Database:
         with self.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
 
-    def upgrade(self, revision: str = "head") -> None:
-        """Apply Alembic migrations up to `revision` (idempotent)."""
+    def upgrade(self, revision: str = "heads") -> None:
+        """Apply Alembic migrations up to `revision` (idempotent).
+
+        "heads": each feature's migrations branch from the initial schema and are applied
+        together, so independent features never fight over one linear history.
+        """
         with self.engine.begin() as connection:
             config = AlembicConfig()
             config.set_main_option("script_location", str(MIGRATIONS))

@@ -1,0 +1,3 @@
+from authbridge.cli.main import main
+
+main()

@@ -1,0 +1,146 @@
+"""The `authbridge` command: serve, config check, db upgrade, keys rotate|list."""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+from rich.console import Console
+
+from authbridge.config import ConfigError, Settings, load_settings, masked
+from authbridge.storage import Storage
+from authbridge.tokens import KeyRing
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help="authbridge: the authentication service of a data platform.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage token signing keys.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="YAML or JSON file.", envvar="AUTHBRIDGE_CONFIG"),
+]
+
+
+def _settings(config: Path | None) -> Settings:
+    """Load settings or stop with every problem named (exit 2), never a traceback."""
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        err.print(
+            f"[bold red]Configuration error[/] ({len(exc.issues)} problem"
+            f"{'s' if len(exc.issues) != 1 else ''}):"
+        )
+        for issue in exc.issues:
+            err.print(f"  - {issue}", markup=False)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    host: Annotated[str | None, typer.Option(help="Override server.host.")] = None,
+    port: Annotated[int | None, typer.Option(help="Override server.port.")] = None,
+) -> None:
+    """Run the service (with no config: SQLite file, local accounts, http://localhost:8080)."""
+    import uvicorn
+
+    from authbridge.web.app import create_app
+    from authbridge.web.observability import configure_logging
+
+    settings = _settings(config)
+    configure_logging(settings.logging.level, settings.logging.format)
+    out.print(
+        f"authbridge on {settings.server.issuer} (listening on "
+        f"{host or settings.server.host}:{port or settings.server.port})"
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.server.host,
+        port=port or settings.server.port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+    )
+
+
+@config_app.command("check")
+def config_check(config: ConfigOption = None) -> None:
+    """Print the effective configuration with secrets masked; exit non-zero on errors."""
+    settings = _settings(config)
+    out.print(yaml.safe_dump(masked(settings), sort_keys=False).rstrip(), markup=False)
+    err.print("[green]Configuration is valid.[/]")
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption = None) -> None:
+    """Apply database migrations (start-up does this too)."""
+    from authbridge.storage.database import Database
+
+    settings = _settings(config)
+    db = Database(settings.database.url)
+    try:
+        db.upgrade()
+    except Exception as exc:
+        err.print(f"[red]Migration failed:[/] {type(exc).__name__}: {str(exc)[:300]}")
+        raise typer.Exit(1) from None
+    out.print("Database schema is up to date.")
+
+
+def _keyring(settings: Settings) -> tuple[Storage, KeyRing]:
+    storage = Storage.open(settings.database.url)
+    lifetime = max(settings.tokens.access_token_lifetime, settings.tokens.id_token_lifetime)
+    return storage, KeyRing(
+        storage.keys,
+        algorithm=settings.tokens.algorithm,
+        publish_ahead=timedelta(seconds=settings.tokens.key_publish_ahead),
+        max_token_lifetime=timedelta(seconds=lifetime),
+    )
+
+
+@keys_app.command("rotate")
+def keys_rotate(config: ConfigOption = None) -> None:
+    """Publish a new signing key now; it signs after tokens.keyPublishAhead seconds, and the
+    old key stays published until every token it signed has expired."""
+    settings = _settings(config)
+    _storage, ring = _keyring(settings)
+    ring.ensure_key()
+    row = ring.rotate()
+    starts = row.signs_from.strftime("%Y-%m-%d %H:%M:%S")
+    out.print(f"New key {row.kid} ({row.alg}) published; it signs from {starts} UTC.")
+
+
+@keys_app.command("list")
+def keys_list(config: ConfigOption = None) -> None:
+    """List signing keys (public facts only)."""
+    settings = _settings(config)
+    storage, _ring = _keyring(settings)
+    for row in storage.keys.all():
+        until = (
+            f", published until {row.published_until:%Y-%m-%d %H:%M}" if row.published_until else ""
+        )
+        out.print(f"{row.kid}  {row.alg}  signs from {row.signs_from:%Y-%m-%d %H:%M}{until}")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,49 @@
+"""The ASGI application: routes, middleware, error handling, start-up and shutdown."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from starlette.staticfiles import StaticFiles
+
+from authbridge import __version__
+from authbridge.config.model import Settings
+from authbridge.web import errors, ops, pages, wellknown
+from authbridge.web.observability import ObservabilityMiddleware
+from authbridge.web.security import SecurityHeadersMiddleware
+from authbridge.web.services import Services
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings, *, services: Services | None = None) -> FastAPI:
+    """Build the app. Storage comes up at start-up (in the background if the database is down)."""
+    services = services or Services(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        services.start()
+        yield
+        services.stop()
+
+    app = FastAPI(
+        title="authbridge",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.services = services
+    app.mount(
+        "/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"
+    )
+    for module in (ops, wellknown, pages):
+        app.include_router(module.router)
+    errors.install(app)
+    app.add_middleware(SecurityHeadersMiddleware, https=settings.server.https)
+    app.add_middleware(ObservabilityMiddleware, metrics=services.metrics)
+    return app

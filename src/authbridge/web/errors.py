@@ -1,0 +1,113 @@
+"""Every failure ends on a clear page (or JSON for programs), never a traceback."""
+
+from __future__ import annotations
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse, Response
+
+from authbridge.storage.errors import Unavailable
+from authbridge.web.rendering import CsrfFailed, templates
+
+__all__ = ["error_response", "install"]
+
+log = structlog.get_logger("authbridge.errors")
+
+TITLES = {
+    400: "Bad request",
+    401: "Not signed in",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Method not allowed",
+    413: "Request too large",
+    429: "Too many requests",
+    500: "Something went wrong",
+    503: "Temporarily unavailable",
+}
+
+
+def _wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")
+
+
+def error_response(
+    request: Request, status: int, message: str, hint: str | None = None, code: str | None = None
+) -> Response:
+    """An error page for browsers, a JSON body for programs; needs no storage."""
+    request_id = getattr(request.state, "request_id", None)
+    headers = {"cache-control": "no-store"}
+    if status == 503:
+        headers["retry-after"] = "5"
+    if not _wants_html(request):
+        body = {
+            "error": code or TITLES.get(status, "error").lower().replace(" ", "_"),
+            "error_description": message,
+        }
+        return JSONResponse(body, status_code=status, headers=headers)
+    return templates.TemplateResponse(
+        request,
+        "error.html",
+        {
+            "title": TITLES.get(status, "Error"),
+            "message": message,
+            "hint": hint,
+            "request_id": request_id,
+            "user": None,
+            "csrf_token": "",
+        },
+        status_code=status,
+        headers=headers,
+    )
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(CsrfFailed)
+    async def csrf_failed(request: Request, exc: CsrfFailed) -> Response:
+        log.warning("csrf_rejected", reason=str(exc), path=request.url.path)
+        return error_response(
+            request,
+            403,
+            "This form expired or was sent from another site.",
+            "Go back, reload the page and try again.",
+            "csrf",
+        )
+
+    async def unavailable(request: Request, exc: Exception) -> Response:
+        log.error("storage_unavailable", error=type(exc).__name__, path=request.url.path)
+        return error_response(
+            request,
+            503,
+            "The service cannot reach its database right now.",
+            "Try again in a moment. Operators: check /readyz and the database connection.",
+            "temporarily_unavailable",
+        )
+
+    app.add_exception_handler(Unavailable, unavailable)
+    app.add_exception_handler(OperationalError, unavailable)
+    app.add_exception_handler(DBAPIError, unavailable)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        message = {
+            404: "There is no page at this address.",
+            405: "This address does not accept that method.",
+        }.get(exc.status_code, str(exc.detail))
+        return error_response(request, exc.status_code, message)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> Response:
+        fields = sorted({".".join(str(p) for p in e["loc"][1:]) for e in exc.errors()})
+        return error_response(
+            request,
+            400,
+            "The request is malformed: check " + (", ".join(fields) or "its parameters") + ".",
+            code="invalid_request",
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled_error", path=request.url.path)
+        return error_response(request, 500, "An unexpected error occurred; it has been logged.")

@@ -1,0 +1,45 @@
+"""Liveness, readiness and Prometheus metrics for orchestrators and monitoring."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import JSONResponse, Response
+
+from authbridge.web.services import Services
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+@router.get("/healthz", include_in_schema=False)
+def healthz() -> Response:
+    """Live: the process answers. Never depends on storage, so a database outage
+    does not make the orchestrator restart healthy replicas."""
+    return JSONResponse({"status": "ok"})
+
+
+@router.get("/readyz", include_in_schema=False)
+def readyz(request: Request) -> Response:
+    """Ready: storage answers a query now."""
+    services = _services(request)
+    try:
+        services.ready().storage.db.ping()
+    except Exception as exc:
+        return JSONResponse(
+            {"status": "unavailable", "storage": type(exc).__name__}, status_code=503
+        )
+    return JSONResponse({"status": "ok", "storage": "ok"})
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(request: Request) -> Response:
+    return Response(
+        generate_latest(_services(request).metrics.registry), media_type=CONTENT_TYPE_LATEST
+    )

@@ -1,0 +1,352 @@
+"""Browser pages: sign-in, sign-up, first-admin setup, the signed-in page, password change."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Form, Request
+from starlette.responses import RedirectResponse, Response
+
+from authbridge.directory.accounts import LOCAL_CONNECTOR, AccountError
+from authbridge.directory.roles import is_initial_admin
+from authbridge.tokens import Principal
+from authbridge.web.rendering import check_csrf, render
+from authbridge.web.security import client_address
+from authbridge.web.services import Services
+from authbridge.web.sessions import current, sign_in, sign_out
+
+__all__ = ["router"]
+
+router = APIRouter()
+log = structlog.get_logger("authbridge.pages")
+FormStr = Annotated[str, Form()]
+DEVICE = "device"
+UI_CLIENT_ID = "authbridge"
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def _see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def _login_context(services: Services) -> dict[str, Any]:
+    local = services.settings.auth.local
+    return {
+        "local_enabled": local.enabled,
+        "signup_enabled": local.enabled and local.allow_signup,
+        "providers": [],
+    }
+
+
+@router.get("/", include_in_schema=False)
+def home(request: Request) -> Response:
+    services = _services(request)
+    return _see_other("/account" if current(request, services) else "/login")
+
+
+@router.get("/login", include_in_schema=False)
+def login_page(request: Request) -> Response:
+    services = _services(request)
+    if current(request, services):
+        return _see_other("/account")
+    return render(request, services, "login.html", **_login_context(services))
+
+
+@router.post("/login", include_in_schema=False)
+def login(
+    request: Request, username: FormStr = "", password: FormStr = "", csrf_token: FormStr = ""
+) -> Response:
+    services = _services(request)
+    check_csrf(request, services, csrf_token)
+    context = _login_context(services)
+    if not services.settings.auth.local.enabled:
+        return render(
+            request, services, "login.html", 404, error="Password sign-in is turned off.", **context
+        )
+    ready = services.ready()
+    metrics = services.metrics.sign_ins
+    address = client_address(request, services.settings.server.trusted_proxies)
+    account = username.strip()[:320]
+    if not account or not password:
+        metrics.labels("password", "invalid_request").inc()
+        return render(
+            request,
+            services,
+            "login.html",
+            400,
+            username=account,
+            error="Enter your email and password.",
+            **context,
+        )
+    device = ready.csrf.unsign(DEVICE, request.cookies.get(services.cookies.device))
+    throttled = ready.throttle.check(account, address, trusted_device=device == account.casefold())
+    if throttled is not None:
+        metrics.labels("password", "throttled").inc()
+        log.warning("sign_in_throttled", method="password", address=address)
+        response = render(
+            request,
+            services,
+            "login.html",
+            429,
+            username=account,
+            error="Too many failed sign-ins. Wait a few minutes and try again.",
+            **context,
+        )
+        response.headers["retry-after"] = str(throttled.retry_after)
+        return response
+    user = ready.accounts.authenticate(account, password)
+    if user is None:
+        ready.throttle.failed(account, address)
+        metrics.labels("password", "failure").inc()
+        log.info("sign_in_failed", method="password", address=address)
+        # One message for unknown user, wrong password and disabled account (no enumeration).
+        return render(
+            request,
+            services,
+            "login.html",
+            401,
+            username=account,
+            error="That email and password do not match an account.",
+            **context,
+        )
+    ready.throttle.succeeded(account, address)
+    signed = _see_other("/account")
+    sign_in(request, signed, services, user, LOCAL_CONNECTOR)
+    services.cookies.set(
+        signed,
+        services.cookies.device,
+        ready.csrf.sign(DEVICE, user.username_key),
+        max_age=180 * 24 * 3600,
+    )
+    metrics.labels("password", "success").inc()
+    log.info("sign_in", method="password", user_id=user.id)
+    return signed
+
+
+@router.get("/signup", include_in_schema=False)
+def signup_page(request: Request) -> Response:
+    services = _services(request)
+    local = services.settings.auth.local
+    if not (local.enabled and local.allow_signup):
+        return render(
+            request,
+            services,
+            "error.html",
+            404,
+            title="Sign-up is turned off",
+            message="Ask an administrator to create an account for you.",
+        )
+    return render(
+        request,
+        services,
+        "signup.html",
+        heading="Create an account",
+        action="/signup",
+        submit="Create account",
+    )
+
+
+@router.post("/signup", include_in_schema=False)
+def signup(
+    request: Request,
+    email: FormStr = "",
+    name: FormStr = "",
+    password: FormStr = "",
+    csrf_token: FormStr = "",
+) -> Response:
+    services = _services(request)
+    check_csrf(request, services, csrf_token)
+    ready = services.ready()
+    try:
+        user = ready.accounts.sign_up(email=email, password=password, name=name)
+    except AccountError as exc:
+        status = 404 if "turned off" in str(exc) else 400
+        return render(
+            request,
+            services,
+            "signup.html",
+            status,
+            heading="Create an account",
+            action="/signup",
+            submit="Create account",
+            error=str(exc),
+            email=email[:320],
+            name=name[:256],
+        )
+    response = _see_other("/account")
+    sign_in(request, response, services, user, LOCAL_CONNECTOR)
+    services.metrics.sign_ins.labels("signup", "success").inc()
+    log.info("sign_up", method="password", user_id=user.id)
+    return response
+
+
+def _setup_form(
+    request: Request, services: Services, token: str, status: int = 200, **context: object
+) -> Response:
+    return render(
+        request,
+        services,
+        "signup.html",
+        status,
+        heading="Create the first admin",
+        intro="This one-time link creates the administrator account.",
+        action="/setup",
+        submit="Create admin account",
+        setup_token=token,
+        **context,
+    )
+
+
+def _setup_gone(request: Request, services: Services) -> Response:
+    return render(
+        request,
+        services,
+        "error.html",
+        404,
+        title="Setup link not valid",
+        message="This setup link was used already or has been replaced.",
+        hint="Restart authbridge to print a new link while no admin exists.",
+    )
+
+
+@router.get("/setup", include_in_schema=False)
+def setup_page(request: Request, token: str = "") -> Response:
+    services = _services(request)
+    if not services.ready().setup.valid(token):
+        return _setup_gone(request, services)
+    return _setup_form(request, services, token)
+
+
+@router.post("/setup", include_in_schema=False)
+def setup(
+    request: Request,
+    token: FormStr = "",
+    email: FormStr = "",
+    name: FormStr = "",
+    password: FormStr = "",
+    csrf_token: FormStr = "",
+) -> Response:
+    services = _services(request)
+    check_csrf(request, services, csrf_token)
+    ready = services.ready()
+    if not ready.setup.valid(token):
+        return _setup_gone(request, services)
+    authorizer = services.settings.authorizer
+    if authorizer.initial_admins and not is_initial_admin(email.strip(), email.strip(), authorizer):
+        return _setup_form(
+            request,
+            services,
+            token,
+            400,
+            email=email[:320],
+            name=name[:256],
+            error="Use one of the addresses listed in authorizer.initialAdmins.",
+        )
+    try:
+        user = ready.accounts.sign_up(
+            email=email, password=password, name=name, admin=True, self_service=False
+        )
+    except AccountError as exc:
+        return _setup_form(
+            request, services, token, 400, email=email[:320], name=name[:256], error=str(exc)
+        )
+    if not ready.setup.consume(token):
+        # Another request used the link between our check and now: undo this account.
+        ready.storage.users.set_active(user.id, False)
+        return _setup_gone(request, services)
+    response = _see_other("/account")
+    sign_in(request, response, services, user, LOCAL_CONNECTOR)
+    log.info("first_admin_created", user_id=user.id)
+    return response
+
+
+@router.post("/logout", include_in_schema=False)
+def logout(request: Request, csrf_token: FormStr = "") -> Response:
+    services = _services(request)
+    check_csrf(request, services, csrf_token)
+    response = _see_other("/login")
+    sign_out(request, response, services)
+    return response
+
+
+@router.get("/account", include_in_schema=False)
+def account(request: Request) -> Response:
+    services = _services(request)
+    signed_in = current(request, services)
+    if signed_in is None:
+        return _see_other("/login")
+    ready = services.ready()
+    user = signed_in.user
+    roles = ready.storage.users.roles(user.id)
+    teams = ready.storage.users.teams(user.id)
+    principal = Principal(
+        subject=user.id,
+        username=user.username,
+        email=user.email,
+        email_verified=user.email_verified,
+        name=user.name,
+        groups=tuple(teams),
+        roles=tuple(roles),
+        kind=user.kind,
+    )
+    issued = ready.issuer.access_token(
+        principal,
+        audience=services.settings.access_token_audience,
+        client_id=UI_CLIENT_ID,
+        scope="openid profile email",
+    )
+    expires = datetime.fromtimestamp(issued.expires_at, UTC).strftime("%Y-%m-%d %H:%M")
+    return render(
+        request,
+        services,
+        "account.html",
+        roles=roles,
+        teams=teams,
+        token=issued.token,
+        token_expires=expires,
+        method=signed_in.session.auth_method,
+        has_password=user.password_hash is not None,
+        notice=(request.query_params.get("notice") == "password-changed"
+        and "Your password was changed.")
+        or None,
+    )
+
+
+@router.get("/account/password", include_in_schema=False)
+def password_page(request: Request) -> Response:
+    services = _services(request)
+    signed_in = current(request, services)
+    if signed_in is None or signed_in.user.password_hash is None:
+        return _see_other("/login")
+    return render(request, services, "password.html")
+
+
+@router.post("/account/password", include_in_schema=False)
+def change_password(
+    request: Request,
+    current_password: FormStr = "",
+    new_password: FormStr = "",
+    csrf_token: FormStr = "",
+) -> Response:
+    services = _services(request)
+    check_csrf(request, services, csrf_token)
+    signed_in = current(request, services)
+    if signed_in is None:
+        return _see_other("/login")
+    ready = services.ready()
+    try:
+        ready.accounts.change_password(signed_in.user, current_password, new_password)
+    except AccountError as exc:
+        return render(request, services, "password.html", 400, error=str(exc))
+    # Other browsers signed in with the old password are signed out; this one gets a new id.
+    ready.storage.sessions.delete_for_user(signed_in.user.id)
+    response = _see_other("/account?notice=password-changed")
+    sign_in(request, response, services, signed_in.user, signed_in.session.auth_method)
+    log.info("password_changed", user_id=signed_in.user.id)
+    return response

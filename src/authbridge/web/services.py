@@ -1,0 +1,142 @@
+"""Everything a request needs, built once from the settings; storage comes up in the background.
+
+The service starts even when the database is down: `/healthz` answers, `/readyz` and every
+page that needs storage answer 503, and a background thread keeps trying until the
+database answers, then runs migrations and creates what a first start creates.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import structlog
+
+from authbridge.config.model import Settings
+from authbridge.directory.accounts import LocalAccounts
+from authbridge.directory.bootstrap import SetupLinks
+from authbridge.directory.passwords import PasswordHashing
+from authbridge.directory.throttle import SignInThrottle
+from authbridge.storage import Storage
+from authbridge.storage.database import Database
+from authbridge.storage.errors import Unavailable
+from authbridge.tokens import KeyRing, TokenIssuer
+from authbridge.web.observability import Metrics
+from authbridge.web.security import CookieNames, Csrf
+
+__all__ = ["Services"]
+
+log = structlog.get_logger("authbridge")
+SECRET_KEY = "csrf_secret_key"
+
+
+@dataclass
+class Ready:
+    storage: Storage
+    keyring: KeyRing
+    issuer: TokenIssuer
+    accounts: LocalAccounts
+    throttle: SignInThrottle
+    setup: SetupLinks
+    csrf: Csrf
+
+
+@dataclass
+class Services:
+    settings: Settings
+    metrics: Metrics = field(default_factory=Metrics)
+    _ready: Ready | None = None
+    _error: str | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def cookies(self) -> CookieNames:
+        return CookieNames(https=self.settings.server.https)
+
+    def ready(self) -> Ready:
+        """The storage-backed services, or Unavailable (answered as 503) while they are not up."""
+        if self._ready is None:
+            raise Unavailable(self._error or "starting")
+        return self._ready
+
+    def start(self, *, wait: bool = False) -> None:
+        """Bring storage up now if possible; otherwise keep trying in a background thread."""
+        if self._try_start():
+            return
+        if wait:
+            raise Unavailable(self._error or "database unreachable")
+        threading.Thread(target=self._retry, name="authbridge-storage", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._ready is not None:
+            self._ready.storage.db.dispose()
+
+    def _retry(self) -> None:
+        delay = 1.0
+        while not self._stop.wait(delay):
+            if self._try_start():
+                return
+            delay = min(delay * 2, 15.0)
+
+    def _try_start(self) -> bool:
+        try:
+            self._ready = self._build()
+            self._error = None
+            return True
+        except Exception as exc:
+            self._error = f"storage unavailable: {type(exc).__name__}"
+            log.error("storage_unavailable", error=type(exc).__name__, detail=str(exc)[:200])
+            return False
+
+    def _build(self) -> Ready:
+        settings = self.settings
+        db = Database(settings.database.url, pool_size=settings.database.pool_size)
+        db.upgrade()
+        storage = Storage(db)
+        lifetime = max(settings.tokens.access_token_lifetime, settings.tokens.id_token_lifetime)
+        keyring = KeyRing(
+            storage.keys,
+            algorithm=settings.tokens.algorithm,
+            publish_ahead=timedelta(seconds=settings.tokens.key_publish_ahead),
+            max_token_lifetime=timedelta(seconds=lifetime),
+        )
+        keyring.ensure_key()
+        issuer = TokenIssuer(
+            keyring,
+            issuer=settings.server.issuer,
+            access_token_lifetime=settings.tokens.access_token_lifetime,
+            id_token_lifetime=settings.tokens.id_token_lifetime,
+        )
+        local = settings.auth.local
+        hashing = PasswordHashing(
+            local.password_hash.memory_cost,
+            local.password_hash.time_cost,
+            local.password_hash.parallelism,
+        )
+        key = settings.server.secret_key or storage.values.put_if_absent(
+            SECRET_KEY, secrets.token_urlsafe(48)
+        )
+        setup = SetupLinks(storage)
+        ready = Ready(
+            storage=storage,
+            keyring=keyring,
+            issuer=issuer,
+            accounts=LocalAccounts(storage, hashing, local, settings.authorizer),
+            throttle=SignInThrottle(storage.rate_limits, local.rate_limit),
+            setup=setup,
+            csrf=Csrf(key.encode()),
+        )
+        token = setup.issue()
+        if token is not None:
+            link = f"{settings.server.issuer}/setup?token={token}"
+            # Printed, not logged: the link is a credential and log pipelines keep lines.
+            print(
+                f"\n  No administrator exists yet. Create the first one here (one use):\n"
+                f"  {link}\n",
+                flush=True,
+            )
+        log.info("ready", database=db.dialect, signing_alg=keyring.current().signing.alg)
+        return ready
