@@ -1,0 +1,1 @@
+"""The domain model: users, accounts, roles, bootstrap."""

@@ -13,7 +13,7 @@ from authbridge.directory.accounts import LOCAL_CONNECTOR, AccountError
 from authbridge.directory.roles import is_initial_admin
 from authbridge.tokens import Principal
 from authbridge.web.rendering import check_csrf, render
-from authbridge.web.security import client_address
+from authbridge.web.security import client_address, safe_next
 from authbridge.web.services import Services
 from authbridge.web.sessions import current, sign_in, sign_out
 
@@ -35,12 +35,13 @@ def _see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-def _login_context(services: Services) -> dict[str, Any]:
+def _login_context(services: Services, next_url: str = "") -> dict[str, Any]:
     local = services.settings.auth.local
     return {
         "local_enabled": local.enabled,
         "signup_enabled": local.enabled and local.allow_signup,
-        "providers": [],
+        "providers": services.login_providers(),
+        "next": safe_next(next_url, default=""),
     }
 
 
@@ -51,20 +52,24 @@ def home(request: Request) -> Response:
 
 
 @router.get("/login", include_in_schema=False)
-def login_page(request: Request) -> Response:
+def login_page(request: Request, next: str = "") -> Response:
     services = _services(request)
     if current(request, services):
-        return _see_other("/account")
-    return render(request, services, "login.html", **_login_context(services))
+        return _see_other(safe_next(next))
+    return render(request, services, "login.html", **_login_context(services, next))
 
 
 @router.post("/login", include_in_schema=False)
 def login(
-    request: Request, username: FormStr = "", password: FormStr = "", csrf_token: FormStr = ""
+    request: Request,
+    username: FormStr = "",
+    password: FormStr = "",
+    csrf_token: FormStr = "",
+    next: FormStr = "",
 ) -> Response:
     services = _services(request)
     check_csrf(request, services, csrf_token)
-    context = _login_context(services)
+    context = _login_context(services, next)
     if not services.settings.auth.local.enabled:
         return render(
             request, services, "login.html", 404, error="Password sign-in is turned off.", **context
@@ -116,7 +121,7 @@ def login(
             **context,
         )
     ready.throttle.succeeded(account, address)
-    signed = _see_other("/account")
+    signed = _see_other(safe_next(next))
     sign_in(request, signed, services, user, LOCAL_CONNECTOR)
     services.cookies.set(
         signed,
@@ -312,8 +317,10 @@ def account(request: Request) -> Response:
         token_expires=expires,
         method=signed_in.session.auth_method,
         has_password=user.password_hash is not None,
-        notice=(request.query_params.get("notice") == "password-changed"
-        and "Your password was changed.")
+        notice=(
+            request.query_params.get("notice") == "password-changed"
+            and "Your password was changed."
+        )
         or None,
     )
 

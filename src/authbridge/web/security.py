@@ -144,3 +144,17 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def safe_next(target: str | None, default: str = "/account") -> str:
+    """A post-sign-in destination on this site only: a path, never another origin.
+
+    `//evil.example` and `/\\evil.example` are protocol-relative in browsers, so refused.
+    """
+    if not target or len(target) > 2048:
+        return default
+    if not target.startswith("/") or target.startswith(("//", "/\\")):
+        return default
+    if any(ord(c) < 0x20 for c in target):
+        return default
+    return target

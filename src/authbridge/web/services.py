@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -26,10 +27,20 @@ from authbridge.tokens import KeyRing, TokenIssuer
 from authbridge.web.observability import Metrics
 from authbridge.web.security import CookieNames, Csrf
 
-__all__ = ["Services"]
+__all__ = ["LoginProvider", "Ready", "Services"]
 
 log = structlog.get_logger("authbridge")
 SECRET_KEY = "csrf_secret_key"
+
+
+@dataclass(frozen=True)
+class LoginProvider:
+    """One "Log in with X" button: `problem` explains why it is unavailable right now."""
+
+    id: str
+    display_name: str
+    available: bool = True
+    problem: str | None = None
 
 
 @dataclass
@@ -50,6 +61,12 @@ class Services:
     _ready: Ready | None = None
     _error: str | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
+    # Callables listing login buttons; the connectors package registers one.
+    provider_sources: list[Callable[[], list[LoginProvider]]] = field(default_factory=list)
+
+    def login_providers(self) -> list[LoginProvider]:
+        """The identity-provider buttons of the login page, in configured order."""
+        return [provider for source in self.provider_sources for provider in source()]
 
     @property
     def cookies(self) -> CookieNames:

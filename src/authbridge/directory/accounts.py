@@ -1,0 +1,103 @@
+"""Local username/password accounts: sign-up, sign-in, change of password."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from authbridge.config.model import AuthorizerSettings, LocalAuthSettings
+from authbridge.directory.passwords import PasswordHashing, PasswordRejected, check_policy
+from authbridge.directory.roles import ADMIN, DEFAULT_ROLE, domain_allowed
+from authbridge.storage import Storage
+from authbridge.storage.errors import Conflict
+from authbridge.storage.models import User
+
+__all__ = ["AccountError", "LocalAccounts", "normalize_email"]
+
+LOCAL_CONNECTOR = "local"
+
+
+class AccountError(ValueError):
+    """A request about an account cannot be done; the message is safe to show the user."""
+
+
+def normalize_email(email: str) -> str:
+    email = email.strip()
+    local, at, domain = email.rpartition("@")
+    if (
+        not at
+        or not local
+        or "." not in domain
+        or any(c.isspace() for c in email)
+        or len(email) > 320
+    ):
+        raise AccountError("Enter a valid email address.")
+    # The domain part is case-insensitive (RFC 5321 §2.4); the local part is kept as typed.
+    return f"{local}@{domain.lower()}"
+
+
+@dataclass
+class LocalAccounts:
+    storage: Storage
+    hashing: PasswordHashing
+    settings: LocalAuthSettings
+    authorizer: AuthorizerSettings
+
+    def sign_up(
+        self,
+        *,
+        email: str,
+        password: str,
+        name: str | None = None,
+        admin: bool = False,
+        self_service: bool = True,
+    ) -> User:
+        """Create a local account whose username is its email address.
+
+        Self-service sign-up never grants admin: a local email is unverified, so matching it
+        against `initialAdmins` would let anyone claim an admin's address first. Admins come
+        from the one-time setup link, the CLI, or an IdP login with a verified email.
+        """
+        if self_service and not (self.settings.enabled and self.settings.allow_signup):
+            raise AccountError("Sign-up is turned off; ask an administrator for an account.")
+        email = normalize_email(email)
+        if not domain_allowed(email, self.authorizer):
+            raise AccountError(
+                f"Only {self.authorizer.principal_domain} addresses may have accounts here."
+            )
+        try:
+            check_policy(password, username=email)
+        except PasswordRejected as exc:
+            raise AccountError(str(exc)) from None
+        name = (name or "").strip()[:256] or None
+        try:
+            return self.storage.users.create(
+                username=email,
+                email=email,
+                email_verified=False,
+                name=name,
+                password_hash=self.hashing.hash(password),
+                roles=[ADMIN] if admin else [DEFAULT_ROLE],
+            )
+        except Conflict:
+            raise AccountError("An account with this email exists already.") from None
+
+    def authenticate(self, username: str, password: str) -> User | None:
+        """The user if the password is right; None otherwise, in the same time either way."""
+        user = self.storage.users.by_username(username.strip()) if username else None
+        stored = user.password_hash if user is not None else None
+        ok = self.hashing.verify(stored, password)
+        if not ok or user is None or not user.active:
+            return None
+        if stored is not None and self.hashing.needs_rehash(stored):
+            self.storage.users.set_password_hash(user.id, self.hashing.hash(password))
+        self.storage.users.record_login(user.id)
+        return user
+
+    def change_password(self, user: User, current: str, new: str) -> None:
+        if not self.hashing.verify(user.password_hash, current):
+            raise AccountError("The current password is not right.")
+        try:
+            check_policy(new, username=user.username)
+        except PasswordRejected as exc:
+            raise AccountError(str(exc)) from None
+        self.storage.users.set_password_hash(user.id, self.hashing.hash(new))

@@ -1,0 +1,54 @@
+"""The first administrator: a one-time setup link printed at start while no admin exists."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from sqlalchemy import select
+
+from authbridge.directory.roles import ADMIN
+from authbridge.storage import Storage
+from authbridge.storage.models import UserRole
+
+__all__ = ["SetupLinks"]
+
+SETUP_TOKEN = "setup_token_sha256"
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class SetupLinks:
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+
+    def admin_exists(self) -> bool:
+        with self._storage.db.session() as session:
+            return (
+                session.scalar(select(UserRole.user_id).where(UserRole.role_name == ADMIN).limit(1))
+                is not None
+            )
+
+    def issue(self) -> str | None:
+        """A fresh setup token while no admin exists (each start replaces the last), else None."""
+        if self.admin_exists():
+            self._storage.values.delete(SETUP_TOKEN)
+            return None
+        token = secrets.token_urlsafe(32)
+        self._storage.values.put(SETUP_TOKEN, _digest(token))
+        return token
+
+    def valid(self, token: str) -> bool:
+        stored = self._storage.values.get(SETUP_TOKEN)
+        if stored is None or not token:
+            return False
+        return hmac.compare_digest(stored, _digest(token))
+
+    def consume(self, token: str) -> bool:
+        """Use the token once: True for exactly one caller holding the right token."""
+        if not self.valid(token):
+            return False
+        return self._storage.values.delete(SETUP_TOKEN)

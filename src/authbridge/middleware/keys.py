@@ -1,0 +1,197 @@
+"""JWK → ready ``cryptography`` public keys, bound to the algorithms they may verify.
+
+RFC 7517 §4 (JWK members), RFC 7518 §6 (RSA, EC parameters), RFC 8037 §2 (OKP). Each key is
+parsed once into a ``cryptography`` object and a per-algorithm verify callable with its
+padding/hash objects pre-built, so the per-request work is the signature check itself.
+
+Binding rules (RFC 8725 §3.1, RFC 7518 §3.3-§3.5, RFC 8037 §3.1):
+
+* RS*/PS* only with an RSA key of at least 2048 bits (RFC 7518 §3.3 "MUST").
+* ES256/ES384/ES512 only with P-256/P-384/P-521 respectively (RFC 7518 §3.4).
+* EdDSA only with an Ed25519 or Ed448 key (RFC 8037 §3.1).
+* A JWK's own ``alg`` (RFC 7517 §4.4) restricts it further; ``use`` other than ``sig``
+  (§4.2) or ``key_ops`` without ``verify`` (§4.3) exclude it.
+* A JWK carrying private members is refused: whoever published it leaked the key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+__all__ = ["PublicKey", "SignatureVerifier", "VerifyingKey", "load_jwk", "load_jwks"]
+
+#: Raises ``cryptography.exceptions.InvalidSignature`` (or ``ValueError``) on a bad signature.
+SignatureVerifier = Callable[[bytes, bytes], None]
+PublicKey = (
+    rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | ed448.Ed448PublicKey
+)
+
+_MIN_RSA_BITS = 2048
+_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+_RSA_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+    "256": hashes.SHA256,
+    "384": hashes.SHA384,
+    "512": hashes.SHA512,
+}
+# RFC 7518 §3.4: curve, hash and the byte length of each of R and S.
+_EC_ALGS: dict[str, tuple[type[ec.EllipticCurve], type[hashes.HashAlgorithm], int]] = {
+    "ES256": (ec.SECP256R1, hashes.SHA256, 32),
+    "ES384": (ec.SECP384R1, hashes.SHA384, 48),
+    "ES512": (ec.SECP521R1, hashes.SHA512, 66),
+}
+_EC_CURVES: dict[str, tuple[type[ec.EllipticCurve], int]] = {
+    "P-256": (ec.SECP256R1, 32),
+    "P-384": (ec.SECP384R1, 48),
+    "P-521": (ec.SECP521R1, 66),
+}
+
+
+class JwkError(ValueError):
+    """One JWK is unusable; the key set skips it."""
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyingKey:
+    """One public key from a JWKS with the verify callables for each algorithm it serves."""
+
+    kid: str | None
+    key: PublicKey
+    verifiers: Mapping[str, SignatureVerifier]
+
+
+def _b64_int(jwk: Mapping[str, Any], name: str, size: int | None = None) -> int:
+    return int.from_bytes(_b64_bytes(jwk, name, size), "big")
+
+
+def _b64_bytes(jwk: Mapping[str, Any], name: str, size: int | None = None) -> bytes:
+    value = jwk.get(name)
+    if not isinstance(value, str) or not value:
+        raise JwkError(f"missing {name}")
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        raise JwkError(f"bad base64url in {name}") from None
+    # RFC 7518 §6.2.1.2: coordinates are the full fixed-length octet string.
+    if size is not None and len(raw) != size:
+        raise JwkError(f"{name} has the wrong length")
+    return raw
+
+
+def _rsa_verifiers(key: rsa.RSAPublicKey) -> dict[str, SignatureVerifier]:
+    out: dict[str, SignatureVerifier] = {}
+    pkcs1 = padding.PKCS1v15()
+    for bits, hash_cls in _RSA_HASHES.items():
+        digest = hash_cls()
+        pss = padding.PSS(mgf=padding.MGF1(hash_cls()), salt_length=digest.digest_size)
+
+        def rs(sig: bytes, data: bytes, _h: hashes.HashAlgorithm = digest) -> None:
+            key.verify(sig, data, pkcs1, _h)
+
+        def ps(sig: bytes, data: bytes, _h: hashes.HashAlgorithm = digest, _p: Any = pss) -> None:
+            key.verify(sig, data, _p, _h)
+
+        out["RS" + bits] = rs
+        out["PS" + bits] = ps
+    return out
+
+
+def _ec_verifier(key: ec.EllipticCurvePublicKey, alg: str) -> SignatureVerifier:
+    _, hash_cls, size = _EC_ALGS[alg]
+    scheme = ec.ECDSA(hash_cls())
+    from_bytes = int.from_bytes
+    total = 2 * size
+
+    def verify(sig: bytes, data: bytes) -> None:
+        # RFC 7518 §3.4: the JWS signature is R || S, each exactly `size` octets; anything
+        # else (DER, truncated, padded) is refused before it reaches the DER encoder.
+        if len(sig) != total:
+            raise ValueError("wrong ECDSA signature length")
+        der = encode_dss_signature(from_bytes(sig[:size], "big"), from_bytes(sig[size:], "big"))
+        key.verify(der, data, scheme)
+
+    return verify
+
+
+def load_jwk(jwk: Mapping[str, Any]) -> VerifyingKey:
+    """Parse one public JWK (RFC 7517 §4, RFC 7518 §6, RFC 8037 §2) or raise ``JwkError``."""
+    if not isinstance(jwk, Mapping):
+        raise JwkError("not an object")
+    if _PRIVATE_MEMBERS & jwk.keys():
+        raise JwkError("private key material in a public key set")
+    use = jwk.get("use")
+    if use is not None and use != "sig":
+        raise JwkError("not a signature key")
+    ops = jwk.get("key_ops")
+    if ops is not None and (not isinstance(ops, list) or "verify" not in ops):
+        raise JwkError("key_ops excludes verify")
+    kid = jwk.get("kid")
+    if kid is not None and not isinstance(kid, str):
+        raise JwkError("kid must be a string")
+    kty = jwk.get("kty")
+    key: PublicKey
+    verifiers: dict[str, SignatureVerifier]
+    try:
+        if kty == "RSA":
+            key = rsa.RSAPublicNumbers(_b64_int(jwk, "e"), _b64_int(jwk, "n")).public_key()
+            if key.key_size < _MIN_RSA_BITS:
+                raise JwkError("RSA key shorter than 2048 bits")
+            verifiers = _rsa_verifiers(key)
+        elif kty == "EC":
+            crv = jwk.get("crv")
+            if crv not in _EC_CURVES:
+                raise JwkError("unsupported curve")
+            curve_cls, size = _EC_CURVES[crv]
+            # Construction checks that the point lies on the curve (invalid-curve attacks).
+            key = ec.EllipticCurvePublicNumbers(
+                _b64_int(jwk, "x", size), _b64_int(jwk, "y", size), curve_cls()
+            ).public_key()
+            verifiers = {
+                alg: _ec_verifier(key, alg)
+                for alg, (alg_curve, _, _) in _EC_ALGS.items()
+                if alg_curve is curve_cls
+            }
+        elif kty == "OKP":
+            crv = jwk.get("crv")
+            if crv == "Ed25519":
+                key = ed25519.Ed25519PublicKey.from_public_bytes(_b64_bytes(jwk, "x", 32))
+            elif crv == "Ed448":
+                key = ed448.Ed448PublicKey.from_public_bytes(_b64_bytes(jwk, "x", 57))
+            else:
+                raise JwkError("unsupported OKP curve")
+            verifiers = {"EdDSA": key.verify}
+        else:
+            raise JwkError("unsupported kty")
+    except (ValueError, TypeError) as exc:
+        if isinstance(exc, JwkError):
+            raise
+        raise JwkError("invalid key parameters") from None
+    alg = jwk.get("alg")
+    if alg is not None:
+        if alg not in verifiers:
+            raise JwkError("key alg does not match its type")
+        verifiers = {alg: verifiers[alg]}
+    return VerifyingKey(kid=kid, key=key, verifiers=verifiers)
+
+
+def load_jwks(document: Any, max_keys: int = 64) -> tuple[VerifyingKey, ...]:
+    """Parse a JWK Set (RFC 7517 §5), skipping keys we cannot or must not use.
+
+    Raises ``JwkError`` only when the document itself is not a JWK Set.
+    """
+    if not isinstance(document, Mapping) or not isinstance(document.get("keys"), list):
+        raise JwkError("not a JWK Set")
+    out: list[VerifyingKey] = []
+    for item in document["keys"][:max_keys]:
+        try:
+            out.append(load_jwk(item))
+        except JwkError:
+            continue
+    return tuple(out)

@@ -1,0 +1,84 @@
+"""Shared fixtures: a database per backend, settings, and the app on a test client.
+
+The PostgreSQL backend runs when AUTHBRIDGE_TEST_DATABASE_URL is set (CI sets it): each
+test session creates a database of its own there and drops it at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from authbridge.config import Settings, load_settings
+from authbridge.storage import Storage
+from authbridge.storage.database import engine_url
+
+PG_ENV = "AUTHBRIDGE_TEST_DATABASE_URL"
+# Fast argon2 cost for tests that are not about hashing cost; the policy floor is enforced
+# by the settings model, so tests construct PasswordHashing directly where they need speed.
+FAST_ENV = {"AUTH__LOCAL__PASSWORD_HASH__MEMORY_COST": "19456"}
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this test session."""
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(f"{PG_ENV} is not set")
+    name = f"authbridge_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(engine_url(base), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(engine_url(base)).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                {"n": name})
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+def _fresh_postgres(server_url: str) -> str:
+    """Each test gets an empty schema: drop everything the last test left."""
+    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return server_url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database URL on each backend: a new SQLite file, or the emptied PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'authbridge.db'}"
+    server_url: str = request.getfixturevalue("postgres_server_url")
+    return _fresh_postgres(server_url)
+
+
+@pytest.fixture
+def storage(database_url: str) -> Iterator[Storage]:
+    store = Storage.open(database_url)
+    yield store
+    store.db.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'authbridge.db'}"
+
+
+def make_settings(database_url: str, **env: str) -> Settings:
+    environ: dict[str, Any] = {"DATABASE__URL": database_url, **FAST_ENV, **env}
+    return load_settings(None, environ)
