@@ -55,7 +55,13 @@ class Signer:
             crv, size = {256: ("P-256", 32), 384: ("P-384", 48), 521: ("P-521", 66)}[
                 pub.curve.key_size
             ]
-            return {**base, "kty": "EC", "crv": crv, "x": uint(nums.x, size), "y": uint(nums.y, size)}
+            return {
+                **base,
+                "kty": "EC",
+                "crv": crv,
+                "x": uint(nums.x, size),
+                "y": uint(nums.y, size),
+            }
         raw = pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         return {**base, "kty": "OKP", "crv": "Ed25519", "x": b64(raw)}
 
@@ -75,9 +81,7 @@ class Signer:
         if alg.startswith("RS"):
             return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
         if alg.startswith("PS"):
-            return key.sign(
-                data, padding.PSS(padding.MGF1(hashes.SHA256()), 32), hashes.SHA256()
-            )
+            return key.sign(data, padding.PSS(padding.MGF1(hashes.SHA256()), 32), hashes.SHA256())
         if alg == "EdDSA":
             return key.sign(data)
         raise ValueError(alg)
@@ -91,8 +95,12 @@ def make_signers() -> dict[str, Signer]:
     }
 
 
-def compact(header: dict[str, Any] | str, claims: dict[str, Any] | str, signer: Signer | None,
-            alg: str | None = None) -> str:
+def compact(
+    header: dict[str, Any] | str,
+    claims: dict[str, Any] | str,
+    signer: Signer | None,
+    alg: str | None = None,
+) -> str:
     h = header if isinstance(header, str) else b64json(header)
     p = claims if isinstance(claims, str) else b64json(claims)
     sig = signer.sign(f"{h}.{p}".encode(), alg) if signer else b""

@@ -1,0 +1,73 @@
+"""FastAPI dependency: ``Depends(BearerAuth(verifier, scopes=...))`` → :class:`VerifiedToken`.
+
+It is a FastAPI ``SecurityBase``, so OpenAPI documents an HTTP bearer scheme (JWT) and the
+docs UI offers an Authorize button. Behind :class:`~.asgi.JwtAuthMiddleware` it reuses the
+token the middleware already verified instead of checking the signature twice. Failures
+raise ``HTTPException`` with the RFC 6750 §3 challenge in ``WWW-Authenticate``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from fastapi import HTTPException, Request
+from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
+from fastapi.security.base import SecurityBase
+
+from .asgi import TokenUser
+from .bearer import parse_authorization, www_authenticate
+from .claims import VerifiedToken, require
+from .errors import MissingToken, TokenError
+from .verifier import TokenVerifier
+
+__all__ = ["BearerAuth"]
+
+
+class BearerAuth(SecurityBase):
+    """Callable dependency that returns the verified token or answers 401/403/400."""
+
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        *,
+        scopes: Iterable[str] = (),
+        roles: Iterable[str] = (),
+        realm: str = "authbridge",
+        scheme_name: str = "bearerAuth",
+    ) -> None:
+        self.verifier = verifier
+        self.scopes = tuple(scopes)
+        self.roles = tuple(roles)
+        self.realm = realm
+        self.model = HTTPBearerModel(bearerFormat="JWT")
+        self.scheme_name = scheme_name
+
+    def require(self, *, scopes: Iterable[str] = (), roles: Iterable[str] = ()) -> BearerAuth:
+        """The same verifier, with further per-route scopes/roles (RFC 6750 §3.1)."""
+        return BearerAuth(
+            self.verifier,
+            scopes=(*self.scopes, *scopes),
+            roles=(*self.roles, *roles),
+            realm=self.realm,
+            scheme_name=self.scheme_name,
+        )
+
+    async def __call__(self, request: Request) -> VerifiedToken:
+        try:
+            user = request.scope.get("user")
+            if isinstance(user, TokenUser):
+                require(user.token, self.scopes, self.roles)
+                return user.token
+            raw = parse_authorization(request.headers.getlist("authorization"))
+            if raw is None:
+                raise MissingToken()
+            return await self.verifier.averify(raw, scopes=self.scopes, roles=self.roles)
+        except TokenError as exc:
+            raise HTTPException(
+                status_code=exc.status,
+                detail=exc.description,
+                headers={
+                    "WWW-Authenticate": www_authenticate(exc, self.realm),
+                    "Cache-Control": "no-store",
+                },
+            ) from None
