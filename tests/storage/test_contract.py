@@ -1,0 +1,151 @@
+"""The storage contract: every backend (SQLite, PostgreSQL) must pass the same tests."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import inspect
+
+from authbridge.storage import Conflict, Storage
+from authbridge.storage.models import SigningKey
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def test_migrations_create_schema_and_seed_system_roles(storage: Storage) -> None:
+    tables = set(inspect(storage.db.engine).get_table_names())
+    assert {"users", "identities", "roles", "browser_sessions", "signing_keys"} <= tables
+    storage.db.upgrade()  # idempotent
+    user = storage.users.create(username="a@example.com", roles=["admin", "viewer"])
+    assert storage.users.roles(user.id) == ["admin", "viewer"]
+
+
+def test_usernames_are_unique_case_insensitively(storage: Storage) -> None:
+    storage.users.create(username="Ada@Example.com")
+    with pytest.raises(Conflict):
+        storage.users.create(username="ada@example.COM")
+    found = storage.users.by_username("ADA@EXAMPLE.COM")
+    assert found is not None and found.username == "Ada@Example.com"
+    assert storage.users.count() == 1
+
+
+def test_failed_create_leaves_nothing_behind(storage: Storage) -> None:
+    with pytest.raises(Exception):  # noqa: B017 - an unknown role violates the foreign key
+        storage.users.create(username="half@example.com", roles=["no-such-role"])
+    assert storage.users.by_username("half@example.com") is None
+
+
+def test_identity_is_keyed_by_connector_and_subject(storage: Storage) -> None:
+    one = storage.users.create(username="one")
+    two = storage.users.create(username="two")
+    storage.users.link_identity(one.id, "okta", "sub-1", email="x@example.com")
+    with pytest.raises(Conflict):
+        storage.users.link_identity(two.id, "okta", "sub-1")
+    storage.users.link_identity(two.id, "google", "sub-1")  # same subject, other IdP
+    assert storage.users.by_identity("okta", "sub-1").id == one.id
+    assert storage.users.by_identity("google", "sub-1").id == two.id
+    assert storage.users.by_identity("okta", "SUB-1") is None  # subjects are case-sensitive
+
+
+def test_times_round_trip_as_aware_utc(storage: Storage) -> None:
+    user = storage.users.create(username="t")
+    storage.sessions.create(id_hash="h" * 64, user_id=user.id, auth_method="local", now=NOW,
+                            expires_at=NOW + timedelta(hours=1))
+    row = storage.sessions.get("h" * 64)
+    assert row is not None
+    assert row.created_at == NOW and row.created_at.tzinfo is not None
+    assert row.expires_at - row.created_at == timedelta(hours=1)
+
+
+def test_sessions_delete_for_user_and_expired(storage: Storage) -> None:
+    user = storage.users.create(username="s")
+    for i in range(3):
+        storage.sessions.create(id_hash=f"{i}" * 64, user_id=user.id, auth_method="local",
+                                now=NOW, expires_at=NOW + timedelta(minutes=i))
+    assert storage.sessions.delete_expired(NOW + timedelta(seconds=30)) == 1
+    assert storage.sessions.delete_for_user(user.id) == 2
+    assert storage.sessions.get("1" * 64) is None
+
+
+def test_deleting_a_user_cascades(storage: Storage) -> None:
+    from sqlalchemy import delete
+
+    from authbridge.storage.models import User
+
+    user = storage.users.create(username="gone", roles=["viewer"])
+    storage.users.link_identity(user.id, "okta", "s")
+    storage.sessions.create(id_hash="c" * 64, user_id=user.id, auth_method="x", now=NOW,
+                            expires_at=NOW + timedelta(hours=1))
+    with storage.db.session() as session:
+        session.execute(delete(User).where(User.id == user.id))
+    assert storage.sessions.get("c" * 64) is None
+    assert storage.users.by_identity("okta", "s") is None
+
+
+def test_rate_limit_counts_in_a_window_and_restarts(storage: Storage) -> None:
+    window = timedelta(minutes=15)
+    for expected in (1, 2, 3):
+        assert storage.rate_limits.hit("k", now=NOW, window=window) == expected
+    assert storage.rate_limits.count("k", now=NOW + timedelta(minutes=14), window=window) == 3
+    later = NOW + window
+    assert storage.rate_limits.count("k", now=later, window=window) == 0
+    assert storage.rate_limits.hit("k", now=later, window=window) == 1
+    storage.rate_limits.clear("k")
+    assert storage.rate_limits.count("k", now=later, window=window) == 0
+
+
+def test_rate_limit_hits_are_atomic_under_concurrency(storage: Storage) -> None:
+    window = timedelta(minutes=15)
+    errors: list[BaseException] = []
+
+    def hammer() -> None:
+        try:
+            for _ in range(10):
+                storage.rate_limits.hit("shared", now=NOW, window=window)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert storage.rate_limits.count("shared", now=NOW, window=window) == 40
+
+
+def test_key_values_put_if_absent_keeps_the_first(storage: Storage) -> None:
+    assert storage.values.put_if_absent("k", "first") == "first"
+    assert storage.values.put_if_absent("k", "second") == "first"
+    storage.values.put("k", "third")
+    assert storage.values.get("k") == "third"
+    assert storage.values.delete("k") is True
+    assert storage.values.delete("k") is False
+
+
+def test_signing_keys_retire_once_and_expire(storage: Storage) -> None:
+    key = SigningKey(kid="k1", alg="ES256", private_pem="pem", public_jwk={"kty": "EC"},
+                     created_at=NOW, signs_from=NOW)
+    storage.keys.add(key)
+    storage.keys.retire("k1", retired_at=NOW, published_until=NOW + timedelta(hours=1))
+    storage.keys.retire("k1", retired_at=NOW + timedelta(days=9),
+                        published_until=NOW + timedelta(days=9))  # no effect: retired already
+    (row,) = storage.keys.all()
+    assert row.published_until == NOW + timedelta(hours=1)
+    assert storage.keys.delete_unpublished(NOW + timedelta(minutes=59)) == 0
+    assert storage.keys.delete_unpublished(NOW + timedelta(hours=2)) == 1
+
+
+def test_team_roles_reach_members(storage: Storage) -> None:
+    from authbridge.storage.models import Team, TeamMember, TeamRole
+
+    user = storage.users.create(username="member", roles=["viewer"])
+    with storage.db.session() as session:
+        session.add(Team(id="t1", name="Data Engineers", name_key="data engineers"))
+        session.flush()
+        session.add(TeamMember(team_id="t1", user_id=user.id))
+        session.add(TeamRole(team_id="t1", role_name="editor"))
+    assert storage.users.roles(user.id) == ["editor", "viewer"]
+    assert storage.users.teams(user.id) == ["Data Engineers"]
