@@ -67,9 +67,11 @@ def test_seed_environment_variables_map_to_keys() -> None:
 def test_environment_overrides_file_and_extends_it(tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
     config.write_text("auth:\n  openidConnect:\n    corp-sso:\n      clientId: from-file\n")
-    env = {"AUTH__OPENID_CONNECT__CORP_SSO__CLIENT_ID": "from-env",
-           "AUTHORIZER__INITIAL_ADMINS": "alice@example.com, bob",
-           "SERVER__PORT": "9000"}
+    env = {
+        "AUTH__OPENID_CONNECT__CORP_SSO__CLIENT_ID": "from-env",
+        "AUTHORIZER__INITIAL_ADMINS": "alice@example.com, bob",
+        "SERVER__PORT": "9000",
+    }
     settings = load_settings(config, env)
     # The env variable finds the file's `corp-sso` block (names match spelling-insensitively).
     assert settings.auth.openid_connect.providers["corp-sso"].client_id == "from-env"
@@ -84,8 +86,10 @@ def test_values_from_files_for_kubernetes_secrets(tmp_path: Path) -> None:
     secrets_dir.mkdir()
     (secrets_dir / "AUTH__OPENID_CONNECT__OKTA__CLIENT_ID").write_text("id-from-dir")
     (secrets_dir / "DATABASE__URL").write_text("postgresql://u:pw@db/authbridge")
-    env = {"AUTH__OPENID_CONNECT__OKTA__CLIENT_SECRET_FILE": str(secret),
-           "AUTHBRIDGE_SECRETS_DIR": str(secrets_dir)}
+    env = {
+        "AUTH__OPENID_CONNECT__OKTA__CLIENT_SECRET_FILE": str(secret),
+        "AUTHBRIDGE_SECRETS_DIR": str(secrets_dir),
+    }
     settings = load_settings(None, env)
     okta = settings.auth.openid_connect.providers["okta"]
     assert okta.client_secret == "from-file-secret"  # trailing newline of the mount dropped
@@ -95,20 +99,24 @@ def test_values_from_files_for_kubernetes_secrets(tmp_path: Path) -> None:
 
 def test_environment_wins_over_secrets_dir(tmp_path: Path) -> None:
     (tmp_path / "SERVER__PORT").write_text("7000")
-    settings = load_settings(None, {"AUTHBRIDGE_SECRETS_DIR": str(tmp_path),
-                                    "SERVER__PORT": "7001"})
+    settings = load_settings(
+        None, {"AUTHBRIDGE_SECRETS_DIR": str(tmp_path), "SERVER__PORT": "7001"}
+    )
     assert settings.server.port == 7001
 
 
 def test_unknown_file_key_names_full_path_and_closest_key(tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
-    config.write_text("auth:\n  openidConnect:\n    okta:\n      clientSecrt: x\n"
-                      "  locl:\n    enabled: true\n")
+    config.write_text(
+        "auth:\n  openidConnect:\n    okta:\n      clientSecrt: x\n  locl:\n    enabled: true\n"
+    )
     with pytest.raises(ConfigError) as caught:
         load_settings(config, {})
     messages = [str(issue) for issue in caught.value.issues]
-    assert "auth.openidConnect.okta.clientSecrt: unknown key; did you mean " \
-           "auth.openidConnect.okta.clientSecret?" in messages
+    assert (
+        "auth.openidConnect.okta.clientSecrt: unknown key; did you mean "
+        "auth.openidConnect.okta.clientSecret?" in messages
+    )
     assert "auth.locl: unknown key; did you mean auth.local?" in messages
 
 
@@ -123,8 +131,14 @@ def test_unknown_env_key_names_variable_and_the_right_one() -> None:
 
 def test_wrong_values_are_named_with_what_was_given() -> None:
     with pytest.raises(ConfigError) as caught:
-        load_settings(None, {"AUTH__OPENID_CONNECT__FLOW": "hybrid", "SERVER__PORT": "eighty",
-                             "SERVER__ISSUER": "auth.example.com"})
+        load_settings(
+            None,
+            {
+                "AUTH__OPENID_CONNECT__FLOW": "hybrid",
+                "SERVER__PORT": "eighty",
+                "SERVER__ISSUER": "auth.example.com",
+            },
+        )
     text = str(caught.value)
     assert "auth.openidConnect.flow" in text and "'hybrid'" in text
     assert "server.port" in text and "'eighty'" in text
@@ -134,8 +148,10 @@ def test_wrong_values_are_named_with_what_was_given() -> None:
 def test_dex_style_spelling_is_accepted(tmp_path: Path) -> None:
     # Pachyderm/Dex write clientID; Astronomer's prose writes discoveryURL.
     config = tmp_path / "c.yaml"
-    config.write_text("auth:\n  openidConnect:\n    okta:\n      clientID: a\n"
-                      "      discoveryURL: https://x.okta.com\n")
+    config.write_text(
+        "auth:\n  openidConnect:\n    okta:\n      clientID: a\n"
+        "      discoveryURL: https://x.okta.com\n"
+    )
     okta = load_settings(config, {}).auth.openid_connect.providers["okta"]
     assert okta.client_id == "a" and okta.discovery_url == "https://x.okta.com"
 
@@ -154,10 +170,12 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
 
 
 def test_masked_hides_every_secret() -> None:
-    env = {"AUTH__OPENID_CONNECT__OKTA__CLIENT_SECRET": "topsecret",
-           "AUTH__GITHUB__CLIENT_SECRET": "gh-secret",
-           "DATABASE__URL": "postgresql://app:dbpass@db:5432/auth",
-           "SERVER__SECRET_KEY": "csrf-key"}
+    env = {
+        "AUTH__OPENID_CONNECT__OKTA__CLIENT_SECRET": "topsecret",
+        "AUTH__GITHUB__CLIENT_SECRET": "gh-secret",
+        "DATABASE__URL": "postgresql://app:dbpass@db:5432/auth",
+        "SERVER__SECRET_KEY": "csrf-key",
+    }
     text = repr(masked(load_settings(None, env)))
     for secret in ("topsecret", "gh-secret", "dbpass", "csrf-key"):
         assert secret not in text

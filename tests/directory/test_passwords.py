@@ -53,8 +53,9 @@ def test_rehash_needed_when_parameters_rise() -> None:
     assert PasswordHashing(65536, 2, 1).needs_rehash(encoded)
 
 
-@pytest.mark.parametrize("password", ["password", "12345678", "iloveyou", "Password1",
-                                      "qwertyuiop", "baseball1"])
+@pytest.mark.parametrize(
+    "password", ["password", "12345678", "iloveyou", "Password1", "qwertyuiop", "baseball1"]
+)
 def test_common_passwords_are_refused(password: str) -> None:
     with pytest.raises(PasswordRejected, match="too common"):
         check_policy(password)

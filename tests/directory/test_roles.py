@@ -5,8 +5,9 @@ from __future__ import annotations
 from authbridge.config.model import AuthorizerSettings
 from authbridge.directory.roles import domain_allowed, is_initial_admin
 
-OM = AuthorizerSettings(initial_admins=["admin", "user1", "boss@corp.example"],
-                        principal_domain="open-metadata.org")
+OM = AuthorizerSettings(
+    initial_admins=["admin", "user1", "boss@corp.example"], principal_domain="open-metadata.org"
+)
 
 
 def test_local_part_entries_match_within_principal_domain_only() -> None:

@@ -52,7 +52,15 @@ def test_owner_with_device_cookie_is_not_locked_out_by_a_flood(storage: Storage)
     for i in range(50):
         throttle.failed("victim", f"10.3.0.{i}")
     assert throttle.check("victim", "192.0.2.7") is not None
-    assert throttle.check("victim", "192.0.2.7", trusted_device=True) is None
+    assert throttle.check("victim", "192.0.2.7", device="owner-laptop") is None
+    # A flood from the owner's own address (a shared NAT) does not reach the device either.
+    for _ in range(10):
+        throttle.failed("victim", "192.0.2.7")
+    assert throttle.check("victim", "192.0.2.7", device="owner-laptop") is None
+    # A stolen device cookie still only buys the pair limit's worth of guesses.
+    for _ in range(5):
+        throttle.failed("victim", "203.0.113.1", device="owner-laptop")
+    assert throttle.check("victim", "203.0.113.1", device="owner-laptop") is not None
 
 
 def test_success_clears_only_the_pair(storage: Storage) -> None:

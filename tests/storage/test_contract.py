@@ -51,8 +51,13 @@ def test_identity_is_keyed_by_connector_and_subject(storage: Storage) -> None:
 
 def test_times_round_trip_as_aware_utc(storage: Storage) -> None:
     user = storage.users.create(username="t")
-    storage.sessions.create(id_hash="h" * 64, user_id=user.id, auth_method="local", now=NOW,
-                            expires_at=NOW + timedelta(hours=1))
+    storage.sessions.create(
+        id_hash="h" * 64,
+        user_id=user.id,
+        auth_method="local",
+        now=NOW,
+        expires_at=NOW + timedelta(hours=1),
+    )
     row = storage.sessions.get("h" * 64)
     assert row is not None
     assert row.created_at == NOW and row.created_at.tzinfo is not None
@@ -62,8 +67,13 @@ def test_times_round_trip_as_aware_utc(storage: Storage) -> None:
 def test_sessions_delete_for_user_and_expired(storage: Storage) -> None:
     user = storage.users.create(username="s")
     for i in range(3):
-        storage.sessions.create(id_hash=f"{i}" * 64, user_id=user.id, auth_method="local",
-                                now=NOW, expires_at=NOW + timedelta(minutes=i))
+        storage.sessions.create(
+            id_hash=f"{i}" * 64,
+            user_id=user.id,
+            auth_method="local",
+            now=NOW,
+            expires_at=NOW + timedelta(minutes=i),
+        )
     assert storage.sessions.delete_expired(NOW + timedelta(seconds=30)) == 1
     assert storage.sessions.delete_for_user(user.id) == 2
     assert storage.sessions.get("1" * 64) is None
@@ -76,8 +86,13 @@ def test_deleting_a_user_cascades(storage: Storage) -> None:
 
     user = storage.users.create(username="gone", roles=["viewer"])
     storage.users.link_identity(user.id, "okta", "s")
-    storage.sessions.create(id_hash="c" * 64, user_id=user.id, auth_method="x", now=NOW,
-                            expires_at=NOW + timedelta(hours=1))
+    storage.sessions.create(
+        id_hash="c" * 64,
+        user_id=user.id,
+        auth_method="x",
+        now=NOW,
+        expires_at=NOW + timedelta(hours=1),
+    )
     with storage.db.session() as session:
         session.execute(delete(User).where(User.id == user.id))
     assert storage.sessions.get("c" * 64) is None
@@ -104,7 +119,7 @@ def test_rate_limit_hits_are_atomic_under_concurrency(storage: Storage) -> None:
         try:
             for _ in range(10):
                 storage.rate_limits.hit("shared", now=NOW, window=window)
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=hammer) for _ in range(4)]
@@ -126,12 +141,19 @@ def test_key_values_put_if_absent_keeps_the_first(storage: Storage) -> None:
 
 
 def test_signing_keys_retire_once_and_expire(storage: Storage) -> None:
-    key = SigningKey(kid="k1", alg="ES256", private_pem="pem", public_jwk={"kty": "EC"},
-                     created_at=NOW, signs_from=NOW)
+    key = SigningKey(
+        kid="k1",
+        alg="ES256",
+        private_pem="pem",
+        public_jwk={"kty": "EC"},
+        created_at=NOW,
+        signs_from=NOW,
+    )
     storage.keys.add(key)
     storage.keys.retire("k1", retired_at=NOW, published_until=NOW + timedelta(hours=1))
-    storage.keys.retire("k1", retired_at=NOW + timedelta(days=9),
-                        published_until=NOW + timedelta(days=9))  # no effect: retired already
+    storage.keys.retire(
+        "k1", retired_at=NOW + timedelta(days=9), published_until=NOW + timedelta(days=9)
+    )  # no effect: retired already
     (row,) = storage.keys.all()
     assert row.published_until == NOW + timedelta(hours=1)
     assert storage.keys.delete_unpublished(NOW + timedelta(minutes=59)) == 0

@@ -13,12 +13,19 @@ from authbridge.storage import Storage
 from authbridge.tokens import KeyRing, Principal, TokenIssuer
 from authbridge.tokens.issuer import half_hash
 
-VECTORS = json.loads((Path(__file__).parent.parent / "data" / "tokens"
-                      / "oidc-core-hash-vectors.json").read_text())
+VECTORS = json.loads(
+    (Path(__file__).parent.parent / "data" / "tokens" / "oidc-core-hash-vectors.json").read_text()
+)
 ISSUER = "https://auth.example.com"
-ADA = Principal(subject="u-1", username="ada@example.com", email="ada@example.com",
-                email_verified=True, name="Ada Lovelace", groups=("data-eng",),
-                roles=("editor", "viewer"))
+ADA = Principal(
+    subject="u-1",
+    username="ada@example.com",
+    email="ada@example.com",
+    email_verified=True,
+    name="Ada Lovelace",
+    groups=("data-eng",),
+    roles=("editor", "viewer"),
+)
 
 
 class Clock:
@@ -29,22 +36,35 @@ class Clock:
         return self.now
 
 
-def make(storage: Storage, alg: str = "ES256", clock: Clock | None = None
-         ) -> tuple[KeyRing, TokenIssuer]:
+def make(
+    storage: Storage, alg: str = "ES256", clock: Clock | None = None
+) -> tuple[KeyRing, TokenIssuer]:
     clock = clock or Clock()
-    ring = KeyRing(storage.keys, algorithm=alg, publish_ahead=timedelta(minutes=10),
-                   max_token_lifetime=timedelta(hours=1), clock=clock)
+    ring = KeyRing(
+        storage.keys,
+        algorithm=alg,
+        publish_ahead=timedelta(minutes=10),
+        max_token_lifetime=timedelta(hours=1),
+        clock=clock,
+    )
     ring.ensure_key()
-    return ring, TokenIssuer(ring, issuer=ISSUER, access_token_lifetime=3600,
-                             id_token_lifetime=600, clock=clock)
+    return ring, TokenIssuer(
+        ring, issuer=ISSUER, access_token_lifetime=3600, id_token_lifetime=600, clock=clock
+    )
 
 
 def verify(ring: KeyRing, token: str, audience: str) -> dict:
     jwks = jwt.PyJWKSet.from_json(ring.current().jwks.decode())
     kid = jwt.get_unverified_header(token)["kid"]
     key = next(k for k in jwks.keys if k.key_id == kid)
-    return jwt.decode(token, key.key, algorithms=["ES256", "RS256"], audience=audience,
-                      issuer=ISSUER, options={"require": ["exp", "iat", "sub", "jti"]})
+    return jwt.decode(
+        token,
+        key.key,
+        algorithms=["ES256", "RS256"],
+        audience=audience,
+        issuer=ISSUER,
+        options={"require": ["exp", "iat", "sub", "jti"]},
+    )
 
 
 @pytest.mark.parametrize("alg", ["ES256", "RS256"])
@@ -66,8 +86,14 @@ def test_access_token_is_an_rfc9068_jwt(storage: Storage, alg: str) -> None:
 def test_id_token_carries_nonce_and_hashes(storage: Storage) -> None:
     ring, issuer = make(storage)
     access = issuer.access_token(ADA, audience=["platform"], client_id="ui")
-    issued = issuer.id_token(ADA, client_id="ui", auth_time=1700000000, nonce="n-0S6",
-                             access_token=access.token, code="abc")
+    issued = issuer.id_token(
+        ADA,
+        client_id="ui",
+        auth_time=1700000000,
+        nonce="n-0S6",
+        access_token=access.token,
+        code="abc",
+    )
     assert jwt.get_unverified_header(issued.token)["typ"] == "JWT"
     claims = verify(ring, issued.token, "ui")
     assert claims["nonce"] == "n-0S6" and claims["auth_time"] == 1700000000
@@ -88,7 +114,8 @@ def test_jwks_never_contains_private_members(storage: Storage) -> None:
 
 
 def test_rotation_publishes_before_signing_and_keeps_old_key_until_tokens_expire(
-        storage: Storage) -> None:
+    storage: Storage,
+) -> None:
     clock = Clock()
     ring, issuer = make(storage, clock=clock)
     old_token = issuer.access_token(ADA, audience=["p"], client_id="c").token

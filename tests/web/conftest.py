@@ -19,8 +19,10 @@ def app_factory(sqlite_url: str) -> Iterator[AppFactory]:
     clients: list[TestClient] = []
 
     def build(settings: Settings | None = None, **env: str) -> TestClient:
-        client = TestClient(create_app(settings or make_settings(sqlite_url, **env)),
-                            base_url="http://localhost:8080")
+        client = TestClient(
+            create_app(settings or make_settings(sqlite_url, **env)),
+            base_url="http://localhost:8080",
+        )
         client.__enter__()
         clients.append(client)
         return client

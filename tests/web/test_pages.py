@@ -19,14 +19,20 @@ def csrf(html: str) -> str:
 
 def sign_up(client: TestClient, email: str = "ada@example.com", password: str = PASSWORD):
     page = client.get("/signup")
-    return client.post("/signup", data={"email": email, "password": password, "name": "Ada",
-                                        "csrf_token": csrf(page.text)}, follow_redirects=False)
+    return client.post(
+        "/signup",
+        data={"email": email, "password": password, "name": "Ada", "csrf_token": csrf(page.text)},
+        follow_redirects=False,
+    )
 
 
 def sign_in(client: TestClient, email: str = "ada@example.com", password: str = PASSWORD):
     page = client.get("/login")
-    return client.post("/login", data={"username": email, "password": password,
-                                       "csrf_token": csrf(page.text)}, follow_redirects=False)
+    return client.post(
+        "/login",
+        data={"username": email, "password": password, "csrf_token": csrf(page.text)},
+        follow_redirects=False,
+    )
 
 
 def test_sign_up_then_sign_in_shows_who_and_a_token(client: TestClient) -> None:
@@ -61,9 +67,16 @@ def test_setup_link_creates_the_first_admin_once(app_factory: AppFactory, capsys
     assert link
     form = client.get(link.group(1))
     token = link.group(1).split("=", 1)[1]
-    response = client.post("/setup", data={"token": token, "email": "root@example.com",
-                                           "password": PASSWORD, "csrf_token": csrf(form.text)},
-                           follow_redirects=False)
+    response = client.post(
+        "/setup",
+        data={
+            "token": token,
+            "email": "root@example.com",
+            "password": PASSWORD,
+            "csrf_token": csrf(form.text),
+        },
+        follow_redirects=False,
+    )
     assert response.status_code == 303
     assert "admin" in client.get("/account").text
     again = client.get(link.group(1))

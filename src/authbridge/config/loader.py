@@ -18,14 +18,12 @@ from pydantic import ValidationError
 
 from authbridge.config.errors import ConfigError, ConfigIssue
 from authbridge.config.model import Settings
-from authbridge.config.schema import Node, child, closest, node_for, normalize
+from authbridge.config.schema import Node, aliases, child, closest, node_for, normalize
 
 __all__ = ["ENV_SECTIONS", "load_settings", "masked", "read_file"]
 
-ENV_SECTIONS = {
-    normalize(alias)
-    for alias in ("server", "database", "tokens", "sessions", "auth", "authorizer", "logging")
-}
+# Every top-level section of the model can be set as SECTION__KEY...: no list to keep in step.
+ENV_SECTIONS = {normalize(alias) for alias in aliases(Settings)}
 DEFAULT_SECRETS_DIR = "/run/secrets/authbridge"
 MASK = "********"
 URL_PASSWORD = "url-password"

@@ -42,27 +42,32 @@ class SignInThrottle:
         self._window = timedelta(seconds=limits.window)
         self._clock = clock
 
-    def _keys(self, account: str, address: str, trusted_device: bool) -> list[tuple[str, int]]:
+    def _keys(self, account: str, address: str, device: str | None) -> list[tuple[str, int]]:
         account = account.casefold()
-        keys = [(_key("pair", account, address), self._limits.per_account_and_address)]
-        if not trusted_device:
-            keys.append((_key("addr", address), self._limits.per_address))
-            keys.append((_key("acct", account), self._limits.per_account))
-        return keys
+        if device:
+            # A browser that signed in to this account before is counted on its own: a flood
+            # from elsewhere (or from behind the same NAT) does not reach it.
+            return [(_key("device", account, device), self._limits.per_account_and_address)]
+        return [
+            (_key("pair", account, address), self._limits.per_account_and_address),
+            (_key("addr", address), self._limits.per_address),
+            (_key("acct", account), self._limits.per_account),
+        ]
 
-    def check(
-        self, account: str, address: str, *, trusted_device: bool = False
-    ) -> Throttled | None:
-        """Whether a sign-in attempt may go ahead; checked before the password is verified."""
+    def check(self, account: str, address: str, *, device: str | None = None) -> Throttled | None:
+        """Whether a sign-in attempt may go ahead; checked before the password is verified.
+
+        `device` is the id from a valid device cookie issued for this same account.
+        """
         now = self._clock()
-        for key, limit in self._keys(account, address, trusted_device):
+        for key, limit in self._keys(account, address, device):
             if self._store.count(key, now=now, window=self._window) >= limit:
                 return Throttled(retry_after=self._limits.window)
         return None
 
-    def failed(self, account: str, address: str) -> None:
+    def failed(self, account: str, address: str, *, device: str | None = None) -> None:
         now = self._clock()
-        for key, _limit in self._keys(account, address, trusted_device=False):
+        for key, _limit in self._keys(account, address, device):
             self._store.hit(key, now=now, window=self._window)
 
     def succeeded(self, account: str, address: str) -> None:

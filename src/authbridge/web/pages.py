@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -29,6 +30,14 @@ UI_CLIENT_ID = "authbridge"
 def _services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
+
+
+def _device_for(value: str | None, account: str) -> str | None:
+    """The device id of a device cookie, if it was issued for `account` (OWASP device cookies)."""
+    if not value:
+        return None
+    device, _, owner = value.partition(":")
+    return device if owner == account.casefold() else None
 
 
 def _see_other(url: str) -> RedirectResponse:
@@ -89,8 +98,10 @@ def login(
             error="Enter your email and password.",
             **context,
         )
-    device = ready.csrf.unsign(DEVICE, request.cookies.get(services.cookies.device))
-    throttled = ready.throttle.check(account, address, trusted_device=device == account.casefold())
+    device = _device_for(
+        ready.csrf.unsign(DEVICE, request.cookies.get(services.cookies.device)), account
+    )
+    throttled = ready.throttle.check(account, address, device=device)
     if throttled is not None:
         metrics.labels("password", "throttled").inc()
         log.warning("sign_in_throttled", method="password", address=address)
@@ -107,7 +118,7 @@ def login(
         return response
     user = ready.accounts.authenticate(account, password)
     if user is None:
-        ready.throttle.failed(account, address)
+        ready.throttle.failed(account, address, device=device)
         metrics.labels("password", "failure").inc()
         log.info("sign_in_failed", method="password", address=address)
         # One message for unknown user, wrong password and disabled account (no enumeration).
@@ -123,12 +134,11 @@ def login(
     ready.throttle.succeeded(account, address)
     signed = _see_other(safe_next(next))
     sign_in(request, signed, services, user, LOCAL_CONNECTOR)
-    services.cookies.set(
-        signed,
-        services.cookies.device,
-        ready.csrf.sign(DEVICE, user.username_key),
-        max_age=180 * 24 * 3600,
-    )
+    if device is None:
+        device_cookie = ready.csrf.sign(DEVICE, f"{secrets.token_urlsafe(12)}:{user.username_key}")
+        services.cookies.set(
+            signed, services.cookies.device, device_cookie, max_age=180 * 24 * 3600
+        )
     metrics.labels("password", "success").inc()
     log.info("sign_in", method="password", user_id=user.id)
     return signed
