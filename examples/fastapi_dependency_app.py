@@ -1,9 +1,10 @@
 """FastAPI service using the dependency: protection per route, scopes per route.
 
-python examples/fastapi_dependency_app.py   (configure with AUTHBRIDGE_* env vars)
-"""
+    python examples/fastapi_dependency_app.py   (configure with AUTHBRIDGE_* env vars)
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: FastAPI evaluates ``Depends(auth)`` at
+runtime, and ``auth`` is local to ``create_app``.
+"""
 
 from typing import Annotated
 

@@ -4,9 +4,10 @@ It is a FastAPI ``SecurityBase``, so OpenAPI documents an HTTP bearer scheme (JW
 docs UI offers an Authorize button. Behind :class:`~.asgi.JwtAuthMiddleware` it reuses the
 token the middleware already verified instead of checking the signature twice. Failures
 raise ``HTTPException`` with the RFC 6750 §3 challenge in ``WWW-Authenticate``.
-"""
 
-from __future__ import annotations
+(No ``from __future__ import annotations`` here: FastAPI reads ``__call__``'s annotations at
+runtime to know that ``request`` is the ``Request``.)
+"""
 
 from collections.abc import Iterable
 
@@ -42,7 +43,7 @@ class BearerAuth(SecurityBase):
         self.model = HTTPBearerModel(bearerFormat="JWT")
         self.scheme_name = scheme_name
 
-    def require(self, *, scopes: Iterable[str] = (), roles: Iterable[str] = ()) -> BearerAuth:
+    def require(self, *, scopes: Iterable[str] = (), roles: Iterable[str] = ()) -> "BearerAuth":
         """The same verifier, with further per-route scopes/roles (RFC 6750 §3.1)."""
         return BearerAuth(
             self.verifier,
