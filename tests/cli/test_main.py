@@ -1,0 +1,58 @@
+"""The `authbridge` command: config check, db upgrade, keys rotate and list."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from authbridge.cli.main import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("DATABASE__URL", sqlite_url)
+    return sqlite_url
+
+
+def test_config_check_prints_effective_config_with_secrets_masked(
+    env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUTH__OPENID_CONNECT__OKTA__CLIENT_SECRET", "very-secret-value")
+    monkeypatch.setenv("AUTH__OPENID_CONNECT__OKTA__CLIENT_ID", "client-123")
+    result = runner.invoke(app, ["config", "check"])
+    assert result.exit_code == 0, result.output
+    assert "very-secret-value" not in result.output
+    printed = yaml.safe_load(result.stdout)
+    okta = printed["auth"]["openidConnect"]["okta"]
+    assert okta["clientId"] == "client-123" and okta["clientSecret"] == "********"
+
+
+def test_config_check_fails_with_path_and_suggestion(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text(
+        "auth:\n  openidConnect:\n    flow: hybrid\n    okta:\n      clientSecert: x\n"
+    )
+    result = runner.invoke(app, ["config", "check", "--config", str(config)])
+    assert result.exit_code == 2
+    assert (
+        "auth.openidConnect.okta.clientSecert: unknown key; did you mean "
+        "auth.openidConnect.okta.clientSecret?" in result.output
+    )
+    assert "auth.openidConnect.flow" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_db_upgrade_then_keys_rotate_and_list(env: str) -> None:
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    rotated = runner.invoke(app, ["keys", "rotate"])
+    assert rotated.exit_code == 0, rotated.output
+    listed = runner.invoke(app, ["keys", "list"])
+    lines = [line for line in listed.stdout.splitlines() if "ES256" in line]
+    assert len(lines) == 2  # the first key, now retiring, and the new one
+    assert sum("published until" in line for line in lines) == 1
+    assert "PRIVATE" not in listed.output
