@@ -56,3 +56,44 @@ def test_db_upgrade_then_keys_rotate_and_list(env: str) -> None:
     assert len(lines) == 2  # the first key, now retiring, and the new one
     assert sum("published until" in line for line in lines) == 1
     assert "PRIVATE" not in listed.output
+
+
+def test_users_add_admin_list_grant_and_disable(env: str) -> None:
+    added = runner.invoke(
+        app,
+        ["users", "add", "ops@example.com", "--role", "admin", "--password-stdin"],
+        input="a long operator passphrase\n",
+    )
+    assert added.exit_code == 0, added.output
+    weak = runner.invoke(
+        app, ["users", "add", "weak@example.com", "--password-stdin"], input="password\n"
+    )
+    assert weak.exit_code == 1 and "too common" in weak.output
+    runner.invoke(
+        app,
+        ["users", "add", "dev@example.com", "--password-stdin"],
+        input="another long passphrase\n",
+    )
+    assert runner.invoke(app, ["users", "grant", "dev@example.com", "editor"]).exit_code == 0
+    listed = runner.invoke(app, ["users", "list"]).stdout
+    assert "ops@example.com  admin" in listed and "dev@example.com  editor,viewer" in listed
+
+    from authbridge.storage import Storage
+
+    storage = Storage.open(env)
+    user = storage.users.by_username("dev@example.com")
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    storage.sessions.create(
+        id_hash="d" * 64,
+        user_id=user.id,
+        auth_method="local",
+        now=now,
+        expires_at=now + timedelta(hours=1),
+    )
+    disabled = runner.invoke(app, ["users", "disable", "dev@example.com"])
+    assert disabled.exit_code == 0 and "1 credential(s) revoked" in disabled.stdout
+    assert storage.sessions.get("d" * 64) is None
+    assert storage.users.by_username("dev@example.com").active is False
+    assert runner.invoke(app, ["users", "grant", "nobody@example.com", "admin"]).exit_code == 1

@@ -11,6 +11,7 @@ import typer
 import yaml
 from rich.console import Console
 
+from authbridge.cli.users import users_app
 from authbridge.config import ConfigError, Settings, load_settings, masked
 from authbridge.storage import Storage
 from authbridge.tokens import KeyRing
@@ -29,6 +30,7 @@ keys_app = typer.Typer(help="Manage token signing keys.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")
 
 # soft_wrap: lines are data (YAML, key ids) that must survive a narrow terminal intact.
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -39,7 +41,7 @@ ConfigOption = Annotated[
 ]
 
 
-def _settings(config: Path | None) -> Settings:
+def load_or_exit(config: Path | None) -> Settings:
     """Load settings or stop with every problem named (exit 2), never a traceback."""
     try:
         return load_settings(config)
@@ -65,7 +67,7 @@ def serve(
     from authbridge.web.app import create_app
     from authbridge.web.observability import configure_logging
 
-    settings = _settings(config)
+    settings = load_or_exit(config)
     configure_logging(settings.logging.level, settings.logging.format)
     out.print(
         f"authbridge on {settings.server.issuer} (listening on "
@@ -85,7 +87,7 @@ def serve(
 @config_app.command("check")
 def config_check(config: ConfigOption = None) -> None:
     """Print the effective configuration with secrets masked; exit non-zero on errors."""
-    settings = _settings(config)
+    settings = load_or_exit(config)
     out.print(yaml.safe_dump(masked(settings), sort_keys=False).rstrip(), markup=False)
     err.print("[green]Configuration is valid.[/]")
 
@@ -95,7 +97,7 @@ def db_upgrade(config: ConfigOption = None) -> None:
     """Apply database migrations (start-up does this too)."""
     from authbridge.storage.database import Database
 
-    settings = _settings(config)
+    settings = load_or_exit(config)
     db = Database(settings.database.url)
     try:
         db.upgrade()
@@ -120,7 +122,7 @@ def _keyring(settings: Settings) -> tuple[Storage, KeyRing]:
 def keys_rotate(config: ConfigOption = None) -> None:
     """Publish a new signing key now; it signs after tokens.keyPublishAhead seconds, and the
     old key stays published until every token it signed has expired."""
-    settings = _settings(config)
+    settings = load_or_exit(config)
     _storage, ring = _keyring(settings)
     ring.ensure_key()
     row = ring.rotate()
@@ -131,7 +133,7 @@ def keys_rotate(config: ConfigOption = None) -> None:
 @keys_app.command("list")
 def keys_list(config: ConfigOption = None) -> None:
     """List signing keys (public facts only)."""
-    settings = _settings(config)
+    settings = load_or_exit(config)
     storage, _ring = _keyring(settings)
     for row in storage.keys.all():
         until = (

@@ -1,0 +1,123 @@
+"""`authbridge users`: operator commands to create, list, grant roles to and disable users."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from authbridge.config import Settings
+from authbridge.directory.accounts import AccountError, LocalAccounts
+from authbridge.directory.passwords import PasswordHashing
+from authbridge.directory.revocation import revoke_user
+from authbridge.directory.roles import ADMIN, SYSTEM_ROLES
+from authbridge.storage import Storage
+
+__all__ = ["users_app"]
+
+users_app = typer.Typer(help="Manage users (operators only).", no_args_is_help=True)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="YAML or JSON file.", envvar="AUTHBRIDGE_CONFIG"),
+]
+
+
+def _open(config: Path | None) -> tuple[Settings, Storage]:
+    from authbridge.cli.main import load_or_exit
+
+    settings = load_or_exit(config)
+    return settings, Storage.open(settings.database.url)
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return password
+
+
+@users_app.command("add")
+def add(
+    email: str,
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    role: Annotated[str, typer.Option(help="admin, editor or viewer.")] = "viewer",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Create a local account. An operator may create admins (unlike self-service sign-up)."""
+    if role not in SYSTEM_ROLES:
+        err.print(f"[red]Unknown role {role!r}[/]; use one of {', '.join(SYSTEM_ROLES)}.")
+        raise typer.Exit(2)
+    settings, storage = _open(config)
+    local = settings.auth.local
+    hashing = PasswordHashing(
+        local.password_hash.memory_cost,
+        local.password_hash.time_cost,
+        local.password_hash.parallelism,
+    )
+    accounts = LocalAccounts(storage, hashing, local, settings.authorizer)
+    try:
+        user = accounts.sign_up(
+            email=email,
+            password=_read_password(password_stdin),
+            name=name,
+            admin=role == ADMIN,
+            self_service=False,
+        )
+    except AccountError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    if role not in (ADMIN, "viewer"):
+        storage.users.grant_role(user.id, role)
+    out.print(f"Created {user.username} ({role}).")
+
+
+@users_app.command("list")
+def list_users(config: ConfigOption = None) -> None:
+    """List users with their roles."""
+    _settings, storage = _open(config)
+    from sqlalchemy import select
+
+    from authbridge.storage.models import User
+
+    with storage.db.session() as session:
+        users = list(session.scalars(select(User).order_by(User.username_key)))
+    for user in users:
+        state = "" if user.active else "  (disabled)"
+        out.print(f"{user.username}  {','.join(storage.users.roles(user.id))}{state}")
+
+
+def _find(storage: Storage, username: str) -> str:
+    user = storage.users.by_username(username)
+    if user is None:
+        err.print(f"[red]No user {username!r}.[/]")
+        raise typer.Exit(1)
+    return user.id
+
+
+@users_app.command("grant")
+def grant(username: str, role: str, config: ConfigOption = None) -> None:
+    """Give a user a role."""
+    if role not in SYSTEM_ROLES:
+        err.print(f"[red]Unknown role {role!r}[/]; use one of {', '.join(SYSTEM_ROLES)}.")
+        raise typer.Exit(2)
+    _settings, storage = _open(config)
+    storage.users.grant_role(_find(storage, username), role)
+    out.print(f"{username} now has {role}.")
+
+
+@users_app.command("disable")
+def disable(username: str, config: ConfigOption = None) -> None:
+    """Disable a user and revoke every session and token they hold, at once."""
+    _settings, storage = _open(config)
+    user_id = _find(storage, username)
+    storage.users.set_active(user_id, False)
+    revoked = revoke_user(storage, user_id)
+    out.print(f"{username} disabled; {revoked} credential(s) revoked.")
