@@ -171,3 +171,11 @@ def test_team_roles_reach_members(storage: Storage) -> None:
         session.add(TeamRole(team_id="t1", role_name="editor"))
     assert storage.users.roles(user.id) == ["editor", "viewer"]
     assert storage.users.teams(user.id) == ["Data Engineers"]
+
+
+def test_stale_rate_limit_counters_are_dropped(storage: Storage) -> None:
+    window = timedelta(minutes=15)
+    storage.rate_limits.hit("old", now=NOW, window=window)
+    storage.rate_limits.hit("new", now=NOW + window, window=window)
+    assert storage.rate_limits.delete_stale(NOW + timedelta(minutes=1)) == 1
+    assert storage.rate_limits.count("new", now=NOW + window, window=window) == 1

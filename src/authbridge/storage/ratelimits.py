@@ -48,3 +48,11 @@ class RateLimitStore:
     def clear(self, key: str) -> None:
         with self._db.session() as session:
             session.execute(delete(RateLimitCounter).where(RateLimitCounter.key == key))
+
+    def delete_stale(self, before: datetime) -> int:
+        """Drop counters whose window started before `before` (they count nothing any more)."""
+        with self._db.session() as session:
+            result = session.execute(
+                delete(RateLimitCounter).where(RateLimitCounter.window_start < before)
+            )
+            return int(getattr(result, "rowcount", 0) or 0)

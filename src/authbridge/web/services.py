@@ -23,6 +23,7 @@ from authbridge.directory.throttle import SignInThrottle
 from authbridge.storage import Storage
 from authbridge.storage.database import Database
 from authbridge.storage.errors import Unavailable
+from authbridge.storage.models import utcnow
 from authbridge.tokens import KeyRing, TokenIssuer
 from authbridge.web.observability import Metrics
 from authbridge.web.security import CookieNames, Csrf
@@ -31,6 +32,7 @@ __all__ = ["LoginProvider", "Ready", "Services"]
 
 log = structlog.get_logger("authbridge")
 SECRET_KEY = "csrf_secret_key"
+HOUSEKEEPING_INTERVAL = 300.0
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,21 @@ class Services:
         if self._ready is not None:
             self._ready.storage.db.dispose()
 
+    def _housekeeping(self) -> None:
+        """Every few minutes: drop expired sessions and lapsed rate-limit counters."""
+        while not self._stop.wait(HOUSEKEEPING_INTERVAL):
+            ready = self._ready
+            if ready is None:
+                continue
+            try:
+                now = utcnow()
+                window = timedelta(seconds=self.settings.auth.local.rate_limit.window)
+                sessions = ready.storage.sessions.delete_expired(now)
+                counters = ready.storage.rate_limits.delete_stale(now - window)
+                log.info("housekeeping", expired_sessions=sessions, stale_counters=counters)
+            except Exception as exc:  # the next round tries again
+                log.warning("housekeeping_failed", error=type(exc).__name__)
+
     def _retry(self) -> None:
         delay = 1.0
         while not self._stop.wait(delay):
@@ -102,6 +119,9 @@ class Services:
         try:
             self._ready = self._build()
             self._error = None
+            threading.Thread(
+                target=self._housekeeping, name="authbridge-housekeeping", daemon=True
+            ).start()
             return True
         except Exception as exc:
             self._error = f"storage unavailable: {type(exc).__name__}"
