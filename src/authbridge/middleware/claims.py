@@ -61,6 +61,8 @@ class VerifiedToken(NamedTuple):
 
 def _number(claims: Mapping[str, Any], name: str) -> float:
     value = claims.get(name)
+    if type(value) is int:  # the common case first; bool is a subclass, hence `type is`
+        return value
     if value is None:
         raise InvalidToken(Reason.MISSING_CLAIM, name)
     # RFC 7519 §2 NumericDate: a JSON number; booleans and non-finite values are not dates.
@@ -70,7 +72,7 @@ def _number(claims: Mapping[str, Any], name: str) -> float:
 
 
 def _strings(value: Any, name: str) -> tuple[str, ...]:
-    if isinstance(value, str):
+    if type(value) is str:
         return (value,)
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return tuple(value)
