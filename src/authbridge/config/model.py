@@ -166,6 +166,12 @@ class GithubSettings(Section):
     display_name: str | None = None
     allowed_organizations: list[str] = Field(default_factory=list)
     allow_signup: bool = True
+    base_url: str = Field(
+        default="https://github.com", description="GitHub (Enterprise Server) web URL."
+    )
+    api_url: str = Field(
+        default="https://api.github.com", description="GitHub REST API URL (GHES: <host>/api/v3)."
+    )
 
 
 class OpenidConnectSettings(Section):

@@ -1,0 +1,86 @@
+"""The connector interface, after Dex's `connector` package: small capability protocols.
+
+A connector only turns an upstream login into an `Identity`; finding or creating the
+account is the directory's job, and cookies, pages and redirects are the web layer's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+from authbridge.connectors.identity import Identity
+
+__all__ = [
+    "CallbackConnector",
+    "Landing",
+    "LoginRequest",
+    "PasswordConnector",
+    "RefreshConnector",
+    "SignupPolicy",
+]
+
+# Where the IdP sends the browser back: `callback` for the code flow (query), `redirect`
+# for implicit and hybrid responses (fragment or form_post) — Astronomer's two URLs.
+Landing = Literal["callback", "redirect"]
+
+
+@dataclass(frozen=True)
+class LoginRequest:
+    """The values of one login attempt, kept server-side and bound to the browser.
+
+    `state` (RFC 6749 §10.12) ties the answer to this browser, `nonce` (OIDC Core §3.1.2.1)
+    ties the ID token to this attempt, `code_verifier` (RFC 7636) ties the code to us.
+    """
+
+    state: str
+    nonce: str
+    code_verifier: str
+    redirect_uri: str
+
+
+@dataclass(frozen=True)
+class SignupPolicy:
+    """Who may get a new account from this connector."""
+
+    allow_signup: bool = True
+    allowed_domains: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class CallbackConnector(Protocol):
+    """A connector that sends the browser to the IdP and handles the answer."""
+
+    id: str
+    display_name: str
+    signup: SignupPolicy
+
+    @property
+    def landing(self) -> Landing: ...
+
+    def problem(self) -> str | None:
+        """Why the button cannot be used right now (IdP down, misconfigured), or None."""
+        ...
+
+    def authorization_url(self, login: LoginRequest) -> str: ...
+
+    def handle_callback(self, login: LoginRequest, params: Mapping[str, str]) -> Identity: ...
+
+
+@runtime_checkable
+class PasswordConnector(Protocol):
+    """A connector that checks a username and password itself (local accounts, LDAP)."""
+
+    id: str
+
+    def login(self, username: str, password: str) -> Identity | None: ...
+
+
+@runtime_checkable
+class RefreshConnector(Protocol):
+    """A connector that can refresh an identity without the user (upstream refresh token)."""
+
+    id: str
+
+    def refresh(self, identity: Identity) -> Identity: ...

@@ -1,0 +1,169 @@
+"""Outbound HTTP to identity providers: timeouts, proxies, and a clear error on failure.
+
+Proxies follow the conventions operators already set: `GLOBAL_AGENT_HTTPS_PROXY` /
+`GLOBAL_AGENT_HTTP_PROXY` (Astronomer's Houston, via node global-agent), then the usual
+`HTTPS_PROXY` / `HTTP_PROXY` (either case), with `NO_PROXY` / `GLOBAL_AGENT_NO_PROXY`
+naming hosts reached directly.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from authbridge.connectors.errors import ProviderUnavailable
+
+__all__ = ["OutboundHttp", "is_loopback_host", "json_object", "proxy_for"]
+
+TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+MAX_BODY = 1024 * 1024
+
+
+def _env(env: Mapping[str, str], *names: str) -> str | None:
+    for name in names:
+        for variant in (name, name.lower()):
+            value = env.get(variant)
+            if value:
+                return value.strip()
+    return None
+
+
+def _bypassed(host: str, port: int | None, no_proxy: str) -> bool:
+    """curl's NO_PROXY rules: `*`, exact hosts, domain suffixes (`.corp` or `corp`), CIDRs."""
+    host = host.lower().strip("[]")
+    for raw in no_proxy.split(","):
+        entry = raw.strip().lower()
+        if not entry:
+            continue
+        if entry == "*":
+            return True
+        name, _, entry_port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
+        if entry_port and port is not None and entry_port != str(port):
+            continue
+        name = name.strip("[]")
+        if "/" in name:
+            try:
+                if ipaddress.ip_address(host) in ipaddress.ip_network(name, strict=False):
+                    return True
+            except ValueError:
+                pass
+            continue
+        name = name.lstrip("*").lstrip(".")
+        if host == name or host.endswith("." + name):
+            return True
+    return False
+
+
+def proxy_for(url: str, env: Mapping[str, str]) -> str | None:
+    """The proxy URL for a request to `url`, or None for a direct connection."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    no_proxy = _env(env, "GLOBAL_AGENT_NO_PROXY", "NO_PROXY")
+    if no_proxy and _bypassed(host, parts.port, no_proxy):
+        return None
+    if parts.scheme == "https":
+        return _env(env, "GLOBAL_AGENT_HTTPS_PROXY", "GLOBAL_AGENT_HTTP_PROXY", "HTTPS_PROXY")
+    return _env(env, "GLOBAL_AGENT_HTTP_PROXY", "HTTP_PROXY")
+
+
+def is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class OutboundHttp:
+    """httpx clients, one per proxy, shared by every connector; thread-safe."""
+
+    def __init__(self, env: Mapping[str, str], *, timeout: httpx.Timeout = TIMEOUT) -> None:
+        self._env = dict(env)
+        self._timeout = timeout
+        self._clients: dict[str | None, httpx.Client] = {}
+        self._lock = threading.Lock()
+
+    def _client(self, url: str) -> httpx.Client:
+        proxy = proxy_for(url, self._env)
+        with self._lock:
+            client = self._clients.get(proxy)
+            if client is None:
+                # trust_env=False: the proxy choice above is the only one (GLOBAL_AGENT_* too).
+                client = httpx.Client(
+                    proxy=proxy,
+                    timeout=self._timeout,
+                    trust_env=False,
+                    follow_redirects=False,
+                    headers={"user-agent": "authbridge", "accept": "application/json"},
+                )
+                self._clients[proxy] = client
+            return client
+
+    def request(self, method: str, url: str, *, what: str, **kwargs: Any) -> httpx.Response:
+        """Send a request; a network failure becomes ProviderUnavailable naming `what`."""
+        try:
+            response = self._client(url).request(method, url, **kwargs)
+        except httpx.TimeoutException:
+            raise ProviderUnavailable(
+                "The identity provider did not answer in time.",
+                f"{what}: timed out reaching {_origin(url)}; check network and proxy settings.",
+                code="idp_unreachable",
+            ) from None
+        except httpx.HTTPError as exc:
+            raise ProviderUnavailable(
+                "The identity provider cannot be reached right now.",
+                f"{what}: cannot reach {_origin(url)} ({type(exc).__name__}); "
+                "check the URL, DNS, and HTTPS_PROXY/NO_PROXY.",
+                code="idp_unreachable",
+            ) from None
+        if len(response.content) > MAX_BODY:
+            raise ProviderUnavailable(
+                "The identity provider sent an unexpected answer.",
+                f"{what}: response from {_origin(url)} is larger than {MAX_BODY} bytes.",
+                code="idp_bad_response",
+            )
+        return response
+
+    def get_json(self, url: str, *, what: str, **kwargs: Any) -> dict[str, Any]:
+        response = self.request("GET", url, what=what, **kwargs)
+        return json_object(response, what)
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def json_object(response: httpx.Response, what: str) -> dict[str, Any]:
+    """The response's JSON object, or ProviderUnavailable saying what came instead."""
+    if response.status_code >= 400:
+        raise ProviderUnavailable(
+            "The identity provider answered with an error.",
+            f"{what}: HTTP {response.status_code} from {_origin(str(response.url))}.",
+            code="idp_bad_response",
+        )
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise ProviderUnavailable(
+            "The identity provider sent an unexpected answer.",
+            f"{what}: {_origin(str(response.url))} did not answer with a JSON object.",
+            code="idp_bad_response",
+        )
+    return body

@@ -1,0 +1,163 @@
+"""ID token validation: OpenID Connect Core 1.0 §3.1.3.7 (code flow), §3.2.2.11 (implicit)
+and §3.3.2.12 (hybrid).
+
+Every check a relying party MUST make is here, in the order the spec lists them, and the
+token is refused on the first failure. The signature is checked first against the IdP's
+JWKS with an allow-list of asymmetric algorithms: `none` and the HMAC family are refused
+before any key is looked up, so a token "signed" with the IdP's public key as an HMAC
+secret can never verify.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+from joserfc import jws
+from joserfc.errors import JoseError
+
+from authbridge.connectors.errors import IdTokenInvalid
+from authbridge.connectors.jwks import JwksCache
+
+__all__ = ["ASYMMETRIC_ALGS", "IdTokenChecks", "token_hash", "validate_id_token"]
+
+ASYMMETRIC_ALGS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+MAX_TOKEN = 16 * 1024
+
+
+@dataclass(frozen=True)
+class IdTokenChecks:
+    """What the token must match: who issued it, for whom, and this login's values."""
+
+    issuer: str
+    client_id: str
+    nonce: str | None
+    clock_tolerance: int = 0
+    allowed_algs: Collection[str] = ASYMMETRIC_ALGS
+    # Values returned beside the ID token whose hash it must carry (§3.2.2.9, §3.3.2.11).
+    access_token: str | None = None
+    access_token_hash_required: bool = False
+    code: str | None = None
+    code_hash_required: bool = False
+
+
+def _b64decode(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def _header(token: str) -> dict[str, Any]:
+    if len(token) > MAX_TOKEN or token.count(".") != 2:
+        raise IdTokenInvalid("not a compact JWS")
+    try:
+        header = json.loads(_b64decode(token.split(".", 1)[0]))
+    except (ValueError, UnicodeDecodeError):
+        raise IdTokenInvalid("the header is not base64url JSON") from None
+    if not isinstance(header, dict):
+        raise IdTokenInvalid("the header is not a JSON object")
+    return header
+
+
+def token_hash(value: str, alg: str) -> str:
+    """`at_hash` / `c_hash` (§3.1.3.6): the left half of the hash of the ASCII value, with
+    the hash of the JWS algorithm (SHA-512 for EdDSA with Ed25519)."""
+    bits = "512" if alg == "EdDSA" else alg[-3:]
+    digest = {"256": hashlib.sha256, "384": hashlib.sha384, "512": hashlib.sha512}[bits](
+        value.encode("ascii")
+    ).digest()
+    half = digest[: len(digest) // 2]
+    return base64.urlsafe_b64encode(half).rstrip(b"=").decode()
+
+
+def _number(claims: dict[str, Any], name: str, *, required: bool) -> float | None:
+    value = claims.get(name)
+    if value is None:
+        if required:
+            raise IdTokenInvalid(f"the `{name}` claim is missing")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise IdTokenInvalid(f"the `{name}` claim is not a number")
+    return float(value)
+
+
+def _check_hash(
+    claims: dict[str, Any], claim: str, value: str | None, required: bool, alg: str
+) -> None:
+    given = claims.get(claim)
+    if value is None:
+        return
+    if given is None:
+        if required:
+            raise IdTokenInvalid(f"the `{claim}` claim is missing")
+        return
+    if not isinstance(given, str) or not hmac.compare_digest(given, token_hash(value, alg)):
+        raise IdTokenInvalid(f"`{claim}` does not match the value returned with the token")
+
+
+def validate_id_token(
+    token: str, keys: JwksCache, checks: IdTokenChecks, *, now: float | None = None
+) -> dict[str, Any]:
+    """The claims of a valid ID token; IdTokenInvalid naming the first failed check."""
+    header = _header(token)
+    alg = header.get("alg")
+    # §3.1.3.7 step 6-7 and RFC 8725 §3.1: only the expected asymmetric algorithms.
+    allowed = set(checks.allowed_algs) & ASYMMETRIC_ALGS
+    if not isinstance(alg, str) or alg not in allowed:
+        raise IdTokenInvalid(f"signing algorithm {alg!r} is not accepted")
+    if "crit" in header:
+        raise IdTokenInvalid("the header has critical extensions authbridge does not know")
+    kid = header.get("kid")
+    key = keys.key_for(kid if isinstance(kid, str) else None, alg)
+    try:
+        payload = jws.deserialize_compact(token, key, algorithms=[alg]).payload
+        claims = json.loads(payload)
+    except (JoseError, ValueError, UnicodeDecodeError):
+        raise IdTokenInvalid("the signature does not verify with the provider's key") from None
+    if not isinstance(claims, dict):
+        raise IdTokenInvalid("the payload is not a JSON object")
+
+    # Step 2: iss MUST exactly match the issuer of the discovery document.
+    if claims.get("iss") != checks.issuer:
+        raise IdTokenInvalid(f"`iss` {claims.get('iss')!r} is not {checks.issuer!r}")
+    # Step 3: aud MUST contain our client_id.
+    aud = claims.get("aud")
+    audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+    if checks.client_id not in audiences:
+        raise IdTokenInvalid("`aud` does not name this client")
+    # Steps 4-5: with several audiences an azp naming us must be present; any azp must be us.
+    azp = claims.get("azp")
+    if len(audiences) > 1 and azp is None:
+        raise IdTokenInvalid("several audiences and no `azp`")
+    if azp is not None and azp != checks.client_id:
+        raise IdTokenInvalid("`azp` is not this client")
+    # Steps 9-10: exp in the future, iat present and not in the future (with tolerance).
+    current = time.time() if now is None else now
+    tolerance = checks.clock_tolerance
+    exp = _number(claims, "exp", required=True)
+    iat = _number(claims, "iat", required=True)
+    nbf = _number(claims, "nbf", required=False)
+    assert exp is not None and iat is not None
+    if current >= exp + tolerance:
+        raise IdTokenInvalid("the token has expired")
+    if iat > current + tolerance:
+        raise IdTokenInvalid("the token was issued in the future (`iat`)")
+    if nbf is not None and nbf > current + tolerance:
+        raise IdTokenInvalid("the token is not valid yet (`nbf`)")
+    # Step 11: the nonce we sent MUST come back unchanged (replay protection).
+    if checks.nonce is not None:
+        nonce = claims.get("nonce")
+        if not isinstance(nonce, str) or not hmac.compare_digest(nonce, checks.nonce):
+            raise IdTokenInvalid("`nonce` does not match this login")
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub or len(sub) > 255:
+        raise IdTokenInvalid("`sub` is missing or not a string of at most 255 characters")
+    _check_hash(claims, "at_hash", checks.access_token, checks.access_token_hash_required, alg)
+    _check_hash(claims, "c_hash", checks.code, checks.code_hash_required, alg)
+    return claims

@@ -1,0 +1,87 @@
+"""From settings to connectors: a registry from a config `type` to a class (Dex's
+`ConnectorsConfig` map), instead of a switch."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from authbridge.config.model import Settings
+from authbridge.connectors.base import CallbackConnector
+from authbridge.connectors.github import GithubConnector
+from authbridge.connectors.http import OutboundHttp
+from authbridge.connectors.mock import MockConnector
+from authbridge.connectors.oidc import OidcConnector
+from authbridge.connectors.presets import (
+    Auth0Connector,
+    CognitoConnector,
+    GoogleConnector,
+    MicrosoftConnector,
+    OktaConnector,
+)
+
+__all__ = ["OIDC_TYPES", "Connectors", "build_connectors"]
+
+OIDC_TYPES: dict[str, type[OidcConnector]] = {
+    cls.type_name: cls
+    for cls in (
+        OidcConnector,
+        OktaConnector,
+        MicrosoftConnector,
+        Auth0Connector,
+        CognitoConnector,
+        GoogleConnector,
+    )
+}
+
+
+class Connectors:
+    """The configured connectors in order, by id."""
+
+    def __init__(self, connectors: list[CallbackConnector], http: OutboundHttp) -> None:
+        self.ordered = connectors
+        self.by_id = {c.id: c for c in connectors}
+        self.http = http
+
+    def get(self, connector_id: str) -> CallbackConnector | None:
+        return self.by_id.get(connector_id)
+
+    @property
+    def mock_enabled(self) -> bool:
+        return isinstance(self.by_id.get("mock"), MockConnector)
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def connector_type(name: str, configured: str | None) -> type[OidcConnector]:
+    """`type` when set, else the provider name when it is a preset, else generic `oidc`."""
+    if configured is not None:
+        try:
+            return OIDC_TYPES[configured]
+        except KeyError:
+            known = ", ".join(sorted(OIDC_TYPES))
+            raise ValueError(
+                f"auth.openidConnect.{name}.type {configured!r} is not one of {known}"
+            ) from None
+    return OIDC_TYPES.get(name, OidcConnector)
+
+
+def build_connectors(settings: Settings, env: Mapping[str, str] | None = None) -> Connectors:
+    """Every enabled upstream IdP; the mock IdP only when there is none."""
+    http = OutboundHttp(os.environ if env is None else env)
+    oidc = settings.auth.openid_connect
+    connectors: list[Any] = []
+    for name, provider in oidc.providers.items():
+        if not provider.enabled:
+            continue
+        cls = connector_type(name, provider.type)
+        connectors.append(
+            cls(name, provider, flow=oidc.flow, clock_tolerance=oidc.clock_tolerance, http=http)
+        )
+    if settings.auth.github.enabled:
+        connectors.append(GithubConnector("github", settings.auth.github, http=http))
+    if not connectors:
+        connectors.append(MockConnector())
+    return Connectors(connectors, http)

@@ -1,0 +1,218 @@
+"""Accounts from identity-provider logins: find, create, and keep teams in step.
+
+A user is keyed by (connector id, subject) and nothing else: an email seen from a second
+IdP never joins accounts on its own (an IdP that lets users set any address would
+otherwise hand over someone else's account). A first login creates the account, its
+identity link and its role in one transaction, so nothing is half-created. IdP groups
+become teams owned by that connector, and membership is set again at every login.
+"""
+
+from __future__ import annotations
+
+import importlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from authbridge.config.model import AuthorizerSettings
+from authbridge.connectors.base import SignupPolicy
+from authbridge.connectors.identity import Identity
+from authbridge.directory.roles import ADMIN, DEFAULT_ROLE, domain_allowed, is_initial_admin
+from authbridge.storage import Storage
+from authbridge.storage.models import Identity as IdentityRow
+from authbridge.storage.models import Team, TeamMember, User, UserRole, utcnow
+
+__all__ = ["IdentityLinker", "SignInRefused", "provisioned_account"]
+
+log = structlog.get_logger("authbridge.directory")
+MAX_GROUPS = 500
+
+
+class SignInRefused(Exception):
+    """The IdP vouched for someone this service does not let in; the message says why."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+def provisioned_account(storage: Storage, identity: Identity) -> User | None:
+    """Hook for SCIM (issue 6): an account the IdP provisioned before the first login.
+
+    Calls `authbridge.directory.provisioning.find_provisioned(storage, identity)` when that
+    module exists; until then no account is provisioned.
+    """
+    try:
+        module = importlib.import_module("authbridge.directory.provisioning")
+    except ImportError:
+        return None
+    find: Callable[[Storage, Identity], Any] | None = getattr(module, "find_provisioned", None)
+    if find is None:
+        return None
+    found = find(storage, identity)
+    return found if isinstance(found, User) else None
+
+
+def _domain(email: str) -> str:
+    return email.rpartition("@")[2].casefold()
+
+
+@dataclass
+class IdentityLinker:
+    storage: Storage
+    authorizer: AuthorizerSettings
+
+    def sign_in(self, identity: Identity, policy: SignupPolicy) -> User:
+        """The active user for this identity, created on first login when allowed."""
+        user = self.storage.users.by_identity(identity.connector_id, identity.subject)
+        if user is None:
+            user = provisioned_account(self.storage, identity)
+            if user is not None:
+                self._link(user, identity)
+        if user is None:
+            user = self._create(identity, policy)
+        if not user.active:
+            raise SignInRefused(
+                "This account is disabled.", "An administrator deactivated this user."
+            )
+        self.sync_teams(user.id, identity)
+        self.storage.users.record_login(user.id)
+        return user
+
+    def _check_domains(self, identity: Identity, policy: SignupPolicy) -> None:
+        # Only a verified address says anything about which organisation someone is in.
+        email = identity.email if identity.email_verified else None
+        if self.authorizer.principal_domain and not domain_allowed(email, self.authorizer):
+            raise SignInRefused(
+                f"Only verified {self.authorizer.principal_domain} addresses may have accounts "
+                "here.",
+                "authorizer.principalDomain refused this sign-up.",
+            )
+        if policy.allowed_domains and (
+            email is None or _domain(email) not in policy.allowed_domains
+        ):
+            raise SignInRefused(
+                "Your address's domain may not sign up through this identity provider.",
+                f"allowedDomains of {identity.connector_id} refused this sign-up.",
+            )
+
+    def _usernames(self, identity: Identity) -> list[str]:
+        candidates = []
+        if identity.email and identity.email_verified:
+            candidates.append(identity.email)
+        candidates.append(identity.username)
+        # Always free: the identity key itself.
+        candidates.append(f"{identity.connector_id}:{identity.subject}")
+        return [c[:320] for c in dict.fromkeys(candidates) if c]
+
+    def _create(self, identity: Identity, policy: SignupPolicy) -> User:
+        if not policy.allow_signup:
+            raise SignInRefused(
+                "You have no account here yet, and sign-up through this identity provider is "
+                "turned off.",
+                f"allowSignup is false for {identity.connector_id}; invite the user first.",
+            )
+        self._check_domains(identity, policy)
+        admin = identity.email_verified and is_initial_admin(
+            identity.email or "", identity.email, self.authorizer
+        )
+        for username in self._usernames(identity):
+            if self.storage.users.by_username(username) is not None:
+                continue
+            user = User(
+                id=str(uuid.uuid4()),
+                username=username,
+                username_key=username.casefold(),
+                email=identity.email,
+                email_verified=identity.email_verified,
+                name=(identity.name or "")[:256] or None,
+                password_hash=None,
+                kind="person",
+                active=True,
+            )
+            try:
+                with self.storage.db.session() as session:
+                    session.add(user)
+                    session.flush()
+                    session.add(
+                        UserRole(user_id=user.id, role_name=ADMIN if admin else DEFAULT_ROLE)
+                    )
+                    session.add(self._row(user.id, identity))
+            except IntegrityError:
+                # A concurrent first login of the same identity won, or the name was taken
+                # between our check and the insert: use whichever exists now.
+                existing = self.storage.users.by_identity(identity.connector_id, identity.subject)
+                if existing is not None:
+                    return existing
+                continue
+            log.info("user_created", provider=identity.connector_id, user_id=user.id, admin=admin)
+            return user
+        raise SignInRefused("Your account could not be created; try again.")
+
+    @staticmethod
+    def _row(user_id: str, identity: Identity) -> IdentityRow:
+        return IdentityRow(
+            user_id=user_id,
+            connector_id=identity.connector_id,
+            subject=identity.subject,
+            email=identity.email,
+            claims={},
+            last_login_at=utcnow(),
+        )
+
+    def _link(self, user: User, identity: Identity) -> None:
+        try:
+            with self.storage.db.session() as session:
+                session.add(self._row(user.id, identity))
+        except IntegrityError:
+            pass
+
+    def sync_teams(self, user_id: str, identity: Identity) -> None:
+        """Make the user's membership in this connector's teams exactly the IdP's groups.
+
+        Teams are found by name; a team of that name created elsewhere (locally, by SCIM,
+        by another IdP) is left alone, so an IdP cannot put people in teams it does not own.
+        """
+        groups = list(dict.fromkeys(g[:256] for g in identity.groups))[:MAX_GROUPS]
+        source = identity.connector_id
+        with self.storage.db.session() as session:
+            wanted = {self._team_id(session, name, source) for name in groups}
+            wanted.discard(None)
+            owned = set(session.scalars(select(Team.id).where(Team.source == source)))
+            current = set(
+                session.scalars(
+                    select(TeamMember.team_id).where(
+                        TeamMember.user_id == user_id, TeamMember.team_id.in_(owned)
+                    )
+                )
+            )
+            stale = current - wanted
+            if stale:
+                session.execute(
+                    delete(TeamMember).where(
+                        TeamMember.user_id == user_id, TeamMember.team_id.in_(stale)
+                    )
+                )
+            for team_id in wanted - current:
+                assert team_id is not None
+                session.add(TeamMember(team_id=team_id, user_id=user_id))
+
+    @staticmethod
+    def _team_id(session: Session, name: str, source: str) -> str | None:
+        team = session.scalar(select(Team).where(Team.name_key == name.casefold()))
+        if team is None:
+            team = Team(id=str(uuid.uuid4()), name=name, name_key=name.casefold(), source=source)
+            session.add(team)
+            session.flush()
+            return team.id
+        if team.source != source:
+            log.warning("team_not_owned", team=name, provider=source, owner=team.source)
+            return None
+        return team.id
