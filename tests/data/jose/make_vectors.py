@@ -59,8 +59,13 @@ def main() -> None:
     add("rfc7515-a3-last-char-flipped", f"{head}.{payload}.{sig[:-1]}A", rfc_es, ["ES256"], False)
     add("rfc7515-a3-es256-not-allowed", rfc_es_token, rfc_es, ["RS256"], False)
     head, payload, sig = rfc_ed_token.split(".")
-    add("rfc8037-a4-other-payload", f"{head}.{b64(b'Example of Ed448 signing')}.{sig}", rfc_ed,
-        ["EdDSA"], False)
+    add(
+        "rfc8037-a4-other-payload",
+        f"{head}.{b64(b'Example of Ed448 signing')}.{sig}",
+        rfc_ed,
+        ["EdDSA"],
+        False,
+    )
 
     claims = b64(json.dumps({"iss": "https://auth.example.com", "sub": "u"}).encode())
     ec_key = ec.generate_private_key(ec.SECP256R1())
@@ -77,7 +82,9 @@ def main() -> None:
 
     def es256(header: dict[str, object], high_s: bool = False) -> str:
         h = b64(json.dumps(header).encode())
-        r, s = decode_dss_signature(ec_key.sign(f"{h}.{claims}".encode(), ec.ECDSA(hashes.SHA256())))
+        r, s = decode_dss_signature(
+            ec_key.sign(f"{h}.{claims}".encode(), ec.ECDSA(hashes.SHA256()))
+        )
         if high_s:  # (r, n - s) is the other valid signature: ECDSA is malleable
             s = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551 - s
         return f"{h}.{claims}.{b64(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
@@ -106,11 +113,21 @@ def main() -> None:
     add("es256-zero-r", f"{h}.{p}.{b64(bytes(32) + raw[32:])}", ec_jwk, ["ES256"], False)
     add("es256-zero-signature", f"{h}.{p}.{b64(bytes(64))}", ec_jwk, ["ES256"], False)
     add("es256-truncated", f"{h}.{p}.{b64(raw[:63])}", ec_jwk, ["ES256"], False)
-    add("es256-der", f"{h}.{p}.{b64(ec_key.sign(f'{h}.{p}'.encode(), ec.ECDSA(hashes.SHA256())))}",
-        ec_jwk, ["ES256"], False)
+    add(
+        "es256-der",
+        f"{h}.{p}.{b64(ec_key.sign(f'{h}.{p}'.encode(), ec.ECDSA(hashes.SHA256())))}",
+        ec_jwk,
+        ["ES256"],
+        False,
+    )
     add("es256-other-payload", f"{h}.{b64(b'{}')}.{s}", ec_jwk, ["ES256"], False)
-    add("es256-alg-swapped-to-es384", f"{b64(json.dumps({'alg': 'ES384'}).encode())}.{p}.{s}",
-        ec_jwk, ["ES256", "ES384"], False)
+    add(
+        "es256-alg-swapped-to-es384",
+        f"{b64(json.dumps({'alg': 'ES384'}).encode())}.{p}.{s}",
+        ec_jwk,
+        ["ES256", "ES384"],
+        False,
+    )
     add("es256-key-with-eddsa-alg", ed({"alg": "EdDSA"}), ec_jwk, ["EdDSA"], False)
     add("rs256-signature-under-ps256", rs("RS256", {"alg": "PS256"}), rsa_jwk, ["PS256"], False)
     t = rs("RS256", {"alg": "RS256"})
@@ -127,8 +144,13 @@ def main() -> None:
     add("alg-none", f"{hn}.{claims}.", ec_jwk, ["ES256"], False)
     t = ed({"alg": "EdDSA"})
     h, p, s = t.split(".")
-    add("eddsa-flipped", f"{h}.{p}.{s[:5]}{'A' if s[5] != 'A' else 'B'}{s[6:]}", ed_jwk,
-        ["EdDSA"], False)
+    add(
+        "eddsa-flipped",
+        f"{h}.{p}.{s[:5]}{'A' if s[5] != 'A' else 'B'}{s[6:]}",
+        ed_jwk,
+        ["EdDSA"],
+        False,
+    )
     json.dump({"vectors": vectors}, sys.stdout, indent=1)
     sys.stdout.write("\n")
 

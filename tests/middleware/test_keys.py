@@ -1,0 +1,53 @@
+"""JWK parsing rules: RFC 7517 §4, RFC 7518 §6 and §3.3-3.4, RFC 8037 §2."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from authbridge.middleware.keys import JwkError, load_jwk, load_jwks
+
+from .forge import Signer
+
+
+def test_algorithms_bound_to_key_type(signers) -> None:
+    es = signers["ES256"].jwk()
+    es.pop("alg")
+    assert set(load_jwk(es).verifiers) == {"ES256"}  # P-256 serves ES256 only
+    rs = signers["RS256"].jwk()
+    rs.pop("alg")
+    assert set(load_jwk(rs).verifiers) == {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
+    assert set(load_jwk(signers["RS256"].jwk()).verifiers) == {"RS256"}  # JWK alg narrows
+    assert set(load_jwk(signers["EdDSA"].jwk()).verifiers) == {"EdDSA"}
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda j: j.update(d="AAAA"),  # private material
+        lambda j: j.update(use="enc"),
+        lambda j: j.update(key_ops=["encrypt"]),
+        lambda j: j.update(alg="RS256"),  # EC key claiming RSA alg
+        lambda j: j.update(crv="P-384"),  # coordinates of the wrong length
+        lambda j: j.update(x=j["y"]),  # not on the curve
+        lambda j: j.update(kty="oct", k="c2VjcmV0"),
+        lambda j: j.update(kid=5),
+    ],
+)
+def test_unusable_keys_are_refused(signers, mutate) -> None:
+    jwk = signers["ES256"].jwk()
+    mutate(jwk)
+    with pytest.raises(JwkError):
+        load_jwk(jwk)
+
+
+def test_key_set_skips_bad_keys_and_bounds_size(signers) -> None:
+    good = signers["ES256"].jwk()
+    keys = load_jwks({"keys": [{"kty": "nope"}, good, "junk"]})
+    assert [k.kid for k in keys] == ["es-1"]
+    many = [
+        Signer("ES256", f"k{i}", ec.generate_private_key(ec.SECP256R1())).jwk() for i in range(5)
+    ]
+    assert len(load_jwks({"keys": many}, max_keys=3)) == 3
+    with pytest.raises(JwkError):
+        load_jwks({"keys": "nope"})
