@@ -11,7 +11,7 @@ from starlette.staticfiles import StaticFiles
 
 from authbridge import __version__
 from authbridge.config.model import Settings
-from authbridge.web import errors, ops, pages, wellknown
+from authbridge.web import errors, oauth_client_routes, ops, pages, wellknown
 from authbridge.web.observability import ObservabilityMiddleware
 from authbridge.web.security import SecurityHeadersMiddleware
 from authbridge.web.services import Services
@@ -43,6 +43,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     )
     for module in (ops, wellknown, pages):
         app.include_router(module.router)
+    oauth_client_routes.install(app, services)
     errors.install(app)
     app.add_middleware(SecurityHeadersMiddleware, https=settings.server.https)
     app.add_middleware(ObservabilityMiddleware, metrics=services.metrics)

@@ -1,0 +1,346 @@
+"""Sign-in through upstream identity providers: Astronomer's `/v1/oauth/*` URLs.
+
+- `GET /v1/oauth/start?provider=<id>&next=<path>` begins a login (also an Okta tile's
+  Initiate Login URI).
+- `GET /v1/oauth/callback/` is the authorization-code landing (RFC 6749 §4.1.2).
+- `GET|POST /v1/oauth/redirect/` is the implicit/hybrid landing: a fragment response is
+  moved into a same-origin POST by a static script (the CSP forbids inline scripts), and
+  a `form_post` response (OAuth 2.0 Form Post Response Mode) is accepted directly.
+- `GET|POST /v1/oauth/mock/authorize` is the built-in mock IdP, 404 once any IdP is set up.
+
+Each login's state, nonce and PKCE verifier are kept server-side under the state's digest
+and bound to the browser by a random value in a short-lived HttpOnly cookie (RFC 6749
+§10.12, RFC 9700 §4.7.1); the state is deleted when used, so it works once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, FastAPI, Request
+from starlette.responses import RedirectResponse, Response
+
+from authbridge.connectors import (
+    CallbackConnector,
+    ConnectorError,
+    Connectors,
+    LoginRequest,
+    build_connectors,
+)
+from authbridge.directory.identities import IdentityLinker, SignInRefused
+from authbridge.web.rendering import check_csrf, render
+from authbridge.web.security import safe_next
+from authbridge.web.services import LoginProvider, Services
+from authbridge.web.sessions import sign_in
+
+__all__ = ["install", "router"]
+
+router = APIRouter()
+log = structlog.get_logger("authbridge.oauth_client")
+
+CALLBACK_PATH = "/v1/oauth/callback/"
+REDIRECT_PATH = "/v1/oauth/redirect/"
+PENDING_PREFIX = "oauth-login:"
+PENDING_TTL = 600
+MAX_FIELDS = 20
+MAX_FIELD = 16 * 1024
+RELAYED = "authbridge_relayed"
+
+
+def install(app: FastAPI, services: Services) -> Connectors:
+    """Build the configured connectors, list their buttons, and add the routes."""
+    connectors = build_connectors(services.settings)
+    app.state.connectors = connectors
+    services.provider_sources.append(lambda: _buttons(connectors))
+    app.include_router(router)
+    return connectors
+
+
+def _buttons(connectors: Connectors) -> list[LoginProvider]:
+    buttons = []
+    for connector in connectors.ordered:
+        problem = connector.problem()
+        if problem is not None:
+            log.warning("idp_unavailable", provider=connector.id, problem=problem)
+        buttons.append(
+            LoginProvider(
+                id=connector.id,
+                display_name=connector.display_name,
+                available=problem is None,
+                problem=problem,
+            )
+        )
+    return buttons
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def _connectors(request: Request) -> Connectors:
+    connectors: Connectors = request.app.state.connectors
+    return connectors
+
+
+def _bind_cookie(services: Services) -> str:
+    return "__Host-authbridge_oauth" if services.settings.server.https else "authbridge_oauth"
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def _pending_key(state: str) -> str:
+    return PENDING_PREFIX + _digest(state)[:48]
+
+
+def _error(
+    request: Request,
+    status: int,
+    title: str,
+    message: str,
+    hint: str | None = None,
+) -> Response:
+    services = _services(request)
+    response = render(
+        request, services, "error.html", status, title=title, message=message, hint=hint
+    )
+    return response
+
+
+def _failed(request: Request, provider: str, exc: ConnectorError) -> Response:
+    services = _services(request)
+    log.warning("idp_sign_in_failed", provider=provider, code=exc.code, detail=exc.hint)
+    services.metrics.sign_ins.labels(provider, "failure").inc()
+    return _error(request, exc.status, "Sign-in did not work", exc.message, exc.hint)
+
+
+@router.get("/v1/oauth/start", include_in_schema=False)
+@router.get("/v1/oauth/start/", include_in_schema=False)
+def start(request: Request, provider: str = "", next: str = "") -> Response:
+    services = _services(request)
+    connector = _connectors(request).get(provider)
+    if connector is None:
+        return _error(
+            request,
+            404,
+            "Unknown identity provider",
+            f"No identity provider named {provider[:64]!r} is configured here.",
+            "Check the provider= parameter (Okta tile: Initiate Login URI) against "
+            "auth.openidConnect.<name>.",
+        )
+    ready = services.ready()
+    cookie = _bind_cookie(services)
+    binding = request.cookies.get(cookie)
+    if not binding or not 32 <= len(binding) <= 128:
+        binding = secrets.token_urlsafe(32)
+    path = CALLBACK_PATH if connector.landing == "callback" else REDIRECT_PATH
+    login = LoginRequest(
+        state=secrets.token_urlsafe(32),
+        nonce=secrets.token_urlsafe(32),
+        code_verifier=secrets.token_urlsafe(48),
+        redirect_uri=services.settings.server.issuer + path,
+    )
+    try:
+        url = connector.authorization_url(login)
+    except ConnectorError as exc:
+        return _failed(request, connector.id, exc)
+    record = {
+        "provider": connector.id,
+        "nonce": login.nonce,
+        "verifier": login.code_verifier,
+        "redirect_uri": login.redirect_uri,
+        "next": safe_next(next, default="/account"),
+        "binding": _digest(binding),
+        "created": time.time(),
+    }
+    ready.storage.values.put(_pending_key(login.state), json.dumps(record))
+    response = RedirectResponse(url, status_code=303)
+    services.cookies.set(response, cookie, binding, max_age=PENDING_TTL)
+    response.headers["cache-control"] = "no-store"
+    log.info("idp_sign_in_started", provider=connector.id)
+    return response
+
+
+def _take_pending(request: Request, state: str) -> dict[str, Any] | None:
+    """The login this state belongs to, if this browser started it; removed on use."""
+    services = _services(request)
+    values = services.ready().storage.values
+    key = _pending_key(state)
+    raw = values.get(key)
+    if raw is None:
+        return None
+    record: dict[str, Any] = json.loads(raw)
+    binding = request.cookies.get(_bind_cookie(services)) or ""
+    if not hmac.compare_digest(_digest(binding), str(record.get("binding", ""))):
+        return None
+    # delete() is the single-use gate: of two requests racing with one state, one wins.
+    if not values.delete(key):
+        return None
+    if time.time() - float(record.get("created", 0)) > PENDING_TTL:
+        return None
+    return record
+
+
+def _complete(request: Request, params: dict[str, str], landing: str) -> Response:
+    state = params.get("state", "")
+    if not state or len(state) > 512:
+        if "error" in params:
+            return _error(
+                request,
+                400,
+                "Sign-in did not work",
+                "The identity provider refused the sign-in.",
+                f"The IdP answered {params['error'][:64]!r} without a state; "
+                "check the client's redirect URIs and allowed flows.",
+            )
+        return _error(
+            request,
+            400,
+            "Sign-in did not work",
+            "This page needs a sign-in response from an identity provider.",
+            "The request had no `state` parameter.",
+        )
+    pending = _take_pending(request, state)
+    if pending is None:
+        log.warning("idp_state_rejected", landing=landing)
+        return _error(
+            request,
+            400,
+            "Sign-in link expired",
+            "This sign-in was already completed, has expired, or was started in another "
+            "browser. Start again from the sign-in page.",
+            "The `state` is unknown, used, older than 10 minutes, or not bound to this "
+            "browser's cookie (cookies blocked?).",
+        )
+    connector = _connectors(request).get(str(pending["provider"]))
+    if connector is None or not str(pending["redirect_uri"]).endswith(landing):
+        return _error(
+            request,
+            400,
+            "Sign-in did not work",
+            "This sign-in cannot be completed here. Start again from the sign-in page.",
+            "The provider was removed from the configuration or answered at the wrong URL.",
+        )
+    login = LoginRequest(
+        state=state,
+        nonce=str(pending["nonce"]),
+        code_verifier=str(pending["verifier"]),
+        redirect_uri=str(pending["redirect_uri"]),
+    )
+    return _finish(request, connector, login, params, str(pending["next"]))
+
+
+def _finish(
+    request: Request,
+    connector: CallbackConnector,
+    login: LoginRequest,
+    params: dict[str, str],
+    next_url: str,
+) -> Response:
+    services = _services(request)
+    ready = services.ready()
+    try:
+        identity = connector.handle_callback(login, params)
+    except ConnectorError as exc:
+        return _failed(request, connector.id, exc)
+    linker = IdentityLinker(ready.storage, services.settings.authorizer)
+    try:
+        user = linker.sign_in(identity, connector.signup)
+    except SignInRefused as exc:
+        log.warning("idp_sign_in_refused", provider=connector.id, detail=exc.hint)
+        services.metrics.sign_ins.labels(connector.id, "refused").inc()
+        return _error(request, 403, "Sign-in refused", exc.message, exc.hint)
+    response = RedirectResponse(safe_next(next_url), status_code=303)
+    sign_in(request, response, services, user, connector.id)
+    services.metrics.sign_ins.labels(connector.id, "success").inc()
+    log.info("sign_in", method=connector.id, user_id=user.id)
+    return response
+
+
+def _fields(items: Any) -> dict[str, str] | None:
+    fields: dict[str, str] = {}
+    for name, value in items:
+        if not isinstance(value, str) or len(fields) >= MAX_FIELDS or len(value) > MAX_FIELD:
+            return None
+        fields[str(name)[:64]] = value
+    return fields
+
+
+@router.get("/v1/oauth/callback/", include_in_schema=False)
+@router.get("/v1/oauth/callback", include_in_schema=False)
+def callback(request: Request) -> Response:
+    """RFC 6749 §4.1.2: the authorization response in the query."""
+    fields = _fields(request.query_params.multi_items())
+    if fields is None:
+        return _error(request, 400, "Sign-in did not work", "The response was too large.")
+    return _complete(request, fields, CALLBACK_PATH)
+
+
+def _relay_page(request: Request, fields: dict[str, str], auto: bool) -> Response:
+    response = render(request, _services(request), "oauth_redirect.html", fields=fields, auto=auto)
+    response.headers["referrer-policy"] = "no-referrer"
+    return response
+
+
+@router.get("/v1/oauth/redirect/", include_in_schema=False)
+@router.get("/v1/oauth/redirect", include_in_schema=False)
+def redirect_get(request: Request) -> Response:
+    """OAuth 2.0 Multiple Response Types §5: implicit responses arrive in the fragment,
+    which only the browser sees; a static script posts it here. Errors may use the query."""
+    fields = _fields(request.query_params.multi_items())
+    if fields is None:
+        return _error(request, 400, "Sign-in did not work", "The response was too large.")
+    if "state" in fields or "error" in fields:
+        return _complete(request, fields, REDIRECT_PATH)
+    return _relay_page(request, {}, auto=False)
+
+
+@router.post("/v1/oauth/redirect/", include_in_schema=False)
+@router.post("/v1/oauth/redirect", include_in_schema=False)
+async def redirect_post(request: Request) -> Response:
+    """The fragment relayed by our script, or a `form_post` response from the IdP.
+
+    A form_post from the IdP's site is a cross-site POST, so the SameSite=Lax binding
+    cookie is not sent with it: the fields are then posted once more from our own page.
+    """
+    form = await request.form()
+    fields = _fields(form.multi_items())
+    if fields is None:
+        return _error(request, 400, "Sign-in did not work", "The response was too large.")
+    relayed = fields.pop(RELAYED, None) is not None
+    services = _services(request)
+    if request.cookies.get(_bind_cookie(services)) is None and not relayed:
+        return _relay_page(request, fields, auto=True)
+    return _complete(request, fields, REDIRECT_PATH)
+
+
+def _mock_enabled(request: Request) -> bool:
+    return _connectors(request).mock_enabled
+
+
+@router.get("/v1/oauth/mock/authorize", include_in_schema=False)
+def mock_authorize_page(request: Request, state: str = "") -> Response:
+    if not _mock_enabled(request):
+        return _error(request, 404, "Not found", "The mock identity provider is turned off.")
+    return render(request, _services(request), "mock_idp.html", state=state[:512])
+
+
+@router.post("/v1/oauth/mock/authorize", include_in_schema=False)
+async def mock_authorize(request: Request) -> Response:
+    """The mock IdP's answer goes straight to the same completion as a real callback."""
+    if not _mock_enabled(request):
+        return _error(request, 404, "Not found", "The mock identity provider is turned off.")
+    form = await request.form()
+    fields = _fields(form.multi_items())
+    if fields is None:
+        return _error(request, 400, "Sign-in did not work", "The form was too large.")
+    check_csrf(request, _services(request), fields.pop("csrf_token", ""))
+    return _complete(request, fields, CALLBACK_PATH)
