@@ -24,6 +24,9 @@ __all__ = [
     "OpenidConnectSettings",
     "PasswordHashSettings",
     "RateLimitSettings",
+    "ScimSettings",
+    "ScimSourceSettings",
+    "ScimTeamRoleRule",
     "ServerSettings",
     "SessionSettings",
     "Settings",
@@ -229,6 +232,49 @@ class LoggingSettings(Section):
     format: Literal["json", "console"] = "json"
 
 
+class ScimSourceSettings(Section):
+    """One provisioning client (`scim.okta`, `scim.microsoft`): its credential and its IdP.
+
+    Astronomer's env names `SCIM_AUTH_CODE_OKTA` (`user:password`, HTTP Basic) and
+    `SCIM_AUTH_CODE_MICROSOFT` (a bearer token) are honoured as well as `SCIM__OKTA__AUTH_CODE`.
+    """
+
+    auth_code: str | None = Field(
+        default=None,
+        description="Okta: `username:password` (HTTP Basic). Microsoft: the bearer token.",
+        json_schema_extra={"secret": True},
+    )
+    connector_id: str | None = Field(
+        default=None,
+        description="Login connector whose users attach to this source's accounts "
+        "(defaults to the source name).",
+    )
+
+
+class ScimTeamRoleRule(Section):
+    """Teams whose name matches `match` (a shell pattern, case-insensitive) grant `roles`."""
+
+    match: str = Field(min_length=1)
+    roles: list[str] = Field(default_factory=list)
+
+
+class ScimSettings(Section):
+    """SCIM 2.0 provisioning (RFC 7643/7644) at `/v1/scim/v2/{okta|microsoft}`."""
+
+    okta: ScimSourceSettings = Field(default_factory=ScimSourceSettings)
+    microsoft: ScimSourceSettings = Field(default_factory=ScimSourceSettings)
+    team_roles: list[ScimTeamRoleRule] = Field(
+        default_factory=list, description="Template: team name patterns to platform roles."
+    )
+    default_roles: list[str] = Field(
+        default_factory=lambda: ["viewer"], description="Roles of every provisioned user."
+    )
+    max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    max_results: int = Field(default=1000, ge=1, le=10000, description="Largest page size.")
+    max_filter_length: int = Field(default=2048, ge=64)
+    max_filter_terms: int = Field(default=64, ge=1)
+
+
 class Settings(Section):
     """The whole configuration."""
 
@@ -239,6 +285,7 @@ class Settings(Section):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     authorizer: AuthorizerSettings = Field(default_factory=AuthorizerSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    scim: ScimSettings = Field(default_factory=ScimSettings)
 
     @property
     def access_token_audience(self) -> list[str]:

@@ -1,0 +1,51 @@
+"""The audit trail of SCIM changes: source, actor, target, and the state before and after.
+
+Rows are written in the transaction of the change they describe, so the trail never
+records a change that was rolled back and never misses one that was committed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from authbridge.storage import Storage
+from authbridge.storage.scim_models import ScimAudit
+
+__all__ = ["record", "trail"]
+
+
+def record(
+    session: Session,
+    *,
+    source: str,
+    actor: str,
+    action: str,
+    resource_type: str,
+    resource_id: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
+    session.add(
+        ScimAudit(
+            source=source,
+            actor=actor[:128],
+            action=action,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            before=before,
+            after=after,
+        )
+    )
+
+
+def trail(storage: Storage, resource_id: str) -> list[ScimAudit]:
+    """Every recorded change of one resource, oldest first."""
+    with storage.db.session() as session:
+        return list(
+            session.scalars(
+                select(ScimAudit).where(ScimAudit.resource_id == resource_id).order_by(ScimAudit.id)
+            )
+        )

@@ -1,0 +1,160 @@
+"""What Okta and Microsoft Entra ID really send, brought to RFC 7644 §3.5.2 before the
+PATCH is applied.
+
+Most quirks (operation names in any case such as "Replace", booleans as the strings
+"True"/"False", path-less values with dotted keys such as "name.givenName" and extension
+URNs) are accepted by scim2-models as they are. This module handles the rest:
+
+- a path-less replace whose value carries the resource's own `id` (Okta Group Push and
+  Entra both send `{"op": "replace", "value": {"id": ..., "displayName": ...}}`): the id is
+  read-only, and an unchanged id is dropped rather than refused;
+- membership changes of a Group (`members` add/remove/replace, `members[value eq "..."]`,
+  Entra's default remove with a value array, and the `aadOptscim062020` remove by filter)
+  are pulled out of the PATCH, so that the service applies them as set operations in SQL
+  (a Team can hold 10,000 members, and concurrent PATCHes must lose none).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from scim2_models.path import FilterNode
+
+from authbridge.scim.errors import InvalidPath, InvalidSyntax, InvalidValue
+
+__all__ = ["MemberChange", "PatchPlan", "plan_patch"]
+
+PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+OPS = ("add", "remove", "replace")
+
+
+@dataclass
+class MemberChange:
+    """One membership operation: `add`/`remove` ids, `replace` the set, or `remove` by filter."""
+
+    op: Literal["add", "remove", "replace"]
+    values: list[str] = field(default_factory=list)
+    filter: FilterNode | None = None
+    everyone: bool = False  # `remove` of "members" with no value: empty the group
+
+
+@dataclass
+class PatchPlan:
+    """A PATCH split into attribute operations (applied by scim2-models) and membership."""
+
+    body: dict[str, Any]
+    members: list[MemberChange] = field(default_factory=list)
+
+    @property
+    def has_attribute_ops(self) -> bool:
+        return bool(self.body["Operations"])
+
+
+def _member_ids(value: Any) -> list[str]:
+    """`[{"value": "id"}, ...]` (or one such object) to ids, refusing anything else."""
+    items = value if isinstance(value, list) else [value]
+    ids: list[str] = []
+    for item in items:
+        if isinstance(item, dict):
+            item = {k.lower(): v for k, v in item.items()}
+            if item.get("type") not in (None, "User"):
+                raise InvalidValue("only Users can be members of a group")
+            ident = item.get("value")
+        else:
+            ident = item
+        if not isinstance(ident, str) or not ident:
+            raise InvalidValue('a member is given as {"value": "<user id>"}')
+        ids.append(ident)
+    return ids
+
+
+def _parse_member_filter(path: str) -> FilterNode:
+    from scim2_models import Group, Path
+
+    try:
+        parsed = Path[Group](path)
+    except Exception:
+        raise InvalidPath(f"invalid path {path!r}") from None
+    node = getattr(parsed, "ast", None) or getattr(parsed, "node", None)
+    value_filter = getattr(node, "val_filter", None)
+    if value_filter is None:
+        raise InvalidPath(f"invalid path {path!r}")
+    if getattr(node, "sub_attr", None):
+        raise InvalidPath("a member's sub-attributes cannot be changed one by one")
+    return value_filter  # type: ignore[no-any-return]
+
+
+def plan_patch(
+    body: Any, resource_id: str, *, with_members: bool, max_operations: int = 1000
+) -> PatchPlan:
+    """Check the PatchOp envelope (RFC 7644 §3.5.2) and split it for the service."""
+    if not isinstance(body, dict):
+        raise InvalidSyntax("the body must be a PatchOp object")
+    schemas = body.get("schemas")
+    if not isinstance(schemas, list) or PATCH_SCHEMA not in schemas:
+        raise InvalidSyntax(f'"schemas" must be ["{PATCH_SCHEMA}"]')
+    operations = body.get("Operations", body.get("operations"))
+    if not isinstance(operations, list) or not operations:
+        raise InvalidSyntax('"Operations" must be a non-empty array')
+    if len(operations) > max_operations:
+        raise InvalidSyntax(f"at most {max_operations} operations per PATCH")
+    kept: list[dict[str, Any]] = []
+    members: list[MemberChange] = []
+    for raw in operations:
+        if not isinstance(raw, dict):
+            raise InvalidSyntax("each operation must be an object")
+        operation = {str(k).lower(): v for k, v in raw.items()}
+        op = operation.get("op")
+        if not isinstance(op, str) or op.lower() not in OPS:
+            raise InvalidSyntax('"op" must be add, remove or replace')
+        op = op.lower()
+        path = operation.get("path")
+        value = operation.get("value")
+        if path is not None and not isinstance(path, str):
+            raise InvalidPath('"path" must be a string')
+        if with_members and path is not None and _names_members(path):
+            members.append(_member_change(op, path, value, "value" in operation))
+            continue
+        if path is None and isinstance(value, dict):
+            value = dict(value)
+            if value.get("id") == resource_id:
+                value.pop("id")  # Okta Group Push and Entra repeat the id on a rename
+            if with_members:
+                member_key = next((k for k in value if k.lower() == "members"), None)
+                if member_key is not None:
+                    members.append(_member_change(op, "members", value.pop(member_key), True))
+            if not value:
+                continue
+        entry: dict[str, Any] = {"op": op}
+        if path is not None:
+            entry["path"] = path
+        if "value" in operation:
+            entry["value"] = value
+        kept.append(entry)
+    return PatchPlan({"schemas": [PATCH_SCHEMA], "Operations": kept}, members)
+
+
+def _names_members(path: str) -> bool:
+    head = path.strip().split("[", 1)[0].split(".", 1)[0]
+    if ":" in head:
+        head = head.rsplit(":", 1)[1]
+    return head.lower() == "members"
+
+
+def _member_change(op: str, path: str, value: Any, has_value: bool) -> MemberChange:
+    path = path.strip()
+    if "[" in path:
+        if op != "remove":
+            raise InvalidPath("members can be added or replaced only as a list of values")
+        return MemberChange("remove", filter=_parse_member_filter(path))
+    if path.lower() not in ("members", "members.value"):
+        raise InvalidPath(f"invalid path {path!r}")
+    if op == "remove":
+        if not has_value or value is None or value == []:
+            return MemberChange("remove", everyone=True)
+        # Entra's default shape: {"op":"Remove","path":"members","value":[{"value":"id"}]}
+        return MemberChange("remove", values=_member_ids(value))
+    if not has_value:
+        raise InvalidValue(f"{op} of members needs a value")
+    return MemberChange("add" if op == "add" else "replace", values=_member_ids(value or []))
