@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +14,7 @@ from authbridge.cli.users import users_app
 from authbridge.config import ConfigError, Settings, load_settings, masked
 from authbridge.storage import Storage
 from authbridge.tokens import KeyRing
+from authbridge.tokens.keyring import keyring_for
 
 __all__ = ["app", "main"]
 
@@ -109,13 +109,7 @@ def db_upgrade(config: ConfigOption = None) -> None:
 
 def _keyring(settings: Settings) -> tuple[Storage, KeyRing]:
     storage = Storage.open(settings.database.url)
-    lifetime = max(settings.tokens.access_token_lifetime, settings.tokens.id_token_lifetime)
-    return storage, KeyRing(
-        storage.keys,
-        algorithm=settings.tokens.algorithm,
-        publish_ahead=timedelta(seconds=settings.tokens.key_publish_ahead),
-        max_token_lifetime=timedelta(seconds=lifetime),
-    )
+    return storage, keyring_for(settings, storage.keys)
 
 
 @keys_app.command("rotate")

@@ -103,6 +103,11 @@ class TokenSettings(Section):
         default_factory=list,
         description="`aud` of platform access tokens; defaults to the issuer.",
     )
+    key_encryption_key: str | None = Field(
+        default=None,
+        description="Encrypts private signing keys at rest (AES-256-GCM); keep it out of the DB.",
+        json_schema_extra={"secret": True},
+    )
     key_publish_ahead: int = Field(
         default=600,
         ge=0,

@@ -32,6 +32,12 @@ class KeyStore:
                 .values(retired_at=retired_at, published_until=published_until)
             )
 
+    def set_private_pem(self, kid: str, private_pem: str) -> None:
+        with self._db.session() as session:
+            session.execute(
+                update(SigningKey).where(SigningKey.kid == kid).values(private_pem=private_pem)
+            )
+
     def delete_unpublished(self, now: datetime) -> int:
         with self._db.session() as session:
             result = session.execute(

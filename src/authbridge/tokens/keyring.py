@@ -17,11 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from authbridge.config.model import Settings
 from authbridge.storage.keys import KeyStore
 from authbridge.storage.models import SigningKey, utcnow
 from authbridge.tokens.keys import KeyMaterial, generate, load
+from authbridge.tokens.sealing import KeySealer
 
-__all__ = ["KeyRing", "PublishedKeys"]
+__all__ = ["KeyRing", "PublishedKeys", "keyring_for"]
 
 RELOAD_INTERVAL = timedelta(seconds=30)
 
@@ -46,6 +48,7 @@ class KeyRing:
         publish_ahead: timedelta,
         max_token_lifetime: timedelta,
         clock: Callable[[], datetime] = utcnow,
+        sealer: KeySealer | None = None,
     ) -> None:
         self._store = store
         self._algorithm = algorithm
@@ -55,11 +58,22 @@ class KeyRing:
         self._lock = threading.Lock()
         self._snapshot: PublishedKeys | None = None
         self._parsed: dict[str, KeyMaterial] = {}
+        self._sealer = sealer or KeySealer(None)
 
     def ensure_key(self) -> None:
-        """On first start, create the first key; it signs at once (no cache can be stale)."""
-        if not self._store.all():
+        """On first start, create the first key; it signs at once (no cache can be stale).
+
+        With encryption at rest turned on, keys stored before it was are sealed now.
+        """
+        rows = self._store.all()
+        if not rows:
             self._add(generate(self._algorithm), signs_from=self._clock())
+        elif self._sealer.enabled:
+            for row in rows:
+                if not self._sealer.is_sealed(row.private_pem):
+                    self._store.set_private_pem(
+                        row.kid, self._sealer.seal(row.private_pem, row.kid)
+                    )
         self.reload()
 
     def rotate(self) -> SigningKey:
@@ -80,7 +94,7 @@ class KeyRing:
         row = SigningKey(
             kid=material.kid,
             alg=material.alg,
-            private_pem=material.private_pem,
+            private_pem=self._sealer.seal(material.private_pem, material.kid),
             public_jwk=material.public_jwk,
             created_at=self._clock(),
             signs_from=signs_from,
@@ -111,7 +125,8 @@ class KeyRing:
             signer = max(signers, key=lambda r: r.signs_from)
             for row in published:
                 if row.kid not in self._parsed:
-                    self._parsed[row.kid] = load(row.private_pem, row.alg)
+                    pem = self._sealer.unseal(row.private_pem, row.kid)
+                    self._parsed[row.kid] = load(pem, row.alg)
             # The snapshot lapses at the next transition (a key starts or stops signing or
             # publishing) or after RELOAD_INTERVAL, so rotations by another replica are seen.
             transitions = [
@@ -137,3 +152,16 @@ class KeyRing:
                 valid_until=valid_until,
             )
             return self._snapshot
+
+
+def keyring_for(settings: Settings, store: KeyStore) -> KeyRing:
+    """The key ring the settings describe (algorithm, publication lead, lifetimes, sealing)."""
+    tokens = settings.tokens
+    lifetime = max(tokens.access_token_lifetime, tokens.id_token_lifetime)
+    return KeyRing(
+        store,
+        algorithm=tokens.algorithm,
+        publish_ahead=timedelta(seconds=tokens.key_publish_ahead),
+        max_token_lifetime=timedelta(seconds=lifetime),
+        sealer=KeySealer(tokens.key_encryption_key),
+    )

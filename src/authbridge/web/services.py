@@ -25,6 +25,7 @@ from authbridge.storage.database import Database
 from authbridge.storage.errors import Unavailable
 from authbridge.storage.models import utcnow
 from authbridge.tokens import KeyRing, TokenIssuer
+from authbridge.tokens.keyring import keyring_for
 from authbridge.web.observability import Metrics
 from authbridge.web.security import CookieNames, Csrf
 
@@ -133,13 +134,7 @@ class Services:
         db = Database(settings.database.url, pool_size=settings.database.pool_size)
         db.upgrade()
         storage = Storage(db)
-        lifetime = max(settings.tokens.access_token_lifetime, settings.tokens.id_token_lifetime)
-        keyring = KeyRing(
-            storage.keys,
-            algorithm=settings.tokens.algorithm,
-            publish_ahead=timedelta(seconds=settings.tokens.key_publish_ahead),
-            max_token_lifetime=timedelta(seconds=lifetime),
-        )
+        keyring = keyring_for(settings, storage.keys)
         keyring.ensure_key()
         issuer = TokenIssuer(
             keyring,
