@@ -16,6 +16,7 @@ from pydantic.alias_generators import to_camel
 __all__ = [
     "AuthSettings",
     "AuthorizerSettings",
+    "ClientSettings",
     "DatabaseSettings",
     "GithubSettings",
     "LocalAuthSettings",
@@ -232,6 +233,36 @@ class AuthorizerSettings(Section):
     )
 
 
+class ClientSettings(Section):
+    """One OAuth client of the platform's OpenID Provider (`clients.<clientId>`)."""
+
+    name: str = ""
+    public: bool = Field(
+        default=False, description="No secret (SPA, CLI): PKCE S256 is then required."
+    )
+    secret: str | None = Field(
+        default=None,
+        description="Secret of a confidential client (client_secret_basic or _post).",
+        json_schema_extra={"secret": True},
+    )
+    redirect_uris: list[str] = Field(
+        default_factory=list,
+        description="Exact redirect URIs; only a loopback http URI may vary its port (RFC 8252).",
+    )
+    post_logout_redirect_uris: list[str] = Field(default_factory=list)
+    grant_types: list[str] = Field(
+        default_factory=lambda: ["authorization_code", "refresh_token"],
+        description="authorization_code, implicit, refresh_token, client_credentials, "
+        "urn:ietf:params:oauth:grant-type:device_code",
+    )
+    allowed_connectors: list[str] = Field(
+        default_factory=list, description="Connector ids a user may sign in with (all if empty)."
+    )
+    access_token_lifetime: int | None = Field(default=None, ge=60, le=86400)
+    refresh_token_lifetime: int = Field(default=30 * 86400, ge=60, description="Absolute.")
+    refresh_token_idle_timeout: int = Field(default=7 * 86400, ge=60)
+
+
 class LoggingSettings(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -291,6 +322,9 @@ class Settings(Section):
     authorizer: AuthorizerSettings = Field(default_factory=AuthorizerSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     scim: ScimSettings = Field(default_factory=ScimSettings)
+    clients: dict[str, ClientSettings] = Field(
+        default_factory=dict, description="OAuth clients of the OpenID Provider, by client id."
+    )
 
     @property
     def access_token_audience(self) -> list[str]:

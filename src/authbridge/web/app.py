@@ -11,7 +11,15 @@ from starlette.staticfiles import StaticFiles
 
 from authbridge import __version__
 from authbridge.config.model import Settings
-from authbridge.web import errors, oauth_client_routes, ops, pages, scim_routes, wellknown
+from authbridge.web import (
+    errors,
+    oauth_client_routes,
+    oauth_routes,
+    ops,
+    pages,
+    scim_routes,
+    wellknown,
+)
 from authbridge.web.observability import ObservabilityMiddleware
 from authbridge.web.security import SecurityHeadersMiddleware
 from authbridge.web.services import Services
@@ -41,7 +49,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     app.mount(
         "/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"
     )
-    for module in (ops, wellknown, pages, scim_routes):
+    for module in (ops, wellknown, pages, oauth_routes, scim_routes):
         app.include_router(module.router)
     oauth_client_routes.install(app, services)
     errors.install(app)

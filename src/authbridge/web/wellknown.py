@@ -12,6 +12,7 @@ import json
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from authbridge.web.oauth_routes import provider_metadata
 from authbridge.web.services import Services
 
 __all__ = ["JWKS_PATH", "router"]
@@ -54,6 +55,7 @@ def discovery_document(services: Services) -> dict[str, object]:
     return {
         "issuer": issuer,
         "jwks_uri": issuer + JWKS_PATH,
+        **provider_metadata(issuer),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [services.settings.tokens.algorithm],
         "claims_supported": [
@@ -67,6 +69,8 @@ def discovery_document(services: Services) -> dict[str, object]:
             "auth_time",
             "nonce",
             "at_hash",
+            "azp",
+            "principal_type",
             "email",
             "email_verified",
             "name",

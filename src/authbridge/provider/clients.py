@@ -1,0 +1,229 @@
+"""OAuth clients: what each may do, where it may be sent back, and how it authenticates.
+
+Clients come from the config file (`clients.<id>`), from the database (`authbridge clients
+add`), and one built-in public client for the CLI (`authbridge-cli`). Redirect URIs are
+compared as exact strings (RFC 9700 §4.1.3); only a loopback `http` redirect may vary its
+port, as native apps bind an ephemeral one (RFC 8252 §7.3).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import unquote_plus, urlsplit
+
+from authbridge.config.model import ClientSettings
+from authbridge.provider.errors import OAuthError
+from authbridge.provider.secrets import digest
+
+__all__ = [
+    "CLI_CLIENT_ID",
+    "DEVICE_GRANT",
+    "GRANT_TYPES",
+    "Client",
+    "ClientRegistry",
+    "authenticate_client",
+    "check_redirect_uris",
+    "loopback_match",
+    "redirect_uri_registered",
+]
+
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+GRANT_TYPES = (
+    "authorization_code",
+    "implicit",
+    "refresh_token",
+    "client_credentials",
+    DEVICE_GRANT,
+)
+CLI_CLIENT_ID = "authbridge-cli"
+LOOPBACK_HOSTS = ("127.0.0.1", "::1")
+
+
+@dataclass(frozen=True)
+class Client:
+    client_id: str
+    name: str = ""
+    public: bool = False
+    secret_hash: str | None = None
+    redirect_uris: tuple[str, ...] = ()
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    grant_types: tuple[str, ...] = ("authorization_code", "refresh_token")
+    allowed_connectors: tuple[str, ...] = ()
+    access_token_lifetime: int | None = None
+    refresh_token_lifetime: int = 30 * 86400
+    refresh_token_idle_timeout: int = 7 * 86400
+    service_user_id: str | None = None
+    source: str = "config"
+    extra: dict[str, object] = field(default_factory=dict, compare=False)
+
+    def allows_grant(self, grant_type: str) -> bool:
+        return grant_type in self.grant_types
+
+    def allows_response_type(self, response_type: str) -> bool:
+        """`code` needs the code grant; `id_token` and `id_token token` the implicit flow."""
+        if response_type == "code":
+            return self.allows_grant("authorization_code")
+        return self.allows_grant("implicit")
+
+    @classmethod
+    def from_settings(cls, client_id: str, settings: ClientSettings) -> Client:
+        return cls(
+            client_id=client_id,
+            name=settings.name or client_id,
+            public=settings.public,
+            secret_hash=digest(settings.secret) if settings.secret else None,
+            redirect_uris=tuple(settings.redirect_uris),
+            post_logout_redirect_uris=tuple(settings.post_logout_redirect_uris),
+            grant_types=tuple(settings.grant_types),
+            allowed_connectors=tuple(settings.allowed_connectors),
+            access_token_lifetime=settings.access_token_lifetime,
+            refresh_token_lifetime=settings.refresh_token_lifetime,
+            refresh_token_idle_timeout=settings.refresh_token_idle_timeout,
+            source="config",
+        )
+
+
+def cli_client() -> Client:
+    """The `authbridge login` client: public, device grant or loopback redirect with PKCE."""
+    return Client(
+        client_id=CLI_CLIENT_ID,
+        name="authbridge command line",
+        public=True,
+        redirect_uris=("http://127.0.0.1/callback",),
+        grant_types=("authorization_code", "refresh_token", DEVICE_GRANT),
+        source="builtin",
+    )
+
+
+def check_redirect_uris(uris: list[str] | tuple[str, ...]) -> list[str]:
+    """Problems with redirect URIs at registration (RFC 6749 §3.1.2: absolute, no fragment)."""
+    problems = []
+    for uri in uris:
+        parts = urlsplit(uri)
+        if not parts.scheme or not (parts.netloc or parts.scheme not in ("http", "https")):
+            problems.append(f"{uri!r} is not an absolute URI")
+        elif parts.fragment or uri.endswith("#"):
+            problems.append(f"{uri!r} has a fragment (RFC 6749 §3.1.2)")
+        elif parts.username or parts.password:
+            problems.append(f"{uri!r} carries credentials")
+    return problems
+
+
+def loopback_match(registered: str, given: str) -> bool:
+    """RFC 8252 §7.3: a loopback IP literal redirect matches with any port, nothing else varies."""
+    try:
+        reg, got = urlsplit(registered), urlsplit(given)
+        got_port = got.port
+    except ValueError:
+        return False
+    if reg.scheme != "http" or got.scheme != "http":
+        return False
+    if reg.hostname not in LOOPBACK_HOSTS or got.hostname != reg.hostname:
+        return False
+    if got.username or got.password or got.fragment or given.endswith("#"):
+        return False
+    # Rebuild the given URI without its port: every other character must be identical.
+    host = f"[{got.hostname}]" if got.hostname == "::1" else got.hostname
+    port_free = given.replace(f"{host}:{got_port}", host, 1) if got_port else given
+    reg_host = f"[{reg.hostname}]" if reg.hostname == "::1" else reg.hostname
+    reg_port_free = (
+        registered.replace(f"{reg_host}:{reg.port}", reg_host, 1) if reg.port else registered
+    )
+    return port_free == reg_port_free
+
+
+def redirect_uri_registered(client: Client, given: str) -> bool:
+    """Exact string match (RFC 9700 §4.1.3), or the loopback port exception."""
+    if given in client.redirect_uris:
+        return True
+    return any(loopback_match(uri, given) for uri in client.redirect_uris)
+
+
+class ClientRegistry:
+    """Clients by id: config first, then the built-in CLI client, then the database."""
+
+    def __init__(
+        self,
+        configured: Mapping[str, ClientSettings],
+        lookup: Callable[[str], Client | None],
+    ) -> None:
+        self._static = {cid: Client.from_settings(cid, s) for cid, s in configured.items()}
+        self._static.setdefault(CLI_CLIENT_ID, cli_client())
+        self._lookup = lookup
+
+    def get(self, client_id: str | None) -> Client | None:
+        if not client_id or len(client_id) > 128:
+            return None
+        return self._static.get(client_id) or self._lookup(client_id)
+
+    def static_ids(self) -> set[str]:
+        return set(self._static)
+
+    def static_clients(self) -> list[Client]:
+        return list(self._static.values())
+
+
+def _basic_credentials(authorization: str | None) -> tuple[str, str] | None:
+    """client_secret_basic (RFC 6749 §2.3.1): both halves are form-urlencoded first."""
+    if not authorization:
+        return None
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise OAuthError("invalid_client", "malformed Basic credentials", status=401) from None
+    client_id, colon, secret = decoded.partition(":")
+    if not colon:
+        raise OAuthError("invalid_client", "malformed Basic credentials", status=401)
+    return unquote_plus(client_id), unquote_plus(secret)
+
+
+def authenticate_client(
+    registry: ClientRegistry,
+    authorization: str | None,
+    form: Mapping[str, str],
+    *,
+    allow_public: bool = True,
+) -> Client:
+    """Identify and authenticate the client of a token, revocation or introspection request.
+
+    RFC 6749 §2.3: a client uses one method per request; a confidential client must
+    authenticate; a public client only identifies itself with `client_id`.
+    """
+    basic = _basic_credentials(authorization)
+    posted_secret = form.get("client_secret")
+    if basic is not None and posted_secret is not None:
+        raise OAuthError(
+            "invalid_request", "use one client authentication method, not Basic and a posted secret"
+        )
+    if basic is not None:
+        client_id, secret = basic
+        if form.get("client_id") not in (None, client_id):
+            raise OAuthError("invalid_request", "client_id differs from the Basic credentials")
+    else:
+        client_id, secret = form.get("client_id", ""), posted_secret or ""
+    if not client_id:
+        raise OAuthError("invalid_client", "client authentication is required", status=401)
+    client = registry.get(client_id)
+    failed = OAuthError("invalid_client", "unknown client or wrong secret", status=401)
+    if client is None:
+        raise failed
+    if client.public:
+        if secret:
+            raise failed
+        if not allow_public:
+            raise OAuthError(
+                "invalid_client", "this endpoint needs a confidential client", status=401
+            )
+        return client
+    if not secret or client.secret_hash is None:
+        raise failed
+    if not hmac.compare_digest(digest(secret), client.secret_hash):
+        raise failed
+    return client

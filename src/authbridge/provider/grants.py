@@ -1,0 +1,250 @@
+"""The token endpoint's grants (RFC 6749 §4.1.3, §4.4, §6; RFC 8628 §3.4) and what they issue.
+
+Each grant returns the JSON of a successful token response (RFC 6749 §5.1) or raises
+OAuthError with the RFC's error code (§5.2).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from authbridge.provider import pkce
+from authbridge.provider.authorization import SUPPORTED_SCOPES
+from authbridge.provider.clients import DEVICE_GRANT, Client
+from authbridge.provider.errors import OAuthError
+from authbridge.provider.principals import principal_of
+from authbridge.provider.secrets import digest, new_value
+from authbridge.provider.store import ProviderStore, RefreshRow
+from authbridge.storage import Storage
+from authbridge.storage.models import User, utcnow
+from authbridge.tokens.issuer import TokenIssuer
+
+__all__ = ["CODE_LIFETIME", "Grants"]
+
+CODE_LIFETIME = 600  # RFC 6749 §4.1.2: "A maximum authorization code lifetime of 10 minutes"
+DEVICE_LIFETIME = 600
+DEVICE_INTERVAL = 5
+
+
+def _required(form: Mapping[str, str], name: str) -> str:
+    value = form.get(name)
+    if not value:
+        raise OAuthError("invalid_request", f"{name} is missing")
+    return value
+
+
+@dataclass
+class Grants:
+    storage: Storage
+    store: ProviderStore
+    issuer: TokenIssuer
+    audience: list[str]
+    clock: Callable[[], datetime] = utcnow
+
+    # Issuing -----------------------------------------------------------------------
+
+    def _issue(
+        self,
+        client: Client,
+        user: User,
+        scope: str,
+        *,
+        auth_time: int,
+        nonce: str | None = None,
+        refresh: str | None = None,
+        family: RefreshRow | None = None,
+    ) -> tuple[dict[str, Any], str, int, str | None]:
+        """The token response; returns (body, access jti, access exp, family id)."""
+        principal = principal_of(self.storage, user)
+        access = self.issuer.access_token(
+            principal,
+            audience=self.audience,
+            client_id=client.client_id,
+            scope=scope,
+            lifetime=client.access_token_lifetime,
+        )
+        body: dict[str, Any] = {
+            "access_token": access.token,
+            "token_type": "Bearer",
+            "expires_in": max(0, access.expires_at - int(self.clock().timestamp())),
+        }
+        if scope:
+            body["scope"] = scope
+        family_id = None
+        if refresh is not None:
+            body["refresh_token"] = refresh
+            family_id = family.family_id if family else None
+        if "openid" in scope.split() and family is None:
+            body["id_token"] = self.issuer.id_token(
+                principal,
+                client_id=client.client_id,
+                auth_time=auth_time,
+                nonce=nonce,
+                access_token=access.token,
+            ).token
+        return body, access.jti, access.expires_at, family_id
+
+    def _new_family(
+        self, client: Client, user: User, scope: str, auth_time: int
+    ) -> tuple[str, str] | None:
+        """Start a refresh-token family when the client may refresh; (token, family id)."""
+        if not client.allows_grant("refresh_token"):
+            return None
+        now = self.clock()
+        token = new_value()
+        family_id = uuid.uuid4().hex
+        expires = now + timedelta(seconds=client.refresh_token_lifetime)
+        self.store.add_refresh(
+            digest(token),
+            RefreshRow(
+                family_id=family_id,
+                client_id=client.client_id,
+                user_id=user.id,
+                scope=scope,
+                auth_time=auth_time,
+                family_expires_at=expires,
+                idle_expires_at=min(
+                    expires, now + timedelta(seconds=client.refresh_token_idle_timeout)
+                ),
+            ),
+        )
+        return token, family_id
+
+    def _active_user(self, user_id: str | None) -> User:
+        user = self.store.user(user_id) if user_id else None
+        if user is None or not user.active:
+            raise OAuthError("invalid_grant", "the user of this grant is disabled or gone")
+        return user
+
+    # Grants ------------------------------------------------------------------------
+
+    def handle(self, client: Client, form: Mapping[str, str]) -> dict[str, Any]:
+        grant_type = _required(form, "grant_type")
+        handlers = {
+            "authorization_code": self.authorization_code,
+            "refresh_token": self.refresh_token,
+            "client_credentials": self.client_credentials,
+            DEVICE_GRANT: self.device_code,
+        }
+        handler = handlers.get(grant_type)
+        if handler is None:
+            raise OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is unknown")
+        if not client.allows_grant(grant_type):
+            raise OAuthError("unauthorized_client", f"this client may not use {grant_type}")
+        return handler(client, form)
+
+    def authorization_code(self, client: Client, form: Mapping[str, str]) -> dict[str, Any]:
+        """RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.6)."""
+        code = _required(form, "code")
+        now = self.clock()
+        code_hash = digest(code)
+        row = self.store.redeem_code(code_hash, now)
+        if row is None or row.client_id != client.client_id:
+            raise OAuthError("invalid_grant", "the code is unknown, expired or not yours")
+        if not row.first_use:
+            # RFC 6749 §4.1.2: a code used twice is refused and what it issued is revoked.
+            if row.family_id:
+                self.store.revoke_family(row.family_id)
+            if row.access_jti and row.access_expires_at:
+                self.store.revoke_jti(row.access_jti, row.access_expires_at)
+            raise OAuthError("invalid_grant", "the code was used already; its tokens are revoked")
+        if row.expires_at <= now:
+            raise OAuthError("invalid_grant", "the code has expired")
+        if form.get("redirect_uri") != row.redirect_uri:
+            # RFC 6749 §4.1.3: required and identical when the request had one (OIDC: always).
+            raise OAuthError("invalid_grant", "redirect_uri does not match the authorization")
+        pkce.verify(row.code_challenge, form.get("code_verifier"))
+        user = self._active_user(row.user_id)
+        started = self._new_family(client, user, row.scope, row.auth_time)
+        body, jti, exp, _ = self._issue(
+            client,
+            user,
+            row.scope,
+            auth_time=row.auth_time,
+            nonce=row.nonce,
+            refresh=started[0] if started else None,
+        )
+        self.store.record_code_issue(
+            code_hash, started[1] if started else None, jti, datetime.fromtimestamp(exp, UTC)
+        )
+        return body
+
+    def refresh_token(self, client: Client, form: Mapping[str, str]) -> dict[str, Any]:
+        """RFC 6749 §6 with rotation and reuse detection (RFC 9700 §4.14.2)."""
+        presented = _required(form, "refresh_token")
+        now = self.clock()
+        successor = new_value()
+        outcome = self.store.rotate_refresh(
+            digest(presented), digest(successor), now, client.refresh_token_idle_timeout
+        )
+        row = outcome.row
+        if outcome.problem == "unknown" or row is None or row.client_id != client.client_id:
+            if row is not None and row.client_id != client.client_id:
+                # A token of another client was presented: it leaked, so it dies.
+                self.store.revoke_family(row.family_id)
+            raise OAuthError("invalid_grant", "the refresh token is unknown, used or revoked")
+        if outcome.problem in ("reused", "revoked"):
+            raise OAuthError("invalid_grant", "the refresh token is unknown, used or revoked")
+        if outcome.problem == "expired":
+            raise OAuthError("invalid_grant", "the refresh token has expired")
+        if outcome.problem == "inactive":
+            raise OAuthError("invalid_grant", "the user of this grant is disabled")
+        scope = row.scope
+        if form.get("scope"):
+            asked = form["scope"].split()
+            if not set(asked) <= set(row.scope.split()):
+                # RFC 6749 §6: a refresh may narrow the scope, never widen it.
+                raise OAuthError("invalid_scope", "scope exceeds what was granted")
+            scope = " ".join(dict.fromkeys(asked))
+        user = self._active_user(row.user_id)
+        body, _, _, _ = self._issue(
+            client, user, scope, auth_time=row.auth_time, refresh=successor, family=row
+        )
+        return body
+
+    def client_credentials(self, client: Client, form: Mapping[str, str]) -> dict[str, Any]:
+        """RFC 6749 §4.4: a confidential client acting for its service account."""
+        if client.public:
+            raise OAuthError("unauthorized_client", "public clients cannot use client_credentials")
+        if client.service_user_id is None:
+            raise OAuthError("unauthorized_client", "this client has no service account")
+        user = self._active_user(client.service_user_id)
+        scopes = [s for s in (form.get("scope") or "").split() if s in SUPPORTED_SCOPES]
+        scope = " ".join(s for s in dict.fromkeys(scopes) if s not in ("openid", "offline_access"))
+        body, _, _, _ = self._issue(client, user, scope, auth_time=int(now_ts(self.clock)))
+        return body
+
+    def device_code(self, client: Client, form: Mapping[str, str]) -> dict[str, Any]:
+        """RFC 8628 §3.4-3.5: poll until the user decides; slow_down if polled too often."""
+        device_code = _required(form, "device_code")
+        now = self.clock()
+        code_hash = digest(device_code)
+        row = self.store.poll_device(code_hash, now)
+        if row is None or row.client_id != client.client_id:
+            raise OAuthError("invalid_grant", "the device_code is unknown")
+        if row.status == "consumed":
+            raise OAuthError("invalid_grant", "the device_code was used already")
+        if row.expires_at <= now:
+            raise OAuthError("expired_token", "the device_code has expired; start again")
+        if row.status == "denied":
+            raise OAuthError("access_denied", "the user denied the request")
+        if row.status == "pending":
+            if row.last_polled_at and now - row.last_polled_at < timedelta(seconds=row.interval):
+                self.store.slow_down(code_hash, row.interval + 5)
+                raise OAuthError("slow_down", "poll less often (interval increased by 5 seconds)")
+            raise OAuthError("authorization_pending", "the user has not decided yet")
+        user = self._active_user(row.user_id)
+        auth_time = row.auth_time or int(now.timestamp())
+        started = self._new_family(client, user, row.scope, auth_time)
+        body, _, _, _ = self._issue(
+            client, user, row.scope, auth_time=auth_time, refresh=started[0] if started else None
+        )
+        return body
+
+
+def now_ts(clock: Callable[[], datetime]) -> float:
+    return clock().timestamp()

@@ -1,0 +1,43 @@
+"""Who a platform token speaks for, read from the directory."""
+
+from __future__ import annotations
+
+from authbridge.storage import Storage
+from authbridge.storage.models import User
+from authbridge.tokens.claims import Principal
+
+__all__ = ["principal_of", "userinfo_claims"]
+
+
+def principal_of(storage: Storage, user: User) -> Principal:
+    """Roles (direct and through teams) and teams are read at every issue, so a change of
+    role shows in the next token, refreshed ones included."""
+    return Principal(
+        subject=user.id,
+        username=user.username,
+        email=user.email,
+        email_verified=user.email_verified,
+        name=user.name,
+        groups=tuple(storage.users.teams(user.id)),
+        roles=tuple(storage.users.roles(user.id)),
+        kind=user.kind,
+    )
+
+
+def userinfo_claims(principal: Principal, scope: str) -> dict[str, object]:
+    """Claims released by scope (OIDC Core §5.4): `sub` always, the rest as asked."""
+    scopes = set(scope.split())
+    claims: dict[str, object] = {"sub": principal.subject}
+    if "profile" in scopes:
+        claims["preferred_username"] = principal.username
+        if principal.name:
+            claims["name"] = principal.name
+    if "email" in scopes and principal.email is not None:
+        claims["email"] = principal.email
+        claims["email_verified"] = principal.email_verified
+    if "groups" in scopes:
+        claims["groups"] = list(principal.groups)
+        claims["roles"] = list(principal.roles)
+    if principal.kind != "person":
+        claims["principal_type"] = principal.kind
+    return claims

@@ -1,0 +1,332 @@
+"""The OpenID Provider: one object the web layer and the CLI call, over storage and keys."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from authbridge.config.model import Settings
+from authbridge.provider.authorization import AuthorizationRequest, AuthorizationResponse
+from authbridge.provider.clients import (
+    DEVICE_GRANT,
+    GRANT_TYPES,
+    Client,
+    ClientRegistry,
+    authenticate_client,
+    check_redirect_uris,
+)
+from authbridge.provider.device import new_user_code
+from authbridge.provider.errors import OAuthError
+from authbridge.provider.grants import CODE_LIFETIME, DEVICE_INTERVAL, DEVICE_LIFETIME, Grants
+from authbridge.provider.principals import principal_of, userinfo_claims
+from authbridge.provider.secrets import digest, new_value
+from authbridge.provider.store import ProviderStore
+from authbridge.provider.verification import OwnTokens
+from authbridge.storage import Storage
+from authbridge.storage.errors import Conflict
+from authbridge.storage.models import User, utcnow
+from authbridge.tokens.issuer import TokenIssuer
+from authbridge.tokens.keyring import KeyRing
+
+__all__ = ["NewClient", "OpenIDProvider"]
+
+CLIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class NewClient:
+    client: Client
+    secret: str | None
+
+
+class OpenIDProvider:
+    def __init__(
+        self,
+        storage: Storage,
+        keyring: KeyRing,
+        issuer: TokenIssuer,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.storage = storage
+        self.store = ProviderStore(storage.db)
+        self.issuer = issuer
+        self.settings = settings
+        self.clock = clock
+        self.registry = ClientRegistry(settings.clients, self.store.client)
+        self.own_tokens = OwnTokens(keyring, settings.server.issuer, algorithms=["ES256", "RS256"])
+        self.grants = Grants(
+            storage, self.store, issuer, settings.access_token_audience, clock=clock
+        )
+
+    # Authorization endpoint --------------------------------------------------------
+
+    def hint_subject(self, request: AuthorizationRequest) -> str | None:
+        """`sub` of a valid id_token_hint; a hint we did not sign is an invalid_request."""
+        if request.id_token_hint is None:
+            return None
+        claims = self.own_tokens.id_token_hint(request.id_token_hint)
+        if claims is None or not isinstance(claims.get("sub"), str):
+            raise request.error("invalid_request", "id_token_hint is not an ID token we issued")
+        return str(claims["sub"])
+
+    def authorize(
+        self, request: AuthorizationRequest, user: User, auth_time: int
+    ) -> AuthorizationResponse:
+        """Issue what the response type asks for (OIDC Core §3.1.2.5, §3.2.2.5)."""
+        client = request.client
+        now = self.clock()
+        if request.response_type == "code":
+            code = new_value()
+            self.store.add_code(
+                digest(code),
+                client_id=client.client_id,
+                user_id=user.id,
+                redirect_uri=request.redirect_uri,
+                scope=request.scope,
+                nonce=request.nonce,
+                code_challenge=request.code_challenge,
+                auth_time=auth_time,
+                expires_at=now + timedelta(seconds=CODE_LIFETIME),
+            )
+            return request.target.respond({"code": code})
+        principal = principal_of(self.storage, user)
+        params: dict[str, str] = {}
+        access_token = None
+        if request.response_type == "id_token token":
+            issued = self.issuer.access_token(
+                principal,
+                audience=self.settings.access_token_audience,
+                client_id=client.client_id,
+                scope=request.scope,
+                lifetime=client.access_token_lifetime,
+            )
+            access_token = issued.token
+            params.update(
+                access_token=issued.token,
+                token_type="Bearer",
+                expires_in=str(issued.expires_at - int(now.timestamp())),
+                scope=request.scope,
+            )
+        params["id_token"] = self.issuer.id_token(
+            principal,
+            client_id=client.client_id,
+            auth_time=auth_time,
+            nonce=request.nonce,
+            access_token=access_token,
+        ).token
+        return request.target.respond(params)
+
+    # Token endpoint ----------------------------------------------------------------
+
+    def token(self, authorization: str | None, form: Mapping[str, str]) -> dict[str, Any]:
+        client = authenticate_client(self.registry, authorization, form)
+        return self.grants.handle(client, form)
+
+    # Device authorization (RFC 8628 §3.1-3.2) --------------------------------------
+
+    def device_authorization(
+        self, authorization: str | None, form: Mapping[str, str]
+    ) -> dict[str, Any]:
+        client = authenticate_client(self.registry, authorization, form)
+        if not client.allows_grant(DEVICE_GRANT):
+            raise OAuthError("unauthorized_client", "this client may not use the device grant")
+        from authbridge.provider.authorization import SUPPORTED_SCOPES
+
+        scope = " ".join(
+            s for s in dict.fromkeys((form.get("scope") or "").split()) if s in SUPPORTED_SCOPES
+        )
+        device_code = new_value()
+        expires = self.clock() + timedelta(seconds=DEVICE_LIFETIME)
+        for _ in range(5):
+            user_code = new_user_code()
+            if self.store.add_device(
+                digest(device_code),
+                user_code=user_code,
+                client_id=client.client_id,
+                scope=scope,
+                expires_at=expires,
+                interval=DEVICE_INTERVAL,
+            ):
+                break
+        else:
+            raise OAuthError("temporarily_unavailable", "could not allot a user code", status=503)
+        verification = self.settings.server.issuer + "/device"
+        return {
+            "device_code": device_code,
+            "user_code": user_code,
+            "verification_uri": verification,
+            "verification_uri_complete": f"{verification}?user_code={user_code}",
+            "expires_in": DEVICE_LIFETIME,
+            "interval": DEVICE_INTERVAL,
+        }
+
+    # Userinfo, revocation, introspection -------------------------------------------
+
+    def access_claims(self, token: str) -> dict[str, Any] | None:
+        """Claims of a live access token: signed by us, unexpired, not revoked, user active."""
+        claims = self.own_tokens.access_token(token)
+        if claims is None:
+            return None
+        jti = claims.get("jti")
+        if not isinstance(jti, str) or self.store.jti_revoked(jti):
+            return None
+        user = self.store.user(str(claims.get("sub")))
+        if user is None or not user.active:
+            return None
+        return claims
+
+    def userinfo(self, token: str) -> dict[str, object] | None:
+        """OIDC Core §5.3: claims of the token's user, as its scope allows."""
+        claims = self.access_claims(token)
+        if claims is None or "openid" not in str(claims.get("scope", "")).split():
+            return None
+        user = self.store.user(str(claims["sub"]))
+        assert user is not None
+        return userinfo_claims(principal_of(self.storage, user), str(claims.get("scope", "")))
+
+    def revoke(self, authorization: str | None, form: Mapping[str, str]) -> None:
+        """RFC 7009 §2.1: revoke a token of this client; unknown tokens are not an error."""
+        client = authenticate_client(self.registry, authorization, form)
+        token = form.get("token")
+        if not token:
+            raise OAuthError("invalid_request", "token is missing")
+        found = self.store.refresh_token(digest(token))
+        if found is not None:
+            if found[0].client_id == client.client_id:
+                # §2.1: revoking a refresh token should revoke its whole grant.
+                self.store.revoke_family(found[0].family_id)
+            return
+        claims = self.own_tokens.access_token(token)
+        if claims is not None and claims.get("client_id") == client.client_id:
+            self.store.revoke_jti(str(claims["jti"]), datetime.fromtimestamp(claims["exp"], UTC))
+
+    def introspect(self, authorization: str | None, form: Mapping[str, str]) -> dict[str, Any]:
+        """RFC 7662 §2: only authenticated confidential clients may ask."""
+        client = authenticate_client(self.registry, authorization, form, allow_public=False)
+        del client
+        token = form.get("token")
+        if not token:
+            raise OAuthError("invalid_request", "token is missing")
+        claims = self.access_claims(token)
+        if claims is not None:
+            return {"active": True, "token_type": "Bearer", **claims}
+        found = self.store.refresh_token(digest(token))
+        if found is not None and found[1]:
+            row, _ = found
+            now = self.clock()
+            user = self.store.user(row.user_id)
+            if (
+                user is not None
+                and user.active
+                and now < row.family_expires_at
+                and now < row.idle_expires_at
+            ):
+                return {
+                    "active": True,
+                    "token_type": "refresh_token",
+                    "client_id": row.client_id,
+                    "sub": row.user_id,
+                    "scope": row.scope,
+                    "exp": int(min(row.family_expires_at, row.idle_expires_at).timestamp()),
+                    "iss": self.settings.server.issuer,
+                }
+        return {"active": False}
+
+    def revoke_user(self, user_id: str) -> int:
+        return self.store.revoke_user_refresh(user_id)
+
+    # RP-initiated logout -----------------------------------------------------------
+
+    def logout_target(self, params: Mapping[str, str]) -> tuple[str | None, str | None, bool]:
+        """OIDC RP-Initiated Logout §2-3: (redirect URI or None, user id of the hint, hint ok).
+
+        A post_logout_redirect_uri is followed only when registered for the client named by
+        the id_token_hint's `aud` or by `client_id`; otherwise it is an error.
+        """
+        hint = params.get("id_token_hint")
+        claims = self.own_tokens.id_token_hint(hint) if hint else None
+        if hint and claims is None:
+            raise OAuthError("invalid_request", "id_token_hint is not an ID token we issued")
+        client_id = params.get("client_id")
+        if claims is not None:
+            audience = claims.get("aud")
+            hinted = audience if isinstance(audience, str) else None
+            if client_id and hinted and client_id != hinted:
+                raise OAuthError("invalid_request", "client_id differs from the id_token_hint")
+            client_id = client_id or hinted
+        target = params.get("post_logout_redirect_uri")
+        if target:
+            client = self.registry.get(client_id)
+            if client is None:
+                raise OAuthError(
+                    "invalid_request", "post_logout_redirect_uri needs client_id or id_token_hint"
+                )
+            if target not in client.post_logout_redirect_uris:
+                raise OAuthError("invalid_request", "post_logout_redirect_uri is not registered")
+        subject = str(claims["sub"]) if claims is not None and "sub" in claims else None
+        return target, subject, claims is not None
+
+    # Clients, service accounts and robot tokens (admin) -----------------------------
+
+    def add_client(self, client: Client) -> NewClient:
+        """Register a client; a confidential one gets a secret, shown once, stored hashed."""
+        if not CLIENT_ID.match(client.client_id):
+            raise ValueError("client id: letters, digits and . _ : - (at most 128)")
+        if client.client_id in self.registry.static_ids():
+            raise Conflict(f"client {client.client_id!r} is defined in the config file")
+        problems = check_redirect_uris([*client.redirect_uris, *client.post_logout_redirect_uris])
+        unknown = [g for g in client.grant_types if g not in GRANT_TYPES]
+        if unknown:
+            problems.append(f"unknown grant type {unknown[0]!r}")
+        if client.public and "client_credentials" in client.grant_types:
+            problems.append("a public client cannot use client_credentials")
+        if problems:
+            raise ValueError("; ".join(problems))
+        secret = None if client.public else new_value()
+        stored = replace(client, secret_hash=digest(secret) if secret else None)
+        self.store.add_client(stored)
+        return NewClient(stored, secret)
+
+    def clients(self) -> list[Client]:
+        return [*self.registry.static_clients(), *self.store.clients()]
+
+    def remove_client(self, client_id: str) -> bool:
+        return self.store.remove_client(client_id)
+
+    def add_service_account(self, name: str, role: str, *, lifetime: int | None) -> NewClient:
+        """A service account: a non-person user with one role, and a confidential client for
+        the client_credentials grant whose tokens carry `principal_type: service`."""
+        user = self.storage.users.create(
+            username=f"service:{name}", name=name, kind="service", roles=[role]
+        )
+        return self.add_client(
+            Client(
+                client_id=f"sa-{name}",
+                name=f"service account {name}",
+                grant_types=("client_credentials",),
+                access_token_lifetime=lifetime,
+                service_user_id=user.id,
+            )
+        )
+
+    def issue_robot_token(
+        self, name: str, role: str, lifetime: int, description: str = ""
+    ) -> tuple[str, str, datetime]:
+        """A robot token (Pachyderm's): a long-lived access token for a new robot user."""
+        user = self.storage.users.create(
+            username=f"robot:{name}", name=name, kind="robot", roles=[role]
+        )
+        issued = self.issuer.access_token(
+            principal_of(self.storage, user),
+            audience=self.settings.access_token_audience,
+            client_id="robot",
+            lifetime=lifetime,
+        )
+        expires = datetime.fromtimestamp(issued.expires_at, UTC)
+        self.store.add_robot_token(issued.jti, user.id, description, expires)
+        return issued.token, issued.jti, expires

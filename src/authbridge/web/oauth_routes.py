@@ -1,0 +1,475 @@
+"""HTTP glue of the OpenID Provider: authorize, token, userinfo, revocation, introspection,
+device authorization and its verification page, and RP-initiated logout.
+
+Protocol decisions live in `authbridge.provider`; this module only moves parameters in and
+responses out, and knows where each kind of error must go (RFC 6749 §4.1.2.1, §5.2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+import structlog
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from authbridge.directory.revocation import register_revoker
+from authbridge.provider.authorization import (
+    RESPONSE_TYPES,
+    SUPPORTED_SCOPES,
+    AuthorizationResponse,
+    RedirectError,
+    SignedInUser,
+    needs_login,
+    parse_request,
+)
+from authbridge.provider.clients import GRANT_TYPES
+from authbridge.provider.device import normalize_user_code
+from authbridge.provider.errors import OAuthError
+from authbridge.provider.service import OpenIDProvider
+from authbridge.provider.store import ProviderStore
+from authbridge.storage import Storage
+from authbridge.storage.models import utcnow
+from authbridge.web.rendering import check_csrf, render, templates
+from authbridge.web.services import Services
+from authbridge.web.sessions import current, sign_out
+
+__all__ = ["AUTHORIZE_PATH", "provider_for", "provider_metadata", "router"]
+
+router = APIRouter()
+log = structlog.get_logger("authbridge.provider")
+
+AUTHORIZE_PATH = "/oauth2/authorize"
+REAUTH_PARAM = "_reauth"
+REAUTH_PURPOSE = "oauth-reauth"
+NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
+FORM_POST_JS = b'document.getElementById("form-post").submit();\n'
+
+
+def _revoke_refresh_tokens(storage: Storage, user_id: str) -> int:
+    """Deactivating a user (SCIM, admin) ends their refresh tokens too."""
+    return ProviderStore(storage.db).revoke_user_refresh(user_id)
+
+
+register_revoker(_revoke_refresh_tokens)
+
+
+def provider_metadata(issuer: str) -> dict[str, object]:
+    """The provider's part of the discovery document (OIDC Discovery §3, RFC 8414 §2):
+    exactly what is implemented."""
+    return {
+        "authorization_endpoint": issuer + AUTHORIZE_PATH,
+        "token_endpoint": issuer + "/oauth2/token",
+        "userinfo_endpoint": issuer + "/oauth2/userinfo",
+        "revocation_endpoint": issuer + "/oauth2/revoke",
+        "introspection_endpoint": issuer + "/oauth2/introspect",
+        "end_session_endpoint": issuer + "/oauth2/logout",
+        "device_authorization_endpoint": issuer + "/oauth2/device_authorization",
+        "scopes_supported": list(SUPPORTED_SCOPES),
+        "response_types_supported": list(RESPONSE_TYPES),
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "grant_types_supported": list(GRANT_TYPES),
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ],
+        "revocation_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ],
+        "introspection_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+        ],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "authorization_response_iss_parameter_supported": True,
+    }
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def provider_for(request: Request) -> OpenIDProvider:
+    """One provider per started storage (rebuilt if storage came up again)."""
+    services = _services(request)
+    ready = services.ready()
+    cached = getattr(request.app.state, "oauth_provider", None)
+    if cached is None or cached[0] is not ready:
+        cached = (
+            ready,
+            OpenIDProvider(ready.storage, ready.keyring, ready.issuer, services.settings),
+        )
+        request.app.state.oauth_provider = cached
+    provider: OpenIDProvider = cached[1]
+    return provider
+
+
+def _json(body: Mapping[str, Any], status: int = 200, **headers: str) -> JSONResponse:
+    return JSONResponse(dict(body), status_code=status, headers={**NO_STORE, **headers})
+
+
+def _oauth_error(exc: OAuthError, *, basic: bool = False) -> JSONResponse:
+    headers = {}
+    if exc.status == 401:
+        # RFC 6749 §5.2: 401 with the scheme the client tried.
+        headers["www-authenticate"] = 'Basic realm="authbridge"' if basic else "Basic"
+    return _json(exc.as_dict(), exc.status, **headers)
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """A token-style request body (RFC 6749 §3.2): form-encoded, no repeated parameters."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise OAuthError("invalid_request", "the body must be application/x-www-form-urlencoded")
+    form: FormData = await request.form()
+    out: dict[str, str] = {}
+    for key, value in form.multi_items():
+        if not isinstance(value, str):
+            raise OAuthError("invalid_request", f"{key} must be a plain form field")
+        if key in out:
+            raise OAuthError("invalid_request", f"{key} is given more than once (RFC 6749 §3.2)")
+        out[key] = value
+    return out
+
+
+def _send(request: Request, services: Services, response: AuthorizationResponse) -> Response:
+    if response.form_post:
+        page = templates.TemplateResponse(
+            request,
+            "oauth_form_post.html",
+            {"action": response.url, "params": response.params},
+            headers=NO_STORE,
+        )
+        return page
+    return RedirectResponse(response.url, status_code=302, headers=NO_STORE)
+
+
+def _error_page(request: Request, services: Services, exc: OAuthError) -> Response:
+    """Errors before the redirect URI is validated are shown here, never redirected."""
+    log.info("authorize_refused", error=exc.error, reason=exc.description)
+    return render(
+        request,
+        services,
+        "error.html",
+        400,
+        title="This sign-in request is not valid",
+        message=f"{exc.description} ({exc.error}).",
+        hint="Tell the people who run the application that sent you here.",
+    )
+
+
+def _params(query: Any, form: FormData | None) -> dict[str, list[str]]:
+    params: dict[str, list[str]] = {}
+    source = form.multi_items() if form is not None else query.multi_items()
+    for key, value in source:
+        if isinstance(value, str):
+            params.setdefault(key, []).append(value)
+    return params
+
+
+@router.api_route(AUTHORIZE_PATH, methods=["GET", "POST"], include_in_schema=False)
+async def authorize(request: Request) -> Response:
+    """OIDC Core §3.1.2.1: GET and POST (form) are both supported."""
+    form = await request.form() if request.method == "POST" else None
+    params = _params(request.query_params, form)
+    return await run_in_threadpool(_authorize, request, params)
+
+
+def _authorize(request: Request, params: dict[str, list[str]]) -> Response:
+    services = _services(request)
+    provider = provider_for(request)
+    issuer = services.settings.server.issuer
+    try:
+        parsed = parse_request(provider.registry, params, issuer)
+    except RedirectError as exc:
+        return _send(request, services, exc.response())
+    except OAuthError as exc:
+        return _error_page(request, services, exc)
+    signed_in = current(request, services)
+    session = None
+    if signed_in is not None:
+        session = SignedInUser(
+            user_id=signed_in.user.id,
+            auth_time=int(signed_in.session.created_at.timestamp()),
+            connector=signed_in.session.auth_method,
+        )
+    ready = services.ready()
+    given_marker = params.get(REAUTH_PARAM)
+    marker = ready.csrf.unsign(REAUTH_PURPOSE, given_marker[0] if given_marker else None)
+    now = int(utcnow().timestamp())
+    try:
+        reason = needs_login(
+            parsed,
+            session,
+            now=now,
+            reauthenticated_after=int(marker) if marker and marker.isdigit() else None,
+            hint_subject=provider.hint_subject(parsed),
+        )
+    except RedirectError as exc:
+        return _send(request, services, exc.response())
+    if reason is not None:
+        # Back here after sign-in; the signed marker says "any session from now on is fresh",
+        # so prompt=login and max_age are satisfied once, without a loop.
+        back = {k: v for k, v in params.items() if k != REAUTH_PARAM}
+        back[REAUTH_PARAM] = [ready.csrf.sign(REAUTH_PURPOSE, str(now))]
+        next_url = AUTHORIZE_PATH + "?" + urlencode(back, doseq=True)
+        login = "/login?" + urlencode({"next": next_url})
+        response = RedirectResponse(login, status_code=303, headers=NO_STORE)
+        if signed_in is not None:
+            # Re-authentication: the login page would otherwise pass a signed-in user through.
+            sign_out(request, response, services)
+        log.info("authorize_login", client_id=parsed.client.client_id, reason=reason)
+        return response
+    assert signed_in is not None and session is not None
+    result = provider.authorize(parsed, signed_in.user, session.auth_time)
+    log.info(
+        "authorized",
+        client_id=parsed.client.client_id,
+        user_id=signed_in.user.id,
+        response_type=parsed.response_type,
+    )
+    return _send(request, services, result)
+
+
+@router.get("/oauth2/form_post.js", include_in_schema=False)
+def form_post_script() -> Response:
+    # A file, not an inline script: the strict CSP (script-src 'self') stays as it is.
+    return Response(
+        FORM_POST_JS,
+        media_type="text/javascript",
+        headers={"cache-control": "public, max-age=86400"},
+    )
+
+
+async def _token_call(request: Request, name: str) -> Response:
+    provider = provider_for(request)
+    authorization = request.headers.get("authorization")
+    basic = bool(authorization and authorization.lower().startswith("basic "))
+    try:
+        form = await _form(request)
+        method = getattr(provider, name)
+        body = await run_in_threadpool(method, authorization, form)
+    except OAuthError as exc:
+        return _oauth_error(exc, basic=basic)
+    if body is None:
+        return Response(status_code=200, headers=NO_STORE)
+    return _json(body)
+
+
+def _cors(response: Response) -> Response:
+    # Browser apps (SPAs with PKCE) call these endpoints cross-origin without cookies.
+    response.headers["access-control-allow-origin"] = "*"
+    return response
+
+
+@router.post("/oauth2/token", include_in_schema=False)
+async def token(request: Request) -> Response:
+    """RFC 6749 §3.2 and §5: responses are JSON with Cache-Control: no-store."""
+    return _cors(await _token_call(request, "token"))
+
+
+@router.post("/oauth2/revoke", include_in_schema=False)
+async def revoke(request: Request) -> Response:
+    """RFC 7009 §2.2: 200 whether or not the token was known."""
+    return _cors(await _token_call(request, "revoke"))
+
+
+@router.post("/oauth2/introspect", include_in_schema=False)
+async def introspect(request: Request) -> Response:
+    """RFC 7662 §2."""
+    return await _token_call(request, "introspect")
+
+
+@router.post("/oauth2/device_authorization", include_in_schema=False)
+async def device_authorization(request: Request) -> Response:
+    """RFC 8628 §3.1-3.2."""
+    return await _token_call(request, "device_authorization")
+
+
+@router.options("/oauth2/token", include_in_schema=False)
+@router.options("/oauth2/revoke", include_in_schema=False)
+@router.options("/oauth2/userinfo", include_in_schema=False)
+def preflight() -> Response:
+    return Response(
+        status_code=204,
+        headers={
+            "access-control-allow-origin": "*",
+            "access-control-allow-methods": "GET, POST",
+            "access-control-allow-headers": "authorization, content-type",
+            "access-control-max-age": "600",
+        },
+    )
+
+
+def _bearer_error(error: str, description: str, status: int) -> Response:
+    """RFC 6750 §3: the error in WWW-Authenticate."""
+    header = f'Bearer error="{error}", error_description="{description}"'
+    response = _json({"error": error, "error_description": description}, status)
+    response.headers["www-authenticate"] = header
+    return _cors(response)
+
+
+@router.api_route("/oauth2/userinfo", methods=["GET", "POST"], include_in_schema=False)
+async def userinfo(request: Request) -> Response:
+    """OIDC Core §5.3; the token in the header, or (POST) in the form body (RFC 6750 §2.2)."""
+    provider = provider_for(request)
+    header = request.headers.get("authorization")
+    token = None
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            return _bearer_error("invalid_request", "use the Bearer scheme", 400)
+        token = value.strip()
+    if request.method == "POST":
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type == "application/x-www-form-urlencoded":
+            form = await request.form()
+            posted = form.getlist("access_token")
+            if posted:
+                if token is not None or len(posted) > 1:
+                    # RFC 6750 §2: one method per request.
+                    return _bearer_error("invalid_request", "send the token one way only", 400)
+                token = str(posted[0])
+    if not token:
+        response = _json({"error": "invalid_token", "error_description": "no access token"}, 401)
+        response.headers["www-authenticate"] = 'Bearer realm="authbridge"'
+        return _cors(response)
+    claims = await run_in_threadpool(provider.userinfo, token)
+    if claims is None:
+        return _bearer_error("invalid_token", "the access token is invalid or expired", 401)
+    return _cors(_json(claims))
+
+
+# Device verification page (RFC 8628 §3.3) ---------------------------------------------
+
+
+def _device_request(provider: OpenIDProvider, code: str) -> dict[str, str] | None:
+    row = provider.store.device_by_user_code(code)
+    if row is None or row.status != "pending" or row.expires_at <= utcnow():
+        return None
+    client = provider.registry.get(row.client_id)
+    return {
+        "user_code": row.user_code,
+        "client_name": client.name if client else row.client_id,
+        "scope": row.scope,
+    }
+
+
+@router.get("/device", include_in_schema=False)
+def device_page(request: Request, user_code: str = "") -> Response:
+    services = _services(request)
+    if current(request, services) is None:
+        target = "/device" + (f"?{urlencode({'user_code': user_code[:32]})}" if user_code else "")
+        return RedirectResponse(
+            "/login?" + urlencode({"next": target}), status_code=303, headers=NO_STORE
+        )
+    if not user_code:
+        return render(request, services, "device.html")
+    code = normalize_user_code(user_code[:32])
+    info = _device_request(provider_for(request), code) if code else None
+    if info is None:
+        return render(
+            request,
+            services,
+            "device.html",
+            400,
+            user_code=user_code[:32],
+            error="That code is not valid or has expired. Check the device and try again.",
+        )
+    return render(request, services, "device.html", request_info=info)
+
+
+@router.post("/device", include_in_schema=False)
+async def device_decide(request: Request) -> Response:
+    form = await request.form()
+    return await run_in_threadpool(
+        _device_decide,
+        request,
+        str(form.get("csrf_token", "")),
+        str(form.get("user_code", "")),
+        str(form.get("decision", "")),
+    )
+
+
+def _device_decide(request: Request, csrf_token: str, user_code: str, decision: str) -> Response:
+    services = _services(request)
+    check_csrf(request, services, csrf_token)
+    signed_in = current(request, services)
+    if signed_in is None:
+        return RedirectResponse("/login?next=/device", status_code=303)
+    provider = provider_for(request)
+    code = normalize_user_code(user_code[:32])
+    approve = decision == "approve"
+    decided = code is not None and provider.store.decide_device(
+        code,
+        approve=approve,
+        user_id=signed_in.user.id,
+        auth_time=int(signed_in.session.created_at.timestamp()),
+        now=utcnow(),
+    )
+    if not decided:
+        return render(
+            request, services, "device.html", 400, error="That code is not valid or has expired."
+        )
+    log.info("device_decided", user_id=signed_in.user.id, approved=approve)
+    done = (
+        "Done. You can close this page and return to your device."
+        if approve
+        else "Denied. The device was not signed in."
+    )
+    return render(request, services, "device.html", done=done)
+
+
+# RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0) -------------------------
+
+LOGOUT_PARAMS = ("id_token_hint", "post_logout_redirect_uri", "client_id", "state")
+
+
+@router.api_route("/oauth2/logout", methods=["GET", "POST"], include_in_schema=False)
+async def end_session(request: Request) -> Response:
+    form = await request.form() if request.method == "POST" else None
+    source = form if form is not None else request.query_params
+    params = {
+        k: str(source.get(k)) for k in (*LOGOUT_PARAMS, "confirm", "csrf_token") if source.get(k)
+    }
+    return await run_in_threadpool(_end_session, request, params)
+
+
+def _end_session(request: Request, params: dict[str, str]) -> Response:
+    services = _services(request)
+    provider = provider_for(request)
+    try:
+        target, subject, hinted = provider.logout_target(params)
+    except OAuthError as exc:
+        return _error_page(request, services, exc)
+    signed_in = current(request, services)
+    confirmed = params.get("confirm") == "yes"
+    if confirmed:
+        check_csrf(request, services, params.get("csrf_token", ""))
+    if signed_in is not None and not confirmed and not (hinted and subject == signed_in.user.id):
+        # Without a matching id_token_hint any site could sign the user out: ask first (§2).
+        carried = {k: v for k, v in params.items() if k in LOGOUT_PARAMS}
+        return render(request, services, "logout_confirm.html", params=carried)
+    if target:
+        query = {"state": params["state"]} if params.get("state") else {}
+        joiner = "&" if "?" in target else "?"
+        url = target + (joiner + urlencode(query) if query else "")
+        response: Response = RedirectResponse(url, status_code=303, headers=NO_STORE)
+    else:
+        response = RedirectResponse("/login", status_code=303, headers=NO_STORE)
+    if signed_in is not None:
+        sign_out(request, response, services)
+        log.info("rp_logout", user_id=signed_in.user.id)
+    return response
