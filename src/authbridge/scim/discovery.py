@@ -95,9 +95,22 @@ def schemas(base_url: str) -> list[dict[str, Any]]:
     found = []
     for model in (UserModel, EnterpriseUser, GroupModel):
         data: dict[str, Any] = model.to_schema().model_dump(scim_ctx=_DUMP)
+        if model is GroupModel:
+            _members_display_read_only(data)
         data["meta"] = {"resourceType": "Schema", "location": f"{base_url}/Schemas/{data['id']}"}
         found.append(data)
     return found
+
+
+def _members_display_read_only(schema: dict[str, Any]) -> None:
+    # A member's display is the User's userName, computed by this server (RFC 7643 §8.7.1
+    # lists no client-writable display for members): published as readOnly, so clients
+    # do not expect a display they send to be kept.
+    for attribute in schema.get("attributes", []):
+        if attribute.get("name") == "members":
+            for sub in attribute.get("subAttributes", []):
+                if sub.get("name") == "display":
+                    sub["mutability"] = "readOnly"
 
 
 def resource_types(base_url: str) -> list[dict[str, Any]]:

@@ -56,7 +56,9 @@ __all__ = ["ListQuery", "Page", "ScimService", "etag_matches", "scim_error_from"
 
 CHUNK = 5000  # ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
 # Attributes kept in columns (or computed) rather than in the attributes JSON.
-USER_COLUMN_ATTRS = ("id", "meta", "schemas", "userName", "active", "externalId", "groups")
+# `active` stays in the JSON too: an unassigned `active` (RFC 7643 §4.1.1) reads back unassigned
+# while the users.active column holds its meaning for sign-in (unassigned = enabled).
+USER_COLUMN_ATTRS = ("id", "meta", "schemas", "userName", "externalId", "groups")
 GROUP_COLUMN_ATTRS = ("id", "meta", "schemas", "displayName", "externalId", "members")
 
 
@@ -150,7 +152,9 @@ class ScimService:
         schemas = [USER_SCHEMA]
         if ENTERPRISE_SCHEMA in data:
             schemas.append(ENTERPRISE_SCHEMA)
-        data.update(schemas=schemas, id=user.id, userName=user.username, active=user.active)
+        data.update(schemas=schemas, id=user.id, userName=user.username)
+        if "active" in data or not user.active:
+            data["active"] = user.active
         if scim.external_id is not None:
             data["externalId"] = scim.external_id
         if groups:
@@ -172,22 +176,15 @@ class ScimService:
         }
         return data
 
-    def _group_dict(
-        self, team: Team, scim: ScimGroup, members: list[tuple[str, str]] | None
-    ) -> dict[str, Any]:
+    def _group_dict(self, team: Team, scim: ScimGroup, members: list[str] | None) -> dict[str, Any]:
         data = dict(scim.attributes)
         data.update(schemas=[GROUP_SCHEMA], id=team.id, displayName=team.name)
         if scim.external_id is not None:
             data["externalId"] = scim.external_id
         if members:
             data["members"] = [
-                {
-                    "value": uid,
-                    "display": name,
-                    "$ref": f"{self.base_url}/Users/{uid}",
-                    "type": "User",
-                }
-                for uid, name in members
+                {"value": uid, "$ref": f"{self.base_url}/Users/{uid}", "type": "User"}
+                for uid in members
             ]
         data["meta"] = {
             "resourceType": "Group",
@@ -214,19 +211,18 @@ class ScimService:
                 found[uid].append((gid, name))
         return found
 
-    def _members_of(
-        self, session: Session, team_ids: Sequence[str]
-    ) -> dict[str, list[tuple[str, str]]]:
-        found: dict[str, list[tuple[str, str]]] = {tid: [] for tid in team_ids}
+    def _members_of(self, session: Session, team_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Member ids per team. No display: a member's display is not kept (it would have to
+        be the client's own string to round-trip), so none is invented either."""
+        found: dict[str, list[str]] = {tid: [] for tid in team_ids}
         for chunk in _chunks(list(team_ids)):
             rows = session.execute(
-                select(TeamMember.team_id, User.id, User.username)
-                .join(User, User.id == TeamMember.user_id)
+                select(TeamMember.team_id, TeamMember.user_id)
                 .where(TeamMember.team_id.in_(chunk))
-                .order_by(User.username_key)
+                .order_by(TeamMember.team_id, TeamMember.user_id)
             )
-            for tid, uid, name in rows:
-                found[tid].append((uid, name))
+            for tid, uid in rows:
+                found[tid].append(uid)
         return found
 
     # ---------------------------------------------------------------- parsing
@@ -464,7 +460,7 @@ class ScimService:
                 )
         except IntegrityError:
             raise Conflict("userName or externalId is already in use") from None
-        if not after["active"]:
+        if after.get("active") is False:
             # RFC 7644 §3.5.2 lets a client deactivate with active=false: every session and
             # refresh token of the user ends now, through the one revocation point.
             revoke_user(self.storage, user_id)

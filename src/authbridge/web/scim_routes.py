@@ -330,7 +330,7 @@ def _list(endpoint: _Endpoint, kind: str, params: dict[str, Any]) -> Callable[[]
 async def list_resources(request: Request, source: str, kind: str) -> Response:
     """RFC 7644 §3.4.2: query a collection."""
     if kind not in _KINDS:
-        return await _not_found(request, source)
+        return await _unknown(request, source, kind)
     params = dict(request.query_params)
     return await _handle(request, source, lambda e, _a: _list(e, kind, params))
 
@@ -339,7 +339,7 @@ async def list_resources(request: Request, source: str, kind: str) -> Response:
 async def search_resources(request: Request, source: str, kind: str) -> Response:
     """RFC 7644 §3.4.3: the same query sent as a SearchRequest body."""
     if kind not in _KINDS:
-        return await _not_found(request, source)
+        return await _unknown(request, source, kind)
 
     async def work(endpoint: _Endpoint, _actor: str) -> Callable[[], Response]:
         body = await _body(request, endpoint)
@@ -359,7 +359,7 @@ async def search_resources(request: Request, source: str, kind: str) -> Response
 async def create_resource(request: Request, source: str, kind: str) -> Response:
     """RFC 7644 §3.3: create; 201 with Location and ETag."""
     if kind not in _KINDS:
-        return await _not_found(request, source)
+        return await _unknown(request, source, kind)
     params = dict(request.query_params)
 
     async def work(endpoint: _Endpoint, actor: str) -> Callable[[], Response]:
@@ -384,7 +384,7 @@ async def create_resource(request: Request, source: str, kind: str) -> Response:
 async def get_resource(request: Request, source: str, kind: str, resource_id: str) -> Response:
     """RFC 7644 §3.4.1: read one resource."""
     if kind not in _KINDS:
-        return await _not_found(request, source)
+        return await _unknown(request, source, kind)
     params = dict(request.query_params)
 
     def work(endpoint: _Endpoint, _actor: str) -> Callable[[], Response]:
@@ -412,7 +412,7 @@ async def get_resource(request: Request, source: str, kind: str, resource_id: st
 async def replace_resource(request: Request, source: str, kind: str, resource_id: str) -> Response:
     """RFC 7644 §3.5.1: replace; If-Match honoured (§3.14)."""
     if kind not in _KINDS:
-        return await _not_found(request, source)
+        return await _unknown(request, source, kind)
     params = dict(request.query_params)
     if_match = request.headers.get("if-match")
 
@@ -438,7 +438,7 @@ async def replace_resource(request: Request, source: str, kind: str, resource_id
 async def patch_resource(request: Request, source: str, kind: str, resource_id: str) -> Response:
     """RFC 7644 §3.5.2: modify; 200 with the resource (its members unless excluded)."""
     if kind not in _KINDS:
-        return await _not_found(request, source)
+        return await _unknown(request, source, kind)
     params = dict(request.query_params)
     if_match = request.headers.get("if-match")
 
@@ -469,7 +469,7 @@ async def patch_resource(request: Request, source: str, kind: str, resource_id: 
 async def delete_resource(request: Request, source: str, kind: str, resource_id: str) -> Response:
     """RFC 7644 §3.6: delete; 204."""
     if kind not in _KINDS:
-        return await _not_found(request, source)
+        return await _unknown(request, source, kind)
     if_match = request.headers.get("if-match")
 
     def work(endpoint: _Endpoint, actor: str) -> Callable[[], Response]:
@@ -496,6 +496,10 @@ async def _not_found(request: Request, source: str) -> Response:
 @router.api_route(PREFIX + "/{rest:path}", methods=ALL_METHODS)
 async def anything_else(request: Request, source: str, rest: str) -> Response:
     """Unknown paths and methods answer a SCIM error, never the site's HTML page."""
+    return await _unknown(request, source, rest)
+
+
+async def _unknown(request: Request, source: str, rest: str) -> Response:
     first = rest.strip("/").split("/", 1)[0]
     if first == ".search" or first == "Me" or first == "Bulk":
 
