@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from tests.web.conftest import app_factory  # noqa: F401 (the app on a test client)
+
 Route = Callable[["Handler"], tuple[int, Any]]
 
 

@@ -33,6 +33,7 @@ from authbridge.connectors import (
     LoginRequest,
     build_connectors,
 )
+from authbridge.connectors.oidc import IDP_ERRORS
 from authbridge.directory.identities import IdentityLinker, SignInRefused
 from authbridge.web.rendering import check_csrf, render
 from authbridge.web.security import safe_next
@@ -193,13 +194,15 @@ def _complete(request: Request, params: dict[str, str], landing: str) -> Respons
     state = params.get("state", "")
     if not state or len(state) > 512:
         if "error" in params:
+            code = params["error"][:64]
+            message, hint = IDP_ERRORS.get(code, ("The identity provider refused the sign-in.", ""))
+            log.warning("idp_error_without_state", code=code)
             return _error(
                 request,
                 400,
                 "Sign-in did not work",
-                "The identity provider refused the sign-in.",
-                f"The IdP answered {params['error'][:64]!r} without a state; "
-                "check the client's redirect URIs and allowed flows.",
+                message,
+                f"{hint} The IdP answered {code!r} without a state.".strip(),
             )
         return _error(
             request,
