@@ -266,7 +266,10 @@ def needs_login(
         reason = "id_token_hint names another user"
     elif "login" in request.prompt and not fresh:
         reason = "prompt=login"
-    elif request.max_age is not None and now - session.auth_time > request.max_age and not fresh:
+    elif request.max_age is not None and not fresh and (
+        # max_age=0 asks for a sign-in now, as prompt=login does (OIDC Core §3.1.2.1).
+        request.max_age == 0 or now - session.auth_time > request.max_age
+    ):
         reason = "max_age exceeded"
     if reason is not None and "none" in request.prompt:
         raise request.error("login_required", f"the user must sign in ({reason})")

@@ -131,6 +131,8 @@ def _oauth_error(exc: OAuthError, *, basic: bool = False) -> JSONResponse:
 async def _form(request: Request) -> dict[str, str]:
     """A token-style request body (RFC 6749 §3.2): form-encoded, no repeated parameters."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if not content_type and not await request.body():
+        return {}  # nothing sent: the missing parameters are named by the grant
     if content_type != "application/x-www-form-urlencoded":
         raise OAuthError("invalid_request", "the body must be application/x-www-form-urlencoded")
     form: FormData = await request.form()
