@@ -266,9 +266,13 @@ def needs_login(
         reason = "id_token_hint names another user"
     elif "login" in request.prompt and not fresh:
         reason = "prompt=login"
-    elif request.max_age is not None and not fresh and (
-        # max_age=0 asks for a sign-in now, as prompt=login does (OIDC Core §3.1.2.1).
-        request.max_age == 0 or now - session.auth_time > request.max_age
+    elif (
+        request.max_age is not None
+        and not fresh
+        and (
+            # max_age=0 asks for a sign-in now, as prompt=login does (OIDC Core §3.1.2.1).
+            request.max_age == 0 or now - session.auth_time > request.max_age
+        )
     ):
         reason = "max_age exceeded"
     if reason is not None and "none" in request.prompt:
