@@ -208,3 +208,14 @@ def test_a_jwks_with_private_keys_is_not_used(
 def test_garbage_is_refused_not_crashed(signer: Signer, keys: JwksCache) -> None:
     for token in ("", "a.b", "a.b.c", "!!!.???.***", "e30.e30.e30", "x" * 20000):
         rejected(token, keys, signer)
+
+
+def test_bad_signatures_on_a_known_kid_refetch_at_most_once_per_cooldown(
+    signer: Signer, keys: JwksCache, static_idp: StaticIdp
+) -> None:
+    validate_id_token(signer.sign(signer.claims()), keys, checks(signer))
+    impostor = Signer(signer.issuer, CLIENT, kid=signer.kid)
+    keys.cooldown = 3600.0
+    for _ in range(20):
+        assert "signature" in rejected(impostor.sign(signer.claims()), keys, signer)
+    assert static_idp.count("/jwks") == 1

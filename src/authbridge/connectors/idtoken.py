@@ -101,6 +101,14 @@ def _check_hash(
         raise IdTokenInvalid(f"`{claim}` does not match the value returned with the token")
 
 
+def _verified_payload(token: str, keys: JwksCache, kid: str | None, alg: str) -> bytes | None:
+    key = keys.key_for(kid, alg)
+    try:
+        return jws.deserialize_compact(token, key, algorithms=[alg]).payload
+    except (JoseError, ValueError):
+        return None
+
+
 def validate_id_token(
     token: str, keys: JwksCache, checks: IdTokenChecks, *, now: float | None = None
 ) -> dict[str, Any]:
@@ -114,12 +122,17 @@ def validate_id_token(
     if "crit" in header:
         raise IdTokenInvalid("the header has critical extensions authbridge does not know")
     kid = header.get("kid")
-    key = keys.key_for(kid if isinstance(kid, str) else None, alg)
+    kid = kid if isinstance(kid, str) else None
+    payload = _verified_payload(token, keys, kid, alg)
+    if payload is None and keys.refresh_allowed():
+        # Some IdPs replace a key without changing its kid: one refetch, same cool-down.
+        payload = _verified_payload(token, keys, kid, alg)
+    if payload is None:
+        raise IdTokenInvalid("the signature does not verify with the provider's key")
     try:
-        payload = jws.deserialize_compact(token, key, algorithms=[alg]).payload
         claims = json.loads(payload)
-    except (JoseError, ValueError, UnicodeDecodeError):
-        raise IdTokenInvalid("the signature does not verify with the provider's key") from None
+    except (ValueError, UnicodeDecodeError):
+        raise IdTokenInvalid("the payload is not JSON") from None
     if not isinstance(claims, dict):
         raise IdTokenInvalid("the payload is not a JSON object")
 

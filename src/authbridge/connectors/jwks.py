@@ -63,6 +63,15 @@ class JwksCache:
         # Without a kid, only an unambiguous key will do (OIDC Core §10.1).
         return candidates[0] if len(candidates) == 1 else None
 
+    def refresh_allowed(self) -> bool:
+        """Refetch now if the cool-down allows (a key replaced under the same `kid`)."""
+        now = time.monotonic()
+        with self._lock:
+            if self._fetched_at is not None and now - self._fetched_at < self.cooldown:
+                return False
+            self._fetch(now)
+            return True
+
     def key_for(self, kid: str | None, alg: str) -> PublicKey:
         """The public key that must have signed a token with this header."""
         now = time.monotonic()

@@ -196,9 +196,7 @@ class OidcConnector:
         except ProviderUnavailable as exc:
             self.config_error = self.config_error or exc
         expected = issuer or issuer_from_discovery_url(url)
-        return DiscoveryCache(
-            self.http, url, expected, exact=bool(issuer), name=f"{self.id} discovery"
-        )
+        return DiscoveryCache(self.http, url, expected, exact=bool(issuer), name=self.id)
 
     @property
     def landing(self) -> Landing:

@@ -43,20 +43,23 @@ class SignInRefused(Exception):
         self.hint = hint
 
 
-def provisioned_account(storage: Storage, identity: Identity) -> User | None:
+def provisioned_account(
+    storage: Storage, identity: Identity, scim_settings: Any = None
+) -> User | None:
     """Hook for SCIM (issue 6): an account the IdP provisioned before the first login.
 
-    Calls `authbridge.directory.provisioning.find_provisioned(storage, identity)` when that
-    module exists; until then no account is provisioned.
+    Calls `authbridge.directory.provisioning.find_provisioned` when that module exists,
+    with the verified email as the only username the IdP vouched for.
     """
     try:
         module = importlib.import_module("authbridge.directory.provisioning")
     except ImportError:
         return None
-    find: Callable[[Storage, Identity], Any] | None = getattr(module, "find_provisioned", None)
+    find: Callable[..., Any] | None = getattr(module, "find_provisioned", None)
     if find is None:
         return None
-    found = find(storage, identity)
+    verified = identity.email if identity.email and identity.email_verified else None
+    found = find(storage, identity.connector_id, identity.subject, verified, scim_settings)
     return found if isinstance(found, User) else None
 
 
@@ -68,12 +71,13 @@ def _domain(email: str) -> str:
 class IdentityLinker:
     storage: Storage
     authorizer: AuthorizerSettings
+    scim_settings: Any = None
 
     def sign_in(self, identity: Identity, policy: SignupPolicy) -> User:
         """The active user for this identity, created on first login when allowed."""
         user = self.storage.users.by_identity(identity.connector_id, identity.subject)
         if user is None:
-            user = provisioned_account(self.storage, identity)
+            user = provisioned_account(self.storage, identity, self.scim_settings)
             if user is not None:
                 self._link(user, identity)
         if user is None:

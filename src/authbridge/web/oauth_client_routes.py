@@ -254,7 +254,11 @@ def _finish(
         identity = connector.handle_callback(login, params)
     except ConnectorError as exc:
         return _failed(request, connector.id, exc)
-    linker = IdentityLinker(ready.storage, services.settings.authorizer)
+    linker = IdentityLinker(
+        ready.storage,
+        services.settings.authorizer,
+        getattr(services.settings, "scim", None),
+    )
     try:
         user = linker.sign_in(identity, connector.signup)
     except SignInRefused as exc:

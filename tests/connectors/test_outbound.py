@@ -1,0 +1,128 @@
+"""Outbound HTTP: proxies (a real proxy on loopback), and an IdP that goes down and comes back."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from oidc_provider_mock import User, run_server_in_thread
+
+from authbridge.connectors.discovery import DiscoveryCache
+from authbridge.connectors.http import proxy_for
+from authbridge.connectors.jwks import JwksCache
+from tests.connectors.proxy import ForwardProxy
+from tests.connectors.test_oidc_code_flow import env_for, login, register
+from tests.web.conftest import AppFactory
+from tests.web.test_pages import sign_up
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+USERS = [User(sub="ada", claims={"email": "ada@example.com", "email_verified": True})]
+
+
+@pytest.mark.parametrize(
+    ("env", "url", "expected"),
+    [
+        (
+            {"GLOBAL_AGENT_HTTPS_PROXY": "http://ga:3129", "HTTPS_PROXY": "http://p:1"},
+            "https://idp.example/x",
+            "http://ga:3129",
+        ),
+        ({"HTTPS_PROXY": "http://p:1"}, "https://idp.example/x", "http://p:1"),
+        ({"https_proxy": "http://lower:1"}, "https://idp.example/x", "http://lower:1"),
+        ({"HTTPS_PROXY": "http://p:1"}, "http://127.0.0.1:9/x", None),
+        (
+            {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "example.com"},
+            "https://idp.example.com/x",
+            None,
+        ),
+        ({"HTTPS_PROXY": "http://p:1", "NO_PROXY": ".example.com"}, "https://example.com/x", None),
+        (
+            {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "notexample.com"},
+            "https://example.com/x",
+            "http://p:1",
+        ),
+        ({"HTTPS_PROXY": "http://p:1", "NO_PROXY": "10.0.0.0/8"}, "https://10.1.2.3/x", None),
+        ({"HTTPS_PROXY": "http://p:1", "NO_PROXY": "*"}, "https://idp.example/x", None),
+        ({"GLOBAL_AGENT_HTTP_PROXY": "http://ga:1"}, "https://idp.example/x", "http://ga:1"),
+    ],
+)
+def test_proxy_choice(env: dict[str, str], url: str, expected: str | None) -> None:
+    assert proxy_for(url, env) == expected
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[str]:
+    with run_server_in_thread(user_claims=USERS) as server:
+        yield f"http://localhost:{server.server_port}"
+
+
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "GLOBAL_AGENT_HTTP_PROXY"])
+def test_every_idp_call_goes_through_the_proxy(
+    provider: str, app_factory: AppFactory, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    with ForwardProxy() as proxy:
+        monkeypatch.setenv(variable, proxy.url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        app = app_factory(**env_for(provider, register(provider)))
+        assert login(app).status_code == 303
+    targets = {line.split(" ", 1)[1].split("?")[0].removeprefix(provider) for line in proxy.seen}
+    assert {"/.well-known/openid-configuration", "/jwks", "/oauth2/token"} <= targets
+
+
+def test_no_proxy_bypasses_the_proxy(
+    provider: str, app_factory: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with ForwardProxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "localhost")
+        app = app_factory(**env_for(provider, register(provider)))
+        assert login(app).status_code == 303
+    assert proxy.seen == []
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("localhost", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _button(app: TestClient) -> str:
+    page = app.get("/login").text
+    start = page.index("Log in with Corp SSO")
+    return page[start - 200 : start + 300]
+
+
+def test_an_idp_outage_breaks_only_its_button_and_heals(
+    app_factory: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every page asks the IdP again at once; production waits `ttl` / `retry_after`.
+    monkeypatch.setattr(DiscoveryCache, "ttl", 0.0)
+    monkeypatch.setattr(DiscoveryCache, "retry_after", 0.0)
+    monkeypatch.setattr(JwksCache, "cooldown", 0.0)
+    port = _free_port()
+    issuer = f"http://localhost:{port}"
+    with run_server_in_thread(port=port, user_claims=USERS):
+        # Unregistered clients are accepted by the mock, so the restarted IdP knows ours too.
+        client = {"client_id": "authbridge", "client_secret": "s3cret"}
+        app = app_factory(**env_for(issuer, client))
+        assert 'href="/v1/oauth/start?provider=corp' in _button(app)
+        assert login(app).status_code == 303
+        app.cookies.clear()
+
+    # Down: the button says so, starting a login ends on a clear page, local login works.
+    button = _button(app)
+    assert 'aria-disabled="true"' in button and "cannot be reached" in button
+    response = app.get("/v1/oauth/start?provider=corp", follow_redirects=False)
+    assert response.status_code == 502 and "cannot be reached" in response.text
+    assert sign_up(app, "local@example.com").status_code == 303
+    app.cookies.clear()
+
+    # Back (a new process on the same port, with new keys): no restart of authbridge.
+    with run_server_in_thread(port=port, user_claims=USERS):
+        assert 'href="/v1/oauth/start?provider=corp' in _button(app)
+        assert login(app).status_code == 303
