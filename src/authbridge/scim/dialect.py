@@ -19,14 +19,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from scim2_models import ScimPolicy
 from scim2_models.path import FilterNode
 
 from authbridge.scim.errors import InvalidPath, InvalidSyntax, InvalidValue
 
-__all__ = ["MemberChange", "PatchPlan", "plan_patch"]
+__all__ = ["MemberChange", "PatchPlan", "plan_patch", "policy_for"]
 
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 OPS = ("add", "remove", "replace")
+MANAGER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:user:manager"
 
 
 @dataclass
@@ -116,8 +118,17 @@ def plan_patch(
         if with_members and path is not None and _names_members(path):
             members.append(_member_change(op, path, value, "value" in operation))
             continue
+        if path is not None and path.strip().lower() == MANAGER and isinstance(value, str):
+            value = {"value": value}  # Entra sends the manager's id as a bare string
         if path is None and isinstance(value, dict):
             value = dict(value)
+            for key in [k for k in value if isinstance(k, str) and "[" in k]:
+                # aadOptscim062020: {"op":"replace","value":{"emails[type eq \"work\"].value":..}}
+                # a key with a value filter is an operation with that path.
+                kept.append({"op": op, "path": key, "value": value.pop(key)})
+            for key in [k for k in value if isinstance(k, str) and k.lower() == MANAGER]:
+                if isinstance(value[key], str):
+                    value[key] = {"value": value[key]}
             if value.get("id") == resource_id:
                 value.pop("id")  # Okta Group Push and Entra repeat the id on a rename
             if with_members:
@@ -158,3 +169,20 @@ def _member_change(op: str, path: str, value: Any, has_value: bool) -> MemberCha
     if not has_value:
         raise InvalidValue(f"{op} of members needs a value")
     return MemberChange("add" if op == "add" else "replace", values=_member_ids(value or []))
+
+
+def policy_for(source: str) -> ScimPolicy:
+    """How far each client may depart from RFC 7643/7644 (scim2-models' tolerances).
+
+    Both: an add/replace through `attr[type eq "x"].sub` that matches nothing creates that
+    entry (Entra writes a first work email or address this way; RFC 7644 §3.5.2.3 would
+    answer noTarget), and a `remove` carrying a value removes that value (Entra's default).
+    Microsoft: unknown attributes and schema URNs are ignored, since Entra adds its own
+    (`http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group`). Okta:
+    refused, as the SCIM interoperability profile asks.
+    """
+    return ScimPolicy(
+        unknown=ScimPolicy.Unknown.ignore if source == "microsoft" else ScimPolicy.Unknown.forbid,
+        unmatched_path_filter=ScimPolicy.UnmatchedPathFilter.create,
+        remove_value_as_filter=ScimPolicy.RemoveValue.apply,
+    )

@@ -7,9 +7,11 @@ and says where each filterable attribute lives in the database.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from scim2_models import EnterpriseUser, Group, User
+from scim2_models import ComplexAttribute, EnterpriseUser, Group
+from scim2_models import User as CoreUser
+from scim2_models.resources.user import Email as CoreEmail
 from sqlalchemy import ColumnElement, exists, select
 
 from authbridge.scim.sql import Column, ColumnMap
@@ -31,7 +33,26 @@ USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE_SCHEMA = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 
-UserModel: Any = User[EnterpriseUser]
+
+class Email(CoreEmail):
+    """An email whose value is a string (RFC 7643 §4.1.2), not a deliverable address.
+
+    scim2-models checks values as deliverable addresses, which refuses Okta's own
+    documented `test.user@okta.local` (a special-use domain): a provisioning target keeps
+    what the IdP holds rather than failing the user's whole provisioning.
+    """
+
+    value: str | None = None
+
+
+class User(CoreUser[EnterpriseUser]):
+    """User Account"""
+
+    emails: list[Email] | None = None  # type: ignore[assignment]
+    Emails: ClassVar[type[ComplexAttribute]] = Email
+
+
+UserModel: Any = User
 GroupModel: Any = Group
 
 _ENT = ENTERPRISE_SCHEMA.lower()

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from authbridge.config.model import ScimSettings
 from authbridge.directory.revocation import revoke_user
 from authbridge.scim import audit
-from authbridge.scim.dialect import MemberChange, plan_patch
+from authbridge.scim.dialect import MemberChange, plan_patch, policy_for
 from authbridge.scim.errors import (
     BadRequest,
     Conflict,
@@ -142,6 +142,7 @@ class ScimService:
         self.settings = settings
         self.source = source
         self.base_url = base_url.rstrip("/")
+        self.policy = policy_for(source)
 
     # ---------------------------------------------------------------- representation
 
@@ -231,7 +232,7 @@ class ScimService:
         if not isinstance(body, dict):
             raise InvalidSyntax("the body must be a JSON object")
         try:
-            return model.model_validate(body, scim_ctx=context)
+            return model.model_validate(body, scim_ctx=context, scim_policy=self.policy)
         except Exception as exc:
             raise scim_error_from(exc) from None
 
@@ -391,7 +392,7 @@ class ScimService:
         plan = plan_patch(body, user_id, with_members=False)
         try:
             patch = PatchOp[UserModel].model_validate(
-                plan.body, scim_ctx=Context.RESOURCE_PATCH_REQUEST
+                plan.body, scim_ctx=Context.RESOURCE_PATCH_REQUEST, scim_policy=self.policy
             )
         except Exception as exc:
             raise scim_error_from(exc) from None
@@ -399,7 +400,7 @@ class ScimService:
         def apply(current: dict[str, Any]) -> Any:
             resource = UserModel.model_validate(current)
             try:
-                patch.patch(resource)
+                patch.patch(resource, scim_policy=self.policy)
             except Exception as exc:
                 raise scim_error_from(exc) from None
             return resource
@@ -762,7 +763,7 @@ class ScimService:
         if plan.has_attribute_ops:
             try:
                 patch = PatchOp[GroupModel].model_validate(
-                    plan.body, scim_ctx=Context.RESOURCE_PATCH_REQUEST
+                    plan.body, scim_ctx=Context.RESOURCE_PATCH_REQUEST, scim_policy=self.policy
                 )
             except Exception as exc:
                 raise scim_error_from(exc) from None
@@ -771,7 +772,7 @@ class ScimService:
             resource = GroupModel.model_validate(current)
             if patch is not None:
                 try:
-                    patch.patch(resource)
+                    patch.patch(resource, scim_policy=self.policy)
                 except Exception as exc:
                     raise scim_error_from(exc) from None
             return resource

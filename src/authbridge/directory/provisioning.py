@@ -1,0 +1,86 @@
+"""Attaching a first IdP login to the account SCIM provisioned for it.
+
+An IdP that provisions users over SCIM (Okta, Microsoft Entra ID) creates them, with their
+teams and roles, before they ever sign in. When one of them then logs in through that
+IdP's connector, the connector calls `find_provisioned` and links the identity to the user
+it returns instead of creating a second account:
+
+    user = find_provisioned(storage, identity.connector_id, identity.subject,
+                            identity.username if identity.email_verified else None)
+    if user is not None:
+        storage.users.link_identity(user.id, identity.connector_id, identity.subject)
+
+A match is by the IdP's subject first (an identity already linked). Failing that, by the
+verified username, and only among users provisioned by the SCIM source bound to that
+connector (`scim.<source>.connectorId`, by default the source's own name: the `okta`
+connector for `/v1/scim/v2/okta`), so that no other IdP can claim an account by naming
+its username. Deactivated users are never returned.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from authbridge.config.model import ScimSettings
+from authbridge.storage import Storage
+from authbridge.storage.models import Identity, User
+from authbridge.storage.scim_models import ScimUser
+from authbridge.storage.users import username_key
+
+__all__ = ["find_provisioned", "sources_for_connector"]
+
+SOURCES = ("okta", "microsoft")
+
+
+def sources_for_connector(connector_id: str, settings: ScimSettings | None = None) -> list[str]:
+    """The SCIM sources whose users a login through `connector_id` may attach to."""
+    settings = settings or ScimSettings()
+    found = []
+    for source in SOURCES:
+        bound = getattr(settings, source).connector_id or source
+        if bound == connector_id:
+            found.append(source)
+    return found
+
+
+def find_provisioned(
+    storage: Storage,
+    connector_id: str,
+    subject: str,
+    verified_username: str | None,
+    settings: ScimSettings | None = None,
+) -> User | None:
+    """The active user this login belongs to, or None (then the caller creates one).
+
+    `verified_username` must be None unless the IdP vouched for it (a verified email or
+    the IdP's own login name); an unverified name would let anyone claim a provisioned
+    account.
+    """
+    with storage.db.session() as session:
+        linked = session.scalar(
+            select(User)
+            .join(Identity, Identity.user_id == User.id)
+            .where(Identity.connector_id == connector_id, Identity.subject == subject)
+        )
+        if linked is not None:
+            return linked if linked.active else None
+        sources = sources_for_connector(connector_id, settings)
+        if not verified_username or not sources:
+            return None
+        candidate = session.scalar(
+            select(User)
+            .join(ScimUser, ScimUser.user_id == User.id)
+            .where(
+                User.username_key == username_key(verified_username),
+                ScimUser.source.in_(sources),
+            )
+        )
+        if candidate is None or not candidate.active:
+            return None
+        # An account already linked to another subject of this connector is someone else's.
+        other = session.scalar(
+            select(Identity.id).where(
+                Identity.user_id == candidate.id, Identity.connector_id == connector_id
+            )
+        )
+        return None if other is not None else candidate
