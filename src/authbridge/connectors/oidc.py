@@ -46,9 +46,9 @@ PROTECTED_PARAMS = frozenset(
         "code_challenge",
         "code_challenge_method",
         "response_type",
-        "response_mode",
     }
 )
+RESPONSE_MODES = frozenset({"query", "fragment", "form_post"})
 # RFC 6749 §4.1.2.1 / OIDC Core §3.1.2.6 error codes, told in words.
 IDP_ERRORS = {
     "access_denied": (
@@ -240,6 +240,9 @@ class OidcConnector:
     def _response_mode(self, metadata: ProviderMetadata) -> str | None:
         if self.response_type == "code":
             return None
+        asked = self.settings.auth_url_params.get("response_mode")
+        if asked in RESPONSE_MODES and asked != "query":
+            return asked
         # OAuth 2.0 Form Post Response Mode: tokens never sit in a URL or browser history.
         return "form_post" if "form_post" in metadata.response_modes_supported else None
 
@@ -261,7 +264,7 @@ class OidcConnector:
         if mode:
             params["response_mode"] = mode
         for key, value in self.settings.auth_url_params.items():
-            if key not in PROTECTED_PARAMS:
+            if key not in PROTECTED_PARAMS and key != "response_mode":
                 params[key] = value
         return params
 
@@ -286,7 +289,11 @@ class OidcConnector:
         metadata = self.metadata()
         # RFC 9207 §2.4: the `iss` parameter, when sent (or promised), must be our issuer;
         # it stops a mix-up attack where another IdP's answer is replayed here.
-        iss_expected = "iss" in params or metadata.iss_parameter_supported
+        # When an ID token is in the response its `iss` claim does this job (RFC 9207 §2.4),
+        # and providers such as panva/oidc-provider then leave the parameter out.
+        iss_expected = "iss" in params or (
+            metadata.iss_parameter_supported and "id_token" not in params
+        )
         if iss_expected and params.get("iss") != metadata.issuer:
             raise LoginFailed(
                 "The answer did not come from the expected identity provider.",

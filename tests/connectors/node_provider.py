@@ -1,0 +1,101 @@
+"""panva/oidc-provider (OpenID Certified) from npm, run with node on loopback.
+
+Installed once into tests/connectors/peers/node_modules (git-ignored) with
+`npm ci --prefix tests/connectors/peers`; this module runs that if it has not been run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+import httpx
+import pytest
+
+PEERS = Path(__file__).parent / "peers"
+SCRIPT = PEERS / "oidc-provider.mjs"
+
+
+def ensure_installed() -> None:
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("node and npm are needed for the oidc-provider peer")
+    if not (PEERS / "node_modules" / "oidc-provider").is_dir():
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--prefix", str(PEERS)],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def node_provider(clients: list[dict[str, Any]], tmp: Path) -> Iterator[str]:
+    """Run the provider with these client registrations; yields its issuer URL."""
+    ensure_installed()
+    port = free_port()
+    config = tmp / f"oidc-provider-{port}.json"
+    config.write_text(json.dumps({"clients": clients}))
+    process = subprocess.Popen(
+        ["node", str(SCRIPT), str(port), str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.startswith("listening"):
+                break
+        else:
+            raise RuntimeError("oidc-provider did not start")
+        yield f"http://localhost:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _form(html: str) -> tuple[str, dict[str, str]]:
+    action = re.search(r'<form[^>]*action="([^"]+)"', html)
+    assert action, html[:500]
+    fields = dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', html))
+    return action.group(1).replace("&amp;", "&"), fields
+
+
+def sign_in_at_provider(authorize_url: str, login: str, app_origin: str) -> httpx.Response:
+    """Drive the provider's dev login and consent pages until it answers to authbridge.
+
+    Returns the provider's final answer: a redirect to authbridge (query or fragment), or
+    the form_post page (HTML with a form whose action is authbridge's redirect URI).
+    """
+    with httpx.Client(trust_env=False) as browser:
+        response = browser.get(authorize_url)
+        for _ in range(12):
+            location = response.headers.get("location")
+            if location:
+                target = urljoin(str(response.url), location)
+                if target.startswith(app_origin):
+                    return response
+                response = browser.get(target)
+                continue
+            if response.status_code == 200 and f'action="{app_origin}' in response.text:
+                return response  # form_post
+            action, fields = _form(response.text)
+            if "login" in fields or 'name="login"' in response.text:
+                fields = {**fields, "login": login, "password": "any"}
+            response = browser.post(urljoin(str(response.url), action), data=fields)
+        raise AssertionError("the provider never answered to authbridge")
