@@ -17,6 +17,7 @@ import httpx
 
 from authbridge.config.model import GithubSettings
 from authbridge.connectors.base import Landing, LoginRequest, SignupPolicy
+from authbridge.connectors.discovery import check_url
 from authbridge.connectors.errors import LoginFailed, ProviderUnavailable
 from authbridge.connectors.http import OutboundHttp, json_object
 from authbridge.connectors.identity import Identity
@@ -48,6 +49,11 @@ class GithubConnector:
     def problem(self) -> str | None:
         if not self.settings.client_id or not self.settings.client_secret:
             return "This identity provider is not configured correctly."
+        try:
+            check_url(self.base_url, "auth.github.baseUrl")
+            check_url(self.api_url, "auth.github.apiUrl")
+        except ProviderUnavailable as exc:
+            return exc.message
         return None
 
     def authorization_url(self, login: LoginRequest) -> str:

@@ -86,7 +86,11 @@ class IdentityLinker:
             raise SignInRefused(
                 "This account is disabled.", "An administrator deactivated this user."
             )
-        self.sync_teams(user.id, identity)
+        try:
+            self.sync_teams(user.id, identity)
+        except IntegrityError:
+            # Another login created one of these teams at the same moment: once more.
+            self.sync_teams(user.id, identity)
         self.storage.users.record_login(user.id)
         return user
 
