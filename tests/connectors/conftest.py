@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.web.conftest import app_factory  # noqa: F401 (the app on a test client)
+from tests.web.conftest import app_factory, client  # noqa: F401 (the app on a test client)
 
 Route = Callable[["Handler"], tuple[int, Any]]
 

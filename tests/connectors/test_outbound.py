@@ -14,6 +14,7 @@ from authbridge.connectors.http import proxy_for
 from authbridge.connectors.jwks import JwksCache
 from tests.connectors.proxy import ForwardProxy
 from tests.connectors.test_oidc_code_flow import env_for, login, register
+from tests.connectors.upstream import approve_at_mock, land, start
 from tests.web.conftest import AppFactory
 from tests.web.test_pages import sign_up
 
@@ -126,3 +127,23 @@ def test_an_idp_outage_breaks_only_its_button_and_heals(
     with run_server_in_thread(port=port, user_claims=USERS):
         assert 'href="/v1/oauth/start?provider=corp' in _button(app)
         assert login(app).status_code == 303
+
+
+def test_a_failing_token_endpoint_marks_the_button_until_the_idp_answers(
+    app_factory: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Production caching (discovery kept an hour); only the back-off is pinned for the test.
+    monkeypatch.setattr(DiscoveryCache, "retry_after", 3600.0)
+    port = _free_port()
+    issuer = f"http://localhost:{port}"
+    app = app_factory(**env_for(issuer, {"client_id": "authbridge", "client_secret": "s"}))
+    with run_server_in_thread(port=port, user_claims=USERS):
+        authorize = start(app, "corp")
+        location = approve_at_mock(authorize, "ada")
+    # The IdP went down between its login page and our token request.
+    response = land(app, location)
+    assert response.status_code == 502 and "cannot be reached" in response.text
+    assert 'aria-disabled="true"' in _button(app)
+    monkeypatch.setattr(DiscoveryCache, "retry_after", 0.0)
+    with run_server_in_thread(port=port, user_claims=USERS):
+        assert 'href="/v1/oauth/start?provider=corp' in _button(app)

@@ -172,7 +172,11 @@ class DiscoveryCache:
         """Fresh metadata, or the last good copy while the IdP is failing, or the error."""
         now = time.monotonic()
         with self._lock:
-            fresh = self._metadata is not None and now - self._fetched_at < self.ttl
+            fresh = (
+                self._metadata is not None
+                and now - self._fetched_at < self.ttl
+                and self.problem is None
+            )
             backing_off = self._failed_at is not None and now - self._failed_at < self.retry_after
             if fresh or backing_off:
                 return self._result()

@@ -286,6 +286,15 @@ class OidcConnector:
         return LoginFailed(message, hint, code=code or "idp_error")
 
     def handle_callback(self, login: LoginRequest, params: Mapping[str, str]) -> Identity:
+        try:
+            return self._handle_callback(login, params)
+        except ProviderUnavailable as exc:
+            # The IdP's token, JWKS or userinfo endpoint is failing: say so on its button
+            # until a fetch of its discovery document succeeds again.
+            self.discovery.report(exc)
+            raise
+
+    def _handle_callback(self, login: LoginRequest, params: Mapping[str, str]) -> Identity:
         metadata = self.metadata()
         # RFC 9207 §2.4: the `iss` parameter, when sent (or promised), must be our issuer;
         # it stops a mix-up attack where another IdP's answer is replayed here.

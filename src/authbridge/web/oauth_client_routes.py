@@ -20,10 +20,12 @@ import hmac
 import json
 import secrets
 import time
+from datetime import timedelta
 from typing import Any
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request
+from sqlalchemy import delete
 from starlette.responses import RedirectResponse, Response
 
 from authbridge.connectors import (
@@ -35,6 +37,7 @@ from authbridge.connectors import (
 )
 from authbridge.connectors.oidc import IDP_ERRORS
 from authbridge.directory.identities import IdentityLinker, SignInRefused
+from authbridge.storage.models import KeyValue, utcnow
 from authbridge.web.rendering import check_csrf, render
 from authbridge.web.security import safe_next
 from authbridge.web.services import LoginProvider, Services
@@ -162,12 +165,32 @@ def start(request: Request, provider: str = "", next: str = "") -> Response:
         "binding": _digest(binding),
         "created": time.time(),
     }
+    _purge_abandoned(services)
     ready.storage.values.put(_pending_key(login.state), json.dumps(record))
     response = RedirectResponse(url, status_code=303)
     services.cookies.set(response, cookie, binding, max_age=PENDING_TTL)
     response.headers["cache-control"] = "no-store"
     log.info("idp_sign_in_started", provider=connector.id)
     return response
+
+
+_last_purge = 0.0
+
+
+def _purge_abandoned(services: Services) -> None:
+    """Logins started and never finished leave a row; drop old ones, once a minute at most."""
+    global _last_purge
+    now = time.monotonic()
+    if now - _last_purge < 60:
+        return
+    _last_purge = now
+    cutoff = utcnow() - timedelta(seconds=PENDING_TTL)
+    with services.ready().storage.db.session() as session:
+        session.execute(
+            delete(KeyValue).where(
+                KeyValue.name.startswith(PENDING_PREFIX), KeyValue.updated_at < cutoff
+            )
+        )
 
 
 def _take_pending(request: Request, state: str) -> dict[str, Any] | None:

@@ -1,0 +1,109 @@
+"""The /v1/oauth/* routes: the built-in mock IdP, and bad input ending on clear pages."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from authbridge.storage.models import KeyValue, utcnow
+from authbridge.web import oauth_client_routes
+from tests.web.conftest import AppFactory
+from tests.web.test_pages import csrf
+
+
+def mock_login(client: TestClient, email: str, groups: str = "", next_url: str = "") -> str:
+    start = client.get(f"/v1/oauth/start?provider=mock&next={next_url}", follow_redirects=False)
+    page = client.get(start.headers["location"])
+    state = re.search(r'name="state" value="([^"]+)"', page.text)
+    assert state is not None
+    response = client.post(
+        "/v1/oauth/mock/authorize",
+        data={
+            "csrf_token": csrf(page.text),
+            "state": state.group(1),
+            "email": email,
+            "name": "Ada",
+            "groups": groups,
+        },
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    return str(response.headers["location"])
+
+
+def test_mock_idp_is_offered_with_no_upstream_and_signs_in(client: TestClient) -> None:
+    assert "Log in with Mock IdP" in client.get("/login").text
+    assert mock_login(client, "ada@example.com", "eng, data", "/account?tab=1") == "/account?tab=1"
+    page = client.get("/account").text
+    assert "ada@example.com" in page and "eng" in page and "data" in page
+
+
+def test_mock_identities_never_become_initial_admins(app_factory: AppFactory) -> None:
+    client = app_factory(AUTHORIZER__INITIAL_ADMINS='["boss@example.com"]')
+    mock_login(client, "boss@example.com")
+    ready = client.app.state.services.ready()  # type: ignore[attr-defined]
+    user = ready.storage.users.by_identity("mock", "boss@example.com")
+    assert user is not None and ready.storage.users.roles(user.id) == ["viewer"]
+
+
+def test_mock_idp_routes_are_gone_once_an_idp_is_configured(app_factory: AppFactory) -> None:
+    client = app_factory(
+        AUTH__OPENID_CONNECT__OKTA__ENABLED="true",
+        AUTH__OPENID_CONNECT__OKTA__CLIENT_ID="x",
+        AUTH__OPENID_CONNECT__OKTA__DISCOVERY_URL="http://127.0.0.1:9",
+    )
+    assert client.get("/v1/oauth/mock/authorize?state=x").status_code == 404
+    assert client.post("/v1/oauth/mock/authorize", data={"state": "x"}).status_code == 404
+    assert client.get("/v1/oauth/start?provider=mock").status_code == 404
+    # The unreachable IdP shows its problem; local sign-in stays.
+    page = client.get("/login").text
+    assert "cannot be reached" in page and 'action="/login"' in page
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "data"),
+    [
+        ("GET", "/v1/oauth/start?provider=nope", None),
+        ("GET", "/v1/oauth/start", None),
+        ("GET", "/v1/oauth/callback/", None),
+        ("GET", "/v1/oauth/callback/?state=forged&code=x", None),
+        ("GET", "/v1/oauth/callback?error=access_denied", None),
+        ("GET", "/v1/oauth/callback/?state=" + "s" * 5000, None),
+        ("GET", "/v1/oauth/redirect/?error=login_required&state=x", None),
+        ("POST", "/v1/oauth/redirect/", {"state": "x", "authbridge_relayed": "1"}),
+        ("POST", "/v1/oauth/redirect/", {f"f{i}": "v" for i in range(50)}),
+        (
+            "POST",
+            "/v1/oauth/redirect",
+            {"id_token": "a.b.c", "state": "", "authbridge_relayed": "1"},
+        ),
+    ],
+)
+def test_bad_input_ends_on_a_clear_4xx_page(
+    client: TestClient, method: str, url: str, data: dict[str, str] | None
+) -> None:
+    response = client.request(method, url, data=data, follow_redirects=False)
+    assert 400 <= response.status_code < 500, response.text
+    assert "Traceback" not in response.text
+    assert 'role="alert"' in response.text
+
+
+def test_login_required_is_explained(client: TestClient) -> None:
+    response = client.get("/v1/oauth/callback/?error=login_required&error_description=x")
+    assert "sign in again" in response.text and "prompt" in response.text
+
+
+def test_abandoned_logins_are_purged(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    ready = client.app.state.services.ready()  # type: ignore[attr-defined]
+    client.get("/v1/oauth/start?provider=mock", follow_redirects=False)
+    with ready.storage.db.session() as session:
+        for row in session.query(KeyValue).filter(KeyValue.name.startswith("oauth-login:")):
+            row.updated_at = utcnow() - timedelta(hours=1)
+    monkeypatch.setattr(oauth_client_routes, "_last_purge", 0.0)
+    client.get("/v1/oauth/start?provider=mock", follow_redirects=False)
+    with ready.storage.db.session() as session:
+        left = session.query(KeyValue).filter(KeyValue.name.startswith("oauth-login:")).count()
+    assert left == 1
