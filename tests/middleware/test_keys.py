@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from authbridge.middleware.keys import JwkError, load_jwk, load_jwks
+from authbridge.middleware.keys import JwkError, load_jwk, load_jwks, raw_to_der
 
 from .forge import Signer
 
@@ -51,3 +54,17 @@ def test_key_set_skips_bad_keys_and_bounds_size(signers) -> None:
     assert len(load_jwks({"keys": many}, max_keys=3)) == 3
     with pytest.raises(JwkError):
         load_jwks({"keys": "nope"})
+
+
+@pytest.mark.parametrize("size", [32, 48, 66])
+def test_raw_to_der_matches_cryptography_encoder(size: int) -> None:
+    """RFC 7518 §3.4 R || S to RFC 3279 DER, against ``encode_dss_signature``: zero, high
+    bit set (needs a 0x00), leading zero octets (must be stripped), all-ones, random, and
+    ES512 lengths that need the long form of the SEQUENCE length (X.690 §8.1.3)."""
+    top = (1 << (8 * size)) - 1
+    values = [0, 1, 0x7F, 0x80, 0xFF, 0x100, 1 << (8 * size - 1), (1 << (8 * size - 1)) - 1, top]
+    values += [int.from_bytes(os.urandom(size), "big") >> shift for shift in (0, 8, 9, 17)]
+    for r in values:
+        for s in values:
+            raw = r.to_bytes(size, "big") + s.to_bytes(size, "big")
+            assert raw_to_der(raw, size) == encode_dss_signature(r, s)

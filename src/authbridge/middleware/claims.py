@@ -17,7 +17,7 @@ them REQUIRED, so a token lacking one is not a token this package can reason abo
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -25,7 +25,7 @@ from .config import IssuerTrust, TokenKind
 from .errors import InsufficientScope, InvalidToken, Reason
 from .jws import JoseHeader
 
-__all__ = ["VerifiedToken", "check_claims", "require"]
+__all__ = ["ClaimChecker", "VerifiedToken", "check_claims", "compile_checker", "require"]
 
 _EMPTY: frozenset[str] = frozenset()
 
@@ -79,63 +79,6 @@ def _strings(value: Any, name: str) -> tuple[str, ...]:
     raise InvalidToken(Reason.INVALID_CLAIM, name)
 
 
-def _token_kind(trust: IssuerTrust, header: JoseHeader, claims: Mapping[str, Any]) -> None:
-    rule = trust.token_type
-    if rule.header_types is not None and header.typ not in rule.header_types:
-        raise InvalidToken(Reason.WRONG_TOKEN_TYPE)
-    if rule.required_any and not any(c in claims for c in rule.required_any):
-        raise InvalidToken(Reason.WRONG_TOKEN_TYPE)
-    for name in rule.forbidden:
-        if name in claims:
-            raise InvalidToken(Reason.WRONG_TOKEN_TYPE)
-
-
-def _times(trust: IssuerTrust, claims: Mapping[str, Any], now: float) -> float:
-    leeway = trust.clock_tolerance
-    exp = _number(claims, "exp")
-    if (now > exp + leeway) if leeway else (now >= exp):
-        raise InvalidToken(Reason.EXPIRED)
-    if now + leeway < _number(claims, "iat"):
-        raise InvalidToken(Reason.ISSUED_IN_FUTURE)
-    if "nbf" in claims and now + leeway < _number(claims, "nbf"):
-        raise InvalidToken(Reason.NOT_YET_VALID)
-    return exp
-
-
-def _audience(trust: IssuerTrust, claims: Mapping[str, Any]) -> tuple[str, ...]:
-    if "aud" not in claims:
-        raise InvalidToken(Reason.MISSING_CLAIM, "aud")
-    audiences = _strings(claims["aud"], "aud")
-    # RFC 7519 §4.1.3: the recipient MUST identify itself with a value in "aud".
-    if not any(a in trust.audiences for a in audiences):
-        raise InvalidToken(Reason.WRONG_AUDIENCE)
-    azp = claims.get("azp")
-    if len(audiences) > 1 and azp is None:
-        # OIDC Core §3.1.3.7 item 4: several audiences need an azp naming the party the
-        # token was issued to; without it any co-audience could replay the token here.
-        raise InvalidToken(Reason.WRONG_AZP)
-    if azp is not None and (not isinstance(azp, str) or azp not in trust.accepted_azp):
-        raise InvalidToken(Reason.WRONG_AZP)
-    return audiences
-
-
-def _principal(trust: IssuerTrust, claims: Mapping[str, Any]) -> str | None:
-    principal: str | None = None
-    for name in trust.principal_claims:
-        value = claims.get(name)
-        if isinstance(value, str) and value:
-            principal = value
-            break
-    if trust.principal_domains:
-        _, at, domain = (principal or "").rpartition("@")
-        if not at or domain.lower() not in trust.principal_domains:
-            raise InvalidToken(Reason.PRINCIPAL_DOMAIN)
-        if claims.get("email_verified") is False:
-            # A domain check on an unverified email lets anyone claim anyone's address.
-            raise InvalidToken(Reason.EMAIL_UNVERIFIED)
-    return principal
-
-
 def _scopes(claims: Mapping[str, Any]) -> frozenset[str]:
     # RFC 9068 §2.2.3 / RFC 8693 §4.2: "scope" is space-delimited; Okta and Entra use "scp"
     # as a list or a space-delimited string.
@@ -165,32 +108,135 @@ def require(
         raise InsufficientScope(scopes, "scope" if missing_scopes else "role")
 
 
+ClaimChecker = Callable[[JoseHeader, dict[str, Any], float], VerifiedToken]
+
+
+def compile_checker(trust: IssuerTrust) -> ClaimChecker:
+    """RFC 7519 §7.2 step 10 onwards for one issuer, as a closure over its settings.
+
+    The issuer's audiences, token-type rule, tolerance, domains and required scopes are
+    bound once (as frozensets where membership is tested), so the per-token work is the
+    checks themselves. Order of checks, and so the reason given when several fail: token
+    type (RFC 9068 §4 / OIDC Core §2), ``iss``, ``sub``, ``exp``, ``iat``, ``nbf``, ``aud``
+    and ``azp``, principal domain, ``scope``/``scp`` and ``roles`` types, required scopes
+    and roles.
+    """
+    issuer = trust.issuer
+    rule = trust.token_type
+    kind = rule.kind
+    header_types = rule.header_types
+    required_any = rule.required_any
+    forbidden = frozenset(rule.forbidden)
+    leeway = trust.clock_tolerance
+    audiences = frozenset(trust.audiences)
+    accepted_azp = frozenset(trust.accepted_azp)
+    principal_claims = trust.principal_claims
+    domains = frozenset(trust.principal_domains)
+    required_scopes = trust.required_scopes
+    required_roles = trust.required_roles
+    needs = bool(required_scopes or required_roles)
+    new = tuple.__new__  # NamedTuple's own __new__ is one more Python frame per token
+    proxy = MappingProxyType
+
+    def check(header: JoseHeader, claims: dict[str, Any], now: float) -> VerifiedToken:
+        if header_types is not None and header.typ not in header_types:
+            raise InvalidToken(Reason.WRONG_TOKEN_TYPE)
+        if required_any and not any(c in claims for c in required_any):
+            raise InvalidToken(Reason.WRONG_TOKEN_TYPE)
+        if not forbidden.isdisjoint(claims):
+            raise InvalidToken(Reason.WRONG_TOKEN_TYPE)
+        get = claims.get
+        if get("iss") != issuer:
+            raise InvalidToken(Reason.UNKNOWN_ISSUER)
+        subject = get("sub")
+        if type(subject) is not str or not subject:
+            raise InvalidToken(Reason.MISSING_CLAIM, "sub")
+
+        # RFC 7519 §4.1.4-§4.1.6 with tolerance L (see the module docstring).
+        exp = get("exp")
+        if type(exp) is not int:  # bool is a subclass of int, hence `type is`
+            exp = _number(claims, "exp")
+        if (now > exp + leeway) if leeway else (now >= exp):
+            raise InvalidToken(Reason.EXPIRED)
+        iat = get("iat")
+        if type(iat) is not int:
+            iat = _number(claims, "iat")
+        if now + leeway < iat:
+            raise InvalidToken(Reason.ISSUED_IN_FUTURE)
+        nbf = get("nbf")
+        if nbf is not None:
+            if type(nbf) is not int:
+                nbf = _number(claims, "nbf")
+            if now + leeway < nbf:
+                raise InvalidToken(Reason.NOT_YET_VALID)
+
+        aud = get("aud")
+        if type(aud) is str:
+            auds: tuple[str, ...] = (aud,)
+        elif aud is None and "aud" not in claims:
+            raise InvalidToken(Reason.MISSING_CLAIM, "aud")
+        else:
+            auds = _strings(aud, "aud")
+        # RFC 7519 §4.1.3: the recipient MUST identify itself with a value in "aud".
+        if audiences.isdisjoint(auds):
+            raise InvalidToken(Reason.WRONG_AUDIENCE)
+        azp = get("azp")
+        if azp is None:
+            if len(auds) > 1:
+                # OIDC Core §3.1.3.7 item 4: several audiences need an azp naming the party
+                # the token was issued to; without it any co-audience could replay it here.
+                raise InvalidToken(Reason.WRONG_AZP)
+        elif type(azp) is not str or azp not in accepted_azp:
+            raise InvalidToken(Reason.WRONG_AZP)
+
+        principal: str | None = None
+        for name in principal_claims:
+            value = get(name)
+            if type(value) is str and value:
+                principal = value
+                break
+        if domains:
+            _, at, domain = (principal or "").rpartition("@")
+            if not at or domain.lower() not in domains:
+                raise InvalidToken(Reason.PRINCIPAL_DOMAIN)
+            if get("email_verified") is False:
+                # A domain check on an unverified email lets anyone claim anyone's address.
+                raise InvalidToken(Reason.EMAIL_UNVERIFIED)
+
+        scope = get("scope")
+        if type(scope) is str and "scp" not in claims:
+            scopes = frozenset(scope.split())
+        else:
+            scopes = _scopes(claims)
+        held_roles = get("roles")
+        roles = _EMPTY if held_roles is None else frozenset(_strings(held_roles, "roles"))
+        token: VerifiedToken = new(
+            VerifiedToken,
+            (
+                issuer,
+                subject,
+                auds,
+                kind,
+                exp,
+                scopes,
+                roles,
+                principal,
+                proxy(claims),
+                header.params,
+            ),
+        )
+        if needs and not (scopes.issuperset(required_scopes) and roles.issuperset(required_roles)):
+            require(token, required_scopes, required_roles)
+        return token
+
+    return check
+
+
 def check_claims(
     trust: IssuerTrust, header: JoseHeader, claims: dict[str, Any], now: float
 ) -> VerifiedToken:
-    """RFC 7519 §7.2 step 10 onwards, for a claims set whose signature already verified."""
-    _token_kind(trust, header, claims)
-    if claims.get("iss") != trust.issuer:
-        raise InvalidToken(Reason.UNKNOWN_ISSUER)
-    subject = claims.get("sub")
-    if not isinstance(subject, str) or not subject:
-        raise InvalidToken(Reason.MISSING_CLAIM, "sub")
-    exp = _times(trust, claims, now)
-    audiences = _audience(trust, claims)
-    principal = _principal(trust, claims)
-    roles = claims.get("roles")
-    token = VerifiedToken(
-        trust.issuer,
-        subject,
-        audiences,
-        trust.token_type.kind,
-        exp,
-        _scopes(claims),
-        _EMPTY if roles is None else frozenset(_strings(roles, "roles")),
-        principal,
-        MappingProxyType(claims),
-        header.params,
-    )
-    if trust.required_scopes or trust.required_roles:
-        require(token, trust.required_scopes, trust.required_roles)
-    return token
+    """RFC 7519 §7.2 step 10 onwards, for a claims set whose signature already verified.
+
+    One-off form of :func:`compile_checker` (the verifier compiles once per issuer).
+    """
+    return compile_checker(trust)(header, claims, now)

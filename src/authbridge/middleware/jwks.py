@@ -182,6 +182,7 @@ class IssuerKeys:
 
     def __init__(self, sources: Iterable[JwksSource]) -> None:
         self.sources = tuple(sources)
+        self._single = self.sources[0] if len(self.sources) == 1 else None
 
     def lookup(
         self, kid: str | None, now: float, may_fetch: bool
@@ -191,6 +192,15 @@ class IssuerKeys:
         RFC 7515 §4.1.4: with a ``kid`` only keys of that id are candidates; without one,
         every key of the issuer is (bounded by ``JwksPolicy.max_keys`` per source).
         """
+        single = self._single
+        if single is not None:
+            # The usual case, one JWKS URL with fresh keys, read straight off its snapshot;
+            # every other case (stale, unknown kid, several URLs) takes the general path.
+            snap = single._snapshot
+            if snap is not None and now < snap.fresh_until:
+                hit = snap.keys if kid is None else snap.by_kid.get(kid)
+                if hit:
+                    return hit
         found: list[VerifyingKey] = []
         waits: list[Future[None]] = []
         unavailable = 0

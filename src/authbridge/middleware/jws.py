@@ -27,11 +27,21 @@ from .config import SUPPORTED_ALGORITHMS
 from .errors import InvalidToken, Reason
 from .keys import VerifyingKey
 
-__all__ = ["JoseHeader", "b64url_decode", "parse_header", "split_compact", "verify_compact"]
+__all__ = [
+    "JoseHeader",
+    "b64url_decode",
+    "decode_segment",
+    "parse_header",
+    "split_compact",
+    "verify_compact",
+]
 
 _TO_STD = bytes.maketrans(b"-_", b"+/")
+# Bytes of the standard alphabet that base64url lacks: deleted by the translation, so their
+# presence shows as a change of length.
+_NOT_URLSAFE = b"+/="
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-_ALPHABET_DOT = _ALPHABET + b"."
+_a2b = binascii.a2b_base64
 # Last character of a segment of length % 4 == 2 (resp. 3) must leave 4 (resp. 2) zero bits:
 # otherwise several strings decode to the same bytes (RFC 4648 §3.5 canonical encoding).
 _CANONICAL_LAST = {
@@ -77,19 +87,30 @@ class JoseHeader:
     params: Mapping[str, Any]
 
 
-def b64url_decode(segment: bytes) -> bytes:
-    """Strict base64url without padding (RFC 7515 §2, RFC 4648 §5), canonical only.
+def decode_segment(segment: bytes) -> bytes:
+    """Decode one segment already mapped to the standard alphabet (see :func:`split_compact`).
 
-    The alphabet was already checked by :func:`split_compact` (``a2b_base64`` alone would
-    silently skip foreign characters).
+    ``strict_mode`` refuses every byte outside the alphabet (``a2b_base64`` would otherwise
+    skip them silently); the last-character test refuses non-canonical encodings (RFC 4648
+    §3.5): both alphabets agree on the characters it allows.
     """
-    rem = len(segment) % 4
-    if rem == 1 or (rem and segment[-1] not in _CANONICAL_LAST[rem]):
-        raise InvalidToken(Reason.MALFORMED)
+    rem = len(segment) & 3
+    if rem:
+        if rem == 1 or segment[-1] not in _CANONICAL_LAST[rem]:
+            raise InvalidToken(Reason.MALFORMED)
+        segment += _PAD[rem]
     try:
-        return binascii.a2b_base64(segment.translate(_TO_STD) + _PAD[rem])
+        return _a2b(segment, strict_mode=True)
     except (binascii.Error, ValueError):
         raise InvalidToken(Reason.MALFORMED) from None
+
+
+def b64url_decode(segment: bytes) -> bytes:
+    """Strict base64url without padding (RFC 7515 §2, RFC 4648 §5), canonical only."""
+    std = segment.translate(_TO_STD, _NOT_URLSAFE)
+    if len(std) != len(segment):
+        raise InvalidToken(Reason.MALFORMED)
+    return decode_segment(std)
 
 
 def split_compact(
@@ -97,8 +118,12 @@ def split_compact(
 ) -> tuple[bytes, bytes, bytes, bytes]:
     """Split ``header.payload.signature`` (RFC 7515 §7.1), refusing every other shape.
 
-    Returns the three base64url segments and the JWS Signing Input (RFC 7515 §5.1 step 5).
-    Sizes are bounded before any decoding: an unauthenticated party controls them.
+    Returns the three segments mapped to the standard base64 alphabet (decode them with
+    :func:`_b64_std`) and the JWS Signing Input (RFC 7515 §5.1 step 5), which is the
+    original text. The token is encoded and translated once, as a whole: a token holding
+    ``+``, ``/`` or ``=`` is refused here (the translation deletes them, so the length
+    changes), every other foreign byte by the strict decoder. Sizes are bounded before
+    any decoding: an unauthenticated party controls them.
     """
     if not isinstance(token, str):
         raise InvalidToken(Reason.MALFORMED)
@@ -108,10 +133,9 @@ def split_compact(
         raw = token.encode("ascii")
     except UnicodeEncodeError:
         raise InvalidToken(Reason.MALFORMED) from None
-    if raw.translate(None, _ALPHABET_DOT):
-        raise InvalidToken(Reason.MALFORMED)
-    parts = raw.split(b".")
-    if len(parts) != 3:
+    std = raw.translate(_TO_STD, _NOT_URLSAFE)
+    parts = std.split(b".")
+    if len(parts) != 3 or len(std) != len(raw):
         raise InvalidToken(Reason.MALFORMED)
     header_b64, payload_b64, sig_b64 = parts
     if not (header_b64 and payload_b64 and sig_b64):
@@ -121,10 +145,13 @@ def split_compact(
     return header_b64, payload_b64, sig_b64, raw[: len(header_b64) + 1 + len(payload_b64)]
 
 
-def parse_header(header_b64: bytes) -> JoseHeader:
-    """Decode and check a JOSE header (RFC 7515 §4.1, §5.2 steps 2-5; RFC 8725 §3.1)."""
+def parse_header(header_std: bytes) -> JoseHeader:
+    """Decode and check a JOSE header (RFC 7515 §4.1, §5.2 steps 2-5; RFC 8725 §3.1).
+
+    ``header_std`` is the header segment as :func:`split_compact` returns it.
+    """
     try:
-        params = _HEADER_DECODER.decode(b64url_decode(header_b64).decode("utf-8"))
+        params = _HEADER_DECODER.decode(decode_segment(header_std).decode("utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise InvalidToken(Reason.MALFORMED) from None
     if not isinstance(params, dict):
@@ -164,21 +191,24 @@ class HeaderCache:
 
     def __init__(self, size: int = _HEADER_CACHE_SIZE) -> None:
         self._size = size
-        self._items: dict[bytes, JoseHeader] = {}
+        self.items: dict[bytes, JoseHeader] = {}
 
     def get(self, header_b64: bytes) -> JoseHeader:
-        found = self._items.get(header_b64)
+        found = self.items.get(header_b64)
         return found if found is not None else parse_header(header_b64)
 
     def remember(self, header_b64: bytes, header: JoseHeader) -> None:
-        if len(self._items) < self._size:
-            self._items[header_b64] = header
+        if len(self.items) < self._size:
+            self.items[header_b64] = header
 
 
-def decode_payload(payload_b64: bytes) -> dict[str, Any]:
-    """Decode the JWT Claims Set (RFC 7519 §7.2 steps 9-10): a UTF-8 JSON object."""
+def decode_payload(payload_std: bytes) -> dict[str, Any]:
+    """Decode the JWT Claims Set (RFC 7519 §7.2 steps 9-10): a UTF-8 JSON object.
+
+    ``payload_std`` is the payload segment as :func:`split_compact` returns it.
+    """
     try:
-        text = b64url_decode(payload_b64).decode("utf-8")
+        text = decode_segment(payload_std).decode("utf-8")
         try:
             # The C scanner straight away; fall back to the full decoder (which allows
             # surrounding whitespace) if the compact form does not span the whole text.
@@ -236,6 +266,6 @@ def verify_compact(
     if header.alg not in algorithms:
         raise InvalidToken(Reason.ALG_NOT_ALLOWED)
     candidates = [k for k in keys if header.kid is None or k.kid == header.kid]
-    signature = b64url_decode(sig_b64)
+    signature = decode_segment(sig_b64)
     check_signature(header.alg, candidates, signing_input, signature)
-    return header, b64url_decode(payload_b64)
+    return header, decode_segment(payload_b64)

@@ -24,9 +24,15 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-__all__ = ["PublicKey", "SignatureVerifier", "VerifyingKey", "load_jwk", "load_jwks"]
+__all__ = [
+    "PublicKey",
+    "SignatureVerifier",
+    "VerifyingKey",
+    "load_jwk",
+    "load_jwks",
+    "raw_to_der",
+]
 
 #: Raises ``cryptography.exceptions.InvalidSignature`` (or ``ValueError``) on a bad signature.
 SignatureVerifier = Callable[[bytes, bytes], None]
@@ -103,19 +109,43 @@ def _rsa_verifiers(key: rsa.RSAPublicKey) -> dict[str, SignatureVerifier]:
     return out
 
 
+def _der_length(n: int) -> bytes:
+    # X.690 §8.1.3: short form below 128, else 0x81 and one octet (an ES512 SEQUENCE is
+    # at most 2 * (2 + 67) = 138 octets).
+    return bytes((n,)) if n < 128 else bytes((0x81, n))
+
+
+def _der_integer(octets: bytes) -> bytes:
+    # X.690 §8.3: minimal two's complement; a leading 0x00 keeps a high-bit value positive.
+    octets = octets.lstrip(b"\0") or b"\0"
+    if octets[0] & 0x80:
+        octets = b"\0" + octets
+    return b"\x02" + bytes((len(octets),)) + octets
+
+
+def raw_to_der(sig: bytes, size: int) -> bytes:
+    """RFC 7518 §3.4 ``R || S`` (each ``size`` octets) to the DER ``Ecdsa-Sig-Value``
+    (RFC 3279 §2.2.3) that ``cryptography`` verifies.
+
+    Same output as ``encode_dss_signature(int(R), int(S))`` (a test holds them equal)
+    without the round trip through two Python integers.
+    """
+    body = _der_integer(sig[:size]) + _der_integer(sig[size:])
+    return b"\x30" + _der_length(len(body)) + body
+
+
 def _ec_verifier(key: ec.EllipticCurvePublicKey, alg: str) -> SignatureVerifier:
     _, hash_cls, size = _EC_ALGS[alg]
     scheme = ec.ECDSA(hash_cls())
-    from_bytes = int.from_bytes
     total = 2 * size
+    verify_der = key.verify
 
     def verify(sig: bytes, data: bytes) -> None:
         # RFC 7518 §3.4: the JWS signature is R || S, each exactly `size` octets; anything
         # else (DER, truncated, padded) is refused before it reaches the DER encoder.
         if len(sig) != total:
             raise ValueError("wrong ECDSA signature length")
-        der = encode_dss_signature(from_bytes(sig[:size], "big"), from_bytes(sig[size:], "big"))
-        key.verify(der, data, scheme)
+        verify_der(raw_to_der(sig, size), data, scheme)
 
     return verify
 

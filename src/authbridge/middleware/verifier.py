@@ -18,18 +18,19 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, NamedTuple
+from typing import Any
 
-from .claims import VerifiedToken, check_claims, require
+from .claims import ClaimChecker, VerifiedToken, compile_checker, require
 from .config import IssuerTrust, VerifierConfig
 from .errors import InvalidToken, KeySetUnavailable, Reason
 from .jwks import Fetcher, IssuerKeys, JwksSource, UrllibFetcher
 from .jws import (
     HeaderCache,
     JoseHeader,
-    b64url_decode,
     check_signature,
     decode_payload,
+    decode_segment,
+    parse_header,
     split_compact,
 )
 from .keys import VerifyingKey
@@ -37,16 +38,21 @@ from .keys import VerifyingKey
 __all__ = ["TokenVerifier"]
 
 
-class _Pending(NamedTuple):
-    """A token parsed up to the key lookup; finished once keys are at hand."""
+class _Issuer:
+    """One trusted issuer, ready for the hot path: its keys, allow-list and claim checker."""
 
-    header: JoseHeader
-    header_b64: bytes
-    signing_input: bytes
-    sig_b64: bytes
-    claims: dict[str, Any]
-    trust: IssuerTrust
-    keys: IssuerKeys
+    __slots__ = ("algorithms", "check", "keys", "trust")
+
+    def __init__(self, trust: IssuerTrust, keys: IssuerKeys) -> None:
+        self.trust = trust
+        self.keys = keys
+        self.algorithms = frozenset(trust.algorithms)
+        self.check: ClaimChecker = compile_checker(trust)
+
+
+# A token parsed up to the key lookup: header, its cache key, JWS Signing Input, signature
+# octets, claims, issuer. A plain tuple: built on every request.
+_Pending = tuple[JoseHeader, bytes, bytes, bytes, dict[str, Any], _Issuer]
 
 
 class TokenVerifier:
@@ -69,15 +75,17 @@ class TokenVerifier:
         policy = config.jwks
         fetch = fetcher or UrllibFetcher(policy.timeout, policy.max_bytes)
         sources: dict[str, JwksSource] = {}
-        self._trust: dict[str, tuple[IssuerTrust, IssuerKeys]] = {}
+        self._issuers: dict[str, _Issuer] = {}
         for trust in config.issuers:
             for url in trust.jwks_urls:
                 if url not in sources:
                     sources[url] = JwksSource(url, fetch, policy, clock)
             keys = IssuerKeys(sources[u] for u in trust.jwks_urls)
-            self._trust[trust.issuer] = (trust, keys)
+            self._issuers[trust.issuer] = _Issuer(trust, keys)
         self.sources = tuple(sources.values())
         self._headers = HeaderCache()
+        self._max_token = config.max_token_bytes
+        self._max_header = config.max_header_bytes
         # Waiting longer than a fetch can take only hides a wedged worker.
         self._wait = policy.timeout + 1.0
 
@@ -89,12 +97,13 @@ class TokenVerifier:
         """Validate ``token``; raise :class:`TokenError` subclasses on any failure."""
         pending = self._prepare(token)
         now = self._clock()
-        found = pending.keys.lookup(pending.header.kid, now, True)
+        found = pending[5].keys.lookup(pending[0].kid, now, True)
         if isinstance(found, list):
             for fut in found:
                 self._wait_sync(fut)
-            found = self._lookup_after_fetch(pending)
-        return self._finish(pending, found, scopes, roles)
+            now = self._clock()
+            found = self._lookup_after_fetch(pending, now)
+        return self._finish(pending, found, now, scopes, roles)
 
     async def averify(
         self, token: str, *, scopes: tuple[str, ...] = (), roles: tuple[str, ...] = ()
@@ -102,7 +111,7 @@ class TokenVerifier:
         """Like :meth:`verify`, awaiting (not blocking on) any JWKS fetch."""
         pending = self._prepare(token)
         now = self._clock()
-        found = pending.keys.lookup(pending.header.kid, now, True)
+        found = pending[5].keys.lookup(pending[0].kid, now, True)
         if isinstance(found, list):
             try:
                 await asyncio.wait_for(
@@ -110,8 +119,9 @@ class TokenVerifier:
                 )
             except TimeoutError:
                 raise KeySetUnavailable() from None
-            found = self._lookup_after_fetch(pending)
-        return self._finish(pending, found, scopes, roles)
+            now = self._clock()
+            found = self._lookup_after_fetch(pending, now)
+        return self._finish(pending, found, now, scopes, roles)
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for background JWKS refreshes (shutdown, deterministic tests)."""
@@ -121,23 +131,22 @@ class TokenVerifier:
     # -- steps -----------------------------------------------------------------------------
 
     def _prepare(self, token: str) -> _Pending:
-        cfg = self.config
-        header_b64, payload_b64, sig_b64, signing_input = split_compact(
-            token, cfg.max_token_bytes, cfg.max_header_bytes
+        header_std, payload_std, sig_std, signing_input = split_compact(
+            token, self._max_token, self._max_header
         )
-        header = self._headers.get(header_b64)
-        claims = decode_payload(payload_b64)
+        header = self._headers.items.get(header_std) or parse_header(header_std)
+        claims = decode_payload(payload_std)
         iss = claims.get("iss")
-        entry = self._trust.get(iss) if isinstance(iss, str) else None
-        if entry is None:
+        issuer = self._issuers.get(iss) if type(iss) is str else None
+        if issuer is None:
             raise InvalidToken(Reason.UNKNOWN_ISSUER)
-        trust, keys = entry
-        if header.alg not in trust.algorithms:
+        if header.alg not in issuer.algorithms:
             raise InvalidToken(Reason.ALG_NOT_ALLOWED)
-        return _Pending(header, header_b64, signing_input, sig_b64, claims, trust, keys)
+        # Decoded now, before any key fetch: a malformed signature costs no network call.
+        return header, header_std, signing_input, decode_segment(sig_std), claims, issuer
 
-    def _lookup_after_fetch(self, pending: _Pending) -> tuple[VerifyingKey, ...]:
-        found = pending.keys.lookup(pending.header.kid, self._clock(), False)
+    def _lookup_after_fetch(self, pending: _Pending, now: float) -> tuple[VerifyingKey, ...]:
+        found = pending[5].keys.lookup(pending[0].kid, now, False)
         if isinstance(found, list):  # may_fetch=False never asks to wait
             raise KeySetUnavailable()
         return found
@@ -152,14 +161,15 @@ class TokenVerifier:
         self,
         pending: _Pending,
         keys: tuple[VerifyingKey, ...],
+        now: float,
         scopes: tuple[str, ...],
         roles: tuple[str, ...],
     ) -> VerifiedToken:
-        p = pending
-        header = p.header
-        check_signature(header.alg, keys, p.signing_input, b64url_decode(p.sig_b64))
-        self._headers.remember(p.header_b64, header)
-        token = check_claims(p.trust, header, p.claims, self._clock())
+        header, header_std, signing_input, signature, claims, issuer = pending
+        check_signature(header.alg, keys, signing_input, signature)
+        # Only a header that a trusted key signed may enter the cache.
+        self._headers.remember(header_std, header)
+        token = issuer.check(header, claims, now)
         if scopes or roles:
             require(token, scopes, roles)
         return token
