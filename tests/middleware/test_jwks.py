@@ -58,10 +58,8 @@ def test_unknown_kid_flood_threads_one_fetch_per_cooldown(cached, jwks_server, c
         with ThreadPoolExecutor(32) as pool:
             return set(pool.map(lambda t: outcome(cached, t), tokens))
 
-    # The initial fetch opened a cooldown too: nothing new yet.
-    assert flood() == {Reason.UNKNOWN_KID}
-    assert jwks_server.hits == 1
-    clock.advance(POLICY.cooldown)
+    # The first unknown kid may refetch at once (a rotation right after start-up); the
+    # other 199 join that fetch or find the gate shut.
     assert flood() == {Reason.UNKNOWN_KID}
     assert jwks_server.hits == 2
     clock.advance(POLICY.cooldown - 1)
@@ -69,6 +67,36 @@ def test_unknown_kid_flood_threads_one_fetch_per_cooldown(cached, jwks_server, c
     assert jwks_server.hits == 2
     clock.advance(1)
     assert flood() == {Reason.UNKNOWN_KID}
+    assert jwks_server.hits == 3
+    clock.advance(POLICY.cooldown - 1)
+    assert flood() == {Reason.UNKNOWN_KID}
+    assert jwks_server.hits == 3
+    clock.advance(1)
+    assert flood() == {Reason.UNKNOWN_KID}
+    assert jwks_server.hits == 4
+
+
+def test_key_rotated_right_after_start_up_is_found(cached, jwks_server, clock, signers):
+    """The start-up fetch does not shut the unknown-kid gate: a key published a moment after
+    it verifies at once; the next unknown kid waits a cooldown from *that* refetch."""
+    old = signers["ES256"]
+    assert outcome(cached, long_lived(old)) is None
+    assert jwks_server.hits == 1
+    second = Signer("ES256", "es-rot-2", ec.generate_private_key(ec.SECP256R1()))
+    jwks_server.document = {"keys": [old.jwk(), second.jwk()]}
+    clock.advance(1)  # well inside the cooldown opened by the start-up fetch
+    assert outcome(cached, long_lived(second)) is None
+    assert jwks_server.hits == 2
+
+    third = Signer("ES256", "es-rot-3", ec.generate_private_key(ec.SECP256R1()))
+    jwks_server.document = {"keys": [old.jwk(), second.jwk(), third.jwk()]}
+    clock.advance(POLICY.cooldown - 1)  # one second short of a cooldown since the refetch
+    assert outcome(cached, long_lived(third)) is Reason.UNKNOWN_KID
+    assert jwks_server.hits == 2
+    clock.advance(1)
+    assert outcome(cached, long_lived(third)) is None
+    assert jwks_server.hits == 3
+    assert outcome(cached, long_lived(old)) is None  # known keys never wait for a gate
     assert jwks_server.hits == 3
 
 

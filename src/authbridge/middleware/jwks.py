@@ -5,7 +5,9 @@ token's ``jku``/``x5u``). One :class:`JwksSource` per URL holds an immutable sna
 parsed keys, so lookups take no lock. Fetches are single-flight: whoever first needs one
 (a WSGI thread or an ASGI task) starts it on a worker thread and every concurrent caller
 waits on the same ``concurrent.futures.Future`` (threads block on it, tasks await it
-through ``asyncio.wrap_future``), and at most one fetch starts per ``cooldown``.
+through ``asyncio.wrap_future``). Unknown ``kid`` values start at most one fetch per
+``cooldown`` (counted from the last fetch they started, so the first rotation after start-up
+is seen at once); scheduled refreshes and retries also wait ``cooldown`` after any fetch.
 
 Freshness honours ``Cache-Control: max-age`` clamped by :class:`JwksPolicy`. When a
 refresh fails, known keys keep working until ``fresh_until + stale_window``; after that
@@ -101,7 +103,13 @@ class JwksSource:
         self._lock = threading.Lock()
         self._snapshot: _Snapshot | None = None
         self._inflight: Future[None] | None = None
+        # Two gates: fetches asked for by an unknown kid (anyone can mint those) are spaced
+        # by the cooldown from the last such fetch only, so a key rotated just after start-up
+        # or just after a scheduled refresh is picked up at once; every other fetch (first
+        # load, refresh of stale keys, retry after an outage) by the cooldown from the last
+        # fetch of any kind.
         self._next_fetch_at = float("-inf")
+        self._next_kid_fetch_at = float("-inf")
         self.fetch_count = 0
 
     # -- lookup (no lock: the snapshot is replaced atomically, never mutated) ---------------
@@ -123,7 +131,7 @@ class JwksSource:
                     self._start_fetch(now)
                 return found
             if may_fetch:
-                return self._start_fetch(now)
+                return self._start_fetch(now, unknown_kid=True)
             return None
         if may_fetch:
             fut = self._start_fetch(now)
@@ -133,13 +141,19 @@ class JwksSource:
 
     # -- refresh ---------------------------------------------------------------------------
 
-    def _start_fetch(self, now: float) -> Future[None] | None:
+    def _start_fetch(self, now: float, unknown_kid: bool = False) -> Future[None] | None:
+        """Join the fetch in flight or start one if its gate is open; ``None`` if shut."""
         with self._lock:
             if self._inflight is not None:
                 return self._inflight
-            if now < self._next_fetch_at:
+            cooldown = self._policy.cooldown
+            if unknown_kid:
+                if now < self._next_kid_fetch_at:
+                    return None
+                self._next_kid_fetch_at = now + cooldown
+            elif now < self._next_fetch_at:
                 return None
-            self._next_fetch_at = now + self._policy.cooldown
+            self._next_fetch_at = now + cooldown
             fut: Future[None] = Future()
             self._inflight = fut
             self.fetch_count += 1
