@@ -535,6 +535,11 @@ class ScimService:
         stable: list[Any],
     ) -> list[Any]:
         """RFC 7644 §3.4.2.3 sortBy/sortOrder, then a unique key so pages never overlap."""
+        if query.filter:
+            # Filtered: let the planner find rows through the filter's index, then sort the
+            # few it finds. Left as plain columns, SQLite (without statistics) walks the
+            # whole (source, created) index to avoid the sort, 50x slower at 100k users.
+            stable = [func.coalesce(column, column) for column in stable]
         if not query.sort_by:
             return stable
         from scim2_models.path import AttrPath
