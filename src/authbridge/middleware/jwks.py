@@ -18,16 +18,18 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import threading
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 
 from .config import JwksPolicy
 from .errors import InvalidToken, KeySetUnavailable, Reason
 from .keys import VerifyingKey, load_jwks
+from .proxies import proxy_for
 
 __all__ = ["FetchResult", "Fetcher", "IssuerKeys", "JwksSource", "UrllibFetcher"]
 
@@ -62,18 +64,35 @@ def parse_max_age(cache_control: str | None) -> float | None:
 class UrllibFetcher:
     """Standard-library HTTP(S) fetcher: bounded time, bounded size, no cookies, no auth.
 
-    urllib honours ``HTTPS_PROXY``/``NO_PROXY`` from the environment.
+    The proxy is chosen by :func:`.proxies.proxy_for` from ``environ`` (default: the process
+    environment, read at each fetch): ``GLOBAL_AGENT_HTTPS_PROXY`` as Astronomer documents
+    it, then ``HTTPS_PROXY``, with ``NO_PROXY`` honoured. That choice is the only one: the
+    opener is built with it explicitly, so urllib's own environment lookup (which knows no
+    ``GLOBAL_AGENT_*``) never overrides it. ``https`` goes through the proxy as a CONNECT
+    tunnel, so the proxy never sees the keys or the server certificate check.
     """
 
-    def __init__(self, timeout: float = 5.0, max_bytes: int = 512 * 1024) -> None:
+    def __init__(
+        self,
+        timeout: float = 5.0,
+        max_bytes: int = 512 * 1024,
+        *,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
         self.timeout = timeout
         self.max_bytes = max_bytes
+        self._environ = environ
+
+    def _opener(self, url: str) -> urllib.request.OpenerDirector:
+        proxy = proxy_for(url, os.environ if self._environ is None else self._environ)
+        routes = {"http": proxy, "https": proxy} if proxy else {}
+        return urllib.request.build_opener(urllib.request.ProxyHandler(routes))
 
     def __call__(self, url: str) -> FetchResult:
         request = urllib.request.Request(  # noqa: S310 - URL scheme validated by VerifierConfig
             url, headers={"Accept": "application/jwk-set+json, application/json"}
         )
-        with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+        with self._opener(url).open(request, timeout=self.timeout) as response:
             if response.status != 200:
                 raise OSError(f"JWKS fetch answered HTTP {response.status}")
             body = response.read(self.max_bytes + 1)
