@@ -143,6 +143,7 @@ class ScimService:
         self.source = source
         self.base_url = base_url.rstrip("/")
         self.policy = policy_for(source)
+        self._roles_ready = False
 
     # ---------------------------------------------------------------- representation
 
@@ -228,6 +229,11 @@ class ScimService:
 
     # ---------------------------------------------------------------- parsing
 
+    @staticmethod
+    def _dump(resource: Any) -> dict[str, Any]:
+        dumped: dict[str, Any] = resource.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+        return dumped
+
     def _validate(self, model: Any, body: Any, context: Context) -> Any:
         if not isinstance(body, dict):
             raise InvalidSyntax("the body must be a JSON object")
@@ -237,17 +243,16 @@ class ScimService:
             raise scim_error_from(exc) from None
 
     @staticmethod
-    def _stored(resource: Any, columns: tuple[str, ...]) -> dict[str, Any]:
+    def _stored(dumped: dict[str, Any], columns: tuple[str, ...]) -> dict[str, Any]:
         """The attributes kept as JSON: everything but what columns hold, never a password."""
-        data: dict[str, Any] = resource.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+        data = dict(dumped)
         for key in (*columns, "password"):
             data.pop(key, None)
         return data
 
     # ---------------------------------------------------------------- users
 
-    def _user_columns(self, resource: Any) -> dict[str, Any]:
-        dumped = resource.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+    def _user_columns(self, dumped: dict[str, Any]) -> dict[str, Any]:
         name = dumped.get("name") or {}
         emails = [e for e in dumped.get("emails") or [] if isinstance(e, dict) and e.get("value")]
         email = next((e for e in emails if e.get("primary")), emails[0] if emails else None)
@@ -292,11 +297,24 @@ class ScimService:
             if other is not None and other != user_id:
                 raise Conflict(f"externalId {columns['external_id']!r} is already in use")
 
+    def _prepare_roles(self) -> None:
+        """Create the roles the default and the team template name, once, on first write."""
+        if self._roles_ready:
+            return
+        wanted = [*self.settings.default_roles]
+        for rule in self.settings.team_roles:
+            wanted.extend(rule.roles)
+        with self.storage.db.session() as session:
+            self._ensure_roles(session, wanted)
+        self._roles_ready = True
+
     def create_user(self, body: Any, *, actor: str) -> dict[str, Any]:
         """RFC 7644 §3.3: create a User; 409 if its userName or externalId is taken."""
+        self._prepare_roles()
         resource = self._validate(UserModel, body, Context.RESOURCE_CREATION_REQUEST)
-        columns = self._user_columns(resource)
-        stored = self._stored(resource, USER_COLUMN_ATTRS)
+        dumped = self._dump(resource)
+        columns = self._user_columns(dumped)
+        stored = self._stored(dumped, USER_COLUMN_ATTRS)
         user_id = str(uuid.uuid4())
         now = utcnow()
         try:
@@ -330,7 +348,6 @@ class ScimService:
                 session.add(user)
                 session.flush()
                 session.add(scim)
-                self._ensure_roles(session, self.settings.default_roles)
                 for role in dict.fromkeys(self.settings.default_roles):
                     session.add(UserRole(user_id=user_id, role_name=role))
                 result = self._user_dict(user, scim, [])
@@ -419,7 +436,8 @@ class ScimService:
                 before["meta"]["version"] = f'W/"{version - 1}"'
                 current = {k: v for k, v in before.items() if k not in ("meta", "groups")}
                 resource = change(current)
-                columns = self._user_columns(resource)
+                dumped = self._dump(resource)
+                columns = self._user_columns(dumped)
                 self._check_user_unique(session, columns, user_id)
                 now = utcnow()
                 session.execute(
@@ -443,7 +461,7 @@ class ScimService:
                         family_name_key=columns["family_name_key"],
                         email_key=columns["email_key"],
                         display_name_key=columns["display_name_key"],
-                        attributes=self._stored(resource, USER_COLUMN_ATTRS),
+                        attributes=self._stored(dumped, USER_COLUMN_ATTRS),
                         modified_at=now,
                     )
                 )
@@ -600,8 +618,7 @@ class ScimService:
     def _apply_team_roles(self, session: Session, team_id: str, name: str) -> None:
         roles = self._team_roles(name)
         session.execute(delete(TeamRole).where(TeamRole.team_id == team_id))
-        if roles:
-            self._ensure_roles(session, roles)
+        if roles:  # the roles exist: _prepare_roles ran before this transaction began
             session.execute(
                 insert_for(session, TeamRole)
                 .values([{"team_id": team_id, "role_name": role} for role in roles])
@@ -664,6 +681,7 @@ class ScimService:
     def create_group(self, body: Any, *, actor: str) -> dict[str, Any]:
         """RFC 7644 §3.3: create a Group (a Team) with its members; 409 on a taken name."""
         resource = self._validate(GroupModel, body, Context.RESOURCE_CREATION_REQUEST)
+        self._prepare_roles()
         name = self._group_name(resource)
         member_ids = [m.value for m in resource.members or [] if m.value]
         if any(not m.value for m in resource.members or []):
@@ -684,7 +702,7 @@ class ScimService:
                     team_id=team_id,
                     source=self.source,
                     external_id=resource.external_id,
-                    attributes=self._stored(resource, GROUP_COLUMN_ATTRS),
+                    attributes=self._stored(self._dump(resource), GROUP_COLUMN_ATTRS),
                     version=1,
                     created_at=now,
                     modified_at=now,
@@ -798,6 +816,7 @@ class ScimService:
         *,
         with_members: bool = True,
     ) -> dict[str, Any]:
+        self._prepare_roles()
         try:
             with self.storage.db.session() as session:
                 version = self._lock_group(session, team_id, if_match)
@@ -822,7 +841,7 @@ class ScimService:
                     .where(ScimGroup.team_id == team_id)
                     .values(
                         external_id=resource.external_id,
-                        attributes=self._stored(resource, GROUP_COLUMN_ATTRS),
+                        attributes=self._stored(self._dump(resource), GROUP_COLUMN_ATTRS),
                         modified_at=now,
                     )
                 )
