@@ -10,6 +10,8 @@ import typer
 import yaml
 from rich.console import Console
 
+from authbridge.cli import login as login_commands
+from authbridge.cli.clients import clients_app, robots_app, service_accounts_app
 from authbridge.cli.users import users_app
 from authbridge.config import ConfigError, Settings, load_settings, masked
 from authbridge.storage import Storage
@@ -31,6 +33,12 @@ app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
+app.add_typer(clients_app, name="clients")
+app.add_typer(service_accounts_app, name="service-accounts")
+app.add_typer(robots_app, name="robots")
+app.command("login")(login_commands.login)
+app.command("token")(login_commands.token)
+app.command("logout")(login_commands.logout)
 
 # soft_wrap: lines are data (YAML, key ids) that must survive a narrow terminal intact.
 err = Console(stderr=True, highlight=False, soft_wrap=True)

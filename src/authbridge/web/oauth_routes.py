@@ -354,6 +354,20 @@ async def userinfo(request: Request) -> Response:
     return _cors(_json(claims))
 
 
+@router.get("/oauth2/login_providers", include_in_schema=False)
+def login_providers(request: Request) -> Response:
+    """The sign-in choices the login page shows, for `authbridge login` to print."""
+    services = _services(request)
+    choices: list[dict[str, object]] = []
+    if services.settings.auth.local.enabled:
+        choices.append({"id": "local", "display_name": "email and password", "available": True})
+    choices.extend(
+        {"id": p.id, "display_name": p.display_name, "available": p.available}
+        for p in services.login_providers()
+    )
+    return JSONResponse(choices, headers={"cache-control": "no-store"})
+
+
 # Device verification page (RFC 8628 §3.3) ---------------------------------------------
 
 

@@ -1,0 +1,80 @@
+"""`authbridge clients|service-accounts|robots`: secrets shown once and stored as digests."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from authbridge.cli.clients import parse_lifetime
+from authbridge.cli.main import app as cli
+from authbridge.storage import Storage
+
+
+@pytest.fixture
+def config(tmp_path: Path, sqlite_url: str) -> Path:
+    path = tmp_path / "authbridge.yaml"
+    path.write_text(f"database:\n  url: {sqlite_url}\nclients:\n  static-app:\n"
+                    f"    public: true\n    redirectUris: ['https://s.example/cb']\n")
+    return path
+
+
+def run(config: Path, *args: str):
+    return CliRunner().invoke(cli, [*args, "--config", str(config)])
+
+
+def test_add_list_remove_a_confidential_client(config: Path, sqlite_url: str) -> None:
+    added = run(config, "clients", "add", "reports", "--redirect-uri",
+                "https://reports.example/cb", "--grant", "authorization_code")
+    assert added.exit_code == 0, added.output
+    secret = added.output.strip().splitlines()[-1]
+    assert len(secret) >= 40
+    storage = Storage.open(sqlite_url)
+    with storage.db.session() as session:
+        stored = session.execute(text("SELECT secret_hash FROM oauth_clients")).scalar_one()
+    assert secret not in stored and len(stored) == 64
+    listed = run(config, "clients", "list").output
+    assert "reports  confidential  [database]" in listed
+    assert "static-app  public  [config]" in listed and "authbridge-cli" in listed
+    assert run(config, "clients", "add", "reports").exit_code == 1  # exists
+    assert run(config, "clients", "remove", "static-app").exit_code == 1  # from the file
+    assert run(config, "clients", "remove", "reports").exit_code == 0
+    assert "reports" not in run(config, "clients", "list").output
+
+
+def test_bad_client_registrations_are_refused(config: Path) -> None:
+    for args in (["bad id!"], ["x", "--redirect-uri", "https://a.example/cb#frag"],
+                 ["x", "--grant", "password"],
+                 ["x", "--public", "--grant", "client_credentials"],
+                 ["static-app"]):
+        result = run(config, "clients", "add", *args)
+        assert result.exit_code == 1, args
+        assert "Traceback" not in result.output
+
+
+def test_service_account_and_robot_lifecycle(config: Path) -> None:
+    added = run(config, "service-accounts", "add", "etl", "--role", "editor", "--lifetime", "1h")
+    assert added.exit_code == 0 and "sa-etl" in added.output
+    assert "etl  client_id sa-etl  roles: editor  active" in run(
+        config, "service-accounts", "list").output
+    assert run(config, "service-accounts", "add", "x", "--role", "god").exit_code == 2
+    assert run(config, "service-accounts", "remove", "etl").exit_code == 0
+    robot = run(config, "robots", "add", "ci", "--role", "viewer", "--lifetime", "30d")
+    assert robot.exit_code == 0
+    jti = re.search(r"token id (\S+),", robot.output).group(1)
+    assert f"{jti}  robot:ci" in run(config, "robots", "list").output
+    assert run(config, "robots", "revoke", jti).exit_code == 0
+    assert "revoked" in run(config, "robots", "list").output
+    assert run(config, "robots", "revoke", jti).exit_code == 1
+
+
+def test_lifetimes() -> None:
+    assert parse_lifetime("90m") == 5400 and parse_lifetime("30d") == 2592000
+    assert parse_lifetime("3600") == 3600
+    import typer
+
+    with pytest.raises(typer.BadParameter):
+        parse_lifetime("forever")
