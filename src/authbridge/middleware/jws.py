@@ -25,7 +25,7 @@ from cryptography.exceptions import InvalidSignature
 
 from .config import SUPPORTED_ALGORITHMS
 from .errors import InvalidToken, Reason
-from .keys import VerifyingKey
+from .keys import VerifyingKey, signature_octets
 
 __all__ = [
     "JoseHeader",
@@ -231,6 +231,7 @@ def check_signature(
 
     A key only verifies algorithms it is bound to (``keys.VerifyingKey.verifiers``), so an
     RSA key cannot be used for ES256 or a P-384 key for ES256 (RFC 7518 §3.4).
+    ``signature`` is in the form :func:`.keys.signature_octets` gives.
     """
     usable = False
     for key in keys:
@@ -266,6 +267,6 @@ def verify_compact(
     if header.alg not in algorithms:
         raise InvalidToken(Reason.ALG_NOT_ALLOWED)
     candidates = [k for k in keys if header.kid is None or k.kid == header.kid]
-    signature = decode_segment(sig_b64)
+    signature = signature_octets(header.alg, decode_segment(sig_b64))
     check_signature(header.alg, candidates, signing_input, signature)
     return header, decode_segment(payload_b64)

@@ -32,9 +32,11 @@ __all__ = [
     "load_jwk",
     "load_jwks",
     "raw_to_der",
+    "signature_octets",
 ]
 
-#: Raises ``cryptography.exceptions.InvalidSignature`` (or ``ValueError``) on a bad signature.
+#: ``(signature, data)``, the signature as :func:`signature_octets` returns it. Raises
+#: ``cryptography.exceptions.InvalidSignature`` (or ``ValueError``) on a bad signature.
 SignatureVerifier = Callable[[bytes, bytes], None]
 PublicKey = (
     rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | ed448.Ed448PublicKey
@@ -134,18 +136,33 @@ def raw_to_der(sig: bytes, size: int) -> bytes:
     return b"\x30" + _der_length(len(body)) + body
 
 
+_EC_SIZES = {alg: size for alg, (_, _, size) in _EC_ALGS.items()}
+
+
+def signature_octets(alg: str, signature: bytes) -> bytes:
+    """The JWS Signature (RFC 7515 §2) in the form the verifiers for ``alg`` take.
+
+    RFC 7518 §3.4: an ECDSA signature is ``R || S``, each exactly as long as the curve's
+    order; it becomes DER here, once per token rather than once per candidate key. Any
+    other length (DER, truncated, padded) becomes ``b""``, which no key verifies, so the
+    refusal comes from the signature check like any other bad signature. RSA and EdDSA
+    signatures pass unchanged.
+    """
+    size = _EC_SIZES.get(alg)
+    if size is None:
+        return signature
+    if len(signature) != 2 * size:
+        return b""
+    return raw_to_der(signature, size)
+
+
 def _ec_verifier(key: ec.EllipticCurvePublicKey, alg: str) -> SignatureVerifier:
-    _, hash_cls, size = _EC_ALGS[alg]
-    scheme = ec.ECDSA(hash_cls())
-    total = 2 * size
+    scheme = ec.ECDSA(_EC_ALGS[alg][1]())
     verify_der = key.verify
 
-    def verify(sig: bytes, data: bytes) -> None:
-        # RFC 7518 §3.4: the JWS signature is R || S, each exactly `size` octets; anything
-        # else (DER, truncated, padded) is refused before it reaches the DER encoder.
-        if len(sig) != total:
-            raise ValueError("wrong ECDSA signature length")
-        verify_der(raw_to_der(sig, size), data, scheme)
+    def verify(der: bytes, data: bytes) -> None:
+        # Takes the DER form made by signature_octets.
+        verify_der(der, data, scheme)
 
     return verify
 

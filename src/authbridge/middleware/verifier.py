@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import suppress
 from typing import Any
 
 from .claims import ClaimChecker, VerifiedToken, compile_checker, require
@@ -33,7 +34,7 @@ from .jws import (
     parse_header,
     split_compact,
 )
-from .keys import VerifyingKey
+from .keys import VerifyingKey, signature_octets
 
 __all__ = ["TokenVerifier"]
 
@@ -54,6 +55,48 @@ class _Issuer:
 # octets, claims, issuer. A plain tuple: built on every request.
 _Pending = tuple[JoseHeader, bytes, bytes, bytes, dict[str, Any], _Issuer]
 
+_CONTAINERS = (dict, list)
+# A memo entry: the decoding, plus the claims holding a dict or list, each with whether it
+# is a flat list (copied by list.copy) or needs a deep copy.
+_Entry = tuple[_Pending, tuple[tuple[str, bool], ...]]
+
+
+def _copy_json(value: Any) -> Any:
+    """A deep copy of decoded JSON: new dicts and lists, shared immutable leaves."""
+    if type(value) is dict:
+        return {k: _copy_json(v) if type(v) in _CONTAINERS else v for k, v in value.items()}
+    if type(value) is list:
+        return [_copy_json(v) if type(v) in _CONTAINERS else v for v in value]
+    return value
+
+
+def _containers(claims: dict[str, Any]) -> tuple[tuple[str, bool], ...]:
+    found: list[tuple[str, bool]] = []
+    for name, value in claims.items():
+        kind = type(value)
+        if kind is list:
+            flat = True
+            for item in value:
+                if type(item) in _CONTAINERS:
+                    flat = False
+                    break
+            found.append((name, flat))
+        elif kind is dict:
+            found.append((name, False))
+    return tuple(found)
+
+
+def _copy_claims(
+    claims: dict[str, Any], containers: tuple[tuple[str, bool], ...]
+) -> dict[str, Any]:
+    """A private copy of a claims set, so that an application editing what it was handed
+    (``token.claims["groups"].append(...)``) can reach neither the decode memo nor the next
+    request bearing the same token."""
+    copy = claims.copy()
+    for name, flat in containers:
+        copy[name] = copy[name].copy() if flat else _copy_json(copy[name])
+    return copy
+
 
 class TokenVerifier:
     """Validates bearer JWTs against a :class:`VerifierConfig`. Thread- and task-safe.
@@ -61,6 +104,13 @@ class TokenVerifier:
     ``fetcher`` fetches a JWKS URL (default: stdlib urllib with the policy's timeout and
     size bound); ``clock`` returns Unix seconds and drives both claim checks and the cache,
     so tests can move time without sleeping.
+
+    ``decode_memo`` bounds a memo of *decoding* (base64url, JSON) keyed by the exact token
+    text, which a bearer token presented on every request of a session hits each time. Only
+    tokens whose signature a trusted key verified get in, so nobody can fill it with forged
+    input. It holds no verdict: on every call, memo or not, the issuer's current keys
+    verify the signature again and every claim is judged again at the current time, so a
+    rotated-out key, an expiry or a changed clock take effect at once. ``0`` turns it off.
     """
 
     def __init__(
@@ -69,6 +119,7 @@ class TokenVerifier:
         *,
         fetcher: Fetcher | None = None,
         clock: Callable[[], float] = time.time,
+        decode_memo: int = 1024,
     ) -> None:
         self.config = config
         self._clock = clock
@@ -86,6 +137,8 @@ class TokenVerifier:
         self._headers = HeaderCache()
         self._max_token = config.max_token_bytes
         self._max_header = config.max_header_bytes
+        self._memo: dict[str, _Entry] = {}
+        self._memo_size = max(0, decode_memo)
         # Waiting longer than a fetch can take only hides a wedged worker.
         self._wait = policy.timeout + 1.0
 
@@ -95,7 +148,7 @@ class TokenVerifier:
         self, token: str, *, scopes: tuple[str, ...] = (), roles: tuple[str, ...] = ()
     ) -> VerifiedToken:
         """Validate ``token``; raise :class:`TokenError` subclasses on any failure."""
-        pending = self._prepare(token)
+        pending = self._decode(token)
         now = self._clock()
         found = pending[5].keys.lookup(pending[0].kid, now, True)
         if isinstance(found, list):
@@ -103,13 +156,13 @@ class TokenVerifier:
                 self._wait_sync(fut)
             now = self._clock()
             found = self._lookup_after_fetch(pending, now)
-        return self._finish(pending, found, now, scopes, roles)
+        return self._finish(token, pending, found, now, scopes, roles)
 
     async def averify(
         self, token: str, *, scopes: tuple[str, ...] = (), roles: tuple[str, ...] = ()
     ) -> VerifiedToken:
         """Like :meth:`verify`, awaiting (not blocking on) any JWKS fetch."""
-        pending = self._prepare(token)
+        pending = self._decode(token)
         now = self._clock()
         found = pending[5].keys.lookup(pending[0].kid, now, True)
         if isinstance(found, list):
@@ -121,7 +174,7 @@ class TokenVerifier:
                 raise KeySetUnavailable() from None
             now = self._clock()
             found = self._lookup_after_fetch(pending, now)
-        return self._finish(pending, found, now, scopes, roles)
+        return self._finish(token, pending, found, now, scopes, roles)
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for background JWKS refreshes (shutdown, deterministic tests)."""
@@ -129,6 +182,33 @@ class TokenVerifier:
             source.join(timeout)
 
     # -- steps -----------------------------------------------------------------------------
+
+    def _decode(self, token: str) -> _Pending:
+        """The token decoded up to the key lookup: from the memo, else :meth:`_prepare`."""
+        if type(token) is str:
+            entry = self._memo.get(token)
+            if entry is not None:
+                (header, _, signing_input, signature, claims, issuer), containers = entry
+                # Same text, same decoding; the allow-list is re-read all the same.
+                if header.alg not in issuer.algorithms:
+                    raise InvalidToken(Reason.ALG_NOT_ALLOWED)
+                claims = _copy_claims(claims, containers)
+                return header, b"", signing_input, signature, claims, issuer
+        return self._prepare(token)
+
+    def _memorize(self, token: str, pending: _Pending) -> None:
+        """Keep the decoding of a token whose signature just verified (see the class doc)."""
+        memo = self._memo
+        if len(memo) >= self._memo_size:
+            if not self._memo_size:
+                return
+            # Forget the oldest entry; a concurrent caller may have done so already.
+            with suppress(KeyError, RuntimeError, StopIteration):
+                del memo[next(iter(memo))]
+        header, _, signing_input, signature, claims, issuer = pending
+        containers = _containers(claims)
+        own = _copy_claims(claims, containers)
+        memo[token] = ((header, b"", signing_input, signature, own, issuer), containers)
 
     def _prepare(self, token: str) -> _Pending:
         header_std, payload_std, sig_std, signing_input = split_compact(
@@ -143,7 +223,8 @@ class TokenVerifier:
         if header.alg not in issuer.algorithms:
             raise InvalidToken(Reason.ALG_NOT_ALLOWED)
         # Decoded now, before any key fetch: a malformed signature costs no network call.
-        return header, header_std, signing_input, decode_segment(sig_std), claims, issuer
+        signature = signature_octets(header.alg, decode_segment(sig_std))
+        return header, header_std, signing_input, signature, claims, issuer
 
     def _lookup_after_fetch(self, pending: _Pending, now: float) -> tuple[VerifyingKey, ...]:
         found = pending[5].keys.lookup(pending[0].kid, now, False)
@@ -159,6 +240,7 @@ class TokenVerifier:
 
     def _finish(
         self,
+        token_text: str,
         pending: _Pending,
         keys: tuple[VerifyingKey, ...],
         now: float,
@@ -167,8 +249,10 @@ class TokenVerifier:
     ) -> VerifiedToken:
         header, header_std, signing_input, signature, claims, issuer = pending
         check_signature(header.alg, keys, signing_input, signature)
-        # Only a header that a trusted key signed may enter the cache.
-        self._headers.remember(header_std, header)
+        if header_std and type(token_text) is str:  # decoded just now, not from the memo
+            # Only what a trusted key signed may enter the caches.
+            self._headers.remember(header_std, header)
+            self._memorize(token_text, pending)
         token = issuer.check(header, claims, now)
         if scopes or roles:
             require(token, scopes, roles)
