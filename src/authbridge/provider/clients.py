@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote_plus, urlsplit
@@ -41,6 +42,7 @@ GRANT_TYPES = (
 )
 CLI_CLIENT_ID = "authbridge-cli"
 LOOPBACK_HOSTS = ("127.0.0.1", "::1")
+CACHE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -154,11 +156,31 @@ class ClientRegistry:
         self._static = {cid: Client.from_settings(cid, s) for cid, s in configured.items()}
         self._static.setdefault(CLI_CLIENT_ID, cli_client())
         self._lookup = lookup
+        self._cache: dict[str, tuple[float, Client]] = {}
 
     def get(self, client_id: str | None) -> Client | None:
+        """A client by id. Registered clients are cached for CACHE_SECONDS: every token
+        request needs its client, and a removal takes effect within that time."""
         if not client_id or len(client_id) > 128:
             return None
-        return self._static.get(client_id) or self._lookup(client_id)
+        static = self._static.get(client_id)
+        if static is not None:
+            return static
+        now = time.monotonic()
+        cached = self._cache.get(client_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        found = self._lookup(client_id)
+        if found is None:
+            self._cache.pop(client_id, None)
+        else:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[client_id] = (now + CACHE_SECONDS, found)
+        return found
+
+    def forget(self, client_id: str) -> None:
+        self._cache.pop(client_id, None)
 
     def static_ids(self) -> set[str]:
         return set(self._static)

@@ -16,11 +16,9 @@ from authbridge.provider import pkce
 from authbridge.provider.authorization import SUPPORTED_SCOPES
 from authbridge.provider.clients import DEVICE_GRANT, Client
 from authbridge.provider.errors import OAuthError
-from authbridge.provider.principals import principal_of
 from authbridge.provider.secrets import digest, new_value
-from authbridge.provider.store import ProviderStore, RefreshRow
-from authbridge.storage import Storage
-from authbridge.storage.models import User, utcnow
+from authbridge.provider.store import ProviderStore, RefreshRow, Subject
+from authbridge.storage.models import utcnow
 from authbridge.tokens.issuer import TokenIssuer
 
 __all__ = ["CODE_LIFETIME", "Grants"]
@@ -39,7 +37,6 @@ def _required(form: Mapping[str, str], name: str) -> str:
 
 @dataclass
 class Grants:
-    storage: Storage
     store: ProviderStore
     issuer: TokenIssuer
     audience: list[str]
@@ -50,7 +47,7 @@ class Grants:
     def _issue(
         self,
         client: Client,
-        user: User,
+        user: Subject,
         scope: str,
         *,
         auth_time: int,
@@ -59,7 +56,7 @@ class Grants:
         family: RefreshRow | None = None,
     ) -> tuple[dict[str, Any], str, int, str | None]:
         """The token response; returns (body, access jti, access exp, family id)."""
-        principal = principal_of(self.storage, user)
+        principal = user.principal()
         access = self.issuer.access_token(
             principal,
             audience=self.audience,
@@ -89,7 +86,7 @@ class Grants:
         return body, access.jti, access.expires_at, family_id
 
     def _new_family(
-        self, client: Client, user: User, scope: str, auth_time: int
+        self, client: Client, user: Subject, scope: str, auth_time: int
     ) -> tuple[str, str] | None:
         """Start a refresh-token family when the client may refresh; (token, family id)."""
         if not client.allows_grant("refresh_token"):
@@ -114,8 +111,8 @@ class Grants:
         )
         return token, family_id
 
-    def _active_user(self, user_id: str | None) -> User:
-        user = self.store.user(user_id) if user_id else None
+    def _active_user(self, user_id: str | None) -> Subject:
+        user = self.store.subject(user_id) if user_id else None
         if user is None or not user.active:
             raise OAuthError("invalid_grant", "the user of this grant is disabled or gone")
         return user
@@ -178,31 +175,31 @@ class Grants:
         presented = _required(form, "refresh_token")
         now = self.clock()
         successor = new_value()
+        asked = form.get("scope")
         outcome = self.store.rotate_refresh(
-            digest(presented), digest(successor), now, client.refresh_token_idle_timeout
+            digest(presented),
+            digest(successor),
+            now,
+            client.refresh_token_idle_timeout,
+            client_id=client.client_id,
+            scope=asked or None,
         )
         row = outcome.row
-        if outcome.problem == "unknown" or row is None or row.client_id != client.client_id:
-            if row is not None and row.client_id != client.client_id:
-                # A token of another client was presented: it leaked, so it dies.
-                self.store.revoke_family(row.family_id)
-            raise OAuthError("invalid_grant", "the refresh token is unknown, used or revoked")
-        if outcome.problem in ("reused", "revoked"):
-            raise OAuthError("invalid_grant", "the refresh token is unknown, used or revoked")
+        if outcome.problem == "other client" and row is not None:
+            # A token of another client was presented: it leaked, so its family dies.
+            self.store.revoke_family(row.family_id)
+        if outcome.problem == "scope":
+            # RFC 6749 §6: a refresh may narrow the scope, never widen it.
+            raise OAuthError("invalid_scope", "scope exceeds what was granted")
         if outcome.problem == "expired":
             raise OAuthError("invalid_grant", "the refresh token has expired")
         if outcome.problem == "inactive":
             raise OAuthError("invalid_grant", "the user of this grant is disabled")
-        scope = row.scope
-        if form.get("scope"):
-            asked = form["scope"].split()
-            if not set(asked) <= set(row.scope.split()):
-                # RFC 6749 §6: a refresh may narrow the scope, never widen it.
-                raise OAuthError("invalid_scope", "scope exceeds what was granted")
-            scope = " ".join(dict.fromkeys(asked))
-        user = self._active_user(row.user_id)
+        if row is None or outcome.subject is None or outcome.problem is not None:
+            raise OAuthError("invalid_grant", "the refresh token is unknown, used or revoked")
+        scope = " ".join(dict.fromkeys(asked.split())) if asked else row.scope
         body, _, _, _ = self._issue(
-            client, user, scope, auth_time=row.auth_time, refresh=successor, family=row
+            client, outcome.subject, scope, auth_time=row.auth_time, refresh=successor, family=row
         )
         return body
 

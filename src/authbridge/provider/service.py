@@ -59,9 +59,7 @@ class OpenIDProvider:
         self.clock = clock
         self.registry = ClientRegistry(settings.clients, self.store.client)
         self.own_tokens = OwnTokens(keyring, settings.server.issuer, algorithms=["ES256", "RS256"])
-        self.grants = Grants(
-            storage, self.store, issuer, settings.access_token_audience, clock=clock
-        )
+        self.grants = Grants(self.store, issuer, settings.access_token_audience, clock=clock)
 
     # Authorization endpoint --------------------------------------------------------
 
@@ -94,7 +92,9 @@ class OpenIDProvider:
                 expires_at=now + timedelta(seconds=CODE_LIFETIME),
             )
             return request.target.respond({"code": code})
-        principal = principal_of(self.storage, user)
+        subject = self.store.subject(user.id)
+        assert subject is not None
+        principal = subject.principal()
         params: dict[str, str] = {}
         access_token = None
         if request.response_type == "id_token token":
@@ -185,9 +185,10 @@ class OpenIDProvider:
         claims = self.access_claims(token)
         if claims is None or "openid" not in str(claims.get("scope", "")).split():
             return None
-        user = self.store.user(str(claims["sub"]))
-        assert user is not None
-        return userinfo_claims(principal_of(self.storage, user), str(claims.get("scope", "")))
+        user = self.store.subject(str(claims["sub"]))
+        if user is None:
+            return None
+        return userinfo_claims(user.principal(), str(claims.get("scope", "")))
 
     def revoke(self, authorization: str | None, form: Mapping[str, str]) -> None:
         """RFC 7009 §2.1: revoke a token of this client; unknown tokens are not an error."""
@@ -296,6 +297,7 @@ class OpenIDProvider:
         return [*self.registry.static_clients(), *self.store.clients()]
 
     def remove_client(self, client_id: str) -> bool:
+        self.registry.forget(client_id)
         return self.store.remove_client(client_id)
 
     def add_service_account(self, name: str, role: str, *, lifetime: int | None) -> NewClient:
@@ -322,7 +324,7 @@ class OpenIDProvider:
             username=f"robot:{name}", name=name, kind="robot", roles=[role]
         )
         issued = self.issuer.access_token(
-            principal_of(self.storage, user),
+            principal_of(self.storage, user),  # a fresh robot: roles are as just created
             audience=self.settings.access_token_audience,
             client_id="robot",
             lifetime=lifetime,

@@ -8,16 +8,29 @@ successor. Replays are detected by that UPDATE matching no row.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, insert, select, update
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.selectable import TextualSelect
+from sqlalchemy.types import TypeEngine
 
 from authbridge.provider.clients import Client
 from authbridge.storage.database import Database
 from authbridge.storage.errors import Conflict
-from authbridge.storage.models import User, UserRole, utcnow
+from authbridge.storage.models import User, UTCDateTime, utcnow
 from authbridge.storage.provider_models import (
     OAuthClient,
     OAuthCode,
@@ -26,8 +39,9 @@ from authbridge.storage.provider_models import (
     OAuthRevokedToken,
     OAuthRobotToken,
 )
+from authbridge.tokens.claims import Principal
 
-__all__ = ["CodeRow", "DeviceRow", "ProviderStore", "RefreshRow", "Rotation"]
+__all__ = ["CodeRow", "DeviceRow", "ProviderStore", "RefreshRow", "Rotation", "Subject"]
 
 _codes: Table = OAuthCode.__table__  # type: ignore[assignment]
 _refresh: Table = OAuthRefreshToken.__table__  # type: ignore[assignment]
@@ -36,6 +50,103 @@ _revoked: Table = OAuthRevokedToken.__table__  # type: ignore[assignment]
 _clients: Table = OAuthClient.__table__  # type: ignore[assignment]
 _robots: Table = OAuthRobotToken.__table__  # type: ignore[assignment]
 _users: Table = User.__table__  # type: ignore[assignment]
+
+# The hot path is written as constant SQL: building SQLAlchemy expressions per call (and
+# their cache keys) cost more than the statements themselves. Portable SQL only (SQLite
+# and PostgreSQL), booleans and times bound with their column types.
+_TYPES: dict[str, TypeEngine[Any]] = {
+    "email_verified": Boolean(),
+    "active": Boolean(),
+    "used": Boolean(),
+    "revoked": Boolean(),
+    "family_expires_at": UTCDateTime(),
+    "idle_expires_at": UTCDateTime(),
+}
+
+
+def _typed(sql: str) -> TextualSelect:
+    return text(sql).columns(**_TYPES)
+
+
+Q_FIND_REFRESH = _typed(
+    "SELECT r.family_id, r.client_id, r.user_id, r.scope, r.auth_time, r.family_expires_at,"
+    " r.idle_expires_at, r.used, r.revoked, u.id, u.username, u.email, u.email_verified,"
+    " u.name, u.kind, u.active FROM oauth_refresh_tokens r"
+    " JOIN users u ON u.id = r.user_id WHERE r.token_hash = :h"
+)
+Q_FIND_USER = _typed(
+    "SELECT u.id, u.username, u.email, u.email_verified, u.name, u.kind, u.active"
+    " FROM users u WHERE u.id = :u"
+)
+Q_USE_REFRESH = text(
+    "UPDATE oauth_refresh_tokens SET used = :yes WHERE token_hash = :h AND used = :no"
+).bindparams(bindparam("yes", True, Boolean()), bindparam("no", False, Boolean()))
+Q_REVOKE_FAMILY = text(
+    "UPDATE oauth_refresh_tokens SET revoked = :yes WHERE family_id = :f"
+).bindparams(bindparam("yes", True, Boolean()))
+Q_ADD_REFRESH = text(
+    "INSERT INTO oauth_refresh_tokens (token_hash, family_id, client_id, user_id, scope,"
+    " auth_time, family_expires_at, idle_expires_at, used, revoked) VALUES (:token_hash,"
+    " :family_id, :client_id, :user_id, :scope, :auth_time, :family_expires_at,"
+    " :idle_expires_at, :no, :no)"
+).bindparams(
+    bindparam("family_expires_at", type_=UTCDateTime()),
+    bindparam("idle_expires_at", type_=UTCDateTime()),
+    bindparam("no", False, Boolean()),
+)
+# Roles held directly and through teams, and team names (as UserStore.roles and .teams).
+Q_MEMBERSHIP = text(
+    "SELECT 'r' AS k, role_name AS v FROM user_roles WHERE user_id = :u"
+    " UNION SELECT 'r', tr.role_name FROM team_roles tr"
+    " JOIN team_members tm ON tm.team_id = tr.team_id WHERE tm.user_id = :u"
+    " UNION SELECT 't', t.name FROM teams t"
+    " JOIN team_members tm ON tm.team_id = t.id WHERE tm.user_id = :u"
+)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What a token says about its user, read in the grant's own transaction."""
+
+    id: str
+    username: str
+    email: str | None
+    email_verified: bool
+    name: str | None
+    kind: str
+    active: bool
+    roles: tuple[str, ...]
+    teams: tuple[str, ...]
+
+    def principal(self) -> Principal:
+        return Principal(
+            subject=self.id,
+            username=self.username,
+            email=self.email,
+            email_verified=self.email_verified,
+            name=self.name,
+            groups=self.teams,
+            roles=self.roles,
+            kind=self.kind,
+        )
+
+
+def _load_subject(conn: Connection, user: Any, user_id: str) -> Subject:
+    roles: list[str] = []
+    teams: list[str] = []
+    for kind, value in conn.execute(Q_MEMBERSHIP, {"u": user_id}):
+        (roles if kind == "r" else teams).append(value)
+    return Subject(
+        id=user_id,
+        username=user.username,
+        email=user.email,
+        email_verified=bool(user.email_verified),
+        name=user.name,
+        kind=user.kind,
+        active=bool(user.active),
+        roles=tuple(sorted(set(roles))),
+        teams=tuple(sorted(teams)),
+    )
 
 
 @dataclass(frozen=True)
@@ -70,8 +181,8 @@ class Rotation:
     """Outcome of presenting a refresh token: the row if it was fresh, else why not."""
 
     row: RefreshRow | None
-    problem: str | None = None  # "unknown", "reused", "revoked"
-    user_active: bool = False
+    problem: str | None = None  # "unknown", "reused", "revoked", "expired", "inactive"
+    subject: Subject | None = None
 
 
 @dataclass(frozen=True)
@@ -212,37 +323,26 @@ class ProviderStore:
             )
 
     def rotate_refresh(
-        self, token_hash: str, successor_hash: str, now: datetime, idle: int
+        self,
+        token_hash: str,
+        successor_hash: str,
+        now: datetime,
+        idle: int,
+        *,
+        client_id: str,
+        scope: str | None = None,
     ) -> Rotation:
         """Use a refresh token and insert its successor, in one transaction (RFC 9700 §4.14.2).
 
         A used token presented again revokes its family: either the legitimate client or an
-        attacker holds a copy, and the server cannot tell which.
+        attacker holds a copy, and the server cannot tell which. The user and their roles
+        are read in the same transaction, so a grant costs one round of short statements
+        on Core (no ORM unit of work): this is the provider's hot path.
         """
-        from datetime import timedelta
-
-        with self._db.session() as session:
-            found = session.execute(
-                select(_refresh, _users.c.active)
-                .join(_users, _users.c.id == _refresh.c.user_id)
-                .where(_refresh.c.token_hash == token_hash)
-            ).first()
+        with self._db.engine.begin() as conn:
+            found = conn.execute(Q_FIND_REFRESH, {"h": token_hash}).first()
             if found is None:
                 return Rotation(None, "unknown")
-            if found.revoked:
-                return Rotation(None, "revoked")
-            won = session.execute(
-                update(_refresh)
-                .where(_refresh.c.token_hash == token_hash, _refresh.c.used.is_(False))
-                .values(used=True)
-            )
-            if not getattr(won, "rowcount", 0):
-                session.execute(
-                    update(_refresh)
-                    .where(_refresh.c.family_id == found.family_id)
-                    .values(revoked=True)
-                )
-                return Rotation(None, "reused")
             row = RefreshRow(
                 family_id=found.family_id,
                 client_id=found.client_id,
@@ -252,26 +352,37 @@ class ProviderStore:
                 family_expires_at=found.family_expires_at,
                 idle_expires_at=found.idle_expires_at,
             )
+            if found.revoked:
+                return Rotation(row, "revoked")
+            if found.client_id != client_id:
+                return Rotation(row, "other client")
+            if scope is not None and not set(scope.split()) <= set(row.scope.split()):
+                # Checked before the token is used, so a refused narrowing costs nothing.
+                return Rotation(row, "scope")
+            # The conditional UPDATE is the arbiter: of two racing uses only one matches.
+            won = conn.execute(Q_USE_REFRESH, {"h": token_hash})
+            if not won.rowcount:
+                conn.execute(Q_REVOKE_FAMILY, {"f": row.family_id})
+                return Rotation(row, "reused")
             expired = now >= row.family_expires_at or now >= row.idle_expires_at
             if expired or not found.active:
-                session.execute(
-                    update(_refresh)
-                    .where(_refresh.c.family_id == row.family_id)
-                    .values(revoked=True)
-                )
-                return Rotation(row, "expired" if expired else "inactive", bool(found.active))
+                conn.execute(Q_REVOKE_FAMILY, {"f": row.family_id})
+                return Rotation(row, "expired" if expired else "inactive")
+            # The successor keeps the grant's scope: a narrowed refresh narrows this token only.
             successor = RefreshRow(
                 **{
                     **row.__dict__,
                     "idle_expires_at": min(now + timedelta(seconds=idle), row.family_expires_at),
                 }
             )
-            session.execute(
-                insert(_refresh).values(
-                    token_hash=successor_hash, used=False, revoked=False, **successor.__dict__
-                )
-            )
-            return Rotation(successor, None, True)
+            conn.execute(Q_ADD_REFRESH, {"token_hash": successor_hash, **successor.__dict__})
+            return Rotation(successor, None, _load_subject(conn, found, row.user_id))
+
+    def subject(self, user_id: str) -> Subject | None:
+        """The user with roles and teams, in one short transaction."""
+        with self._db.engine.begin() as conn:
+            user = conn.execute(Q_FIND_USER, {"u": user_id}).first()
+            return _load_subject(conn, user, user_id) if user is not None else None
 
     def refresh_token(self, token_hash: str) -> tuple[RefreshRow, bool] | None:
         """The row and whether it is still usable (not used, not revoked)."""
@@ -418,12 +529,6 @@ class ProviderStore:
     def user(self, user_id: str) -> User | None:
         with self._db.session() as session:
             return session.get(User, user_id)
-
-    def roles(self, user_id: str) -> list[str]:
-        with self._db.session() as session:
-            return sorted(
-                session.scalars(select(UserRole.role_name).where(UserRole.user_id == user_id))
-            )
 
     # Robot tokens ----------------------------------------------------------------------
 

@@ -1,0 +1,92 @@
+"""The provider's store on every backend (SQLite, and PostgreSQL when configured)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from authbridge.provider.secrets import digest
+from authbridge.provider.store import ProviderStore, RefreshRow
+from authbridge.storage import Storage
+from authbridge.storage.models import utcnow
+
+
+def _family(storage: Storage, store: ProviderStore, token: str = "t0") -> RefreshRow:
+    user = storage.users.create(username="ada@example.com", roles=["viewer"])
+    storage.users.grant_role(user.id, "editor")
+    now = utcnow()
+    row = RefreshRow("fam", "c", user.id, "openid", 0, now + timedelta(days=1),
+                     now + timedelta(hours=1))
+    store.add_refresh(digest(token), row)
+    return row
+
+
+def test_rotation_reads_user_and_roles_in_one_go(storage: Storage) -> None:
+    store = ProviderStore(storage.db)
+    row = _family(storage, store)
+    outcome = store.rotate_refresh(digest("t0"), digest("t1"), utcnow(), 3600, client_id="c")
+    assert outcome.problem is None and outcome.subject is not None
+    assert outcome.subject.roles == ("editor", "viewer")
+    assert outcome.subject.username == "ada@example.com"
+    assert outcome.row is not None and outcome.row.family_id == row.family_id
+    assert outcome.row.idle_expires_at <= row.family_expires_at
+    assert store.refresh_token(digest("t1"))[1] is True
+    assert store.refresh_token(digest("t0"))[1] is False
+
+
+def test_reuse_revokes_the_family(storage: Storage) -> None:
+    store = ProviderStore(storage.db)
+    _family(storage, store)
+    store.rotate_refresh(digest("t0"), digest("t1"), utcnow(), 3600, client_id="c")
+    again = store.rotate_refresh(digest("t0"), digest("t2"), utcnow(), 3600, client_id="c")
+    assert again.problem == "reused"
+    assert store.refresh_token(digest("t1"))[1] is False
+    assert store.refresh_token(digest("t2")) is None
+
+
+def test_other_client_scope_and_expiry_do_not_consume(storage: Storage) -> None:
+    store = ProviderStore(storage.db)
+    _family(storage, store)
+    now = utcnow()
+    assert store.rotate_refresh(digest("t0"), digest("x"), now, 60,
+                                client_id="other").problem == "other client"
+    assert store.rotate_refresh(digest("t0"), digest("x"), now, 60, client_id="c",
+                                scope="openid email").problem == "scope"
+    assert store.refresh_token(digest("t0"))[1] is True
+    late = store.rotate_refresh(digest("t0"), digest("x"), now + timedelta(hours=2), 60,
+                                client_id="c")
+    assert late.problem == "expired"
+
+
+def test_code_redeemed_once(storage: Storage) -> None:
+    store = ProviderStore(storage.db)
+    user = storage.users.create(username="ada@example.com")
+    now = utcnow()
+    store.add_code("h", client_id="c", user_id=user.id, redirect_uri="https://x/cb",
+                   scope="openid", nonce=None, code_challenge=None, auth_time=0,
+                   expires_at=now + timedelta(minutes=10))
+    assert store.redeem_code("h", now).first_use is True
+    assert store.redeem_code("h", now).first_use is False
+    assert store.redeem_code("nope", now) is None
+
+
+def test_device_code_consumed_by_one_poll(storage: Storage) -> None:
+    store = ProviderStore(storage.db)
+    user = storage.users.create(username="ada@example.com")
+    now = utcnow()
+    assert store.add_device("d", user_code="BCDF-GHJK", client_id="c", scope="",
+                            expires_at=now + timedelta(minutes=10), interval=5)
+    assert not store.add_device("d2", user_code="BCDF-GHJK", client_id="c", scope="",
+                                expires_at=now + timedelta(minutes=10), interval=5)
+    assert store.decide_device("BCDF-GHJK", approve=True, user_id=user.id, auth_time=1, now=now)
+    assert store.poll_device("d", now).status == "approved"
+    assert store.poll_device("d", now).status == "consumed"
+
+
+def test_revoking_a_user_revokes_their_refresh_tokens(storage: Storage) -> None:
+    from authbridge.directory.revocation import revoke_user
+    from authbridge.web import oauth_routes  # noqa: F401  (registers the revoker)
+
+    store = ProviderStore(storage.db)
+    row = _family(storage, store)
+    assert revoke_user(storage, row.user_id) >= 1
+    assert store.refresh_token(digest("t0"))[1] is False
