@@ -309,9 +309,11 @@ def profile_report(profiler: subprocess.Popen[bytes], collapsed: Path, top: int 
     for line in collapsed.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
         frames = stack.split(";")
-        # Idle pool threads wait in the threading/selector machinery: count busy samples only.
+        # Idle threads (the pool waiting for work, the loop in select) are not busy time.
         if any(
-            f.startswith(("wait (threading", "select (selectors", "_worker (")) for f in frames[-3:]
+            f.startswith(("wait (", "Condition.wait (", "Queue.get (", "select (", "_worker ("))
+            or f.startswith("select ")
+            for f in frames[-2:]
         ):
             continue
         count = int(count_text)

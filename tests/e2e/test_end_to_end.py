@@ -125,6 +125,9 @@ def test_first_admin_then_a_user_signs_up_and_in_and_gets_a_verifiable_token(
     server: AuthbridgeServer,
 ) -> None:
     database = Path(make_url(server.database_url).database or "")
+    # A person opens the address: the root sends them to the sign-in page.
+    home = httpx.get(server.url + "/", timeout=10)
+    assert home.status_code == 303 and home.headers["location"] == "/login"
     link = server.setup_link()
     assert link.startswith(server.url + "/setup?token=")
     path = link.removeprefix(server.url)
