@@ -89,9 +89,13 @@ import os
 from pathlib import Path
 from authbridge.config import load_settings
 from authbridge.web.app import create_app
+from authbridge.web.observability import configure_logging
 
 def app():
-    return create_app(load_settings(Path(os.environ["AUTHBRIDGE_CONFIG"]), {}))
+    # as `authbridge serve` does: logging at the configured level (warning here)
+    settings = load_settings(Path(os.environ["AUTHBRIDGE_CONFIG"]), {})
+    configure_logging(settings.logging.level, settings.logging.format)
+    return create_app(settings)
 """
 
 
