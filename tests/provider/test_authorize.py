@@ -241,3 +241,34 @@ def test_sign_in_helper_still_works(op: TestClient) -> None:
     sign_up(op)
     op.cookies.clear()
     assert sign_in(op).status_code == 303
+
+
+def test_login_hint_prefills_the_login_page(op: TestClient) -> None:
+    response = op.get(authorize_url(login_hint="grace@example.com"), follow_redirects=False)
+    login = response.headers["location"]
+    assert "login_hint=grace%40example.com" in login
+    assert 'value="grace@example.com"' in op.get(login).text
+
+
+def test_allowed_connectors_force_another_sign_in(app_factory, sqlite_url) -> None:
+    from authbridge.config.model import ClientSettings
+    from tests.conftest import make_settings
+    from tests.provider.conftest import CLIENTS
+    from tests.web.test_pages import sign_up
+
+    clients = {**CLIENTS, "okta-only": ClientSettings(
+        secret="x" * 40, redirect_uris=[RP_CALLBACK], allowed_connectors=["okta"])}
+    op = app_factory(make_settings(sqlite_url).model_copy(update={"clients": clients}))
+    sign_up(op)  # a local (password) session
+    response = op.get(authorize_url(client_id="okta-only"), follow_redirects=False)
+    assert response.headers["location"].startswith("/login?next=")
+    params = location_params(op.get(authorize_url(client_id="okta-only", prompt="none"),
+                                    follow_redirects=False))
+    assert params.get("error") == "login_required"
+
+
+def test_cors_preflight_for_browser_apps(op: TestClient) -> None:
+    response = op.options("/oauth2/token", headers={"origin": "https://spa.example",
+                                                    "access-control-request-method": "POST"})
+    assert response.status_code == 204
+    assert response.headers["access-control-allow-origin"] == "*"

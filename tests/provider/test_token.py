@@ -273,3 +273,15 @@ def test_device_grant_refused_for_clients_without_it(op: TestClient) -> None:
 
 def test_verifier_matches_challenge_helper() -> None:
     assert s256(VERIFIER) != VERIFIER
+
+
+def test_user_code_guessing_is_throttled(op: TestClient) -> None:
+    from tests.web.test_pages import sign_up
+
+    sign_up(op)
+    statuses = [op.get("/device?user_code=BCDF-GHJ" + "KLMNPQRSTV"[i]).status_code
+                for i in range(10)]
+    assert statuses == [400] * 10
+    started = op.post("/oauth2/device_authorization", data={"client_id": "native"}).json()
+    blocked = op.get("/device?user_code=" + started["user_code"])
+    assert blocked.status_code == 429 and blocked.headers["retry-after"]

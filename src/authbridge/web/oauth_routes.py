@@ -7,7 +7,9 @@ responses out, and knows where each kind of error must go (RFC 6749 §4.1.2.1, �
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -236,7 +238,10 @@ def _authorize(request: Request, params: dict[str, list[str]]) -> Response:
         back = {k: v for k, v in params.items() if k != REAUTH_PARAM}
         back[REAUTH_PARAM] = [ready.csrf.sign(REAUTH_PURPOSE, str(now))]
         next_url = AUTHORIZE_PATH + "?" + urlencode(back, doseq=True)
-        login = "/login?" + urlencode({"next": next_url})
+        query = {"next": next_url}
+        if parsed.login_hint:
+            query["login_hint"] = parsed.login_hint
+        login = "/login?" + urlencode(query)
         response = RedirectResponse(login, status_code=303, headers=NO_STORE)
         if signed_in is not None:
             # Re-authentication: the login page would otherwise pass a signed-in user through.
@@ -392,27 +397,62 @@ def _device_request(provider: OpenIDProvider, code: str) -> dict[str, str] | Non
     }
 
 
+DEVICE_GUESSES = 10  # wrong user codes per user per window (RFC 8628 §5.1: rate-limit)
+DEVICE_WINDOW = timedelta(minutes=15)
+
+
+def _guess_key(user_id: str) -> str:
+    return "device:" + hashlib.sha256(user_id.encode()).hexdigest()[:40]
+
+
+def _too_many_guesses(services: Services, user_id: str) -> bool:
+    limits = services.ready().storage.rate_limits
+    return limits.count(_guess_key(user_id), now=utcnow(), window=DEVICE_WINDOW) >= DEVICE_GUESSES
+
+
+def _wrong_code(request: Request, services: Services, user_id: str, typed: str) -> Response:
+    services.ready().storage.rate_limits.hit(
+        _guess_key(user_id), now=utcnow(), window=DEVICE_WINDOW
+    )
+    return render(
+        request,
+        services,
+        "device.html",
+        400,
+        user_code=typed[:32],
+        error="That code is not valid or has expired. Check the device and try again.",
+    )
+
+
+def _throttled(request: Request, services: Services) -> Response:
+    response = render(
+        request,
+        services,
+        "device.html",
+        429,
+        error="Too many wrong codes. Wait a few minutes and try again.",
+    )
+    response.headers["retry-after"] = str(int(DEVICE_WINDOW.total_seconds()))
+    return response
+
+
 @router.get("/device", include_in_schema=False)
 def device_page(request: Request, user_code: str = "") -> Response:
     services = _services(request)
-    if current(request, services) is None:
+    signed_in = current(request, services)
+    if signed_in is None:
         target = "/device" + (f"?{urlencode({'user_code': user_code[:32]})}" if user_code else "")
         return RedirectResponse(
             "/login?" + urlencode({"next": target}), status_code=303, headers=NO_STORE
         )
     if not user_code:
         return render(request, services, "device.html")
+    if _too_many_guesses(services, signed_in.user.id):
+        return _throttled(request, services)
     code = normalize_user_code(user_code[:32])
     info = _device_request(provider_for(request), code) if code else None
     if info is None:
-        return render(
-            request,
-            services,
-            "device.html",
-            400,
-            user_code=user_code[:32],
-            error="That code is not valid or has expired. Check the device and try again.",
-        )
+        return _wrong_code(request, services, signed_in.user.id, user_code)
     return render(request, services, "device.html", request_info=info)
 
 
@@ -435,6 +475,8 @@ def _device_decide(request: Request, csrf_token: str, user_code: str, decision: 
     if signed_in is None:
         return RedirectResponse("/login?next=/device", status_code=303)
     provider = provider_for(request)
+    if _too_many_guesses(services, signed_in.user.id):
+        return _throttled(request, services)
     code = normalize_user_code(user_code[:32])
     approve = decision == "approve"
     decided = code is not None and provider.store.decide_device(
@@ -445,9 +487,7 @@ def _device_decide(request: Request, csrf_token: str, user_code: str, decision: 
         now=utcnow(),
     )
     if not decided:
-        return render(
-            request, services, "device.html", 400, error="That code is not valid or has expired."
-        )
+        return _wrong_code(request, services, signed_in.user.id, user_code)
     log.info("device_decided", user_id=signed_in.user.id, approved=approve)
     done = (
         "Done. You can close this page and return to your device."

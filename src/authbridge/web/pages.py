@@ -61,11 +61,13 @@ def home(request: Request) -> Response:
 
 
 @router.get("/login", include_in_schema=False)
-def login_page(request: Request, next: str = "") -> Response:
+def login_page(request: Request, next: str = "", login_hint: str = "") -> Response:
     services = _services(request)
     if current(request, services):
         return _see_other(safe_next(next))
-    return render(request, services, "login.html", **_login_context(services, next))
+    # OIDC Core §3.1.2.1 login_hint, relayed by the authorization endpoint: prefilled only.
+    hint = login_hint.strip()[:320] or None
+    return render(request, services, "login.html", username=hint, **_login_context(services, next))
 
 
 @router.post("/login", include_in_schema=False)
