@@ -28,6 +28,7 @@ from .jws import JoseHeader
 __all__ = ["ClaimChecker", "VerifiedToken", "check_claims", "compile_checker", "require"]
 
 _EMPTY: frozenset[str] = frozenset()
+_SCOPE_SETS = 256
 
 
 class VerifiedToken(NamedTuple):
@@ -74,7 +75,10 @@ def _number(claims: Mapping[str, Any], name: str) -> float:
 def _strings(value: Any, name: str) -> tuple[str, ...]:
     if type(value) is str:
         return (value,)
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+    if type(value) is list:
+        for item in value:  # a loop, not all(<generator>): this runs on every request
+            if type(item) is not str:
+                raise InvalidToken(Reason.INVALID_CLAIM, name)
         return tuple(value)
     raise InvalidToken(Reason.INVALID_CLAIM, name)
 
@@ -137,13 +141,15 @@ def compile_checker(trust: IssuerTrust) -> ClaimChecker:
     needs = bool(required_scopes or required_roles)
     new = tuple.__new__  # NamedTuple's own __new__ is one more Python frame per token
     proxy = MappingProxyType
+    # ``scope`` string → its set of scopes: a pure function, memoized per issuer, bounded.
+    scope_sets: dict[str, frozenset[str]] = {}
 
     def check(header: JoseHeader, claims: dict[str, Any], now: float) -> VerifiedToken:
         if header_types is not None and header.typ not in header_types:
             raise InvalidToken(Reason.WRONG_TOKEN_TYPE)
         if required_any and not any(c in claims for c in required_any):
             raise InvalidToken(Reason.WRONG_TOKEN_TYPE)
-        if not forbidden.isdisjoint(claims):
+        if not claims.keys().isdisjoint(forbidden):  # probes the few forbidden names
             raise InvalidToken(Reason.WRONG_TOKEN_TYPE)
         get = claims.get
         if get("iss") != issuer:
@@ -205,7 +211,12 @@ def compile_checker(trust: IssuerTrust) -> ClaimChecker:
 
         scope = get("scope")
         if type(scope) is str and "scp" not in claims:
-            scopes = frozenset(scope.split())
+            # Most tokens of an issuer carry one of a handful of scope strings.
+            scopes = scope_sets.get(scope)
+            if scopes is None:
+                scopes = frozenset(scope.split())
+                if len(scope_sets) < _SCOPE_SETS:
+                    scope_sets[scope] = scopes
         else:
             scopes = _scopes(claims)
         held_roles = get("roles")
