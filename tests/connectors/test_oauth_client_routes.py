@@ -107,3 +107,30 @@ def test_abandoned_logins_are_purged(client: TestClient, monkeypatch: pytest.Mon
     with ready.storage.db.session() as session:
         left = session.query(KeyValue).filter(KeyValue.name.startswith("oauth-login:")).count()
     assert left == 1
+
+
+def test_mock_follows_local_signup_off(app_factory: AppFactory) -> None:
+    client = app_factory(AUTH__LOCAL__ALLOW_SIGNUP="false")
+    start = client.get("/v1/oauth/start?provider=mock", follow_redirects=False)
+    page = client.get(start.headers["location"])
+    state = re.search(r'name="state" value="([^"]+)"', page.text)
+    assert state is not None
+    response = client.post(
+        "/v1/oauth/mock/authorize",
+        data={"csrf_token": csrf(page.text), "state": state.group(1), "email": "x@example.com"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 403 and "turned off" in response.text
+
+
+def test_a_bad_proxy_setting_is_a_problem_not_a_crash(
+    app_factory: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "::not a url::")
+    client = app_factory(
+        AUTH__OPENID_CONNECT__CORP__ENABLED="true",
+        AUTH__OPENID_CONNECT__CORP__CLIENT_ID="x",
+        AUTH__OPENID_CONNECT__CORP__DISCOVERY_URL="http://127.0.0.1:9",
+    )
+    page = client.get("/login")
+    assert page.status_code == 200 and 'aria-disabled="true"' in page.text

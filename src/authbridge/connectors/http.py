@@ -110,7 +110,16 @@ class OutboundHttp:
     def request(self, method: str, url: str, *, what: str, **kwargs: Any) -> httpx.Response:
         """Send a request; a network failure becomes ProviderUnavailable naming `what`."""
         try:
-            response = self._client(url).request(method, url, **kwargs)
+            client = self._client(url)
+        except (ValueError, TypeError, httpx.InvalidURL):
+            raise ProviderUnavailable(
+                "The identity provider cannot be reached right now.",
+                f"{what}: the proxy setting for {_origin(url)} is not a valid URL; check "
+                "GLOBAL_AGENT_HTTPS_PROXY / HTTPS_PROXY / HTTP_PROXY.",
+                code="idp_misconfigured",
+            ) from None
+        try:
+            response = client.request(method, url, **kwargs)
         except httpx.TimeoutException:
             raise ProviderUnavailable(
                 "The identity provider did not answer in time.",

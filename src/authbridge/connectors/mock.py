@@ -22,10 +22,11 @@ MOCK_AUTHORIZE = "/v1/oauth/mock/authorize"
 class MockConnector:
     type_name = "mock"
 
-    def __init__(self) -> None:
+    def __init__(self, *, allow_signup: bool = True) -> None:
         self.id = MOCK_ID
         self.display_name = "Mock IdP (testing only)"
-        self.signup = SignupPolicy()
+        # Follows auth.local.allowSignup: an operator who closed sign-up closed it here too.
+        self.signup = SignupPolicy(allow_signup=allow_signup)
 
     @property
     def landing(self) -> Landing:

@@ -83,5 +83,6 @@ def build_connectors(settings: Settings, env: Mapping[str, str] | None = None) -
     if settings.auth.github.enabled:
         connectors.append(GithubConnector("github", settings.auth.github, http=http))
     if not connectors:
-        connectors.append(MockConnector())
+        local = settings.auth.local
+        connectors.append(MockConnector(allow_signup=local.enabled and local.allow_signup))
     return Connectors(connectors, http)

@@ -69,7 +69,12 @@ def install(app: FastAPI, services: Services) -> Connectors:
 def _buttons(connectors: Connectors) -> list[LoginProvider]:
     buttons = []
     for connector in connectors.ordered:
-        problem = connector.problem()
+        try:
+            problem = connector.problem()
+        except Exception:
+            # One broken IdP must not take the login page (and local sign-in) down with it.
+            log.exception("idp_status_failed", provider=connector.id)
+            problem = "This identity provider is unavailable because of an unexpected error."
         if problem is not None:
             log.warning("idp_unavailable", provider=connector.id, problem=problem)
         buttons.append(
