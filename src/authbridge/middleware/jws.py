@@ -9,7 +9,13 @@ costing a few microseconds on top of the signature check itself.
 What is cached: the *parsed and checked header* of tokens whose signature verified, keyed by
 its exact base64url text. Header checking is a pure function of that text, and only headers
 that a trusted key signed get in, so the cache can be neither poisoned nor flooded.
-Verification results are never cached.
+Verification results are never cached (the verifier's decode memo follows the same rule:
+see :class:`.verifier.TokenVerifier`).
+
+Base64url is decoded without per-segment padding games: the whole token is encoded to bytes
+and mapped to the standard alphabet in one ``bytes.translate`` (which also deletes ``+``,
+``/`` and ``=``, so their presence shows as a change of length), then each segment goes to
+``binascii.a2b_base64(strict_mode=True)``, which refuses every other foreign byte.
 """
 
 from __future__ import annotations

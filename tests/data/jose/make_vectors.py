@@ -101,7 +101,40 @@ def main() -> None:
         h = b64(json.dumps(header).encode())
         return f"{h}.{claims}.{b64(ed_key.sign(f'{h}.{claims}'.encode()))}"
 
+    def ec_token(key: ec.EllipticCurvePrivateKey, alg: str, size: int, want: str = "") -> str:
+        """A signature whose R (``want="r"``) or S (``"s"``) has a leading zero octet, so that
+        its DER INTEGER is shorter than the JWS field (RFC 7518 §3.4 keeps the zeros)."""
+        h = b64(json.dumps({"alg": alg}).encode())
+        hash_cls = {32: hashes.SHA256, 48: hashes.SHA384, 66: hashes.SHA512}[size]
+        while True:
+            r, s = decode_dss_signature(key.sign(f"{h}.{claims}".encode(), ec.ECDSA(hash_cls())))
+            short = 1 << (8 * size - 8)
+            if (want == "r" and r < short) or (want == "s" and s < short) or not want:
+                return f"{h}.{claims}.{b64(r.to_bytes(size, 'big') + s.to_bytes(size, 'big'))}"
+
+    def ec_jwk_of(key: ec.EllipticCurvePrivateKey, crv: str, size: int) -> dict[str, object]:
+        n = key.public_key().public_numbers()
+        return {"kty": "EC", "crv": crv, "x": uint(n.x, size), "y": uint(n.y, size)}
+
     add("es256-valid", es256({"alg": "ES256"}), ec_jwk, ["ES256"], True)
+    add("es256-short-r-valid", ec_token(ec_key, "ES256", 32, "r"), ec_jwk, ["ES256"], True)
+    add("es256-short-s-valid", ec_token(ec_key, "ES256", 32, "s"), ec_jwk, ["ES256"], True)
+    p384 = ec.generate_private_key(ec.SECP384R1())
+    add("es384-valid", ec_token(p384, "ES384", 48), ec_jwk_of(p384, "P-384", 48), ["ES384"], True)
+    p521 = ec.generate_private_key(ec.SECP521R1())
+    p521_jwk = ec_jwk_of(p521, "P-521", 66)
+    t = ec_token(p521, "ES512", 66)
+    add("es512-valid", t, p521_jwk, ["ES512"], True)  # DER SEQUENCE needs the long length
+    h, p, s = t.split(".")
+    raw = base64.urlsafe_b64decode(s + "==")
+    add("es512-truncated", f"{h}.{p}.{b64(raw[:-1])}", p521_jwk, ["ES512"], False)
+    add(
+        "es512-s-flipped",
+        f"{h}.{p}.{b64(raw[:-1] + bytes([raw[-1] ^ 1]))}",
+        p521_jwk,
+        ["ES512"],
+        False,
+    )
     add("es256-high-s-valid", es256({"alg": "ES256"}, high_s=True), ec_jwk, ["ES256"], True)
     add("rs256-valid", rs("RS256", {"alg": "RS256"}), rsa_jwk, ["RS256"], True)
     add("ps256-valid", rs("PS256", {"alg": "PS256"}), rsa_jwk, ["PS256"], True)
