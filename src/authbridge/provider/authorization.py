@@ -29,6 +29,8 @@ __all__ = [
 RESPONSE_TYPES = ("code", "id_token", "id_token token")
 RESPONSE_MODES = ("query", "fragment", "form_post")
 SUPPORTED_SCOPES = ("openid", "profile", "email", "groups", "offline_access")
+# `consent` is accepted and satisfied without a screen: every client is registered by the
+# platform's operators (first-party), so there is no third-party consent to collect.
 PROMPTS = ("none", "login", "consent", "select_account")
 SINGLE = (
     "client_id",
@@ -264,8 +266,9 @@ def needs_login(
         reason = "this application needs a sign-in with another provider"
     elif hint_subject is not None and hint_subject != session.user_id:
         reason = "id_token_hint names another user"
-    elif "login" in request.prompt and not fresh:
-        reason = "prompt=login"
+    elif request.prompt & {"login", "select_account"} and not fresh:
+        # select_account: signing in again is how a user picks another account here.
+        reason = "prompt=" + sorted(request.prompt & {"login", "select_account"})[0]
     elif (
         request.max_age is not None
         and not fresh

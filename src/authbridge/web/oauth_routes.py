@@ -91,7 +91,7 @@ def provider_metadata(issuer: str) -> dict[str, object]:
             "client_secret_basic",
             "client_secret_post",
         ],
-        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "prompt_values_supported": ["none", "login", "select_account"],
         "claims_parameter_supported": False,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
