@@ -9,6 +9,7 @@ from authbridge.connectors.base import SignupPolicy
 from authbridge.connectors.identity import Identity
 from authbridge.directory.identities import IdentityLinker, SignInRefused
 from authbridge.storage import Storage
+from authbridge.storage.models import Identity as IdentityRow
 from authbridge.storage.models import Team
 
 
@@ -106,3 +107,12 @@ def test_disabled_account_is_refused(storage: Storage) -> None:
     storage.users.set_active(user.id, False)
     with pytest.raises(SignInRefused, match="disabled"):
         link.sign_in(ident(), SignupPolicy())
+
+
+def test_the_link_keeps_the_last_email_seen(storage: Storage) -> None:
+    link = linker(storage)
+    link.sign_in(ident(), SignupPolicy())
+    link.sign_in(ident(email="new@example.com"), SignupPolicy())
+    with storage.db.session() as session:
+        row = session.query(IdentityRow).one()
+        assert row.email == "new@example.com" and row.last_login_at is not None

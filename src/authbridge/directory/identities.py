@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -86,6 +86,7 @@ class IdentityLinker:
             raise SignInRefused(
                 "This account is disabled.", "An administrator deactivated this user."
             )
+        self._touch(identity)
         try:
             self.sync_teams(user.id, identity)
         except IntegrityError:
@@ -181,6 +182,18 @@ class IdentityLinker:
                 session.add(self._row(user.id, identity))
         except IntegrityError:
             pass
+
+    def _touch(self, identity: Identity) -> None:
+        """Keep the link's last-seen email and time (the email is shown, never a key)."""
+        with self.storage.db.session() as session:
+            session.execute(
+                update(IdentityRow)
+                .where(
+                    IdentityRow.connector_id == identity.connector_id,
+                    IdentityRow.subject == identity.subject,
+                )
+                .values(email=identity.email, last_login_at=utcnow())
+            )
 
     def sync_teams(self, user_id: str, identity: Identity) -> None:
         """Make the user's membership in this connector's teams exactly the IdP's groups.
