@@ -9,6 +9,7 @@ from typing import Any
 
 from authbridge.config.model import Settings
 from authbridge.connectors.base import CallbackConnector
+from authbridge.connectors.errors import ProviderUnavailable
 from authbridge.connectors.github import GithubConnector
 from authbridge.connectors.http import OutboundHttp
 from authbridge.connectors.mock import MockConnector
@@ -76,10 +77,22 @@ def build_connectors(settings: Settings, env: Mapping[str, str] | None = None) -
     for name, provider in oidc.providers.items():
         if not provider.enabled:
             continue
-        cls = connector_type(name, provider.type)
-        connectors.append(
-            cls(name, provider, flow=oidc.flow, clock_tolerance=oidc.clock_tolerance, http=http)
+        try:
+            cls = connector_type(name, provider.type)
+            problem = None
+        except ValueError as exc:
+            cls, problem = OidcConnector, str(exc)
+        connector = cls(
+            name, provider, flow=oidc.flow, clock_tolerance=oidc.clock_tolerance, http=http
         )
+        if problem is not None:
+            # A typo in one provider's block disables its button, not the whole service.
+            connector.config_error = ProviderUnavailable(
+                "This identity provider is not configured correctly.",
+                problem,
+                code="idp_misconfigured",
+            )
+        connectors.append(connector)
     if settings.auth.github.enabled:
         connectors.append(GithubConnector("github", settings.auth.github, http=http))
     if not connectors:
