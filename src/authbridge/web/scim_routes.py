@@ -121,9 +121,11 @@ def _int_param(raw: str | None, name: str) -> int | None:
     if raw is None or raw == "":
         return None
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise InvalidValue(f"{name} must be an integer") from None
+    # Past any real collection: clamp to what every database's integers hold.
+    return max(min(value, 2**31 - 1), -(2**31))
 
 
 def _list_query(params: dict[str, Any], with_members: bool) -> ListQuery:
