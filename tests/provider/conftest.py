@@ -3,16 +3,17 @@ client (Authlib's httpx OAuth2Client) talking to the app through the same transp
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from authlib.integrations.httpx_client import OAuth2Client
 from fastapi.testclient import TestClient
 
+from authbridge.config import Settings
 from authbridge.config.model import ClientSettings
 from tests.conftest import make_settings
-from tests.web.conftest import AppFactory, app_factory  # noqa: F401  (fixture)
+from tests.web.conftest import AppFactory
 from tests.web.test_pages import sign_up
 
 ISSUER = "http://localhost:8080"
@@ -37,10 +38,33 @@ CLIENTS = {
         name="Native app",
         public=True,
         redirect_uris=["http://127.0.0.1/callback"],
-        grant_types=["authorization_code", "refresh_token",
-                     "urn:ietf:params:oauth:grant-type:device_code"],
+        grant_types=[
+            "authorization_code",
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:device_code",
+        ],
     ),
 }
+
+
+@pytest.fixture
+def app_factory(sqlite_url: str) -> Iterator[AppFactory]:
+    """The app on a TestClient with its lifespan (as tests/web/conftest.py builds it)."""
+    from authbridge.web.app import create_app
+
+    clients: list[TestClient] = []
+
+    def build(settings: Settings | None = None, **env: str) -> TestClient:
+        client = TestClient(
+            create_app(settings or make_settings(sqlite_url, **env)), base_url=ISSUER
+        )
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield build
+    for client in clients:
+        client.__exit__(None, None, None)
 
 
 @pytest.fixture

@@ -41,8 +41,9 @@ def authorize_url(**overrides: str | None) -> str:
 
 @pytest.mark.parametrize("uri", VARIANTS["refused"])
 def test_unregistered_redirect_uri_variants_show_an_error_page(browser: TestClient, uri) -> None:
-    response = browser.get(authorize_url(redirect_uri=uri), follow_redirects=False,
-                           headers={"accept": "text/html"})
+    response = browser.get(
+        authorize_url(redirect_uri=uri), follow_redirects=False, headers={"accept": "text/html"}
+    )
     assert response.status_code == 400
     assert "location" not in response.headers
     assert "redirect_uri is not registered" in response.text
@@ -50,15 +51,19 @@ def test_unregistered_redirect_uri_variants_show_an_error_page(browser: TestClie
 
 
 def test_unknown_client_and_missing_redirect_uri_are_never_redirected(browser: TestClient) -> None:
-    for url in (authorize_url(client_id="nobody"), authorize_url(client_id=None),
-                authorize_url(redirect_uri=None)):
+    for url in (
+        authorize_url(client_id="nobody"),
+        authorize_url(client_id=None),
+        authorize_url(redirect_uri=None),
+    ):
         response = browser.get(url, follow_redirects=False)
         assert response.status_code == 400 and "location" not in response.headers
 
 
 def test_registered_uri_with_query_keeps_its_query(browser: TestClient) -> None:
-    response = browser.get(authorize_url(redirect_uri="https://rp.example/cb?tenant=a"),
-                           follow_redirects=False)
+    response = browser.get(
+        authorize_url(redirect_uri="https://rp.example/cb?tenant=a"), follow_redirects=False
+    )
     location = response.headers["location"]
     assert location.startswith("https://rp.example/cb?tenant=a&")
     assert dict(parse_qsl(urlsplit(location).query))["tenant"] == "a"
@@ -68,13 +73,16 @@ def test_errors_after_redirect_validation_go_to_the_client_with_iss(browser: Tes
     response = browser.get(authorize_url(response_type="token"), follow_redirects=False)
     assert response.status_code == 302
     params = location_params(response)
-    assert params == {"error": "unsupported_response_type", "state": "af0ifjsldkj",
-                      "iss": ISSUER, "error_description": params["error_description"]}
+    assert params == {
+        "error": "unsupported_response_type",
+        "state": "af0ifjsldkj",
+        "iss": ISSUER,
+        "error_description": params["error_description"],
+    }
 
 
 def test_missing_response_type_is_named(browser: TestClient) -> None:
-    params = location_params(browser.get(authorize_url(response_type=None),
-                                         follow_redirects=False))
+    params = location_params(browser.get(authorize_url(response_type=None), follow_redirects=False))
     assert params["error"] == "invalid_request" and "response_type" in params["error_description"]
 
 
@@ -85,14 +93,22 @@ def test_repeated_parameter_is_refused(browser: TestClient) -> None:
 
 
 def test_unknown_parameters_and_scopes_are_ignored(browser: TestClient, op: TestClient) -> None:
-    response = browser.get(authorize_url(scope="openid email frobnicate", foo="bar"),
-                           follow_redirects=False)
+    response = browser.get(
+        authorize_url(scope="openid email frobnicate", foo="bar"), follow_redirects=False
+    )
     params = location_params(response)
     assert "code" in params
-    token = op.post("/oauth2/token", data={
-        "grant_type": "authorization_code", "code": params["code"],
-        "redirect_uri": RP_CALLBACK, "code_verifier": VERIFIER,
-        "client_id": "webapp", "client_secret": "s3cret-of-the-confidential-client-0123456789"})
+    token = op.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": params["code"],
+            "redirect_uri": RP_CALLBACK,
+            "code_verifier": VERIFIER,
+            "client_id": "webapp",
+            "client_secret": "s3cret-of-the-confidential-client-0123456789",
+        },
+    )
     assert token.json()["scope"] == "openid email"
 
 
@@ -102,8 +118,9 @@ def test_prompt_none_without_session_is_login_required(op: TestClient) -> None:
 
 
 def test_prompt_none_with_session_issues_a_code(browser: TestClient) -> None:
-    assert "code" in location_params(browser.get(authorize_url(prompt="none"),
-                                                 follow_redirects=False))
+    assert "code" in location_params(
+        browser.get(authorize_url(prompt="none"), follow_redirects=False)
+    )
 
 
 def test_not_signed_in_goes_to_login_and_comes_back(op: TestClient) -> None:
@@ -117,10 +134,16 @@ def test_not_signed_in_goes_to_login_and_comes_back(op: TestClient) -> None:
     assert login.startswith("/login?next=%2Foauth2%2Fauthorize")
     page = op.get(login)
     next_url = dict(parse_qsl(urlsplit(login).query))["next"]
-    signed = op.post("/login", data={"username": "ada@example.com",
-                                     "password": "correct horse battery staple",
-                                     "csrf_token": csrf(page.text), "next": next_url},
-                     follow_redirects=False)
+    signed = op.post(
+        "/login",
+        data={
+            "username": "ada@example.com",
+            "password": "correct horse battery staple",
+            "csrf_token": csrf(page.text),
+            "next": next_url,
+        },
+        follow_redirects=False,
+    )
     assert signed.headers["location"] == next_url
     back = op.get(next_url, follow_redirects=False)
     assert "code" in location_params(back)
@@ -132,10 +155,16 @@ def test_prompt_login_forces_a_fresh_sign_in_once(browser: TestClient) -> None:
     assert browser.get("/account", follow_redirects=False).status_code == 303  # signed out
     next_url = dict(parse_qsl(urlsplit(response.headers["location"]).query))["next"]
     page = browser.get("/login")
-    browser.post("/login", data={"username": "ada@example.com",
-                                 "password": "correct horse battery staple",
-                                 "csrf_token": csrf(page.text), "next": next_url},
-                 follow_redirects=False)
+    browser.post(
+        "/login",
+        data={
+            "username": "ada@example.com",
+            "password": "correct horse battery staple",
+            "csrf_token": csrf(page.text),
+            "next": next_url,
+        },
+        follow_redirects=False,
+    )
     assert "code" in location_params(browser.get(next_url, follow_redirects=False))
 
 
@@ -153,14 +182,21 @@ def test_max_age_zero_needs_reauthentication(browser: TestClient) -> None:
 
 def test_public_client_needs_s256_and_plain_is_refused(browser: TestClient) -> None:
     base = {"client_id": "spa", "redirect_uri": "https://spa.example/"}
-    missing = location_params(browser.get(
-        authorize_url(**base, code_challenge=None, code_challenge_method=None),
-        follow_redirects=False))
-    assert missing["error"] == "invalid_request" and "code_challenge" in missing[
-        "error_description"]
-    plain = location_params(browser.get(
-        authorize_url(**base, code_challenge=VERIFIER, code_challenge_method="plain"),
-        follow_redirects=False))
+    missing = location_params(
+        browser.get(
+            authorize_url(**base, code_challenge=None, code_challenge_method=None),
+            follow_redirects=False,
+        )
+    )
+    assert (
+        missing["error"] == "invalid_request" and "code_challenge" in missing["error_description"]
+    )
+    plain = location_params(
+        browser.get(
+            authorize_url(**base, code_challenge=VERIFIER, code_challenge_method="plain"),
+            follow_redirects=False,
+        )
+    )
     assert plain["error"] == "invalid_request" and "S256" in plain["error_description"]
 
 
@@ -169,9 +205,16 @@ def _keys(op: TestClient) -> KeySet:
 
 
 def test_implicit_id_token_token_in_fragment_with_hashes(browser: TestClient) -> None:
-    response = browser.get(authorize_url(client_id="spa", redirect_uri="https://spa.example/",
-                                         response_type="id_token token", code_challenge=None,
-                                         code_challenge_method=None), follow_redirects=False)
+    response = browser.get(
+        authorize_url(
+            client_id="spa",
+            redirect_uri="https://spa.example/",
+            response_type="id_token token",
+            code_challenge=None,
+            code_challenge_method=None,
+        ),
+        follow_redirects=False,
+    )
     location = response.headers["location"]
     assert location.startswith("https://spa.example/#")
     params = location_params(response)
@@ -179,13 +222,19 @@ def test_implicit_id_token_token_in_fragment_with_hashes(browser: TestClient) ->
     from authbridge.tokens.issuer import half_hash
 
     assert claims["nonce"] == "n-0S6_WzA2Mj" and claims["at_hash"] == half_hash(
-        params["access_token"])
+        params["access_token"]
+    )
     assert params["token_type"] == "Bearer" and params["iss"] == ISSUER
 
 
 def test_implicit_needs_nonce_and_never_uses_query(browser: TestClient) -> None:
-    base = {"client_id": "spa", "redirect_uri": "https://spa.example/",
-            "response_type": "id_token", "code_challenge": None, "code_challenge_method": None}
+    base = {
+        "client_id": "spa",
+        "redirect_uri": "https://spa.example/",
+        "response_type": "id_token",
+        "code_challenge": None,
+        "code_challenge_method": None,
+    }
     no_nonce = browser.get(authorize_url(**base, nonce=None), follow_redirects=False)
     assert no_nonce.headers["location"].startswith("https://spa.example/#")
     assert location_params(no_nonce)["error"] == "invalid_request"
@@ -194,8 +243,9 @@ def test_implicit_needs_nonce_and_never_uses_query(browser: TestClient) -> None:
 
 
 def test_implicit_refused_for_a_code_only_client(browser: TestClient) -> None:
-    params = location_params(browser.get(authorize_url(response_type="id_token"),
-                                         follow_redirects=False))
+    params = location_params(
+        browser.get(authorize_url(response_type="id_token"), follow_redirects=False)
+    )
     assert params["error"] == "unauthorized_client"
 
 
@@ -206,7 +256,7 @@ def test_form_post_posts_the_response_with_a_script_file(browser: TestClient) ->
     assert f'action="{RP_CALLBACK}"' in response.text
     assert re.search(r'name="code" value="[\w-]{40,}"', response.text)
     assert 'name="iss" value="http://localhost:8080"' in response.text
-    assert "<script src=\"/oauth2/form_post.js\"></script>" in response.text
+    assert '<script src="/oauth2/form_post.js"></script>' in response.text
     assert "script-src" not in response.headers.get("content-security-policy", "") or True
     assert browser.get("/oauth2/form_post.js").status_code == 200
 
@@ -215,13 +265,16 @@ def test_id_token_hint_of_another_user_with_prompt_none(browser: TestClient, op)
     from authbridge.tokens.claims import Principal
 
     issuer = op.app.state.services.ready().issuer
-    other = issuer.id_token(Principal(subject="someone-else", username="x"), client_id="webapp",
-                            auth_time=0).token
-    params = location_params(browser.get(authorize_url(prompt="none", id_token_hint=other),
-                                         follow_redirects=False))
+    other = issuer.id_token(
+        Principal(subject="someone-else", username="x"), client_id="webapp", auth_time=0
+    ).token
+    params = location_params(
+        browser.get(authorize_url(prompt="none", id_token_hint=other), follow_redirects=False)
+    )
     assert params["error"] == "login_required"
-    forged = location_params(browser.get(authorize_url(id_token_hint="e30.e30.sig"),
-                                         follow_redirects=False))
+    forged = location_params(
+        browser.get(authorize_url(id_token_hint="e30.e30.sig"), follow_redirects=False)
+    )
     assert forged["error"] == "invalid_request"
 
 
@@ -256,19 +309,26 @@ def test_allowed_connectors_force_another_sign_in(app_factory, sqlite_url) -> No
     from tests.provider.conftest import CLIENTS
     from tests.web.test_pages import sign_up
 
-    clients = {**CLIENTS, "okta-only": ClientSettings(
-        secret="x" * 40, redirect_uris=[RP_CALLBACK], allowed_connectors=["okta"])}
+    clients = {
+        **CLIENTS,
+        "okta-only": ClientSettings(
+            secret="x" * 40, redirect_uris=[RP_CALLBACK], allowed_connectors=["okta"]
+        ),
+    }
     op = app_factory(make_settings(sqlite_url).model_copy(update={"clients": clients}))
     sign_up(op)  # a local (password) session
     response = op.get(authorize_url(client_id="okta-only"), follow_redirects=False)
     assert response.headers["location"].startswith("/login?next=")
-    params = location_params(op.get(authorize_url(client_id="okta-only", prompt="none"),
-                                    follow_redirects=False))
+    params = location_params(
+        op.get(authorize_url(client_id="okta-only", prompt="none"), follow_redirects=False)
+    )
     assert params.get("error") == "login_required"
 
 
 def test_cors_preflight_for_browser_apps(op: TestClient) -> None:
-    response = op.options("/oauth2/token", headers={"origin": "https://spa.example",
-                                                    "access-control-request-method": "POST"})
+    response = op.options(
+        "/oauth2/token",
+        headers={"origin": "https://spa.example", "access-control-request-method": "POST"},
+    )
     assert response.status_code == 204
     assert response.headers["access-control-allow-origin"] == "*"

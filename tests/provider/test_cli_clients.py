@@ -17,8 +17,10 @@ from authbridge.storage import Storage
 @pytest.fixture
 def config(tmp_path: Path, sqlite_url: str) -> Path:
     path = tmp_path / "authbridge.yaml"
-    path.write_text(f"database:\n  url: {sqlite_url}\nclients:\n  static-app:\n"
-                    f"    public: true\n    redirectUris: ['https://s.example/cb']\n")
+    path.write_text(
+        f"database:\n  url: {sqlite_url}\nclients:\n  static-app:\n"
+        f"    public: true\n    redirectUris: ['https://s.example/cb']\n"
+    )
     return path
 
 
@@ -27,8 +29,16 @@ def run(config: Path, *args: str):
 
 
 def test_add_list_remove_a_confidential_client(config: Path, sqlite_url: str) -> None:
-    added = run(config, "clients", "add", "reports", "--redirect-uri",
-                "https://reports.example/cb", "--grant", "authorization_code")
+    added = run(
+        config,
+        "clients",
+        "add",
+        "reports",
+        "--redirect-uri",
+        "https://reports.example/cb",
+        "--grant",
+        "authorization_code",
+    )
     assert added.exit_code == 0, added.output
     secret = added.output.strip().splitlines()[-1]
     assert len(secret) >= 40
@@ -46,10 +56,13 @@ def test_add_list_remove_a_confidential_client(config: Path, sqlite_url: str) ->
 
 
 def test_bad_client_registrations_are_refused(config: Path) -> None:
-    for args in (["bad id!"], ["x", "--redirect-uri", "https://a.example/cb#frag"],
-                 ["x", "--grant", "password"],
-                 ["x", "--public", "--grant", "client_credentials"],
-                 ["static-app"]):
+    for args in (
+        ["bad id!"],
+        ["x", "--redirect-uri", "https://a.example/cb#frag"],
+        ["x", "--grant", "password"],
+        ["x", "--public", "--grant", "client_credentials"],
+        ["static-app"],
+    ):
         result = run(config, "clients", "add", *args)
         assert result.exit_code == 1, args
         assert "Traceback" not in result.output
@@ -58,8 +71,10 @@ def test_bad_client_registrations_are_refused(config: Path) -> None:
 def test_service_account_and_robot_lifecycle(config: Path) -> None:
     added = run(config, "service-accounts", "add", "etl", "--role", "editor", "--lifetime", "1h")
     assert added.exit_code == 0 and "sa-etl" in added.output
-    assert "etl  client_id sa-etl  roles: editor  active" in run(
-        config, "service-accounts", "list").output
+    assert (
+        "etl  client_id sa-etl  roles: editor  active"
+        in run(config, "service-accounts", "list").output
+    )
     assert run(config, "service-accounts", "add", "x", "--role", "god").exit_code == 2
     assert run(config, "service-accounts", "remove", "etl").exit_code == 0
     robot = run(config, "robots", "add", "ci", "--role", "viewer", "--lifetime", "30d")

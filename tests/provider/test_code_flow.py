@@ -14,19 +14,26 @@ def _keys(op: TestClient) -> KeySet:
 
 
 def test_code_flow_with_pkce_end_to_end(op: TestClient, browser: TestClient, rp) -> None:
-    session = rp("webapp", client_secret=SECRET, redirect_uri=RP_CALLBACK,
-                 scope="openid profile email", code_challenge_method="S256")
+    session = rp(
+        "webapp",
+        client_secret=SECRET,
+        redirect_uri=RP_CALLBACK,
+        scope="openid profile email",
+        code_challenge_method="S256",
+    )
     verifier = "v" * 64
     url, state = session.create_authorization_url(
-        ISSUER + "/oauth2/authorize", code_verifier=verifier, nonce="n-0S6_WzA2Mj")
+        ISSUER + "/oauth2/authorize", code_verifier=verifier, nonce="n-0S6_WzA2Mj"
+    )
     response = browser.get(url, follow_redirects=False)
     assert response.status_code == 302
     location = response.headers["location"]
     assert location.startswith(RP_CALLBACK + "?")
     params = location_params(response)
     assert params["state"] == state and params["iss"] == ISSUER  # RFC 9207
-    token = session.fetch_token(ISSUER + "/oauth2/token", authorization_response=location,
-                                code_verifier=verifier)
+    token = session.fetch_token(
+        ISSUER + "/oauth2/token", authorization_response=location, code_verifier=verifier
+    )
     assert token["token_type"] == "Bearer" and token["refresh_token"]
     decoded = jwt.decode(token["id_token"], _keys(op))
     assert decoded.claims["nonce"] == "n-0S6_WzA2Mj"

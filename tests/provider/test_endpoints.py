@@ -29,8 +29,11 @@ def test_userinfo_refuses_bad_tokens_with_bearer_challenge(browser: TestClient) 
     tampered = access[:-4] + ("AAAA" if not access.endswith("AAAA") else "BBBB")
     bad = browser.get("/oauth2/userinfo", headers={"authorization": f"Bearer {tampered}"})
     assert bad.status_code == 401 and 'error="invalid_token"' in bad.headers["www-authenticate"]
-    both = browser.post("/oauth2/userinfo", data={"access_token": access},
-                        headers={"authorization": f"Bearer {access}"})
+    both = browser.post(
+        "/oauth2/userinfo",
+        data={"access_token": access},
+        headers={"authorization": f"Bearer {access}"},
+    )
     assert both.status_code == 400
     id_token = redeem(browser, code_for(browser)).json()["id_token"]
     as_access = browser.get("/oauth2/userinfo", headers={"authorization": f"Bearer {id_token}"})
@@ -39,19 +42,23 @@ def test_userinfo_refuses_bad_tokens_with_bearer_challenge(browser: TestClient) 
 
 def test_userinfo_needs_the_openid_scope(browser: TestClient) -> None:
     access = redeem(browser, code_for(browser, scope="email")).json()["access_token"]
-    assert browser.get("/oauth2/userinfo",
-                       headers={"authorization": f"Bearer {access}"}).status_code == 401
+    assert (
+        browser.get("/oauth2/userinfo", headers={"authorization": f"Bearer {access}"}).status_code
+        == 401
+    )
 
 
 def test_revocation_of_refresh_and_access_tokens(browser: TestClient) -> None:
     tokens = redeem(browser, code_for(browser)).json()
     for name in ("refresh_token", "access_token"):
-        response = browser.post("/oauth2/revoke", data={"token": tokens[name]},
-                                headers={"authorization": BASIC})
+        response = browser.post(
+            "/oauth2/revoke", data={"token": tokens[name]}, headers={"authorization": BASIC}
+        )
         assert response.status_code == 200
         assert introspect(browser, tokens[name]) == {"active": False}
-    unknown = browser.post("/oauth2/revoke", data={"token": "never-issued"},
-                           headers={"authorization": BASIC})
+    unknown = browser.post(
+        "/oauth2/revoke", data={"token": "never-issued"}, headers={"authorization": BASIC}
+    )
     assert unknown.status_code == 200  # RFC 7009 §2.2
     missing = browser.post("/oauth2/revoke", data={}, headers={"authorization": BASIC})
     assert missing.json()["error"] == "invalid_request"
@@ -67,8 +74,9 @@ def test_revocation_needs_the_owning_client(browser: TestClient) -> None:
 
 def test_introspection_needs_a_confidential_client(browser: TestClient) -> None:
     tokens = redeem(browser, code_for(browser)).json()
-    public = browser.post("/oauth2/introspect", data={"token": tokens["access_token"],
-                                                       "client_id": "native"})
+    public = browser.post(
+        "/oauth2/introspect", data={"token": tokens["access_token"], "client_id": "native"}
+    )
     assert public.status_code == 401 and public.json()["error"] == "invalid_client"
     body = introspect(browser, tokens["access_token"])
     assert body["active"] is True and body["iss"] == ISSUER and body["client_id"] == "webapp"
@@ -82,9 +90,12 @@ def _logout_url(**params: str) -> str:
 
 def test_logout_with_id_token_hint_redirects_to_registered_uri(browser: TestClient) -> None:
     id_token = redeem(browser, code_for(browser)).json()["id_token"]
-    response = browser.get(_logout_url(id_token_hint=id_token, state="xyz",
-                                       post_logout_redirect_uri="https://rp.example/bye"),
-                           follow_redirects=False)
+    response = browser.get(
+        _logout_url(
+            id_token_hint=id_token, state="xyz", post_logout_redirect_uri="https://rp.example/bye"
+        ),
+        follow_redirects=False,
+    )
     assert response.status_code == 303
     target = urlsplit(response.headers["location"])
     assert target.netloc == "rp.example" and dict(parse_qsl(target.query)) == {"state": "xyz"}
@@ -93,24 +104,38 @@ def test_logout_with_id_token_hint_redirects_to_registered_uri(browser: TestClie
 
 def test_logout_refuses_unregistered_post_logout_uri(browser: TestClient) -> None:
     id_token = redeem(browser, code_for(browser)).json()["id_token"]
-    for uri in ("https://evil.example/bye", "https://rp.example/bye?x=1",
-                "https://rp.example/callback"):
-        response = browser.get(_logout_url(id_token_hint=id_token, post_logout_redirect_uri=uri),
-                               follow_redirects=False)
+    for uri in (
+        "https://evil.example/bye",
+        "https://rp.example/bye?x=1",
+        "https://rp.example/callback",
+    ):
+        response = browser.get(
+            _logout_url(id_token_hint=id_token, post_logout_redirect_uri=uri),
+            follow_redirects=False,
+        )
         assert response.status_code == 400 and "location" not in response.headers
-    no_client = browser.get(_logout_url(post_logout_redirect_uri="https://rp.example/bye"),
-                            follow_redirects=False)
+    no_client = browser.get(
+        _logout_url(post_logout_redirect_uri="https://rp.example/bye"), follow_redirects=False
+    )
     assert no_client.status_code == 400
 
 
 def test_logout_without_hint_asks_first(browser: TestClient) -> None:
-    page = browser.get(_logout_url(client_id="webapp",
-                                   post_logout_redirect_uri="https://rp.example/bye"))
+    page = browser.get(
+        _logout_url(client_id="webapp", post_logout_redirect_uri="https://rp.example/bye")
+    )
     assert page.status_code == 200 and "Sign out?" in page.text
     assert browser.get("/account", follow_redirects=False).status_code == 200  # still signed in
-    done = browser.post("/oauth2/logout", data={
-        "csrf_token": csrf(page.text), "confirm": "yes", "client_id": "webapp",
-        "post_logout_redirect_uri": "https://rp.example/bye"}, follow_redirects=False)
+    done = browser.post(
+        "/oauth2/logout",
+        data={
+            "csrf_token": csrf(page.text),
+            "confirm": "yes",
+            "client_id": "webapp",
+            "post_logout_redirect_uri": "https://rp.example/bye",
+        },
+        follow_redirects=False,
+    )
     assert done.headers["location"] == "https://rp.example/bye"
     assert browser.get("/account", follow_redirects=False).headers["location"] == "/login"
 
@@ -121,9 +146,15 @@ def test_discovery_lists_exactly_what_is_supported(op: TestClient, rp) -> None:
     assert document["authorization_response_iss_parameter_supported"] is True
     assert set(document["response_types_supported"]) == {"code", "id_token", "id_token token"}
     assert "client_secret_basic" in document["token_endpoint_auth_methods_supported"]
-    for key in ("authorization_endpoint", "token_endpoint", "userinfo_endpoint",
-                "revocation_endpoint", "introspection_endpoint", "end_session_endpoint",
-                "device_authorization_endpoint"):
+    for key in (
+        "authorization_endpoint",
+        "token_endpoint",
+        "userinfo_endpoint",
+        "revocation_endpoint",
+        "introspection_endpoint",
+        "end_session_endpoint",
+        "device_authorization_endpoint",
+    ):
         path = urlsplit(document[key]).path
         # every advertised endpoint exists (no 404 for an empty POST)
         assert op.post(path, follow_redirects=False).status_code != 404, key

@@ -28,9 +28,15 @@ CALLBACK = "https://rp.example/callback"
 def server(sqlite_url: str) -> Iterator[str]:
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"
-    settings = make_settings(sqlite_url, SERVER__ISSUER=issuer).model_copy(update={"clients": {
-        "webapp": ClientSettings(secret="live-secret-0123456789abcdef", redirect_uris=[CALLBACK]),
-    }})
+    settings = make_settings(sqlite_url, SERVER__ISSUER=issuer).model_copy(
+        update={
+            "clients": {
+                "webapp": ClientSettings(
+                    secret="live-secret-0123456789abcdef", redirect_uris=[CALLBACK]
+                ),
+            }
+        }
+    )
     with live_server(settings, port) as url:
         yield url
 
@@ -39,26 +45,36 @@ def browser_signed_in(issuer: str) -> httpx.Client:
     browser = httpx.Client(base_url=issuer, follow_redirects=False, timeout=10)
     page = browser.get("/signup")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    response = browser.post("/signup", data={"email": "ada@example.com", "password": PASSWORD,
-                                             "csrf_token": token},
-                            headers={"origin": issuer})
+    response = browser.post(
+        "/signup",
+        data={"email": "ada@example.com", "password": PASSWORD, "csrf_token": token},
+        headers={"origin": issuer},
+    )
     assert response.status_code == 303, response.text
     return browser
 
 
 def test_code_pkce_and_refresh_over_real_http(server: str) -> None:
     browser = browser_signed_in(server)
-    rp = OAuth2Client("webapp", "live-secret-0123456789abcdef", redirect_uri=CALLBACK,
-                      scope="openid email", code_challenge_method="S256")
+    rp = OAuth2Client(
+        "webapp",
+        "live-secret-0123456789abcdef",
+        redirect_uri=CALLBACK,
+        scope="openid email",
+        code_challenge_method="S256",
+    )
     verifier = "q" * 60
     metadata = httpx.get(server + "/.well-known/openid-configuration").json()
-    url, _state = rp.create_authorization_url(metadata["authorization_endpoint"],
-                                              code_verifier=verifier, nonce="abc")
+    url, _state = rp.create_authorization_url(
+        metadata["authorization_endpoint"], code_verifier=verifier, nonce="abc"
+    )
     answer = browser.get(url)
     assert answer.status_code == 302
-    token = rp.fetch_token(metadata["token_endpoint"],
-                           authorization_response=answer.headers["location"],
-                           code_verifier=verifier)
+    token = rp.fetch_token(
+        metadata["token_endpoint"],
+        authorization_response=answer.headers["location"],
+        code_verifier=verifier,
+    )
     assert rp.get(metadata["userinfo_endpoint"]).json()["email"] == "ada@example.com"
     refreshed = rp.refresh_token(metadata["token_endpoint"])
     assert refreshed["refresh_token"] != token["refresh_token"]
@@ -79,14 +95,18 @@ def _approve_when_shown(server: str, output: list[str]) -> None:
         if match:
             page = browser.get("/device", params={"user_code": match.group(1)})
             token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-            browser.post("/device", data={"csrf_token": token, "user_code": match.group(1),
-                                          "decision": "approve"}, headers={"origin": server})
+            browser.post(
+                "/device",
+                data={"csrf_token": token, "user_code": match.group(1), "decision": "approve"},
+                headers={"origin": server},
+            )
             return
         threading.Event().wait(0.05)
 
 
-def test_cli_login_with_the_device_grant_then_token(server: str, config_dir: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_login_with_the_device_grant_then_token(
+    server: str, config_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     output: list[str] = []
     from authbridge.cli import login as login_module
 
@@ -115,16 +135,19 @@ def test_cli_login_with_the_device_grant_then_token(server: str, config_dir: Pat
     before = stored.read_text()
     again = CliRunner().invoke(cli, ["token", "--issuer", server, "--min-valid", "999999"])
     assert again.exit_code == 0 and stored.read_text() != before
-    info = httpx.get(server + "/oauth2/userinfo",
-                     headers={"authorization": f"Bearer {again.output.strip().splitlines()[-1]}"})
+    info = httpx.get(
+        server + "/oauth2/userinfo",
+        headers={"authorization": f"Bearer {again.output.strip().splitlines()[-1]}"},
+    )
     assert info.status_code == 200
     out = CliRunner().invoke(cli, ["logout", "--issuer", server])
     assert out.exit_code == 0
     assert CliRunner().invoke(cli, ["token", "--issuer", server]).exit_code == 1
 
 
-def test_cli_login_with_a_browser_and_loopback_redirect(server: str, config_dir: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_login_with_a_browser_and_loopback_redirect(
+    server: str, config_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     browser = browser_signed_in(server)
 
     def open_in_signed_in_browser(url: str) -> bool:

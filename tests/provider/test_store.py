@@ -14,8 +14,9 @@ def _family(storage: Storage, store: ProviderStore, token: str = "t0") -> Refres
     user = storage.users.create(username="ada@example.com", roles=["viewer"])
     storage.users.grant_role(user.id, "editor")
     now = utcnow()
-    row = RefreshRow("fam", "c", user.id, "openid", 0, now + timedelta(days=1),
-                     now + timedelta(hours=1))
+    row = RefreshRow(
+        "fam", "c", user.id, "openid", 0, now + timedelta(days=1), now + timedelta(hours=1)
+    )
     store.add_refresh(digest(token), row)
     return row
 
@@ -47,13 +48,20 @@ def test_other_client_scope_and_expiry_do_not_consume(storage: Storage) -> None:
     store = ProviderStore(storage.db)
     _family(storage, store)
     now = utcnow()
-    assert store.rotate_refresh(digest("t0"), digest("x"), now, 60,
-                                client_id="other").problem == "other client"
-    assert store.rotate_refresh(digest("t0"), digest("x"), now, 60, client_id="c",
-                                scope="openid email").problem == "scope"
+    assert (
+        store.rotate_refresh(digest("t0"), digest("x"), now, 60, client_id="other").problem
+        == "other client"
+    )
+    assert (
+        store.rotate_refresh(
+            digest("t0"), digest("x"), now, 60, client_id="c", scope="openid email"
+        ).problem
+        == "scope"
+    )
     assert store.refresh_token(digest("t0"))[1] is True
-    late = store.rotate_refresh(digest("t0"), digest("x"), now + timedelta(hours=2), 60,
-                                client_id="c")
+    late = store.rotate_refresh(
+        digest("t0"), digest("x"), now + timedelta(hours=2), 60, client_id="c"
+    )
     assert late.problem == "expired"
 
 
@@ -61,9 +69,17 @@ def test_code_redeemed_once(storage: Storage) -> None:
     store = ProviderStore(storage.db)
     user = storage.users.create(username="ada@example.com")
     now = utcnow()
-    store.add_code("h", client_id="c", user_id=user.id, redirect_uri="https://x/cb",
-                   scope="openid", nonce=None, code_challenge=None, auth_time=0,
-                   expires_at=now + timedelta(minutes=10))
+    store.add_code(
+        "h",
+        client_id="c",
+        user_id=user.id,
+        redirect_uri="https://x/cb",
+        scope="openid",
+        nonce=None,
+        code_challenge=None,
+        auth_time=0,
+        expires_at=now + timedelta(minutes=10),
+    )
     assert store.redeem_code("h", now).first_use is True
     assert store.redeem_code("h", now).first_use is False
     assert store.redeem_code("nope", now) is None
@@ -73,10 +89,22 @@ def test_device_code_consumed_by_one_poll(storage: Storage) -> None:
     store = ProviderStore(storage.db)
     user = storage.users.create(username="ada@example.com")
     now = utcnow()
-    assert store.add_device("d", user_code="BCDF-GHJK", client_id="c", scope="",
-                            expires_at=now + timedelta(minutes=10), interval=5)
-    assert not store.add_device("d2", user_code="BCDF-GHJK", client_id="c", scope="",
-                                expires_at=now + timedelta(minutes=10), interval=5)
+    assert store.add_device(
+        "d",
+        user_code="BCDF-GHJK",
+        client_id="c",
+        scope="",
+        expires_at=now + timedelta(minutes=10),
+        interval=5,
+    )
+    assert not store.add_device(
+        "d2",
+        user_code="BCDF-GHJK",
+        client_id="c",
+        scope="",
+        expires_at=now + timedelta(minutes=10),
+        interval=5,
+    )
     assert store.decide_device("BCDF-GHJK", approve=True, user_id=user.id, auth_time=1, now=now)
     assert store.poll_device("d", now).status == "approved"
     assert store.poll_device("d", now).status == "consumed"
@@ -84,7 +112,6 @@ def test_device_code_consumed_by_one_poll(storage: Storage) -> None:
 
 def test_revoking_a_user_revokes_their_refresh_tokens(storage: Storage) -> None:
     from authbridge.directory.revocation import revoke_user
-    from authbridge.web import oauth_routes  # noqa: F401  (registers the revoker)
 
     store = ProviderStore(storage.db)
     row = _family(storage, store)

@@ -35,14 +35,20 @@ def code_for(browser: TestClient, **overrides) -> str:
 
 
 def redeem(op: TestClient, code: str, **extra: str):
-    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": RP_CALLBACK,
-            "code_verifier": VERIFIER, **extra}
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": RP_CALLBACK,
+        "code_verifier": VERIFIER,
+        **extra,
+    }
     return op.post(TOKEN, data=form, headers={"authorization": BASIC})
 
 
 def introspect(op: TestClient, token: str) -> dict:
-    return op.post("/oauth2/introspect", data={"token": token},
-                   headers={"authorization": BASIC}).json()
+    return op.post(
+        "/oauth2/introspect", data={"token": token}, headers={"authorization": BASIC}
+    ).json()
 
 
 def test_token_responses_are_not_stored(browser: TestClient) -> None:
@@ -54,8 +60,9 @@ def test_token_responses_are_not_stored(browser: TestClient) -> None:
     assert error.headers["cache-control"] == "no-store"
 
 
-@pytest.mark.parametrize("case", json.loads((DATA / "rfc6749_token_errors.json").read_text())[
-    "cases"])
+@pytest.mark.parametrize(
+    "case", json.loads((DATA / "rfc6749_token_errors.json").read_text())["cases"]
+)
 def test_rfc6749_error_codes(op: TestClient, case: dict) -> None:
     headers = {}
     if case["auth"] == "basic":
@@ -73,8 +80,9 @@ def test_rfc6749_error_codes(op: TestClient, case: dict) -> None:
 
 
 def test_json_body_is_refused_with_a_clear_error(op: TestClient) -> None:
-    response = op.post(TOKEN, json={"grant_type": "client_credentials"},
-                       headers={"authorization": BASIC})
+    response = op.post(
+        TOKEN, json={"grant_type": "client_credentials"}, headers={"authorization": BASIC}
+    )
     assert response.status_code == 400 and response.json()["error"] == "invalid_request"
 
 
@@ -86,22 +94,36 @@ def test_code_reuse_fails_and_revokes_what_the_first_use_issued(browser: TestCli
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
     assert introspect(browser, first["access_token"]) == {"active": False}
     assert introspect(browser, first["refresh_token"]) == {"active": False}
-    refreshed = browser.post(TOKEN, data={"grant_type": "refresh_token",
-                                          "refresh_token": first["refresh_token"]},
-                             headers={"authorization": BASIC})
+    refreshed = browser.post(
+        TOKEN,
+        data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
+        headers={"authorization": BASIC},
+    )
     assert refreshed.json()["error"] == "invalid_grant"
-    info = browser.get("/oauth2/userinfo",
-                       headers={"authorization": "Bearer " + first["access_token"]})
+    info = browser.get(
+        "/oauth2/userinfo", headers={"authorization": "Bearer " + first["access_token"]}
+    )
     assert info.status_code == 401
 
 
 def test_code_bound_to_its_redirect_uri_and_client(browser: TestClient) -> None:
-    assert redeem(browser, code_for(browser),
-                  redirect_uri="https://rp.example/cb?tenant=a").json()["error"] == "invalid_grant"
+    assert (
+        redeem(browser, code_for(browser), redirect_uri="https://rp.example/cb?tenant=a").json()[
+            "error"
+        ]
+        == "invalid_grant"
+    )
     code = code_for(browser)
-    other = browser.post(TOKEN, data={"grant_type": "authorization_code", "code": code,
-                                      "redirect_uri": RP_CALLBACK, "client_id": "spa",
-                                      "code_verifier": VERIFIER})
+    other = browser.post(
+        TOKEN,
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": RP_CALLBACK,
+            "client_id": "spa",
+            "code_verifier": VERIFIER,
+        },
+    )
     assert other.json()["error"] == "invalid_grant"
 
 
@@ -113,12 +135,16 @@ def test_pkce_downgrade_is_refused(browser: TestClient) -> None:
 
 
 def test_wrong_or_missing_verifier(browser: TestClient) -> None:
-    assert redeem(browser, code_for(browser), code_verifier="y" * 50).json()[
-        "error"] == "invalid_grant"
+    assert (
+        redeem(browser, code_for(browser), code_verifier="y" * 50).json()["error"]
+        == "invalid_grant"
+    )
     code = code_for(browser)
     form = {"grant_type": "authorization_code", "code": code, "redirect_uri": RP_CALLBACK}
-    assert browser.post(TOKEN, data=form, headers={"authorization": BASIC}).json()[
-        "error"] == "invalid_grant"
+    assert (
+        browser.post(TOKEN, data=form, headers={"authorization": BASIC}).json()["error"]
+        == "invalid_grant"
+    )
 
 
 def test_expired_code_is_refused(browser: TestClient, op: TestClient) -> None:
@@ -131,8 +157,11 @@ def test_expired_code_is_refused(browser: TestClient, op: TestClient) -> None:
 
 
 def _refresh(op: TestClient, token: str, **extra: str):
-    return op.post(TOKEN, data={"grant_type": "refresh_token", "refresh_token": token, **extra},
-                   headers={"authorization": BASIC})
+    return op.post(
+        TOKEN,
+        data={"grant_type": "refresh_token", "refresh_token": token, **extra},
+        headers={"authorization": BASIC},
+    )
 
 
 def test_refresh_rotation_and_reuse_revokes_the_family(browser: TestClient) -> None:
@@ -156,8 +185,14 @@ def test_refresh_may_narrow_but_not_widen_scope(browser: TestClient) -> None:
 
 def test_refresh_of_another_client_is_refused(browser: TestClient) -> None:
     first = redeem(browser, code_for(browser)).json()
-    response = browser.post(TOKEN, data={"grant_type": "refresh_token", "client_id": "native",
-                                         "refresh_token": first["refresh_token"]})
+    response = browser.post(
+        TOKEN,
+        data={
+            "grant_type": "refresh_token",
+            "client_id": "native",
+            "refresh_token": first["refresh_token"],
+        },
+    )
     assert response.json()["error"] == "invalid_grant"
 
 
@@ -196,8 +231,11 @@ def test_client_credentials_for_a_service_account(op: TestClient, rp) -> None:
     assert claims["active"] and claims["principal_type"] == "service"
     assert claims["roles"] == ["editor"] and claims["client_id"] == "sa-etl"
     assert 590 <= token["expires_in"] <= 600
-    post = rp(created.client.client_id, client_secret=created.secret,
-              token_endpoint_auth_method="client_secret_post")
+    post = rp(
+        created.client.client_id,
+        client_secret=created.secret,
+        token_endpoint_auth_method="client_secret_post",
+    )
     assert post.fetch_token(ISSUER + TOKEN, grant_type="client_credentials")["access_token"]
 
 
@@ -214,32 +252,62 @@ def test_device_grant_with_an_independent_client(op: TestClient, rp) -> None:
     from tests.web.test_pages import sign_up
 
     client: OAuth2Client = rp("native")
-    started = client.request("POST", ISSUER + "/oauth2/device_authorization",
-                          data={"client_id": "native", "scope": "openid profile"},
-                          withhold_token=True).json()
+    started = client.request(
+        "POST",
+        ISSUER + "/oauth2/device_authorization",
+        data={"client_id": "native", "scope": "openid profile"},
+        withhold_token=True,
+    ).json()
     assert started["verification_uri"] == ISSUER + "/device" and started["interval"] == 5
-    pending = client.request("POST", ISSUER + TOKEN, data={"grant_type": DEVICE_GRANT, "client_id": "native",
-                                                "device_code": started["device_code"]},
-                          withhold_token=True)
+    pending = client.request(
+        "POST",
+        ISSUER + TOKEN,
+        data={
+            "grant_type": DEVICE_GRANT,
+            "client_id": "native",
+            "device_code": started["device_code"],
+        },
+        withhold_token=True,
+    )
     assert pending.json()["error"] == "authorization_pending"
-    too_fast = client.request("POST", ISSUER + TOKEN, data={"grant_type": DEVICE_GRANT,
-                                                 "client_id": "native",
-                                                 "device_code": started["device_code"]},
-                           withhold_token=True)
+    too_fast = client.request(
+        "POST",
+        ISSUER + TOKEN,
+        data={
+            "grant_type": DEVICE_GRANT,
+            "client_id": "native",
+            "device_code": started["device_code"],
+        },
+        withhold_token=True,
+    )
     assert too_fast.json()["error"] == "slow_down"
     # the user, on another device, signs in and approves
     sign_up(op)
     page = op.get("/device?user_code=" + started["user_code"].lower().replace("-", ""))
     assert "Native app" in page.text
-    done = op.post("/device", data={"csrf_token": csrf(page.text),
-                                    "user_code": started["user_code"], "decision": "approve"})
+    done = op.post(
+        "/device",
+        data={
+            "csrf_token": csrf(page.text),
+            "user_code": started["user_code"],
+            "decision": "approve",
+        },
+    )
     assert done.status_code == 200 and "Done" in done.text
-    token = client.fetch_token(ISSUER + TOKEN, grant_type=DEVICE_GRANT,
-                               device_code=started["device_code"])
+    token = client.fetch_token(
+        ISSUER + TOKEN, grant_type=DEVICE_GRANT, device_code=started["device_code"]
+    )
     assert token["access_token"] and token["refresh_token"] and token["id_token"]
-    again = client.request("POST", ISSUER + TOKEN, data={"grant_type": DEVICE_GRANT, "client_id": "native",
-                                              "device_code": started["device_code"]},
-                        withhold_token=True)
+    again = client.request(
+        "POST",
+        ISSUER + TOKEN,
+        data={
+            "grant_type": DEVICE_GRANT,
+            "client_id": "native",
+            "device_code": started["device_code"],
+        },
+        withhold_token=True,
+    )
     assert again.json()["error"] == "invalid_grant"
 
 
@@ -249,10 +317,18 @@ def test_device_denied(op: TestClient) -> None:
     started = op.post("/oauth2/device_authorization", data={"client_id": "native"}).json()
     sign_up(op)
     page = op.get("/device?user_code=" + started["user_code"])
-    op.post("/device", data={"csrf_token": csrf(page.text), "user_code": started["user_code"],
-                             "decision": "deny"})
-    denied = op.post(TOKEN, data={"grant_type": DEVICE_GRANT, "client_id": "native",
-                                  "device_code": started["device_code"]})
+    op.post(
+        "/device",
+        data={"csrf_token": csrf(page.text), "user_code": started["user_code"], "decision": "deny"},
+    )
+    denied = op.post(
+        TOKEN,
+        data={
+            "grant_type": DEVICE_GRANT,
+            "client_id": "native",
+            "device_code": started["device_code"],
+        },
+    )
     assert denied.json()["error"] == "access_denied"
 
 
@@ -279,8 +355,9 @@ def test_user_code_guessing_is_throttled(op: TestClient) -> None:
     from tests.web.test_pages import sign_up
 
     sign_up(op)
-    statuses = [op.get("/device?user_code=BCDF-GHJ" + "KLMNPQRSTV"[i]).status_code
-                for i in range(10)]
+    statuses = [
+        op.get("/device?user_code=BCDF-GHJ" + "KLMNPQRSTV"[i]).status_code for i in range(10)
+    ]
     assert statuses == [400] * 10
     started = op.post("/oauth2/device_authorization", data={"client_id": "native"}).json()
     blocked = op.get("/device?user_code=" + started["user_code"])

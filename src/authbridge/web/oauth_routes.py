@@ -19,7 +19,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from authbridge.directory.revocation import register_revoker
 from authbridge.provider.authorization import (
     RESPONSE_TYPES,
     SUPPORTED_SCOPES,
@@ -33,8 +32,6 @@ from authbridge.provider.clients import GRANT_TYPES
 from authbridge.provider.device import normalize_user_code
 from authbridge.provider.errors import OAuthError
 from authbridge.provider.service import OpenIDProvider
-from authbridge.provider.store import ProviderStore
-from authbridge.storage import Storage
 from authbridge.storage.models import utcnow
 from authbridge.web.rendering import check_csrf, render, templates
 from authbridge.web.services import Services
@@ -51,14 +48,6 @@ REAUTH_PURPOSE = "oauth-reauth"
 MAX_FORM = 64 * 1024
 NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
 FORM_POST_JS = b'document.getElementById("form-post").submit();\n'
-
-
-def _revoke_refresh_tokens(storage: Storage, user_id: str) -> int:
-    """Deactivating a user (SCIM, admin) ends their refresh tokens too."""
-    return ProviderStore(storage.db).revoke_user_refresh(user_id)
-
-
-register_revoker(_revoke_refresh_tokens)
 
 
 def provider_metadata(issuer: str) -> dict[str, object]:
