@@ -1,0 +1,23 @@
+"""SCIM 2.0 provisioning (RFC 7643, RFC 7644) over the directory, free of any web framework.
+
+Layers, each a module:
+
+- `filters`: filter text to syntax tree (scim2-models' grammar), with length and term limits;
+- `sql`: syntax tree to one SQLAlchemy expression through a per-attribute column map,
+  case-insensitive attributes compared on indexed lower-cased columns;
+- `resources`: the User (with the enterprise extension) and Group models and their columns;
+- `dialect`: what Okta and Entra really send, brought to RFC 7644 before it is applied;
+- `service`: the rules (uniqueness, ETags, per-source visibility, membership as SQL set
+  operations, deactivation revoking credentials, team→role template, audit), one
+  transaction per write;
+- `auth`: the two credentials (HTTP Basic for Okta, Bearer for Entra), compared in
+  constant time; `discovery`: ServiceProviderConfig, Schemas, ResourceTypes;
+- `errors`: RFC 7644 §3.12 errors; `audit`: the trail of changes.
+
+The HTTP glue is `authbridge.web.scim_routes`, mounted at `/v1/scim/v2/{okta|microsoft}`.
+"""
+
+from authbridge.scim.errors import ScimError
+from authbridge.scim.service import ListQuery, Page, ScimService
+
+__all__ = ["ListQuery", "Page", "ScimError", "ScimService"]
