@@ -147,3 +147,19 @@ def test_a_failing_token_endpoint_marks_the_button_until_the_idp_answers(
     monkeypatch.setattr(DiscoveryCache, "retry_after", 0.0)
     with run_server_in_thread(port=port, user_claims=USERS):
         assert 'href="/v1/oauth/start?provider=corp' in _button(app)
+
+
+def test_a_black_holed_idp_does_not_hold_the_login_page(app_factory: AppFactory) -> None:
+    # A listening socket that never answers: connects succeed, reads never return.
+    with socket.socket() as hole:
+        hole.bind(("127.0.0.1", 0))
+        hole.listen(8)
+        port = hole.getsockname()[1]
+        app = app_factory(
+            **env_for(f"http://127.0.0.1:{port}", {"client_id": "c", "client_secret": "s"})
+        )
+        page = app.get("/login")
+        assert page.status_code == 200 and 'action="/login"' in page.text
+        connector = app.app.state.connectors.get("corp")  # type: ignore[attr-defined]
+        probe = connector.discovery._probe
+        assert probe is not None and probe.is_alive()  # the page did not wait for it

@@ -8,6 +8,7 @@ its own button and works again when it is back, without a restart.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -153,6 +154,8 @@ class DiscoveryCache:
 
     ttl = 3600.0
     retry_after = 10.0
+    # How long the login page waits for a status probe before showing what it knows.
+    probe_budget = 0.5
 
     def __init__(
         self, http: OutboundHttp, url: str, expected_issuer: str, *, exact: bool, name: str
@@ -167,6 +170,8 @@ class DiscoveryCache:
         self._fetched_at = 0.0
         self._failed_at: float | None = None
         self.problem: ProviderUnavailable | None = None
+        self._probe: threading.Thread | None = None
+        self._probe_lock = threading.Lock()
 
     def get(self) -> ProviderMetadata:
         """Fresh metadata, or the last good copy while the IdP is failing, or the error."""
@@ -190,6 +195,37 @@ class DiscoveryCache:
                 self._failed_at = now
                 self.problem = exc
             return self._result()
+
+    @property
+    def cached(self) -> ProviderMetadata | None:
+        return self._metadata
+
+    def _due(self, now: float) -> bool:
+        if self._failed_at is not None:
+            return now - self._failed_at >= self.retry_after
+        return self._metadata is None or now - self._fetched_at >= self.ttl
+
+    def _probe_once(self) -> None:
+        with contextlib.suppress(ProviderUnavailable):  # recorded in self.problem
+            self.get()
+
+    def status(self) -> ProviderUnavailable | None:
+        """The current problem, without making a page wait on a slow IdP.
+
+        A due fetch runs in one background thread; the caller waits at most
+        `probe_budget` for it, so a black-holed IdP costs its button, not the page.
+        """
+        with self._probe_lock:
+            running = self._probe is not None and self._probe.is_alive()
+            if not running and self._due(time.monotonic()):
+                self._probe = threading.Thread(
+                    target=self._probe_once, name=f"discovery-{self._name}", daemon=True
+                )
+                self._probe.start()
+            probe = self._probe
+        if probe is not None:
+            probe.join(self.probe_budget)
+        return self.problem
 
     def report(self, problem: ProviderUnavailable) -> None:
         """Another endpoint of this IdP failed: show it on the button until a fetch succeeds."""

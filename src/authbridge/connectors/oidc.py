@@ -209,24 +209,36 @@ class OidcConnector:
         if self.config_error is not None:
             raise self.config_error
         metadata = self.discovery.get()
-        if not self.settings.insecure_skip_issuer_callback_domain_check:
-            base = (self.settings.base_domain or urlsplit(metadata.issuer).hostname or "").lower()
-            domains = {base, *self.trusted_domains}
-            for name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
-                url = getattr(metadata, name)
-                host = urlsplit(url).hostname if url else None
-                if host and not _domain_ok(host, domains):
-                    raise self._misconfigured(
-                        f"{name} {host} is outside {base}; set baseDomain to the IdP's domain, "
-                        "or insecureSkipIssuerCallbackDomainCheck if this is intended"
-                    )
+        self._check_domains(metadata)
         return metadata
 
+    def _check_domains(self, metadata: ProviderMetadata) -> None:
+        if self.settings.insecure_skip_issuer_callback_domain_check:
+            return
+        base = (self.settings.base_domain or urlsplit(metadata.issuer).hostname or "").lower()
+        domains = {base, *self.trusted_domains}
+        for name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
+            url = getattr(metadata, name)
+            host = urlsplit(url).hostname if url else None
+            if host and not _domain_ok(host, domains):
+                raise self._misconfigured(
+                    f"{name} {host} is outside {base}; set baseDomain to the IdP's domain, "
+                    "or insecureSkipIssuerCallbackDomainCheck if this is intended"
+                )
+
     def problem(self) -> str | None:
-        try:
-            self.metadata()
-        except ConnectorError as exc:
-            return exc.message
+        """The button's status, from what is known; never waits long on the IdP."""
+        if self.config_error is not None:
+            return self.config_error.message
+        problem = self.discovery.status()
+        if problem is not None:
+            return problem.message
+        cached = self.discovery.cached
+        if cached is not None:
+            try:
+                self._check_domains(cached)
+            except ProviderUnavailable as exc:
+                return exc.message
         return None
 
     def _jwks_uri(self) -> str:
