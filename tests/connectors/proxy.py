@@ -24,7 +24,11 @@ class _Handler(BaseHTTPRequestHandler):
     def do_CONNECT(self) -> None:
         self.proxy.seen.append(f"CONNECT {self.path}")
         host, _, port = self.path.rpartition(":")
-        upstream = socket.create_connection((host, int(port)), timeout=5)
+        try:
+            upstream = socket.create_connection((host, int(port)), timeout=5)
+        except OSError:
+            self.send_error(502, "upstream unreachable")
+            return
         self.send_response(200, "Connection established")
         self.end_headers()
         sockets = [self.connection, upstream]

@@ -163,3 +163,18 @@ def test_a_black_holed_idp_does_not_hold_the_login_page(app_factory: AppFactory)
         connector = app.app.state.connectors.get("corp")  # type: ignore[attr-defined]
         probe = connector.discovery._probe
         assert probe is not None and probe.is_alive()  # the page did not wait for it
+
+
+@pytest.mark.parametrize("variable", ["GLOBAL_AGENT_HTTPS_PROXY", "HTTPS_PROXY"])
+def test_https_idps_are_reached_through_a_connect_tunnel(
+    app_factory: AppFactory, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    # The name is resolved by the proxy, never locally (a closed network has no DNS).
+    with ForwardProxy() as proxy:
+        monkeypatch.setenv(variable, proxy.url)
+        app = app_factory(
+            **env_for("https://idp.invalid", {"client_id": "c", "client_secret": "s"})
+        )
+        page = app.get("/login").text
+    assert proxy.seen == ["CONNECT idp.invalid:443"]
+    assert "cannot be reached" in page
