@@ -333,8 +333,10 @@ class OidcConnector:
                 f"Expected {', '.join(missing)} for response_type {self.response_type!r}.",
                 code="incomplete_response",
             )
-        code = params.get("code")
-        front_access = params.get("access_token")
+        # Only what this response_type asked for is used: an injected `code` or
+        # `access_token` in another flow's answer is ignored.
+        code = params.get("code") if "code" in parts else None
+        front_access = params.get("access_token") if "token" in parts else None
         front_claims: dict[str, Any] | None = None
         if "id_token" in parts:
             front_claims = validate_id_token(
