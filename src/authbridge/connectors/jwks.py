@@ -39,6 +39,9 @@ class JwksCache:
         self._lock = threading.Lock()
         self._keys: list[dict[str, Any]] = []
         self._fetched_at: float | None = None
+        # Imported keys, by the JWK's position in the current set: parsing an RSA JWK
+        # costs more than verifying a signature with it.
+        self._imported: dict[int, PublicKey] = {}
         self.fetches = 0
 
     def _fetch(self, now: float) -> None:
@@ -47,6 +50,7 @@ class JwksCache:
         doc = self._http.get_json(self._jwks_uri(), what=f"{self._name} JWKS")
         keys = doc.get("keys")
         self._keys = [k for k in keys if isinstance(k, dict)] if isinstance(keys, list) else []
+        self._imported = {}
 
     def _find(self, kid: str | None, alg: str) -> dict[str, Any] | None:
         kty = _kty(alg)
@@ -83,12 +87,21 @@ class JwksCache:
             if found is None and stale:
                 self._fetch(now)
                 found = self._find(kid, alg)
-        if found is None:
-            raise IdTokenInvalid(f"no {alg} signing key with kid {kid!r} in the provider's JWKS")
-        try:
-            key = KeySet.import_key_set({"keys": [found]}).keys[0]
-        except (JoseError, ValueError, TypeError):
-            raise IdTokenInvalid("the provider's JWKS holds a key that cannot be read") from None
-        if not isinstance(key, RSAKey | ECKey | OKPKey):
-            raise IdTokenInvalid("the provider's JWKS key is not an asymmetric key")
-        return key
+            if found is None:
+                raise IdTokenInvalid(
+                    f"no {alg} signing key with kid {kid!r} in the provider's JWKS"
+                )
+            slot = next(i for i, k in enumerate(self._keys) if k is found)
+            cached = self._imported.get(slot)
+            if cached is not None:
+                return cached
+            try:
+                key = KeySet.import_key_set({"keys": [found]}).keys[0]
+            except (JoseError, ValueError, TypeError):
+                raise IdTokenInvalid(
+                    "the provider's JWKS holds a key that cannot be read"
+                ) from None
+            if not isinstance(key, RSAKey | ECKey | OKPKey):
+                raise IdTokenInvalid("the provider's JWKS key is not an asymmetric key")
+            self._imported[slot] = key
+            return key
