@@ -148,3 +148,15 @@ def test_redirect_page_without_an_answer_explains(issuer: str, app_factory: AppF
     # No inline script: the CSP (default-src 'self') would block it.
     assert page.status_code == 200 and "<script>" not in page.text
     assert "unsafe-inline" not in page.headers["content-security-policy"]
+
+
+def test_login_required_from_the_idp_is_explained(issuer: str, app_factory: AppFactory) -> None:
+    app = app_factory(**env(issuer, AUTH__OPENID_CONNECT__OKTA__AUTH_URL_PARAMS__PROMPT="none"))
+    authorize = start(app, "okta")
+    with httpx.Client(trust_env=False) as browser:
+        answer = browser.get(authorize)  # no session at the IdP: it answers at once
+    _, fields = _form(answer.text)
+    assert fields["error"] == "login_required" and fields["state"] == query(authorize)["state"]
+    response = app.post("/v1/oauth/redirect/", data=fields, follow_redirects=False)
+    assert response.status_code == 400
+    assert "sign in again" in response.text and "prompt" in response.text
