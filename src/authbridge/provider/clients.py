@@ -13,7 +13,7 @@ import binascii
 import hmac
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import unquote_plus, urlsplit
 
 from authbridge.config.model import ClientSettings
@@ -60,7 +60,6 @@ class Client:
     refresh_token_idle_timeout: int = 7 * 86400
     service_user_id: str | None = None
     source: str = "config"
-    extra: dict[str, object] = field(default_factory=dict, compare=False)
 
     def allows_grant(self, grant_type: str) -> bool:
         return grant_type in self.grant_types

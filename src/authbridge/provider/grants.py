@@ -212,7 +212,7 @@ class Grants:
         user = self._active_user(client.service_user_id)
         scopes = [s for s in (form.get("scope") or "").split() if s in SUPPORTED_SCOPES]
         scope = " ".join(s for s in dict.fromkeys(scopes) if s not in ("openid", "offline_access"))
-        body, _, _, _ = self._issue(client, user, scope, auth_time=int(now_ts(self.clock)))
+        body, _, _, _ = self._issue(client, user, scope, auth_time=int(self.clock().timestamp()))
         return body
 
     def device_code(self, client: Client, form: Mapping[str, str]) -> dict[str, Any]:
@@ -241,7 +241,3 @@ class Grants:
             client, user, row.scope, auth_time=auth_time, refresh=started[0] if started else None
         )
         return body
-
-
-def now_ts(clock: Callable[[], datetime]) -> float:
-    return clock().timestamp()

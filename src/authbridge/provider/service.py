@@ -9,7 +9,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from authbridge.config.model import Settings
-from authbridge.provider.authorization import AuthorizationRequest, AuthorizationResponse
+from authbridge.provider.authorization import (
+    SUPPORTED_SCOPES,
+    AuthorizationRequest,
+    AuthorizationResponse,
+)
 from authbridge.provider.clients import (
     DEVICE_GRANT,
     GRANT_TYPES,
@@ -58,6 +62,8 @@ class OpenIDProvider:
         self.settings = settings
         self.clock = clock
         self.registry = ClientRegistry(settings.clients, self.store.client)
+        # Whether storage calls are cheap enough to run on the caller's event loop.
+        self.inline_io = storage.db.dialect == "sqlite"
         self.own_tokens = OwnTokens(keyring, settings.server.issuer, algorithms=["ES256", "RS256"])
         self.grants = Grants(self.store, issuer, settings.access_token_audience, clock=clock)
 
@@ -135,8 +141,6 @@ class OpenIDProvider:
         client = authenticate_client(self.registry, authorization, form)
         if not client.allows_grant(DEVICE_GRANT):
             raise OAuthError("unauthorized_client", "this client may not use the device grant")
-        from authbridge.provider.authorization import SUPPORTED_SCOPES
-
         scope = " ".join(
             s for s in dict.fromkeys((form.get("scope") or "").split()) if s in SUPPORTED_SCOPES
         )
