@@ -68,8 +68,9 @@ def app_factory(sqlite_url: str) -> Iterator[AppFactory]:
 
 
 @pytest.fixture
-def op(app_factory: AppFactory, sqlite_url: str) -> TestClient:
-    settings = make_settings(sqlite_url).model_copy(update={"clients": CLIENTS})
+def op(app_factory: AppFactory, database_url: str) -> TestClient:
+    """The app with the test clients, on SQLite and (when configured) on PostgreSQL."""
+    settings = make_settings(database_url).model_copy(update={"clients": CLIENTS})
     return app_factory(settings)
 
 

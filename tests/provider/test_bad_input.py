@@ -48,6 +48,7 @@ def test_oversized_body_is_refused(op: TestClient) -> None:
     [
         "client_id=webapp&redirect_uri=%FF",
         "client_id=%00&redirect_uri=https://rp.example/callback",
+        "client_id=webapp&redirect_uri=https://rp.example/callback&response_type=code&nonce=a%00b",
         "client_id=" + "a" * 5000,
         "client_id=webapp&client_id=spa&redirect_uri=https://rp.example/callback",
         "client_id=webapp&redirect_uri=https://rp.example/callback&response_type=code"
@@ -76,6 +77,14 @@ def test_other_endpoints_with_garbage(op: TestClient, path: str) -> None:
         headers={"content-type": "application/x-www-form-urlencoded", "authorization": "Basic %%%"},
     )
     assert 400 <= response.status_code < 500
+
+
+def test_nul_in_client_id_at_the_token_endpoint(op: TestClient) -> None:
+    response = op.post(
+        "/oauth2/token",
+        data={"grant_type": "client_credentials", "client_id": "a\x00b", "client_secret": "x"},
+    )
+    assert response.status_code == 401
 
 
 def test_logout_with_garbage_hint(op: TestClient) -> None:

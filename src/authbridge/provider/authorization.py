@@ -196,8 +196,8 @@ def parse_request(
     if raw_type != "code" and not nonce:
         # OIDC Core §3.2.2.1: nonce is REQUIRED in the implicit flow.
         raise fail("invalid_request", "nonce is required for response_type " + raw_type)
-    if nonce is not None and len(nonce) > 512:
-        raise fail("invalid_request", "nonce is too long")
+    if nonce is not None and (len(nonce) > 512 or not nonce.isprintable()):
+        raise fail("invalid_request", "nonce is too long or has control characters")
     challenge = None
     if raw_type == "code":
         try:

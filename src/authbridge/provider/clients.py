@@ -160,8 +160,8 @@ class ClientRegistry:
     def get(self, client_id: str | None) -> Client | None:
         """A client by id. Registered clients are cached for CACHE_SECONDS: every token
         request needs its client, and a removal takes effect within that time."""
-        if not client_id or len(client_id) > 128:
-            return None
+        if not client_id or len(client_id) > 128 or not client_id.isprintable():
+            return None  # (PostgreSQL refuses NUL in text; no client id has controls)
         static = self._static.get(client_id)
         if static is not None:
             return static
