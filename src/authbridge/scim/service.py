@@ -266,18 +266,18 @@ class ScimService:
             raise InvalidValue("userName is required")
         if len(username) > 320:
             raise InvalidValue("userName is longer than 320 characters")
-        email_value = str(email["value"])[:320] if email else None
+        email_value = str(email["value"]) if email else None
         return {
             "username": username,
             "username_key": casefold_key(username),
             "email": email_value,
             "name": (display or None) and str(display)[:256],
             "active": dumped.get("active", True) is not False,
-            "external_id": dumped.get("externalId"),
-            "given_name_key": _key(name.get("givenName")),
-            "family_name_key": _key(name.get("familyName")),
-            "email_key": _key(email_value),
-            "display_name_key": _key(dumped.get("displayName")),
+            "external_id": _bounded(dumped.get("externalId"), "externalId", 512),
+            "given_name_key": _key(name.get("givenName"), "name.givenName", 256),
+            "family_name_key": _key(name.get("familyName"), "name.familyName", 256),
+            "email_key": _key(email_value, "emails.value", 320),
+            "display_name_key": _key(dumped.get("displayName"), "displayName", 256),
         }
 
     def _check_user_unique(
@@ -671,6 +671,7 @@ class ScimService:
 
     @staticmethod
     def _group_name(resource: Any) -> str:
+        _bounded(getattr(resource, "external_id", None), "externalId", 512)
         name = getattr(resource, "display_name", None)
         if not isinstance(name, str) or not name.strip():
             raise InvalidValue("displayName is required")
@@ -941,10 +942,19 @@ class ScimService:
         return Page(total, query.start_index, items)
 
 
-def _key(value: Any) -> str | None:
+def _bounded(value: Any, name: str, limit: int) -> Any:
+    """Refuse a value longer than its column: a clear 400, where truncating would make
+    filters on the full value miss it."""
+    if isinstance(value, str) and len(value) > limit:
+        raise InvalidValue(f"{name} is longer than {limit} characters")
+    return value
+
+
+def _key(value: Any, name: str, limit: int) -> str | None:
     if not isinstance(value, str) or not value:
         return None
-    return casefold_key(value)[:320]
+    key = casefold_key(_bounded(value, name, limit))
+    return key if len(key) <= limit else key[:limit]
 
 
 def _group_audit(group: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 from fastapi import APIRouter, Request
 from scim2_models import Context, ResponseParameters
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -237,6 +237,9 @@ async def _handle(request: Request, source: str, work: Callable[[_Endpoint, str]
         return _error(exc, credential)
     except ScimError as exc:
         return _error(exc, credential)
+    except DataError:
+        # A value the database refuses (too long, out of range): the client's input.
+        return _error(InvalidValue("a value is too long or out of range"), credential)
     except (Unavailable, DBAPIError) as exc:
         log.error("scim_storage_unavailable", error=type(exc).__name__)
         error = ScimError("the service cannot reach its database right now")
