@@ -204,3 +204,44 @@ def test_claims_view_is_read_only(verifier, signers):
     token = verifier.verify(mint(signers["ES256"]))
     with pytest.raises(TypeError):
         token.claims["sub"] = "admin"  # type: ignore[index]
+
+
+# -- claim value types: RFC 7519 §4.1.3 (aud), RFC 9068 §2.2.3 (scope/scp, roles) -----------
+
+
+@pytest.mark.parametrize(
+    ("claims", "expected"),
+    [
+        ({"roles": ["viewer", 3]}, Reason.INVALID_CLAIM),
+        ({"roles": ["viewer", ["op"]]}, Reason.INVALID_CLAIM),
+        ({"roles": {"viewer": True}}, Reason.INVALID_CLAIM),
+        ({"roles": 7}, Reason.INVALID_CLAIM),
+        ({"roles": "viewer"}, None),  # one role as a bare string
+        ({"roles": []}, None),
+        ({"scp": ["read:dags", None]}, Reason.INVALID_CLAIM),
+        ({"scope": 5}, Reason.INVALID_CLAIM),
+        ({"scope": "read:dags", "scp": "write:dags"}, None),
+        ({"aud": None}, Reason.INVALID_CLAIM),
+        ({"aud": [True]}, Reason.INVALID_CLAIM),
+        ({"sub": ""}, Reason.MISSING_CLAIM),
+        ({"sub": 12}, Reason.MISSING_CLAIM),
+        ({"exp": True}, Reason.INVALID_CLAIM),
+        ({"exp": "9999999999"}, Reason.INVALID_CLAIM),
+        ({"iat": None}, Reason.MISSING_CLAIM),
+        ({"nbf": [NOW]}, Reason.INVALID_CLAIM),
+    ],
+)
+def test_claim_value_types(verifier, signers, claims, expected):
+    # aud: None must reach the verifier as JSON null, not be dropped by access_claims.
+    body = access_claims(**{k: v for k, v in claims.items() if v is not None})
+    body.update({k: v for k, v in claims.items() if v is None})
+    token = pyjwt.encode(
+        body, signers["ES256"].private, algorithm="ES256", headers={"kid": "es-1", "typ": "at+jwt"}
+    )
+    assert _verdict(verifier, token) is expected
+
+
+def test_roles_and_scopes_sets(verifier, signers):
+    token = verifier.verify(mint(signers["ES256"], roles="viewer", scp=["a", "b"], scope="c d"))
+    assert token.roles == {"viewer"}
+    assert token.scopes == {"a", "b", "c", "d"}

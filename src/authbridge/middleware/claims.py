@@ -164,16 +164,17 @@ def compile_checker(trust: IssuerTrust) -> ClaimChecker:
             exp = _number(claims, "exp")
         if (now > exp + leeway) if leeway else (now >= exp):
             raise InvalidToken(Reason.EXPIRED)
+        latest = now + leeway
         iat = get("iat")
         if type(iat) is not int:
             iat = _number(claims, "iat")
-        if now + leeway < iat:
+        if latest < iat:
             raise InvalidToken(Reason.ISSUED_IN_FUTURE)
         nbf = get("nbf")
         if nbf is not None:
             if type(nbf) is not int:
                 nbf = _number(claims, "nbf")
-            if now + leeway < nbf:
+            if latest < nbf:
                 raise InvalidToken(Reason.NOT_YET_VALID)
 
         aud = get("aud")
@@ -220,7 +221,15 @@ def compile_checker(trust: IssuerTrust) -> ClaimChecker:
         else:
             scopes = _scopes(claims)
         held_roles = get("roles")
-        roles = _EMPTY if held_roles is None else frozenset(_strings(held_roles, "roles"))
+        if held_roles is None:
+            roles = _EMPTY
+        elif type(held_roles) is list:
+            for role in held_roles:
+                if type(role) is not str:
+                    raise InvalidToken(Reason.INVALID_CLAIM, "roles")
+            roles = frozenset(held_roles)
+        else:
+            roles = frozenset(_strings(held_roles, "roles"))
         token: VerifiedToken = new(
             VerifiedToken,
             (
