@@ -332,3 +332,27 @@ def test_cors_preflight_for_browser_apps(op: TestClient) -> None:
     )
     assert response.status_code == 204
     assert response.headers["access-control-allow-origin"] == "*"
+
+
+def test_request_objects_are_refused_by_name(browser: TestClient) -> None:
+    for name, error in (
+        ("request", "request_not_supported"),
+        ("request_uri", "request_uri_not_supported"),
+        ("registration", "registration_not_supported"),
+    ):
+        params = location_params(
+            browser.get(authorize_url(**{name: "eyJ"}), follow_redirects=False)
+        )
+        assert params["error"] == error
+
+
+def test_authorization_request_by_post(browser: TestClient) -> None:
+    """OIDC Core §3.1.2.1: the endpoint supports POST with form serialization."""
+    query = authorize_url().split("?", 1)[1]
+    response = browser.post(
+        "/oauth2/authorize",
+        content=query,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 302 and "code" in location_params(response)

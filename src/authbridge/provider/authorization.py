@@ -32,6 +32,11 @@ SUPPORTED_SCOPES = ("openid", "profile", "email", "groups", "offline_access")
 # `consent` is accepted and satisfied without a screen: every client is registered by the
 # platform's operators (first-party), so there is no third-party consent to collect.
 PROMPTS = ("none", "login", "consent", "select_account")
+UNSUPPORTED = {
+    "request": "request_not_supported",
+    "request_uri": "request_uri_not_supported",
+    "registration": "registration_not_supported",
+}
 SINGLE = (
     "client_id",
     "redirect_uri",
@@ -177,6 +182,10 @@ def parse_request(
         values = {name: _single(params, name) for name in SINGLE}
     except OAuthError as exc:
         raise fail(exc.error, exc.description) from None
+    for name, error in UNSUPPORTED.items():
+        if name in params:
+            # OIDC Core §6.1, §6.2, §7.2.1: these named errors, not silent ignoring.
+            raise fail(error, f"the {name} parameter is not supported")
     if raw_mode is not None and raw_mode not in RESPONSE_MODES:
         raise fail("invalid_request", f"response_mode {raw_mode!r} is not supported")
     if raw_type is None:
