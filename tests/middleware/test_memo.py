@@ -27,6 +27,13 @@ def fresh(text: str) -> str:
     return text.encode().decode()
 
 
+def admit(verifier, token: str) -> None:
+    """Verify twice: a token enters the memo on its second verification."""
+    verifier.verify(fresh(token))
+    verifier.verify(fresh(token))
+    assert token in verifier._memo
+
+
 def reason(verify, token: str) -> Reason | None:
     try:
         verify(token)
@@ -43,7 +50,8 @@ def es(signers: dict[str, Signer]) -> Signer:
 def test_same_token_again_gives_equal_result(verifier, es) -> None:
     token = compact(at_header(es), access_claims(realm={"roles": ["a", ["b"]]}), es)
     first = verifier.verify(fresh(token))
-    assert len(verifier._memo) == 1
+    assert len(verifier._memo) == 0  # once is not enough to get in
+    admit(verifier, token)
     second = verifier.verify(fresh(token))
     assert second == first
     assert second.claims["realm"] == {"roles": ["a", ["b"]]}
@@ -51,7 +59,7 @@ def test_same_token_again_gives_equal_result(verifier, es) -> None:
 
 def test_editing_handed_claims_reaches_no_later_request(verifier, es) -> None:
     token = compact(at_header(es), access_claims(realm={"roles": ["viewer"]}), es)
-    for _ in range(3):
+    for _ in range(4):
         got = verifier.verify(fresh(token))
         assert got.roles == frozenset({"viewer"})
         assert got.claims["groups"] == ["data"]
@@ -65,7 +73,7 @@ def test_editing_handed_claims_reaches_no_later_request(verifier, es) -> None:
 
 def test_memorized_token_still_expires(verifier, clock: FakeClock, es) -> None:
     token = compact(at_header(es), access_claims(exp=NOW + 60), es)
-    assert reason(verifier.verify, fresh(token)) is None
+    admit(verifier, token)
     clock.advance(60)
     assert reason(verifier.verify, fresh(token)) is Reason.EXPIRED
 
@@ -75,7 +83,7 @@ def test_memorized_token_needs_its_key_still_published(
 ) -> None:
     verifier = make_verifier(jwks_server.url, clock, policy=POLICY)
     token = compact(at_header(es), access_claims(exp=NOW + 3600), es)
-    assert reason(verifier.verify, fresh(token)) is None
+    admit(verifier, token)
     jwks_server.document = {"keys": [signers["RS256"].jwk()]}  # es-1 rotated out
     clock.advance(61)  # the key set goes stale; the refresh drops the key
     verifier.verify(
@@ -87,6 +95,7 @@ def test_memorized_token_needs_its_key_still_published(
 
 def test_memorized_token_still_needs_the_scope_asked_for(verifier, es) -> None:
     token = compact(at_header(es), access_claims(), es)
+    admit(verifier, token)
     verifier.verify(fresh(token), scopes=("read:dags",))
     with pytest.raises(InsufficientScope):
         verifier.verify(fresh(token), scopes=("admin",))
@@ -95,7 +104,7 @@ def test_memorized_token_still_needs_the_scope_asked_for(verifier, es) -> None:
 def test_signature_swapped_onto_memorized_text_is_refused(verifier, es) -> None:
     """Keyed by the whole text: a new signature is a new token, checked from scratch."""
     token = compact(at_header(es), access_claims(), es)
-    verifier.verify(fresh(token))
+    admit(verifier, token)
     head, payload, sig = token.split(".")
     raw = bytearray(base64.urlsafe_b64decode(sig + "=="))
     raw[-1] ^= 1
@@ -111,26 +120,34 @@ def test_forged_and_refused_tokens_never_enter(verifier, es) -> None:
         assert reason(verifier.verify, fresh(forged)) is Reason.BAD_SIGNATURE
     assert reason(verifier.verify, "not.a.token") is Reason.MALFORMED
     assert len(verifier._memo) == 0
+    assert len(verifier._seen) == 0
 
 
 def test_memo_is_bounded_and_can_be_turned_off(jwks_server, clock, es) -> None:
     verifier = make_verifier(jwks_server.url, clock)
-    verifier._memo_size = 3
+    verifier._memo_size, verifier._seen_size = 3, 12
     tokens = [compact(at_header(es), access_claims(jti=f"j{i}"), es) for i in range(5)]
     for token in tokens:
-        verifier.verify(fresh(token))
+        admit(verifier, token)
     assert list(verifier._memo) == tokens[2:]  # the oldest went first
+    assert len(verifier._seen) == 5
+    for i in range(20):  # one-off tokens: never in the memo, and the seen set stays bounded
+        verifier.verify(compact(at_header(es), access_claims(jti=f"once-{i}"), es))
+        assert len(verifier._seen) <= 12
+    assert list(verifier._memo) == tokens[2:]
 
     off = make_verifier(jwks_server.url, clock)
     off._memo_size = 0
     off.verify(fresh(tokens[0]))
     assert off.verify(fresh(tokens[0])).subject == "user-123"
     assert len(off._memo) == 0
+    assert len(off._seen) == 0
 
 
 def test_async_path_shares_the_memo(verifier, es) -> None:
     token = compact(at_header(es), access_claims(), es)
     first = asyncio.run(verifier.averify(fresh(token)))
+    asyncio.run(verifier.averify(fresh(token)))
     assert len(verifier._memo) == 1
     assert asyncio.run(verifier.averify(fresh(token))) == first
     assert verifier.verify(fresh(token)) == first

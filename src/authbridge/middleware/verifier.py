@@ -111,11 +111,12 @@ class TokenVerifier:
     so tests can move time without sleeping.
 
     ``decode_memo`` bounds a memo of *decoding* (base64url, JSON) keyed by the exact token
-    text, which a bearer token presented on every request of a session hits each time. Only
-    tokens whose signature a trusted key verified get in, so nobody can fill it with forged
-    input. It holds no verdict: on every call, memo or not, the issuer's current keys
-    verify the signature again and every claim is judged again at the current time, so a
-    rotated-out key, an expiry or a changed clock take effect at once. ``0`` turns it off.
+    text, which a bearer token presented on every request of a session hits from its third
+    request on. Only tokens whose signature a trusted key verified get in, on their second
+    verification, so nobody can fill it with forged input and one-off tokens cost nothing.
+    It holds no verdict: on every call, memo or not, the issuer's current keys verify the
+    signature again and every claim is judged again at the current time, so a rotated-out
+    key, an expiry or a changed clock take effect at once. ``0`` turns it off.
     """
 
     def __init__(
@@ -144,6 +145,11 @@ class TokenVerifier:
         self._max_header = config.max_header_bytes
         self._memo: dict[str, _Entry] = {}
         self._memo_size = max(0, decode_memo)
+        # Hashes of tokens verified once: a token enters the memo on its second verification,
+        # so one-off tokens never pay for the memo's copy and memory. A collision merely
+        # admits a token one verification early.
+        self._seen: set[int] = set()
+        self._seen_size = 4 * self._memo_size
         # Waiting longer than a fetch can take only hides a wedged worker.
         self._wait = policy.timeout + 1.0
 
@@ -203,10 +209,17 @@ class TokenVerifier:
 
     def _memorize(self, token: str, pending: _Pending) -> None:
         """Keep the decoding of a token whose signature just verified (see the class doc)."""
+        if not self._memo_size:
+            return
+        key = hash(token)  # already computed by the memo lookup: str caches its hash
+        seen = self._seen
+        if key not in seen:
+            if len(seen) >= self._seen_size:
+                seen.clear()
+            seen.add(key)
+            return
         memo = self._memo
         if len(memo) >= self._memo_size:
-            if not self._memo_size:
-                return
             # Forget the oldest entry; a concurrent caller may have done so already.
             with suppress(KeyError, RuntimeError, StopIteration):
                 del memo[next(iter(memo))]
