@@ -124,8 +124,10 @@ class JwksPolicy:
     * ``default_ttl``: freshness when the response has no ``Cache-Control: max-age``;
       a ``max-age`` is honoured but clamped into ``[min_ttl, max_ttl]`` so that an IdP can
       neither make us hammer it nor keep a removed key alive for days.
-    * ``cooldown``: at most one fetch per source per cooldown, however many unknown ``kid``
-      values arrive (an attacker can mint unknown kids for free).
+    * ``cooldown``: unknown ``kid`` values start at most one fetch per source per cooldown,
+      however many arrive (an attacker can mint them for free), counted from the last fetch
+      they started, so a key rotated just after start-up is fetched at once; refreshes and
+      retries after a failure also wait a cooldown after any fetch.
     * ``stale_window``: after freshness ends and refreshes fail, already known keys keep
       verifying this long; afterwards validation fails closed.
     """
