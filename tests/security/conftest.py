@@ -1,0 +1,39 @@
+"""The app on a TestClient that answers like production: an unhandled exception becomes the
+500 page (raise_server_exceptions=False), so a test sees the status a browser would see."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from authbridge.config import Settings
+from authbridge.web.app import create_app
+from tests.conftest import make_settings
+
+AppFactory = Callable[..., TestClient]
+
+
+@pytest.fixture
+def app_factory(sqlite_url: str) -> Iterator[AppFactory]:
+    clients: list[TestClient] = []
+
+    def build(settings: Settings | None = None, **env: str) -> TestClient:
+        client = TestClient(
+            create_app(settings or make_settings(sqlite_url, **env)),
+            base_url="http://localhost:8080",
+            raise_server_exceptions=False,
+        )
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield build
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(app_factory: AppFactory) -> TestClient:
+    return app_factory()
