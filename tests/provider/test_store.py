@@ -117,3 +117,36 @@ def test_revoking_a_user_revokes_their_refresh_tokens(storage: Storage) -> None:
     row = _family(storage, store)
     assert revoke_user(storage, row.user_id) >= 1
     assert store.refresh_token(digest("t0"))[1] is False
+
+
+def test_racing_uses_of_one_token_let_exactly_one_win(storage: Storage) -> None:
+    """Two requests presenting the same token at once: one rotation, then the family dies
+    (the loser is a reuse: RFC 9700 §4.14.2 cannot tell which holder is the attacker)."""
+    import threading
+
+    store = ProviderStore(storage.db)
+    _family(storage, store)
+    outcomes = []
+    barrier = threading.Barrier(2)
+
+    def use(successor: str) -> None:
+        barrier.wait()
+        outcomes.append(
+            store.rotate_refresh(
+                digest("t0"), digest(successor), utcnow(), 3600, client_id="c"
+            ).problem
+        )
+
+    threads = [threading.Thread(target=use, args=(name,)) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes, key=str) == [None, "reused"] or sorted(outcomes, key=str) == [
+        "reused",
+        None,
+    ]
+    assert all(
+        store.refresh_token(digest(name)) is None or not store.refresh_token(digest(name))[1]
+        for name in ("a", "b")
+    )
