@@ -37,3 +37,15 @@ def app_factory(sqlite_url: str) -> Iterator[AppFactory]:
 @pytest.fixture
 def client(app_factory: AppFactory) -> TestClient:
     return app_factory()
+
+
+@pytest.fixture
+def any_backend_client(database_url: str) -> Iterator[TestClient]:
+    """The app on SQLite, and on PostgreSQL when AUTHBRIDGE_TEST_DATABASE_URL is set."""
+    client = TestClient(
+        create_app(make_settings(database_url)),
+        base_url="http://localhost:8080",
+        raise_server_exceptions=False,
+    )
+    with client:
+        yield client
