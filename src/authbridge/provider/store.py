@@ -8,7 +8,8 @@ successor. Replays are detected by that UPDATE matching no row.
 from __future__ import annotations
 
 import threading
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -229,6 +230,30 @@ class ProviderStore:
         self._writer: AbstractContextManager[Any] = (
             threading.Lock() if db.dialect == "sqlite" else nullcontext()
         )
+        self._pinned: Connection | None = None
+
+    @contextmanager
+    def _hot_transaction(self) -> Iterator[Connection]:
+        """A transaction for the hot path. On SQLite, writers are serialised by the lock
+        anyway, so they share one long-lived connection: no pool checkout and no pre-ping
+        query per grant (measured at about a tenth of a grant's CPU). A connection that
+        failed is dropped and replaced."""
+        if self._db.dialect != "sqlite":
+            with self._db.engine.begin() as conn:
+                yield conn
+            return
+        with self._writer:
+            pinned = self._pinned
+            if pinned is None or pinned.closed or pinned.invalidated:
+                pinned = self._pinned = self._db.engine.connect()
+            conn = pinned
+            try:
+                with conn.begin():
+                    yield conn
+            except Exception:
+                self._pinned = None
+                conn.close()
+                raise
 
     # Clients ---------------------------------------------------------------------------
 
@@ -348,7 +373,7 @@ class ProviderStore:
         are read in the same transaction, so a grant costs one round of short statements
         on Core (no ORM unit of work): this is the provider's hot path.
         """
-        with self._writer, self._db.engine.begin() as conn:
+        with self._hot_transaction() as conn:
             found = conn.execute(Q_FIND_REFRESH, {"h": token_hash}).first()
             if found is None:
                 return Rotation(None, "unknown")
