@@ -18,12 +18,19 @@ from authbridge.config.model import RateLimitSettings
 from authbridge.storage.models import utcnow
 from authbridge.storage.ratelimits import RateLimitStore
 
-__all__ = ["SignInThrottle", "Throttled"]
+__all__ = ["Attempt", "SignInThrottle"]
 
 
 @dataclass(frozen=True)
-class Throttled:
-    retry_after: int
+class Attempt:
+    """The verdict before a password is checked: go ahead, or wait `retry_after` seconds."""
+
+    retry_after: int | None
+    earlier_failures: bool
+
+    @property
+    def throttled(self) -> bool:
+        return self.retry_after is not None
 
 
 def _key(*parts: str) -> str:
@@ -54,21 +61,30 @@ class SignInThrottle:
             (_key("acct", account), self._limits.per_account),
         ]
 
-    def check(self, account: str, address: str, *, device: str | None = None) -> Throttled | None:
+    def check(self, account: str, address: str, *, device: str | None = None) -> Attempt:
         """Whether a sign-in attempt may go ahead; checked before the password is verified.
 
-        `device` is the id from a valid device cookie issued for this same account.
+        `device` is the id from a valid device cookie issued for this same account. All
+        counters are read in one query.
         """
-        now = self._clock()
-        for key, limit in self._keys(account, address, device):
-            if self._store.count(key, now=now, window=self._window) >= limit:
-                return Throttled(retry_after=self._limits.window)
-        return None
+        keys = self._keys(account, address, device)
+        counts = self._store.counts(
+            [key for key, _ in keys], now=self._clock(), window=self._window
+        )
+        throttled = any(counts.get(key, 0) >= limit for key, limit in keys)
+        return Attempt(
+            retry_after=self._limits.window if throttled else None,
+            earlier_failures=counts.get(keys[0][0], 0) > 0,
+        )
 
     def failed(self, account: str, address: str, *, device: str | None = None) -> None:
         now = self._clock()
         for key, _limit in self._keys(account, address, device):
             self._store.hit(key, now=now, window=self._window)
 
-    def succeeded(self, account: str, address: str) -> None:
-        self._store.clear(_key("pair", account.casefold(), address))
+    def succeeded(
+        self, account: str, address: str, attempt: Attempt, *, device: str | None = None
+    ) -> None:
+        """Forget this browser's failures for the account (nothing to do if it had none)."""
+        if attempt.earlier_failures:
+            self._store.clear(self._keys(account, address, device)[0][0])

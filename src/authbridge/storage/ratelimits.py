@@ -34,6 +34,16 @@ class RateLimitStore:
             session.execute(stmt)
             return self._count(session, key, now, window)
 
+    def counts(self, keys: list[str], *, now: datetime, window: timedelta) -> dict[str, int]:
+        """Current counts of several keys in one query (keys absent or lapsed count 0)."""
+        with self._db.session() as session:
+            rows = session.execute(
+                select(RateLimitCounter.key, RateLimitCounter.count).where(
+                    RateLimitCounter.key.in_(keys), RateLimitCounter.window_start > now - window
+                )
+            )
+            return {key: count for key, count in rows}
+
     def count(self, key: str, *, now: datetime, window: timedelta) -> int:
         with self._db.session() as session:
             return self._count(session, key, now, window)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
@@ -86,8 +87,11 @@ def install(app: FastAPI) -> None:
         )
 
     app.add_exception_handler(Unavailable, unavailable)
+    # Only "cannot talk to the database" is a 503: a DataError or IntegrityError is a bug or
+    # bad input and must not be dressed up as an outage (it ends as a logged 500).
     app.add_exception_handler(OperationalError, unavailable)
-    app.add_exception_handler(DBAPIError, unavailable)
+    app.add_exception_handler(InterfaceError, unavailable)
+    app.add_exception_handler(PoolTimeout, unavailable)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:

@@ -103,8 +103,8 @@ def login(
     device = _device_for(
         ready.csrf.unsign(DEVICE, request.cookies.get(services.cookies.device)), account
     )
-    throttled = ready.throttle.check(account, address, device=device)
-    if throttled is not None:
+    attempt = ready.throttle.check(account, address, device=device)
+    if attempt.throttled:
         metrics.labels("password", "throttled").inc()
         log.warning("sign_in_throttled", method="password", address=address)
         response = render(
@@ -116,7 +116,7 @@ def login(
             error="Too many failed sign-ins. Wait a few minutes and try again.",
             **context,
         )
-        response.headers["retry-after"] = str(throttled.retry_after)
+        response.headers["retry-after"] = str(attempt.retry_after)
         return response
     user = ready.accounts.authenticate(account, password)
     if user is None:
@@ -133,7 +133,7 @@ def login(
             error="That email and password do not match an account.",
             **context,
         )
-    ready.throttle.succeeded(account, address)
+    ready.throttle.succeeded(account, address, attempt, device=device)
     signed = _see_other(safe_next(next))
     sign_in(request, signed, services, user, LOCAL_CONNECTOR)
     if device is None:
