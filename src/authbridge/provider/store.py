@@ -414,7 +414,7 @@ class ProviderStore:
 
     def subject(self, user_id: str) -> Subject | None:
         """The user with roles and teams, in one short transaction."""
-        with self._db.engine.begin() as conn:
+        with self._hot_transaction() as conn:
             user = conn.execute(Q_FIND_USER, {"u": user_id}).first()
             return _load_subject(conn, user, user_id) if user is not None else None
 
