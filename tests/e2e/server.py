@@ -82,6 +82,8 @@ class AuthbridgeServer:
             SERVER__PORT=str(self.port),
             SERVER__ISSUER=self.url,
             DATABASE__URL=self.database_url,
+            # Rotations by the CLI show in the JWKS within a second, not the default 30.
+            TOKENS__KEY_RELOAD_INTERVAL="1",
             **env,
         )
         self.lines: list[str] = []

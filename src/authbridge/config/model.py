@@ -109,6 +109,12 @@ class TokenSettings(Section):
         description="Encrypts private signing keys at rest (AES-256-GCM); keep it out of the DB.",
         json_schema_extra={"secret": True},
     )
+    key_reload_interval: int = Field(
+        default=30,
+        ge=1,
+        le=3600,
+        description="Seconds between re-reads of the key set (rotations by other replicas).",
+    )
     key_publish_ahead: int = Field(
         default=600,
         ge=0,

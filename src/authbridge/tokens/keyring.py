@@ -25,7 +25,7 @@ from authbridge.tokens.sealing import KeySealer
 
 __all__ = ["KeyRing", "PublishedKeys", "keyring_for"]
 
-RELOAD_INTERVAL = timedelta(seconds=30)
+RELOAD_INTERVAL = timedelta(seconds=30)  # default of tokens.keyReloadInterval
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,7 @@ class KeyRing:
         max_token_lifetime: timedelta,
         clock: Callable[[], datetime] = utcnow,
         sealer: KeySealer | None = None,
+        reload_interval: timedelta = RELOAD_INTERVAL,
     ) -> None:
         self._store = store
         self._algorithm = algorithm
@@ -59,6 +60,7 @@ class KeyRing:
         self._snapshot: PublishedKeys | None = None
         self._parsed: dict[str, KeyMaterial] = {}
         self._sealer = sealer or KeySealer(None)
+        self._reload_interval = reload_interval
 
     def ensure_key(self) -> None:
         """On first start, create the first key; it signs at once (no cache can be stale).
@@ -128,14 +130,14 @@ class KeyRing:
                     pem = self._sealer.unseal(row.private_pem, row.kid)
                     self._parsed[row.kid] = load(pem, row.alg)
             # The snapshot lapses at the next transition (a key starts or stops signing or
-            # publishing) or after RELOAD_INTERVAL, so rotations by another replica are seen.
+            # publishing) or after the reload interval, so rotations by other replicas are seen.
             transitions = [
                 t
                 for r in rows
                 for t in (r.signs_from, r.retired_at, r.published_until)
                 if t is not None and t > now
             ]
-            valid_until = min([now + RELOAD_INTERVAL, *transitions])
+            valid_until = min([now + self._reload_interval, *transitions])
             document = {
                 "keys": [
                     r.public_jwk
@@ -164,4 +166,5 @@ def keyring_for(settings: Settings, store: KeyStore) -> KeyRing:
         publish_ahead=timedelta(seconds=tokens.key_publish_ahead),
         max_token_lifetime=timedelta(seconds=lifetime),
         sealer=KeySealer(tokens.key_encryption_key),
+        reload_interval=timedelta(seconds=tokens.key_reload_interval),
     )
