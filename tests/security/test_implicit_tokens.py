@@ -85,8 +85,9 @@ def test_access_token_of_another_client_is_refused(static_idp: StaticIdp, signer
         )
 
 
+@pytest.mark.parametrize("audience", ["some-other-app-client", ["some-other-app-client"]])
 def test_id_token_for_another_client_is_refused_in_the_hybrid_implicit_flow(
-    static_idp: StaticIdp, signer: Signer
+    static_idp: StaticIdp, signer: Signer, audience: object
 ) -> None:
     """Where an ID token travels with the access token, aud and at_hash stop the swap."""
     stolen = "opaque-token-of-another-app"
@@ -99,9 +100,18 @@ def test_id_token_for_another_client_is_refused_in_the_hybrid_implicit_flow(
     )
     id_token = signer.sign(
         signer.claims(
-            aud="some-other-app-client", nonce=LOGIN.nonce, at_hash=signer.at_hash(stolen)
+            aud=audience,
+            sub=VICTIM["sub"],
+            nonce=LOGIN.nonce,
+            at_hash=signer.at_hash(stolen),
         )
     )
+    fields = {"access_token": stolen, "token_type": "Bearer", "state": LOGIN.state}
+    ours = signer.sign(
+        signer.claims(sub=VICTIM["sub"], nonce=LOGIN.nonce, at_hash=signer.at_hash(stolen))
+    )
+    # The control: the same answer with our client in `aud` is accepted.
+    assert oidc.handle_callback(LOGIN, {**fields, "id_token": ours}).subject == VICTIM["sub"]
     with pytest.raises(ConnectorError):
         oidc.handle_callback(
             LOGIN,
