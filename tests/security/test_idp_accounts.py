@@ -178,3 +178,24 @@ def test_sql_metacharacters_in_identity_fields_are_data(storage: Storage, payloa
     assert user.username == payload
     assert storage.users.by_identity("custom", "anything") is None
     assert storage.users.count() == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="FINDING 12: every username candidate of an IdP identity can be squatted "
+    "beforehand (its email locally, `<connector>:<subject>` through another IdP), and its "
+    "first login is then refused for good",
+)
+def test_first_idp_login_cannot_be_locked_out_by_squatted_usernames(storage: Storage) -> None:
+    """The candidates are public or guessable: the verified email, preferred_username, and
+    `okta:<sub>` (Okta subjects appear in every token the user shows to an API). A local
+    sign-up takes the first; an IdP that lets users pick preferred_username (finding 2)
+    takes the last."""
+    storage.users.create(username="ivy@example.com", email="ivy@example.com")  # local sign-up
+    linker(storage).sign_in(
+        ident("auth0", "auth0|eve", email=None, email_verified=False, username="okta:00u-ivy"),
+        SignupPolicy(),
+    )
+    user = linker(storage).sign_in(ident(), SignupPolicy())
+    assert storage.users.by_identity("okta", "00u-ivy") is not None
+    assert user.active

@@ -122,3 +122,34 @@ def test_id_token_for_another_client_is_refused_in_the_hybrid_implicit_flow(
                 "state": LOGIN.state,
             },
         )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="FINDING 13: a signed ID token whose nonce (or at_hash) has non-ASCII characters "
+    "raises TypeError (a 500) instead of the connector's invalid_id_token error",
+)
+@pytest.mark.parametrize("claim", ["nonce", "at_hash"])
+def test_non_ascii_nonce_or_at_hash_is_an_invalid_id_token(
+    static_idp: StaticIdp, signer: Signer, claim: str
+) -> None:
+    token = "opaque-access-token"
+    serve_userinfo(static_idp, token)
+    oidc = connector(
+        CognitoConnector,
+        static_idp,
+        flow="implicit",
+        auth_url_params={"response_type": "id_token token"},
+    )
+    values = {"nonce": LOGIN.nonce, "at_hash": signer.at_hash(token), claim: "\u00e9t\u00e9"}
+    id_token = signer.sign(signer.claims(sub=VICTIM["sub"], **values))
+    with pytest.raises(ConnectorError):
+        oidc.handle_callback(
+            LOGIN,
+            {
+                "access_token": token,
+                "id_token": id_token,
+                "token_type": "Bearer",
+                "state": LOGIN.state,
+            },
+        )
