@@ -147,3 +147,24 @@ def test_racing_uses_of_one_token_let_exactly_one_win(storage: Storage) -> None:
         store.refresh_token(digest(name)) is None or not store.refresh_token(digest(name))[1]
         for name in ("a", "b")
     )
+
+
+def test_two_stores_on_one_sqlite_file_share_a_writer_lock(sqlite_url: str) -> None:
+    """Worker processes each have a store; on SQLite they queue on one lock file."""
+    import os
+    import stat
+
+    storage = Storage.open(sqlite_url)
+    first, second = ProviderStore(storage.db), ProviderStore(storage.db)
+    _family(storage, first)
+    assert (
+        first.rotate_refresh(digest("t0"), digest("t1"), utcnow(), 60, client_id="c").problem
+        is None
+    )
+    assert (
+        second.rotate_refresh(digest("t0"), digest("t2"), utcnow(), 60, client_id="c").problem
+        == "reused"
+    )
+    lock = sqlite_url.removeprefix("sqlite:///") + ".provider-lock"
+    assert stat.S_IMODE(os.stat(lock).st_mode) == 0o600
+    storage.db.dispose()
