@@ -19,11 +19,6 @@ def raw_cookie(**cookies: str) -> dict[str, bytes]:
     return {"cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()).encode("latin-1")}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING 3: a device cookie with non-ASCII characters crashes /login with a 500 "
-    "(hmac.compare_digest on str)",
-)
 def test_non_ascii_device_cookie_is_ignored_not_a_500(client: TestClient) -> None:
     page = client.get("/login")
     anchor = client.cookies.get("authbridge_csrf")
@@ -38,11 +33,6 @@ def test_non_ascii_device_cookie_is_ignored_not_a_500(client: TestClient) -> Non
     assert response.status_code == 401
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING 4: a non-ASCII csrf_token field crashes every form with a 500 "
-    "(hmac.compare_digest on str) instead of the 403 CSRF page",
-)
 @pytest.mark.parametrize(
     ("path", "fields"),
     [
@@ -62,11 +52,6 @@ def test_non_ascii_csrf_token_is_a_403_not_a_500(
     assert response.status_code == 403
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING 5: control characters (NUL) in the sign-up email are accepted: a "
-    "username with NUL on SQLite, a 503 'database unreachable' on PostgreSQL",
-)
 @pytest.mark.parametrize("email", ["ada\x00@example.com", "ad\x1ba@example.com"])
 def test_control_characters_in_signup_email_are_a_400(
     any_backend_client: TestClient, email: str
@@ -80,17 +65,6 @@ def test_control_characters_in_signup_email_are_a_400(
 def test_nul_in_sign_in_fields_is_a_4xx_on_every_backend(
     any_backend_client: TestClient, where: str, request: pytest.FixtureRequest
 ) -> None:
-    backend = request.node.callspec.params.get("database_url")
-    if where == "mock-idp" or backend == "postgresql":
-        # SQLite's password sign-in answers 401 today (the lookup just finds nobody).
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="FINDING 5: a NUL in the sign-in username or mock IdP email reaches "
-                "the database (SQLite: an account named with a NUL; PostgreSQL: 503 "
-                "'cannot reach its database') instead of a 4xx",
-            )
-        )
     client = any_backend_client
     if where == "login":
         page = client.get("/login")

@@ -262,11 +262,6 @@ def test_pages_cannot_be_framed_or_run_inline_script(client: TestClient, path: s
         assert page.headers["cache-control"] == "no-store"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING 9: responses that set the session cookie (303 after password sign-in, "
-    "sign-up and IdP callback) carry no Cache-Control: no-store",
-)
 def test_responses_that_set_the_session_cookie_are_not_cacheable(client: TestClient) -> None:
     """OWASP Session Management: a response carrying a session id must not be stored by a
     shared cache (a misconfigured CDN in front would hand the cookie to the next visitor).

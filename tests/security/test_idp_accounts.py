@@ -40,11 +40,6 @@ def provision(storage: Storage, username: str, *, source: str = "okta", **extra:
     return str(service.create_user(body, actor="okta:provisioner")["id"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING 1: a SCIM-deactivated user's first IdP login creates a fresh active "
-    "account instead of being refused",
-)
 def test_scim_deactivated_user_cannot_get_a_fresh_account_by_logging_in(
     storage: Storage,
 ) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 
 from authbridge.web.app import create_app
@@ -28,11 +27,6 @@ def _client(url: str, **env: str) -> TestClient:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING 10: a session signed in through the mock IdP (anyone, any email) stays "
-    "valid for 7 days after an upstream IdP is configured and the mock is turned off",
-)
 def test_mock_idp_sessions_end_when_the_mock_is_turned_off(tmp_path: Path) -> None:
     """The out-of-the-box service signs in whoever is typed. When the operator then points it
     at Okta, "the mock turns itself off" — but a session opened with it keeps working, and

@@ -38,11 +38,6 @@ def _services(client: TestClient) -> Services:
     return services
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING 7: the setup link keeps working after an admin exists by another path "
-    "(IdP initialAdmins, `authbridge users grant`): it mints a second admin",
-)
 def test_setup_link_dies_once_an_admin_exists_by_another_path(
     app_factory: AppFactory, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -114,11 +109,6 @@ def test_self_signup_cannot_take_admin_even_with_the_setup_page(client: TestClie
     assert eve is not None and storage.users.roles(eve.id) == ["viewer"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING 8: /signup is not throttled: unlimited 'account exists' answers (an "
-    "enumeration oracle /login avoids) and one argon2 hash per request",
-)
 def test_signup_is_throttled_per_address(app_factory: AppFactory) -> None:
     client = app_factory(AUTH__LOCAL__RATE_LIMIT__PER_ADDRESS="5")
     assert sign_up(client, "ada@example.com").status_code == 303

@@ -40,12 +40,23 @@ class MockConnector:
 
     def handle_callback(self, login: LoginRequest, params: Mapping[str, str]) -> Identity:
         email = params.get("email", "").strip()[:320]
-        name = params.get("name", "").strip()[:256] or None
+        # Control characters are never part of a name (and PostgreSQL cannot store NUL).
+        name = "".join(c for c in params.get("name", "") if c.isprintable()).strip()[:256] or None
         local, at, domain = email.rpartition("@")
-        if not at or not local or "." not in domain or any(c.isspace() for c in email):
+        if (
+            not at
+            or not local
+            or "." not in domain
+            or any(c.isspace() for c in email)
+            or not email.isprintable()
+        ):
             raise LoginFailed("Enter an email address to sign in as.", None, code="bad_email")
         groups = tuple(
-            dict.fromkeys(g.strip()[:128] for g in params.get("groups", "").split(",") if g.strip())
+            dict.fromkeys(
+                g.strip()[:128]
+                for g in params.get("groups", "").split(",")
+                if g.strip() and g.isprintable()
+            )
         )
         return Identity(
             connector_id=self.id,

@@ -11,13 +11,18 @@ from authbridge.storage import Storage
 from authbridge.storage.errors import Conflict
 from authbridge.storage.models import User
 
-__all__ = ["AccountError", "LocalAccounts", "normalize_email"]
+__all__ = ["AccountError", "LocalAccounts", "has_control_characters", "normalize_email"]
 
 LOCAL_CONNECTOR = "local"
 
 
 class AccountError(ValueError):
     """A request about an account cannot be done; the message is safe to show the user."""
+
+
+def has_control_characters(text: str) -> bool:
+    """C0 controls and DEL: never part of a name, and PostgreSQL cannot store NUL."""
+    return any(ord(c) < 0x20 or ord(c) == 0x7F for c in text)
 
 
 def normalize_email(email: str) -> str:
@@ -28,6 +33,7 @@ def normalize_email(email: str) -> str:
         or not local
         or "." not in domain
         or any(c.isspace() for c in email)
+        or has_control_characters(email)
         or len(email) > 320
     ):
         raise AccountError("Enter a valid email address.")
@@ -68,7 +74,8 @@ class LocalAccounts:
             check_policy(password, username=email)
         except PasswordRejected as exc:
             raise AccountError(str(exc)) from None
-        name = (name or "").strip()[:256] or None
+        name = "".join(c for c in (name or "") if not has_control_characters(c)).strip()[:256]
+        name = name or None
         try:
             return self.storage.users.create(
                 username=email,

@@ -41,14 +41,25 @@ class SetupLinks:
         self._storage.values.put(SETUP_TOKEN, _digest(token))
         return token
 
-    def valid(self, token: str) -> bool:
+    def _matches(self, token: str) -> bool:
         stored = self._storage.values.get(SETUP_TOKEN)
         if stored is None or not token:
             return False
-        return hmac.compare_digest(stored, _digest(token))
+        return hmac.compare_digest(stored.encode(), _digest(token).encode())
+
+    def valid(self, token: str) -> bool:
+        """The link works only while no admin exists, by any path (setup, IdP initialAdmins,
+        the CLI): the printed link may sit in a log pipeline long after it was needed."""
+        if not self._matches(token):
+            return False
+        if self.admin_exists():
+            self._storage.values.delete(SETUP_TOKEN)
+            return False
+        return True
 
     def consume(self, token: str) -> bool:
-        """Use the token once: True for exactly one caller holding the right token."""
-        if not self.valid(token):
+        """Use the token once: True for exactly one caller holding the right token (called
+        right after that caller created the first admin, so no admin check here)."""
+        if not self._matches(token):
             return False
         return self._storage.values.delete(SETUP_TOKEN)

@@ -78,7 +78,7 @@ class IdentityLinker:
         user = self.storage.users.by_identity(identity.connector_id, identity.subject)
         if user is None:
             user = provisioned_account(self.storage, identity, self.scim_settings)
-            if user is not None:
+            if user is not None and user.active:
                 self._link(user, identity)
         if user is None:
             user = self._create(identity, policy)

@@ -14,7 +14,9 @@ A match is by the IdP's subject first (an identity already linked). Failing that
 verified username, and only among users provisioned by the SCIM source bound to that
 connector (`scim.<source>.connectorId`, by default the source's own name: the `okta`
 connector for `/v1/scim/v2/okta`), so that no other IdP can claim an account by naming
-its username. Deactivated users are never returned.
+its username. A deactivated user is returned like any other, so that the caller refuses
+the login: answering None would let the caller create a fresh, active account for someone
+the IdP's administrators deactivated.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ def find_provisioned(
     verified_username: str | None,
     settings: ScimSettings | None = None,
 ) -> User | None:
-    """The active user this login belongs to, or None (then the caller creates one).
+    """The user this login belongs to, or None (then the caller creates one). The caller
+    must refuse the login when the user returned is not active.
 
     `verified_username` must be None unless the IdP vouched for it (a verified email or
     the IdP's own login name); an unverified name would let anyone claim a provisioned
@@ -63,7 +66,7 @@ def find_provisioned(
             .where(Identity.connector_id == connector_id, Identity.subject == subject)
         )
         if linked is not None:
-            return linked if linked.active else None
+            return linked
         sources = sources_for_connector(connector_id, settings)
         if not verified_username or not sources:
             return None
@@ -75,7 +78,7 @@ def find_provisioned(
                 ScimUser.source.in_(sources),
             )
         )
-        if candidate is None or not candidate.active:
+        if candidate is None:
             return None
         # An account already linked to another subject of this connector is someone else's.
         other = session.scalar(

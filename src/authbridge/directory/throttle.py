@@ -88,3 +88,16 @@ class SignInThrottle:
         """Forget this browser's failures for the account (nothing to do if it had none)."""
         if attempt.earlier_failures:
             self._store.clear(self._keys(account, address, device)[0][0])
+
+    def check_signup(self, address: str) -> Attempt:
+        """Failed sign-ups per address: the form must say an address is taken, so without
+        a limit it would be an enumeration oracle (and an argon2 hash per request)."""
+        key = _key("signup", address)
+        count = self._store.counts([key], now=self._clock(), window=self._window).get(key, 0)
+        throttled = count >= self._limits.per_address
+        return Attempt(
+            retry_after=self._limits.window if throttled else None, earlier_failures=count > 0
+        )
+
+    def signup_failed(self, address: str) -> None:
+        self._store.hit(_key("signup", address), now=self._clock(), window=self._window)

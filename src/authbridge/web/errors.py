@@ -5,7 +5,7 @@ from __future__ import annotations
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
@@ -92,6 +92,18 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(OperationalError, unavailable)
     app.add_exception_handler(InterfaceError, unavailable)
     app.add_exception_handler(PoolTimeout, unavailable)
+
+    @app.exception_handler(DataError)
+    async def unstorable(request: Request, exc: DataError) -> Response:
+        # The database refused a value (a NUL, an out-of-range number): bad input, never an
+        # outage; routes validate first, this is the net under them.
+        log.warning("unstorable_value", path=request.url.path)
+        return error_response(
+            request,
+            400,
+            "The request holds a value the service cannot store; check it for control characters.",
+            code="invalid_request",
+        )
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:

@@ -61,6 +61,7 @@ def install(app: FastAPI, services: Services) -> Connectors:
     """Build the configured connectors, list their buttons, and add the routes."""
     connectors = build_connectors(services.settings)
     app.state.connectors = connectors
+    services.connector_ids = set(connectors.by_id)
     services.provider_sources.append(lambda: _buttons(connectors))
     app.include_router(router)
     return connectors

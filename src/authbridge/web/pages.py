@@ -89,7 +89,7 @@ def login(
     metrics = services.metrics.sign_ins
     address = client_address(request, services.settings.server.trusted_proxies)
     account = username.strip()[:320]
-    if not account or not password:
+    if not account or not password or not account.isprintable():
         metrics.labels("password", "invalid_request").inc()
         return render(
             request,
@@ -180,22 +180,33 @@ def signup(
     services = _services(request)
     check_csrf(request, services, csrf_token)
     ready = services.ready()
-    try:
-        user = ready.accounts.sign_up(email=email, password=password, name=name)
-    except AccountError as exc:
-        status = 404 if "turned off" in str(exc) else 400
-        return render(
+    address = client_address(request, services.settings.server.trusted_proxies)
+    form = {
+        "heading": "Create an account",
+        "action": "/signup",
+        "submit": "Create account",
+        "email": email[:320],
+        "name": name[:256],
+    }
+    attempt = ready.throttle.check_signup(address)
+    if attempt.throttled:
+        services.metrics.sign_ins.labels("signup", "throttled").inc()
+        refused = render(
             request,
             services,
             "signup.html",
-            status,
-            heading="Create an account",
-            action="/signup",
-            submit="Create account",
-            error=str(exc),
-            email=email[:320],
-            name=name[:256],
+            429,
+            **form,
+            error="Too many failed sign-ups. Wait a few minutes and try again.",
         )
+        refused.headers["retry-after"] = str(attempt.retry_after)
+        return refused
+    try:
+        user = ready.accounts.sign_up(email=email, password=password, name=name)
+    except AccountError as exc:
+        ready.throttle.signup_failed(address)
+        status = 404 if "turned off" in str(exc) else 400
+        return render(request, services, "signup.html", status, error=str(exc), **form)
     response = _see_other("/account")
     sign_in(request, response, services, user, LOCAL_CONNECTOR)
     services.metrics.sign_ins.labels("signup", "success").inc()

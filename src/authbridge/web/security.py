@@ -69,7 +69,8 @@ class Csrf:
     def valid(self, anchor: str | None, token: str | None) -> bool:
         if not anchor or not token:
             return False
-        return hmac.compare_digest(self.token_for(anchor), token)
+        # Bytes, not str: compare_digest refuses non-ASCII str with a TypeError (a 500).
+        return hmac.compare_digest(self.token_for(anchor).encode(), token.encode())
 
     def sign(self, purpose: str, value: str) -> str:
         """`value.mac`: a value the browser carries and cannot forge (the device cookie)."""
@@ -80,7 +81,8 @@ class Csrf:
         if not signed or "." not in signed:
             return None
         value, _, _mac = signed.rpartition(".")
-        return value if hmac.compare_digest(self.sign(purpose, value), signed) else None
+        expected = self.sign(purpose, value).encode()
+        return value if hmac.compare_digest(expected, signed.encode()) else None
 
 
 def same_origin(request: Request) -> bool:

@@ -66,6 +66,16 @@ class Services:
     _stop: threading.Event = field(default_factory=threading.Event)
     # Callables listing login buttons; the connectors package registers one.
     provider_sources: list[Callable[[], list[LoginProvider]]] = field(default_factory=list)
+    # Ids of the configured connectors; the connectors package fills it at start-up.
+    connector_ids: set[str] = field(default_factory=set)
+
+    def method_enabled(self, method: str) -> bool:
+        """Whether sessions signed in with `method` may go on: a sign-in method that was
+        turned off (the mock IdP once an upstream is configured, a removed IdP, local
+        accounts) no longer vouches for anyone."""
+        if method == "local":
+            return self.settings.auth.local.enabled
+        return method in self.connector_ids
 
     def login_providers(self) -> list[LoginProvider]:
         """The identity-provider buttons of the login page, in configured order."""

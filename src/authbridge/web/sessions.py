@@ -46,7 +46,11 @@ def current(request: Request, services: Services) -> SignedIn | None:
         row = ready.storage.sessions.get(_digest(session_id))
         now = utcnow()
         idle = timedelta(seconds=services.settings.sessions.idle_timeout)
-        if row is not None and (row.expires_at <= now or row.last_seen_at + idle <= now):
+        if row is not None and (
+            row.expires_at <= now
+            or row.last_seen_at + idle <= now
+            or not services.method_enabled(row.auth_method)
+        ):
             ready.storage.sessions.delete(row.id_hash)
             row = None
         user = ready.storage.users.get(row.user_id) if row is not None else None
@@ -79,6 +83,8 @@ def sign_in(
         user_agent=request.headers.get("user-agent"),
     )
     services.cookies.set(response, services.cookies.session, session_id)
+    # A response that sets a session cookie must never be stored by a cache on the way.
+    response.headers["cache-control"] = "no-store"
     request.state.signed_in = None
     return session_id
 
