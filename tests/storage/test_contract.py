@@ -140,7 +140,7 @@ def test_key_values_put_if_absent_keeps_the_first(storage: Storage) -> None:
     assert storage.values.delete("k") is False
 
 
-def test_signing_keys_retire_once_and_expire(storage: Storage) -> None:
+def test_signing_keys_retire_once_and_delete(storage: Storage) -> None:
     key = SigningKey(
         kid="k1",
         alg="ES256",
@@ -156,8 +156,8 @@ def test_signing_keys_retire_once_and_expire(storage: Storage) -> None:
     )  # no effect: retired already
     (row,) = storage.keys.all()
     assert row.published_until == NOW + timedelta(hours=1)
-    assert storage.keys.delete_unpublished(NOW + timedelta(minutes=59)) == 0
-    assert storage.keys.delete_unpublished(NOW + timedelta(hours=2)) == 1
+    storage.keys.delete("k1")
+    assert storage.keys.all() == []
 
 
 def test_team_roles_reach_members(storage: Storage) -> None:

@@ -151,3 +151,31 @@ def test_private_key_never_in_repr_of_published_snapshot(storage: Storage) -> No
     snapshot = ring.current()
     pem_body = snapshot.signing.private_pem.splitlines()[1]
     assert pem_body not in snapshot.jwks.decode()
+
+
+def test_old_key_stays_published_while_a_robot_token_it_signed_is_valid(storage: Storage) -> None:
+    from authbridge.storage.provider_models import OAuthRobotToken
+
+    clock = Clock()
+    ring, issuer = make(storage, clock=clock)
+    robot = storage.users.create(username="robot:etl", kind="robot", roles=["editor"])
+    year = 365 * 24 * 3600
+    token = issuer.access_token(ADA, audience=["p"], client_id="robot", lifetime=year)
+    with storage.db.session() as session:
+        session.add(
+            OAuthRobotToken(
+                jti=token.jti,
+                user_id=robot.id,
+                created_at=clock.now,
+                expires_at=clock.now + timedelta(seconds=year),
+            )
+        )
+    old_kid = ring.current().signing.kid
+    ring.rotate()
+    clock.now += timedelta(days=30)  # far past every short-lived token of the old key
+    assert old_kid in {k["kid"] for k in json.loads(ring.current().jwks)["keys"]}
+    verify(ring, token.token, "p")
+    with storage.db.session() as session:
+        session.get(OAuthRobotToken, token.jti).revoked_at = clock.now
+    clock.now += timedelta(minutes=1)
+    assert old_kid not in {k["kid"] for k in json.loads(ring.current().jwks)["keys"]}

@@ -8,6 +8,7 @@ from sqlalchemy import delete, select, update
 
 from authbridge.storage.database import Database
 from authbridge.storage.models import SigningKey
+from authbridge.storage.provider_models import OAuthRobotToken
 
 __all__ = ["KeyStore"]
 
@@ -38,11 +39,21 @@ class KeyStore:
                 update(SigningKey).where(SigningKey.kid == kid).values(private_pem=private_pem)
             )
 
-    def delete_unpublished(self, now: datetime) -> int:
+    def delete(self, kid: str) -> None:
         with self._db.session() as session:
-            result = session.execute(
-                delete(SigningKey).where(
-                    SigningKey.published_until.is_not(None), SigningKey.published_until < now
+            session.execute(delete(SigningKey).where(SigningKey.kid == kid))
+
+    def long_lived_outstanding(self, *, issued_before: datetime, now: datetime) -> bool:
+        """Whether an unrevoked robot token issued before `issued_before` is still valid:
+        the key that was signing then must stay published until it expires."""
+        with self._db.session() as session:
+            found = session.scalar(
+                select(OAuthRobotToken.jti)
+                .where(
+                    OAuthRobotToken.created_at < issued_before,
+                    OAuthRobotToken.expires_at > now,
+                    OAuthRobotToken.revoked_at.is_(None),
                 )
+                .limit(1)
             )
-            return int(getattr(result, "rowcount", 0) or 0)
+            return found is not None

@@ -111,12 +111,23 @@ class KeyRing:
             snapshot = self.reload()
         return snapshot
 
+    def _still_published(self, row: SigningKey, now: datetime) -> bool:
+        """Published until every token it signed has expired: the short-lived ones by
+        `published_until`, long-lived robot tokens by asking storage."""
+        if row.published_until is None or row.published_until > now:
+            return True
+        issued_before = row.retired_at or row.published_until
+        return self._store.long_lived_outstanding(issued_before=issued_before, now=now)
+
     def reload(self) -> PublishedKeys:
         with self._lock:
             now = self._clock()
-            self._store.delete_unpublished(now)
             rows = self._store.all()
-            published = [r for r in rows if r.published_until is None or r.published_until > now]
+            published = [r for r in rows if self._still_published(r, now)]
+            for row in rows:
+                if row not in published:
+                    self._store.delete(row.kid)
+                    self._parsed.pop(row.kid, None)
             signers = [
                 r
                 for r in published
