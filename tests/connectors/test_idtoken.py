@@ -103,6 +103,8 @@ def test_alg_outside_the_providers_list_is_refused(signer: Signer, keys: JwksCac
         ({"azp": "another-client"}, "`azp`"),
         ({"nonce": "replayed-nonce"}, "`nonce`"),
         ({"nonce": None}, "`nonce`"),
+        ({"nonce": "\u00e9t\u00e9"}, "`nonce`"),  # hmac.compare_digest refuses non-ASCII str
+        ({"nonce": NONCE + "\u0301"}, "`nonce`"),
         ({"exp": None}, "`exp`"),
         ({"iat": None}, "`iat`"),
         ({"exp": "tomorrow"}, "`exp`"),
@@ -154,6 +156,19 @@ def test_at_hash_must_match_the_access_token(signer: Signer, keys: JwksCache) ->
     missing = signer.sign(signer.claims())
     reason = rejected(missing, keys, signer, access_token=access, access_token_hash_required=True)
     assert "`at_hash` claim is missing" in reason
+
+
+@pytest.mark.parametrize(
+    ("at_hash", "access"),
+    [("\u00e9t\u00e9", "at-1"), (None, "at-\u00e9"), ("\u00e9", "at-\u00e9")],
+    ids=["non-ascii-claim", "non-ascii-token", "both"],
+)
+def test_non_ascii_hash_or_token_is_a_mismatch_not_a_crash(
+    signer: Signer, keys: JwksCache, at_hash: str | None, access: str
+) -> None:
+    """§3.1.3.6 hashes ASCII octets; RFC 6749 §A.12 allows only printable ASCII tokens."""
+    token = signer.sign(signer.claims(at_hash=at_hash or signer.at_hash("at-")))
+    assert "`at_hash`" in rejected(token, keys, signer, access_token=access)
 
 
 def test_c_hash_must_match_the_code(signer: Signer, keys: JwksCache) -> None:

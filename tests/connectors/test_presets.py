@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -102,23 +103,40 @@ def test_microsoft_without_tid_oid_is_refused(static_idp: StaticIdp, signer: Sig
         code_login(connector(MicrosoftConnector, static_idp))
 
 
+def cognito_access_token(signer: Signer, sub: str, **overrides: Any) -> str:
+    """A user-pool access token as Cognito issues it to our app client (no `aud`)."""
+    now = int(time.time())
+    claims = {
+        **load("cognito-access-token.json")["claims"],
+        "iss": signer.issuer,
+        "client_id": CLIENT,
+        "sub": sub,
+        "auth_time": now,
+        "iat": now,
+        "exp": now + 3600,
+        **overrides,
+    }
+    return signer.sign({k: v for k, v in claims.items() if v is not None})
+
+
 def test_cognito_token_response_takes_the_profile_from_userinfo(
     static_idp: StaticIdp, signer: Signer
 ) -> None:
     userinfo = load("cognito-userinfo.json")["userinfo"]
     static_idp.routes["/userinfo"] = userinfo
+    token = cognito_access_token(signer, userinfo["sub"])
     cognito = connector(
         CognitoConnector, static_idp, flow="implicit", auth_url_params={"response_type": "token"}
     )
     params = query(cognito.authorization_url(LOGIN))
     assert params["response_type"] == "token" and "nonce" in params
     identity = cognito.handle_callback(
-        LOGIN, {"access_token": "at-1", "token_type": "Bearer", "state": LOGIN.state}
+        LOGIN, {"access_token": token, "token_type": "Bearer", "state": LOGIN.state}
     )
     assert identity.subject == "248289761001" and identity.username == "janedoe"
     assert identity.email_verified is True  # the string "true"
     static_idp.routes["/userinfo"] = {**userinfo, "email_verified": "false"}
-    identity = cognito.handle_callback(LOGIN, {"access_token": "at-1", "state": LOGIN.state})
+    identity = cognito.handle_callback(LOGIN, {"access_token": token, "state": LOGIN.state})
     assert identity.email_verified is False
 
 

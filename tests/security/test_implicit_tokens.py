@@ -66,11 +66,6 @@ def serve_userinfo(idp: StaticIdp, token: str) -> None:
     idp.routes["/userinfo"] = userinfo
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING 11: the Cognito token flow accepts an access token issued to another "
-    "client of the pool, so any holder of a victim's access token signs in as the victim",
-)
 def test_access_token_of_another_client_is_refused(static_idp: StaticIdp, signer: Signer) -> None:
     stolen = cognito_access_token(signer, client_id="some-other-app-client")
     serve_userinfo(static_idp, stolen)
@@ -124,11 +119,6 @@ def test_id_token_for_another_client_is_refused_in_the_hybrid_implicit_flow(
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING 13: a signed ID token whose nonce (or at_hash) has non-ASCII characters "
-    "raises TypeError (a 500) instead of the connector's invalid_id_token error",
-)
 @pytest.mark.parametrize("claim", ["nonce", "at_hash"])
 def test_non_ascii_nonce_or_at_hash_is_an_invalid_id_token(
     static_idp: StaticIdp, signer: Signer, claim: str

@@ -3,7 +3,13 @@ signing in and a hint for the operator."""
 
 from __future__ import annotations
 
-__all__ = ["ConnectorError", "IdTokenInvalid", "LoginFailed", "ProviderUnavailable"]
+__all__ = [
+    "AccessTokenInvalid",
+    "ConnectorError",
+    "IdTokenInvalid",
+    "LoginFailed",
+    "ProviderUnavailable",
+]
 
 
 class ConnectorError(Exception):
@@ -41,5 +47,18 @@ class IdTokenInvalid(ConnectorError):
             "The identity provider's ID token was not accepted.",
             f"ID token rejected: {reason}.",
             code="invalid_id_token",
+        )
+        self.reason = reason
+
+
+class AccessTokenInvalid(ConnectorError):
+    """A front-channel access token that was to identify someone failed a check (RFC 6819
+    §4.4.2.6: it may have been issued to another client); never accepted."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            "The identity provider's access token was not accepted.",
+            f"Access token rejected: {reason}.",
+            code="invalid_access_token",
         )
         self.reason = reason

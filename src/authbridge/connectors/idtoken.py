@@ -25,7 +25,17 @@ from joserfc.errors import JoseError
 from authbridge.connectors.errors import IdTokenInvalid
 from authbridge.connectors.jwks import JwksCache
 
-__all__ = ["ASYMMETRIC_ALGS", "IdTokenChecks", "token_hash", "validate_id_token"]
+__all__ = [
+    "ASYMMETRIC_ALGS",
+    "IdTokenChecks",
+    "check_lifetime",
+    "jws_header",
+    "number_claim",
+    "same_text",
+    "signed_claims",
+    "token_hash",
+    "validate_id_token",
+]
 
 ASYMMETRIC_ALGS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
@@ -53,7 +63,8 @@ def _b64decode(part: str) -> bytes:
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
 
-def _header(token: str) -> dict[str, Any]:
+def jws_header(token: str) -> dict[str, Any]:
+    """The JOSE header of a compact JWS (RFC 7515 §7.1), or IdTokenInvalid."""
     if len(token) > MAX_TOKEN or token.count(".") != 2:
         raise IdTokenInvalid("not a compact JWS")
     try:
@@ -76,7 +87,16 @@ def token_hash(value: str, alg: str) -> str:
     return base64.urlsafe_b64encode(half).rstrip(b"=").decode()
 
 
-def _number(claims: dict[str, Any], name: str, *, required: bool) -> float | None:
+def same_text(given: str, expected: str) -> bool:
+    """Constant-time equality of two strings of any characters.
+
+    `hmac.compare_digest` refuses non-ASCII `str` with a TypeError, and a signed claim may
+    hold any Unicode: compare the UTF-8 bytes so such a claim is a mismatch, not a 500.
+    """
+    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+
+
+def number_claim(claims: dict[str, Any], name: str, *, required: bool) -> float | None:
     value = claims.get(name)
     if value is None:
         if required:
@@ -97,7 +117,13 @@ def _check_hash(
         if required:
             raise IdTokenInvalid(f"the `{claim}` claim is missing")
         return
-    if not isinstance(given, str) or not hmac.compare_digest(given, token_hash(value, alg)):
+    # at_hash / c_hash are over the ASCII octets of the value (§3.1.3.6); RFC 6749 §A.12 and
+    # §A.11 allow only printable ASCII in access tokens and codes, so anything else is forged.
+    if (
+        not isinstance(given, str)
+        or not value.isascii()
+        or not same_text(given, token_hash(value, alg))
+    ):
         raise IdTokenInvalid(f"`{claim}` does not match the value returned with the token")
 
 
@@ -109,14 +135,18 @@ def _verified_payload(token: str, keys: JwksCache, kid: str | None, alg: str) ->
         return None
 
 
-def validate_id_token(
-    token: str, keys: JwksCache, checks: IdTokenChecks, *, now: float | None = None
-) -> dict[str, Any]:
-    """The claims of a valid ID token; IdTokenInvalid naming the first failed check."""
-    header = _header(token)
+def signed_claims(
+    token: str, keys: JwksCache, allowed_algs: Collection[str]
+) -> tuple[str, dict[str, Any]]:
+    """The algorithm and JSON payload of a compact JWS (RFC 7515 §7.2) signed by one of
+    the IdP's keys.
+
+    RFC 8725 §3.1: only the expected asymmetric algorithms; `none` and HMAC are refused
+    before any key is looked up. IdTokenInvalid names the first failed check.
+    """
+    header = jws_header(token)
     alg = header.get("alg")
-    # §3.1.3.7 step 6-7 and RFC 8725 §3.1: only the expected asymmetric algorithms.
-    allowed = set(checks.allowed_algs) & ASYMMETRIC_ALGS
+    allowed = set(allowed_algs) & ASYMMETRIC_ALGS
     if not isinstance(alg, str) or alg not in allowed:
         raise IdTokenInvalid(f"signing algorithm {alg!r} is not accepted")
     if "crit" in header:
@@ -135,6 +165,31 @@ def validate_id_token(
         raise IdTokenInvalid("the payload is not JSON") from None
     if not isinstance(claims, dict):
         raise IdTokenInvalid("the payload is not a JSON object")
+    return alg, claims
+
+
+def check_lifetime(claims: dict[str, Any], tolerance: int, *, now: float | None = None) -> None:
+    """RFC 7519 §4.1.4-4.1.6 as OIDC Core §3.1.3.7 steps 9-10 apply them: `exp` in the
+    future and `iat` present, neither it nor any `nbf` in the future (with tolerance)."""
+    current = time.time() if now is None else now
+    exp = number_claim(claims, "exp", required=True)
+    iat = number_claim(claims, "iat", required=True)
+    nbf = number_claim(claims, "nbf", required=False)
+    assert exp is not None and iat is not None
+    if current >= exp + tolerance:
+        raise IdTokenInvalid("the token has expired")
+    if iat > current + tolerance:
+        raise IdTokenInvalid("the token was issued in the future (`iat`)")
+    if nbf is not None and nbf > current + tolerance:
+        raise IdTokenInvalid("the token is not valid yet (`nbf`)")
+
+
+def validate_id_token(
+    token: str, keys: JwksCache, checks: IdTokenChecks, *, now: float | None = None
+) -> dict[str, Any]:
+    """The claims of a valid ID token; IdTokenInvalid naming the first failed check."""
+    # §3.1.3.7 steps 6-7: the signature, with the expected asymmetric algorithms only.
+    alg, claims = signed_claims(token, keys, checks.allowed_algs)
 
     # Step 2: iss MUST exactly match the issuer of the discovery document.
     if claims.get("iss") != checks.issuer:
@@ -151,22 +206,11 @@ def validate_id_token(
     if azp is not None and azp != checks.client_id:
         raise IdTokenInvalid("`azp` is not this client")
     # Steps 9-10: exp in the future, iat present and not in the future (with tolerance).
-    current = time.time() if now is None else now
-    tolerance = checks.clock_tolerance
-    exp = _number(claims, "exp", required=True)
-    iat = _number(claims, "iat", required=True)
-    nbf = _number(claims, "nbf", required=False)
-    assert exp is not None and iat is not None
-    if current >= exp + tolerance:
-        raise IdTokenInvalid("the token has expired")
-    if iat > current + tolerance:
-        raise IdTokenInvalid("the token was issued in the future (`iat`)")
-    if nbf is not None and nbf > current + tolerance:
-        raise IdTokenInvalid("the token is not valid yet (`nbf`)")
+    check_lifetime(claims, checks.clock_tolerance, now=now)
     # Step 11: the nonce we sent MUST come back unchanged (replay protection).
     if checks.nonce is not None:
         nonce = claims.get("nonce")
-        if not isinstance(nonce, str) or not hmac.compare_digest(nonce, checks.nonce):
+        if not isinstance(nonce, str) or not same_text(nonce, checks.nonce):
             raise IdTokenInvalid("`nonce` does not match this login")
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub or len(sub) > 255:

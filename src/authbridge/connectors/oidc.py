@@ -17,6 +17,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import structlog
 
 from authbridge.config.model import OidcProviderSettings
+from authbridge.connectors.accesstoken import AccessTokenChecks, is_jws, validate_access_token
 from authbridge.connectors.base import Landing, LoginRequest, SignupPolicy
 from authbridge.connectors.discovery import (
     DiscoveryCache,
@@ -128,6 +129,8 @@ class OidcConnector:
     trusted_domains: ClassVar[tuple[str, ...]] = ()
     # Scopes a preset adds to the configured ones.
     default_scopes: ClassVar[tuple[str, ...]] = ()
+    # Whether an access token that identifies someone must say `token_use: access`.
+    access_token_use_required: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -352,10 +355,14 @@ class OidcConnector:
                 ),
             )
         access_token = front_access
+        front_only = front_access is not None
         claims = front_claims
         if code:
             tokens = self._exchange(metadata, login, code)
-            access_token = _str(tokens.get("access_token")) or access_token
+            back_access = _str(tokens.get("access_token"))
+            if back_access:
+                # Issued to us at the token endpoint (client authentication and PKCE).
+                access_token, front_only = back_access, False
             id_token = _str(tokens.get("id_token"))
             if id_token:
                 back = validate_id_token(
@@ -378,8 +385,42 @@ class OidcConnector:
                     "The token response has no id_token; is this an OpenID Connect provider?",
                     code="no_id_token",
                 )
+        bound: dict[str, Any] | None = None
+        if claims is None and access_token is not None and front_only:
+            # No ID token: the identity would rest on a token from the browser alone.
+            bound = self._front_access_token(metadata, access_token)
         claims = self._with_userinfo(metadata, claims, access_token)
+        if bound is not None and claims.get("sub") != bound.get("sub"):
+            raise LoginFailed(
+                "The identity provider's answer was inconsistent.",
+                "The userinfo `sub` differs from the access token's.",
+                code="userinfo_mismatch",
+            )
         return self.identity(claims, access_token)
+
+    def _front_access_token(self, metadata: ProviderMetadata, token: str) -> dict[str, Any]:
+        """RFC 6819 §4.4.2.6: an access token from the front channel identifies someone only
+        when it is a JWT the IdP signed for this client; any other token of the same user
+        (given to another app of the pool, or to an API) could be injected here."""
+        if not is_jws(token):
+            raise LoginFailed(
+                "This identity provider's answer cannot be verified.",
+                f"auth.openidConnect.{self.id}: response_type {self.response_type!r} returned "
+                "an opaque access token and no ID token, so nothing shows it was issued to "
+                "this client. Use flow: code, or authUrlParams.response_type: "
+                "'id_token token'.",
+                code="unverifiable_access_token",
+            )
+        return validate_access_token(
+            token,
+            self.jwks,
+            AccessTokenChecks(
+                issuer=metadata.issuer,
+                client_id=self.client_id,
+                clock_tolerance=self.clock_tolerance,
+                token_use_required=self.access_token_use_required,
+            ),
+        )
 
     def _checks(
         self,
@@ -501,7 +542,7 @@ class OidcConnector:
             return claims
         if claims is None:
             # Cognito's `token` response: no ID token, so the identity rests on the access
-            # token the IdP just gave us for this login (state-bound) and its userinfo.
+            # token (checked to be a JWT issued to this client) and the userinfo it opens.
             if not isinstance(info.get("sub"), str) or not info["sub"]:
                 raise LoginFailed(
                     "The identity provider did not identify you.",
@@ -537,6 +578,8 @@ class OidcConnector:
         return tuple(dict.fromkeys(g for g in value if isinstance(g, str) and g))
 
     def username(self, claims: Mapping[str, Any], email: str | None) -> str:
+        """The name to suggest for a new account; `email` is given only when verified (an
+        unverified address is a name the user picked, OIDC Core §5.7)."""
         value = self._claim(claims, "preferred_username")
         return value if isinstance(value, str) and value else email or self.subject(claims)
 
@@ -555,7 +598,7 @@ class OidcConnector:
         return Identity(
             connector_id=self.id,
             subject=self.subject(claims),
-            username=self.username(claims, email),
+            username=self.username(claims, email if verified else None),
             email=email,
             email_verified=verified,
             name=name if isinstance(name, str) else None,

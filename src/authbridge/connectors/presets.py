@@ -51,6 +51,9 @@ class CognitoConnector(OidcConnector):
     type_name = "cognito"
     default_display_name = "Amazon Cognito"
     default_response_type = "token"
+    # Cognito access tokens carry `token_use: access` and `client_id` (no `aud`); an ID
+    # token of the pool (`token_use: id`) is not an access token.
+    access_token_use_required = True
     # The hosted UI and token endpoints live on amazoncognito.com; the issuer and JWKS on
     # cognito-idp.<region>.amazonaws.com.
     trusted_domains = ("amazoncognito.com", "amazonaws.com")
