@@ -116,3 +116,52 @@ def test_the_link_keeps_the_last_email_seen(storage: Storage) -> None:
     with storage.db.session() as session:
         row = session.query(IdentityRow).one()
         assert row.email == "new@example.com" and row.last_login_at is not None
+
+
+# -- usernames: only what the IdP proved, never locked out (OIDC Core §5.7) -------------
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        # GitHub: the login is unique at the IdP and never email-shaped.
+        ({"username": "octocat", "email": None, "email_verified": False}, "octocat"),
+        # An unverified address never becomes the name, a plain preferred_username may.
+        ({"username": "ada", "email_verified": False}, "ada"),
+        ({"username": "ada@example.com", "email_verified": False}, "okta:ada@example.com"),
+        ({"username": "boss@example.com"}, "ada@example.com"),
+        # Another connector's namespace, also through lookalike characters (NFKC).
+        ({"username": "github:583231", "email": None}, "okta:github:583231"),
+        ({"username": "github\uff1a583231", "email": None}, "okta:github\uff1a583231"),
+        ({"username": "ceo\uff20example.com", "email": None}, "okta:ceo\uff20example.com"),
+        ({"username": "", "email": None}, "okta:00u1"),
+    ],
+)
+def test_a_new_account_is_named_only_by_what_the_idp_proved(
+    storage: Storage, values: dict[str, object], expected: str
+) -> None:
+    assert linker(storage).sign_in(ident(**values), SignupPolicy()).username == expected
+
+
+def test_a_verified_email_in_a_namespace_stays_in_the_connectors_own(storage: Storage) -> None:
+    user = linker(storage).sign_in(
+        ident(username="x@example.com", email="github:1@example.com"), SignupPolicy()
+    )
+    assert user.username == "okta:github:1@example.com"
+
+
+def test_every_guessable_name_squatted_still_creates_the_account(storage: Storage) -> None:
+    for taken in ("ada@example.com", "ada", "okta:00u1"):
+        storage.users.create(username=taken, email=None)
+    link = linker(storage)
+    user = link.sign_in(ident(), SignupPolicy())
+    assert user.username.startswith("okta:00u1~") and len(user.username) == len("okta:00u1~") + 12
+    assert link.sign_in(ident(), SignupPolicy()).id == user.id  # found by its key next time
+    assert storage.users.count() == 4
+
+
+def test_a_very_long_subject_still_gets_a_name_within_the_column(storage: Storage) -> None:
+    subject = "s" * 255
+    storage.users.create(username=f"okta:{subject}", email=None)
+    user = linker(storage).sign_in(ident(subject=subject, email=None, username=""), SignupPolicy())
+    assert len(user.username) <= 320 and "~" in user.username

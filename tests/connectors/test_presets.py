@@ -140,6 +140,18 @@ def test_cognito_token_response_takes_the_profile_from_userinfo(
     assert identity.email_verified is False
 
 
+@pytest.mark.parametrize("cls", [OidcConnector, CognitoConnector])
+def test_username_never_falls_back_to_an_unverified_email(
+    static_idp: StaticIdp, cls: type[OidcConnector]
+) -> None:
+    """OIDC Core §5.7: an unverified `email` is whatever the user typed at the IdP."""
+    oidc = connector(cls, static_idp)
+    claims = {"sub": "s-1", "email": "ceo@example.com", "email_verified": "false"}
+    assert oidc.identity(claims, None).username == "s-1"
+    verified = oidc.identity({**claims, "email_verified": True}, None)
+    assert verified.username == "ceo@example.com"
+
+
 def test_google_hosted_domain(static_idp: StaticIdp, signer: Signer) -> None:
     static_idp.routes["/userinfo"] = {"sub": "user-1"}
     google = connector(GoogleConnector, static_idp, allowed_domains=["example.com"])

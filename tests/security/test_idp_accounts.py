@@ -83,11 +83,6 @@ def test_unverified_email_never_attaches_to_a_scim_account(storage: Storage) -> 
     assert user.id != uid
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING 2: an IdP login with an unverified email (or a self-chosen "
-    "preferred_username) gets that address as its username",
-)
 @pytest.mark.parametrize(
     "claimed",
     [
@@ -175,12 +170,6 @@ def test_sql_metacharacters_in_identity_fields_are_data(storage: Storage, payloa
     assert storage.users.count() == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING 12: every username candidate of an IdP identity can be squatted "
-    "beforehand (its email locally, `<connector>:<subject>` through another IdP), and its "
-    "first login is then refused for good",
-)
 def test_first_idp_login_cannot_be_locked_out_by_squatted_usernames(storage: Storage) -> None:
     """The candidates are public or guessable: the verified email, preferred_username, and
     `okta:<sub>` (Okta subjects appear in every token the user shows to an API). A local

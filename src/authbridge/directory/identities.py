@@ -5,11 +5,19 @@ IdP never joins accounts on its own (an IdP that lets users set any address woul
 otherwise hand over someone else's account). A first login creates the account, its
 identity link and its role in one transaction, so nothing is half-created. IdP groups
 become teams owned by that connector, and membership is set again at every login.
+
+Usernames are shown to every service in the platform's tokens, so a new account's name is
+only what the IdP proved: its verified email, or a plain name (GitHub's login). Anything
+else the user could have typed (an unverified email, an email-shaped `preferred_username`)
+is kept under the connector's namespace, `<connector>:<name>`, and that namespace (any
+name with a `:`) is reserved for names derived here. The last candidate is always free,
+so squatting the others can never lock a first login out.
 """
 
 from __future__ import annotations
 
 import importlib
+import unicodedata
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,10 +36,19 @@ from authbridge.storage import Storage
 from authbridge.storage.models import Identity as IdentityRow
 from authbridge.storage.models import Team, TeamMember, User, UserRole, utcnow
 
-__all__ = ["IdentityLinker", "SignInRefused", "provisioned_account"]
+__all__ = ["IdentityLinker", "SignInRefused", "namespaced_username", "provisioned_account"]
 
 log = structlog.get_logger("authbridge.directory")
 MAX_GROUPS = 500
+MAX_USERNAME = 320
+# `<connector>:<name>`: the separator of the namespace each connector's names live in.
+NAMESPACE = ":"
+
+
+def namespaced_username(name: str) -> bool:
+    """Whether a name is in some connector's `<connector>:` namespace (reserved for names
+    derived from an identity; NFKC so a fullwidth colon U+FF1A counts too)."""
+    return NAMESPACE in unicodedata.normalize("NFKC", name)
 
 
 class SignInRefused(Exception):
@@ -112,14 +129,31 @@ class IdentityLinker:
                 f"allowedDomains of {identity.connector_id} refused this sign-up.",
             )
 
+    @staticmethod
+    def _proved(name: str, verified: str | None) -> bool:
+        """Whether the IdP vouched for `name` as a bare username: not in a connector's
+        namespace and, when email-shaped, its verified address (OIDC Core §5.7: only a
+        verified `email` is one the user controls; `preferred_username` is any string)."""
+        if namespaced_username(name):
+            return False
+        if "@" not in unicodedata.normalize("NFKC", name):
+            return True
+        return verified is not None and name.casefold() == verified.casefold()
+
     def _usernames(self, identity: Identity) -> list[str]:
+        verified = identity.email if identity.email and identity.email_verified else None
+        prefix = f"{identity.connector_id}{NAMESPACE}"
         candidates = []
-        if identity.email and identity.email_verified:
-            candidates.append(identity.email)
-        candidates.append(identity.username)
-        # Always free: the identity key itself.
-        candidates.append(f"{identity.connector_id}:{identity.subject}")
-        return [c[:320] for c in dict.fromkeys(candidates) if c]
+        for name in (verified, identity.username):
+            if name:
+                candidates.append(name if self._proved(name, verified) else prefix + name)
+        # The identity key itself: free unless someone squatted it (a SCIM userName, an
+        # account from before namespaces were reserved, another user's namespaced name) ...
+        key = (prefix + identity.subject)[:MAX_USERNAME]
+        candidates.append(key)
+        # ... so the last one is unguessable, and a first login is never locked out.
+        candidates.append(f"{key[: MAX_USERNAME - 13]}~{uuid.uuid4().hex[:12]}")
+        return [c[:MAX_USERNAME] for c in dict.fromkeys(candidates) if c]
 
     def _create(self, identity: Identity, policy: SignupPolicy) -> User:
         if not policy.allow_signup:
