@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from authbridge.connectors.accesstoken import (
     AccessTokenChecks,
@@ -24,6 +25,8 @@ from authbridge.connectors.presets import CognitoConnector
 from tests.connectors.conftest import StaticIdp
 from tests.connectors.forge import Signer, hmac_signed, unsigned
 from tests.connectors.oidc_fakes import CLIENT, LOGIN, connector, serve_provider
+from tests.connectors.upstream import query, start
+from tests.web.conftest import AppFactory
 
 DATA = Path(__file__).parents[1] / "data" / "connectors"
 USERINFO = json.loads((DATA / "cognito-userinfo.json").read_text())["userinfo"]
@@ -192,3 +195,45 @@ def test_a_generic_oidc_token_response_is_checked_too(
     ours = signer.sign(access_claims(signer, client_id=None, cid=CLIENT, token_use=None))
     identity = oidc.handle_callback(LOGIN, {"access_token": ours, "state": LOGIN.state})
     assert identity.subject == USERINFO["sub"]
+
+
+# -- through the app: what the browser and the operator see ----------------------------
+
+
+def cognito_app(app_factory: AppFactory, static_idp: StaticIdp) -> TestClient:
+    return app_factory(
+        AUTH__OPENID_CONNECT__FLOW="implicit",
+        AUTH__OPENID_CONNECT__COGNITO__ENABLED="true",
+        AUTH__OPENID_CONNECT__COGNITO__CLIENT_ID=CLIENT,
+        AUTH__OPENID_CONNECT__COGNITO__DISCOVERY_URL=static_idp.url,
+        AUTH__OPENID_CONNECT__COGNITO__AUTH_URL_PARAMS__RESPONSE_TYPE="token",
+    )
+
+
+def relay(app: TestClient, access_token: str) -> Any:
+    """The fragment of Cognito's answer, posted by our relay page as the browser would."""
+    state = query(start(app, "cognito"))["state"]
+    return app.post(
+        "/v1/oauth/redirect/",
+        data={
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "state": state,
+            "authbridge_relayed": "1",
+        },
+        follow_redirects=False,
+    )
+
+
+def test_the_cognito_seed_signs_in_with_a_genuine_token_and_explains_the_rest(
+    static_idp: StaticIdp, signer: Signer, app_factory: AppFactory
+) -> None:
+    app = cognito_app(app_factory, static_idp)
+    opaque = relay(app, "at-1")
+    assert opaque.status_code == 400
+    assert "flow: code" in opaque.text and "id_token token" in opaque.text
+    theirs = relay(app, signer.sign(access_claims(signer, client_id="another-app-client")))
+    assert theirs.status_code == 400 and "access token was not accepted" in theirs.text
+    ours = relay(app, signer.sign(access_claims(signer)))
+    assert ours.status_code == 303, ours.text
+    assert USERINFO["email"] in app.get("/account").text

@@ -4,6 +4,8 @@ Both of Astronomer's flows: `code` (§3.1, with PKCE S256 per RFC 7636 and the c
 secret when there is one) and `implicit` (§3.2, `id_token token` by default, or what
 `authUrlParams.response_type` asks for: Cognito's `token`, or a hybrid `code id_token`,
 §3.3). Presets for particular IdPs are subclasses that only change defaults and hooks.
+A response with no ID token identifies someone only through an access token that is a JWT
+signed for this client (`accesstoken.py`): an opaque one could belong to any other app.
 """
 
 from __future__ import annotations

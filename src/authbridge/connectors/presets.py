@@ -8,8 +8,9 @@
   are read from Microsoft Graph with the client's own credentials. The `email` claim is
   not verified by Entra, so it is unverified unless `xms_edov` says otherwise.
 - auth0: the API `audience` comes from authUrlParams; issuers end with `/`.
-- cognito: the implicit `token` response (no ID token): the profile comes from userinfo,
-  and `email_verified` arrives as the string "true"/"false".
+- cognito: the implicit `token` response (no ID token): the access token must be a JWT of
+  the pool issued to this app client (`client_id`, `token_use: access`; RFC 6819 §4.4.2.6),
+  the profile comes from userinfo, and `email_verified` arrives as the string "true"/"false".
 - google: optional hosted-domain restriction through `allowedDomains` (the `hd` claim).
 """
 
