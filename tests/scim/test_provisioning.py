@@ -44,5 +44,8 @@ def test_connector_binding_and_deactivated_users(storage: Storage) -> None:
     uid = _provision(storage, "microsoft", "kate@example.com")
     assert find_provisioned(storage, "corp-entra", "oid", "kate@example.com", settings).id == uid  # type: ignore[union-attr]
     assert find_provisioned(storage, "microsoft", "oid", "kate@example.com", settings) is None
-    _provision(storage, "okta", "leo@example.com", active=False)
-    assert find_provisioned(storage, "okta", "00u-leo", "leo@example.com") is None
+    leo = _provision(storage, "okta", "leo@example.com", active=False)
+    # A deactivated account is found (and the caller refuses the login): answering None would
+    # let the caller create a fresh active account for someone the IdP deactivated.
+    found = find_provisioned(storage, "okta", "00u-leo", "leo@example.com")
+    assert found is not None and found.id == leo and not found.active
