@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from authbridge.storage import provider_models  # noqa: F401  (the provider's tables)
-from authbridge.storage import scim_models  # noqa: F401  (SCIM provisioning's tables)
+from authbridge.storage import (
+    provider_models,  # noqa: F401  (the provider's tables)
+    scim_models,  # noqa: F401  (SCIM provisioning's tables)
+)
 from authbridge.storage.database import Database
 from authbridge.storage.errors import Conflict, StorageError, Unavailable
 from authbridge.storage.keys import KeyStore
