@@ -281,3 +281,12 @@ def test_setup_link_with_wrong_token_and_initial_admins(app_factory: AppFactory,
         follow_redirects=False,
     )
     assert ok.status_code == 303
+
+
+@pytest.mark.parametrize("email", ["okta:00u-ivy@example.com", "okta\uff1a00u-ivy@example.com"])
+def test_local_signup_cannot_take_a_connector_namespace_name(
+    client: TestClient, email: str
+) -> None:
+    response = sign_up(client, email=email)
+    assert response.status_code == 400 and "valid email" in response.text
+    assert client.app.state.services.ready().storage.users.count() == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 from authbridge.config.model import AuthorizerSettings, LocalAuthSettings
@@ -34,6 +35,9 @@ def normalize_email(email: str) -> str:
         or "." not in domain
         or any(c.isspace() for c in email)
         or has_control_characters(email)
+        # An unquoted ":" is not valid in an address (RFC 5322 §3.2.3), and `<connector>:`
+        # names are reserved for accounts made from IdP logins (NFKC: fullwidth colons too).
+        or ":" in unicodedata.normalize("NFKC", email)
         or len(email) > 320
     ):
         raise AccountError("Enter a valid email address.")
