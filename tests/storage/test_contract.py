@@ -60,6 +60,7 @@ def test_times_round_trip_as_aware_utc(storage: Storage) -> None:
     )
     row = storage.sessions.get("h" * 64)
     assert row is not None
+    assert storage.users.get(user.id).last_login_at == NOW  # a session start is the login
     assert row.created_at == NOW and row.created_at.tzinfo is not None
     assert row.expires_at - row.created_at == timedelta(hours=1)
 

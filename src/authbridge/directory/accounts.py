@@ -101,7 +101,6 @@ class LocalAccounts:
             return None
         if stored is not None and self.hashing.needs_rehash(stored):
             self.storage.users.set_password_hash(user.id, self.hashing.hash(password))
-        self.storage.users.record_login(user.id)
         return user
 
     def change_password(self, user: User, current: str, new: str) -> None:

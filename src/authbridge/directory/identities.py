@@ -109,7 +109,6 @@ class IdentityLinker:
         except IntegrityError:
             # Another login created one of these teams at the same moment: once more.
             self.sync_teams(user.id, identity)
-        self.storage.users.record_login(user.id)
         return user
 
     def _check_domains(self, identity: Identity, policy: SignupPolicy) -> None:

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import delete, update
 
 from authbridge.storage.database import Database
-from authbridge.storage.models import BrowserSession
+from authbridge.storage.models import BrowserSession, User
 
 __all__ = ["SessionStore"]
 
@@ -39,6 +39,8 @@ class SessionStore:
         )
         with self._db.session() as session:
             session.add(row)
+            # Starting a session is the sign-in: record it in the same transaction.
+            session.execute(update(User).where(User.id == user_id).values(last_login_at=now))
         return row
 
     def get(self, id_hash: str) -> BrowserSession | None:

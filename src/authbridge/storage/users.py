@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -100,12 +99,6 @@ class UserStore:
                 update(User)
                 .where(User.id == user_id)
                 .values(password_hash=password_hash, updated_at=utcnow())
-            )
-
-    def record_login(self, user_id: str, when: datetime | None = None) -> None:
-        with self._db.session() as session:
-            session.execute(
-                update(User).where(User.id == user_id).values(last_login_at=when or utcnow())
             )
 
     def set_active(self, user_id: str, active: bool) -> None:
