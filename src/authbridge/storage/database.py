@@ -41,11 +41,14 @@ class Database:
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = engine_url(url)
-        options: dict[str, Any] = {"pool_pre_ping": True, "future": True}
+        # pre_ping finds connections a PostgreSQL restart killed; a SQLite file has no
+        # server to lose, so there it would only add a round trip to every checkout.
+        options: dict[str, Any] = {"future": True}
         if self.url.startswith("sqlite"):
             options["connect_args"] = {"check_same_thread": False, "timeout": 5}
         else:
             options.update(
+                pool_pre_ping=True,
                 pool_size=pool_size,
                 max_overflow=pool_size,
                 pool_timeout=5,
