@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from authbridge.cli.main import app as cli
 from authbridge.config.model import ClientSettings
 from tests.conftest import make_settings
-from tests.provider.live import free_port, live_server
+from tests.live import free_port, live_server
 
 PASSWORD = "correct horse battery staple"
 CALLBACK = "https://rp.example/callback"

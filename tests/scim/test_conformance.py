@@ -12,7 +12,7 @@ from scim2_client.engines.httpx2 import SyncSCIMClient
 from scim2_tester import Status, check_server
 
 from tests.conftest import make_settings
-from tests.scim.live import live_server
+from tests.live import live_server
 
 OKTA = ("okta", "scim-okta", "pa55:word")
 

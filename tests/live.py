@@ -1,4 +1,5 @@
-"""authbridge on a real uvicorn server on 127.0.0.1 (a free port), in a thread."""
+"""The app served by uvicorn on a loopback port, in a thread, for tests that need a real HTTP
+server (scim2-tester's conformance run, OAuth clients over the network, concurrency)."""
 
 from __future__ import annotations
 
@@ -15,13 +16,16 @@ from authbridge.web.app import create_app
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
 @contextmanager
-def live_server(settings: Settings, port: int) -> Iterator[str]:
+def live_server(settings: Settings, port: int | None = None) -> Iterator[str]:
+    """Serve the app on 127.0.0.1 (a free port unless given); yields its base URL and stops
+    it afterwards. The port may be chosen first when the settings must name it (issuer)."""
+    port = port or free_port()
     config = uvicorn.Config(
         create_app(settings),
         host="127.0.0.1",
@@ -36,8 +40,8 @@ def live_server(settings: Settings, port: int) -> Iterator[str]:
     deadline = time.monotonic() + 20
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
+            raise RuntimeError("the live server did not start")
+        time.sleep(0.02)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
