@@ -16,21 +16,19 @@ so squatting the others can never lock a first login out.
 
 from __future__ import annotations
 
-import importlib
 import unicodedata
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from authbridge.config.model import AuthorizerSettings
+from authbridge.config.model import AuthorizerSettings, ScimSettings
 from authbridge.connectors.base import SignupPolicy
 from authbridge.connectors.identity import Identity
+from authbridge.directory.provisioning import find_provisioned
 from authbridge.directory.roles import ADMIN, DEFAULT_ROLE, domain_allowed, is_initial_admin
 from authbridge.storage import Storage
 from authbridge.storage.models import Identity as IdentityRow
@@ -61,23 +59,14 @@ class SignInRefused(Exception):
 
 
 def provisioned_account(
-    storage: Storage, identity: Identity, scim_settings: Any = None
+    storage: Storage, identity: Identity, scim_settings: ScimSettings | None = None
 ) -> User | None:
-    """Hook for SCIM (issue 6): an account the IdP provisioned before the first login.
-
-    Calls `authbridge.directory.provisioning.find_provisioned` when that module exists,
-    with the verified email as the only username the IdP vouched for.
-    """
-    try:
-        module = importlib.import_module("authbridge.directory.provisioning")
-    except ImportError:
-        return None
-    find: Callable[..., Any] | None = getattr(module, "find_provisioned", None)
-    if find is None:
-        return None
+    """An account SCIM provisioned for this identity before its first login (issue 6),
+    matched with the verified email as the only username the IdP vouched for."""
     verified = identity.email if identity.email and identity.email_verified else None
-    found = find(storage, identity.connector_id, identity.subject, verified, scim_settings)
-    return found if isinstance(found, User) else None
+    return find_provisioned(
+        storage, identity.connector_id, identity.subject, verified, scim_settings
+    )
 
 
 def _domain(email: str) -> str:
@@ -88,7 +77,7 @@ def _domain(email: str) -> str:
 class IdentityLinker:
     storage: Storage
     authorizer: AuthorizerSettings
-    scim_settings: Any = None
+    scim_settings: ScimSettings | None = None
 
     def sign_in(self, identity: Identity, policy: SignupPolicy) -> User:
         """The active user for this identity, created on first login when allowed."""

@@ -286,7 +286,7 @@ def _finish(
     linker = IdentityLinker(
         ready.storage,
         services.settings.authorizer,
-        getattr(services.settings, "scim", None),
+        services.settings.scim,
     )
     try:
         user = linker.sign_in(identity, connector.signup)
