@@ -258,6 +258,19 @@ def _file_lock(fd: int | None) -> Iterator[None]:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
+def _refresh_row(found: Any) -> RefreshRow:
+    """A refresh-token row as the grant sees it (its secret digest and flags left out)."""
+    return RefreshRow(
+        family_id=found.family_id,
+        client_id=found.client_id,
+        user_id=found.user_id,
+        scope=found.scope,
+        auth_time=found.auth_time,
+        family_expires_at=found.family_expires_at,
+        idle_expires_at=found.idle_expires_at,
+    )
+
+
 class ProviderStore:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -426,15 +439,7 @@ class ProviderStore:
             found = conn.execute(Q_FIND_REFRESH, {"h": token_hash}).first()
             if found is None:
                 return Rotation(None, "unknown")
-            row = RefreshRow(
-                family_id=found.family_id,
-                client_id=found.client_id,
-                user_id=found.user_id,
-                scope=found.scope,
-                auth_time=found.auth_time,
-                family_expires_at=found.family_expires_at,
-                idle_expires_at=found.idle_expires_at,
-            )
+            row = _refresh_row(found)
             if found.revoked:
                 return Rotation(row, "revoked")
             if found.client_id != client_id:
@@ -475,15 +480,7 @@ class ProviderStore:
             ).first()
         if found is None:
             return None
-        row = RefreshRow(
-            family_id=found.family_id,
-            client_id=found.client_id,
-            user_id=found.user_id,
-            scope=found.scope,
-            auth_time=found.auth_time,
-            family_expires_at=found.family_expires_at,
-            idle_expires_at=found.idle_expires_at,
-        )
+        row = _refresh_row(found)
         return row, not (found.used or found.revoked)
 
     def revoke_family(self, family_id: str) -> int:
