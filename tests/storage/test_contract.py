@@ -31,6 +31,26 @@ def test_usernames_are_unique_case_insensitively(storage: Storage) -> None:
     assert storage.users.count() == 1
 
 
+def test_a_user_found_by_username_is_the_stored_row_not_a_new_one(storage: Storage) -> None:
+    created = storage.users.create(username="lin@example.com", email="lin@example.com", name="Lin")
+    found = storage.users.by_username("lin@example.com")
+    assert found is not None
+    assert (found.id, found.email, found.name, found.active) == (
+        created.id,
+        "lin@example.com",
+        "Lin",
+        True,
+    )
+    assert found.created_at.tzinfo is not None  # column types applied, as through the ORM
+    # Handed back to a session it is the persistent row: a change updates, never inserts.
+    with storage.db.session() as session:
+        session.add(found)
+        found.name = "Lin Y."
+    assert storage.users.count() == 1
+    again = storage.users.get(created.id)
+    assert again is not None and again.name == "Lin Y."
+
+
 def test_failed_create_leaves_nothing_behind(storage: Storage) -> None:
     with pytest.raises(Exception):  # noqa: B017 - an unknown role violates the foreign key
         storage.users.create(username="half@example.com", roles=["no-such-role"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, delete, select
+from sqlalchemy import Table, bindparam, case, delete, select
 from sqlalchemy.orm import Session
 
 from authbridge.storage.database import Database
@@ -12,6 +12,14 @@ from authbridge.storage.models import RateLimitCounter
 from authbridge.storage.upsert import insert_for
 
 __all__ = ["RateLimitStore"]
+
+_counters: Table = RateLimitCounter.__table__  # type: ignore[assignment]
+# Read before every password check: built once, so SQLAlchemy neither rebuilds the statement
+# nor recomputes its cache key per sign-in.
+_LIVE_COUNTS = select(_counters.c.key, _counters.c["count"]).where(
+    _counters.c.key.in_(bindparam("keys", expanding=True)),
+    _counters.c.window_start > bindparam("since"),
+)
 
 
 class RateLimitStore:
@@ -36,12 +44,8 @@ class RateLimitStore:
 
     def counts(self, keys: list[str], *, now: datetime, window: timedelta) -> dict[str, int]:
         """Current counts of several keys in one query (keys absent or lapsed count 0)."""
-        with self._db.session() as session:
-            rows = session.execute(
-                select(RateLimitCounter.key, RateLimitCounter.count).where(
-                    RateLimitCounter.key.in_(keys), RateLimitCounter.window_start > now - window
-                )
-            )
+        with self._db.engine.connect() as connection:
+            rows = connection.execute(_LIVE_COUNTS, {"keys": keys, "since": now - window})
             return {key: count for key, count in rows}
 
     def count(self, key: str, *, now: datetime, window: timedelta) -> int:

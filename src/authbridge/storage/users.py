@@ -5,14 +5,21 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 
 from authbridge.storage.database import Database
 from authbridge.storage.errors import Conflict
 from authbridge.storage.models import Identity, Team, TeamMember, TeamRole, User, UserRole, utcnow
 
 __all__ = ["UserStore"]
+
+
+_users: Table = User.__table__  # type: ignore[assignment]
+# Every password sign-in starts here: a prebuilt Core statement, so neither the statement nor
+# its cache key is rebuilt and no ORM session is opened per request.
+_BY_USERNAME_KEY = select(_users).where(_users.c.username_key == bindparam("key"))
 
 
 def username_key(username: str) -> str:
@@ -61,8 +68,14 @@ class UserStore:
             return session.get(User, user_id)
 
     def by_username(self, username: str) -> User | None:
-        with self._db.session() as session:
-            return session.scalar(select(User).where(User.username_key == username_key(username)))
+        with self._db.engine.connect() as connection:
+            row = connection.execute(_BY_USERNAME_KEY, {"key": username_key(username)}).first()
+        if row is None:
+            return None
+        user = User(**row._asdict())
+        # Detached, as the ORM would hand it back: adding it to a session updates, never inserts.
+        make_transient_to_detached(user)
+        return user
 
     def by_identity(self, connector_id: str, subject: str) -> User | None:
         with self._db.session() as session:
