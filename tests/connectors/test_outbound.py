@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Iterator
 
@@ -163,6 +164,39 @@ def test_a_black_holed_idp_does_not_hold_the_login_page(app_factory: AppFactory)
         connector = app.app.state.connectors.get("corp")  # type: ignore[attr-defined]
         probe = connector.discovery._probe
         assert probe is not None and probe.is_alive()  # the page did not wait for it
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def test_button_status_is_never_waited_for_on_the_event_loop(
+    app_factory: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A button's status may wait (probe_budget) on a black-holed IdP: doing that on the event
+    # loop would stall every other request of the process, not just this page.
+    with socket.socket() as hole:
+        hole.bind(("127.0.0.1", 0))
+        hole.listen(8)
+        port = hole.getsockname()[1]
+        app = app_factory(
+            **env_for(f"http://127.0.0.1:{port}", {"client_id": "c", "client_secret": "s"})
+        )
+        services = app.app.state.services  # type: ignore[attr-defined]
+        listing = services.login_providers
+        where: list[bool] = []
+
+        def recorded() -> object:
+            where.append(_on_event_loop())
+            return listing()
+
+        monkeypatch.setattr(services, "login_providers", recorded)
+        assert app.get("/login").status_code == 200
+    assert where == [False]
 
 
 @pytest.mark.parametrize("variable", ["GLOBAL_AGENT_HTTPS_PROXY", "HTTPS_PROXY"])

@@ -51,6 +51,15 @@ def test_login_page_lists_local_form(client: TestClient) -> None:
     assert 'action="/login"' in page.text and 'autocomplete="current-password"' in page.text
 
 
+def test_a_signed_in_browser_is_sent_on_from_the_login_page(client: TestClient) -> None:
+    assert sign_up(client).status_code == 303
+    response = client.get("/login?next=/account", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/account"
+    client.cookies.clear()
+    client.cookies.set("authbridge_session", "forged")  # unknown session: the form again
+    assert 'action="/login"' in client.get("/login", follow_redirects=False).text
+
+
 def test_sign_out_ends_the_session_on_the_server(client: TestClient) -> None:
     sign_up(client)
     cookie = client.cookies.get("authbridge_session")

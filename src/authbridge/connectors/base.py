@@ -55,6 +55,9 @@ class CallbackConnector(Protocol):
     id: str
     display_name: str
     signup: SignupPolicy
+    # Whether problem() may wait (briefly) on the network; the login page then renders off
+    # the event loop.
+    problem_may_wait: bool
 
     @property
     def landing(self) -> Landing: ...

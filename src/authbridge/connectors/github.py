@@ -31,6 +31,7 @@ MAX_PAGES = 10
 
 class GithubConnector:
     type_name = "github"
+    problem_may_wait = False  # endpoints are configured, not discovered
 
     def __init__(self, connector_id: str, settings: GithubSettings, *, http: OutboundHttp) -> None:
         self.id = connector_id

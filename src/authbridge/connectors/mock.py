@@ -21,6 +21,7 @@ MOCK_AUTHORIZE = "/v1/oauth/mock/authorize"
 
 class MockConnector:
     type_name = "mock"
+    problem_may_wait = False
 
     def __init__(self, *, allow_signup: bool = True) -> None:
         self.id = MOCK_ID

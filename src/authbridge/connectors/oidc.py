@@ -121,6 +121,8 @@ class OidcConnector:
     """The generic `oidc` connector; presets override the class attributes and hooks."""
 
     type_name: ClassVar[str] = "oidc"
+    # problem() waits up to DiscoveryCache.probe_budget on a due discovery fetch.
+    problem_may_wait: ClassVar[bool] = True
     default_display_name: ClassVar[str | None] = None
     default_discovery_url: ClassVar[str | None] = None
     default_response_type: ClassVar[str] = "id_token token"

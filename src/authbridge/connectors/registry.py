@@ -49,6 +49,11 @@ class Connectors:
         return self.by_id.get(connector_id)
 
     @property
+    def problems_may_wait(self) -> bool:
+        """Whether listing the buttons' status may wait on an IdP."""
+        return any(c.problem_may_wait for c in self.ordered)
+
+    @property
     def mock_enabled(self) -> bool:
         return isinstance(self.by_id.get("mock"), MockConnector)
 

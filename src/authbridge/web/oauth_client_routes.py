@@ -62,6 +62,7 @@ def install(app: FastAPI, services: Services) -> Connectors:
     connectors = build_connectors(services.settings)
     app.state.connectors = connectors
     services.connector_ids = set(connectors.by_id)
+    services.login_providers_may_wait = connectors.problems_may_wait
     services.provider_sources.append(lambda: _buttons(connectors))
     app.include_router(router)
     return connectors

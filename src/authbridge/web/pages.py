@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Form, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from authbridge.directory.accounts import LOCAL_CONNECTOR, AccountError
@@ -61,8 +62,18 @@ def home(request: Request) -> Response:
 
 
 @router.get("/login", include_in_schema=False)
-def login_page(request: Request, next: str = "", login_hint: str = "") -> Response:
+async def login_page(request: Request, next: str = "", login_hint: str = "") -> Response:
     services = _services(request)
+    if request.cookies.get(services.cookies.session) or services.login_providers_may_wait:
+        # A session cookie means a database read and an IdP button may wait briefly on its
+        # discovery probe: both go to the thread pool, never onto the event loop.
+        return await run_in_threadpool(_login_page, request, services, next, login_hint)
+    # A signed-out browser and local accounts only: nothing here blocks, and the hop to a
+    # worker thread measured about a quarter of a sign-in's non-argon2 CPU.
+    return _login_page(request, services, next, login_hint)
+
+
+def _login_page(request: Request, services: Services, next: str, login_hint: str) -> Response:
     if current(request, services):
         return _see_other(safe_next(next))
     # OIDC Core §3.1.2.1 login_hint, relayed by the authorization endpoint: prefilled only.

@@ -68,6 +68,8 @@ class Services:
     provider_sources: list[Callable[[], list[LoginProvider]]] = field(default_factory=list)
     # Ids of the configured connectors; the connectors package fills it at start-up.
     connector_ids: set[str] = field(default_factory=set)
+    # Whether login_providers() may wait on an IdP (a due discovery probe).
+    login_providers_may_wait: bool = False
 
     def method_enabled(self, method: str) -> bool:
         """Whether sessions signed in with `method` may go on: a sign-in method that was
