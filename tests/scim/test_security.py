@@ -106,7 +106,12 @@ def test_request_size_limit(scim_app: ScimFactory) -> None:
         ('userName eq "a"' + ' or userName eq "b"' * 100, "too many terms"),
         ('userName eq "' + "a" * 5000 + '"', "too long"),
         ("userName gt true", "wrong type"),
-        ('nickName eq "x"', "not filterable"),
+        ('shoeSize eq "x"', "not in the schema (RFC 7644 §3.12)"),
+        ('urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:shoeSize eq "x"', "unknown"),
+        ('emails[shoeSize eq "x"]', "not a sub-attribute of emails"),
+        ("emails.shoeSize pr", "not a sub-attribute of emails"),
+        ('name eq "x"', "a complex attribute has no value to compare"),
+        ('emails[type eq "work" and phoneNumbers[type eq "work"]]', "value filters do not nest"),
         ('userName[value eq "x"]', "not multi-valued"),
     ],
 )

@@ -19,13 +19,15 @@ from typing import Any
 
 from pydantic import ValidationError
 from scim2_models import Context, PatchOp, SCIMException
-from sqlalchemy import ColumnElement, delete, func, select, true, update
+from scim2_models.path import AttrPath
+from sqlalchemy import ColumnElement, Table, delete, func, insert, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from authbridge.config.model import ScimSettings
 from authbridge.directory.revocation import revoke_user
 from authbridge.scim import audit
+from authbridge.scim.columns import USER_VALUES, group_columns, user_columns, user_sort_columns
 from authbridge.scim.dialect import MemberChange, plan_patch, policy_for
 from authbridge.scim.errors import (
     BadRequest,
@@ -39,21 +41,24 @@ from authbridge.scim.errors import (
 from authbridge.scim.filters import parse_filter
 from authbridge.scim.resources import (
     ENTERPRISE_SCHEMA,
-    GROUP_COLUMNS,
     GROUP_SCHEMA,
-    USER_COLUMNS,
     USER_SCHEMA,
     GroupModel,
     UserModel,
 )
-from authbridge.scim.sql import Column, ColumnMap, FilterToSql, attr_key, casefold_key
+from authbridge.scim.sql import Column, ColumnMap, FilterToSql, resolve_path
+from authbridge.scim.value_sql import ValueFilters, ValueTable, unselective
+from authbridge.scim.values import casefold_key, value_rows
 from authbridge.storage import Storage
 from authbridge.storage.models import Role, Team, TeamMember, TeamRole, User, UserRole, utcnow
-from authbridge.storage.scim_models import ScimGroup, ScimUser
+from authbridge.storage.scim_models import ScimGroup, ScimUser, ScimUserValue
 from authbridge.storage.upsert import insert_for
 
 __all__ = ["ListQuery", "Page", "ScimService", "etag_matches", "scim_error_from"]
 
+# Core insert: one executemany for a user's rows (the ORM bulk path inserts them one by one).
+_values: Table = ScimUserValue.__table__  # type: ignore[assignment]
+INSERT_VALUES = insert(_values)
 CHUNK = 5000  # ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
 # Attributes kept in columns (or computed) rather than in the attributes JSON.
 # `active` stays in the JSON too: an unassigned `active` (RFC 7643 §4.1.1) reads back unassigned
@@ -144,6 +149,9 @@ class ScimService:
         self.base_url = base_url.rstrip("/")
         self.policy = policy_for(source)
         self._roles_ready = False
+        self._user_map = user_columns(source, self.base_url)
+        self._user_sort_map = user_sort_columns(source, self.base_url)
+        self._group_map = group_columns(self.base_url)
 
     # ---------------------------------------------------------------- representation
 
@@ -280,6 +288,13 @@ class ScimService:
             "display_name_key": _key(dumped.get("displayName"), "displayName", 256),
         }
 
+    @staticmethod
+    def _index_user(session: Session, user_id: str, stored: dict[str, Any]) -> None:
+        """Write the user's rows of the value index (in the write's own transaction)."""
+        rows = value_rows(UserModel, USER_SCHEMA, stored)
+        if rows:
+            session.execute(INSERT_VALUES, [{"user_id": user_id, **row} for row in rows])
+
     def _check_user_unique(
         self, session: Session, columns: dict[str, Any], user_id: str | None
     ) -> None:
@@ -348,6 +363,8 @@ class ScimService:
                 session.add(user)
                 session.flush()
                 session.add(scim)
+                session.flush()
+                self._index_user(session, user_id, stored)
                 for role in dict.fromkeys(self.settings.default_roles):
                     session.add(UserRole(user_id=user_id, role_name=role))
                 result = self._user_dict(user, scim, [])
@@ -439,6 +456,7 @@ class ScimService:
                 dumped = self._dump(resource)
                 columns = self._user_columns(dumped)
                 self._check_user_unique(session, columns, user_id)
+                stored = self._stored(dumped, USER_COLUMN_ATTRS)
                 now = utcnow()
                 session.execute(
                     update(User)
@@ -461,10 +479,12 @@ class ScimService:
                         family_name_key=columns["family_name_key"],
                         email_key=columns["email_key"],
                         display_name_key=columns["display_name_key"],
-                        attributes=self._stored(dumped, USER_COLUMN_ATTRS),
+                        attributes=stored,
                         modified_at=now,
                     )
                 )
+                session.execute(delete(ScimUserValue).where(ScimUserValue.user_id == user_id))
+                self._index_user(session, user_id, stored)
                 user, scim = self._load_user(session, user_id)
                 after = self._user_dict(user, scim, groups)
                 audit.record(
@@ -510,17 +530,11 @@ class ScimService:
         base = (
             select(User, ScimUser)
             .join(ScimUser, ScimUser.user_id == User.id)
-            .where(ScimUser.source == self.source)
+            .where(unselective(ScimUser.source == self.source))
         )
-        condition = self._condition(
-            query.filter, UserModel, USER_COLUMNS, (USER_SCHEMA, ENTERPRISE_SCHEMA)
-        )
+        condition = self._condition(query.filter, UserModel, self._user_map, USER_VALUES)
         order = self._order(
-            query,
-            UserModel,
-            USER_COLUMNS,
-            (USER_SCHEMA, ENTERPRISE_SCHEMA),
-            [ScimUser.created_at, User.id],
+            query, UserModel, self._user_sort_map, USER_VALUES, [ScimUser.created_at, User.id]
         )
         with self.storage.db.session() as session:
             total, rows = self._page(session, base.where(condition), order, query)
@@ -532,7 +546,7 @@ class ScimService:
     # ---------------------------------------------------------------- shared query parts
 
     def _condition(
-        self, expression: str | None, model: Any, columns: ColumnMap, schemas: tuple[str, ...]
+        self, expression: str | None, model: Any, columns: ColumnMap, values: ValueTable | None
     ) -> ColumnElement[bool]:
         if not expression:
             return true()
@@ -542,14 +556,14 @@ class ScimService:
             max_length=self.settings.max_filter_length,
             max_terms=self.settings.max_filter_terms,
         )
-        return FilterToSql(columns, schemas).visit(node)
+        return FilterToSql(columns, model, values).visit(node)
 
     def _order(
         self,
         query: ListQuery,
         model: Any,
         columns: ColumnMap,
-        schemas: tuple[str, ...],
+        values: ValueTable | None,
         stable: list[Any],
     ) -> list[Any]:
         """RFC 7644 §3.4.2.3 sortBy/sortOrder, then a unique key so pages never overlap."""
@@ -560,22 +574,24 @@ class ScimService:
             stable = [func.coalesce(column, column) for column in stable]
         if not query.sort_by:
             return stable
-        from scim2_models.path import AttrPath
-
         text = query.sort_by.strip()
         uri = None
         if ":" in text:
             uri, _, text = text.rpartition(":")
         attr, _, sub = text.partition(".")
         try:
-            key = attr_key(AttrPath(attr, sub or None, uri), schemas)
-        except ValueError:
+            attribute = resolve_path(model, AttrPath(attr, sub or None, uri), comparison=True)
+        except (ValueError, ScimError):
             raise InvalidValue(f"sortBy {query.sort_by!r} is not an attribute") from None
-        spec: Column | None = columns.get(key) or columns.get((key[0], "value"))
-        if spec is None or spec.exists is not None:
+        spec: Column | None = columns.get(attribute.name)
+        key: Any
+        if spec is not None and spec.exists is None and spec.column is not None:
+            key = spec.column
+        elif spec is None and values is not None:
+            key = ValueFilters(values).sort_key(attribute)
+        else:
             raise InvalidValue(f"sorting by {query.sort_by} is not supported")
-        column = spec.column.desc() if query.descending else spec.column.asc()
-        return [column, *stable]
+        return [key.desc() if query.descending else key.asc(), *stable]
 
     def _page(
         self, session: Session, statement: Any, order: list[Any], query: ListQuery
@@ -891,9 +907,7 @@ class ScimService:
                 removed.extend(session.scalars(select(TeamMember.user_id).where(in_team)))
                 session.execute(delete(TeamMember).where(in_team))
             elif change.filter is not None:
-                condition = FilterToSql({("value", None): Column(TeamMember.user_id)}, ()).visit(
-                    change.filter
-                )
+                condition = FilterToSql({"value": Column(TeamMember.user_id)}).visit(change.filter)
                 gone = list(session.scalars(select(TeamMember.user_id).where(in_team, condition)))
                 session.execute(delete(TeamMember).where(in_team, condition))
                 removed.extend(gone)
@@ -930,9 +944,9 @@ class ScimService:
             .join(ScimGroup, ScimGroup.team_id == Team.id)
             .where(ScimGroup.source == self.source)
         )
-        condition = self._condition(query.filter, GroupModel, GROUP_COLUMNS, (GROUP_SCHEMA,))
+        condition = self._condition(query.filter, GroupModel, self._group_map, None)
         order = self._order(
-            query, GroupModel, GROUP_COLUMNS, (GROUP_SCHEMA,), [ScimGroup.created_at, Team.id]
+            query, GroupModel, self._group_map, None, [ScimGroup.created_at, Team.id]
         )
         with self.storage.db.session() as session:
             total, rows = self._page(session, base.where(condition), order, query)

@@ -1,11 +1,16 @@
 """SCIM filters (RFC 7644 §3.4.2.2) as SQLAlchemy expressions, so that the database filters
 with its indexes and Python never scans.
 
-Each resource type has a column map from attribute paths to columns. Attributes whose
-schema says caseExact=false (RFC 7643 §2.2: userName, emails, displayName, ...) map to a
-lower-cased copy that carries an index, and the compared value is lower-cased the same way.
-Every comparison is null-safe (`col IS NOT NULL AND ...`) so that `not (...)` keeps the
-RFC's meaning on unassigned attributes.
+A path is resolved against the resource type's schema (scim2-models), so an attribute the
+schema does not declare is `invalidFilter` (§3.12). The attribute then lives in one of two
+places:
+
+- a column (`scim/columns.py`): userName, externalId, membership, ... Attributes whose schema
+  says caseExact=false (RFC 7643 §2.2) map to a lower-cased copy that carries an index, and the
+  compared value is lower-cased the same way. Every comparison is null-safe
+  (`col IS NOT NULL AND ...`) so that `not (...)` keeps the RFC's meaning on unassigned
+  attributes;
+- otherwise the value index (`scim/values.py`, translated by `scim/value_sql.py`).
 """
 
 from __future__ import annotations
@@ -26,25 +31,24 @@ from scim2_models.path import (
     Present,
     ValuePath,
 )
-from sqlalchemy import ColumnElement, and_, false, not_, or_, true
+from sqlalchemy import ColumnElement, and_, false, func, not_, or_, true
 from sqlalchemy.sql.elements import KeyedColumnElement
 
 from authbridge.scim.errors import InvalidFilter
+from authbridge.scim.value_sql import ValueFilters, ValueTable, contains, ends_with
+from authbridge.scim.values import Attribute, casefold_key, resolve
 
-__all__ = ["AttrKey", "Column", "ColumnMap", "FilterToSql", "attr_key", "casefold_key"]
+__all__ = ["Column", "ColumnMap", "FilterToSql", "casefold_key", "resolve_path"]
 
 Kind = Literal["string", "boolean", "datetime"]
-AttrKey = tuple[str, str | None]
-
-
-def casefold_key(value: str) -> str:
-    """The normalisation of every case-insensitive key column (as `users.username_key`)."""
-    return value.casefold()
 
 
 @dataclass(frozen=True)
 class Column:
-    """Where one attribute lives: a column, how to compare, and (for members) a subquery."""
+    """Where one attribute lives: a column, how to compare, and (for members) a subquery.
+
+    `column=None` is an attribute the service never holds (`password`, `members.display`):
+    it is unassigned on every resource."""
 
     column: Any
     kind: Kind = "string"
@@ -53,110 +57,166 @@ class Column:
     exists: Callable[[ColumnElement[bool]], ColumnElement[bool]] | None = None
 
 
-ColumnMap = Mapping[AttrKey, Column]
+ColumnMap = Mapping[str, Column]  # by attribute name, as `values.resolve` names it
 
 
-def attr_key(path: AttrPath, schemas: tuple[str, ...]) -> AttrKey:
-    """Normalise a path to (attribute, sub-attribute), lower-cased (RFC 7643 §2.1: names are
-    case-insensitive), with the extension URN folded into the attribute name."""
-    attr = path.attr.lower()
-    if path.uri and path.uri.lower() not in schemas[:1]:
-        attr = f"{path.uri.lower()}:{attr}"
-    return attr, path.sub_attr.lower() if path.sub_attr else None
+def resolve_path(model: Any, path: AttrPath, *, comparison: bool) -> Attribute:
+    """The attribute a filter path names; `invalidFilter` if the schema has none (§3.12).
+
+    A comparison with a multi-valued complex attribute compares its `value` (RFC 7644
+    §3.4.2.2 writes `emails co "example.com"`)."""
+    attribute = resolve(model, path.attr, path.sub_attr, path.uri)
+    if attribute is None:
+        raise InvalidFilter(f"{path} is not an attribute of this resource type")
+    return _comparable(attribute, path) if comparison else attribute
+
+
+def _comparable(attribute: Attribute, path: AttrPath) -> Attribute:
+    if attribute.kind != "complex":
+        return attribute
+    value = attribute.sub("value") if attribute.multi_valued else None
+    if value is None:
+        raise InvalidFilter(f"{path} is complex: compare one of its sub-attributes")
+    return value
+
+
+def _compare_present(column: Any, kind: Kind) -> ColumnElement[bool]:
+    condition = column.is_not(None)
+    return and_(condition, column != "") if kind == "string" else condition
+
+
+def compare_column(spec: Column, op: CompareOperator, raw: Any) -> ColumnElement[bool]:
+    """One comparison on a column (RFC 7644 §3.4.2.2 operators, null-safe)."""
+    if spec.column is None:
+        unassigned = (op == CompareOperator.eq) == (raw is None)
+        return true() if unassigned else false()
+    col: KeyedColumnElement[Any] = spec.column
+    if raw is None:
+        # RFC 7644 §3.4.2.2 leaves `eq null` to the server: treat it as "not present".
+        if op == CompareOperator.eq:
+            return col.is_(None)
+        if op == CompareOperator.ne:
+            return col.is_not(None)
+        raise InvalidFilter(f"{op.value} cannot compare with null")
+    value = _coerce(spec, raw)
+    present = col.is_not(None)
+    if op == CompareOperator.eq:
+        return and_(present, col == value)
+    if op == CompareOperator.ne:
+        return or_(col.is_(None), col != value)
+    if spec.kind == "boolean":
+        raise InvalidFilter(f"{op.value} does not apply to a boolean")
+    if op in (CompareOperator.co, CompareOperator.sw, CompareOperator.ew):
+        if spec.kind != "string":
+            raise InvalidFilter(f"{op.value} applies to strings only")
+        text = str(value)
+        if op == CompareOperator.co:
+            return and_(present, contains(col, text))
+        if op == CompareOperator.ew:
+            return and_(present, ends_with(col, text))
+        # LIKE can use an index where the column's collation allows; the substr makes the
+        # test exact where LIKE is not (SQLite's LIKE ignores ASCII case).
+        pattern = _escape_like(text) + "%"
+        return and_(present, col.like(pattern, escape="\\"), func.substr(col, 1, len(text)) == text)
+    comparisons = {
+        CompareOperator.gt: col > value,
+        CompareOperator.ge: col >= value,
+        CompareOperator.lt: col < value,
+        CompareOperator.le: col <= value,
+    }
+    return and_(present, comparisons[op])
 
 
 def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _coerce(spec: Column, raw: Any) -> Any:
+    if spec.kind == "boolean":
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.lower() in ("true", "false"):
+            return raw.lower() == "true"  # Entra's "True"/"False"
+        raise InvalidFilter("a boolean attribute compares with true or false")
+    if spec.kind == "datetime":
+        if isinstance(raw, datetime):
+            return raw
+        try:
+            return datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidFilter(f"{raw!r} is not an xsd:dateTime") from None
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
+        raise InvalidFilter("a string attribute compares with a string")
+    value = str(raw)
+    return value if spec.case_exact else casefold_key(value)
+
+
 class FilterToSql(FilterVisitor[ColumnElement[bool]]):
-    """Walks a filter tree and returns one boolean SQL expression."""
+    """Walks a filter tree and returns one boolean SQL expression.
 
-    def __init__(self, columns: ColumnMap, schemas: tuple[str, ...]) -> None:
+    `model` is the resource type the paths are resolved in; without one (a PATCH value
+    filter over one member table) paths are looked up in `columns` by their lower-cased text.
+    """
+
+    def __init__(
+        self, columns: ColumnMap, model: Any = None, values: ValueTable | None = None
+    ) -> None:
         self.columns = columns
-        self.schemas = tuple(s.lower() for s in schemas)
-        self._prefix: str | None = None  # inside `attr[...]`: sub-filters name sub-attributes
+        self.model = model
+        self.values = ValueFilters(values) if values is not None else None
+        # Inside `members[...]`: sub-filters name sub-attributes of one column-kept attribute.
+        self._item_head: Attribute | None = None
 
-    def _lookup(self, path: AttrPath) -> Column:
-        attr, sub = attr_key(path, self.schemas)
-        if self._prefix is not None:
-            attr, sub = self._prefix, attr if sub is None else f"{attr}.{sub}"
-        found = self.columns.get((attr, sub))
-        if found is None and sub == "value":
-            found = self.columns.get((attr, None))
-        if found is None and sub is None:
-            found = self.columns.get((attr, "value"))
+    def _target(self, path: AttrPath, *, comparison: bool) -> tuple[str, Attribute | None]:
+        if self.model is None:
+            return str(path).lower(), None
+        head = self._item_head
+        if head is None:
+            attribute = resolve_path(self.model, path, comparison=comparison)
+            return attribute.name, attribute
+        found = head.sub(path.attr) if path.uri is None and path.sub_attr is None else None
         if found is None:
-            raise InvalidFilter(f"filtering on {path} is not supported")
-        return found
+            raise InvalidFilter(f"{path} is not a sub-attribute of {head.name}")
+        attribute = _comparable(found, path) if comparison else found
+        return attribute.name, attribute
 
-    def visit_comparison(self, node: Comparison) -> ColumnElement[bool]:
-        spec = self._lookup(node.attr_path)
-        return self._wrap(spec, self._compare(spec, node.op, node.value))
+    def _indexed(self, name: str, attribute: Attribute | None) -> tuple[ValueFilters, Attribute]:
+        """The value index, for an attribute no column holds."""
+        if self.values is None or attribute is None or self._item_head is not None:
+            raise InvalidFilter(f"filtering on {name} is not supported")
+        return self.values, attribute
 
     def _wrap(self, spec: Column, condition: ColumnElement[bool]) -> ColumnElement[bool]:
         # Inside a value path the EXISTS is built once around the whole sub-filter.
-        if spec.exists is None or self._prefix is not None:
+        if spec.exists is None or self._item_head is not None:
             return condition
         return spec.exists(condition)
 
-    def _compare(self, spec: Column, op: CompareOperator, raw: Any) -> ColumnElement[bool]:
-        col: KeyedColumnElement[Any] = spec.column
-        if raw is None:
-            # RFC 7644 §3.4.2.2 leaves `eq null` to the server: treat it as "not present".
-            if op == CompareOperator.eq:
-                return col.is_(None)
-            if op == CompareOperator.ne:
-                return col.is_not(None)
-            raise InvalidFilter(f"{op.value} cannot compare with null")
-        value = self._coerce(spec, raw)
-        present = col.is_not(None)
-        if op == CompareOperator.eq:
-            return and_(present, col == value)
-        if op == CompareOperator.ne:
-            return or_(col.is_(None), col != value)
-        if spec.kind == "boolean":
-            raise InvalidFilter(f"{op.value} does not apply to a boolean")
-        if op in (CompareOperator.co, CompareOperator.sw, CompareOperator.ew):
-            if spec.kind != "string":
-                raise InvalidFilter(f"{op.value} applies to strings only")
-            text = _escape_like(str(value))
-            pattern = {"co": f"%{text}%", "sw": f"{text}%", "ew": f"%{text}"}[op.value]
-            return and_(present, col.like(pattern, escape="\\"))
-        comparisons = {
-            CompareOperator.gt: col > value,
-            CompareOperator.ge: col >= value,
-            CompareOperator.lt: col < value,
-            CompareOperator.le: col <= value,
-        }
-        return and_(present, comparisons[op])
-
-    def _coerce(self, spec: Column, raw: Any) -> Any:
-        if spec.kind == "boolean":
-            if isinstance(raw, bool):
-                return raw
-            if isinstance(raw, str) and raw.lower() in ("true", "false"):
-                return raw.lower() == "true"  # Entra's "True"/"False"
-            raise InvalidFilter("a boolean attribute compares with true or false")
-        if spec.kind == "datetime":
-            if isinstance(raw, datetime):
-                return raw
-            try:
-                return datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
-            except ValueError:
-                raise InvalidFilter(f"{raw!r} is not an xsd:dateTime") from None
-        if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
-            raise InvalidFilter("a string attribute compares with a string")
-        value = str(raw)
-        return value if spec.case_exact else casefold_key(value)
+    def visit_comparison(self, node: Comparison) -> ColumnElement[bool]:
+        name, attribute = self._target(node.attr_path, comparison=True)
+        spec = self.columns.get(name)
+        if spec is not None and spec.exists is not None and self._item_head is None:
+            # Of many values, `ne` holds when none equals the operand and `eq null` when none
+            # is present: negations of "some value is" (as on the value index).
+            if node.value is None and node.op in (CompareOperator.eq, CompareOperator.ne):
+                some = spec.exists(compare_column(spec, CompareOperator.ne, None))
+                return not_(some) if node.op == CompareOperator.eq else some
+            if node.op == CompareOperator.ne:
+                return not_(spec.exists(compare_column(spec, CompareOperator.eq, node.value)))
+        if spec is not None:
+            return self._wrap(spec, compare_column(spec, node.op, node.value))
+        values, attribute = self._indexed(name, attribute)
+        return values.compare(attribute, node.op, node.value)
 
     def visit_present(self, node: Present) -> ColumnElement[bool]:
-        spec = self._lookup(node.attr_path)
-        col = spec.column
-        condition = col.is_not(None)
-        if spec.kind == "string":
-            condition = and_(condition, col != "")
-        return self._wrap(spec, condition)
+        name, attribute = self._target(node.attr_path, comparison=False)
+        spec = self.columns.get(name)
+        if spec is not None:
+            if spec.column is None:
+                return false()
+            return self._wrap(spec, _compare_present(spec.column, spec.kind))
+        values, attribute = self._indexed(name, attribute)
+        return values.present(attribute)
 
     def visit_not(self, node: Not) -> ColumnElement[bool]:
         return not_(self.visit(node.expr))
@@ -170,14 +230,21 @@ class FilterToSql(FilterVisitor[ColumnElement[bool]]):
     def visit_value_path(self, node: ValuePath) -> ColumnElement[bool]:
         # `emails[type eq "work" and value co "@x"]`: the sub-filter names sub-attributes of
         # one multi-valued attribute; they must all hold for the same value.
-        attr, _ = attr_key(node.attr_path, self.schemas)
-        if self._prefix is not None:
+        if self._item_head is not None:
             raise InvalidFilter("value filters do not nest")
-        self._prefix = attr
+        name, head = self._target(node.attr_path, comparison=False)
+        if head is None:
+            raise InvalidFilter(f"value filters on {name} are not supported")
+        if not head.multi_valued:
+            raise InvalidFilter(f"{name} is not multi-valued")
+        kept = [spec for key, spec in self.columns.items() if key.partition(".")[0] == name]
+        if not kept:
+            values, head = self._indexed(name, head)
+            return values.value_path(head, node.val_filter)
+        self._item_head = head
         try:
             inner = self.visit(node.val_filter)
         finally:
-            self._prefix = None
-        specs = [spec for (name, _sub), spec in self.columns.items() if name == attr]
-        exists = next((s.exists for s in specs if s.exists is not None), None)
+            self._item_head = None
+        exists = next((spec.exists for spec in kept if spec.exists is not None), None)
         return exists(inner) if exists is not None else inner

@@ -12,12 +12,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from authbridge.storage.models import Base, utcnow
 
-__all__ = ["ScimAudit", "ScimGroup", "ScimUser"]
+__all__ = ["ScimAudit", "ScimGroup", "ScimUser", "ScimUserValue"]
+
+# Value keys compare in code-point order on every backend (SQLite's BINARY; "C" on PostgreSQL
+# whatever the database's locale), so that `gt`/`lt` are RFC 7644's lexicographical order and
+# a `sw` prefix is an index range.
+KEY = String(200).with_variant(String(200, collation="C"), "postgresql")
+FULL_KEY = Text().with_variant(Text(collation="C"), "postgresql")
 
 
 class ScimUser(Base):
@@ -48,6 +54,25 @@ class ScimUser(Base):
         Index("ix_scim_users_source_display", "source", "display_name_key"),
         Index("ix_scim_users_source_modified", "source", "modified_at"),
     )
+
+
+class ScimUserValue(Base):
+    """One value of a provisioned user's attribute, as filters find it (`scim/values.py`).
+
+    The primary key finds the other sub-attributes of the same element of a multi-valued
+    attribute; `ix_scim_user_values_lookup` finds users by value."""
+
+    __tablename__ = "scim_user_values"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("scim_users.user_id", ondelete="CASCADE"), primary_key=True
+    )
+    attr: Mapped[str] = mapped_column(String(128), primary_key=True)
+    item: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    value_key: Mapped[str | None] = mapped_column(KEY)
+    value_full: Mapped[str | None] = mapped_column(FULL_KEY)
+
+    __table_args__ = (Index("ix_scim_user_values_lookup", "attr", "value_key", "user_id"),)
 
 
 class ScimGroup(Base):

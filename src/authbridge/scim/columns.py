@@ -1,0 +1,108 @@
+"""Where the attributes of each resource type live in the database, for filters and sortBy.
+
+Attributes with a column of their own (RFC 7643 §4.1 userName, externalId, ...; membership in
+`team_members`; what the service computes on the way out, such as `meta.location`) are mapped
+here by the name `values.resolve` gives them. Every other attribute of the schema is found
+through the user value index (`USER_VALUES`). The maps depend on the provisioning source (a
+user's `groups` are that source's groups) and the base URL (`$ref`s and `meta.location`).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, String, cast, exists, literal, select
+
+from authbridge.scim.resources import GROUP_SCHEMA
+from authbridge.scim.sql import Column, ColumnMap
+from authbridge.scim.value_sql import ValueTable
+from authbridge.scim.values import casefold_key
+from authbridge.storage.models import Team, TeamMember, User
+from authbridge.storage.scim_models import ScimGroup, ScimUser, ScimUserValue
+
+__all__ = ["USER_VALUES", "group_columns", "user_columns", "user_sort_columns"]
+
+USER_VALUES = ValueTable(ScimUserValue, "user_id", ScimUser.user_id)
+ABSENT = Column(None)  # never held: `password` is write-only, a member's display is not kept
+
+
+def _text(value: str) -> ColumnElement[str]:
+    return literal(value, String)
+
+
+def _version(column: object) -> ColumnElement[str]:
+    """`meta.version` as the service writes it: a weak ETag, `W/"<n>"`."""
+    return _text('W/"') + cast(column, String) + _text('"')
+
+
+def _member_exists(condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    return exists(select(TeamMember.user_id).where(TeamMember.team_id == Team.id, condition))
+
+
+def user_columns(source: str, base_url: str) -> ColumnMap:
+    """The User attributes with a column, for filters; all others are in `USER_VALUES`."""
+
+    def groups_exist(condition: ColumnElement[bool]) -> ColumnElement[bool]:
+        # A user's `groups` are the groups of this source it belongs to (RFC 7643 §4.1.2).
+        return exists(
+            select(TeamMember.team_id)
+            .join(ScimGroup, ScimGroup.team_id == TeamMember.team_id)
+            .join(Team, Team.id == TeamMember.team_id)
+            .where(TeamMember.user_id == User.id, ScimGroup.source == source, condition)
+        )
+
+    group_ref = _text(f"{base_url}/Groups/") + TeamMember.team_id
+    return {
+        "id": Column(User.id),
+        "username": Column(User.username_key, case_exact=False),
+        "externalid": Column(ScimUser.external_id),
+        "displayname": Column(ScimUser.display_name_key, case_exact=False),
+        "active": Column(User.active, "boolean"),
+        "password": ABSENT,
+        "name.givenname": Column(ScimUser.given_name_key, case_exact=False),
+        "name.familyname": Column(ScimUser.family_name_key, case_exact=False),
+        "groups": Column(TeamMember.team_id, exists=groups_exist),
+        "groups.value": Column(TeamMember.team_id, exists=groups_exist),
+        "groups.display": Column(Team.name_key, case_exact=False, exists=groups_exist),
+        "groups.type": Column(_text("direct"), case_exact=False, exists=groups_exist),
+        "groups.$ref": Column(group_ref, exists=groups_exist),
+        "meta": Column(ScimUser.created_at, "datetime"),
+        "meta.created": Column(ScimUser.created_at, "datetime"),
+        "meta.lastmodified": Column(ScimUser.modified_at, "datetime"),
+        "meta.resourcetype": Column(_text("User")),
+        "meta.location": Column(
+            _text(casefold_key(f"{base_url}/Users/")) + User.id, case_exact=False
+        ),
+        "meta.version": Column(_version(ScimUser.version)),
+    }
+
+
+def user_sort_columns(source: str, base_url: str) -> ColumnMap:
+    """Columns for sortBy: a multi-valued attribute sorts by its primary value, else its
+    first (RFC 7644 §3.4.2.3), which `scim_users.email_key` holds for emails."""
+    return {
+        **user_columns(source, base_url),
+        "emails.value": Column(ScimUser.email_key, case_exact=False),
+    }
+
+
+def group_columns(base_url: str) -> ColumnMap:
+    """Every Group attribute (RFC 7643 §4.2): all of them have a column or are computed."""
+    member_ref = _text(f"{base_url}/Users/") + TeamMember.user_id
+    return {
+        "id": Column(Team.id),
+        "displayname": Column(Team.name_key, case_exact=False),
+        "externalid": Column(ScimGroup.external_id),
+        "schemas": Column(_text(casefold_key(GROUP_SCHEMA)), case_exact=False),
+        "members": Column(TeamMember.user_id, exists=_member_exists),
+        "members.value": Column(TeamMember.user_id, exists=_member_exists),
+        "members.type": Column(_text("user"), case_exact=False, exists=_member_exists),
+        "members.$ref": Column(member_ref, exists=_member_exists),
+        "members.display": Column(None, exists=_member_exists),
+        "meta": Column(ScimGroup.created_at, "datetime"),
+        "meta.created": Column(ScimGroup.created_at, "datetime"),
+        "meta.lastmodified": Column(ScimGroup.modified_at, "datetime"),
+        "meta.resourcetype": Column(_text("Group")),
+        "meta.location": Column(
+            _text(casefold_key(f"{base_url}/Groups/")) + Team.id, case_exact=False
+        ),
+        "meta.version": Column(_version(ScimGroup.version)),
+    }
