@@ -25,11 +25,7 @@ from authbridge.storage.scim_models import ScimUser
 
 DATA = Path(__file__).parent.parent / "data" / "scim" / "filters"
 DIRECTORY = json.loads((DATA / "directory.json").read_text())
-EXAMPLES = [
-    pytest.param(example, id=f"{path.stem}:{example['filter']}")
-    for path in (DATA / "rfc7644_filters.json", DATA / "attribute_filters.json")
-    for example in json.loads(path.read_text())["filters"]
-]
+EXAMPLES = ["rfc7644_filters.json", "attribute_filters.json"]
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 
 
@@ -60,11 +56,8 @@ def _everything(service: ScimService, kind: str) -> list[dict[str, Any]]:
     return page.resources
 
 
-@pytest.mark.parametrize("example", EXAMPLES)
-def test_filter_returns_the_expected_resources(
-    directory: tuple[ScimService, dict[str, str]], example: dict[str, Any]
-) -> None:
-    service, ids = directory
+def _check(service: ScimService, ids: dict[str, str], example: dict[str, Any]) -> str | None:
+    """What is wrong with one example's answer, if anything."""
     expression = example["filter"]
     for name, user_id in ids.items():
         expression = expression.replace("{" + name + "}", user_id)
@@ -73,9 +66,8 @@ def test_filter_returns_the_expected_resources(
     query = ListQuery(filter=expression, count=1000)
     page = service.list_groups(query) if kind == "groups" else service.list_users(query)
     found = sorted(str(resource[label]) for resource in page.resources)
-    assert found == sorted(example[kind]), example.get("why", expression)
-    assert page.total == len(found)
-
+    if found != sorted(example[kind]) or page.total != len(found):
+        return f"{example['filter']}: got {found}, expected {sorted(example[kind])}"
     # The library's evaluator, over the representations the service returns, agrees.
     model = GroupModel if kind == "groups" else UserModel
     bound = ScimFilter[model](expression)  # type: ignore[valid-type]
@@ -84,4 +76,17 @@ def test_filter_returns_the_expected_resources(
         for resource in _everything(service, kind)
         if bound.match(model.model_validate(resource))
     )
-    assert found == matched
+    if found != matched:
+        return f"{example['filter']}: got {found}, scim2-models' evaluator says {matched}"
+    return None
+
+
+@pytest.mark.parametrize("examples", EXAMPLES)
+def test_filters_return_the_expected_resources(
+    directory: tuple[ScimService, dict[str, str]], examples: str
+) -> None:
+    service, ids = directory
+    filters = json.loads((DATA / examples).read_text())["filters"]
+    assert filters
+    wrong = [problem for example in filters if (problem := _check(service, ids, example))]
+    assert not wrong, "\n".join(wrong)
