@@ -3,9 +3,13 @@
 Layers, each a module:
 
 - `filters`: filter text to syntax tree (scim2-models' grammar), with length and term limits;
-- `sql`: syntax tree to one SQLAlchemy expression through a per-attribute column map,
-  case-insensitive attributes compared on indexed lower-cased columns;
-- `resources`: the User (with the enterprise extension) and Group models and their columns;
+- `sql`: syntax tree to one SQLAlchemy expression; each path is resolved against the schema
+  and found in a column (`columns`: case-insensitive attributes on indexed lower-cased
+  columns) or else in the value index;
+- `values`: the value index, every other attribute value of a user as an indexed row
+  (`scim_user_values`); `value_sql`: filters on it (value paths on one element);
+- `resources`: the User (with the enterprise extension) and Group models; `columns`: where
+  their attributes live;
 - `dialect`: what Okta and Entra really send, brought to RFC 7644 before it is applied;
 - `service`: the rules (uniqueness, ETags, per-source visibility, membership as SQL set
   operations, deactivation revoking credentials, team→role template, audit), one
