@@ -8,7 +8,8 @@ One run measures, on this machine:
     (auth.local.passwordHash: m=19456 KiB, t=2, p=1 by default), one thread per core
     (argon2-cffi releases the GIL), measured while nothing else runs;
 (b) complete password sign-ins per second against `authbridge serve` (uvicorn on loopback,
-    SQLite file): each sign-in is a fresh browser that GETs /login (CSRF cookie and token),
+    SQLite file, default configuration: JSON access log at info, written to /dev/null):
+    each sign-in is a fresh browser that GETs /login (CSRF cookie and token),
     then POSTs the credentials and gets its 303 and session cookie; redirects not followed.
     The client is plain asyncio sockets with keep-alive, `--concurrency` at once.
 
@@ -128,7 +129,6 @@ def start_server(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
         SERVER__PORT=str(port),
         SERVER__ISSUER=f"http://127.0.0.1:{port}",
         DATABASE__URL=f"sqlite:///{workdir / 'bench.db'}",
-        LOGGING__LEVEL="warning",
         AUTHBRIDGE_SECRETS_DIR=str(workdir),
     )
     process = subprocess.Popen(
