@@ -44,10 +44,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 from authbridge.config import load_settings
 from authbridge.scim.columns import USER_VALUES, user_columns
 from authbridge.scim.filters import parse_filter
+from authbridge.scim.portable_sql import unselective
 from authbridge.scim.resources import USER_SCHEMA as CORE_SCHEMA
 from authbridge.scim.resources import UserModel
 from authbridge.scim.sql import FilterToSql
-from authbridge.scim.value_sql import unselective
 from authbridge.scim.values import value_rows
 from authbridge.storage import Storage
 from authbridge.storage.database import engine_url

@@ -10,9 +10,9 @@ import pytest
 from scim2_models import ScimFilter
 
 from authbridge.config.model import ScimSettings
+from authbridge.scim.portable_sql import _successor
 from authbridge.scim.resources import USER_SCHEMA, UserModel
 from authbridge.scim.service import ListQuery, ScimService
-from authbridge.scim.value_sql import _successor
 from authbridge.scim.values import KEY_LENGTH
 from authbridge.storage import Storage
 

@@ -9,7 +9,7 @@ Layers, each a module:
 - `values`: the value index, every other attribute value of a user as an indexed row
   (`scim_user_values`); `value_sql`: filters on it (value paths on one element);
 - `resources`: the User (with the enterprise extension) and Group models; `columns`: where
-  their attributes live;
+  their attributes live; `portable_sql`: string operators that mean the same on both backends;
 - `dialect`: what Okta and Entra really send, brought to RFC 7644 before it is applied;
 - `service`: the rules (uniqueness, ETags, per-source visibility, membership as SQL set
   operations, deactivation revoking credentials, team→role template, audit), one

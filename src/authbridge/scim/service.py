@@ -39,6 +39,7 @@ from authbridge.scim.errors import (
     ScimError,
 )
 from authbridge.scim.filters import parse_filter
+from authbridge.scim.portable_sql import unselective
 from authbridge.scim.resources import (
     ENTERPRISE_SCHEMA,
     GROUP_SCHEMA,
@@ -47,7 +48,7 @@ from authbridge.scim.resources import (
     UserModel,
 )
 from authbridge.scim.sql import Column, ColumnMap, FilterToSql, resolve_path
-from authbridge.scim.value_sql import ValueFilters, ValueTable, unselective
+from authbridge.scim.value_sql import ValueFilters, ValueTable
 from authbridge.scim.values import casefold_key, value_rows
 from authbridge.storage import Storage
 from authbridge.storage.models import Role, Team, TeamMember, TeamRole, User, UserRole, utcnow

@@ -35,7 +35,8 @@ from sqlalchemy import ColumnElement, and_, false, func, not_, or_, true
 from sqlalchemy.sql.elements import KeyedColumnElement
 
 from authbridge.scim.errors import InvalidFilter
-from authbridge.scim.value_sql import ValueFilters, ValueTable, contains, ends_with
+from authbridge.scim.portable_sql import contains, ends_with
+from authbridge.scim.value_sql import ValueFilters, ValueTable
 from authbridge.scim.values import Attribute, casefold_key, resolve
 
 __all__ = ["Column", "ColumnMap", "FilterToSql", "casefold_key", "resolve_path"]

@@ -11,7 +11,7 @@ RFC 7644 §3.4.2.2 meanings, as scim2-models' evaluator reads them:
   `attr[a or b]` is `attr[a] or attr[b]`.
 
 String comparisons work on keys in code-point order (the value columns' collation), so `sw` is
-an index range, and `co`/`ew` test the whole key exactly on every backend.
+an index range, and `co`/`ew` test the whole key exactly on every backend (`portable_sql`).
 """
 
 from __future__ import annotations
@@ -32,39 +32,17 @@ from scim2_models.path import (
     ValuePath,
     coerce_value,
 )
-from sqlalchemy import (
-    ColumnElement,
-    Integer,
-    and_,
-    exists,
-    false,
-    func,
-    not_,
-    or_,
-    select,
-    true,
-)
-from sqlalchemy.ext.compiler import compiles
+from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, select, true
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.functions import FunctionElement
-from sqlalchemy.types import NullType
 
 from authbridge.scim.errors import InvalidFilter
+from authbridge.scim.portable_sql import contains, ends_with, prefix_range
 from authbridge.scim.values import KEY_LENGTH, Attribute, key_of
 
-__all__ = [
-    "ValueFilters",
-    "ValueTable",
-    "contains",
-    "ends_with",
-    "prefix_range",
-    "unselective",
-]
+__all__ = ["ValueFilters", "ValueTable"]
 
-_MAX_CHAR = 0x10FFFF
 ORDERING = (CompareOperator.gt, CompareOperator.ge, CompareOperator.lt, CompareOperator.le)
-_ORDERED: dict[CompareOperator, Callable[[Any, str], ColumnElement[bool]]] = {
+_COMPARE: dict[CompareOperator, Callable[[Any, str], ColumnElement[bool]]] = {
     CompareOperator.eq: operator.eq,
     CompareOperator.gt: operator.gt,
     CompareOperator.ge: operator.ge,
@@ -73,92 +51,13 @@ _ORDERED: dict[CompareOperator, Callable[[Any, str], ColumnElement[bool]]] = {
 }
 
 
-class _Position(FunctionElement[int]):
-    """The 1-based position of a substring, 0 if absent: `instr` (SQLite), `strpos` (PG)."""
-
-    type = Integer()
-    inherit_cache = True
-    name = "position"
-
-
-@compiles(_Position)
-def _instr(element: _Position, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"instr({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(_Position, "postgresql")
-def _strpos(element: _Position, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"strpos({compiler.process(element.clauses, **kw)})"
-
-
-class _Unselective(FunctionElement[Any]):
-    """A condition most rows satisfy: `likelihood(x, 0.9)` on SQLite, `(x)` elsewhere.
-
-    Untyped, so SQLite gets the call itself and not `likelihood(...) = 1`."""
-
-    type = NullType()
-    inherit_cache = True
-    name = "unselective"
-
-
-@compiles(_Unselective)
-def _as_is(element: _Unselective, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(_Unselective, "sqlite")
-def _likelihood(element: _Unselective, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"likelihood({compiler.process(element.clauses, **kw)}, 0.9)"
-
-
-def unselective(condition: ColumnElement[bool]) -> ColumnElement[bool]:
-    """Tell SQLite's planner, which has no statistics, that `condition` keeps most rows.
-
-    `scim_users.source = ?` holds for nearly every user (one or two sources), but SQLite
-    rates any indexed equality as selective and would walk the whole source's index, testing
-    each user against a value-index lookup, instead of starting from that lookup. Wrapped,
-    the term can still use an index (`(source, external_id)`); PostgreSQL gets it as is."""
-    result: ColumnElement[bool] = _Unselective(condition)
-    return result
-
-
-def contains(column: Any, text: str) -> ColumnElement[bool]:
-    """`co`, case-sensitive on every backend (SQLite's LIKE ignores ASCII case)."""
-    return _Position(column, text) > 0
-
-
-def ends_with(column: Any, text: str) -> ColumnElement[bool]:
-    """`ew`: the last len(text) characters (shorter values never equal `text`)."""
-    result: ColumnElement[bool] = func.substr(column, func.length(column) - len(text) + 1) == text
-    return result
-
-
-def _successor(prefix: str) -> str | None:
-    """The least string greater than every string starting with `prefix`, if there is one."""
-    trimmed = prefix.rstrip(chr(_MAX_CHAR))
-    if not trimmed:
-        return None
-    last = ord(trimmed[-1]) + 1
-    if 0xD800 <= last <= 0xDFFF:  # surrogates are not characters of a UTF-8 string
-        last = 0xE000
-    return trimmed[:-1] + chr(last)
-
-
-def prefix_range(column: Any, prefix: str) -> ColumnElement[bool]:
-    """`sw` as an index range: prefix <= column < successor(prefix), in code-point order."""
-    upper = _successor(prefix)
-    if upper is None:
-        return and_(column.is_not(None), column >= prefix)
-    return and_(column >= prefix, column < upper)
-
-
 @dataclass(frozen=True)
 class ValueTable:
     """The value index of one resource type and the resource id it hangs off."""
 
     table: Any  # mapped class with attr, item, value_key, value_full and the owner column
     owner_column: str  # the table's column holding the resource id ("user_id")
-    owner: Any  # the resource id in the outer query (User.id)
+    owner: Any  # the resource id in the outer query (`scim_users.user_id`)
 
 
 def _key_condition(row: Any, op: CompareOperator, key: str) -> ColumnElement[bool]:
@@ -172,8 +71,8 @@ def _key_condition(row: Any, op: CompareOperator, key: str) -> ColumnElement[boo
     if len(key) < KEY_LENGTH:
         if op == CompareOperator.sw:
             return prefix_range(col, key)
-        if op in _ORDERED:
-            return _ORDERED[op](col, key)
+        if op in _COMPARE:
+            return _COMPARE[op](col, key)
     head = key[:KEY_LENGTH]
     whole = func.coalesce(row.value_full, col)
     if op == CompareOperator.co:
@@ -184,19 +83,18 @@ def _key_condition(row: Any, op: CompareOperator, key: str) -> ColumnElement[boo
         return and_(col == head, func.substr(whole, 1, len(key)) == key)
     if op in (CompareOperator.eq, CompareOperator.gt, CompareOperator.ge):
         return and_(
-            col == head if op == CompareOperator.eq else col >= head, _ORDERED[op](whole, key)
+            col == head if op == CompareOperator.eq else col >= head, _COMPARE[op](whole, key)
         )
     if op in (CompareOperator.lt, CompareOperator.le):
-        return and_(col <= head, _ORDERED[op](whole, key))
+        return and_(col <= head, _COMPARE[op](whole, key))
     raise InvalidFilter(f"{op.value} is not a comparison")
 
 
 def _rank(term: FilterNode) -> int:
     """How selective a positive term is likely to be: equality on a value first, presence
     last. Only SQLite follows the order written; PostgreSQL's planner uses statistics."""
-    if isinstance(term, Present):
+    if not isinstance(term, Comparison):
         return 6
-    assert isinstance(term, Comparison)
     rank = {CompareOperator.eq: 0, CompareOperator.sw: 2, CompareOperator.co: 4}.get(term.op, 3)
     name = term.attr_path.attr.lower()
     return rank + (1 if name in ("type", "primary") else 0)
