@@ -28,9 +28,19 @@ def _text(value: str) -> ColumnElement[str]:
     return literal(value, String)
 
 
-def _version(column: object) -> ColumnElement[str]:
-    """`meta.version` as the service writes it: a weak ETag, `W/"<n>"`."""
-    return _text('W/"') + cast(column, String) + _text('"')
+def _meta(
+    resource_type: str, row: type[ScimUser] | type[ScimGroup], location: ColumnElement[str]
+) -> dict[str, Column]:
+    """`meta` (RFC 7643 §3.1) as the service writes it; `location` lower-cased (caseExact
+    is false for it in scim2-models' schema), `version` a weak ETag `W/"<n>"`."""
+    return {
+        "meta": Column(row.created_at, "datetime"),
+        "meta.created": Column(row.created_at, "datetime"),
+        "meta.lastmodified": Column(row.modified_at, "datetime"),
+        "meta.resourcetype": Column(_text(resource_type)),
+        "meta.location": Column(location, case_exact=False),
+        "meta.version": Column(_text('W/"') + cast(row.version, String) + _text('"')),
+    }
 
 
 def _member_exists(condition: ColumnElement[bool]) -> ColumnElement[bool]:
@@ -64,14 +74,7 @@ def user_columns(source: str, base_url: str) -> ColumnMap:
         "groups.display": Column(Team.name_key, case_exact=False, exists=groups_exist),
         "groups.type": Column(_text("direct"), case_exact=False, exists=groups_exist),
         "groups.$ref": Column(group_ref, exists=groups_exist),
-        "meta": Column(ScimUser.created_at, "datetime"),
-        "meta.created": Column(ScimUser.created_at, "datetime"),
-        "meta.lastmodified": Column(ScimUser.modified_at, "datetime"),
-        "meta.resourcetype": Column(_text("User")),
-        "meta.location": Column(
-            _text(casefold_key(f"{base_url}/Users/")) + User.id, case_exact=False
-        ),
-        "meta.version": Column(_version(ScimUser.version)),
+        **_meta("User", ScimUser, _text(casefold_key(f"{base_url}/Users/")) + User.id),
     }
 
 
@@ -97,12 +100,5 @@ def group_columns(base_url: str) -> ColumnMap:
         "members.type": Column(_text("user"), case_exact=False, exists=_member_exists),
         "members.$ref": Column(member_ref, exists=_member_exists),
         "members.display": Column(None, exists=_member_exists),
-        "meta": Column(ScimGroup.created_at, "datetime"),
-        "meta.created": Column(ScimGroup.created_at, "datetime"),
-        "meta.lastmodified": Column(ScimGroup.modified_at, "datetime"),
-        "meta.resourcetype": Column(_text("Group")),
-        "meta.location": Column(
-            _text(casefold_key(f"{base_url}/Groups/")) + Team.id, case_exact=False
-        ),
-        "meta.version": Column(_version(ScimGroup.version)),
+        **_meta("Group", ScimGroup, _text(casefold_key(f"{base_url}/Groups/")) + Team.id),
     }
