@@ -1,4 +1,4 @@
-"""SCIM provisioning under load, against a live server on loopback (uvicorn in a thread).
+"""SCIM provisioning under load, against `authbridge serve` in its own process on loopback.
 
     python bench/bench_scim.py [--database URL ...] [--seconds 10] [--concurrency 8]
 
@@ -23,10 +23,12 @@ from __future__ import annotations
 import argparse
 import base64
 import os
+import shutil
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -35,13 +37,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from authbridge.config import load_settings
 from authbridge.scim.columns import USER_VALUES, user_columns
 from authbridge.scim.filters import parse_filter
 from authbridge.scim.portable_sql import unselective
@@ -53,7 +53,6 @@ from authbridge.storage import Storage
 from authbridge.storage.database import engine_url
 from authbridge.storage.models import User
 from authbridge.storage.scim_models import ScimUser, ScimUserValue
-from authbridge.web.app import create_app
 
 AUTH = ("bench", "bench-password")
 BASIC = "Basic " + base64.b64encode(f"{AUTH[0]}:{AUTH[1]}".encode()).decode()
@@ -71,37 +70,43 @@ FILTERS = {
 INDEXED = ("emails.value eq", "emails[type,value]", "employeeNumber eq")
 
 
-def _serve(database_url: str) -> tuple[str, uvicorn.Server, threading.Thread]:
-    import socket
-
+def _serve(database_url: str) -> tuple[str, subprocess.Popen[bytes]]:
+    """`authbridge serve` in a process of its own, as it is deployed: the load generator's
+    threads must not share the server's interpreter lock."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    settings = load_settings(
-        None,
-        {
-            "DATABASE__URL": database_url,
-            "DATABASE__POOL_SIZE": "16",
-            "SCIM__OKTA__AUTH_CODE": f"{AUTH[0]}:{AUTH[1]}",
-            "SCIM__MAX_REQUEST_BYTES": str(16 * 1024 * 1024),
-            "LOGGING__LEVEL": "warning",
-        },
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SERVER__", "DATABASE__", "AUTH__", "LOGGING__", "SCIM__"))
+    }
+    env.update(
+        SERVER__HOST="127.0.0.1",
+        SERVER__PORT=str(port),
+        SERVER__ISSUER=f"http://127.0.0.1:{port}",
+        DATABASE__URL=database_url,
+        DATABASE__POOL_SIZE="16",
+        SCIM__OKTA__AUTH_CODE=f"{AUTH[0]}:{AUTH[1]}",
+        SCIM__MAX_REQUEST_BYTES=str(16 * 1024 * 1024),
     )
-    import logging
-
-    import structlog
-
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False
-        )
+    script = Path(sys.executable).parent / "authbridge"
+    command = [str(script)] if script.exists() else [shutil.which("authbridge") or "authbridge"]
+    process = subprocess.Popen(
+        [*command, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    return f"http://127.0.0.1:{port}/v1/scim/v2/okta", server, thread
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"authbridge serve exited with {process.returncode}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return f"http://127.0.0.1:{port}/v1/scim/v2/okta", process
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise SystemExit("authbridge serve did not become ready")
 
 
 def _user_body(name: str) -> dict[str, Any]:
@@ -250,7 +255,7 @@ def _p(values: list[float], q: float) -> float:
 
 def run(database_url: str, seconds: float, concurrency: int, explain: bool = False) -> None:
     Storage.open(database_url).db.dispose()  # migrate before the clock starts
-    base, server, thread = _serve(database_url)
+    base, server = _serve(database_url)
     try:
         print(f"\n--- {make_url(database_url).get_backend_name()}  ({base})")
         # (a) sustained writes against a no-storage baseline
@@ -337,8 +342,8 @@ def run(database_url: str, seconds: float, concurrency: int, explain: bool = Fal
             f"the members)"
         )
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def _postgres_database(base_url: str) -> tuple[str, Any]:

@@ -7,7 +7,7 @@ import pytest
 
 from authbridge.config.model import ScimSettings, ScimTeamRoleRule
 from authbridge.scim import audit
-from authbridge.scim.errors import InvalidValue, NotFound, PreconditionFailed
+from authbridge.scim.errors import Conflict, InvalidValue, NotFound, PreconditionFailed
 from authbridge.scim.service import ListQuery, ScimService
 from authbridge.storage import Storage
 
@@ -167,6 +167,28 @@ def test_a_failed_write_changes_nothing(service: ScimService, storage: Storage) 
     with pytest.raises(InvalidValue):
         service.create_user({"schemas": [USER], "userName": ""}, actor="t")
     assert storage.users.count() == 1
+
+
+def test_a_create_that_clashes_names_the_taken_attribute_and_writes_nothing(
+    service: ScimService, storage: Storage
+) -> None:
+    # RFC 7644 §3.3: 409 with scimType "uniqueness" when a unique attribute is taken.
+    first = _user(service, "hana@example.com", externalId="h1")
+    with pytest.raises(Conflict, match=r"userName 'HANA@example\.com' is already") as clash:
+        _user(service, "HANA@example.com", externalId="h2")  # userName is caseExact=false
+    assert clash.value.scim_type == "uniqueness"
+    with pytest.raises(Conflict, match="externalId 'h1' is already"):
+        _user(service, "other@example.com", externalId="h1")
+    other_source = ScimService(
+        storage, ScimSettings(), source="microsoft", base_url="http://t/v1/scim/v2/microsoft"
+    )
+    other_source.create_user(  # externalId is unique per source only
+        {"schemas": [USER], "userName": "third@example.com", "externalId": "h1"}, actor="t"
+    )
+    assert storage.users.count() == 2
+    assert [r.action for r in audit.trail(storage, first)] == ["create"]
+    assert service.list_users(ListQuery(filter='externalId eq "h2"')).total == 0
+    assert service.list_users(ListQuery(filter='emails pr or userName sw "other"')).total == 0
 
 
 def test_password_is_never_stored(service: ScimService, storage: Storage) -> None:

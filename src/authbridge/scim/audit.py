@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from authbridge.storage import Storage
+from authbridge.storage.models import utcnow
 from authbridge.storage.scim_models import ScimAudit
 
 __all__ = ["record", "trail"]
+
+_INSERT = insert(ScimAudit)
 
 
 def record(
@@ -28,16 +31,19 @@ def record(
     before: dict[str, Any] | None,
     after: dict[str, Any] | None,
 ) -> None:
-    session.add(
-        ScimAudit(
-            source=source,
-            actor=actor[:128],
-            action=action,
-            resource_type=resource_type,
-            resource_id=resource_id,
-            before=before,
-            after=after,
-        )
+    # A Core insert in the write's transaction: the audit row needs nothing back from the ORM.
+    session.connection().execute(
+        _INSERT,
+        {
+            "at": utcnow(),
+            "source": source,
+            "actor": actor[:128],
+            "action": action,
+            "resource_type": resource_type,
+            "resource_id": resource_id,
+            "before": before,
+            "after": after,
+        },
     )
 
 

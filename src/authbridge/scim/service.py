@@ -60,12 +60,22 @@ __all__ = ["ListQuery", "Page", "ScimService", "etag_matches", "scim_error_from"
 # Core insert: one executemany for a user's rows (the ORM bulk path inserts them one by one).
 _values: Table = ScimUserValue.__table__  # type: ignore[assignment]
 INSERT_VALUES = insert(_values)
+_users: Table = User.__table__  # type: ignore[assignment]
+_scim_users: Table = ScimUser.__table__  # type: ignore[assignment]
+_INSERT_USER = insert(_users)
+_INSERT_SCIM_USER = insert(_scim_users)
+_INSERT_USER_ROLE = insert(UserRole)
 CHUNK = 5000  # ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
 # Attributes kept in columns (or computed) rather than in the attributes JSON.
 # `active` stays in the JSON too: an unassigned `active` (RFC 7643 §4.1.1) reads back unassigned
 # while the users.active column holds its meaning for sign-in (unassigned = enabled).
 USER_COLUMN_ATTRS = ("id", "meta", "schemas", "userName", "externalId", "groups")
 GROUP_COLUMN_ATTRS = ("id", "meta", "schemas", "displayName", "externalId", "members")
+
+
+def _row(instance: Any, table: Table) -> dict[str, Any]:
+    """An unsaved ORM instance's column values, for a Core insert into `table`."""
+    return {column.key: getattr(instance, column.key) for column in table.columns}
 
 
 @dataclass(frozen=True)
@@ -333,42 +343,47 @@ class ScimService:
         stored = self._stored(dumped, USER_COLUMN_ATTRS)
         user_id = str(uuid.uuid4())
         now = utcnow()
+        user = User(
+            id=user_id,
+            username=columns["username"],
+            username_key=columns["username_key"],
+            email=columns["email"],
+            email_verified=False,
+            name=columns["name"],
+            active=columns["active"],
+            kind="person",
+            created_at=now,
+            updated_at=now,
+        )
+        scim = ScimUser(
+            user_id=user_id,
+            source=self.source,
+            external_id=columns["external_id"],
+            given_name_key=columns["given_name_key"],
+            family_name_key=columns["family_name_key"],
+            email_key=columns["email_key"],
+            display_name_key=columns["display_name_key"],
+            attributes=stored,
+            version=1,
+            created_at=now,
+            modified_at=now,
+        )
+        result = self._user_dict(user, scim, [])
         try:
             with self.storage.db.session() as session:
-                self._check_user_unique(session, columns, None)
-                user = User(
-                    id=user_id,
-                    username=columns["username"],
-                    username_key=columns["username_key"],
-                    email=columns["email"],
-                    email_verified=False,
-                    name=columns["name"],
-                    active=columns["active"],
-                    kind="person",
-                    created_at=now,
-                    updated_at=now,
-                )
-                scim = ScimUser(
-                    user_id=user_id,
-                    source=self.source,
-                    external_id=columns["external_id"],
-                    given_name_key=columns["given_name_key"],
-                    family_name_key=columns["family_name_key"],
-                    email_key=columns["email_key"],
-                    display_name_key=columns["display_name_key"],
-                    attributes=stored,
-                    version=1,
-                    created_at=now,
-                    modified_at=now,
-                )
-                session.add(user)
-                session.flush()
-                session.add(scim)
-                session.flush()
+                # Core inserts, no unit of work: a create is the write IdPs send most, and the
+                # unique constraints (userName, source+externalId) decide conflicts, so no
+                # read precedes the writes.
+                connection = session.connection()
+                connection.execute(_INSERT_USER, _row(user, _users))
+                connection.execute(_INSERT_SCIM_USER, _row(scim, _scim_users))
                 self._index_user(session, user_id, stored)
-                for role in dict.fromkeys(self.settings.default_roles):
-                    session.add(UserRole(user_id=user_id, role_name=role))
-                result = self._user_dict(user, scim, [])
+                roles = [
+                    {"user_id": user_id, "role_name": role}
+                    for role in dict.fromkeys(self.settings.default_roles)
+                ]
+                if roles:
+                    connection.execute(_INSERT_USER_ROLE, roles)
                 audit.record(
                     session,
                     source=self.source,
@@ -380,6 +395,9 @@ class ScimService:
                     after=result,
                 )
         except IntegrityError:
+            # RFC 7644 §3.3: 409 "uniqueness"; say which attribute is taken.
+            with self.storage.db.session() as session:
+                self._check_user_unique(session, columns, None)
             raise Conflict("userName or externalId is already in use") from None
         return result
 
