@@ -191,6 +191,24 @@ def test_a_create_that_clashes_names_the_taken_attribute_and_writes_nothing(
     assert service.list_users(ListQuery(filter='emails pr or userName sw "other"')).total == 0
 
 
+def test_adding_members_is_idempotent_and_refuses_strangers(service: ScimService) -> None:
+    # RFC 7644 §3.5.2.1: adding a value already present changes nothing (no error).
+    ids = [_user(service, f"m{i}@example.com") for i in range(3)]
+    group = service.create_group({"schemas": [GROUP], "displayName": "m"}, actor="t")["id"]
+
+    def add(values: list[str]) -> dict[str, object]:
+        op = {"op": "add", "path": "members", "value": [{"value": v} for v in values]}
+        return service.patch_group(group, {"schemas": [PATCH], "Operations": [op]}, actor="t")
+
+    add(ids[:2])
+    add([ids[1], ids[2], ids[2]])  # one already a member, one given twice
+    members = service.get_group(group)["members"]
+    assert sorted(m["value"] for m in members) == sorted(ids)
+    with pytest.raises(InvalidValue, match="no such User"):
+        add([ids[0], "4f1c2d9e-0000-4000-8000-000000000000"])
+    assert len(service.get_group(group)["members"]) == 3
+
+
 def test_password_is_never_stored(service: ScimService, storage: Storage) -> None:
     uid = _user(service, "hank@example.com", password="Sup3r-secret!")
     assert "password" not in service.get_user(uid)

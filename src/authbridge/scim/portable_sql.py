@@ -7,17 +7,28 @@ SQLite's LIKE ignores ASCII case and PostgreSQL's does not, so `co` and `ew` are
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, and_, func
+from sqlalchemy import ColumnElement, Integer, and_, any_, bindparam, func
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import NullType
 
-__all__ = ["contains", "ends_with", "prefix_range", "unselective"]
+__all__ = ["contains", "ends_with", "one_of", "prefix_range", "unselective"]
 
 _MAX_CHAR = 0x10FFFF
+
+
+def one_of(column: Any, values: Sequence[str], dialect: str) -> ColumnElement[bool]:
+    """`column IN (values)`; on PostgreSQL `column = ANY(:values)`, one array parameter, so the
+    statement's text does not grow with the list and SQLAlchemy and psycopg each prepare it
+    once (a 5,000-item IN list was re-rendered and re-parsed on every call)."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))  # type: ignore[no-any-return]
+    return column.in_(values)  # type: ignore[no-any-return]
 
 
 class _Position(FunctionElement[int]):

@@ -20,7 +20,20 @@ from typing import Any
 from pydantic import ValidationError
 from scim2_models import Context, PatchOp, SCIMException
 from scim2_models.path import AttrPath
-from sqlalchemy import ColumnElement, Table, delete, func, insert, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -39,7 +52,7 @@ from authbridge.scim.errors import (
     ScimError,
 )
 from authbridge.scim.filters import parse_filter
-from authbridge.scim.portable_sql import unselective
+from authbridge.scim.portable_sql import one_of, unselective
 from authbridge.scim.resources import (
     ENTERPRISE_SCHEMA,
     GROUP_SCHEMA,
@@ -71,6 +84,10 @@ CHUNK = 5000  # ids per IN (...) list: well under SQLite's and PostgreSQL's para
 # while the users.active column holds its meaning for sign-in (unassigned = enabled).
 USER_COLUMN_ATTRS = ("id", "meta", "schemas", "userName", "externalId", "groups")
 GROUP_COLUMN_ATTRS = ("id", "meta", "schemas", "displayName", "externalId", "members")
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
 
 
 def _row(instance: Any, table: Table) -> dict[str, Any]:
@@ -225,7 +242,10 @@ class ScimService:
                 select(TeamMember.user_id, Team.id, Team.name)
                 .join(Team, Team.id == TeamMember.team_id)
                 .join(ScimGroup, ScimGroup.team_id == Team.id)
-                .where(ScimGroup.source == self.source, TeamMember.user_id.in_(chunk))
+                .where(
+                    ScimGroup.source == self.source,
+                    one_of(TeamMember.user_id, chunk, _dialect(session)),
+                )
                 .order_by(Team.name_key)
             )
             for uid, gid, name in rows:
@@ -239,7 +259,7 @@ class ScimService:
         for chunk in _chunks(list(team_ids)):
             rows = session.execute(
                 select(TeamMember.team_id, TeamMember.user_id)
-                .where(TeamMember.team_id.in_(chunk))
+                .where(one_of(TeamMember.team_id, chunk, _dialect(session)))
                 .order_by(TeamMember.team_id, TeamMember.user_id)
             )
             for tid, uid in rows:
@@ -668,7 +688,8 @@ class ScimService:
             known.update(
                 session.scalars(
                     select(ScimUser.user_id).where(
-                        ScimUser.source == self.source, ScimUser.user_id.in_(chunk)
+                        ScimUser.source == self.source,
+                        one_of(ScimUser.user_id, chunk, _dialect(session)),
                     )
                 )
             )
@@ -682,12 +703,20 @@ class ScimService:
         if not unique:
             return
         self._check_members(session, unique)
-        for chunk in _chunks(unique):
-            session.execute(
-                insert_for(session, TeamMember)
-                .values([{"team_id": team_id, "user_id": uid} for uid in chunk])
-                .on_conflict_do_nothing()
-            )
+        add = insert_for(session, TeamMember)
+        if _dialect(session) == "postgresql":
+            # One statement, one array parameter, one round trip, whatever the count.
+            members = bindparam(None, unique, type_=ARRAY(String))
+            rows = select(literal(team_id, String), func.unnest(members))
+            statement = add.from_select(["team_id", "user_id"], rows)
+            session.connection().execute(statement.on_conflict_do_nothing())
+            return
+        # One statement over many parameter sets: it compiles once, where a 10,000-row VALUES
+        # list compiled anew each time cost two thirds of a large PATCH.
+        session.connection().execute(
+            add.on_conflict_do_nothing(),
+            [{"team_id": team_id, "user_id": uid} for uid in unique],
+        )
 
     def _check_group_unique(
         self, session: Session, name: str, external_id: str | None, team_id: str | None
@@ -917,7 +946,9 @@ class ScimService:
                 gone = sorted(current - set(wanted))
                 for chunk in _chunks(gone):
                     session.execute(
-                        delete(TeamMember).where(in_team, TeamMember.user_id.in_(chunk))
+                        delete(TeamMember).where(
+                            in_team, one_of(TeamMember.user_id, chunk, _dialect(session))
+                        )
                     )
                 self._add_members(session, team_id, [uid for uid in wanted if uid not in current])
                 added.extend(uid for uid in wanted if uid not in current)
@@ -933,7 +964,9 @@ class ScimService:
             else:
                 for chunk in _chunks(list(dict.fromkeys(change.values))):
                     session.execute(
-                        delete(TeamMember).where(in_team, TeamMember.user_id.in_(chunk))
+                        delete(TeamMember).where(
+                            in_team, one_of(TeamMember.user_id, chunk, _dialect(session))
+                        )
                     )
                 removed.extend(change.values)
         return added, removed
