@@ -15,10 +15,10 @@ One run measures, on this machine:
 
 (a) and (b) alternate, a ceiling before and after each of `--rounds` sign-in rounds; each
 round is judged against the higher of its two neighbouring ceilings, and the medians over
-the rounds are the figures. It prints both, their ratio (goal: sign-ins reach 80% of the ceiling), and, because the
-load generator shares the cores with the server, the CPU each side used and the ratio per
-CPU-second (sign-ins per server CPU-second over verifications per CPU-second), which does
-not depend on how much CPU the client took.
+the rounds are the figures. It prints both, their ratio (goal: sign-ins reach 80% of the
+ceiling), and, because the load generator shares the cores with the server, the CPU each
+side used and the ratio per CPU-second (sign-ins per server CPU-second over verifications
+per CPU-second), which does not depend on how much CPU the client took.
 """
 
 from __future__ import annotations
