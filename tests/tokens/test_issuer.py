@@ -11,7 +11,7 @@ import pytest
 
 from authbridge.storage import Storage
 from authbridge.tokens import KeyRing, Principal, TokenIssuer
-from authbridge.tokens.issuer import half_hash
+from authbridge.tokens.issuer import half_hash, new_token_id
 
 VECTORS = json.loads(
     (Path(__file__).parent.parent / "data" / "tokens" / "oidc-core-hash-vectors.json").read_text()
@@ -179,3 +179,13 @@ def test_old_key_stays_published_while_a_robot_token_it_signed_is_valid(storage:
         session.get(OAuthRobotToken, token.jti).revoked_at = clock.now
     clock.now += timedelta(minutes=1)
     assert old_kid not in {k["kid"] for k in json.loads(ring.current().jwks)["keys"]}
+
+
+def test_token_ids_are_unique_128_bit_and_safe_to_type_as_an_argument() -> None:
+    # RFC 7519 §4.1.7: a jti must not collide. Operators pass robot token ids to
+    # `authbridge robots revoke <id>`; an id starting with "-" would be read as an option
+    # (base64url ids did, one in 64).
+    ids = [new_token_id() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    assert all(len(bytes.fromhex(i)) == 16 for i in ids)
+    assert not any(i.startswith("-") for i in ids)

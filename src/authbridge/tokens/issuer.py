@@ -16,9 +16,15 @@ from authbridge.storage.models import utcnow
 from authbridge.tokens.claims import Principal
 from authbridge.tokens.keyring import KeyRing
 
-__all__ = ["IssuedToken", "TokenIssuer", "half_hash"]
+__all__ = ["IssuedToken", "TokenIssuer", "half_hash", "new_token_id"]
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068 §2.1
+
+
+def new_token_id() -> str:
+    """A `jti` (RFC 7519 §4.1.7): 128 random bits in hex. Operators type it (`robots revoke
+    <id>`), so it never starts with `-`, which a command line would take for an option."""
+    return secrets.token_hex(16)
 
 
 @dataclass(frozen=True)
@@ -83,7 +89,7 @@ class TokenIssuer:
         """An RFC 9068 access token: iss, exp, aud, sub, client_id, iat, jti (§2.2) and identity."""
         now = int(self._clock().timestamp())
         exp = now + (lifetime or self._access_lifetime)
-        jti = secrets.token_urlsafe(16)
+        jti = new_token_id()
         claims = {
             "iss": self.issuer,
             "aud": audience[0] if len(audience) == 1 else list(audience),
@@ -111,7 +117,7 @@ class TokenIssuer:
         """An ID token (OIDC Core §2) with at_hash/c_hash when issued beside a token or code."""
         now = int(self._clock().timestamp())
         exp = now + self._id_lifetime
-        jti = secrets.token_urlsafe(16)
+        jti = new_token_id()
         claims: dict[str, Any] = {
             "iss": self.issuer,
             "aud": client_id,
