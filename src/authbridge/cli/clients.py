@@ -21,7 +21,7 @@ from authbridge.provider.service import OpenIDProvider
 from authbridge.storage import Storage
 from authbridge.storage.errors import Conflict
 from authbridge.storage.models import utcnow
-from authbridge.tokens.issuer import TokenIssuer
+from authbridge.tokens.issuer import issuer_for
 from authbridge.tokens.keyring import keyring_for
 
 __all__ = ["clients_app", "parse_lifetime", "robots_app", "service_accounts_app"]
@@ -58,12 +58,7 @@ def _provider(config: Path | None) -> OpenIDProvider:
     storage = Storage.open(settings.database.url)
     keyring = keyring_for(settings, storage.keys)
     keyring.ensure_key()
-    issuer = TokenIssuer(
-        keyring,
-        issuer=settings.server.issuer,
-        access_token_lifetime=settings.tokens.access_token_lifetime,
-        id_token_lifetime=settings.tokens.id_token_lifetime,
-    )
+    issuer = issuer_for(settings, keyring)
     return OpenIDProvider(storage, keyring, issuer, settings)
 
 

@@ -64,7 +64,16 @@ from authbridge.scim.sql import Column, ColumnMap, FilterToSql, resolve_path
 from authbridge.scim.value_sql import ValueFilters, ValueTable
 from authbridge.scim.values import casefold_key, value_rows
 from authbridge.storage import Storage
-from authbridge.storage.models import Role, Team, TeamMember, TeamRole, User, UserRole, utcnow
+from authbridge.storage.models import (
+    Role,
+    Team,
+    TeamMember,
+    TeamRole,
+    User,
+    UserRole,
+    column_values,
+    utcnow,
+)
 from authbridge.storage.scim_models import ScimGroup, ScimUser, ScimUserValue
 from authbridge.storage.upsert import insert_for
 
@@ -73,10 +82,8 @@ __all__ = ["ListQuery", "Page", "ScimService", "etag_matches", "scim_error_from"
 # Core insert: one executemany for a user's rows (the ORM bulk path inserts them one by one).
 _values: Table = ScimUserValue.__table__  # type: ignore[assignment]
 INSERT_VALUES = insert(_values)
-_users: Table = User.__table__  # type: ignore[assignment]
-_scim_users: Table = ScimUser.__table__  # type: ignore[assignment]
-_INSERT_USER = insert(_users)
-_INSERT_SCIM_USER = insert(_scim_users)
+_INSERT_USER = insert(User)
+_INSERT_SCIM_USER = insert(ScimUser)
 _INSERT_USER_ROLE = insert(UserRole)
 CHUNK = 5000  # ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
 # Attributes kept in columns (or computed) rather than in the attributes JSON.
@@ -88,11 +95,6 @@ GROUP_COLUMN_ATTRS = ("id", "meta", "schemas", "displayName", "externalId", "mem
 
 def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
-
-
-def _row(instance: Any, table: Table) -> dict[str, Any]:
-    """An unsaved ORM instance's column values, for a Core insert into `table`."""
-    return {column.key: getattr(instance, column.key) for column in table.columns}
 
 
 @dataclass(frozen=True)
@@ -395,8 +397,8 @@ class ScimService:
                 # unique constraints (userName, source+externalId) decide conflicts, so no
                 # read precedes the writes.
                 connection = session.connection()
-                connection.execute(_INSERT_USER, _row(user, _users))
-                connection.execute(_INSERT_SCIM_USER, _row(scim, _scim_users))
+                connection.execute(_INSERT_USER, column_values(user))
+                connection.execute(_INSERT_SCIM_USER, column_values(scim))
                 self._index_user(session, user_id, stored)
                 roles = [
                     {"user_id": user_id, "role_name": role}

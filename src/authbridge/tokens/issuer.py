@@ -12,11 +12,12 @@ from typing import Any
 
 from joserfc import jwt
 
+from authbridge.config.model import Settings
 from authbridge.storage.models import utcnow
 from authbridge.tokens.claims import Principal
 from authbridge.tokens.keyring import KeyRing
 
-__all__ = ["IssuedToken", "TokenIssuer", "half_hash", "new_token_id"]
+__all__ = ["IssuedToken", "TokenIssuer", "half_hash", "issuer_for", "new_token_id"]
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068 §2.1
 
@@ -38,6 +39,16 @@ def half_hash(value: str) -> str:
     """at_hash / c_hash (OIDC Core §3.1.3.6): left half of SHA-256, base64url (ES256/RS256)."""
     digest = hashlib.sha256(value.encode("ascii")).digest()
     return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode()
+
+
+def issuer_for(settings: Settings, keyring: KeyRing) -> TokenIssuer:
+    """The issuer the configuration describes (`server.issuer`, `tokens.*Lifetime`)."""
+    return TokenIssuer(
+        keyring,
+        issuer=settings.server.issuer,
+        access_token_lifetime=settings.tokens.access_token_lifetime,
+        id_token_lifetime=settings.tokens.id_token_lifetime,
+    )
 
 
 class TokenIssuer:

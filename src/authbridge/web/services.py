@@ -25,6 +25,7 @@ from authbridge.storage.database import Database
 from authbridge.storage.errors import Unavailable
 from authbridge.storage.models import utcnow
 from authbridge.tokens import KeyRing, TokenIssuer
+from authbridge.tokens.issuer import issuer_for
 from authbridge.tokens.keyring import keyring_for
 from authbridge.web.observability import Metrics
 from authbridge.web.security import CookieNames, Csrf
@@ -148,12 +149,7 @@ class Services:
         storage = Storage(db)
         keyring = keyring_for(settings, storage.keys)
         keyring.ensure_key()
-        issuer = TokenIssuer(
-            keyring,
-            issuer=settings.server.issuer,
-            access_token_lifetime=settings.tokens.access_token_lifetime,
-            id_token_lifetime=settings.tokens.id_token_lifetime,
-        )
+        issuer = issuer_for(settings, keyring)
         local = settings.auth.local
         hashing = PasswordHashing(
             local.password_hash.memory_cost,
