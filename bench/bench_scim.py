@@ -23,8 +23,6 @@ from __future__ import annotations
 import argparse
 import base64
 import os
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +39,8 @@ from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+import served
 
 from authbridge.scim.columns import USER_VALUES, user_columns
 from authbridge.scim.filters import parse_filter
@@ -70,43 +70,15 @@ FILTERS = {
 INDEXED = ("emails.value eq", "emails[type,value]", "employeeNumber eq")
 
 
-def _serve(database_url: str) -> tuple[str, subprocess.Popen[bytes]]:
-    """`authbridge serve` in a process of its own, as it is deployed: the load generator's
-    threads must not share the server's interpreter lock."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SERVER__", "DATABASE__", "AUTH__", "LOGGING__", "SCIM__"))
-    }
-    env.update(
-        SERVER__HOST="127.0.0.1",
-        SERVER__PORT=str(port),
-        SERVER__ISSUER=f"http://127.0.0.1:{port}",
+def _serve(database_url: str, workdir: Path) -> tuple[str, subprocess.Popen[bytes]]:
+    process, port = served.start_server(
+        workdir,
         DATABASE__URL=database_url,
         DATABASE__POOL_SIZE="16",
         SCIM__OKTA__AUTH_CODE=f"{AUTH[0]}:{AUTH[1]}",
         SCIM__MAX_REQUEST_BYTES=str(16 * 1024 * 1024),
     )
-    script = Path(sys.executable).parent / "authbridge"
-    command = [str(script)] if script.exists() else [shutil.which("authbridge") or "authbridge"]
-    process = subprocess.Popen(
-        [*command, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"authbridge serve exited with {process.returncode}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return f"http://127.0.0.1:{port}/v1/scim/v2/okta", process
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    raise SystemExit("authbridge serve did not become ready")
+    return f"http://127.0.0.1:{port}/v1/scim/v2/okta", process
 
 
 def _user_body(name: str) -> dict[str, Any]:
@@ -253,9 +225,11 @@ def _p(values: list[float], q: float) -> float:
     return sorted(values)[min(len(values) - 1, int(q * len(values)))]
 
 
-def run(database_url: str, seconds: float, concurrency: int, explain: bool = False) -> None:
+def run(
+    database_url: str, workdir: Path, seconds: float, concurrency: int, explain: bool = False
+) -> None:
     Storage.open(database_url).db.dispose()  # migrate before the clock starts
-    base, server = _serve(database_url)
+    base, server = _serve(database_url, workdir)
     try:
         print(f"\n--- {make_url(database_url).get_backend_name()}  ({base})")
         # (a) sustained writes against a no-storage baseline
@@ -387,7 +361,7 @@ def main() -> int:
             else:
                 url = target
             try:
-                run(url, args.seconds, args.concurrency, args.explain)
+                run(url, Path(tmp), args.seconds, args.concurrency, args.explain)
             finally:
                 if cleanup:
                     cleanup()

@@ -30,7 +30,6 @@ import re
 import resource
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,6 +42,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+import served
 from argon2 import PasswordHasher, Type
 
 from authbridge.config.model import PasswordHashSettings
@@ -107,52 +107,8 @@ def machine_cpu() -> tuple[float, float]:
 
 
 # -- the server -------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def command() -> list[str]:
-    script = Path(sys.executable).parent / "authbridge"
-    if script.exists():
-        return [str(script)]
-    return [shutil.which("authbridge") or "authbridge"]
-
-
 def start_server(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SERVER__", "DATABASE__", "AUTH__", "LOGGING__", "TOKENS__"))
-    }
-    env.update(
-        SERVER__HOST="127.0.0.1",
-        SERVER__PORT=str(port),
-        SERVER__ISSUER=f"http://127.0.0.1:{port}",
-        DATABASE__URL=f"sqlite:///{workdir / 'bench.db'}",
-        AUTHBRIDGE_SECRETS_DIR=str(workdir),
-    )
-    process = subprocess.Popen(
-        [*command(), "serve"],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-                sock.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                if b" 200 " in sock.recv(200):
-                    return process, port
-        except OSError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise SystemExit("authbridge serve did not become ready")
+    return served.start_server(workdir, DATABASE__URL=f"sqlite:///{workdir / 'bench.db'}")
 
 
 def cpu_seconds(pid: int) -> float:

@@ -1,0 +1,65 @@
+"""`authbridge serve` in a process of its own on loopback, for the benchmarks: the load
+generator must not share the server's interpreter lock, as it does not in a deployment."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["free_port", "start_server"]
+
+# Settings of the caller's environment that must not leak into the measured server.
+_OURS = ("SERVER__", "DATABASE__", "AUTH__", "LOGGING__", "TOKENS__", "SCIM__")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _command() -> list[str]:
+    script = Path(sys.executable).parent / "authbridge"
+    if script.exists():
+        return [str(script)]
+    return [shutil.which("authbridge") or "authbridge"]
+
+
+def start_server(workdir: Path, **settings: str) -> tuple[subprocess.Popen[bytes], int]:
+    """Start the server with the default configuration plus `settings` (environment names,
+    `DATABASE__URL=...`); return it once /readyz answers 200."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_OURS)}
+    env.update(
+        SERVER__HOST="127.0.0.1",
+        SERVER__PORT=str(port),
+        SERVER__ISSUER=f"http://127.0.0.1:{port}",
+        AUTHBRIDGE_SECRETS_DIR=str(workdir),
+        **settings,
+    )
+    process = subprocess.Popen(
+        [*_command(), "serve"],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"authbridge serve exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                if b" 200 " in sock.recv(200):
+                    return process, port
+        except OSError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise SystemExit("authbridge serve did not become ready")
