@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -78,6 +80,26 @@ def storage(database_url: str) -> Iterator[Storage]:
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'authbridge.db'}"
+
+
+@contextmanager
+def started_clients() -> Iterator[Callable[..., TestClient]]:
+    """A `start(app, **options)` that runs an app's lifespan on a TestClient (base URL
+    http://localhost:8080 unless given); every client it started is shut down at the end."""
+    clients: list[TestClient] = []
+
+    def start(app: Any, **options: Any) -> TestClient:
+        options.setdefault("base_url", "http://localhost:8080")
+        client = TestClient(app, **options)
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    try:
+        yield start
+    finally:
+        for client in clients:
+            client.__exit__(None, None, None)
 
 
 def make_settings(database_url: str, **env: str) -> Settings:

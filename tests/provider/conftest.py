@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from authbridge.config import Settings
 from authbridge.config.model import ClientSettings
-from tests.conftest import make_settings
+from tests.conftest import make_settings, started_clients
 from tests.web.conftest import AppFactory
 from tests.web.test_pages import sign_up
 
@@ -52,19 +52,12 @@ def app_factory(sqlite_url: str) -> Iterator[AppFactory]:
     """The app on a TestClient with its lifespan (as tests/web/conftest.py builds it)."""
     from authbridge.web.app import create_app
 
-    clients: list[TestClient] = []
-
     def build(settings: Settings | None = None, **env: str) -> TestClient:
-        client = TestClient(
-            create_app(settings or make_settings(sqlite_url, **env)), base_url=ISSUER
-        )
-        client.__enter__()
-        clients.append(client)
-        return client
+        app = create_app(settings or make_settings(sqlite_url, **env))
+        return start(app, base_url=ISSUER)
 
-    yield build
-    for client in clients:
-        client.__exit__(None, None, None)
+    with started_clients() as start:
+        yield build
 
 
 @pytest.fixture

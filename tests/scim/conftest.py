@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from authbridge.web.app import create_app
-from tests.conftest import make_settings
+from tests.conftest import make_settings, started_clients
 
 OKTA_USER, OKTA_PASSWORD = "okta-provisioner", "s3cret:with:colons"
 ENTRA_TOKEN = "entra-0123456789abcdef"
@@ -31,18 +31,12 @@ ScimFactory = Callable[..., TestClient]
 @pytest.fixture
 def scim_app(database_url: str) -> Iterator[ScimFactory]:
     """Build the app on each backend (SQLite always, PostgreSQL when configured)."""
-    clients: list[TestClient] = []
 
     def build(**env: str) -> TestClient:
-        settings = make_settings(database_url, **{**SCIM_ENV, **env})
-        client = TestClient(create_app(settings), base_url="http://localhost:8080")
-        client.__enter__()
-        clients.append(client)
-        return client
+        return start(create_app(make_settings(database_url, **{**SCIM_ENV, **env})))
 
-    yield build
-    for client in clients:
-        client.__exit__(None, None, None)
+    with started_clients() as start:
+        yield build
 
 
 @pytest.fixture

@@ -9,27 +9,18 @@ from fastapi.testclient import TestClient
 
 from authbridge.config import Settings
 from authbridge.web.app import create_app
-from tests.conftest import make_settings
+from tests.conftest import make_settings, started_clients
 
 AppFactory = Callable[..., TestClient]
 
 
 @pytest.fixture
 def app_factory(sqlite_url: str) -> Iterator[AppFactory]:
-    clients: list[TestClient] = []
-
     def build(settings: Settings | None = None, **env: str) -> TestClient:
-        client = TestClient(
-            create_app(settings or make_settings(sqlite_url, **env)),
-            base_url="http://localhost:8080",
-        )
-        client.__enter__()
-        clients.append(client)
-        return client
+        return start(create_app(settings or make_settings(sqlite_url, **env)))
 
-    yield build
-    for client in clients:
-        client.__exit__(None, None, None)
+    with started_clients() as start:
+        yield build
 
 
 @pytest.fixture
