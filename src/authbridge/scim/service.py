@@ -93,6 +93,21 @@ USER_COLUMN_ATTRS = ("id", "meta", "schemas", "userName", "externalId", "groups"
 GROUP_COLUMN_ATTRS = ("id", "meta", "schemas", "displayName", "externalId", "members")
 
 
+# Which of _user_columns' values each table stores (a create inserts them, a write updates them).
+_USER_FIELDS = ("username", "username_key", "email", "name", "active")
+_SCIM_USER_FIELDS = (
+    "external_id",
+    "given_name_key",
+    "family_name_key",
+    "email_key",
+    "display_name_key",
+)
+
+
+def _fields(columns: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: columns[name] for name in names}
+
+
 def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
 
@@ -367,28 +382,20 @@ class ScimService:
         now = utcnow()
         user = User(
             id=user_id,
-            username=columns["username"],
-            username_key=columns["username_key"],
-            email=columns["email"],
             email_verified=False,
-            name=columns["name"],
-            active=columns["active"],
             kind="person",
             created_at=now,
             updated_at=now,
+            **_fields(columns, _USER_FIELDS),
         )
         scim = ScimUser(
             user_id=user_id,
             source=self.source,
-            external_id=columns["external_id"],
-            given_name_key=columns["given_name_key"],
-            family_name_key=columns["family_name_key"],
-            email_key=columns["email_key"],
-            display_name_key=columns["display_name_key"],
             attributes=stored,
             version=1,
             created_at=now,
             modified_at=now,
+            **_fields(columns, _SCIM_USER_FIELDS),
         )
         result = self._user_dict(user, scim, [])
         try:
@@ -502,26 +509,13 @@ class ScimService:
                 session.execute(
                     update(User)
                     .where(User.id == user_id)
-                    .values(
-                        username=columns["username"],
-                        username_key=columns["username_key"],
-                        email=columns["email"],
-                        name=columns["name"],
-                        active=columns["active"],
-                        updated_at=now,
-                    )
+                    .values(updated_at=now, **_fields(columns, _USER_FIELDS))
                 )
                 session.execute(
                     update(ScimUser)
                     .where(ScimUser.user_id == user_id)
                     .values(
-                        external_id=columns["external_id"],
-                        given_name_key=columns["given_name_key"],
-                        family_name_key=columns["family_name_key"],
-                        email_key=columns["email_key"],
-                        display_name_key=columns["display_name_key"],
-                        attributes=stored,
-                        modified_at=now,
+                        attributes=stored, modified_at=now, **_fields(columns, _SCIM_USER_FIELDS)
                     )
                 )
                 session.execute(delete(ScimUserValue).where(ScimUserValue.user_id == user_id))
