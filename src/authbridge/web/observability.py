@@ -17,14 +17,49 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 __all__ = ["Metrics", "ObservabilityMiddleware", "configure_logging", "redact"]
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-SENSITIVE = re.compile(r"pass|secret|token|authorization|cookie|code|key|assertion", re.I)
+# Field names whose value is a secret wherever it is logged. `code` alone is NOT one: it is
+# the IdP's error code (RFC 6749 §4.1.2.1 `error`, or a connector's code) that operators need;
+# bearer-type codes are named for what they are (`device_code`, `user_code`, `auth_code`).
+SECRET_NAME = re.compile(
+    r"pass|secret|token|authorization|cookie|key|assertion|verifier|credential|"
+    r"(auth|authorization|device|user|setup|login)_?code$",
+    re.I,
+)
+# The log line's own bookkeeping, never a secret. (`error`, `error_description` and `code`,
+# RFC 6749 §5.2, match no secret name either: operators need them to read an IdP's refusal.)
+BOOKKEEPING = frozenset({"level", "timestamp", "request_id", "logger"})
+# Secrets inside free text (an URL an exception printed, a header echoed): query parameters
+# that carry a credential (RFC 6749 §4.1.2 `code`, §4.2.2 tokens, `state`), Basic/Bearer
+# credentials (RFC 7617, RFC 6750), and anything shaped like a compact JWS.
+SECRET_TEXT = re.compile(
+    r"(?P<param>[?&#](?:code|state|token|access_token|id_token|refresh_token|client_secret|"
+    r"password|device_code|user_code|code_verifier|assertion|client_assertion)=)[^&#\s\"']*"
+    r"|(?P<scheme>\b(?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]+"
+    r"|\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*",
+    re.I,
+)
+REDACTED = "[redacted]"
+
+
+def _scrub(text: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        prefix = match.group("param") or match.group("scheme") or ""
+        return prefix + REDACTED
+
+    return SECRET_TEXT.sub(replace, text)
 
 
 def redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
-    """structlog processor: no field whose name smells of a secret reaches a log line."""
-    for name in list(event):
-        if name not in ("event", "level", "timestamp", "request_id") and SENSITIVE.search(name):
-            event[name] = "[redacted]"
+    """structlog processor: no secret reaches a log line. A field named like a secret is
+    replaced whole; credentials inside other text (a URL with `?code=`, a Bearer header, a
+    JWT) are cut out of it, so an IdP's `error`, `error_description` and `code` stay."""
+    for name, value in list(event.items()):
+        if name in BOOKKEEPING:
+            continue
+        if name != "event" and SECRET_NAME.search(name):
+            event[name] = REDACTED
+        elif isinstance(value, str):
+            event[name] = _scrub(value)
     return event
 
 
@@ -52,8 +87,10 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            redact,
+            # After format_exc_info, so a traceback's text (an httpx error quotes the URL it
+            # called, query string included) is scrubbed too.
             structlog.processors.format_exc_info,
+            redact,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
