@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from argon2 import PasswordHasher, Type
+from argon2 import PasswordHasher, Type, extract_parameters
 from argon2.exceptions import VerifyMismatchError
 
 from authbridge.directory.passwords import (
@@ -73,3 +73,48 @@ def test_length_bounds() -> None:
 def test_username_as_password_is_refused() -> None:
     with pytest.raises(PasswordRejected):
         check_policy("Ada@Example.com", username="ada@example.com")
+
+
+def _count_argon2_work(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record the work (memory blocks x passes, read from each checked hash) of every argon2
+    verification: the cost of an answer, measured without a clock."""
+    work: list[int] = []
+    original = PasswordHasher.verify
+
+    def counting(self: PasswordHasher, encoded: str | bytes, password: str | bytes) -> bool:
+        params = extract_parameters(encoded if isinstance(encoded, str) else encoded.decode())
+        work.append(params.memory_cost * params.time_cost)
+        return original(self, encoded, password)
+
+    monkeypatch.setattr(PasswordHasher, "verify", counting)
+    return work
+
+
+def test_wrong_password_costs_the_current_work_whatever_the_stored_parameters(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The cost was raised (m 256 -> 1024 KiB, t 1 -> 2) after `old` was stored: checking
+    # only the old hash would answer in an eighth of the time an unknown user takes.
+    current = PasswordHashing(memory_cost=1024, time_cost=2, parallelism=1)
+    old = PasswordHasher(memory_cost=256, time_cost=1, parallelism=1, type=Type.ID).hash("pw-old")
+    fresh = current.hash("pw-new")
+    work = _count_argon2_work(monkeypatch)
+
+    answers = {}
+    for case, stored in (("unknown", None), ("current", fresh), ("old", old), ("junk", "x$y")):
+        work.clear()
+        assert current.verify(stored, "a wrong password") is False
+        answers[case] = sum(work)
+    assert answers == dict.fromkeys(answers, 1024 * 2), answers
+
+    # The right password is still accepted on the old hash (and then rehashed by the caller).
+    assert current.verify(old, "pw-old") is True
+    assert current.needs_rehash(old)
+
+
+def test_a_stronger_stored_hash_spends_nothing_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    current = PasswordHashing(memory_cost=256, time_cost=1, parallelism=1)
+    strong = PasswordHashing(memory_cost=512, time_cost=2, parallelism=1).hash("pw")
+    work = _count_argon2_work(monkeypatch)
+    assert current.verify(strong, "wrong") is False
+    assert work == [512 * 2]

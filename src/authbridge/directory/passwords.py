@@ -7,13 +7,14 @@ found in a list of commonly used ones refused.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import unicodedata
 from dataclasses import dataclass
 from functools import cache
 
-from argon2 import PasswordHasher, Type
+from argon2 import PasswordHasher, Type, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 __all__ = [
@@ -87,23 +88,54 @@ class PasswordHashing:
             return str(self._hasher.hash(_normalize(password)))
 
     def verify(self, stored_hash: str | None, password: str) -> bool:
-        """Check a password. With no stored hash, a dummy hash is checked so that an unknown
-        user costs the same time as a wrong password (no user enumeration by timing)."""
-        target = stored_hash if stored_hash is not None else self._dummy_hash
+        """Check a password, doing the same argon2 work whatever the outcome.
+
+        Without a stored hash (unknown user), or with one that is not a valid argon2 hash, a
+        dummy hash made with the CURRENT parameters is checked instead; when the stored hash
+        was made with weaker parameters (the cost was raised since) and the password is
+        wrong, the shortfall is spent on a dummy check. Either way a wrong password costs
+        the current parameters' work, so timing tells no account from an unknown one
+        (OWASP Authentication Cheat Sheet, "Authentication Responses")."""
+        if stored_hash is None:
+            self._spend(self.work)
+            return False
         try:
             with _CORES:
-                ok = bool(self._hasher.verify(target, _normalize(password)))
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            return False
-        return ok and stored_hash is not None
+                return bool(self._hasher.verify(stored_hash, _normalize(password)))
+        except VerifyMismatchError:
+            self._spend(self.work - _work(stored_hash))
+        except (VerificationError, InvalidHashError):
+            self._spend(self.work)
+        return False
+
+    @property
+    def work(self) -> int:
+        """argon2 work of one check at the current parameters: memory blocks x passes."""
+        return self.memory_cost * self.time_cost
+
+    def _spend(self, work: int) -> None:
+        """Check a dummy hash of about `work` argon2 work (nothing when there is none to
+        make up): the current time cost and lanes, with the memory that makes up the rest."""
+        if work <= 0:
+            return
+        # argon2 needs at least 8 KiB per lane; a shortfall under that is rounded up to it.
+        memory = max(-(-work // self.time_cost), 8 * self.parallelism)
+        dummy = _dummy(memory, self.time_cost, self.parallelism)
+        with contextlib.suppress(VerificationError), _CORES:
+            _hasher(memory, self.time_cost, self.parallelism).verify(dummy, "not-the-password")
 
     def needs_rehash(self, stored_hash: str) -> bool:
         """True when the stored hash was made with lower cost than the current parameters."""
         return bool(self._hasher.check_needs_rehash(stored_hash))
 
-    @property
-    def _dummy_hash(self) -> str:
-        return _dummy(self.memory_cost, self.time_cost, self.parallelism)
+
+def _work(stored_hash: str) -> int:
+    """argon2 work (memory blocks x passes) a stored hash costs to check."""
+    try:
+        params = extract_parameters(stored_hash)
+    except InvalidHashError:
+        return 0
+    return params.memory_cost * params.time_cost
 
 
 @cache
