@@ -290,3 +290,16 @@ def test_local_signup_cannot_take_a_connector_namespace_name(
     response = sign_up(client, email=email)
     assert response.status_code == 400 and "valid email" in response.text
     assert client.app.state.services.ready().storage.users.count() == 0
+
+
+def test_sessions_per_user_are_capped_and_the_oldest_ends(app_factory: AppFactory) -> None:
+    client = app_factory(SESSIONS__MAX_PER_USER="2")
+    sign_up(client)  # session 1
+    browsers = []
+    for _ in range(2):  # sessions 2 and 3, each in a browser of its own
+        browser = TestClient(client.app, base_url="http://localhost:8080")
+        assert sign_in(browser).status_code == 303
+        browsers.append(browser)
+    assert client.get("/account", follow_redirects=False).status_code == 303  # evicted
+    for browser in browsers:
+        assert browser.get("/account", follow_redirects=False).status_code == 200

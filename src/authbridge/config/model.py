@@ -125,6 +125,12 @@ class TokenSettings(Section):
 class SessionSettings(Section):
     idle_timeout: int = Field(default=8 * 3600, ge=60)
     absolute_lifetime: int = Field(default=7 * 24 * 3600, ge=60)
+    max_per_user: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description="Browser sessions one user may hold; a new sign-in ends the oldest.",
+    )
 
 
 class PasswordHashSettings(Section):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Table, bindparam, delete, insert, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 
 from authbridge.storage.database import Database
 from authbridge.storage.models import BrowserSession, User, column_values
@@ -17,6 +17,19 @@ _users: Table = User.__table__  # type: ignore[assignment]
 _INSERT_SESSION = insert(_sessions)
 _RECORD_LOGIN = (
     update(_users).where(_users.c.id == bindparam("user_id")).values(last_login_at=bindparam("now"))
+)
+# The user's other sessions beyond the newest `keep`, oldest first out. The new session is
+# named so a tie on created_at (two sign-ins in one clock tick) can never evict it.
+_others = (_sessions.c.user_id == bindparam("user_id")) & (_sessions.c.id_hash != bindparam("new"))
+_EVICT_OLDEST = delete(_sessions).where(
+    _others,
+    _sessions.c.id_hash.not_in(
+        select(_sessions.c.id_hash)
+        .where(_others)
+        .order_by(_sessions.c.created_at.desc(), _sessions.c.id_hash)
+        .limit(bindparam("keep"))
+        .scalar_subquery()
+    ),
 )
 
 
@@ -34,7 +47,10 @@ class SessionStore:
         expires_at: datetime,
         client_address: str | None = None,
         user_agent: str | None = None,
+        max_per_user: int | None = None,
     ) -> BrowserSession:
+        """Start a session; with `max_per_user`, the user's oldest sessions beyond that many
+        (this one included) end in the same transaction, so sign-ins cannot pile rows up."""
         row = BrowserSession(
             id_hash=id_hash,
             user_id=user_id,
@@ -51,6 +67,10 @@ class SessionStore:
             connection.execute(_INSERT_SESSION, column_values(row))
             # Starting a session is the sign-in: record it in the same transaction.
             connection.execute(_RECORD_LOGIN, {"user_id": user_id, "now": now})
+            if max_per_user is not None:
+                connection.execute(
+                    _EVICT_OLDEST, {"user_id": user_id, "new": id_hash, "keep": max_per_user - 1}
+                )
         return row
 
     def get(self, id_hash: str) -> BrowserSession | None:

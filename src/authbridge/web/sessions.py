@@ -81,6 +81,7 @@ def sign_in(
         expires_at=now + timedelta(seconds=lifetime),
         client_address=client_address(request, services.settings.server.trusted_proxies),
         user_agent=request.headers.get("user-agent"),
+        max_per_user=services.settings.sessions.max_per_user,
     )
     services.cookies.set(response, services.cookies.session, session_id)
     # A response that sets a session cookie must never be stored by a cache on the way.
