@@ -303,3 +303,13 @@ def test_sessions_per_user_are_capped_and_the_oldest_ends(app_factory: AppFactor
     assert client.get("/account", follow_redirects=False).status_code == 303  # evicted
     for browser in browsers:
         assert browser.get("/account", follow_redirects=False).status_code == 200
+
+
+def test_tests_hash_cheaply_but_no_configuration_can(sqlite_url: str) -> None:
+    from authbridge.config import ConfigError
+    from tests.conftest import make_settings
+
+    cheap = make_settings(sqlite_url).auth.local.password_hash
+    assert (cheap.memory_cost, cheap.time_cost) == (8, 1)  # not the 19 MiB floor
+    with pytest.raises(ConfigError, match=r"memoryCost|memory_cost"):
+        make_settings(sqlite_url, AUTH__LOCAL__PASSWORD_HASH__MEMORY_COST="8")
