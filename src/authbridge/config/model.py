@@ -59,6 +59,16 @@ class ServerSettings(Section):
         description="Key for CSRF tokens; generated and stored in the database if unset.",
         json_schema_extra={"secret": True},
     )
+    max_request_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        description="Largest request body outside SCIM (forms, the token endpoint); refused "
+        "with 413 while it streams. SCIM has scim.maxRequestBytes.",
+    )
+    max_form_fields: int = Field(default=100, ge=1, description="Most fields in one form body.")
+    max_form_field_bytes: int = Field(
+        default=32 * 1024, ge=256, description="Largest single field of a form body."
+    )
 
     @field_validator("issuer")
     @classmethod

@@ -20,6 +20,7 @@ from authbridge.web import (
     scim_routes,
     wellknown,
 )
+from authbridge.web.limits import BodyLimitMiddleware, FormLimits, RouteLimit
 from authbridge.web.observability import ObservabilityMiddleware
 from authbridge.web.security import SecurityHeadersMiddleware
 from authbridge.web.services import Services
@@ -53,6 +54,17 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         app.include_router(module.router)
     oauth_client_routes.install(app, services)
     errors.install(app)
+    server = settings.server
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default_max_bytes=server.max_request_bytes,
+        form=FormLimits(server.max_form_fields, server.max_form_field_bytes),
+        routes=[
+            RouteLimit(
+                scim_routes.PATH_ROOT, settings.scim.max_request_bytes, scim_routes.too_large
+            )
+        ],
+    )
     app.add_middleware(SecurityHeadersMiddleware, https=settings.server.https)
     app.add_middleware(ObservabilityMiddleware, metrics=services.metrics)
     return app

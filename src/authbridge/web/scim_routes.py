@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request
 from scim2_models import Context, ResponseParameters
 from sqlalchemy.exc import DataError, DBAPIError
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from authbridge.config.model import Settings
@@ -39,7 +40,8 @@ from authbridge.web.services import Services
 __all__ = ["router"]
 
 log = structlog.get_logger("authbridge.scim")
-PREFIX = "/v1/scim/v2/{source}"
+PATH_ROOT = "/v1/scim/v2/"
+PREFIX = PATH_ROOT + "{source}"
 MEDIA_TYPE = "application/scim+json"
 LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 SEARCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
@@ -99,16 +101,19 @@ def _endpoint(request: Request, source: str) -> _Endpoint:
     return endpoints[source]
 
 
-async def _body(request: Request, endpoint: _Endpoint) -> Any:
-    limit = endpoint.settings.scim.max_request_bytes
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise TooLarge(f"the request body is larger than {limit} bytes")
-    received = bytearray()
-    async for chunk in request.stream():
-        received.extend(chunk)
-        if len(received) > limit:
-            raise TooLarge(f"the request body is larger than {limit} bytes")
+def too_large(status: int, detail: str) -> tuple[str, bytes]:
+    """A body refused by web/limits.py (`scim.maxRequestBytes`) as an RFC 7644 §3.12 error."""
+    error = TooLarge(detail)
+    error.status = status
+    return MEDIA_TYPE, json.dumps(error.body()).encode()
+
+
+async def _body(request: Request) -> Any:
+    # The size limit is enforced while the body streams, for every route, by web/limits.py.
+    try:
+        received = await request.body()
+    except ClientDisconnect:
+        raise InvalidSyntax("the request body did not arrive whole") from None
     if not received:
         raise InvalidSyntax("the request needs a JSON body")
     try:
@@ -347,7 +352,7 @@ async def search_resources(request: Request, source: str, kind: str) -> Response
         return await _unknown(request, source, kind)
 
     async def work(endpoint: _Endpoint, _actor: str) -> Callable[[], Response]:
-        body = await _body(request, endpoint)
+        body = await _body(request)
         if not isinstance(body, dict) or SEARCH_SCHEMA not in (body.get("schemas") or []):
             raise InvalidSyntax(f'"schemas" must be ["{SEARCH_SCHEMA}"]')
         params = {
@@ -368,7 +373,7 @@ async def create_resource(request: Request, source: str, kind: str) -> Response:
     params = dict(request.query_params)
 
     async def work(endpoint: _Endpoint, actor: str) -> Callable[[], Response]:
-        body = await _body(request, endpoint)
+        body = await _body(request)
         projection = _projection(params, _KINDS[kind])
 
         def run() -> Response:
@@ -422,7 +427,7 @@ async def replace_resource(request: Request, source: str, kind: str, resource_id
     if_match = request.headers.get("if-match")
 
     async def work(endpoint: _Endpoint, actor: str) -> Callable[[], Response]:
-        body = await _body(request, endpoint)
+        body = await _body(request)
         projection = _projection(params, _KINDS[kind])
 
         def run() -> Response:
@@ -448,7 +453,7 @@ async def patch_resource(request: Request, source: str, kind: str, resource_id: 
     if_match = request.headers.get("if-match")
 
     async def work(endpoint: _Endpoint, actor: str) -> Callable[[], Response]:
-        body = await _body(request, endpoint)
+        body = await _body(request)
         projection = _projection(params, _KINDS[kind])
 
         def run() -> Response:
