@@ -185,7 +185,7 @@ class JwksSource:
     def _fetch(self, fut: Future[None]) -> None:
         try:
             result = self._fetcher(self.url)
-            keys = load_jwks(json.loads(result.body), self._policy.max_keys)
+            keys = load_jwks(json.loads(result.body), self._policy.max_keys, source=self.url)
         except Exception as exc:  # any failure keeps the previous snapshot: fail closed later
             log.warning("JWKS fetch from %s failed: %s", self.url, type(exc).__name__)
         else:
