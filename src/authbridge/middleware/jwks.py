@@ -83,8 +83,12 @@ class UrllibFetcher:
         self.max_bytes = max_bytes
         self._environ = environ
 
+    def proxy(self, url: str) -> str | None:
+        """The proxy a fetch of ``url`` goes through (``None``: direct), read now."""
+        return proxy_for(url, os.environ if self._environ is None else self._environ)
+
     def _opener(self, url: str) -> urllib.request.OpenerDirector:
-        proxy = proxy_for(url, os.environ if self._environ is None else self._environ)
+        proxy = self.proxy(url)
         routes = {"http": proxy, "https": proxy} if proxy else {}
         return urllib.request.build_opener(urllib.request.ProxyHandler(routes))
 
