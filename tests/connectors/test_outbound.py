@@ -12,7 +12,8 @@ from oidc_provider_mock import User, run_server_in_thread
 
 from authbridge.connectors.discovery import DiscoveryCache
 from authbridge.connectors.http import OutboundHttp
-from authbridge.connectors.jwks import JwksCache
+from authbridge.connectors.jwks import IdpKeys
+from authbridge.middleware import JwksPolicy
 from tests.connectors.conftest import StaticIdp
 from tests.connectors.proxy import ForwardProxy
 from tests.connectors.test_oidc_code_flow import env_for, login, register
@@ -95,7 +96,7 @@ def test_an_idp_outage_breaks_only_its_button_and_heals(
     # Every page asks the IdP again at once; production waits `ttl` / `retry_after`.
     monkeypatch.setattr(DiscoveryCache, "ttl", 0.0)
     monkeypatch.setattr(DiscoveryCache, "retry_after", 0.0)
-    monkeypatch.setattr(JwksCache, "cooldown", 0.0)
+    monkeypatch.setattr(IdpKeys, "policy", JwksPolicy(cooldown=0.0))
     port = _free_port()
     issuer = f"http://localhost:{port}"
     with run_server_in_thread(port=port, user_claims=USERS):
