@@ -270,3 +270,27 @@ def test_every_kind_of_bad_key_at_once_leaves_the_good_ones(jwks_server, clock, 
     for signer in signers.values():
         assert outcome(verifier, long_lived(signer)) is None
     assert jwks_server.hits == 1
+
+
+def test_verifiers_sharing_sources_fetch_once(jwks_server, clock, signers):
+    """One JWKS cache for several token profiles of one issuer (the connectors' use)."""
+    shared: dict = {}
+    config = make_verifier(jwks_server.url, clock, policy=POLICY).config
+    first = TokenVerifier(config, clock=clock, sources=shared)
+    second = TokenVerifier(config, clock=clock, sources=shared)
+    assert outcome(first, long_lived(signers["ES256"])) is None
+    assert outcome(second, long_lived(signers["RS256"])) is None
+    assert jwks_server.hits == 1 and list(shared) == [jwks_server.url]
+
+
+def test_verify_signature_checks_the_signature_not_the_claims(cached, signers):
+    signer = signers["ES256"]
+    expired = compact(at_header(signer), access_claims(exp=1, aud="someone-else"), signer)
+    assert outcome(cached, expired) is Reason.EXPIRED
+    header, claims = cached.verify_signature(expired)
+    assert header["kid"] == signer.kid and claims["aud"] == "someone-else"
+    impostor = Signer("ES256", signer.kid, ec.generate_private_key(ec.SECP256R1()))
+    forged = compact(at_header(signer), access_claims(), impostor)
+    with pytest.raises(InvalidToken) as info:
+        cached.verify_signature(forged)
+    assert info.value.reason is Reason.BAD_SIGNATURE
