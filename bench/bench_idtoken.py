@@ -1,5 +1,6 @@
-"""ID token validation cost: authbridge's full OIDC Core §3.1.3.7 checks against a bare
-joserfc signature check (the baseline), same token, same key, same run.
+"""ID token validation cost: authbridge's full OIDC Core §3.1.3.7 checks (the middleware's
+verifier, then the connector's nonce/at_hash checks) against a bare joserfc signature check
+(the baseline), same token, same key, same run.
 
     python bench/bench_idtoken.py
 """
@@ -17,7 +18,7 @@ from joserfc.jwk import RSAKey
 
 from authbridge.connectors.http import OutboundHttp
 from authbridge.connectors.idtoken import IdTokenChecks, validate_id_token
-from authbridge.connectors.jwks import JwksCache
+from authbridge.connectors.jwks import IdpKeys
 
 N = 3000
 
@@ -43,7 +44,7 @@ def main() -> None:
     now = int(time.time())
     claims = {"iss": issuer, "aud": "c", "sub": "u", "exp": now + 600, "iat": now, "nonce": "n"}
     token = jws.serialize_compact({"alg": "RS256", "kid": "k1"}, json.dumps(claims).encode(), key)
-    cache = JwksCache(OutboundHttp({}), lambda: issuer + "/jwks", name="bench")
+    cache = IdpKeys(OutboundHttp({}), lambda: issuer + "/jwks", name="bench")
     checks = IdTokenChecks(issuer=issuer, client_id="c", nonce="n", allowed_algs={"RS256"})
     validate_id_token(token, cache, checks)  # warm the JWKS cache
 

@@ -12,7 +12,7 @@ from typing import Any
 from joserfc import jws
 from joserfc.jwk import ECKey, RSAKey
 
-from authbridge.connectors.idtoken import token_hash
+from authbridge.middleware.hashes import half_hash
 
 __all__ = ["Signer", "b64", "hmac_signed", "unsigned"]
 
@@ -60,7 +60,7 @@ class Signer:
         return jws.serialize_compact(protected, json.dumps(claims).encode(), self.key)
 
     def at_hash(self, access_token: str) -> str:
-        return token_hash(access_token, self.alg)
+        return half_hash(access_token, self.alg)
 
 
 def unsigned(claims: dict[str, Any], kid: str = "k1") -> str:

@@ -19,7 +19,7 @@ from authbridge.connectors.accesstoken import (
 )
 from authbridge.connectors.errors import AccessTokenInvalid, LoginFailed
 from authbridge.connectors.http import OutboundHttp
-from authbridge.connectors.jwks import JwksCache
+from authbridge.connectors.jwks import IdpKeys
 from authbridge.connectors.oidc import OidcConnector
 from authbridge.connectors.presets import CognitoConnector
 from tests.connectors.conftest import StaticIdp
@@ -42,8 +42,8 @@ def signer(static_idp: StaticIdp) -> Signer:
 
 
 @pytest.fixture
-def keys(static_idp: StaticIdp, signer: Signer) -> JwksCache:
-    return JwksCache(OutboundHttp({}), lambda: static_idp.url + "/jwks", name="test")
+def keys(static_idp: StaticIdp, signer: Signer) -> IdpKeys:
+    return IdpKeys(OutboundHttp({}), lambda: static_idp.url + "/jwks", name="test")
 
 
 def access_claims(signer: Signer, **overrides: Any) -> dict[str, Any]:
@@ -66,15 +66,13 @@ def checks(signer: Signer, **overrides: Any) -> AccessTokenChecks:
     return AccessTokenChecks(issuer=signer.issuer, client_id=CLIENT, **overrides)
 
 
-def rejected(token: str, keys: JwksCache, signer: Signer, **overrides: Any) -> str:
+def rejected(token: str, keys: IdpKeys, signer: Signer, **overrides: Any) -> str:
     with pytest.raises(AccessTokenInvalid) as info:
         validate_access_token(token, keys, checks(signer, **overrides))
     return info.value.reason
 
 
-def test_a_cognito_access_token_for_this_client_is_accepted(
-    signer: Signer, keys: JwksCache
-) -> None:
+def test_a_cognito_access_token_for_this_client_is_accepted(signer: Signer, keys: IdpKeys) -> None:
     token = signer.sign(access_claims(signer))
     claims = validate_access_token(token, keys, checks(signer, token_use_required=True))
     assert claims["sub"] == USERINFO["sub"] and claims["client_id"] == CLIENT
@@ -89,7 +87,7 @@ def test_a_cognito_access_token_for_this_client_is_accepted(
     ids=["auth0-azp", "okta-cid"],
 )
 def test_other_idps_name_the_client_in_azp_or_cid(
-    signer: Signer, keys: JwksCache, binding: dict[str, Any]
+    signer: Signer, keys: IdpKeys, binding: dict[str, Any]
 ) -> None:
     token = signer.sign(access_claims(signer, **binding))
     assert validate_access_token(token, keys, checks(signer))["sub"] == USERINFO["sub"]
@@ -108,12 +106,12 @@ def test_other_idps_name_the_client_in_azp_or_cid(
     ],
 )
 def test_a_token_issued_to_another_client_is_refused(
-    signer: Signer, keys: JwksCache, binding: dict[str, Any]
+    signer: Signer, keys: IdpKeys, binding: dict[str, Any]
 ) -> None:
     assert "client" in rejected(signer.sign(access_claims(signer, **binding)), keys, signer)
 
 
-def test_a_cognito_id_token_is_not_an_access_token(signer: Signer, keys: JwksCache) -> None:
+def test_a_cognito_id_token_is_not_an_access_token(signer: Signer, keys: IdpKeys) -> None:
     token = signer.sign(access_claims(signer, token_use="id"))
     assert "token_use" in rejected(token, keys, signer)
     bare = signer.sign(access_claims(signer, token_use=None))
@@ -132,12 +130,12 @@ def test_a_cognito_id_token_is_not_an_access_token(signer: Signer, keys: JwksCac
     ],
 )
 def test_issuer_lifetime_and_subject_are_checked(
-    signer: Signer, keys: JwksCache, overrides: dict[str, Any], reason: str
+    signer: Signer, keys: IdpKeys, overrides: dict[str, Any], reason: str
 ) -> None:
     assert reason in rejected(signer.sign(access_claims(signer, **overrides)), keys, signer)
 
 
-def test_forged_signatures_never_verify(signer: Signer, keys: JwksCache) -> None:
+def test_forged_signatures_never_verify(signer: Signer, keys: IdpKeys) -> None:
     claims = access_claims(signer)
     public = json.dumps(signer.jwk()).encode()
     assert "algorithm" in rejected(unsigned(claims), keys, signer)

@@ -11,11 +11,14 @@ from fastapi.testclient import TestClient
 from oidc_provider_mock import User, run_server_in_thread
 
 from authbridge.connectors.discovery import DiscoveryCache
-from authbridge.connectors.http import proxy_for
-from authbridge.connectors.jwks import JwksCache
+from authbridge.connectors.http import OutboundHttp
+from authbridge.connectors.jwks import IdpKeys
+from authbridge.middleware import JwksPolicy
+from tests.connectors.conftest import StaticIdp
 from tests.connectors.proxy import ForwardProxy
 from tests.connectors.test_oidc_code_flow import env_for, login, register
 from tests.connectors.upstream import approve_at_mock, land, start
+from tests.middleware.proxy_table import PROXY_TABLE
 from tests.web.conftest import AppFactory
 from tests.web.test_pages import sign_up
 
@@ -25,34 +28,22 @@ USERS = [User(sub="ada", claims={"email": "ada@example.com", "email_verified": T
 
 
 @pytest.mark.parametrize(
-    ("env", "url", "expected"),
-    [
-        (
-            {"GLOBAL_AGENT_HTTPS_PROXY": "http://ga:3129", "HTTPS_PROXY": "http://p:1"},
-            "https://idp.example/x",
-            "http://ga:3129",
-        ),
-        ({"HTTPS_PROXY": "http://p:1"}, "https://idp.example/x", "http://p:1"),
-        ({"https_proxy": "http://lower:1"}, "https://idp.example/x", "http://lower:1"),
-        ({"HTTPS_PROXY": "http://p:1"}, "http://127.0.0.1:9/x", None),
-        (
-            {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "example.com"},
-            "https://idp.example.com/x",
-            None,
-        ),
-        ({"HTTPS_PROXY": "http://p:1", "NO_PROXY": ".example.com"}, "https://example.com/x", None),
-        (
-            {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "notexample.com"},
-            "https://example.com/x",
-            "http://p:1",
-        ),
-        ({"HTTPS_PROXY": "http://p:1", "NO_PROXY": "10.0.0.0/8"}, "https://10.1.2.3/x", None),
-        ({"HTTPS_PROXY": "http://p:1", "NO_PROXY": "*"}, "https://idp.example/x", None),
-        ({"GLOBAL_AGENT_HTTP_PROXY": "http://ga:1"}, "https://idp.example/x", "http://ga:1"),
-    ],
+    ("url", "env", "expected"),
+    [pytest.param(url, env, expected, id=name) for name, url, env, expected in PROXY_TABLE],
 )
-def test_proxy_choice(env: dict[str, str], url: str, expected: str | None) -> None:
-    assert proxy_for(url, env) == expected
+def test_proxy_choice(url: str, env: dict[str, str], expected: str | None) -> None:
+    """The table the middleware's JWKS fetcher is tested with (one implementation)."""
+    assert OutboundHttp(env).proxy(url) == expected
+
+
+@pytest.mark.parametrize("value", ["", "  ", "\t"])
+def test_a_blank_proxy_variable_means_direct(static_idp: StaticIdp, value: str) -> None:
+    """``HTTPS_PROXY="  "`` once made every IdP call fail while the middleware went direct."""
+    static_idp.routes["/doc"] = {"ok": True}
+    env = {name: value for name in ("HTTP_PROXY", "HTTPS_PROXY", "GLOBAL_AGENT_HTTP_PROXY")}
+    http = OutboundHttp(env)
+    assert http.get_json(static_idp.url + "/doc", what="test") == {"ok": True}
+    http.close()
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +96,7 @@ def test_an_idp_outage_breaks_only_its_button_and_heals(
     # Every page asks the IdP again at once; production waits `ttl` / `retry_after`.
     monkeypatch.setattr(DiscoveryCache, "ttl", 0.0)
     monkeypatch.setattr(DiscoveryCache, "retry_after", 0.0)
-    monkeypatch.setattr(JwksCache, "cooldown", 0.0)
+    monkeypatch.setattr(IdpKeys, "policy", JwksPolicy(cooldown=0.0))
     port = _free_port()
     issuer = f"http://localhost:{port}"
     with run_server_in_thread(port=port, user_claims=USERS):

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from authbridge.middleware import InvalidToken, JwksPolicy, Reason, TokenVerifier
 from authbridge.middleware.jwks import parse_max_age
 
+from .bad_keys import bad_keys
 from .conftest import FakeClock, JwksServer, make_verifier
 from .forge import Signer, access_claims, at_header, compact
 
@@ -237,3 +238,59 @@ def test_parse_max_age() -> None:
     assert parse_max_age("s-maxage=10") is None
     assert parse_max_age("no-cache") == 0
     assert parse_max_age(None) is None
+
+
+# -- one bad key among good ones (issue 10, defect 10) ---------------------------------------
+
+
+@pytest.mark.parametrize("kind", sorted(bad_keys({"y": ""})))
+def test_a_bad_key_is_skipped_and_the_good_ones_kept(
+    jwks_server, clock, signers, caplog, kind
+) -> None:
+    good = signers["ES256"].jwk()
+    bad = bad_keys(good)[kind]
+    # Before and after the good key: neither position may cost the set.
+    jwks_server.document = {"keys": [bad, good, bad]}
+    verifier = make_verifier(jwks_server.url, clock, policy=POLICY)
+    with caplog.at_level("WARNING", logger="authbridge.middleware"):
+        assert outcome(verifier, long_lived(signers["ES256"])) is None
+    skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert any("key 0" in m for m in skipped) and any("key 2" in m for m in skipped)
+    if isinstance(bad, dict) and isinstance(bad.get("kid"), str):
+        assert all(repr(bad["kid"]) in m for m in skipped)
+    # The log names the key, never its material.
+    for message in skipped:
+        assert good["x"] not in message and good["y"] not in message
+
+
+def test_every_kind_of_bad_key_at_once_leaves_the_good_ones(jwks_server, clock, signers):
+    good = [s.jwk() for s in signers.values()]
+    jwks_server.document = {"keys": [*bad_keys(good[0]).values(), *good]}
+    verifier = make_verifier(jwks_server.url, clock, policy=POLICY)
+    for signer in signers.values():
+        assert outcome(verifier, long_lived(signer)) is None
+    assert jwks_server.hits == 1
+
+
+def test_verifiers_sharing_sources_fetch_once(jwks_server, clock, signers):
+    """One JWKS cache for several token profiles of one issuer (the connectors' use)."""
+    shared: dict = {}
+    config = make_verifier(jwks_server.url, clock, policy=POLICY).config
+    first = TokenVerifier(config, clock=clock, sources=shared)
+    second = TokenVerifier(config, clock=clock, sources=shared)
+    assert outcome(first, long_lived(signers["ES256"])) is None
+    assert outcome(second, long_lived(signers["RS256"])) is None
+    assert jwks_server.hits == 1 and list(shared) == [jwks_server.url]
+
+
+def test_verify_signature_checks_the_signature_not_the_claims(cached, signers):
+    signer = signers["ES256"]
+    expired = compact(at_header(signer), access_claims(exp=1, aud="someone-else"), signer)
+    assert outcome(cached, expired) is Reason.EXPIRED
+    header, claims = cached.verify_signature(expired)
+    assert header["kid"] == signer.kid and claims["aud"] == "someone-else"
+    impostor = Signer("ES256", signer.kid, ec.generate_private_key(ec.SECP256R1()))
+    forged = compact(at_header(signer), access_claims(), impostor)
+    with pytest.raises(InvalidToken) as info:
+        cached.verify_signature(forged)
+    assert info.value.reason is Reason.BAD_SIGNATURE

@@ -38,6 +38,7 @@ from authbridge.middleware import (
 from authbridge.middleware.proxies import bypassed, proxy_for
 
 from .forge import AUDIENCE, ISSUER, Signer, access_claims, at_header, compact
+from .proxy_table import PROXY_TABLE
 
 HOST = "jwks.idp.test"
 
@@ -234,39 +235,19 @@ def test_explicit_environment_overrides_the_process_one(tls, proxy, signers) -> 
 
 @pytest.mark.parametrize(
     ("url", "env", "expected"),
-    [
-        ("https://idp.example/k", {"GLOBAL_AGENT_HTTPS_PROXY": "http://a:1"}, "http://a:1"),
-        ("https://idp.example/k", {"GLOBAL_AGENT_HTTP_PROXY": "http://b:2"}, "http://b:2"),
-        ("https://idp.example/k", {"HTTPS_PROXY": "http://c:3"}, "http://c:3"),
-        ("https://idp.example/k", {"https_proxy": "http://c:3"}, "http://c:3"),
-        (
-            "https://idp.example/k",
-            {"HTTPS_PROXY": "http://c:3", "GLOBAL_AGENT_HTTPS_PROXY": "http://a:1"},
-            "http://a:1",
-        ),
-        ("https://idp.example/k", {"HTTP_PROXY": "http://d:4"}, None),  # http-only proxy
-        ("http://127.0.0.1:8080/k", {"HTTP_PROXY": "http://d:4"}, "http://d:4"),
-        ("http://127.0.0.1:8080/k", {"GLOBAL_AGENT_HTTPS_PROXY": "http://a:1"}, None),
-        ("https://idp.example/k", {"HTTPS_PROXY": "http://c:3", "NO_PROXY": "*"}, None),
-        ("https://idp.example/k", {"HTTPS_PROXY": "http://c:3", "NO_PROXY": ".example"}, None),
-        ("https://idp.example/k", {"HTTPS_PROXY": "http://c:3", "no_proxy": "example"}, None),
-        (
-            "https://idp.example/k",
-            {"HTTPS_PROXY": "http://c:3", "NO_PROXY": "xample"},
-            "http://c:3",
-        ),
-        ("https://idp.example/k", {"HTTPS_PROXY": "  ", "NO_PROXY": ""}, None),
-        ("https://10.1.2.3/k", {"HTTPS_PROXY": "http://c:3", "NO_PROXY": "10.0.0.0/8"}, None),
-        ("https://[::1]:8443/k", {"HTTPS_PROXY": "http://c:3", "NO_PROXY": "[::1]"}, None),
-        (
-            "https://idp.example:8443/k",
-            {"HTTPS_PROXY": "http://c:3", "NO_PROXY": "idp.example:443"},
-            "http://c:3",
-        ),
-    ],
+    [pytest.param(url, env, expected, id=name) for name, url, env, expected in PROXY_TABLE],
 )
 def test_proxy_choice(url: str, env: dict[str, str], expected: str | None) -> None:
+    """The shared table (``proxy_table.py``), through the rules and the JWKS fetcher."""
     assert proxy_for(url, env) == expected
+    assert UrllibFetcher(environ=env).proxy(url) == expected
+
+
+def test_whitespace_proxy_means_direct_for_a_jwks_fetch(jwks_server, signers) -> None:
+    """``HTTP_PROXY="  "`` is unset: the fetch goes direct and succeeds."""
+    fetcher = UrllibFetcher(environ={"HTTP_PROXY": "  ", "HTTPS_PROXY": "  "})
+    assert json.loads(fetcher(jwks_server.url).body)["keys"]
+    assert jwks_server.hits == 1
 
 
 def test_no_proxy_entries_never_match_everything_by_accident() -> None:

@@ -3,7 +3,9 @@
 Proxies follow the conventions operators already set: `GLOBAL_AGENT_HTTPS_PROXY` /
 `GLOBAL_AGENT_HTTP_PROXY` (Astronomer's Houston, via node global-agent), then the usual
 `HTTPS_PROXY` / `HTTP_PROXY` (either case), with `NO_PROXY` / `GLOBAL_AGENT_NO_PROXY`
-naming hosts reached directly.
+naming hosts reached directly. The rules are `authbridge.middleware.proxies`, the one
+implementation the middleware's JWKS fetches use too (connectors may import the middleware;
+never the reverse), so an IdP login and a token check never disagree about a proxy.
 """
 
 from __future__ import annotations
@@ -17,58 +19,12 @@ from urllib.parse import urlsplit
 import httpx
 
 from authbridge.connectors.errors import ProviderUnavailable
+from authbridge.middleware.proxies import proxy_for
 
-__all__ = ["OutboundHttp", "is_loopback_host", "json_object", "proxy_for"]
+__all__ = ["OutboundHttp", "is_loopback_host", "json_object"]
 
 TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 MAX_BODY = 1024 * 1024
-
-
-def _env(env: Mapping[str, str], *names: str) -> str | None:
-    for name in names:
-        for variant in (name, name.lower()):
-            value = env.get(variant)
-            if value:
-                return value.strip()
-    return None
-
-
-def _bypassed(host: str, port: int | None, no_proxy: str) -> bool:
-    """curl's NO_PROXY rules: `*`, exact hosts, domain suffixes (`.corp` or `corp`), CIDRs."""
-    host = host.lower().strip("[]")
-    for raw in no_proxy.split(","):
-        entry = raw.strip().lower()
-        if not entry:
-            continue
-        if entry == "*":
-            return True
-        name, _, entry_port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
-        if entry_port and port is not None and entry_port != str(port):
-            continue
-        name = name.strip("[]")
-        if "/" in name:
-            try:
-                if ipaddress.ip_address(host) in ipaddress.ip_network(name, strict=False):
-                    return True
-            except ValueError:
-                pass
-            continue
-        name = name.lstrip("*").lstrip(".")
-        if host == name or host.endswith("." + name):
-            return True
-    return False
-
-
-def proxy_for(url: str, env: Mapping[str, str]) -> str | None:
-    """The proxy URL for a request to `url`, or None for a direct connection."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    no_proxy = _env(env, "GLOBAL_AGENT_NO_PROXY", "NO_PROXY")
-    if no_proxy and _bypassed(host, parts.port, no_proxy):
-        return None
-    if parts.scheme == "https":
-        return _env(env, "GLOBAL_AGENT_HTTPS_PROXY", "GLOBAL_AGENT_HTTP_PROXY", "HTTPS_PROXY")
-    return _env(env, "GLOBAL_AGENT_HTTP_PROXY", "HTTP_PROXY")
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -91,8 +47,12 @@ class OutboundHttp:
         self._clients: dict[str | None, httpx.Client] = {}
         self._lock = threading.Lock()
 
+    def proxy(self, url: str) -> str | None:
+        """The proxy a request to `url` goes through (`None`: direct)."""
+        return proxy_for(url, self._env)
+
     def _client(self, url: str) -> httpx.Client:
-        proxy = proxy_for(url, self._env)
+        proxy = self.proxy(url)
         with self._lock:
             client = self._clients.get(proxy)
             if client is None:

@@ -1,46 +1,53 @@
 """ID token validation: OpenID Connect Core 1.0 §3.1.3.7 (code flow), §3.2.2.11 (implicit)
 and §3.3.2.12 (hybrid).
 
-Every check a relying party MUST make is here, in the order the spec lists them, and the
-token is refused on the first failure. The signature is checked first against the IdP's
-JWKS with an allow-list of asymmetric algorithms: `none` and the HMAC family are refused
-before any key is looked up, so a token "signed" with the IdP's public key as an HMAC
-secret can never verify.
+The signature and the standard claims are checked by the middleware's verifier, the one
+JOSE stack of authbridge (:mod:`.jwks`): an allow-list of asymmetric algorithms (``none``
+and the HMAC family are refused before any key is looked up, so a token "signed" with the
+IdP's public key as an HMAC secret can never verify), the IdP's keys only, then ``iss``
+(step 2), ``aud`` (3), ``azp`` (4-5), ``exp`` (9) and ``iat`` (10) with the configured
+tolerance. What only a relying party can check comes on top, here: the ``nonce`` of this
+login (step 11), ``sub`` fit to key an account, and ``at_hash``/``c_hash`` (§3.2.2.9,
+§3.3.2.11) binding the values returned beside the token. The token is refused on the first
+failure, with a reason for the operator.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import json
-import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from joserfc import jws
-from joserfc.errors import JoseError
-
 from authbridge.connectors.errors import IdTokenInvalid
-from authbridge.connectors.jwks import JwksCache
+from authbridge.connectors.jwks import IdpKeys
+from authbridge.middleware import (
+    SUPPORTED_ALGORITHMS,
+    InvalidToken,
+    Reason,
+    TokenKind,
+    TokenTypeRule,
+)
+from authbridge.middleware.hashes import half_hash
+from authbridge.middleware.jws import b64url_decode
 
 __all__ = [
-    "ASYMMETRIC_ALGS",
+    "ID_TOKEN",
     "IdTokenChecks",
-    "check_lifetime",
     "jws_header",
-    "number_claim",
+    "refusal",
     "same_text",
-    "signed_claims",
-    "token_hash",
     "validate_id_token",
 ]
 
-ASYMMETRIC_ALGS = frozenset(
-    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
-)
 MAX_TOKEN = 16 * 1024
+MAX_HEADER = 1024
+
+#: OIDC Core §2: an ID token is a JWT. Its ``typ`` is not checked (IdPs differ: absent,
+#: ``JWT``); ``aud`` = our client id and the nonce already tell it from an access token.
+ID_TOKEN = TokenTypeRule(TokenKind.ID, None)
 
 
 @dataclass(frozen=True)
@@ -51,7 +58,7 @@ class IdTokenChecks:
     client_id: str
     nonce: str | None
     clock_tolerance: int = 0
-    allowed_algs: Collection[str] = ASYMMETRIC_ALGS
+    allowed_algs: Collection[str] = SUPPORTED_ALGORITHMS
     # Values returned beside the ID token whose hash it must carry (§3.2.2.9, §3.3.2.11).
     access_token: str | None = None
     access_token_hash_required: bool = False
@@ -59,32 +66,74 @@ class IdTokenChecks:
     code_hash_required: bool = False
 
 
-def _b64decode(part: str) -> bytes:
-    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
-
-
 def jws_header(token: str) -> dict[str, Any]:
-    """The JOSE header of a compact JWS (RFC 7515 §7.1), or IdTokenInvalid."""
-    if len(token) > MAX_TOKEN or token.count(".") != 2:
+    """The JOSE header of a compact JWS (RFC 7515 §7.1), not checked; or IdTokenInvalid."""
+    if not isinstance(token, str) or len(token) > MAX_TOKEN or token.count(".") != 2:
         raise IdTokenInvalid("not a compact JWS")
+    segment = token.split(".", 1)[0]
     try:
-        header = json.loads(_b64decode(token.split(".", 1)[0]))
-    except (ValueError, UnicodeDecodeError):
-        raise IdTokenInvalid("the header is not base64url JSON") from None
+        if len(segment) > MAX_HEADER:
+            raise ValueError
+        header = json.loads(b64url_decode(segment.encode("ascii")))
+    except (InvalidToken, ValueError, RecursionError):
+        raise IdTokenInvalid("not a compact JWS") from None
     if not isinstance(header, dict):
         raise IdTokenInvalid("the header is not a JSON object")
     return header
 
 
-def token_hash(value: str, alg: str) -> str:
-    """`at_hash` / `c_hash` (§3.1.3.6): the left half of the hash of the ASCII value, with
-    the hash of the JWS algorithm (SHA-512 for EdDSA with Ed25519)."""
-    bits = "512" if alg == "EdDSA" else alg[-3:]
-    digest = {"256": hashlib.sha256, "384": hashlib.sha384, "512": hashlib.sha512}[bits](
-        value.encode("ascii")
-    ).digest()
-    half = digest[: len(digest) // 2]
-    return base64.urlsafe_b64encode(half).rstrip(b"=").decode()
+def _claims_unverified(token: str) -> dict[str, Any]:
+    """Only to word a refusal that the verifier already decided."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (ValueError, IndexError, RecursionError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+_REFUSALS = {
+    Reason.TOKEN_TOO_LARGE: "not a compact JWS (too large)",
+    Reason.HEADER_TOO_LARGE: "not a compact JWS (header too large)",
+    Reason.MALFORMED: "not a compact JWS, or its header or payload is not base64url JSON",
+    Reason.FORBIDDEN_HEADER: "the header names a key of its own (jku, jwk, x5u, x5c)",
+    Reason.UNKNOWN_CRIT: "the header has critical extensions authbridge does not know",
+    Reason.UNKNOWN_KID: "no signing key with this `kid` in the provider's JWKS",
+    Reason.BAD_SIGNATURE: "the signature does not verify with the provider's key",
+    Reason.WRONG_AUDIENCE: "`aud` does not name this client",
+    Reason.EXPIRED: "the token has expired",
+    Reason.NOT_YET_VALID: "the token is not valid yet (`nbf`)",
+    Reason.ISSUED_IN_FUTURE: "the token was issued in the future (`iat`)",
+    Reason.WRONG_TOKEN_TYPE: "the token is not of the expected type",
+}
+
+
+def refusal(exc: InvalidToken, token: str, issuer: str) -> str:
+    """The operator's reason for a refusal by the middleware's verifier (never key material;
+    the token's own values only where they name the failed check)."""
+    reason = exc.reason
+    if reason in (Reason.UNSUPPORTED_ALG, Reason.ALG_NOT_ALLOWED, Reason.MALFORMED):
+        try:
+            alg = jws_header(token).get("alg")
+        except IdTokenInvalid:
+            alg = None
+        # An `alg: none` token has an empty signature, which is malformed too: name the
+        # algorithm, the operator's first question.
+        if reason is not Reason.MALFORMED or (
+            isinstance(alg, str) and alg not in SUPPORTED_ALGORITHMS
+        ):
+            return f"signing algorithm {alg!r} is not accepted"
+    if reason is Reason.UNKNOWN_ISSUER:
+        return f"`iss` is not {issuer!r}"
+    if reason is Reason.MISSING_CLAIM:
+        return f"the `{exc.detail}` claim is missing"
+    if reason is Reason.INVALID_CLAIM:
+        return f"the `{exc.detail}` claim is not valid"
+    if reason is Reason.WRONG_AZP:
+        if "azp" not in _claims_unverified(token):
+            return "several audiences and no `azp`"
+        return "`azp` is not this client"
+    return _REFUSALS.get(reason, exc.description)
 
 
 def same_text(given: str, expected: str) -> bool:
@@ -94,17 +143,6 @@ def same_text(given: str, expected: str) -> bool:
     hold any Unicode: compare the UTF-8 bytes so such a claim is a mismatch, not a 500.
     """
     return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
-
-
-def number_claim(claims: dict[str, Any], name: str, *, required: bool) -> float | None:
-    value = claims.get(name)
-    if value is None:
-        if required:
-            raise IdTokenInvalid(f"the `{name}` claim is missing")
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise IdTokenInvalid(f"the `{name}` claim is not a number")
-    return float(value)
 
 
 def _check_hash(
@@ -122,99 +160,36 @@ def _check_hash(
     if (
         not isinstance(given, str)
         or not value.isascii()
-        or not same_text(given, token_hash(value, alg))
+        or not same_text(given, half_hash(value, alg))
     ):
         raise IdTokenInvalid(f"`{claim}` does not match the value returned with the token")
 
 
-def _verified_payload(token: str, keys: JwksCache, kid: str | None, alg: str) -> bytes | None:
-    key = keys.key_for(kid, alg)
-    try:
-        return jws.deserialize_compact(token, key, algorithms=[alg]).payload
-    except (JoseError, ValueError):
-        return None
-
-
-def signed_claims(
-    token: str, keys: JwksCache, allowed_algs: Collection[str]
-) -> tuple[str, dict[str, Any]]:
-    """The algorithm and JSON payload of a compact JWS (RFC 7515 §7.2) signed by one of
-    the IdP's keys.
-
-    RFC 8725 §3.1: only the expected asymmetric algorithms; `none` and HMAC are refused
-    before any key is looked up. IdTokenInvalid names the first failed check.
-    """
-    header = jws_header(token)
-    alg = header.get("alg")
-    allowed = set(allowed_algs) & ASYMMETRIC_ALGS
-    if not isinstance(alg, str) or alg not in allowed:
-        raise IdTokenInvalid(f"signing algorithm {alg!r} is not accepted")
-    if "crit" in header:
-        raise IdTokenInvalid("the header has critical extensions authbridge does not know")
-    kid = header.get("kid")
-    kid = kid if isinstance(kid, str) else None
-    payload = _verified_payload(token, keys, kid, alg)
-    if payload is None and keys.refresh_allowed():
-        # Some IdPs replace a key without changing its kid: one refetch, same cool-down.
-        payload = _verified_payload(token, keys, kid, alg)
-    if payload is None:
-        raise IdTokenInvalid("the signature does not verify with the provider's key")
-    try:
-        claims = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
-        raise IdTokenInvalid("the payload is not JSON") from None
-    if not isinstance(claims, dict):
-        raise IdTokenInvalid("the payload is not a JSON object")
-    return alg, claims
-
-
-def check_lifetime(claims: dict[str, Any], tolerance: int, *, now: float | None = None) -> None:
-    """RFC 7519 §4.1.4-4.1.6 as OIDC Core §3.1.3.7 steps 9-10 apply them: `exp` in the
-    future and `iat` present, neither it nor any `nbf` in the future (with tolerance)."""
-    current = time.time() if now is None else now
-    exp = number_claim(claims, "exp", required=True)
-    iat = number_claim(claims, "iat", required=True)
-    nbf = number_claim(claims, "nbf", required=False)
-    assert exp is not None and iat is not None
-    if current >= exp + tolerance:
-        raise IdTokenInvalid("the token has expired")
-    if iat > current + tolerance:
-        raise IdTokenInvalid("the token was issued in the future (`iat`)")
-    if nbf is not None and nbf > current + tolerance:
-        raise IdTokenInvalid("the token is not valid yet (`nbf`)")
-
-
-def validate_id_token(
-    token: str, keys: JwksCache, checks: IdTokenChecks, *, now: float | None = None
-) -> dict[str, Any]:
+def validate_id_token(token: str, keys: IdpKeys, checks: IdTokenChecks) -> dict[str, Any]:
     """The claims of a valid ID token; IdTokenInvalid naming the first failed check."""
-    # §3.1.3.7 steps 6-7: the signature, with the expected asymmetric algorithms only.
-    alg, claims = signed_claims(token, keys, checks.allowed_algs)
-
-    # Step 2: iss MUST exactly match the issuer of the discovery document.
-    if claims.get("iss") != checks.issuer:
-        raise IdTokenInvalid(f"`iss` {claims.get('iss')!r} is not {checks.issuer!r}")
-    # Step 3: aud MUST contain our client_id.
-    aud = claims.get("aud")
-    audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
-    if checks.client_id not in audiences:
-        raise IdTokenInvalid("`aud` does not name this client")
-    # Steps 4-5: with several audiences an azp naming us must be present; any azp must be us.
-    azp = claims.get("azp")
-    if len(audiences) > 1 and azp is None:
-        raise IdTokenInvalid("several audiences and no `azp`")
-    if azp is not None and azp != checks.client_id:
-        raise IdTokenInvalid("`azp` is not this client")
-    # Steps 9-10: exp in the future, iat present and not in the future (with tolerance).
-    check_lifetime(claims, checks.clock_tolerance, now=now)
+    # Steps 2-10: the middleware's verifier (signature with the expected asymmetric
+    # algorithms only, iss, aud, azp, exp, iat, nbf).
+    try:
+        verified = keys.verify(
+            token,
+            issuer=checks.issuer,
+            client_id=checks.client_id,
+            algorithms=checks.allowed_algs,
+            clock_tolerance=checks.clock_tolerance,
+            token_type=ID_TOKEN,
+        )
+    except InvalidToken as exc:
+        raise IdTokenInvalid(refusal(exc, token, checks.issuer)) from None
+    claims = dict(verified.claims)
+    alg = verified.header["alg"]
     # Step 11: the nonce we sent MUST come back unchanged (replay protection).
     if checks.nonce is not None:
         nonce = claims.get("nonce")
         if not isinstance(nonce, str) or not same_text(nonce, checks.nonce):
             raise IdTokenInvalid("`nonce` does not match this login")
-    sub = claims.get("sub")
-    if not isinstance(sub, str) or not sub or len(sub) > 255:
-        raise IdTokenInvalid("`sub` is missing or not a string of at most 255 characters")
+    # §2: sub is "a locally unique ... identifier ... It MUST NOT exceed 255 ASCII characters".
+    if len(verified.subject) > 255:
+        raise IdTokenInvalid("`sub` is longer than 255 characters")
     _check_hash(claims, "at_hash", checks.access_token, checks.access_token_hash_required, alg)
     _check_hash(claims, "c_hash", checks.code, checks.code_hash_required, alg)
     return claims

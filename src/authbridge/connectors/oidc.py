@@ -10,13 +10,12 @@ signed for this client (`accesstoken.py`): an opaque one could belong to any oth
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote, urlencode, urlsplit
 
 import structlog
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from authbridge.config.model import OidcProviderSettings
 from authbridge.connectors.accesstoken import AccessTokenChecks, is_jws, validate_access_token
@@ -32,7 +31,7 @@ from authbridge.connectors.errors import ConnectorError, LoginFailed, ProviderUn
 from authbridge.connectors.http import OutboundHttp, json_object
 from authbridge.connectors.identity import Identity
 from authbridge.connectors.idtoken import IdTokenChecks, validate_id_token
-from authbridge.connectors.jwks import JwksCache
+from authbridge.connectors.jwks import IdpKeys
 
 __all__ = ["OidcConnector", "email_verified", "pkce_challenge"]
 
@@ -91,9 +90,10 @@ IDP_ERRORS = {
 
 
 def pkce_challenge(verifier: str) -> str:
-    """RFC 7636 §4.2: S256 = BASE64URL(SHA256(ASCII(code_verifier)))."""
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    """RFC 7636 §4.2: S256 = BASE64URL(SHA256(ASCII(code_verifier))), by Authlib, as the
+    provider's PKCE check (`provider/pkce.py`) and the CLI's login compute it."""
+    challenge: str = create_s256_code_challenge(verifier)
+    return challenge
 
 
 def email_verified(value: Any, *, skip_verification: bool) -> bool:
@@ -161,7 +161,7 @@ class OidcConnector:
         self.config_error: ConnectorError | None = None
         self.response_type = self._response_type()
         self.discovery = self._discovery()
-        self.jwks = JwksCache(http, self._jwks_uri, name=connector_id)
+        self.jwks = IdpKeys(http, self._jwks_uri, name=connector_id)
 
     # -- configuration ------------------------------------------------------------------
 

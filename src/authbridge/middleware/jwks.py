@@ -83,8 +83,12 @@ class UrllibFetcher:
         self.max_bytes = max_bytes
         self._environ = environ
 
+    def proxy(self, url: str) -> str | None:
+        """The proxy a fetch of ``url`` goes through (``None``: direct), read now."""
+        return proxy_for(url, os.environ if self._environ is None else self._environ)
+
     def _opener(self, url: str) -> urllib.request.OpenerDirector:
-        proxy = proxy_for(url, os.environ if self._environ is None else self._environ)
+        proxy = self.proxy(url)
         routes = {"http": proxy, "https": proxy} if proxy else {}
         return urllib.request.build_opener(urllib.request.ProxyHandler(routes))
 
@@ -130,6 +134,8 @@ class JwksSource:
         self._next_fetch_at = float("-inf")
         self._next_kid_fetch_at = float("-inf")
         self.fetch_count = 0
+        #: Why the last fetch failed (``None`` after a success), for callers that report it.
+        self.last_error: Exception | None = None
 
     # -- lookup (no lock: the snapshot is replaced atomically, never mutated) ---------------
 
@@ -160,6 +166,15 @@ class JwksSource:
 
     # -- refresh ---------------------------------------------------------------------------
 
+    def refresh(self, now: float) -> Future[None] | None:
+        """A fetch now, if the cooldown after the last fetch of any kind has passed.
+
+        For a publisher that replaced a key but kept its ``kid`` (a signature that fails on
+        a known key may mean that): anyone can forge such signatures, so this is the gate
+        that no unknown kid opens. Returns the fetch to wait for, or ``None`` when shut.
+        """
+        return self._start_fetch(now)
+
     def _start_fetch(self, now: float, unknown_kid: bool = False) -> Future[None] | None:
         """Join the fetch in flight or start one if its gate is open; ``None`` if shut."""
         with self._lock:
@@ -185,10 +200,12 @@ class JwksSource:
     def _fetch(self, fut: Future[None]) -> None:
         try:
             result = self._fetcher(self.url)
-            keys = load_jwks(json.loads(result.body), self._policy.max_keys)
+            keys = load_jwks(json.loads(result.body), self._policy.max_keys, source=self.url)
         except Exception as exc:  # any failure keeps the previous snapshot: fail closed later
             log.warning("JWKS fetch from %s failed: %s", self.url, type(exc).__name__)
+            self.last_error = exc
         else:
+            self.last_error = None
             by_kid: dict[str, tuple[VerifyingKey, ...]] = {}
             for key in keys:
                 if key.kid is not None:

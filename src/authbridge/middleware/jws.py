@@ -40,6 +40,7 @@ __all__ = [
     "parse_header",
     "split_compact",
     "verify_compact",
+    "verify_jwt",
 ]
 
 _TO_STD = bytes.maketrans(b"-_", b"+/")
@@ -276,3 +277,26 @@ def verify_compact(
     signature = signature_octets(header.alg, decode_segment(sig_b64))
     check_signature(header.alg, candidates, signing_input, signature)
     return header, decode_segment(payload_b64)
+
+
+def verify_jwt(
+    token: str,
+    keys: Iterable[VerifyingKey],
+    algorithms: Collection[str],
+    *,
+    max_token_bytes: int = 16 * 1024,
+) -> tuple[JoseHeader, dict[str, Any]]:
+    """:func:`verify_compact`, then the payload as a JWT Claims Set (RFC 7519 §7.2 steps
+    9-10: a UTF-8 JSON object). Claims are not judged: that is the caller's profile.
+
+    For keys held locally (authbridge's provider checking its own tokens against the key
+    set it publishes); tokens of a remote issuer go through :class:`.verifier.TokenVerifier`.
+    """
+    header, payload = verify_compact(token, keys, algorithms, max_token_bytes=max_token_bytes)
+    try:
+        claims = _PAYLOAD_DECODER.decode(payload.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise InvalidToken(Reason.MALFORMED) from None
+    if not isinstance(claims, dict):
+        raise InvalidToken(Reason.MALFORMED)
+    return header, claims

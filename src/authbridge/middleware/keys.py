@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,8 @@ SignatureVerifier = Callable[[bytes, bytes], None]
 PublicKey = (
     rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | ed448.Ed448PublicKey
 )
+
+log = logging.getLogger("authbridge.middleware.jwks")
 
 _MIN_RSA_BITS = 2048
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
@@ -222,23 +225,41 @@ def load_jwk(jwk: Mapping[str, Any]) -> VerifyingKey:
         raise JwkError("invalid key parameters") from None
     alg = jwk.get("alg")
     if alg is not None:
-        if alg not in verifiers:
+        # RFC 7517 §4.4: a case-sensitive string; a list or object is no algorithm at all
+        # (and would not even hash for the lookup below).
+        if not isinstance(alg, str) or alg not in verifiers:
             raise JwkError("key alg does not match its type")
         verifiers = {alg: verifiers[alg]}
     return VerifyingKey(kid=kid, key=key, verifiers=verifiers)
 
 
-def load_jwks(document: Any, max_keys: int = 64) -> tuple[VerifyingKey, ...]:
+def load_jwks(document: Any, max_keys: int = 64, *, source: str = "") -> tuple[VerifyingKey, ...]:
     """Parse a JWK Set (RFC 7517 §5), skipping keys we cannot or must not use.
+
+    RFC 7517 §5: "Implementations SHOULD ignore JWKs within a JWK Set that use "kty" (key
+    type) values that are not understood by them, that are missing required members, or
+    for which values are out of the supported ranges." One bad key therefore never costs
+    the set: it is skipped and logged by its position and ``kid`` (never its material),
+    and the other keys stay in use. ``source`` (the URL) only names the set in that log.
 
     Raises ``JwkError`` only when the document itself is not a JWK Set.
     """
     if not isinstance(document, Mapping) or not isinstance(document.get("keys"), list):
         raise JwkError("not a JWK Set")
     out: list[VerifyingKey] = []
-    for item in document["keys"][:max_keys]:
+    for index, item in enumerate(document["keys"][:max_keys]):
         try:
             out.append(load_jwk(item))
-        except JwkError:
-            continue
+        except JwkError as exc:
+            _skipped(source, index, item, str(exc))
+        except Exception as exc:  # whatever one key does, the set survives it
+            _skipped(source, index, item, f"unreadable ({type(exc).__name__})")
     return tuple(out)
+
+
+def _skipped(source: str, index: int, item: Any, reason: str) -> None:
+    kid = item.get("kid") if isinstance(item, Mapping) else None
+    # The kid is the publisher's name for the key, safe to log (bounded); nothing else of
+    # the key is: a set that leaked a private key must not leak it again into our logs.
+    named = repr(kid[:64]) if isinstance(kid, str) else "none"
+    log.warning("JWKS %s: key %d (kid %s) skipped: %s", source or "?", index, named, reason)

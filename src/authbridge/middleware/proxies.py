@@ -8,8 +8,10 @@ outbound calls to identity providers; everything else uses the curl conventions
 * ``http`` URLs: ``GLOBAL_AGENT_HTTP_PROXY``, ``HTTP_PROXY``;
 * a host matched by ``GLOBAL_AGENT_NO_PROXY`` or ``NO_PROXY`` is reached directly.
 
-The same rules as ``authbridge.connectors.http``, restated here because this package imports
-nothing from the rest of authbridge.
+A variable that is empty or only whitespace counts as unset (the next name is tried), never
+as a proxy named "". This is the one implementation: the JWKS fetcher here and the
+connectors' IdP client (``authbridge.connectors.http``) both call :func:`proxy_for`, and
+one test table drives both (``tests/middleware/proxy_table.py``).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, MutableMapping
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import suppress
@@ -110,6 +110,10 @@ class TokenVerifier:
     size bound); ``clock`` returns Unix seconds and drives both claim checks and the cache,
     so tests can move time without sleeping.
 
+    ``sources`` lets several verifiers share one JWKS cache: a URL already in that mapping
+    is served by its :class:`.jwks.JwksSource`, a new one is added to it (a caller verifying
+    several token profiles of one issuer, such as authbridge's connectors, fetches once).
+
     ``decode_memo`` bounds a memo of *decoding* (base64url, JSON) keyed by the exact token
     text, which a bearer token presented on every request of a session hits from its third
     request on. Only tokens whose signature a trusted key verified get in, on their second
@@ -126,20 +130,23 @@ class TokenVerifier:
         fetcher: Fetcher | None = None,
         clock: Callable[[], float] = time.time,
         decode_memo: int = 1024,
+        sources: MutableMapping[str, JwksSource] | None = None,
     ) -> None:
         self.config = config
         self._clock = clock
         policy = config.jwks
         fetch = fetcher or UrllibFetcher(policy.timeout, policy.max_bytes)
-        sources: dict[str, JwksSource] = {}
+        shared: MutableMapping[str, JwksSource] = {} if sources is None else sources
+        used: dict[str, JwksSource] = {}
         self._issuers: dict[str, _Issuer] = {}
         for trust in config.issuers:
             for url in trust.jwks_urls:
-                if url not in sources:
-                    sources[url] = JwksSource(url, fetch, policy, clock)
-            keys = IssuerKeys(sources[u] for u in trust.jwks_urls)
+                if url not in shared:
+                    shared[url] = JwksSource(url, fetch, policy, clock)
+                used[url] = shared[url]
+            keys = IssuerKeys(used[u] for u in trust.jwks_urls)
             self._issuers[trust.issuer] = _Issuer(trust, keys)
-        self.sources = tuple(sources.values())
+        self.sources = tuple(used.values())
         self._headers = HeaderCache()
         self._max_token = config.max_token_bytes
         self._max_header = config.max_header_bytes
@@ -163,10 +170,7 @@ class TokenVerifier:
         now = self._clock()
         found = pending[5].keys.lookup(pending[0].kid, now, True)
         if isinstance(found, list):
-            for fut in found:
-                self._wait_sync(fut)
-            now = self._clock()
-            found = self._lookup_after_fetch(pending, now)
+            found, now = self._after_fetches(pending, found)
         return self._finish(token, pending, found, now, scopes, roles)
 
     async def averify(
@@ -186,6 +190,20 @@ class TokenVerifier:
             now = self._clock()
             found = self._lookup_after_fetch(pending, now)
         return self._finish(token, pending, found, now, scopes, roles)
+
+    def verify_signature(self, token: str) -> tuple[Mapping[str, Any], dict[str, Any]]:
+        """RFC 7515 §5.2 and RFC 8725 §3 only: the header rules, the issuer chosen by ``iss``,
+        its algorithm allow-list and a signature by one of its keys. Returns the header and
+        the claims, *unjudged*: for a caller that applies a token profile of its own (an
+        IdP's front-channel access token, which need not carry ``aud``).
+        """
+        pending = self._prepare(token)
+        found = pending[5].keys.lookup(pending[0].kid, self._clock(), True)
+        if isinstance(found, list):
+            found, _ = self._after_fetches(pending, found)
+        header, _, signing_input, signature, claims, _ = pending
+        check_signature(header.alg, found, signing_input, signature)
+        return header.params, claims
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for background JWKS refreshes (shutdown, deterministic tests)."""
@@ -249,6 +267,15 @@ class TokenVerifier:
         if isinstance(found, list):  # may_fetch=False never asks to wait
             raise KeySetUnavailable()
         return found
+
+    def _after_fetches(
+        self, pending: _Pending, fetches: list[Future[None]]
+    ) -> tuple[tuple[VerifyingKey, ...], float]:
+        """Wait (blocking) for the JWKS fetches a lookup asked for, then look up again."""
+        for fut in fetches:
+            self._wait_sync(fut)
+        now = self._clock()
+        return self._lookup_after_fetch(pending, now), now
 
     def _wait_sync(self, fut: Future[None]) -> None:
         try:

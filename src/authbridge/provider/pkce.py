@@ -6,10 +6,10 @@ the unreserved set (§4.2 produces 43 with SHA-256), and so must a verifier (§4
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import re
+
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from authbridge.provider.errors import OAuthError
 
@@ -19,9 +19,10 @@ _UNRESERVED = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 
 
 def s256(verifier: str) -> str:
-    """BASE64URL(SHA256(ASCII(code_verifier))) (RFC 7636 §4.2)."""
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    """BASE64URL(SHA256(ASCII(code_verifier))) (RFC 7636 §4.2), by Authlib: the same
+    function the connectors (our client side) and the CLI's login use."""
+    challenge: str = create_s256_code_challenge(verifier)
+    return challenge
 
 
 def check_challenge(challenge: str | None, method: str | None, *, required: bool) -> str | None:

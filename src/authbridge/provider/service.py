@@ -64,7 +64,7 @@ class OpenIDProvider:
         self.registry = ClientRegistry(settings.clients, self.store.client)
         # Whether storage calls are cheap enough to run on the caller's event loop.
         self.inline_io = storage.db.dialect == "sqlite"
-        self.own_tokens = OwnTokens(keyring, settings.server.issuer, algorithms=["ES256", "RS256"])
+        self.own_tokens = OwnTokens(keyring, settings.server.issuer)
         self.grants = Grants(self.store, issuer, settings.access_token_audience, clock=clock)
 
     # Authorization endpoint --------------------------------------------------------

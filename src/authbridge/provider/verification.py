@@ -1,56 +1,73 @@
 """Checking tokens this provider signed: access tokens at userinfo and introspection
-(RFC 9068 §4), and ID tokens given back as `id_token_hint` (OIDC Core §3.1.2.1)."""
+(RFC 9068 §4), and ID tokens given back as `id_token_hint` (OIDC Core §3.1.2.1).
+
+The signature is checked by the middleware's JWS path (`authbridge.middleware.jws`), the one
+verifier of authbridge, against the key set this provider publishes, parsed by the
+middleware's JWK rules (`middleware.keys`) once per published version (its ETag). No fetch:
+the keys are our own. joserfc stays for signing (`tokens/issuer.py`).
+"""
 
 from __future__ import annotations
 
 import json
-import threading
 import time
+from collections.abc import Collection
 from typing import Any
 
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
-
+from authbridge.middleware import TokenError
+from authbridge.middleware.jws import verify_jwt
+from authbridge.middleware.keys import JwkError, VerifyingKey, load_jwks
 from authbridge.tokens.keyring import KeyRing
+from authbridge.tokens.keys import SUPPORTED_ALGORITHMS
 
 __all__ = ["OwnTokens"]
 
+# Our tokens are a few hundred bytes to a few KiB; anything longer is not one of them.
+MAX_TOKEN = 8192
+
 
 class OwnTokens:
-    """Verifies signatures against the published key set (rebuilt when its ETag changes)."""
+    """Verifies signatures against the published key set (re-read when its ETag changes).
 
-    def __init__(self, keyring: KeyRing, issuer: str, *, algorithms: list[str]) -> None:
+    ``algorithms`` defaults to what this provider signs with (`tokens.keys`).
+    """
+
+    def __init__(
+        self, keyring: KeyRing, issuer: str, *, algorithms: Collection[str] | None = None
+    ) -> None:
         self._keyring = keyring
         self._issuer = issuer
-        self._algorithms = algorithms
-        self._lock = threading.Lock()
-        self._cached: tuple[str, KeySet] | None = None
+        self._algorithms = frozenset(SUPPORTED_ALGORITHMS if algorithms is None else algorithms)
+        self._cached: tuple[str, tuple[VerifyingKey, ...]] | None = None
 
-    def _keys(self) -> KeySet:
+    def _keys(self) -> tuple[VerifyingKey, ...]:
         published = self._keyring.current()
         cached = self._cached
         if cached is not None and cached[0] == published.etag:
             return cached[1]
-        with self._lock:
-            keys = KeySet.import_key_set(json.loads(published.jwks))
-            self._cached = (published.etag, keys)
-            return keys
+        try:
+            keys = load_jwks(json.loads(published.jwks), source="published JWKS")
+        except (JwkError, ValueError):
+            keys = ()
+        # One tuple, replaced whole: concurrent readers see the old or the new pair.
+        self._cached = (published.etag, keys)
+        return keys
 
     def _decode(self, token: str, typ: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        if not token or len(token) > 8192 or token.count(".") != 2:
+        if not isinstance(token, str) or not token:
             return None
         try:
-            decoded = jwt.decode(token, self._keys(), algorithms=self._algorithms)
-        except (JoseError, ValueError, TypeError, KeyError):
+            header, claims = verify_jwt(
+                token, self._keys(), self._algorithms, max_token_bytes=MAX_TOKEN
+            )
+        except TokenError:
             return None
-        header = dict(decoded.header)
-        if str(header.get("typ", "")).lower() != typ:
+        # RFC 7515 §4.1.9 / RFC 9068 §4: typ compared without "application/", any case.
+        if header.typ != typ:
             return None
-        claims = dict(decoded.claims)
         if claims.get("iss") != self._issuer:
             return None
-        return header, claims
+        return dict(header.params), claims
 
     def access_token(self, token: str, *, leeway: int = 0) -> dict[str, Any] | None:
         """Claims of a valid, unexpired access token (typ at+jwt, RFC 9068 §4), or None."""

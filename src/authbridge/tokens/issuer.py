@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -13,6 +11,7 @@ from typing import Any
 from joserfc import jwt
 
 from authbridge.config.model import Settings
+from authbridge.middleware.hashes import half_hash
 from authbridge.storage.models import utcnow
 from authbridge.tokens.claims import Principal
 from authbridge.tokens.keyring import KeyRing
@@ -33,12 +32,6 @@ class IssuedToken:
     token: str
     jti: str
     expires_at: int
-
-
-def half_hash(value: str) -> str:
-    """at_hash / c_hash (OIDC Core §3.1.3.6): left half of SHA-256, base64url (ES256/RS256)."""
-    digest = hashlib.sha256(value.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode()
 
 
 def issuer_for(settings: Settings, keyring: KeyRing) -> TokenIssuer:
@@ -141,8 +134,11 @@ class TokenIssuer:
         }
         if nonce is not None:
             claims["nonce"] = nonce
+        # OIDC Core §3.1.3.6: the hash of the signing alg (SHA-256 for both ES256 and RS256,
+        # so a rotation between here and _sign cannot make it wrong).
+        alg = self._keyring.current().signing.alg
         if access_token is not None:
-            claims["at_hash"] = half_hash(access_token)
+            claims["at_hash"] = half_hash(access_token, alg)
         if code is not None:
-            claims["c_hash"] = half_hash(code)
+            claims["c_hash"] = half_hash(code, alg)
         return IssuedToken(self._sign("JWT", claims), jti, exp)
