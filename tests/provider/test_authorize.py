@@ -257,7 +257,14 @@ def test_form_post_posts_the_response_with_a_script_file(browser: TestClient) ->
     assert re.search(r'name="code" value="[\w-]{40,}"', response.text)
     assert 'name="iss" value="http://localhost:8080"' in response.text
     assert '<script src="/oauth2/form_post.js"></script>' in response.text
-    assert "script-src" not in response.headers.get("content-security-policy", "") or True
+    # The strict CSP stays in force (scripts from our origin only, nothing inline), so the
+    # auto-submit must be the script file above and the page must carry no inline script.
+    policy = [d.strip() for d in response.headers["content-security-policy"].split(";")]
+    assert "default-src 'self'" in policy
+    assert "unsafe-inline" not in response.headers["content-security-policy"]
+    assert re.findall(r"<script\b[^>]*>", response.text) == [
+        '<script src="/oauth2/form_post.js">'
+    ]
     assert browser.get("/oauth2/form_post.js").status_code == 200
 
 
