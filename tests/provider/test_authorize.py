@@ -262,9 +262,7 @@ def test_form_post_posts_the_response_with_a_script_file(browser: TestClient) ->
     policy = [d.strip() for d in response.headers["content-security-policy"].split(";")]
     assert "default-src 'self'" in policy
     assert "unsafe-inline" not in response.headers["content-security-policy"]
-    assert re.findall(r"<script\b[^>]*>", response.text) == [
-        '<script src="/oauth2/form_post.js">'
-    ]
+    assert re.findall(r"<script\b[^>]*>", response.text) == ['<script src="/oauth2/form_post.js">']
     assert browser.get("/oauth2/form_post.js").status_code == 200
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from authbridge.provider.secrets import digest
-from authbridge.provider.store import ProviderStore, RefreshRow
 from authbridge.storage import Storage
 from authbridge.storage.models import utcnow
+from authbridge.storage.provider_store import ProviderStore, RefreshRow
 
 
 def _family(storage: Storage, store: ProviderStore, token: str = "t0") -> RefreshRow:

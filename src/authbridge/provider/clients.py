@@ -13,12 +13,13 @@ import binascii
 import hmac
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from urllib.parse import unquote_plus, urlsplit
 
 from authbridge.config.model import ClientSettings
 from authbridge.provider.errors import OAuthError
 from authbridge.provider.secrets import digest
+from authbridge.storage.provider_store import ClientRow
 
 __all__ = [
     "CLI_CLIENT_ID",
@@ -46,19 +47,9 @@ CACHE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
-class Client:
-    client_id: str
-    name: str = ""
-    public: bool = False
-    secret_hash: str | None = None
-    redirect_uris: tuple[str, ...] = ()
-    post_logout_redirect_uris: tuple[str, ...] = ()
-    grant_types: tuple[str, ...] = ("authorization_code", "refresh_token")
-    allowed_connectors: tuple[str, ...] = ()
-    access_token_lifetime: int | None = None
-    refresh_token_lifetime: int = 30 * 86400
-    refresh_token_idle_timeout: int = 7 * 86400
-    service_user_id: str | None = None
+class Client(ClientRow):
+    """A client as the protocol sees it: the stored fields, and where it was defined."""
+
     source: str = "config"
 
     def allows_grant(self, grant_type: str) -> bool:
@@ -69,6 +60,17 @@ class Client:
         if response_type == "code":
             return self.allows_grant("authorization_code")
         return self.allows_grant("implicit")
+
+    @classmethod
+    def from_row(cls, row: ClientRow) -> Client:
+        """A client registered in the database."""
+        return cls(**asdict(row), source="database")
+
+    def row(self) -> ClientRow:
+        """The stored form of a registered client."""
+        fields = asdict(self)
+        del fields["source"]
+        return ClientRow(**fields)
 
     @classmethod
     def from_settings(cls, client_id: str, settings: ClientSettings) -> Client:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from authbridge.config.model import Settings
+from authbridge.directory.revocation import register_revoker
 from authbridge.provider.authorization import (
     SUPPORTED_SCOPES,
     AuthorizationRequest,
@@ -25,13 +26,13 @@ from authbridge.provider.clients import (
 from authbridge.provider.device import new_user_code
 from authbridge.provider.errors import OAuthError
 from authbridge.provider.grants import CODE_LIFETIME, DEVICE_INTERVAL, DEVICE_LIFETIME, Grants
-from authbridge.provider.principals import principal_of, userinfo_claims
+from authbridge.provider.principals import subject_principal, userinfo_claims
 from authbridge.provider.secrets import digest, new_value
-from authbridge.provider.store import ProviderStore
 from authbridge.provider.verification import OwnTokens
 from authbridge.storage import Storage
 from authbridge.storage.errors import Conflict
 from authbridge.storage.models import User, utcnow
+from authbridge.storage.provider_store import ProviderStore
 from authbridge.tokens.issuer import TokenIssuer
 from authbridge.tokens.keyring import KeyRing
 
@@ -55,17 +56,23 @@ class OpenIDProvider:
         settings: Settings,
         *,
         clock: Callable[[], datetime] = utcnow,
+        store: ProviderStore | None = None,
     ) -> None:
         self.storage = storage
-        self.store = ProviderStore(storage.db)
+        # The grants' persistence: injected (tests, replicas sharing one), or one per provider.
+        self.store = store if store is not None else ProviderStore(storage.db)
         self.issuer = issuer
         self.settings = settings
         self.clock = clock
-        self.registry = ClientRegistry(settings.clients, self.store.client)
+        self.registry = ClientRegistry(settings.clients, self._registered_client)
         # Whether storage calls are cheap enough to run on the caller's event loop.
         self.inline_io = storage.db.dialect == "sqlite"
         self.own_tokens = OwnTokens(keyring, settings.server.issuer, algorithms=["ES256", "RS256"])
         self.grants = Grants(self.store, issuer, settings.access_token_audience, clock=clock)
+
+    def _registered_client(self, client_id: str) -> Client | None:
+        row = self.store.client(client_id)
+        return Client.from_row(row) if row is not None else None
 
     # Authorization endpoint --------------------------------------------------------
 
@@ -100,7 +107,7 @@ class OpenIDProvider:
             return request.target.respond({"code": code})
         subject = self.store.subject(user.id)
         assert subject is not None
-        principal = subject.principal()
+        principal = subject_principal(subject)
         params: dict[str, str] = {}
         access_token = None
         if request.response_type == "id_token token":
@@ -192,7 +199,7 @@ class OpenIDProvider:
         user = self.store.subject(str(claims["sub"]))
         if user is None:
             return None
-        return userinfo_claims(user.principal(), str(claims.get("scope", "")))
+        return userinfo_claims(subject_principal(user), str(claims.get("scope", "")))
 
     def revoke(self, authorization: str | None, form: Mapping[str, str]) -> None:
         """RFC 7009 §2.1: revoke a token of this client; unknown tokens are not an error."""
@@ -243,7 +250,7 @@ class OpenIDProvider:
         return {"active": False}
 
     def revoke_user(self, user_id: str) -> int:
-        return self.store.revoke_user_refresh(user_id)
+        return self.store.revoke_user(user_id, self.clock())
 
     # RP-initiated logout -----------------------------------------------------------
 
@@ -294,11 +301,14 @@ class OpenIDProvider:
             raise ValueError("; ".join(problems))
         secret = None if client.public else new_value()
         stored = replace(client, secret_hash=digest(secret) if secret else None)
-        self.store.add_client(stored)
+        self.store.add_client(stored.row())
         return NewClient(stored, secret)
 
     def clients(self) -> list[Client]:
-        return [*self.registry.static_clients(), *self.store.clients()]
+        return [
+            *self.registry.static_clients(),
+            *(Client.from_row(row) for row in self.store.clients()),
+        ]
 
     def remove_client(self, client_id: str) -> bool:
         self.registry.forget(client_id)
@@ -327,8 +337,10 @@ class OpenIDProvider:
         user = self.storage.users.create(
             username=f"robot:{name}", name=name, kind="robot", roles=[role]
         )
+        subject = self.store.subject(user.id)
+        assert subject is not None  # created just above
         issued = self.issuer.access_token(
-            principal_of(self.storage, user),  # a fresh robot: roles are as just created
+            subject_principal(subject),
             audience=self.settings.access_token_audience,
             client_id="robot",
             lifetime=lifetime,
@@ -336,3 +348,13 @@ class OpenIDProvider:
         expires = datetime.fromtimestamp(issued.expires_at, UTC)
         self.store.add_robot_token(issued.jti, user.id, description, expires)
         return issued.token, issued.jti, expires
+
+
+def _revoke_provider_grants(storage: Storage, user_id: str) -> int:
+    """Deactivating a user (SCIM, admin, CLI) ends their refresh tokens too."""
+    return ProviderStore(storage.db).revoke_user(user_id)
+
+
+# Kept until revocation is one injected object (issue 10, defect 2): every process that can
+# revoke a user (the app, the CLI) imports the provider, so no path forgets its grants.
+register_revoker(_revoke_provider_grants)
