@@ -191,15 +191,42 @@ class OpenIDProvider:
             return None
         return claims
 
-    def userinfo(self, token: str) -> dict[str, object] | None:
-        """OIDC Core §5.3: claims of the token's user, as its scope allows."""
+    def userinfo(self, token: str) -> dict[str, object]:
+        """OIDC Core §5.3: claims of the token's user, as its scope allows.
+
+        Errors follow RFC 6750 §3.1, as OIDC Core §5.3.3 asks. A token that is not ours,
+        expired, revoked or whose user is gone is `invalid_token` (401). A valid token
+        that was not granted the `openid` scope is `insufficient_scope` (403): §3.1 defines
+        it as "the request requires higher privileges than provided by the access token",
+        which is exactly the case, whereas `invalid_token` would tell the client to get a
+        new token of the same kind, which would fail the same way. That includes service
+        account and robot tokens: they speak for no signed-in end-user (RFC 6749 §4.4), so
+        the description says so instead of calling a valid token invalid.
+        """
         claims = self.access_claims(token)
-        if claims is None or "openid" not in str(claims.get("scope", "")).split():
-            return None
+        if claims is None:
+            raise OAuthError(
+                "invalid_token", "the access token is invalid, expired or revoked", status=401
+            )
+        scope = str(claims.get("scope", ""))
+        if "openid" not in scope.split():
+            kind = claims.get("principal_type")
+            if kind in ("service", "robot"):
+                raise OAuthError(
+                    "insufficient_scope",
+                    f"this token belongs to a {kind} principal, not a signed-in user; "
+                    "userinfo needs a token granted with the openid scope",
+                    status=403,
+                )
+            raise OAuthError(
+                "insufficient_scope",
+                "userinfo needs a token granted with the openid scope",
+                status=403,
+            )
         user = self.store.subject(str(claims["sub"]))
         if user is None:
-            return None
-        return userinfo_claims(subject_principal(user), str(claims.get("scope", "")))
+            raise OAuthError("invalid_token", "the user of this token is gone", status=401)
+        return userinfo_claims(subject_principal(user), scope)
 
     def revoke(self, authorization: str | None, form: Mapping[str, str]) -> None:
         """RFC 7009 §2.1: revoke a token of this client; unknown tokens are not an error."""

@@ -323,9 +323,11 @@ def preflight() -> Response:
     )
 
 
-def _bearer_error(error: str, description: str, status: int) -> Response:
-    """RFC 6750 §3: the error in WWW-Authenticate."""
+def _bearer_error(error: str, description: str, status: int, scope: str | None = None) -> Response:
+    """RFC 6750 §3: the error in WWW-Authenticate (with the scope needed, §3.1)."""
     header = f'Bearer error="{error}", error_description="{description}"'
+    if scope:
+        header += f', scope="{scope}"'
     response = _json({"error": error, "error_description": description}, status)
     response.headers["www-authenticate"] = header
     return _cors(response)
@@ -356,9 +358,11 @@ async def userinfo(request: Request) -> Response:
         response = _json({"error": "invalid_token", "error_description": "no access token"}, 401)
         response.headers["www-authenticate"] = 'Bearer realm="authbridge"'
         return _cors(response)
-    claims = await run_in_threadpool(provider.userinfo, token)
-    if claims is None:
-        return _bearer_error("invalid_token", "the access token is invalid or expired", 401)
+    try:
+        claims = await run_in_threadpool(provider.userinfo, token)
+    except OAuthError as exc:
+        needed = "openid" if exc.error == "insufficient_scope" else None
+        return _bearer_error(exc.error, exc.description, exc.status, needed)
     return _cors(_json(claims))
 
 
