@@ -371,6 +371,7 @@ class OpenIDProvider:
             audience=self.settings.access_token_audience,
             client_id="robot",
             lifetime=lifetime,
+            tracked=True,  # its row (expiry, revocation) keeps the signing key published
         )
         expires = datetime.fromtimestamp(issued.expires_at, UTC)
         self.store.add_robot_token(issued.jti, user.id, description, expires)
