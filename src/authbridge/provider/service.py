@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -17,11 +16,10 @@ from authbridge.provider.authorization import (
 )
 from authbridge.provider.clients import (
     DEVICE_GRANT,
-    GRANT_TYPES,
     Client,
     ClientRegistry,
     authenticate_client,
-    check_redirect_uris,
+    client_problems,
 )
 from authbridge.provider.device import new_user_code
 from authbridge.provider.errors import OAuthError
@@ -37,8 +35,6 @@ from authbridge.tokens.issuer import TokenIssuer
 from authbridge.tokens.keyring import KeyRing
 
 __all__ = ["NewClient", "OpenIDProvider"]
-
-CLIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
 
 @dataclass(frozen=True)
@@ -314,18 +310,11 @@ class OpenIDProvider:
 
     def add_client(self, client: Client) -> NewClient:
         """Register a client; a confidential one gets a secret, shown once, stored hashed."""
-        if not CLIENT_ID.match(client.client_id):
-            raise ValueError("client id: letters, digits and . _ : - (at most 128)")
+        problems = client_problems(client)
+        if problems:
+            raise ValueError("; ".join(f"{key}: {msg}" if key else msg for key, msg in problems))
         if client.client_id in self.registry.static_ids():
             raise Conflict(f"client {client.client_id!r} is defined in the config file")
-        problems = check_redirect_uris([*client.redirect_uris, *client.post_logout_redirect_uris])
-        unknown = [g for g in client.grant_types if g not in GRANT_TYPES]
-        if unknown:
-            problems.append(f"unknown grant type {unknown[0]!r}")
-        if client.public and "client_credentials" in client.grant_types:
-            problems.append("a public client cannot use client_credentials")
-        if problems:
-            raise ValueError("; ".join(problems))
         secret = None if client.public else new_value()
         stored = replace(client, secret_hash=digest(secret) if secret else None)
         self.store.add_client(stored.row())
