@@ -102,11 +102,10 @@ def app():
 def seed_authbridge(workdir: Path, port: int, families: int) -> tuple[list[str], str]:
     """Config, schema, a user with `families` refresh-token families, a service account."""
     from authbridge.config import load_settings
-    from authbridge.provider.clients import Client
     from authbridge.provider.secrets import digest, new_value
-    from authbridge.provider.store import ProviderStore, RefreshRow
     from authbridge.storage import Storage
     from authbridge.storage.models import utcnow
+    from authbridge.storage.provider_store import ClientRow, ProviderStore, RefreshRow
 
     db = workdir / "bench.db"
     config = workdir / "authbridge.yaml"
@@ -142,12 +141,11 @@ def seed_authbridge(workdir: Path, port: int, families: int) -> tuple[list[str],
         tokens.append(token)
     robot = storage.users.create(username="service:etl", kind="service", roles=["editor"])
     store.add_client(
-        Client(
+        ClientRow(
             "sa-etl",
             grant_types=("client_credentials",),
             secret_hash=digest(SECRET),
             service_user_id=robot.id,
-            source="database",
         )
     )
     storage.db.dispose()

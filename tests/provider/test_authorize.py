@@ -16,7 +16,7 @@ from joserfc.jwk import KeySet
 from authbridge.provider.pkce import s256
 from authbridge.provider.secrets import digest
 from tests.provider.conftest import ISSUER, RP_CALLBACK, location_params
-from tests.web.test_pages import csrf, sign_in
+from tests.web.test_pages import csrf, sign_in, sign_up
 
 VARIANTS = json.loads(
     (Path(__file__).parents[1] / "data" / "provider" / "redirect_uri_variants.json").read_text()
@@ -173,6 +173,66 @@ def test_forged_reauth_marker_does_not_skip_prompt_login(browser: TestClient) ->
     assert response.headers["location"].startswith("/login?next=")
 
 
+def _marker_and_sign_in(browser: TestClient, **params: str) -> str:
+    """Start a prompt=login/max_age=0 request, sign in again, return the URL to go back to."""
+    response = browser.get(authorize_url(**params), follow_redirects=False)
+    assert response.headers["location"].startswith("/login?next=")
+    next_url = dict(parse_qsl(urlsplit(response.headers["location"]).query))["next"]
+    assert "_reauth=" in next_url
+    signed = browser.post(
+        "/login",
+        data={
+            "username": "ada@example.com",
+            "password": "correct horse battery staple",
+            "csrf_token": csrf(browser.get("/login").text),
+            "next": next_url,
+        },
+        follow_redirects=False,
+    )
+    assert signed.headers["location"] == next_url
+    return next_url
+
+
+def test_reauth_marker_counts_once(browser: TestClient) -> None:
+    next_url = _marker_and_sign_in(browser, prompt="login")
+    assert "code" in location_params(browser.get(next_url, follow_redirects=False))
+    again = browser.get(next_url, follow_redirects=False)  # the same marker, replayed
+    assert again.status_code == 303 and again.headers["location"].startswith("/login?next=")
+
+
+def test_one_users_marker_does_not_spare_another_user_the_sign_in(browser: TestClient) -> None:
+    # Ada is sent to sign in again; her marker is in the URL (history, logs, Referer).
+    response = browser.get(authorize_url(max_age="0"), follow_redirects=False)
+    ada_next = dict(parse_qsl(urlsplit(response.headers["location"]).query))["next"]
+    # Bob, in his own browser, signed in after it was issued, presents Ada's marker.
+    browser.cookies.clear()
+    assert sign_up(browser, email="bob@example.com").status_code == 303
+    replayed = browser.get(ada_next, follow_redirects=False)
+    assert replayed.status_code == 303
+    assert replayed.headers["location"].startswith("/login?next=")
+
+
+def test_a_marker_bound_to_another_request_does_not_count(browser: TestClient) -> None:
+    next_url = _marker_and_sign_in(browser, prompt="login")
+    other = next_url.replace("state=af0ifjsldkj", "state=other")
+    assert other != next_url
+    response = browser.get(other, follow_redirects=False)
+    assert response.headers["location"].startswith("/login?next=")
+
+
+def test_an_old_marker_does_not_count(browser: TestClient, monkeypatch) -> None:
+    from datetime import timedelta
+
+    from authbridge.storage.models import utcnow
+    from authbridge.web import oauth_routes
+
+    next_url = _marker_and_sign_in(browser, prompt="login")
+    later = utcnow() + timedelta(hours=1)  # far past any reasonable time to sign in
+    monkeypatch.setattr(oauth_routes, "utcnow", lambda: later)
+    response = browser.get(next_url, follow_redirects=False)
+    assert response.headers["location"].startswith("/login?next=")
+
+
 def test_max_age_zero_needs_reauthentication(browser: TestClient) -> None:
     response = browser.get(authorize_url(max_age="0"), follow_redirects=False)
     assert response.headers["location"].startswith("/login?next=")
@@ -257,7 +317,12 @@ def test_form_post_posts_the_response_with_a_script_file(browser: TestClient) ->
     assert re.search(r'name="code" value="[\w-]{40,}"', response.text)
     assert 'name="iss" value="http://localhost:8080"' in response.text
     assert '<script src="/oauth2/form_post.js"></script>' in response.text
-    assert "script-src" not in response.headers.get("content-security-policy", "") or True
+    # The strict CSP stays in force (scripts from our origin only, nothing inline), so the
+    # auto-submit must be the script file above and the page must carry no inline script.
+    policy = [d.strip() for d in response.headers["content-security-policy"].split(";")]
+    assert "default-src 'self'" in policy
+    assert "unsafe-inline" not in response.headers["content-security-policy"]
+    assert re.findall(r"<script\b[^>]*>", response.text) == ['<script src="/oauth2/form_post.js">']
     assert browser.get("/oauth2/form_post.js").status_code == 200
 
 

@@ -93,3 +93,43 @@ def test_lifetimes() -> None:
 
     with pytest.raises(typer.BadParameter):
         parse_lifetime("forever")
+
+
+def test_client_credentials_client_is_refused_with_the_way_to_get_one(config: Path) -> None:
+    """A plain client cannot speak for anyone with client_credentials (issue 10, defect 4):
+    registration refuses it and names `service-accounts add`, which does work."""
+    result = run(config, "clients", "add", "etl", "--grant", "client_credentials")
+    assert result.exit_code == 1
+    assert "grantTypes[0]" in result.output and "service-accounts add" in result.output
+    assert "etl" not in run(config, "clients", "list").output
+    added = run(config, "service-accounts", "add", "etl", "--role", "viewer")
+    assert added.exit_code == 0, added.output
+
+
+@pytest.mark.parametrize(
+    ("client", "path"),
+    [
+        (
+            "    redirectUris: ['https://ok.example/cb', 'https://a.example/cb#frag']\n",
+            "clients.web.redirectUris[1]",
+        ),
+        ("    redirectUris: ['/relative']\n", "clients.web.redirectUris[0]"),
+        ("    grantTypes: [authorization_code, password]\n", "clients.web.grantTypes[1]"),
+        ("    grantTypes: [client_credentials]\n", "clients.web.grantTypes[0]"),
+        (
+            "    postLogoutRedirectUris: ['https://u:p@a.example/bye']\n",
+            "clients.web.postLogoutRedirectUris[0]",
+        ),
+    ],
+)
+def test_config_file_clients_go_through_the_same_validation(
+    tmp_path: Path, sqlite_url: str, client: str, path: str
+) -> None:
+    """`clients.<id>` in the file were not validated at all; now `config check` (and every
+    command that loads the file) refuses them, naming the key path."""
+    config = tmp_path / "authbridge.yaml"
+    config.write_text(f"database:\n  url: {sqlite_url}\nclients:\n  web:\n{client}")
+    result = CliRunner().invoke(cli, ["config", "check", "--config", str(config)])
+    assert result.exit_code == 2, result.output
+    assert path in result.output
+    assert "Traceback" not in result.output

@@ -41,11 +41,14 @@ def test_userinfo_refuses_bad_tokens_with_bearer_challenge(browser: TestClient) 
 
 
 def test_userinfo_needs_the_openid_scope(browser: TestClient) -> None:
+    """RFC 6750 §3.1: a valid token lacking the scope is insufficient_scope, 403, and the
+    challenge names the scope needed."""
     access = redeem(browser, code_for(browser, scope="email")).json()["access_token"]
-    assert (
-        browser.get("/oauth2/userinfo", headers={"authorization": f"Bearer {access}"}).status_code
-        == 401
-    )
+    response = browser.get("/oauth2/userinfo", headers={"authorization": f"Bearer {access}"})
+    assert response.status_code == 403
+    assert response.json()["error"] == "insufficient_scope"
+    challenge = response.headers["www-authenticate"]
+    assert 'error="insufficient_scope"' in challenge and 'scope="openid"' in challenge
 
 
 def test_revocation_of_refresh_and_access_tokens(browser: TestClient) -> None:

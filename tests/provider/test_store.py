@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from authbridge.provider.secrets import digest
-from authbridge.provider.store import ProviderStore, RefreshRow
 from authbridge.storage import Storage
 from authbridge.storage.models import utcnow
+from authbridge.storage.provider_store import ProviderStore, RefreshRow
 
 
 def _family(storage: Storage, store: ProviderStore, token: str = "t0") -> RefreshRow:
@@ -168,3 +168,88 @@ def test_two_stores_on_one_sqlite_file_share_a_writer_lock(sqlite_url: str) -> N
     lock = sqlite_url.removeprefix("sqlite:///") + ".provider-lock"
     assert stat.S_IMODE(os.stat(lock).st_mode) == 0o600
     storage.db.dispose()
+
+
+def _code(store: ProviderStore, code_hash: str, user_id: str, expires: datetime) -> None:
+    store.add_code(
+        code_hash,
+        client_id="c",
+        user_id=user_id,
+        redirect_uri="https://x/cb",
+        scope="openid",
+        nonce=None,
+        code_challenge=None,
+        auth_time=0,
+        expires_at=expires,
+    )
+
+
+def test_garbage_collect_removes_only_what_can_no_longer_be_used(storage: Storage) -> None:
+    """After Dex's storage conformance `testGC`: expired codes, device codes, revoked jtis
+    past their token's expiry, and ended refresh families go; everything live stays."""
+    store = ProviderStore(storage.db)
+    user = storage.users.create(username="ada@example.com")
+    now = utcnow()
+    past, future = now - timedelta(seconds=1), now + timedelta(hours=1)
+    _code(store, "old-code", user.id, past)
+    _code(store, "live-code", user.id, future)
+    for name, expires in (("old-dev", past), ("live-dev", future)):
+        store.add_device(
+            name, user_code=name.upper(), client_id="c", scope="", expires_at=expires, interval=5
+        )
+    store.revoke_jti("old-jti", past)
+    store.revoke_jti("live-jti", future)
+
+    def family(name: str, family_expires: datetime, idle: datetime) -> None:
+        store.add_refresh(
+            digest(name), RefreshRow(name, "c", user.id, "openid", 0, family_expires, idle)
+        )
+
+    family("ended", past, past)  # absolute lifetime over
+    family("idle", future, past)  # its only token idled out
+    family("live", future, future)
+    # A used token of a live family stays (its replay must still revoke the family).
+    assert store.rotate_refresh(digest("live"), digest("live-2"), now, 3600, client_id="c").row
+
+    assert store.garbage_collect(now) == 5
+    assert store.garbage_collect(now) == 0
+    assert store.redeem_code("old-code", now) is None
+    assert store.redeem_code("live-code", now) is not None
+    assert store.device_by_user_code("OLD-DEV") is None
+    assert store.device_by_user_code("LIVE-DEV") is not None
+    assert not store.jti_revoked("old-jti") and store.jti_revoked("live-jti")
+    assert store.refresh_token(digest("ended")) is None
+    assert store.refresh_token(digest("idle")) is None
+    assert store.refresh_token(digest("live")) is not None
+    assert store.refresh_token(digest("live-2")) is not None
+
+
+def test_garbage_collect_works_in_bounded_batches(storage: Storage) -> None:
+    store = ProviderStore(storage.db)
+    user = storage.users.create(username="ada@example.com")
+    now = utcnow()
+    for index in range(7):
+        _code(store, f"c{index}", user.id, now - timedelta(seconds=1))
+    assert store.garbage_collect(now, batch=3) == 3
+    assert store.garbage_collect(now, batch=3) == 3
+    assert store.garbage_collect(now, batch=3) == 1  # fewer than a batch: done
+
+
+def test_revoke_user_revokes_refresh_families_and_tracked_access_tokens(
+    storage: Storage,
+) -> None:
+    store = ProviderStore(storage.db)
+    row = _family(storage, store)
+    other = storage.users.create(username="bob@example.com")
+    now = utcnow()
+    _code(store, "code", row.user_id, now + timedelta(minutes=5))
+    store.redeem_code("code", now)
+    assert not store.record_code_issue("code", "fam", "code-jti", now + timedelta(hours=1))
+    store.add_robot_token("robot-jti", row.user_id, "", now + timedelta(days=1))
+    store.add_robot_token("bob-jti", other.id, "", now + timedelta(days=1))
+
+    assert store.revoke_user(row.user_id, now) == 3
+    assert store.refresh_token(digest("t0"))[1] is False
+    assert store.jti_revoked("code-jti") and store.jti_revoked("robot-jti")
+    assert not store.jti_revoked("bob-jti")
+    assert store.revoke_user(row.user_id, now) == 0  # nothing left to revoke

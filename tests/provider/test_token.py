@@ -239,6 +239,22 @@ def test_client_credentials_for_a_service_account(op: TestClient, rp) -> None:
     assert post.fetch_token(ISSUER + TOKEN, grant_type="client_credentials")["access_token"]
 
 
+def test_userinfo_tells_a_service_account_token_has_no_user(op: TestClient, rp) -> None:
+    """The token is valid (introspection says active); userinfo must not call it invalid or
+    expired (RFC 6750 §3.1: invalid_token is for expired, revoked or malformed tokens)."""
+    created = provider_of(op).add_service_account("etl", "editor", lifetime=600)
+    session = rp(created.client.client_id, client_secret=created.secret)
+    token = session.fetch_token(ISSUER + TOKEN, grant_type="client_credentials")["access_token"]
+    assert introspect(op, token)["active"] is True
+    response = op.get("/oauth2/userinfo", headers={"authorization": f"Bearer {token}"})
+    assert response.status_code == 403
+    body = response.json()
+    assert body["error"] == "insufficient_scope"
+    assert "service principal, not a signed-in user" in body["error_description"]
+    assert "expired" not in body["error_description"]
+    assert 'scope="openid"' in response.headers["www-authenticate"]
+
+
 def test_robot_token_says_it_is_not_a_person(op: TestClient) -> None:
     provider = provider_of(op)
     token, jti, _ = provider.issue_robot_token("ci", "viewer", 7 * 86400)

@@ -160,7 +160,7 @@ def test_old_key_stays_published_while_a_robot_token_it_signed_is_valid(storage:
     ring, issuer = make(storage, clock=clock)
     robot = storage.users.create(username="robot:etl", kind="robot", roles=["editor"])
     year = 365 * 24 * 3600
-    token = issuer.access_token(ADA, audience=["p"], client_id="robot", lifetime=year)
+    token = issuer.access_token(ADA, audience=["p"], client_id="robot", lifetime=year, tracked=True)
     with storage.db.session() as session:
         session.add(
             OAuthRobotToken(

@@ -14,6 +14,7 @@ from authbridge.cli import login as login_commands
 from authbridge.cli.clients import clients_app, robots_app, service_accounts_app
 from authbridge.cli.users import users_app
 from authbridge.config import ConfigError, Settings, load_settings, masked
+from authbridge.provider.clients import check_configured_clients
 from authbridge.storage import Storage
 from authbridge.tokens import KeyRing
 from authbridge.tokens.keyring import keyring_for
@@ -52,7 +53,9 @@ ConfigOption = Annotated[
 def load_or_exit(config: Path | None) -> Settings:
     """Load settings or stop with every problem named (exit 2), never a traceback."""
     try:
-        return load_settings(config)
+        settings = load_settings(config)
+        check_configured_clients(settings)  # the one client validator, as `clients add`
+        return settings
     except ConfigError as exc:
         err.print(
             f"[bold red]Configuration error[/] ({len(exc.issues)} problem"

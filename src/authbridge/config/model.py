@@ -128,8 +128,22 @@ class TokenSettings(Section):
     key_publish_ahead: int = Field(
         default=600,
         ge=0,
-        description="Seconds a new key is published before it signs (JWKS caches refresh).",
+        description="Seconds a new key is published before it signs (JWKS caches refresh); "
+        "at least keyReloadInterval.",
     )
+
+    @model_validator(mode="after")
+    def _publish_ahead_covers_reload(self) -> TokenSettings:
+        # A replica re-reads the key set every keyReloadInterval: a key that signed sooner
+        # than that after its rotation would reach verifiers whose replica does not yet
+        # publish it.
+        if self.key_publish_ahead < self.key_reload_interval:
+            raise ValueError(
+                f"keyPublishAhead ({self.key_publish_ahead} s) must be at least "
+                f"keyReloadInterval ({self.key_reload_interval} s): other replicas would not "
+                "publish a new key yet when it starts signing"
+            )
+        return self
 
 
 class SessionSettings(Section):

@@ -4,7 +4,8 @@ RFC 7662, RFC 9207, RP-Initiated Logout 1.0), free of any web framework.
 - `clients`: registered clients, redirect URI matching, client authentication
 - `authorization`: the authorization request, prompt/max_age decisions, response encoding
 - `grants`: the token endpoint's grants
-- `store`: persistence of codes, refresh-token families, device codes, revocations
+- persistence (codes, refresh-token families, device codes, revocations) is
+  `authbridge.storage.provider_store.ProviderStore`, given to `OpenIDProvider`
 - `service`: `OpenIDProvider`, the one object the web layer and the CLI call
 """
 

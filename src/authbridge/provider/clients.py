@@ -11,14 +11,17 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from urllib.parse import unquote_plus, urlsplit
 
-from authbridge.config.model import ClientSettings
+from authbridge.config.errors import ConfigError, ConfigIssue
+from authbridge.config.model import ClientSettings, Settings
 from authbridge.provider.errors import OAuthError
 from authbridge.provider.secrets import digest
+from authbridge.storage.provider_store import ClientRow
 
 __all__ = [
     "CLI_CLIENT_ID",
@@ -27,7 +30,9 @@ __all__ = [
     "Client",
     "ClientRegistry",
     "authenticate_client",
+    "check_configured_clients",
     "check_redirect_uris",
+    "client_problems",
     "loopback_match",
     "redirect_uri_registered",
 ]
@@ -41,24 +46,15 @@ GRANT_TYPES = (
     DEVICE_GRANT,
 )
 CLI_CLIENT_ID = "authbridge-cli"
+CLIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 LOOPBACK_HOSTS = ("127.0.0.1", "::1")
 CACHE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
-class Client:
-    client_id: str
-    name: str = ""
-    public: bool = False
-    secret_hash: str | None = None
-    redirect_uris: tuple[str, ...] = ()
-    post_logout_redirect_uris: tuple[str, ...] = ()
-    grant_types: tuple[str, ...] = ("authorization_code", "refresh_token")
-    allowed_connectors: tuple[str, ...] = ()
-    access_token_lifetime: int | None = None
-    refresh_token_lifetime: int = 30 * 86400
-    refresh_token_idle_timeout: int = 7 * 86400
-    service_user_id: str | None = None
+class Client(ClientRow):
+    """A client as the protocol sees it: the stored fields, and where it was defined."""
+
     source: str = "config"
 
     def allows_grant(self, grant_type: str) -> bool:
@@ -69,6 +65,17 @@ class Client:
         if response_type == "code":
             return self.allows_grant("authorization_code")
         return self.allows_grant("implicit")
+
+    @classmethod
+    def from_row(cls, row: ClientRow) -> Client:
+        """A client registered in the database."""
+        return cls(**asdict(row), source="database")
+
+    def row(self) -> ClientRow:
+        """The stored form of a registered client."""
+        fields = asdict(self)
+        del fields["source"]
+        return ClientRow(**fields)
 
     @classmethod
     def from_settings(cls, client_id: str, settings: ClientSettings) -> Client:
@@ -100,18 +107,78 @@ def cli_client() -> Client:
     )
 
 
+def _redirect_uri_problem(uri: str) -> str | None:
+    """RFC 6749 §3.1.2: a redirect URI is absolute and has no fragment."""
+    parts = urlsplit(uri)
+    if not parts.scheme or not (parts.netloc or parts.scheme not in ("http", "https")):
+        return f"{uri!r} is not an absolute URI"
+    if parts.fragment or uri.endswith("#"):
+        return f"{uri!r} has a fragment (RFC 6749 §3.1.2)"
+    if parts.username or parts.password:
+        return f"{uri!r} carries credentials"
+    return None
+
+
 def check_redirect_uris(uris: list[str] | tuple[str, ...]) -> list[str]:
     """Problems with redirect URIs at registration (RFC 6749 §3.1.2: absolute, no fragment)."""
-    problems = []
-    for uri in uris:
-        parts = urlsplit(uri)
-        if not parts.scheme or not (parts.netloc or parts.scheme not in ("http", "https")):
-            problems.append(f"{uri!r} is not an absolute URI")
-        elif parts.fragment or uri.endswith("#"):
-            problems.append(f"{uri!r} has a fragment (RFC 6749 §3.1.2)")
-        elif parts.username or parts.password:
-            problems.append(f"{uri!r} carries credentials")
+    return [problem for uri in uris if (problem := _redirect_uri_problem(uri)) is not None]
+
+
+def client_problems(client: Client) -> list[tuple[str, str]]:
+    """The one client validator: every problem as (key, message), the key named as in the
+    config file (`redirectUris[0]`), for clients from the file and from `clients add` alike.
+
+    client_credentials (RFC 6749 §4.4) issues tokens that speak for a non-person principal;
+    a client gets one only as a service account, so a plain client asking for the grant is
+    refused here rather than failing at its first token request.
+    """
+    problems: list[tuple[str, str]] = []
+    if not CLIENT_ID.match(client.client_id):
+        problems.append(("", "client id: letters, digits and . _ : - (at most 128)"))
+    for key, uris in (
+        ("redirectUris", client.redirect_uris),
+        ("postLogoutRedirectUris", client.post_logout_redirect_uris),
+    ):
+        for index, uri in enumerate(uris):
+            problem = _redirect_uri_problem(uri)
+            if problem is not None:
+                problems.append((f"{key}[{index}]", problem))
+    for index, grant in enumerate(client.grant_types):
+        if grant not in GRANT_TYPES:
+            problems.append(
+                (
+                    f"grantTypes[{index}]",
+                    f"unknown grant type {grant!r}; use one of " + ", ".join(GRANT_TYPES),
+                )
+            )
+    if "client_credentials" in client.grant_types:
+        index = client.grant_types.index("client_credentials")
+        if client.public:
+            problems.append(
+                (f"grantTypes[{index}]", "a public client cannot use client_credentials")
+            )
+        elif client.service_user_id is None:
+            problems.append(
+                (
+                    f"grantTypes[{index}]",
+                    "client_credentials tokens need a service account to speak for: create "
+                    "one with `authbridge service-accounts add <name>` (its client has this "
+                    "grant) instead",
+                )
+            )
     return problems
+
+
+def check_configured_clients(settings: Settings) -> None:
+    """`clients.<id>` of the config file through the same validator as registered clients;
+    raises ConfigError naming each key (`clients.web.redirectUris[0]`)."""
+    issues = [
+        ConfigIssue(".".join(p for p in ("clients", client_id, key) if p), message)
+        for client_id, configured in settings.clients.items()
+        for key, message in client_problems(Client.from_settings(client_id, configured))
+    ]
+    if issues:
+        raise ConfigError(issues)
 
 
 def loopback_match(registered: str, given: str) -> bool:
@@ -152,6 +219,13 @@ class ClientRegistry:
         configured: Mapping[str, ClientSettings],
         lookup: Callable[[str], Client | None],
     ) -> None:
+        for client_id, settings in configured.items():
+            problems = client_problems(Client.from_settings(client_id, settings))
+            if problems:
+                # `config check` and start-up refuse these first; this keeps a library user
+                # from building a provider over them.
+                key, message = problems[0]
+                raise ValueError(f"clients.{client_id}.{key}: {message}")
         self._static = {cid: Client.from_settings(cid, s) for cid, s in configured.items()}
         self._static.setdefault(CLI_CLIENT_ID, cli_client())
         self._lookup = lookup

@@ -16,9 +16,10 @@ from authbridge.provider import pkce
 from authbridge.provider.authorization import SUPPORTED_SCOPES
 from authbridge.provider.clients import DEVICE_GRANT, Client
 from authbridge.provider.errors import OAuthError
+from authbridge.provider.principals import subject_principal
 from authbridge.provider.secrets import digest, new_value
-from authbridge.provider.store import ProviderStore, RefreshRow, Subject
 from authbridge.storage.models import utcnow
+from authbridge.storage.provider_store import ProviderStore, RefreshRow, Subject
 from authbridge.tokens.issuer import TokenIssuer
 
 __all__ = ["CODE_LIFETIME", "Grants"]
@@ -56,7 +57,7 @@ class Grants:
         family: RefreshRow | None = None,
     ) -> tuple[dict[str, Any], str, int, str | None]:
         """The token response; returns (body, access jti, access exp, family id)."""
-        principal = user.principal()
+        principal = subject_principal(user)
         access = self.issuer.access_token(
             principal,
             audience=self.audience,
@@ -144,10 +145,7 @@ class Grants:
             raise OAuthError("invalid_grant", "the code is unknown, expired or not yours")
         if not row.first_use:
             # RFC 6749 §4.1.2: a code used twice is refused and what it issued is revoked.
-            if row.family_id:
-                self.store.revoke_family(row.family_id)
-            if row.access_jti and row.access_expires_at:
-                self.store.revoke_jti(row.access_jti, row.access_expires_at)
+            self._revoke_issued(row.family_id, row.access_jti, row.access_expires_at)
             raise OAuthError("invalid_grant", "the code was used already; its tokens are revoked")
         if row.expires_at <= now:
             raise OAuthError("invalid_grant", "the code has expired")
@@ -165,10 +163,23 @@ class Grants:
             nonce=row.nonce,
             refresh=started[0] if started else None,
         )
-        self.store.record_code_issue(
-            code_hash, started[1] if started else None, jti, datetime.fromtimestamp(exp, UTC)
-        )
+        family_id = started[1] if started else None
+        expires = datetime.fromtimestamp(exp, UTC)
+        if self.store.record_code_issue(code_hash, family_id, jti, expires):
+            # A replay came while this redemption was issuing: it saw nothing to revoke yet,
+            # so the revocation RFC 6749 §4.1.2 asks for happens here.
+            self._revoke_issued(family_id, jti, expires)
+            raise OAuthError("invalid_grant", "the code was used already; its tokens are revoked")
         return body
+
+    def _revoke_issued(
+        self, family_id: str | None, jti: str | None, expires: datetime | None
+    ) -> None:
+        """Revoke what one redemption of a code issued (its refresh family, its access token)."""
+        if family_id:
+            self.store.revoke_family(family_id)
+        if jti and expires:
+            self.store.revoke_jti(jti, expires)
 
     def refresh_token(self, client: Client, form: Mapping[str, str]) -> dict[str, Any]:
         """RFC 6749 §6 with rotation and reuse detection (RFC 9700 §4.14.2)."""

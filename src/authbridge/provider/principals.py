@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-from authbridge.storage import Storage
-from authbridge.storage.models import User
+from authbridge.storage.provider_store import Subject
 from authbridge.tokens.claims import Principal
 
-__all__ = ["principal_of", "userinfo_claims"]
+__all__ = ["subject_principal", "userinfo_claims"]
 
 
-def principal_of(storage: Storage, user: User) -> Principal:
-    """Roles (direct and through teams) and teams are read at every issue, so a change of
-    role shows in the next token, refreshed ones included."""
+def subject_principal(subject: Subject) -> Principal:
+    """The principal of a user read in a grant's own transaction (roles and teams included)."""
     return Principal(
-        subject=user.id,
-        username=user.username,
-        email=user.email,
-        email_verified=user.email_verified,
-        name=user.name,
-        groups=tuple(storage.users.teams(user.id)),
-        roles=tuple(storage.users.roles(user.id)),
-        kind=user.kind,
+        subject=subject.id,
+        username=subject.username,
+        email=subject.email,
+        email_verified=subject.email_verified,
+        name=subject.name,
+        groups=subject.teams,
+        roles=subject.roles,
+        kind=subject.kind,
     )
 
 

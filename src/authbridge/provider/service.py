@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from authbridge.config.model import Settings
+from authbridge.directory.revocation import register_revoker
 from authbridge.provider.authorization import (
     SUPPORTED_SCOPES,
     AuthorizationRequest,
@@ -16,28 +16,25 @@ from authbridge.provider.authorization import (
 )
 from authbridge.provider.clients import (
     DEVICE_GRANT,
-    GRANT_TYPES,
     Client,
     ClientRegistry,
     authenticate_client,
-    check_redirect_uris,
+    client_problems,
 )
 from authbridge.provider.device import new_user_code
 from authbridge.provider.errors import OAuthError
 from authbridge.provider.grants import CODE_LIFETIME, DEVICE_INTERVAL, DEVICE_LIFETIME, Grants
-from authbridge.provider.principals import principal_of, userinfo_claims
+from authbridge.provider.principals import subject_principal, userinfo_claims
 from authbridge.provider.secrets import digest, new_value
-from authbridge.provider.store import ProviderStore
 from authbridge.provider.verification import OwnTokens
 from authbridge.storage import Storage
 from authbridge.storage.errors import Conflict
 from authbridge.storage.models import User, utcnow
+from authbridge.storage.provider_store import ProviderStore
 from authbridge.tokens.issuer import TokenIssuer
 from authbridge.tokens.keyring import KeyRing
 
 __all__ = ["NewClient", "OpenIDProvider"]
-
-CLIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
 
 @dataclass(frozen=True)
@@ -55,17 +52,23 @@ class OpenIDProvider:
         settings: Settings,
         *,
         clock: Callable[[], datetime] = utcnow,
+        store: ProviderStore | None = None,
     ) -> None:
         self.storage = storage
-        self.store = ProviderStore(storage.db)
+        # The grants' persistence: injected (tests, replicas sharing one), or one per provider.
+        self.store = store if store is not None else ProviderStore(storage.db)
         self.issuer = issuer
         self.settings = settings
         self.clock = clock
-        self.registry = ClientRegistry(settings.clients, self.store.client)
+        self.registry = ClientRegistry(settings.clients, self._registered_client)
         # Whether storage calls are cheap enough to run on the caller's event loop.
         self.inline_io = storage.db.dialect == "sqlite"
         self.own_tokens = OwnTokens(keyring, settings.server.issuer)
         self.grants = Grants(self.store, issuer, settings.access_token_audience, clock=clock)
+
+    def _registered_client(self, client_id: str) -> Client | None:
+        row = self.store.client(client_id)
+        return Client.from_row(row) if row is not None else None
 
     # Authorization endpoint --------------------------------------------------------
 
@@ -100,7 +103,7 @@ class OpenIDProvider:
             return request.target.respond({"code": code})
         subject = self.store.subject(user.id)
         assert subject is not None
-        principal = subject.principal()
+        principal = subject_principal(subject)
         params: dict[str, str] = {}
         access_token = None
         if request.response_type == "id_token token":
@@ -184,15 +187,42 @@ class OpenIDProvider:
             return None
         return claims
 
-    def userinfo(self, token: str) -> dict[str, object] | None:
-        """OIDC Core §5.3: claims of the token's user, as its scope allows."""
+    def userinfo(self, token: str) -> dict[str, object]:
+        """OIDC Core §5.3: claims of the token's user, as its scope allows.
+
+        Errors follow RFC 6750 §3.1, as OIDC Core §5.3.3 asks. A token that is not ours,
+        expired, revoked or whose user is gone is `invalid_token` (401). A valid token
+        that was not granted the `openid` scope is `insufficient_scope` (403): §3.1 defines
+        it as "the request requires higher privileges than provided by the access token",
+        which is exactly the case, whereas `invalid_token` would tell the client to get a
+        new token of the same kind, which would fail the same way. That includes service
+        account and robot tokens: they speak for no signed-in end-user (RFC 6749 §4.4), so
+        the description says so instead of calling a valid token invalid.
+        """
         claims = self.access_claims(token)
-        if claims is None or "openid" not in str(claims.get("scope", "")).split():
-            return None
+        if claims is None:
+            raise OAuthError(
+                "invalid_token", "the access token is invalid, expired or revoked", status=401
+            )
+        scope = str(claims.get("scope", ""))
+        if "openid" not in scope.split():
+            kind = claims.get("principal_type")
+            if kind in ("service", "robot"):
+                raise OAuthError(
+                    "insufficient_scope",
+                    f"this token belongs to a {kind} principal, not a signed-in user; "
+                    "userinfo needs a token granted with the openid scope",
+                    status=403,
+                )
+            raise OAuthError(
+                "insufficient_scope",
+                "userinfo needs a token granted with the openid scope",
+                status=403,
+            )
         user = self.store.subject(str(claims["sub"]))
         if user is None:
-            return None
-        return userinfo_claims(user.principal(), str(claims.get("scope", "")))
+            raise OAuthError("invalid_token", "the user of this token is gone", status=401)
+        return userinfo_claims(subject_principal(user), scope)
 
     def revoke(self, authorization: str | None, form: Mapping[str, str]) -> None:
         """RFC 7009 §2.1: revoke a token of this client; unknown tokens are not an error."""
@@ -243,7 +273,7 @@ class OpenIDProvider:
         return {"active": False}
 
     def revoke_user(self, user_id: str) -> int:
-        return self.store.revoke_user_refresh(user_id)
+        return self.store.revoke_user(user_id, self.clock())
 
     # RP-initiated logout -----------------------------------------------------------
 
@@ -280,25 +310,21 @@ class OpenIDProvider:
 
     def add_client(self, client: Client) -> NewClient:
         """Register a client; a confidential one gets a secret, shown once, stored hashed."""
-        if not CLIENT_ID.match(client.client_id):
-            raise ValueError("client id: letters, digits and . _ : - (at most 128)")
+        problems = client_problems(client)
+        if problems:
+            raise ValueError("; ".join(f"{key}: {msg}" if key else msg for key, msg in problems))
         if client.client_id in self.registry.static_ids():
             raise Conflict(f"client {client.client_id!r} is defined in the config file")
-        problems = check_redirect_uris([*client.redirect_uris, *client.post_logout_redirect_uris])
-        unknown = [g for g in client.grant_types if g not in GRANT_TYPES]
-        if unknown:
-            problems.append(f"unknown grant type {unknown[0]!r}")
-        if client.public and "client_credentials" in client.grant_types:
-            problems.append("a public client cannot use client_credentials")
-        if problems:
-            raise ValueError("; ".join(problems))
         secret = None if client.public else new_value()
         stored = replace(client, secret_hash=digest(secret) if secret else None)
-        self.store.add_client(stored)
+        self.store.add_client(stored.row())
         return NewClient(stored, secret)
 
     def clients(self) -> list[Client]:
-        return [*self.registry.static_clients(), *self.store.clients()]
+        return [
+            *self.registry.static_clients(),
+            *(Client.from_row(row) for row in self.store.clients()),
+        ]
 
     def remove_client(self, client_id: str) -> bool:
         self.registry.forget(client_id)
@@ -327,12 +353,25 @@ class OpenIDProvider:
         user = self.storage.users.create(
             username=f"robot:{name}", name=name, kind="robot", roles=[role]
         )
+        subject = self.store.subject(user.id)
+        assert subject is not None  # created just above
         issued = self.issuer.access_token(
-            principal_of(self.storage, user),  # a fresh robot: roles are as just created
+            subject_principal(subject),
             audience=self.settings.access_token_audience,
             client_id="robot",
             lifetime=lifetime,
+            tracked=True,  # its row (expiry, revocation) keeps the signing key published
         )
         expires = datetime.fromtimestamp(issued.expires_at, UTC)
         self.store.add_robot_token(issued.jti, user.id, description, expires)
         return issued.token, issued.jti, expires
+
+
+def _revoke_provider_grants(storage: Storage, user_id: str) -> int:
+    """Deactivating a user (SCIM, admin, CLI) ends their refresh tokens too."""
+    return ProviderStore(storage.db).revoke_user(user_id)
+
+
+# Kept until revocation is one injected object (issue 10, defect 2): every process that can
+# revoke a user (the app, the CLI) imports the provider, so no path forgets its grants.
+register_revoker(_revoke_provider_grants)

@@ -39,6 +39,18 @@ class KeyStore:
                 update(SigningKey).where(SigningKey.kid == kid).values(private_pem=private_pem)
             )
 
+    def extend_signed_until(self, kid: str, until: datetime) -> None:
+        """Raise the key's bound on the expiry of tokens it signed (never lowers it)."""
+        with self._db.session() as session:
+            session.execute(
+                update(SigningKey)
+                .where(
+                    SigningKey.kid == kid,
+                    (SigningKey.signed_until.is_(None)) | (SigningKey.signed_until < until),
+                )
+                .values(signed_until=until)
+            )
+
     def delete(self, kid: str) -> None:
         with self._db.session() as session:
             session.execute(delete(SigningKey).where(SigningKey.kid == kid))

@@ -201,6 +201,9 @@ class SigningKey(Base):
     signs_from: Mapped[datetime] = mapped_column()
     retired_at: Mapped[datetime | None] = mapped_column()
     published_until: Mapped[datetime | None] = mapped_column()
+    # A bound on the expiry of every token this key signed (raised as it signs), so the key
+    # stays published while any of them is valid, whatever lifetime each was given.
+    signed_until: Mapped[datetime | None] = mapped_column()
 
 
 class RateLimitCounter(Base):

@@ -60,6 +60,9 @@ class OAuthCode(Base):
     family_id: Mapped[str | None] = mapped_column(String(64))
     access_jti: Mapped[str | None] = mapped_column(String(64))
     access_expires_at: Mapped[datetime | None] = mapped_column()
+    # Set by a redemption that lost (a replay): the winner checks it after recording what it
+    # issued, so a replay racing the first redemption still revokes its tokens.
+    replayed_at: Mapped[datetime | None] = mapped_column()
 
 
 class OAuthRefreshToken(Base):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from joserfc import jwt
@@ -76,8 +76,11 @@ class TokenIssuer:
             claims["principal_type"] = principal.kind
         return claims
 
-    def _sign(self, header_type: str, claims: dict[str, Any]) -> str:
+    def _sign(self, header_type: str, claims: dict[str, Any], *, record: bool = True) -> str:
         signing = self._keyring.current().signing
+        if record:
+            # Before the token exists: its key must stay published until it expires.
+            self._keyring.record_signing(signing.kid, datetime.fromtimestamp(claims["exp"], UTC))
         header = {"alg": signing.alg, "kid": signing.kid, "typ": header_type}
         return jwt.encode(header, claims, signing.key, algorithms=[signing.alg])
 
@@ -89,8 +92,13 @@ class TokenIssuer:
         client_id: str,
         scope: str = "",
         lifetime: int | None = None,
+        tracked: bool = False,
     ) -> IssuedToken:
-        """An RFC 9068 access token: iss, exp, aud, sub, client_id, iat, jti (§2.2) and identity."""
+        """An RFC 9068 access token: iss, exp, aud, sub, client_id, iat, jti (§2.2) and identity.
+
+        `tracked`: the caller stores the token with its expiry and revocation (robot tokens),
+        and storage keeps its key published from that record while it is valid; otherwise
+        the key records the token's expiry itself."""
         now = int(self._clock().timestamp())
         exp = now + (lifetime or self._access_lifetime)
         jti = new_token_id()
@@ -106,7 +114,7 @@ class TokenIssuer:
         }
         if scope:
             claims["scope"] = scope
-        return IssuedToken(self._sign(ACCESS_TOKEN_TYPE, claims), jti, exp)
+        return IssuedToken(self._sign(ACCESS_TOKEN_TYPE, claims, record=not tracked), jti, exp)
 
     def id_token(
         self,

@@ -5,7 +5,11 @@ Lifecycle of a key (all times stored, so every replica agrees):
 - signs from `signs_from`: a rotated-in key waits `tokens.keyPublishAhead` seconds first,
   so that every verifier's JWKS cache has seen it before a token it signed arrives;
 - a replaced key stops signing when its successor starts (`retired_at`) and stays published
-  until every token it signed has expired (`published_until`), then it is deleted.
+  until every token it signed has expired, then it is deleted. "Every token" is known per
+  key, not guessed from the global lifetime: as a key signs, it records in storage a bound
+  on the latest expiry it signed (`signed_until`: per-client and service-account lifetimes
+  included, and whatever a replica with a stale snapshot signed), so every replica keeps it
+  published as long. Robot tokens, long-lived and revocable, are tracked by their own rows.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ from authbridge.tokens.sealing import KeySealer
 __all__ = ["KeyRing", "PublishedKeys", "keyring_for"]
 
 RELOAD_INTERVAL = timedelta(seconds=30)  # default of tokens.keyReloadInterval
+# The recorded bound runs this far ahead of the latest expiry signed, so a process writes it
+# at most about once per step and key (not once per token): the hot path stays a signature.
+SIGNED_UNTIL_STEP = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,7 @@ class KeyRing:
         self._parsed: dict[str, KeyMaterial] = {}
         self._sealer = sealer or KeySealer(None)
         self._reload_interval = reload_interval
+        self._signed_until: dict[str, datetime] = {}
 
     def ensure_key(self) -> None:
         """On first start, create the first key; it signs at once (no cache can be stale).
@@ -111,10 +119,22 @@ class KeyRing:
             snapshot = self.reload()
         return snapshot
 
+    def record_signing(self, kid: str, expires_at: datetime) -> None:
+        """Before a token signed by `kid` and expiring at `expires_at` is handed out: make
+        sure storage knows the key must stay published until then."""
+        known = self._signed_until.get(kid)
+        if known is not None and expires_at <= known:
+            return
+        until = expires_at + SIGNED_UNTIL_STEP
+        self._store.extend_signed_until(kid, until)
+        self._signed_until[kid] = max(until, known or until)
+
     def _still_published(self, row: SigningKey, now: datetime) -> bool:
-        """Published until every token it signed has expired: the short-lived ones by
-        `published_until`, long-lived robot tokens by asking storage."""
+        """Published until every token it signed has expired: those it recorded by
+        `signed_until`, the rest by `published_until`, robot tokens by asking storage."""
         if row.published_until is None or row.published_until > now:
+            return True
+        if row.signed_until is not None and row.signed_until > now:
             return True
         issued_before = row.retired_at or row.published_until
         return self._store.long_lived_outstanding(issued_before=issued_before, now=now)
@@ -128,6 +148,11 @@ class KeyRing:
                 if row not in published:
                     self._store.delete(row.kid)
                     self._parsed.pop(row.kid, None)
+                    self._signed_until.pop(row.kid, None)
+                elif row.signed_until is not None:
+                    # What other replicas recorded: no need to write a lower bound again.
+                    known = self._signed_until.get(row.kid)
+                    self._signed_until[row.kid] = max(row.signed_until, known or row.signed_until)
             signers = [
                 r
                 for r in published
@@ -145,7 +170,7 @@ class KeyRing:
             transitions = [
                 t
                 for r in rows
-                for t in (r.signs_from, r.retired_at, r.published_until)
+                for t in (r.signs_from, r.retired_at, r.published_until, r.signed_until)
                 if t is not None and t > now
             ]
             valid_until = min([now + self._reload_interval, *transitions])

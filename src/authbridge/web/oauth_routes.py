@@ -8,6 +8,7 @@ responses out, and knows where each kind of error must go (RFC 6749 §4.1.2.1, �
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -45,6 +46,7 @@ log = structlog.get_logger("authbridge.provider")
 AUTHORIZE_PATH = "/oauth2/authorize"
 REAUTH_PARAM = "_reauth"
 REAUTH_PURPOSE = "oauth-reauth"
+REAUTH_TTL = 300  # seconds to sign in again after prompt=login / max_age sent the user off
 MAX_FORM = 64 * 1024
 NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
 FORM_POST_JS = b'document.getElementById("form-post").submit();\n'
@@ -208,30 +210,32 @@ def _authorize(request: Request, params: dict[str, list[str]]) -> Response:
             connector=signed_in.session.auth_method,
         )
     ready = services.ready()
-    given_marker = params.get(REAUTH_PARAM)
-    marker = ready.csrf.unsign(REAUTH_PURPOSE, given_marker[0] if given_marker else None)
     now = int(utcnow().timestamp())
     try:
         reason = needs_login(
             parsed,
             session,
             now=now,
-            reauthenticated_after=int(marker) if marker and marker.isdigit() else None,
+            reauthenticated_after=_redeem_marker(request, services, params, session, now),
             hint_subject=provider.hint_subject(parsed),
         )
     except RedirectError as exc:
         return _send(request, services, exc.response())
     if reason is not None:
-        # Back here after sign-in; the signed marker says "any session from now on is fresh",
-        # so prompt=login and max_age are satisfied once, without a loop.
+        # Back here after sign-in, the marker says "a session this browser made after now is
+        # fresh", so prompt=login and max_age are satisfied once, without a loop.
         back = {k: v for k, v in params.items() if k != REAUTH_PARAM}
-        back[REAUTH_PARAM] = [ready.csrf.sign(REAUTH_PURPOSE, str(now))]
+        browser_secret = secrets.token_urlsafe(16)
+        back[REAUTH_PARAM] = [
+            ready.csrf.sign(_marker_purpose(back, browser_secret), f"{now}.{secrets.token_hex(8)}")
+        ]
         next_url = AUTHORIZE_PATH + "?" + urlencode(back, doseq=True)
         query = {"next": next_url}
         if parsed.login_hint:
             query["login_hint"] = parsed.login_hint
         login = "/login?" + urlencode(query)
         response = RedirectResponse(login, status_code=303, headers=NO_STORE)
+        services.cookies.set(response, services.cookies.reauth, browser_secret, max_age=REAUTH_TTL)
         if signed_in is not None:
             # Re-authentication: the login page would otherwise pass a signed-in user through.
             sign_out(request, response, services)
@@ -246,6 +250,49 @@ def _authorize(request: Request, params: dict[str, list[str]]) -> Response:
         response_type=parsed.response_type,
     )
     return _send(request, services, result)
+
+
+def _marker_purpose(params: Mapping[str, list[str]], browser_secret: str) -> str:
+    """What a re-authentication marker is bound to: this exact authorization request (its
+    client and every parameter) and the browser that was sent to sign in (a secret in its
+    cookie, never in the URL)."""
+    canonical = urlencode(
+        sorted((k, v) for k, values in params.items() if k != REAUTH_PARAM for v in values)
+    )
+    bound = hashlib.sha256(f"{canonical}\x00{browser_secret}".encode()).hexdigest()
+    return f"{REAUTH_PURPOSE}:{bound}"
+
+
+def _redeem_marker(
+    request: Request,
+    services: Services,
+    params: Mapping[str, list[str]],
+    session: SignedInUser | None,
+    now: int,
+) -> int | None:
+    """The time after which a session counts as a fresh sign-in, from a valid marker.
+
+    A marker counts once (OIDC Core §3.1.2.1: prompt=login and max_age=0 demand a sign-in
+    for this request, not a window in which any request skips it), for REAUTH_TTL seconds,
+    in the browser it was issued to, for the request it was issued for, and only with a
+    session made after it: one user's marker never spares another user's sign-in.
+    """
+    given = params.get(REAUTH_PARAM)
+    browser_secret = request.cookies.get(services.cookies.reauth)
+    if not given or not browser_secret or session is None:
+        return None
+    ready = services.ready()
+    value = ready.csrf.unsign(_marker_purpose(params, browser_secret), given[0])
+    issued_text, _, marker_id = (value or "").partition(".")
+    if not issued_text.isdigit() or not marker_id:
+        return None
+    issued = int(issued_text)
+    if not issued <= now <= issued + REAUTH_TTL or session.auth_time < issued:
+        return None
+    uses = ready.storage.rate_limits.hit(
+        "reauth:" + marker_id, now=utcnow(), window=timedelta(seconds=REAUTH_TTL)
+    )
+    return issued if uses == 1 else None
 
 
 @router.get("/oauth2/form_post.js", include_in_schema=False)
@@ -323,9 +370,11 @@ def preflight() -> Response:
     )
 
 
-def _bearer_error(error: str, description: str, status: int) -> Response:
-    """RFC 6750 §3: the error in WWW-Authenticate."""
+def _bearer_error(error: str, description: str, status: int, scope: str | None = None) -> Response:
+    """RFC 6750 §3: the error in WWW-Authenticate (with the scope needed, §3.1)."""
     header = f'Bearer error="{error}", error_description="{description}"'
+    if scope:
+        header += f', scope="{scope}"'
     response = _json({"error": error, "error_description": description}, status)
     response.headers["www-authenticate"] = header
     return _cors(response)
@@ -356,9 +405,11 @@ async def userinfo(request: Request) -> Response:
         response = _json({"error": "invalid_token", "error_description": "no access token"}, 401)
         response.headers["www-authenticate"] = 'Bearer realm="authbridge"'
         return _cors(response)
-    claims = await run_in_threadpool(provider.userinfo, token)
-    if claims is None:
-        return _bearer_error("invalid_token", "the access token is invalid or expired", 401)
+    try:
+        claims = await run_in_threadpool(provider.userinfo, token)
+    except OAuthError as exc:
+        needed = "openid" if exc.error == "insufficient_scope" else None
+        return _bearer_error(exc.error, exc.description, exc.status, needed)
     return _cors(_json(claims))
 
 

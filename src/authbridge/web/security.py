@@ -42,6 +42,10 @@ class CookieNames:
     def device(self) -> str:
         return self._name("authbridge_device")
 
+    @property
+    def reauth(self) -> str:
+        return self._name("authbridge_reauth")
+
     def set(self, response: Response, name: str, value: str, *, max_age: int | None = None) -> None:
         response.set_cookie(
             name, value, max_age=max_age, path="/", secure=self.https, httponly=True, samesite="lax"

@@ -1,4 +1,12 @@
-"""Persistence of the provider's grants, in short transactions written with SQLAlchemy Core.
+"""Persistence of the OpenID Provider's grants, in short transactions on SQLAlchemy Core.
+
+Rows go in and out as the typed records below (`ClientRow`, `CodeRow`, `RefreshRow`,
+`DeviceRow`, `Subject`, `RobotTokenRow`), so `authbridge.provider` holds no SQL. Storage owns
+expiry: `garbage_collect(now)` removes what can no longer be used, in bounded batches.
+
+The module is over 400 lines because it is the whole persistence of one aggregate (the
+provider's grants) and its hot path (refresh rotation with the SQLite writer lock), which
+read better together than spread over files.
 
 The hot path (refresh rotation) is one transaction: mark the presented token used with a
 conditional UPDATE (so two racing requests cannot both win), read the user, insert the
@@ -27,6 +35,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
+    func,
     insert,
     select,
     text,
@@ -36,9 +45,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.selectable import TextualSelect
 from sqlalchemy.types import TypeEngine
 
-from authbridge.directory.revocation import register_revoker
-from authbridge.provider.clients import Client
-from authbridge.storage import Storage
 from authbridge.storage.database import Database
 from authbridge.storage.errors import Conflict
 from authbridge.storage.models import User, UTCDateTime, utcnow
@@ -50,9 +56,17 @@ from authbridge.storage.provider_models import (
     OAuthRevokedToken,
     OAuthRobotToken,
 )
-from authbridge.tokens.claims import Principal
 
-__all__ = ["CodeRow", "DeviceRow", "ProviderStore", "RefreshRow", "Rotation", "Subject"]
+__all__ = [
+    "ClientRow",
+    "CodeRow",
+    "DeviceRow",
+    "ProviderStore",
+    "RefreshRow",
+    "RobotTokenRow",
+    "Rotation",
+    "Subject",
+]
 
 _codes: Table = OAuthCode.__table__  # type: ignore[assignment]
 _refresh: Table = OAuthRefreshToken.__table__  # type: ignore[assignment]
@@ -129,18 +143,6 @@ class Subject:
     roles: tuple[str, ...]
     teams: tuple[str, ...]
 
-    def principal(self) -> Principal:
-        return Principal(
-            subject=self.id,
-            username=self.username,
-            email=self.email,
-            email_verified=self.email_verified,
-            name=self.name,
-            groups=self.teams,
-            roles=self.roles,
-            kind=self.kind,
-        )
-
 
 def _load_subject(conn: Connection, user: Any, user_id: str) -> Subject:
     roles: list[str] = []
@@ -158,6 +160,35 @@ def _load_subject(conn: Connection, user: Any, user_id: str) -> Subject:
         roles=tuple(sorted(set(roles))),
         teams=tuple(sorted(teams)),
     )
+
+
+@dataclass(frozen=True)
+class ClientRow:
+    """A client registered in the database (`authbridge clients add`, service accounts)."""
+
+    client_id: str
+    name: str = ""
+    public: bool = False
+    secret_hash: str | None = None
+    redirect_uris: tuple[str, ...] = ()
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    grant_types: tuple[str, ...] = ("authorization_code", "refresh_token")
+    allowed_connectors: tuple[str, ...] = ()
+    access_token_lifetime: int | None = None
+    refresh_token_lifetime: int = 30 * 86400
+    refresh_token_idle_timeout: int = 7 * 86400
+    service_user_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RobotTokenRow:
+    jti: str
+    user_id: str
+    username: str
+    description: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -209,9 +240,9 @@ class DeviceRow:
     auth_time: int | None
 
 
-def _client_from_row(row: Any) -> Client:
+def _client_from_row(row: Any) -> ClientRow:
     settings: dict[str, Any] = dict(row.settings or {})
-    return Client(
+    return ClientRow(
         client_id=row.client_id,
         name=row.name,
         public=row.public,
@@ -224,7 +255,6 @@ def _client_from_row(row: Any) -> Client:
         refresh_token_lifetime=int(settings.get("refresh_token_lifetime", 30 * 86400)),
         refresh_token_idle_timeout=int(settings.get("refresh_token_idle_timeout", 7 * 86400)),
         service_user_id=row.service_user_id,
-        source="database",
     )
 
 
@@ -319,7 +349,7 @@ class ProviderStore:
 
     # Clients ---------------------------------------------------------------------------
 
-    def add_client(self, client: Client) -> None:
+    def add_client(self, client: ClientRow) -> None:
         settings = {
             "redirect_uris": list(client.redirect_uris),
             "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
@@ -345,12 +375,12 @@ class ProviderStore:
         except IntegrityError as exc:
             raise Conflict(f"client {client.client_id!r} exists already") from exc
 
-    def client(self, client_id: str) -> Client | None:
+    def client(self, client_id: str) -> ClientRow | None:
         with self._db.session() as session:
             row = session.execute(select(_clients).where(_clients.c.client_id == client_id)).first()
         return _client_from_row(row) if row is not None else None
 
-    def clients(self) -> list[Client]:
+    def clients(self) -> list[ClientRow]:
         with self._db.session() as session:
             rows = session.execute(select(_clients).order_by(_clients.c.client_id)).all()
         return [_client_from_row(row) for row in rows]
@@ -373,13 +403,26 @@ class ProviderStore:
             session.execute(insert(_codes).values(code_hash=code_hash, **values))
 
     def redeem_code(self, code_hash: str, now: datetime) -> CodeRow | None:
-        """Mark the code used and return it; `first_use` is False when it was used before."""
+        """Mark the code used and return it; `first_use` is False when it was used before.
+
+        A losing redemption (a replay) also marks the code replayed, and reads what the
+        winner recorded after that mark: with `record_code_issue` checking the mark after
+        recording, one of the two always sees the other (RFC 6749 §4.1.2: the tokens issued
+        from a code used twice should be revoked, however close together the uses came).
+        """
         with self._db.session() as session:
             won = session.execute(
                 update(_codes)
                 .where(_codes.c.code_hash == code_hash, _codes.c.used_at.is_(None))
                 .values(used_at=now)
             )
+            first_use = bool(getattr(won, "rowcount", 0))
+            if not first_use:
+                session.execute(
+                    update(_codes)
+                    .where(_codes.c.code_hash == code_hash, _codes.c.replayed_at.is_(None))
+                    .values(replayed_at=now)
+                )
             row = session.execute(select(_codes).where(_codes.c.code_hash == code_hash)).first()
         if row is None:
             return None
@@ -392,7 +435,7 @@ class ProviderStore:
             code_challenge=row.code_challenge,
             auth_time=row.auth_time,
             expires_at=row.expires_at,
-            first_use=bool(getattr(won, "rowcount", 0)),
+            first_use=first_use,
             family_id=row.family_id,
             access_jti=row.access_jti,
             access_expires_at=row.access_expires_at,
@@ -400,13 +443,19 @@ class ProviderStore:
 
     def record_code_issue(
         self, code_hash: str, family_id: str | None, jti: str, access_expires_at: datetime
-    ) -> None:
+    ) -> bool:
+        """Record what the code's first redemption issued; True if it was replayed meanwhile
+        (the caller then revokes what it issued: the replay may have read nothing yet)."""
         with self._db.session() as session:
             session.execute(
                 update(_codes)
                 .where(_codes.c.code_hash == code_hash)
                 .values(family_id=family_id, access_jti=jti, access_expires_at=access_expires_at)
             )
+            replayed = session.execute(
+                select(_codes.c.replayed_at).where(_codes.c.code_hash == code_hash)
+            ).scalar()
+        return replayed is not None
 
     # Refresh tokens --------------------------------------------------------------------
 
@@ -493,6 +542,7 @@ class ProviderStore:
             return int(getattr(result, "rowcount", 0) or 0)
 
     def revoke_user_refresh(self, user_id: str) -> int:
+        """Revoke every refresh-token family of the user; returns the rows revoked."""
         with self._db.session() as session:
             result = session.execute(
                 update(_refresh)
@@ -501,13 +551,65 @@ class ProviderStore:
             )
             return int(getattr(result, "rowcount", 0) or 0)
 
+    def revoke_user(self, user_id: str, now: datetime | None = None) -> int:
+        """Revoke what the provider holds for the user, in one transaction: refresh-token
+        families, and the access-token ids it tracks per user that are still valid (robot
+        tokens, and access tokens issued from an authorization code). Access tokens of
+        refresh and client_credentials grants are not tracked per user; they are refused
+        by the user-active check at introspection and userinfo and expire on their own.
+        Returns how many credentials were revoked."""
+        now = now or utcnow()
+        with self._db.session() as session:
+            refreshed = session.execute(
+                update(_refresh)
+                .where(_refresh.c.user_id == user_id, _refresh.c.revoked.is_(False))
+                .values(revoked=True)
+            )
+            count = int(getattr(refreshed, "rowcount", 0) or 0)
+            robots = session.execute(
+                select(_robots.c.jti, _robots.c.expires_at).where(
+                    _robots.c.user_id == user_id,
+                    _robots.c.revoked_at.is_(None),
+                    _robots.c.expires_at > now,
+                )
+            ).all()
+            session.execute(
+                update(_robots)
+                .where(_robots.c.user_id == user_id, _robots.c.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+            codes = session.execute(
+                select(_codes.c.access_jti, _codes.c.access_expires_at).where(
+                    _codes.c.user_id == user_id,
+                    _codes.c.access_jti.is_not(None),
+                    _codes.c.access_expires_at > now,
+                )
+            ).all()
+            issued = {jti: expires for jti, expires in [*robots, *codes]}
+            if issued:
+                known = set(
+                    session.scalars(select(_revoked.c.jti).where(_revoked.c.jti.in_(issued)))
+                )
+                fresh = [{"jti": j, "expires_at": e} for j, e in issued.items() if j not in known]
+                if fresh:
+                    session.execute(insert(_revoked), fresh)
+                count += len(fresh)
+            return count
+
     # Access-token revocation -----------------------------------------------------------
 
     def revoke_jti(self, jti: str, expires_at: datetime) -> None:
-        with self._db.session() as session:
-            exists = session.execute(select(_revoked.c.jti).where(_revoked.c.jti == jti)).first()
-            if exists is None:
-                session.execute(insert(_revoked).values(jti=jti, expires_at=expires_at))
+        """Record an access token's id as revoked until it expires; idempotent, also when two
+        callers revoke the same id at once (a code's redemption and its concurrent replay)."""
+        try:
+            with self._db.session() as session:
+                exists = session.execute(
+                    select(_revoked.c.jti).where(_revoked.c.jti == jti)
+                ).first()
+                if exists is None:
+                    session.execute(insert(_revoked).values(jti=jti, expires_at=expires_at))
+        except IntegrityError:
+            pass  # the other caller recorded it
 
     def jti_revoked(self, jti: str) -> bool:
         with self._db.session() as session:
@@ -516,16 +618,43 @@ class ProviderStore:
                 is not None
             )
 
-    def delete_expired(self, now: datetime) -> None:
-        with self._db.session() as session:
-            session.execute(delete(_revoked).where(_revoked.c.expires_at < now))
-            session.execute(delete(_codes).where(_codes.c.expires_at < now))
-            session.execute(delete(_devices).where(_devices.c.expires_at < now))
-            session.execute(
-                delete(_refresh).where(
-                    (_refresh.c.family_expires_at < now) | (_refresh.c.idle_expires_at < now)
-                )
-            )
+    def garbage_collect(self, now: datetime, batch: int = 1000) -> int:
+        """Delete at most `batch` rows that can no longer be used; returns how many.
+
+        Expired authorization and device codes, revoked access-token ids past the expiry
+        of their token, and refresh-token families that ended (absolute lifetime over, or
+        every token of the family idle past its timeout; a used token is kept while its
+        family lives, so that its replay is still detected). A result below `batch` means
+        nothing is left; the caller repeats otherwise (short transactions, no long lock).
+        """
+        removed = 0
+        for table, column in (
+            (_codes, _codes.c.code_hash),
+            (_devices, _devices.c.device_code_hash),
+            (_revoked, _revoked.c.jti),
+        ):
+            if removed >= batch:
+                return removed
+            expired = select(column).where(table.c.expires_at < now).limit(batch - removed)
+            with self._db.session() as session:
+                result = session.execute(delete(table).where(column.in_(expired)))
+                removed += int(getattr(result, "rowcount", 0) or 0)
+        for families in (
+            select(_refresh.c.family_id).where(_refresh.c.family_expires_at < now).distinct(),
+            select(_refresh.c.family_id)
+            .group_by(_refresh.c.family_id)
+            .having(func.max(_refresh.c.idle_expires_at) < now),
+        ):
+            if removed >= batch:
+                return removed
+            with self._db.session() as session:
+                ended = list(session.scalars(families.limit(batch - removed)))
+                if ended:
+                    result = session.execute(
+                        delete(_refresh).where(_refresh.c.family_id.in_(ended))
+                    )
+                    removed += max(len(ended), int(getattr(result, "rowcount", 0) or 0))
+        return removed
 
     # Device codes ----------------------------------------------------------------------
 
@@ -626,15 +755,25 @@ class ProviderStore:
                 )
             )
 
-    def robot_tokens(self) -> list[Any]:
+    def robot_tokens(self) -> list[RobotTokenRow]:
         with self._db.session() as session:
-            return list(
-                session.execute(
-                    select(_robots, _users.c.username)
-                    .join(_users, _users.c.id == _robots.c.user_id)
-                    .order_by(_robots.c.created_at)
-                ).all()
+            rows = session.execute(
+                select(_robots, _users.c.username)
+                .join(_users, _users.c.id == _robots.c.user_id)
+                .order_by(_robots.c.created_at)
+            ).all()
+        return [
+            RobotTokenRow(
+                jti=row.jti,
+                user_id=row.user_id,
+                username=row.username,
+                description=row.description,
+                created_at=row.created_at,
+                expires_at=row.expires_at,
+                revoked_at=row.revoked_at,
             )
+            for row in rows
+        ]
 
     def revoke_robot_token(self, jti: str, now: datetime) -> bool:
         with self._db.session() as session:
@@ -660,13 +799,3 @@ def _device(row: Any, status: str | None = None) -> DeviceRow:
         user_id=row.user_id,
         auth_time=row.auth_time,
     )
-
-
-def _revoke_refresh_tokens(storage: Storage, user_id: str) -> int:
-    """Deactivating a user (SCIM, admin, CLI) ends their refresh tokens too."""
-    return ProviderStore(storage.db).revoke_user_refresh(user_id)
-
-
-# Registered on import: every process that can revoke a user (the app, the CLI) imports the
-# provider, so no revocation path forgets the refresh tokens.
-register_revoker(_revoke_refresh_tokens)
