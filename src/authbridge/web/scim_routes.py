@@ -23,6 +23,7 @@ from starlette.responses import Response
 from authbridge.config.model import Settings
 from authbridge.scim import discovery
 from authbridge.scim.auth import SOURCES, Credential, authenticate, credential_for
+from authbridge.scim.body import parse_json
 from authbridge.scim.errors import (
     InvalidSyntax,
     InvalidValue,
@@ -111,10 +112,7 @@ async def _body(request: Request, endpoint: _Endpoint) -> Any:
             raise TooLarge(f"the request body is larger than {limit} bytes")
     if not received:
         raise InvalidSyntax("the request needs a JSON body")
-    try:
-        return json.loads(received)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidSyntax("the body is not valid JSON") from None
+    return parse_json(bytes(received))
 
 
 def _int_param(raw: str | None, name: str) -> int | None:
