@@ -33,7 +33,7 @@ from authbridge.scim.errors import (
     Unauthorized,
 )
 from authbridge.scim.resources import GroupModel, UserModel
-from authbridge.scim.service import ListQuery, Page, ScimService, scim_error_from
+from authbridge.scim.service import ListQuery, Page, ScimService, scim_error_from, weak_match
 from authbridge.storage.errors import Unavailable
 from authbridge.web.services import Services
 
@@ -402,7 +402,7 @@ async def get_resource(request: Request, source: str, kind: str, resource_id: st
                 else service.get_group(resource_id, with_members=_wants_members(projection))
             )
             if_none = request.headers.get("if-none-match")
-            if if_none and found["meta"]["version"] in [t.strip() for t in if_none.split(",")]:
+            if if_none and weak_match(if_none, found["meta"]["version"]):
                 return Response(status_code=304, headers={"etag": found["meta"]["version"]})
             return _resource_response(found, model, projection)
 
