@@ -20,6 +20,18 @@ USER = {
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
+def test_if_none_match_compares_weakly(api: TestClient) -> None:
+    """RFC 7232 §3.2: If-None-Match uses the weak comparison (§2.3.2): W/"1" matches "1"."""
+    created = scim(api, "okta", "POST", "/Users", json=USER)
+    path, etag = "/Users/" + created.json()["id"], created.headers["etag"]
+    strong = etag.removeprefix("W/")
+    for header in (strong, f'"x", {strong}', "*", etag):
+        answer = scim(api, "okta", "GET", path, headers={"If-None-Match": header})
+        assert answer.status_code == 304, header
+        assert answer.headers["etag"] == etag
+    assert scim(api, "okta", "GET", path, headers={"If-None-Match": '"2"'}).status_code == 200
+
+
 def test_etag_if_match_and_location(api: TestClient) -> None:
     created = scim(api, "okta", "POST", "/Users", json=USER)
     assert created.status_code == 201

@@ -4,6 +4,7 @@ team→role template, the audit trail, and nothing half-done on a failed write."
 from __future__ import annotations
 
 import pytest
+from structlog.testing import capture_logs
 
 from authbridge.config.model import ScimSettings, ScimTeamRoleRule
 from authbridge.scim import audit
@@ -154,8 +155,8 @@ def test_a_failed_write_changes_nothing(service: ScimService, storage: Storage) 
     body = {
         "schemas": [PATCH],
         "Operations": [
-            {"op": "replace", "path": "displayName", "value": "renamed"},
-            {"op": "add", "path": "members", "value": [{"value": uid}, {"value": "no-such-user"}]},
+            {"op": "add", "path": "members", "value": [{"value": uid}]},
+            {"op": "replace", "path": "displayName", "value": ""},  # refused inside the write
         ],
     }
     with pytest.raises(InvalidValue):
@@ -191,7 +192,9 @@ def test_a_create_that_clashes_names_the_taken_attribute_and_writes_nothing(
     assert service.list_users(ListQuery(filter='emails pr or userName sw "other"')).total == 0
 
 
-def test_adding_members_is_idempotent_and_refuses_strangers(service: ScimService) -> None:
+def test_adding_members_is_idempotent_and_skips_strangers(
+    service: ScimService, storage: Storage, caplog: pytest.LogCaptureFixture
+) -> None:
     # RFC 7644 §3.5.2.1: adding a value already present changes nothing (no error).
     ids = [_user(service, f"m{i}@example.com") for i in range(3)]
     group = service.create_group({"schemas": [GROUP], "displayName": "m"}, actor="t")["id"]
@@ -204,9 +207,32 @@ def test_adding_members_is_idempotent_and_refuses_strangers(service: ScimService
     add([ids[1], ids[2], ids[2]])  # one already a member, one given twice
     members = service.get_group(group)["members"]
     assert sorted(m["value"] for m in members) == sorted(ids)
-    with pytest.raises(InvalidValue, match="no such User"):
-        add([ids[0], "4f1c2d9e-0000-4000-8000-000000000000"])
-    assert len(service.get_group(group)["members"]) == 3
+    # An unknown id is skipped, the rest applied, and the skip recorded (audit row, log):
+    # a 400 would be retried by the IdP until it quarantines the whole provisioning job.
+    stranger = "4f1c2d9e-0000-4000-8000-000000000000"
+    fourth = _user(service, "m3@example.com")
+    with capture_logs() as logs:
+        add([ids[0], stranger, fourth])
+    assert sorted(m["value"] for m in service.get_group(group)["members"]) == sorted([*ids, fourth])
+    row = audit.trail(storage, group)[-1]
+    assert row.after is not None
+    assert row.after["membersSkipped"] == [stranger]
+    assert row.after["membersAdded"] == [ids[0], fourth]
+    assert row.after["warnings"]
+    assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["scim_members_skipped"]
+    # The same for a PUT's member list and a create's.
+    replace = {"schemas": [GROUP], "displayName": "m", "members": [{"value": stranger}]}
+    assert "members" not in service.replace_group(group, replace, actor="t")
+    assert audit.trail(storage, group)[-1].after["membersSkipped"] == [stranger]  # type: ignore[index]
+    other = service.create_group(
+        {
+            "schemas": [GROUP],
+            "displayName": "n",
+            "members": [{"value": stranger}, {"value": fourth}],
+        },
+        actor="t",
+    )
+    assert [m["value"] for m in other["members"]] == [fourth]
 
 
 def test_password_is_never_stored(service: ScimService, storage: Storage) -> None:

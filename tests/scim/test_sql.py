@@ -120,12 +120,19 @@ def test_value_index_filters_find_users_by_index(storage: Storage) -> None:
 
 
 def test_column_lookups_use_their_indexes(storage: Storage) -> None:
-    if storage.db.dialect != "sqlite":
-        return  # PostgreSQL's planner picks scans on empty tables; the test above seeds.
-    plan = _plan(storage, _users('userName eq "Ada@Example.com"'))
-    assert "SEARCH users USING INDEX" in plan and "(username_key=?)" in plan
+    if storage.db.dialect == "sqlite":
+        plan = _plan(storage, _users('userName eq "Ada@Example.com"'))
+        assert "SEARCH users USING INDEX" in plan and "(username_key=?)" in plan
+        plan = _plan(storage, _users('externalId eq "00u1"'))
+        assert "SEARCH scim_users USING INDEX" in plan and "(source=? AND external_id=?)" in plan
+        return
+    # PostgreSQL's planner scans an empty table whatever its indexes: seed (and ANALYZE).
+    _seed(storage, SEEDED)
+    plan = _plan(storage, _users('userName eq "u1234@example.com"'))
+    assert "Seq Scan" not in plan and "using users_username_key_key on users" in plan, plan
     plan = _plan(storage, _users('externalId eq "00u1"'))
-    assert "SEARCH scim_users USING INDEX" in plan and "(source=? AND external_id=?)" in plan
+    assert "Seq Scan" not in plan, plan
+    assert "using uq_scim_users_source_external_id on scim_users" in plan, plan
 
 
 def test_member_filter_is_an_exists_on_the_membership_table(storage: Storage) -> None:

@@ -1,14 +1,18 @@
 """The value index: which rows a user is indexed as (RFC 7643 §2.2 case, §2.3 types), kept in
-step with every write, and backfilled for users provisioned before it existed."""
+step with every write, and rebuilt by `authbridge scim reindex` for users provisioned before
+it existed."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, insert, select
+from typer.testing import CliRunner
 
+from authbridge.cli.main import app as cli
 from authbridge.config.model import ScimSettings
 from authbridge.scim.errors import Conflict
 from authbridge.scim.resources import USER_SCHEMA, UserModel
@@ -136,14 +140,18 @@ def test_a_refused_write_leaves_the_index_as_it_was(storage: Storage, service: S
     assert _names(service, 'title eq "a"') == ["ada"]
 
 
-def test_migration_indexes_users_provisioned_before_it(database_url: str) -> None:
-    """Users written under revision 0002_scim (no value index) are found after upgrading."""
+def test_users_from_before_the_value_index_are_found_after_scim_reindex(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Users written under revision 0002_scim (no value index): migration 0003 creates the
+    table only (it is frozen: no live code), and `authbridge scim reindex` writes their rows,
+    checked against rows written out by hand from RFC 7643's attribute definitions."""
     db = Database(database_url)
     db.upgrade("0002_scim")
     now = datetime.now(UTC)
     attributes = {
         "title": "Legacy",
-        "emails": [{"value": "old@example.com", "type": "work"}],
+        "emails": [{"value": "Old@Example.com", "type": "work"}],
         ENTERPRISE: {"employeeNumber": "42"},
     }
     with db.session() as session:
@@ -181,13 +189,47 @@ def test_migration_indexes_users_provisioned_before_it(database_url: str) -> Non
     db.dispose()
     storage = Storage.open(database_url)
     try:
+        assert _row_count(storage) == 0  # schema only
+        config = tmp_path / "authbridge.yaml"
+        config.write_text(f"database:\n  url: {database_url}\n")
+        result = CliRunner().invoke(cli, ["scim", "reindex", "--config", str(config)])
+        assert result.exit_code == 0, result.output
+        assert "reindexed 3 SCIM users" in result.output
+        with storage.db.session() as session:
+            rows = set(
+                session.execute(
+                    select(
+                        ScimUserValue.user_id,
+                        ScimUserValue.attr,
+                        ScimUserValue.item,
+                        ScimUserValue.value_key,
+                    )
+                )
+            )
+        schema = ("schemas", 0, "urn:ietf:params:scim:schemas:core:2.0:user")
+        legacy = {
+            schema,
+            ("schemas", 1, "urn:ietf:params:scim:schemas:extension:enterprise:2.0:user"),
+            ("title", 0, "legacy"),  # caseExact=false (RFC 7643 §4.1.1): folded
+            ("emails", 0, None),  # the element itself, for `pr`
+            ("emails.value", 0, "old@example.com"),  # caseExact=false: folded
+            ("emails.type", 0, "work"),
+            ("enterprise:employeenumber", 0, "42"),
+        }
+        assert rows == {
+            ("u0", *schema),
+            *(("u1", *r) for r in legacy),
+            *(("u2", *r) for r in legacy),
+        }
         service = ScimService(
             storage, ScimSettings(), source="okta", base_url="http://t/v1/scim/v2/okta"
         )
         expression = f'emails[type eq "work"] and {ENTERPRISE}:employeeNumber eq "42"'
         assert _names(service, expression) == ["old1", "old2"]
         assert _names(service, "not (title pr)") == ["old0"]
-        assert _row_count(storage, "u1") == len(value_rows(UserModel, USER_SCHEMA, attributes))
+        # Run again: the same rows, not twice as many.
+        assert CliRunner().invoke(cli, ["scim", "reindex", "--config", str(config)]).exit_code == 0
+        assert _row_count(storage) == len(rows)
     finally:
         storage.db.dispose()
 

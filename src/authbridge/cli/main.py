@@ -12,6 +12,7 @@ from rich.console import Console
 
 from authbridge.cli import login as login_commands
 from authbridge.cli.clients import clients_app, robots_app, service_accounts_app
+from authbridge.cli.scim import scim_app
 from authbridge.cli.users import users_app
 from authbridge.config import ConfigError, Settings, load_settings, masked
 from authbridge.provider.clients import check_configured_clients
@@ -37,6 +38,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(clients_app, name="clients")
 app.add_typer(service_accounts_app, name="service-accounts")
 app.add_typer(robots_app, name="robots")
+app.add_typer(scim_app, name="scim")
 app.command("login")(login_commands.login)
 app.command("token")(login_commands.token)
 app.command("logout")(login_commands.logout)

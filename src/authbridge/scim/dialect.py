@@ -3,11 +3,15 @@ PATCH is applied.
 
 Most quirks (operation names in any case such as "Replace", booleans as the strings
 "True"/"False", path-less values with dotted keys such as "name.givenName" and extension
-URNs) are accepted by scim2-models as they are. This module handles the rest:
+URNs) are accepted by scim2-models as they are. This module handles the rest, each
+departure only for the source known to send it (`Dialect`: `OKTA`, `ENTRA`), so one client's
+mistake is never silently accepted from another:
 
 - a path-less replace whose value carries the resource's own `id` (Okta Group Push and
   Entra both send `{"op": "replace", "value": {"id": ..., "displayName": ...}}`): the id is
   read-only, and an unchanged id is dropped rather than refused;
+- Entra only: the enterprise `manager` as a bare id string, and path-less values whose keys
+  are value-filter paths (`aadOptscim062020`);
 - membership changes of a Group (`members` add/remove/replace, `members[value eq "..."]`,
   Entra's default remove with a value array, and the `aadOptscim062020` remove by filter)
   are pulled out of the PATCH, so that the service applies them as set operations in SQL
@@ -24,7 +28,17 @@ from scim2_models.path import FilterNode
 
 from authbridge.scim.errors import InvalidPath, InvalidSyntax, InvalidValue
 
-__all__ = ["MemberChange", "PatchPlan", "plan_patch", "policy_for"]
+__all__ = [
+    "ENTRA",
+    "OKTA",
+    "RFC",
+    "Dialect",
+    "MemberChange",
+    "PatchPlan",
+    "dialect_for",
+    "plan_patch",
+    "policy_for",
+]
 
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 OPS = ("add", "remove", "replace")
@@ -87,10 +101,66 @@ def _parse_member_filter(path: str) -> FilterNode:
     return value_filter  # type: ignore[no-any-return]
 
 
+@dataclass(frozen=True)
+class Dialect:
+    """The departures from RFC 7644 §3.5.2 one provisioning client is known to send, each
+    undone before the PATCH is applied; a client gets only its own (issue 10: Entra's
+    rewrites applied to Okta traffic turned Okta's mistakes into silent writes)."""
+
+    name: str
+    # Okta Group Push and Entra repeat the resource's own id in a path-less replace.
+    drops_own_id: bool = False
+    # Entra sends the enterprise manager as the manager's id, a bare string.
+    manager_as_string: bool = False
+    # Entra's aadOptscim062020 puts value-filter paths as keys of a path-less value.
+    filter_keys_as_paths: bool = False
+
+
+OKTA = Dialect("okta", drops_own_id=True)
+ENTRA = Dialect("microsoft", drops_own_id=True, manager_as_string=True, filter_keys_as_paths=True)
+RFC = Dialect("rfc7644")  # a client with no known departures
+DIALECTS = {OKTA.name: OKTA, ENTRA.name: ENTRA}
+
+
+def dialect_for(source: str) -> Dialect:
+    """The dialect of a provisioning source (`okta`, `microsoft`); strict RFC otherwise."""
+    return DIALECTS.get(source, RFC)
+
+
+@dataclass
+class _Operation:
+    op: str
+    path: str | None
+    value: Any
+    has_value: bool
+
+
 def plan_patch(
-    body: Any, resource_id: str, *, with_members: bool, max_operations: int = 1000
+    body: Any,
+    resource_id: str,
+    *,
+    with_members: bool,
+    dialect: Dialect = RFC,
+    max_operations: int = 1000,
 ) -> PatchPlan:
-    """Check the PatchOp envelope (RFC 7644 §3.5.2) and split it for the service."""
+    """Check the PatchOp envelope (RFC 7644 §3.5.2), undo `dialect`'s departures, and split
+    membership changes from attribute operations."""
+    kept: list[dict[str, Any]] = []
+    members: list[MemberChange] = []
+    for operation in _operations(body, max_operations):
+        if operation.path is None:
+            _plan_pathless(operation, resource_id, dialect, with_members, kept, members)
+        elif with_members and _names_members(operation.path):
+            members.append(
+                _member_change(operation.op, operation.path, operation.value, operation.has_value)
+            )
+        else:
+            kept.append(_entry(operation, _with_path(operation, dialect)))
+    return PatchPlan({"schemas": [PATCH_SCHEMA], "Operations": kept}, members)
+
+
+def _operations(body: Any, max_operations: int) -> list[_Operation]:
+    """The envelope's operations, each checked and with its member names lower-cased."""
     if not isinstance(body, dict):
         raise InvalidSyntax("the body must be a PatchOp object")
     schemas = body.get("schemas")
@@ -101,49 +171,70 @@ def plan_patch(
         raise InvalidSyntax('"Operations" must be a non-empty array')
     if len(operations) > max_operations:
         raise InvalidSyntax(f"at most {max_operations} operations per PATCH")
-    kept: list[dict[str, Any]] = []
-    members: list[MemberChange] = []
-    for raw in operations:
-        if not isinstance(raw, dict):
-            raise InvalidSyntax("each operation must be an object")
-        operation = {str(k).lower(): v for k, v in raw.items()}
-        op = operation.get("op")
-        if not isinstance(op, str) or op.lower() not in OPS:
-            raise InvalidSyntax('"op" must be add, remove or replace')
-        op = op.lower()
-        path = operation.get("path")
-        value = operation.get("value")
-        if path is not None and not isinstance(path, str):
-            raise InvalidPath('"path" must be a string')
-        if with_members and path is not None and _names_members(path):
-            members.append(_member_change(op, path, value, "value" in operation))
-            continue
-        if path is not None and path.strip().lower() == MANAGER and isinstance(value, str):
-            value = {"value": value}  # Entra sends the manager's id as a bare string
-        if path is None and isinstance(value, dict):
-            value = dict(value)
-            for key in [k for k in value if isinstance(k, str) and "[" in k]:
-                # aadOptscim062020: {"op":"replace","value":{"emails[type eq \"work\"].value":..}}
-                # a key with a value filter is an operation with that path.
-                kept.append({"op": op, "path": key, "value": value.pop(key)})
-            for key in [k for k in value if isinstance(k, str) and k.lower() == MANAGER]:
-                if isinstance(value[key], str):
-                    value[key] = {"value": value[key]}
-            if value.get("id") == resource_id:
-                value.pop("id")  # Okta Group Push and Entra repeat the id on a rename
-            if with_members:
-                member_key = next((k for k in value if k.lower() == "members"), None)
-                if member_key is not None:
-                    members.append(_member_change(op, "members", value.pop(member_key), True))
-            if not value:
-                continue
-        entry: dict[str, Any] = {"op": op}
-        if path is not None:
-            entry["path"] = path
-        if "value" in operation:
-            entry["value"] = value
-        kept.append(entry)
-    return PatchPlan({"schemas": [PATCH_SCHEMA], "Operations": kept}, members)
+    return [_operation(raw) for raw in operations]
+
+
+def _operation(raw: Any) -> _Operation:
+    if not isinstance(raw, dict):
+        raise InvalidSyntax("each operation must be an object")
+    operation = {str(k).lower(): v for k, v in raw.items()}
+    op = operation.get("op")
+    if not isinstance(op, str) or op.lower() not in OPS:
+        raise InvalidSyntax('"op" must be add, remove or replace')
+    path = operation.get("path")
+    if path is not None and not isinstance(path, str):
+        raise InvalidPath('"path" must be a string')
+    return _Operation(op.lower(), path, operation.get("value"), "value" in operation)
+
+
+def _entry(operation: _Operation, value: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {"op": operation.op}
+    if operation.path is not None:
+        entry["path"] = operation.path
+    if operation.has_value:
+        entry["value"] = value
+    return entry
+
+
+def _with_path(operation: _Operation, dialect: Dialect) -> Any:
+    """An operation with a path: only Entra's bare-string manager is rewritten."""
+    value = operation.value
+    path = (operation.path or "").strip().lower()
+    if dialect.manager_as_string and isinstance(value, str) and path == MANAGER:
+        return {"value": value}
+    return value
+
+
+def _plan_pathless(
+    operation: _Operation,
+    resource_id: str,
+    dialect: Dialect,
+    with_members: bool,
+    kept: list[dict[str, Any]],
+    members: list[MemberChange],
+) -> None:
+    """A path-less operation (RFC 7644 §3.5.2.1/.3: the value names the attributes)."""
+    if not isinstance(operation.value, dict):
+        kept.append(_entry(operation, operation.value))
+        return
+    value = dict(operation.value)
+    if dialect.filter_keys_as_paths:
+        for key in [k for k in value if isinstance(k, str) and "[" in k]:
+            # {"op":"replace","value":{"emails[type eq \"work\"].value": ...}} is an
+            # operation with that path.
+            kept.append({"op": operation.op, "path": key, "value": value.pop(key)})
+    if dialect.manager_as_string:
+        for key in [k for k in value if isinstance(k, str) and k.lower() == MANAGER]:
+            if isinstance(value[key], str):
+                value[key] = {"value": value[key]}
+    if dialect.drops_own_id and value.get("id") == resource_id:
+        value.pop("id")  # the id is read-only; an unchanged one is dropped, not refused
+    if with_members:
+        member_key = next((k for k in value if k.lower() == "members"), None)
+        if member_key is not None:
+            members.append(_member_change(operation.op, "members", value.pop(member_key), True))
+    if value:
+        kept.append(_entry(operation, value))
 
 
 def _names_members(path: str) -> bool:

@@ -38,6 +38,11 @@ def parse_filter(expression: str, model: Any, *, max_length: int, max_terms: int
     """
     if len(expression) > max_length:
         raise InvalidFilter(f"the filter is longer than {max_length} characters")
+    if not expression.isascii():
+        try:
+            expression.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate from a JSON SearchRequest: not Unicode
+            raise InvalidFilter("the filter holds an unpaired UTF-16 surrogate") from None
     try:
         parsed = ScimFilter[model](expression)
         node: FilterNode = parsed.ast

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import structlog
 from pydantic import ValidationError
 from scim2_models import Context, PatchOp, SCIMException
 from scim2_models.path import AttrPath
@@ -41,7 +42,7 @@ from authbridge.config.model import ScimSettings
 from authbridge.directory.revocation import revoke_user
 from authbridge.scim import audit
 from authbridge.scim.columns import USER_VALUES, group_columns, user_columns, user_sort_columns
-from authbridge.scim.dialect import MemberChange, plan_patch, policy_for
+from authbridge.scim.dialect import MemberChange, dialect_for, plan_patch, policy_for
 from authbridge.scim.errors import (
     BadRequest,
     Conflict,
@@ -77,7 +78,16 @@ from authbridge.storage.models import (
 from authbridge.storage.scim_models import ScimGroup, ScimUser, ScimUserValue
 from authbridge.storage.upsert import insert_for
 
-__all__ = ["ListQuery", "Page", "ScimService", "etag_matches", "scim_error_from"]
+__all__ = [
+    "ListQuery",
+    "Page",
+    "ScimService",
+    "etag_matches",
+    "scim_error_from",
+    "weak_match",
+]
+
+log = structlog.get_logger("authbridge.scim")
 
 # Core insert: one executemany for a user's rows (the ORM bulk path inserts them one by one).
 _values: Table = ScimUserValue.__table__  # type: ignore[assignment]
@@ -162,13 +172,19 @@ def scim_error_from(exc: Exception) -> ScimError:
 
 def etag_matches(if_match: str | None, version: int) -> bool:
     """RFC 7232 §3.1 If-Match with weak comparison (RFC 7644 §3.14 versions are weak)."""
-    if if_match is None:
-        return True
-    for candidate in if_match.split(","):
+    return if_match is None or weak_match(if_match, f'W/"{version}"')
+
+
+def weak_match(header: str, etag: str) -> bool:
+    """Whether `etag` matches a tag of an If-Match / If-None-Match list ("*" matches any) by
+    RFC 7232 §2.3.2 weak comparison: opaque tags equal, either or both marked W/.
+
+    RFC 7232 §3.2: "A recipient MUST use the weak comparison function when comparing
+    entity-tags for If-None-Match", so a client echoing W/"3" as "3" still gets its 304."""
+    opaque = etag.removeprefix("W/").strip('"')
+    for candidate in header.split(","):
         tag = candidate.strip()
-        if tag == "*":
-            return True
-        if tag.removeprefix("W/").strip('"') == str(version):
+        if tag == "*" or tag.removeprefix("W/").strip('"') == opaque:
             return True
     return False
 
@@ -193,6 +209,7 @@ class ScimService:
         self.source = source
         self.base_url = base_url.rstrip("/")
         self.policy = policy_for(source)
+        self.dialect = dialect_for(source)
         self._roles_ready = False
         self._user_map = user_columns(source, self.base_url)
         self._user_sort_map = user_sort_columns(source, self.base_url)
@@ -471,7 +488,7 @@ class ScimService:
         self, user_id: str, body: Any, *, actor: str, if_match: str | None = None
     ) -> dict[str, Any]:
         """RFC 7644 §3.5.2: modify a User with add/remove/replace operations."""
-        plan = plan_patch(body, user_id, with_members=False)
+        plan = plan_patch(body, user_id, with_members=False, dialect=self.dialect)
         try:
             patch = PatchOp[UserModel].model_validate(
                 plan.body, scim_ctx=Context.RESOURCE_PATCH_REQUEST, scim_policy=self.policy
@@ -676,8 +693,22 @@ class ScimService:
                 .on_conflict_do_nothing()
             )
 
-    def _check_members(self, session: Session, ids: Sequence[str]) -> None:
-        """Members must be Users this source provisioned (it sees no other)."""
+    def _skipped(self, team_id: str, skipped: list[str]) -> dict[str, Any]:
+        """The audit row's warning (and a log line) for member ids skipped as unknown."""
+        if not skipped:
+            return {}
+        warning = f"{len(skipped)} member id(s) skipped: not Users provisioned by {self.source}"
+        log.warning(
+            "scim_members_skipped",
+            source=self.source,
+            group=team_id,
+            count=len(skipped),
+            sample=skipped[:5],
+        )
+        return {"membersSkipped": skipped, "warnings": [warning]}
+
+    def _unknown_members(self, session: Session, ids: Sequence[str]) -> list[str]:
+        """The ids that are not Users this source provisioned (it sees no other)."""
         wanted = set(ids)
         known: set[str] = set()
         for chunk in _chunks(sorted(wanted)):
@@ -689,16 +720,23 @@ class ScimService:
                     )
                 )
             )
-        missing = wanted - known
-        if missing:
-            sample = ", ".join(sorted(missing)[:5])
-            raise InvalidValue(f"no such User for members: {sample}")
+        return sorted(wanted - known)
 
-    def _add_members(self, session: Session, team_id: str, ids: Sequence[str]) -> None:
+    def _add_members(self, session: Session, team_id: str, ids: Sequence[str]) -> list[str]:
+        """Add the known Users among `ids`; return the unknown ids, which are skipped.
+
+        Skipped, not refused: an IdP retries a 400 and, after a few, quarantines the whole
+        provisioning job (Entra, Okta), so one member it has not pushed yet (or deleted
+        meanwhile) would stop every other change. The caller records the skipped ids."""
         unique = list(dict.fromkeys(ids))
         if not unique:
-            return
-        self._check_members(session, unique)
+            return []
+        unknown = self._unknown_members(session, unique)
+        if unknown:
+            skip = set(unknown)
+            unique = [uid for uid in unique if uid not in skip]
+            if not unique:
+                return unknown
         add = insert_for(session, TeamMember)
         if _dialect(session) == "postgresql":
             # One statement, one array parameter, one round trip, whatever the count.
@@ -706,13 +744,14 @@ class ScimService:
             rows = select(literal(team_id, String), func.unnest(members))
             statement = add.from_select(["team_id", "user_id"], rows)
             session.connection().execute(statement.on_conflict_do_nothing())
-            return
+            return unknown
         # One statement over many parameter sets: it compiles once, where a 10,000-row VALUES
         # list compiled anew each time cost two thirds of a large PATCH.
         session.connection().execute(
             add.on_conflict_do_nothing(),
             [{"team_id": team_id, "user_id": uid} for uid in unique],
         )
+        return unknown
 
     def _check_group_unique(
         self, session: Session, name: str, external_id: str | None, team_id: str | None
@@ -771,10 +810,12 @@ class ScimService:
                 session.add(team)
                 session.flush()
                 session.add(scim)
-                self._add_members(session, team_id, member_ids)
+                skipped = self._add_members(session, team_id, member_ids)
                 self._apply_team_roles(session, team_id, name)
                 members = self._members_of(session, [team_id])[team_id]
                 result = self._group_dict(team, scim, members)
+                audit_after = _group_audit(result)
+                audit_after.update(self._skipped(team_id, skipped))
                 audit.record(
                     session,
                     source=self.source,
@@ -783,7 +824,7 @@ class ScimService:
                     resource_type="Group",
                     resource_id=team_id,
                     before=None,
-                    after=_group_audit(result),
+                    after=audit_after,
                 )
         except IntegrityError:
             raise Conflict("displayName or externalId is already in use") from None
@@ -842,7 +883,7 @@ class ScimService:
         with_members: bool = True,
     ) -> dict[str, Any]:
         """RFC 7644 §3.5.2: modify a Group; membership changes run as set operations in SQL."""
-        plan = plan_patch(body, team_id, with_members=True)
+        plan = plan_patch(body, team_id, with_members=True, dialect=self.dialect)
         patch = None
         if plan.has_attribute_ops:
             try:
@@ -888,7 +929,7 @@ class ScimService:
                 resource = change(current)
                 new_name = name or self._group_name(resource)
                 self._check_group_unique(session, new_name, resource.external_id, team_id)
-                added, removed = self._change_members(session, team_id, member_changes)
+                added, removed, skipped = self._change_members(session, team_id, member_changes)
                 now = utcnow()
                 if new_name != team.name:
                     session.execute(
@@ -911,6 +952,7 @@ class ScimService:
                 after = self._group_dict(team, scim, members)
                 audit_after = _group_audit(after)
                 audit_after.update(membersAdded=added, membersRemoved=removed)
+                audit_after.update(self._skipped(team_id, skipped))
                 audit.record(
                     session,
                     source=self.source,
@@ -927,15 +969,18 @@ class ScimService:
 
     def _change_members(
         self, session: Session, team_id: str, changes: list[MemberChange]
-    ) -> tuple[list[str], list[str]]:
-        """Apply membership operations in order; returns the ids asked to be added and removed."""
+    ) -> tuple[list[str], list[str], list[str]]:
+        """Apply membership operations in order; return the ids added, removed, and skipped
+        (asked to be added but not Users of this source)."""
         added: list[str] = []
         removed: list[str] = []
+        skipped: list[str] = []
         in_team = TeamMember.team_id == team_id
         for change in changes:
             if change.op == "add":
-                self._add_members(session, team_id, change.values)
-                added.extend(change.values)
+                unknown = set(self._add_members(session, team_id, change.values))
+                skipped.extend(sorted(unknown))
+                added.extend(uid for uid in change.values if uid not in unknown)
             elif change.op == "replace":
                 wanted = list(dict.fromkeys(change.values))
                 current = set(session.scalars(select(TeamMember.user_id).where(in_team)))
@@ -946,8 +991,10 @@ class ScimService:
                             in_team, one_of(TeamMember.user_id, chunk, _dialect(session))
                         )
                     )
-                self._add_members(session, team_id, [uid for uid in wanted if uid not in current])
-                added.extend(uid for uid in wanted if uid not in current)
+                new = [uid for uid in wanted if uid not in current]
+                unknown = set(self._add_members(session, team_id, new))
+                skipped.extend(sorted(unknown))
+                added.extend(uid for uid in new if uid not in unknown)
                 removed.extend(gone)
             elif change.everyone:
                 removed.extend(session.scalars(select(TeamMember.user_id).where(in_team)))
@@ -965,7 +1012,7 @@ class ScimService:
                         )
                     )
                 removed.extend(change.values)
-        return added, removed
+        return added, removed, list(dict.fromkeys(skipped))
 
     def delete_group(self, team_id: str, *, actor: str, if_match: str | None = None) -> None:
         """RFC 7644 §3.6: delete a Group (the Team); its members stay as Users."""

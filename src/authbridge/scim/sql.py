@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from scim2_models.path import (
@@ -128,6 +128,32 @@ def compare_column(spec: Column, op: CompareOperator, raw: Any) -> ColumnElement
     return and_(present, comparisons[op])
 
 
+def utc_datetime(raw: Any) -> datetime:
+    """A filter's dateTime (RFC 7643 §2.3.5, xsd:dateTime) as an aware UTC instant.
+
+    xsd:dateTime makes the offset optional. One without it is read as UTC, not refused:
+    every `meta` time this server writes is UTC ("Z"), so a client that drops the "Z" means
+    UTC, and the value index (`values.key_of`) already reads offset-less times that way.
+    An instant outside years 1..9999 once converted (year 1 at +14:00, year 9999 at -14:00)
+    names no time a resource can have, and the database cannot hold it: invalidFilter.
+    """
+    if isinstance(raw, datetime):
+        when = raw
+    else:
+        if isinstance(raw, bool) or not isinstance(raw, str):
+            raise InvalidFilter(f"{raw!r} is not an xsd:dateTime")
+        try:
+            when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidFilter(f"{raw!r} is not an xsd:dateTime") from None
+    if when.tzinfo is None:
+        return when.replace(tzinfo=UTC)
+    try:
+        return when.astimezone(UTC)
+    except OverflowError:
+        raise InvalidFilter(f"{raw!s} is outside the years 1 to 9999 in UTC") from None
+
+
 def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -140,12 +166,7 @@ def _coerce(spec: Column, raw: Any) -> Any:
             return raw.lower() == "true"  # Entra's "True"/"False"
         raise InvalidFilter("a boolean attribute compares with true or false")
     if spec.kind == "datetime":
-        if isinstance(raw, datetime):
-            return raw
-        try:
-            return datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
-        except ValueError:
-            raise InvalidFilter(f"{raw!r} is not an xsd:dateTime") from None
+        return utc_datetime(raw)
     if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
         raise InvalidFilter("a string attribute compares with a string")
     value = str(raw)

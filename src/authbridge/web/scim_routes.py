@@ -24,6 +24,7 @@ from starlette.responses import Response
 from authbridge.config.model import Settings
 from authbridge.scim import discovery
 from authbridge.scim.auth import SOURCES, Credential, authenticate, credential_for
+from authbridge.scim.body import parse_json
 from authbridge.scim.errors import (
     InvalidSyntax,
     InvalidValue,
@@ -33,7 +34,7 @@ from authbridge.scim.errors import (
     Unauthorized,
 )
 from authbridge.scim.resources import GroupModel, UserModel
-from authbridge.scim.service import ListQuery, Page, ScimService, scim_error_from
+from authbridge.scim.service import ListQuery, Page, ScimService, scim_error_from, weak_match
 from authbridge.storage.errors import Unavailable
 from authbridge.web.services import Services
 
@@ -116,10 +117,7 @@ async def _body(request: Request) -> Any:
         raise InvalidSyntax("the request body did not arrive whole") from None
     if not received:
         raise InvalidSyntax("the request needs a JSON body")
-    try:
-        return json.loads(received)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidSyntax("the body is not valid JSON") from None
+    return parse_json(bytes(received))
 
 
 def _int_param(raw: str | None, name: str) -> int | None:
@@ -409,7 +407,7 @@ async def get_resource(request: Request, source: str, kind: str, resource_id: st
                 else service.get_group(resource_id, with_members=_wants_members(projection))
             )
             if_none = request.headers.get("if-none-match")
-            if if_none and found["meta"]["version"] in [t.strip() for t in if_none.split(",")]:
+            if if_none and weak_match(if_none, found["meta"]["version"]):
                 return Response(status_code=304, headers={"etag": found["meta"]["version"]})
             return _resource_response(found, model, projection)
 
