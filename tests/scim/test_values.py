@@ -17,6 +17,7 @@ from authbridge.scim.values import KEY_LENGTH, key_of, resolve, value_rows
 from authbridge.storage import Database, Storage
 from authbridge.storage.models import User
 from authbridge.storage.scim_models import ScimUser, ScimUserValue
+from tests.wiring import revocation_for
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -85,7 +86,13 @@ def test_a_long_value_keeps_an_indexable_head_and_its_whole_key() -> None:
 
 @pytest.fixture
 def service(storage: Storage) -> ScimService:
-    return ScimService(storage, ScimSettings(), source="okta", base_url="http://t/v1/scim/v2/okta")
+    return ScimService(
+        storage,
+        ScimSettings(),
+        source="okta",
+        base_url="http://t/v1/scim/v2/okta",
+        revocation=revocation_for(storage),
+    )
 
 
 def _names(service: ScimService, expression: str) -> list[str]:
@@ -182,7 +189,11 @@ def test_migration_indexes_users_provisioned_before_it(database_url: str) -> Non
     storage = Storage.open(database_url)
     try:
         service = ScimService(
-            storage, ScimSettings(), source="okta", base_url="http://t/v1/scim/v2/okta"
+            storage,
+            ScimSettings(),
+            source="okta",
+            base_url="http://t/v1/scim/v2/okta",
+            revocation=revocation_for(storage),
         )
         expression = f'emails[type eq "work"] and {ENTERPRISE}:employeeNumber eq "42"'
         assert _names(service, expression) == ["old1", "old2"]

@@ -15,6 +15,7 @@ from authbridge.connectors.identity import Identity
 from authbridge.directory.identities import IdentityLinker, SignInRefused
 from authbridge.scim.service import ScimService
 from authbridge.storage import Storage
+from tests.wiring import revocation_for
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 
@@ -35,7 +36,13 @@ def linker(storage: Storage, **authorizer: object) -> IdentityLinker:
 
 
 def provision(storage: Storage, username: str, *, source: str = "okta", **extra: object) -> str:
-    service = ScimService(storage, ScimSettings(), source=source, base_url="http://t")
+    service = ScimService(
+        storage,
+        ScimSettings(),
+        source=source,
+        base_url="http://t",
+        revocation=revocation_for(storage),
+    )
     body = {"schemas": [USER], "userName": username, **extra}
     return str(service.create_user(body, actor="okta:provisioner")["id"])
 

@@ -36,9 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.selectable import TextualSelect
 from sqlalchemy.types import TypeEngine
 
-from authbridge.directory.revocation import register_revoker
 from authbridge.provider.clients import Client
-from authbridge.storage import Storage
 from authbridge.storage.database import Database
 from authbridge.storage.errors import Conflict
 from authbridge.storage.models import User, UTCDateTime, utcnow
@@ -660,13 +658,3 @@ def _device(row: Any, status: str | None = None) -> DeviceRow:
         user_id=row.user_id,
         auth_time=row.auth_time,
     )
-
-
-def _revoke_refresh_tokens(storage: Storage, user_id: str) -> int:
-    """Deactivating a user (SCIM, admin, CLI) ends their refresh tokens too."""
-    return ProviderStore(storage.db).revoke_user_refresh(user_id)
-
-
-# Registered on import: every process that can revoke a user (the app, the CLI) imports the
-# provider, so no revocation path forgets the refresh tokens.
-register_revoker(_revoke_refresh_tokens)

@@ -25,6 +25,11 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+# Column defaults need the clock; `utcnow` stays importable from here (in `__all__`) only so
+# that modules of the parallel branches of issue 10 keep working until they import
+# `authbridge.clock` themselves.
+from authbridge.clock import utcnow
+
 __all__ = [
     "Base",
     "BrowserSession",
@@ -41,10 +46,6 @@ __all__ = [
     "column_values",
     "utcnow",
 ]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -24,26 +24,21 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Request
 from sqlalchemy import delete
 from starlette.responses import RedirectResponse, Response
 
-from authbridge.connectors import (
-    CallbackConnector,
-    ConnectorError,
-    Connectors,
-    LoginRequest,
-    build_connectors,
-)
+from authbridge.connectors import CallbackConnector, ConnectorError, Connectors, LoginRequest
 from authbridge.connectors.oidc import IDP_ERRORS
 from authbridge.directory.identities import IdentityLinker, SignInRefused
 from authbridge.storage.models import KeyValue, utcnow
+from authbridge.web.dependencies import services_of as _services
 from authbridge.web.rendering import check_csrf, render
 from authbridge.web.security import safe_next
-from authbridge.web.services import LoginProvider, Services
+from authbridge.web.services import Services
 from authbridge.web.sessions import sign_in
 
-__all__ = ["install", "router"]
+__all__ = ["router"]
 
 router = APIRouter()
 log = structlog.get_logger("authbridge.oauth_client")
@@ -57,47 +52,8 @@ MAX_FIELD = 16 * 1024
 RELAYED = "authbridge_relayed"
 
 
-def install(app: FastAPI, services: Services) -> Connectors:
-    """Build the configured connectors, list their buttons, and add the routes."""
-    connectors = build_connectors(services.settings)
-    app.state.connectors = connectors
-    services.connector_ids = set(connectors.by_id)
-    services.login_providers_may_wait = connectors.problems_may_wait
-    services.provider_sources.append(lambda: _buttons(connectors))
-    app.include_router(router)
-    return connectors
-
-
-def _buttons(connectors: Connectors) -> list[LoginProvider]:
-    buttons = []
-    for connector in connectors.ordered:
-        try:
-            problem = connector.problem()
-        except Exception:
-            # One broken IdP must not take the login page (and local sign-in) down with it.
-            log.exception("idp_status_failed", provider=connector.id)
-            problem = "This identity provider is unavailable because of an unexpected error."
-        if problem is not None:
-            log.warning("idp_unavailable", provider=connector.id, problem=problem)
-        buttons.append(
-            LoginProvider(
-                id=connector.id,
-                display_name=connector.display_name,
-                available=problem is None,
-                problem=problem,
-            )
-        )
-    return buttons
-
-
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
 def _connectors(request: Request) -> Connectors:
-    connectors: Connectors = request.app.state.connectors
-    return connectors
+    return _services(request).connectors
 
 
 def _bind_cookie(services: Services) -> str:

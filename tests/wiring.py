@@ -1,0 +1,24 @@
+"""The services as the app wires them, for tests that build one service by hand."""
+
+from __future__ import annotations
+
+from authbridge.directory.revocation import Revocation
+from authbridge.provider.store import ProviderStore
+from authbridge.storage import Storage
+
+__all__ = ["revocation_for"]
+
+
+class _RefreshTokens:
+    """The provider's refresh tokens, revoked per user (the app passes its OpenIDProvider)."""
+
+    def __init__(self, storage: Storage) -> None:
+        self._store = ProviderStore(storage.db)
+
+    def revoke_user(self, user_id: str) -> int:
+        return self._store.revoke_user_refresh(user_id)
+
+
+def revocation_for(storage: Storage) -> Revocation:
+    """Browser sessions and refresh tokens over `storage`, as `Services` builds it."""
+    return Revocation(sessions=storage.sessions, tokens=_RefreshTokens(storage))
