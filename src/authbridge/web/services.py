@@ -16,8 +16,9 @@ import hashlib
 import json
 import secrets
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime
 
 import structlog
 
@@ -35,13 +36,14 @@ from authbridge.scim.service import ScimService
 from authbridge.storage import Storage
 from authbridge.storage.database import Database
 from authbridge.storage.errors import Unavailable
+from authbridge.storage.expiry import GarbageCollected, collect
 from authbridge.tokens import KeyRing, TokenIssuer
 from authbridge.tokens.issuer import issuer_for
 from authbridge.tokens.keyring import keyring_for
 from authbridge.web.observability import Metrics
 from authbridge.web.security import CookieNames, Csrf
 
-__all__ = ["LoginProvider", "PublishedDocument", "Ready", "Services"]
+__all__ = ["LoginProvider", "PublishedDocument", "Ready", "Services", "housekeeping"]
 
 log = structlog.get_logger("authbridge")
 SECRET_KEY = "csrf_secret_key"
@@ -56,6 +58,19 @@ class LoginProvider:
     display_name: str
     available: bool = True
     problem: str | None = None
+
+
+def housekeeping(stores: Mapping[str, GarbageCollected], now: datetime) -> dict[str, int]:
+    """One round of garbage collection over `stores`, in bounded batches; logs and returns
+    how many rows each deleted. A failing store does not keep the others from running."""
+    deleted: dict[str, int] = {}
+    for name, store in stores.items():
+        try:
+            deleted[name] = collect(store, now)
+        except Exception as exc:  # the next round tries again
+            log.warning("housekeeping_failed", store=name, error=type(exc).__name__)
+    log.info("housekeeping", **{f"expired_{name}": count for name, count in deleted.items()})
+    return deleted
 
 
 @dataclass(frozen=True)
@@ -162,19 +177,11 @@ class Services:
             self._ready.storage.db.dispose()
 
     def _housekeeping(self) -> None:
-        """Every few minutes: drop expired sessions and lapsed rate-limit counters."""
+        """Every few minutes: every store deletes what has expired (storage owns expiry)."""
         while not self._stop.wait(HOUSEKEEPING_INTERVAL):
             ready = self._ready
-            if ready is None:
-                continue
-            try:
-                now = utcnow()
-                window = timedelta(seconds=self.settings.auth.local.rate_limit.window)
-                sessions = ready.storage.sessions.delete_expired(now)
-                counters = ready.storage.rate_limits.delete_stale(now - window)
-                log.info("housekeeping", expired_sessions=sessions, stale_counters=counters)
-            except Exception as exc:  # the next round tries again
-                log.warning("housekeeping_failed", error=type(exc).__name__)
+            if ready is not None:
+                housekeeping(ready.storage.expiring(), utcnow())
 
     def _retry(self) -> None:
         delay = 1.0
