@@ -83,13 +83,7 @@ def add(
 def list_users(config: ConfigOption = None) -> None:
     """List users with their roles."""
     _settings, storage = _open(config)
-    from sqlalchemy import select
-
-    from authbridge.storage.models import User
-
-    with storage.db.session() as session:
-        users = list(session.scalars(select(User).order_by(User.username_key)))
-    for user in users:
+    for user in storage.users.all():
         state = "" if user.active else "  (disabled)"
         out.print(f"{user.username}  {','.join(storage.users.roles(user.id))}{state}")
 

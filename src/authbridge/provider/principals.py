@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from authbridge.directory.principals import principal_of as build_principal
 from authbridge.storage import Storage
 from authbridge.storage.models import User
 from authbridge.tokens.claims import Principal
@@ -10,18 +11,8 @@ __all__ = ["principal_of", "userinfo_claims"]
 
 
 def principal_of(storage: Storage, user: User) -> Principal:
-    """Roles (direct and through teams) and teams are read at every issue, so a change of
-    role shows in the next token, refreshed ones included."""
-    return Principal(
-        subject=user.id,
-        username=user.username,
-        email=user.email,
-        email_verified=user.email_verified,
-        name=user.name,
-        groups=tuple(storage.users.teams(user.id)),
-        roles=tuple(storage.users.roles(user.id)),
-        kind=user.kind,
-    )
+    """The user's principal, built by the directory's one builder."""
+    return build_principal(storage.users, user)
 
 
 def userinfo_claims(principal: Principal, scope: str) -> dict[str, object]:

@@ -36,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.selectable import TextualSelect
 from sqlalchemy.types import TypeEngine
 
+from authbridge.directory.principals import principal
 from authbridge.provider.clients import Client
 from authbridge.storage.database import Database
 from authbridge.storage.errors import Conflict
@@ -128,16 +129,7 @@ class Subject:
     teams: tuple[str, ...]
 
     def principal(self) -> Principal:
-        return Principal(
-            subject=self.id,
-            username=self.username,
-            email=self.email,
-            email_verified=self.email_verified,
-            name=self.name,
-            groups=self.teams,
-            roles=self.roles,
-            kind=self.kind,
-        )
+        return principal(self, roles=self.roles, teams=self.teams)
 
 
 def _load_subject(conn: Connection, user: Any, user_id: str) -> Subject:

@@ -12,8 +12,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from authbridge.directory.accounts import LOCAL_CONNECTOR, AccountError
+from authbridge.directory.principals import principal_of
 from authbridge.directory.roles import is_initial_admin
-from authbridge.tokens import Principal
+from authbridge.storage.users import username_key
 from authbridge.web.dependencies import ServicesDep
 from authbridge.web.rendering import check_csrf, render
 from authbridge.web.security import client_address, safe_next
@@ -34,7 +35,7 @@ def _device_for(value: str | None, account: str) -> str | None:
     if not value:
         return None
     device, _, owner = value.partition(":")
-    return device if owner == account.casefold() else None
+    return device if owner == username_key(account) else None
 
 
 def _see_other(url: str) -> RedirectResponse:
@@ -314,18 +315,7 @@ def account(request: Request, services: ServicesDep) -> Response:
         return _see_other("/login")
     ready = services.ready()
     user = signed_in.user
-    roles = ready.storage.users.roles(user.id)
-    teams = ready.storage.users.teams(user.id)
-    principal = Principal(
-        subject=user.id,
-        username=user.username,
-        email=user.email,
-        email_verified=user.email_verified,
-        name=user.name,
-        groups=tuple(teams),
-        roles=tuple(roles),
-        kind=user.kind,
-    )
+    principal = principal_of(ready.storage.users, user)
     issued = ready.issuer.access_token(
         principal,
         audience=services.settings.access_token_audience,
@@ -337,8 +327,8 @@ def account(request: Request, services: ServicesDep) -> Response:
         request,
         services,
         "account.html",
-        roles=roles,
-        teams=teams,
+        roles=list(principal.roles),
+        teams=list(principal.groups),
         token=issued.token,
         token_expires=expires,
         method=signed_in.session.auth_method,
