@@ -12,6 +12,8 @@ from typer.testing import CliRunner
 
 from authbridge.cli.main import app as cli
 from authbridge.directory.passwords import PasswordHashing
+from authbridge.directory.revocation import Revocation
+from authbridge.storage import Storage
 from tests.conftest import make_settings
 from tests.provider.conftest import CLIENTS
 from tests.provider.test_token import BASIC, TOKEN, code_for, redeem
@@ -107,3 +109,26 @@ def test_operator_disable_ends_the_refresh_tokens(
     assert result.exit_code == 0, result.output
     assert "credential(s) revoked" in result.output
     assert _refresh(browser, token)["error"] == "invalid_grant"
+
+
+def test_removing_a_service_account_goes_through_the_revocation(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    revoked: list[str] = []
+    original = Revocation.revoke_user
+
+    def recorded(self: Revocation, user_id: str) -> int:
+        revoked.append(user_id)
+        return original(self, user_id)
+
+    monkeypatch.setattr(Revocation, "revoke_user", recorded)
+    config = tmp_path / "authbridge.yaml"
+    config.write_text(f"database:\n  url: {sqlite_url}\n")
+    runner = CliRunner()
+    added = runner.invoke(cli, ["service-accounts", "add", "etl", "-c", str(config)])
+    assert added.exit_code == 0, added.output
+    removed = runner.invoke(cli, ["service-accounts", "remove", "etl", "-c", str(config)])
+    assert removed.exit_code == 0, removed.output
+    service_user = Storage.open(sqlite_url).users.by_username("service:etl")
+    assert service_user is not None and not service_user.active
+    assert revoked == [service_user.id]
