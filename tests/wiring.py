@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from authbridge.config.model import ScimSettings
 from authbridge.directory.revocation import Revocation
 from authbridge.provider.store import ProviderStore
+from authbridge.scim.service import ScimService
 from authbridge.storage import Storage
 
-__all__ = ["revocation_for"]
+__all__ = ["revocation_for", "scim_service"]
 
 
 class _RefreshTokens:
@@ -22,3 +24,16 @@ class _RefreshTokens:
 def revocation_for(storage: Storage) -> Revocation:
     """Browser sessions and refresh tokens over `storage`, as `Services` builds it."""
     return Revocation(sessions=storage.sessions, tokens=_RefreshTokens(storage))
+
+
+def scim_service(
+    storage: Storage, settings: ScimSettings | None = None, *, source: str, base_url: str
+) -> ScimService:
+    """A SCIM service of `source` wired with the revocation, as `Services` builds it."""
+    return ScimService(
+        storage,
+        settings or ScimSettings(),
+        source=source,
+        base_url=base_url,
+        revocation=revocation_for(storage),
+    )

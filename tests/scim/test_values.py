@@ -17,7 +17,7 @@ from authbridge.scim.values import KEY_LENGTH, key_of, resolve, value_rows
 from authbridge.storage import Database, Storage
 from authbridge.storage.models import User
 from authbridge.storage.scim_models import ScimUser, ScimUserValue
-from tests.wiring import revocation_for
+from tests.wiring import scim_service
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -86,13 +86,7 @@ def test_a_long_value_keeps_an_indexable_head_and_its_whole_key() -> None:
 
 @pytest.fixture
 def service(storage: Storage) -> ScimService:
-    return ScimService(
-        storage,
-        ScimSettings(),
-        source="okta",
-        base_url="http://t/v1/scim/v2/okta",
-        revocation=revocation_for(storage),
-    )
+    return scim_service(storage, ScimSettings(), source="okta", base_url="http://t/v1/scim/v2/okta")
 
 
 def _names(service: ScimService, expression: str) -> list[str]:
@@ -188,12 +182,8 @@ def test_migration_indexes_users_provisioned_before_it(database_url: str) -> Non
     db.dispose()
     storage = Storage.open(database_url)
     try:
-        service = ScimService(
-            storage,
-            ScimSettings(),
-            source="okta",
-            base_url="http://t/v1/scim/v2/okta",
-            revocation=revocation_for(storage),
+        service = scim_service(
+            storage, ScimSettings(), source="okta", base_url="http://t/v1/scim/v2/okta"
         )
         expression = f'emails[type eq "work"] and {ENTERPRISE}:employeeNumber eq "42"'
         assert _names(service, expression) == ["old1", "old2"]
