@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from authbridge.storage.models import KeyValue, utcnow
-from authbridge.web import oauth_client_routes
+from authbridge.clock import utcnow
+from authbridge.storage.models import KeyValue
 from tests.web.conftest import AppFactory
 from tests.web.test_pages import csrf
 
@@ -96,17 +96,25 @@ def test_login_required_is_explained(client: TestClient) -> None:
     assert "sign in again" in response.text and "prompt" in response.text
 
 
-def test_abandoned_logins_are_purged(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_abandoned_logins_expire_in_storage_and_are_collected(client: TestClient) -> None:
     ready = client.app.state.services.ready()  # type: ignore[attr-defined]
+    start = client.get("/v1/oauth/start?provider=mock", follow_redirects=False)
+    state = re.search(r"state=([^&]+)", start.headers["location"])
+    assert state is not None
     client.get("/v1/oauth/start?provider=mock", follow_redirects=False)
     with ready.storage.db.session() as session:
-        for row in session.query(KeyValue).filter(KeyValue.name.startswith("oauth-login:")):
-            row.updated_at = utcnow() - timedelta(hours=1)
-    monkeypatch.setattr(oauth_client_routes, "_last_purge", 0.0)
-    client.get("/v1/oauth/start?provider=mock", follow_redirects=False)
+        rows = session.query(KeyValue).filter(KeyValue.name.startswith("oauth-login:")).all()
+        assert len(rows) == 2 and all(row.expires_at is not None for row in rows)
+    # Both logins lapse (ten minutes): refused at once, deleted by the next collection.
     with ready.storage.db.session() as session:
-        left = session.query(KeyValue).filter(KeyValue.name.startswith("oauth-login:")).count()
-    assert left == 1
+        session.query(KeyValue).filter(KeyValue.name.startswith("oauth-login:")).update(
+            {KeyValue.expires_at: utcnow() - timedelta(minutes=1)}
+        )
+    response = client.get(f"/v1/oauth/callback/?state={state.group(1)}&code=x")
+    assert response.status_code == 400 and "expired" in response.text
+    assert ready.storage.values.garbage_collect(utcnow()) == 2
+    with ready.storage.db.session() as session:
+        assert session.query(KeyValue).filter(KeyValue.name.startswith("oauth-login:")).count() == 0
 
 
 def test_mock_follows_local_signup_off(app_factory: AppFactory) -> None:

@@ -152,7 +152,7 @@ def test_a_black_holed_idp_does_not_hold_the_login_page(app_factory: AppFactory)
         )
         page = app.get("/login")
         assert page.status_code == 200 and 'action="/login"' in page.text
-        connector = app.app.state.connectors.get("corp")  # type: ignore[attr-defined]
+        connector = app.app.state.services.connectors.get("corp")  # type: ignore[attr-defined]
         probe = connector.discovery._probe
         assert probe is not None and probe.is_alive()  # the page did not wait for it
 

@@ -111,11 +111,9 @@ def test_device_code_consumed_by_one_poll(storage: Storage) -> None:
 
 
 def test_revoking_a_user_revokes_their_refresh_tokens(storage: Storage) -> None:
-    from authbridge.directory.revocation import revoke_user
-
     store = ProviderStore(storage.db)
     row = _family(storage, store)
-    assert revoke_user(storage, row.user_id) >= 1
+    assert store.revoke_user_refresh(row.user_id) >= 1
     assert store.refresh_token(digest("t0"))[1] is False
 
 

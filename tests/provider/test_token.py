@@ -11,7 +11,6 @@ import pytest
 from authlib.integrations.httpx_client import OAuth2Client
 from fastapi.testclient import TestClient
 
-from authbridge.directory.revocation import revoke_user
 from authbridge.provider.clients import DEVICE_GRANT
 from authbridge.provider.pkce import s256
 from authbridge.provider.service import OpenIDProvider
@@ -206,9 +205,10 @@ def test_refresh_refused_for_a_disabled_user(browser: TestClient, op: TestClient
 
 def test_deactivation_revokes_refresh_tokens(browser: TestClient, op: TestClient) -> None:
     first = redeem(browser, code_for(browser)).json()
-    storage = op.app.state.services.ready().storage
-    user = storage.users.by_username("ada@example.com")
-    assert revoke_user(storage, user.id) >= 2  # the browser session and the refresh token
+    ready = op.app.state.services.ready()
+    user = ready.storage.users.by_username("ada@example.com")
+    # the browser session and the refresh token
+    assert ready.revocation.revoke_user(user.id) >= 2
     assert _refresh(browser, first["refresh_token"]).json()["error"] == "invalid_grant"
 
 

@@ -11,6 +11,7 @@ from authbridge.config.model import ScimSettings
 from authbridge.scim.errors import Conflict
 from authbridge.scim.service import ScimService
 from authbridge.storage import Storage
+from tests.wiring import scim_service
 
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -18,7 +19,7 @@ GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 
 
 def _service(storage: Storage) -> ScimService:
-    return ScimService(storage, ScimSettings(), source="okta", base_url="http://t/v1/scim/v2/okta")
+    return scim_service(storage, ScimSettings(), source="okta", base_url="http://t/v1/scim/v2/okta")
 
 
 def test_concurrent_member_patches_lose_no_member(storage: Storage) -> None:

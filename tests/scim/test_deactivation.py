@@ -1,12 +1,12 @@
 """`active: false` over SCIM ends the user's live browser session and every credential
-registered with the one revocation point, at once, and the user stays readable."""
+of the one Revocation built at start-up, at once, and the user stays readable."""
 
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from authbridge.directory import revocation
 from authbridge.directory.passwords import PasswordHashing
+from authbridge.directory.revocation import Revocation
 from tests.scim.conftest import ScimFactory, scim
 from tests.web.test_pages import PASSWORD, sign_in
 
@@ -57,24 +57,27 @@ def test_deactivation_kills_the_live_session(api: TestClient) -> None:
     assert scim(api, "microsoft", "GET", f"/Users/{user_id}").json()["active"] is True
 
 
-def test_deactivation_revokes_every_registered_credential(scim_app: ScimFactory) -> None:
+def test_deactivation_and_delete_revoke_through_the_one_revocation(
+    scim_app: ScimFactory,
+) -> None:
     client = scim_app()
     revoked: list[str] = []
 
-    def refresh_tokens(_storage: object, user_id: str) -> int:
-        revoked.append(user_id)
-        return 1
+    class RefreshTokens:
+        def revoke_user(self, user_id: str) -> int:
+            revoked.append(user_id)
+            return 1
 
-    revocation.register_revoker(refresh_tokens)  # as the provider registers its refresh tokens
-    try:
-        user_id = _provision_and_sign_in(client)
-        body = {
-            "schemas": [PATCH],
-            "Operations": [{"op": "replace", "path": "active", "value": False}],
-        }
-        scim(client, "microsoft", "PATCH", f"/Users/{user_id}", json=body)
-        assert revoked == [user_id]
-        scim(client, "microsoft", "DELETE", f"/Users/{user_id}")
-        assert revoked == [user_id, user_id]
-    finally:
-        revocation._revokers.remove(refresh_tokens)
+    ready = client.app.state.services.ready()  # type: ignore[attr-defined]
+    ready.scim["microsoft"].revocation = Revocation(
+        sessions=ready.storage.sessions, tokens=RefreshTokens()
+    )
+    user_id = _provision_and_sign_in(client)
+    body = {
+        "schemas": [PATCH],
+        "Operations": [{"op": "replace", "path": "active", "value": False}],
+    }
+    scim(client, "microsoft", "PATCH", f"/Users/{user_id}", json=body)
+    assert revoked == [user_id]
+    scim(client, "microsoft", "DELETE", f"/Users/{user_id}")
+    assert revoked == [user_id, user_id]

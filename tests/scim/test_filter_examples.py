@@ -22,6 +22,7 @@ from authbridge.scim.resources import GroupModel, UserModel
 from authbridge.scim.service import ListQuery, ScimService
 from authbridge.storage import Storage
 from authbridge.storage.scim_models import ScimUser
+from tests.wiring import scim_service
 
 DATA = Path(__file__).parent.parent / "data" / "scim" / "filters"
 DIRECTORY = json.loads((DATA / "directory.json").read_text())
@@ -32,7 +33,7 @@ GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 @pytest.fixture
 def directory(storage: Storage) -> tuple[ScimService, dict[str, str]]:
     """The directory of directory.json; returns the service and each user's id by name."""
-    service = ScimService(
+    service = scim_service(
         storage, ScimSettings(), source="okta", base_url="http://t/v1/scim/v2/okta"
     )
     ids = {}

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from authbridge.config.model import ScimSettings, ScimSourceSettings
 from authbridge.directory.provisioning import find_provisioned
-from authbridge.scim.service import ScimService
 from authbridge.storage import Storage
+from tests.wiring import scim_service
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 
 
 def _provision(storage: Storage, source: str, username: str, **extra: object) -> str:
-    service = ScimService(storage, ScimSettings(), source=source, base_url="http://t")
+    service = scim_service(storage, ScimSettings(), source=source, base_url="http://t")
     return str(
         service.create_user({"schemas": [USER], "userName": username, **extra}, actor="t")["id"]
     )

@@ -11,6 +11,7 @@ from authbridge.scim import audit
 from authbridge.scim.errors import Conflict, InvalidValue, NotFound, PreconditionFailed
 from authbridge.scim.service import ListQuery, ScimService
 from authbridge.storage import Storage
+from tests.wiring import scim_service
 
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -24,7 +25,7 @@ RULES = [
 @pytest.fixture
 def service(storage: Storage) -> ScimService:
     settings = ScimSettings(team_roles=RULES)
-    return ScimService(storage, settings, source="okta", base_url="http://t/v1/scim/v2/okta")
+    return scim_service(storage, settings, source="okta", base_url="http://t/v1/scim/v2/okta")
 
 
 def _user(service: ScimService, username: str, **extra: object) -> str:
@@ -180,7 +181,7 @@ def test_a_create_that_clashes_names_the_taken_attribute_and_writes_nothing(
     assert clash.value.scim_type == "uniqueness"
     with pytest.raises(Conflict, match="externalId 'h1' is already"):
         _user(service, "other@example.com", externalId="h1")
-    other_source = ScimService(
+    other_source = scim_service(
         storage, ScimSettings(), source="microsoft", base_url="http://t/v1/scim/v2/microsoft"
     )
     other_source.create_user(  # externalId is unique per source only

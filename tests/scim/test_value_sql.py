@@ -15,6 +15,7 @@ from authbridge.scim.resources import USER_SCHEMA, UserModel
 from authbridge.scim.service import ListQuery, ScimService
 from authbridge.scim.values import KEY_LENGTH
 from authbridge.storage import Storage
+from tests.wiring import scim_service
 
 N = KEY_LENGTH
 TITLES = [
@@ -49,7 +50,7 @@ OPERATORS = ["eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"]
 
 @pytest.fixture
 def service(storage: Storage) -> ScimService:
-    service = ScimService(storage, ScimSettings(), source="okta", base_url="http://t/scim")
+    service = scim_service(storage, ScimSettings(), source="okta", base_url="http://t/scim")
     for i, title in enumerate(TITLES):
         service.create_user(
             {"schemas": [USER_SCHEMA], "userName": f"t{i}", "title": title}, actor="t"

@@ -21,6 +21,7 @@ from authbridge.scim.values import KEY_LENGTH, key_of, resolve, value_rows
 from authbridge.storage import Database, Storage
 from authbridge.storage.models import User
 from authbridge.storage.scim_models import ScimUser, ScimUserValue
+from tests.wiring import scim_service
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -89,7 +90,7 @@ def test_a_long_value_keeps_an_indexable_head_and_its_whole_key() -> None:
 
 @pytest.fixture
 def service(storage: Storage) -> ScimService:
-    return ScimService(storage, ScimSettings(), source="okta", base_url="http://t/v1/scim/v2/okta")
+    return scim_service(storage, ScimSettings(), source="okta", base_url="http://t/v1/scim/v2/okta")
 
 
 def _names(service: ScimService, expression: str) -> list[str]:
@@ -221,7 +222,7 @@ def test_users_from_before_the_value_index_are_found_after_scim_reindex(
             *(("u1", *r) for r in legacy),
             *(("u2", *r) for r in legacy),
         }
-        service = ScimService(
+        service = scim_service(
             storage, ScimSettings(), source="okta", base_url="http://t/v1/scim/v2/okta"
         )
         expression = f'emails[type eq "work"] and {ENTERPRISE}:employeeNumber eq "42"'

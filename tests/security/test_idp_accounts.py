@@ -13,8 +13,8 @@ from authbridge.config.model import AuthorizerSettings, ScimSettings
 from authbridge.connectors.base import SignupPolicy
 from authbridge.connectors.identity import Identity
 from authbridge.directory.identities import IdentityLinker, SignInRefused
-from authbridge.scim.service import ScimService
 from authbridge.storage import Storage
+from tests.wiring import scim_service
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 
@@ -35,7 +35,7 @@ def linker(storage: Storage, **authorizer: object) -> IdentityLinker:
 
 
 def provision(storage: Storage, username: str, *, source: str = "okta", **extra: object) -> str:
-    service = ScimService(storage, ScimSettings(), source=source, base_url="http://t")
+    service = scim_service(storage, ScimSettings(), source=source, base_url="http://t")
     body = {"schemas": [USER], "userName": username, **extra}
     return str(service.create_user(body, actor="okta:provisioner")["id"])
 

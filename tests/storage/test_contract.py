@@ -95,7 +95,7 @@ def test_sessions_delete_for_user_and_expired(storage: Storage) -> None:
             now=NOW,
             expires_at=NOW + timedelta(minutes=i),
         )
-    assert storage.sessions.delete_expired(NOW + timedelta(seconds=30)) == 1
+    assert storage.sessions.garbage_collect(NOW + timedelta(seconds=30)) == 1
     assert storage.sessions.delete_for_user(user.id) == 2
     assert storage.sessions.get("1" * 64) is None
 
@@ -194,9 +194,85 @@ def test_team_roles_reach_members(storage: Storage) -> None:
     assert storage.users.teams(user.id) == ["Data Engineers"]
 
 
-def test_stale_rate_limit_counters_are_dropped(storage: Storage) -> None:
+# Garbage collection, after Dex's storage/conformance testGC: create expired and live rows,
+# collect, and check that exactly the expired ones are gone.
+
+
+def _session(storage: Storage, user_id: str, name: str, expires_at: datetime) -> str:
+    id_hash = name.ljust(64, "0")
+    storage.sessions.create(
+        id_hash=id_hash, user_id=user_id, auth_method="local", now=NOW, expires_at=expires_at
+    )
+    return id_hash
+
+
+def test_gc_deletes_exactly_the_expired_sessions(storage: Storage) -> None:
+    user = storage.users.create(username="gc")
+    expired = [
+        _session(storage, user.id, f"e{i}", NOW - timedelta(seconds=i + 1)) for i in range(3)
+    ]
+    live = [_session(storage, user.id, f"l{i}", NOW + timedelta(seconds=i + 1)) for i in range(2)]
+    assert storage.sessions.garbage_collect(NOW) == 3
+    assert [storage.sessions.get(h) for h in expired] == [None, None, None]
+    assert all(storage.sessions.get(h) is not None for h in live)
+    assert storage.sessions.garbage_collect(NOW) == 0
+
+
+def test_gc_of_rate_limits_uses_each_counters_own_window(storage: Storage) -> None:
+    limits = storage.rate_limits
+    short, long = timedelta(minutes=15), timedelta(hours=1)
+    limits.hit("sign-in", now=NOW, window=short)
+    limits.hit("device-guess", now=NOW, window=long)
+    limits.hit("recent", now=NOW + timedelta(minutes=10), window=short)
+    later = NOW + timedelta(minutes=20)
+    # Only the 15-minute counter that started at NOW has ended; the hour-long one has not.
+    assert limits.garbage_collect(later) == 1
+    assert limits.count("device-guess", now=later, window=long) == 1
+    assert limits.count("recent", now=later, window=short) == 1
+    assert limits.garbage_collect(NOW + timedelta(hours=2)) == 2
+
+
+def test_a_restarted_window_moves_the_counters_expiry(storage: Storage) -> None:
     window = timedelta(minutes=15)
-    storage.rate_limits.hit("old", now=NOW, window=window)
-    storage.rate_limits.hit("new", now=NOW + window, window=window)
-    assert storage.rate_limits.delete_stale(NOW + timedelta(minutes=1)) == 1
-    assert storage.rate_limits.count("new", now=NOW + window, window=window) == 1
+    storage.rate_limits.hit("k", now=NOW, window=window)
+    storage.rate_limits.hit("k", now=NOW + timedelta(minutes=20), window=window)  # new window
+    assert storage.rate_limits.garbage_collect(NOW + timedelta(minutes=30)) == 0
+    assert storage.rate_limits.garbage_collect(NOW + timedelta(minutes=36)) == 1
+
+
+def test_gc_drops_counters_written_before_they_had_an_expiry(storage: Storage) -> None:
+    from authbridge.storage.models import RateLimitCounter
+
+    with storage.db.session() as session:
+        session.add(RateLimitCounter(key="legacy-old", window_start=NOW - timedelta(days=2)))
+        session.add(RateLimitCounter(key="legacy-new", window_start=NOW - timedelta(minutes=5)))
+    assert storage.rate_limits.garbage_collect(NOW) == 1
+    assert storage.rate_limits.count("legacy-new", now=NOW, window=timedelta(minutes=15)) == 0
+    with storage.db.session() as session:
+        assert session.get(RateLimitCounter, "legacy-new") is not None
+
+
+def test_gc_deletes_exactly_the_expired_key_values(storage: Storage) -> None:
+    values = storage.values
+    values.put("forever", "1")
+    values.put("lapsed", "2", expires_at=NOW - timedelta(seconds=1))
+    values.put("pending", "3", expires_at=NOW + timedelta(minutes=10))
+    # Past its expiry a value reads as absent at once, before any collection.
+    assert values.get("lapsed", now=NOW) is None
+    assert values.get("pending", now=NOW) == "3"
+    assert values.garbage_collect(NOW) == 1
+    assert values.get("forever", now=NOW) == "1" and values.get("pending", now=NOW) == "3"
+    assert values.garbage_collect(NOW + timedelta(hours=1)) == 1
+    assert values.get("forever", now=NOW + timedelta(days=365)) == "1"
+
+
+def test_gc_runs_in_bounded_batches(storage: Storage) -> None:
+    from authbridge.storage.expiry import collect
+
+    user = storage.users.create(username="batches")
+    for i in range(5):
+        _session(storage, user.id, f"b{i}", NOW - timedelta(seconds=1))
+    assert storage.sessions.garbage_collect(NOW, batch=2) == 2
+    assert collect(storage.sessions, NOW, batch=1, max_batches=2) == 2  # capped per round
+    assert collect(storage.sessions, NOW, batch=2) == 1  # until a batch comes back short
+    assert collect(storage.sessions, NOW, batch=2) == 0

@@ -13,16 +13,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from authbridge.config import Settings
-from authbridge.directory.revocation import revoke_user
+from authbridge.cli.wiring import open_operator
 from authbridge.directory.roles import SYSTEM_ROLES
 from authbridge.provider.clients import GRANT_TYPES, Client
 from authbridge.provider.service import OpenIDProvider
-from authbridge.storage import Storage
 from authbridge.storage.errors import Conflict
 from authbridge.storage.models import utcnow
-from authbridge.tokens.issuer import issuer_for
-from authbridge.tokens.keyring import keyring_for
 
 __all__ = ["clients_app", "parse_lifetime", "robots_app", "service_accounts_app"]
 
@@ -52,14 +48,7 @@ def parse_lifetime(text: str) -> int:
 
 
 def _provider(config: Path | None) -> OpenIDProvider:
-    from authbridge.cli.main import load_or_exit
-
-    settings: Settings = load_or_exit(config)
-    storage = Storage.open(settings.database.url)
-    keyring = keyring_for(settings, storage.keys)
-    keyring.ensure_key()
-    issuer = issuer_for(settings, keyring)
-    return OpenIDProvider(storage, keyring, issuer, settings)
+    return open_operator(config).provider
 
 
 def _check_role(role: str) -> None:
@@ -189,13 +178,14 @@ def service_accounts_list(config: ConfigOption = None) -> None:
 @service_accounts_app.command("remove")
 def service_accounts_remove(name: str, config: ConfigOption = None) -> None:
     """Disable the service account and remove its client: its tokens stop working."""
-    provider = _provider(config)
+    operator = open_operator(config)
+    provider = operator.provider
     client = provider.store.client(f"sa-{name}")
     if client is None or client.service_user_id is None:
         err.print(f"[red]No service account {name!r}.[/]")
         raise typer.Exit(1)
     provider.storage.users.set_active(client.service_user_id, False)
-    revoke_user(provider.storage, client.service_user_id)
+    operator.revocation.revoke_user(client.service_user_id)
     provider.remove_client(client.client_id)
     out.print(f"Service account {name} disabled and its client removed.")
 

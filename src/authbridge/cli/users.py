@@ -9,10 +9,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from authbridge.cli.wiring import open_operator
 from authbridge.config import Settings
 from authbridge.directory.accounts import AccountError, LocalAccounts
 from authbridge.directory.passwords import PasswordHashing
-from authbridge.directory.revocation import revoke_user
 from authbridge.directory.roles import ADMIN, SYSTEM_ROLES
 from authbridge.storage import Storage
 
@@ -83,13 +83,7 @@ def add(
 def list_users(config: ConfigOption = None) -> None:
     """List users with their roles."""
     _settings, storage = _open(config)
-    from sqlalchemy import select
-
-    from authbridge.storage.models import User
-
-    with storage.db.session() as session:
-        users = list(session.scalars(select(User).order_by(User.username_key)))
-    for user in users:
+    for user in storage.users.all():
         state = "" if user.active else "  (disabled)"
         out.print(f"{user.username}  {','.join(storage.users.roles(user.id))}{state}")
 
@@ -116,8 +110,8 @@ def grant(username: str, role: str, config: ConfigOption = None) -> None:
 @users_app.command("disable")
 def disable(username: str, config: ConfigOption = None) -> None:
     """Disable a user and revoke every session and token they hold, at once."""
-    _settings, storage = _open(config)
-    user_id = _find(storage, username)
-    storage.users.set_active(user_id, False)
-    revoked = revoke_user(storage, user_id)
+    operator = open_operator(config)
+    user_id = _find(operator.storage, username)
+    operator.storage.users.set_active(user_id, False)
+    revoked = operator.revocation.revoke_user(user_id)
     out.print(f"{username} disabled; {revoked} credential(s) revoked.")

@@ -1,8 +1,16 @@
-"""Local username/password accounts: sign-up, sign-in, change of password."""
+"""Accounts: the one factory every new account goes through, and local username/password
+accounts (sign-up, sign-in, change of password).
+
+`new_account` is how an account is made, whoever asks: local sign-up and the CLI (through
+`LocalAccounts`), a first IdP login (`identities.py`, with its identity link in the same
+transaction). It cleans the display name, gives the default role unless told otherwise,
+and refuses a taken username or identity with `Conflict`.
+"""
 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from authbridge.config.model import AuthorizerSettings, LocalAuthSettings
@@ -11,8 +19,17 @@ from authbridge.directory.roles import ADMIN, DEFAULT_ROLE, domain_allowed
 from authbridge.storage import Storage
 from authbridge.storage.errors import Conflict
 from authbridge.storage.models import User
+from authbridge.storage.users import IdentityLink, UserStore
 
-__all__ = ["AccountError", "LocalAccounts", "has_control_characters", "normalize_email"]
+__all__ = [
+    "AccountError",
+    "IdentityLink",
+    "LocalAccounts",
+    "display_name",
+    "has_control_characters",
+    "new_account",
+    "normalize_email",
+]
 
 LOCAL_CONNECTOR = "local"
 
@@ -43,6 +60,37 @@ def normalize_email(email: str) -> str:
         raise AccountError("Enter a valid email address.")
     # The domain part is case-insensitive (RFC 5321 §2.4); the local part is kept as typed.
     return f"{local}@{domain.lower()}"
+
+
+def display_name(name: str | None) -> str | None:
+    """A display name as stored: control characters dropped, at most 256 characters."""
+    cleaned = "".join(c for c in (name or "") if not has_control_characters(c)).strip()[:256]
+    return cleaned or None
+
+
+def new_account(
+    users: UserStore,
+    *,
+    username: str,
+    email: str | None = None,
+    email_verified: bool = False,
+    name: str | None = None,
+    password_hash: str | None = None,
+    roles: Sequence[str] = (DEFAULT_ROLE,),
+    identity: IdentityLink | None = None,
+) -> User:
+    """Create an account (person) with its roles and, for an IdP login, its identity link,
+    in one transaction. Conflict if the username (case-insensitively) or identity is taken.
+    Callers check their own admission rules (sign-up policy, domains) first."""
+    return users.create(
+        username=username,
+        email=email,
+        email_verified=email_verified,
+        name=display_name(name),
+        password_hash=password_hash,
+        roles=roles,
+        identity=identity,
+    )
 
 
 @dataclass
@@ -78,10 +126,9 @@ class LocalAccounts:
             check_policy(password, username=email)
         except PasswordRejected as exc:
             raise AccountError(str(exc)) from None
-        name = "".join(c for c in (name or "") if not has_control_characters(c)).strip()[:256]
-        name = name or None
         try:
-            return self.storage.users.create(
+            return new_account(
+                self.storage.users,
                 username=email,
                 email=email,
                 email_verified=False,

@@ -6,11 +6,8 @@ import hashlib
 import hmac
 import secrets
 
-from sqlalchemy import select
-
 from authbridge.directory.roles import ADMIN
 from authbridge.storage import Storage
-from authbridge.storage.models import UserRole
 
 __all__ = ["SetupLinks"]
 
@@ -26,11 +23,7 @@ class SetupLinks:
         self._storage = storage
 
     def admin_exists(self) -> bool:
-        with self._storage.db.session() as session:
-            return (
-                session.scalar(select(UserRole.user_id).where(UserRole.role_name == ADMIN).limit(1))
-                is not None
-            )
+        return self._storage.users.any_with_role(ADMIN)
 
     def issue(self) -> str | None:
         """A fresh setup token while no admin exists (each start replaces the last), else None."""

@@ -16,23 +16,23 @@ so squatting the others can never lock a first login out.
 
 from __future__ import annotations
 
+import contextlib
 import unicodedata
 import uuid
 from dataclasses import dataclass
 
 import structlog
-from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
+from authbridge.clock import utcnow
 from authbridge.config.model import AuthorizerSettings, ScimSettings
 from authbridge.connectors.base import SignupPolicy
 from authbridge.connectors.identity import Identity
+from authbridge.directory.accounts import IdentityLink, new_account
 from authbridge.directory.provisioning import find_provisioned
 from authbridge.directory.roles import ADMIN, DEFAULT_ROLE, domain_allowed, is_initial_admin
 from authbridge.storage import Storage
-from authbridge.storage.models import Identity as IdentityRow
-from authbridge.storage.models import Team, TeamMember, User, UserRole, utcnow
+from authbridge.storage.errors import Conflict
+from authbridge.storage.models import User
 
 __all__ = ["IdentityLinker", "SignInRefused", "namespaced_username", "provisioned_account"]
 
@@ -92,10 +92,12 @@ class IdentityLinker:
             raise SignInRefused(
                 "This account is disabled.", "An administrator deactivated this user."
             )
-        self._touch(identity)
+        self.storage.users.touch_identity(
+            identity.connector_id, identity.subject, identity.email, utcnow()
+        )
         try:
             self.sync_teams(user.id, identity)
-        except IntegrityError:
+        except Conflict:
             # Another login created one of these teams at the same moment: once more.
             self.sync_teams(user.id, identity)
         return user
@@ -154,29 +156,21 @@ class IdentityLinker:
         admin = identity.email_verified and is_initial_admin(
             identity.email or "", identity.email, self.authorizer
         )
+        link = IdentityLink(identity.connector_id, identity.subject, identity.email)
         for username in self._usernames(identity):
             if self.storage.users.by_username(username) is not None:
                 continue
-            user = User(
-                id=str(uuid.uuid4()),
-                username=username,
-                username_key=username.casefold(),
-                email=identity.email,
-                email_verified=identity.email_verified,
-                name=(identity.name or "")[:256] or None,
-                password_hash=None,
-                kind="person",
-                active=True,
-            )
             try:
-                with self.storage.db.session() as session:
-                    session.add(user)
-                    session.flush()
-                    session.add(
-                        UserRole(user_id=user.id, role_name=ADMIN if admin else DEFAULT_ROLE)
-                    )
-                    session.add(self._row(user.id, identity))
-            except IntegrityError:
+                user = new_account(
+                    self.storage.users,
+                    username=username,
+                    email=identity.email,
+                    email_verified=identity.email_verified,
+                    name=identity.name,
+                    roles=[ADMIN if admin else DEFAULT_ROLE],
+                    identity=link,
+                )
+            except Conflict:
                 # A concurrent first login of the same identity won, or the name was taken
                 # between our check and the insert: use whichever exists now.
                 existing = self.storage.users.by_identity(identity.connector_id, identity.subject)
@@ -187,34 +181,11 @@ class IdentityLinker:
             return user
         raise SignInRefused("Your account could not be created; try again.")
 
-    @staticmethod
-    def _row(user_id: str, identity: Identity) -> IdentityRow:
-        return IdentityRow(
-            user_id=user_id,
-            connector_id=identity.connector_id,
-            subject=identity.subject,
-            email=identity.email,
-            claims={},
-            last_login_at=utcnow(),
-        )
-
     def _link(self, user: User, identity: Identity) -> None:
-        try:
-            with self.storage.db.session() as session:
-                session.add(self._row(user.id, identity))
-        except IntegrityError:
-            pass
-
-    def _touch(self, identity: Identity) -> None:
-        """Keep the link's last-seen email and time (the email is shown, never a key)."""
-        with self.storage.db.session() as session:
-            session.execute(
-                update(IdentityRow)
-                .where(
-                    IdentityRow.connector_id == identity.connector_id,
-                    IdentityRow.subject == identity.subject,
-                )
-                .values(email=identity.email, last_login_at=utcnow())
+        # Conflict: a concurrent login linked it already, which is what we want.
+        with contextlib.suppress(Conflict):
+            self.storage.users.link_identity(
+                user.id, identity.connector_id, identity.subject, identity.email
             )
 
     def sync_teams(self, user_id: str, identity: Identity) -> None:
@@ -225,37 +196,5 @@ class IdentityLinker:
         """
         groups = list(dict.fromkeys(g[:256] for g in identity.groups))[:MAX_GROUPS]
         source = identity.connector_id
-        with self.storage.db.session() as session:
-            wanted = {self._team_id(session, name, source) for name in groups}
-            wanted.discard(None)
-            owned = set(session.scalars(select(Team.id).where(Team.source == source)))
-            current = set(
-                session.scalars(
-                    select(TeamMember.team_id).where(
-                        TeamMember.user_id == user_id, TeamMember.team_id.in_(owned)
-                    )
-                )
-            )
-            stale = current - wanted
-            if stale:
-                session.execute(
-                    delete(TeamMember).where(
-                        TeamMember.user_id == user_id, TeamMember.team_id.in_(stale)
-                    )
-                )
-            for team_id in wanted - current:
-                assert team_id is not None
-                session.add(TeamMember(team_id=team_id, user_id=user_id))
-
-    @staticmethod
-    def _team_id(session: Session, name: str, source: str) -> str | None:
-        team = session.scalar(select(Team).where(Team.name_key == name.casefold()))
-        if team is None:
-            team = Team(id=str(uuid.uuid4()), name=name, name_key=name.casefold(), source=source)
-            session.add(team)
-            session.flush()
-            return team.id
-        if team.source != source:
-            log.warning("team_not_owned", team=name, provider=source, owner=team.source)
-            return None
-        return team.id
+        for name in self.storage.users.set_source_teams(user_id, source, groups):
+            log.warning("team_not_owned", team=name, provider=source)

@@ -21,13 +21,9 @@ the IdP's administrators deactivated.
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from authbridge.config.model import ScimSettings
 from authbridge.storage import Storage
-from authbridge.storage.models import Identity, User
-from authbridge.storage.scim_models import ScimUser
-from authbridge.storage.users import username_key
+from authbridge.storage.models import User
 
 __all__ = ["find_provisioned", "sources_for_connector"]
 
@@ -59,31 +55,5 @@ def find_provisioned(
     the IdP's own login name); an unverified name would let anyone claim a provisioned
     account.
     """
-    with storage.db.session() as session:
-        linked = session.scalar(
-            select(User)
-            .join(Identity, Identity.user_id == User.id)
-            .where(Identity.connector_id == connector_id, Identity.subject == subject)
-        )
-        if linked is not None:
-            return linked
-        sources = sources_for_connector(connector_id, settings)
-        if not verified_username or not sources:
-            return None
-        candidate = session.scalar(
-            select(User)
-            .join(ScimUser, ScimUser.user_id == User.id)
-            .where(
-                User.username_key == username_key(verified_username),
-                ScimUser.source.in_(sources),
-            )
-        )
-        if candidate is None:
-            return None
-        # An account already linked to another subject of this connector is someone else's.
-        other = session.scalar(
-            select(Identity.id).where(
-                Identity.user_id == candidate.id, Identity.connector_id == connector_id
-            )
-        )
-        return None if other is not None else candidate
+    sources = sources_for_connector(connector_id, settings)
+    return storage.users.provisioned_match(connector_id, subject, verified_username, sources)

@@ -1,31 +1,42 @@
-"""One place that ends everything a user holds: browser sessions and (once the provider
-stores them) refresh tokens. Called on deactivation (SCIM `active: false`), password
-change elsewhere, and admin action, so no revocation path forgets a kind of credential."""
+"""One object that ends everything a user holds: browser sessions and the OpenID Provider's
+refresh tokens.
+
+It is built once at start-up (by the app's services, or by a CLI command) with what it
+revokes passed in, and every path that must end a user's credentials calls it: password
+change, SCIM deactivation and delete, the operator's `users disable`, and the removal of a
+service account. Nothing registers itself on import, so a process that forgot to import
+the provider cannot silently skip the refresh tokens: the constructor asks for them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Protocol
 
-from authbridge.storage import Storage
-
-__all__ = ["register_revoker", "revoke_user"]
-
-_revokers: list[Callable[[Storage, str], int]] = []
+__all__ = ["BrowserSessions", "Revocation", "UserCredentialRevoker"]
 
 
-def register_revoker(revoker: Callable[[Storage, str], int]) -> None:
-    """Add a kind of credential to revoke (e.g. the provider's refresh tokens)."""
-    if revoker not in _revokers:
-        _revokers.append(revoker)
+class UserCredentialRevoker(Protocol):
+    """Something that revokes every credential of one kind a user holds (the provider's
+    refresh tokens), returning how many it revoked."""
+
+    def revoke_user(self, user_id: str) -> int: ...
 
 
-def _browser_sessions(storage: Storage, user_id: str) -> int:
-    return storage.sessions.delete_for_user(user_id)
+class BrowserSessions(Protocol):
+    """The browser sessions store, as far as revocation needs it."""
+
+    def delete_for_user(self, user_id: str) -> int: ...
 
 
-register_revoker(_browser_sessions)
+class Revocation:
+    """Revokes a user's browser sessions and tokens together; is itself a
+    `UserCredentialRevoker`, so callers depend on the protocol only."""
 
+    def __init__(self, *, sessions: BrowserSessions, tokens: UserCredentialRevoker) -> None:
+        self._sessions = sessions
+        self._tokens = tokens
 
-def revoke_user(storage: Storage, user_id: str) -> int:
-    """Revoke every credential of `user_id`; returns how many were revoked."""
-    return sum(revoker(storage, user_id) for revoker in _revokers)
+    def revoke_user(self, user_id: str) -> int:
+        """End every session and refresh token of `user_id`; returns how many ended."""
+        revoked = self._tokens.revoke_user(user_id)
+        return revoked + self._sessions.delete_for_user(user_id)

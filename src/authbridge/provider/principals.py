@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from authbridge.directory.principals import principal
 from authbridge.storage.provider_store import Subject
 from authbridge.tokens.claims import Principal
 
@@ -10,16 +11,7 @@ __all__ = ["subject_principal", "userinfo_claims"]
 
 def subject_principal(subject: Subject) -> Principal:
     """The principal of a user read in a grant's own transaction (roles and teams included)."""
-    return Principal(
-        subject=subject.id,
-        username=subject.username,
-        email=subject.email,
-        email_verified=subject.email_verified,
-        name=subject.name,
-        groups=subject.teams,
-        roles=subject.roles,
-        kind=subject.kind,
-    )
+    return principal(subject, roles=subject.roles, teams=subject.teams)
 
 
 def userinfo_claims(principal: Principal, scope: str) -> dict[str, object]:

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from authbridge.config.model import Settings
-from authbridge.directory.revocation import register_revoker
 from authbridge.provider.authorization import (
     SUPPORTED_SCOPES,
     AuthorizationRequest,
@@ -365,13 +364,3 @@ class OpenIDProvider:
         expires = datetime.fromtimestamp(issued.expires_at, UTC)
         self.store.add_robot_token(issued.jti, user.id, description, expires)
         return issued.token, issued.jti, expires
-
-
-def _revoke_provider_grants(storage: Storage, user_id: str) -> int:
-    """Deactivating a user (SCIM, admin, CLI) ends their refresh tokens too."""
-    return ProviderStore(storage.db).revoke_user(user_id)
-
-
-# Kept until revocation is one injected object (issue 10, defect 2): every process that can
-# revoke a user (the app, the CLI) imports the provider, so no path forgets its grants.
-register_revoker(_revoke_provider_grants)

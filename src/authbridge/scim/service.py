@@ -39,7 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from authbridge.config.model import ScimSettings
-from authbridge.directory.revocation import revoke_user
+from authbridge.directory.revocation import UserCredentialRevoker
 from authbridge.scim import audit
 from authbridge.scim.columns import USER_VALUES, group_columns, user_columns, user_sort_columns
 from authbridge.scim.dialect import MemberChange, dialect_for, plan_patch, policy_for
@@ -202,9 +202,16 @@ class ScimService:
     """Users and Groups of one provisioning source."""
 
     def __init__(
-        self, storage: Storage, settings: ScimSettings, *, source: str, base_url: str
+        self,
+        storage: Storage,
+        settings: ScimSettings,
+        *,
+        source: str,
+        base_url: str,
+        revocation: UserCredentialRevoker,
     ) -> None:
         self.storage = storage
+        self.revocation = revocation
         self.settings = settings
         self.source = source
         self.base_url = base_url.rstrip("/")
@@ -554,7 +561,7 @@ class ScimService:
         if after.get("active") is False:
             # RFC 7644 §3.5.2 lets a client deactivate with active=false: every session and
             # refresh token of the user ends now, through the one revocation point.
-            revoke_user(self.storage, user_id)
+            self.revocation.revoke_user(user_id)
         return after
 
     def delete_user(self, user_id: str, *, actor: str, if_match: str | None = None) -> None:
@@ -575,7 +582,7 @@ class ScimService:
                 before=before,
                 after=None,
             )
-        revoke_user(self.storage, user_id)
+        self.revocation.revoke_user(user_id)
 
     def list_users(self, query: ListQuery) -> Page:
         """RFC 7644 §3.4.2: filtered, sorted, paginated Users, filtered by the database."""

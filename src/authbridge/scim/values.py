@@ -36,6 +36,7 @@ from scim2_models import BaseModel, Extension, Path
 from scim2_models.path import AttributeBinding, AttrPath
 
 from authbridge.scim.resources import ENTERPRISE_SCHEMA
+from authbridge.storage.users import username_key
 
 __all__ = [
     "KEY_LENGTH",
@@ -56,9 +57,9 @@ DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 Kind = Literal["string", "boolean", "datetime", "binary", "number", "complex"]
 
 
-def casefold_key(value: str) -> str:
-    """The normalisation of every case-insensitive key (as `users.username_key`)."""
-    return value.casefold()
+# The normalisation of every case-insensitive key: the one `username_key`, so that a filter
+# on userName compares exactly what `users.username_key` stores.
+casefold_key = username_key
 
 
 @dataclass(frozen=True)

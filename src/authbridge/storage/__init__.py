@@ -8,6 +8,7 @@ from authbridge.storage import (
 )
 from authbridge.storage.database import Database
 from authbridge.storage.errors import Conflict, StorageError, Unavailable
+from authbridge.storage.expiry import GarbageCollected
 from authbridge.storage.keys import KeyStore
 from authbridge.storage.keyvalues import KeyValueStore
 from authbridge.storage.ratelimits import RateLimitStore
@@ -17,6 +18,7 @@ from authbridge.storage.users import UserStore
 __all__ = [
     "Conflict",
     "Database",
+    "GarbageCollected",
     "KeyStore",
     "KeyValueStore",
     "RateLimitStore",
@@ -38,6 +40,10 @@ class Storage:
         self.keys = KeyStore(db)
         self.rate_limits = RateLimitStore(db)
         self.values = KeyValueStore(db)
+
+    def expiring(self) -> dict[str, GarbageCollected]:
+        """Every store whose rows expire, by name, for housekeeping's garbage collection."""
+        return {"sessions": self.sessions, "rate_limits": self.rate_limits, "values": self.values}
 
     @classmethod
     def open(cls, url: str, *, pool_size: int = 10, migrate: bool = True) -> Storage:

@@ -1,40 +1,56 @@
-"""Small named values shared by replicas: generated once, then read by everyone."""
+"""Small named values shared by replicas: generated once, then read by everyone.
+
+A value may expire (a pending IdP login): past its `expires_at` it reads as absent at
+once, and `garbage_collect` deletes it later.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from datetime import datetime
 
+from sqlalchemy import Table, delete, or_, select
+
+from authbridge.clock import utcnow
 from authbridge.storage.database import Database
-from authbridge.storage.models import KeyValue, utcnow
+from authbridge.storage.expiry import DEFAULT_BATCH, delete_batch
+from authbridge.storage.models import KeyValue
 from authbridge.storage.upsert import insert_for
 
 __all__ = ["KeyValueStore"]
+
+_values: Table = KeyValue.__table__  # type: ignore[assignment]
 
 
 class KeyValueStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def get(self, name: str) -> str | None:
+    def get(self, name: str, *, now: datetime | None = None) -> str | None:
+        """The value, or None when there is none or it has expired by `now`."""
+        live = or_(_values.c.expires_at.is_(None), _values.c.expires_at > (now or utcnow()))
         with self._db.session() as session:
-            return session.scalar(select(KeyValue.value).where(KeyValue.name == name))
+            return session.scalar(select(_values.c.value).where(_values.c.name == name, live))
 
-    def put(self, name: str, value: str) -> None:
-        table = KeyValue.__table__
+    def put(self, name: str, value: str, *, expires_at: datetime | None = None) -> None:
+        """Store `value` under `name`, replacing any; it lapses at `expires_at` if given."""
+        now = utcnow()
         with self._db.session() as session:
-            stmt = insert_for(session, table).values(name=name, value=value, updated_at=utcnow())
+            stmt = insert_for(session, _values).values(
+                name=name, value=value, updated_at=now, expires_at=expires_at
+            )
             session.execute(
                 stmt.on_conflict_do_update(
-                    index_elements=[table.c.name], set_={"value": value, "updated_at": utcnow()}
+                    index_elements=[_values.c.name],
+                    set_={"value": value, "updated_at": now, "expires_at": expires_at},
                 )
             )
 
     def put_if_absent(self, name: str, value: str) -> str:
-        """Store `value` unless a value exists; return whichever value is stored (race-safe)."""
-        table = KeyValue.__table__
+        """Store `value` unless a value exists; return whichever value is stored (race-safe).
+        For values that never expire (the CSRF key)."""
         with self._db.session() as session:
-            stmt = insert_for(session, table).values(name=name, value=value, updated_at=utcnow())
-            session.execute(stmt.on_conflict_do_nothing(index_elements=[table.c.name]))
+            stmt = insert_for(session, _values).values(name=name, value=value, updated_at=utcnow())
+            session.execute(stmt.on_conflict_do_nothing(index_elements=[_values.c.name]))
         stored = self.get(name)
         assert stored is not None
         return stored
@@ -43,3 +59,7 @@ class KeyValueStore:
         with self._db.session() as session:
             result = session.execute(delete(KeyValue).where(KeyValue.name == name))
             return bool(getattr(result, "rowcount", 0))
+
+    def garbage_collect(self, now: datetime, batch: int = DEFAULT_BATCH) -> int:
+        """Delete up to `batch` values that expired by `now` (values without expiry stay)."""
+        return delete_batch(self._db, _values, _values.c.expires_at < now, batch)

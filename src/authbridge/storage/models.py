@@ -25,6 +25,11 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+# Column defaults need the clock; `utcnow` stays importable from here (in `__all__`) only so
+# that modules of the parallel branches of issue 10 keep working until they import
+# `authbridge.clock` themselves.
+from authbridge.clock import utcnow
+
 __all__ = [
     "Base",
     "BrowserSession",
@@ -41,10 +46,6 @@ __all__ = [
     "column_values",
     "utcnow",
 ]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -214,13 +215,23 @@ class RateLimitCounter(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     window_start: Mapped[datetime] = mapped_column()
     count: Mapped[int] = mapped_column(Integer, default=0)
+    # When this counter's window ends (each limiter has its own window); NULL only for
+    # counters written before the column existed (migration 0002_expiry).
+    expires_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (Index("ix_rate_limit_counters_expires_at", "expires_at"),)
 
 
 class KeyValue(Base):
-    """Small service-wide values shared by replicas (the CSRF key, the setup token digest)."""
+    """Small service-wide values shared by replicas (the CSRF key, the setup token digest,
+    pending IdP logins)."""
 
     __tablename__ = "key_values"
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # NULL: kept until deleted (the CSRF key); otherwise garbage once past (pending logins).
+    expires_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (Index("ix_key_values_expires_at", "expires_at"),)

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table, bindparam, case, delete, select
+from sqlalchemy import Table, and_, bindparam, case, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from authbridge.storage.database import Database
+from authbridge.storage.expiry import DEFAULT_BATCH, delete_batch
 from authbridge.storage.models import RateLimitCounter
 from authbridge.storage.upsert import insert_for
 
 __all__ = ["RateLimitStore"]
 
 _counters: Table = RateLimitCounter.__table__  # type: ignore[assignment]
+# How long a counter without an expiry is kept: far longer than the limiters' windows
+# (15 minutes by default, for sign-ins and device-code guesses alike).
+LEGACY_WINDOW = timedelta(days=1)
 # Read before every password check: built once, so SQLAlchemy neither rebuilds the statement
 # nor recomputes its cache key per sign-in.
 _LIVE_COUNTS = select(_counters.c.key, _counters.c["count"]).where(
@@ -27,16 +31,26 @@ class RateLimitStore:
         self._db = db
 
     def hit(self, key: str, *, now: datetime, window: timedelta) -> int:
-        """Count one event for `key`; a window older than `window` starts over. Atomic."""
+        """Count one event for `key`; a window older than `window` starts over. Atomic.
+
+        The counter's expiry is the end of its window: garbage collection needs nothing else
+        (limiters with different windows share the table).
+        """
         table = RateLimitCounter.__table__
         with self._db.session() as session:
             stale = table.c.window_start <= now - window
-            stmt = insert_for(session, table).values(key=key, window_start=now, count=1)
+            ends = now + window
+            stmt = insert_for(session, table).values(
+                key=key, window_start=now, count=1, expires_at=ends
+            )
             stmt = stmt.on_conflict_do_update(
                 index_elements=[table.c.key],
                 set_={
                     "count": case((stale, 1), else_=table.c.count + 1),
                     "window_start": case((stale, now), else_=table.c.window_start),
+                    "expires_at": case(
+                        (stale, ends), else_=func.coalesce(table.c.expires_at, ends)
+                    ),
                 },
             )
             session.execute(stmt)
@@ -63,10 +77,14 @@ class RateLimitStore:
         with self._db.session() as session:
             session.execute(delete(RateLimitCounter).where(RateLimitCounter.key == key))
 
-    def delete_stale(self, before: datetime) -> int:
-        """Drop counters whose window started before `before` (they count nothing any more)."""
-        with self._db.session() as session:
-            result = session.execute(
-                delete(RateLimitCounter).where(RateLimitCounter.window_start < before)
-            )
-            return int(getattr(result, "rowcount", 0) or 0)
+    def garbage_collect(self, now: datetime, batch: int = DEFAULT_BATCH) -> int:
+        """Delete up to `batch` counters whose window has ended, each by its own window.
+
+        A counter written before counters had an expiry (migration 0002_expiry) has none;
+        it is dropped once its window started longer ago than any limiter's window.
+        """
+        expired = or_(
+            _counters.c.expires_at < now,
+            and_(_counters.c.expires_at.is_(None), _counters.c.window_start < now - LEGACY_WINDOW),
+        )
+        return delete_batch(self._db, _counters, expired, batch)

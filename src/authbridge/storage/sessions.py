@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import Table, bindparam, delete, insert, select, update
 
 from authbridge.storage.database import Database
+from authbridge.storage.expiry import DEFAULT_BATCH, delete_batch
 from authbridge.storage.models import BrowserSession, User, column_values
 
 __all__ = ["SessionStore"]
@@ -96,7 +97,6 @@ class SessionStore:
             )
             return int(getattr(result, "rowcount", 0) or 0)
 
-    def delete_expired(self, now: datetime) -> int:
-        with self._db.session() as session:
-            result = session.execute(delete(BrowserSession).where(BrowserSession.expires_at < now))
-            return int(getattr(result, "rowcount", 0) or 0)
+    def garbage_collect(self, now: datetime, batch: int = DEFAULT_BATCH) -> int:
+        """Delete up to `batch` sessions past their absolute lifetime."""
+        return delete_batch(self._db, _sessions, _sessions.c.expires_at < now, batch)

@@ -1,19 +1,29 @@
-"""Users, their upstream identities and their roles."""
+"""Users, their upstream identities, their roles and their IdP-owned teams.
+
+`username_key` is the one case-insensitive key of a username (RFC 7643 §4.1.1: userName is
+caseExact=false); the unique index is on it, and SCIM filters on userName compare it.
+`user_row` builds every new user row (local sign-up, IdP login, SCIM create, service
+accounts), so the defaults of a new account are written once.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm import Session, make_transient_to_detached
 
+from authbridge.clock import utcnow
 from authbridge.storage.database import Database
 from authbridge.storage.errors import Conflict
-from authbridge.storage.models import Identity, Team, TeamMember, TeamRole, User, UserRole, utcnow
+from authbridge.storage.models import Identity, Team, TeamMember, TeamRole, User, UserRole
+from authbridge.storage.scim_models import ScimUser
 
-__all__ = ["UserStore"]
+__all__ = ["IdentityLink", "UserStore", "user_row", "username_key"]
 
 
 _users: Table = User.__table__  # type: ignore[assignment]
@@ -23,7 +33,46 @@ _BY_USERNAME_KEY = select(_users).where(_users.c.username_key == bindparam("key"
 
 
 def username_key(username: str) -> str:
+    """The case-insensitive key of a username (and of every caseExact=false SCIM value)."""
     return username.casefold()
+
+
+def user_row(
+    *,
+    username: str,
+    email: str | None = None,
+    email_verified: bool = False,
+    name: str | None = None,
+    password_hash: str | None = None,
+    kind: str = "person",
+    active: bool = True,
+    user_id: str | None = None,
+    now: datetime | None = None,
+) -> User:
+    """A new, unsaved user row with its id and username key."""
+    now = now or utcnow()
+    return User(
+        id=user_id or str(uuid.uuid4()),
+        username=username,
+        username_key=username_key(username),
+        email=email,
+        email_verified=email_verified,
+        name=name,
+        password_hash=password_hash,
+        kind=kind,
+        active=active,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+@dataclass(frozen=True)
+class IdentityLink:
+    """An upstream identity to link a new account to, in the account's own transaction."""
+
+    connector_id: str
+    subject: str
+    email: str | None = None
 
 
 class UserStore:
@@ -40,18 +89,19 @@ class UserStore:
         password_hash: str | None = None,
         kind: str = "person",
         roles: Iterable[str] = (),
+        identity: IdentityLink | None = None,
     ) -> User:
-        """Create a user with its roles in one transaction; Conflict if the username is taken."""
-        user = User(
-            id=str(uuid.uuid4()),
+        """Create a user with its roles (and its identity link) in one transaction, so nothing
+        is half-created; Conflict if the username or the identity is taken."""
+        now = utcnow()
+        user = user_row(
             username=username,
-            username_key=username_key(username),
             email=email,
             email_verified=email_verified,
             name=name,
             password_hash=password_hash,
             kind=kind,
-            active=True,
+            now=now,
         )
         try:
             with self._db.session() as session:
@@ -59,9 +109,16 @@ class UserStore:
                 session.flush()
                 for role in roles:
                     session.add(UserRole(user_id=user.id, role_name=role))
+                if identity is not None:
+                    session.add(_identity_row(user.id, identity, now))
         except IntegrityError as exc:
-            raise Conflict(f"username {username!r} is taken") from exc
+            raise Conflict(f"username {username!r} or its identity is taken") from exc
         return user
+
+    def all(self) -> list[User]:
+        """Every user, by username key (operators' listing)."""
+        with self._db.session() as session:
+            return list(session.scalars(select(User).order_by(User.username_key)))
 
     def get(self, user_id: str) -> User | None:
         with self._db.session() as session:
@@ -88,19 +145,58 @@ class UserStore:
     def link_identity(
         self, user_id: str, connector_id: str, subject: str, email: str | None = None
     ) -> None:
+        """Link an upstream identity to an existing user; Conflict if it is linked already."""
         try:
             with self._db.session() as session:
-                session.add(
-                    Identity(
-                        user_id=user_id,
-                        connector_id=connector_id,
-                        subject=subject,
-                        email=email,
-                        claims={},
-                    )
-                )
+                session.add(_identity_row(user_id, IdentityLink(connector_id, subject, email)))
         except IntegrityError as exc:
             raise Conflict(f"{connector_id}/{subject} is linked already") from exc
+
+    def touch_identity(
+        self, connector_id: str, subject: str, email: str | None, now: datetime
+    ) -> None:
+        """Record a login through this identity: its last-seen email (shown, never a key)."""
+        with self._db.session() as session:
+            session.execute(
+                update(Identity)
+                .where(Identity.connector_id == connector_id, Identity.subject == subject)
+                .values(email=email, last_login_at=now)
+            )
+
+    def provisioned_match(
+        self,
+        connector_id: str,
+        subject: str,
+        verified_username: str | None,
+        sources: Sequence[str],
+    ) -> User | None:
+        """The user linked to (connector, subject); else the user one of the SCIM `sources`
+        provisioned under `verified_username`, unless another subject of this connector is
+        linked to it already. One read transaction (see directory/provisioning.py)."""
+        with self._db.session() as session:
+            linked = session.scalar(
+                select(User)
+                .join(Identity, Identity.user_id == User.id)
+                .where(Identity.connector_id == connector_id, Identity.subject == subject)
+            )
+            if linked is not None or not verified_username or not sources:
+                return linked
+            candidate = session.scalar(
+                select(User)
+                .join(ScimUser, ScimUser.user_id == User.id)
+                .where(
+                    User.username_key == username_key(verified_username),
+                    ScimUser.source.in_(sources),
+                )
+            )
+            if candidate is None:
+                return None
+            other = session.scalar(
+                select(Identity.id).where(
+                    Identity.user_id == candidate.id, Identity.connector_id == connector_id
+                )
+            )
+            return None if other is not None else candidate
 
     def count(self) -> int:
         with self._db.session() as session:
@@ -124,6 +220,14 @@ class UserStore:
         with self._db.session() as session:
             if session.get(UserRole, (user_id, role)) is None:
                 session.add(UserRole(user_id=user_id, role_name=role))
+
+    def any_with_role(self, role: str) -> bool:
+        """Whether some user holds `role` directly (the first-admin check)."""
+        with self._db.session() as session:
+            found = session.scalar(
+                select(UserRole.user_id).where(UserRole.role_name == role).limit(1)
+            )
+            return found is not None
 
     def revoke_role(self, user_id: str, role: str) -> None:
         with self._db.session() as session:
@@ -151,3 +255,62 @@ class UserStore:
                     .where(TeamMember.user_id == user_id)
                 )
             )
+
+    def set_source_teams(self, user_id: str, source: str, names: Sequence[str]) -> list[str]:
+        """Make the user's membership in the teams `source` owns exactly `names`, creating
+        missing teams as owned by `source`. A team of that name owned by another source is
+        left alone; its name is returned. Conflict if a concurrent login created one of the
+        teams at the same moment (the caller tries again)."""
+        refused: list[str] = []
+        try:
+            with self._db.session() as session:
+                wanted: set[str] = set()
+                for name in names:
+                    team_id = _owned_team(session, name, source)
+                    if team_id is None:
+                        refused.append(name)
+                    else:
+                        wanted.add(team_id)
+                owned = select(Team.id).where(Team.source == source)
+                current = set(
+                    session.scalars(
+                        select(TeamMember.team_id).where(
+                            TeamMember.user_id == user_id, TeamMember.team_id.in_(owned)
+                        )
+                    )
+                )
+                if current - wanted:
+                    session.execute(
+                        delete(TeamMember).where(
+                            TeamMember.user_id == user_id,
+                            TeamMember.team_id.in_(current - wanted),
+                        )
+                    )
+                for team_id in wanted - current:
+                    session.add(TeamMember(team_id=team_id, user_id=user_id))
+        except IntegrityError as exc:
+            raise Conflict("a team was created concurrently") from exc
+        return refused
+
+
+def _identity_row(user_id: str, link: IdentityLink, now: datetime | None = None) -> Identity:
+    return Identity(
+        user_id=user_id,
+        connector_id=link.connector_id,
+        subject=link.subject,
+        email=link.email,
+        claims={},
+        last_login_at=now,
+    )
+
+
+def _owned_team(session: Session, name: str, source: str) -> str | None:
+    """The id of team `name` owned by `source`, created if missing; None if another source
+    owns a team of that name."""
+    team = session.scalar(select(Team).where(Team.name_key == username_key(name)))
+    if team is None:
+        team = Team(id=str(uuid.uuid4()), name=name, name_key=username_key(name), source=source)
+        session.add(team)
+        session.flush()
+        return team.id
+    return team.id if team.source == source else None

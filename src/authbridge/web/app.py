@@ -23,7 +23,7 @@ from authbridge.web import (
 from authbridge.web.limits import BodyLimitMiddleware, FormLimits, RouteLimit
 from authbridge.web.observability import ObservabilityMiddleware
 from authbridge.web.security import SecurityHeadersMiddleware
-from authbridge.web.services import Services
+from authbridge.web.services import PublishedDocument, Services
 
 __all__ = ["create_app"]
 
@@ -46,13 +46,13 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         redoc_url=None,
         openapi_url=None,
     )
+    services.discovery = PublishedDocument.of(wellknown.discovery_document(services))
     app.state.services = services
     app.mount(
         "/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"
     )
-    for module in (ops, wellknown, pages, oauth_routes, scim_routes):
+    for module in (ops, wellknown, pages, oauth_routes, scim_routes, oauth_client_routes):
         app.include_router(module.router)
-    oauth_client_routes.install(app, services)
     errors.install(app)
     server = settings.server
     app.add_middleware(

@@ -24,26 +24,20 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from fastapi import APIRouter, FastAPI, Request
-from sqlalchemy import delete
+from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
-from authbridge.connectors import (
-    CallbackConnector,
-    ConnectorError,
-    Connectors,
-    LoginRequest,
-    build_connectors,
-)
+from authbridge.clock import utcnow
+from authbridge.connectors import CallbackConnector, ConnectorError, Connectors, LoginRequest
 from authbridge.connectors.oidc import IDP_ERRORS
 from authbridge.directory.identities import IdentityLinker, SignInRefused
-from authbridge.storage.models import KeyValue, utcnow
+from authbridge.web.dependencies import services_of as _services
 from authbridge.web.rendering import check_csrf, render
 from authbridge.web.security import safe_next
-from authbridge.web.services import LoginProvider, Services
+from authbridge.web.services import Services
 from authbridge.web.sessions import sign_in
 
-__all__ = ["install", "router"]
+__all__ = ["router"]
 
 router = APIRouter()
 log = structlog.get_logger("authbridge.oauth_client")
@@ -51,53 +45,14 @@ log = structlog.get_logger("authbridge.oauth_client")
 CALLBACK_PATH = "/v1/oauth/callback/"
 REDIRECT_PATH = "/v1/oauth/redirect/"
 PENDING_PREFIX = "oauth-login:"
-PENDING_TTL = 600
+PENDING_TTL = timedelta(minutes=10)
 MAX_FIELDS = 20
 MAX_FIELD = 16 * 1024
 RELAYED = "authbridge_relayed"
 
 
-def install(app: FastAPI, services: Services) -> Connectors:
-    """Build the configured connectors, list their buttons, and add the routes."""
-    connectors = build_connectors(services.settings)
-    app.state.connectors = connectors
-    services.connector_ids = set(connectors.by_id)
-    services.login_providers_may_wait = connectors.problems_may_wait
-    services.provider_sources.append(lambda: _buttons(connectors))
-    app.include_router(router)
-    return connectors
-
-
-def _buttons(connectors: Connectors) -> list[LoginProvider]:
-    buttons = []
-    for connector in connectors.ordered:
-        try:
-            problem = connector.problem()
-        except Exception:
-            # One broken IdP must not take the login page (and local sign-in) down with it.
-            log.exception("idp_status_failed", provider=connector.id)
-            problem = "This identity provider is unavailable because of an unexpected error."
-        if problem is not None:
-            log.warning("idp_unavailable", provider=connector.id, problem=problem)
-        buttons.append(
-            LoginProvider(
-                id=connector.id,
-                display_name=connector.display_name,
-                available=problem is None,
-                problem=problem,
-            )
-        )
-    return buttons
-
-
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
 def _connectors(request: Request) -> Connectors:
-    connectors: Connectors = request.app.state.connectors
-    return connectors
+    return _services(request).connectors
 
 
 def _bind_cookie(services: Services) -> str:
@@ -172,32 +127,15 @@ def start(request: Request, provider: str = "", next: str = "") -> Response:
         "binding": _digest(binding),
         "created": time.time(),
     }
-    _purge_abandoned(services)
-    ready.storage.values.put(_pending_key(login.state), json.dumps(record))
+    # Storage owns the expiry: past it the login reads as absent, and housekeeping deletes it.
+    ready.storage.values.put(
+        _pending_key(login.state), json.dumps(record), expires_at=utcnow() + PENDING_TTL
+    )
     response = RedirectResponse(url, status_code=303)
-    services.cookies.set(response, cookie, binding, max_age=PENDING_TTL)
+    services.cookies.set(response, cookie, binding, max_age=int(PENDING_TTL.total_seconds()))
     response.headers["cache-control"] = "no-store"
     log.info("idp_sign_in_started", provider=connector.id)
     return response
-
-
-_last_purge = 0.0
-
-
-def _purge_abandoned(services: Services) -> None:
-    """Logins started and never finished leave a row; drop old ones, once a minute at most."""
-    global _last_purge
-    now = time.monotonic()
-    if now - _last_purge < 60:
-        return
-    _last_purge = now
-    cutoff = utcnow() - timedelta(seconds=PENDING_TTL)
-    with services.ready().storage.db.session() as session:
-        session.execute(
-            delete(KeyValue).where(
-                KeyValue.name.startswith(PENDING_PREFIX), KeyValue.updated_at < cutoff
-            )
-        )
 
 
 def _take_pending(request: Request, state: str) -> dict[str, Any] | None:
@@ -214,8 +152,6 @@ def _take_pending(request: Request, state: str) -> dict[str, Any] | None:
         return None
     # delete() is the single-use gate: of two requests racing with one state, one wins.
     if not values.delete(key):
-        return None
-    if time.time() - float(record.get("created", 0)) > PENDING_TTL:
         return None
     return record
 

@@ -34,6 +34,8 @@ from authbridge.provider.device import normalize_user_code
 from authbridge.provider.errors import OAuthError
 from authbridge.provider.service import OpenIDProvider
 from authbridge.storage.models import utcnow
+from authbridge.web.dependencies import provider_for
+from authbridge.web.dependencies import services_of as _services
 from authbridge.web.rendering import check_csrf, render, templates
 from authbridge.web.services import Services
 from authbridge.web.sessions import current, sign_out
@@ -88,26 +90,6 @@ def provider_metadata(issuer: str) -> dict[str, object]:
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
     }
-
-
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
-def provider_for(request: Request) -> OpenIDProvider:
-    """One provider per started storage (rebuilt if storage came up again)."""
-    services = _services(request)
-    ready = services.ready()
-    cached = getattr(request.app.state, "oauth_provider", None)
-    if cached is None or cached[0] is not ready:
-        cached = (
-            ready,
-            OpenIDProvider(ready.storage, ready.keyring, ready.issuer, services.settings),
-        )
-        request.app.state.oauth_provider = cached
-    provider: OpenIDProvider = cached[1]
-    return provider
 
 
 def _json(body: Mapping[str, Any], status: int = 200, **headers: str) -> JSONResponse:

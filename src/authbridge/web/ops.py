@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import JSONResponse, Response
 
-from authbridge.web.services import Services
+from authbridge.web.dependencies import ServicesDep
 
 __all__ = ["router"]
 
 router = APIRouter()
-
-
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
 
 
 @router.get("/healthz", include_in_schema=False)
@@ -26,9 +21,8 @@ def healthz() -> Response:
 
 
 @router.get("/readyz", include_in_schema=False)
-def readyz(request: Request) -> Response:
+def readyz(services: ServicesDep) -> Response:
     """Ready: storage answers a query now."""
-    services = _services(request)
     try:
         services.ready().storage.db.ping()
     except Exception as exc:
@@ -39,7 +33,5 @@ def readyz(request: Request) -> Response:
 
 
 @router.get("/metrics", include_in_schema=False)
-def metrics(request: Request) -> Response:
-    return Response(
-        generate_latest(_services(request).metrics.registry), media_type=CONTENT_TYPE_LATEST
-    )
+def metrics(services: ServicesDep) -> Response:
+    return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)

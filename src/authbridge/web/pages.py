@@ -12,8 +12,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from authbridge.directory.accounts import LOCAL_CONNECTOR, AccountError
+from authbridge.directory.principals import principal_of
 from authbridge.directory.roles import is_initial_admin
-from authbridge.tokens import Principal
+from authbridge.storage.users import username_key
+from authbridge.web.dependencies import ServicesDep
 from authbridge.web.rendering import check_csrf, render
 from authbridge.web.security import client_address, safe_next
 from authbridge.web.services import Services
@@ -28,17 +30,12 @@ DEVICE = "device"
 UI_CLIENT_ID = "authbridge"
 
 
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
 def _device_for(value: str | None, account: str) -> str | None:
     """The device id of a device cookie, if it was issued for `account` (OWASP device cookies)."""
     if not value:
         return None
     device, _, owner = value.partition(":")
-    return device if owner == account.casefold() else None
+    return device if owner == username_key(account) else None
 
 
 def _see_other(url: str) -> RedirectResponse:
@@ -56,14 +53,14 @@ def _login_context(services: Services, next_url: str = "") -> dict[str, Any]:
 
 
 @router.get("/", include_in_schema=False)
-def home(request: Request) -> Response:
-    services = _services(request)
+def home(request: Request, services: ServicesDep) -> Response:
     return _see_other("/account" if current(request, services) else "/login")
 
 
 @router.get("/login", include_in_schema=False)
-async def login_page(request: Request, next: str = "", login_hint: str = "") -> Response:
-    services = _services(request)
+async def login_page(
+    request: Request, services: ServicesDep, next: str = "", login_hint: str = ""
+) -> Response:
     if request.cookies.get(services.cookies.session) or services.login_providers_may_wait:
         # A session cookie means a database read and an IdP button may wait briefly on its
         # discovery probe: both go to the thread pool, never onto the event loop.
@@ -84,12 +81,12 @@ def _login_page(request: Request, services: Services, next: str, login_hint: str
 @router.post("/login", include_in_schema=False)
 def login(
     request: Request,
+    services: ServicesDep,
     username: FormStr = "",
     password: FormStr = "",
     csrf_token: FormStr = "",
     next: FormStr = "",
 ) -> Response:
-    services = _services(request)
     check_csrf(request, services, csrf_token)
     context = _login_context(services, next)
     if not services.settings.auth.local.enabled:
@@ -158,8 +155,7 @@ def login(
 
 
 @router.get("/signup", include_in_schema=False)
-def signup_page(request: Request) -> Response:
-    services = _services(request)
+def signup_page(request: Request, services: ServicesDep) -> Response:
     local = services.settings.auth.local
     if not (local.enabled and local.allow_signup):
         return render(
@@ -183,12 +179,12 @@ def signup_page(request: Request) -> Response:
 @router.post("/signup", include_in_schema=False)
 def signup(
     request: Request,
+    services: ServicesDep,
     email: FormStr = "",
     name: FormStr = "",
     password: FormStr = "",
     csrf_token: FormStr = "",
 ) -> Response:
-    services = _services(request)
     check_csrf(request, services, csrf_token)
     ready = services.ready()
     address = client_address(request, services.settings.server.trusted_proxies)
@@ -255,8 +251,7 @@ def _setup_gone(request: Request, services: Services) -> Response:
 
 
 @router.get("/setup", include_in_schema=False)
-def setup_page(request: Request, token: str = "") -> Response:
-    services = _services(request)
+def setup_page(request: Request, services: ServicesDep, token: str = "") -> Response:
     if not services.ready().setup.valid(token):
         return _setup_gone(request, services)
     return _setup_form(request, services, token)
@@ -265,13 +260,13 @@ def setup_page(request: Request, token: str = "") -> Response:
 @router.post("/setup", include_in_schema=False)
 def setup(
     request: Request,
+    services: ServicesDep,
     token: FormStr = "",
     email: FormStr = "",
     name: FormStr = "",
     password: FormStr = "",
     csrf_token: FormStr = "",
 ) -> Response:
-    services = _services(request)
     check_csrf(request, services, csrf_token)
     ready = services.ready()
     if not ready.setup.valid(token):
@@ -306,8 +301,7 @@ def setup(
 
 
 @router.post("/logout", include_in_schema=False)
-def logout(request: Request, csrf_token: FormStr = "") -> Response:
-    services = _services(request)
+def logout(request: Request, services: ServicesDep, csrf_token: FormStr = "") -> Response:
     check_csrf(request, services, csrf_token)
     response = _see_other("/login")
     sign_out(request, response, services)
@@ -315,25 +309,13 @@ def logout(request: Request, csrf_token: FormStr = "") -> Response:
 
 
 @router.get("/account", include_in_schema=False)
-def account(request: Request) -> Response:
-    services = _services(request)
+def account(request: Request, services: ServicesDep) -> Response:
     signed_in = current(request, services)
     if signed_in is None:
         return _see_other("/login")
     ready = services.ready()
     user = signed_in.user
-    roles = ready.storage.users.roles(user.id)
-    teams = ready.storage.users.teams(user.id)
-    principal = Principal(
-        subject=user.id,
-        username=user.username,
-        email=user.email,
-        email_verified=user.email_verified,
-        name=user.name,
-        groups=tuple(teams),
-        roles=tuple(roles),
-        kind=user.kind,
-    )
+    principal = principal_of(ready.storage.users, user)
     issued = ready.issuer.access_token(
         principal,
         audience=services.settings.access_token_audience,
@@ -345,8 +327,8 @@ def account(request: Request) -> Response:
         request,
         services,
         "account.html",
-        roles=roles,
-        teams=teams,
+        roles=list(principal.roles),
+        teams=list(principal.groups),
         token=issued.token,
         token_expires=expires,
         method=signed_in.session.auth_method,
@@ -360,8 +342,7 @@ def account(request: Request) -> Response:
 
 
 @router.get("/account/password", include_in_schema=False)
-def password_page(request: Request) -> Response:
-    services = _services(request)
+def password_page(request: Request, services: ServicesDep) -> Response:
     signed_in = current(request, services)
     if signed_in is None or signed_in.user.password_hash is None:
         return _see_other("/login")
@@ -371,11 +352,11 @@ def password_page(request: Request) -> Response:
 @router.post("/account/password", include_in_schema=False)
 def change_password(
     request: Request,
+    services: ServicesDep,
     current_password: FormStr = "",
     new_password: FormStr = "",
     csrf_token: FormStr = "",
 ) -> Response:
-    services = _services(request)
     check_csrf(request, services, csrf_token)
     signed_in = current(request, services)
     if signed_in is None:
@@ -385,8 +366,9 @@ def change_password(
         ready.accounts.change_password(signed_in.user, current_password, new_password)
     except AccountError as exc:
         return render(request, services, "password.html", 400, error=str(exc))
-    # Other browsers signed in with the old password are signed out; this one gets a new id.
-    ready.storage.sessions.delete_for_user(signed_in.user.id)
+    # Whoever holds the old password may hold its sessions and tokens too: every browser
+    # session and every refresh token of the user ends; this browser gets a new session.
+    ready.revocation.revoke_user(signed_in.user.id)
     response = _see_other("/account?notice=password-changed")
     sign_in(request, response, services, signed_in.user, signed_in.session.auth_method)
     log.info("password_changed", user_id=signed_in.user.id)

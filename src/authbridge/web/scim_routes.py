@@ -77,16 +77,10 @@ class _Endpoint:
         self.settings: Settings = services.settings
         self.credential = credential_for(source, self.settings.scim)
         self.base_url = f"{self.settings.server.issuer}/v1/scim/v2/{source}"
-        self._service: ScimService | None = None
 
     @property
     def service(self) -> ScimService:
-        ready = self.services.ready()
-        if self._service is None or self._service.storage is not ready.storage:
-            self._service = ScimService(
-                ready.storage, self.settings.scim, source=self.source, base_url=self.base_url
-            )
-        return self._service
+        return self.services.ready().scim[self.source]
 
 
 def _endpoint(request: Request, source: str) -> _Endpoint:

@@ -1,5 +1,10 @@
 """Everything a request needs, built once from the settings; storage comes up in the background.
 
+This is the one place where the service is wired: `Services` holds the settings, metrics and
+the configured connectors; `Ready` (built once storage answers) holds the stores, the key
+ring, the OpenID Provider, the SCIM services and the one `Revocation`. Routes get `Services`
+through `authbridge.web.dependencies`; nothing registers itself on import.
+
 The service starts even when the database is down: `/healthz` answers, `/readyz` and every
 page that needs storage answer 503, and a background thread keeps trying until the
 database answers, then runs migrations and creates what a first start creates.
@@ -7,30 +12,38 @@ database answers, then runs migrations and creates what a first start creates.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime
 
 import structlog
 
+from authbridge.clock import utcnow
 from authbridge.config.model import Settings
+from authbridge.connectors import Connectors, build_connectors
 from authbridge.directory.accounts import LocalAccounts
 from authbridge.directory.bootstrap import SetupLinks
 from authbridge.directory.passwords import PasswordHashing
+from authbridge.directory.revocation import Revocation
 from authbridge.directory.throttle import SignInThrottle
+from authbridge.provider.service import OpenIDProvider
+from authbridge.scim.auth import SOURCES as SCIM_SOURCES
+from authbridge.scim.service import ScimService
 from authbridge.storage import Storage
 from authbridge.storage.database import Database
 from authbridge.storage.errors import Unavailable
-from authbridge.storage.models import utcnow
+from authbridge.storage.expiry import GarbageCollected, collect
 from authbridge.tokens import KeyRing, TokenIssuer
 from authbridge.tokens.issuer import issuer_for
 from authbridge.tokens.keyring import keyring_for
 from authbridge.web.observability import Metrics
 from authbridge.web.security import CookieNames, Csrf
 
-__all__ = ["LoginProvider", "Ready", "Services"]
+__all__ = ["LoginProvider", "PublishedDocument", "Ready", "Services", "housekeeping"]
 
 log = structlog.get_logger("authbridge")
 SECRET_KEY = "csrf_secret_key"
@@ -47,8 +60,36 @@ class LoginProvider:
     problem: str | None = None
 
 
+def housekeeping(stores: Mapping[str, GarbageCollected], now: datetime) -> dict[str, int]:
+    """One round of garbage collection over `stores`, in bounded batches; logs and returns
+    how many rows each deleted. A failing store does not keep the others from running."""
+    deleted: dict[str, int] = {}
+    for name, store in stores.items():
+        try:
+            deleted[name] = collect(store, now)
+        except Exception as exc:  # the next round tries again
+            log.warning("housekeeping_failed", store=name, error=type(exc).__name__)
+    log.info("housekeeping", **{f"expired_{name}": count for name, count in deleted.items()})
+    return deleted
+
+
+@dataclass(frozen=True)
+class PublishedDocument:
+    """A JSON document served as fixed bytes with a strong ETag (discovery)."""
+
+    body: bytes
+    etag: str
+
+    @classmethod
+    def of(cls, document: dict[str, object]) -> PublishedDocument:
+        body = json.dumps(document, separators=(",", ":")).encode()
+        return cls(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
+
+
 @dataclass
 class Ready:
+    """The storage-backed services, built together once storage answers."""
+
     storage: Storage
     keyring: KeyRing
     issuer: TokenIssuer
@@ -56,21 +97,26 @@ class Ready:
     throttle: SignInThrottle
     setup: SetupLinks
     csrf: Csrf
+    provider: OpenIDProvider
+    revocation: Revocation
+    # One SCIM service per provisioning source (`okta`, `microsoft`).
+    scim: dict[str, ScimService]
 
 
 @dataclass
 class Services:
     settings: Settings
     metrics: Metrics = field(default_factory=Metrics)
+    # The configured upstream IdPs (and the mock IdP while none is), built from the settings.
+    connectors: Connectors = field(init=False)
+    # The discovery document, published by `create_app` once the routes are known.
+    discovery: PublishedDocument | None = None
     _ready: Ready | None = None
     _error: str | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
-    # Callables listing login buttons; the connectors package registers one.
-    provider_sources: list[Callable[[], list[LoginProvider]]] = field(default_factory=list)
-    # Ids of the configured connectors; the connectors package fills it at start-up.
-    connector_ids: set[str] = field(default_factory=set)
-    # Whether login_providers() may wait on an IdP (a due discovery probe).
-    login_providers_may_wait: bool = False
+
+    def __post_init__(self) -> None:
+        self.connectors = build_connectors(self.settings)
 
     def method_enabled(self, method: str) -> bool:
         """Whether sessions signed in with `method` may go on: a sign-in method that was
@@ -78,11 +124,34 @@ class Services:
         accounts) no longer vouches for anyone."""
         if method == "local":
             return self.settings.auth.local.enabled
-        return method in self.connector_ids
+        return method in self.connectors.by_id
+
+    @property
+    def login_providers_may_wait(self) -> bool:
+        """Whether login_providers() may wait on an IdP (a due discovery probe)."""
+        return self.connectors.problems_may_wait
 
     def login_providers(self) -> list[LoginProvider]:
         """The identity-provider buttons of the login page, in configured order."""
-        return [provider for source in self.provider_sources for provider in source()]
+        buttons = []
+        for connector in self.connectors.ordered:
+            try:
+                problem = connector.problem()
+            except Exception:
+                # One broken IdP must not take the login page (and local sign-in) down.
+                log.exception("idp_status_failed", provider=connector.id)
+                problem = "This identity provider is unavailable because of an unexpected error."
+            if problem is not None:
+                log.warning("idp_unavailable", provider=connector.id, problem=problem)
+            buttons.append(
+                LoginProvider(
+                    id=connector.id,
+                    display_name=connector.display_name,
+                    available=problem is None,
+                    problem=problem,
+                )
+            )
+        return buttons
 
     @property
     def cookies(self) -> CookieNames:
@@ -108,19 +177,12 @@ class Services:
             self._ready.storage.db.dispose()
 
     def _housekeeping(self) -> None:
-        """Every few minutes: drop expired sessions and lapsed rate-limit counters."""
+        """Every few minutes: every store deletes what has expired (storage owns expiry)."""
         while not self._stop.wait(HOUSEKEEPING_INTERVAL):
             ready = self._ready
-            if ready is None:
-                continue
-            try:
-                now = utcnow()
-                window = timedelta(seconds=self.settings.auth.local.rate_limit.window)
-                sessions = ready.storage.sessions.delete_expired(now)
-                counters = ready.storage.rate_limits.delete_stale(now - window)
-                log.info("housekeeping", expired_sessions=sessions, stale_counters=counters)
-            except Exception as exc:  # the next round tries again
-                log.warning("housekeeping_failed", error=type(exc).__name__)
+            if ready is not None:
+                stores = {**ready.storage.expiring(), "provider": ready.provider.store}
+                housekeeping(stores, utcnow())
 
     def _retry(self) -> None:
         delay = 1.0
@@ -160,6 +222,8 @@ class Services:
             SECRET_KEY, secrets.token_urlsafe(48)
         )
         setup = SetupLinks(storage)
+        provider = OpenIDProvider(storage, keyring, issuer, settings)
+        revocation = Revocation(sessions=storage.sessions, tokens=provider)
         ready = Ready(
             storage=storage,
             keyring=keyring,
@@ -168,6 +232,18 @@ class Services:
             throttle=SignInThrottle(storage.rate_limits, local.rate_limit),
             setup=setup,
             csrf=Csrf(key.encode()),
+            provider=provider,
+            revocation=revocation,
+            scim={
+                source: ScimService(
+                    storage,
+                    settings.scim,
+                    source=source,
+                    base_url=f"{settings.server.issuer}/v1/scim/v2/{source}",
+                    revocation=revocation,
+                )
+                for source in SCIM_SOURCES
+            },
         )
         token = setup.issue()
         if token is not None:

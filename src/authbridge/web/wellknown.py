@@ -6,24 +6,17 @@ shorter than the time a new key is published before it signs, so caches never mi
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from authbridge.web.dependencies import ServicesDep
 from authbridge.web.oauth_routes import provider_metadata
-from authbridge.web.services import Services
+from authbridge.web.services import PublishedDocument, Services
 
 __all__ = ["JWKS_PATH", "router"]
 
 JWKS_PATH = "/api/v1/system/config/jwks"
 router = APIRouter()
-
-
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
 
 
 def _cached(request: Request, body: bytes, etag: str, max_age: int, media_type: str) -> Response:
@@ -43,8 +36,7 @@ def _max_age(services: Services) -> int:
 
 @router.get(JWKS_PATH, include_in_schema=False)
 @router.get("/.well-known/jwks.json", include_in_schema=False)
-def jwks(request: Request) -> Response:
-    services = _services(request)
+def jwks(request: Request, services: ServicesDep) -> Response:
     keys = services.ready().keyring.current()
     return _cached(request, keys.jwks, keys.etag, _max_age(services), "application/jwk-set+json")
 
@@ -82,11 +74,7 @@ def discovery_document(services: Services) -> dict[str, object]:
 
 
 @router.get("/.well-known/openid-configuration", include_in_schema=False)
-def openid_configuration(request: Request) -> Response:
-    services = _services(request)
-    state = request.app.state
-    if getattr(state, "discovery_bytes", None) is None:
-        body = json.dumps(discovery_document(services), separators=(",", ":")).encode()
-        state.discovery_bytes = body
-        state.discovery_etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    return _cached(request, state.discovery_bytes, state.discovery_etag, 3600, "application/json")
+def openid_configuration(request: Request, services: ServicesDep) -> Response:
+    # Published once by create_app; a Services used without it is answered all the same.
+    document = services.discovery or PublishedDocument.of(discovery_document(services))
+    return _cached(request, document.body, document.etag, 3600, "application/json")

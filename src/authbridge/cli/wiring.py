@@ -1,0 +1,45 @@
+"""What an operator command works on, wired once per command as the app wires itself.
+
+A CLI command is a short-lived process: it opens storage, builds the OpenID Provider and the
+one `Revocation` over both, and uses them like the app's routes do, so that disabling a user
+from the command line ends the same credentials as a SCIM deactivation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from authbridge.config import Settings
+from authbridge.directory.revocation import Revocation
+from authbridge.provider.service import OpenIDProvider
+from authbridge.storage import Storage
+from authbridge.tokens.issuer import issuer_for
+from authbridge.tokens.keyring import keyring_for
+
+__all__ = ["Operator", "open_operator"]
+
+
+@dataclass(frozen=True)
+class Operator:
+    settings: Settings
+    storage: Storage
+    provider: OpenIDProvider
+    revocation: Revocation
+
+
+def open_operator(config: Path | None) -> Operator:
+    """Load the configuration (exit 2 on errors), open storage and wire the services."""
+    from authbridge.cli.main import load_or_exit  # main imports the command modules
+
+    settings = load_or_exit(config)
+    storage = Storage.open(settings.database.url)
+    keyring = keyring_for(settings, storage.keys)
+    keyring.ensure_key()
+    provider = OpenIDProvider(storage, keyring, issuer_for(settings, keyring), settings)
+    return Operator(
+        settings=settings,
+        storage=storage,
+        provider=provider,
+        revocation=Revocation(sessions=storage.sessions, tokens=provider),
+    )
