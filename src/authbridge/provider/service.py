@@ -1,4 +1,9 @@
-"""The OpenID Provider: one object the web layer and the CLI call, over storage and keys."""
+"""The OpenID Provider: one object the web layer and the CLI call, over storage and keys.
+
+Over 400 lines because it is the one facade of every endpoint (authorize, token, device,
+userinfo, revocation, introspection, logout) and of client administration; each method
+is short and delegates the protocol to `authorization`, `grants` and `clients`.
+"""
 
 from __future__ import annotations
 

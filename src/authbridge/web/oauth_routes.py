@@ -3,6 +3,10 @@ device authorization and its verification page, and RP-initiated logout.
 
 Protocol decisions live in `authbridge.provider`; this module only moves parameters in and
 responses out, and knows where each kind of error must go (RFC 6749 §4.1.2.1, §5.2).
+
+Over 400 lines because it is every provider route in one place, as the discovery document
+lists them; the device verification page is the next candidate to move out (issue 10 moves
+device verification out of `web/`).
 """
 
 from __future__ import annotations
