@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from authbridge.config.model import RateLimitSettings
 from authbridge.storage.models import utcnow
@@ -104,6 +104,9 @@ class SignInThrottle:
         self._store.hit(_key("signup", address), now=self._clock(), window=self._window)
 
 
+_GO = Attempt(retry_after=None, earlier_failures=False)
+
+
 @dataclass(frozen=True)
 class CredentialLimits:
     """Failures per fixed window; short, so a throttled caller waits a minute, not a day."""
@@ -143,6 +146,7 @@ class CredentialThrottle:
         self._window = timedelta(seconds=self._limits.window)
         self._clock = clock
         self._recent: dict[str, datetime] = {}  # key -> end of the window of its last failure
+        self._recent_until = datetime.min.replace(tzinfo=UTC)  # the latest of those ends
 
     @property
     def store(self) -> RateLimitStore:
@@ -159,11 +163,16 @@ class CredentialThrottle:
 
     def check(self, credential_id: str, address: str) -> Attempt:
         """Whether a credential may be checked now; asked before it is verified."""
-        keys = self._keys(credential_id, address)
+        if not self._recent:
+            return _GO  # no recent failure in this process: the usual case costs nothing
         now = self._clock()
+        if now >= self._recent_until:
+            self._recent.clear()  # every window this process watched has lapsed
+            return _GO
+        keys = self._keys(credential_id, address)
         watched = [key for key, _ in keys if self._recent.get(key, now) > now]
         if not watched:
-            return Attempt(retry_after=None, earlier_failures=False)
+            return _GO
         counts = self._store.counts(watched, now=now, window=self._window)
         throttled = any(counts.get(key, 0) >= limit for key, limit in keys)
         return Attempt(
@@ -178,6 +187,7 @@ class CredentialThrottle:
         for key, _limit in self._keys(credential_id, address):
             self._store.hit(key, now=now, window=self._window)
             self._recent[key] = now + self._window
+        self._recent_until = now + self._window
 
     def succeeded(self, credential_id: str, address: str, attempt: Attempt) -> None:
         """Forget this caller's failures (the per-address count stays: others made them)."""

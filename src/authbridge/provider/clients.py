@@ -303,13 +303,15 @@ def authenticate_client(
     form: Mapping[str, str],
     *,
     allow_public: bool = True,
+    presented: tuple[str, str] | None = None,
 ) -> Client:
     """Identify and authenticate the client of a token, revocation or introspection request.
 
     RFC 6749 §2.3: a client uses one method per request; a confidential client must
-    authenticate; a public client only identifies itself with `client_id`.
+    authenticate; a public client only identifies itself with `client_id`. `presented`:
+    the caller's `presented_credentials(authorization, form)`, so it is not parsed twice.
     """
-    client_id, secret = presented_credentials(authorization, form)
+    client_id, secret = presented or presented_credentials(authorization, form)
     if not client_id:
         raise OAuthError("invalid_client", "client authentication is required", status=401)
     client = registry.get(client_id)

@@ -95,7 +95,8 @@ class OpenIDProvider:
             return authenticate_client(
                 self.registry, authorization, form, allow_public=allow_public
             )
-        client_id, _ = presented_credentials(authorization, form)  # malformed: no guess made
+        presented = presented_credentials(authorization, form)  # malformed: no guess made
+        client_id = presented[0]
         attempt = self.throttle.check(client_id, address)
         if attempt.throttled:
             raise OAuthError(
@@ -106,7 +107,7 @@ class OpenIDProvider:
             )
         try:
             client = authenticate_client(
-                self.registry, authorization, form, allow_public=allow_public
+                self.registry, authorization, form, allow_public=allow_public, presented=presented
             )
         except OAuthError as exc:
             if exc.error == "invalid_client":
