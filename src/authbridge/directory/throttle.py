@@ -1,4 +1,5 @@
-"""Throttling of failed password sign-ins (OWASP Authentication Cheat Sheet, "Login Throttling").
+"""Throttling of failed password sign-ins (OWASP Authentication Cheat Sheet, "Login Throttling"),
+and of failed credential checks of programs (OAuth clients, SCIM provisioning sources).
 
 Three fixed-window limits count failures: per (account, client address), per client address,
 and per account. None locks anyone out for good: every limit lapses with its window, and a
@@ -12,13 +13,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from authbridge.config.model import RateLimitSettings
 from authbridge.storage.models import utcnow
 from authbridge.storage.ratelimits import RateLimitStore
 
-__all__ = ["Attempt", "SignInThrottle"]
+__all__ = ["Attempt", "CredentialLimits", "CredentialThrottle", "SignInThrottle"]
 
 
 @dataclass(frozen=True)
@@ -101,3 +102,94 @@ class SignInThrottle:
 
     def signup_failed(self, address: str) -> None:
         self._store.hit(_key("signup", address), now=self._clock(), window=self._window)
+
+
+_GO = Attempt(retry_after=None, earlier_failures=False)
+
+
+@dataclass(frozen=True)
+class CredentialLimits:
+    """Failures per fixed window; short, so a throttled caller waits a minute, not a day."""
+
+    window: int = 60
+    per_credential_and_address: int = 10
+    per_address: int = 100
+
+
+class CredentialThrottle:
+    """Failed authentications of a program's credential: an OAuth client at the token
+    endpoint (RFC 6749 §2.3.1: "the authorization server MUST protect any endpoint
+    utilizing it against brute force attacks"), a SCIM provisioning source.
+
+    The same fixed-window counters as sign-ins (shared by replicas through storage), two
+    limits: per (credential id, client address) and per client address. Deliberately none
+    per credential id alone: failures from an attacker's address never block the
+    legitimate caller at its own address, and every limit lapses with its window.
+
+    The counters are read only for keys this process counted a failure for within the
+    window, so a caller that never fails costs no query (the token endpoint is a hot
+    path); a failure served by another replica is seen here from this process's first own
+    failure for that key on, so an attacker gains at most one unchecked try per replica
+    and window.
+    """
+
+    def __init__(
+        self,
+        store: RateLimitStore,
+        kind: str,
+        limits: CredentialLimits | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._store = store
+        self._kind = kind
+        self._limits = limits or CredentialLimits()
+        self._window = timedelta(seconds=self._limits.window)
+        self._clock = clock
+        self._recent: dict[str, datetime] = {}  # key -> end of the window of its last failure
+        self._recent_until = datetime.min.replace(tzinfo=UTC)  # the latest of those ends
+
+    @property
+    def store(self) -> RateLimitStore:
+        return self._store
+
+    def _keys(self, credential_id: str, address: str) -> list[tuple[str, int]]:
+        return [
+            (
+                _key(self._kind, "pair", credential_id, address),
+                self._limits.per_credential_and_address,
+            ),
+            (_key(self._kind, "addr", address), self._limits.per_address),
+        ]
+
+    def check(self, credential_id: str, address: str) -> Attempt:
+        """Whether a credential may be checked now; asked before it is verified."""
+        if not self._recent:
+            return _GO  # no recent failure in this process: the usual case costs nothing
+        now = self._clock()
+        if now >= self._recent_until:
+            self._recent.clear()  # every window this process watched has lapsed
+            return _GO
+        keys = self._keys(credential_id, address)
+        watched = [key for key, _ in keys if self._recent.get(key, now) > now]
+        if not watched:
+            return _GO
+        counts = self._store.counts(watched, now=now, window=self._window)
+        throttled = any(counts.get(key, 0) >= limit for key, limit in keys)
+        return Attempt(
+            retry_after=self._limits.window if throttled else None,
+            earlier_failures=counts.get(keys[0][0], 0) > 0,
+        )
+
+    def failed(self, credential_id: str, address: str) -> None:
+        now = self._clock()
+        if len(self._recent) > 100_000:
+            self._recent = {k: end for k, end in self._recent.items() if end > now}
+        for key, _limit in self._keys(credential_id, address):
+            self._store.hit(key, now=now, window=self._window)
+            self._recent[key] = now + self._window
+        self._recent_until = now + self._window
+
+    def succeeded(self, credential_id: str, address: str, attempt: Attempt) -> None:
+        """Forget this caller's failures (the per-address count stays: others made them)."""
+        if attempt.earlier_failures:
+            self._store.clear(self._keys(credential_id, address)[0][0])

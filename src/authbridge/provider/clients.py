@@ -34,6 +34,7 @@ __all__ = [
     "check_redirect_uris",
     "client_problems",
     "loopback_match",
+    "presented_credentials",
     "redirect_uri_registered",
 ]
 
@@ -279,18 +280,8 @@ def _basic_credentials(authorization: str | None) -> tuple[str, str] | None:
     return unquote_plus(client_id), unquote_plus(secret)
 
 
-def authenticate_client(
-    registry: ClientRegistry,
-    authorization: str | None,
-    form: Mapping[str, str],
-    *,
-    allow_public: bool = True,
-) -> Client:
-    """Identify and authenticate the client of a token, revocation or introspection request.
-
-    RFC 6749 §2.3: a client uses one method per request; a confidential client must
-    authenticate; a public client only identifies itself with `client_id`.
-    """
+def presented_credentials(authorization: str | None, form: Mapping[str, str]) -> tuple[str, str]:
+    """(client_id, secret) as presented, by one method only (RFC 6749 §2.3); "" if absent."""
     basic = _basic_credentials(authorization)
     posted_secret = form.get("client_secret")
     if basic is not None and posted_secret is not None:
@@ -303,6 +294,24 @@ def authenticate_client(
             raise OAuthError("invalid_request", "client_id differs from the Basic credentials")
     else:
         client_id, secret = form.get("client_id", ""), posted_secret or ""
+    return client_id, secret
+
+
+def authenticate_client(
+    registry: ClientRegistry,
+    authorization: str | None,
+    form: Mapping[str, str],
+    *,
+    allow_public: bool = True,
+    presented: tuple[str, str] | None = None,
+) -> Client:
+    """Identify and authenticate the client of a token, revocation or introspection request.
+
+    RFC 6749 §2.3: a client uses one method per request; a confidential client must
+    authenticate; a public client only identifies itself with `client_id`. `presented`:
+    the caller's `presented_credentials(authorization, form)`, so it is not parsed twice.
+    """
+    client_id, secret = presented or presented_credentials(authorization, form)
     if not client_id:
         raise OAuthError("invalid_client", "client authentication is required", status=401)
     client = registry.get(client_id)

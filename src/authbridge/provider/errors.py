@@ -21,12 +21,14 @@ class OAuthError(Exception):
         *,
         status: int = 400,
         redirectable: bool = True,
+        retry_after: int | None = None,
     ) -> None:
         super().__init__(f"{error}: {description}")
         self.error = error
         self.description = description
         self.status = status
         self.redirectable = redirectable
+        self.retry_after = retry_after  # seconds, for a 429 (RFC 6585 §4)
 
     def as_dict(self) -> dict[str, str]:
         return {"error": self.error, "error_description": self.description}

@@ -1,4 +1,9 @@
-"""The OpenID Provider: one object the web layer and the CLI call, over storage and keys."""
+"""The OpenID Provider: one object the web layer and the CLI call, over storage and keys.
+
+Over 400 lines because it is the one facade of every endpoint (authorize, token, device,
+userinfo, revocation, introspection, logout) and of client administration; each method
+is short and delegates the protocol to `authorization`, `grants` and `clients`.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from authbridge.config.model import Settings
+from authbridge.directory.throttle import CredentialThrottle
 from authbridge.provider.authorization import (
     SUPPORTED_SCOPES,
     AuthorizationRequest,
@@ -19,6 +25,7 @@ from authbridge.provider.clients import (
     ClientRegistry,
     authenticate_client,
     client_problems,
+    presented_credentials,
 )
 from authbridge.provider.device import new_user_code
 from authbridge.provider.errors import OAuthError
@@ -64,6 +71,49 @@ class OpenIDProvider:
         self.inline_io = storage.db.dialect == "sqlite"
         self.own_tokens = OwnTokens(keyring, settings.server.issuer)
         self.grants = Grants(self.store, issuer, settings.access_token_audience, clock=clock)
+        self.throttle = CredentialThrottle(storage.rate_limits, "oauth-client")
+
+    def _authenticate(
+        self,
+        authorization: str | None,
+        form: Mapping[str, str],
+        address: str | None,
+        *,
+        allow_public: bool = True,
+    ) -> Client:
+        """Client authentication (RFC 6749 §2.3) behind the failure throttle: §2.3.1 says the
+        server "MUST protect any endpoint utilizing it against brute force attacks".
+
+        Too many failures for this client id from this address, or from this address at
+        all, within a short window answer 429 with Retry-After before the secret is checked
+        (RFC 6749 defines no error code for it; `temporarily_unavailable` says "retry
+        later", where `invalid_client` would wrongly say the secret is wrong).
+        `address` None (no network caller) is not throttled.
+        """
+        if address is None:
+            return authenticate_client(
+                self.registry, authorization, form, allow_public=allow_public
+            )
+        presented = presented_credentials(authorization, form)  # malformed: no guess made
+        client_id = presented[0]
+        attempt = self.throttle.check(client_id, address)
+        if attempt.throttled:
+            raise OAuthError(
+                "temporarily_unavailable",
+                f"too many failed client authentications; retry in {attempt.retry_after} s",
+                status=429,
+                retry_after=attempt.retry_after,
+            )
+        try:
+            client = authenticate_client(
+                self.registry, authorization, form, allow_public=allow_public, presented=presented
+            )
+        except OAuthError as exc:
+            if exc.error == "invalid_client":
+                self.throttle.failed(client_id, address)
+            raise
+        self.throttle.succeeded(client_id, address, attempt)
+        return client
 
     def _registered_client(self, client_id: str) -> Client | None:
         row = self.store.client(client_id)
@@ -131,16 +181,18 @@ class OpenIDProvider:
 
     # Token endpoint ----------------------------------------------------------------
 
-    def token(self, authorization: str | None, form: Mapping[str, str]) -> dict[str, Any]:
-        client = authenticate_client(self.registry, authorization, form)
+    def token(
+        self, authorization: str | None, form: Mapping[str, str], address: str | None = None
+    ) -> dict[str, Any]:
+        client = self._authenticate(authorization, form, address)
         return self.grants.handle(client, form)
 
     # Device authorization (RFC 8628 §3.1-3.2) --------------------------------------
 
     def device_authorization(
-        self, authorization: str | None, form: Mapping[str, str]
+        self, authorization: str | None, form: Mapping[str, str], address: str | None = None
     ) -> dict[str, Any]:
-        client = authenticate_client(self.registry, authorization, form)
+        client = self._authenticate(authorization, form, address)
         if not client.allows_grant(DEVICE_GRANT):
             raise OAuthError("unauthorized_client", "this client may not use the device grant")
         scope = " ".join(
@@ -223,9 +275,11 @@ class OpenIDProvider:
             raise OAuthError("invalid_token", "the user of this token is gone", status=401)
         return userinfo_claims(subject_principal(user), scope)
 
-    def revoke(self, authorization: str | None, form: Mapping[str, str]) -> None:
+    def revoke(
+        self, authorization: str | None, form: Mapping[str, str], address: str | None = None
+    ) -> None:
         """RFC 7009 §2.1: revoke a token of this client; unknown tokens are not an error."""
-        client = authenticate_client(self.registry, authorization, form)
+        client = self._authenticate(authorization, form, address)
         token = form.get("token")
         if not token:
             raise OAuthError("invalid_request", "token is missing")
@@ -239,9 +293,11 @@ class OpenIDProvider:
         if claims is not None and claims.get("client_id") == client.client_id:
             self.store.revoke_jti(str(claims["jti"]), datetime.fromtimestamp(claims["exp"], UTC))
 
-    def introspect(self, authorization: str | None, form: Mapping[str, str]) -> dict[str, Any]:
+    def introspect(
+        self, authorization: str | None, form: Mapping[str, str], address: str | None = None
+    ) -> dict[str, Any]:
         """RFC 7662 §2: only authenticated confidential clients may ask."""
-        client = authenticate_client(self.registry, authorization, form, allow_public=False)
+        client = self._authenticate(authorization, form, address, allow_public=False)
         del client
         token = form.get("token")
         if not token:

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Literal
 
 from authbridge.config.model import ScimSettings
-from authbridge.scim.errors import Unauthorized
+from authbridge.directory.throttle import CredentialThrottle
+from authbridge.scim.errors import ScimError, Unauthorized
 
-__all__ = ["SOURCES", "Credential", "authenticate", "credential_for"]
+__all__ = ["SOURCES", "Credential", "Guard", "TooManyFailures", "authenticate", "credential_for"]
 
 Scheme = Literal["basic", "bearer"]
 SOURCES: dict[str, Scheme] = {"okta": "basic", "microsoft": "bearer"}
@@ -64,8 +65,45 @@ def _same(given: str, expected: str) -> bool:
     )
 
 
-def authenticate(credential: Credential, authorization: str | None) -> str:
-    """Check an Authorization header; returns the actor to audit, or raises Unauthorized."""
+class TooManyFailures(ScimError):
+    """429 (RFC 6585 §4) with Retry-After: too many wrong credentials from this address."""
+
+    status = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed authentications; retry in {retry_after} s")
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Guard:
+    """The credential-failure throttle and the caller's address (per source and address,
+    and per address: a flood from elsewhere never blocks the IdP's own addresses)."""
+
+    throttle: CredentialThrottle
+    address: str
+
+
+def authenticate(
+    credential: Credential, authorization: str | None, guard: Guard | None = None
+) -> str:
+    """Check an Authorization header; returns the actor to audit, or raises Unauthorized
+    (or TooManyFailures, before checking, once the guard's limits are reached)."""
+    if guard is None:
+        return _authenticate(credential, authorization)
+    attempt = guard.throttle.check(credential.source, guard.address)
+    if attempt.throttled and attempt.retry_after is not None:
+        raise TooManyFailures(attempt.retry_after)
+    try:
+        actor = _authenticate(credential, authorization)
+    except Unauthorized:
+        guard.throttle.failed(credential.source, guard.address)
+        raise
+    guard.throttle.succeeded(credential.source, guard.address, attempt)
+    return actor
+
+
+def _authenticate(credential: Credential, authorization: str | None) -> str:
     if not credential.configured or credential.secret is None:
         raise Unauthorized(f"SCIM provisioning from {credential.source} is not configured")
     if not authorization:

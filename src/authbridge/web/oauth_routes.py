@@ -3,6 +3,10 @@ device authorization and its verification page, and RP-initiated logout.
 
 Protocol decisions live in `authbridge.provider`; this module only moves parameters in and
 responses out, and knows where each kind of error must go (RFC 6749 §4.1.2.1, §5.2).
+
+Over 400 lines because it is every provider route in one place, as the discovery document
+lists them; the device verification page is the next candidate to move out (issue 10 moves
+device verification out of `web/`).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from authbridge.storage.models import utcnow
 from authbridge.web.dependencies import provider_for
 from authbridge.web.dependencies import services_of as _services
 from authbridge.web.rendering import check_csrf, render, templates
+from authbridge.web.security import client_address
 from authbridge.web.services import Services
 from authbridge.web.sessions import current, sign_out
 
@@ -98,6 +103,8 @@ def _json(body: Mapping[str, Any], status: int = 200, **headers: str) -> JSONRes
 
 def _oauth_error(exc: OAuthError, *, basic: bool = False) -> JSONResponse:
     headers = {}
+    if exc.retry_after is not None:
+        headers["retry-after"] = str(exc.retry_after)
     if exc.status == 401:
         # RFC 6749 §5.2: 401 with the scheme the client tried.
         headers["www-authenticate"] = 'Basic realm="authbridge"' if basic else "Basic"
@@ -291,15 +298,16 @@ async def _token_call(request: Request, name: str) -> Response:
     provider = provider_for(request)
     authorization = request.headers.get("authorization")
     basic = bool(authorization and authorization.lower().startswith("basic "))
+    address = client_address(request, _services(request).settings.server.trusted_proxies)
     try:
         form = await _form(request)
         method = getattr(provider, name)
         if provider.inline_io:
             # SQLite is in-process and serialises writers anyway: a thread hop costs more
             # than the sub-millisecond statements it would move off the event loop.
-            body = method(authorization, form)
+            body = method(authorization, form, address)
         else:
-            body = await run_in_threadpool(method, authorization, form)
+            body = await run_in_threadpool(method, authorization, form, address)
     except OAuthError as exc:
         return _oauth_error(exc, basic=basic)
     if body is None:

@@ -22,8 +22,9 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from authbridge.config.model import Settings
+from authbridge.directory.throttle import CredentialThrottle
 from authbridge.scim import discovery
-from authbridge.scim.auth import SOURCES, Credential, authenticate, credential_for
+from authbridge.scim.auth import SOURCES, Credential, Guard, authenticate, credential_for
 from authbridge.scim.body import parse_json
 from authbridge.scim.errors import (
     InvalidSyntax,
@@ -36,6 +37,7 @@ from authbridge.scim.errors import (
 from authbridge.scim.resources import GroupModel, UserModel
 from authbridge.scim.service import ListQuery, Page, ScimService, scim_error_from, weak_match
 from authbridge.storage.errors import Unavailable
+from authbridge.web.security import client_address
 from authbridge.web.services import Services
 
 __all__ = ["router"]
@@ -65,6 +67,9 @@ def _error(error: ScimError, credential: Credential | None = None) -> Response:
     if error.status == 401 and credential is not None:
         challenge = 'Basic realm="SCIM"' if credential.scheme == "basic" else 'Bearer realm="SCIM"'
         headers["www-authenticate"] = challenge
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        headers["retry-after"] = str(retry_after)
     return _json(error.body(), error.status, headers)
 
 
@@ -77,6 +82,15 @@ class _Endpoint:
         self.settings: Settings = services.settings
         self.credential = credential_for(source, self.settings.scim)
         self.base_url = f"{self.settings.server.issuer}/v1/scim/v2/{source}"
+        self._throttle: CredentialThrottle | None = None
+
+    def guard(self, request: Request) -> Guard:
+        """Wrong credentials are throttled per (source, address) and per address."""
+        limits = self.services.ready().storage.rate_limits
+        if self._throttle is None or self._throttle.store is not limits:
+            self._throttle = CredentialThrottle(limits, "scim")
+        address = client_address(request, self.settings.server.trusted_proxies)
+        return Guard(self._throttle, address)
 
     @property
     def service(self) -> ScimService:
@@ -221,7 +235,9 @@ async def _handle(request: Request, source: str, work: Callable[[_Endpoint, str]
     try:
         endpoint = _endpoint(request, source)
         credential = endpoint.credential
-        actor = authenticate(credential, request.headers.get("authorization"))
+        actor = authenticate(
+            credential, request.headers.get("authorization"), endpoint.guard(request)
+        )
         result = work(endpoint, actor)
         if hasattr(result, "__await__"):
             result = await result
