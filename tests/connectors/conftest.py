@@ -26,6 +26,8 @@ class StaticIdp:
     server: ThreadingHTTPServer
     routes: dict[str, Any] = field(default_factory=dict)
     hits: list[str] = field(default_factory=list)
+    # Extra response headers by path (Cache-Control, ...).
+    headers: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -55,6 +57,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(data)))
+        for name, value in self.idp.headers.get(path, {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 

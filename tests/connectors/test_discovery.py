@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from authbridge.connectors.discovery import discovery_url, parse_metadata
+from authbridge.connectors import discovery as discovery_module
+from authbridge.connectors.discovery import DiscoveryCache, discovery_url, parse_metadata
 from authbridge.connectors.errors import ProviderUnavailable
+from authbridge.connectors.http import OutboundHttp
 from authbridge.connectors.oidc import OidcConnector
 from authbridge.connectors.presets import Auth0Connector
 from tests.connectors.conftest import StaticIdp
@@ -98,3 +100,32 @@ def test_discovery_errors_are_problems_not_crashes(static_idp: StaticIdp) -> Non
     assert connector(OidcConnector, static_idp).problem() is not None
     assert connector(OidcConnector, static_idp, client_id=None).problem() is not None
     assert connector(OidcConnector, static_idp, discovery_url="http://idp.example").problem()
+
+
+@pytest.mark.parametrize(
+    ("cache_control", "fresh_for"),
+    [("max-age=120", 120), ("public, max-age=5", 60), ("no-store", 60), (None, 3600)],
+)
+def test_discovery_honours_cache_control_within_bounds(
+    static_idp: StaticIdp,
+    monkeypatch: pytest.MonkeyPatch,
+    cache_control: str | None,
+    fresh_for: float,
+) -> None:
+    """RFC 9111 §5.2.2.1 max-age, parsed as the middleware's JWKS cache parses it, clamped
+    to [1 min, 1 h] so that an IdP can neither make us fetch per login nor pin a document."""
+    now = [1000.0]
+    monkeypatch.setattr(discovery_module.time, "monotonic", lambda: now[0])
+    static_idp.routes[WK] = discovery(static_idp.url)
+    if cache_control:
+        static_idp.headers[WK] = {"Cache-Control": cache_control}
+    cache = DiscoveryCache(
+        OutboundHttp({}), static_idp.url + WK, static_idp.url, exact=False, name="t"
+    )
+    cache.get()
+    now[0] += fresh_for - 1
+    cache.get()
+    assert static_idp.count(WK) == 1
+    now[0] += 1
+    cache.get()
+    assert static_idp.count(WK) == 2

@@ -1,9 +1,12 @@
 """OpenID Connect Discovery 1.0: find, fetch, check and cache a provider's metadata.
 
 §4: the document lives at the issuer + `/.well-known/openid-configuration`; §4.3: the
-`issuer` it names MUST be identical to the issuer URL it was fetched for. Fetches are cached,
-and a failed fetch is retried after a short back-off, so an IdP that is down breaks only
-its own button and works again when it is back, without a restart.
+`issuer` it names MUST be identical to the issuer URL it was fetched for. Fetches are cached
+for the document's `Cache-Control: max-age` (RFC 9111 §5.2.2.1, read by the middleware's
+parser as for JWKS) within [1 min, `ttl`], `ttl` without one; a failed fetch is retried
+after a short back-off, so an IdP that is down breaks only its own button and works again
+when it is back, without a restart. Unlike the JWKS cache there is no stale window: while
+the IdP fails, its button says so rather than send people to a dead page.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from authbridge.connectors.errors import ProviderUnavailable
-from authbridge.connectors.http import OutboundHttp, is_loopback_host
+from authbridge.connectors.http import OutboundHttp, is_loopback_host, json_object
+from authbridge.middleware.jwks import parse_max_age
 
 __all__ = [
     "WELL_KNOWN",
@@ -153,6 +157,8 @@ class DiscoveryCache:
     failure the error is answered for `retry_after` seconds, then a fetch is tried again."""
 
     ttl = 3600.0
+    # A max-age shorter than this is raised to it: an IdP cannot make us fetch per login.
+    min_ttl = 60.0
     retry_after = 10.0
     # How long the login page waits for a status probe before showing what it knows.
     probe_budget = 0.5
@@ -168,6 +174,7 @@ class DiscoveryCache:
         self._lock = threading.Lock()
         self._metadata: ProviderMetadata | None = None
         self._fetched_at = 0.0
+        self._fresh_for: float | None = None
         self._failed_at: float | None = None
         self.problem: ProviderUnavailable | None = None
         self._probe: threading.Thread | None = None
@@ -179,16 +186,19 @@ class DiscoveryCache:
         with self._lock:
             fresh = (
                 self._metadata is not None
-                and now - self._fetched_at < self.ttl
+                and now - self._fetched_at < self._lifetime()
                 and self.problem is None
             )
             backing_off = self._failed_at is not None and now - self._failed_at < self.retry_after
             if fresh or backing_off:
                 return self._result()
             try:
-                doc = self._http.get_json(self.url, what=f"{self._name} discovery")
+                what = f"{self._name} discovery"
+                response = self._http.request("GET", self.url, what=what)
+                doc = json_object(response, what)
                 self._metadata = parse_metadata(doc, self._expected, exact=self._exact)
                 self._fetched_at = now
+                self._fresh_for = parse_max_age(response.headers.get("cache-control"))
                 self._failed_at = None
                 self.problem = None
             except ProviderUnavailable as exc:
@@ -200,10 +210,16 @@ class DiscoveryCache:
     def cached(self) -> ProviderMetadata | None:
         return self._metadata
 
+    def _lifetime(self) -> float:
+        """How long the last document stays fresh: its max-age within [min_ttl, ttl]."""
+        if self._fresh_for is None:
+            return self.ttl
+        return min(self.ttl, max(self._fresh_for, self.min_ttl))
+
     def _due(self, now: float) -> bool:
         if self._failed_at is not None:
             return now - self._failed_at >= self.retry_after
-        return self._metadata is None or now - self._fetched_at >= self.ttl
+        return self._metadata is None or now - self._fetched_at >= self._lifetime()
 
     def _probe_once(self) -> None:
         with contextlib.suppress(ProviderUnavailable):  # recorded in self.problem

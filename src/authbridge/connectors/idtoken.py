@@ -122,7 +122,8 @@ def refusal(exc: InvalidToken, token: str, issuer: str) -> str:
         if reason is not Reason.MALFORMED or (
             isinstance(alg, str) and alg not in SUPPORTED_ALGORITHMS
         ):
-            return f"signing algorithm {alg!r} is not accepted"
+            # Bounded: the header is the sender's text.
+            return f"signing algorithm {repr(alg)[:40]} is not accepted"
     if reason is Reason.UNKNOWN_ISSUER:
         return f"`iss` is not {issuer!r}"
     if reason is Reason.MISSING_CLAIM:
