@@ -27,7 +27,7 @@ from authbridge.provider.clients import (
     client_problems,
     presented_credentials,
 )
-from authbridge.provider.device import new_user_code
+from authbridge.provider.device import DeviceVerification, new_user_code
 from authbridge.provider.errors import OAuthError
 from authbridge.provider.grants import CODE_LIFETIME, DEVICE_INTERVAL, DEVICE_LIFETIME, Grants
 from authbridge.provider.principals import subject_principal, userinfo_claims
@@ -72,6 +72,9 @@ class OpenIDProvider:
         self.own_tokens = OwnTokens(keyring, settings.server.issuer)
         self.grants = Grants(self.store, issuer, settings.access_token_audience, clock=clock)
         self.throttle = CredentialThrottle(storage.rate_limits, "oauth-client")
+        self.device_verification = DeviceVerification(
+            self.store, storage.rate_limits, self._client_name, clock
+        )
 
     def _authenticate(
         self,
@@ -114,6 +117,10 @@ class OpenIDProvider:
             raise
         self.throttle.succeeded(client_id, address, attempt)
         return client
+
+    def _client_name(self, client_id: str) -> str:
+        client = self.registry.get(client_id)
+        return client.name if client else client_id
 
     def _registered_client(self, client_id: str) -> Client | None:
         row = self.store.client(client_id)

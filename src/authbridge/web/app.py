@@ -12,6 +12,7 @@ from starlette.staticfiles import StaticFiles
 from authbridge import __version__
 from authbridge.config.model import Settings
 from authbridge.web import (
+    device_routes,
     errors,
     oauth_client_routes,
     oauth_routes,
@@ -51,7 +52,10 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     app.mount(
         "/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"
     )
-    for module in (ops, wellknown, pages, oauth_routes, scim_routes, oauth_client_routes):
+    route_modules = (
+        ops, wellknown, pages, oauth_routes, device_routes, scim_routes, oauth_client_routes
+    )
+    for module in route_modules:
         app.include_router(module.router)
     errors.install(app)
     server = settings.server

@@ -1,12 +1,12 @@
 """HTTP glue of the OpenID Provider: authorize, token, userinfo, revocation, introspection,
-device authorization and its verification page, and RP-initiated logout.
+device authorization, and RP-initiated logout (the device verification page is
+`device_routes.py`).
 
 Protocol decisions live in `authbridge.provider`; this module only moves parameters in and
 responses out, and knows where each kind of error must go (RFC 6749 §4.1.2.1, §5.2).
 
-Over 400 lines because it is every provider route in one place, as the discovery document
-lists them; the device verification page is the next candidate to move out (issue 10 moves
-device verification out of `web/`).
+Over 400 lines because it is every provider endpoint the discovery document lists, each
+with the error routing its RFC prescribes.
 """
 
 from __future__ import annotations
@@ -34,9 +34,7 @@ from authbridge.provider.authorization import (
     parse_request,
 )
 from authbridge.provider.clients import GRANT_TYPES
-from authbridge.provider.device import normalize_user_code
 from authbridge.provider.errors import OAuthError
-from authbridge.provider.service import OpenIDProvider
 from authbridge.storage.models import utcnow
 from authbridge.web.dependencies import provider_for
 from authbridge.web.dependencies import services_of as _services
@@ -415,121 +413,6 @@ def login_providers(request: Request) -> Response:
         for p in services.login_providers()
     )
     return JSONResponse(choices, headers={"cache-control": "no-store"})
-
-
-# Device verification page (RFC 8628 §3.3) ---------------------------------------------
-
-
-def _device_request(provider: OpenIDProvider, code: str) -> dict[str, str] | None:
-    row = provider.store.device_by_user_code(code)
-    if row is None or row.status != "pending" or row.expires_at <= utcnow():
-        return None
-    client = provider.registry.get(row.client_id)
-    return {
-        "user_code": row.user_code,
-        "client_name": client.name if client else row.client_id,
-        "scope": row.scope,
-    }
-
-
-DEVICE_GUESSES = 10  # wrong user codes per user per window (RFC 8628 §5.1: rate-limit)
-DEVICE_WINDOW = timedelta(minutes=15)
-
-
-def _guess_key(user_id: str) -> str:
-    return "device:" + hashlib.sha256(user_id.encode()).hexdigest()[:40]
-
-
-def _too_many_guesses(services: Services, user_id: str) -> bool:
-    limits = services.ready().storage.rate_limits
-    return limits.count(_guess_key(user_id), now=utcnow(), window=DEVICE_WINDOW) >= DEVICE_GUESSES
-
-
-def _wrong_code(request: Request, services: Services, user_id: str, typed: str) -> Response:
-    services.ready().storage.rate_limits.hit(
-        _guess_key(user_id), now=utcnow(), window=DEVICE_WINDOW
-    )
-    return render(
-        request,
-        services,
-        "device.html",
-        400,
-        user_code=typed[:32],
-        error="That code is not valid or has expired. Check the device and try again.",
-    )
-
-
-def _throttled(request: Request, services: Services) -> Response:
-    response = render(
-        request,
-        services,
-        "device.html",
-        429,
-        error="Too many wrong codes. Wait a few minutes and try again.",
-    )
-    response.headers["retry-after"] = str(int(DEVICE_WINDOW.total_seconds()))
-    return response
-
-
-@router.get("/device", include_in_schema=False)
-def device_page(request: Request, user_code: str = "") -> Response:
-    services = _services(request)
-    signed_in = current(request, services)
-    if signed_in is None:
-        target = "/device" + (f"?{urlencode({'user_code': user_code[:32]})}" if user_code else "")
-        return RedirectResponse(
-            "/login?" + urlencode({"next": target}), status_code=303, headers=NO_STORE
-        )
-    if not user_code:
-        return render(request, services, "device.html")
-    if _too_many_guesses(services, signed_in.user.id):
-        return _throttled(request, services)
-    code = normalize_user_code(user_code[:32])
-    info = _device_request(provider_for(request), code) if code else None
-    if info is None:
-        return _wrong_code(request, services, signed_in.user.id, user_code)
-    return render(request, services, "device.html", request_info=info)
-
-
-@router.post("/device", include_in_schema=False)
-async def device_decide(request: Request) -> Response:
-    form = await request.form()
-    return await run_in_threadpool(
-        _device_decide,
-        request,
-        str(form.get("csrf_token", "")),
-        str(form.get("user_code", "")),
-        str(form.get("decision", "")),
-    )
-
-
-def _device_decide(request: Request, csrf_token: str, user_code: str, decision: str) -> Response:
-    services = _services(request)
-    check_csrf(request, services, csrf_token)
-    signed_in = current(request, services)
-    if signed_in is None:
-        return RedirectResponse("/login?next=/device", status_code=303)
-    provider = provider_for(request)
-    if _too_many_guesses(services, signed_in.user.id):
-        return _throttled(request, services)
-    code = normalize_user_code(user_code[:32])
-    approve = decision == "approve"
-    decided = code is not None and provider.store.decide_device(
-        code,
-        approve=approve,
-        user_id=signed_in.user.id,
-        auth_time=int(signed_in.session.created_at.timestamp()),
-        now=utcnow(),
-    )
-    if not decided:
-        return _wrong_code(request, services, signed_in.user.id, user_code)
-    log.info("device_decided", user_id=signed_in.user.id, approved=approve)
-    done = (
-        "Done. You can close this page and return to your device."
-        if approve
-        else "Denied. The device was not signed in."
-    )
-    return render(request, services, "device.html", done=done)
 
 
 # RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0) -------------------------
