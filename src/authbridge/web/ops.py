@@ -19,9 +19,10 @@ def _services(request: Request) -> Services:
 
 
 @router.get("/healthz", include_in_schema=False)
-def healthz() -> Response:
-    """Live: the process answers. Never depends on storage, so a database outage
-    does not make the orchestrator restart healthy replicas."""
+async def healthz() -> Response:
+    """Live: the process answers. Never depends on storage, and runs on the event loop
+    (async), not in the worker-thread pool: while a database outage holds every worker,
+    the orchestrator must still see a live process, or it restarts healthy replicas."""
     return JSONResponse({"status": "ok"})
 
 

@@ -21,7 +21,7 @@ from authbridge.directory.bootstrap import SetupLinks
 from authbridge.directory.passwords import PasswordHashing
 from authbridge.directory.throttle import SignInThrottle
 from authbridge.storage import Storage
-from authbridge.storage.database import Database
+from authbridge.storage.database import Database, Timeouts
 from authbridge.storage.errors import Unavailable
 from authbridge.storage.models import utcnow
 from authbridge.tokens import KeyRing, TokenIssuer
@@ -144,7 +144,11 @@ class Services:
 
     def _build(self) -> Ready:
         settings = self.settings
-        db = Database(settings.database.url, pool_size=settings.database.pool_size)
+        database = settings.database
+        timeouts = Timeouts(
+            database.connect_timeout, database.statement_timeout, database.pool_timeout
+        )
+        db = Database(database.url, pool_size=database.pool_size, timeouts=timeouts)
         db.upgrade()
         storage = Storage(db)
         keyring = keyring_for(settings, storage.keys)
