@@ -66,6 +66,17 @@ def test_a_slow_statement_is_cancelled_by_the_server(proxied: tuple[TcpProxy, Da
 
 
 @pytest.mark.postgres
+def test_maintenance_runs_without_the_request_timeouts(proxied: tuple[TcpProxy, Database]) -> None:
+    _, db = proxied
+    # Longer than both the server's statement timeout (1 s) and the client deadline (2 s).
+    with db.without_timeouts() as connection:
+        assert connection.execute(text("SHOW statement_timeout")).scalar() == "0"
+        connection.execute(text("SELECT pg_sleep(2.5)"))
+    with db.engine.connect() as connection:  # the same pooled connection: bounded again
+        assert connection.execute(text("SHOW statement_timeout")).scalar() == "1s"
+
+
+@pytest.mark.postgres
 def test_a_silent_partition_fails_fast_on_open_and_new_connections(
     proxied: tuple[TcpProxy, Database],
 ) -> None:

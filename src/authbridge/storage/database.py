@@ -23,7 +23,7 @@ import psycopg
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from psycopg.abc import PQGen
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -157,13 +157,30 @@ class Database:
         with self.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
 
+    @contextmanager
+    def without_timeouts(self) -> Iterator[Connection]:
+        """A transaction free of the statement timeouts, for maintenance that may rightly
+        run long (migrations, reindexing): requests keep their bounds, this one does not."""
+        with self.engine.begin() as connection:
+            raw = connection.connection.dbapi_connection
+            deadline = raw.deadline if isinstance(raw, _DeadlineConnection) else None
+            if isinstance(raw, _DeadlineConnection):
+                raw.deadline = None
+                connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
+                connection.exec_driver_sql("SET LOCAL lock_timeout = 0")
+            try:
+                yield connection
+            finally:
+                if isinstance(raw, _DeadlineConnection):
+                    raw.deadline = deadline
+
     def upgrade(self, revision: str = "heads") -> None:
-        """Apply Alembic migrations up to `revision` (idempotent).
+        """Apply Alembic migrations up to `revision` (idempotent), without the timeouts.
 
         "heads": each feature's migrations branch from the initial schema and are applied
         together, so independent features never fight over one linear history.
         """
-        with self.engine.begin() as connection:
+        with self.without_timeouts() as connection:
             config = AlembicConfig()
             config.set_main_option("script_location", str(MIGRATIONS))
             config.attributes["connection"] = connection
