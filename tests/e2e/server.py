@@ -184,3 +184,18 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+def wait_status(url: str, status: int, timeout: float = 30.0) -> None:
+    """Poll `url` until it answers `status` (a server coming up, an outage ending)."""
+    deadline = time.monotonic() + timeout
+    seen = None
+    while time.monotonic() < deadline:
+        try:
+            seen = httpx.get(url, timeout=10).status_code
+        except httpx.HTTPError as exc:
+            seen = type(exc).__name__
+        if seen == status:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{url} answered {seen}, not {status}, within {timeout}s")

@@ -12,7 +12,6 @@ import sqlite3
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import jwt
@@ -20,8 +19,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.e2e.forms import form_fields
-from tests.e2e.server import AuthbridgeServer, clean_environ, run_cli
-from tests.e2e.tcp_proxy import TcpProxy
+from tests.e2e.server import AuthbridgeServer, clean_environ, run_cli, wait_status
+from tests.e2e.tcp_proxy import proxy_for
 from tests.e2e.visitor import PASSWORD, Visitor
 
 ADMIN = ("root@example.com", "Root Admin")
@@ -252,28 +251,12 @@ def test_health_endpoints_and_metrics(server: AuthbridgeServer) -> None:
     assert metrics.status_code == 200 and "# TYPE" in metrics.text
 
 
-def _wait_status(url: str, status: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    seen = None
-    while time.monotonic() < deadline:
-        try:
-            seen = httpx.get(url, timeout=10).status_code
-        except httpx.HTTPError as exc:
-            seen = type(exc).__name__
-        if seen == status:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{url} answered {seen}, not {status}, within {timeout}s")
-
-
 @pytest.mark.postgres
 def test_database_outage_gives_503_and_the_service_recovers_by_itself(
     e2e_postgres_url: str, tmp_path: Path
 ) -> None:
-    real = urlsplit(e2e_postgres_url)
-    proxy = TcpProxy(real.hostname or "127.0.0.1", real.port or 5432)
-    url = make_url(e2e_postgres_url).set(host="127.0.0.1", port=proxy.port)
-    server = AuthbridgeServer(tmp_path, url.render_as_string(hide_password=False))
+    proxy, url = proxy_for(e2e_postgres_url)
+    server = AuthbridgeServer(tmp_path, url)
     try:
         # Start while the database is away: live, not ready, pages say 503 (not a crash).
         server.start(wait_ready=False)
@@ -281,7 +264,7 @@ def test_database_outage_gives_503_and_the_service_recovers_by_itself(
         assert httpx.get(server.url + "/readyz", timeout=10).status_code == 503
         assert httpx.get(server.url + "/login", timeout=10).status_code == 503
         proxy.restore()
-        _wait_status(server.url + "/readyz", 200)
+        wait_status(server.url + "/readyz", 200)
         link = server.setup_link().removeprefix(server.url)
         admin = Visitor(server.url)
         created = admin.submit(link, "/setup", email=ADMIN[0], name=ADMIN[1], password=PASSWORD)
@@ -291,7 +274,7 @@ def test_database_outage_gives_503_and_the_service_recovers_by_itself(
         visitor = Visitor(server.url)
         form = visitor.get("/login")
         proxy.cut()
-        _wait_status(server.url + "/readyz", 503)
+        wait_status(server.url + "/readyz", 503)
         assert httpx.get(server.url + "/healthz", timeout=10).status_code == 200
         fields = {**form_fields(form.text, "/login"), "username": ADMIN[0], "password": PASSWORD}
         refused = visitor.http.post("/login", data=fields, headers={"origin": server.url})
@@ -301,7 +284,7 @@ def test_database_outage_gives_503_and_the_service_recovers_by_itself(
 
         # It comes back: no restart, the same form works.
         proxy.restore()
-        _wait_status(server.url + "/readyz", 200)
+        wait_status(server.url + "/readyz", 200)
         signed_in = visitor.http.post("/login", data=fields, headers={"origin": server.url})
         assert signed_in.status_code == 303 and signed_in.headers["location"] == "/account"
         assert ADMIN[0] in visitor.get("/account").text

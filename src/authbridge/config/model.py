@@ -93,6 +93,22 @@ class DatabaseSettings(Section):
         json_schema_extra={"secret": "url-password"},
     )
     pool_size: int = Field(default=10, ge=1)
+    pool_timeout: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="Seconds a request waits for a free pooled connection before a 503.",
+    )
+    connect_timeout: float = Field(
+        default=3.0, ge=1, le=60, description="Seconds to open a database connection."
+    )
+    statement_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="Seconds one statement may run (PostgreSQL statement_timeout, SQLite busy "
+        "timeout); a database that stops answering is given up on a second later.",
+    )
 
     @field_validator("url")
     @classmethod

@@ -1,19 +1,37 @@
-"""Engine, sessions and schema migrations for the SQLite and PostgreSQL backends."""
+"""Engine, sessions and schema migrations for the SQLite and PostgreSQL backends.
+
+Every wait on the database is bounded, so an outage or a silent network partition answers
+503 within seconds instead of holding requests (and the worker threads behind them) for its
+whole length: a pool checkout (`pool`), a new connection (`connect`, libpq's
+connect_timeout), a statement on the server (`statement`, PostgreSQL's statement_timeout;
+SQLite's busy timeout), and every round trip on the wire, which a partition that drops
+packets without closing the connection would otherwise hold for ever: TCP keepalives and
+tcp_user_timeout let the kernel notice a dead peer, and a client-side deadline on each wait
+(`statement` plus a margin, so the server's own timeout normally answers first) covers a
+peer that still acknowledges but never answers.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import psycopg
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event, text
+from psycopg.abc import PQGen
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["Database", "engine_url"]
+__all__ = ["Database", "Timeouts", "engine_url"]
+
+RV = TypeVar("RV")
+# How much longer than the server's statement_timeout the client waits for an answer.
+CLIENT_MARGIN = 1.0
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -26,38 +44,104 @@ def engine_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    # WAL lets readers go on while a writer commits; foreign keys are off by default in SQLite.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds any database wait may take (configured under `database:`)."""
+
+    connect: float = 3.0
+    statement: float = 5.0
+    pool: float = 2.0
+
+    def postgres_connect_args(self) -> dict[str, Any]:
+        """libpq connection parameters (PostgreSQL docs, "Parameter Key Words")."""
+        statement_ms = int(self.statement * 1000)
+        return {
+            "connect_timeout": max(1, round(self.connect)),  # libpq takes whole seconds
+            "keepalives": 1,
+            "keepalives_idle": 5,
+            "keepalives_interval": 2,
+            "keepalives_count": 3,
+            # Data unacknowledged this long ends the connection (a partition dropping packets).
+            "tcp_user_timeout": statement_ms + int(CLIENT_MARGIN * 1000),
+            "options": f"-c statement_timeout={statement_ms} -c lock_timeout={statement_ms} "
+            f"-c idle_in_transaction_session_timeout={statement_ms * 6}",
+        }
+
+
+class _DeadlineConnection(psycopg.Connection[Any]):
+    """A psycopg connection whose every wait on the server has a deadline.
+
+    psycopg sends each operation through `wait()`, which takes a timeout but is given none
+    for queries: a peer that stops answering without closing (a partition behind a proxy or
+    a NAT that still acknowledges) would hold the thread for ever. On the deadline the
+    connection is closed as broken, so the pool discards it and the caller gets an
+    OperationalError (answered 503).
+    """
+
+    deadline: float | None = None
+
+    def wait(self, gen: PQGen[RV], interval: float = 0.1, timeout: float | None = None) -> RV:
+        try:
+            return super().wait(gen, interval, self.deadline if timeout is None else timeout)
+        except psycopg.OperationalError as exc:
+            if exc.sqlstate is None and not self.closed:
+                # Failed on the client side (timed out, or the socket died): the protocol
+                # state is unknown, so the connection cannot be used again.
+                self.pgconn.finish()
+            raise
+
+
+def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
+    def apply(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        # WAL lets readers go on while a writer commits; foreign keys are off by default.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return apply
 
 
 class Database:
     """One engine and session factory; `session()` is a unit of work that commits or rolls back."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, timeouts: Timeouts | None = None) -> None:
         self.url = engine_url(url)
-        # pre_ping finds connections a PostgreSQL restart killed; a SQLite file has no
-        # server to lose, so there it would only add a round trip to every checkout.
-        options: dict[str, Any] = {"future": True}
-        if self.url.startswith("sqlite"):
-            options["connect_args"] = {"check_same_thread": False, "timeout": 5}
+        self.timeouts = timeouts = timeouts or Timeouts()
+        # A pool checkout waits `pool` seconds at most: a full pool is an overload, answered
+        # 503 with Retry-After, not a queue that grows behind a stuck database.
+        options: dict[str, Any] = {
+            "future": True,
+            "pool_size": pool_size,
+            "max_overflow": pool_size,
+            "pool_timeout": timeouts.pool,
+        }
+        sqlite = self.url.startswith("sqlite")
+        if sqlite:
+            options["connect_args"] = {"check_same_thread": False, "timeout": timeouts.statement}
+            if ":memory:" in self.url or self.url.rstrip("/") in ("sqlite:", "sqlite+pysqlite:"):
+                # An in-memory database lives in one connection: no queue pool for it.
+                options = {"future": True, "connect_args": options["connect_args"]}
         else:
-            options.update(
-                pool_pre_ping=True,
-                pool_size=pool_size,
-                max_overflow=pool_size,
-                pool_timeout=5,
-                connect_args={"connect_timeout": 3},
-            )
+            # pre_ping finds connections a PostgreSQL restart killed; a SQLite file has no
+            # server to lose, so there it would only add a round trip to every checkout.
+            options.update(pool_pre_ping=True, connect_args=timeouts.postgres_connect_args())
         self.engine: Engine = create_engine(self.url, **options)
-        if self.url.startswith("sqlite"):
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+        if sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas(int(timeouts.statement * 1000)))
+        else:
+            event.listen(self.engine, "do_connect", self._connect_with_deadline)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def _connect_with_deadline(
+        self, _dialect: Any, _record: Any, cargs: Any, cparams: dict[str, Any]
+    ) -> psycopg.Connection[Any]:
+        """SQLAlchemy's do_connect hook: the dialect's own connect, with a deadline class."""
+        connection = _DeadlineConnection.connect(*cargs, **cparams)
+        connection.deadline = self.timeouts.statement + CLIENT_MARGIN
+        return connection
 
     @property
     def dialect(self) -> str:
@@ -73,13 +157,30 @@ class Database:
         with self.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
 
+    @contextmanager
+    def without_timeouts(self) -> Iterator[Connection]:
+        """A transaction free of the statement timeouts, for maintenance that may rightly
+        run long (migrations, reindexing): requests keep their bounds, this one does not."""
+        with self.engine.begin() as connection:
+            raw = connection.connection.dbapi_connection
+            deadline = raw.deadline if isinstance(raw, _DeadlineConnection) else None
+            if isinstance(raw, _DeadlineConnection):
+                raw.deadline = None
+                connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
+                connection.exec_driver_sql("SET LOCAL lock_timeout = 0")
+            try:
+                yield connection
+            finally:
+                if isinstance(raw, _DeadlineConnection):
+                    raw.deadline = deadline
+
     def upgrade(self, revision: str = "heads") -> None:
-        """Apply Alembic migrations up to `revision` (idempotent).
+        """Apply Alembic migrations up to `revision` (idempotent), without the timeouts.
 
         "heads": each feature's migrations branch from the initial schema and are applied
         together, so independent features never fight over one linear history.
         """
-        with self.engine.begin() as connection:
+        with self.without_timeouts() as connection:
             config = AlembicConfig()
             config.set_main_option("script_location", str(MIGRATIONS))
             config.attributes["connection"] = connection

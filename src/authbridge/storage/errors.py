@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-__all__ = ["Conflict", "StorageError", "Unavailable"]
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+__all__ = ["UNAVAILABLE", "UNSTORABLE", "Conflict", "StorageError", "Unavailable"]
 
 
 class StorageError(Exception):
@@ -15,3 +18,18 @@ class Conflict(StorageError):
 
 class Unavailable(StorageError):
     """The database cannot be reached right now; callers answer 503 and retry later."""
+
+
+# What "the database cannot answer right now" looks like from the backend: not started,
+# unreachable, timed out (connect, statement, a silent partition), or no connection free in
+# the pool within database.poolTimeout. Callers answer 503 with Retry-After. Named here so
+# that no layer above storage has to import SQLAlchemy to recognise an outage.
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    Unavailable,
+    OperationalError,
+    InterfaceError,
+    PoolTimeout,
+)
+# The database refused a value (a NUL, an out-of-range number): the client's input, never an
+# outage; callers answer 400.
+UNSTORABLE: tuple[type[Exception], ...] = (DataError,)

@@ -53,7 +53,13 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         "/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"
     )
     route_modules = (
-        ops, wellknown, pages, oauth_routes, device_routes, scim_routes, oauth_client_routes
+        ops,
+        wellknown,
+        pages,
+        oauth_routes,
+        device_routes,
+        scim_routes,
+        oauth_client_routes,
     )
     for module in route_modules:
         app.include_router(module.router)

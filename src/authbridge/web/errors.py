@@ -5,15 +5,16 @@ from __future__ import annotations
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DataError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
-from authbridge.storage.errors import Unavailable
+from authbridge.storage.errors import UNAVAILABLE, UNSTORABLE
 from authbridge.web.rendering import CsrfFailed, templates
 
-__all__ = ["error_response", "install"]
+__all__ = ["RETRY_AFTER", "error_response", "install"]
+
+# Seconds a client is asked to wait after a 503 (RFC 9110 §10.2.3).
+RETRY_AFTER = "5"
 
 log = structlog.get_logger("authbridge.errors")
 
@@ -41,7 +42,7 @@ def error_response(
     request_id = getattr(request.state, "request_id", None)
     headers = {"cache-control": "no-store"}
     if status == 503:
-        headers["retry-after"] = "5"
+        headers["retry-after"] = RETRY_AFTER
     if not _wants_html(request):
         body = {
             "error": code or TITLES.get(status, "error").lower().replace(" ", "_"),
@@ -86,15 +87,13 @@ def install(app: FastAPI) -> None:
             "temporarily_unavailable",
         )
 
-    app.add_exception_handler(Unavailable, unavailable)
-    # Only "cannot talk to the database" is a 503: a DataError or IntegrityError is a bug or
-    # bad input and must not be dressed up as an outage (it ends as a logged 500).
-    app.add_exception_handler(OperationalError, unavailable)
-    app.add_exception_handler(InterfaceError, unavailable)
-    app.add_exception_handler(PoolTimeout, unavailable)
+    # Only "cannot talk to the database" is a 503 (storage names which errors those are): a
+    # DataError or IntegrityError is a bug or bad input and must not be dressed up as an
+    # outage (it ends as a 400 or a logged 500).
+    for kind in UNAVAILABLE:
+        app.add_exception_handler(kind, unavailable)
 
-    @app.exception_handler(DataError)
-    async def unstorable(request: Request, exc: DataError) -> Response:
+    async def unstorable(request: Request, exc: Exception) -> Response:
         # The database refused a value (a NUL, an out-of-range number): bad input, never an
         # outage; routes validate first, this is the net under them.
         log.warning("unstorable_value", path=request.url.path)
@@ -104,6 +103,9 @@ def install(app: FastAPI) -> None:
             "The request holds a value the service cannot store; check it for control characters.",
             code="invalid_request",
         )
+
+    for kind in UNSTORABLE:
+        app.add_exception_handler(kind, unstorable)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:

@@ -14,9 +14,10 @@ router = APIRouter()
 
 
 @router.get("/healthz", include_in_schema=False)
-def healthz() -> Response:
-    """Live: the process answers. Never depends on storage, so a database outage
-    does not make the orchestrator restart healthy replicas."""
+async def healthz() -> Response:
+    """Live: the process answers. Never depends on storage, and runs on the event loop
+    (async), not in the worker-thread pool: while a database outage holds every worker,
+    the orchestrator must still see a live process, or it restarts healthy replicas."""
     return JSONResponse({"status": "ok"})
 
 

@@ -16,7 +16,6 @@ from typing import Any
 import structlog
 from fastapi import APIRouter, Request
 from scim2_models import Context, ResponseParameters
-from sqlalchemy.exc import DataError, DBAPIError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
@@ -36,7 +35,8 @@ from authbridge.scim.errors import (
 )
 from authbridge.scim.resources import GroupModel, UserModel
 from authbridge.scim.service import ListQuery, Page, ScimService, scim_error_from, weak_match
-from authbridge.storage.errors import Unavailable
+from authbridge.storage.errors import UNAVAILABLE, UNSTORABLE
+from authbridge.web.errors import RETRY_AFTER
 from authbridge.web.security import client_address
 from authbridge.web.services import Services
 
@@ -250,14 +250,18 @@ async def _handle(request: Request, source: str, work: Callable[[_Endpoint, str]
         return _error(exc, credential)
     except ScimError as exc:
         return _error(exc, credential)
-    except DataError:
+    except UNSTORABLE:
         # A value the database refuses (too long, out of range): the client's input.
         return _error(InvalidValue("a value is too long or out of range"), credential)
-    except (Unavailable, DBAPIError) as exc:
+    except UNAVAILABLE as exc:
+        # Down, timed out, or no pooled connection free in time: 503 with Retry-After
+        # (RFC 7644 §3.12 error body), so the IdP retries instead of failing the user.
         log.error("scim_storage_unavailable", error=type(exc).__name__)
         error = ScimError("the service cannot reach its database right now")
         error.status = 503
-        return _error(error)
+        response = _error(error)
+        response.headers["retry-after"] = RETRY_AFTER
+        return response
     except Exception:
         log.exception("scim_unhandled_error", path=request.url.path)
         error = ScimError("an unexpected error occurred; it has been logged")

@@ -34,7 +34,7 @@ from authbridge.provider.service import OpenIDProvider
 from authbridge.scim.auth import SOURCES as SCIM_SOURCES
 from authbridge.scim.service import ScimService
 from authbridge.storage import Storage
-from authbridge.storage.database import Database
+from authbridge.storage.database import Database, Timeouts
 from authbridge.storage.errors import Unavailable
 from authbridge.storage.expiry import GarbageCollected, collect
 from authbridge.tokens import KeyRing, TokenIssuer
@@ -206,7 +206,11 @@ class Services:
 
     def _build(self) -> Ready:
         settings = self.settings
-        db = Database(settings.database.url, pool_size=settings.database.pool_size)
+        database = settings.database
+        timeouts = Timeouts(
+            database.connect_timeout, database.statement_timeout, database.pool_timeout
+        )
+        db = Database(database.url, pool_size=database.pool_size, timeouts=timeouts)
         db.upgrade()
         storage = Storage(db)
         keyring = keyring_for(settings, storage.keys)
