@@ -9,7 +9,8 @@ Layers, each a module:
 - `values`: the value index, every other attribute value of a user as an indexed row
   (`scim_user_values`); `value_sql`: filters on it (value paths on one element);
 - `resources`: the User (with the enterprise extension) and Group models; `columns`: where
-  their attributes live; `portable_sql`: string operators that mean the same on both backends;
+  their attributes live; `authbridge.storage.scim.portable_sql`: string operators that mean
+  the same on both backends;
 - `body`: request bodies to Python values (400 for deep nesting and lone surrogates);
 - `dialect`: what Okta and Entra really send, brought to RFC 7644 before it is applied, each
   source's departures for that source only;
@@ -19,7 +20,7 @@ Layers, each a module:
   `service`: one of each for a source;
 - `auth`: the two credentials (HTTP Basic for Okta, Bearer for Entra), compared in
   constant time; `discovery`: ServiceProviderConfig, Schemas, ResourceTypes;
-- `errors`: RFC 7644 §3.12 errors; `audit`: the trail of changes.
+- `errors`: RFC 7644 §3.12 errors; `authbridge.storage.scim.audit`: the trail of changes.
 
 The HTTP glue is `authbridge.web.scim_routes`, mounted at `/v1/scim/v2/{okta|microsoft}`.
 """

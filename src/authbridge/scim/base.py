@@ -22,7 +22,6 @@ from sqlalchemy import ColumnElement, delete, func, select, true, update
 from sqlalchemy.orm import Session
 
 from authbridge.config.model import ScimSettings
-from authbridge.scim import audit
 from authbridge.scim.dialect import Dialect
 from authbridge.scim.errors import (
     BadRequest,
@@ -38,6 +37,7 @@ from authbridge.scim.value_sql import ValueFilters, ValueTable
 from authbridge.scim.values import casefold_key
 from authbridge.storage import Storage
 from authbridge.storage.models import Role
+from authbridge.storage.scim import audit
 from authbridge.storage.upsert import insert_for
 
 __all__ = [

@@ -32,11 +32,11 @@ from authbridge.scim.base import (
 from authbridge.scim.columns import group_columns
 from authbridge.scim.dialect import MemberChange, plan_patch
 from authbridge.scim.errors import Conflict, InvalidValue
-from authbridge.scim.portable_sql import one_of
 from authbridge.scim.resources import GROUP_SCHEMA, GroupModel
 from authbridge.scim.sql import Column, FilterToSql
 from authbridge.scim.values import casefold_key
 from authbridge.storage.models import Team, TeamMember, TeamRole, utcnow
+from authbridge.storage.scim.portable_sql import one_of
 from authbridge.storage.scim_models import ScimGroup, ScimUser
 from authbridge.storage.upsert import insert_for
 

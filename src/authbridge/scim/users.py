@@ -30,10 +30,10 @@ from authbridge.scim.base import (
 from authbridge.scim.columns import USER_VALUES, user_columns, user_sort_columns
 from authbridge.scim.dialect import plan_patch
 from authbridge.scim.errors import Conflict, InvalidValue
-from authbridge.scim.portable_sql import one_of, unselective
 from authbridge.scim.resources import ENTERPRISE_SCHEMA, USER_SCHEMA, UserModel
 from authbridge.scim.values import casefold_key, value_rows
 from authbridge.storage.models import Team, TeamMember, User, UserRole, column_values, utcnow
+from authbridge.storage.scim.portable_sql import one_of, unselective
 from authbridge.storage.scim_models import ScimGroup, ScimUser, ScimUserValue
 
 __all__ = ["INSERT_VALUES", "USER_COLUMN_ATTRS", "UserService"]
