@@ -44,7 +44,6 @@ import served
 
 from authbridge.scim.columns import USER_VALUES, user_columns
 from authbridge.scim.filters import parse_filter
-from authbridge.scim.portable_sql import unselective
 from authbridge.scim.resources import USER_SCHEMA as CORE_SCHEMA
 from authbridge.scim.resources import UserModel
 from authbridge.scim.sql import FilterToSql
@@ -52,6 +51,7 @@ from authbridge.scim.values import value_rows
 from authbridge.storage import Storage
 from authbridge.storage.database import engine_url
 from authbridge.storage.models import User
+from authbridge.storage.scim.portable_sql import unselective
 from authbridge.storage.scim_models import ScimUser, ScimUserValue
 
 AUTH = ("bench", "bench-password")

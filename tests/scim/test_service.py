@@ -7,10 +7,10 @@ import pytest
 from structlog.testing import capture_logs
 
 from authbridge.config.model import ScimSettings, ScimTeamRoleRule
-from authbridge.scim import audit
 from authbridge.scim.errors import Conflict, InvalidValue, NotFound, PreconditionFailed
 from authbridge.scim.service import ListQuery, ScimService
 from authbridge.storage import Storage
+from authbridge.storage.scim import audit
 from tests.wiring import scim_service
 
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"

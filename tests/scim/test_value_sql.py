@@ -10,11 +10,11 @@ import pytest
 from scim2_models import ScimFilter
 
 from authbridge.config.model import ScimSettings
-from authbridge.scim.portable_sql import _successor
 from authbridge.scim.resources import USER_SCHEMA, UserModel
 from authbridge.scim.service import ListQuery, ScimService
 from authbridge.scim.values import KEY_LENGTH
 from authbridge.storage import Storage
+from authbridge.storage.scim.portable_sql import _successor
 from tests.wiring import scim_service
 
 N = KEY_LENGTH

@@ -9,14 +9,18 @@ Layers, each a module:
 - `values`: the value index, every other attribute value of a user as an indexed row
   (`scim_user_values`); `value_sql`: filters on it (value paths on one element);
 - `resources`: the User (with the enterprise extension) and Group models; `columns`: where
-  their attributes live; `portable_sql`: string operators that mean the same on both backends;
-- `dialect`: what Okta and Entra really send, brought to RFC 7644 before it is applied;
-- `service`: the rules (uniqueness, ETags, per-source visibility, membership as SQL set
-  operations, deactivation revoking credentials, team→role template, audit), one
-  transaction per write;
+  their attributes live; `authbridge.storage.scim.portable_sql`: string operators that mean
+  the same on both backends;
+- `body`: request bodies to Python values (400 for deep nesting and lone surrogates);
+- `dialect`: what Okta and Entra really send, brought to RFC 7644 before it is applied, each
+  source's departures for that source only;
+- `users`, `groups`: the rules of each resource type (uniqueness, per-source visibility,
+  membership as SQL set operations, deactivation revoking credentials, team→role template,
+  audit), one transaction per write, over `base` (parsing, ETags, lock/load/delete, lists);
+  `service`: one of each for a source;
 - `auth`: the two credentials (HTTP Basic for Okta, Bearer for Entra), compared in
   constant time; `discovery`: ServiceProviderConfig, Schemas, ResourceTypes;
-- `errors`: RFC 7644 §3.12 errors; `audit`: the trail of changes.
+- `errors`: RFC 7644 §3.12 errors; `authbridge.storage.scim.audit`: the trail of changes.
 
 The HTTP glue is `authbridge.web.scim_routes`, mounted at `/v1/scim/v2/{okta|microsoft}`.
 """

@@ -35,9 +35,9 @@ from sqlalchemy import ColumnElement, and_, false, func, not_, or_, true
 from sqlalchemy.sql.elements import KeyedColumnElement
 
 from authbridge.scim.errors import InvalidFilter
-from authbridge.scim.portable_sql import contains, ends_with
 from authbridge.scim.value_sql import ValueFilters, ValueTable
 from authbridge.scim.values import Attribute, casefold_key, resolve
+from authbridge.storage.scim.portable_sql import contains, ends_with
 
 __all__ = ["Column", "ColumnMap", "FilterToSql", "casefold_key", "resolve_path"]
 

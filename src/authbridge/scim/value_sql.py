@@ -36,8 +36,8 @@ from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, sele
 from sqlalchemy.orm import aliased
 
 from authbridge.scim.errors import InvalidFilter
-from authbridge.scim.portable_sql import contains, ends_with, prefix_range
 from authbridge.scim.values import KEY_LENGTH, Attribute, key_of
+from authbridge.storage.scim.portable_sql import contains, ends_with, prefix_range
 
 __all__ = ["ValueFilters", "ValueTable"]
 
