@@ -101,10 +101,10 @@ def app():
 
 def seed_authbridge(workdir: Path, port: int, families: int) -> tuple[list[str], str]:
     """Config, schema, a user with `families` refresh-token families, a service account."""
+    from authbridge.clock import utcnow
     from authbridge.config import load_settings
     from authbridge.provider.secrets import digest, new_value
     from authbridge.storage import Storage
-    from authbridge.storage.models import utcnow
     from authbridge.storage.provider_store import ClientRow, ProviderStore, RefreshRow
 
     db = workdir / "bench.db"

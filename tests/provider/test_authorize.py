@@ -223,7 +223,7 @@ def test_a_marker_bound_to_another_request_does_not_count(browser: TestClient) -
 def test_an_old_marker_does_not_count(browser: TestClient, monkeypatch) -> None:
     from datetime import timedelta
 
-    from authbridge.storage.models import utcnow
+    from authbridge.clock import utcnow
     from authbridge.web import oauth_routes
 
     next_url = _marker_and_sign_in(browser, prompt="login")

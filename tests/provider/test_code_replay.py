@@ -11,12 +11,12 @@ import threading
 from datetime import timedelta
 from typing import Any
 
+from authbridge.clock import utcnow
 from authbridge.config.model import ClientSettings
 from authbridge.provider.errors import OAuthError
 from authbridge.provider.secrets import digest, new_value
 from authbridge.provider.service import OpenIDProvider
 from authbridge.storage import Storage
-from authbridge.storage.models import utcnow
 from authbridge.tokens.issuer import issuer_for
 from authbridge.tokens.keyring import keyring_for
 from tests.conftest import make_settings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from authbridge.clock import utcnow
 from authbridge.provider.device import (
     DEVICE_GUESSES,
     DEVICE_WINDOW,
@@ -11,7 +12,6 @@ from authbridge.provider.device import (
     normalize_user_code,
 )
 from authbridge.storage import Storage
-from authbridge.storage.models import utcnow
 from authbridge.storage.provider_store import ProviderStore
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from authbridge.clock import utcnow
 from authbridge.provider.secrets import digest
 from authbridge.storage import Storage
-from authbridge.storage.models import utcnow
 from authbridge.storage.provider_store import ProviderStore, RefreshRow
 
 

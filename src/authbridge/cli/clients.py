@@ -14,11 +14,11 @@ import typer
 from rich.console import Console
 
 from authbridge.cli.wiring import open_operator
+from authbridge.clock import utcnow
 from authbridge.directory.roles import SYSTEM_ROLES
 from authbridge.provider.clients import GRANT_TYPES, Client
 from authbridge.provider.service import OpenIDProvider
 from authbridge.storage.errors import Conflict
-from authbridge.storage.models import utcnow
 
 __all__ = ["clients_app", "parse_lifetime", "robots_app", "service_accounts_app"]
 

@@ -78,10 +78,12 @@ def new_account(
     password_hash: str | None = None,
     roles: Sequence[str] = (DEFAULT_ROLE,),
     identity: IdentityLink | None = None,
+    kind: str = "person",
 ) -> User:
-    """Create an account (person) with its roles and, for an IdP login, its identity link,
-    in one transaction. Conflict if the username (case-insensitively) or identity is taken.
-    Callers check their own admission rules (sign-up policy, domains) first."""
+    """Create an account (a person, or a `service` / `robot` principal) with its roles and,
+    for an IdP login, its identity link, in one transaction. Conflict if the username
+    (case-insensitively) or identity is taken. Callers check their own admission rules
+    (sign-up policy, domains) first."""
     return users.create(
         username=username,
         email=email,
@@ -90,6 +92,7 @@ def new_account(
         password_hash=password_hash,
         roles=roles,
         identity=identity,
+        kind=kind,
     )
 
 

@@ -15,9 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from authbridge.clock import utcnow
 from authbridge.config.model import RateLimitSettings
-from authbridge.storage.models import utcnow
 from authbridge.storage.ratelimits import RateLimitStore
+from authbridge.storage.users import username_key
 
 __all__ = ["Attempt", "CredentialLimits", "CredentialThrottle", "SignInThrottle"]
 
@@ -51,7 +52,7 @@ class SignInThrottle:
         self._clock = clock
 
     def _keys(self, account: str, address: str, device: str | None) -> list[tuple[str, int]]:
-        account = account.casefold()
+        account = username_key(account)
         if device:
             # A browser that signed in to this account before is counted on its own: a flood
             # from elsewhere (or from behind the same NAT) does not reach it.

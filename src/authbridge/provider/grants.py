@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from authbridge.clock import utcnow
 from authbridge.provider import pkce
 from authbridge.provider.authorization import SUPPORTED_SCOPES
 from authbridge.provider.clients import DEVICE_GRANT, Client
 from authbridge.provider.errors import OAuthError
 from authbridge.provider.principals import subject_principal
 from authbridge.provider.secrets import digest, new_value
-from authbridge.storage.models import utcnow
 from authbridge.storage.provider_store import ProviderStore, RefreshRow, Subject
 from authbridge.tokens.issuer import TokenIssuer
 

@@ -12,7 +12,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from authbridge.clock import utcnow
 from authbridge.config.model import Settings
+from authbridge.directory.accounts import new_account
 from authbridge.directory.throttle import CredentialThrottle
 from authbridge.provider.authorization import (
     SUPPORTED_SCOPES,
@@ -35,7 +37,7 @@ from authbridge.provider.secrets import digest, new_value
 from authbridge.provider.verification import OwnTokens
 from authbridge.storage import Storage
 from authbridge.storage.errors import Conflict
-from authbridge.storage.models import User, utcnow
+from authbridge.storage.models import User
 from authbridge.storage.provider_store import ProviderStore
 from authbridge.tokens.issuer import TokenIssuer
 from authbridge.tokens.keyring import KeyRing
@@ -395,8 +397,8 @@ class OpenIDProvider:
     def add_service_account(self, name: str, role: str, *, lifetime: int | None) -> NewClient:
         """A service account: a non-person user with one role, and a confidential client for
         the client_credentials grant whose tokens carry `principal_type: service`."""
-        user = self.storage.users.create(
-            username=f"service:{name}", name=name, kind="service", roles=[role]
+        user = new_account(
+            self.storage.users, username=f"service:{name}", name=name, kind="service", roles=[role]
         )
         return self.add_client(
             Client(
@@ -412,8 +414,8 @@ class OpenIDProvider:
         self, name: str, role: str, lifetime: int, description: str = ""
     ) -> tuple[str, str, datetime]:
         """A robot token (Pachyderm's): a long-lived access token for a new robot user."""
-        user = self.storage.users.create(
-            username=f"robot:{name}", name=name, kind="robot", roles=[role]
+        user = new_account(
+            self.storage.users, username=f"robot:{name}", name=name, kind="robot", roles=[role]
         )
         subject = self.store.subject(user.id)
         assert subject is not None  # created just above

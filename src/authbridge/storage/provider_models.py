@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from authbridge.storage.models import Base, utcnow
+from authbridge.clock import utcnow
+from authbridge.storage.models import Base
 
 __all__ = [
     "OAuthClient",

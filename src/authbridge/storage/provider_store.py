@@ -45,9 +45,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.selectable import TextualSelect
 from sqlalchemy.types import TypeEngine
 
+from authbridge.clock import utcnow
 from authbridge.storage.database import Database
 from authbridge.storage.errors import Conflict
-from authbridge.storage.models import User, UTCDateTime, utcnow
+from authbridge.storage.models import User, UTCDateTime
 from authbridge.storage.provider_models import (
     OAuthClient,
     OAuthCode,

@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from authbridge.storage.models import Base, utcnow
+from authbridge.clock import utcnow
+from authbridge.storage.models import Base
 
 __all__ = ["ScimAudit", "ScimGroup", "ScimUser", "ScimUserValue"]
 

@@ -10,9 +10,9 @@ from typing import Any
 
 from joserfc import jwt
 
+from authbridge.clock import utcnow
 from authbridge.config.model import Settings
 from authbridge.middleware.hashes import half_hash
-from authbridge.storage.models import utcnow
 from authbridge.tokens.claims import Principal
 from authbridge.tokens.keyring import KeyRing
 

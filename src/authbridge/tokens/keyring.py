@@ -21,9 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from authbridge.clock import utcnow
 from authbridge.config.model import Settings
 from authbridge.storage.keys import KeyStore
-from authbridge.storage.models import SigningKey, utcnow
+from authbridge.storage.models import SigningKey
 from authbridge.tokens.keys import KeyMaterial, generate, load
 from authbridge.tokens.sealing import KeySealer
 

@@ -49,6 +49,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     )
     services.discovery = PublishedDocument.of(wellknown.discovery_document(services))
     app.state.services = services
+    app.state.scim_endpoints = scim_routes.endpoints_for(services)
     app.mount(
         "/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"
     )

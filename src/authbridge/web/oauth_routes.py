@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from authbridge.clock import utcnow
 from authbridge.provider.authorization import (
     RESPONSE_TYPES,
     SUPPORTED_SCOPES,
@@ -35,7 +36,6 @@ from authbridge.provider.authorization import (
 )
 from authbridge.provider.clients import GRANT_TYPES
 from authbridge.provider.errors import OAuthError
-from authbridge.storage.models import utcnow
 from authbridge.web.dependencies import provider_for
 from authbridge.web.dependencies import services_of as _services
 from authbridge.web.rendering import check_csrf, render, templates

@@ -21,7 +21,6 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from authbridge.config.model import Settings
-from authbridge.directory.throttle import CredentialThrottle
 from authbridge.scim import discovery
 from authbridge.scim.auth import SOURCES, Credential, Guard, authenticate, credential_for
 from authbridge.scim.body import parse_json
@@ -40,7 +39,7 @@ from authbridge.web.errors import RETRY_AFTER
 from authbridge.web.security import client_address
 from authbridge.web.services import Services
 
-__all__ = ["router"]
+__all__ = ["endpoints_for", "router"]
 
 log = structlog.get_logger("authbridge.scim")
 PATH_ROOT = "/v1/scim/v2/"
@@ -82,15 +81,11 @@ class _Endpoint:
         self.settings: Settings = services.settings
         self.credential = credential_for(source, self.settings.scim)
         self.base_url = f"{self.settings.server.issuer}/v1/scim/v2/{source}"
-        self._throttle: CredentialThrottle | None = None
 
     def guard(self, request: Request) -> Guard:
         """Wrong credentials are throttled per (source, address) and per address."""
-        limits = self.services.ready().storage.rate_limits
-        if self._throttle is None or self._throttle.store is not limits:
-            self._throttle = CredentialThrottle(limits, "scim")
         address = client_address(request, self.settings.server.trusted_proxies)
-        return Guard(self._throttle, address)
+        return Guard(self.services.ready().scim_throttle, address)
 
     @property
     def service(self) -> ScimService:
@@ -100,14 +95,13 @@ class _Endpoint:
 def _endpoint(request: Request, source: str) -> _Endpoint:
     if source not in SOURCES:
         raise NotFound(f"no SCIM endpoint {source!r}; use okta or microsoft")
-    state = request.app.state
-    endpoints: dict[str, _Endpoint] | None = getattr(state, "scim_endpoints", None)
-    if endpoints is None:
-        endpoints = {}
-        state.scim_endpoints = endpoints
-    if source not in endpoints:
-        endpoints[source] = _Endpoint(state.services, source)
+    endpoints: dict[str, _Endpoint] = request.app.state.scim_endpoints
     return endpoints[source]
+
+
+def endpoints_for(services: Services) -> dict[str, _Endpoint]:
+    """Every source's endpoint, built once with the app (`create_app`)."""
+    return {source: _Endpoint(services, source) for source in SOURCES}
 
 
 def too_large(status: int, detail: str) -> tuple[str, bytes]:

@@ -29,7 +29,7 @@ from authbridge.directory.accounts import LocalAccounts
 from authbridge.directory.bootstrap import SetupLinks
 from authbridge.directory.passwords import PasswordHashing
 from authbridge.directory.revocation import Revocation
-from authbridge.directory.throttle import SignInThrottle
+from authbridge.directory.throttle import CredentialThrottle, SignInThrottle
 from authbridge.provider.service import OpenIDProvider
 from authbridge.scim.auth import SOURCES as SCIM_SOURCES
 from authbridge.scim.service import ScimService
@@ -101,6 +101,8 @@ class Ready:
     revocation: Revocation
     # One SCIM service per provisioning source (`okta`, `microsoft`).
     scim: dict[str, ScimService]
+    # Wrong SCIM credentials, per (source, address) and per address.
+    scim_throttle: CredentialThrottle
 
 
 @dataclass
@@ -248,6 +250,7 @@ class Services:
                 )
                 for source in SCIM_SOURCES
             },
+            scim_throttle=CredentialThrottle(storage.rate_limits, "scim"),
         )
         token = setup.issue()
         if token is not None:

@@ -14,7 +14,8 @@ from datetime import timedelta
 from starlette.requests import Request
 from starlette.responses import Response
 
-from authbridge.storage.models import BrowserSession, User, utcnow
+from authbridge.clock import utcnow
+from authbridge.storage.models import BrowserSession, User
 from authbridge.web.security import client_address
 from authbridge.web.services import Services
 
