@@ -69,7 +69,7 @@ def test_deactivation_and_delete_revoke_through_the_one_revocation(
             return 1
 
     ready = client.app.state.services.ready()  # type: ignore[attr-defined]
-    ready.scim["microsoft"].revocation = Revocation(
+    ready.scim["microsoft"].users.revocation = Revocation(
         sessions=ready.storage.sessions, tokens=RefreshTokens()
     )
     user_id = _provision_and_sign_in(client)

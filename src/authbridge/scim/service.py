@@ -46,7 +46,6 @@ class ScimService:
         revocation: UserCredentialRevoker,
     ) -> None:
         self.storage = storage
-        self.revocation = revocation
         self.settings = settings
         self.source = source
         self.base_url = base_url.rstrip("/")
