@@ -11,6 +11,7 @@ floods an account from elsewhere cannot keep its owner out.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,7 +20,7 @@ from authbridge.config.model import RateLimitSettings
 from authbridge.storage.models import utcnow
 from authbridge.storage.ratelimits import RateLimitStore
 
-__all__ = ["Attempt", "CredentialLimits", "CredentialThrottle", "SignInThrottle"]
+__all__ = ["Attempt", "CredentialLimits", "CredentialThrottle", "SignInThrottle", "caller_network"]
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,23 @@ class SignInThrottle:
 
 _GO = Attempt(retry_after=None, earlier_failures=False)
 
+IPV6_SITE_PREFIX = 64  # RFC 7421: the usual subnet of one site; its hosts pick any of 2^64
+
+
+def caller_network(address: str) -> str:
+    """Whom a failure is counted against: an IPv4 address (an IPv4-mapped IPv6 one as its
+    IPv4 form, RFC 4291 §2.5.5.2), or an IPv6 address's /64. One IPv6 site can use a fresh
+    address per request (RFC 8981), so counting /128s would never reach a limit."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address  # not an IP (a test client, a unix socket): counted as given
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, IPV6_SITE_PREFIX), strict=False))
+    return str(ip)
+
 
 @dataclass(frozen=True)
 class CredentialLimits:
@@ -122,7 +140,8 @@ class CredentialThrottle:
     utilizing it against brute force attacks"), a SCIM provisioning source.
 
     The same fixed-window counters as sign-ins (shared by replicas through storage), two
-    limits: per (credential id, client address) and per client address. Deliberately none
+    limits: per (credential id, client network) and per client network (an IPv4 address,
+    an IPv6 /64: `caller_network`). Deliberately none
     per credential id alone: failures from an attacker's address never block the
     legitimate caller at its own address, and every limit lapses with its window.
 
@@ -153,6 +172,7 @@ class CredentialThrottle:
         return self._store
 
     def _keys(self, credential_id: str, address: str) -> list[tuple[str, int]]:
+        address = caller_network(address)
         return [
             (
                 _key(self._kind, "pair", credential_id, address),
