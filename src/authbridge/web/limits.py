@@ -112,7 +112,11 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self.limit_for(scope["path"])
-        headers = dict(scope.get("headers") or [])
+        headers: dict[bytes, bytes] = {}
+        for name, value in scope.get("headers") or []:
+            # The first of a repeated header, as the app reads it (Starlette's Headers.get):
+            # otherwise a second Content-Type would hide the form the app then parses.
+            headers.setdefault(name, value)
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit.max_bytes:
             # Refused on the header alone: not one byte of the body is read.
