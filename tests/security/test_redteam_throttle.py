@@ -1,4 +1,5 @@
-"""Red team, issue 10 defect 12: ways around the throttle of failed client authentication.
+"""Red team, issue 10 defect 12: ways around the throttles of failed authentication (client
+credentials, and the sign-in page's password throttle, which shares the weakness).
 
 An attacker with an IPv6 connection holds a whole /64 (RFC 6177, RFC 7421: the usual end-site
 and SLAAC subnet) and can pick a fresh source address per request; counted per /128 address,
@@ -12,8 +13,10 @@ import base64
 import pytest
 from fastapi.testclient import TestClient
 
-from authbridge.directory.throttle import CredentialLimits
+from authbridge.config.model import RateLimitSettings
+from authbridge.directory.throttle import CredentialLimits, SignInThrottle
 from authbridge.provider.errors import OAuthError
+from authbridge.storage import Storage
 from tests.conftest import make_settings
 from tests.provider.conftest import CLIENTS, SECRET
 from tests.provider.test_token import provider_of
@@ -62,3 +65,29 @@ def test_ipv4_mapped_ipv6_counts_as_the_ipv4_address(op: TestClient) -> None:
     with pytest.raises(OAuthError) as throttled:
         provider.token(wrong, FORM, "::ffff:c633:6407")
     assert throttled.value.status == 429
+
+
+def test_password_spraying_from_one_ipv6_site_meets_the_per_address_limit(
+    storage: Storage,
+) -> None:
+    """One password tried on many accounts (OWASP "password spraying") never reaches the
+    per-account limit; the per-address limit is what stops it, and a fresh IPv6 address
+    per try escaped it."""
+    limits = RateLimitSettings()
+    throttle = SignInThrottle(storage.rate_limits, limits)
+    for n in range(limits.per_address):
+        address = f"2001:db8:7:7::{n + 1:x}"
+        assert not throttle.check(f"user{n}@example.com", address).throttled
+        throttle.failed(f"user{n}@example.com", address)
+    assert throttle.check("next@example.com", "2001:db8:7:7:abcd::1").throttled
+    assert not throttle.check("next@example.com", "2001:db8:7:8::1").throttled
+
+
+def test_failed_sign_ups_from_one_ipv6_site_meet_the_limit(storage: Storage) -> None:
+    """A sign-up form that says an address is taken is an enumeration oracle; its limit
+    counts per address, which a fresh IPv6 address per try escaped."""
+    limits = RateLimitSettings()
+    throttle = SignInThrottle(storage.rate_limits, limits)
+    for n in range(limits.per_address):
+        throttle.signup_failed(f"2001:db8:7:7::{n + 1:x}")
+    assert throttle.check_signup("2001:db8:7:7::ffff").throttled

@@ -5,7 +5,8 @@ Three fixed-window limits count failures: per (account, client address), per cli
 and per account. None locks anyone out for good: every limit lapses with its window, and a
 browser that has signed in to the account before carries a device cookie that exempts it
 from the per-account and per-address limits (OWASP "device cookies"), so an attacker who
-floods an account from elsewhere cannot keep its owner out.
+floods an account from elsewhere cannot keep its owner out. A client address is counted as
+its network (`caller_network`): an IPv6 site's /64, whose hosts can pick any address in it.
 """
 
 from __future__ import annotations
@@ -39,6 +40,24 @@ def _key(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
+IPV6_SITE_PREFIX = 64  # RFC 7421: the usual subnet of one site; its hosts pick any of 2^64
+
+
+def caller_network(address: str) -> str:
+    """Whom a failure is counted against: an IPv4 address (an IPv4-mapped IPv6 one as its
+    IPv4 form, RFC 4291 §2.5.5.2), or an IPv6 address's /64. One IPv6 site can use a fresh
+    address per request (RFC 8981), so counting /128s would never reach a limit."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address  # not an IP (a test client, a unix socket): counted as given
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, IPV6_SITE_PREFIX), strict=False))
+    return str(ip)
+
+
 class SignInThrottle:
     def __init__(
         self,
@@ -53,6 +72,7 @@ class SignInThrottle:
 
     def _keys(self, account: str, address: str, device: str | None) -> list[tuple[str, int]]:
         account = account.casefold()
+        address = caller_network(address)
         if device:
             # A browser that signed in to this account before is counted on its own: a flood
             # from elsewhere (or from behind the same NAT) does not reach it.
@@ -94,7 +114,7 @@ class SignInThrottle:
     def check_signup(self, address: str) -> Attempt:
         """Failed sign-ups per address: the form must say an address is taken, so without
         a limit it would be an enumeration oracle (and an argon2 hash per request)."""
-        key = _key("signup", address)
+        key = _key("signup", caller_network(address))
         count = self._store.counts([key], now=self._clock(), window=self._window).get(key, 0)
         throttled = count >= self._limits.per_address
         return Attempt(
@@ -102,27 +122,12 @@ class SignInThrottle:
         )
 
     def signup_failed(self, address: str) -> None:
-        self._store.hit(_key("signup", address), now=self._clock(), window=self._window)
+        self._store.hit(
+            _key("signup", caller_network(address)), now=self._clock(), window=self._window
+        )
 
 
 _GO = Attempt(retry_after=None, earlier_failures=False)
-
-IPV6_SITE_PREFIX = 64  # RFC 7421: the usual subnet of one site; its hosts pick any of 2^64
-
-
-def caller_network(address: str) -> str:
-    """Whom a failure is counted against: an IPv4 address (an IPv4-mapped IPv6 one as its
-    IPv4 form, RFC 4291 §2.5.5.2), or an IPv6 address's /64. One IPv6 site can use a fresh
-    address per request (RFC 8981), so counting /128s would never reach a limit."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address  # not an IP (a test client, a unix socket): counted as given
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((ip, IPV6_SITE_PREFIX), strict=False))
-    return str(ip)
 
 
 @dataclass(frozen=True)
