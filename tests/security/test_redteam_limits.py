@@ -36,3 +36,25 @@ def test_a_second_content_type_header_does_not_hide_a_form_from_the_field_limit(
             headers=[("content-type", content_type), ("content-type", "text/plain")],
         )
         assert doubled.status_code == 413, (path, doubled.status_code, doubled.text[:200])
+
+
+def test_a_field_over_the_size_limit_is_refused_when_another_field_follows_it(
+    client: TestClient,
+) -> None:
+    """The per-field size was judged on the last field of each arriving chunk only: a
+    large field followed by a small one in the same chunk was never measured."""
+    large = b"b" * (40 * 1024)  # over the default 32 KiB per field, under the 64 KiB body
+    part_header = b"X-Pad: " + large + b"\r\n"
+    for path, content_type, body in [
+        ("/oauth2/token", "application/x-www-form-urlencoded", b"a=" + large + b"&c=d"),
+        ("/login", "application/x-www-form-urlencoded", b"a=" + large + b"&c=d"),
+        (
+            "/oauth2/authorize",
+            "multipart/form-data; boundary=XyZ",
+            b'--XyZ\r\nContent-Disposition: form-data; name="a"\r\n'
+            + part_header
+            + b'\r\nv\r\n--XyZ\r\nContent-Disposition: form-data; name="c"\r\n\r\nd\r\n--XyZ--\r\n',
+        ),
+    ]:
+        response = client.post(path, content=body, headers={"content-type": content_type})
+        assert response.status_code == 413, (path, response.status_code, response.text[:200])
