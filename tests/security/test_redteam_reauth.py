@@ -50,3 +50,18 @@ def test_a_marker_counts_once_to_the_last_second_of_its_life(
     replayed = browser.get(next_url, follow_redirects=False)
     assert replayed.status_code == 303
     assert replayed.headers["location"].startswith("/login?next=")
+
+
+def test_a_marker_does_not_count_with_another_browsers_reauth_cookie(browser: TestClient) -> None:
+    """Bob's browser holds a re-authentication cookie of its own (his own prompt=login
+    request) and a session newer than Ada's marker: Ada's marker still does not count."""
+    sent = browser.get(authorize_url(prompt="login"), follow_redirects=False)
+    ada_next = dict(parse_qsl(urlsplit(sent.headers["location"]).query))["next"]
+    browser.cookies.clear()
+    assert sign_up(browser, email="bob@example.com").status_code == 303
+    own = browser.get(authorize_url(prompt="login", state="bobs"), follow_redirects=False)
+    assert own.headers["location"].startswith("/login?next=")
+    assert sign_in(browser, "bob@example.com").status_code == 303
+    replayed = browser.get(ada_next, follow_redirects=False)
+    assert replayed.status_code == 303
+    assert replayed.headers["location"].startswith("/login?next=")
