@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from authbridge.provider.secrets import digest
 from authbridge.storage import Storage
@@ -114,3 +115,32 @@ def test_a_rotation_that_read_its_token_before_a_revocation_does_not_win_after_i
     assert rotated[0].problem is not None or (found is not None and found[1] is False), (
         "a token rotated after its user's revocation committed"
     )
+
+
+def test_garbage_collection_spares_a_family_rotated_while_it_runs(
+    pg: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Defect 3: a family whose token was idle past its timeout when garbage collection
+    chose it, but which a rotation (begun just before that timeout, or on a replica whose
+    clock is a little behind) renewed before the DELETE ran, still has a live token: the
+    DELETE must not take it with the family."""
+    store = ProviderStore(pg.db)
+    user = pg.users.create(username="ada@example.com", roles=["viewer"])
+    now = utcnow()
+    later = now + timedelta(hours=1)
+    idle_over = RefreshRow("fam", "webapp", user.id, "openid", 0, later, now - timedelta(seconds=1))
+    store.add_refresh(digest("presented"), idle_over)
+    chosen = Session.scalars
+
+    def rotation_lands_after_the_choice(self: Session, *args: Any, **kwargs: Any) -> Any:
+        families = list(chosen(self, *args, **kwargs))
+        if families and store.refresh_token(digest("successor")) is None:
+            renewed = RefreshRow("fam", "webapp", user.id, "openid", 0, later, later)
+            store.add_refresh(digest("successor"), renewed)
+        return families
+
+    monkeypatch.setattr(Session, "scalars", rotation_lands_after_the_choice)
+    store.garbage_collect(now)
+    monkeypatch.undo()
+    found = store.refresh_token(digest("successor"))
+    assert found is not None and found[1] is True, "garbage collection deleted a live token"

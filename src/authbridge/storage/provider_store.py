@@ -646,8 +646,15 @@ class ProviderStore:
             with self._db.session() as session:
                 ended = list(session.scalars(families.limit(batch - removed)))
                 if ended:
+                    # Checked again by the DELETE itself: a rotation that committed since
+                    # the choice renewed its family, whose new token must not go with it.
+                    live = select(_refresh.c.family_id).where(
+                        _refresh.c.family_expires_at >= now, _refresh.c.idle_expires_at >= now
+                    )
                     result = session.execute(
-                        delete(_refresh).where(_refresh.c.family_id.in_(ended))
+                        delete(_refresh).where(
+                            _refresh.c.family_id.in_(ended), _refresh.c.family_id.not_in(live)
+                        )
                     )
                     removed += max(len(ended), int(getattr(result, "rowcount", 0) or 0))
         return removed
