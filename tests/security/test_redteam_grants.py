@@ -97,3 +97,30 @@ def test_a_concurrent_refresh_reuse_leaves_no_live_token_in_the_family(
         for body in issued:
             found = provider.store.refresh_token(digest(body["refresh_token"]))
             assert found is not None and found[1] is False, "the winner's successor lives on"
+
+
+def test_a_used_refresh_token_replayed_with_a_wider_scope_still_revokes_its_family(
+    storage: Storage,
+) -> None:
+    """RFC 9700 §4.14.2: presenting an invalidated refresh token "will inform the
+    authorization server of the breach". The scope was judged first, so a replay asking
+    for more scope was refused as invalid_scope and left the family alive: an attacker
+    could tell a used token from a revoked one without raising the alarm."""
+    provider = _provider(storage)
+    webapp = provider.registry.get("webapp")
+    assert webapp is not None
+    user = storage.users.create(username="ada@example.com", roles=["viewer"])
+    code = _new_code(provider, user.id)
+    first = provider.grants.authorization_code(webapp, {"code": code, "redirect_uri": REDIRECT})
+    stolen = first["refresh_token"]
+    rotated = provider.grants.refresh_token(
+        webapp, {"grant_type": "refresh_token", "refresh_token": stolen}
+    )
+    with pytest.raises(OAuthError) as refused:
+        provider.grants.refresh_token(
+            webapp,
+            {"grant_type": "refresh_token", "refresh_token": stolen, "scope": "openid email"},
+        )
+    assert refused.value.error == "invalid_grant"
+    found = provider.store.refresh_token(digest(rotated["refresh_token"]))
+    assert found is not None and found[1] is False, "the family lives on after a replay"

@@ -499,6 +499,11 @@ class ProviderStore:
                 return Rotation(row, "revoked")
             if found.client_id != client_id:
                 return Rotation(row, "other client")
+            if found.used:
+                # A replay, whatever else it asks: judged before the scope, so a replay
+                # cannot learn that its token was used without revoking the family.
+                conn.execute(Q_REVOKE_FAMILY, {"f": row.family_id})
+                return Rotation(row, "reused")
             if scope is not None and not set(scope.split()) <= set(row.scope.split()):
                 # Checked before the token is used, so a refused narrowing costs nothing.
                 return Rotation(row, "scope")
