@@ -41,6 +41,31 @@ def _provider(storage: Storage) -> OpenIDProvider:
     return OpenIDProvider(storage, keyring, issuer_for(settings, keyring), settings)
 
 
+class Granted:
+    """A provider, its `webapp` client and a user, for grants to be redeemed against."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.provider = _provider(storage)
+        client = self.provider.registry.get("webapp")
+        assert client is not None
+        self.webapp = client
+        self.user_id = storage.users.create(username="ada@example.com", roles=["viewer"]).id
+
+    def code_grant(self) -> dict[str, Any]:
+        """The token response to a fresh code, redeemed by `webapp`."""
+        code = _new_code(self.provider, self.user_id)
+        form = {"code": code, "redirect_uri": REDIRECT}
+        return self.provider.grants.authorization_code(self.webapp, form)
+
+    def refresh(self, token: str, **extra: str) -> dict[str, Any]:
+        form = {"grant_type": "refresh_token", "refresh_token": token, **extra}
+        return self.provider.grants.refresh_token(self.webapp, form)
+
+    def usable(self, refresh_token: str) -> bool:
+        found = self.provider.store.refresh_token(digest(refresh_token))
+        return found is not None and found[1]
+
+
 def _twice_at_once(
     call: Callable[[], dict[str, Any]],
 ) -> tuple[list[dict[str, Any]], list[OAuthError]]:
@@ -84,19 +109,13 @@ def test_a_concurrent_refresh_reuse_leaves_no_live_token_in_the_family(
 ) -> None:
     """RFC 9700 §4.14.2: of two uses of one refresh token, one is refused and the family is
     revoked, including the successor the other use was issuing at that moment."""
-    provider = _provider(storage)
-    webapp = provider.registry.get("webapp")
-    assert webapp is not None
-    user = storage.users.create(username="ada@example.com", roles=["viewer"])
+    granted = Granted(storage)
     for _ in range(TRIALS):
-        code = _new_code(provider, user.id)
-        first = provider.grants.authorization_code(webapp, {"code": code, "redirect_uri": REDIRECT})
-        form = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
-        issued, refused = _twice_at_once(partial(provider.grants.refresh_token, webapp, form))
+        presented = granted.code_grant()["refresh_token"]
+        issued, refused = _twice_at_once(partial(granted.refresh, presented))
         assert len(issued) <= 1 and refused
         for body in issued:
-            found = provider.store.refresh_token(digest(body["refresh_token"]))
-            assert found is not None and found[1] is False, "the winner's successor lives on"
+            assert not granted.usable(body["refresh_token"]), "the winner's successor lives on"
 
 
 def test_a_used_refresh_token_replayed_with_a_wider_scope_still_revokes_its_family(
@@ -106,21 +125,10 @@ def test_a_used_refresh_token_replayed_with_a_wider_scope_still_revokes_its_fami
     authorization server of the breach". The scope was judged first, so a replay asking
     for more scope was refused as invalid_scope and left the family alive: an attacker
     could tell a used token from a revoked one without raising the alarm."""
-    provider = _provider(storage)
-    webapp = provider.registry.get("webapp")
-    assert webapp is not None
-    user = storage.users.create(username="ada@example.com", roles=["viewer"])
-    code = _new_code(provider, user.id)
-    first = provider.grants.authorization_code(webapp, {"code": code, "redirect_uri": REDIRECT})
-    stolen = first["refresh_token"]
-    rotated = provider.grants.refresh_token(
-        webapp, {"grant_type": "refresh_token", "refresh_token": stolen}
-    )
+    granted = Granted(storage)
+    stolen = granted.code_grant()["refresh_token"]
+    rotated = granted.refresh(stolen)
     with pytest.raises(OAuthError) as refused:
-        provider.grants.refresh_token(
-            webapp,
-            {"grant_type": "refresh_token", "refresh_token": stolen, "scope": "openid email"},
-        )
+        granted.refresh(stolen, scope="openid email")
     assert refused.value.error == "invalid_grant"
-    found = provider.store.refresh_token(digest(rotated["refresh_token"]))
-    assert found is not None and found[1] is False, "the family lives on after a replay"
+    assert not granted.usable(rotated["refresh_token"]), "the family lives on after a replay"
