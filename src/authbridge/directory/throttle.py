@@ -5,12 +5,14 @@ Three fixed-window limits count failures: per (account, client address), per cli
 and per account. None locks anyone out for good: every limit lapses with its window, and a
 browser that has signed in to the account before carries a device cookie that exempts it
 from the per-account and per-address limits (OWASP "device cookies"), so an attacker who
-floods an account from elsewhere cannot keep its owner out.
+floods an account from elsewhere cannot keep its owner out. A client address is counted as
+its network (`caller_network`): an IPv6 site's /64, whose hosts can pick any address in it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,7 +22,7 @@ from authbridge.config.model import RateLimitSettings
 from authbridge.storage.ratelimits import RateLimitStore
 from authbridge.storage.users import username_key
 
-__all__ = ["Attempt", "CredentialLimits", "CredentialThrottle", "SignInThrottle"]
+__all__ = ["Attempt", "CredentialLimits", "CredentialThrottle", "SignInThrottle", "caller_network"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,24 @@ def _key(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
+IPV6_SITE_PREFIX = 64  # RFC 7421: the usual subnet of one site; its hosts pick any of 2^64
+
+
+def caller_network(address: str) -> str:
+    """Whom a failure is counted against: an IPv4 address (an IPv4-mapped IPv6 one as its
+    IPv4 form, RFC 4291 §2.5.5.2), or an IPv6 address's /64. One IPv6 site can use a fresh
+    address per request (RFC 8981), so counting /128s would never reach a limit."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address  # not an IP (a test client, a unix socket): counted as given
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, IPV6_SITE_PREFIX), strict=False))
+    return str(ip)
+
+
 class SignInThrottle:
     def __init__(
         self,
@@ -53,6 +73,7 @@ class SignInThrottle:
 
     def _keys(self, account: str, address: str, device: str | None) -> list[tuple[str, int]]:
         account = username_key(account)
+        address = caller_network(address)
         if device:
             # A browser that signed in to this account before is counted on its own: a flood
             # from elsewhere (or from behind the same NAT) does not reach it.
@@ -94,7 +115,7 @@ class SignInThrottle:
     def check_signup(self, address: str) -> Attempt:
         """Failed sign-ups per address: the form must say an address is taken, so without
         a limit it would be an enumeration oracle (and an argon2 hash per request)."""
-        key = _key("signup", address)
+        key = _key("signup", caller_network(address))
         count = self._store.counts([key], now=self._clock(), window=self._window).get(key, 0)
         throttled = count >= self._limits.per_address
         return Attempt(
@@ -102,7 +123,9 @@ class SignInThrottle:
         )
 
     def signup_failed(self, address: str) -> None:
-        self._store.hit(_key("signup", address), now=self._clock(), window=self._window)
+        self._store.hit(
+            _key("signup", caller_network(address)), now=self._clock(), window=self._window
+        )
 
 
 _GO = Attempt(retry_after=None, earlier_failures=False)
@@ -123,7 +146,8 @@ class CredentialThrottle:
     utilizing it against brute force attacks"), a SCIM provisioning source.
 
     The same fixed-window counters as sign-ins (shared by replicas through storage), two
-    limits: per (credential id, client address) and per client address. Deliberately none
+    limits: per (credential id, client network) and per client network (an IPv4 address,
+    an IPv6 /64: `caller_network`). Deliberately none
     per credential id alone: failures from an attacker's address never block the
     legitimate caller at its own address, and every limit lapses with its window.
 
@@ -154,6 +178,7 @@ class CredentialThrottle:
         return self._store
 
     def _keys(self, credential_id: str, address: str) -> list[tuple[str, int]]:
+        address = caller_network(address)
         return [
             (
                 _key(self._kind, "pair", credential_id, address),

@@ -141,12 +141,15 @@ class Grants:
         now = self.clock()
         code_hash = digest(code)
         row = self.store.redeem_code(code_hash, now)
-        if row is None or row.client_id != client.client_id:
+        if row is None:
             raise OAuthError("invalid_grant", "the code is unknown, expired or not yours")
         if not row.first_use:
-            # RFC 6749 §4.1.2: a code used twice is refused and what it issued is revoked.
+            # RFC 6749 §4.1.2: a code used twice is refused and what it issued is revoked,
+            # whichever client presents it again (from another client, the code leaked).
             self._revoke_issued(row.family_id, row.access_jti, row.access_expires_at)
             raise OAuthError("invalid_grant", "the code was used already; its tokens are revoked")
+        if row.client_id != client.client_id:
+            raise OAuthError("invalid_grant", "the code is unknown, expired or not yours")
         if row.expires_at <= now:
             raise OAuthError("invalid_grant", "the code has expired")
         if form.get("redirect_uri") != row.redirect_uri:

@@ -42,6 +42,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import TextualSelect
 from sqlalchemy.types import TypeEngine
 
@@ -104,8 +106,12 @@ Q_FIND_USER = _typed(
     "SELECT u.id, u.username, u.email, u.email_verified, u.name, u.kind, u.active"
     " FROM users u WHERE u.id = :u"
 )
+# `revoked` too: a rotation that read its token before a revocation committed must lose
+# to it, not use the revoked token once it gets the row lock (PostgreSQL re-checks only the
+# WHERE clause of a row it waited for).
 Q_USE_REFRESH = text(
-    "UPDATE oauth_refresh_tokens SET used = :yes WHERE token_hash = :h AND used = :no"
+    "UPDATE oauth_refresh_tokens SET used = :yes"
+    " WHERE token_hash = :h AND used = :no AND revoked = :no"
 ).bindparams(bindparam("yes", True, Boolean()), bindparam("no", False, Boolean()))
 Q_REVOKE_FAMILY = text(
     "UPDATE oauth_refresh_tokens SET revoked = :yes WHERE family_id = :f"
@@ -494,6 +500,11 @@ class ProviderStore:
                 return Rotation(row, "revoked")
             if found.client_id != client_id:
                 return Rotation(row, "other client")
+            if found.used:
+                # A replay, whatever else it asks: judged before the scope, so a replay
+                # cannot learn that its token was used without revoking the family.
+                conn.execute(Q_REVOKE_FAMILY, {"f": row.family_id})
+                return Rotation(row, "reused")
             if scope is not None and not set(scope.split()) <= set(row.scope.split()):
                 # Checked before the token is used, so a refused narrowing costs nothing.
                 return Rotation(row, "scope")
@@ -535,12 +546,7 @@ class ProviderStore:
 
     def revoke_family(self, family_id: str) -> int:
         with self._db.session() as session:
-            result = session.execute(
-                update(_refresh)
-                .where(_refresh.c.family_id == family_id, _refresh.c.revoked.is_(False))
-                .values(revoked=True)
-            )
-            return int(getattr(result, "rowcount", 0) or 0)
+            return _revoke_refresh(session, _refresh.c.family_id == family_id)
 
     def revoke_user_refresh(self, user_id: str) -> int:
         """Revoke every refresh-token family of the user; returns the rows revoked."""
@@ -561,12 +567,7 @@ class ProviderStore:
         Returns how many credentials were revoked."""
         now = now or utcnow()
         with self._db.session() as session:
-            refreshed = session.execute(
-                update(_refresh)
-                .where(_refresh.c.user_id == user_id, _refresh.c.revoked.is_(False))
-                .values(revoked=True)
-            )
-            count = int(getattr(refreshed, "rowcount", 0) or 0)
+            count = _revoke_refresh(session, _refresh.c.user_id == user_id)
             robots = session.execute(
                 select(_robots.c.jti, _robots.c.expires_at).where(
                     _robots.c.user_id == user_id,
@@ -651,8 +652,15 @@ class ProviderStore:
             with self._db.session() as session:
                 ended = list(session.scalars(families.limit(batch - removed)))
                 if ended:
+                    # Checked again by the DELETE itself: a rotation that committed since
+                    # the choice renewed its family, whose new token must not go with it.
+                    live = select(_refresh.c.family_id).where(
+                        _refresh.c.family_expires_at >= now, _refresh.c.idle_expires_at >= now
+                    )
                     result = session.execute(
-                        delete(_refresh).where(_refresh.c.family_id.in_(ended))
+                        delete(_refresh).where(
+                            _refresh.c.family_id.in_(ended), _refresh.c.family_id.not_in(live)
+                        )
                     )
                     removed += max(len(ended), int(getattr(result, "rowcount", 0) or 0))
         return removed
@@ -786,6 +794,24 @@ class ProviderStore:
             if exists is None:
                 session.execute(insert(_revoked).values(jti=jti, expires_at=row.expires_at))
             return True
+
+
+def _revoke_refresh(session: Session, which: ColumnElement[bool]) -> int:
+    """Revoke the refresh tokens `which` selects, including a successor that a rotation in
+    flight is inserting (RFC 9700 §4.14.2: a revoked grant leaves no live token).
+
+    Under READ COMMITTED the first UPDATE does not see such a successor, but it waits for
+    the rotation's lock on the token being used, so by the time it returns the rotation has
+    committed; the second UPDATE, a new statement, sees and revokes the successor. A
+    rotation that starts later finds its token revoked (Q_USE_REFRESH checks `revoked`).
+    """
+    revoked = 0
+    for _ in range(2):
+        result = session.execute(
+            update(_refresh).where(which, _refresh.c.revoked.is_(False)).values(revoked=True)
+        )
+        revoked += int(getattr(result, "rowcount", 0) or 0)
+    return revoked
 
 
 def _device(row: Any, status: str | None = None) -> DeviceRow:

@@ -75,14 +75,20 @@ class _FieldCounter:
         """Take the next chunk; the reason the form is refused, or None."""
         data = self._tail + chunk
         end = 0
+        largest = 0
         while (hit := data.find(self.separator, end)) != -1:
             self.fields += 1
+            # Every field this chunk ends is measured, not only the last one: the first
+            # began in earlier chunks (`current` counted it, the carried tail included).
+            size = hit - end if end else self.current - len(self._tail) + hit
+            largest = max(largest, size)
             end = hit + len(self.separator)
         self.current = len(data) - end if end else self.current + len(chunk)
+        largest = max(largest, self.current)
         self._tail = data[max(end, len(data) - len(self.separator) + 1) :]
         if self.fields > self.limits.max_fields:
             return f"the form has more than {self.limits.max_fields} fields"
-        if self.current > self.limits.max_field_bytes:
+        if largest > self.limits.max_field_bytes:
             return f"a form field is larger than {self.limits.max_field_bytes} bytes"
         return None
 
@@ -112,7 +118,11 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self.limit_for(scope["path"])
-        headers = dict(scope.get("headers") or [])
+        headers: dict[bytes, bytes] = {}
+        for name, value in scope.get("headers") or []:
+            # The first of a repeated header, as the app reads it (Starlette's Headers.get):
+            # otherwise a second Content-Type would hide the form the app then parses.
+            headers.setdefault(name, value)
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit.max_bytes:
             # Refused on the header alone: not one byte of the body is read.

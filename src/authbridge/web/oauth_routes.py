@@ -276,8 +276,11 @@ def _redeem_marker(
     issued = int(issued_text)
     if not issued <= now <= issued + REAUTH_TTL or session.auth_time < issued:
         return None
+    # The count must outlive the marker: the marker is judged in whole seconds and counted
+    # from the instant of its first use, on whichever replica's clock; twice its lifetime
+    # covers both (a counter that lapsed first would let the marker count twice).
     uses = ready.storage.rate_limits.hit(
-        "reauth:" + marker_id, now=utcnow(), window=timedelta(seconds=REAUTH_TTL)
+        "reauth:" + marker_id, now=utcnow(), window=timedelta(seconds=2 * REAUTH_TTL)
     )
     return issued if uses == 1 else None
 
