@@ -74,6 +74,8 @@ class UserStore(ResourceStore):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.schema = str(self.model.__schema__)
+        # The extension URNs (RFC 7643 §3), in `schemas` when the user has their attributes.
+        self.extensions = [str(urn) for urn in self.model.get_extension_models()]
         self.columns = user_columns(self.source, self.base_url)
         self.sort_columns = user_sort_columns(self.source, self.base_url)
 
@@ -86,7 +88,7 @@ class UserStore(ResourceStore):
     ) -> dict[str, Any]:
         data = dict(scim.attributes)
         schemas = [self.schema]
-        schemas.extend(schema for schema in self.model.get_extension_models() if schema in data)
+        schemas.extend(urn for urn in self.extensions if urn in data)
         data.update(schemas=schemas, id=user.id, userName=user.username)
         if "active" in data or not user.active:
             data["active"] = user.active
