@@ -42,16 +42,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 import served
 
-from authbridge.scim.columns import USER_VALUES, user_columns
 from authbridge.scim.filters import parse_filter
 from authbridge.scim.resources import USER_SCHEMA as CORE_SCHEMA
 from authbridge.scim.resources import UserModel
-from authbridge.scim.sql import FilterToSql
-from authbridge.scim.values import value_rows
 from authbridge.storage import Storage
 from authbridge.storage.database import engine_url
 from authbridge.storage.models import User
+from authbridge.storage.scim.columns import USER_VALUES, user_columns
+from authbridge.storage.scim.filter_sql import FilterToSql
 from authbridge.storage.scim.portable_sql import unselective
+from authbridge.storage.scim.values import value_rows
 from authbridge.storage.scim_models import ScimUser, ScimUserValue
 
 AUTH = ("bench", "bench-password")

@@ -8,14 +8,14 @@ from typing import Any
 
 from sqlalchemy import insert, select, text
 
-from authbridge.scim.columns import USER_VALUES, group_columns, user_columns
 from authbridge.scim.filters import parse_filter
 from authbridge.scim.resources import USER_SCHEMA, GroupModel, UserModel
-from authbridge.scim.sql import FilterToSql
-from authbridge.scim.values import value_rows
 from authbridge.storage import Storage
 from authbridge.storage.models import Team, User
+from authbridge.storage.scim.columns import USER_VALUES, group_columns, user_columns
+from authbridge.storage.scim.filter_sql import FilterToSql
 from authbridge.storage.scim.portable_sql import unselective
+from authbridge.storage.scim.values import value_rows
 from authbridge.storage.scim_models import ScimGroup, ScimUser, ScimUserValue
 
 BASE = "http://t/v1/scim/v2/okta"

@@ -12,9 +12,9 @@ from scim2_models import ScimFilter
 from authbridge.config.model import ScimSettings
 from authbridge.scim.resources import USER_SCHEMA, UserModel
 from authbridge.scim.service import ListQuery, ScimService
-from authbridge.scim.values import KEY_LENGTH
 from authbridge.storage import Storage
 from authbridge.storage.scim.portable_sql import _successor
+from authbridge.storage.scim.values import KEY_LENGTH
 from tests.wiring import scim_service
 
 N = KEY_LENGTH

@@ -17,9 +17,9 @@ from authbridge.config.model import ScimSettings
 from authbridge.scim.errors import Conflict
 from authbridge.scim.resources import USER_SCHEMA, UserModel
 from authbridge.scim.service import ListQuery, ScimService
-from authbridge.scim.values import KEY_LENGTH, key_of, resolve, value_rows
 from authbridge.storage import Database, Storage
 from authbridge.storage.models import User
+from authbridge.storage.scim.values import KEY_LENGTH, key_of, resolve, value_rows
 from authbridge.storage.scim_models import ScimUser, ScimUserValue
 from tests.wiring import scim_service
 

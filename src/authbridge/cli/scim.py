@@ -9,9 +9,9 @@ import typer
 from rich.console import Console
 
 from authbridge.scim.resources import USER_SCHEMA, UserModel
-from authbridge.scim.values import value_rows
 from authbridge.storage import Storage
 from authbridge.storage.scim import reindex_user_values
+from authbridge.storage.scim.values import value_rows
 
 __all__ = ["scim_app"]
 

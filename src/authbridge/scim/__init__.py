@@ -3,21 +3,17 @@
 Layers, each a module:
 
 - `filters`: filter text to syntax tree (scim2-models' grammar), with length and term limits;
-- `sql`: syntax tree to one SQLAlchemy expression; each path is resolved against the schema
-  and found in a column (`columns`: case-insensitive attributes on indexed lower-cased
-  columns) or else in the value index;
-- `values`: the value index, every other attribute value of a user as an indexed row
-  (`scim_user_values`); `value_sql`: filters on it (value paths on one element);
-- `resources`: the User (with the enterprise extension) and Group models; `columns`: where
-  their attributes live; `authbridge.storage.scim.portable_sql`: string operators that mean
-  the same on both backends;
+  the stores of `authbridge.storage.scim` translate the tree to SQL (`filter_sql`, `columns`,
+  the value index `values` and `value_sql`), so no module here imports SQLAlchemy;
+- `resources`: the User (with the enterprise extension) and Group models;
 - `body`: request bodies to Python values (400 for deep nesting and lone surrogates);
 - `dialect`: what Okta and Entra really send, brought to RFC 7644 before it is applied, each
   source's departures for that source only;
-- `users`, `groups`: the rules of each resource type (uniqueness, per-source visibility,
-  membership as SQL set operations, deactivation revoking credentials, team→role template,
-  audit), one transaction per write, over `base` (parsing, ETags, lock/load/delete, lists);
-  `service`: one of each for a source;
+- `users`, `groups`: the protocol side of each resource type (validation, PATCH plans,
+  deactivation revoking credentials) over its store (`storage.scim.UserStore`, `GroupStore`:
+  uniqueness, per-source visibility, membership as SQL set operations, team→role template,
+  audit, one transaction per write), over `base` (parsing, ETags, lists, storage's refusals
+  as RFC 7644 §3.12 errors); `service`: one of each for a source;
 - `auth`: the two credentials (HTTP Basic for Okta, Bearer for Entra), compared in
   constant time; `discovery`: ServiceProviderConfig, Schemas, ResourceTypes;
 - `errors`: RFC 7644 §3.12 errors; `authbridge.storage.scim.audit`: the trail of changes.

@@ -21,12 +21,13 @@ mistake is never silently accepted from another:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from scim2_models import ScimPolicy
 from scim2_models.path import FilterNode
 
 from authbridge.scim.errors import InvalidPath, InvalidSyntax, InvalidValue
+from authbridge.storage.scim.group_store import MemberChange
 
 __all__ = [
     "ENTRA",
@@ -43,16 +44,6 @@ __all__ = [
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 OPS = ("add", "remove", "replace")
 MANAGER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:user:manager"
-
-
-@dataclass
-class MemberChange:
-    """One membership operation: `add`/`remove` ids, `replace` the set, or `remove` by filter."""
-
-    op: Literal["add", "remove", "replace"]
-    values: list[str] = field(default_factory=list)
-    filter: FilterNode | None = None
-    everyone: bool = False  # `remove` of "members" with no value: empty the group
 
 
 @dataclass

@@ -1,190 +1,43 @@
-"""SCIM Groups (RFC 7644 §3, RFC 7643 §4.2) of one provisioning source: the directory's
-Teams, with the team→role template applied on every name change.
+"""SCIM Groups (RFC 7644 §3, RFC 7643 §4.2) of one provisioning source: the protocol side
+over `authbridge.storage.scim.GroupStore` (the directory's Teams).
 
-Membership changes run as set operations in SQL, whatever their size (a Team can hold 10,000
-members): PostgreSQL takes the ids as one array parameter (`= ANY`, `INSERT ... SELECT
-unnest`), SQLite as one statement over many parameter sets. A member id that is not a User
-of this source is skipped and recorded, not refused (`_add_members`).
+Bodies and PATCH operations are checked and parsed here; membership changes are pulled out
+of a PATCH (`dialect.plan_patch`) so that the store applies them as set operations in SQL.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Sequence
 from typing import Any
 
-import structlog
 from scim2_models import Context
-from sqlalchemy import String, bindparam, delete, func, literal, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from authbridge.scim.base import (
     ListQuery,
     Page,
     ResourceService,
-    bounded,
-    chunks,
-    dialect_name,
-    iso,
+    if_match_versions,
+    storage_errors,
 )
-from authbridge.scim.columns import group_columns
-from authbridge.scim.dialect import MemberChange, plan_patch
-from authbridge.scim.errors import Conflict, InvalidValue
-from authbridge.scim.resources import GROUP_SCHEMA, GroupModel
-from authbridge.scim.sql import Column, FilterToSql
-from authbridge.scim.values import casefold_key
-from authbridge.storage.models import Team, TeamMember, TeamRole, utcnow
-from authbridge.storage.scim.portable_sql import one_of
-from authbridge.storage.scim_models import ScimGroup, ScimUser
-from authbridge.storage.upsert import insert_for
+from authbridge.scim.dialect import plan_patch
+from authbridge.scim.errors import InvalidValue
+from authbridge.scim.resources import GroupModel
+from authbridge.storage.scim.group_store import GroupFields, GroupStore, MemberChange
+from authbridge.storage.scim.store import bounded
 
-__all__ = ["GROUP_COLUMN_ATTRS", "GroupService"]
-
-log = structlog.get_logger("authbridge.scim")
-GROUP_COLUMN_ATTRS = ("id", "meta", "schemas", "displayName", "externalId", "members")
+__all__ = ["GroupService"]
 
 
 class GroupService(ResourceService):
     """Groups (Teams) of one provisioning source."""
 
-    resource_type = "Group"
     model = GroupModel
-    row = Team
-    scim_row = ScimGroup
-    row_id = Team.id
-    scim_key = ScimGroup.team_id
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.columns = group_columns(self.base_url)
-        self.sort_columns = self.columns
-
-    def _snapshot(self, resource: dict[str, Any]) -> dict[str, Any]:
-        return _group_audit(resource)
-
-    def _represent(self, team: Team, scim: ScimGroup, members: list[str] | None) -> dict[str, Any]:
-        data = dict(scim.attributes)
-        data.update(schemas=[GROUP_SCHEMA], id=team.id, displayName=team.name)
-        if scim.external_id is not None:
-            data["externalId"] = scim.external_id
-        if members:
-            data["members"] = [
-                {"value": uid, "$ref": f"{self.base_url}/Users/{uid}", "type": "User"}
-                for uid in members
-            ]
-        data["meta"] = {
-            "resourceType": "Group",
-            "created": iso(scim.created_at),
-            "lastModified": iso(scim.modified_at),
-            "location": f"{self.base_url}/Groups/{team.id}",
-            "version": f'W/"{scim.version}"',
-        }
-        return data
-
-    def _related(self, session: Session, team_ids: Sequence[str]) -> dict[str, list[str]]:
-        """Member ids per team. No display: a member's display is not kept (it would have to
-        be the client's own string to round-trip), so none is invented either."""
-        found: dict[str, list[str]] = {tid: [] for tid in team_ids}
-        for chunk in chunks(list(team_ids)):
-            rows = session.execute(
-                select(TeamMember.team_id, TeamMember.user_id)
-                .where(one_of(TeamMember.team_id, chunk, dialect_name(session)))
-                .order_by(TeamMember.team_id, TeamMember.user_id)
-            )
-            for tid, uid in rows:
-                found[tid].append(uid)
-        return found
-
-    def _apply_team_roles(self, session: Session, team_id: str, name: str) -> None:
-        roles = self.roles.for_team(name)
-        session.execute(delete(TeamRole).where(TeamRole.team_id == team_id))
-        if roles:  # the roles exist: _prepare_roles ran before this transaction began
-            session.execute(
-                insert_for(session, TeamRole)
-                .values([{"team_id": team_id, "role_name": role} for role in roles])
-                .on_conflict_do_nothing()
-            )
-
-    def _skipped(self, team_id: str, skipped: list[str]) -> dict[str, Any]:
-        """The audit row's warning (and a log line) for member ids skipped as unknown."""
-        if not skipped:
-            return {}
-        warning = f"{len(skipped)} member id(s) skipped: not Users provisioned by {self.source}"
-        log.warning(
-            "scim_members_skipped",
-            source=self.source,
-            group=team_id,
-            count=len(skipped),
-            sample=skipped[:5],
-        )
-        return {"membersSkipped": skipped, "warnings": [warning]}
-
-    def _unknown_members(self, session: Session, ids: Sequence[str]) -> list[str]:
-        """The ids that are not Users this source provisioned (it sees no other)."""
-        wanted = set(ids)
-        known: set[str] = set()
-        for chunk in chunks(sorted(wanted)):
-            known.update(
-                session.scalars(
-                    select(ScimUser.user_id).where(
-                        ScimUser.source == self.source,
-                        one_of(ScimUser.user_id, chunk, dialect_name(session)),
-                    )
-                )
-            )
-        return sorted(wanted - known)
-
-    def _add_members(self, session: Session, team_id: str, ids: Sequence[str]) -> list[str]:
-        """Add the known Users among `ids`; return the unknown ids, which are skipped.
-
-        Skipped, not refused: an IdP retries a 400 and, after a few, quarantines the whole
-        provisioning job (Entra, Okta), so one member it has not pushed yet (or deleted
-        meanwhile) would stop every other change. The caller records the skipped ids."""
-        unique = list(dict.fromkeys(ids))
-        if not unique:
-            return []
-        unknown = self._unknown_members(session, unique)
-        if unknown:
-            skip = set(unknown)
-            unique = [uid for uid in unique if uid not in skip]
-            if not unique:
-                return unknown
-        add = insert_for(session, TeamMember)
-        if dialect_name(session) == "postgresql":
-            # One statement, one array parameter, one round trip, whatever the count.
-            members = bindparam(None, unique, type_=ARRAY(String))
-            rows = select(literal(team_id, String), func.unnest(members))
-            statement = add.from_select(["team_id", "user_id"], rows)
-            session.connection().execute(statement.on_conflict_do_nothing())
-            return unknown
-        # One statement over many parameter sets: it compiles once, where a 10,000-row VALUES
-        # list compiled anew each time cost two thirds of a large PATCH.
-        session.connection().execute(
-            add.on_conflict_do_nothing(),
-            [{"team_id": team_id, "user_id": uid} for uid in unique],
-        )
-        return unknown
-
-    def _check_unique(
-        self, session: Session, name: str, external_id: str | None, team_id: str | None
-    ) -> None:
-        taken = session.scalar(select(Team.id).where(Team.name_key == casefold_key(name)))
-        if taken is not None and taken != team_id:
-            raise Conflict(f"displayName {name!r} is already in use")
-        if external_id is not None:
-            other = session.scalar(
-                select(ScimGroup.team_id).where(
-                    ScimGroup.source == self.source, ScimGroup.external_id == external_id
-                )
-            )
-            if other is not None and other != team_id:
-                raise Conflict(f"externalId {external_id!r} is already in use")
+    store_type = GroupStore
+    store: GroupStore
 
     @staticmethod
     def _group_name(resource: Any) -> str:
-        bounded(getattr(resource, "external_id", None), "externalId", 512)
+        with storage_errors():
+            bounded(getattr(resource, "external_id", None), "externalId", 512)
         name = getattr(resource, "display_name", None)
         if not isinstance(name, str) or not name.strip():
             raise InvalidValue("displayName is required")
@@ -192,65 +45,39 @@ class GroupService(ResourceService):
             raise InvalidValue("displayName is longer than 256 characters")
         return name
 
+    def _fields(self, resource: Any, name: str | None = None) -> GroupFields:
+        """The group as the store writes it (`name` already checked, or checked now)."""
+        name = name or self._group_name(resource)
+        return GroupFields(name, resource.external_id, self._dump(resource))
+
+    @staticmethod
+    def _member_ids(resource: Any) -> list[str]:
+        if any(not m.value for m in resource.members or []):
+            raise InvalidValue("every member needs a value")
+        return [m.value for m in resource.members or []]
+
     def create(self, body: Any, *, actor: str) -> dict[str, Any]:
         """RFC 7644 §3.3: create a Group (a Team) with its members; 409 on a taken name."""
         resource = self._validate(body, Context.RESOURCE_CREATION_REQUEST)
         self.roles.prepare()
-        name = self._group_name(resource)
-        member_ids = [m.value for m in resource.members or [] if m.value]
-        if any(not m.value for m in resource.members or []):
-            raise InvalidValue("every member needs a value")
-        team_id = str(uuid.uuid4())
-        now = utcnow()
-        try:
-            with self.storage.db.session() as session:
-                self._check_unique(session, name, resource.external_id, None)
-                team = Team(
-                    id=team_id,
-                    name=name,
-                    name_key=casefold_key(name),
-                    source=f"scim:{self.source}",
-                    created_at=now,
-                )
-                scim = ScimGroup(
-                    team_id=team_id,
-                    source=self.source,
-                    external_id=resource.external_id,
-                    attributes=self._stored(self._dump(resource), GROUP_COLUMN_ATTRS),
-                    version=1,
-                    created_at=now,
-                    modified_at=now,
-                )
-                session.add(team)
-                session.flush()
-                session.add(scim)
-                skipped = self._add_members(session, team_id, member_ids)
-                self._apply_team_roles(session, team_id, name)
-                members = self._related(session, [team_id])[team_id]
-                result = self._represent(team, scim, members)
-                audit_after = _group_audit(result)
-                audit_after.update(self._skipped(team_id, skipped))
-                self._record(session, actor, "create", team_id, None, audit_after)
-        except IntegrityError:
-            raise Conflict("displayName or externalId is already in use") from None
-        return result
+        fields = self._fields(resource)
+        member_ids = self._member_ids(resource)
+        with storage_errors():
+            return self.store.create(fields, member_ids, actor=actor)
 
     def get(self, team_id: str, *, with_members: bool = True) -> dict[str, Any]:
-        with self.storage.db.session() as session:
-            team, scim = self._load(session, team_id)
-            members = self._related(session, [team_id])[team_id] if with_members else None
-            return self._represent(team, scim, members)
+        """RFC 7644 §3.4.1: one Group (its members unless excluded, §3.4.2.5)."""
+        with storage_errors():
+            return self.store.get(team_id, with_members=with_members)
 
     def replace(
         self, team_id: str, body: Any, *, actor: str, if_match: str | None = None
     ) -> dict[str, Any]:
         """RFC 7644 §3.5.1: replace a Group, its members included."""
         resource = self._validate(body, Context.RESOURCE_REPLACEMENT_REQUEST)
-        name = self._group_name(resource)
-        if any(not m.value for m in resource.members or []):
-            raise InvalidValue("every member needs a value")
-        members = [MemberChange("replace", values=[m.value for m in resource.members or []])]
-        return self._write(team_id, actor, if_match, "replace", lambda _c: resource, members, name)
+        fields = self._fields(resource)
+        members = [MemberChange("replace", values=self._member_ids(resource))]
+        return self._write(team_id, actor, if_match, "replace", lambda _c: fields, members)
 
     def patch(
         self,
@@ -270,7 +97,13 @@ class GroupService(ResourceService):
             else GroupModel.model_validate
         )
         return self._write(
-            team_id, actor, if_match, "patch", apply, plan.members, None, with_members=with_members
+            team_id,
+            actor,
+            if_match,
+            "patch",
+            lambda current: self._fields(apply(current)),
+            plan.members,
+            with_members=with_members,
         )
 
     def _write(
@@ -281,93 +114,20 @@ class GroupService(ResourceService):
         action: str,
         change: Any,
         member_changes: list[MemberChange],
-        name: str | None,
         *,
         with_members: bool = True,
     ) -> dict[str, Any]:
         self.roles.prepare()
-        try:
-            with self.storage.db.session() as session:
-                team, scim, _, before = self._locked(session, team_id, if_match, related=False)
-                current = {k: v for k, v in before.items() if k not in ("meta", "members")}
-                resource = change(current)
-                new_name = name or self._group_name(resource)
-                self._check_unique(session, new_name, resource.external_id, team_id)
-                added, removed, skipped = self._change_members(session, team_id, member_changes)
-                now = utcnow()
-                if new_name != team.name:
-                    session.execute(
-                        update(Team)
-                        .where(Team.id == team_id)
-                        .values(name=new_name, name_key=casefold_key(new_name))
-                    )
-                    self._apply_team_roles(session, team_id, new_name)
-                session.execute(
-                    update(ScimGroup)
-                    .where(ScimGroup.team_id == team_id)
-                    .values(
-                        external_id=resource.external_id,
-                        attributes=self._stored(self._dump(resource), GROUP_COLUMN_ATTRS),
-                        modified_at=now,
-                    )
-                )
-                team, scim = self._load(session, team_id)
-                members = self._related(session, [team_id])[team_id] if with_members else None
-                after = self._represent(team, scim, members)
-                audit_after = _group_audit(after)
-                audit_after.update(membersAdded=added, membersRemoved=removed)
-                audit_after.update(self._skipped(team_id, skipped))
-                self._record(session, actor, action, team_id, _group_audit(before), audit_after)
-        except IntegrityError:
-            raise Conflict("displayName or externalId is already in use") from None
-        return after
-
-    def _change_members(
-        self, session: Session, team_id: str, changes: list[MemberChange]
-    ) -> tuple[list[str], list[str], list[str]]:
-        """Apply membership operations in order; return the ids added, removed, and skipped
-        (asked to be added but not Users of this source)."""
-        added: list[str] = []
-        removed: list[str] = []
-        skipped: list[str] = []
-        in_team = TeamMember.team_id == team_id
-        for change in changes:
-            if change.op == "add":
-                unknown = set(self._add_members(session, team_id, change.values))
-                skipped.extend(sorted(unknown))
-                added.extend(uid for uid in change.values if uid not in unknown)
-            elif change.op == "replace":
-                wanted = list(dict.fromkeys(change.values))
-                current = set(session.scalars(select(TeamMember.user_id).where(in_team)))
-                gone = sorted(current - set(wanted))
-                for chunk in chunks(gone):
-                    session.execute(
-                        delete(TeamMember).where(
-                            in_team, one_of(TeamMember.user_id, chunk, dialect_name(session))
-                        )
-                    )
-                new = [uid for uid in wanted if uid not in current]
-                unknown = set(self._add_members(session, team_id, new))
-                skipped.extend(sorted(unknown))
-                added.extend(uid for uid in new if uid not in unknown)
-                removed.extend(gone)
-            elif change.everyone:
-                removed.extend(session.scalars(select(TeamMember.user_id).where(in_team)))
-                session.execute(delete(TeamMember).where(in_team))
-            elif change.filter is not None:
-                condition = FilterToSql({"value": Column(TeamMember.user_id)}).visit(change.filter)
-                gone = list(session.scalars(select(TeamMember.user_id).where(in_team, condition)))
-                session.execute(delete(TeamMember).where(in_team, condition))
-                removed.extend(gone)
-            else:
-                for chunk in chunks(list(dict.fromkeys(change.values))):
-                    session.execute(
-                        delete(TeamMember).where(
-                            in_team, one_of(TeamMember.user_id, chunk, dialect_name(session))
-                        )
-                    )
-                removed.extend(change.values)
-        return added, removed, list(dict.fromkeys(skipped))
+        with storage_errors():
+            return self.store.update(
+                team_id,
+                change,
+                member_changes,
+                actor=actor,
+                action=action,
+                expected=if_match_versions(if_match),
+                with_members=with_members,
+            )
 
     def delete(self, team_id: str, *, actor: str, if_match: str | None = None) -> None:
         """RFC 7644 §3.6: delete a Group (the Team); its members stay as Users."""
@@ -376,12 +136,3 @@ class GroupService(ResourceService):
     def list(self, query: ListQuery) -> Page:
         """RFC 7644 §3.4.2: filtered, sorted, paginated Groups (members unless excluded)."""
         return self._list(query, with_related=query.with_members)
-
-
-def _group_audit(group: dict[str, Any]) -> dict[str, Any]:
-    """A group's audit snapshot: attributes and member ids (not their display names)."""
-    snapshot = {k: v for k, v in group.items() if k not in ("members", "meta")}
-    snapshot["version"] = group["meta"]["version"]
-    if "members" in group:
-        snapshot["members"] = [m["value"] for m in group["members"]]
-    return snapshot

@@ -7,8 +7,9 @@ bumping `meta.version` first (`UPDATE ... RETURNING`): the row lock in PostgreSQ
 write lock in SQLite, so concurrent PATCHes of one group lose no member and `If-Match`
 (RFC 7644 §3.14) is checked against the version the write replaces.
 
-Each resource type is its own module (`users`, `groups`) over what they share (`base`);
-this class holds one of each for a source and is what the HTTP glue calls.
+Each resource type is its own module (`users`, `groups`) over what they share (`base`),
+each over its store in `authbridge.storage.scim`; this class holds one of each for a source
+and is what the HTTP glue calls.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from typing import Any
 
 from authbridge.config.model import ScimSettings
 from authbridge.directory.revocation import UserCredentialRevoker
-from authbridge.scim.base import ListQuery, Page, Roles, etag_matches, scim_error_from, weak_match
+from authbridge.scim.base import ListQuery, Page, etag_matches, scim_error_from, weak_match
 from authbridge.scim.dialect import dialect_for, policy_for
 from authbridge.scim.groups import GroupService
 from authbridge.scim.users import UserService
 from authbridge.storage import Storage
+from authbridge.storage.scim.store import Roles
 
 __all__ = [
     "ListQuery",
@@ -60,6 +62,15 @@ class ScimService:
         }
         self.users = UserService(storage, settings, revocation=revocation, **shared)
         self.groups = GroupService(storage, settings, **shared)
+
+    @property
+    def revocation(self) -> UserCredentialRevoker:
+        """Where deactivating or deleting a User revokes its credentials (the Users' own)."""
+        return self.users.revocation
+
+    @revocation.setter
+    def revocation(self, revocation: UserCredentialRevoker) -> None:
+        self.users.revocation = revocation
 
     # Users (RFC 7644 §3.3-§3.6)
     def create_user(self, body: Any, *, actor: str) -> dict[str, Any]:

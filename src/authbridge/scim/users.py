@@ -1,250 +1,60 @@
 """SCIM Users (RFC 7644 §3, RFC 7643 §4.1 with the enterprise extension §4.3) of one
-provisioning source, over the directory's users.
+provisioning source: the protocol side over `authbridge.storage.scim.UserStore`.
 
-A create is Core inserts with no read before them (the unique constraints decide a clash);
-every write also rewrites the user's rows of the value index (`values`) in its transaction.
+Bodies are checked and parsed here (scim2-models), the store writes them; deactivating or
+deleting a User revokes its credentials through the one revocation point.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Sequence
 from typing import Any
 
 from scim2_models import Context
-from sqlalchemy import ColumnElement, Table, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from authbridge.directory.revocation import UserCredentialRevoker
 from authbridge.scim.base import (
     ListQuery,
     Page,
     ResourceService,
-    bounded,
-    chunks,
-    dialect_name,
-    folded_key,
-    iso,
+    if_match_versions,
+    storage_errors,
 )
-from authbridge.scim.columns import USER_VALUES, user_columns, user_sort_columns
 from authbridge.scim.dialect import plan_patch
-from authbridge.scim.errors import Conflict, InvalidValue
-from authbridge.scim.resources import ENTERPRISE_SCHEMA, USER_SCHEMA, UserModel
-from authbridge.scim.values import casefold_key, value_rows
-from authbridge.storage.models import Team, TeamMember, User, UserRole, column_values, utcnow
-from authbridge.storage.scim.portable_sql import one_of, unselective
-from authbridge.storage.scim_models import ScimGroup, ScimUser, ScimUserValue
+from authbridge.scim.resources import UserModel
+from authbridge.storage.scim.user_store import UserStore
 
-__all__ = ["INSERT_VALUES", "USER_COLUMN_ATTRS", "UserService"]
-
-# Core insert: one executemany for a user's rows (the ORM bulk path inserts them one by one).
-_values: Table = ScimUserValue.__table__  # type: ignore[assignment]
-INSERT_VALUES = insert(_values)
-_INSERT_USER = insert(User)
-_INSERT_SCIM_USER = insert(ScimUser)
-_INSERT_USER_ROLE = insert(UserRole)
-# Attributes kept in columns (or computed) rather than in the attributes JSON.
-# `active` stays in the JSON too: an unassigned `active` (RFC 7643 §4.1.1) reads back unassigned
-# while the users.active column holds its meaning for sign-in (unassigned = enabled).
-USER_COLUMN_ATTRS = ("id", "meta", "schemas", "userName", "externalId", "groups")
-# Which of _user_columns' values each table stores (a create inserts them, a write updates them).
-_USER_FIELDS = ("username", "username_key", "email", "name", "active")
-_SCIM_USER_FIELDS = (
-    "external_id",
-    "given_name_key",
-    "family_name_key",
-    "email_key",
-    "display_name_key",
-)
-
-
-def _fields(columns: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
-    return {name: columns[name] for name in names}
+__all__ = ["UserService"]
 
 
 class UserService(ResourceService):
     """Users of one provisioning source."""
 
-    resource_type = "User"
     model = UserModel
-    row = User
-    scim_row = ScimUser
-    row_id = User.id
-    scim_key = ScimUser.user_id
-    values = USER_VALUES
+    store_type = UserStore
+    store: UserStore
 
     def __init__(self, *args: Any, revocation: UserCredentialRevoker, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.revocation = revocation
-        self.columns = user_columns(self.source, self.base_url)
-        self.sort_columns = user_sort_columns(self.source, self.base_url)
-
-    def _visible(self) -> ColumnElement[bool]:
-        # unselective: the source matches most users, so the planner must start elsewhere.
-        return unselective(ScimUser.source == self.source)
-
-    def _represent(
-        self, user: User, scim: ScimUser, groups: list[tuple[str, str]]
-    ) -> dict[str, Any]:
-        data = dict(scim.attributes)
-        schemas = [USER_SCHEMA]
-        if ENTERPRISE_SCHEMA in data:
-            schemas.append(ENTERPRISE_SCHEMA)
-        data.update(schemas=schemas, id=user.id, userName=user.username)
-        if "active" in data or not user.active:
-            data["active"] = user.active
-        if scim.external_id is not None:
-            data["externalId"] = scim.external_id
-        if groups:
-            data["groups"] = [
-                {
-                    "value": gid,
-                    "display": name,
-                    "$ref": f"{self.base_url}/Groups/{gid}",
-                    "type": "direct",
-                }
-                for gid, name in groups
-            ]
-        data["meta"] = {
-            "resourceType": "User",
-            "created": iso(scim.created_at),
-            "lastModified": iso(scim.modified_at),
-            "location": f"{self.base_url}/Users/{user.id}",
-            "version": f'W/"{scim.version}"',
-        }
-        return data
-
-    def _related(
-        self, session: Session, user_ids: Sequence[str]
-    ) -> dict[str, list[tuple[str, str]]]:
-        found: dict[str, list[tuple[str, str]]] = {uid: [] for uid in user_ids}
-        for chunk in chunks(list(user_ids)):
-            rows = session.execute(
-                select(TeamMember.user_id, Team.id, Team.name)
-                .join(Team, Team.id == TeamMember.team_id)
-                .join(ScimGroup, ScimGroup.team_id == Team.id)
-                .where(
-                    ScimGroup.source == self.source,
-                    one_of(TeamMember.user_id, chunk, dialect_name(session)),
-                )
-                .order_by(Team.name_key)
-            )
-            for uid, gid, name in rows:
-                found[uid].append((gid, name))
-        return found
-
-    def _columns_of(self, dumped: dict[str, Any]) -> dict[str, Any]:
-        name = dumped.get("name") or {}
-        emails = [e for e in dumped.get("emails") or [] if isinstance(e, dict) and e.get("value")]
-        email = next((e for e in emails if e.get("primary")), emails[0] if emails else None)
-        display = (
-            dumped.get("displayName")
-            or name.get("formatted")
-            or " ".join(part for part in (name.get("givenName"), name.get("familyName")) if part)
-        )
-        username = dumped.get("userName")
-        if not isinstance(username, str) or not username.strip():
-            raise InvalidValue("userName is required")
-        if len(username) > 320:
-            raise InvalidValue("userName is longer than 320 characters")
-        email_value = str(email["value"]) if email else None
-        return {
-            "username": username,
-            "username_key": casefold_key(username),
-            "email": email_value,
-            "name": (display or None) and str(display)[:256],
-            "active": dumped.get("active", True) is not False,
-            "external_id": bounded(dumped.get("externalId"), "externalId", 512),
-            "given_name_key": folded_key(name.get("givenName"), "name.givenName", 256),
-            "family_name_key": folded_key(name.get("familyName"), "name.familyName", 256),
-            "email_key": folded_key(email_value, "emails.value", 320),
-            "display_name_key": folded_key(dumped.get("displayName"), "displayName", 256),
-        }
-
-    @staticmethod
-    def _index(session: Session, user_id: str, stored: dict[str, Any]) -> None:
-        """Write the user's rows of the value index (in the write's own transaction)."""
-        rows = value_rows(UserModel, USER_SCHEMA, stored)
-        if rows:
-            session.execute(INSERT_VALUES, [{"user_id": user_id, **row} for row in rows])
-
-    def _check_unique(self, session: Session, columns: dict[str, Any], user_id: str | None) -> None:
-        # RFC 7644 §3.3: 409 "uniqueness" when userName (case-insensitive) is taken.
-        taken = session.scalar(select(User.id).where(User.username_key == columns["username_key"]))
-        if taken is not None and taken != user_id:
-            raise Conflict(f"userName {columns['username']!r} is already in use")
-        if columns["external_id"] is not None:
-            other = session.scalar(
-                select(ScimUser.user_id).where(
-                    ScimUser.source == self.source,
-                    ScimUser.external_id == columns["external_id"],
-                )
-            )
-            if other is not None and other != user_id:
-                raise Conflict(f"externalId {columns['external_id']!r} is already in use")
 
     def create(self, body: Any, *, actor: str) -> dict[str, Any]:
         """RFC 7644 §3.3: create a User; 409 if its userName or externalId is taken."""
         self.roles.prepare()
         resource = self._validate(body, Context.RESOURCE_CREATION_REQUEST)
-        dumped = self._dump(resource)
-        columns = self._columns_of(dumped)
-        stored = self._stored(dumped, USER_COLUMN_ATTRS)
-        user_id = str(uuid.uuid4())
-        now = utcnow()
-        user = User(
-            id=user_id,
-            email_verified=False,
-            kind="person",
-            created_at=now,
-            updated_at=now,
-            **_fields(columns, _USER_FIELDS),
-        )
-        scim = ScimUser(
-            user_id=user_id,
-            source=self.source,
-            attributes=stored,
-            version=1,
-            created_at=now,
-            modified_at=now,
-            **_fields(columns, _SCIM_USER_FIELDS),
-        )
-        result = self._represent(user, scim, [])
-        try:
-            with self.storage.db.session() as session:
-                # Core inserts, no unit of work: a create is the write IdPs send most, and the
-                # unique constraints (userName, source+externalId) decide conflicts, so no
-                # read precedes the writes.
-                connection = session.connection()
-                connection.execute(_INSERT_USER, column_values(user))
-                connection.execute(_INSERT_SCIM_USER, column_values(scim))
-                self._index(session, user_id, stored)
-                roles = [
-                    {"user_id": user_id, "role_name": role}
-                    for role in dict.fromkeys(self.settings.default_roles)
-                ]
-                if roles:
-                    connection.execute(_INSERT_USER_ROLE, roles)
-                self._record(session, actor, "create", user_id, None, result)
-        except IntegrityError:
-            # RFC 7644 §3.3: 409 "uniqueness"; say which attribute is taken.
-            with self.storage.db.session() as session:
-                self._check_unique(session, columns, None)
-            raise Conflict("userName or externalId is already in use") from None
-        return result
+        with storage_errors():
+            return self.store.create(self._dump(resource), actor=actor)
 
     def get(self, user_id: str) -> dict[str, Any]:
-        with self.storage.db.session() as session:
-            user, scim = self._load(session, user_id)
-            return self._represent(user, scim, self._related(session, [user_id])[user_id])
+        """RFC 7644 §3.4.1: one User."""
+        with storage_errors():
+            return self.store.get(user_id)
 
     def replace(
         self, user_id: str, body: Any, *, actor: str, if_match: str | None = None
     ) -> dict[str, Any]:
         """RFC 7644 §3.5.1: replace a User's attributes."""
-        resource = self._validate(body, Context.RESOURCE_REPLACEMENT_REQUEST)
-        return self._write(user_id, actor, if_match, "replace", lambda _current: resource)
+        dumped = self._dump(self._validate(body, Context.RESOURCE_REPLACEMENT_REQUEST))
+        return self._write(user_id, actor, if_match, "replace", lambda _current: dumped)
 
     def patch(
         self, user_id: str, body: Any, *, actor: str, if_match: str | None = None
@@ -252,40 +62,17 @@ class UserService(ResourceService):
         """RFC 7644 §3.5.2: modify a User with add/remove/replace operations."""
         plan = plan_patch(body, user_id, with_members=False, dialect=self.dialect)
         apply = self._attribute_patch(plan.body)
-        return self._write(user_id, actor, if_match, "patch", apply)
+        return self._write(
+            user_id, actor, if_match, "patch", lambda current: self._dump(apply(current))
+        )
 
     def _write(
         self, user_id: str, actor: str, if_match: str | None, action: str, change: Any
     ) -> dict[str, Any]:
-        try:
-            with self.storage.db.session() as session:
-                user, scim, groups, before = self._locked(session, user_id, if_match, related=True)
-                current = {k: v for k, v in before.items() if k not in ("meta", "groups")}
-                resource = change(current)
-                dumped = self._dump(resource)
-                columns = self._columns_of(dumped)
-                self._check_unique(session, columns, user_id)
-                stored = self._stored(dumped, USER_COLUMN_ATTRS)
-                now = utcnow()
-                session.execute(
-                    update(User)
-                    .where(User.id == user_id)
-                    .values(updated_at=now, **_fields(columns, _USER_FIELDS))
-                )
-                session.execute(
-                    update(ScimUser)
-                    .where(ScimUser.user_id == user_id)
-                    .values(
-                        attributes=stored, modified_at=now, **_fields(columns, _SCIM_USER_FIELDS)
-                    )
-                )
-                session.execute(delete(ScimUserValue).where(ScimUserValue.user_id == user_id))
-                self._index(session, user_id, stored)
-                user, scim = self._load(session, user_id)
-                after = self._represent(user, scim, groups)
-                self._record(session, actor, action, user_id, before, after)
-        except IntegrityError:
-            raise Conflict("userName or externalId is already in use") from None
+        with storage_errors():
+            after = self.store.update(
+                user_id, change, actor=actor, action=action, expected=if_match_versions(if_match)
+            )
         if after.get("active") is False:
             # RFC 7644 §3.5.2 lets a client deactivate with active=false: every session and
             # refresh token of the user ends now, through the one revocation point.

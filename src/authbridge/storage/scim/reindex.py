@@ -1,7 +1,7 @@
 """Rebuild the SCIM value index (`scim_user_values`) from each user's stored attributes.
 
 Migrations are frozen: 0003_scim_values creates the table and nothing else, because the rows
-depend on the live indexing rules (`authbridge.scim.values.value_rows`), which may change.
+depend on the live indexing rules (`authbridge.storage.scim.values.value_rows`), which may change.
 This is what `authbridge scim reindex` runs: after upgrading from a database that held SCIM
 users before the value index existed, or after a release changes what is indexed.
 """

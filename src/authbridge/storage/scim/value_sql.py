@@ -1,4 +1,4 @@
-"""Filters on the value index (`scim/values.py`) as SQL: every condition is a lookup of
+"""Filters on the value index (`values.py`) as SQL: every condition is a lookup of
 `(attr, value_key)` or of one element `(owner, attr, item)`, both served by indexes.
 
 RFC 7644 §3.4.2.2 meanings, as scim2-models' evaluator reads them:
@@ -35,9 +35,9 @@ from scim2_models.path import (
 from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, select, true
 from sqlalchemy.orm import aliased
 
-from authbridge.scim.errors import InvalidFilter
-from authbridge.scim.values import KEY_LENGTH, Attribute, key_of
+from authbridge.storage.scim.errors import UnsupportedFilter
 from authbridge.storage.scim.portable_sql import contains, ends_with, prefix_range
+from authbridge.storage.scim.values import KEY_LENGTH, Attribute, key_of
 
 __all__ = ["ValueFilters", "ValueTable"]
 
@@ -87,7 +87,7 @@ def _key_condition(row: Any, op: CompareOperator, key: str) -> ColumnElement[boo
         )
     if op in (CompareOperator.lt, CompareOperator.le):
         return and_(col <= head, _COMPARE[op](whole, key))
-    raise InvalidFilter(f"{op.value} is not a comparison")
+    raise UnsupportedFilter(f"{op.value} is not a comparison")
 
 
 def _rank(term: FilterNode) -> int:
@@ -136,13 +136,15 @@ class ValueFilters:
     @staticmethod
     def _key(attribute: Attribute, op: CompareOperator, raw: Any) -> str:
         if attribute.kind == "complex":
-            raise InvalidFilter(f"{attribute.name} is complex: compare one of its sub-attributes")
+            raise UnsupportedFilter(
+                f"{attribute.name} is complex: compare one of its sub-attributes"
+            )
         if op in ORDERING and attribute.kind == "number":
-            raise InvalidFilter(f"{op.value} is not supported on {attribute.name}")
+            raise UnsupportedFilter(f"{op.value} is not supported on {attribute.name}")
         try:
             value = coerce_value(attribute.binding, raw, op)
         except Exception:  # scim2-models' InvalidFilterException, pydantic errors
-            raise InvalidFilter(f"{raw!r} is not a value of {attribute.name}") from None
+            raise UnsupportedFilter(f"{raw!r} is not a value of {attribute.name}") from None
         return key_of(attribute, value)
 
     def compare(self, attribute: Attribute, op: CompareOperator, raw: Any) -> ColumnElement[bool]:
@@ -151,7 +153,7 @@ class ValueFilters:
         named = row.attr == attribute.name
         if raw is None:
             if op not in (CompareOperator.eq, CompareOperator.ne):
-                raise InvalidFilter(f"{op.value} cannot compare with null")
+                raise UnsupportedFilter(f"{op.value} cannot compare with null")
             present = self._owners(row, named)
             return not_(present) if op == CompareOperator.eq else present
         if op == CompareOperator.ne:
@@ -186,7 +188,7 @@ class ValueFilters:
         path = node.attr_path
         found = head.sub(path.attr) if path.uri is None and path.sub_attr is None else None
         if found is None:
-            raise InvalidFilter(f"{path} is not a sub-attribute of {head.name}")
+            raise UnsupportedFilter(f"{path} is not a sub-attribute of {head.name}")
         return found
 
     def _on_element(
@@ -200,9 +202,9 @@ class ValueFilters:
             terms = [self._on_element(head, element, t, anchored=False) for t in node.terms]
             return and_(true(), *terms) if node.op == LogicalOperator.and_ else or_(*terms)
         if isinstance(node, ValuePath):
-            raise InvalidFilter("value filters do not nest")
+            raise UnsupportedFilter("value filters do not nest")
         if not isinstance(node, (Comparison, Present)):
-            raise InvalidFilter(f"unsupported filter node {type(node).__name__}")
+            raise UnsupportedFilter(f"unsupported filter node {type(node).__name__}")
         sub = self._sub(head, node)
         if anchored or sub is head:
             return self._on_row(sub, element, node)
@@ -216,7 +218,7 @@ class ValueFilters:
             return exists().where(same)
         if node.value is None:
             if node.op not in (CompareOperator.eq, CompareOperator.ne):
-                raise InvalidFilter(f"{node.op.value} cannot compare with null")
+                raise UnsupportedFilter(f"{node.op.value} cannot compare with null")
             found = exists().where(same)
             return ~found if node.op == CompareOperator.eq else found
         if node.op == CompareOperator.ne:

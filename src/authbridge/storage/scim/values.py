@@ -32,10 +32,9 @@ from functools import lru_cache
 from inspect import isclass
 from typing import Any, Literal
 
-from scim2_models import BaseModel, Extension, Path
+from scim2_models import BaseModel, EnterpriseUser, Extension, Path
 from scim2_models.path import AttributeBinding, AttrPath
 
-from authbridge.scim.resources import ENTERPRISE_SCHEMA
 from authbridge.storage.users import username_key
 
 __all__ = [
@@ -51,7 +50,7 @@ __all__ = [
 
 KEY_LENGTH = 200  # characters of a key kept in the index (4 bytes each at most in UTF-8)
 # Short names of the extensions' attributes: rows and indexes carry `attr` on every value.
-EXTENSION_ALIASES = {ENTERPRISE_SCHEMA.lower(): "enterprise"}
+EXTENSION_ALIASES = {str(EnterpriseUser.__schema__).lower(): "enterprise"}
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 Kind = Literal["string", "boolean", "datetime", "binary", "number", "complex"]

@@ -9,13 +9,13 @@ user's `groups` are that source's groups) and the base URL (`$ref`s and `meta.lo
 
 from __future__ import annotations
 
+from scim2_models import Group
 from sqlalchemy import ColumnElement, String, cast, exists, literal, select
 
-from authbridge.scim.resources import GROUP_SCHEMA
-from authbridge.scim.sql import Column, ColumnMap
-from authbridge.scim.value_sql import ValueTable
-from authbridge.scim.values import casefold_key
 from authbridge.storage.models import Team, TeamMember, User
+from authbridge.storage.scim.filter_sql import Column, ColumnMap
+from authbridge.storage.scim.value_sql import ValueTable
+from authbridge.storage.scim.values import casefold_key
 from authbridge.storage.scim_models import ScimGroup, ScimUser, ScimUserValue
 
 __all__ = ["USER_VALUES", "group_columns", "user_columns", "user_sort_columns"]
@@ -94,7 +94,7 @@ def group_columns(base_url: str) -> ColumnMap:
         "id": Column(Team.id),
         "displayname": Column(Team.name_key, case_exact=False),
         "externalid": Column(ScimGroup.external_id),
-        "schemas": Column(_text(casefold_key(GROUP_SCHEMA)), case_exact=False),
+        "schemas": Column(_text(casefold_key(str(Group.__schema__))), case_exact=False),
         "members": Column(TeamMember.user_id, exists=_member_exists),
         "members.value": Column(TeamMember.user_id, exists=_member_exists),
         "members.type": Column(_text("user"), case_exact=False, exists=_member_exists),

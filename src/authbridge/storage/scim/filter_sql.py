@@ -2,15 +2,16 @@
 with its indexes and Python never scans.
 
 A path is resolved against the resource type's schema (scim2-models), so an attribute the
-schema does not declare is `invalidFilter` (§3.12). The attribute then lives in one of two
+schema does not declare is `UnsupportedFilter` (the service answers `invalidFilter`, §3.12).
+The filter arrives parsed (`authbridge.scim.filters`); the attribute then lives in one of two
 places:
 
-- a column (`scim/columns.py`): userName, externalId, membership, ... Attributes whose schema
+- a column (`columns.py`): userName, externalId, membership, ... Attributes whose schema
   says caseExact=false (RFC 7643 §2.2) map to a lower-cased copy that carries an index, and the
   compared value is lower-cased the same way. Every comparison is null-safe
   (`col IS NOT NULL AND ...`) so that `not (...)` keeps the RFC's meaning on unassigned
   attributes;
-- otherwise the value index (`scim/values.py`, translated by `scim/value_sql.py`).
+- otherwise the value index (`storage/scim/values.py`, translated by `value_sql.py`).
 """
 
 from __future__ import annotations
@@ -34,10 +35,10 @@ from scim2_models.path import (
 from sqlalchemy import ColumnElement, and_, false, func, not_, or_, true
 from sqlalchemy.sql.elements import KeyedColumnElement
 
-from authbridge.scim.errors import InvalidFilter
-from authbridge.scim.value_sql import ValueFilters, ValueTable
-from authbridge.scim.values import Attribute, casefold_key, resolve
+from authbridge.storage.scim.errors import UnsupportedFilter
 from authbridge.storage.scim.portable_sql import contains, ends_with
+from authbridge.storage.scim.value_sql import ValueFilters, ValueTable
+from authbridge.storage.scim.values import Attribute, casefold_key, resolve
 
 __all__ = ["Column", "ColumnMap", "FilterToSql", "casefold_key", "resolve_path"]
 
@@ -62,13 +63,13 @@ ColumnMap = Mapping[str, Column]  # by attribute name, as `values.resolve` names
 
 
 def resolve_path(model: Any, path: AttrPath, *, comparison: bool) -> Attribute:
-    """The attribute a filter path names; `invalidFilter` if the schema has none (§3.12).
+    """The attribute a filter path names; `UnsupportedFilter` if the schema has none (§3.12).
 
     A comparison with a multi-valued complex attribute compares its `value` (RFC 7644
     §3.4.2.2 writes `emails co "example.com"`)."""
     attribute = resolve(model, path.attr, path.sub_attr, path.uri)
     if attribute is None:
-        raise InvalidFilter(f"{path} is not an attribute of this resource type")
+        raise UnsupportedFilter(f"{path} is not an attribute of this resource type")
     return _comparable(attribute, path) if comparison else attribute
 
 
@@ -77,7 +78,7 @@ def _comparable(attribute: Attribute, path: AttrPath) -> Attribute:
         return attribute
     value = attribute.sub("value") if attribute.multi_valued else None
     if value is None:
-        raise InvalidFilter(f"{path} is complex: compare one of its sub-attributes")
+        raise UnsupportedFilter(f"{path} is complex: compare one of its sub-attributes")
     return value
 
 
@@ -98,7 +99,7 @@ def compare_column(spec: Column, op: CompareOperator, raw: Any) -> ColumnElement
             return col.is_(None)
         if op == CompareOperator.ne:
             return col.is_not(None)
-        raise InvalidFilter(f"{op.value} cannot compare with null")
+        raise UnsupportedFilter(f"{op.value} cannot compare with null")
     value = _coerce(spec, raw)
     present = col.is_not(None)
     if op == CompareOperator.eq:
@@ -106,10 +107,10 @@ def compare_column(spec: Column, op: CompareOperator, raw: Any) -> ColumnElement
     if op == CompareOperator.ne:
         return or_(col.is_(None), col != value)
     if spec.kind == "boolean":
-        raise InvalidFilter(f"{op.value} does not apply to a boolean")
+        raise UnsupportedFilter(f"{op.value} does not apply to a boolean")
     if op in (CompareOperator.co, CompareOperator.sw, CompareOperator.ew):
         if spec.kind != "string":
-            raise InvalidFilter(f"{op.value} applies to strings only")
+            raise UnsupportedFilter(f"{op.value} applies to strings only")
         text = str(value)
         if op == CompareOperator.co:
             return and_(present, contains(col, text))
@@ -135,23 +136,23 @@ def utc_datetime(raw: Any) -> datetime:
     every `meta` time this server writes is UTC ("Z"), so a client that drops the "Z" means
     UTC, and the value index (`values.key_of`) already reads offset-less times that way.
     An instant outside years 1..9999 once converted (year 1 at +14:00, year 9999 at -14:00)
-    names no time a resource can have, and the database cannot hold it: invalidFilter.
+    names no time a resource can have, and the database cannot hold it: UnsupportedFilter.
     """
     if isinstance(raw, datetime):
         when = raw
     else:
         if isinstance(raw, bool) or not isinstance(raw, str):
-            raise InvalidFilter(f"{raw!r} is not an xsd:dateTime")
+            raise UnsupportedFilter(f"{raw!r} is not an xsd:dateTime")
         try:
             when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
         except ValueError:
-            raise InvalidFilter(f"{raw!r} is not an xsd:dateTime") from None
+            raise UnsupportedFilter(f"{raw!r} is not an xsd:dateTime") from None
     if when.tzinfo is None:
         return when.replace(tzinfo=UTC)
     try:
         return when.astimezone(UTC)
     except OverflowError:
-        raise InvalidFilter(f"{raw!s} is outside the years 1 to 9999 in UTC") from None
+        raise UnsupportedFilter(f"{raw!s} is outside the years 1 to 9999 in UTC") from None
 
 
 def _escape_like(value: str) -> str:
@@ -164,11 +165,11 @@ def _coerce(spec: Column, raw: Any) -> Any:
             return raw
         if isinstance(raw, str) and raw.lower() in ("true", "false"):
             return raw.lower() == "true"  # Entra's "True"/"False"
-        raise InvalidFilter("a boolean attribute compares with true or false")
+        raise UnsupportedFilter("a boolean attribute compares with true or false")
     if spec.kind == "datetime":
         return utc_datetime(raw)
     if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
-        raise InvalidFilter("a string attribute compares with a string")
+        raise UnsupportedFilter("a string attribute compares with a string")
     value = str(raw)
     return value if spec.case_exact else casefold_key(value)
 
@@ -198,14 +199,14 @@ class FilterToSql(FilterVisitor[ColumnElement[bool]]):
             return attribute.name, attribute
         found = head.sub(path.attr) if path.uri is None and path.sub_attr is None else None
         if found is None:
-            raise InvalidFilter(f"{path} is not a sub-attribute of {head.name}")
+            raise UnsupportedFilter(f"{path} is not a sub-attribute of {head.name}")
         attribute = _comparable(found, path) if comparison else found
         return attribute.name, attribute
 
     def _indexed(self, name: str, attribute: Attribute | None) -> tuple[ValueFilters, Attribute]:
         """The value index, for an attribute no column holds."""
         if self.values is None or attribute is None or self._item_head is not None:
-            raise InvalidFilter(f"filtering on {name} is not supported")
+            raise UnsupportedFilter(f"filtering on {name} is not supported")
         return self.values, attribute
 
     def _wrap(self, spec: Column, condition: ColumnElement[bool]) -> ColumnElement[bool]:
@@ -253,12 +254,12 @@ class FilterToSql(FilterVisitor[ColumnElement[bool]]):
         # `emails[type eq "work" and value co "@x"]`: the sub-filter names sub-attributes of
         # one multi-valued attribute; they must all hold for the same value.
         if self._item_head is not None:
-            raise InvalidFilter("value filters do not nest")
+            raise UnsupportedFilter("value filters do not nest")
         name, head = self._target(node.attr_path, comparison=False)
         if head is None:
-            raise InvalidFilter(f"value filters on {name} are not supported")
+            raise UnsupportedFilter(f"value filters on {name} are not supported")
         if not head.multi_valued:
-            raise InvalidFilter(f"{name} is not multi-valued")
+            raise UnsupportedFilter(f"{name} is not multi-valued")
         kept = [spec for key, spec in self.columns.items() if key.partition(".")[0] == name]
         if not kept:
             values, head = self._indexed(name, head)
