@@ -63,15 +63,6 @@ class ScimService:
         self.users = UserService(storage, settings, revocation=revocation, **shared)
         self.groups = GroupService(storage, settings, **shared)
 
-    @property
-    def revocation(self) -> UserCredentialRevoker:
-        """Where deactivating or deleting a User revokes its credentials (the Users' own)."""
-        return self.users.revocation
-
-    @revocation.setter
-    def revocation(self, revocation: UserCredentialRevoker) -> None:
-        self.users.revocation = revocation
-
     # Users (RFC 7644 §3.3-§3.6)
     def create_user(self, body: Any, *, actor: str) -> dict[str, Any]:
         return self.users.create(body, actor=actor)
