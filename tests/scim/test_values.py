@@ -141,12 +141,8 @@ def test_a_refused_write_leaves_the_index_as_it_was(storage: Storage, service: S
     assert _names(service, 'title eq "a"') == ["ada"]
 
 
-def test_users_from_before_the_value_index_are_found_after_scim_reindex(
-    database_url: str, tmp_path: Path
-) -> None:
-    """Users written under revision 0002_scim (no value index): migration 0003 creates the
-    table only (it is frozen: no live code), and `authbridge scim reindex` writes their rows,
-    checked against rows written out by hand from RFC 7643's attribute definitions."""
+def _provisioned_before_the_value_index(database_url: str) -> None:
+    """Three SCIM users written under revision 0002_scim (no value index), then migrated."""
     db = Database(database_url)
     db.upgrade("0002_scim")
     now = datetime.now(UTC)
@@ -188,7 +184,48 @@ def test_users_from_before_the_value_index_are_found_after_scim_reindex(
         )
     db.upgrade()
     db.dispose()
-    storage = Storage.open(database_url)
+
+
+def _index_rows(storage: Storage) -> set[tuple[Any, ...]]:
+    with storage.db.session() as session:
+        return set(
+            session.execute(
+                select(
+                    ScimUserValue.user_id,
+                    ScimUserValue.attr,
+                    ScimUserValue.item,
+                    ScimUserValue.value_key,
+                )
+            )
+        )
+
+
+def _expected_legacy_rows() -> set[tuple[Any, ...]]:
+    """Their rows written out by hand from RFC 7643's attribute definitions."""
+    schema = ("schemas", 0, "urn:ietf:params:scim:schemas:core:2.0:user")
+    legacy = {
+        schema,
+        ("schemas", 1, "urn:ietf:params:scim:schemas:extension:enterprise:2.0:user"),
+        ("title", 0, "legacy"),  # caseExact=false (RFC 7643 §4.1.1): folded
+        ("emails", 0, None),  # the element itself, for `pr`
+        ("emails.value", 0, "old@example.com"),  # caseExact=false: folded
+        ("emails.type", 0, "work"),
+        ("enterprise:employeenumber", 0, "42"),
+    }
+    return {
+        ("u0", *schema),
+        *(("u1", *r) for r in legacy),
+        *(("u2", *r) for r in legacy),
+    }
+
+
+def test_users_from_before_the_value_index_are_found_after_scim_reindex(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Migration 0003 creates the table only (it is frozen: no live code), and `authbridge
+    scim reindex` writes the rows the service would have written."""
+    _provisioned_before_the_value_index(database_url)
+    storage = Storage.open(database_url, migrate=False)
     try:
         assert _row_count(storage) == 0  # schema only
         config = tmp_path / "authbridge.yaml"
@@ -196,32 +233,8 @@ def test_users_from_before_the_value_index_are_found_after_scim_reindex(
         result = CliRunner().invoke(cli, ["scim", "reindex", "--config", str(config)])
         assert result.exit_code == 0, result.output
         assert "reindexed 3 SCIM users" in result.output
-        with storage.db.session() as session:
-            rows = set(
-                session.execute(
-                    select(
-                        ScimUserValue.user_id,
-                        ScimUserValue.attr,
-                        ScimUserValue.item,
-                        ScimUserValue.value_key,
-                    )
-                )
-            )
-        schema = ("schemas", 0, "urn:ietf:params:scim:schemas:core:2.0:user")
-        legacy = {
-            schema,
-            ("schemas", 1, "urn:ietf:params:scim:schemas:extension:enterprise:2.0:user"),
-            ("title", 0, "legacy"),  # caseExact=false (RFC 7643 §4.1.1): folded
-            ("emails", 0, None),  # the element itself, for `pr`
-            ("emails.value", 0, "old@example.com"),  # caseExact=false: folded
-            ("emails.type", 0, "work"),
-            ("enterprise:employeenumber", 0, "42"),
-        }
-        assert rows == {
-            ("u0", *schema),
-            *(("u1", *r) for r in legacy),
-            *(("u2", *r) for r in legacy),
-        }
+        rows = _index_rows(storage)
+        assert rows == _expected_legacy_rows()
         service = scim_service(
             storage, ScimSettings(), source="okta", base_url="http://t/v1/scim/v2/okta"
         )
@@ -231,6 +244,26 @@ def test_users_from_before_the_value_index_are_found_after_scim_reindex(
         # Run again: the same rows, not twice as many.
         assert CliRunner().invoke(cli, ["scim", "reindex", "--config", str(config)]).exit_code == 0
         assert _row_count(storage) == len(rows)
+    finally:
+        storage.db.dispose()
+
+
+def test_db_upgrade_indexes_users_provisioned_before_the_value_index(
+    database_url: str, tmp_path: Path
+) -> None:
+    """An upgrade from before 0003 needs no manual step: `db upgrade` (and start-up) index
+    users when the index is empty, and only then."""
+    _provisioned_before_the_value_index(database_url)
+    config = tmp_path / "authbridge.yaml"
+    config.write_text(f"database:\n  url: {database_url}\n")
+    first = CliRunner().invoke(cli, ["db", "upgrade", "--config", str(config)])
+    assert first.exit_code == 0, first.output
+    assert "Indexed 3 SCIM users" in first.output
+    again = CliRunner().invoke(cli, ["db", "upgrade", "--config", str(config)])
+    assert again.exit_code == 0 and "Indexed" not in again.output
+    storage = Storage.open(database_url, migrate=False)
+    try:
+        assert _index_rows(storage) == _expected_legacy_rows()
     finally:
         storage.db.dispose()
 

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from fastapi.testclient import TestClient
 
-from authbridge.storage.models import utcnow
+from authbridge.clock import utcnow
 from authbridge.web import oauth_routes
 from tests.conftest import make_settings
 from tests.provider.conftest import CLIENTS, location_params

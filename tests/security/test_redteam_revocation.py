@@ -21,9 +21,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from authbridge.clock import utcnow
 from authbridge.provider.secrets import digest
 from authbridge.storage import Storage
-from authbridge.storage.models import utcnow
 from authbridge.storage.provider_store import ProviderStore, RefreshRow, Rotation
 from tests.conftest import _fresh_postgres
 

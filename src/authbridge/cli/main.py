@@ -108,15 +108,21 @@ def config_check(config: ConfigOption = None) -> None:
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOption = None) -> None:
     """Apply database migrations (start-up does this too)."""
+    from authbridge.scim.reindex import reindex_if_missing
     from authbridge.storage.database import Database
 
     settings = load_or_exit(config)
     db = Database(settings.database.url)
     try:
         db.upgrade()
+        reindexed = reindex_if_missing(db)
     except Exception as exc:
         err.print(f"[red]Migration failed:[/] {type(exc).__name__}: {str(exc)[:300]}")
         raise typer.Exit(1) from None
+    finally:
+        db.dispose()
+    if reindexed is not None:
+        out.print(f"Indexed {reindexed} SCIM users for filtering (provisioned before 0003).")
     out.print("Database schema is up to date.")
 
 

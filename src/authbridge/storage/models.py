@@ -25,10 +25,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-# Column defaults need the clock; `utcnow` stays importable from here (in `__all__`) only so
-# that modules of the parallel branches of issue 10 keep working until they import
-# `authbridge.clock` themselves.
-from authbridge.clock import utcnow
+from authbridge.clock import utcnow  # column defaults
 
 __all__ = [
     "Base",
@@ -44,7 +41,6 @@ __all__ = [
     "User",
     "UserRole",
     "column_values",
-    "utcnow",
 ]
 
 

@@ -32,6 +32,7 @@ from authbridge.directory.revocation import Revocation
 from authbridge.directory.throttle import CredentialThrottle, SignInThrottle
 from authbridge.provider.service import OpenIDProvider
 from authbridge.scim.auth import SOURCES as SCIM_SOURCES
+from authbridge.scim.reindex import reindex_if_missing
 from authbridge.scim.service import ScimService
 from authbridge.storage import Storage
 from authbridge.storage.database import Database, Timeouts
@@ -214,6 +215,9 @@ class Services:
         )
         db = Database(database.url, pool_size=database.pool_size, timeouts=timeouts)
         db.upgrade()
+        reindexed = reindex_if_missing(db)
+        if reindexed is not None:
+            log.info("scim_value_index_built", users=reindexed)
         storage = Storage(db)
         keyring = keyring_for(settings, storage.keys)
         keyring.ensure_key()

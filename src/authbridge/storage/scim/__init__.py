@@ -9,6 +9,6 @@ attribute lives), `portable_sql` (operators that mean the same on SQLite and Pos
 the stores refuse, which `authbridge.scim` turns into RFC 7644 §3.12 errors).
 """
 
-from authbridge.storage.scim.reindex import RowBuilder, reindex_user_values
+from authbridge.storage.scim.reindex import RowBuilder, reindex_user_values, value_index_missing
 
-__all__ = ["RowBuilder", "reindex_user_values"]
+__all__ = ["RowBuilder", "reindex_user_values", "value_index_missing"]

@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from authbridge.clock import utcnow
 from authbridge.storage import Storage
-from authbridge.storage.models import utcnow
 from authbridge.storage.scim_models import ScimAudit
 
 __all__ = ["record", "trail"]

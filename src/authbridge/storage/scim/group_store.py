@@ -21,7 +21,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from authbridge.storage.models import Team, TeamMember, TeamRole, utcnow
+from authbridge.clock import utcnow
+from authbridge.storage.models import Team, TeamMember, TeamRole
 from authbridge.storage.scim.columns import group_columns
 from authbridge.storage.scim.errors import StoreConflict
 from authbridge.storage.scim.filter_sql import Column, FilterToSql

@@ -16,7 +16,7 @@ from sqlalchemy import Table, delete, insert, select
 from authbridge.storage.database import Database
 from authbridge.storage.scim_models import ScimUser, ScimUserValue
 
-__all__ = ["RowBuilder", "reindex_user_values"]
+__all__ = ["RowBuilder", "reindex_user_values", "value_index_missing"]
 
 # A user's stored attributes -> its value-index rows (attr, item, value_key, value_full).
 RowBuilder = Callable[[dict[str, Any]], list[dict[str, Any]]]
@@ -57,3 +57,13 @@ def reindex_user_values(db: Database, rows_for: RowBuilder, *, batch: int = 1000
                 session.execute(insert(_VALUES), rows)
         done += len(users)
         last = ids[-1]
+
+
+def value_index_missing(db: Database) -> bool:
+    """Whether SCIM users exist but the value index holds nothing: a database provisioned
+    before migration 0003 (every indexed user has at least its `schemas` row)."""
+    with db.session() as session:
+        has_users = session.scalar(select(ScimUser.user_id).limit(1)) is not None
+        if not has_users:
+            return False
+        return session.scalar(select(ScimUserValue.user_id).limit(1)) is None

@@ -15,7 +15,8 @@ from sqlalchemy import ColumnElement, Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from authbridge.storage.models import Team, TeamMember, User, UserRole, column_values, utcnow
+from authbridge.clock import utcnow
+from authbridge.storage.models import Team, TeamMember, User, UserRole, column_values
 from authbridge.storage.scim.columns import USER_VALUES, user_columns, user_sort_columns
 from authbridge.storage.scim.errors import StoreConflict, UnstorableValue
 from authbridge.storage.scim.portable_sql import one_of, unselective
