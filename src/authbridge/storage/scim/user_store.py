@@ -31,6 +31,7 @@ from authbridge.storage.scim.store import (
 )
 from authbridge.storage.scim.values import casefold_key, value_rows
 from authbridge.storage.scim_models import ScimGroup, ScimUser, ScimUserValue
+from authbridge.storage.users import user_row
 
 __all__ = ["INSERT_VALUES", "USER_COLUMN_ATTRS", "UserChange", "UserStore"]
 
@@ -190,13 +191,14 @@ class UserStore(ResourceStore):
         stored = self._stored(dumped, USER_COLUMN_ATTRS)
         user_id = str(uuid.uuid4())
         now = utcnow()
-        user = User(
-            id=user_id,
-            email_verified=False,
-            kind="person",
-            created_at=now,
-            updated_at=now,
-            **_fields(columns, _USER_FIELDS),
+        # The one builder of a new user row (storage/users.py), as every other account.
+        user = user_row(
+            user_id=user_id,
+            username=columns["username"],
+            email=columns["email"],
+            name=columns["name"],
+            active=columns["active"],
+            now=now,
         )
         scim = ScimUser(
             user_id=user_id,
