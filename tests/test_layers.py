@@ -20,9 +20,6 @@ its own, which makes the graph acyclic by construction:
 And, whatever the layer: only `web/` imports FastAPI/Starlette (besides the middleware's own
 adapters for the platform's other services, which exist to plug into those frameworks); only
 `storage/` imports SQLAlchemy and Alembic.
-
-Code moving out of its layer right now is listed in KNOWN_OFFENDERS; the test fails on a new
-offender AND on an entry that no longer offends, so the list only ever shrinks to empty.
 """
 
 from __future__ import annotations
@@ -53,10 +50,6 @@ SQL = {"sqlalchemy", "alembic"}
 # The standalone middleware's adapters: a Starlette/FastAPI service mounts them. They are
 # what the platform's other services import, not authbridge's own web glue.
 FRAMEWORK_ADAPTERS = {"middleware/asgi.py", "middleware/dependency.py"}
-
-# (file under src/authbridge, what it must not import). Empty since issue 10's storage work
-# moved the SCIM SQL into storage/scim/; a new offender needs its reason here.
-KNOWN_OFFENDERS: set[tuple[str, str]] = set()
 
 
 def _package(name: str) -> str:
@@ -113,11 +106,8 @@ def test_the_allowed_graph_has_no_cycle() -> None:
 
 
 def test_imports_follow_the_layers() -> None:
-    found = _violations(_sources())
-    new = sorted(found - KNOWN_OFFENDERS)
-    stale = sorted(KNOWN_OFFENDERS - found)
-    assert not new, f"imports across the layers (see this module's docstring): {new}"
-    assert not stale, f"no longer offending, remove from KNOWN_OFFENDERS: {stale}"
+    found = sorted(_violations(_sources()))
+    assert not found, f"imports across the layers (see this module's docstring): {found}"
 
 
 def test_middleware_imports_nothing_else_from_authbridge() -> None:
