@@ -8,6 +8,7 @@ Pachyderm-style redirect URI `<host>/dex/callback`, as the seed tells Okta admin
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,9 @@ from fastapi.testclient import TestClient
 from oidc_provider_mock import User, run_server_in_thread
 
 from authbridge.config import load_settings
+from authbridge.connectors.errors import LoginFailed
+from authbridge.connectors.oidc import OidcConnector
+from authbridge.connectors.registry import build_connectors
 from authbridge.web.app import create_app
 from tests.conftest import started_clients, with_cheap_hashing
 from tests.connectors.upstream import APP, approve_at_mock, land, query, start
@@ -109,3 +113,49 @@ def test_seed_issuer_with_a_trailing_slash_says_which_way(
     assert response.status_code >= 400
     assert f"expected '{provider}/', the provider says '{provider}'" in page
     assert "differ only by a trailing slash" in page
+
+
+def _dex_connector(tmp_path: Path, config: dict[str, Any]) -> OidcConnector:
+    entry = {"type": "oidc", "id": "corp", "config": {"issuer": "https://idp.example", **config}}
+    path = tmp_path / "values.json"
+    path.write_text(json.dumps({"oidc": {"upstreamIDPs": [entry]}}))
+    connector = build_connectors(load_settings(path, {}), {}).get("corp")
+    assert isinstance(connector, OidcConnector)
+    return connector
+
+
+def test_dex_claim_keys_choose_the_claims_read(tmp_path: Path) -> None:
+    connector = _dex_connector(
+        tmp_path,
+        {
+            "clientID": "c",
+            "userIDKey": "employee_id",
+            "userNameKey": "display",
+            "insecureEnableGroups": True,
+            "claimMapping": {"preferred_username": "login", "email": "mail", "groups": "roles"},
+        },
+    )
+    claims = {
+        "sub": "opaque",
+        "employee_id": "E123",
+        "display": "Ada L.",
+        "name": "not this",
+        "login": "ada-l",
+        "mail": "ada@example.com",
+        "email_verified": True,
+        "roles": ["eng"],
+    }
+    identity = connector.identity(claims, None)
+    assert identity.subject == "E123"
+    assert identity.name == "Ada L."
+    assert identity.username == "ada-l"
+    assert identity.email == "ada@example.com" and identity.email_verified
+    assert identity.groups == ("eng",)
+
+
+def test_missing_user_id_claim_is_a_clear_sign_in_failure(tmp_path: Path) -> None:
+    connector = _dex_connector(tmp_path, {"clientID": "c", "userIDKey": "employee_id"})
+    with pytest.raises(LoginFailed) as caught:
+        connector.identity({"sub": "x"}, None)
+    assert caught.value.code == "no_identity"
+    assert "'employee_id'" in (caught.value.hint or "")
