@@ -24,6 +24,7 @@ from authbridge.connectors.oidc import OidcConnector
 from authbridge.connectors.registry import build_connectors
 from authbridge.web.app import create_app
 from tests.conftest import started_clients, with_cheap_hashing
+from tests.connectors.node_provider import node_provider, sign_in_at_provider
 from tests.connectors.upstream import APP, approve_at_mock, land, query, start
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 SEED = Path(__file__).parent.parent / "data" / "seeds" / "pachyderm" / "okta-upstream-idps.yaml"
 SEED_ISSUER = "https://trial-1839456.okta.com"  # the seed writes it with a trailing slash
 SEED_SECRET = "VNwbzOBltNcaotD2CU5iRyTuqOPpwLR-RC16ai7wakta95W00p7X5HYkEgS_5UWH"
-Seeded = Callable[[str], TestClient]
+Seeded = Callable[..., TestClient]
 USERS = [User(sub="ada", claims={"email": "ada@example.com", "email_verified": False})]
 
 
@@ -54,21 +55,21 @@ def _register(issuer: str) -> dict[str, Any]:
 
 @pytest.fixture
 def seeded(provider: str, sqlite_url: str, tmp_path: Path) -> Iterator[Seeded]:
-    """Builds an app from the seed file; its argument is the issuer the file is made to say."""
-    client = _register(provider)
-    text = (
-        SEED.read_text()
-        .replace("0oa74mh2scJf29qOD697", client["client_id"])
-        .replace(
-            "VNwbzOBltNcaotD2CU5iRyTuqOPpwLR-RC16ai7wakta95W00p7X5HYkEgS_5UWH",
-            client["client_secret"],
-        )
-        .replace("https://console.pachdemo.com", APP)
-    )
+    """Builds an app from the seed file: `build(issuer)` makes the file say `issuer` (the
+    mock's client), `build(issuer, client)` uses another provider's registered client."""
+    registered = _register(provider)
 
-    def build(issuer: str) -> TestClient:
+    def build(issuer: str, client: dict[str, Any] | None = None) -> TestClient:
+        client = client or registered
+        text = (
+            SEED.read_text()
+            .replace("0oa74mh2scJf29qOD697", client["client_id"])
+            .replace(SEED_SECRET, client["client_secret"])
+            .replace("https://console.pachdemo.com", APP)
+            .replace(SEED_ISSUER + "/", issuer)
+        )
         path = tmp_path / "values.yaml"
-        path.write_text(text.replace(SEED_ISSUER + "/", issuer))
+        path.write_text(text)
         settings = load_settings(path, {"DATABASE__URL": sqlite_url})
         return start_app(create_app(with_cheap_hashing(settings)))
 
@@ -90,6 +91,24 @@ def test_seed_signs_in_through_dex_callback(
     assert response.headers["location"] == "/account"
     # insecureSkipEmailVerified: the unverified address is taken, as Dex does.
     assert "ada@example.com" in app.get("/account").text
+
+
+def test_seed_signs_in_at_the_certified_provider(seeded: Seeded, tmp_path: Path) -> None:
+    # panva/oidc-provider (OpenID Certified) checks the redirect URI and PKCE as Okta does.
+    client = {
+        "client_id": "pachyderm",
+        "client_secret": "a-long-enough-client-secret-for-hs-algs",
+        "application_type": "native",  # lets the redirect URI be http://localhost
+        "redirect_uris": [APP + "/dex/callback"],
+        "token_endpoint_auth_method": "client_secret_basic",
+    }
+    with node_provider([client], tmp_path) as issuer:
+        app = seeded(issuer, client)
+        answer = sign_in_at_provider(start(app, "okta", "/account"), "ada", APP)
+        assert answer.headers["location"].startswith(APP + "/dex/callback?")
+        response = land(app, answer.headers["location"])
+        assert response.status_code == 303, response.text
+        assert "ada@example.com" in app.get("/account").text
 
 
 def test_v1_callback_does_not_complete_a_dex_login(
