@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from authbridge.config import ConfigError, load_settings
 
 SEEDS = Path(__file__).parent.parent / "data" / "seeds" / "pachyderm"
-ENTRY = {
-    "type": "oidc",
-    "id": "okta",
-    "name": "Okta",
-    "config": {
-        "issuer": "https://trial-1839456.okta.com/",
-        "clientID": "0oa74mh2scJf29qOD697",
-        "clientSecret": "s3cret",
-        "redirectURI": "https://console.pachdemo.com/dex/callback",
-    },
+CONFIG: dict[str, Any] = {
+    "issuer": "https://trial-1839456.okta.com/",
+    "clientID": "0oa74mh2scJf29qOD697",
+    "clientSecret": "s3cret",
+    "redirectURI": "https://console.pachdemo.com/dex/callback",
 }
+ENTRY: dict[str, Any] = {"type": "oidc", "id": "okta", "name": "Okta", "config": CONFIG}
 
 
 def _write(tmp_path: Path, data: object, name: str = "values.yaml") -> Path:
@@ -91,29 +88,30 @@ def test_unexpected_version_field_is_named(tmp_path: Path) -> None:
 
 
 def test_unsupported_dex_keys_are_refused_by_path(tmp_path: Path) -> None:
-    config = {**ENTRY["config"], "getUserInfo": True, "clientID": 7}  # type: ignore[dict-item]
+    config = {**CONFIG, "basicAuthUnsupported": True, "getUserInfo": False, "clientID": 7}
     entries = [{**ENTRY, "config": config}, {"type": "ldap", "id": "corp", "config": {}}]
     issues = _issues(_write(tmp_path, {"oidc": {"upstreamIDPs": entries}}))
-    assert "oidc.upstreamIDPs[0].config.getUserInfo: Dex key not supported by authbridge yet" in (
-        issues
-    )
+    unsupported = "Dex key not supported by authbridge yet"
+    assert f"oidc.upstreamIDPs[0].config.basicAuthUnsupported: {unsupported}" in issues
+    assert "oidc.upstreamIDPs[0].config.getUserInfo: only True is supported (got False)" in issues
     assert any(i.startswith("oidc.upstreamIDPs[1].type: connector type 'ldap'") for i in issues)
     assert any(i.startswith("oidc.upstreamIDPs[0].config.clientID: ") for i in issues)
 
 
 def test_redirect_uri_must_be_a_path_authbridge_serves(tmp_path: Path) -> None:
-    config = {**ENTRY["config"], "redirectURI": "https://console.pachdemo.com/callback"}  # type: ignore[dict-item]
+    config = {**CONFIG, "redirectURI": "https://console.pachdemo.com/callback"}
     (issue,) = _issues(_write(tmp_path, {"oidc": {"upstreamIDPs": [{**ENTRY, "config": config}]}}))
     assert issue.startswith("oidc.upstreamIDPs[0].config.redirectURI: must be an http(s) URL")
 
 
 def test_claim_keys_map_to_claims_mapping(tmp_path: Path) -> None:
     config = {
-        **ENTRY["config"],  # type: ignore[dict-item]
+        **CONFIG,
         "userIDKey": "email",
         "userNameKey": "nickname",
         "claimMapping": {"preferred_username": "login", "groups": "roles"},
         "promptType": "login",
+        "getUserInfo": True,
         "scopes": ["openid", "groups"],
     }
     path = _write(tmp_path, {"oidc": {"upstreamIDPs": [{**ENTRY, "config": config}]}})

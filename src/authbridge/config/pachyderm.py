@@ -45,6 +45,10 @@ _GITHUB_KEYS = {
     "redirectURI": "redirectUri",
 }
 # Dex defaults authbridge's GitHub connector already behaves as: accepted at these values only.
+# Dex oidc keys authbridge already behaves as, at these values only.
+_OIDC_FIXED: dict[str, object] = {
+    "getUserInfo": True,  # userinfo is always merged, the ID token's claims winning
+}
 _GITHUB_DEFAULTS: dict[str, object] = {
     "loadAllGroups": False,  # groups outside `orgs` are not kept (allowedOrganizations)
     "useLoginAsID": False,  # the numeric GitHub id is the subject
@@ -228,6 +232,26 @@ def _block(
     return block
 
 
+def _fixed(
+    where: str, values: Mapping[str, object], issues: list[ConfigIssue]
+) -> dict[str, Callable[[Any], None]]:
+    """Handlers for Dex keys accepted only at the value authbridge already behaves as."""
+
+    def check(key: str) -> Callable[[Any], None]:
+        def handler(value: Any) -> None:
+            if value != values[key]:
+                issues.append(
+                    ConfigIssue(
+                        f"{where}.config.{key}",
+                        f"only {values[key]!r} is supported (got {value!r})",
+                    )
+                )
+
+        return handler
+
+    return {key: check(key) for key in values}
+
+
 def _oidc(where: str, entry: dict[str, Any], issues: list[ConfigIssue]) -> dict[str, Any]:
     extra: dict[str, Any] = {}
 
@@ -270,7 +294,7 @@ def _oidc(where: str, entry: dict[str, Any], issues: list[ConfigIssue]) -> dict[
         "promptType": prompt_type,
         "userIDKey": user_id_key,
         "userNameKey": user_name_key,
-    }
+    } | _fixed(where, _OIDC_FIXED, issues)
     return _block(where, entry, _OIDC_KEYS, handled, extra, issues)
 
 
@@ -296,17 +320,5 @@ def _github(where: str, entry: dict[str, Any], issues: list[ConfigIssue]) -> dic
         extra["baseUrl"] = f"https://{value}"
         extra["apiUrl"] = f"https://{value}/api/v3"
 
-    def default(key: str) -> Callable[[Any], None]:
-        def check(value: Any) -> None:
-            if value != _GITHUB_DEFAULTS[key]:
-                issues.append(
-                    ConfigIssue(
-                        f"{where}.config.{key}",
-                        f"only {_GITHUB_DEFAULTS[key]!r} is supported (got {value!r})",
-                    )
-                )
-
-        return check
-
-    handled = {"orgs": orgs, "hostName": host_name} | {k: default(k) for k in _GITHUB_DEFAULTS}
+    handled = {"orgs": orgs, "hostName": host_name} | _fixed(where, _GITHUB_DEFAULTS, issues)
     return _block(where, entry, _GITHUB_KEYS, handled, extra, issues)
