@@ -111,6 +111,20 @@ def test_seed_signs_in_at_the_certified_provider(seeded: Seeded, tmp_path: Path)
         assert "ada@example.com" in app.get("/account").text
 
 
+def test_redirect_uri_on_another_host_than_the_issuer_is_explained(
+    sqlite_url: str,
+) -> None:
+    # The seed as written: its redirectURI is on console.pachdemo.com, the issuer is not.
+    settings = load_settings(SEED, {"DATABASE__URL": sqlite_url})
+    with started_clients() as start_app:
+        app = start_app(create_app(with_cheap_hashing(settings)))
+        response = app.get("/v1/oauth/start?provider=okta", follow_redirects=False)
+    page = html.unescape(response.text)
+    assert response.status_code == 503
+    assert "redirectUri https://console.pachdemo.com/dex/callback is not under" in page
+    assert "server.issuer http://localhost:8080" in page
+
+
 def test_v1_callback_does_not_complete_a_dex_login(
     provider: str, seeded: Callable[[str], TestClient]
 ) -> None:

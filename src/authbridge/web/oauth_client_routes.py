@@ -110,11 +110,24 @@ def start(request: Request, provider: str = "", next: str = "") -> Response:
     binding = request.cookies.get(cookie)
     if not binding or not 32 <= len(binding) <= 128:
         binding = secrets.token_urlsafe(32)
+    redirect_uri = _redirect_uri(services, connector)
+    issuer = services.settings.server.issuer
+    if not redirect_uri.startswith(issuer + "/"):
+        # The IdP would send the browser to another address, without this login's cookie.
+        log.warning("idp_redirect_uri_elsewhere", provider=connector.id, redirect_uri=redirect_uri)
+        return _error(
+            request,
+            503,
+            "This identity provider is not configured correctly",
+            "Sign-in with this provider cannot work at this address.",
+            f"Its redirectUri {redirect_uri} is not under server.issuer {issuer}: set "
+            "server.issuer to the public URL the redirect URI was registered with.",
+        )
     login = LoginRequest(
         state=secrets.token_urlsafe(32),
         nonce=secrets.token_urlsafe(32),
         code_verifier=secrets.token_urlsafe(48),
-        redirect_uri=_redirect_uri(services, connector),
+        redirect_uri=redirect_uri,
     )
     try:
         url = connector.authorization_url(login)
