@@ -82,9 +82,19 @@ def test_missing_secret_names_the_file_to_mount(tmp_path: Path) -> None:
 
 def test_unexpected_version_field_is_named(tmp_path: Path) -> None:
     # The seed's troubleshooting case: `version` in an upstreamIDPs entry crash-loops pachd.
-    path = _write(tmp_path, {"oidc": {"upstreamIDPs": [{**ENTRY, "version": "v1"}]}})
+    path = _write(
+        tmp_path, {"oidc": {"upstreamIDPs": [ENTRY, {**ENTRY, "id": "okta2", "version": "v1"}]}}
+    )
     (issue,) = _issues(path)
-    assert issue.startswith("oidc.upstreamIDPs[0].version: unexpected field")
+    assert issue.startswith("oidc.upstreamIDPs[1].version: unexpected field")
+
+
+def test_an_entry_of_the_secret_is_named_by_the_secret(tmp_path: Path) -> None:
+    (tmp_path / "idps").mkdir()
+    (tmp_path / "idps" / "upstream-idps").write_text(json.dumps([{**ENTRY, "version": "v1"}]))
+    path = _write(tmp_path, {"oidc": {"upstreamIDPsSecretName": "idps"}})
+    (issue,) = _issues(path, {"AUTHBRIDGE_SECRETS_DIR": str(tmp_path)})
+    assert issue.startswith("secret idps/upstream-idps[0].version: unexpected field")
 
 
 def test_unsupported_dex_keys_are_refused_by_path(tmp_path: Path) -> None:

@@ -83,8 +83,7 @@ def translate(
     entries = _entries(section, Path(environ.get("AUTHBRIDGE_SECRETS_DIR", secrets_dir)), issues)
     auth = dict(out.get("auth") or {})
     oidc = dict(auth.get("openidConnect") or {})
-    for index, entry in enumerate(entries):
-        where = f"oidc.upstreamIDPs[{index}]"
+    for where, entry in entries:
         if not isinstance(entry, dict):
             issues.append(ConfigIssue(where, "must be a mapping {type, id, name, config}"))
             continue
@@ -155,8 +154,11 @@ def _valid(
     return True
 
 
-def _entries(section: dict[str, Any], secrets_dir: Path, issues: list[ConfigIssue]) -> list[Any]:
-    entries: list[Any] = []
+def _entries(
+    section: dict[str, Any], secrets_dir: Path, issues: list[ConfigIssue]
+) -> list[tuple[str, Any]]:
+    """Each entry with the path that names it in errors (the secret's entries by their file)."""
+    entries: list[tuple[str, Any]] = []
     for key in section:
         if key not in ("upstreamIDPs", "upstreamIDPsSecretName"):
             issues.append(
@@ -186,11 +188,11 @@ def _entries(section: dict[str, Any], secrets_dir: Path, issues: list[ConfigIssu
                 )
             )
             return entries
-        entries += _parse(text, f"{where} ({path})", issues)
+        entries += _parse(text, f"secret {secret}/{SECRET_KEY}", issues)
     return entries
 
 
-def _parse(value: Any, where: str, issues: list[ConfigIssue]) -> list[Any]:
+def _parse(value: Any, where: str, issues: list[ConfigIssue]) -> list[tuple[str, Any]]:
     """A list, or a YAML/JSON string holding one (Pachyderm's chart accepts both)."""
     if isinstance(value, str):
         try:
@@ -203,7 +205,7 @@ def _parse(value: Any, where: str, issues: list[ConfigIssue]) -> list[Any]:
     if not isinstance(value, list):
         issues.append(ConfigIssue(where, "must be a list of Dex connectors"))
         return []
-    return value
+    return [(f"{where}[{index}]", entry) for index, entry in enumerate(value)]
 
 
 def _block(
