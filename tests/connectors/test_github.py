@@ -69,6 +69,17 @@ def test_github_login_uses_numeric_id_verified_primary_email_and_org_teams(
     assert ready.storage.users.teams(user.id) == ["github", "github:justice-league", "octo-side"]
 
 
+def test_github_app_registered_for_dex_signs_in_through_dex_callback(
+    github: StaticIdp, app_factory: AppFactory
+) -> None:
+    # A Pachyderm `type: github` upstreamIDP keeps its OAuth app's callback URL.
+    app = app_for(github, app_factory, AUTH__GITHUB__REDIRECT_URI=APP + "/dex/callback")
+    params = query(start(app, "github"))
+    assert params["redirect_uri"] == APP + "/dex/callback"
+    response = land(app, f"{APP}/dex/callback?code=gh-code&state={params['state']}")
+    assert response.status_code == 303, response.text
+
+
 def test_allowed_organizations(github: StaticIdp, app_factory: AppFactory) -> None:
     app = app_for(github, app_factory, AUTH__GITHUB__ALLOWED_ORGANIZATIONS='["github"]')
     assert github_login(app).status_code == 303

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from authbridge.config import pachyderm
 from authbridge.config.errors import ConfigError, ConfigIssue
 from authbridge.config.model import Settings
 from authbridge.config.schema import Node, aliases, child, closest, node_for, normalize
@@ -192,6 +193,7 @@ def load_settings(
         config_file = Path(environ["AUTHBRIDGE_CONFIG"])
     issues: list[ConfigIssue] = []
     raw = read_file(config_file) if config_file is not None else {}
+    raw = pachyderm.translate(raw, environ, DEFAULT_SECRETS_DIR, issues)
     data = _canonicalize(raw, node_for(Settings), "", issues)
     for var, value in sorted(_environment_overrides(environ, issues).items()):
         _set_path(data, var, value, issues)

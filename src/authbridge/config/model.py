@@ -197,6 +197,24 @@ class LocalAuthSettings(Section):
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
 
 
+# Where authbridge serves the code-flow callback: its own path, and Dex's, so that an IdP
+# app registered for Pachyderm (`https://<host>/dex/callback`) needs no change.
+CALLBACK_PATHS = ("/v1/oauth/callback/", "/dex/callback")
+
+
+def _served_redirect_uri(value: str | None) -> str | None:
+    if value is None:
+        return None
+    scheme, _, rest = value.partition("://")
+    path = "/" + rest.partition("/")[2].partition("?")[0]
+    if scheme not in ("https", "http") or "#" in value or path not in CALLBACK_PATHS:
+        raise ValueError(
+            "must be an http(s) URL ending in /dex/callback or /v1/oauth/callback/ "
+            "(the paths authbridge serves)"
+        )
+    return value
+
+
 class OidcProviderSettings(Section):
     """One `auth.openidConnect.<name>` block (Astronomer's keys, plus Dex's options)."""
 
@@ -217,7 +235,18 @@ class OidcProviderSettings(Section):
     insecure_enable_groups: bool = False
     insecure_skip_email_verified: bool = False
     insecure_skip_issuer_callback_domain_check: bool = False
-    claims_mapping: dict[str, str] = Field(default_factory=dict)
+    claims_mapping: dict[str, str] = Field(
+        default_factory=dict,
+        description="Claim to read for sub, name, preferred_username, email, email_verified "
+        "or groups (Dex's userIDKey, userNameKey and claimMapping).",
+    )
+    redirect_uri: str | None = Field(
+        default=None,
+        description="Code-flow redirect URI registered at the IdP; <issuer>/v1/oauth/callback/ "
+        "if unset, or a URL ending in /dex/callback (a Pachyderm/Dex registration).",
+    )
+
+    _redirect_uri = field_validator("redirect_uri")(_served_redirect_uri)
 
 
 class GithubSettings(Section):
@@ -233,6 +262,13 @@ class GithubSettings(Section):
     api_url: str = Field(
         default="https://api.github.com", description="GitHub REST API URL (GHES: <host>/api/v3)."
     )
+    redirect_uri: str | None = Field(
+        default=None,
+        description="Callback URL of the OAuth app; <issuer>/v1/oauth/callback/ if unset, or "
+        "a URL ending in /dex/callback (a Pachyderm/Dex registration).",
+    )
+
+    _redirect_uri = field_validator("redirect_uri")(_served_redirect_uri)
 
 
 class OpenidConnectSettings(Section):

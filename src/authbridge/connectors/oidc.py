@@ -569,7 +569,16 @@ class OidcConnector:
         return claims.get(self.settings.claims_mapping.get(name, name))
 
     def subject(self, claims: Mapping[str, Any]) -> str:
-        return str(claims["sub"])
+        """`sub` (OIDC Core §2), or the claim named by `claimsMapping.sub` (Dex's userIDKey)."""
+        value = self._claim(claims, "sub")
+        if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
+            raise LoginFailed(
+                "The identity provider did not identify you.",
+                f"The claim {self.settings.claims_mapping.get('sub', 'sub')!r} is missing "
+                "or not a string (claimsMapping.sub / Dex userIDKey).",
+                code="no_identity",
+            )
+        return str(value)
 
     def groups(self, claims: Mapping[str, Any], access_token: str | None) -> tuple[str, ...]:
         if not (self.settings.insecure_enable_groups or self.groups_by_default):
@@ -598,7 +607,7 @@ class OidcConnector:
             self._claim(claims, "email_verified"),
             skip_verification=self.settings.insecure_skip_email_verified,
         )
-        name = claims.get("name")
+        name = self._claim(claims, "name")
         return Identity(
             connector_id=self.id,
             subject=self.subject(claims),

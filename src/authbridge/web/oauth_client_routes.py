@@ -2,7 +2,9 @@
 
 - `GET /v1/oauth/start?provider=<id>&next=<path>` begins a login (also an Okta tile's
   Initiate Login URI).
-- `GET /v1/oauth/callback/` is the authorization-code landing (RFC 6749 §4.1.2).
+- `GET /v1/oauth/callback/` is the authorization-code landing (RFC 6749 §4.1.2);
+  `GET /dex/callback` is the same landing for a provider whose `redirectUri` was
+  registered at the IdP for Pachyderm's Dex, so that registration needs no change.
 - `GET|POST /v1/oauth/redirect/` is the implicit/hybrid landing: a fragment response is
   moved into a same-origin POST by a static script (the CSP forbids inline scripts), and
   a `form_post` response (OAuth 2.0 Form Post Response Mode) is accepted directly.
@@ -43,6 +45,7 @@ router = APIRouter()
 log = structlog.get_logger("authbridge.oauth_client")
 
 CALLBACK_PATH = "/v1/oauth/callback/"
+DEX_CALLBACK_PATH = "/dex/callback"
 REDIRECT_PATH = "/v1/oauth/redirect/"
 PENDING_PREFIX = "oauth-login:"
 PENDING_TTL = timedelta(minutes=10)
@@ -107,12 +110,24 @@ def start(request: Request, provider: str = "", next: str = "") -> Response:
     binding = request.cookies.get(cookie)
     if not binding or not 32 <= len(binding) <= 128:
         binding = secrets.token_urlsafe(32)
-    path = CALLBACK_PATH if connector.landing == "callback" else REDIRECT_PATH
+    redirect_uri = _redirect_uri(services, connector)
+    issuer = services.settings.server.issuer
+    if not redirect_uri.startswith(issuer + "/"):
+        # The IdP would send the browser to another address, without this login's cookie.
+        log.warning("idp_redirect_uri_elsewhere", provider=connector.id, redirect_uri=redirect_uri)
+        return _error(
+            request,
+            503,
+            "This identity provider is not configured correctly",
+            "Sign-in with this provider cannot work at this address.",
+            f"Its redirectUri {redirect_uri} is not under server.issuer {issuer}: set "
+            "server.issuer to the public URL the redirect URI was registered with.",
+        )
     login = LoginRequest(
         state=secrets.token_urlsafe(32),
         nonce=secrets.token_urlsafe(32),
         code_verifier=secrets.token_urlsafe(48),
-        redirect_uri=services.settings.server.issuer + path,
+        redirect_uri=redirect_uri,
     )
     try:
         url = connector.authorization_url(login)
@@ -136,6 +151,24 @@ def start(request: Request, provider: str = "", next: str = "") -> Response:
     response.headers["cache-control"] = "no-store"
     log.info("idp_sign_in_started", provider=connector.id)
     return response
+
+
+def _redirect_uri(services: Services, connector: CallbackConnector) -> str:
+    """The redirect URI sent to the IdP: exactly the registered one (RFC 6749 §3.1.2.3).
+
+    A code-flow provider configured with `redirectUri` (a Dex registration ending in
+    /dex/callback) uses it as written; otherwise the URL is derived from our issuer.
+    """
+    issuer = services.settings.server.issuer
+    if connector.landing != "callback":
+        return issuer + REDIRECT_PATH
+    auth = services.settings.auth
+    provider = auth.openid_connect.providers.get(connector.id)
+    if provider is not None and provider.redirect_uri:
+        return provider.redirect_uri
+    if connector.id == "github" and auth.github.redirect_uri:
+        return auth.github.redirect_uri
+    return issuer + CALLBACK_PATH
 
 
 def _take_pending(request: Request, state: str) -> dict[str, Any] | None:
@@ -255,6 +288,16 @@ def callback(request: Request) -> Response:
     if fields is None:
         return _error(request, 400, "Sign-in did not work", "The response was too large.")
     return _complete(request, fields, CALLBACK_PATH)
+
+
+@router.get(DEX_CALLBACK_PATH, include_in_schema=False)
+def dex_callback(request: Request) -> Response:
+    """RFC 6749 §4.1.2 at Dex's path: only a login started with a `redirectUri` ending in
+    /dex/callback completes here (the redirect URI must match the one sent)."""
+    fields = _fields(request.query_params.multi_items())
+    if fields is None:
+        return _error(request, 400, "Sign-in did not work", "The response was too large.")
+    return _complete(request, fields, DEX_CALLBACK_PATH)
 
 
 def _relay_page(request: Request, fields: dict[str, str], auto: bool) -> Response:
