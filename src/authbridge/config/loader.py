@@ -79,6 +79,10 @@ def _canonicalize(raw: Any, node: Node, path: str, issues: list[ConfigIssue]) ->
             issues.append(ConfigIssue(where, "unknown key", suggestion))
             continue
         canonical, sub = found
+        if value is None and sub.kind != "scalar":
+            # YAML's empty block (`authUrlParams:` with nothing under it) is null: Helm
+            # values mean "not set", so every mapping, list or section takes its default.
+            continue
         out[canonical] = _canonicalize(
             value, sub, f"{path}.{canonical}" if path else canonical, issues
         )
