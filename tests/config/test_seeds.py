@@ -9,8 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from oidc_provider_mock import run_server_in_thread
+from typer.testing import CliRunner
 
-from authbridge.config import load_settings
+from authbridge.cli.main import app
+from authbridge.config import ConfigError, load_settings, load_with_report
+from authbridge.connectors.registry import build_connectors
+from authbridge.scim.auth import credential_for
+from tests.connectors.proxy import ForwardProxy
 
 SEEDS = Path(__file__).parent.parent / "data" / "seeds"
 ASTRONOMER = SEEDS / "astronomer"
@@ -57,3 +63,150 @@ def test_astronomer_local_and_custom_flow_examples_load() -> None:
     assert load_settings(ASTRONOMER / "local.yaml", {}).auth.local.enabled
     custom = load_settings(ASTRONOMER / "custom-flow.yaml", {})
     assert custom.auth.openid_connect.flow == "code" and custom.auth.local.enabled
+
+
+def _mount(secrets: Path, name: str, key: str, value: str) -> None:
+    """A Kubernetes Secret volume: a directory per Secret, a file per key."""
+    (secrets / name).mkdir(parents=True, exist_ok=True)
+    (secrets / name / key).write_text(value + "\n")
+
+
+@pytest.fixture
+def secrets(tmp_path: Path) -> Path:
+    secrets = tmp_path / "secrets"
+    _mount(secrets, "okta-secret", "okta_client_secret", "s3cr3t-from-secret")
+    _mount(secrets, "okta-provisioning-secret", "okta_provisioning_account_secret", "scim:pw")
+    _mount(secrets, "azure-provisioning-secret", "azure_provisioning_secret", "entra-token")
+    return secrets
+
+
+def test_houston_env_and_secret_lists_apply_as_environment_variables(secrets: Path) -> None:
+    env = {"AUTHBRIDGE_SECRETS_DIR": str(secrets)}
+    settings, report = load_with_report(ASTRONOMER / "composed-values.yaml", env)
+    okta = settings.auth.openid_connect.providers["okta"]
+    assert okta.enabled and okta.client_id == "0oa1okta"
+    assert okta.discovery_url == "https://dev-123.okta.com/.well-known/openid-configuration"
+    assert okta.auth_url_params == {"audience": "api://astronomer"}
+    assert okta.client_secret == "s3cr3t-from-secret"
+    assert settings.auth.openid_connect.flow == "code"
+    # Not settings keys: kept for the code that reads the environment.
+    assert settings.environment == {
+        "GLOBAL_AGENT_HTTPS_PROXY": "http://my-proxy:3129",
+        "SCIM_AUTH_CODE_OKTA": "scim:pw",
+    }
+    assert credential_for("okta", settings.scim, settings.environ({})).secret == "scim:pw"
+    assert set(report.not_read) == {
+        "global",
+        "nginx",
+        "astronomer.commander",
+        "astronomer.houston.replicas",
+    }
+    assert "astronomer.houston.env[1] -> auth.openidConnect.okta.clientId" in report.translated
+    assert (
+        "astronomer.houston.secret[0] -> auth.openidConnect.okta.clientSecret" in report.translated
+    )
+    assert "astronomer.houston.env[4] -> environment $GLOBAL_AGENT_HTTPS_PROXY" in (
+        report.translated
+    )
+
+
+def test_a_real_environment_variable_wins_over_the_files_list(secrets: Path) -> None:
+    env = {
+        "AUTHBRIDGE_SECRETS_DIR": str(secrets),
+        "AUTH__OPENID_CONNECT__OKTA__CLIENT_ID": "from-process",
+        "AUTH__OPENID_CONNECT__OKTA__CLIENT_SECRET": "process-secret",
+        "GLOBAL_AGENT_HTTPS_PROXY": "http://process-proxy:3128",
+    }
+    settings = load_settings(ASTRONOMER / "composed-values.yaml", env)
+    okta = settings.auth.openid_connect.providers["okta"]
+    assert (okta.client_id, okta.client_secret) == ("from-process", "process-secret")
+    assert settings.environ(env)["GLOBAL_AGENT_HTTPS_PROXY"] == "http://process-proxy:3128"
+
+
+@pytest.mark.parametrize(
+    ("name", "variable", "value"),
+    [
+        ("scim-okta-secret.yaml", "SCIM_AUTH_CODE_OKTA", "scim:pw"),
+        ("scim-microsoft-secret.yaml", "SCIM_AUTH_CODE_MICROSOFT", "entra-token"),
+    ],
+)
+def test_scim_secret_examples_feed_the_scim_credential(
+    secrets: Path, name: str, variable: str, value: str
+) -> None:
+    settings = load_settings(ASTRONOMER / name, {"AUTHBRIDGE_SECRETS_DIR": str(secrets)})
+    assert settings.environment == {variable: value}
+    source = "okta" if "OKTA" in variable else "microsoft"
+    assert credential_for(source, settings.scim, settings.environ({})).secret == value
+
+
+def test_okta_client_secret_example_sets_the_client_secret(secrets: Path) -> None:
+    settings = load_settings(
+        ASTRONOMER / "okta-client-secret.yaml", {"AUTHBRIDGE_SECRETS_DIR": str(secrets)}
+    )
+    assert settings.auth.openid_connect.providers["okta"].client_secret == "s3cr3t-from-secret"
+
+
+def test_a_missing_secret_file_names_the_entry(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(
+            ASTRONOMER / "okta-client-secret.yaml", {"AUTHBRIDGE_SECRETS_DIR": str(tmp_path)}
+        )
+    (issue,) = caught.value.issues
+    assert issue.path == "astronomer.houston.secret[0]"
+    assert str(tmp_path / "okta-secret" / "okta_client_secret") in issue.message
+
+
+def test_unknown_keys_inside_read_sections_stay_errors(tmp_path: Path) -> None:
+    path = tmp_path / "values.yaml"
+    path.write_text(
+        "sever:\n  port: 1\n"
+        "astronomer:\n  houston:\n    config:\n      auth:\n        lokal: {}\n"
+        "    secret:\n      - envName: X\n        secretName: s\n        secretKey: k\n"
+        "        secretname: s\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, {"AUTHBRIDGE_SECRETS_DIR": str(tmp_path)})
+    found = {(i.path, i.suggestion) for i in caught.value.issues}
+    assert ("sever", "server") in found
+    assert ("auth.lokal", "auth.local") in found
+    assert ("astronomer.houston.secret[0].secretname", None) in found
+
+
+def test_the_env_lists_proxy_carries_idp_calls(tmp_path: Path) -> None:
+    """GLOBAL_AGENT_HTTP(S)_PROXY given only in the file's env list is the proxy used."""
+    with run_server_in_thread() as server, ForwardProxy() as proxy:
+        provider = f"http://localhost:{server.server_port}"
+        path = tmp_path / "values.yaml"
+        path.write_text(
+            "astronomer:\n  houston:\n    env:\n"
+            f"      - name: GLOBAL_AGENT_HTTP_PROXY\n        value: {proxy.url}\n"
+        )
+        settings = load_settings(path, {})
+        connectors = build_connectors(settings, {})
+        try:
+            document = connectors.http.get_json(
+                provider + "/.well-known/openid-configuration", what="discovery"
+            )
+        finally:
+            connectors.http.close()
+    assert document["issuer"].rstrip("/") == provider
+    assert f"GET {provider}/.well-known/openid-configuration" in proxy.seen
+
+
+def test_config_check_shows_what_each_foreign_entry_became(
+    secrets: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUTHBRIDGE_SECRETS_DIR", str(secrets))
+    config = ASTRONOMER / "composed-values.yaml"
+    result = CliRunner().invoke(app, ["config", "check", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "translated: astronomer.houston.secret[1] -> environment $SCIM_AUTH_CODE_OKTA" in (
+        result.output
+    )
+    assert "translated: astronomer.houston.env[0] -> auth.openidConnect.okta.enabled" in (
+        result.output
+    )
+    assert "not read by authbridge: global" in result.output
+    assert "not read by authbridge: astronomer.commander" in result.output
+    # Values from mounted secrets are masked like every other secret.
+    assert "scim:pw" not in result.output and "s3cr3t-from-secret" not in result.output
