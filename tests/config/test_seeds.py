@@ -9,12 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from oidc_provider_mock import run_server_in_thread
 from typer.testing import CliRunner
 
 from authbridge.cli.main import app
 from authbridge.config import ConfigError, load_settings, load_with_report
 from authbridge.connectors.registry import build_connectors
+from authbridge.middleware import VerifierConfig
 from authbridge.scim.auth import credential_for
 from tests.connectors.proxy import ForwardProxy
 
@@ -210,3 +212,70 @@ def test_config_check_shows_what_each_foreign_entry_became(
     assert "not read by authbridge: astronomer.commander" in result.output
     # Values from mounted secrets are masked like every other secret.
     assert "scim:pw" not in result.output and "s3cr3t-from-secret" not in result.output
+
+
+OPENMETADATA = SEEDS / "openmetadata"
+
+
+def test_openmetadata_public_example_stands_up_an_implicit_okta_login() -> None:
+    settings, report = load_with_report(OPENMETADATA / "okta-public.yaml", {})
+    oidc = settings.auth.openid_connect
+    okta = oidc.providers["okta"]
+    assert oidc.flow == "implicit"
+    assert okta.enabled and okta.client_id == "0oa1om" and okta.client_secret is None
+    assert okta.issuer == "https://dev-123.okta.com/oauth2/aus1om"
+    assert okta.discovery_url == (
+        "https://dev-123.okta.com/oauth2/aus1om/.well-known/openid-configuration"
+    )
+    assert settings.authorizer.initial_admins == ["admin", "user1", "user2"]
+    assert settings.authorizer.principal_domain == "open-metadata.org"
+    assert (
+        "openmetadata.config.authentication.clientId -> auth.openidConnect.okta.clientId"
+        in report.translated
+    )
+    assert "openmetadata.config.authentication.publicKeys" in report.not_read
+
+
+def test_openmetadata_confidential_example_reads_its_mounted_secrets(tmp_path: Path) -> None:
+    _mount(tmp_path, "oidc-secrets", "openmetadata-oidc-client-id", "0oa1om")
+    _mount(tmp_path, "oidc-secrets", "openmetadata-oidc-client-secret", "om-secret")
+    env = {"AUTHBRIDGE_SECRETS_DIR": str(tmp_path)}
+    settings = load_settings(OPENMETADATA / "okta-confidential.yaml", env)
+    okta = settings.auth.openid_connect.providers["okta"]
+    assert settings.auth.openid_connect.flow == "code"
+    assert (okta.client_id, okta.client_secret) == ("0oa1om", "om-secret")
+    # The page's "http://{ISSUER_URL}/..." with an https issuer means the https URL.
+    assert okta.discovery_url == (
+        "https://dev-123.okta.com/oauth2/aus1om/.well-known/openid-configuration"
+    )
+
+
+def test_openmetadata_missing_secret_and_unknown_classes_are_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(OPENMETADATA / "okta-confidential.yaml", {"AUTHBRIDGE_SECRETS_DIR": "/x"})
+    paths = {issue.path for issue in caught.value.issues}
+    assert "openmetadata.config.authentication.oidcConfiguration.clientSecret" in paths
+    path = tmp_path / "om.yaml"
+    path.write_text(
+        "openmetadata:\n  config:\n    authorizer:\n"
+        "      className: org.example.MyAuthorizer\n      initalAdmins: [a]\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, {})
+    found = {(i.path, i.suggestion) for i in caught.value.issues}
+    assert ("openmetadata.config.authorizer.className", None) in found
+    assert (
+        "openmetadata.config.authorizer.initalAdmins",
+        "openmetadata.config.authorizer.initialAdmins",
+    ) in found
+
+
+def test_openmetadata_public_keys_block_builds_the_verifier_as_written() -> None:
+    # The same block feeds the token verifier: one trust per issuer, each with its audience.
+    values = yaml.safe_load((OPENMETADATA / "okta-public.yaml").read_text())
+    config = VerifierConfig.from_mapping(values["openmetadata"]["config"]["authentication"])
+    audiences = {trust.issuer: trust.audiences for trust in config.issuers}
+    assert audiences == {
+        "https://auth.open-metadata.org": ("https://auth.open-metadata.org",),
+        "https://dev-123.okta.com/oauth2/aus1om": ("0oa1om",),
+    }

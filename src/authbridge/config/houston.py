@@ -24,7 +24,7 @@ from typing import Any
 
 from authbridge.config.errors import ConfigIssue
 
-__all__ = ["HoustonValues", "from_values"]
+__all__ = ["HoustonValues", "from_values", "read_secret"]
 
 
 @dataclass
@@ -117,27 +117,34 @@ def _secret_list(value: Any, environ: Mapping[str, str], base: Path, out: Housto
             out.issues.append(ConfigIssue(f"{path}.{key}", "unknown key"))
         if not all(fields.values()):
             continue
-        if "/" in fields["secretName"] + fields["secretKey"] or ".." in (
-            fields["secretName"],
-            fields["secretKey"],
-        ):
-            out.issues.append(ConfigIssue(path, "secretName and secretKey must be plain names"))
-            continue
         if fields["envName"] in environ:
             # The process's own variable wins; the mounted file is not needed.
             out.origins[fields["envName"]] = path
             continue
-        file = base / fields["secretName"] / fields["secretKey"]
-        try:
-            out.variables[fields["envName"]] = file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            out.issues.append(
-                ConfigIssue(
-                    path,
-                    f"cannot read {file} ({exc.strerror}): mount the Secret "
-                    f"{fields['secretName']!r} at {base / fields['secretName']} "
-                    "(AUTHBRIDGE_SECRETS_DIR)",
-                )
+        value = read_secret(base, fields["secretName"], fields["secretKey"], path, out.issues)
+        if value is not None:
+            out.variables[fields["envName"]] = value
+            out.origins[fields["envName"]] = path
+
+
+def read_secret(
+    base: Path, name: str, key: str, where: str, issues: list[ConfigIssue]
+) -> str | None:
+    """The key `key` of the Kubernetes Secret `name` as a volume mounts it under `base`:
+    the file `<base>/<name>/<key>`, trailing newline stripped. A problem is added to
+    `issues`, naming the entry at `where`."""
+    if "/" in name + key or ".." in (name, key):
+        issues.append(ConfigIssue(where, "the Secret's name and key must be plain names"))
+        return None
+    file = base / name / key
+    try:
+        return file.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        issues.append(
+            ConfigIssue(
+                where,
+                f"cannot read {file} ({exc.strerror}): mount the Secret {name!r} at "
+                f"{base / name} (AUTHBRIDGE_SECRETS_DIR)",
             )
-            continue
-        out.origins[fields["envName"]] = path
+        )
+        return None

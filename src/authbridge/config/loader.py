@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from authbridge.config import openmetadata
 from authbridge.config.errors import ConfigError, ConfigIssue
 from authbridge.config.houston import from_values
 from authbridge.config.model import Settings
@@ -106,6 +107,12 @@ def _foreign(
             translated = _deep_merge(translated, houston.config)
             variables.update(houston.variables)
             origins.update(houston.origins)
+        elif key == "openmetadata":
+            om = openmetadata.from_values(value, _secrets_dir(environ))
+            issues.extend(om.issues)
+            report.not_read.extend(om.not_read)
+            report.translated.extend(om.translated)
+            translated = _deep_merge(translated, om.config)
         elif child(root, key) is not None or closest(root, key) is not None:
             native[key] = value
         else:
