@@ -102,6 +102,7 @@ def test_houston_env_and_secret_lists_apply_as_environment_variables(secrets: Pa
         "nginx",
         "astronomer.commander",
         "astronomer.houston.replicas",
+        "astronomer.houston.config.deployments",
     }
     assert "astronomer.houston.env[1] -> auth.openidConnect.okta.clientId" in report.translated
     assert (
@@ -170,7 +171,10 @@ def test_unknown_keys_inside_read_sections_stay_errors(tmp_path: Path) -> None:
         load_settings(path, {"AUTHBRIDGE_SECRETS_DIR": str(tmp_path)})
     found = {(i.path, i.suggestion) for i in caught.value.issues}
     assert ("sever", "server") in found
-    assert ("auth.lokal", "auth.local") in found
+    assert (
+        "astronomer.houston.config.auth.lokal",
+        "astronomer.houston.config.auth.local",
+    ) in found
     assert ("astronomer.houston.secret[0].secretname", None) in found
 
 

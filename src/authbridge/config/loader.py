@@ -84,27 +84,23 @@ def _foreign(
 ) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
     """Split a values file into authbridge's own sections and the foreign shapes it reads.
 
-    Returns the native sections, the variables the file sets (`astronomer.houston.env` and
-    `.secret`) and the entry each variable came from. A top-level key that is neither a
-    section nor a foreign shape is another chart's block (`global:`): not read, not an
-    error, unless it is a near miss of a section name (then the unknown-key error stands).
+    Returns the settings tree in canonical keys, the variables the file sets
+    (`astronomer.houston.env` and `.secret`) and the entry each variable came from.
     """
-    root = node_for(Settings)
-    native: dict[str, Any] = {}
     translated: dict[str, Any] = {}
     variables: dict[str, str] = {}
     origins: dict[str, str] = {}
+    own: dict[str, Any] = {}
     for key, value in raw.items():
         key = str(key)
         if key == "astronomer":
             houston = from_values(value, environ, _secrets_dir(environ))
             issues.extend(houston.issues)
             report.not_read.extend(houston.not_read)
-            if houston.config:
-                report.translated.append(
-                    "astronomer.houston.config -> " + ", ".join(map(str, houston.config))
-                )
-            translated = _deep_merge(translated, houston.config)
+            prefix = "astronomer.houston.config"
+            config = _sections(houston.config, prefix, issues, report)
+            report.translated.extend(f"{prefix}.{name} -> {name}" for name in config)
+            translated = _deep_merge(translated, config)
             variables.update(houston.variables)
             origins.update(houston.origins)
         elif key == "openmetadata":
@@ -112,13 +108,32 @@ def _foreign(
             issues.extend(om.issues)
             report.not_read.extend(om.not_read)
             report.translated.extend(om.translated)
-            translated = _deep_merge(translated, om.config)
-        elif child(root, key) is not None or closest(root, key) is not None:
-            native[key] = value
+            translated = _deep_merge(translated, _sections(om.config, "", issues, report))
         else:
-            report.not_read.append(key)
+            own[key] = value
     # The file's own sections win over what a foreign block says about the same key.
+    native = _sections(own, "", issues, report)
     return _deep_merge(translated, native), variables, origins
+
+
+def _sections(
+    block: dict[str, Any], prefix: str, issues: list[ConfigIssue], report: Report
+) -> dict[str, Any]:
+    """The settings sections of `block`, canonical; issues name keys under `prefix`.
+
+    A top-level key that is not a section is another chart's (`global:`) or another
+    component's (Houston's `deployments:`) block: not read, not an error, unless it is a
+    near miss of a section name, which stays an unknown-key error with its suggestion.
+    """
+    root = node_for(Settings)
+    known: dict[str, Any] = {}
+    for key, value in block.items():
+        if child(root, str(key)) is not None or closest(root, str(key)) is not None:
+            known[str(key)] = value
+        else:
+            report.not_read.append(f"{prefix}.{key}" if prefix else str(key))
+    result: dict[str, Any] = _canonicalize(known, root, prefix, issues)
+    return result
 
 
 def _secrets_dir(environ: Mapping[str, str]) -> Path:
@@ -265,8 +280,7 @@ def load_with_report(
     issues: list[ConfigIssue] = []
     report = Report()
     raw = read_file(config_file) if config_file is not None else {}
-    native, variables, origins = _foreign(raw, environ, issues, report)
-    data = _canonicalize(native, node_for(Settings), "", issues)
+    data, variables, origins = _foreign(raw, environ, issues, report)
     # The file's variables apply as the process's own would; a real variable wins.
     effective = {**variables, **environ}
     overrides = _environment_overrides(effective, issues)
