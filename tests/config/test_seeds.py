@@ -214,8 +214,13 @@ def test_config_check_shows_what_each_foreign_entry_became(
     )
     assert "not read by authbridge: global" in result.output
     assert "not read by authbridge: astronomer.commander" in result.output
-    # Values from mounted secrets are masked like every other secret.
+    # Values from mounted secrets are masked like every other secret; names are shown.
     assert "scim:pw" not in result.output and "s3cr3t-from-secret" not in result.output
+    printed = yaml.safe_load(result.stdout)
+    assert printed["environment"] == {
+        "GLOBAL_AGENT_HTTPS_PROXY": "********",
+        "SCIM_AUTH_CODE_OKTA": "********",
+    }
 
 
 OPENMETADATA = SEEDS / "openmetadata"

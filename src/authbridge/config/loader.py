@@ -327,6 +327,9 @@ def masked(settings: Settings) -> dict[str, Any]:
 
 
 def _mask(value: Any, node: Node) -> Any:
+    if node.secret and isinstance(value, dict):
+        # A map of secrets (`environment`): the names are not secret, the values are.
+        return {key: MASK for key in value}
     if node.secret and value:
         if node.secret == URL_PASSWORD and isinstance(value, str):
             return _mask_url_password(value)
