@@ -19,6 +19,7 @@ from authbridge.connectors.registry import build_connectors
 from authbridge.middleware import VerifierConfig
 from authbridge.scim.auth import credential_for
 from tests.connectors.proxy import ForwardProxy
+from tests.web.conftest import AppFactory
 
 SEEDS = Path(__file__).parent.parent / "data" / "seeds"
 ASTRONOMER = SEEDS / "astronomer"
@@ -288,3 +289,14 @@ def test_openmetadata_public_keys_block_builds_the_verifier_as_written() -> None
         "https://auth.open-metadata.org": ("https://auth.open-metadata.org",),
         "https://dev-123.okta.com/oauth2/aus1om": ("0oa1om",),
     }
+
+
+def test_a_scim_secret_from_the_houston_list_authenticates_the_okta_client(
+    secrets: Path, sqlite_url: str, app_factory: AppFactory
+) -> None:
+    env = {"AUTHBRIDGE_SECRETS_DIR": str(secrets), "DATABASE__URL": sqlite_url}
+    settings = load_settings(ASTRONOMER / "scim-okta-secret.yaml", env)
+    app = app_factory(settings)
+    ok = app.get("/v1/scim/v2/okta/Users", auth=("scim", "pw"))
+    assert ok.status_code == 200, ok.text
+    assert app.get("/v1/scim/v2/okta/Users", auth=("scim", "wrong")).status_code == 401
