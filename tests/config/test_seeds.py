@@ -300,3 +300,32 @@ def test_a_scim_secret_from_the_houston_list_authenticates_the_okta_client(
     ok = app.get("/v1/scim/v2/okta/Users", auth=("scim", "pw"))
     assert ok.status_code == 200, ok.text
     assert app.get("/v1/scim/v2/okta/Users", auth=("scim", "wrong")).status_code == 401
+
+
+def _om(tmp_path: Path, authorizer: str) -> Path:
+    path = tmp_path / "om.yaml"
+    path.write_text("openmetadata:\n  config:\n    authorizer:\n" + authorizer)
+    return path
+
+
+def test_openmetadata_authorizer_keys(tmp_path: Path) -> None:
+    accepted = _om(
+        tmp_path,
+        "      initialAdmins: [admin]\n      adminPrincipals: [admin, ops]\n"
+        "      principalDomain: example.com\n      enforcePrincipalDomain: true\n"
+        "      allowedEmailRegistrationDomains: [all]\n",
+    )
+    authorizer = load_settings(accepted, {}).authorizer
+    assert authorizer.initial_admins == ["admin", "ops"]
+    assert authorizer.principal_domain == "example.com"
+    refused = _om(
+        tmp_path,
+        "      principalDomain: example.com\n      enforcePrincipalDomain: false\n"
+        "      allowedEmailRegistrationDomains: [example.com, example.org]\n",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(refused, {})
+    assert {i.path for i in caught.value.issues} == {
+        "openmetadata.config.authorizer.enforcePrincipalDomain",
+        "openmetadata.config.authorizer.allowedEmailRegistrationDomains",
+    }
