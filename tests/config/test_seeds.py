@@ -243,7 +243,10 @@ def test_openmetadata_public_example_stands_up_an_implicit_okta_login() -> None:
         "openmetadata.config.authentication.clientId -> auth.openidConnect.okta.clientId"
         in report.translated
     )
-    assert "openmetadata.config.authentication.publicKeys" in report.not_read
+    assert (
+        "openmetadata.config.authentication.publicKeys (the token verifier's: "
+        "VerifierConfig.from_mapping)" in report.not_read
+    )
 
 
 def test_openmetadata_confidential_example_reads_its_mounted_secrets(tmp_path: Path) -> None:

@@ -64,6 +64,11 @@ AUTHENTICATION_KEYS = {
 OIDC_KEYS = {"oidcType", "clientId", "clientSecret", "discoveryUri", "callbackUrl", "serverUrl"}
 # Keys of OpenMetadata's UI or of the token verifier: accepted, not read by the server.
 NOT_READ = {"callbackUrl", "publicKeys", "serverUrl"}
+WHY = {
+    "callbackUrl": " (OpenMetadata UI's address)",
+    "serverUrl": " (OpenMetadata UI's address)",
+    "publicKeys": " (the token verifier's: VerifierConfig.from_mapping)",
+}
 
 
 @dataclass
@@ -171,9 +176,10 @@ def _authentication(block: dict[str, Any], secrets_dir: Path, out: OpenMetadataV
     oidc = _mapping(block.get("oidcConfiguration"), f"{where}.oidcConfiguration", out)
     _unknown(oidc, OIDC_KEYS, f"{where}.oidcConfiguration", out)
     for key in sorted(NOT_READ & set(block)):
-        out.not_read.append(f"{where}.{key}")
+        out.not_read.append(f"{where}.{key}{WHY[key]}")
     for key in sorted(NOT_READ & set(oidc)):
-        out.not_read.append(f"{where}.oidcConfiguration.{key}")
+        out.not_read.append(f"{where}.oidcConfiguration.{key}{WHY[key]}")
+
     given = str(block.get("provider") or oidc.get("oidcType") or "")
     name = PROVIDERS.get(given.lower())
     if name is None:
@@ -183,6 +189,16 @@ def _authentication(block: dict[str, Any], secrets_dir: Path, out: OpenMetadataV
         )
         return
     base = f"auth.openidConnect.{name}"
+    oidc_type = oidc.get("oidcType")
+    if oidc_type is not None and PROVIDERS.get(str(oidc_type).lower()) != name:
+        out.issues.append(
+            ConfigIssue(
+                f"{where}.oidcConfiguration.oidcType",
+                f"names another provider than authentication.provider ({oidc_type!r})",
+            )
+        )
+    elif oidc_type is not None:
+        out.translated.append(f"{where}.oidcConfiguration.oidcType -> (same as provider)")
     out.set(f"{where}.provider", f"{base}.enabled", True)
     client_type = block.get("clientType", "public")
     if client_type not in ("public", "confidential"):
@@ -201,6 +217,9 @@ def _authentication(block: dict[str, Any], secrets_dir: Path, out: OpenMetadataV
     )
     if client_id is not None:
         out.set(f"{where}.oidcConfiguration.clientId", f"{base}.clientId", client_id)
+        if block.get("clientId") is not None:
+            # OpenMetadata's server uses oidcConfiguration's client; the top one is its UI's.
+            out.translated.append(f"{where}.clientId -> (superseded by oidcConfiguration)")
     elif block.get("clientId") is not None:
         out.set(f"{where}.clientId", f"{base}.clientId", block["clientId"])
     secret_where = f"{where}.oidcConfiguration.clientSecret"
@@ -211,7 +230,10 @@ def _authentication(block: dict[str, Any], secrets_dir: Path, out: OpenMetadataV
         out.issues.append(ConfigIssue(secret_where, "a confidential client needs its secret"))
     discovery = oidc.get("discoveryUri")
     if isinstance(discovery, str):
-        out.set(f"{where}.oidcConfiguration.discoveryUri", f"{base}.discoveryUrl", _url(discovery))
+        url = _url(discovery)
+        out.set(f"{where}.oidcConfiguration.discoveryUri", f"{base}.discoveryUrl", url)
+        if url != discovery:
+            out.translated[-1] += f" (the doubled scheme read as {url})"
     elif isinstance(authority, str):
         discovery = authority.rstrip("/") + "/.well-known/openid-configuration"
         out.set(f"{where}.authority", f"{base}.discoveryUrl", discovery)
