@@ -14,7 +14,7 @@ from authbridge.cli import login as login_commands
 from authbridge.cli.clients import clients_app, robots_app, service_accounts_app
 from authbridge.cli.scim import scim_app
 from authbridge.cli.users import users_app
-from authbridge.config import ConfigError, Settings, load_settings, masked
+from authbridge.config import ConfigError, Settings, load_settings, load_with_report, masked
 from authbridge.provider.clients import check_configured_clients
 from authbridge.storage import Storage
 from authbridge.tokens import KeyRing
@@ -101,7 +101,12 @@ def serve(
 def config_check(config: ConfigOption = None) -> None:
     """Print the effective configuration with secrets masked; exit non-zero on errors."""
     settings = load_or_exit(config)
+    _settings, report = load_with_report(config)
     out.print(yaml.safe_dump(masked(settings), sort_keys=False).rstrip(), markup=False)
+    for line in report.translated:
+        err.print(f"translated: {line}", markup=False)
+    for key in report.not_read:
+        err.print(f"not read by authbridge: {key}", markup=False)
     err.print("[green]Configuration is valid.[/]")
 
 

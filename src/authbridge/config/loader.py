@@ -10,18 +10,20 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
-from authbridge.config import pachyderm
+from authbridge.config import openmetadata, pachyderm
 from authbridge.config.errors import ConfigError, ConfigIssue
+from authbridge.config.houston import from_values
 from authbridge.config.model import Settings
 from authbridge.config.schema import Node, aliases, child, closest, node_for, normalize
 
-__all__ = ["ENV_SECTIONS", "load_settings", "masked", "read_file"]
+__all__ = ["ENV_SECTIONS", "Report", "load_settings", "load_with_report", "masked", "read_file"]
 
 # Every top-level section of the model can be set as SECTION__KEY...: no list to keep in step.
 ENV_SECTIONS = {normalize(alias) for alias in aliases(Settings)}
@@ -38,8 +40,7 @@ def _camel(segment: str) -> str:
 def read_file(path: Path) -> dict[str, Any]:
     """Parse a YAML or JSON config file.
 
-    Astronomer's `astronomer.houston.config` wrapper is unwrapped, so a Houston values
-    file can be given as it is.
+    Foreign shapes (Astronomer's `astronomer.houston`) are translated by `load_settings`.
     """
     try:
         text = path.read_text(encoding="utf-8")
@@ -57,12 +58,86 @@ def read_file(path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError([ConfigIssue("(file)", f"{path} must hold a mapping of sections")])
-    houston = data.get("astronomer", {})
-    if isinstance(houston, dict) and isinstance(houston.get("houston"), dict):
-        inner = houston["houston"].get("config")
-        if isinstance(inner, dict) and len(data) == 1:
-            return inner
     return data
+
+
+@dataclass
+class Report:
+    """What `config check` tells beyond the settings: foreign keys and what they became."""
+
+    translated: list[str] = field(default_factory=list)
+    not_read: list[str] = field(default_factory=list)
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _foreign(
+    raw: dict[str, Any], environ: Mapping[str, str], issues: list[ConfigIssue], report: Report
+) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
+    """Split a values file into authbridge's own sections and the foreign shapes it reads.
+
+    Returns the settings tree in canonical keys, the variables the file sets
+    (`astronomer.houston.env` and `.secret`) and the entry each variable came from.
+    """
+    translated: dict[str, Any] = {}
+    variables: dict[str, str] = {}
+    origins: dict[str, str] = {}
+    own: dict[str, Any] = {}
+    for key, value in raw.items():
+        key = str(key)
+        if key == "astronomer":
+            houston = from_values(value, environ, _secrets_dir(environ))
+            issues.extend(houston.issues)
+            report.not_read.extend(houston.not_read)
+            prefix = "astronomer.houston.config"
+            config = _sections(houston.config, prefix, issues, report)
+            report.translated.extend(f"{prefix}.{name} -> {name}" for name in config)
+            translated = _deep_merge(translated, config)
+            variables.update(houston.variables)
+            origins.update(houston.origins)
+        elif key == "openmetadata":
+            om = openmetadata.from_values(value, _secrets_dir(environ))
+            issues.extend(om.issues)
+            report.not_read.extend(om.not_read)
+            report.translated.extend(om.translated)
+            translated = _deep_merge(translated, _sections(om.config, "", issues, report))
+        else:
+            own[key] = value
+    # The file's own sections win over what a foreign block says about the same key.
+    native = _sections(own, "", issues, report)
+    return _deep_merge(translated, native), variables, origins
+
+
+def _sections(
+    block: dict[str, Any], prefix: str, issues: list[ConfigIssue], report: Report
+) -> dict[str, Any]:
+    """The settings sections of `block`, canonical; issues name keys under `prefix`.
+
+    A top-level key that is not a section is another chart's (`global:`) or another
+    component's (Houston's `deployments:`) block: not read, not an error, unless it is a
+    near miss of a section name, which stays an unknown-key error with its suggestion.
+    """
+    root = node_for(Settings)
+    known: dict[str, Any] = {}
+    for key, value in block.items():
+        if child(root, str(key)) is not None or closest(root, str(key)) is not None:
+            known[str(key)] = value
+        else:
+            report.not_read.append(f"{prefix}.{key}" if prefix else str(key))
+    result: dict[str, Any] = _canonicalize(known, root, prefix, issues)
+    return result
+
+
+def _secrets_dir(environ: Mapping[str, str]) -> Path:
+    return Path(environ.get("AUTHBRIDGE_SECRETS_DIR", DEFAULT_SECRETS_DIR))
 
 
 def _canonicalize(raw: Any, node: Node, path: str, issues: list[ConfigIssue]) -> Any:
@@ -80,6 +155,10 @@ def _canonicalize(raw: Any, node: Node, path: str, issues: list[ConfigIssue]) ->
             issues.append(ConfigIssue(where, "unknown key", suggestion))
             continue
         canonical, sub = found
+        if value is None and sub.kind != "scalar":
+            # YAML's empty block (`authUrlParams:` with nothing under it) is null: Helm
+            # values mean "not set", so every mapping, list or section takes its default.
+            continue
         out[canonical] = _canonicalize(
             value, sub, f"{path}.{canonical}" if path else canonical, issues
         )
@@ -152,7 +231,7 @@ def _env_value(value: str, node: Node) -> Any:
 def _environment_overrides(environ: Mapping[str, str], issues: list[ConfigIssue]) -> dict[str, str]:
     """Collect `SECTION__KEY...` variables from the secrets dir, the env, and `_FILE` pointers."""
     found: dict[str, str] = {}
-    secrets_dir = Path(environ.get("AUTHBRIDGE_SECRETS_DIR", DEFAULT_SECRETS_DIR))
+    secrets_dir = _secrets_dir(environ)
     if secrets_dir.is_dir():
         for entry in sorted(secrets_dir.iterdir()):
             if entry.is_file() and "__" in entry.name:
@@ -188,22 +267,57 @@ def load_settings(
     config_file: Path | None = None, environ: Mapping[str, str] | None = None
 ) -> Settings:
     """Load and validate the effective settings, or raise ConfigError naming every problem."""
+    return load_with_report(config_file, environ)[0]
+
+
+def load_with_report(
+    config_file: Path | None = None, environ: Mapping[str, str] | None = None
+) -> tuple[Settings, Report]:
+    """`load_settings`, plus what each foreign block became and what was not read."""
     environ = os.environ if environ is None else environ
     if config_file is None and environ.get("AUTHBRIDGE_CONFIG"):
         config_file = Path(environ["AUTHBRIDGE_CONFIG"])
     issues: list[ConfigIssue] = []
+    report = Report()
     raw = read_file(config_file) if config_file is not None else {}
     raw = pachyderm.translate(raw, environ, DEFAULT_SECRETS_DIR, issues)
-    data = _canonicalize(raw, node_for(Settings), "", issues)
-    for var, value in sorted(_environment_overrides(environ, issues).items()):
+    data, variables, origins = _foreign(raw, environ, issues, report)
+    # The file's variables apply as the process's own would; a real variable wins.
+    effective = {**variables, **environ}
+    overrides = _environment_overrides(effective, issues)
+    for var, value in sorted(overrides.items()):
         _set_path(data, var, value, issues)
+    outside: dict[str, str] = {}
+    for name, where in origins.items():
+        upper = name.upper()
+        if upper in overrides:
+            scratch: dict[str, Any] = {}
+            _set_path(scratch, upper, "", [])
+            target = _dotted(scratch)
+            report.translated.append(f"{where} -> {target}" if target else f"{where} -> ${name}")
+        else:
+            report.translated.append(f"{where} -> environment ${name}")
+        if name in environ:
+            report.translated[-1] += " (overridden by the process environment)"
+        elif name in variables and upper not in overrides:
+            outside[name] = variables[name]
+    if outside:
+        data["environment"] = outside
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         issues.extend(_validation_issues(exc))
     if issues:
         raise ConfigError(issues)
-    return settings
+    return settings, report
+
+
+def _dotted(tree: dict[str, Any]) -> str:
+    path = []
+    while isinstance(tree, dict) and len(tree) == 1:
+        key, tree = next(iter(tree.items()))
+        path.append(key)
+    return ".".join(path)
 
 
 def masked(settings: Settings) -> dict[str, Any]:
@@ -214,6 +328,9 @@ def masked(settings: Settings) -> dict[str, Any]:
 
 
 def _mask(value: Any, node: Node) -> Any:
+    if node.secret and isinstance(value, dict):
+        # A map of secrets (`environment`): the names are not secret, the values are.
+        return {key: MASK for key in value}
     if node.secret and value:
         if node.secret == URL_PASSWORD and isinstance(value, str):
             return _mask_url_password(value)

@@ -8,6 +8,7 @@ are authbridge's own. Keys are camelCase in files; Python attributes are snake_c
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -413,6 +414,18 @@ class Settings(Section):
     clients: dict[str, ClientSettings] = Field(
         default_factory=dict, description="OAuth clients of the OpenID Provider, by client id."
     )
+    environment: dict[str, str] = Field(
+        default_factory=dict,
+        description="Variables the file sets that are not settings keys (Houston's "
+        "`astronomer.houston.env`/`.secret`: GLOBAL_AGENT_HTTPS_PROXY, SCIM_AUTH_CODE_OKTA); "
+        "a variable of the process environment wins.",
+        json_schema_extra={"secret": True},
+    )
+
+    def environ(self, process: Mapping[str, str]) -> dict[str, str]:
+        """The environment outbound HTTP and SCIM read: the file's variables under the
+        process's own (a real variable wins)."""
+        return {**self.environment, **process}
 
     @property
     def access_token_audience(self) -> list[str]:

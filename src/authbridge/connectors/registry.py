@@ -76,7 +76,8 @@ def connector_type(name: str, configured: str | None) -> type[OidcConnector]:
 
 def build_connectors(settings: Settings, env: Mapping[str, str] | None = None) -> Connectors:
     """Every enabled upstream IdP; the mock IdP only when there is none."""
-    http = OutboundHttp(os.environ if env is None else env)
+    # The file's variables (Houston's env list: GLOBAL_AGENT_HTTPS_PROXY) under the real ones.
+    http = OutboundHttp(settings.environ(os.environ if env is None else env))
     oidc = settings.auth.openid_connect
     connectors: list[Any] = []
     for name, provider in oidc.providers.items():

@@ -278,7 +278,8 @@ class VerifierConfig:
                          "https://example.okta.com/oauth2/default/v1/keys"]
             authority: "https://example.okta.com/oauth2/default"
             principalDomain: "example.com"
-            audiences: ["api://default"]      # or clientId: "0oa..."
+            audiences: ["api://default"]      # and/or clientId: "0oa..." (authority only)
+            ownAudiences: ["https://auth.example.com"]  # authbridge's tokens' audience
             algorithms: ["RS256"]
             clockTolerance: 60
             tokenType: "access"                # for the authority: access | id | at+jwt
@@ -286,8 +287,13 @@ class VerifierConfig:
         OpenMetadata merges every ``publicKeys`` URL into one key pool; we do not, because a
         key must only vouch for its own issuer. A URL ending in ``/api/v1/system/config/jwks``
         is an authbridge (or OpenMetadata) JWKS whose issuer is the URL without that suffix,
-        and whose tokens are RFC 9068 ``at+jwt`` access tokens signed ES256 or RS256. Every
-        other URL belongs to ``authority``. For anything else use the explicit form,
+        and whose tokens are RFC 9068 ``at+jwt`` access tokens signed ES256 or RS256, with
+        authbridge's own audience: ``ownAudiences``, else ``audiences``, else that issuer
+        URL (authbridge's ``tokens.audience`` defaults to it); ``clientId`` is the audience
+        of ``authority``'s tokens only. Every other URL belongs to
+        ``authority``. OpenMetadata's other ``authentication`` keys (``provider``,
+        ``clientType``, ``callbackUrl``, ``oidcConfiguration``) are ignored here. For
+        anything else use the explicit form,
         ``issuers: [{issuer, publicKeys, audiences, algorithms, tokenType, principalDomain,
         clockTolerance, requiredScopes, requiredRoles, authorizedParties}]``, which may be
         combined with the short form. ``jwks: {cooldown, defaultTtl, minTtl, maxTtl,
@@ -310,13 +316,20 @@ class VerifierConfig:
             else:
                 idp_urls.append(url)
         for issuer, urls in own.items():
-            issuers.append(
-                _issuer_from_mapping(
-                    {"issuer": issuer, "publicKeys": urls, "tokenType": "at+jwt"},
-                    top,
-                    default_algorithms=("ES256", "RS256"),
-                )
+            # authbridge's own tokens carry authbridge's audience (`tokens.audience`, its
+            # issuer URL by default), never the IdP's `clientId`: OpenMetadata's clientId is
+            # the audience of the authority's tokens only.
+            own_audiences = (
+                list(_seq(top.get("ownAudiences"))) or list(_seq(top.get("audiences"))) or [issuer]
             )
+            item = {
+                "issuer": issuer,
+                "publicKeys": urls,
+                "tokenType": "at+jwt",
+                "audiences": own_audiences,
+                "clientId": None,
+            }
+            issuers.append(_issuer_from_mapping(item, top, default_algorithms=("ES256", "RS256")))
         if idp_urls:
             if not authority:
                 raise ConfigError("publicKeys outside authbridge's JWKS path need 'authority'")

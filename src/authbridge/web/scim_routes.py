@@ -10,6 +10,7 @@ Every answer is `application/scim+json`; every failure is an RFC 7644 §3.12 err
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -79,7 +80,10 @@ class _Endpoint:
         self.services = services
         self.source = source
         self.settings: Settings = services.settings
-        self.credential = credential_for(source, self.settings.scim)
+        # SCIM_AUTH_CODE_<SOURCE> may come from the file's Houston env/secret lists too.
+        self.credential = credential_for(
+            source, self.settings.scim, self.settings.environ(os.environ)
+        )
         self.base_url = f"{self.settings.server.issuer}/v1/scim/v2/{source}"
 
     def guard(self, request: Request) -> Guard:
