@@ -32,6 +32,9 @@ __all__ = ["Database", "Timeouts", "engine_url"]
 RV = TypeVar("RV")
 # How much longer than the server's statement_timeout the client waits for an answer.
 CLIENT_MARGIN = 1.0
+# The PostgreSQL advisory lock key under which migrations run (any fixed bigint; this one is
+# "authbrdg" in ASCII, so it names its owner in pg_locks).
+MIGRATION_LOCK = 0x6175_7468_6272_6467
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -179,8 +182,20 @@ class Database:
 
         "heads": each feature's migrations branch from the initial schema and are applied
         together, so independent features never fight over one linear history.
+
+        Replicas starting together on an empty database take turns: the whole upgrade is
+        one transaction holding a lock (PostgreSQL: a transaction-level advisory lock;
+        SQLite: BEGIN IMMEDIATE, the database's write lock), so the others wait for it,
+        then read the committed `alembic_version` and find nothing left to do, instead of
+        all creating `alembic_version` at once (UniqueViolation).
         """
         with self.without_timeouts() as connection:
+            if self.dialect == "postgresql":
+                # Released by the commit (or rollback) that ends the migration transaction.
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+            elif self.dialect == "sqlite":
+                # pysqlite opens no transaction before DDL: take the write lock up front.
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
             config = AlembicConfig()
             config.set_main_option("script_location", str(MIGRATIONS))
             config.attributes["connection"] = connection
