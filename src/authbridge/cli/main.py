@@ -81,15 +81,14 @@ def serve(
     from authbridge.web.observability import configure_logging
 
     settings = load_or_exit(config)
+    server = settings.server.listening_on(host, port)
+    settings = settings.model_copy(update={"server": server})
     configure_logging(settings.logging.level, settings.logging.format)
-    out.print(
-        f"authbridge on {settings.server.issuer} (listening on "
-        f"{host or settings.server.host}:{port or settings.server.port})"
-    )
+    out.print(f"authbridge on {server.issuer} (listening on {server.host}:{server.port})")
     uvicorn.run(
         create_app(settings),
-        host=host or settings.server.host,
-        port=port or settings.server.port,
+        host=server.host,
+        port=server.port,
         log_config=None,
         access_log=False,
         server_header=False,
