@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -77,16 +78,24 @@ def serve(
     """Run the service (with no config: SQLite file, local accounts, http://localhost:8080)."""
     import uvicorn
 
+    from authbridge.directory.bootstrap import BootstrapAdmin, BootstrapError
     from authbridge.web.app import create_app
     from authbridge.web.observability import configure_logging
+    from authbridge.web.services import Services
 
     settings = load_or_exit(config)
+    try:
+        bootstrap = BootstrapAdmin.from_environ(os.environ)
+    except BootstrapError as exc:
+        err.print("[bold red]Configuration error:[/]", end=" ")
+        err.print(str(exc), markup=False)
+        raise typer.Exit(2) from None
     server = settings.server.listening_on(host, port)
     settings = settings.model_copy(update={"server": server})
     configure_logging(settings.logging.level, settings.logging.format)
     out.print(f"authbridge on {server.issuer} (listening on {server.host}:{server.port})")
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, services=Services(settings, bootstrap=bootstrap)),
         host=server.host,
         port=server.port,
         log_config=None,

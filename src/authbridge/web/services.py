@@ -25,8 +25,8 @@ import structlog
 from authbridge.clock import utcnow
 from authbridge.config.model import Settings
 from authbridge.connectors import Connectors, build_connectors
-from authbridge.directory.accounts import LocalAccounts
-from authbridge.directory.bootstrap import SetupLinks
+from authbridge.directory.accounts import AccountError, LocalAccounts
+from authbridge.directory.bootstrap import BootstrapAdmin, SetupLinks
 from authbridge.directory.passwords import PasswordHashing
 from authbridge.directory.revocation import Revocation
 from authbridge.directory.throttle import CredentialThrottle, SignInThrottle
@@ -110,6 +110,8 @@ class Ready:
 class Services:
     settings: Settings
     metrics: Metrics = field(default_factory=Metrics)
+    # The first admin from the environment (`authbridge serve` reads it), made at start-up.
+    bootstrap: BootstrapAdmin | None = None
     # The configured upstream IdPs (and the mock IdP while none is), built from the settings.
     connectors: Connectors = field(init=False)
     # The discovery document, published by `create_app` once the routes are known.
@@ -256,6 +258,16 @@ class Services:
             },
             scim_throttle=CredentialThrottle(storage.rate_limits, "scim"),
         )
+        if self.bootstrap is not None:
+            try:
+                if self.bootstrap.create(ready.accounts):
+                    log.info("bootstrap_admin_created", email=self.bootstrap.email)
+            except AccountError as exc:
+                # The address is taken by a non-admin account, or refused by the domain rule:
+                # the setup link below stays the way in, and the log says why.
+                log.error(
+                    "bootstrap_admin_not_created", email=self.bootstrap.email, reason=str(exc)
+                )
         token = setup.issue()
         if token is not None:
             link = f"{settings.server.issuer}/setup?token={token}"
