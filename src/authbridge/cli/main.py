@@ -113,6 +113,23 @@ def config_check(config: ConfigOption = None) -> None:
     err.print("[green]Configuration is valid.[/]")
 
 
+@app.command("setup-link")
+def setup_link(config: ConfigOption = None) -> None:
+    """Print a new first-admin setup link (voiding the pending one) while no admin exists."""
+    from authbridge.directory.bootstrap import SetupLinks
+
+    settings = load_or_exit(config)
+    storage = Storage.open(settings.database.url)
+    try:
+        token = SetupLinks(storage).renew()
+    finally:
+        storage.db.dispose()
+    if token is None:
+        err.print("An administrator exists already: sign in, or use `authbridge users grant`.")
+        raise typer.Exit(1)
+    out.print(f"{settings.server.issuer}/setup?token={token}", markup=False, soft_wrap=True)
+
+
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOption = None) -> None:
     """Apply database migrations (start-up does this too)."""

@@ -9,14 +9,16 @@ import hmac
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from authbridge.clock import utcnow
 from authbridge.directory.accounts import AccountError, LocalAccounts, normalize_email
 from authbridge.directory.passwords import PasswordRejected, check_policy
 from authbridge.directory.roles import ADMIN
 from authbridge.storage import Storage
 
-__all__ = ["BootstrapAdmin", "BootstrapError", "SetupLinks"]
+__all__ = ["BootstrapAdmin", "BootstrapError", "IssuedLink", "SetupLinks"]
 
 BOOTSTRAP_ENV = "AUTHBRIDGE_BOOTSTRAP_ADMIN_"
 
@@ -82,6 +84,18 @@ class BootstrapAdmin:
 
 
 SETUP_TOKEN = "setup_token_sha256"
+# How long a setup link stays valid: one per database, not per process, so replicas (and
+# restarts) keep the link the first one printed instead of voiding it.
+SETUP_LINK_LIFETIME = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class IssuedLink:
+    """The pending setup link: its token when this process issued it, else None (only the
+    token's digest is stored, so another replica's link cannot be printed here)."""
+
+    token: str | None
+    expires_at: datetime
 
 
 def _digest(token: str) -> str:
@@ -95,13 +109,32 @@ class SetupLinks:
     def admin_exists(self) -> bool:
         return self._storage.users.any_with_role(ADMIN)
 
-    def issue(self) -> str | None:
-        """A fresh setup token while no admin exists (each start replaces the last), else None."""
+    def issue(self, now: datetime | None = None) -> IssuedLink | None:
+        """The setup link while no admin exists, else None.
+
+        One link per database: the first start (of any replica) issues it and keeps it for
+        SETUP_LINK_LIFETIME; later starts find it live and leave it alone (IssuedLink with
+        no token), so a replica starting does not void the link another one printed.
+        """
         if self.admin_exists():
             self._storage.values.delete(SETUP_TOKEN)
             return None
+        now = now or utcnow()
         token = secrets.token_urlsafe(32)
-        self._storage.values.put(SETUP_TOKEN, _digest(token))
+        expires_at = now + SETUP_LINK_LIFETIME
+        values = self._storage.values
+        if values.put_unless_live(SETUP_TOKEN, _digest(token), expires_at=expires_at, now=now):
+            return IssuedLink(token, expires_at)
+        return IssuedLink(None, values.expires_at(SETUP_TOKEN) or expires_at)
+
+    def renew(self) -> str | None:
+        """A fresh setup token replacing any other (`authbridge setup-link`: the printed one
+        was lost), or None when an admin exists."""
+        if self.admin_exists():
+            return None
+        token = secrets.token_urlsafe(32)
+        expires_at = utcnow() + SETUP_LINK_LIFETIME
+        self._storage.values.put(SETUP_TOKEN, _digest(token), expires_at=expires_at)
         return token
 
     def _matches(self, token: str) -> bool:

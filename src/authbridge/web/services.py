@@ -268,13 +268,22 @@ class Services:
                 log.error(
                     "bootstrap_admin_not_created", email=self.bootstrap.email, reason=str(exc)
                 )
-        token = setup.issue()
-        if token is not None:
-            link = f"{settings.server.issuer}/setup?token={token}"
+        issued = setup.issue()
+        if issued is not None and issued.token is not None:
+            link = f"{settings.server.issuer}/setup?token={issued.token}"
             # Printed, not logged: the link is a credential and log pipelines keep lines.
             print(
                 f"\n  No administrator exists yet. Create the first one here (one use):\n"
                 f"  {link}\n",
+                flush=True,
+            )
+        elif issued is not None:
+            # Only the link's digest is stored: the process that issued it printed it.
+            print(
+                "\n  No administrator exists yet. The setup link was printed by the replica "
+                "(or start) that issued it;\n  it stays valid until "
+                f"{issued.expires_at:%Y-%m-%d %H:%M} UTC. `authbridge setup-link` prints a "
+                "new one (voiding that one).\n",
                 flush=True,
             )
         log.info("ready", database=db.dialect, signing_alg=keyring.current().signing.alg)
