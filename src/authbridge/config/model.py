@@ -297,8 +297,19 @@ class OpenidConnectSettings(Section):
         return rest
 
 
+class MockAuthSettings(Section):
+    """The built-in mock IdP, offered while no upstream IdP is configured."""
+
+    allow_remote: bool = Field(
+        default=False,
+        description="Let callers other than this machine (loopback) use the mock IdP, which "
+        "signs in whoever is typed: off, a service listening on 0.0.0.0 is not open to all.",
+    )
+
+
 class AuthSettings(Section):
     local: LocalAuthSettings = Field(default_factory=LocalAuthSettings)
+    mock: MockAuthSettings = Field(default_factory=MockAuthSettings)
     openid_connect: OpenidConnectSettings = Field(default_factory=OpenidConnectSettings)
     github: GithubSettings = Field(default_factory=GithubSettings)
 
