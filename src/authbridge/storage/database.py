@@ -13,6 +13,7 @@ peer that still acknowledges but never answers.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -176,6 +177,33 @@ class Database:
             finally:
                 if isinstance(raw, _DeadlineConnection):
                     raw.deadline = deadline
+
+    @contextmanager
+    def lease(self, name: str) -> Iterator[bool]:
+        """Whether this process holds the lease `name` for the block: work that one replica
+        at a time should do (housekeeping). Never waits: a replica that finds it taken
+        skips its turn.
+
+        PostgreSQL: a session-level advisory lock (pg_try_advisory_lock) on a connection
+        kept for the block, released at its end, or by the server when that connection
+        dies, so a killed replica never keeps it. The transaction is ended at once: a
+        session lock outlives it, and an idle-in-transaction connection would be cut by
+        idle_in_transaction_session_timeout during a long round. SQLite: one file serves one
+        machine, and its writes are serialized already; the lease is always granted.
+        """
+        if self.dialect != "postgresql":
+            yield True
+            return
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        with self.engine.connect() as connection:
+            held = bool(connection.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}))
+            connection.commit()
+            try:
+                yield held
+            finally:
+                if held:
+                    connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    connection.commit()
 
     def upgrade(self, revision: str = "heads") -> None:
         """Apply Alembic migrations up to `revision` (idempotent), without the timeouts.

@@ -49,6 +49,8 @@ __all__ = ["LoginProvider", "PublishedDocument", "Ready", "Services", "housekeep
 log = structlog.get_logger("authbridge")
 SECRET_KEY = "csrf_secret_key"
 HOUSEKEEPING_INTERVAL = 300.0
+# The lease that lets one replica at a time run housekeeping (storage.database.Database.lease).
+HOUSEKEEPING_LEASE = "authbridge.housekeeping"
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,22 @@ def housekeeping(stores: Mapping[str, GarbageCollected], now: datetime) -> dict[
         except Exception as exc:  # the next round tries again
             log.warning("housekeeping_failed", store=name, error=type(exc).__name__)
     log.info("housekeeping", **{f"expired_{name}": count for name, count in deleted.items()})
+    return deleted
+
+
+def housekeeping_round(
+    db: Database, stores: Mapping[str, GarbageCollected], now: datetime, metrics: Metrics
+) -> dict[str, int] | None:
+    """One replica's round of housekeeping, under the lease that lets one replica at a time
+    run it; None when another replica holds it (this one skips its turn). Rows deleted are
+    counted per store in `authbridge_housekeeping_deleted_rows_total`."""
+    with db.lease(HOUSEKEEPING_LEASE) as held:
+        if not held:
+            log.info("housekeeping_skipped", reason="another replica holds the lease")
+            return None
+        deleted = housekeeping(stores, now)
+    for name, count in deleted.items():
+        metrics.housekeeping_deleted.labels(store=name).inc(count)
     return deleted
 
 
@@ -187,7 +205,7 @@ class Services:
             ready = self._ready
             if ready is not None:
                 stores = {**ready.storage.expiring(), "provider": ready.provider.store}
-                housekeeping(stores, utcnow())
+                housekeeping_round(ready.storage.db, stores, utcnow(), self.metrics)
 
     def _retry(self) -> None:
         delay = 1.0
