@@ -30,6 +30,8 @@ PG_ENV = "AUTHBRIDGE_TEST_DATABASE_URL"
 # validation, so only code that builds Settings objects itself (these tests) can ask for it.
 CHEAP_HASHING = PasswordHashSettings.model_construct(memory_cost=8, time_cost=1, parallelism=1)
 HASH_ENV_PREFIX = "AUTH__LOCAL__PASSWORD_HASH__"
+# A TestClient's peer address on this machine (the mock IdP serves loopback callers only).
+LOCAL = ("127.0.0.1", 50000)
 
 
 @pytest.fixture(scope="session")
@@ -94,6 +96,7 @@ def started_clients() -> Iterator[Callable[..., TestClient]]:
 
     def start(app: Any, **options: Any) -> TestClient:
         options.setdefault("base_url", "http://localhost:8080")
+        options.setdefault("client", LOCAL)
         client = TestClient(app, **options)
         client.__enter__()
         clients.append(client)

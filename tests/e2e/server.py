@@ -86,6 +86,8 @@ class AuthbridgeServer:
             TOKENS__KEY_RELOAD_INTERVAL="1",
             **env,
         )
+        # The command line: tests of serve's own options change it.
+        self.args = ["serve"]
         self.lines: list[str] = []
         self._changed = threading.Condition()
         self.process: subprocess.Popen[str] | None = None
@@ -93,7 +95,7 @@ class AuthbridgeServer:
     # -- life cycle -----------------------------------------------------------------------
     def start(self, *, wait_ready: bool = True, timeout: float = 30.0) -> AuthbridgeServer:
         self.process = subprocess.Popen(
-            [*authbridge_command(), "serve"],
+            [*authbridge_command(), *self.args],
             cwd=self.workdir,
             env=self.env,
             stdin=subprocess.DEVNULL,

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from authbridge.config import Settings
 from authbridge.web.app import create_app
-from tests.conftest import make_settings, started_clients
+from tests.conftest import LOCAL, make_settings, started_clients
 
 AppFactory = Callable[..., TestClient]
 
@@ -37,6 +37,7 @@ def any_backend_client(database_url: str) -> Iterator[TestClient]:
         create_app(make_settings(database_url)),
         base_url="http://localhost:8080",
         raise_server_exceptions=False,
+        client=LOCAL,
     )
     with client:
         yield client

@@ -9,6 +9,7 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.conftest import LOCAL
 from tests.security.conftest import AppFactory
 from tests.web.test_pages import PASSWORD, csrf, sign_in, sign_up
 
@@ -88,7 +89,10 @@ def test_state_from_another_browser_is_refused_and_not_burnt(app_factory: AppFac
     attacker = app_factory()
     state, token = start_mock(attacker)
     victim = TestClient(
-        attacker.app, base_url="http://localhost:8080", raise_server_exceptions=False
+        attacker.app,
+        base_url="http://localhost:8080",
+        raise_server_exceptions=False,
+        client=LOCAL,
     )
     victim_token = csrf(victim.get("/login").text)
     stolen = finish_mock(victim, state, victim_token, "attacker@example.com")
@@ -115,7 +119,7 @@ def test_planted_session_cookie_is_replaced_at_idp_sign_in(client: TestClient) -
     assert finish_mock(client, state, token).status_code == 303
     fresh = client.cookies.get("authbridge_session")
     assert fresh and fresh != planted
-    other = TestClient(client.app, base_url="http://localhost:8080")
+    other = TestClient(client.app, base_url="http://localhost:8080", client=LOCAL)
     other.cookies.set("authbridge_session", planted)
     assert other.get("/account", follow_redirects=False).headers["location"] == "/login"
 
@@ -123,7 +127,7 @@ def test_planted_session_cookie_is_replaced_at_idp_sign_in(client: TestClient) -
 def test_cross_site_form_post_is_relayed_then_refused(client: TestClient) -> None:
     """A cross-site POST (form_post) reaches the relay page; the relayed same-origin POST
     then carries this browser's binding cookie, which the attacker's state is not bound to."""
-    attacker = TestClient(client.app, base_url="http://localhost:8080")
+    attacker = TestClient(client.app, base_url="http://localhost:8080", client=LOCAL)
     state, _ = start_mock(attacker)
     payload = '"><script>alert(1)</script>'
     relay = client.post(

@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from authbridge.web.app import create_app
-from tests.conftest import make_settings
+from tests.conftest import LOCAL, make_settings
 from tests.security.test_flows import finish_mock, start_mock
 from tests.web.test_pages import csrf, sign_in
 
@@ -24,6 +24,7 @@ def _client(url: str, **env: str) -> TestClient:
         create_app(make_settings(url, **env)),
         base_url="http://localhost:8080",
         raise_server_exceptions=False,
+        client=LOCAL,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -77,19 +78,26 @@ def serve(
     """Run the service (with no config: SQLite file, local accounts, http://localhost:8080)."""
     import uvicorn
 
+    from authbridge.directory.bootstrap import BootstrapAdmin, BootstrapError
     from authbridge.web.app import create_app
     from authbridge.web.observability import configure_logging
+    from authbridge.web.services import Services
 
     settings = load_or_exit(config)
+    try:
+        bootstrap = BootstrapAdmin.from_environ(os.environ)
+    except BootstrapError as exc:
+        err.print("[bold red]Configuration error:[/]", end=" ")
+        err.print(str(exc), markup=False)
+        raise typer.Exit(2) from None
+    server = settings.server.listening_on(host, port)
+    settings = settings.model_copy(update={"server": server})
     configure_logging(settings.logging.level, settings.logging.format)
-    out.print(
-        f"authbridge on {settings.server.issuer} (listening on "
-        f"{host or settings.server.host}:{port or settings.server.port})"
-    )
+    out.print(f"authbridge on {server.issuer} (listening on {server.host}:{server.port})")
     uvicorn.run(
-        create_app(settings),
-        host=host or settings.server.host,
-        port=port or settings.server.port,
+        create_app(settings, services=Services(settings, bootstrap=bootstrap)),
+        host=server.host,
+        port=server.port,
         log_config=None,
         access_log=False,
         server_header=False,
@@ -108,6 +116,23 @@ def config_check(config: ConfigOption = None) -> None:
     for key in report.not_read:
         err.print(f"not read by authbridge: {key}", markup=False)
     err.print("[green]Configuration is valid.[/]")
+
+
+@app.command("setup-link")
+def setup_link(config: ConfigOption = None) -> None:
+    """Print a new first-admin setup link (voiding the pending one) while no admin exists."""
+    from authbridge.directory.bootstrap import SetupLinks
+
+    settings = load_or_exit(config)
+    storage = Storage.open(settings.database.url)
+    try:
+        token = SetupLinks(storage).renew()
+    finally:
+        storage.db.dispose()
+    if token is None:
+        err.print("An administrator exists already: sign in, or use `authbridge users grant`.")
+        raise typer.Exit(1)
+    out.print(f"{settings.server.issuer}/setup?token={token}", markup=False, soft_wrap=True)
 
 
 @db_app.command("upgrade")

@@ -44,10 +44,21 @@ class Section(BaseModel):
     )
 
 
+def listener_url(host: str, port: int) -> str:
+    """The URL of a listener, as the default issuer: a wildcard address is no address a
+    browser can reach, so it is named localhost; an IPv6 literal takes brackets (RFC 3986
+    §3.2.2)."""
+    name = "localhost" if host in ("", "0.0.0.0", "::") else host  # noqa: S104
+    if ":" in name:
+        name = f"[{name}]"
+    return f"http://{name}:{port}"
+
+
 class ServerSettings(Section):
     issuer: str = Field(
         default="http://localhost:8080",
-        description="Public base URL of this service; the `iss` of every token it signs.",
+        description="Public base URL of this service; the `iss` of every token it signs. "
+        "Unset: http://localhost:<port> (or the listening host, when it is not a wildcard).",
     )
     host: str = Field(default="0.0.0.0", description="Address to listen on.")  # noqa: S104
     port: int = Field(default=8080, ge=1, le=65535)
@@ -82,9 +93,28 @@ class ServerSettings(Section):
             raise ValueError("must not contain a query or fragment (OIDC Discovery §3)")
         return value.rstrip("/")
 
+    @model_validator(mode="after")
+    def _issuer_defaults_to_the_listener(self) -> ServerSettings:
+        # Unset, the issuer is where the service listens (not a fixed localhost:8080 that
+        # `server.port: 9000` or `serve --port` would leave pointing at nothing). Written
+        # around the frozen model: this is still its construction.
+        if "issuer" not in self.model_fields_set:
+            object.__setattr__(self, "issuer", listener_url(self.host, self.port))
+        return self
+
     @property
     def https(self) -> bool:
         return self.issuer.startswith("https://")
+
+    def listening_on(self, host: str | None, port: int | None) -> ServerSettings:
+        """These settings with the listener overridden (`serve --host/--port`); an issuer
+        that was not configured follows the listener."""
+        overrides = {
+            name: value for name, value in (("host", host), ("port", port)) if value is not None
+        }
+        if not overrides:
+            return self
+        return ServerSettings.model_validate({**self.model_dump(exclude_unset=True), **overrides})
 
 
 class DatabaseSettings(Section):
@@ -304,8 +334,19 @@ class OpenidConnectSettings(Section):
         return rest
 
 
+class MockAuthSettings(Section):
+    """The built-in mock IdP, offered while no upstream IdP is configured."""
+
+    allow_remote: bool = Field(
+        default=False,
+        description="Let callers other than this machine (loopback) use the mock IdP, which "
+        "signs in whoever is typed: off, a service listening on 0.0.0.0 is not open to all.",
+    )
+
+
 class AuthSettings(Section):
     local: LocalAuthSettings = Field(default_factory=LocalAuthSettings)
+    mock: MockAuthSettings = Field(default_factory=MockAuthSettings)
     openid_connect: OpenidConnectSettings = Field(default_factory=OpenidConnectSettings)
     github: GithubSettings = Field(default_factory=GithubSettings)
 

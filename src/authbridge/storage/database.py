@@ -13,6 +13,7 @@ peer that still acknowledges but never answers.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,6 +33,9 @@ __all__ = ["Database", "Timeouts", "engine_url"]
 RV = TypeVar("RV")
 # How much longer than the server's statement_timeout the client waits for an answer.
 CLIENT_MARGIN = 1.0
+# The PostgreSQL advisory lock key under which migrations run (any fixed bigint; this one is
+# "authbrdg" in ASCII, so it names its owner in pg_locks).
+MIGRATION_LOCK = 0x6175_7468_6272_6467
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -174,13 +178,52 @@ class Database:
                 if isinstance(raw, _DeadlineConnection):
                     raw.deadline = deadline
 
+    @contextmanager
+    def lease(self, name: str) -> Iterator[bool]:
+        """Whether this process holds the lease `name` for the block: work that one replica
+        at a time should do (housekeeping). Never waits: a replica that finds it taken
+        skips its turn.
+
+        PostgreSQL: a session-level advisory lock (pg_try_advisory_lock) on a connection
+        kept for the block, released at its end, or by the server when that connection
+        dies, so a killed replica never keeps it. The transaction is ended at once: a
+        session lock outlives it, and an idle-in-transaction connection would be cut by
+        idle_in_transaction_session_timeout during a long round. SQLite: one file serves one
+        machine, and its writes are serialized already; the lease is always granted.
+        """
+        if self.dialect != "postgresql":
+            yield True
+            return
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        with self.engine.connect() as connection:
+            held = bool(connection.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}))
+            connection.commit()
+            try:
+                yield held
+            finally:
+                if held:
+                    connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    connection.commit()
+
     def upgrade(self, revision: str = "heads") -> None:
         """Apply Alembic migrations up to `revision` (idempotent), without the timeouts.
 
         "heads": each feature's migrations branch from the initial schema and are applied
         together, so independent features never fight over one linear history.
+
+        Replicas starting together on an empty database take turns: the whole upgrade is
+        one transaction holding a lock (PostgreSQL: a transaction-level advisory lock;
+        SQLite: BEGIN IMMEDIATE, the database's write lock), so the others wait for it,
+        then read the committed `alembic_version` and find nothing left to do, instead of
+        all creating `alembic_version` at once (UniqueViolation).
         """
         with self.without_timeouts() as connection:
+            if self.dialect == "postgresql":
+                # Released by the commit (or rollback) that ends the migration transaction.
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+            elif self.dialect == "sqlite":
+                # pysqlite opens no transaction before DDL: take the write lock up front.
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
             config = AlembicConfig()
             config.set_main_option("script_location", str(MIGRATIONS))
             config.attributes["connection"] = connection

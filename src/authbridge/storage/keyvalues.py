@@ -7,6 +7,7 @@ once, and `garbage_collect` deletes it later.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Table, delete, or_, select
 
@@ -33,7 +34,12 @@ class KeyValueStore:
 
     def put(self, name: str, value: str, *, expires_at: datetime | None = None) -> None:
         """Store `value` under `name`, replacing any; it lapses at `expires_at` if given."""
-        now = utcnow()
+        self._upsert(name, value, expires_at, utcnow())
+
+    def _upsert(
+        self, name: str, value: str, expires_at: datetime | None, now: datetime, where: Any = None
+    ) -> None:
+        """INSERT, or on a taken name UPDATE (only where `where` holds of the stored row)."""
         with self._db.session() as session:
             stmt = insert_for(session, _values).values(
                 name=name, value=value, updated_at=now, expires_at=expires_at
@@ -42,6 +48,7 @@ class KeyValueStore:
                 stmt.on_conflict_do_update(
                     index_elements=[_values.c.name],
                     set_={"value": value, "updated_at": now, "expires_at": expires_at},
+                    where=where,
                 )
             )
 
@@ -54,6 +61,22 @@ class KeyValueStore:
         stored = self.get(name)
         assert stored is not None
         return stored
+
+    def put_unless_live(
+        self, name: str, value: str, *, expires_at: datetime, now: datetime | None = None
+    ) -> bool:
+        """Store `value` (lapsing at `expires_at`) unless a live value exists; True if this
+        call stored it. One statement, so of replicas racing exactly one wins; an expired
+        value, or one stored without expiry, is replaced."""
+        now = now or utcnow()
+        lapsed = or_(_values.c.expires_at.is_(None), _values.c.expires_at <= now)
+        self._upsert(name, value, expires_at, now, lapsed)
+        return self.get(name, now=now) == value
+
+    def expires_at(self, name: str) -> datetime | None:
+        """When the value lapses (None: no value, or one that never lapses)."""
+        with self._db.session() as session:
+            return session.scalar(select(_values.c.expires_at).where(_values.c.name == name))
 
     def delete(self, name: str) -> bool:
         with self._db.session() as session:

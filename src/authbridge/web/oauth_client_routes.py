@@ -35,7 +35,7 @@ from authbridge.connectors.oidc import IDP_ERRORS
 from authbridge.directory.identities import IdentityLinker, SignInRefused
 from authbridge.web.dependencies import services_of as _services
 from authbridge.web.rendering import check_csrf, render
-from authbridge.web.security import safe_next
+from authbridge.web.security import loopback_caller, safe_next
 from authbridge.web.services import Services
 from authbridge.web.sessions import sign_in
 
@@ -339,7 +339,12 @@ async def redirect_post(request: Request) -> Response:
 
 
 def _mock_enabled(request: Request) -> bool:
-    return _connectors(request).mock_enabled
+    # The mock IdP signs in whoever is typed: only for this machine unless asked otherwise.
+    settings = _services(request).settings
+    local = settings.auth.mock.allow_remote or loopback_caller(
+        request, settings.server.trusted_proxies
+    )
+    return local and _connectors(request).mock_enabled
 
 
 @router.get("/v1/oauth/mock/authorize", include_in_schema=False)

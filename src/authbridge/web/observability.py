@@ -119,6 +119,12 @@ class Metrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
+        self.housekeeping_deleted = Counter(
+            "authbridge_housekeeping_deleted_rows",
+            "Expired rows deleted by housekeeping, by store",
+            ["store"],
+            registry=self.registry,
+        )
 
 
 class ObservabilityMiddleware:

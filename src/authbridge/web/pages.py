@@ -246,7 +246,7 @@ def _setup_gone(request: Request, services: Services) -> Response:
         404,
         title="Setup link not valid",
         message="This setup link was used already or has been replaced.",
-        hint="Restart authbridge to print a new link while no admin exists.",
+        hint="Run `authbridge setup-link` to print a new link while no admin exists.",
     )
 
 

@@ -114,6 +114,22 @@ def client_address(request: Request, trusted_proxies: list[str]) -> str:
     return peer
 
 
+FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
+
+
+def loopback_caller(request: Request, trusted_proxies: list[str]) -> bool:
+    """Whether the request comes from this machine. A reverse proxy on this machine is a
+    loopback peer carrying someone else's request: unless it is a trusted proxy (whose
+    X-Forwarded-For is then read), a forwarded request is never taken as local."""
+    peer = request.client.host if request.client else "unknown"
+    if not _in(peer, trusted_proxies) and any(h in request.headers for h in FORWARDING_HEADERS):
+        return False
+    try:
+        return ipaddress.ip_address(client_address(request, trusted_proxies)).is_loopback
+    except ValueError:
+        return False
+
+
 def _in(address: str, networks: list[str]) -> bool:
     try:
         ip = ipaddress.ip_address(address)

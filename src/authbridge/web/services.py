@@ -25,8 +25,8 @@ import structlog
 from authbridge.clock import utcnow
 from authbridge.config.model import Settings
 from authbridge.connectors import Connectors, build_connectors
-from authbridge.directory.accounts import LocalAccounts
-from authbridge.directory.bootstrap import SetupLinks
+from authbridge.directory.accounts import AccountError, LocalAccounts
+from authbridge.directory.bootstrap import BootstrapAdmin, SetupLinks
 from authbridge.directory.passwords import PasswordHashing
 from authbridge.directory.revocation import Revocation
 from authbridge.directory.throttle import CredentialThrottle, SignInThrottle
@@ -49,6 +49,8 @@ __all__ = ["LoginProvider", "PublishedDocument", "Ready", "Services", "housekeep
 log = structlog.get_logger("authbridge")
 SECRET_KEY = "csrf_secret_key"
 HOUSEKEEPING_INTERVAL = 300.0
+# The lease that lets one replica at a time run housekeeping (storage.database.Database.lease).
+HOUSEKEEPING_LEASE = "authbridge.housekeeping"
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,22 @@ def housekeeping(stores: Mapping[str, GarbageCollected], now: datetime) -> dict[
         except Exception as exc:  # the next round tries again
             log.warning("housekeeping_failed", store=name, error=type(exc).__name__)
     log.info("housekeeping", **{f"expired_{name}": count for name, count in deleted.items()})
+    return deleted
+
+
+def housekeeping_round(
+    db: Database, stores: Mapping[str, GarbageCollected], now: datetime, metrics: Metrics
+) -> dict[str, int] | None:
+    """One replica's round of housekeeping, under the lease that lets one replica at a time
+    run it; None when another replica holds it (this one skips its turn). Rows deleted are
+    counted per store in `authbridge_housekeeping_deleted_rows_total`."""
+    with db.lease(HOUSEKEEPING_LEASE) as held:
+        if not held:
+            log.info("housekeeping_skipped", reason="another replica holds the lease")
+            return None
+        deleted = housekeeping(stores, now)
+    for name, count in deleted.items():
+        metrics.housekeeping_deleted.labels(store=name).inc(count)
     return deleted
 
 
@@ -110,6 +128,8 @@ class Ready:
 class Services:
     settings: Settings
     metrics: Metrics = field(default_factory=Metrics)
+    # The first admin from the environment (`authbridge serve` reads it), made at start-up.
+    bootstrap: BootstrapAdmin | None = None
     # The configured upstream IdPs (and the mock IdP while none is), built from the settings.
     connectors: Connectors = field(init=False)
     # The discovery document, published by `create_app` once the routes are known.
@@ -185,7 +205,7 @@ class Services:
             ready = self._ready
             if ready is not None:
                 stores = {**ready.storage.expiring(), "provider": ready.provider.store}
-                housekeeping(stores, utcnow())
+                housekeeping_round(ready.storage.db, stores, utcnow(), self.metrics)
 
     def _retry(self) -> None:
         delay = 1.0
@@ -256,13 +276,32 @@ class Services:
             },
             scim_throttle=CredentialThrottle(storage.rate_limits, "scim"),
         )
-        token = setup.issue()
-        if token is not None:
-            link = f"{settings.server.issuer}/setup?token={token}"
+        if self.bootstrap is not None:
+            try:
+                if self.bootstrap.create(ready.accounts):
+                    log.info("bootstrap_admin_created", email=self.bootstrap.email)
+            except AccountError as exc:
+                # The address is taken by a non-admin account, or refused by the domain rule:
+                # the setup link below stays the way in, and the log says why.
+                log.error(
+                    "bootstrap_admin_not_created", email=self.bootstrap.email, reason=str(exc)
+                )
+        issued = setup.issue()
+        if issued is not None and issued.token is not None:
+            link = f"{settings.server.issuer}/setup?token={issued.token}"
             # Printed, not logged: the link is a credential and log pipelines keep lines.
             print(
                 f"\n  No administrator exists yet. Create the first one here (one use):\n"
                 f"  {link}\n",
+                flush=True,
+            )
+        elif issued is not None:
+            # Only the link's digest is stored: the process that issued it printed it.
+            print(
+                "\n  No administrator exists yet. The setup link was printed by the replica "
+                "(or start) that issued it;\n  it stays valid until "
+                f"{issued.expires_at:%Y-%m-%d %H:%M} UTC. `authbridge setup-link` prints a "
+                "new one (voiding that one).\n",
                 flush=True,
             )
         log.info("ready", database=db.dialect, signing_alg=keyring.current().signing.alg)
