@@ -4,6 +4,9 @@ The `auth:` block follows Astronomer's Houston keys (`auth.local.enabled`,
 `auth.openidConnect.flow`, `auth.openidConnect.<provider>.clientId`, ...), so that a
 platform team can carry its existing configuration over unchanged. The other sections
 are authbridge's own. Keys are camelCase in files; Python attributes are snake_case.
+
+Over 400 lines because it is the whole key tree in one place: the schema walker, the
+environment names and the key suggestions of `config check` all read it as one model.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ secret when there is one) and `implicit` (§3.2, `id_token token` by default, or
 §3.3). Presets for particular IdPs are subclasses that only change defaults and hooks.
 A response with no ID token identifies someone only through an access token that is a JWT
 signed for this client (`accesstoken.py`): an opaque one could belong to any other app.
+
+Over 400 lines because the code, implicit and hybrid flows share one request and response
+path; discovery, keys and the ID-token checks already live in modules of their own.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ SCIM". Only web glue: parsing, credentials, limits and rendering; the rules live
 
 Every answer is `application/scim+json`; every failure is an RFC 7644 §3.12 error body,
 401 included (with `WWW-Authenticate`), and never a traceback.
+
+Over 400 lines because it is every SCIM endpoint of RFC 7644 §3 (Users, Groups, `.search`,
+discovery) over one credential and error glue; split by resource, each part would repeat it.
 """
 
 from __future__ import annotations
