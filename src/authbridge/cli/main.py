@@ -118,6 +118,26 @@ def config_check(config: ConfigOption = None) -> None:
     err.print("[green]Configuration is valid.[/]")
 
 
+@config_app.command("export")
+def config_export(config: ConfigOption = None) -> None:
+    """Print the configuration in authbridge's own keys (non-default keys; secrets left out)."""
+    from authbridge.config.export import native
+
+    settings = load_or_exit(config)
+    tree, left_out = native(settings)
+    out.print(yaml.safe_dump(tree, sort_keys=False).rstrip(), markup=False)
+    for path in left_out:
+        section, _, name = path.partition(".")
+        if section == "environment":  # a process variable the file's env list carried
+            err.print(f"left out: ${name} (set it in the process environment)", markup=False)
+        else:
+            err.print(
+                f"secret left out: {path} (give it through the environment, a _FILE variable "
+                "or AUTHBRIDGE_SECRETS_DIR)",
+                markup=False,
+            )
+
+
 @app.command("setup-link")
 def setup_link(config: ConfigOption = None) -> None:
     """Print a new first-admin setup link (voiding the pending one) while no admin exists."""
