@@ -15,7 +15,7 @@ from authbridge.cli import login as login_commands
 from authbridge.cli.clients import clients_app, robots_app, service_accounts_app
 from authbridge.cli.scim import scim_app
 from authbridge.cli.users import users_app
-from authbridge.config import ConfigError, Settings, load_settings, load_with_report, masked
+from authbridge.config import ConfigError, Report, Settings, load_with_report, masked
 from authbridge.provider.clients import check_configured_clients
 from authbridge.storage import Storage
 from authbridge.tokens import KeyRing
@@ -55,10 +55,14 @@ ConfigOption = Annotated[
 
 def load_or_exit(config: Path | None) -> Settings:
     """Load settings or stop with every problem named (exit 2), never a traceback."""
+    return _load_with_report_or_exit(config)[0]
+
+
+def _load_with_report_or_exit(config: Path | None) -> tuple[Settings, Report]:
     try:
-        settings = load_settings(config)
+        settings, report = load_with_report(config)
         check_configured_clients(settings)  # the one client validator, as `clients add`
-        return settings
+        return settings, report
     except ConfigError as exc:
         err.print(
             f"[bold red]Configuration error[/] ({len(exc.issues)} problem"
@@ -108,8 +112,7 @@ def serve(
 @config_app.command("check")
 def config_check(config: ConfigOption = None) -> None:
     """Print the effective configuration with secrets masked; exit non-zero on errors."""
-    settings = load_or_exit(config)
-    _settings, report = load_with_report(config)
+    settings, report = _load_with_report_or_exit(config)
     out.print(yaml.safe_dump(masked(settings), sort_keys=False).rstrip(), markup=False)
     for line in report.translated:
         err.print(f"translated: {line}", markup=False)

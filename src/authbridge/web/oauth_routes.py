@@ -52,7 +52,6 @@ AUTHORIZE_PATH = "/oauth2/authorize"
 REAUTH_PARAM = "_reauth"
 REAUTH_PURPOSE = "oauth-reauth"
 REAUTH_TTL = 300  # seconds to sign in again after prompt=login / max_age sent the user off
-MAX_FORM = 64 * 1024
 NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
 FORM_POST_JS = b'document.getElementById("form-post").submit();\n'
 
@@ -113,7 +112,8 @@ async def _form(request: Request) -> dict[str, str]:
     """A token-style request body (RFC 6749 §3.2): form-encoded, no repeated parameters.
 
     Parsed with the standard library rather than a multipart parser: these bodies are
-    small and this is the token endpoint's hot path.
+    small and this is the token endpoint's hot path. Their size and field count are
+    limited while they stream, before this runs (`web/limits.py`).
     """
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     body = await request.body()
@@ -121,8 +121,6 @@ async def _form(request: Request) -> dict[str, str]:
         return {}  # nothing sent: the missing parameters are named by the grant
     if content_type != "application/x-www-form-urlencoded":
         raise OAuthError("invalid_request", "the body must be application/x-www-form-urlencoded")
-    if len(body) > MAX_FORM:
-        raise OAuthError("invalid_request", "the request body is too large")
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
     except (UnicodeDecodeError, ValueError):
