@@ -6,7 +6,6 @@ from authbridge.config.model import ScimSettings
 from authbridge.directory.revocation import Revocation
 from authbridge.scim.service import ScimService
 from authbridge.storage import Storage
-from authbridge.storage.provider_store import ProviderStore
 
 __all__ = ["revocation_for", "scim_service"]
 
@@ -15,7 +14,7 @@ class _RefreshTokens:
     """The provider's refresh tokens, revoked per user (the app passes its OpenIDProvider)."""
 
     def __init__(self, storage: Storage) -> None:
-        self._store = ProviderStore(storage.db)
+        self._store = storage.provider
 
     def revoke_user(self, user_id: str) -> int:
         return self._store.revoke_user(user_id)

@@ -40,9 +40,22 @@ def test_every_expiring_store_is_collected(storage: Storage) -> None:
     storage.rate_limits.hit("device", now=NOW - timedelta(minutes=20), window=timedelta(hours=1))
     storage.values.put("oauth-login:x", "{}", expires_at=NOW - timedelta(minutes=1))
     storage.values.put("csrf_secret_key", "k")
-    assert set(storage.expiring()) == {"sessions", "rate_limits", "values"}
+    for code, lapse in (("lapsed", -timedelta(minutes=1)), ("live", timedelta(minutes=5))):
+        storage.provider.add_code(
+            code,
+            client_id="c",
+            user_id=user.id,
+            redirect_uri="https://x/cb",
+            scope="openid",
+            nonce=None,
+            code_challenge=None,
+            auth_time=0,
+            expires_at=NOW + lapse,
+        )
+    assert set(storage.expiring()) == {"sessions", "rate_limits", "values", "provider"}
     deleted = housekeeping(storage.expiring(), NOW)
-    assert deleted == {"sessions": 3, "rate_limits": 1, "values": 1}
+    assert deleted == {"sessions": 3, "rate_limits": 1, "values": 1, "provider": 1}
+    assert storage.provider.redeem_code("live", NOW) is not None
     assert storage.values.get("csrf_secret_key") == "k"
     assert storage.rate_limits.count("device", now=NOW, window=timedelta(hours=1)) == 1
 
@@ -108,6 +121,7 @@ def test_rows_deleted_are_counted_per_store(storage: Storage) -> None:
         "sessions": 0,
         "rate_limits": 0,
         "values": 2,
+        "provider": 0,
     }
     exposed = generate_latest(metrics.registry).decode()
     assert 'authbridge_housekeeping_deleted_rows_total{store="values"} 2.0' in exposed

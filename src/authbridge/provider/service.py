@@ -63,8 +63,8 @@ class OpenIDProvider:
         store: ProviderStore | None = None,
     ) -> None:
         self.storage = storage
-        # The grants' persistence: injected (tests, replicas sharing one), or one per provider.
-        self.store = store if store is not None else ProviderStore(storage.db)
+        # The grants' persistence: the storage's own, or one injected (tests).
+        self.store = store if store is not None else storage.provider
         self.issuer = issuer
         self.settings = settings
         self.clock = clock

@@ -11,6 +11,7 @@ from authbridge.storage.errors import Conflict, StorageError, Unavailable
 from authbridge.storage.expiry import GarbageCollected
 from authbridge.storage.keys import KeyStore
 from authbridge.storage.keyvalues import KeyValueStore
+from authbridge.storage.provider_store import ProviderStore
 from authbridge.storage.ratelimits import RateLimitStore
 from authbridge.storage.sessions import SessionStore
 from authbridge.storage.users import UserStore
@@ -21,6 +22,7 @@ __all__ = [
     "GarbageCollected",
     "KeyStore",
     "KeyValueStore",
+    "ProviderStore",
     "RateLimitStore",
     "SessionStore",
     "Storage",
@@ -40,10 +42,18 @@ class Storage:
         self.keys = KeyStore(db)
         self.rate_limits = RateLimitStore(db)
         self.values = KeyValueStore(db)
+        # The OpenID Provider's codes, refresh families, devices, clients: one per database,
+        # since it holds the SQLite writer's connection and lock.
+        self.provider = ProviderStore(db)
 
     def expiring(self) -> dict[str, GarbageCollected]:
         """Every store whose rows expire, by name, for housekeeping's garbage collection."""
-        return {"sessions": self.sessions, "rate_limits": self.rate_limits, "values": self.values}
+        return {
+            "sessions": self.sessions,
+            "rate_limits": self.rate_limits,
+            "values": self.values,
+            "provider": self.provider,
+        }
 
     @classmethod
     def open(cls, url: str, *, pool_size: int = 10, migrate: bool = True) -> Storage:

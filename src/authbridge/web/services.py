@@ -204,8 +204,9 @@ class Services:
         while not self._stop.wait(HOUSEKEEPING_INTERVAL):
             ready = self._ready
             if ready is not None:
-                stores = {**ready.storage.expiring(), "provider": ready.provider.store}
-                housekeeping_round(ready.storage.db, stores, utcnow(), self.metrics)
+                housekeeping_round(
+                    ready.storage.db, ready.storage.expiring(), utcnow(), self.metrics
+                )
 
     def _retry(self) -> None:
         delay = 1.0
