@@ -444,6 +444,17 @@ class ScimSettings(Section):
     max_filter_terms: int = Field(default=64, ge=1)
 
 
+class RedisSettings(Section):
+    """Redis, when configured: rate-limit counters, replay caches and change notifications
+    shared by every replica, expiring in Redis; without it the database carries them."""
+
+    url: str | None = Field(
+        default=None,
+        description="redis:// or rediss:// URL (a password in it is a secret).",
+        json_schema_extra={"secret": True},
+    )
+
+
 class Settings(Section):
     """The whole configuration."""
 
@@ -455,6 +466,7 @@ class Settings(Section):
     authorizer: AuthorizerSettings = Field(default_factory=AuthorizerSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     scim: ScimSettings = Field(default_factory=ScimSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
     clients: dict[str, ClientSettings] = Field(
         default_factory=dict, description="OAuth clients of the OpenID Provider, by client id."
     )
