@@ -79,7 +79,9 @@ def containers(docs: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]
 
 def seed(path: str) -> dict[str, Any]:
     file = SEEDS / path
-    data = json.loads(file.read_text()) if file.suffix == ".json" else yaml.safe_load(file.read_text())
+    data = (
+        json.loads(file.read_text()) if file.suffix == ".json" else yaml.safe_load(file.read_text())
+    )
     assert isinstance(data, dict)
     return data
 
@@ -178,7 +180,9 @@ def test_many_replicas_without_a_shared_database_fail_the_render() -> None:
 def test_pods_are_locked_down() -> None:
     # Pod Security Standards "restricted": non-root, no privilege escalation, all
     # capabilities dropped, RuntimeDefault seccomp; plus a read-only root filesystem.
-    for where, pod, container in containers(render(EVERYTHING_ON | {"migrations": {"mode": "initContainer"}})):
+    for where, pod, container in containers(
+        render(EVERYTHING_ON | {"migrations": {"mode": "initContainer"}})
+    ):
         context = container["securityContext"]
         assert pod["securityContext"]["runAsNonRoot"] is True, where
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, where
@@ -228,12 +232,19 @@ def test_migrations_run_as_a_hook_job_before_install_and_upgrade() -> None:
 
 def test_optional_objects_are_off_by_default_and_complete_when_on() -> None:
     assert {d["kind"] for d in render({})} == {
-        "ConfigMap", "Deployment", "Job", "Service", "ServiceAccount"
+        "ConfigMap",
+        "Deployment",
+        "Job",
+        "Service",
+        "ServiceAccount",
     }
     docs = render(EVERYTHING_ON)
     kinds = {d["kind"] for d in docs}
     assert kinds >= {
-        "Ingress", "HorizontalPodAutoscaler", "NetworkPolicy", "PodDisruptionBudget",
+        "Ingress",
+        "HorizontalPodAutoscaler",
+        "NetworkPolicy",
+        "PodDisruptionBudget",
         "ServiceMonitor",
     }
     deployment = one(docs, "Deployment")
@@ -310,7 +321,10 @@ def test_the_chart_mounts_every_secret_where_the_loader_reads_it(tmp_path: Path)
     values = {
         "replicaCount": 2,
         "config": {"server": {"issuer": "https://auth.example.com"}},
-        "secret": [DATABASE, *seed("astronomer/scim-okta-secret.yaml")["astronomer"]["houston"]["secret"]],
+        "secret": [
+            DATABASE,
+            *seed("astronomer/scim-okta-secret.yaml")["astronomer"]["houston"]["secret"],
+        ],
         "astronomer": seed("astronomer/composed-values.yaml")["astronomer"],
         "env": [{"name": "AUTH__OPENID_CONNECT__FLOW", "value": "code"}],
         "oidc": {"upstreamIDPsSecretName": "pachyderm-idps"},
@@ -319,14 +333,20 @@ def test_the_chart_mounts_every_secret_where_the_loader_reads_it(tmp_path: Path)
     }
     # OpenMetadata's block names provider okta too: one provider block per name, so the
     # Houston okta variables are left to it here.
-    values["astronomer"]["houston"]["env"] = [{"name": "GLOBAL_AGENT_HTTPS_PROXY", "value": "http://my-proxy:3129"}]
+    values["astronomer"]["houston"]["env"] = [
+        {"name": "GLOBAL_AGENT_HTTPS_PROXY", "value": "http://my-proxy:3129"}
+    ]
     values["astronomer"]["houston"]["secret"] = []
     idps = [
         {
             "type": "github",
             "id": "github",
             "name": "GitHub",
-            "config": {"clientID": "gh-client", "clientSecret": "gh-secret", "orgs": [{"name": "acme"}]},
+            "config": {
+                "clientID": "gh-client",
+                "clientSecret": "gh-secret",
+                "orgs": [{"name": "acme"}],
+            },
         }
     ]
     secrets = {
