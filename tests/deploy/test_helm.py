@@ -400,3 +400,11 @@ def test_a_secret_the_loader_reads_but_the_chart_forgot_would_fail(tmp_path: Pat
 
     with pytest.raises(ConfigError, match="not-mounted"):
         load_with_report(None, environ)
+
+
+@pytest.mark.parametrize("values", [{}, EVERYTHING_ON], ids=["defaults", "everything on"])
+def test_helm_lint_strict_finds_no_warning(values: dict[str, Any]) -> None:
+    report = helm.lint(CHART, values, strict=True, kube_version="v1.25.0")
+    assert report["errors"] == []
+    # Severity 2 is a warning, 3 an error (only "icon is recommended", 1, is left).
+    assert [m for m in report["messages"] if m["severity"] >= 2] == []
