@@ -23,6 +23,7 @@ import shlex
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import sysconfig
@@ -217,7 +218,7 @@ def image() -> Iterator[tuple[Paths, Stage]]:
         for directory in ("/data", "/tmp", "/run/secrets/authbridge", "/etc/authbridge"):
             paths.host(directory).mkdir(parents=True, exist_ok=True)
         paths.host("/tmp").chmod(0o1777)
-        if os.geteuid() == 0:
+        if SWITCH_USER:
             os.chown(paths.host("/data"), UID, UID)  # the image's `chown 10001:10001 /data`
         yield paths, final
     finally:
@@ -233,9 +234,21 @@ def runtime_env(paths: Paths, final: Stage, extra: dict[str, str]) -> dict[str, 
     return env | extra
 
 
+def others_can_read(path: Path) -> bool:
+    """UID 10001 can reach `path`: every directory above it searchable by others."""
+    path = path.resolve()
+    return all(p.stat().st_mode & stat.S_IXOTH for p in [path, *path.parents])
+
+
+# As the image's USER when root can switch to it and that user can read the dependencies
+# (a checkout under a private home directory cannot be): then nothing but /data and /tmp
+# is writable to the commands, as in the container.
+SWITCH_USER = os.geteuid() == 0 and others_can_read(Path(sysconfig.get_paths()["purelib"]))
+
+
 def as_image_user(command: list[str], **kwargs: object) -> subprocess.Popen[str]:
-    """Start `command` as the image's USER (10001) when root can switch to it."""
-    if os.geteuid() == 0:
+    """Start `command` as the image's USER (10001) when this test can switch to it."""
+    if SWITCH_USER:
         command = ["setpriv", f"--reuid={UID}", f"--regid={UID}", "--clear-groups", *command]
     return subprocess.Popen(command, text=True, **kwargs)  # type: ignore[call-overload]
 
@@ -333,3 +346,7 @@ def test_the_build_steps_install_a_working_cli_that_runs_read_only(
             server.communicate()
     # Nothing was written beside the code (no __pycache__, no state): read-only would do.
     assert snapshot(paths.root / "opt") == before
+    if SWITCH_USER:
+        # And the commands above really ran where they could not have written there.
+        probe = run(["python", "-c", f"open({str(venv / 'probe')!r}, 'w')"], env=env, cwd=workdir)
+        assert probe.returncode != 0 and "PermissionError" in probe.stderr
