@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import helm_python as helm
 import kubernetes_validate
 import pytest
 import yaml
@@ -22,8 +23,6 @@ import yaml
 from authbridge.config import load_with_report
 from authbridge.directory.bootstrap import BootstrapAdmin
 from tests.deploy.conftest import CHART, SEEDS
-
-helm = pytest.importorskip("helm_python", reason="helm-python-sdk (the test extra) bundles Helm")
 
 # The chart's kubeVersion floor and the newest schemas kubernetes-validate bundles.
 KUBE_VERSIONS = ("1.25.0", kubernetes_validate.latest_version())
@@ -206,6 +205,10 @@ def test_probes_use_the_health_routes() -> None:
     assert container["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    # Endpoints are removed while the pod still serves: in-flight and late requests finish.
+    assert container["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "5"]
+    grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    assert grace > 5
 
 
 def test_migrations_run_as_a_hook_job_before_install_and_upgrade() -> None:
@@ -223,6 +226,11 @@ def test_migrations_run_as_a_hook_job_before_install_and_upgrade() -> None:
     assert config["data"] == one(docs, "ConfigMap")["data"]
     volumes = {v["name"]: v for v in job["spec"]["template"]["spec"]["volumes"]}
     assert volumes["config"]["configMap"]["name"] == "ab-authbridge-migrate"
+
+    # The Job's pod is no server: the Service, the budget and the HPA's pods never select it.
+    selector = one(docs, "Service")["spec"]["selector"]
+    pod_labels = job["spec"]["template"]["metadata"]["labels"]
+    assert not selector.items() <= pod_labels.items()
 
     init = render({"migrations": {"mode": "initContainer"}})
     assert not [d for d in init if d["kind"] == "Job"]
