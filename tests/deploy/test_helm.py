@@ -416,3 +416,24 @@ def test_helm_lint_strict_finds_no_warning(values: dict[str, Any]) -> None:
     assert report["errors"] == []
     # Severity 2 is a warning, 3 an error (only "icon is recommended", 1, is left).
     assert [m for m in report["messages"] if m["severity"] >= 2] == []
+
+
+def test_env_values_become_the_strings_kubernetes_takes() -> None:
+    # Houston's env lists hold YAML scalars (`value: true`, `value: 3`); a container's env
+    # takes strings only, and the loader reads "true" as the boolean again.
+    values = {
+        "env": [
+            {"name": "AUTH__LOCAL__ENABLED", "value": False},
+            {"name": "AUTH__OPENID_CONNECT__CLOCK_TOLERANCE", "value": 30},
+            {"name": "EMPTY", "value": None},
+            {"name": "FROM_FIELD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        ]
+    }
+    deployment = one(render(values), "Deployment")
+    kubernetes_validate.validate(deployment, KUBE_VERSIONS[-1], strict=True)
+    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    given = {e["name"]: e.get("value", e.get("valueFrom")) for e in env}
+    assert given["AUTH__LOCAL__ENABLED"] == "false"
+    assert given["AUTH__OPENID_CONNECT__CLOCK_TOLERANCE"] == "30"
+    assert given["EMPTY"] == ""
+    assert given["FROM_FIELD"] == {"fieldRef": {"fieldPath": "metadata.name"}}

@@ -124,8 +124,17 @@ given in `config`, `env` or the `secret` list as DATABASE__URL.
 - name: AUTHBRIDGE_BOOTSTRAP_ADMIN_PASSWORD_FILE
   value: {{ printf "%s/%s/%s" .Values.secretsDir (required "bootstrapAdmin.existingSecret: name the Secret holding the admin's password (key bootstrapAdmin.passwordKey)" .Values.bootstrapAdmin.existingSecret) .Values.bootstrapAdmin.passwordKey | quote }}
 {{- end }}
-{{- with .Values.env }}
-{{ toYaml . }}
+{{- range .Values.env }}
+- name: {{ .name }}
+{{- if hasKey . "valueFrom" }}
+  valueFrom:
+    {{- toYaml .valueFrom | nindent 4 }}
+{{- else if kindIs "invalid" .value }}
+  value: ""
+{{- else }}
+  {{- /* Kubernetes takes strings only; Houston's lists often hold `value: true` or 8080. */}}
+  value: {{ .value | toString | quote }}
+{{- end }}
 {{- end }}
 {{- end }}
 
