@@ -437,3 +437,41 @@ def test_env_values_become_the_strings_kubernetes_takes() -> None:
     assert given["AUTH__OPENID_CONNECT__CLOCK_TOLERANCE"] == "30"
     assert given["EMPTY"] == ""
     assert given["FROM_FIELD"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+
+
+def secrets_named_by(config: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """A value for every Secret key a rendered configuration file reads (as an operator
+    would have created them before installing)."""
+    secrets: dict[str, dict[str, str]] = {}
+    houston = (config.get("astronomer") or {}).get("houston") or {}
+    for entry in houston.get("secret") or []:
+        name, key = entry["secretName"], entry["secretKey"]
+        secrets.setdefault(name, {})[key] = f"{name}/{key}"
+    oidc = config.get("oidc") or {}
+    if oidc.get("upstreamIDPsSecretName"):
+        secrets[oidc["upstreamIDPsSecretName"]] = {"upstream-idps": "[]"}
+    om = ((config.get("openmetadata") or {}).get("config") or {}).get("authentication") or {}
+    for value in (om.get("oidcConfiguration") or {}).values():
+        if isinstance(value, dict) and "secretRef" in value:
+            name, key = value["secretRef"], value["secretKey"]
+            secrets.setdefault(name, {})[key] = f"{name}/{key}"
+    return secrets
+
+
+@pytest.mark.parametrize("values", SEED_VALUES.values(), ids=SEED_VALUES.keys())
+def test_each_seed_installed_by_the_chart_gives_pods_a_configuration_that_loads(
+    values: dict[str, Any], tmp_path: Path
+) -> None:
+    docs = render(values)
+    config = yaml.safe_load(one(docs, "ConfigMap")["data"]["authbridge.yaml"])
+    secrets = secrets_named_by(config)
+    environ = pod_view(docs, secrets, tmp_path)
+    settings, report = load_with_report(None, environ)
+    # What the seed configures is what the pod runs with: values as written, or the very
+    # value of the Secret key the seed names, read from where the chart mounted it.
+    given = yaml.safe_dump(values) + " ".join(v for keys in secrets.values() for v in keys.values())
+    for provider in settings.auth.openid_connect.providers.values():
+        assert provider.client_id is None or provider.client_id in given
+        assert provider.client_secret is None or provider.client_secret in given
+    if "astronomer" in values or "openmetadata" in values:
+        assert report.translated
