@@ -6,6 +6,9 @@ container's env and the Secret volumes' paths go through authbridge's own loader
 What this cannot show: that a cluster accepts it (no API server here), nor the
 ServiceMonitor against the Prometheus Operator's CRD (not bundled by kubernetes-validate;
 its fields are checked by hand below).
+
+Longer than most test modules on purpose: one chart, one render helper, and the pod's-eye
+view (`pod_view`) shared by the loader round trips; split, they would import each other.
 """
 
 from __future__ import annotations
