@@ -23,14 +23,25 @@ async def healthz() -> Response:
 
 @router.get("/readyz", include_in_schema=False)
 def readyz(services: ServicesDep) -> Response:
-    """Ready: storage answers a query now."""
+    """Ready: storage answers a query now, and so does Redis when it holds the counters
+    (sign-ins, token and SCIM authentication need them: without it they answer 503)."""
+    report: dict[str, str] = {}
     try:
-        services.ready().storage.db.ping()
+        ready = services.ready()
+        ready.storage.db.ping()
+        report["storage"] = "ok"
     except Exception as exc:
         return JSONResponse(
             {"status": "unavailable", "storage": type(exc).__name__}, status_code=503
         )
-    return JSONResponse({"status": "ok", "storage": "ok"})
+    if ready.counters.ping is not None:
+        try:
+            ready.counters.ping()
+            report["redis"] = "ok"
+        except Exception as exc:
+            report["redis"] = str(exc) or type(exc).__name__
+            return JSONResponse({"status": "unavailable", **report}, status_code=503)
+    return JSONResponse({"status": "ok", **report})
 
 
 @router.get("/metrics", include_in_schema=False)
