@@ -31,13 +31,16 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from served import postgres_database  # noqa: E402
 
 from authbridge.clock import utcnow  # noqa: E402
 from authbridge.config.model import RateLimitSettings, RedisSettings  # noqa: E402
@@ -50,29 +53,6 @@ from authbridge.storage import Storage  # noqa: E402
 from authbridge.storage.counters import Counters, counters_for  # noqa: E402
 
 HIGH = 10**9  # limits out of reach: every call counts and reads, none is refused early
-
-
-@contextmanager
-def postgres_database(base: str) -> Iterator[str]:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from authbridge.storage.database import engine_url
-
-    name = f"authbridge_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(engine_url(base), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(engine_url(base)).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-                {"n": name},
-            )
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
 
 
 def paths(counters: Counters) -> dict[str, Callable[[int], None]]:
@@ -156,7 +136,8 @@ def main() -> int:
         closers.append(sqlite.db.dispose)
         backends["sqlite"] = counters_for(sqlite.rate_limits, RedisSettings())
         if args.postgres:
-            pg_url = stack.enter_context(postgres_database(args.postgres))
+            pg_url, drop = postgres_database(args.postgres)
+            stack.callback(drop)
             pg = Storage.open(pg_url, pool_size=max(thread_counts) + 2)
             closers.append(pg.db.dispose)
             backends["postgres"] = counters_for(pg.rate_limits, RedisSettings())
