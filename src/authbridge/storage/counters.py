@@ -80,7 +80,9 @@ class DatabaseReplayCache:
         self._counters = counters
 
     def first_use(self, key: str, ttl: timedelta) -> bool:
-        return self._counters.hit("seen:" + key, now=utcnow(), window=ttl) == 1
+        # The key as written before this interface existed ("reauth:<id>"), so a marker
+        # used on a replica not yet upgraded is still refused on an upgraded one.
+        return self._counters.hit(key, now=utcnow(), window=ttl) == 1
 
 
 @dataclass(frozen=True)
