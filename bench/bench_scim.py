@@ -35,18 +35,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 import served
+from served import postgres_database
 
 from authbridge.scim.filters import parse_filter
 from authbridge.scim.resources import USER_SCHEMA as CORE_SCHEMA
 from authbridge.scim.resources import UserModel
 from authbridge.storage import Storage
-from authbridge.storage.database import engine_url
 from authbridge.storage.models import User
 from authbridge.storage.scim.columns import USER_VALUES, user_columns
 from authbridge.storage.scim.filter_sql import FilterToSql
@@ -320,25 +320,6 @@ def run(
         server.wait(timeout=30)
 
 
-def _postgres_database(base_url: str) -> tuple[str, Any]:
-    name = f"authbridge_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(engine_url(base_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(engine_url(base_url)).set(database=name).render_as_string(hide_password=False)
-
-    def drop() -> None:
-        with admin.connect() as connection:
-            connection.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-                {"n": name},
-            )
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
-
-    return url, drop
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", action="append", default=[])
@@ -357,7 +338,7 @@ def main() -> int:
             if target == "sqlite":
                 url = f"sqlite:///{tmp}/bench.db"
             elif target.startswith("postgres"):
-                url, cleanup = _postgres_database(target)
+                url, cleanup = postgres_database(target)
             else:
                 url = target
             try:

@@ -9,9 +9,11 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["free_port", "start_server"]
+__all__ = ["free_port", "postgres_database", "start_server"]
 
 # Settings of the caller's environment that must not leak into the measured server.
 _OURS = ("SERVER__", "DATABASE__", "AUTH__", "LOGGING__", "TOKENS__", "SCIM__")
@@ -63,3 +65,29 @@ def start_server(workdir: Path, **settings: str) -> tuple[subprocess.Popen[bytes
         time.sleep(0.2)
     process.kill()
     raise SystemExit("authbridge serve did not become ready")
+
+
+def postgres_database(base_url: str) -> tuple[str, Callable[[], None]]:
+    """A throwaway database on the PostgreSQL server at `base_url`: its URL, and the
+    function that drops it."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from authbridge.storage.database import engine_url
+
+    name = f"authbridge_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(engine_url(base_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(engine_url(base_url)).set(database=name).render_as_string(hide_password=False)
+
+    def drop() -> None:
+        with admin.connect() as connection:
+            connection.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                {"n": name},
+            )
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+    return url, drop

@@ -1,7 +1,9 @@
 """Shared fixtures: a database per backend, settings, and the app on a test client.
 
 The PostgreSQL backend runs when AUTHBRIDGE_TEST_DATABASE_URL is set (CI sets it): each
-test session creates a database of its own there and drops it at the end.
+test session creates a database of its own there and drops it at the end. The Redis tests
+run when AUTHBRIDGE_TEST_REDIS_URL is set (CI sets it): each test writes under a key prefix
+of its own and deletes only that prefix's keys.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -24,6 +27,7 @@ from authbridge.storage import Storage
 from authbridge.storage.database import engine_url
 
 PG_ENV = "AUTHBRIDGE_TEST_DATABASE_URL"
+REDIS_ENV = "AUTHBRIDGE_TEST_REDIS_URL"
 # argon2 at its smallest cost (8 KiB, one pass) for tests that are not about hashing cost:
 # the OWASP floor (19 MiB, two passes) made every sign-up and sign-in of the suite pay ~50 ms.
 # The settings model refuses such a cost from any configuration; `model_construct` skips that
@@ -74,6 +78,36 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'authbridge.db'}"
     server_url: str = request.getfixturevalue("postgres_server_url")
     return _fresh_postgres(server_url)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The test Redis (a shared server: tests keep to their own key prefix)."""
+    url = os.environ.get(REDIS_ENV)
+    if not url:
+        pytest.skip(f"{REDIS_ENV} is not set")
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"Redis at {REDIS_ENV} does not answer: {type(exc).__name__}")
+    finally:
+        client.close()
+    return url
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix of this test's own; its keys (and only they) are deleted afterwards."""
+    prefix = f"authbridge-test:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=prefix + "*", count=500))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
 
 
 @pytest.fixture

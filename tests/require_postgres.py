@@ -7,36 +7,10 @@ instance because AUTHBRIDGE_TEST_DATABASE_URL was lost or the server was down).
 
 from __future__ import annotations
 
-from collections.abc import Generator
-
 import pytest
 
-MARKER = "postgres"
-_ran: list[str] = []
+from tests.required import RequiredBackend
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    report = yield
-    if item.get_closest_marker(MARKER) is None:
-        return report
-    if report.skipped:
-        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
-        report.outcome = "failed"
-        report.longrepr = f"PostgreSQL test skipped in CI: {reason}"
-    elif report.when == "call" and report.passed:
-        _ran.append(item.nodeid)
-    return report
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if exitstatus == 0 and not _ran and session.testscollected:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    terminalreporter.write_line(f"PostgreSQL tests passed: {len(_ran)}")
-    if not _ran:
-        terminalreporter.write_line("FAILED: no PostgreSQL test ran", red=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(RequiredBackend("postgres", "PostgreSQL"), "required-postgres")

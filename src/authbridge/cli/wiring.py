@@ -14,6 +14,7 @@ from authbridge.config import Settings
 from authbridge.directory.revocation import Revocation
 from authbridge.provider.service import OpenIDProvider
 from authbridge.storage import Storage
+from authbridge.storage.counters import counters_for
 from authbridge.tokens.issuer import issuer_for
 from authbridge.tokens.keyring import keyring_for
 
@@ -36,7 +37,10 @@ def open_operator(config: Path | None) -> Operator:
     storage = Storage.open(settings.database.url)
     keyring = keyring_for(settings, storage.keys)
     keyring.ensure_key()
-    provider = OpenIDProvider(storage, keyring, issuer_for(settings, keyring), settings)
+    counters = counters_for(storage.rate_limits, settings.redis)  # as the app chooses them
+    provider = OpenIDProvider(
+        storage, keyring, issuer_for(settings, keyring), settings, counters=counters.rate
+    )
     return Operator(
         settings=settings,
         storage=storage,

@@ -257,10 +257,26 @@ def _validation_issues(exc: ValidationError) -> list[ConfigIssue]:
         if message.startswith("Value error, "):
             message = message.removeprefix("Value error, ")
         given = error.get("input")
-        if isinstance(given, (str, int, float, bool)) and error["type"] != "missing":
-            message += f" (got {given!r})"
+        if (
+            isinstance(given, (str, int, float, bool))
+            and error["type"] != "missing"
+            and not _is_secret(loc)
+        ):
+            message += f" (got {given!r})"  # a secret (a URL with a password) never echoed
         issues.append(ConfigIssue(".".join(loc), message))
     return issues
+
+
+def _is_secret(path: list[str]) -> bool:
+    node: Node | None = node_for(Settings)
+    for key in path:
+        found = child(node, key) if node is not None else None
+        if found is None:
+            return False
+        node = found[1]
+        if node.secret:
+            return True
+    return False
 
 
 def load_settings(

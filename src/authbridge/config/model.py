@@ -453,6 +453,26 @@ class RedisSettings(Section):
         description="redis:// or rediss:// URL (a password in it is a secret).",
         json_schema_extra={"secret": True},
     )
+    key_prefix: str = Field(
+        default="authbridge:",
+        min_length=1,
+        max_length=64,
+        description="Prefix of every key authbridge writes, so deployments can share a Redis.",
+    )
+    timeout: float = Field(
+        default=0.5,
+        gt=0,
+        le=10,
+        description="Seconds to connect or to wait for one answer; past it the request "
+        "that needed Redis answers 503 instead of hanging.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
 
 
 class Settings(Section):

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from authbridge.clock import utcnow
 from authbridge.config.model import RateLimitSettings
-from authbridge.storage.ratelimits import RateLimitStore
+from authbridge.storage.counters import RateCounter
 from authbridge.storage.users import username_key
 
 __all__ = ["Attempt", "CredentialLimits", "CredentialThrottle", "SignInThrottle", "caller_network"]
@@ -62,7 +62,7 @@ def caller_network(address: str) -> str:
 class SignInThrottle:
     def __init__(
         self,
-        store: RateLimitStore,
+        store: RateCounter,
         limits: RateLimitSettings,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -145,7 +145,8 @@ class CredentialThrottle:
     endpoint (RFC 6749 §2.3.1: "the authorization server MUST protect any endpoint
     utilizing it against brute force attacks"), a SCIM provisioning source.
 
-    The same fixed-window counters as sign-ins (shared by replicas through storage), two
+    The same fixed-window counters as sign-ins (shared by replicas: the database, or Redis
+    when configured), two
     limits: per (credential id, client network) and per client network (an IPv4 address,
     an IPv6 /64: `caller_network`). Deliberately none
     per credential id alone: failures from an attacker's address never block the
@@ -160,7 +161,7 @@ class CredentialThrottle:
 
     def __init__(
         self,
-        store: RateLimitStore,
+        store: RateCounter,
         kind: str,
         limits: CredentialLimits | None = None,
         clock: Callable[[], datetime] = utcnow,
@@ -174,7 +175,7 @@ class CredentialThrottle:
         self._recent_until = datetime.min.replace(tzinfo=UTC)  # the latest of those ends
 
     @property
-    def store(self) -> RateLimitStore:
+    def store(self) -> RateCounter:
         return self._store
 
     def _keys(self, credential_id: str, address: str) -> list[tuple[str, int]]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from authbridge.storage.counters import RateCounter
 from authbridge.storage.provider_store import DeviceRow
 
 __all__ = [
@@ -59,14 +60,6 @@ class DeviceCodes(Protocol):
     ) -> bool: ...
 
 
-class GuessCounters(Protocol):
-    """Fixed-window counters (the rate-limit store)."""
-
-    def hit(self, key: str, *, now: datetime, window: timedelta) -> int: ...
-
-    def count(self, key: str, *, now: datetime, window: timedelta) -> int: ...
-
-
 @dataclass(frozen=True)
 class DeviceRequest:
     """What the person is asked to approve (RFC 8628 §3.3: identify the device's client)."""
@@ -82,7 +75,7 @@ class DeviceVerification:
     def __init__(
         self,
         codes: DeviceCodes,
-        counters: GuessCounters,
+        counters: RateCounter,
         client_name: Callable[[str], str],
         clock: Callable[[], datetime],
     ) -> None:

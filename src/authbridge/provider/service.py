@@ -36,6 +36,7 @@ from authbridge.provider.principals import subject_principal, userinfo_claims
 from authbridge.provider.secrets import digest, new_value
 from authbridge.provider.verification import OwnTokens
 from authbridge.storage import Storage
+from authbridge.storage.counters import RateCounter
 from authbridge.storage.errors import Conflict
 from authbridge.storage.models import User
 from authbridge.storage.provider_store import ProviderStore
@@ -61,6 +62,7 @@ class OpenIDProvider:
         *,
         clock: Callable[[], datetime] = utcnow,
         store: ProviderStore | None = None,
+        counters: RateCounter | None = None,
     ) -> None:
         self.storage = storage
         # The grants' persistence: the storage's own, or one injected (tests).
@@ -69,13 +71,17 @@ class OpenIDProvider:
         self.settings = settings
         self.clock = clock
         self.registry = ClientRegistry(settings.clients, self._registered_client)
-        # Whether storage calls are cheap enough to run on the caller's event loop.
-        self.inline_io = storage.db.dialect == "sqlite"
+        # Failed client authentications and device-code guesses: the database's counters, or
+        # the Redis ones the wiring chose (`storage.counters.counters_for`).
+        counters = counters if counters is not None else storage.rate_limits
+        # Whether storage calls are cheap enough to run on the caller's event loop: SQLite's
+        # in-process statements are; a Redis round trip (up to its timeout) is not.
+        self.inline_io = storage.db.dialect == "sqlite" and not counters.remote
         self.own_tokens = OwnTokens(keyring, settings.server.issuer)
         self.grants = Grants(self.store, issuer, settings.access_token_audience, clock=clock)
-        self.throttle = CredentialThrottle(storage.rate_limits, "oauth-client")
+        self.throttle = CredentialThrottle(counters, "oauth-client")
         self.device_verification = DeviceVerification(
-            self.store, storage.rate_limits, self._client_name, clock
+            self.store, counters, self._client_name, clock
         )
 
     def _authenticate(

@@ -5,7 +5,14 @@ from __future__ import annotations
 from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-__all__ = ["UNAVAILABLE", "UNSTORABLE", "Conflict", "StorageError", "Unavailable"]
+__all__ = [
+    "UNAVAILABLE",
+    "UNSTORABLE",
+    "Conflict",
+    "RedisUnavailable",
+    "StorageError",
+    "Unavailable",
+]
 
 
 class StorageError(Exception):
@@ -18,6 +25,11 @@ class Conflict(StorageError):
 
 class Unavailable(StorageError):
     """The database cannot be reached right now; callers answer 503 and retry later."""
+
+
+class RedisUnavailable(Unavailable):
+    """Redis, holding the rate-limit counters and replay markers, does not answer within
+    `redis.timeout`: the request that needed it answers 503 (never let through unchecked)."""
 
 
 # What "the database cannot answer right now" looks like from the backend: not started,

@@ -27,6 +27,10 @@ _LIVE_COUNTS = select(_counters.c.key, _counters.c["count"]).where(
 
 
 class RateLimitStore:
+    """The database's `RateCounter` (`counters.py`): one row per key, swept by housekeeping."""
+
+    remote = False  # a call is a local statement on SQLite (see `RateCounter.remote`)
+
     def __init__(self, db: Database) -> None:
         self._db = db
 

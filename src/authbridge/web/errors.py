@@ -8,7 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
-from authbridge.storage.errors import UNAVAILABLE, UNSTORABLE
+from authbridge.storage.errors import UNAVAILABLE, UNSTORABLE, RedisUnavailable
 from authbridge.web.rendering import CsrfFailed, templates
 
 __all__ = ["RETRY_AFTER", "error_response", "install"]
@@ -78,12 +78,16 @@ def install(app: FastAPI) -> None:
         )
 
     async def unavailable(request: Request, exc: Exception) -> Response:
+        # Redis holds the counters a sign-in or a credential check needs: without it the
+        # request is refused (503), never let through unthrottled.
+        redis = isinstance(exc, RedisUnavailable)
+        what, link = ("Redis", "the Redis") if redis else ("its database", "the database")
         log.error("storage_unavailable", error=type(exc).__name__, path=request.url.path)
         return error_response(
             request,
             503,
-            "The service cannot reach its database right now.",
-            "Try again in a moment. Operators: check /readyz and the database connection.",
+            f"The service cannot reach {what} right now.",
+            f"Try again in a moment. Operators: check /readyz and {link} connection.",
             "temporarily_unavailable",
         )
 

@@ -277,10 +277,11 @@ def _redeem_marker(
     # The count must outlive the marker: the marker is judged in whole seconds and counted
     # from the instant of its first use, on whichever replica's clock; twice its lifetime
     # covers both (a counter that lapsed first would let the marker count twice).
-    uses = ready.storage.rate_limits.hit(
-        "reauth:" + marker_id, now=utcnow(), window=timedelta(seconds=2 * REAUTH_TTL)
+    # A replay cache (Redis's SET NX PX when configured): one use on any replica.
+    first = ready.counters.replay.first_use(
+        "reauth:" + marker_id, timedelta(seconds=2 * REAUTH_TTL)
     )
-    return issued if uses == 1 else None
+    return issued if first else None
 
 
 @router.get("/oauth2/form_post.js", include_in_schema=False)

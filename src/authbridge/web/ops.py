@@ -23,14 +23,27 @@ async def healthz() -> Response:
 
 @router.get("/readyz", include_in_schema=False)
 def readyz(services: ServicesDep) -> Response:
-    """Ready: storage answers a query now."""
+    """Ready: storage answers a query now. Redis, when it holds the counters, is reported
+    too: `"status": "degraded"` names it while it does not answer, but the answer stays 200.
+    Every replica shares the one Redis, so taking them all out of rotation would not route
+    around it; it would only add JWKS, discovery, refresh and SCIM reads (which need no
+    counter) to the outage. What needs a counter answers 503 by itself."""
     try:
-        services.ready().storage.db.ping()
+        ready = services.ready()
+        ready.storage.db.ping()
     except Exception as exc:
         return JSONResponse(
             {"status": "unavailable", "storage": type(exc).__name__}, status_code=503
         )
-    return JSONResponse({"status": "ok", "storage": "ok"})
+    report = {"status": "ok", "storage": "ok"}
+    if ready.counters.ping is not None:
+        try:
+            ready.counters.ping()
+            report["redis"] = "ok"
+        except Exception as exc:
+            report["status"] = "degraded"
+            report["redis"] = str(exc) or type(exc).__name__
+    return JSONResponse(report)
 
 
 @router.get("/metrics", include_in_schema=False)

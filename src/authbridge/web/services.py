@@ -35,9 +35,11 @@ from authbridge.scim.auth import SOURCES as SCIM_SOURCES
 from authbridge.scim.reindex import reindex_if_missing
 from authbridge.scim.service import ScimService
 from authbridge.storage import Storage
+from authbridge.storage.counters import Counters, counters_for
 from authbridge.storage.database import Database, Timeouts
 from authbridge.storage.errors import Unavailable
 from authbridge.storage.expiry import GarbageCollected, collect
+from authbridge.storage.redis_client import redacted
 from authbridge.tokens import KeyRing, TokenIssuer
 from authbridge.tokens.issuer import issuer_for
 from authbridge.tokens.keyring import keyring_for
@@ -122,6 +124,8 @@ class Ready:
     scim: dict[str, ScimService]
     # Wrong SCIM credentials, per (source, address) and per address.
     scim_throttle: CredentialThrottle
+    # Rate-limit counters and replay markers: the database's, or Redis's when configured.
+    counters: Counters
 
 
 @dataclass
@@ -198,6 +202,8 @@ class Services:
         self._stop.set()
         if self._ready is not None:
             self._ready.storage.db.dispose()
+            if self._ready.counters.close is not None:
+                self._ready.counters.close()
 
     def _housekeeping(self) -> None:
         """Every few minutes: every store deletes what has expired (storage owns expiry)."""
@@ -253,14 +259,16 @@ class Services:
             SECRET_KEY, secrets.token_urlsafe(48)
         )
         setup = SetupLinks(storage)
-        provider = OpenIDProvider(storage, keyring, issuer, settings)
+        # Chosen once, here: every throttle and replay check below uses these.
+        counters = counters_for(storage.rate_limits, settings.redis)
+        provider = OpenIDProvider(storage, keyring, issuer, settings, counters=counters.rate)
         revocation = Revocation(sessions=storage.sessions, tokens=provider)
         ready = Ready(
             storage=storage,
             keyring=keyring,
             issuer=issuer,
             accounts=LocalAccounts(storage, hashing, local, settings.authorizer),
-            throttle=SignInThrottle(storage.rate_limits, local.rate_limit),
+            throttle=SignInThrottle(counters.rate, local.rate_limit),
             setup=setup,
             csrf=Csrf(key.encode()),
             provider=provider,
@@ -275,7 +283,8 @@ class Services:
                 )
                 for source in SCIM_SOURCES
             },
-            scim_throttle=CredentialThrottle(storage.rate_limits, "scim"),
+            scim_throttle=CredentialThrottle(counters.rate, "scim"),
+            counters=counters,
         )
         if self.bootstrap is not None:
             try:
@@ -305,5 +314,12 @@ class Services:
                 "new one (voiding that one).\n",
                 flush=True,
             )
-        log.info("ready", database=db.dialect, signing_alg=keyring.current().signing.alg)
+        log.info(
+            "ready",
+            database=db.dialect,
+            signing_alg=keyring.current().signing.alg,
+            counters=counters.backend,
+            # The password never: an operator sees which Redis, not its secret.
+            redis=redacted(settings.redis.url) if settings.redis.url else None,
+        )
         return ready

@@ -1,0 +1,55 @@
+"""The Redis client of the counters: short timeouts, no retry storm, a URL never logged.
+
+A Redis that stops answering must cost a request `timeout` seconds, not hang it (as
+`database.py`'s `Timeouts` do for the database): connecting and each answer are bounded,
+and a failed command is retried at most once, at once (a pooled connection the server
+closed while idle), so a dead Redis answers 503 within about twice the timeout.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from authbridge.storage.errors import RedisUnavailable
+
+__all__ = ["DOWN", "ping", "redacted", "redis_client"]
+
+# What "Redis cannot answer right now" looks like from redis-py: refused, reset, timed out,
+# still loading its data set (a subclass of ConnectionError). Answered as storage's
+# Unavailable, so `web/` turns it into a 503 as it does a database outage.
+DOWN: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError)
+
+
+def redacted(url: str) -> str:
+    """The URL with its password replaced, for logs and `/readyz` (never the secret)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
+
+
+def redis_client(url: str, timeout: float) -> redis.Redis:
+    """A pooled client; it connects on first use, so building it never waits on Redis."""
+    return redis.Redis.from_url(
+        url,
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout,
+        retry=Retry(NoBackoff(), 1),
+        client_name="authbridge",
+    )
+
+
+def ping(client: redis.Redis) -> None:
+    """Raise RedisUnavailable unless Redis answers now (`/readyz`)."""
+    try:
+        client.ping()
+    except DOWN as exc:
+        raise RedisUnavailable(f"redis: {type(exc).__name__}") from None
