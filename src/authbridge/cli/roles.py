@@ -20,8 +20,9 @@ __all__ = ["bindings_app", "grant_role", "roles_app"]
 
 roles_app = typer.Typer(help="Roles and who holds them (operators only).", no_args_is_help=True)
 bindings_app = typer.Typer(help="Role bindings (operators only).", no_args_is_help=True)
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# emoji=False: a scope such as `workspace:x:` must print as written, never as an emoji.
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 ConfigOption = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="YAML or JSON file.", envvar="AUTHBRIDGE_CONFIG"),

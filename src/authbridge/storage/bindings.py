@@ -120,10 +120,14 @@ class RoleBindingStore:
         row = _row(role, scope, origin, user_id=user_id, team_id=team_id)
         try:
             with self._db.session() as session:
-                result = session.execute(
-                    insert_for(session, RoleBinding).values(**row).on_conflict_do_nothing()
-                )
-                return bool(getattr(result, "rowcount", 0))
+                # RETURNING, not rowcount: psycopg reports -1 for ON CONFLICT DO NOTHING.
+                inserted = session.scalars(
+                    insert_for(session, RoleBinding)
+                    .values(**row)
+                    .on_conflict_do_nothing()
+                    .returning(RoleBinding.id)
+                ).all()
+                return bool(inserted)
         except IntegrityError as exc:
             raise Conflict("no such user or team") from exc
 
@@ -237,12 +241,14 @@ class RoleBindingStore:
                 removed = int(getattr(result, "rowcount", 0) or 0)
             added = 0
             for user_id, role, scope in sorted(wanted - current):
-                result = session.execute(
-                    insert_for(session, RoleBinding)
-                    .values(**_row(role, scope, origin, user_id=user_id))
-                    .on_conflict_do_nothing()
+                added += len(
+                    session.scalars(
+                        insert_for(session, RoleBinding)
+                        .values(**_row(role, scope, origin, user_id=user_id))
+                        .on_conflict_do_nothing()
+                        .returning(RoleBinding.id)
+                    ).all()
                 )
-                added += int(getattr(result, "rowcount", 0) or 0)
             return added, removed
 
     def teams_named(self, name_or_id: str) -> list[TeamRef]:
