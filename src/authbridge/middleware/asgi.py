@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from starlette.authentication import AuthCredentials, BaseUser, UnauthenticatedUser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .authz import Authorizer, Requirement
+from .authz import Guard
 from .bearer import error_body, parse_authorization, www_authenticate
 from .claims import VerifiedToken
 from .errors import MissingToken, TokenError
@@ -132,26 +132,12 @@ async def refuse(scope: Scope, send: Send, exc: TokenError, realm: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class RequireMiddleware:
+class RequireMiddleware(Guard):
     """Role or permission check for the app it wraps, behind :class:`JwtAuthMiddleware`:
     ``Mount("/admin", app=RequireMiddleware(admin, require_role("admin")))``. A scope
     callable receives the ASGI scope. Refusals: 403 ``insufficient_scope`` (see
     :mod:`.authz`), 503 when an overflowed token's roles cannot be read; a request the
     outer middleware let through anonymously is 401."""
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        requirement: Requirement,
-        *,
-        authorizer: Authorizer | None = None,
-        realm: str = "authbridge",
-    ) -> None:
-        self.app = app
-        self.requirement = requirement
-        self.authorizer = authorizer or Authorizer()
-        self.authorizer.check_config(requirement)
-        self.realm = realm
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):

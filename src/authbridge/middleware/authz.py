@@ -48,6 +48,7 @@ __all__ = [
     "SCOPED_ROLES",
     "SYSTEM_SCOPE",
     "Authorizer",
+    "Guard",
     "Requirement",
     "RolesEndpoint",
     "RolesUnavailable",
@@ -238,15 +239,23 @@ class Authorizer:
         unmapped = requirement.permission is not None and self.role_permissions is None
         return overflow or unmapped
 
-    def check(self, raw: str, token: VerifiedToken, requirement: Requirement, request: Any) -> None:
-        """Allow, or raise InsufficientScope (403) / RolesUnavailable (503)."""
-        scope = requirement.scope_for(request)
+    def _from_token(self, token: VerifiedToken, requirement: Requirement, scope: str) -> bool:
+        """True when the token's own claims allow; False when the endpoint must decide;
+        the refusal when neither can allow."""
         if self._decide(self._token_roles(token), requirement, scope):
-            return
+            return True
         if not self._needs_document(requirement, token):
             raise self._refuse(requirement)
         if self.endpoint is None:
             raise InsufficientScope((), "overflow", Reason.ROLES_OVERFLOW)
+        return False
+
+    def check(self, raw: str, token: VerifiedToken, requirement: Requirement, request: Any) -> None:
+        """Allow, or raise InsufficientScope (403) / RolesUnavailable (503)."""
+        scope = requirement.scope_for(request)
+        if self._from_token(token, requirement, scope):
+            return
+        assert self.endpoint is not None  # _from_token refused otherwise
         if not self._decide(self.endpoint.roles(raw, token), requirement, scope):
             raise self._refuse(requirement)
 
@@ -255,12 +264,28 @@ class Authorizer:
     ) -> None:
         """`check`, with the endpoint (when it is needed) read off the event loop."""
         scope = requirement.scope_for(request)
-        if self._decide(self._token_roles(token), requirement, scope):
+        if self._from_token(token, requirement, scope):
             return
-        if not self._needs_document(requirement, token):
-            raise self._refuse(requirement)
-        if self.endpoint is None:
-            raise InsufficientScope((), "overflow", Reason.ROLES_OVERFLOW)
+        assert self.endpoint is not None  # _from_token refused otherwise
         roles = await asyncio.to_thread(self.endpoint.roles, raw, token)
         if not self._decide(roles, requirement, scope):
             raise self._refuse(requirement)
+
+
+class Guard:
+    """What the ASGI and WSGI guards share: the app they wrap, the requirement, the
+    authorizer (checked against the requirement at construction) and the realm."""
+
+    def __init__(
+        self,
+        app: Any,
+        requirement: Requirement,
+        *,
+        authorizer: Authorizer | None = None,
+        realm: str = "authbridge",
+    ) -> None:
+        self.app = app
+        self.requirement = requirement
+        self.authorizer = authorizer or Authorizer()
+        self.authorizer.check_config(requirement)
+        self.realm = realm

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
-from .authz import Authorizer, Requirement
+from .authz import Guard
 from .bearer import error_body, parse_authorization, www_authenticate
 from .errors import MissingToken, TokenError
 from .verifier import TokenVerifier
@@ -96,25 +96,11 @@ def refuse(start_response: StartResponse, exc: TokenError, realm: str) -> list[b
     return [body]
 
 
-class RequireWsgiMiddleware:
+class RequireWsgiMiddleware(Guard):
     """Role or permission check for the WSGI app it wraps, inside
     :class:`JwtWsgiMiddleware` (which puts the token at ``environ["authbridge.token"]``):
     ``JwtWsgiMiddleware(RequireWsgiMiddleware(app, require_role("admin")), verifier)``.
     A scope callable receives the environ. Refusals as :mod:`.authz` describes."""
-
-    def __init__(
-        self,
-        app: WSGIApplication,
-        requirement: Requirement,
-        *,
-        authorizer: Authorizer | None = None,
-        realm: str = "authbridge",
-    ) -> None:
-        self.app = app
-        self.requirement = requirement
-        self.authorizer = authorizer or Authorizer()
-        self.authorizer.check_config(requirement)
-        self.realm = realm
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> _Iterable[bytes]:
         token = environ.get(ENVIRON_KEY)
@@ -127,4 +113,5 @@ class RequireWsgiMiddleware:
         except TokenError as exc:
             log.info("request refused: %s", exc.reason.value)
             return refuse(start_response, exc, self.realm)
-        return self.app(environ, start_response)
+        app: WSGIApplication = self.app
+        return app(environ, start_response)
