@@ -176,3 +176,47 @@ def test_initial_admins_are_bindings_made_at_start_up_for_verified_emails(
     # Removed from the configuration: removed at the next start.
     assert service.sync_config_admins(AuthorizerSettings()) == (0, 1)
     assert service.effective_roles(verified.id).system == {"viewer"}
+
+
+def test_templates_and_team_bindings_reach_teams_made_by_scim_and_by_logins(
+    storage: Storage,
+) -> None:
+    """The real paths: a Group pushed over SCIM, and groups claimed at an IdP login (a team
+    from login claims had no role at all before role bindings)."""
+    from authbridge.connectors.base import SignupPolicy
+    from authbridge.connectors.identity import Identity
+    from authbridge.directory.identities import IdentityLinker
+    from tests.wiring import scim_service
+
+    scim = scim_service(storage, SETTINGS.scim, source="okta", base_url="http://t/scim")
+    pushed = scim.create_user(
+        {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "bo@x.example"},
+        actor="okta",
+    )["id"]
+    scim.create_group(
+        {
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": "deploy-etl",
+            "externalId": "dep-9",
+            "members": [{"value": pushed}],
+        },
+        actor="okta",
+    )
+    login = Identity(
+        connector_id="github",
+        subject="42",
+        username="cy",
+        email="cy@x.example",
+        email_verified=True,
+        groups=("ws-analytics", "readers"),
+    )
+    cy = IdentityLinker(storage, AuthorizerSettings()).sign_in(login, SignupPolicy())
+    service = RoleBindings(storage, RoleResolver.from_settings(SETTINGS))
+    readers = storage.bindings.teams_named("readers")[0]
+    service.grant("deployer", team_id=readers.id, scope="deployment:d1", origin="cli")
+
+    assert service.effective_roles(pushed).scoped == {"deployment:dep-9": {"deployer"}}
+    assert service.effective_roles(cy.id).scoped == {
+        "deployment:d1": {"deployer"},
+        "workspace:ws-analytics": {"editor"},
+    }
