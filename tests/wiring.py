@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from authbridge.config.model import ScimSettings
+from authbridge.config.model import ScimSettings, Settings
 from authbridge.directory.revocation import Revocation
+from authbridge.directory.roles import RoleBindings, RoleResolver
 from authbridge.scim.service import ScimService
 from authbridge.storage import Storage
 
-__all__ = ["revocation_for", "scim_service"]
+__all__ = ["revocation_for", "role_bindings", "scim_service", "system_roles"]
 
 
 class _RefreshTokens:
@@ -36,3 +37,13 @@ def scim_service(
         base_url=base_url,
         revocation=revocation_for(storage),
     )
+
+
+def role_bindings(storage: Storage, settings: Settings | None = None) -> RoleBindings:
+    """The role bindings service over `storage`, as `Services` builds it."""
+    return RoleBindings(storage, RoleResolver.from_settings(settings or Settings()))
+
+
+def system_roles(storage: Storage, user_id: str, settings: Settings | None = None) -> list[str]:
+    """The user's effective roles at system scope, sorted (what `roles` in a token says)."""
+    return sorted(role_bindings(storage, settings).effective_roles(user_id).system)

@@ -11,6 +11,7 @@ from authbridge.directory.identities import IdentityLinker, SignInRefused
 from authbridge.storage import Storage
 from authbridge.storage.models import Identity as IdentityRow
 from authbridge.storage.models import Team
+from tests.wiring import system_roles
 
 
 def ident(connector: str = "okta", subject: str = "00u1", **values: object) -> Identity:
@@ -34,7 +35,7 @@ def test_first_login_creates_then_finds_by_connector_and_subject(storage: Storag
     assert user.username == "ada@example.com" and user.password_hash is None
     again = link.sign_in(ident(email="changed@example.com"), SignupPolicy())
     assert again.id == user.id
-    assert storage.users.roles(user.id) == ["viewer"]
+    assert system_roles(storage, user.id) == ["viewer"]
 
 
 def test_same_email_from_another_idp_is_another_account(storage: Storage) -> None:
@@ -79,9 +80,9 @@ def test_allowed_domains_of_a_connector(storage: Storage) -> None:
 def test_initial_admins_only_with_verified_email(storage: Storage) -> None:
     link = linker(storage, initial_admins=["ada@example.com"])
     unverified = link.sign_in(ident(subject="u", email_verified=False), SignupPolicy())
-    assert storage.users.roles(unverified.id) == ["viewer"]
+    assert system_roles(storage, unverified.id) == ["viewer"]
     verified = link.sign_in(ident(connector="google", subject="v"), SignupPolicy())
-    assert storage.users.roles(verified.id) == ["admin"]
+    assert system_roles(storage, verified.id) == ["admin"]
 
 
 def test_teams_follow_the_idp_groups_at_every_login(storage: Storage) -> None:

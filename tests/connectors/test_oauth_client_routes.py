@@ -12,6 +12,7 @@ from authbridge.clock import utcnow
 from authbridge.storage.models import KeyValue
 from tests.web.conftest import AppFactory
 from tests.web.test_pages import csrf
+from tests.wiring import system_roles
 
 
 def mock_login(client: TestClient, email: str, groups: str = "", next_url: str = "") -> str:
@@ -46,7 +47,7 @@ def test_mock_identities_never_become_initial_admins(app_factory: AppFactory) ->
     mock_login(client, "boss@example.com")
     ready = client.app.state.services.ready()  # type: ignore[attr-defined]
     user = ready.storage.users.by_identity("mock", "boss@example.com")
-    assert user is not None and ready.storage.users.roles(user.id) == ["viewer"]
+    assert user is not None and system_roles(ready.storage, user.id) == ["viewer"]
 
 
 def test_mock_idp_routes_are_gone_once_an_idp_is_configured(app_factory: AppFactory) -> None:

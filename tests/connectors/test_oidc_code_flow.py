@@ -13,6 +13,7 @@ from oidc_provider_mock import User, run_server_in_thread
 
 from tests.connectors.upstream import APP, approve_at_mock, land, query, start
 from tests.web.conftest import AppFactory
+from tests.wiring import system_roles
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -165,7 +166,7 @@ def test_email_verified_string_false_stays_unverified(
         "bob"
     )
     assert user is not None and user.email_verified is False
-    assert ready.storage.users.roles(user.id) == ["viewer"]
+    assert system_roles(ready.storage, user.id) == ["viewer"]
 
 
 def test_initial_admin_with_a_verified_email_becomes_admin(

@@ -7,12 +7,13 @@ import pytest
 from authbridge.directory.accounts import IdentityLink, new_account
 from authbridge.directory.roles import DEFAULT_ROLE
 from authbridge.storage import Conflict, Storage
+from tests.wiring import system_roles
 
 
 def test_an_account_is_made_with_its_default_role_and_a_clean_name(storage: Storage) -> None:
     user = new_account(storage.users, username="Ada@Example.com", name=" Ada\x00 L.\x7f ")
     assert user.name == "Ada L." and user.username_key == "ada@example.com"
-    assert storage.users.roles(user.id) == [DEFAULT_ROLE]
+    assert system_roles(storage, user.id) == [DEFAULT_ROLE]
     assert new_account(storage.users, username="nameless", name="\x01").name is None
 
 

@@ -36,8 +36,8 @@ def _users(database_url: str) -> list[tuple[str, str]]:
                 (row[0], row[1])
                 for row in connection.execute(
                     text(
-                        "SELECT u.username, r.role_name FROM users u "
-                        "LEFT JOIN user_roles r ON r.user_id = u.id"
+                        "SELECT u.username, r.role FROM users u "
+                        "LEFT JOIN role_bindings r ON r.user_id = u.id"
                     )
                 )
             ]

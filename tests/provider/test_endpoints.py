@@ -167,3 +167,21 @@ def test_discovery_lists_exactly_what_is_supported(op: TestClient, rp) -> None:
 
     AuthorizationServerMetadata(document).validate()
     assert SECRET
+
+
+def test_code_flow_tokens_and_userinfo_carry_scoped_roles(browser: TestClient) -> None:
+    """Through the real grants: a scoped binding shows in the access token and, whole, in
+    userinfo under the `groups` scope."""
+    import base64
+    import json
+
+    ready = browser.app.state.services.ready()  # type: ignore[attr-defined]
+    user = ready.storage.users.by_username("ada@example.com")
+    ready.bindings.grant("editor", user_id=user.id, scope="workspace:ws1", origin="test")
+    access = redeem(browser, code_for(browser, scope="openid groups")).json()["access_token"]
+    payload = access.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert claims["authbridge_scoped_roles"] == {"workspace:ws1": ["editor"]}
+    info = browser.get("/oauth2/userinfo", headers={"authorization": f"Bearer {access}"}).json()
+    assert info["authbridge_scoped_roles"] == {"workspace:ws1": ["editor"]}
+    assert info["roles"] == ["viewer"]

@@ -12,7 +12,7 @@ from authbridge.storage.provider_store import ProviderStore, RefreshRow
 
 def _family(storage: Storage, store: ProviderStore, token: str = "t0") -> RefreshRow:
     user = storage.users.create(username="ada@example.com", roles=["viewer"])
-    storage.users.grant_role(user.id, "editor")
+    storage.bindings.add("editor", user_id=user.id, scope="workspace:ws1", origin="test")
     now = utcnow()
     row = RefreshRow(
         "fam", "c", user.id, "openid", 0, now + timedelta(days=1), now + timedelta(hours=1)
@@ -26,7 +26,7 @@ def test_rotation_reads_user_and_roles_in_one_go(storage: Storage) -> None:
     row = _family(storage, store)
     outcome = store.rotate_refresh(digest("t0"), digest("t1"), utcnow(), 3600, client_id="c")
     assert outcome.problem is None and outcome.subject is not None
-    assert outcome.subject.roles == ("editor", "viewer")
+    assert outcome.subject.grants.bindings == (("viewer", "system"), ("editor", "workspace:ws1"))
     assert outcome.subject.username == "ada@example.com"
     assert outcome.row is not None and outcome.row.family_id == row.family_id
     assert outcome.row.idle_expires_at <= row.family_expires_at

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 from structlog.testing import capture_logs
 
-from authbridge.config.model import ScimSettings, ScimTeamRoleRule
+from authbridge.config.model import RoleSettings, ScimSettings, ScimTeamRoleRule, Settings
 from authbridge.scim.errors import Conflict, InvalidValue, NotFound, PreconditionFailed
 from authbridge.scim.service import ListQuery, ScimService
 from authbridge.storage import Storage
 from authbridge.storage.scim import audit
-from tests.wiring import scim_service
+from tests.wiring import scim_service, system_roles
 
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -22,10 +22,15 @@ RULES = [
 ]
 
 
+SETTINGS = Settings(
+    roles={"airflow-deployer": RoleSettings(permissions=["deployments.create"])},
+    scim=ScimSettings(team_roles=RULES),
+)
+
+
 @pytest.fixture
 def service(storage: Storage) -> ScimService:
-    settings = ScimSettings(team_roles=RULES)
-    return scim_service(storage, settings, source="okta", base_url="http://t/v1/scim/v2/okta")
+    return scim_service(storage, SETTINGS.scim, source="okta", base_url="http://t/v1/scim/v2/okta")
 
 
 def _user(service: ScimService, username: str, **extra: object) -> str:
@@ -112,21 +117,21 @@ def test_team_roles_template_grants_roles_through_membership(
     service: ScimService, storage: Storage
 ) -> None:
     uid = _user(service, "erin@example.com")
-    assert storage.users.roles(uid) == ["viewer"]  # roles before any login
+    assert system_roles(storage, uid, SETTINGS) == ["viewer"]  # roles before any login
     group = service.create_group(
         {"schemas": [GROUP], "displayName": "Data-Engineers", "members": [{"value": uid}]},
         actor="t",
     )["id"]
-    assert storage.users.roles(uid) == ["airflow-deployer", "editor", "viewer"]
+    assert system_roles(storage, uid, SETTINGS) == ["airflow-deployer", "editor", "viewer"]
     rename = {
         "schemas": [PATCH],
         "Operations": [{"op": "replace", "path": "displayName", "value": "platform-admins"}],
     }
     service.patch_group(group, rename, actor="t")
-    assert storage.users.roles(uid) == ["admin", "viewer"]
+    assert system_roles(storage, uid, SETTINGS) == ["admin", "viewer"]
     leave = {"schemas": [PATCH], "Operations": [{"op": "remove", "path": "members"}]}
     service.patch_group(group, leave, actor="t")
-    assert storage.users.roles(uid) == ["viewer"]
+    assert system_roles(storage, uid, SETTINGS) == ["viewer"]
     assert storage.users.teams(uid) == []
 
 

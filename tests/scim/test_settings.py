@@ -16,6 +16,8 @@ def test_scim_section_from_file_and_environment(tmp_path: Path) -> None:
         "    - {match: platform-admins, roles: [admin]}\n"
         "    - {match: 'data-*', roles: [editor]}\n"
         "  okta: {connectorId: okta-sso}\n"
+        # A role named anywhere must exist: built in, or defined here.
+        "roles:\n  reader: {permissions: [resources.read]}\n"
     )
     settings = load_settings(
         config,

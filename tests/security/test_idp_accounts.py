@@ -14,7 +14,7 @@ from authbridge.connectors.base import SignupPolicy
 from authbridge.connectors.identity import Identity
 from authbridge.directory.identities import IdentityLinker, SignInRefused
 from authbridge.storage import Storage
-from tests.wiring import scim_service
+from tests.wiring import scim_service, system_roles
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 
@@ -138,14 +138,14 @@ def test_confusable_verified_emails_do_not_match_initial_admins(
     user = linker(storage, initial_admins=["admin@example.com"]).sign_in(
         ident("custom", "c-1", email=email, username=email), SignupPolicy()
     )
-    assert storage.users.roles(user.id) == ["viewer"]
+    assert system_roles(storage, user.id) == ["viewer"]
 
 
 def test_unverified_email_never_matches_initial_admins(storage: Storage) -> None:
     user = linker(storage, initial_admins=["ivy@example.com"]).sign_in(
         ident(email_verified=False), SignupPolicy()
     )
-    assert storage.users.roles(user.id) == ["viewer"]
+    assert system_roles(storage, user.id) == ["viewer"]
 
 
 def test_idp_groups_cannot_join_a_team_created_elsewhere(storage: Storage) -> None:

@@ -14,6 +14,7 @@ from authbridge.directory.identities import IdentityLinker
 from authbridge.web.services import Services
 from tests.security.conftest import AppFactory
 from tests.web.test_pages import PASSWORD, csrf, sign_up
+from tests.wiring import system_roles
 
 
 def _setup_token(capsys: pytest.CaptureFixture[str]) -> str:
@@ -50,7 +51,7 @@ def test_setup_link_dies_once_an_admin_exists_by_another_path(
     user = boss.sign_in(
         Identity("okta", "00u-boss", "boss", "boss@example.com", True), SignupPolicy()
     )
-    assert storage.users.roles(user.id) == ["admin"]
+    assert system_roles(storage, user.id) == ["admin"]
     # Someone who saw the printed link (a log viewer) now tries it with a listed address.
     assert _post_setup(client, token, "intruder@example.com") == 404
     assert storage.users.by_username("intruder@example.com") is None
@@ -106,7 +107,7 @@ def test_self_signup_cannot_take_admin_even_with_the_setup_page(client: TestClie
     )
     storage = _services(client).ready().storage
     eve = storage.users.by_username("eve@example.com")
-    assert eve is not None and storage.users.roles(eve.id) == ["viewer"]
+    assert eve is not None and system_roles(storage, eve.id) == ["viewer"]
 
 
 def test_signup_is_throttled_per_address(app_factory: AppFactory) -> None:

@@ -10,16 +10,18 @@ from sqlalchemy import inspect
 
 from authbridge.storage import Conflict, Storage
 from authbridge.storage.models import SigningKey
+from tests.wiring import system_roles
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
 def test_migrations_create_schema_and_seed_system_roles(storage: Storage) -> None:
     tables = set(inspect(storage.db.engine).get_table_names())
-    assert {"users", "identities", "roles", "browser_sessions", "signing_keys"} <= tables
+    assert {"users", "identities", "role_bindings", "browser_sessions", "signing_keys"} <= tables
+    assert not {"roles", "user_roles", "team_roles"} & tables  # one source of truth
     storage.db.upgrade()  # idempotent
     user = storage.users.create(username="a@example.com", roles=["admin", "viewer"])
-    assert storage.users.roles(user.id) == ["admin", "viewer"]
+    assert system_roles(storage, user.id) == ["admin", "viewer"]
 
 
 def test_usernames_are_unique_case_insensitively(storage: Storage) -> None:
@@ -52,9 +54,15 @@ def test_a_user_found_by_username_is_the_stored_row_not_a_new_one(storage: Stora
 
 
 def test_failed_create_leaves_nothing_behind(storage: Storage) -> None:
-    with pytest.raises(Exception):  # noqa: B017 - an unknown role violates the foreign key
-        storage.users.create(username="half@example.com", roles=["no-such-role"])
+    from authbridge.storage.users import IdentityLink
+
+    storage.users.create(username="first", identity=IdentityLink("okta", "sub-1"))
+    with pytest.raises(Conflict):  # the identity is taken: the user and its roles go too
+        storage.users.create(
+            username="half@example.com", roles=["viewer"], identity=IdentityLink("okta", "sub-1")
+        )
     assert storage.users.by_username("half@example.com") is None
+    assert storage.bindings.count() == 0
 
 
 def test_identity_is_keyed_by_connector_and_subject(storage: Storage) -> None:
@@ -182,15 +190,15 @@ def test_signing_keys_retire_once_and_delete(storage: Storage) -> None:
 
 
 def test_team_roles_reach_members(storage: Storage) -> None:
-    from authbridge.storage.models import Team, TeamMember, TeamRole
+    from authbridge.storage.models import Team, TeamMember
 
     user = storage.users.create(username="member", roles=["viewer"])
     with storage.db.session() as session:
         session.add(Team(id="t1", name="Data Engineers", name_key="data engineers"))
         session.flush()
         session.add(TeamMember(team_id="t1", user_id=user.id))
-        session.add(TeamRole(team_id="t1", role_name="editor"))
-    assert storage.users.roles(user.id) == ["editor", "viewer"]
+    storage.bindings.add("editor", team_id="t1", origin="test")
+    assert system_roles(storage, user.id) == ["editor", "viewer"]
     assert storage.users.teams(user.id) == ["Data Engineers"]
 
 

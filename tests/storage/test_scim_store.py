@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from authbridge.config.model import ScimSettings
 from authbridge.storage import Storage
-from authbridge.storage.models import Role, TeamMember
+from authbridge.storage.models import RoleBinding, TeamMember
 from authbridge.storage.models import User as UserRow
 from authbridge.storage.scim.errors import (
     ResourceMissing,
@@ -28,7 +28,7 @@ from authbridge.storage.scim.errors import (
     VersionMismatch,
 )
 from authbridge.storage.scim.group_store import GroupFields, GroupStore, MemberChange
-from authbridge.storage.scim.store import Roles, Search
+from authbridge.storage.scim.store import Search
 from authbridge.storage.scim.user_store import UserStore
 from authbridge.storage.scim_models import ScimAudit, ScimUserValue
 
@@ -38,9 +38,7 @@ BASE = "https://id.example.com/v1/scim/v2/okta"
 
 def _stores(storage: Storage, source: str = "okta") -> tuple[UserStore, GroupStore]:
     settings = ScimSettings()
-    roles = Roles(storage, settings)
-    roles.prepare()
-    shared: dict[str, Any] = {"source": source, "base_url": BASE, "roles": roles}
+    shared: dict[str, Any] = {"source": source, "base_url": BASE}
     users = UserStore(storage, settings, model=USER_MODEL, **shared)
     groups = GroupStore(storage, settings, model=Group, **shared)
     return users, groups
@@ -229,6 +227,8 @@ def test_delete_leaves_nothing_behind_for_a_sweep(storage: Storage) -> None:
     with storage.db.session() as session:
         assert session.scalar(select(func.count()).select_from(TeamMember)) == 0
         assert session.scalar(select(UserRow.id).where(UserRow.id == bob)) == bob  # stays
-        assert session.scalar(select(Role.name).where(Role.name == "viewer")) == "viewer"
+        # Bob's own binding (SCIM's default role) stays with him.
+        held = select(RoleBinding.role, RoleBinding.origin).where(RoleBinding.user_id == bob)
+        assert [tuple(row) for row in session.execute(held)] == [("viewer", "scim:okta")]
         actions = session.scalars(select(ScimAudit.action).order_by(ScimAudit.id))
         assert list(actions).count("delete") == 2

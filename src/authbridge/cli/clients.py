@@ -15,7 +15,7 @@ from rich.console import Console
 
 from authbridge.cli.wiring import open_operator
 from authbridge.clock import utcnow
-from authbridge.directory.roles import SYSTEM_ROLES
+from authbridge.directory.roles import RoleCatalog, UnknownRole
 from authbridge.provider.clients import GRANT_TYPES, Client
 from authbridge.provider.service import OpenIDProvider
 from authbridge.storage.errors import Conflict
@@ -51,10 +51,15 @@ def _provider(config: Path | None) -> OpenIDProvider:
     return open_operator(config).provider
 
 
-def _check_role(role: str) -> None:
-    if role not in SYSTEM_ROLES:
-        err.print(f"[red]Unknown role {role!r}[/]; use one of {', '.join(SYSTEM_ROLES)}.")
-        raise typer.Exit(2)
+def _check_role(role: str, config: Path | None) -> None:
+    """Exit 2 unless `role` is a built-in role or one the configuration defines."""
+    from authbridge.cli.main import load_or_exit
+
+    try:
+        RoleCatalog.from_settings(load_or_exit(config)).get(role)
+    except UnknownRole as exc:
+        err.print(f"[red]{exc}[/]", highlight=False)
+        raise typer.Exit(2) from None
 
 
 @clients_app.command("add")
@@ -141,12 +146,12 @@ def clients_remove(client_id: str, config: ConfigOption = None) -> None:
 @service_accounts_app.command("add")
 def service_accounts_add(
     name: str,
-    role: Annotated[str, typer.Option(help="admin, editor or viewer.")] = "viewer",
+    role: Annotated[str, typer.Option(help="A role (authbridge roles list).")] = "viewer",
     lifetime: Annotated[str | None, typer.Option(help="Access token lifetime, e.g. 1h.")] = None,
     config: ConfigOption = None,
 ) -> None:
     """Create a service account and its client_credentials client (secret printed once)."""
-    _check_role(role)
+    _check_role(role, config)
     seconds = parse_lifetime(lifetime) if lifetime else None
     if seconds is not None and not 60 <= seconds <= 86400:
         err.print("[red]--lifetime must be between 1m and 24h.[/]")
@@ -163,14 +168,15 @@ def service_accounts_add(
 
 @service_accounts_app.command("list")
 def service_accounts_list(config: ConfigOption = None) -> None:
-    provider = _provider(config)
+    operator = open_operator(config)
+    provider = operator.provider
     for client in provider.store.clients():
         if client.service_user_id is None:
             continue
         user = provider.store.user(client.service_user_id)
         if user is None:
             continue
-        roles = ", ".join(provider.storage.users.roles(user.id)) or "none"
+        roles = ", ".join(sorted(operator.bindings.effective_roles(user.id).system)) or "none"
         state = "active" if user.active else "disabled"
         out.print(f"{user.name}  client_id {client.client_id}  roles: {roles}  {state}")
 
@@ -193,13 +199,13 @@ def service_accounts_remove(name: str, config: ConfigOption = None) -> None:
 @robots_app.command("add")
 def robots_add(
     name: str,
-    role: Annotated[str, typer.Option(help="admin, editor or viewer.")] = "viewer",
+    role: Annotated[str, typer.Option(help="A role (authbridge roles list).")] = "viewer",
     lifetime: Annotated[str, typer.Option(help="e.g. 30d (at most 365d).")] = "30d",
     description: Annotated[str, typer.Option()] = "",
     config: ConfigOption = None,
 ) -> None:
     """Issue a robot token: a long-lived access token of a new robot principal."""
-    _check_role(role)
+    _check_role(role, config)
     seconds = parse_lifetime(lifetime)
     if not 60 <= seconds <= 365 * 86400:
         err.print("[red]--lifetime must be between 1m and 365d.[/]")

@@ -13,6 +13,7 @@ from rich.console import Console
 
 from authbridge.cli import login as login_commands
 from authbridge.cli.clients import clients_app, robots_app, service_accounts_app
+from authbridge.cli.roles import bindings_app, roles_app
 from authbridge.cli.scim import scim_app
 from authbridge.cli.users import users_app
 from authbridge.config import ConfigError, Report, Settings, load_with_report, masked
@@ -36,6 +37,8 @@ app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
+app.add_typer(roles_app, name="roles")
+app.add_typer(bindings_app, name="bindings")
 app.add_typer(clients_app, name="clients")
 app.add_typer(service_accounts_app, name="service-accounts")
 app.add_typer(robots_app, name="robots")

@@ -9,11 +9,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from authbridge.cli.roles import grant_role
 from authbridge.cli.wiring import open_operator
 from authbridge.config import Settings
 from authbridge.directory.accounts import AccountError, LocalAccounts
 from authbridge.directory.passwords import PasswordHashing
-from authbridge.directory.roles import ADMIN, SYSTEM_ROLES
+from authbridge.directory.roles import ADMIN, DEFAULT_ROLE, SYSTEM_SCOPE, UnknownRole
 from authbridge.storage import Storage
 
 __all__ = ["users_app"]
@@ -45,17 +46,20 @@ def _read_password(from_stdin: bool) -> str:
 def add(
     email: str,
     name: Annotated[str | None, typer.Option(help="Display name.")] = None,
-    role: Annotated[str, typer.Option(help="admin, editor or viewer.")] = "viewer",
+    role: Annotated[str, typer.Option(help="A role (authbridge roles list).")] = "viewer",
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,
     config: ConfigOption = None,
 ) -> None:
     """Create a local account. An operator may create admins (unlike self-service sign-up)."""
-    if role not in SYSTEM_ROLES:
-        err.print(f"[red]Unknown role {role!r}[/]; use one of {', '.join(SYSTEM_ROLES)}.")
-        raise typer.Exit(2)
-    settings, storage = _open(config)
+    operator = open_operator(config)
+    try:
+        operator.bindings.catalog.get(role)
+    except UnknownRole as exc:
+        err.print(f"[red]{exc}[/]", highlight=False)
+        raise typer.Exit(2) from None
+    settings, storage = operator.settings, operator.storage
     local = settings.auth.local
     hashing = PasswordHashing(
         local.password_hash.memory_cost,
@@ -70,22 +74,24 @@ def add(
             name=name,
             admin=role == ADMIN,
             self_service=False,
+            origin="cli",
         )
     except AccountError as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from None
-    if role not in (ADMIN, "viewer"):
-        storage.users.grant_role(user.id, role)
+    if role not in (ADMIN, DEFAULT_ROLE):
+        operator.bindings.grant(role, user_id=user.id, origin="cli")
     out.print(f"Created {user.username} ({role}).")
 
 
 @users_app.command("list")
 def list_users(config: ConfigOption = None) -> None:
-    """List users with their roles."""
-    _settings, storage = _open(config)
-    for user in storage.users.all():
+    """List users with their system roles (`roles effective <user>` shows scoped ones)."""
+    operator = open_operator(config)
+    for user in operator.storage.users.all():
         state = "" if user.active else "  (disabled)"
-        out.print(f"{user.username}  {','.join(storage.users.roles(user.id))}{state}")
+        roles = ",".join(sorted(operator.bindings.effective_roles(user.id).system))
+        out.print(f"{user.username}  {roles}{state}")
 
 
 def _find(storage: Storage, username: str) -> str:
@@ -96,15 +102,10 @@ def _find(storage: Storage, username: str) -> str:
     return user.id
 
 
-@users_app.command("grant")
+@users_app.command("grant", hidden=True)
 def grant(username: str, role: str, config: ConfigOption = None) -> None:
-    """Give a user a role."""
-    if role not in SYSTEM_ROLES:
-        err.print(f"[red]Unknown role {role!r}[/]; use one of {', '.join(SYSTEM_ROLES)}.")
-        raise typer.Exit(2)
-    _settings, storage = _open(config)
-    storage.users.grant_role(_find(storage, username), role)
-    out.print(f"{username} now has {role}.")
+    """Give a user a role at system scope (the older spelling of `roles grant --user`)."""
+    grant_role(role, username, None, SYSTEM_SCOPE, config)
 
 
 @users_app.command("disable")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from authbridge.config import Settings
 from authbridge.directory.revocation import Revocation
+from authbridge.directory.roles import RoleBindings
 from authbridge.provider.service import OpenIDProvider
 from authbridge.storage import Storage
 from authbridge.storage.counters import counters_for
@@ -27,6 +28,7 @@ class Operator:
     storage: Storage
     provider: OpenIDProvider
     revocation: Revocation
+    bindings: RoleBindings
 
 
 def open_operator(config: Path | None) -> Operator:
@@ -46,4 +48,5 @@ def open_operator(config: Path | None) -> Operator:
         storage=storage,
         provider=provider,
         revocation=Revocation(sessions=storage.sessions, tokens=provider),
+        bindings=RoleBindings(storage, provider.roles),
     )

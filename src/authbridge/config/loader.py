@@ -21,6 +21,7 @@ from authbridge.config import openmetadata, pachyderm
 from authbridge.config.errors import ConfigError, ConfigIssue
 from authbridge.config.houston import from_values
 from authbridge.config.model import Settings
+from authbridge.config.roles import role_issues
 from authbridge.config.schema import Node, aliases, child, closest, node_for, normalize
 
 __all__ = ["ENV_SECTIONS", "Report", "load_settings", "load_with_report", "masked", "read_file"]
@@ -323,6 +324,8 @@ def load_with_report(
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         issues.extend(_validation_issues(exc))
+    else:
+        issues.extend(role_issues(settings))
     if issues:
         raise ConfigError(issues)
     return settings, report

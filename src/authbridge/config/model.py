@@ -29,6 +29,7 @@ __all__ = [
     "OpenidConnectSettings",
     "PasswordHashSettings",
     "RateLimitSettings",
+    "RoleSettings",
     "ScimSettings",
     "ScimSourceSettings",
     "ScimTeamRoleRule",
@@ -421,10 +422,26 @@ class ScimSourceSettings(Section):
 
 
 class ScimTeamRoleRule(Section):
-    """Teams whose name matches `match` (a shell pattern, case-insensitive) grant `roles`."""
+    """Teams whose name matches `match` (a shell pattern, case-insensitive) give their members
+    `roles` at `scope`, whatever made the team (SCIM, IdP login claims, an admin)."""
 
     match: str = Field(min_length=1)
     roles: list[str] = Field(default_factory=list)
+    scope: str = Field(
+        default="system",
+        description="system, or a platform scope pattern filled from the team: "
+        "workspace:{displayName}, deployment:{externalId}, workspace:{id}.",
+    )
+
+
+class RoleSettings(Section):
+    """A role defined in configuration (`roles.<name>`), beside the built-in admin, editor
+    and viewer: a description and the permissions `require_permission` checks."""
+
+    description: str = Field(default="", max_length=256)
+    permissions: list[str] = Field(
+        default_factory=list, description="Permission names, e.g. deployments.create."
+    )
 
 
 class ScimSettings(Section):
@@ -433,7 +450,8 @@ class ScimSettings(Section):
     okta: ScimSourceSettings = Field(default_factory=ScimSourceSettings)
     microsoft: ScimSourceSettings = Field(default_factory=ScimSourceSettings)
     team_roles: list[ScimTeamRoleRule] = Field(
-        default_factory=list, description="Template: team name patterns to platform roles."
+        default_factory=list,
+        description="Templates: team name patterns to roles at a scope, for every team.",
     )
     default_roles: list[str] = Field(
         default_factory=lambda: ["viewer"], description="Roles of every provisioned user."
@@ -487,6 +505,10 @@ class Settings(Section):
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     scim: ScimSettings = Field(default_factory=ScimSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
+    roles: dict[str, RoleSettings] = Field(
+        default_factory=dict,
+        description="Roles beside the built-in admin, editor and viewer, by name.",
+    )
     clients: dict[str, ClientSettings] = Field(
         default_factory=dict, description="OAuth clients of the OpenID Provider, by client id."
     )

@@ -77,6 +77,7 @@ def new_account(
     name: str | None = None,
     password_hash: str | None = None,
     roles: Sequence[str] = (DEFAULT_ROLE,),
+    role_origin: str = "default",
     identity: IdentityLink | None = None,
     kind: str = "person",
 ) -> User:
@@ -91,6 +92,7 @@ def new_account(
         name=display_name(name),
         password_hash=password_hash,
         roles=roles,
+        role_origin=role_origin,
         identity=identity,
         kind=kind,
     )
@@ -111,6 +113,7 @@ class LocalAccounts:
         name: str | None = None,
         admin: bool = False,
         self_service: bool = True,
+        origin: str = "default",
     ) -> User:
         """Create a local account whose username is its email address.
 
@@ -138,6 +141,8 @@ class LocalAccounts:
                 name=name,
                 password_hash=self.hashing.hash(password),
                 roles=[ADMIN] if admin else [DEFAULT_ROLE],
+                # Who made an admin (`setup`, `bootstrap`, `cli`) shows in `bindings list`.
+                role_origin=origin if admin else "default",
             )
         except Conflict:
             raise AccountError("An account with this email exists already.") from None

@@ -70,14 +70,18 @@ class BootstrapAdmin:
         Idempotent across replicas and restarts: replicas starting together all try, and
         the unique username decides, so exactly one account is made.
         """
-        if accounts.storage.users.any_with_role(ADMIN):
+        if accounts.storage.bindings.any_user_with(ADMIN):
             return False
         try:
             accounts.sign_up(
-                email=self.email, password=self.password, admin=True, self_service=False
+                email=self.email,
+                password=self.password,
+                admin=True,
+                self_service=False,
+                origin="bootstrap",
             )
         except AccountError:
-            if accounts.storage.users.any_with_role(ADMIN):
+            if accounts.storage.bindings.any_user_with(ADMIN):
                 return False  # another replica made it a moment ago
             raise
         return True
@@ -107,7 +111,7 @@ class SetupLinks:
         self._storage = storage
 
     def admin_exists(self) -> bool:
-        return self._storage.users.any_with_role(ADMIN)
+        return self._storage.bindings.any_user_with(ADMIN)
 
     def issue(self, now: datetime | None = None) -> IssuedLink | None:
         """The setup link while no admin exists, else None.

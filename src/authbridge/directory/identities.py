@@ -29,7 +29,13 @@ from authbridge.connectors.base import SignupPolicy
 from authbridge.connectors.identity import Identity
 from authbridge.directory.accounts import IdentityLink, new_account
 from authbridge.directory.provisioning import find_provisioned
-from authbridge.directory.roles import ADMIN, DEFAULT_ROLE, domain_allowed, is_initial_admin
+from authbridge.directory.roles import (
+    ADMIN,
+    CONFIG_ADMINS_ORIGIN,
+    DEFAULT_ROLE,
+    domain_allowed,
+    is_initial_admin,
+)
 from authbridge.storage import Storage
 from authbridge.storage.errors import Conflict
 from authbridge.storage.models import User
@@ -168,6 +174,7 @@ class IdentityLinker:
                     email_verified=identity.email_verified,
                     name=identity.name,
                     roles=[ADMIN if admin else DEFAULT_ROLE],
+                    role_origin=CONFIG_ADMINS_ORIGIN if admin else "default",
                     identity=link,
                 )
             except Conflict:

@@ -2,16 +2,16 @@
 
 Every issuer of a token (the signed-in page, the OpenID Provider's grants, robot tokens)
 builds it here, so a claim added to `Principal` is filled the same way everywhere. Roles
-(direct and through teams) and teams are read at every issue, so a change of role shows
+(direct, through teams, and from the team templates; `directory/roles.py`) and teams are
+read at every issue, so a change of role shows
 in the next token, refreshed ones included.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Protocol
 
-from authbridge.storage.users import UserStore
+from authbridge.directory.roles import EffectiveRoles, RoleBindings
 from authbridge.tokens.claims import Principal
 
 __all__ = ["DirectoryUser", "principal", "principal_of"]
@@ -34,20 +34,21 @@ class DirectoryUser(Protocol):
     def kind(self) -> str: ...
 
 
-def principal(user: DirectoryUser, *, roles: Iterable[str], teams: Iterable[str]) -> Principal:
-    """The principal of `user` holding `roles` and member of `teams`, as read by the caller."""
+def principal(user: DirectoryUser, roles: EffectiveRoles) -> Principal:
+    """The principal of `user` with `roles` (and their teams), as computed by the caller."""
     return Principal(
         subject=user.id,
         username=user.username,
         email=user.email,
         email_verified=user.email_verified,
         name=user.name,
-        groups=tuple(teams),
-        roles=tuple(roles),
+        groups=roles.teams,
+        roles=tuple(sorted(roles.system)),
         kind=user.kind,
+        scoped_roles=tuple((scope, tuple(sorted(r))) for scope, r in roles.scoped.items()),
     )
 
 
-def principal_of(users: UserStore, user: DirectoryUser) -> Principal:
+def principal_of(bindings: RoleBindings, user: DirectoryUser) -> Principal:
     """The principal of `user` with the roles and teams stored now."""
-    return principal(user, roles=users.roles(user.id), teams=users.teams(user.id))
+    return principal(user, bindings.effective_roles(user.id))

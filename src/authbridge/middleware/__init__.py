@@ -8,8 +8,13 @@ that a Flask service never imports Starlette and vice versa:
   ``scope["user"]``/``scope["auth"]``)
 * :mod:`authbridge.middleware.dependency` — ``BearerAuth`` (FastAPI dependency)
 * :mod:`authbridge.middleware.wsgi` — ``JwtWsgiMiddleware`` (Flask, Airflow webserver)
+
+Role checks (:mod:`authbridge.middleware.authz`): ``require_role(role, scope=...)`` and
+``require_permission(...)``, applied by ``RequireMiddleware`` (ASGI),
+``BearerAuth.require_role`` (FastAPI) and ``RequireWsgiMiddleware`` (WSGI).
 """
 
+from .authz import Authorizer, Requirement, RolesEndpoint, require_permission, require_role
 from .claims import VerifiedToken
 from .config import (
     AUTHBRIDGE_JWKS_PATH,
@@ -36,6 +41,7 @@ from .verifier import TokenVerifier
 __all__ = [
     "AUTHBRIDGE_JWKS_PATH",
     "SUPPORTED_ALGORITHMS",
+    "Authorizer",
     "ConfigError",
     "FetchResult",
     "Fetcher",
@@ -47,6 +53,8 @@ __all__ = [
     "KeySetUnavailable",
     "MissingToken",
     "Reason",
+    "Requirement",
+    "RolesEndpoint",
     "TokenError",
     "TokenKind",
     "TokenTypeRule",
@@ -54,4 +62,6 @@ __all__ = [
     "UrllibFetcher",
     "VerifiedToken",
     "VerifierConfig",
+    "require_permission",
+    "require_role",
 ]

@@ -16,12 +16,13 @@ from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.security.base import SecurityBase
 
 from .asgi import TokenUser
+from .authz import Authorizer, Requirement, ScopeOf, require_permission, require_role
 from .bearer import parse_authorization, www_authenticate
 from .claims import VerifiedToken, require
 from .errors import MissingToken, TokenError
 from .verifier import TokenVerifier
 
-__all__ = ["BearerAuth"]
+__all__ = ["BearerAuth", "RequireAuth"]
 
 
 class BearerAuth(SecurityBase):
@@ -53,6 +54,21 @@ class BearerAuth(SecurityBase):
             scheme_name=self.scheme_name,
         )
 
+    def require_role(
+        self, role: str, scope: "str | ScopeOf" = "system", authorizer: Authorizer | None = None
+    ) -> "RequireAuth":
+        """A dependency that needs `role` at `scope` (a callable receives the Request)."""
+        return RequireAuth(self, require_role(role, scope), authorizer or Authorizer())
+
+    def require_permission(
+        self,
+        permission: str,
+        scope: "str | ScopeOf" = "system",
+        authorizer: Authorizer | None = None,
+    ) -> "RequireAuth":
+        """A dependency that needs a role with `permission` at `scope`."""
+        return RequireAuth(self, require_permission(permission, scope), authorizer or Authorizer())
+
     async def __call__(self, request: Request) -> VerifiedToken:
         try:
             user = request.scope.get("user")
@@ -72,3 +88,35 @@ class BearerAuth(SecurityBase):
                     "Cache-Control": "no-store",
                 },
             ) from None
+
+
+class RequireAuth(SecurityBase):
+    """``Depends(auth.require_role("editor", scope=lambda r: f"workspace:{r.path_params['ws']}"))``:
+    the verified token, once its role or permission is checked (403 ``insufficient_scope``,
+    503 when an overflowed token's roles cannot be read; see :mod:`.authz`)."""
+
+    def __init__(
+        self, bearer: BearerAuth, requirement: Requirement, authorizer: Authorizer
+    ) -> None:
+        authorizer.check_config(requirement)
+        self.bearer = bearer
+        self.requirement = requirement
+        self.authorizer = authorizer
+        self.model = bearer.model
+        self.scheme_name = bearer.scheme_name
+
+    async def __call__(self, request: Request) -> VerifiedToken:
+        token = await self.bearer(request)
+        try:
+            raw = parse_authorization(request.headers.getlist("authorization")) or ""
+            await self.authorizer.acheck(raw, token, self.requirement, request)
+        except TokenError as exc:
+            raise HTTPException(
+                status_code=exc.status,
+                detail=exc.description,
+                headers={
+                    "WWW-Authenticate": www_authenticate(exc, self.bearer.realm),
+                    "Cache-Control": "no-store",
+                },
+            ) from None
+        return token

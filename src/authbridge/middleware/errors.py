@@ -48,6 +48,10 @@ class Reason(StrEnum):
     PRINCIPAL_DOMAIN = "principal_domain"
     EMAIL_UNVERIFIED = "email_unverified"
     INSUFFICIENT_SCOPE = "insufficient_scope"
+    INSUFFICIENT_ROLE = "insufficient_role"
+    INSUFFICIENT_PERMISSION = "insufficient_permission"
+    ROLES_OVERFLOW = "roles_overflow"
+    ROLES_UNAVAILABLE = "roles_unavailable"
 
 
 _DESCRIPTIONS: dict[Reason, str] = {
@@ -75,6 +79,10 @@ _DESCRIPTIONS: dict[Reason, str] = {
     Reason.PRINCIPAL_DOMAIN: "The token principal is outside the allowed domain",
     Reason.EMAIL_UNVERIFIED: "The token email is not verified",
     Reason.INSUFFICIENT_SCOPE: "The token lacks a required scope or role",
+    Reason.INSUFFICIENT_ROLE: "The token holds no role required here at this scope",
+    Reason.INSUFFICIENT_PERMISSION: "The token holds no role with the permission required here",
+    Reason.ROLES_OVERFLOW: "The token roles overflowed and this service cannot read the rest",
+    Reason.ROLES_UNAVAILABLE: "The roles of the token could not be read; try again",
 }
 
 
@@ -140,6 +148,11 @@ class InsufficientScope(TokenError):
     status = 403
     error = "insufficient_scope"
 
-    def __init__(self, scopes: tuple[str, ...] = (), detail: str | None = None) -> None:
-        super().__init__(Reason.INSUFFICIENT_SCOPE, detail)
+    def __init__(
+        self,
+        scopes: tuple[str, ...] = (),
+        detail: str | None = None,
+        reason: Reason = Reason.INSUFFICIENT_SCOPE,
+    ) -> None:
+        super().__init__(reason, detail)
         self.scopes = scopes

@@ -87,6 +87,10 @@ class UrllibFetcher:
         """The proxy a fetch of ``url`` goes through (``None``: direct), read now."""
         return proxy_for(url, os.environ if self._environ is None else self._environ)
 
+    def opener(self, url: str) -> urllib.request.OpenerDirector:
+        """An opener through the proxy chosen for ``url`` (the roles endpoint uses it too)."""
+        return self._opener(url)
+
     def _opener(self, url: str) -> urllib.request.OpenerDirector:
         proxy = self.proxy(url)
         routes = {"http": proxy, "https": proxy} if proxy else {}

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
+from .authz import Guard
 from .bearer import error_body, parse_authorization, www_authenticate
 from .errors import MissingToken, TokenError
 from .verifier import TokenVerifier
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["ENVIRON_KEY", "JwtWsgiMiddleware"]
+__all__ = ["ENVIRON_KEY", "JwtWsgiMiddleware", "RequireWsgiMiddleware", "refuse"]
 
 ENVIRON_KEY = "authbridge.token"
 log = logging.getLogger("authbridge.middleware")
@@ -73,18 +74,44 @@ class JwtWsgiMiddleware:
             token = self.verifier.verify(raw, scopes=self.scopes, roles=self.roles)
         except TokenError as exc:
             log.info("bearer token refused: %s", exc.reason.value)
-            body = error_body(exc)
-            start_response(
-                f"{exc.status} {HTTPStatus(exc.status).phrase}",
-                [
-                    ("Content-Type", "application/json"),
-                    ("Content-Length", str(len(body))),
-                    ("Cache-Control", "no-store"),
-                    ("WWW-Authenticate", www_authenticate(exc, self.realm)),
-                ],
-            )
-            return [body]
+            return refuse(start_response, exc, self.realm)
         environ[ENVIRON_KEY] = token
         if self.set_remote_user:
             environ["REMOTE_USER"] = token.principal or token.subject
         return self.app(environ, start_response)
+
+
+def refuse(start_response: StartResponse, exc: TokenError, realm: str) -> list[bytes]:
+    """Answer a refusal per RFC 6750 §3.1."""
+    body = error_body(exc)
+    start_response(
+        f"{exc.status} {HTTPStatus(exc.status).phrase}",
+        [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"),
+            ("WWW-Authenticate", www_authenticate(exc, realm)),
+        ],
+    )
+    return [body]
+
+
+class RequireWsgiMiddleware(Guard):
+    """Role or permission check for the WSGI app it wraps, inside
+    :class:`JwtWsgiMiddleware` (which puts the token at ``environ["authbridge.token"]``):
+    ``JwtWsgiMiddleware(RequireWsgiMiddleware(app, require_role("admin")), verifier)``.
+    A scope callable receives the environ. Refusals as :mod:`.authz` describes."""
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> _Iterable[bytes]:
+        token = environ.get(ENVIRON_KEY)
+        try:
+            if token is None:
+                raise MissingToken()
+            header = environ.get("HTTP_AUTHORIZATION")
+            raw = parse_authorization([header] if header is not None else []) or ""
+            self.authorizer.check(raw, token, self.requirement, environ)
+        except TokenError as exc:
+            log.info("request refused: %s", exc.reason.value)
+            return refuse(start_response, exc, self.realm)
+        app: WSGIApplication = self.app
+        return app(environ, start_response)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from authbridge.clock import utcnow
+from authbridge.directory.roles import RoleResolver
 from authbridge.provider import pkce
 from authbridge.provider.authorization import SUPPORTED_SCOPES
 from authbridge.provider.clients import DEVICE_GRANT, Client
@@ -42,6 +43,8 @@ class Grants:
     issuer: TokenIssuer
     audience: list[str]
     clock: Callable[[], datetime] = utcnow
+    # The configuration's roles and team templates (OpenIDProvider passes its own).
+    roles: RoleResolver = field(default_factory=RoleResolver.builtin)
 
     # Issuing -----------------------------------------------------------------------
 
@@ -57,7 +60,7 @@ class Grants:
         family: RefreshRow | None = None,
     ) -> tuple[dict[str, Any], str, int, str | None]:
         """The token response; returns (body, access jti, access exp, family id)."""
-        principal = subject_principal(user)
+        principal = subject_principal(user, self.roles)
         access = self.issuer.access_token(
             principal,
             audience=self.audience,

@@ -15,6 +15,7 @@ from typing import Any
 from authbridge.clock import utcnow
 from authbridge.config.model import Settings
 from authbridge.directory.accounts import new_account
+from authbridge.directory.roles import RoleResolver
 from authbridge.directory.throttle import CredentialThrottle
 from authbridge.provider.authorization import (
     SUPPORTED_SCOPES,
@@ -78,7 +79,11 @@ class OpenIDProvider:
         # in-process statements are; a Redis round trip (up to its timeout) is not.
         self.inline_io = storage.db.dialect == "sqlite" and not counters.remote
         self.own_tokens = OwnTokens(keyring, settings.server.issuer)
-        self.grants = Grants(self.store, issuer, settings.access_token_audience, clock=clock)
+        # Effective roles from the configuration's roles and team templates (built once).
+        self.roles = RoleResolver.from_settings(settings)
+        self.grants = Grants(
+            self.store, issuer, settings.access_token_audience, clock=clock, roles=self.roles
+        )
         self.throttle = CredentialThrottle(counters, "oauth-client")
         self.device_verification = DeviceVerification(
             self.store, counters, self._client_name, clock
@@ -167,7 +172,7 @@ class OpenIDProvider:
             return request.target.respond({"code": code})
         subject = self.store.subject(user.id)
         assert subject is not None
-        principal = subject_principal(subject)
+        principal = subject_principal(subject, self.roles)
         params: dict[str, str] = {}
         access_token = None
         if request.response_type == "id_token token":
@@ -288,7 +293,7 @@ class OpenIDProvider:
         user = self.store.subject(str(claims["sub"]))
         if user is None:
             raise OAuthError("invalid_token", "the user of this token is gone", status=401)
-        return userinfo_claims(subject_principal(user), scope)
+        return userinfo_claims(subject_principal(user, self.roles), scope)
 
     def revoke(
         self, authorization: str | None, form: Mapping[str, str], address: str | None = None
@@ -404,7 +409,12 @@ class OpenIDProvider:
         """A service account: a non-person user with one role, and a confidential client for
         the client_credentials grant whose tokens carry `principal_type: service`."""
         user = new_account(
-            self.storage.users, username=f"service:{name}", name=name, kind="service", roles=[role]
+            self.storage.users,
+            username=f"service:{name}",
+            name=name,
+            kind="service",
+            roles=[self.roles.catalog.get(role).name],
+            role_origin="cli",
         )
         return self.add_client(
             Client(
@@ -421,12 +431,17 @@ class OpenIDProvider:
     ) -> tuple[str, str, datetime]:
         """A robot token (Pachyderm's): a long-lived access token for a new robot user."""
         user = new_account(
-            self.storage.users, username=f"robot:{name}", name=name, kind="robot", roles=[role]
+            self.storage.users,
+            username=f"robot:{name}",
+            name=name,
+            kind="robot",
+            roles=[self.roles.catalog.get(role).name],
+            role_origin="cli",
         )
         subject = self.store.subject(user.id)
         assert subject is not None  # created just above
         issued = self.issuer.access_token(
-            subject_principal(subject),
+            subject_principal(subject, self.roles),
             audience=self.settings.access_token_audience,
             client_id="robot",
             lifetime=lifetime,

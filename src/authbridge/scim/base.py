@@ -39,7 +39,7 @@ from authbridge.storage.scim.errors import (
     UnsupportedSort,
     VersionMismatch,
 )
-from authbridge.storage.scim.store import Page, ResourceStore, Roles, Search, Versions
+from authbridge.storage.scim.store import Page, ResourceStore, Search, Versions
 
 __all__ = [
     "ListQuery",
@@ -171,15 +171,13 @@ class ResourceService:
         base_url: str,
         policy: ScimPolicy,
         dialect: Dialect,
-        roles: Roles,
     ) -> None:
         self.settings = settings
         self.source = source
         self.policy = policy
         self.dialect = dialect
-        self.roles = roles
         self.store = self.store_type(
-            storage, settings, model=self.model, source=source, base_url=base_url, roles=roles
+            storage, settings, model=self.model, source=source, base_url=base_url
         )
 
     @staticmethod

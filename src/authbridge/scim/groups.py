@@ -59,7 +59,6 @@ class GroupService(ResourceService):
     def create(self, body: Any, *, actor: str) -> dict[str, Any]:
         """RFC 7644 §3.3: create a Group (a Team) with its members; 409 on a taken name."""
         resource = self._validate(body, Context.RESOURCE_CREATION_REQUEST)
-        self.roles.prepare()
         fields = self._fields(resource)
         member_ids = self._member_ids(resource)
         with storage_errors():
@@ -117,7 +116,6 @@ class GroupService(ResourceService):
         *,
         with_members: bool = True,
     ) -> dict[str, Any]:
-        self.roles.prepare()
         with storage_errors():
             return self.store.update(
                 team_id,

@@ -23,7 +23,6 @@ from authbridge.scim.dialect import dialect_for, policy_for
 from authbridge.scim.groups import GroupService
 from authbridge.scim.users import UserService
 from authbridge.storage import Storage
-from authbridge.storage.scim.store import Roles
 
 __all__ = [
     "ListQuery",
@@ -58,7 +57,6 @@ class ScimService:
             "base_url": self.base_url,
             "policy": self.policy,
             "dialect": self.dialect,
-            "roles": Roles(storage, settings),  # one for both: created once, on first write
         }
         self.users = UserService(storage, settings, revocation=revocation, **shared)
         self.groups = GroupService(storage, settings, **shared)

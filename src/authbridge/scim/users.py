@@ -39,7 +39,6 @@ class UserService(ResourceService):
 
     def create(self, body: Any, *, actor: str) -> dict[str, Any]:
         """RFC 7644 §3.3: create a User; 409 if its userName or externalId is taken."""
-        self.roles.prepare()
         resource = self._validate(body, Context.RESOURCE_CREATION_REQUEST)
         with storage_errors():
             return self.store.create(self._dump(resource), actor=actor)

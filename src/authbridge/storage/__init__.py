@@ -6,6 +6,7 @@ from authbridge.storage import (
     provider_models,  # noqa: F401  (the provider's tables)
     scim_models,  # noqa: F401  (SCIM provisioning's tables)
 )
+from authbridge.storage.bindings import RoleBindingStore
 from authbridge.storage.database import Database
 from authbridge.storage.errors import Conflict, StorageError, Unavailable
 from authbridge.storage.expiry import GarbageCollected
@@ -24,6 +25,7 @@ __all__ = [
     "KeyValueStore",
     "ProviderStore",
     "RateLimitStore",
+    "RoleBindingStore",
     "SessionStore",
     "Storage",
     "StorageError",
@@ -38,6 +40,7 @@ class Storage:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.users = UserStore(db)
+        self.bindings = RoleBindingStore(db)
         self.sessions = SessionStore(db)
         self.keys = KeyStore(db)
         self.rate_limits = RateLimitStore(db)

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
@@ -33,13 +34,11 @@ __all__ = [
     "Identity",
     "KeyValue",
     "RateLimitCounter",
-    "Role",
+    "RoleBinding",
     "SigningKey",
     "Team",
     "TeamMember",
-    "TeamRole",
     "User",
-    "UserRole",
     "column_values",
 ]
 
@@ -114,25 +113,6 @@ class Identity(Base):
     )
 
 
-class Role(Base):
-    __tablename__ = "roles"
-
-    name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    description: Mapped[str] = mapped_column(String(256), default="")
-    system: Mapped[bool] = mapped_column(Boolean, default=False)
-
-
-class UserRole(Base):
-    __tablename__ = "user_roles"
-
-    user_id: Mapped[str] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
-    )
-    role_name: Mapped[str] = mapped_column(
-        ForeignKey("roles.name", ondelete="CASCADE"), primary_key=True
-    )
-
-
 class Team(Base):
     __tablename__ = "teams"
 
@@ -156,14 +136,33 @@ class TeamMember(Base):
     __table_args__ = (Index("ix_team_members_user", "user_id"),)
 
 
-class TeamRole(Base):
-    __tablename__ = "team_roles"
+class RoleBinding(Base):
+    """A role given to a user or a team at a scope (`system`, or a platform scope such as
+    `workspace:ws1`). `principal` (`user:<id>` / `team:<id>`) carries the uniqueness, since
+    NULLs in a unique constraint never collide; the two foreign keys carry the cascades.
+    The role name is checked against the catalog when granted (configured roles live in the
+    configuration, not in a table); `origin` says who made it (`cli`, `scim:okta`,
+    `config:authorizer.initialAdmins`, ...)."""
 
-    team_id: Mapped[str] = mapped_column(
-        ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
-    )
-    role_name: Mapped[str] = mapped_column(
-        ForeignKey("roles.name", ondelete="CASCADE"), primary_key=True
+    __tablename__ = "role_bindings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    role: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(String(256), default="system")
+    principal: Mapped[str] = mapped_column(String(48))
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    team_id: Mapped[str | None] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
+    origin: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("principal", "role", "scope", name="uq_role_bindings"),
+        CheckConstraint(
+            "(user_id IS NULL) <> (team_id IS NULL)", name="ck_role_bindings_one_principal"
+        ),
+        Index("ix_role_bindings_user", "user_id"),
+        Index("ix_role_bindings_team", "team_id"),
+        Index("ix_role_bindings_origin", "origin"),
     )
 
 

@@ -20,7 +20,7 @@ import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -48,6 +48,7 @@ from sqlalchemy.sql.selectable import TextualSelect
 from sqlalchemy.types import TypeEngine
 
 from authbridge.clock import utcnow
+from authbridge.storage.bindings import Grants, load_grants
 from authbridge.storage.database import Database
 from authbridge.storage.errors import Conflict
 from authbridge.storage.models import User, UTCDateTime
@@ -126,19 +127,12 @@ Q_ADD_REFRESH = text(
     bindparam("idle_expires_at", type_=UTCDateTime()),
     bindparam("no", False, Boolean()),
 )
-# Roles held directly and through teams, and team names (as UserStore.roles and .teams).
-Q_MEMBERSHIP = text(
-    "SELECT 'r' AS k, role_name AS v FROM user_roles WHERE user_id = :u"
-    " UNION SELECT 'r', tr.role_name FROM team_roles tr"
-    " JOIN team_members tm ON tm.team_id = tr.team_id WHERE tm.user_id = :u"
-    " UNION SELECT 't', t.name FROM teams t"
-    " JOIN team_members tm ON tm.team_id = t.id WHERE tm.user_id = :u"
-)
 
 
 @dataclass(frozen=True)
 class Subject:
-    """What a token says about its user, read in the grant's own transaction."""
+    """What a token says about its user, read in the grant's own transaction: the user and
+    the rows their roles are computed from (`directory/roles.py` computes them)."""
 
     id: str
     username: str
@@ -147,15 +141,14 @@ class Subject:
     name: str | None
     kind: str
     active: bool
-    roles: tuple[str, ...]
-    teams: tuple[str, ...]
+    grants: Grants = field(default_factory=Grants)
+
+    @property
+    def teams(self) -> tuple[str, ...]:
+        return tuple(team.name for team in self.grants.teams)
 
 
 def _load_subject(conn: Connection, user: Any, user_id: str) -> Subject:
-    roles: list[str] = []
-    teams: list[str] = []
-    for kind, value in conn.execute(Q_MEMBERSHIP, {"u": user_id}):
-        (roles if kind == "r" else teams).append(value)
     return Subject(
         id=user_id,
         username=user.username,
@@ -164,8 +157,7 @@ def _load_subject(conn: Connection, user: Any, user_id: str) -> Subject:
         name=user.name,
         kind=user.kind,
         active=bool(user.active),
-        roles=tuple(sorted(set(roles))),
-        teams=tuple(sorted(teams)),
+        grants=load_grants(conn, user_id),
     )
 
 
@@ -528,7 +520,7 @@ class ProviderStore:
             return Rotation(successor, None, _load_subject(conn, found, row.user_id))
 
     def subject(self, user_id: str) -> Subject | None:
-        """The user with roles and teams, in one short transaction."""
+        """The user with the rows of their roles and teams, in one short transaction."""
         with self._hot_transaction() as conn:
             user = conn.execute(Q_FIND_USER, {"u": user_id}).first()
             return _load_subject(conn, user, user_id) if user is not None else None

@@ -1,4 +1,4 @@
-"""Users, their upstream identities, their roles and their IdP-owned teams.
+"""Users, their upstream identities and their IdP-owned teams (roles: `bindings.py`).
 
 `username_key` is the one case-insensitive key of a username (RFC 7643 §4.1.1: userName is
 caseExact=false); the unique index is on it, and SCIM filters on userName compare it.
@@ -13,14 +13,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Table, bindparam, delete, func, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from authbridge.clock import utcnow
+from authbridge.storage.bindings import binding_rows
 from authbridge.storage.database import Database
 from authbridge.storage.errors import Conflict
-from authbridge.storage.models import Identity, Team, TeamMember, TeamRole, User, UserRole
+from authbridge.storage.models import Identity, RoleBinding, Team, TeamMember, User
 from authbridge.storage.scim_models import ScimUser
 
 __all__ = ["IdentityLink", "UserStore", "user_row", "username_key"]
@@ -89,10 +90,12 @@ class UserStore:
         password_hash: str | None = None,
         kind: str = "person",
         roles: Iterable[str] = (),
+        role_origin: str = "default",
         identity: IdentityLink | None = None,
     ) -> User:
-        """Create a user with its roles (and its identity link) in one transaction, so nothing
-        is half-created; Conflict if the username or the identity is taken."""
+        """Create a user with its system-scope role bindings (made by `role_origin`) and its
+        identity link in one transaction, so nothing is half-created; Conflict if the
+        username or the identity is taken."""
         now = utcnow()
         user = user_row(
             username=username,
@@ -107,8 +110,9 @@ class UserStore:
             with self._db.session() as session:
                 session.add(user)
                 session.flush()
-                for role in roles:
-                    session.add(UserRole(user_id=user.id, role_name=role))
+                rows = binding_rows(user.id, roles, role_origin, now)
+                if rows:
+                    session.execute(insert(RoleBinding), rows)
                 if identity is not None:
                     session.add(_identity_row(user.id, identity, now))
         except IntegrityError as exc:
@@ -216,35 +220,28 @@ class UserStore:
                 update(User).where(User.id == user_id).values(active=active, updated_at=utcnow())
             )
 
-    def grant_role(self, user_id: str, role: str) -> None:
-        with self._db.session() as session:
-            if session.get(UserRole, (user_id, role)) is None:
-                session.add(UserRole(user_id=user_id, role_name=role))
-
-    def any_with_role(self, role: str) -> bool:
-        """Whether some user holds `role` directly (the first-admin check)."""
-        with self._db.session() as session:
-            found = session.scalar(
-                select(UserRole.user_id).where(UserRole.role_name == role).limit(1)
+    def verified_emails(self, patterns: Sequence[str]) -> list[tuple[str, str]]:
+        """(id, email) of the people whose verified email equals one of `patterns`, or is
+        like one ending in `@%` (`local@%`), case-insensitively; the `initialAdmins` lookup."""
+        if not patterns:
+            return []
+        email = func.lower(User.email)
+        conditions = [
+            email.like(
+                p[:-1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",
+                escape="\\",
             )
-            return found is not None
-
-    def revoke_role(self, user_id: str, role: str) -> None:
+            if p.endswith("@%")
+            else email == p
+            for p in patterns
+        ]
         with self._db.session() as session:
-            session.execute(
-                delete(UserRole).where(UserRole.user_id == user_id, UserRole.role_name == role)
+            rows = session.execute(
+                select(User.id, User.email).where(
+                    User.email_verified.is_(True), User.kind == "person", or_(*conditions)
+                )
             )
-
-    def roles(self, user_id: str) -> list[str]:
-        """Roles held directly and through teams, sorted."""
-        with self._db.session() as session:
-            direct = select(UserRole.role_name).where(UserRole.user_id == user_id)
-            via_teams = (
-                select(TeamRole.role_name)
-                .join(TeamMember, TeamMember.team_id == TeamRole.team_id)
-                .where(TeamMember.user_id == user_id)
-            )
-            return sorted(set(session.scalars(direct.union(via_teams))))
+            return [(user_id, found) for user_id, found in rows if found]
 
     def teams(self, user_id: str) -> list[str]:
         with self._db.session() as session:

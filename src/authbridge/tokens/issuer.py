@@ -13,7 +13,7 @@ from joserfc import jwt
 from authbridge.clock import utcnow
 from authbridge.config.model import Settings
 from authbridge.middleware.hashes import half_hash
-from authbridge.tokens.claims import Principal
+from authbridge.tokens.claims import Principal, bounded_claims
 from authbridge.tokens.keyring import KeyRing
 
 __all__ = ["IssuedToken", "TokenIssuer", "half_hash", "issuer_for", "new_token_id"]
@@ -64,8 +64,7 @@ class TokenIssuer:
         claims: dict[str, Any] = {
             "sub": principal.subject,
             "preferred_username": principal.username,
-            "groups": list(principal.groups),
-            "roles": list(principal.roles),
+            **bounded_claims(principal),
         }
         if principal.email is not None:
             claims["email"] = principal.email

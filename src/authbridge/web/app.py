@@ -12,6 +12,7 @@ from starlette.staticfiles import StaticFiles
 from authbridge import __version__
 from authbridge.config.model import Settings
 from authbridge.web import (
+    authz_routes,
     device_routes,
     errors,
     oauth_client_routes,
@@ -61,6 +62,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         device_routes,
         scim_routes,
         oauth_client_routes,
+        authz_routes,
     )
     for module in route_modules:
         app.include_router(module.router)

@@ -284,7 +284,12 @@ def setup(
         )
     try:
         user = ready.accounts.sign_up(
-            email=email, password=password, name=name, admin=True, self_service=False
+            email=email,
+            password=password,
+            name=name,
+            admin=True,
+            self_service=False,
+            origin="setup",
         )
     except AccountError as exc:
         return _setup_form(
@@ -315,7 +320,7 @@ def account(request: Request, services: ServicesDep) -> Response:
         return _see_other("/login")
     ready = services.ready()
     user = signed_in.user
-    principal = principal_of(ready.storage.users, user)
+    principal = principal_of(ready.bindings, user)
     issued = ready.issuer.access_token(
         principal,
         audience=services.settings.access_token_audience,

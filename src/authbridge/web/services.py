@@ -29,6 +29,7 @@ from authbridge.directory.accounts import AccountError, LocalAccounts
 from authbridge.directory.bootstrap import BootstrapAdmin, SetupLinks
 from authbridge.directory.passwords import PasswordHashing
 from authbridge.directory.revocation import Revocation
+from authbridge.directory.roles import RoleBindings
 from authbridge.directory.throttle import CredentialThrottle, SignInThrottle
 from authbridge.provider.service import OpenIDProvider
 from authbridge.scim.auth import SOURCES as SCIM_SOURCES
@@ -120,6 +121,9 @@ class Ready:
     csrf: Csrf
     provider: OpenIDProvider
     revocation: Revocation
+    # Role bindings and effective roles (the provider's resolver: one catalog, one set of
+    # team templates).
+    bindings: RoleBindings
     # One SCIM service per provisioning source (`okta`, `microsoft`).
     scim: dict[str, ScimService]
     # Wrong SCIM credentials, per (source, address) and per address.
@@ -273,6 +277,7 @@ class Services:
             csrf=Csrf(key.encode()),
             provider=provider,
             revocation=revocation,
+            bindings=RoleBindings(storage, provider.roles),
             scim={
                 source: ScimService(
                     storage,
@@ -286,6 +291,9 @@ class Services:
             scim_throttle=CredentialThrottle(counters.rate, "scim"),
             counters=counters,
         )
+        # initialAdmins (and adminPrincipals) as system-admin bindings, made at every start
+        # and withdrawn from people no longer named: `bindings list` shows their origin.
+        ready.bindings.sync_config_admins(settings.authorizer)
         if self.bootstrap is not None:
             try:
                 if self.bootstrap.create(ready.accounts):

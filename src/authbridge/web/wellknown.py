@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from authbridge.tokens.claims import GROUPS_OVERFLOW, ROLES_OVERFLOW, SCOPED_ROLES
 from authbridge.web.dependencies import ServicesDep
 from authbridge.web.oauth_routes import provider_metadata
 from authbridge.web.services import PublishedDocument, Services
@@ -69,6 +70,9 @@ def discovery_document(services: Services) -> dict[str, object]:
             "preferred_username",
             "groups",
             "roles",
+            SCOPED_ROLES,
+            ROLES_OVERFLOW,
+            GROUPS_OVERFLOW,
         ],
     }
 

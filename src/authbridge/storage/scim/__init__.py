@@ -1,6 +1,6 @@
 """SCIM persistence: SQL behind `authbridge.scim` that needs nothing from it.
 
-`store` (`ResourceStore`: get, search, delete, the version lock; `Roles`), `user_store`
+`store` (`ResourceStore`: get, search, delete, the version lock), `user_store`
 (`UserStore`), `group_store` (`GroupStore`, `MemberChange`): the stores the services call.
 `values` (the value index's row format, ORM-free), `filter_sql` and `value_sql` (an
 already-parsed RFC 7644 §3.4.2.2 filter as one SQL condition), `columns` (where each

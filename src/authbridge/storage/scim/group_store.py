@@ -1,5 +1,6 @@
-"""The SCIM Groups of one provisioning source (RFC 7643 §4.2): the directory's Teams, with the
-team→role template applied on every name change.
+"""The SCIM Groups of one provisioning source (RFC 7643 §4.2): the directory's Teams. (The
+team→role templates are not written here: `directory/roles.py` applies them to every team,
+however it was made, when it computes a user's roles.)
 
 Membership changes run as set operations in SQL, whatever their size (a Team can hold 10,000
 members): PostgreSQL takes the ids as one array parameter (`= ANY`, `INSERT ... SELECT
@@ -22,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from authbridge.clock import utcnow
-from authbridge.storage.models import Team, TeamMember, TeamRole
+from authbridge.storage.models import Team, TeamMember
 from authbridge.storage.scim.columns import group_columns
 from authbridge.storage.scim.errors import StoreConflict
 from authbridge.storage.scim.filter_sql import Column, FilterToSql
@@ -121,16 +122,6 @@ class GroupStore(ResourceStore):
             for tid, uid in rows:
                 found[tid].append(uid)
         return found
-
-    def _apply_team_roles(self, session: Session, team_id: str, name: str) -> None:
-        roles = self.roles.for_team(name)
-        session.execute(delete(TeamRole).where(TeamRole.team_id == team_id))
-        if roles:  # the roles exist: Roles.prepare ran before this transaction began
-            session.execute(
-                insert_for(session, TeamRole)
-                .values([{"team_id": team_id, "role_name": role} for role in roles])
-                .on_conflict_do_nothing()
-            )
 
     def _skipped(self, team_id: str, skipped: list[str]) -> dict[str, Any]:
         """The audit row's warning (and a log line) for member ids skipped as unknown."""
@@ -235,7 +226,6 @@ class GroupStore(ResourceStore):
                 session.flush()
                 session.add(scim)
                 skipped = self._add_members(session, team_id, member_ids)
-                self._apply_team_roles(session, team_id, group.name)
                 members = self._related(session, [team_id])[team_id]
                 result = self._represent(team, scim, members)
                 audit_after = group_audit(result)
@@ -279,7 +269,6 @@ class GroupStore(ResourceStore):
                         .where(Team.id == team_id)
                         .values(name=group.name, name_key=casefold_key(group.name))
                     )
-                    self._apply_team_roles(session, team_id, group.name)
                 session.execute(
                     update(ScimGroup)
                     .where(ScimGroup.team_id == team_id)

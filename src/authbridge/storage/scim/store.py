@@ -10,9 +10,8 @@ service serves (`_represent`), since only it holds the rows they are built from.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -22,7 +21,6 @@ from sqlalchemy.orm import Session
 
 from authbridge.config.model import ScimSettings
 from authbridge.storage import Storage
-from authbridge.storage.models import Role
 from authbridge.storage.scim import audit
 from authbridge.storage.scim.errors import (
     ResourceMissing,
@@ -34,13 +32,11 @@ from authbridge.storage.scim.errors import (
 from authbridge.storage.scim.filter_sql import Column, ColumnMap, FilterToSql, resolve_path
 from authbridge.storage.scim.value_sql import ValueFilters, ValueTable
 from authbridge.storage.scim.values import casefold_key
-from authbridge.storage.upsert import insert_for
 
 __all__ = [
     "CHUNK",
     "Page",
     "ResourceStore",
-    "Roles",
     "Search",
     "Versions",
     "bounded",
@@ -102,44 +98,6 @@ def folded_key(value: Any, name: str, limit: int) -> str | None:
     return key if len(key) <= limit else key[:limit]
 
 
-@dataclass
-class Roles:
-    """The roles SCIM writes grant (the default roles, the team→role template), created once
-    on the first write of either resource type."""
-
-    storage: Storage
-    settings: ScimSettings
-    ready: bool = field(default=False)
-
-    def prepare(self) -> None:
-        if self.ready:
-            return
-        wanted = [*self.settings.default_roles]
-        for rule in self.settings.team_roles:
-            wanted.extend(rule.roles)
-        with self.storage.db.session() as session:
-            self.ensure(session, wanted)
-        self.ready = True
-
-    @staticmethod
-    def ensure(session: Session, roles: Iterable[str]) -> None:
-        wanted = list(dict.fromkeys(roles))
-        if wanted:
-            session.execute(
-                insert_for(session, Role)
-                .values([{"name": r, "description": "", "system": False} for r in wanted])
-                .on_conflict_do_nothing()
-            )
-
-    def for_team(self, name: str) -> list[str]:
-        """The template's roles for a team name (shell patterns, case-insensitive)."""
-        roles: list[str] = []
-        for rule in self.settings.team_roles:
-            if fnmatch.fnmatchcase(name.casefold(), rule.match.casefold()):
-                roles.extend(rule.roles)
-        return list(dict.fromkeys(roles))
-
-
 class ResourceStore:
     """One resource type of one provisioning source: the storage Users and Groups share.
 
@@ -164,7 +122,6 @@ class ResourceStore:
         model: Any,
         source: str,
         base_url: str,
-        roles: Roles,
     ) -> None:
         # The scim2-models resource type (with its extensions) filter paths resolve in.
         self.model = model
@@ -172,7 +129,6 @@ class ResourceStore:
         self.settings = settings
         self.source = source
         self.base_url = base_url
-        self.roles = roles
         self.columns: ColumnMap = {}
         self.sort_columns: ColumnMap = {}
 

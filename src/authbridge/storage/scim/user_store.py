@@ -16,7 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from authbridge.clock import utcnow
-from authbridge.storage.models import Team, TeamMember, User, UserRole, column_values
+from authbridge.storage.bindings import binding_rows
+from authbridge.storage.models import RoleBinding, Team, TeamMember, User, column_values
 from authbridge.storage.scim.columns import USER_VALUES, user_columns, user_sort_columns
 from authbridge.storage.scim.errors import StoreConflict, UnstorableValue
 from authbridge.storage.scim.portable_sql import one_of, unselective
@@ -40,7 +41,7 @@ _values: Table = ScimUserValue.__table__  # type: ignore[assignment]
 INSERT_VALUES = insert(_values)
 _INSERT_USER = insert(User)
 _INSERT_SCIM_USER = insert(ScimUser)
-_INSERT_USER_ROLE = insert(UserRole)
+_INSERT_BINDING = insert(RoleBinding)
 # Attributes kept in columns (or computed) rather than in the attributes JSON.
 # `active` stays in the JSON too: an unassigned `active` (RFC 7643 §4.1.1) reads back unassigned
 # while the users.active column holds its meaning for sign-in (unassigned = enabled).
@@ -219,12 +220,11 @@ class UserStore(ResourceStore):
                 connection.execute(_INSERT_USER, column_values(user))
                 connection.execute(_INSERT_SCIM_USER, column_values(scim))
                 self._index(session, user_id, stored)
-                roles = [
-                    {"user_id": user_id, "role_name": role}
-                    for role in dict.fromkeys(self.settings.default_roles)
-                ]
+                roles = binding_rows(
+                    user_id, self.settings.default_roles, f"scim:{self.source}", now
+                )
                 if roles:
-                    connection.execute(_INSERT_USER_ROLE, roles)
+                    connection.execute(_INSERT_BINDING, roles)
                 self._record(session, actor, "create", user_id, None, result)
         except IntegrityError:
             # Say which attribute is taken.
