@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -25,15 +24,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from bench_verify import AUDIENCE, ISSUER, rate, setup  # noqa: E402
+from bench_verify import ISSUER, best_rates, pin_cpu, setup, verifier_config
 
-from authbridge.middleware import (  # noqa: E402
+from authbridge.middleware import (
     FetchResult,
-    IssuerTrust,
     RevocationFeed,
     RevocationPolicy,
     TokenVerifier,
-    VerifierConfig,
 )
 
 GOAL = 0.95
@@ -57,18 +54,7 @@ def build(alg: str, revoked: int) -> tuple[dict[str, Callable[[], object]], Revo
     token, others, jwk, _public, _raw = setup(alg)
     jwks = json.dumps({"keys": [jwk]}).encode()
     page = feed_page(revoked)
-    config = VerifierConfig(
-        (
-            IssuerTrust(
-                ISSUER,
-                (f"{ISSUER}/api/v1/system/config/jwks",),
-                (AUDIENCE,),
-                algorithms=(alg,),
-                principal_domains=("example.com",),
-                required_scopes=("read:dags",),
-            ),
-        )
-    )
+    config = verifier_config(alg)
 
     def fetch(url: str) -> FetchResult:
         return FetchResult(page if "revocations" in url else jwks)
@@ -104,20 +90,9 @@ def main() -> None:
     parser.add_argument("--algs", default="ES256,EdDSA")
     args = parser.parse_args()
     algs = args.algs.split(",")
-    cpu = "unpinned"
-    if hasattr(os, "sched_setaffinity"):
-        core = max(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, {core})
-        cpu = f"pinned to cpu {core}"
-    clock = time.thread_time
+    cpu = pin_cpu()
     built = {alg: build(alg, args.revoked) for alg in algs}
-    best = {alg: dict.fromkeys(fns, 0.0) for alg, (fns, _) in built.items()}
-    for round_no in range(args.rounds):
-        for alg, (fns, _) in built.items():
-            names = list(fns)
-            shift = round_no % len(names)
-            for name in names[shift:] + names[:shift]:
-                best[alg][name] = max(best[alg][name], rate(fns[name], args.seconds, clock))
+    best = best_rates({alg: fns for alg, (fns, _) in built.items()}, args.rounds, args.seconds)
     for _, feed in built.values():
         feed.stop()
     print(

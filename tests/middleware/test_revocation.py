@@ -76,8 +76,10 @@ def follower(feed: Feed, clock: FakeClock) -> Iterator[RevocationFeed]:
     follower.stop()
 
 
-def _verifier(jwks: JwksServer, clock: FakeClock, follower: RevocationFeed) -> TokenVerifier:
-    base = make_verifier(jwks.url, clock)
+@pytest.fixture
+def guarded(jwks_server: JwksServer, clock: FakeClock, follower: RevocationFeed) -> TokenVerifier:
+    """A verifier of ISSUER's tokens that follows `follower`."""
+    base = make_verifier(jwks_server.url, clock)
     return TokenVerifier(base.config, clock=clock, revocations=follower)
 
 
@@ -86,16 +88,11 @@ def _token(signer: Signer, **claims: Any) -> str:
 
 
 def test_a_revoked_jti_is_refused_and_others_pass(
-    jwks_server: JwksServer,
-    signers: dict[str, Signer],
-    clock: FakeClock,
-    feed: Feed,
-    follower: RevocationFeed,
+    guarded: TokenVerifier, signers: dict[str, Signer], feed: Feed
 ) -> None:
-    verifier = _verifier(jwks_server, clock, follower)
-    es = signers["ES256"]
+    verifier, es = guarded, signers["ES256"]
     feed.add("jti", "stolen")
-    assert follower.poll()
+    assert guarded.revocations is not None and guarded.revocations.poll()
     with pytest.raises(InvalidToken) as caught:
         verifier.verify(_token(es, jti="stolen"))
     assert caught.value.reason is Reason.REVOKED
@@ -103,16 +100,11 @@ def test_a_revoked_jti_is_refused_and_others_pass(
 
 
 def test_a_deactivated_subject_is_refused_for_tokens_issued_before(
-    jwks_server: JwksServer,
-    signers: dict[str, Signer],
-    clock: FakeClock,
-    feed: Feed,
-    follower: RevocationFeed,
+    guarded: TokenVerifier, signers: dict[str, Signer], feed: Feed
 ) -> None:
-    verifier = _verifier(jwks_server, clock, follower)
-    es = signers["ES256"]
+    verifier, es = guarded, signers["ES256"]
     feed.add("sub", "user-123", revoked_at=NOW - 5)
-    follower.poll()
+    assert guarded.revocations is not None and guarded.revocations.poll()
     with pytest.raises(InvalidToken):
         verifier.verify(_token(es, iat=NOW - 10))
     # Issued after the deactivation (the user was reactivated and signed in again).

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -30,16 +29,14 @@ from authbridge.config import Settings
 from authbridge.middleware import TokenVerifier, VerifierConfig
 from authbridge.middleware.asgi import JwtAuthMiddleware
 from authbridge.provider.principals import subject_principal
-from authbridge.storage import notify
 from authbridge.web.app import create_app
 from authbridge.web.services import Services
-from tests.conftest import make_settings
+from tests.conftest import REDIS_URL, make_settings
 from tests.live import free_port, live_server
 from tests.scim.conftest import HEADERS, SCIM_ENV
 
 BOUND = 2.0  # the example service's revocationBound
 DEADLINE = 15.0  # generous against a loaded machine; the bound is what is claimed
-REDIS_URL = "redis://127.0.0.1:6379/0"
 # A periodic key reload an hour away: whatever arrives sooner came by notification.
 SLOW_RELOAD = {"TOKENS__KEY_RELOAD_INTERVAL": "3600", "TOKENS__KEY_PUBLISH_AHEAD": "3600"}
 
@@ -86,21 +83,6 @@ def test_a_key_rotation_reaches_the_other_replica_by_notify(
     assert two._changes is not None and type(two._changes).__name__ == "PostgresBus"
     assert two._changes.listening.wait(DEADLINE)  # type: ignore[attr-defined]
     _rotation_seen(one, two)
-
-
-@pytest.fixture
-def redis_channel(monkeypatch: pytest.MonkeyPatch) -> str:
-    redis = pytest.importorskip("redis")
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError:
-        pytest.skip(f"no Redis at {REDIS_URL}")
-    name = f"authbridge_test_{secrets.token_hex(6)}"
-    import authbridge.storage.notify_redis as module
-
-    monkeypatch.setattr(notify, "CHANNEL", name)
-    monkeypatch.setattr(module, "CHANNEL", name)
-    return name
 
 
 def test_a_key_rotation_reaches_the_other_replica_over_redis(
