@@ -28,6 +28,8 @@ from starlette.routing import Route
 from authbridge.config import Settings
 from authbridge.middleware import TokenVerifier, VerifierConfig
 from authbridge.middleware.asgi import JwtAuthMiddleware
+from authbridge.provider import clients
+from authbridge.provider.clients import Client
 from authbridge.provider.principals import subject_principal
 from authbridge.web.app import create_app
 from authbridge.web.services import Services
@@ -94,6 +96,28 @@ def test_a_key_rotation_reaches_the_other_replica_over_redis(
     assert type(two._changes).__name__ == "RedisBus"
     assert two._changes.listening.wait(DEADLINE)  # type: ignore[union-attr]
     _rotation_seen(one, two)
+
+
+@pytest.mark.postgres
+def test_a_removed_client_is_forgotten_by_the_other_replica(
+    postgres_server_url: str,
+    replicas: Callable[[Settings], Services],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A client cache that would hold a removed client for an hour: only the notification
+    # can make the other replica let go of it.
+    monkeypatch.setattr(clients, "CACHE_SECONDS", 3600.0)
+    settings = make_settings(postgres_server_url)
+    one, two = replicas(settings), replicas(settings)
+    assert two._changes is not None and two._changes.listening.wait(DEADLINE)  # type: ignore[attr-defined]
+    client = Client(
+        client_id="airflow", name="Airflow", redirect_uris=("https://airflow.example.com/cb",)
+    )
+    one.ready().provider.add_client(client)
+    registry = two.ready().provider.registry
+    assert registry.get("airflow") is not None  # now cached on replica two
+    assert one.ready().provider.remove_client("airflow")
+    assert within(DEADLINE, lambda: registry.get("airflow") is None)
 
 
 def protected_service(issuer: str) -> Starlette:
