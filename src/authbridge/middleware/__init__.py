@@ -18,9 +18,11 @@ from .authz import Authorizer, Requirement, RolesEndpoint, require_permission, r
 from .claims import VerifiedToken
 from .config import (
     AUTHBRIDGE_JWKS_PATH,
+    AUTHBRIDGE_REVOCATIONS_PATH,
     SUPPORTED_ALGORITHMS,
     IssuerTrust,
     JwksPolicy,
+    RevocationPolicy,
     TokenKind,
     TokenTypeRule,
     VerifierConfig,
@@ -33,13 +35,16 @@ from .errors import (
     KeySetUnavailable,
     MissingToken,
     Reason,
+    RevocationsUnavailable,
     TokenError,
 )
 from .jwks import Fetcher, FetchResult, UrllibFetcher
+from .revocation import RevocationFeed
 from .verifier import TokenVerifier
 
 __all__ = [
     "AUTHBRIDGE_JWKS_PATH",
+    "AUTHBRIDGE_REVOCATIONS_PATH",
     "SUPPORTED_ALGORITHMS",
     "Authorizer",
     "ConfigError",
@@ -54,6 +59,9 @@ __all__ = [
     "MissingToken",
     "Reason",
     "Requirement",
+    "RevocationFeed",
+    "RevocationPolicy",
+    "RevocationsUnavailable",
     "RolesEndpoint",
     "TokenError",
     "TokenKind",

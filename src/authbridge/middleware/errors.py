@@ -17,6 +17,7 @@ __all__ = [
     "KeySetUnavailable",
     "MissingToken",
     "Reason",
+    "RevocationsUnavailable",
     "TokenError",
 ]
 
@@ -52,6 +53,8 @@ class Reason(StrEnum):
     INSUFFICIENT_PERMISSION = "insufficient_permission"
     ROLES_OVERFLOW = "roles_overflow"
     ROLES_UNAVAILABLE = "roles_unavailable"
+    REVOKED = "revoked"
+    REVOCATIONS_UNAVAILABLE = "revocations_unavailable"
 
 
 _DESCRIPTIONS: dict[Reason, str] = {
@@ -83,6 +86,8 @@ _DESCRIPTIONS: dict[Reason, str] = {
     Reason.INSUFFICIENT_PERMISSION: "The token holds no role with the permission required here",
     Reason.ROLES_OVERFLOW: "The token roles overflowed and this service cannot read the rest",
     Reason.ROLES_UNAVAILABLE: "The roles of the token could not be read; try again",
+    Reason.REVOKED: "The token has been revoked",
+    Reason.REVOCATIONS_UNAVAILABLE: "The issuer revocation feed is unavailable",
 }
 
 
@@ -137,6 +142,14 @@ class KeySetUnavailable(InvalidToken):
 
     def __init__(self) -> None:
         super().__init__(Reason.JWKS_UNAVAILABLE)
+
+
+class RevocationsUnavailable(InvalidToken):
+    """The revocation feed has not answered within its bound and the feed is configured
+    to fail closed (``revocationFailClosed``)."""
+
+    def __init__(self) -> None:
+        super().__init__(Reason.REVOCATIONS_UNAVAILABLE)
 
 
 class InsufficientScope(TokenError):

@@ -19,6 +19,7 @@ from authbridge.web import (
     oauth_routes,
     ops,
     pages,
+    revocation_feed,
     scim_routes,
     wellknown,
 )
@@ -57,6 +58,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     route_modules = (
         ops,
         wellknown,
+        revocation_feed,
         pages,
         oauth_routes,
         device_routes,
