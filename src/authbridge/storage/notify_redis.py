@@ -43,7 +43,7 @@ class RedisBus(ListeningBus):
         self._client.close()
 
     def _listen(self, first: bool) -> None:
-        client = redis_client(self._url, _TIMEOUT, name=self.listener_name)
+        client = redis_client(self._url, _TIMEOUT, name=self.listener_name, retries=0)
         pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
         try:
             pubsub.subscribe(CHANNEL)

@@ -36,18 +36,21 @@ def redacted(url: str) -> str:
     return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
 
 
-def redis_client(url: str, timeout: float, *, name: str = "authbridge") -> redis.Redis:
+def redis_client(
+    url: str, timeout: float, *, name: str = "authbridge", retries: int = 1
+) -> redis.Redis:
     """A pooled client; it connects on first use, so building it never waits on Redis.
 
     The one client factory: the counters' and the change bus's (`notify_redis.py`) clients
-    differ only in `name`, which shows in CLIENT LIST. Idle connections are checked before
-    reuse (a pub/sub listener may sit idle for long).
+    differ only in `name`, which shows in CLIENT LIST, and in `retries`: a listener takes
+    none, so that a dropped connection reaches it and its subscribers resync. Idle
+    connections are checked before reuse (a pub/sub listener may sit idle for long).
     """
     return redis.Redis.from_url(
         url,
         socket_connect_timeout=timeout,
         socket_timeout=timeout,
-        retry=Retry(NoBackoff(), 1),
+        retry=Retry(NoBackoff(), retries),
         client_name=name,
         health_check_interval=30,
     )
