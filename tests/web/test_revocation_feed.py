@@ -169,7 +169,7 @@ def test_revoked_robot_and_deactivated_user_are_refused_by_a_protected_service(
         subject = ready.provider.store.subject(user_id)
         assert subject is not None
         person = ready.issuer.access_token(
-            subject_principal(subject), audience=[issuer], client_id="airflow"
+            subject_principal(subject, ready.provider.roles), audience=[issuer], client_id="airflow"
         ).token
         for token in (robot, person):
             answer = service.get("/whoami", headers={"Authorization": f"Bearer {token}"})
