@@ -32,6 +32,12 @@ from starlette.responses import RedirectResponse, Response
 from authbridge.clock import utcnow
 from authbridge.connectors import CallbackConnector, ConnectorError, Connectors, LoginRequest
 from authbridge.connectors.oidc import IDP_ERRORS
+from authbridge.connectors.redirects import (
+    CALLBACK_PATH,
+    DEX_CALLBACK_PATH,
+    REDIRECT_PATH,
+)
+from authbridge.connectors.redirects import redirect_uri as derived_redirect_uri
 from authbridge.directory.identities import IdentityLinker, SignInRefused
 from authbridge.web.dependencies import services_of as _services
 from authbridge.web.rendering import check_csrf, render
@@ -44,9 +50,6 @@ __all__ = ["router"]
 router = APIRouter()
 log = structlog.get_logger("authbridge.oauth_client")
 
-CALLBACK_PATH = "/v1/oauth/callback/"
-DEX_CALLBACK_PATH = "/dex/callback"
-REDIRECT_PATH = "/v1/oauth/redirect/"
 PENDING_PREFIX = "oauth-login:"
 PENDING_TTL = timedelta(minutes=10)
 MAX_FIELDS = 20
@@ -154,21 +157,7 @@ def start(request: Request, provider: str = "", next: str = "") -> Response:
 
 
 def _redirect_uri(services: Services, connector: CallbackConnector) -> str:
-    """The redirect URI sent to the IdP: exactly the registered one (RFC 6749 §3.1.2.3).
-
-    A code-flow provider configured with `redirectUri` (a Dex registration ending in
-    /dex/callback) uses it as written; otherwise the URL is derived from our issuer.
-    """
-    issuer = services.settings.server.issuer
-    if connector.landing != "callback":
-        return issuer + REDIRECT_PATH
-    auth = services.settings.auth
-    provider = auth.openid_connect.providers.get(connector.id)
-    if provider is not None and provider.redirect_uri:
-        return provider.redirect_uri
-    if connector.id == "github" and auth.github.redirect_uri:
-        return auth.github.redirect_uri
-    return issuer + CALLBACK_PATH
+    return derived_redirect_uri(services.settings, connector.id, connector.landing)
 
 
 def _take_pending(request: Request, state: str) -> dict[str, Any] | None:
