@@ -66,9 +66,7 @@ def config(tmp_path: Path, peer: str, **okta: Any) -> Path:
         **okta,
     }
     path = tmp_path / "authbridge.yaml"
-    path.write_text(
-        yaml.safe_dump({"auth": {"openidConnect": {"flow": "code", "okta": block}}})
-    )
+    path.write_text(yaml.safe_dump({"auth": {"openidConnect": {"flow": "code", "okta": block}}}))
     return path
 
 
