@@ -177,3 +177,30 @@ def test_a_proxy_that_is_down_is_named(peer: str, database: str, tmp_path: Path)
     discovery = by_check(checks)["discovery"]
     assert discovery["status"] == "fail" and f"through proxy {dead}" in discovery["message"]
     assert discovery["fix"].startswith(f"check that proxy {dead} is up")
+
+
+PACHYDERM = (
+    Path(__file__).parent.parent / "data" / "seeds" / "pachyderm" / "okta-upstream-idps.yaml"
+)
+
+
+def test_the_pachyderm_seed_names_its_crash_loop_causes(
+    peer: str, database: str, tmp_path: Path
+) -> None:
+    # The seed with its IdP placeholders filled: the issuer keeps the seed's trailing
+    # slash, the redirect URI its console host.
+    text = (
+        PACHYDERM.read_text()
+        .replace("https://trial-1839456.okta.com/", peer + "/")
+        .replace("0oa74mh2scJf29qOD697", "authbridge")
+        .replace("VNwbzOBltNcaotD2CU5iRyTuqOPpwLR-RC16ai7wakta95W00p7X5HYkEgS_5UWH", SECRET)
+    )
+    path = tmp_path / "values.yaml"
+    path.write_text(text)
+    code, checks = doctor(path)
+    assert code == 1
+    okta = by_check(checks)
+    assert okta["issuer"]["fix"] == f"remove the trailing slash: the provider's issuer is '{peer}'"
+    assert okta["redirect_uri"]["message"].startswith(
+        f"redirectUri https://console.pachdemo.com/dex/callback is not under server.issuer {APP}"
+    )

@@ -9,11 +9,19 @@ from __future__ import annotations
 from authbridge.config.model import Settings
 from authbridge.connectors.base import Landing
 
-__all__ = ["CALLBACK_PATH", "DEX_CALLBACK_PATH", "REDIRECT_PATH", "redirect_uri"]
+__all__ = [
+    "CALLBACK_PATH",
+    "DEX_CALLBACK_PATH",
+    "REDIRECT_PATH",
+    "SET_ISSUER",
+    "redirect_uri",
+    "redirect_uri_elsewhere",
+]
 
 CALLBACK_PATH = "/v1/oauth/callback/"
 DEX_CALLBACK_PATH = "/dex/callback"
 REDIRECT_PATH = "/v1/oauth/redirect/"
+SET_ISSUER = "set server.issuer to the public URL the redirect URI was registered with"
 
 
 def redirect_uri(settings: Settings, connector_id: str, landing: Landing) -> str:
@@ -29,3 +37,12 @@ def redirect_uri(settings: Settings, connector_id: str, landing: Landing) -> str
     if connector_id == "github" and auth.github.redirect_uri:
         return auth.github.redirect_uri
     return issuer + CALLBACK_PATH
+
+
+def redirect_uri_elsewhere(settings: Settings, uri: str) -> str | None:
+    """Why a login cannot work when the IdP would send the browser to another address than
+    ours (without this login's cookie); `None` when `uri` is under server.issuer."""
+    issuer = settings.server.issuer
+    if uri.startswith(issuer + "/"):
+        return None
+    return f"redirectUri {uri} is not under server.issuer {issuer}"

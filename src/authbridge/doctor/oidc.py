@@ -22,7 +22,7 @@ from authbridge.connectors.discovery import ProviderMetadata, parse_metadata
 from authbridge.connectors.errors import ProviderUnavailable
 from authbridge.connectors.http import json_object
 from authbridge.connectors.oidc import OidcConnector
-from authbridge.connectors.redirects import redirect_uri
+from authbridge.connectors.redirects import SET_ISSUER, redirect_uri, redirect_uri_elsewhere
 from authbridge.doctor.redirect import probe_redirect_uri
 from authbridge.doctor.report import Check
 from authbridge.middleware import SUPPORTED_ALGORITHMS
@@ -50,7 +50,10 @@ def check_oidc(
         response = connector.http.request("GET", url, what=f"{name} discovery")
         doc = json_object(response, f"{name} discovery")
     except ProviderUnavailable as exc:
-        return [Check("discovery", name, "fail", f"{url}{via}: {exc.hint}", _reach_fix(proxy))]
+        return [
+            Check("discovery", name, "fail", f"{url}{via}: {exc.hint}", _reach_fix(proxy)),
+            _redirect(connector, settings, redirect_uri(settings, name, connector.landing)),
+        ]
     finished = clock()
     checks = [Check("discovery", name, "ok", f"fetched {url}{via}")]
     checks.append(_clock(name, response.headers.get("date"), (started + finished) / 2, connector))
@@ -219,17 +222,13 @@ def _groups(
     )
 
 
-def _redirect(connector: OidcConnector, settings: Settings, uri: str, *, ready: bool) -> Check:
-    issuer = settings.server.issuer
-    if not uri.startswith(issuer + "/"):
-        return Check(
-            "redirect_uri",
-            connector.id,
-            "fail",
-            f"redirectUri {uri} is not under server.issuer {issuer}: the browser would "
-            "return to another address without its login cookie",
-            "set server.issuer to the public URL the redirect URI was registered with",
-        )
+def _redirect(
+    connector: OidcConnector, settings: Settings, uri: str, *, ready: bool = False
+) -> Check:
+    elsewhere = redirect_uri_elsewhere(settings, uri)
+    if elsewhere is not None:
+        said = f"{elsewhere}: the browser would come back without its login cookie"
+        return Check("redirect_uri", connector.id, "fail", said, SET_ISSUER)
     if not ready:
         return Check("redirect_uri", connector.id, "warn", f"not probed; register {uri} at the IdP")
     return probe_redirect_uri(connector, uri)

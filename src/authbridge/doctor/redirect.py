@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import html
 import re
-import secrets
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 from authbridge.connectors.base import LoginRequest
@@ -57,14 +56,8 @@ def _refused(connector: OidcConnector, uri: str, params: dict[str, str]) -> Chec
 
 def probe_redirect_uri(connector: OidcConnector, uri: str) -> Check:
     """Send the authorization request a sign-in would send, and read the IdP's answer."""
-    login = LoginRequest(
-        state=secrets.token_urlsafe(16),
-        nonce=secrets.token_urlsafe(16),
-        code_verifier=secrets.token_urlsafe(48),
-        redirect_uri=uri,
-    )
     try:
-        url = connector.authorization_url(login)
+        url = connector.authorization_url(LoginRequest.fresh(uri))
         response = connector.http.request("GET", url, what=f"{connector.id} authorization")
     except ConnectorError as exc:
         return Check("redirect_uri", connector.id, "fail", exc.hint or exc.message)

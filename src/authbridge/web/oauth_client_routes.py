@@ -36,6 +36,8 @@ from authbridge.connectors.redirects import (
     CALLBACK_PATH,
     DEX_CALLBACK_PATH,
     REDIRECT_PATH,
+    SET_ISSUER,
+    redirect_uri_elsewhere,
 )
 from authbridge.connectors.redirects import redirect_uri as derived_redirect_uri
 from authbridge.directory.identities import IdentityLinker, SignInRefused
@@ -114,24 +116,17 @@ def start(request: Request, provider: str = "", next: str = "") -> Response:
     if not binding or not 32 <= len(binding) <= 128:
         binding = secrets.token_urlsafe(32)
     redirect_uri = _redirect_uri(services, connector)
-    issuer = services.settings.server.issuer
-    if not redirect_uri.startswith(issuer + "/"):
-        # The IdP would send the browser to another address, without this login's cookie.
+    elsewhere = redirect_uri_elsewhere(services.settings, redirect_uri)
+    if elsewhere is not None:
         log.warning("idp_redirect_uri_elsewhere", provider=connector.id, redirect_uri=redirect_uri)
         return _error(
             request,
             503,
             "This identity provider is not configured correctly",
             "Sign-in with this provider cannot work at this address.",
-            f"Its redirectUri {redirect_uri} is not under server.issuer {issuer}: set "
-            "server.issuer to the public URL the redirect URI was registered with.",
+            f"Its {elsewhere}: {SET_ISSUER}.",
         )
-    login = LoginRequest(
-        state=secrets.token_urlsafe(32),
-        nonce=secrets.token_urlsafe(32),
-        code_verifier=secrets.token_urlsafe(48),
-        redirect_uri=redirect_uri,
-    )
+    login = LoginRequest.fresh(redirect_uri)
     try:
         url = connector.authorization_url(login)
     except ConnectorError as exc:
