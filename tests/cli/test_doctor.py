@@ -204,3 +204,12 @@ def test_the_pachyderm_seed_names_its_crash_loop_causes(
     assert okta["redirect_uri"]["message"].startswith(
         f"redirectUri https://console.pachdemo.com/dex/callback is not under server.issuer {APP}"
     )
+
+
+def test_no_upstream_idp_is_a_warning_not_a_failure(database: str, tmp_path: Path) -> None:
+    path = tmp_path / "empty.yaml"
+    path.write_text("{}\n")
+    code, checks = doctor(path)
+    assert code == 0
+    mock = by_check(checks, "mock")["config"]
+    assert mock["status"] == "warn" and "mock IdP signs in whoever is typed" in mock["message"]

@@ -7,7 +7,7 @@ from authbridge.config.model import Settings
 from authbridge.connectors.errors import ProviderUnavailable
 from authbridge.connectors.github import GithubConnector
 from authbridge.connectors.redirects import redirect_uri
-from authbridge.doctor.report import Check, Status
+from authbridge.doctor.report import Check
 
 __all__ = ["check_github"]
 
@@ -37,10 +37,12 @@ def check_github(connector: GithubConnector, settings: Settings) -> list[Check]:
         checks.append(Check("api", name, "fail", f"{url}{via}: {exc.hint}"))
     else:
         # 200, or 401/403 from a GHES that wants authentication: the API answers.
-        status: Status = "ok" if response.status_code < 500 else "fail"
-        checks.append(
-            Check("api", name, status, f"{url}{via} answered HTTP {response.status_code}")
-        )
+        said = f"{url}{via} answered HTTP {response.status_code}"
+        if response.is_success or response.status_code in (401, 403):
+            checks.append(Check("api", name, "ok", said))
+        else:
+            fix = "set auth.github.apiUrl to the REST API (GHES: https://<host>/api/v3)"
+            checks.append(Check("api", name, "fail", said, fix))
     uri = redirect_uri(settings, name, connector.landing)
     checks.append(
         Check(
