@@ -106,3 +106,27 @@ def test_an_unknown_client_is_named(peer: str, sqlite_url: str, tmp_path: Path) 
     checks = run(peer, sqlite_url, AUTH__OPENID_CONNECT__OKTA__CLIENT_ID="nobody")
     assert checks["redirect_uri"].status == "fail"
     assert checks["redirect_uri"].message == "the IdP does not know client 'nobody'"
+
+
+def test_a_silent_login_answer_counts_as_accepted(peer: str, sqlite_url: str) -> None:
+    # prompt=none without a session: the IdP answers login_required at our redirect URI
+    # (OIDC Core §3.1.2.6), which it would not do for an unregistered one.
+    checks = run(peer, sqlite_url, AUTH__OPENID_CONNECT__OKTA__AUTH_URL_PARAMS__PROMPT="none")
+    assert checks["redirect_uri"].status == "ok"
+    assert checks["redirect_uri"].message.endswith("(login_required)")
+
+
+def test_a_response_type_the_client_may_not_use_is_named(peer: str, sqlite_url: str) -> None:
+    # The IdP offers the hybrid `code id_token`, but this client is not registered for it:
+    # the redirect URI is accepted and the request refused there (RFC 6749 §4.1.2.1).
+    checks = run(
+        peer,
+        sqlite_url,
+        AUTH__OPENID_CONNECT__FLOW="implicit",
+        AUTH__OPENID_CONNECT__OKTA__AUTH_URL_PARAMS__RESPONSE_TYPE="code id_token",
+    )
+    assert checks["flow"].status == "ok"
+    redirect = checks["redirect_uri"]
+    assert redirect.status == "fail"
+    assert "is registered, but the IdP refused the sign-in request" in redirect.message
+    assert "response_type is not allowed for this client" in redirect.message

@@ -15,7 +15,8 @@ from authbridge.doctor import diagnose, exit_code
 
 __all__ = ["doctor"]
 
-out = Console(highlight=False, soft_wrap=True)
+# emoji=False: a message such as "host:8080:" must print as written.
+out = Console(highlight=False, soft_wrap=True, emoji=False)
 COLOURS = {"ok": "green", "warn": "yellow", "fail": "bold red"}
 
 
@@ -38,10 +39,10 @@ def doctor(
 
     checks = diagnose(load_or_exit(config))
     if output is Output.json:
-        out.print(json.dumps([c.as_json() for c in checks], indent=2), markup=False)
+        typer.echo(json.dumps([c.as_json() for c in checks], indent=2))
     else:
         for check in checks:
             colour = COLOURS[check.status]
             out.print(f"[{colour}]{check.status:<4}[/]", end="  ")
-            out.print(check.line()[6:], markup=False)
+            out.print(check.text(), markup=False)
     raise typer.Exit(exit_code(checks))

@@ -32,6 +32,14 @@ _MISMATCH = re.compile(
     re.IGNORECASE,
 )
 _UNKNOWN_CLIENT = re.compile(r"invalid_client|AADSTS700016|client[_ ]id[^<]{0,40}invalid", re.I)
+# Answers a request without a session may get (OIDC Core §3.1.2.6, `prompt=none` in
+# authUrlParams): the IdP sent them to our redirect URI, so it accepts it.
+_NEEDS_A_PERSON = {
+    "login_required",
+    "interaction_required",
+    "consent_required",
+    "account_selection_required",
+}
 _FORM_INPUT = re.compile(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"')
 
 
@@ -42,6 +50,8 @@ def _answer_params(location: str) -> dict[str, str]:
 
 def _refused(connector: OidcConnector, uri: str, params: dict[str, str]) -> Check:
     code = params.get("error", "")[:64]
+    if code in _NEEDS_A_PERSON:
+        return Check("redirect_uri", connector.id, "ok", f"the IdP accepts {uri} ({code})")
     hint = IDP_ERRORS.get(code, ("", f"The IdP answered {code!r}."))[1]
     said = params.get("error_description", "")[:200]
     return Check(

@@ -44,9 +44,13 @@ class Check:
     message: str
     fix: str | None = None
 
+    def text(self) -> str:
+        """The line without its status: `subject  check: message -> fix`."""
+        said = f"{self.subject}  {self.check}: {self.message}"
+        return said + (f" -> {self.fix}" if self.fix else "")
+
     def line(self) -> str:
-        text = f"{self.status:<4}  {self.subject}  {self.check}: {self.message}"
-        return text + (f" -> {self.fix}" if self.fix else "")
+        return f"{self.status:<4}  {self.text()}"
 
     def as_json(self) -> dict[str, str | None]:
         return {
