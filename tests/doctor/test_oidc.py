@@ -4,13 +4,14 @@ what its metadata offers decides the flow, domain and groups lines."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from email.utils import formatdate
 from pathlib import Path
 
 import pytest
 
 from authbridge.connectors.oidc import OidcConnector
 from authbridge.connectors.registry import build_connectors
-from authbridge.doctor.oidc import check_oidc
+from authbridge.doctor.oidc import check_oidc, clock_check
 from authbridge.doctor.report import Check
 from tests.conftest import make_settings
 from tests.connectors.node_provider import node_provider
@@ -130,3 +131,15 @@ def test_a_response_type_the_client_may_not_use_is_named(peer: str, sqlite_url: 
     assert redirect.status == "fail"
     assert "is registered, but the IdP refused the sign-in request" in redirect.message
     assert "response_type is not allowed for this client" in redirect.message
+
+
+def test_a_slow_answer_is_not_a_skewed_clock() -> None:
+    # RFC 9110 §5.6.7: Date has whole seconds, stamped somewhere within our round trip.
+    date = formatdate(1_000_000, usegmt=True)
+    slow = clock_check("okta", date, 999_995.0, 1_000_005.0, 0)
+    assert slow.status == "ok" and slow.message == "clocks agree (to within 11 s)"
+    ahead = clock_check("okta", formatdate(1_000_300, usegmt=True), 1_000_000.0, 1_000_001.0, 0)
+    assert ahead.status == "fail"
+    assert ahead.message.startswith("the IdP's clock is at least 299 s ahead of ours")
+    behind = clock_check("okta", date, 1_000_030.0, 1_000_031.0, 60)
+    assert behind.status == "warn" and "at least 29 s behind" in behind.message

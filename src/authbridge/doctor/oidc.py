@@ -28,11 +28,10 @@ from authbridge.doctor.report import Check
 from authbridge.middleware import SUPPORTED_ALGORITHMS
 from authbridge.middleware.keys import JwkError, load_jwks
 
-__all__ = ["check_oidc"]
+__all__ = ["check_oidc", "clock_check"]
 
-# `Date` has whole seconds (RFC 9110 §5.6.7) and the answer took a round trip: a skew this
-# small is noise, not a clock problem.
-DATE_RESOLUTION = 2.0
+# Token times are whole seconds (RFC 7519 §2 NumericDate): a skew under this is harmless.
+CLAIM_RESOLUTION = 1.0
 
 
 def check_oidc(
@@ -56,7 +55,8 @@ def check_oidc(
         ]
     finished = clock()
     checks = [Check("discovery", name, "ok", f"fetched {url}{via}")]
-    checks.append(_clock(name, response.headers.get("date"), (started + finished) / 2, connector))
+    date = response.headers.get("date")
+    checks.append(clock_check(name, date, started, finished, connector.clock_tolerance))
     metadata, issuer_check = _issuer(connector, doc)
     checks.append(issuer_check)
     if metadata is None:
@@ -79,20 +79,30 @@ def _reach_fix(proxy: str | None) -> str:
     return "check the URL, DNS and firewall; behind a proxy set GLOBAL_AGENT_HTTPS_PROXY"
 
 
-def _clock(name: str, date: str | None, local: float, connector: OidcConnector) -> Check:
+def clock_check(
+    name: str, date: str | None, started: float, finished: float, tolerance: int
+) -> Check:
+    """The skew the `Date` header proves, however slow the answer.
+
+    The IdP stamped `Date` (whole seconds, RFC 9110 §5.6.7) at some instant of our
+    [started, finished], when its clock read within [date, date + 1): the skew lies in
+    [date - finished, date + 1 - started]. Only a skew outside that whole interval is
+    reported, so a slow network or a loaded host never reads as a wrong clock.
+    """
     if not date:
         return Check("clock", name, "warn", "the IdP sent no Date header; skew not measured")
     try:
         remote = parsedate_to_datetime(date).timestamp()
     except (TypeError, ValueError):
         return Check("clock", name, "warn", f"unreadable Date header {date[:40]!r}")
-    skew = remote - local
-    tolerance = connector.clock_tolerance
+    low, high = remote - finished, remote + 1 - started
+    skew = low if low > 0 else high if high < 0 else 0.0
     way = "ahead of" if skew > 0 else "behind"
-    said = f"the IdP's clock is {abs(skew):.0f} s {way} ours"
-    if abs(skew) <= DATE_RESOLUTION:
-        return Check("clock", name, "ok", "clocks agree (within 2 s)")
-    if abs(skew) <= tolerance + DATE_RESOLUTION:
+    said = f"the IdP's clock is at least {abs(skew):.0f} s {way} ours"
+    if abs(skew) <= CLAIM_RESOLUTION:
+        precision = max(high - low, 1.0)
+        return Check("clock", name, "ok", f"clocks agree (to within {precision:.0f} s)")
+    if abs(skew) <= tolerance + CLAIM_RESOLUTION:
         return Check(
             "clock", name, "warn", f"{said}, within clockTolerance {tolerance} s", "sync with NTP"
         )
