@@ -180,7 +180,8 @@ def _jwks(connector: OidcConnector, metadata: ProviderMetadata) -> Check:
             f"{uri}: none of its {len(keys)} usable keys verifies {sorted(allowed)}",
             "the IdP must sign ID tokens with RS256/ES256/PS256/EdDSA and publish that key",
         )
-    return Check("jwks", name, "ok", f"{len(keys)} keys; verifies {', '.join(usable)}")
+    counted = f"{len(keys)} key" + ("" if len(keys) == 1 else "s")
+    return Check("jwks", name, "ok", f"{counted}; verifies {', '.join(usable)}")
 
 
 def _flow(connector: OidcConnector, metadata: ProviderMetadata) -> Check:
