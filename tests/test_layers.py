@@ -14,6 +14,7 @@ its own, which makes the graph acyclic by construction:
     4  provider     the OpenID Provider's protocol logic
        scim         SCIM 2.0 service
     5  web          the ASGI app: the only user of FastAPI/Starlette
+       doctor       `authbridge doctor`: checks of the IdPs and of authbridge itself
     6  cli          the `authbridge` command (`serve` builds the web app)
     7  __main__     `python -m authbridge`
 
@@ -36,7 +37,7 @@ LAYERS: list[set[str]] = [
     {"connectors", "tokens"},
     {"directory"},
     {"provider", "scim"},
-    {"web"},
+    {"web", "doctor"},
     {"cli"},
     {"__main__"},
 ]

@@ -7,6 +7,7 @@ Installed once into tests/connectors/peers/node_modules (git-ignored) with
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import socket
@@ -44,8 +45,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def node_provider(clients: list[dict[str, Any]], tmp: Path) -> Iterator[str]:
-    """Run the provider with these client registrations; yields its issuer URL."""
+def node_provider(
+    clients: list[dict[str, Any]], tmp: Path, faults: dict[str, str] | None = None
+) -> Iterator[str]:
+    """Run the provider with these client registrations; yields its issuer URL.
+
+    `faults`: environment variables that break it on purpose (see oidc-provider.mjs)."""
     ensure_installed()
     port = free_port()
     config = tmp / f"oidc-provider-{port}.json"
@@ -55,6 +60,7 @@ def node_provider(clients: list[dict[str, Any]], tmp: Path) -> Iterator[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env={**os.environ, **(faults or {})},
     )
     try:
         assert process.stdout is not None

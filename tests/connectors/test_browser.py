@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import uvicorn
 
+from authbridge.config import Settings
 from authbridge.web.app import create_app
 from tests.conftest import make_settings
 from tests.connectors.node_provider import free_port, node_provider
@@ -63,10 +64,15 @@ def serve(stack: dict[str, Any], name: str, **env: str) -> Iterator[str]:
         AUTH__OPENID_CONNECT__OKTA__SCOPES='["openid", "profile", "email", "groups"]',
         **env,
     )
+    with run_app(settings, stack["port"]):
+        yield stack["origin"]
+
+
+@contextmanager
+def run_app(settings: Settings, port: int) -> Iterator[None]:
+    """authbridge on 127.0.0.1:`port` in a thread, for a real browser to reach."""
     server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=stack["port"], log_level="warning"
-        )
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -74,7 +80,7 @@ def serve(stack: dict[str, Any], name: str, **env: str) -> Iterator[str]:
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
     try:
-        yield stack["origin"]
+        yield
     finally:
         server.should_exit = True
         thread.join(10)

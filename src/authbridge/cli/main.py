@@ -13,6 +13,7 @@ from rich.console import Console
 
 from authbridge.cli import login as login_commands
 from authbridge.cli.clients import clients_app, robots_app, service_accounts_app
+from authbridge.cli.doctor import doctor
 from authbridge.cli.roles import bindings_app, roles_app
 from authbridge.cli.scim import scim_app
 from authbridge.cli.users import users_app
@@ -46,6 +47,7 @@ app.add_typer(scim_app, name="scim")
 app.command("login")(login_commands.login)
 app.command("token")(login_commands.token)
 app.command("logout")(login_commands.logout)
+app.command("doctor")(doctor)
 
 # soft_wrap: lines are data (YAML, key ids) that must survive a narrow terminal intact.
 err = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -12,9 +12,15 @@ The translation into authbridge's keys:
   `authority` is the IdP's issuer; `clientId`; `oidcConfiguration.discoveryUri`,
   `.clientId` and `.clientSecret`, each a value or `{secretRef, secretKey}` (the file
   `$AUTHBRIDGE_SECRETS_DIR/<secretRef>/<secretKey>`, as a Secret volume is mounted).
+* `callbackUrl` (and `oidcConfiguration.callbackUrl`) is where OpenMetadata receives its
+  sign-in answer: OpenMetadata becomes a client of authbridge's OpenID Provider,
+  `clients.<clientId>` with that redirect URI (RFC 6749 §3.1.2.2: registered, matched
+  exactly), as the seed page has it registered at Okta. `public` is an SPA (implicit or
+  code with PKCE, no secret) that also registers the page's `/silent-callback` beside
+  `/callback`; `confidential` a code-flow client with the same client secret.
 * `publicKeys` is the token verifier's trust list (`VerifierConfig.from_mapping` reads this
-  block as it is); `callbackUrl` and `serverUrl` are OpenMetadata's UI addresses. The
-  server reads neither, and `config check` says so.
+  block as it is) and `serverUrl` OpenMetadata's own address: the server reads neither,
+  and `config check` says so.
 """
 
 from __future__ import annotations
@@ -63,9 +69,8 @@ AUTHENTICATION_KEYS = {
 }
 OIDC_KEYS = {"oidcType", "clientId", "clientSecret", "discoveryUri", "callbackUrl", "serverUrl"}
 # Keys of OpenMetadata's UI or of the token verifier: accepted, not read by the server.
-NOT_READ = {"callbackUrl", "publicKeys", "serverUrl"}
+NOT_READ = {"publicKeys", "serverUrl"}
 WHY = {
-    "callbackUrl": " (OpenMetadata UI's address)",
     "serverUrl": " (OpenMetadata UI's address)",
     "publicKeys": " (the token verifier's: VerifierConfig.from_mapping)",
 }
@@ -228,6 +233,8 @@ def _authentication(block: dict[str, Any], secrets_dir: Path, out: OpenMetadataV
         out.set(secret_where, f"{base}.clientSecret", secret)
     elif client_type == "confidential":
         out.issues.append(ConfigIssue(secret_where, "a confidential client needs its secret"))
+    if client_id is not None or block.get("clientId") is not None:
+        _client(block, oidc, str(client_id or block["clientId"]), secret, out)
     discovery = oidc.get("discoveryUri")
     if isinstance(discovery, str):
         url = _url(discovery)
@@ -237,6 +244,49 @@ def _authentication(block: dict[str, Any], secrets_dir: Path, out: OpenMetadataV
     elif isinstance(authority, str):
         discovery = authority.rstrip("/") + "/.well-known/openid-configuration"
         out.set(f"{where}.authority", f"{base}.discoveryUrl", discovery)
+
+
+def _client(
+    block: dict[str, Any],
+    oidc: dict[str, Any],
+    client_id: str,
+    secret: str | None,
+    out: OpenMetadataValues,
+) -> None:
+    """OpenMetadata as a client of authbridge's OpenID Provider, at its callbackUrl."""
+    where = f"{ROOT}.authentication"
+    given = [
+        (f"{where}.callbackUrl", block.get("callbackUrl")),
+        (f"{where}.oidcConfiguration.callbackUrl", oidc.get("callbackUrl")),
+    ]
+    uris: list[str] = []
+    target = f"clients.{client_id}"
+    for path, uri in given:
+        if uri is None:
+            continue
+        if not isinstance(uri, str) or not uri.startswith(("https://", "http://")):
+            out.issues.append(ConfigIssue(path, "must be an http(s) URL"))
+            continue
+        if uri not in uris:
+            uris.append(uri)
+        out.translated.append(f"{path} -> {target}.redirectUris")
+    if not uris:
+        return
+    public = block.get("clientType", "public") == "public"
+    if public:
+        # The SPA renews its session in a hidden frame at /silent-callback (the seed page
+        # registers both sign-in redirect URIs).
+        for uri in list(uris):
+            if uri.rstrip("/").endswith("/callback"):
+                silent = uri.rstrip("/").removesuffix("callback") + "silent-callback"
+                if silent not in uris:
+                    uris.append(silent)
+    client: dict[str, Any] = {"name": "OpenMetadata", "redirectUris": uris, "public": public}
+    if public:
+        client["grantTypes"] = ["implicit", "authorization_code", "refresh_token"]
+    elif secret is not None:
+        client["secret"] = secret
+    out.config.setdefault("clients", {})[client_id] = client
 
 
 def _url(value: str) -> str:

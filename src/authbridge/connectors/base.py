@@ -6,6 +6,7 @@ account is the directory's job, and cookies, pages and redirects are the web lay
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
@@ -38,6 +39,16 @@ class LoginRequest:
     nonce: str
     code_verifier: str
     redirect_uri: str
+
+    @classmethod
+    def fresh(cls, redirect_uri: str) -> LoginRequest:
+        """New unguessable values (256 bits of state and nonce, a 64-character verifier)."""
+        return cls(
+            state=secrets.token_urlsafe(32),
+            nonce=secrets.token_urlsafe(32),
+            code_verifier=secrets.token_urlsafe(48),
+            redirect_uri=redirect_uri,
+        )
 
 
 @dataclass(frozen=True)

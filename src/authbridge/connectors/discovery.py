@@ -196,7 +196,7 @@ class DiscoveryCache:
                 what = f"{self._name} discovery"
                 response = self._http.request("GET", self.url, what=what)
                 doc = json_object(response, what)
-                self._metadata = parse_metadata(doc, self._expected, exact=self._exact)
+                self._metadata = self.parse(doc)
                 self._fetched_at = now
                 self._fresh_for = parse_max_age(response.headers.get("cache-control"))
                 self._failed_at = None
@@ -205,6 +205,14 @@ class DiscoveryCache:
                 self._failed_at = now
                 self.problem = exc
             return self._result()
+
+    def parse(self, doc: dict[str, Any]) -> ProviderMetadata:
+        """Check a fetched document against this provider's issuer (§4.3)."""
+        return parse_metadata(doc, self._expected, exact=self._exact)
+
+    @property
+    def expected_issuer(self) -> str:
+        return self._expected
 
     @property
     def cached(self) -> ProviderMetadata | None:

@@ -81,7 +81,8 @@ class IdpKeys:
         """JWKS fetches started so far (all URLs)."""
         return sum(source.fetch_count for source in self._sources.values())
 
-    def _fetch(self, url: str) -> FetchResult:
+    def fetch(self, url: str) -> FetchResult:
+        """One JWKS fetch through the connectors' HTTP client (also `authbridge doctor`'s)."""
         response = self._http.request("GET", url, what=f"{self._name} JWKS")
         if response.status_code != 200:
             raise ProviderUnavailable(
@@ -119,7 +120,7 @@ class IdpKeys:
                     self._verifiers.clear()
                 verifier = TokenVerifier(
                     config,
-                    fetcher=self._fetch,
+                    fetcher=self.fetch,
                     clock=self._clock,
                     decode_memo=0,  # ID tokens are presented once
                     sources=self._sources,

@@ -219,10 +219,11 @@ class OidcConnector:
         if self.config_error is not None:
             raise self.config_error
         metadata = self.discovery.get()
-        self._check_domains(metadata)
+        self.check_domains(metadata)
         return metadata
 
-    def _check_domains(self, metadata: ProviderMetadata) -> None:
+    def check_domains(self, metadata: ProviderMetadata) -> None:
+        """The endpoints must live in the issuer's domain, `baseDomain` or a preset's domains."""
         if self.settings.insecure_skip_issuer_callback_domain_check:
             return
         base = (self.settings.base_domain or urlsplit(metadata.issuer).hostname or "").lower()
@@ -246,7 +247,7 @@ class OidcConnector:
         cached = self.discovery.cached
         if cached is not None:
             try:
-                self._check_domains(cached)
+                self.check_domains(cached)
             except ProviderUnavailable as exc:
                 return exc.message
         return None

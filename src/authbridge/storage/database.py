@@ -23,6 +23,8 @@ from typing import Any, TypeVar
 import psycopg
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from psycopg.abc import PQGen
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -228,6 +230,25 @@ class Database:
             config.set_main_option("script_location", str(MIGRATIONS))
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
+
+    def pending_revisions(self) -> tuple[str, ...]:
+        """Migration heads not applied to this database yet (empty: the schema is current).
+
+        Reads `alembic_version` only; it never migrates (`authbridge doctor` asks this).
+        """
+        config = AlembicConfig()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        script = ScriptDirectory.from_config(config)
+        with self.engine.connect() as connection:
+            current = set(MigrationContext.configure(connection).get_current_heads())
+        # A head is applied when it or a later revision of its branch is current.
+        applied = {
+            rev.revision
+            for head in current
+            for rev in script.iterate_revisions(head, "base")
+            if rev is not None
+        }
+        return tuple(sorted(set(script.get_heads()) - applied))
 
     def dispose(self) -> None:
         self.engine.dispose()

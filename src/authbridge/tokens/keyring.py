@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -29,12 +29,21 @@ from authbridge.storage.notify import ChangeBus, Topic
 from authbridge.tokens.keys import KeyMaterial, generate, load
 from authbridge.tokens.sealing import KeySealer
 
-__all__ = ["KeyRing", "PublishedKeys", "keyring_for"]
+__all__ = ["KeyRing", "PublishedKeys", "current_signer", "keyring_for"]
 
 RELOAD_INTERVAL = timedelta(seconds=30)  # default of tokens.keyReloadInterval
 # The recorded bound runs this far ahead of the latest expiry signed, so a process writes it
 # at most about once per step and key (not once per token): the hot path stays a signature.
 SIGNED_UNTIL_STEP = timedelta(seconds=60)
+
+
+def current_signer(rows: Iterable[SigningKey], now: datetime) -> SigningKey | None:
+    """The key that signs at `now`: the latest started and not yet retired (`doctor` asks
+    this too)."""
+    signers = [
+        r for r in rows if r.signs_from <= now and (r.retired_at is None or r.retired_at > now)
+    ]
+    return max(signers, key=lambda r: r.signs_from) if signers else None
 
 
 @dataclass(frozen=True)
@@ -165,14 +174,9 @@ class KeyRing:
                     # What other replicas recorded: no need to write a lower bound again.
                     known = self._signed_until.get(row.kid)
                     self._signed_until[row.kid] = max(row.signed_until, known or row.signed_until)
-            signers = [
-                r
-                for r in published
-                if r.signs_from <= now and (r.retired_at is None or r.retired_at > now)
-            ]
-            if not signers:
+            signer = current_signer(published, now)
+            if signer is None:
                 raise RuntimeError("no signing key is active; run `authbridge keys rotate`")
-            signer = max(signers, key=lambda r: r.signs_from)
             for row in published:
                 if row.kid not in self._parsed:
                     pem = self._sealer.unseal(row.private_pem, row.kid)

@@ -32,6 +32,14 @@ from starlette.responses import RedirectResponse, Response
 from authbridge.clock import utcnow
 from authbridge.connectors import CallbackConnector, ConnectorError, Connectors, LoginRequest
 from authbridge.connectors.oidc import IDP_ERRORS
+from authbridge.connectors.redirects import (
+    CALLBACK_PATH,
+    DEX_CALLBACK_PATH,
+    REDIRECT_PATH,
+    SET_ISSUER,
+    redirect_uri_elsewhere,
+)
+from authbridge.connectors.redirects import redirect_uri as derived_redirect_uri
 from authbridge.directory.identities import IdentityLinker, SignInRefused
 from authbridge.web.dependencies import services_of as _services
 from authbridge.web.rendering import check_csrf, render
@@ -44,9 +52,6 @@ __all__ = ["router"]
 router = APIRouter()
 log = structlog.get_logger("authbridge.oauth_client")
 
-CALLBACK_PATH = "/v1/oauth/callback/"
-DEX_CALLBACK_PATH = "/dex/callback"
-REDIRECT_PATH = "/v1/oauth/redirect/"
 PENDING_PREFIX = "oauth-login:"
 PENDING_TTL = timedelta(minutes=10)
 MAX_FIELDS = 20
@@ -111,24 +116,17 @@ def start(request: Request, provider: str = "", next: str = "") -> Response:
     if not binding or not 32 <= len(binding) <= 128:
         binding = secrets.token_urlsafe(32)
     redirect_uri = _redirect_uri(services, connector)
-    issuer = services.settings.server.issuer
-    if not redirect_uri.startswith(issuer + "/"):
-        # The IdP would send the browser to another address, without this login's cookie.
+    elsewhere = redirect_uri_elsewhere(services.settings, redirect_uri)
+    if elsewhere is not None:
         log.warning("idp_redirect_uri_elsewhere", provider=connector.id, redirect_uri=redirect_uri)
         return _error(
             request,
             503,
             "This identity provider is not configured correctly",
             "Sign-in with this provider cannot work at this address.",
-            f"Its redirectUri {redirect_uri} is not under server.issuer {issuer}: set "
-            "server.issuer to the public URL the redirect URI was registered with.",
+            f"Its {elsewhere}: {SET_ISSUER}.",
         )
-    login = LoginRequest(
-        state=secrets.token_urlsafe(32),
-        nonce=secrets.token_urlsafe(32),
-        code_verifier=secrets.token_urlsafe(48),
-        redirect_uri=redirect_uri,
-    )
+    login = LoginRequest.fresh(redirect_uri)
     try:
         url = connector.authorization_url(login)
     except ConnectorError as exc:
@@ -154,21 +152,7 @@ def start(request: Request, provider: str = "", next: str = "") -> Response:
 
 
 def _redirect_uri(services: Services, connector: CallbackConnector) -> str:
-    """The redirect URI sent to the IdP: exactly the registered one (RFC 6749 §3.1.2.3).
-
-    A code-flow provider configured with `redirectUri` (a Dex registration ending in
-    /dex/callback) uses it as written; otherwise the URL is derived from our issuer.
-    """
-    issuer = services.settings.server.issuer
-    if connector.landing != "callback":
-        return issuer + REDIRECT_PATH
-    auth = services.settings.auth
-    provider = auth.openid_connect.providers.get(connector.id)
-    if provider is not None and provider.redirect_uri:
-        return provider.redirect_uri
-    if connector.id == "github" and auth.github.redirect_uri:
-        return auth.github.redirect_uri
-    return issuer + CALLBACK_PATH
+    return derived_redirect_uri(services.settings, connector.id, connector.landing)
 
 
 def _take_pending(request: Request, state: str) -> dict[str, Any] | None:

@@ -2,6 +2,9 @@
 // Usage: node oidc-provider.mjs <port> <config.json>
 //   config: {"clients": [...client metadata...]}
 // Any login name signs in; the account's email is <name>@example.com, verified, with groups.
+// Faults for `authbridge doctor`'s tests, from the environment:
+//   OIDC_PROVIDER_DATE_SKEW=<seconds>  every answer's Date header is that far off
+//   OIDC_PROVIDER_JWKS_URI=<url>       the discovery document names this jwks_uri
 import { readFileSync } from "node:fs";
 import Provider from "oidc-provider";
 
@@ -30,6 +33,15 @@ const provider = new Provider(`http://localhost:${port}`, {
       },
     };
   },
+});
+const skew = Number(process.env.OIDC_PROVIDER_DATE_SKEW || 0);
+const jwksUri = process.env.OIDC_PROVIDER_JWKS_URI;
+provider.use(async (ctx, next) => {
+  await next();
+  if (skew) ctx.set("Date", new Date(Date.now() + skew * 1000).toUTCString());
+  if (jwksUri && ctx.path === "/.well-known/openid-configuration") {
+    ctx.body = { ...ctx.body, jwks_uri: jwksUri };
+  }
 });
 provider.proxy = false;
 provider.listen(port, "127.0.0.1", () => {
