@@ -7,6 +7,7 @@ of a PATCH (`dialect.plan_patch`) so that the store applies them as set operatio
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from scim2_models import Context
@@ -23,6 +24,7 @@ from authbridge.scim.errors import InvalidValue
 from authbridge.scim.resources import GroupModel
 from authbridge.storage.scim.group_store import GroupFields, GroupStore, MemberChange
 from authbridge.storage.scim.store import bounded
+from authbridge.storage.teams import TeamRef
 
 __all__ = ["GroupService"]
 
@@ -33,6 +35,13 @@ class GroupService(ResourceService):
     model = GroupModel
     store_type = GroupStore
     store: GroupStore
+
+    def __init__(
+        self, *args: Any, team_ref: Callable[[str, str], TeamRef] = TeamRef.own, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        # Which team a displayName means (the membership engine's rule, `teams.<name>`).
+        self.store.team_ref = team_ref
 
     @staticmethod
     def _group_name(resource: Any) -> str:

@@ -14,6 +14,7 @@ from authbridge.storage.keyvalues import KeyValueStore
 from authbridge.storage.provider_store import ProviderStore
 from authbridge.storage.ratelimits import RateLimitStore
 from authbridge.storage.sessions import SessionStore
+from authbridge.storage.teams import TeamStore
 from authbridge.storage.users import UserStore
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "SessionStore",
     "Storage",
     "StorageError",
+    "TeamStore",
     "Unavailable",
     "UserStore",
 ]
@@ -38,6 +40,7 @@ class Storage:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.users = UserStore(db)
+        self.teams = TeamStore(db)
         self.sessions = SessionStore(db)
         self.keys = KeyStore(db)
         self.rate_limits = RateLimitStore(db)

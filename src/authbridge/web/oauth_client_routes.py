@@ -257,6 +257,7 @@ def _finish(
         ready.storage,
         services.settings.authorizer,
         services.settings.scim,
+        ready.membership,
     )
     try:
         user = linker.sign_in(identity, connector.signup)

@@ -27,6 +27,7 @@ from authbridge.config.model import Settings
 from authbridge.connectors import Connectors, build_connectors
 from authbridge.directory.accounts import AccountError, LocalAccounts
 from authbridge.directory.bootstrap import BootstrapAdmin, SetupLinks
+from authbridge.directory.membership import MembershipEngine
 from authbridge.directory.passwords import PasswordHashing
 from authbridge.directory.revocation import Revocation
 from authbridge.directory.throttle import CredentialThrottle, SignInThrottle
@@ -122,6 +123,8 @@ class Ready:
     scim: dict[str, ScimService]
     # Wrong SCIM credentials, per (source, address) and per address.
     scim_throttle: CredentialThrottle
+    # Users' teams from SCIM, IdP logins and admins (`teams.<name>` config), one rule.
+    membership: MembershipEngine
 
 
 @dataclass
@@ -255,6 +258,7 @@ class Services:
         setup = SetupLinks(storage)
         provider = OpenIDProvider(storage, keyring, issuer, settings)
         revocation = Revocation(sessions=storage.sessions, tokens=provider)
+        membership = MembershipEngine(storage, settings.teams)
         ready = Ready(
             storage=storage,
             keyring=keyring,
@@ -272,10 +276,12 @@ class Services:
                     source=source,
                     base_url=f"{settings.server.issuer}/v1/scim/v2/{source}",
                     revocation=revocation,
+                    membership=membership,
                 )
                 for source in SCIM_SOURCES
             },
             scim_throttle=CredentialThrottle(storage.rate_limits, "scim"),
+            membership=membership,
         )
         if self.bootstrap is not None:
             try:

@@ -71,7 +71,7 @@ def user_columns(source: str, base_url: str) -> ColumnMap:
         "name.familyname": Column(ScimUser.family_name_key, case_exact=False),
         "groups": Column(TeamMember.team_id, exists=groups_exist),
         "groups.value": Column(TeamMember.team_id, exists=groups_exist),
-        "groups.display": Column(Team.name_key, case_exact=False, exists=groups_exist),
+        "groups.display": Column(Team.name_fold, case_exact=False, exists=groups_exist),
         "groups.type": Column(_text("direct"), case_exact=False, exists=groups_exist),
         "groups.$ref": Column(group_ref, exists=groups_exist),
         **_meta("User", ScimUser, _text(casefold_key(f"{base_url}/Users/")) + User.id),
@@ -92,7 +92,7 @@ def group_columns(base_url: str) -> ColumnMap:
     member_ref = _text(f"{base_url}/Users/") + TeamMember.user_id
     return {
         "id": Column(Team.id),
-        "displayname": Column(Team.name_key, case_exact=False),
+        "displayname": Column(Team.name_fold, case_exact=False),
         "externalid": Column(ScimGroup.external_id),
         "schemas": Column(_text(casefold_key(str(Group.__schema__))), case_exact=False),
         "members": Column(TeamMember.user_id, exists=_member_exists),

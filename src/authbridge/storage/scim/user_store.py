@@ -128,7 +128,7 @@ class UserStore(ResourceStore):
                     ScimGroup.source == self.source,
                     one_of(TeamMember.user_id, chunk, dialect_name(session)),
                 )
-                .order_by(Team.name_key)
+                .order_by(Team.name_fold, Team.id)
             )
             for uid, gid, name in rows:
                 found[uid].append((gid, name))
