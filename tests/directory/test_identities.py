@@ -19,14 +19,14 @@ from authbridge.storage.scim.audit import trail
 from tests.directory.vendor import login, payload
 from tests.wiring import scim_service
 
-AUTHORITATIVE = ScimSettings(
-    okta=ScimSourceSettings(authoritative=True),
-    microsoft=ScimSourceSettings(authoritative=True),
-)
-
 
 def linker(storage: Storage, scim: ScimSettings | None = None) -> IdentityLinker:
     return IdentityLinker(storage, AuthorizerSettings(), scim or ScimSettings())
+
+
+def authoritative_linker(storage: Storage) -> IdentityLinker:
+    both = ScimSourceSettings(authoritative=True)
+    return linker(storage, ScimSettings(okta=both, microsoft=both))
 
 
 def provision(storage: Storage, vendor: str, **changes: object) -> str:
@@ -59,11 +59,11 @@ def test_deleted_then_login_under_an_authoritative_source_is_refused_and_audited
     storage: Storage,
 ) -> None:
     uid = provision(storage, "okta")
-    assert linker(storage, AUTHORITATIVE).sign_in(login("okta"), SignupPolicy()).id == uid
+    assert authoritative_linker(storage).sign_in(login("okta"), SignupPolicy()).id == uid
     service = scim_service(storage, source="okta", base_url="http://t/v1/scim/v2/okta")
     service.delete_user(uid, actor="okta")
     with pytest.raises(SignInRefused) as refused:
-        linker(storage, AUTHORITATIVE).sign_in(login("okta"), SignupPolicy())
+        authoritative_linker(storage).sign_in(login("okta"), SignupPolicy())
     assert "removed" in refused.value.message
     assert "scim.okta.authoritative" in (refused.value.hint or "")
     assert storage.users.count() == 0  # no fresh viewer
@@ -80,7 +80,7 @@ def test_deactivated_then_login_under_an_authoritative_source_is_refused(
     storage: Storage,
 ) -> None:
     uid = provision(storage, "microsoft")
-    linker(storage, AUTHORITATIVE).sign_in(login("microsoft"), SignupPolicy())
+    authoritative_linker(storage).sign_in(login("microsoft"), SignupPolicy())
     service = scim_service(storage, source="microsoft", base_url="http://t/v1/scim/v2/microsoft")
     service.patch_user(
         uid,
@@ -91,7 +91,7 @@ def test_deactivated_then_login_under_an_authoritative_source_is_refused(
         actor="microsoft",
     )
     with pytest.raises(SignInRefused) as refused:
-        linker(storage, AUTHORITATIVE).sign_in(login("microsoft"), SignupPolicy())
+        authoritative_linker(storage).sign_in(login("microsoft"), SignupPolicy())
     assert "deactivated" in refused.value.message
     assert [e.after for e in trail(storage, uid) if e.action == "login_refused"] == [
         {"connector": "microsoft", "subject": login("microsoft").subject, "reason": "deactivated"}
@@ -102,13 +102,13 @@ def test_never_provisioned_is_refused_only_when_the_source_is_authoritative(
     storage: Storage,
 ) -> None:
     with pytest.raises(SignInRefused):
-        linker(storage, AUTHORITATIVE).sign_in(login("okta"), SignupPolicy())
+        authoritative_linker(storage).sign_in(login("okta"), SignupPolicy())
     assert storage.users.count() == 0
     # Not authoritative: the connector's own sign-up rules decide, as before.
     assert linker(storage).sign_in(login("okta"), SignupPolicy()).active
     # Another connector, bound to no authoritative source, is not concerned.
     other = login("okta", connector_id="okta-staging")
-    assert linker(storage, AUTHORITATIVE).sign_in(other, SignupPolicy()).active
+    assert authoritative_linker(storage).sign_in(other, SignupPolicy()).active
 
 
 def test_an_account_from_before_the_source_was_authoritative_is_refused(
@@ -116,7 +116,7 @@ def test_an_account_from_before_the_source_was_authoritative_is_refused(
 ) -> None:
     linker(storage).sign_in(login("okta"), SignupPolicy())  # a login-made account
     with pytest.raises(SignInRefused):
-        linker(storage, AUTHORITATIVE).sign_in(login("okta"), SignupPolicy())
+        authoritative_linker(storage).sign_in(login("okta"), SignupPolicy())
 
 
 def test_an_unverified_email_never_links(storage: Storage) -> None:
@@ -127,7 +127,7 @@ def test_an_unverified_email_never_links(storage: Storage) -> None:
     assert impostor.id != provisioned
     assert not impostor.username.casefold().startswith("test.user@")
     with pytest.raises(SignInRefused):
-        linker(storage, AUTHORITATIVE).sign_in(
+        authoritative_linker(storage).sign_in(
             login("okta", "impostor_id_token", connector_id="okta"), SignupPolicy()
         )
     # Entra: email without xms_edov is unverified, and the oid differs: no link either.
