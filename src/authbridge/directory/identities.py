@@ -110,6 +110,28 @@ class IdentityLinker:
         self.sync_teams(user.id, identity)
         return user
 
+    def preview(self, identity: Identity, policy: SignupPolicy) -> tuple[User | None, str]:
+        """Which account this login would land on, and how, writing nothing (the dry run):
+        the user (None: a new account or a refusal) and one sentence saying why."""
+        user = self.storage.users.by_identity(identity.connector_id, identity.subject)
+        how = "signs in to the account linked to this identity"
+        if user is None:
+            user = provisioned_account(self.storage, identity, self.scim_settings)
+            how = "links this identity to the account SCIM provisioned"
+        sources = authoritative_sources(identity.connector_id, self.scim_settings)
+        source = self.storage.users.provisioned_by(user.id) if user is not None else None
+        if sources and (user is None or source not in sources):
+            return (
+                None,
+                f"refused: {', '.join(sources)} is authoritative and did not provision this person",
+            )
+        if user is not None and not user.active:
+            return user, "refused: the account is deactivated"
+        if user is None:
+            allowed = policy.allow_signup
+            return None, "creates a new account" if allowed else "refused: sign-up is off"
+        return user, how
+
     def _check_authoritative(
         self, identity: Identity, user: User | None, sources: list[str]
     ) -> None:

@@ -96,8 +96,10 @@ class GroupService(ResourceService):
         actor: str,
         if_match: str | None = None,
         with_members: bool = True,
+        dry_run: bool = False,
     ) -> dict[str, Any]:
-        """RFC 7644 §3.5.2: modify a Group; membership changes run as set operations in SQL."""
+        """RFC 7644 §3.5.2: modify a Group; membership changes run as set operations in SQL.
+        `dry_run`: the same write, rolled back (`authbridge teams dry-run --scim`)."""
         plan = plan_patch(body, team_id, with_members=True, dialect=self.dialect)
         # Membership only: the attributes stay as they are (PatchOp refuses no operations).
         apply = (
@@ -113,6 +115,7 @@ class GroupService(ResourceService):
             lambda current: self._fields(apply(current)),
             plan.members,
             with_members=with_members,
+            dry_run=dry_run,
         )
 
     def _write(
@@ -125,6 +128,7 @@ class GroupService(ResourceService):
         member_changes: list[MemberChange],
         *,
         with_members: bool = True,
+        dry_run: bool = False,
     ) -> dict[str, Any]:
         self.roles.prepare()
         with storage_errors():
@@ -136,6 +140,7 @@ class GroupService(ResourceService):
                 action=action,
                 expected=if_match_versions(if_match),
                 with_members=with_members,
+                dry_run=dry_run,
             )
 
     def delete(self, team_id: str, *, actor: str, if_match: str | None = None) -> None:

@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from authbridge.clock import utcnow
-from authbridge.storage.models import Team, TeamMemberSource, TeamRole
+from authbridge.storage.models import Team, TeamMember, TeamMemberSource, TeamRole
 from authbridge.storage.scim.columns import group_columns
 from authbridge.storage.scim.errors import StoreConflict
 from authbridge.storage.scim.filter_sql import Column, FilterToSql
@@ -63,6 +63,14 @@ class GroupFields:
     name: str
     external_id: str | None
     dumped: dict[str, Any]
+
+
+class _DryRun(Exception):
+    """Raised inside a dry run's transaction so that it rolls back, carrying its result."""
+
+    def __init__(self, result: dict[str, Any]) -> None:
+        super().__init__("dry run")
+        self.result = result
 
 
 # A write's change: the group as it is (without meta and members) -> the group as it will be.
@@ -306,13 +314,19 @@ class GroupStore(ResourceStore):
         action: str,
         expected: Versions = None,
         with_members: bool = True,
+        dry_run: bool = False,
     ) -> dict[str, Any]:
         """RFC 7644 §3.5: apply `change` and the membership changes to the Group under its
-        version lock, if its version is one of `expected` (VersionMismatch otherwise)."""
+        version lock, if its version is one of `expected` (VersionMismatch otherwise).
+
+        `dry_run`: do it all, then roll back; the result also says whose membership of the
+        team would change (`teamMembersAdded`/`teamMembersRemoved`, after every source)."""
         try:
             with self.storage.db.session() as session:
                 team, scim, _, before = self._locked(session, team_id, expected, related=False)
                 lock_teams(session, [team_id])
+                in_team = select(TeamMember.user_id).where(TeamMember.team_id == team_id)
+                had = set(session.scalars(in_team)) if dry_run else set()
                 current = {k: v for k, v in before.items() if k not in ("meta", "members")}
                 group = change(current)
                 # Only the owner renames a team (a shared team keeps its configured name).
@@ -350,8 +364,15 @@ class GroupStore(ResourceStore):
                 audit_after.update(membersAdded=added, membersRemoved=removed)
                 audit_after.update(self._skipped(team_id, skipped))
                 self._record(session, actor, action, team_id, group_audit(before), audit_after)
+                if dry_run:
+                    has = set(session.scalars(in_team))
+                    after["teamMembersAdded"] = sorted(has - had)
+                    after["teamMembersRemoved"] = sorted(had - has)
+                    raise _DryRun(after)
         except IntegrityError:
             raise StoreConflict("displayName or externalId is already in use") from None
+        except _DryRun as done:
+            return done.result
         return after
 
     def _change_members(
