@@ -142,3 +142,33 @@ def test_a_bad_proxy_setting_is_a_problem_not_a_crash(
     )
     page = client.get("/login")
     assert page.status_code == 200 and 'aria-disabled="true"' in page.text
+
+
+@pytest.mark.parametrize("accept", ["text/html,application/xhtml+xml", "application/json"])
+def test_an_authoritative_source_refuses_with_a_page_or_json(
+    app_factory: AppFactory, accept: str
+) -> None:
+    # The mock IdP bound to the okta SCIM source, which is authoritative and provisioned
+    # no one: the login is refused, as a page for browsers and JSON for programs.
+    client = app_factory(SCIM__OKTA__CONNECTOR_ID="mock", SCIM__OKTA__AUTHORITATIVE="true")
+    start = client.get("/v1/oauth/start?provider=mock", follow_redirects=False)
+    page = client.get(start.headers["location"])
+    state = re.search(r'name="state" value="([^"]+)"', page.text)
+    assert state is not None
+    response = client.post(
+        "/v1/oauth/mock/authorize",
+        data={"csrf_token": csrf(page.text), "state": state.group(1), "email": "x@example.com"},
+        headers={"accept": accept},
+        follow_redirects=False,
+    )
+    assert response.status_code == 403
+    if accept.startswith("text/html"):
+        assert response.headers["content-type"].startswith("text/html")
+        assert "has not given you an account here" in response.text
+        assert "scim.okta.authoritative" in response.text  # the operator's hint
+    else:
+        body = response.json()
+        assert body["error"] == "sign_in_refused"
+        assert "has not given you an account here" in body["error_description"]
+    ready = client.app.state.services.ready()  # type: ignore[attr-defined]
+    assert ready.storage.users.count() == 0

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from authbridge.cli.users import ConfigOption
 from authbridge.connectors.oidc import OidcConnector
 from authbridge.connectors.registry import build_connectors
 from authbridge.directory.identities import IdentityLinker
@@ -27,10 +28,6 @@ __all__ = ["teams_app"]
 teams_app = typer.Typer(help="Teams and their membership sources.", no_args_is_help=True)
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="YAML or JSON file.", envvar="AUTHBRIDGE_CONFIG"),
-]
 
 
 def _json_file(path: Path, what: str) -> dict[str, Any]:
