@@ -20,7 +20,7 @@ from authbridge.connectors.base import SignupPolicy
 from authbridge.connectors.identity import Identity
 from authbridge.directory.identities import IdentityLinker
 from authbridge.directory.membership import MembershipEngine
-from authbridge.scim.service import ScimService
+from authbridge.scim.service import ListQuery, ScimService
 from authbridge.storage import Storage
 from authbridge.storage.models import TeamMember, TeamMemberSource
 from tests.directory.vendor import login, payload
@@ -114,6 +114,11 @@ def test_configured_sources_make_one_team_holding_the_union(storage: Storage) ->
     assert engine.teams_of(bob) == []
     replace_members(scim, team.id, [])  # SCIM drops ada; her login still says Engineering
     assert team.id in {t.id for t in engine.teams_of(ada)}
+    # Entra's membership check by filter sees what SCIM pushed, not the login's word:
+    # otherwise it would never push ada, and her next login without the group drops her.
+    check = f'id eq "{team.id}" and members[value eq "{ada}"]'
+    assert scim.list_groups(ListQuery(filter=check)).total == 0
+    assert "groups" not in scim.get_user(ada)  # nor does her User show the group
     sign_in(storage, engine, _with_groups(login("okta"), []))
     assert team.id not in {t.id for t in engine.teams_of(ada)}
 

@@ -103,7 +103,7 @@ class GroupStore(ResourceStore):
     ) -> None:
         super().__init__(*args, **kwargs)
         self.schema = str(self.model.__schema__)
-        self.columns = group_columns(self.base_url)
+        self.columns = group_columns(self.source, self.base_url)
         self.sort_columns = self.columns
         # The membership source this store writes as, and the team a displayName means.
         self.key = f"scim:{self.source}"

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from authbridge.clock import utcnow
-from authbridge.storage.models import Team, TeamMember, User, UserRole, column_values
+from authbridge.storage.models import Team, TeamMemberSource, User, UserRole, column_values
 from authbridge.storage.scim.columns import USER_VALUES, user_columns, user_sort_columns
 from authbridge.storage.scim.errors import StoreConflict, UnstorableValue
 from authbridge.storage.scim.portable_sql import one_of, unselective
@@ -121,12 +121,13 @@ class UserStore(ResourceStore):
         found: dict[str, list[tuple[str, str]]] = {uid: [] for uid in user_ids}
         for chunk in chunks(list(user_ids)):
             rows = session.execute(
-                select(TeamMember.user_id, Team.id, Team.name)
-                .join(Team, Team.id == TeamMember.team_id)
+                select(TeamMemberSource.user_id, Team.id, Team.name)
+                .join(Team, Team.id == TeamMemberSource.team_id)
                 .join(ScimGroup, ScimGroup.team_id == Team.id)
                 .where(
                     ScimGroup.source == self.source,
-                    one_of(TeamMember.user_id, chunk, dialect_name(session)),
+                    TeamMemberSource.source == f"scim:{self.source}",
+                    one_of(TeamMemberSource.user_id, chunk, dialect_name(session)),
                 )
                 .order_by(Team.name_fold, Team.id)
             )
