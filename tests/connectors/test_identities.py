@@ -99,7 +99,11 @@ def test_an_idp_cannot_put_people_in_teams_it_does_not_own(storage: Storage) -> 
     with storage.db.session() as session:
         session.add(Team(id="t-admins", name="platform-admins", name_key="platform-admins"))
     user = linker(storage).sign_in(ident(groups=("platform-admins", "eng")), SignupPolicy())
-    assert storage.users.teams(user.id) == ["eng"]
+    # The login's "platform-admins" is the connector's own team (issue 12: distinct ids,
+    # never a collision): the admins' team t-admins stays out of its reach.
+    teams = {(t.name, t.managed_by): t.id for t in storage.teams.teams_of(user.id)}
+    assert set(teams) == {("eng", "idp:okta"), ("platform-admins", "idp:okta")}
+    assert "t-admins" not in teams.values()
 
 
 def test_disabled_account_is_refused(storage: Storage) -> None:

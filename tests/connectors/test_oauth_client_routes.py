@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
 
 from authbridge.clock import utcnow
 from authbridge.storage.models import KeyValue
@@ -118,17 +119,23 @@ def test_abandoned_logins_expire_in_storage_and_are_collected(client: TestClient
         assert session.query(KeyValue).filter(KeyValue.name.startswith("oauth-login:")).count() == 0
 
 
-def test_mock_follows_local_signup_off(app_factory: AppFactory) -> None:
-    client = app_factory(AUTH__LOCAL__ALLOW_SIGNUP="false")
+def mock_authorize(client: TestClient, email: str, accept: str = "*/*") -> Response:
+    """The mock IdP's consent form posted for `email`: the callback's answer."""
     start = client.get("/v1/oauth/start?provider=mock", follow_redirects=False)
     page = client.get(start.headers["location"])
     state = re.search(r'name="state" value="([^"]+)"', page.text)
     assert state is not None
-    response = client.post(
+    return client.post(
         "/v1/oauth/mock/authorize",
-        data={"csrf_token": csrf(page.text), "state": state.group(1), "email": "x@example.com"},
+        data={"csrf_token": csrf(page.text), "state": state.group(1), "email": email},
+        headers={"accept": accept},
         follow_redirects=False,
     )
+
+
+def test_mock_follows_local_signup_off(app_factory: AppFactory) -> None:
+    client = app_factory(AUTH__LOCAL__ALLOW_SIGNUP="false")
+    response = mock_authorize(client, "x@example.com")
     assert response.status_code == 403 and "turned off" in response.text
 
 
@@ -143,3 +150,24 @@ def test_a_bad_proxy_setting_is_a_problem_not_a_crash(
     )
     page = client.get("/login")
     assert page.status_code == 200 and 'aria-disabled="true"' in page.text
+
+
+@pytest.mark.parametrize("accept", ["text/html,application/xhtml+xml", "application/json"])
+def test_an_authoritative_source_refuses_with_a_page_or_json(
+    app_factory: AppFactory, accept: str
+) -> None:
+    # The mock IdP bound to the okta SCIM source, which is authoritative and provisioned
+    # no one: the login is refused, as a page for browsers and JSON for programs.
+    client = app_factory(SCIM__OKTA__CONNECTOR_ID="mock", SCIM__OKTA__AUTHORITATIVE="true")
+    response = mock_authorize(client, "x@example.com", accept=accept)
+    assert response.status_code == 403
+    if accept.startswith("text/html"):
+        assert response.headers["content-type"].startswith("text/html")
+        assert "has not given you an account here" in response.text
+        assert "scim.okta.authoritative" in response.text  # the operator's hint
+    else:
+        body = response.json()
+        assert body["error"] == "sign_in_refused"
+        assert "has not given you an account here" in body["error_description"]
+    ready = client.app.state.services.ready()  # type: ignore[attr-defined]
+    assert ready.storage.users.count() == 0

@@ -137,12 +137,14 @@ def test_column_lookups_use_their_indexes(storage: Storage) -> None:
 
 def test_member_filter_is_an_exists_on_the_membership_table(storage: Storage) -> None:
     node = parse_filter('members[value eq "u1"]', GroupModel, max_length=2048, max_terms=64)
-    condition = FilterToSql(group_columns(BASE), GroupModel).visit(node)
+    condition = FilterToSql(group_columns("okta", BASE), GroupModel).visit(node)
     statement = select(Team.id).join(ScimGroup, ScimGroup.team_id == Team.id).where(condition)
     sql = str(statement.compile(compile_kwargs={"literal_binds": True}))
-    assert "EXISTS" in sql and "team_members.user_id = 'u1'" in sql
+    # This source's word (team_member_sources), not the team's union with other sources.
+    assert "EXISTS" in sql and "team_member_sources.user_id = 'u1'" in sql
+    assert "team_member_sources.source = 'scim:okta'" in sql
     if storage.db.dialect == "sqlite":
-        assert "team_members" in _plan(storage, statement)
+        assert "team_member_sources" in _plan(storage, statement)
 
 
 def test_a_value_path_is_one_lookup_of_the_same_element() -> None:

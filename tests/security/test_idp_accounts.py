@@ -153,8 +153,11 @@ def test_idp_groups_cannot_join_a_team_created_elsewhere(storage: Storage) -> No
     second = linker(storage).sign_in(
         ident("github", "2", email="m@example.com", groups=("Admins",)), SignupPolicy()
     )
-    assert storage.users.teams(first.id) == ["admins"]
-    assert storage.users.teams(second.id) == []
+    # Each connector's "admins" is its own team (issue 12): same name, distinct ids.
+    (mine,) = storage.teams.teams_of(first.id)
+    (theirs,) = storage.teams.teams_of(second.id)
+    assert (mine.managed_by, theirs.managed_by) == ("idp:okta", "idp:github")
+    assert mine.id != theirs.id
 
 
 @pytest.mark.parametrize(

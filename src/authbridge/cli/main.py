@@ -16,6 +16,7 @@ from authbridge.cli.clients import clients_app, robots_app, service_accounts_app
 from authbridge.cli.doctor import doctor
 from authbridge.cli.roles import bindings_app, roles_app
 from authbridge.cli.scim import scim_app
+from authbridge.cli.teams import teams_app
 from authbridge.cli.users import users_app
 from authbridge.config import ConfigError, Report, Settings, load_with_report, masked
 from authbridge.provider.clients import check_configured_clients
@@ -44,6 +45,7 @@ app.add_typer(clients_app, name="clients")
 app.add_typer(service_accounts_app, name="service-accounts")
 app.add_typer(robots_app, name="robots")
 app.add_typer(scim_app, name="scim")
+app.add_typer(teams_app, name="teams")
 app.command("login")(login_commands.login)
 app.command("token")(login_commands.token)
 app.command("logout")(login_commands.logout)

@@ -36,6 +36,7 @@ __all__ = [
     "ServerSettings",
     "SessionSettings",
     "Settings",
+    "TeamSettings",
     "TokenSettings",
 ]
 
@@ -419,6 +420,11 @@ class ScimSourceSettings(Section):
         description="Login connector whose users attach to this source's accounts "
         "(defaults to the source name).",
     )
+    authoritative: bool = Field(
+        default=False,
+        description="Only people this source provisioned (and has not deleted or "
+        "deactivated) may sign in through its connector; others are refused and audited.",
+    )
 
 
 class ScimTeamRoleRule(Section):
@@ -460,6 +466,59 @@ class ScimSettings(Section):
     max_results: int = Field(default=1000, ge=1, le=10000, description="Largest page size.")
     max_filter_length: int = Field(default=2048, ge=64)
     max_filter_terms: int = Field(default=64, ge=1)
+
+
+SCIM_SOURCES = ("okta", "microsoft")
+
+
+def team_source_problem(value: str) -> str | None:
+    """Why `value` is not a membership source (`scim:<source>`, `idp:<connector>`,
+    `local`), or None."""
+    kind, _, name = value.partition(":")
+    if value == "local":
+        return None
+    if kind == "scim" and name in SCIM_SOURCES:
+        return None
+    if kind == "scim":
+        return f"{value!r}: SCIM sources are {', '.join('scim:' + s for s in SCIM_SOURCES)}"
+    if kind == "idp" and name and "/" not in name:
+        return None
+    return f"{value!r} is not a source; write scim:<source>, idp:<connector> or local"
+
+
+class TeamSettings(Section):
+    """One team whose members come from several sources (`teams.<name>`): a SCIM group and
+    an IdP login group of that name are then the same team (same id). `managedBy` owns the
+    team (its name, its deletion); members are the union of what each source says."""
+
+    sources: list[str] = Field(
+        min_length=1,
+        description="Membership sources of this team: scim:<source>, idp:<connector>, local.",
+    )
+    managed_by: str | None = Field(
+        default=None, description="The source that owns the team; the first of `sources`."
+    )
+
+    @field_validator("sources")
+    @classmethod
+    def _known_sources(cls, value: list[str]) -> list[str]:
+        problems = [p for p in map(team_source_problem, value) if p]
+        if problems:
+            raise ValueError("; ".join(problems))
+        if len([s for s in value if s.startswith("scim:")]) > 1:
+            # One SCIM group per team: each source's PATCH replaces its own member set.
+            raise ValueError("at most one scim:<source> per team")
+        return list(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _owner_is_a_source(self) -> TeamSettings:
+        if self.managed_by is not None and self.managed_by not in self.sources:
+            raise ValueError(f"managedBy {self.managed_by!r} must be one of sources {self.sources}")
+        return self
+
+    @property
+    def owner(self) -> str:
+        return self.managed_by or self.sources[0]
 
 
 class RedisSettings(Section):
@@ -508,6 +567,11 @@ class Settings(Section):
     roles: dict[str, RoleSettings] = Field(
         default_factory=dict,
         description="Roles beside the built-in admin, editor and viewer, by name.",
+    )
+    teams: dict[str, TeamSettings] = Field(
+        default_factory=dict,
+        description="Teams fed by several membership sources, by team name "
+        "(`teams.<name>.sources: [scim:okta, idp:okta]`).",
     )
     clients: dict[str, ClientSettings] = Field(
         default_factory=dict, description="OAuth clients of the OpenID Provider, by client id."

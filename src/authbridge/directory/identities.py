@@ -12,6 +12,11 @@ else the user could have typed (an unverified email, an email-shaped `preferred_
 is kept under the connector's namespace, `<connector>:<name>`, and that namespace (any
 name with a `:`) is reserved for names derived here. The last candidate is always free,
 so squatting the others can never lock a first login out.
+
+A first login through the connector bound to a SCIM source attaches to the account that
+source provisioned (`directory/provisioning.py`: by the IdP's immutable id, or an email the
+IdP proved). With `scim.<source>.authoritative: true`, that connector admits only people
+the source provisioned and still has, active: anyone else is refused, logged and audited.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from authbridge.config.model import AuthorizerSettings, ScimSettings
 from authbridge.connectors.base import SignupPolicy
 from authbridge.connectors.identity import Identity
 from authbridge.directory.accounts import IdentityLink, new_account
-from authbridge.directory.provisioning import find_provisioned
+from authbridge.directory.membership import MembershipEngine
+from authbridge.directory.provisioning import authoritative_sources, find_provisioned
 from authbridge.directory.roles import (
     ADMIN,
     CONFIG_ADMINS_ORIGIN,
@@ -39,11 +45,11 @@ from authbridge.directory.roles import (
 from authbridge.storage import Storage
 from authbridge.storage.errors import Conflict
 from authbridge.storage.models import User
+from authbridge.storage.scim.audit import record_refused_login
 
 __all__ = ["IdentityLinker", "SignInRefused", "namespaced_username", "provisioned_account"]
 
 log = structlog.get_logger("authbridge.directory")
-MAX_GROUPS = 500
 MAX_USERNAME = 320
 # `<connector>:<name>`: the separator of the namespace each connector's names live in.
 NAMESPACE = ":"
@@ -71,7 +77,7 @@ def provisioned_account(
     matched with the verified email as the only username the IdP vouched for."""
     verified = identity.email if identity.email and identity.email_verified else None
     return find_provisioned(
-        storage, identity.connector_id, identity.subject, verified, scim_settings
+        storage, identity.connector_id, identity.subject, verified, scim_settings, identity.claims
     )
 
 
@@ -84,14 +90,20 @@ class IdentityLinker:
     storage: Storage
     authorizer: AuthorizerSettings
     scim_settings: ScimSettings | None = None
+    # The one membership engine the app built (teams config included); a bare one otherwise.
+    membership: MembershipEngine | None = None
 
     def sign_in(self, identity: Identity, policy: SignupPolicy) -> User:
         """The active user for this identity, created on first login when allowed."""
         user = self.storage.users.by_identity(identity.connector_id, identity.subject)
+        linked = user is not None
         if user is None:
             user = provisioned_account(self.storage, identity, self.scim_settings)
-            if user is not None and user.active:
-                self._link(user, identity)
+        authoritative = authoritative_sources(identity.connector_id, self.scim_settings)
+        if authoritative:
+            self._check_authoritative(identity, user, authoritative)
+        if user is not None and not linked and user.active:
+            self._link(user, identity)
         if user is None:
             user = self._create(identity, policy)
         if not user.active:
@@ -101,12 +113,69 @@ class IdentityLinker:
         self.storage.users.touch_identity(
             identity.connector_id, identity.subject, identity.email, utcnow()
         )
-        try:
-            self.sync_teams(user.id, identity)
-        except Conflict:
-            # Another login created one of these teams at the same moment: once more.
-            self.sync_teams(user.id, identity)
+        self.sync_teams(user.id, identity)
         return user
+
+    def preview(self, identity: Identity, policy: SignupPolicy) -> tuple[User | None, str]:
+        """Which account this login would land on, and how, writing nothing (the dry run):
+        the user (None: a new account or a refusal) and one sentence saying why."""
+        user = self.storage.users.by_identity(identity.connector_id, identity.subject)
+        how = "signs in to the account linked to this identity"
+        if user is None:
+            user = provisioned_account(self.storage, identity, self.scim_settings)
+            how = "links this identity to the account SCIM provisioned"
+        sources = authoritative_sources(identity.connector_id, self.scim_settings)
+        source = self.storage.users.provisioned_by(user.id) if user is not None else None
+        if sources and (user is None or source not in sources):
+            return (
+                None,
+                f"refused: {', '.join(sources)} is authoritative and did not provision this person",
+            )
+        if user is not None and not user.active:
+            return user, "refused: the account is deactivated"
+        if user is None:
+            allowed = policy.allow_signup
+            return None, "creates a new account" if allowed else "refused: sign-up is off"
+        return user, how
+
+    def _check_authoritative(
+        self, identity: Identity, user: User | None, sources: list[str]
+    ) -> None:
+        """Refuse (and audit) a login an authoritative source does not vouch for: someone it
+        never provisioned or has deleted (no account of it), or has deactivated."""
+        source = self.storage.users.provisioned_by(user.id) if user is not None else None
+        if user is not None and source in sources and user.active:
+            return
+        if user is not None and source in sources:
+            reason = "deactivated"
+            message = "Your account was deactivated by your organisation's directory."
+        else:
+            source = sources[0]
+            reason = "not_provisioned"
+            message = (
+                "Your organisation's directory has not given you an account here, or has "
+                "removed it. Ask your administrator to assign you to this application."
+            )
+        hint = (
+            f"scim.{source}.authoritative is true: only people {source} provisioned and "
+            f"still has, active, may sign in through {identity.connector_id} ({reason})."
+        )
+        log.warning(
+            "idp_sign_in_refused_by_source",
+            provider=identity.connector_id,
+            source=source,
+            reason=reason,
+            user_id=user.id if user is not None else None,
+        )
+        record_refused_login(
+            self.storage,
+            source=source,
+            connector_id=identity.connector_id,
+            subject=identity.subject,
+            user_id=user.id if user is not None else None,
+            reason=reason,
+        )
+        raise SignInRefused(message, hint)
 
     def _check_domains(self, identity: Identity, policy: SignupPolicy) -> None:
         # Only a verified address says anything about which organisation someone is in.
@@ -196,12 +265,7 @@ class IdentityLinker:
             )
 
     def sync_teams(self, user_id: str, identity: Identity) -> None:
-        """Make the user's membership in this connector's teams exactly the IdP's groups.
-
-        Teams are found by name; a team of that name created elsewhere (locally, by SCIM,
-        by another IdP) is left alone, so an IdP cannot put people in teams it does not own.
-        """
-        groups = list(dict.fromkeys(g[:256] for g in identity.groups))[:MAX_GROUPS]
-        source = identity.connector_id
-        for name in self.storage.users.set_source_teams(user_id, source, groups):
-            log.warning("team_not_owned", team=name, provider=source)
+        """Record what this login's groups say about the user's teams (the membership
+        engine: the connector's own teams, or teams configured as shared with it)."""
+        engine = self.membership or MembershipEngine(self.storage)
+        engine.apply_login(user_id, identity)

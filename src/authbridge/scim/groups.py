@@ -7,6 +7,7 @@ of a PATCH (`dialect.plan_patch`) so that the store applies them as set operatio
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from scim2_models import Context
@@ -23,6 +24,7 @@ from authbridge.scim.errors import InvalidValue
 from authbridge.scim.resources import GroupModel
 from authbridge.storage.scim.group_store import GroupFields, GroupStore, MemberChange
 from authbridge.storage.scim.store import bounded
+from authbridge.storage.teams import TeamRef
 
 __all__ = ["GroupService"]
 
@@ -33,6 +35,13 @@ class GroupService(ResourceService):
     model = GroupModel
     store_type = GroupStore
     store: GroupStore
+
+    def __init__(
+        self, *args: Any, team_ref: Callable[[str, str], TeamRef] = TeamRef.own, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        # Which team a displayName means (the membership engine's rule, `teams.<name>`).
+        self.store.team_ref = team_ref
 
     @staticmethod
     def _group_name(resource: Any) -> str:
@@ -86,8 +95,10 @@ class GroupService(ResourceService):
         actor: str,
         if_match: str | None = None,
         with_members: bool = True,
+        dry_run: bool = False,
     ) -> dict[str, Any]:
-        """RFC 7644 §3.5.2: modify a Group; membership changes run as set operations in SQL."""
+        """RFC 7644 §3.5.2: modify a Group; membership changes run as set operations in SQL.
+        `dry_run`: the same write, rolled back (`authbridge teams dry-run --scim`)."""
         plan = plan_patch(body, team_id, with_members=True, dialect=self.dialect)
         # Membership only: the attributes stay as they are (PatchOp refuses no operations).
         apply = (
@@ -103,6 +114,7 @@ class GroupService(ResourceService):
             lambda current: self._fields(apply(current)),
             plan.members,
             with_members=with_members,
+            dry_run=dry_run,
         )
 
     def _write(
@@ -115,6 +127,7 @@ class GroupService(ResourceService):
         member_changes: list[MemberChange],
         *,
         with_members: bool = True,
+        dry_run: bool = False,
     ) -> dict[str, Any]:
         with storage_errors():
             return self.store.update(
@@ -125,6 +138,7 @@ class GroupService(ResourceService):
                 action=action,
                 expected=if_match_versions(if_match),
                 with_members=with_members,
+                dry_run=dry_run,
             )
 
     def delete(self, team_id: str, *, actor: str, if_match: str | None = None) -> None:

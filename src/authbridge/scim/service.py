@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from authbridge.config.model import ScimSettings
+from authbridge.directory.membership import MembershipEngine
 from authbridge.directory.revocation import UserCredentialRevoker
 from authbridge.scim.base import ListQuery, Page, etag_matches, scim_error_from, weak_match
 from authbridge.scim.dialect import dialect_for, policy_for
@@ -45,6 +46,7 @@ class ScimService:
         source: str,
         base_url: str,
         revocation: UserCredentialRevoker,
+        membership: MembershipEngine | None = None,
     ) -> None:
         self.storage = storage
         self.settings = settings
@@ -59,7 +61,9 @@ class ScimService:
             "dialect": self.dialect,
         }
         self.users = UserService(storage, settings, revocation=revocation, **shared)
-        self.groups = GroupService(storage, settings, **shared)
+        # A group's team follows the one membership rule (shared teams, `teams.<name>`).
+        engine = membership or MembershipEngine(storage)
+        self.groups = GroupService(storage, settings, team_ref=engine.ref, **shared)
 
     # Users (RFC 7644 §3.3-§3.6)
     def create_user(self, body: Any, *, actor: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from authbridge.storage.provider_store import ProviderStore
 from authbridge.storage.ratelimits import RateLimitStore
 from authbridge.storage.revocation_feed import RevocationFeedStore
 from authbridge.storage.sessions import SessionStore
+from authbridge.storage.teams import TeamStore
 from authbridge.storage.users import UserStore
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "SessionStore",
     "Storage",
     "StorageError",
+    "TeamStore",
     "Unavailable",
     "UserStore",
 ]
@@ -47,6 +49,7 @@ class Storage:
         self.changes: ChangeBus = changes if changes is not None else LocalBus()
         self.users = UserStore(db)
         self.bindings = RoleBindingStore(db)
+        self.teams = TeamStore(db)
         self.sessions = SessionStore(db)
         self.keys = KeyStore(db)
         self.rate_limits = RateLimitStore(db)

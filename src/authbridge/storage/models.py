@@ -38,6 +38,7 @@ __all__ = [
     "SigningKey",
     "Team",
     "TeamMember",
+    "TeamMemberSource",
     "User",
     "column_values",
 ]
@@ -114,16 +115,43 @@ class Identity(Base):
 
 
 class Team(Base):
+    """A team. `managed_by` is the membership source that owns it (`scim:<source>`,
+    `idp:<connector>`, `local`); `name_key` is `team_key(managed_by, name)`, so two sources
+    may each have a team of one name (distinct ids) and neither blocks the other."""
+
     __tablename__ = "teams"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str] = mapped_column(String(256))
-    name_key: Mapped[str] = mapped_column(String(256), unique=True)
+    name_key: Mapped[str] = mapped_column(String(512), unique=True)
+    # The case-insensitive name alone (SCIM filters and sorts on displayName).
+    name_fold: Mapped[str] = mapped_column(String(256), default="", index=True)
     source: Mapped[str] = mapped_column(String(128), default="local")
+    managed_by: Mapped[str] = mapped_column(String(160), default="local")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class TeamMemberSource(Base):
+    """One source's word that a user is in a team (`source`: `scim:<source>`,
+    `idp:<connector>`, `local`). `team_members` is materialized from these rows: a user is
+    in a team while some source says so (storage/teams.py keeps the two in step)."""
+
+    __tablename__ = "team_member_sources"
+
+    team_id: Mapped[str] = mapped_column(
+        ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    source: Mapped[str] = mapped_column(String(160), primary_key=True)
+
+    __table_args__ = (Index("ix_team_member_sources_user", "user_id", "source"),)
+
+
 class TeamMember(Base):
+    """The materialized membership every reader uses (tokens, roles through teams)."""
+
     __tablename__ = "team_members"
 
     team_id: Mapped[str] = mapped_column(

@@ -1,4 +1,4 @@
-"""Users, their upstream identities and their IdP-owned teams (roles: `bindings.py`).
+"""Users and their upstream identities (roles: `bindings.py`; teams: `teams.py`).
 
 `username_key` is the one case-insensitive key of a username (RFC 7643 §4.1.1: userName is
 caseExact=false); the unique index is on it, and SCIM filters on userName compare it.
@@ -13,9 +13,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import make_transient_to_detached
 
 from authbridge.clock import utcnow
 from authbridge.storage.bindings import binding_rows
@@ -171,28 +171,41 @@ class UserStore:
         self,
         connector_id: str,
         subject: str,
-        verified_username: str | None,
+        verified_email: str | None,
         sources: Sequence[str],
+        stable_ids: Sequence[str] = (),
     ) -> User | None:
         """The user linked to (connector, subject); else the user one of the SCIM `sources`
-        provisioned under `verified_username`, unless another subject of this connector is
-        linked to it already. One read transaction (see directory/provisioning.py)."""
+        provisioned with one of `stable_ids` as its externalId (the IdP's immutable id of
+        the person), else under `verified_email` (its userName or primary email); never a
+        user another subject of this connector is linked to already. One read transaction
+        (see directory/provisioning.py)."""
         with self._db.session() as session:
             linked = session.scalar(
                 select(User)
                 .join(Identity, Identity.user_id == User.id)
                 .where(Identity.connector_id == connector_id, Identity.subject == subject)
             )
-            if linked is not None or not verified_username or not sources:
+            if linked is not None or not sources:
                 return linked
-            candidate = session.scalar(
-                select(User)
-                .join(ScimUser, ScimUser.user_id == User.id)
-                .where(
-                    User.username_key == username_key(verified_username),
-                    ScimUser.source.in_(sources),
+            provisioned = select(User).join(ScimUser, ScimUser.user_id == User.id)
+            candidate = None
+            if stable_ids:
+                candidate = session.scalar(
+                    provisioned.where(
+                        ScimUser.source.in_(sources), ScimUser.external_id.in_(list(stable_ids))
+                    ).limit(1)
                 )
-            )
+            if candidate is None and verified_email:
+                key = username_key(verified_email)
+                candidate = session.scalar(
+                    provisioned.where(
+                        ScimUser.source.in_(sources),
+                        (User.username_key == key) | (ScimUser.email_key == key),
+                    )
+                    .order_by(User.created_at, User.id)
+                    .limit(1)
+                )
             if candidate is None:
                 return None
             other = session.scalar(
@@ -201,6 +214,11 @@ class UserStore:
                 )
             )
             return None if other is not None else candidate
+
+    def provisioned_by(self, user_id: str) -> str | None:
+        """The SCIM source that provisioned the user, if one did."""
+        with self._db.session() as session:
+            return session.scalar(select(ScimUser.source).where(ScimUser.user_id == user_id))
 
     def count(self) -> int:
         with self._db.session() as session:
@@ -253,42 +271,6 @@ class UserStore:
                 )
             )
 
-    def set_source_teams(self, user_id: str, source: str, names: Sequence[str]) -> list[str]:
-        """Make the user's membership in the teams `source` owns exactly `names`, creating
-        missing teams as owned by `source`. A team of that name owned by another source is
-        left alone; its name is returned. Conflict if a concurrent login created one of the
-        teams at the same moment (the caller tries again)."""
-        refused: list[str] = []
-        try:
-            with self._db.session() as session:
-                wanted: set[str] = set()
-                for name in names:
-                    team_id = _owned_team(session, name, source)
-                    if team_id is None:
-                        refused.append(name)
-                    else:
-                        wanted.add(team_id)
-                owned = select(Team.id).where(Team.source == source)
-                current = set(
-                    session.scalars(
-                        select(TeamMember.team_id).where(
-                            TeamMember.user_id == user_id, TeamMember.team_id.in_(owned)
-                        )
-                    )
-                )
-                if current - wanted:
-                    session.execute(
-                        delete(TeamMember).where(
-                            TeamMember.user_id == user_id,
-                            TeamMember.team_id.in_(current - wanted),
-                        )
-                    )
-                for team_id in wanted - current:
-                    session.add(TeamMember(team_id=team_id, user_id=user_id))
-        except IntegrityError as exc:
-            raise Conflict("a team was created concurrently") from exc
-        return refused
-
 
 def _identity_row(user_id: str, link: IdentityLink, now: datetime | None = None) -> Identity:
     return Identity(
@@ -299,15 +281,3 @@ def _identity_row(user_id: str, link: IdentityLink, now: datetime | None = None)
         claims={},
         last_login_at=now,
     )
-
-
-def _owned_team(session: Session, name: str, source: str) -> str | None:
-    """The id of team `name` owned by `source`, created if missing; None if another source
-    owns a team of that name."""
-    team = session.scalar(select(Team).where(Team.name_key == username_key(name)))
-    if team is None:
-        team = Team(id=str(uuid.uuid4()), name=name, name_key=username_key(name), source=source)
-        session.add(team)
-        session.flush()
-        return team.id
-    return team.id if team.source == source else None

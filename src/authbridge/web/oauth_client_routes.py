@@ -42,6 +42,7 @@ from authbridge.connectors.redirects import (
 from authbridge.connectors.redirects import redirect_uri as derived_redirect_uri
 from authbridge.directory.identities import IdentityLinker, SignInRefused
 from authbridge.web.dependencies import services_of as _services
+from authbridge.web.errors import error_response
 from authbridge.web.rendering import check_csrf, render
 from authbridge.web.security import loopback_caller, safe_next
 from authbridge.web.services import Services
@@ -241,12 +242,16 @@ def _finish(
         ready.storage,
         services.settings.authorizer,
         services.settings.scim,
+        ready.membership,
     )
     try:
         user = linker.sign_in(identity, connector.signup)
     except SignInRefused as exc:
         log.warning("idp_sign_in_refused", provider=connector.id, detail=exc.hint)
         services.metrics.sign_ins.labels(connector.id, "refused").inc()
+        if "text/html" not in request.headers.get("accept", ""):
+            # A program (or a test client) gets the reason as JSON, not a page.
+            return error_response(request, 403, exc.message, code="sign_in_refused")
         return _error(request, 403, "Sign-in refused", exc.message, exc.hint)
     response = RedirectResponse(safe_next(next_url), status_code=303)
     sign_in(request, response, services, user, connector.id)

@@ -27,6 +27,7 @@ from authbridge.config.model import Settings
 from authbridge.connectors import Connectors, build_connectors
 from authbridge.directory.accounts import AccountError, LocalAccounts
 from authbridge.directory.bootstrap import BootstrapAdmin, SetupLinks
+from authbridge.directory.membership import MembershipEngine
 from authbridge.directory.passwords import PasswordHashing
 from authbridge.directory.revocation import Revocation
 from authbridge.directory.roles import RoleBindings
@@ -131,6 +132,8 @@ class Ready:
     scim_throttle: CredentialThrottle
     # Rate-limit counters and replay markers: the database's, or Redis's when configured.
     counters: Counters
+    # Users' teams from SCIM, IdP logins and admins (`teams.<name>` config), one rule.
+    membership: MembershipEngine
 
 
 @dataclass
@@ -281,6 +284,7 @@ class Services:
         # reloads (keyReloadInterval, the client cache's seconds) stay as the fallback.
         changes.subscribe(Topic.KEYS, keyring.invalidate)
         changes.subscribe(Topic.CLIENTS, provider.registry.forget)
+        membership = MembershipEngine(storage, settings.teams)
         ready = Ready(
             storage=storage,
             keyring=keyring,
@@ -299,11 +303,13 @@ class Services:
                     source=source,
                     base_url=f"{settings.server.issuer}/v1/scim/v2/{source}",
                     revocation=revocation,
+                    membership=membership,
                 )
                 for source in SCIM_SOURCES
             },
             scim_throttle=CredentialThrottle(counters.rate, "scim"),
             counters=counters,
+            membership=membership,
         )
         # initialAdmins (and adminPrincipals) as system-admin bindings, made at every start
         # and withdrawn from people no longer named: `bindings list` shows their origin.

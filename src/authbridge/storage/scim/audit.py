@@ -15,7 +15,7 @@ from authbridge.clock import utcnow
 from authbridge.storage import Storage
 from authbridge.storage.scim_models import ScimAudit
 
-__all__ = ["record", "trail"]
+__all__ = ["record", "record_refused_login", "trail"]
 
 _INSERT = insert(ScimAudit)
 
@@ -54,4 +54,29 @@ def trail(storage: Storage, resource_id: str) -> list[ScimAudit]:
             session.scalars(
                 select(ScimAudit).where(ScimAudit.resource_id == resource_id).order_by(ScimAudit.id)
             )
+        )
+
+
+def record_refused_login(
+    storage: Storage,
+    *,
+    source: str,
+    connector_id: str,
+    subject: str,
+    user_id: str | None,
+    reason: str,
+) -> None:
+    """Audit a login an authoritative source refused (`action` "login_refused", actor
+    `login:<connector>`): there is no general audit log yet, so the source's trail holds
+    it, beside the SCIM changes that explain it."""
+    with storage.db.session() as session:
+        record(
+            session,
+            source=source,
+            actor=f"login:{connector_id}",
+            action="login_refused",
+            resource_type="User",
+            resource_id=(user_id or "")[:36],
+            before=None,
+            after={"connector": connector_id, "subject": subject[:512], "reason": reason},
         )

@@ -17,7 +17,13 @@ from sqlalchemy.orm import Session
 
 from authbridge.clock import utcnow
 from authbridge.storage.bindings import binding_rows
-from authbridge.storage.models import RoleBinding, Team, TeamMember, User, column_values
+from authbridge.storage.models import (
+    RoleBinding,
+    Team,
+    TeamMemberSource,
+    User,
+    column_values,
+)
 from authbridge.storage.scim.columns import USER_VALUES, user_columns, user_sort_columns
 from authbridge.storage.scim.errors import StoreConflict, UnstorableValue
 from authbridge.storage.scim.portable_sql import one_of, unselective
@@ -122,14 +128,15 @@ class UserStore(ResourceStore):
         found: dict[str, list[tuple[str, str]]] = {uid: [] for uid in user_ids}
         for chunk in chunks(list(user_ids)):
             rows = session.execute(
-                select(TeamMember.user_id, Team.id, Team.name)
-                .join(Team, Team.id == TeamMember.team_id)
+                select(TeamMemberSource.user_id, Team.id, Team.name)
+                .join(Team, Team.id == TeamMemberSource.team_id)
                 .join(ScimGroup, ScimGroup.team_id == Team.id)
                 .where(
                     ScimGroup.source == self.source,
-                    one_of(TeamMember.user_id, chunk, dialect_name(session)),
+                    TeamMemberSource.source == f"scim:{self.source}",
+                    one_of(TeamMemberSource.user_id, chunk, dialect_name(session)),
                 )
-                .order_by(Team.name_key)
+                .order_by(Team.name_fold, Team.id)
             )
             for uid, gid, name in rows:
                 found[uid].append((gid, name))

@@ -1,0 +1,152 @@
+"""`authbridge teams ...`: what a login or a SCIM change would do to a user's teams.
+
+`dry-run` runs the same code a real login or SCIM PATCH runs (the membership engine, the
+SCIM group store) and writes nothing: a login is planned from its claims, a SCIM PATCH is
+applied in a transaction that is rolled back. Roles are not shown yet (the role service
+will add them to the same plan).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from authbridge.cli.users import ConfigOption
+from authbridge.connectors.oidc import OidcConnector
+from authbridge.connectors.registry import build_connectors
+from authbridge.directory.identities import IdentityLinker
+from authbridge.directory.membership import MembershipEngine, PlannedTeam
+from authbridge.scim.errors import ScimError
+from authbridge.scim.service import ScimService
+
+__all__ = ["teams_app"]
+
+teams_app = typer.Typer(help="Teams and their membership sources.", no_args_is_help=True)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _json_file(path: Path, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        err.print(f"[red]{what} {path}[/]: {exc}", markup=True)
+        raise typer.Exit(2) from None
+    if not isinstance(value, dict):
+        err.print(f"{what} {path}: expected a JSON object", markup=False)
+        raise typer.Exit(2)
+    return value
+
+
+def _team(team: PlannedTeam) -> str:
+    made = "new team" if team.id is None else team.id
+    return f"{team.name}  (managedBy {team.managed_by}; {made})"
+
+
+@teams_app.command("dry-run")
+def dry_run(
+    login: Annotated[
+        str | None, typer.Option("--login", help="Connector id of a login to plan.")
+    ] = None,
+    claims: Annotated[
+        Path | None, typer.Option("--claims", help="JSON file: the login's ID token claims.")
+    ] = None,
+    scim: Annotated[
+        str | None, typer.Option("--scim", help="SCIM source (okta, microsoft) of a PATCH.")
+    ] = None,
+    group: Annotated[str | None, typer.Option("--group", help="The Group id patched.")] = None,
+    patch: Annotated[
+        Path | None, typer.Option("--patch", help="JSON file: the SCIM PatchOp body.")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Show what a login (--login C --claims FILE) or a SCIM Group PATCH (--scim S --group
+    ID --patch FILE) would do to users' teams, writing nothing."""
+    from authbridge.cli.wiring import open_operator
+
+    if (login is None) == (scim is None):
+        err.print("Give either --login with --claims, or --scim with --group and --patch.")
+        raise typer.Exit(2)
+    operator = open_operator(config)
+    settings, storage = operator.settings, operator.storage
+    engine = MembershipEngine(storage, settings.teams)
+    try:
+        if login is not None:
+            if claims is None:
+                err.print("--login needs --claims FILE (the ID token's claims as JSON).")
+                raise typer.Exit(2)
+            _plan_login(operator, engine, login, _json_file(claims, "claims"))
+        else:
+            if group is None or patch is None or scim not in ("okta", "microsoft"):
+                err.print("--scim okta|microsoft needs --group ID and --patch FILE.")
+                raise typer.Exit(2)
+            service = ScimService(
+                storage,
+                settings.scim,
+                source=scim,
+                base_url=f"{settings.server.issuer}/v1/scim/v2/{scim}",
+                revocation=operator.revocation,
+                membership=engine,
+            )
+            _plan_patch(operator, service, group, _json_file(patch, "patch"))
+    finally:
+        storage.db.dispose()
+
+
+def _plan_login(
+    operator: Any, engine: MembershipEngine, connector_id: str, claims: dict[str, Any]
+) -> None:
+    connectors = build_connectors(operator.settings)
+    try:
+        connector = connectors.get(connector_id)
+        if not isinstance(connector, OidcConnector):
+            known = ", ".join(c.id for c in connectors.ordered if isinstance(c, OidcConnector))
+            err.print(
+                f"No OpenID Connect connector {connector_id!r}; configured: {known or 'none'}."
+            )
+            raise typer.Exit(2)
+        identity = connector.identity(claims, None)
+        linker = IdentityLinker(
+            operator.storage, operator.settings.authorizer, operator.settings.scim, engine
+        )
+        user, how = linker.preview(identity, connector.signup)
+        out.print(f"login {connector_id} / {identity.subject}: {how}", markup=False)
+        if how.startswith("refused"):
+            return
+        if user is not None:
+            out.print(f"account: {user.username} ({user.id})", markup=False)
+        plan = engine.plan_login(user.id if user is not None else None, identity)
+        _print_plan(plan.after, plan.added, plan.removed)
+    finally:
+        connectors.close()
+
+
+def _print_plan(
+    after: list[PlannedTeam], added: list[PlannedTeam], removed: list[PlannedTeam]
+) -> None:
+    for team in added:
+        out.print(f"  + {_team(team)}", markup=False)
+    for team in removed:
+        out.print(f"  - {_team(team)}", markup=False)
+    if not added and not removed:
+        out.print("  (no change to teams)")
+    out.print(f"teams after: {', '.join(t.name for t in after) or 'none'}", markup=False)
+
+
+def _plan_patch(operator: Any, service: ScimService, group: str, body: dict[str, Any]) -> None:
+    try:
+        result = service.groups.patch(group, body, actor="dry-run", dry_run=True)
+    except ScimError as exc:
+        err.print(f"The PATCH would fail: {exc.status} {exc}", markup=False)
+        raise typer.Exit(1) from None
+    out.print(f"group {result['displayName']} ({group}), managed as one team:", markup=False)
+    for label, key in (("+", "teamMembersAdded"), ("-", "teamMembersRemoved")):
+        for user_id in result.get(key, []):
+            user = operator.storage.users.get(user_id)
+            out.print(f"  {label} {user.username if user else user_id} ({user_id})", markup=False)
+    if not result.get("teamMembersAdded") and not result.get("teamMembersRemoved"):
+        out.print("  (no member's teams change)")
