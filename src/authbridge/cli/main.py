@@ -80,12 +80,10 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Override server.port.")] = None,
 ) -> None:
     """Run the service (with no config: SQLite file, local accounts, http://localhost:8080)."""
-    import uvicorn
-
     from authbridge.directory.bootstrap import BootstrapAdmin, BootstrapError
-    from authbridge.web.app import create_app
     from authbridge.web.observability import configure_logging
     from authbridge.web.services import Services
+    from authbridge.web.serving import run
 
     settings = load_or_exit(config)
     try:
@@ -98,15 +96,12 @@ def serve(
     settings = settings.model_copy(update={"server": server})
     configure_logging(settings.logging.level, settings.logging.format)
     out.print(f"authbridge on {server.issuer} (listening on {server.host}:{server.port})")
-    uvicorn.run(
-        create_app(settings, services=Services(settings, bootstrap=bootstrap)),
-        host=server.host,
-        port=server.port,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        proxy_headers=False,
-    )
+    if server.management_port is not None:
+        out.print(
+            f"health and metrics on {server.management_address}:{server.management_port} "
+            "(/healthz, /readyz, /metrics)"
+        )
+    run(settings, Services(settings, bootstrap=bootstrap))
 
 
 @config_app.command("check")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +17,7 @@ from authbridge.provider import pkce
 from authbridge.provider.authorization import SUPPORTED_SCOPES
 from authbridge.provider.clients import DEVICE_GRANT, Client
 from authbridge.provider.errors import OAuthError
+from authbridge.provider.events import GrantEvents, NoEvents
 from authbridge.provider.principals import subject_principal
 from authbridge.provider.secrets import digest, new_value
 from authbridge.storage.provider_store import ProviderStore, RefreshRow, Subject
@@ -42,6 +43,7 @@ class Grants:
     issuer: TokenIssuer
     audience: list[str]
     clock: Callable[[], datetime] = utcnow
+    events: GrantEvents = field(default_factory=NoEvents)
 
     # Issuing -----------------------------------------------------------------------
 
@@ -199,6 +201,8 @@ class Grants:
             scope=asked or None,
         )
         row = outcome.row
+        if outcome.problem == "reused":
+            self.events.refresh_reuse_detected(client.client_id)
         if outcome.problem == "other client" and row is not None:
             # A token of another client was presented: it leaked, so its family dies.
             self.store.revoke_family(row.family_id)
