@@ -231,9 +231,11 @@ def test_calls_to_an_idp_are_timed_and_failures_counted_by_connector(
         assert refused.status_code >= 400
     metrics = scrape(client)
     latency = "authbridge_upstream_request_duration_seconds_count"
-    assert metrics.value(latency, connector="corp") == static_idp.count(
-        "/.well-known/openid-configuration"
-    ) == 1
+    assert (
+        metrics.value(latency, connector="corp")
+        == static_idp.count("/.well-known/openid-configuration")
+        == 1
+    )
     assert metrics.value(latency, connector="gone") == 1
     errors = "authbridge_upstream_errors_total"
     assert metrics.value(errors, connector="corp", error="http_5xx") == 1

@@ -33,7 +33,9 @@ def test_grants_are_counted_by_type_client_and_outcome(browser: TestClient) -> N
     code_grants = {"grant_type": "authorization_code", "client": "webapp"}
     assert metrics.value(GRANTS, **code_grants, outcome="success") == 2
     assert metrics.value(GRANTS, **code_grants, outcome="invalid_grant") == 1
-    assert metrics.value(GRANTS, grant_type="refresh_token", client="webapp", outcome="success") == 1
+    assert (
+        metrics.value(GRANTS, grant_type="refresh_token", client="webapp", outcome="success") == 1
+    )
 
 
 def test_reuse_of_a_refresh_token_is_counted(browser: TestClient) -> None:
@@ -43,9 +45,10 @@ def test_reuse_of_a_refresh_token_is_counted(browser: TestClient) -> None:
     assert replay.json()["error"] == "invalid_grant"
     metrics = scrape(browser)
     assert metrics.value("authbridge_refresh_token_reuse_total", client="webapp") == 1
-    assert metrics.value(
-        GRANTS, grant_type="refresh_token", client="webapp", outcome="invalid_grant"
-    ) == 1
+    assert (
+        metrics.value(GRANTS, grant_type="refresh_token", client="webapp", outcome="invalid_grant")
+        == 1
+    )
 
 
 def test_labels_stay_bounded_whatever_the_caller_sends(browser: TestClient) -> None:

@@ -87,9 +87,7 @@ def serve(tmp_path: Path) -> Iterator[object]:
             port,
         )
         ready = f"{served.management or served.public}/readyz"
-        _wait_until(
-            lambda: process.poll() is not None or _answers(ready), START_BOUND, "readiness"
-        )
+        _wait_until(lambda: process.poll() is not None or _answers(ready), START_BOUND, "readiness")
         assert process.poll() is None, (tmp_path / "stderr.txt").read_text()
         return served
 

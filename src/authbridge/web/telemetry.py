@@ -3,8 +3,10 @@
 On when `telemetry.otlpEndpoint` is set (traces go to `<endpoint>/v1/traces`) or the standard
 `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` / `OTEL_EXPORTER_OTLP_ENDPOINT` is (read by the
 exporter as the OpenTelemetry specification says); `OTEL_SDK_DISABLED=true` turns it off.
-Off, it costs nothing: no OpenTelemetry module is imported (this module imports them inside
-`Tracing.start` only) and no middleware or hook is installed.
+Off, it costs nothing: no OpenTelemetry SDK, exporter or instrumentation module is imported
+(this module imports them inside `Tracing` only), no middleware or hook is installed, and
+no span is recorded (FastAPI itself imports the OpenTelemetry API, whose global tracer stays
+the no-op one: authbridge never installs a global provider).
 
 On, one TracerProvider (built here, never installed as the process-wide global, so tests and
 embedders keep theirs) feeds three instrumentations: FastAPI (a server span per request,
@@ -45,6 +47,33 @@ def traces_endpoint(settings: Settings, environ: Mapping[str, str]) -> str | Non
     return base.rstrip("/") + "/v1/traces" if base else None
 
 
+def _requests_only() -> Any:
+    """A trace starts at a request: a span with no parent is kept only if it is a server
+    span. Statements and IdP calls outside any traced request (readiness pings, the
+    housekeeping rounds, login-page discovery probes in their own threads) would otherwise
+    each be a trace of one span, every few seconds, burying the requests."""
+    from opentelemetry.sdk.trace.sampling import (
+        ALWAYS_OFF,
+        ALWAYS_ON,
+        ParentBased,
+        Sampler,
+        SamplingResult,
+    )
+    from opentelemetry.trace import SpanKind
+
+    class RequestsOnly(Sampler):
+        def should_sample(  # type: ignore[override]
+            self, parent_context: Any, trace_id: int, name: str, kind: Any = None, **rest: Any
+        ) -> SamplingResult:
+            decide = ALWAYS_ON if kind == SpanKind.SERVER else ALWAYS_OFF
+            return decide.should_sample(parent_context, trace_id, name, kind, **rest)
+
+        def get_description(self) -> str:
+            return "RequestsOnly"
+
+    return ParentBased(root=RequestsOnly())
+
+
 class Tracing:
     """The tracer provider and the instrumentations that use it."""
 
@@ -67,7 +96,7 @@ class Tracing:
         resource = Resource.create(
             {"service.name": settings.telemetry.service_name, "service.version": __version__}
         )
-        provider = TracerProvider(resource=resource)
+        provider = TracerProvider(resource=resource, sampler=_requests_only())
         if exporter is not None:
             provider.add_span_processor(SimpleSpanProcessor(exporter))
         else:
