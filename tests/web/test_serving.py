@@ -9,102 +9,56 @@ from __future__ import annotations
 
 import http.server
 import json
-import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.live import free_port
+from tests.e2e.server import AuthbridgeServer, free_port
 
 # Bounds on waits for a process on a loaded machine, not assertions about speed.
 START_BOUND = 120.0
 GRACE = 30
 
 
-@dataclass
-class Served:
-    process: subprocess.Popen[bytes]
-    public: str
-    management: str | None
-    port: int
-
-
-def _wait_until(check: object, bound: float, what: str) -> None:
-    deadline = time.monotonic() + bound
-    while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{what} did not happen within {bound} s")
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 @pytest.fixture
-def serve(tmp_path: Path) -> Iterator[object]:
-    started: list[subprocess.Popen[bytes]] = []
+def serve(tmp_path: Path) -> Iterator[Callable[..., AuthbridgeServer]]:
+    """`authbridge serve` with a management listener on loopback, stopped at the end."""
+    started: list[AuthbridgeServer] = []
 
-    def start(management: bool = True, **env: str) -> Served:
-        port = free_port()
-        mport = free_port() if management else None
-        environ = {
-            **os.environ,
-            "DATABASE__URL": f"sqlite:///{tmp_path / 'authbridge.db'}",
-            "SERVER__HOST": "127.0.0.1",
-            "SERVER__PORT": str(port),
-            "SERVER__SHUTDOWN_GRACE_PERIOD": str(GRACE),
+    def start(**env: str) -> AuthbridgeServer:
+        server = AuthbridgeServer(
+            tmp_path,
+            SERVER__MANAGEMENT_PORT=str(free_port()),
+            SERVER__SHUTDOWN_GRACE_PERIOD=str(GRACE),
             **env,
-        }
-        if mport is not None:
-            environ["SERVER__MANAGEMENT_PORT"] = str(mport)
-        process = subprocess.Popen(
-            [sys.executable, "-m", "authbridge", "serve"],
-            env=environ,
-            stdout=subprocess.DEVNULL,
-            stderr=(tmp_path / "stderr.txt").open("wb"),
-            cwd=tmp_path,
         )
-        started.append(process)
-        served = Served(
-            process,
-            f"http://127.0.0.1:{port}",
-            f"http://127.0.0.1:{mport}" if mport else None,
-            port,
-        )
-        ready = f"{served.management or served.public}/readyz"
-        _wait_until(lambda: process.poll() is not None or _answers(ready), START_BOUND, "readiness")
-        assert process.poll() is None, (tmp_path / "stderr.txt").read_text()
-        return served
+        started.append(server)
+        return server.start(timeout=START_BOUND)
 
     yield start
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    for server in started:
+        server.stop()
+
+
+def _management(server: AuthbridgeServer) -> str:
+    return f"http://127.0.0.1:{server.env['SERVER__MANAGEMENT_PORT']}"
 
 
 def test_management_listener_serves_metrics_and_health_off_the_public_port(serve) -> None:
-    served = serve()
+    served = serve(SERVER__MANAGEMENT_HOST="127.0.0.1")
+    management = _management(served)
     # /metrics has left the public port; health stays on both (docs/architecture.md).
-    assert httpx.get(served.public + "/metrics").status_code == 404
-    assert httpx.get(served.public + "/healthz").json() == {"status": "ok"}
-    assert httpx.get(served.management + "/readyz").json() == {"status": "ok", "storage": "ok"}
-    scraped = httpx.get(served.management + "/metrics")
+    assert httpx.get(served.url + "/metrics").status_code == 404
+    assert httpx.get(served.url + "/healthz").json() == {"status": "ok"}
+    assert httpx.get(management + "/readyz").json() == {"status": "ok", "storage": "ok"}
+    scraped = httpx.get(management + "/metrics")
     assert scraped.status_code == 200
     families = {f.name: f for f in text_string_to_metric_families(scraped.text)}
     (info,) = families["authbridge_build_info"].samples
@@ -113,7 +67,7 @@ def test_management_listener_serves_metrics_and_health_off_the_public_port(serve
     assert families["process_resident_memory_bytes"].samples[0].value > 0
     assert families["authbridge_db_pool_max"].samples[0].value == 20  # poolSize 10 + overflow
     # HEAD on health routes: 200, headers, no body (RFC 9110 §9.3.2).
-    for base in (served.public, served.management):
+    for base in (served.url, management):
         for path in ("/healthz", "/readyz"):
             head = httpx.head(base + path)
             assert head.status_code == 200 and head.content == b""
@@ -179,7 +133,7 @@ def test_sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_0(serve)
         def login() -> None:
             try:
                 answers.append(
-                    httpx.get(served.public + "/v1/oauth/start?provider=custom", timeout=GRACE * 2)
+                    httpx.get(served.url + "/v1/oauth/start?provider=custom", timeout=GRACE * 2)
                 )
             except BaseException as exc:  # recorded, asserted below
                 answers.append(exc)
@@ -190,10 +144,10 @@ def test_sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_0(serve)
 
         served.process.send_signal(signal.SIGTERM)
         # Stop accepting: the public socket is closed while the login is still in flight.
-        _wait_until(lambda: _refused(served.port), GRACE, "refusing new connections")
+        served.wait_for(lambda: _refused(served.port), GRACE, "refusing new connections")
         assert served.process.poll() is None and not answers
         # The management listener outlives the drain and says the replica is going.
-        draining = httpx.get(served.management + "/readyz")
+        draining = httpx.get(_management(served) + "/readyz")
         assert draining.status_code == 503 and draining.json()["status"] == "draining"
 
         handler.release.set()
