@@ -92,7 +92,16 @@ def serve(
         err.print("[bold red]Configuration error:[/]", end=" ")
         err.print(str(exc), markup=False)
         raise typer.Exit(2) from None
-    server = settings.server.listening_on(host, port)
+    try:
+        server = settings.server.listening_on(host, port)
+    except ValueError as exc:  # pydantic's ValidationError: --port is managementPort
+        reasons = "; ".join(
+            str(e.get("msg", e)).removeprefix("Value error, ")
+            for e in getattr(exc, "errors", list)()
+        )
+        err.print("[bold red]Configuration error:[/]", end=" ")
+        err.print(f"server: {reasons or exc}", markup=False)
+        raise typer.Exit(2) from None
     settings = settings.model_copy(update={"server": server})
     configure_logging(settings.logging.level, settings.logging.format)
     out.print(f"authbridge on {server.issuer} (listening on {server.host}:{server.port})")
