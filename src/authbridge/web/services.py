@@ -139,7 +139,7 @@ class Services:
     # The discovery document, published by `create_app` once the routes are known.
     discovery: PublishedDocument | None = None
     # OpenTelemetry traces when configured (telemetry.otlpEndpoint, OTEL_EXPORTER_OTLP_*);
-    # None: off, and no OpenTelemetry module is loaded.
+    # None: off, and nothing of the OpenTelemetry SDK is loaded.
     tracing: Tracing | None = None
     # Set at SIGTERM: /readyz answers 503 while in-flight requests finish.
     draining: bool = False
