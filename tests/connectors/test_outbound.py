@@ -20,6 +20,7 @@ from tests.connectors.test_oidc_code_flow import env_for, login, register
 from tests.connectors.upstream import approve_at_mock, land, start
 from tests.middleware.proxy_table import PROXY_TABLE
 from tests.web.conftest import AppFactory
+from tests.web.metrics import Scrape, scrape
 from tests.web.test_pages import sign_up
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -203,3 +204,57 @@ def test_https_idps_are_reached_through_a_connect_tunnel(
         page = app.get("/login").text
     assert proxy.seen == ["CONNECT idp.invalid:443"]
     assert "cannot be reached" in page
+
+
+def test_calls_to_an_idp_are_timed_and_failures_counted_by_connector(
+    static_idp: StaticIdp, app_factory: AppFactory
+) -> None:
+    """connectors/http.py observes every call under the connector that made it."""
+    static_idp.routes["/.well-known/openid-configuration"] = lambda _h: (503, {"down": True})
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    dead = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    closed.close()  # nothing listens there: connection refused
+    env = {
+        "AUTH__OPENID_CONNECT__CORP__ENABLED": "true",
+        "AUTH__OPENID_CONNECT__CORP__CLIENT_ID": "authbridge",
+        "AUTH__OPENID_CONNECT__CORP__CLIENT_SECRET": "s",
+        "AUTH__OPENID_CONNECT__CORP__DISCOVERY_URL": static_idp.url,
+        "AUTH__OPENID_CONNECT__GONE__ENABLED": "true",
+        "AUTH__OPENID_CONNECT__GONE__CLIENT_ID": "authbridge",
+        "AUTH__OPENID_CONNECT__GONE__CLIENT_SECRET": "s",
+        "AUTH__OPENID_CONNECT__GONE__DISCOVERY_URL": dead,
+    }
+    client = app_factory(**env)
+    for provider in ("corp", "gone"):
+        refused = client.get(f"/v1/oauth/start?provider={provider}", follow_redirects=False)
+        assert refused.status_code >= 400
+    metrics = scrape(client)
+    latency = "authbridge_upstream_request_duration_seconds_count"
+    assert (
+        metrics.value(latency, connector="corp")
+        == static_idp.count("/.well-known/openid-configuration")
+        == 1
+    )
+    assert metrics.value(latency, connector="gone") == 1
+    errors = "authbridge_upstream_errors_total"
+    assert metrics.value(errors, connector="corp", error="http_5xx") == 1
+    assert metrics.value(errors, connector="gone", error="unreachable") == 1
+
+
+def test_an_unconfigured_connector_is_labelled_other(static_idp: StaticIdp) -> None:
+    from authbridge.web.observability import Metrics
+
+    static_idp.routes["/doc"] = {"ok": True}
+    metrics = Metrics()
+    metrics.label_values(clients=(), connectors=("corp",))
+    http = OutboundHttp({}, observe=metrics.upstream)
+    http.for_connector("corp").get_json(static_idp.url + "/doc", what="test")
+    http.for_connector("removed-since").get_json(static_idp.url + "/doc", what="test")
+    http.close()
+    from prometheus_client import generate_latest
+
+    scraped = Scrape(generate_latest(metrics.registry).decode())
+    latency = "authbridge_upstream_request_duration_seconds_count"
+    assert scraped.value(latency, connector="corp") == 1
+    assert scraped.value(latency, connector="other") == 1

@@ -29,6 +29,9 @@ CONFIG_SECTIONS = (
     "AUTH__",
     "AUTHORIZER__",
     "LOGGING__",
+    "TELEMETRY__",
+    # OpenTelemetry's standard variables would turn tracing on in a test's server.
+    "OTEL_",
 )
 SETUP_LINK = re.compile(r"(https?://\S+/setup\?token=[\w-]+)")
 

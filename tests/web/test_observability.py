@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import platform
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
+import authbridge
+from authbridge.web.app import create_management_app
 from authbridge.web.observability import redact
+from tests.web.conftest import AppFactory
+from tests.web.metrics import scrape
 
 REDACTED = "[redacted]"
 
@@ -85,3 +91,59 @@ def test_an_idp_error_with_its_description_survives_whole() -> None:
     )
     assert line["code"] == "invalid_request"
     assert line["detail"] == "AADSTS900144: The request body must contain the parameter client_id."
+
+
+# Metrics (scraped and parsed as Prometheus does) -------------------------------------
+
+
+def test_one_registry_per_app_with_process_gc_and_build_info(app_factory: AppFactory) -> None:
+    from tests.web.test_pages import sign_up
+
+    first, second = app_factory(), app_factory()
+    assert sign_up(first).status_code == 303
+    one, two = scrape(first), scrape(second)
+    signed_up = {"method": "signup", "outcome": "success"}
+    # Counters are the app's own, not prometheus_client's process-wide default registry.
+    assert one.value("authbridge_sign_ins_total", **signed_up) == 1
+    assert two.value("authbridge_sign_ins_total", **signed_up) == 0
+    (info,) = one.labels("authbridge_build_info")
+    assert info == {"version": authbridge.__version__, "python": platform.python_version()}
+    assert one.value("authbridge_build_info", **info) == 1
+    # prometheus_client's process (Linux /proc), platform and GC collectors.
+    assert one.value("process_open_fds") > 0
+    assert {"python_info", "python_gc_collections_total"} <= one.names()
+    # The database pool, read from storage at scrape time (the request itself holds none).
+    assert one.value("authbridge_db_pool_max") == 20
+    assert one.value("authbridge_db_pool_waiting") == 0
+
+
+def test_scim_requests_are_counted_by_source_and_outcome(app_factory: AppFactory) -> None:
+    from tests.scim.conftest import HEADERS, SCIM_ENV
+
+    client = app_factory(**SCIM_ENV)
+    assert client.get("/v1/scim/v2/okta/Users", headers=HEADERS["okta"]).status_code == 200
+    wrong = {"Authorization": "Bearer not-the-token"}
+    assert client.get("/v1/scim/v2/microsoft/Users", headers=wrong).status_code == 401
+    bad = client.post(
+        "/v1/scim/v2/microsoft/Users", headers=HEADERS["microsoft"], content=b"{not json"
+    )
+    assert bad.status_code == 400  # RFC 7644 §3.12 invalidSyntax
+    assert client.get("/v1/scim/v2/nobody/Users", headers=HEADERS["okta"]).status_code == 404
+    metrics = scrape(client)
+    name = "authbridge_scim_requests_total"
+    assert metrics.value(name, source="okta", method="GET", outcome="success") == 1
+    assert metrics.value(name, source="microsoft", method="GET", outcome="unauthorized") == 1
+    assert metrics.value(name, source="microsoft", method="POST", outcome="rejected") == 1
+    # A source nobody configured is one label value, whatever the path said.
+    assert {labels["source"] for labels in metrics.labels(name)} <= {"okta", "microsoft", "other"}
+
+
+def test_metrics_leave_the_public_app_when_the_management_port_is_set(
+    app_factory: AppFactory,
+) -> None:
+    client = app_factory(SERVER__MANAGEMENT_PORT="9000")
+    assert client.get("/metrics").status_code == 404
+    assert client.get("/healthz").status_code == 200
+    management = TestClient(create_management_app(client.app.state.services))
+    assert "authbridge_build_info" in scrape(management).names()
+    assert management.get("/readyz").json() == {"status": "ok", "storage": "ok"}

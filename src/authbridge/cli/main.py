@@ -87,12 +87,10 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Override server.port.")] = None,
 ) -> None:
     """Run the service (with no config: SQLite file, local accounts, http://localhost:8080)."""
-    import uvicorn
-
     from authbridge.directory.bootstrap import BootstrapAdmin, BootstrapError
-    from authbridge.web.app import create_app
     from authbridge.web.observability import configure_logging
     from authbridge.web.services import Services
+    from authbridge.web.serving import run
 
     settings = load_or_exit(config)
     try:
@@ -101,19 +99,25 @@ def serve(
         err.print("[bold red]Configuration error:[/]", end=" ")
         err.print(str(exc), markup=False)
         raise typer.Exit(2) from None
-    server = settings.server.listening_on(host, port)
+    try:
+        server = settings.server.listening_on(host, port)
+    except ValueError as exc:  # pydantic's ValidationError: --port is managementPort
+        reasons = "; ".join(
+            str(e.get("msg", e)).removeprefix("Value error, ")
+            for e in getattr(exc, "errors", list)()
+        )
+        err.print("[bold red]Configuration error:[/]", end=" ")
+        err.print(f"server: {reasons or exc}", markup=False)
+        raise typer.Exit(2) from None
     settings = settings.model_copy(update={"server": server})
     configure_logging(settings.logging.level, settings.logging.format)
     out.print(f"authbridge on {server.issuer} (listening on {server.host}:{server.port})")
-    uvicorn.run(
-        create_app(settings, services=Services(settings, bootstrap=bootstrap)),
-        host=server.host,
-        port=server.port,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        proxy_headers=False,
-    )
+    if server.management_port is not None:
+        out.print(
+            f"health and metrics on {server.management_address}:{server.management_port} "
+            "(/healthz, /readyz, /metrics)"
+        )
+    run(settings, Services(settings, bootstrap=bootstrap))
 
 
 @config_app.command("check")

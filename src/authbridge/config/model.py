@@ -37,6 +37,7 @@ __all__ = [
     "SessionSettings",
     "Settings",
     "TeamSettings",
+    "TelemetrySettings",
     "TokenSettings",
 ]
 
@@ -86,6 +87,25 @@ class ServerSettings(Section):
     max_form_field_bytes: int = Field(
         default=32 * 1024, ge=256, description="Largest single field of a form body."
     )
+    management_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="A second listener for /healthz, /readyz and /metrics (as Keycloak's 9000, "
+        "Dex's 5558); when set, /metrics leaves the public port (health stays on both).",
+    )
+    management_host: str | None = Field(
+        default=None,
+        description="Address of the management listener; unset: server.host. In Kubernetes "
+        "keep it on the pod's address: the kubelet probes and Prometheus scrapes the pod IP.",
+    )
+    shutdown_grace_period: int = Field(
+        default=25,
+        ge=0,
+        le=3600,
+        description="Seconds in-flight requests get to finish after SIGTERM (stop accepting, "
+        "drain, exit 0); keep it under Kubernetes' terminationGracePeriodSeconds (30).",
+    )
 
     @field_validator("issuer")
     @classmethod
@@ -110,6 +130,20 @@ class ServerSettings(Section):
     @property
     def https(self) -> bool:
         return self.issuer.startswith("https://")
+
+    @model_validator(mode="after")
+    def _management_port_is_its_own(self) -> ServerSettings:
+        if self.management_port is not None and self.management_port == self.port:
+            raise ValueError(
+                f"managementPort {self.management_port} is server.port too: give the "
+                "management listener a port of its own (e.g. 9000)"
+            )
+        return self
+
+    @property
+    def management_address(self) -> str:
+        """Where the management listener binds: `managementHost`, else `host`."""
+        return self.management_host if self.management_host is not None else self.host
 
     def listening_on(self, host: str | None, port: int | None) -> ServerSettings:
         """These settings with the listener overridden (`serve --host/--port`); an issuer
@@ -552,6 +586,27 @@ class RedisSettings(Section):
         return value
 
 
+class TelemetrySettings(Section):
+    """OpenTelemetry traces, off by default: set `otlpEndpoint` (or the standard
+    OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) to export them."""
+
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP base URL (traces go to <url>/v1/traces), e.g. "
+        "http://otel-collector:4318. Unset: OTEL_EXPORTER_OTLP_ENDPOINT, else no tracing.",
+    )
+    service_name: str = Field(
+        default="authbridge", min_length=1, description="The traces' service.name."
+    )
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _endpoint_is_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL such as http://otel-collector:4318")
+        return value
+
+
 class Settings(Section):
     """The whole configuration."""
 
@@ -573,6 +628,7 @@ class Settings(Section):
         description="Teams fed by several membership sources, by team name "
         "(`teams.<name>.sources: [scim:okta, idp:okta]`).",
     )
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     clients: dict[str, ClientSettings] = Field(
         default_factory=dict, description="OAuth clients of the OpenID Provider, by client id."
     )

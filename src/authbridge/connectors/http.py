@@ -10,10 +10,12 @@ never the reverse), so an IdP login and a token check never disagree about a pro
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import threading
-from collections.abc import Mapping
-from typing import Any
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -21,7 +23,7 @@ import httpx
 from authbridge.connectors.errors import ProviderUnavailable
 from authbridge.middleware.proxies import proxy_for
 
-__all__ = ["OutboundHttp", "is_loopback_host", "json_object"]
+__all__ = ["OutboundHttp", "UpstreamObserver", "is_loopback_host", "json_object"]
 
 TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 MAX_BODY = 1024 * 1024
@@ -38,14 +40,42 @@ def is_loopback_host(host: str | None) -> bool:
         return False
 
 
-class OutboundHttp:
-    """httpx clients, one per proxy, shared by every connector; thread-safe."""
+class UpstreamObserver(Protocol):
+    """Told about every call to an IdP (the metrics, wired by web/services.py): which
+    connector, how long it took, and what went wrong (`timeout`, `unreachable`, `http_4xx`,
+    `http_5xx`, `too_large`) or None."""
 
-    def __init__(self, env: Mapping[str, str], *, timeout: httpx.Timeout = TIMEOUT) -> None:
+    def __call__(self, connector: str, seconds: float, error: str | None) -> None: ...
+
+
+class OutboundHttp:
+    """httpx clients, one per proxy, shared by every connector; thread-safe.
+
+    `for_connector(id)` is a view for one connector (the same clients), so each call is
+    observed under the connector that made it; `instrument` is applied to each new client
+    (OpenTelemetry's httpx instrumentation, when tracing is on)."""
+
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        *,
+        timeout: httpx.Timeout = TIMEOUT,
+        observe: UpstreamObserver | None = None,
+        instrument: Callable[[httpx.Client], None] | None = None,
+    ) -> None:
         self._env = dict(env)
         self._timeout = timeout
         self._clients: dict[str | None, httpx.Client] = {}
         self._lock = threading.Lock()
+        self._observe = observe
+        self._instrument = instrument
+        self.connector = "other"
+
+    def for_connector(self, connector_id: str) -> OutboundHttp:
+        """This client pool, with its calls observed under `connector_id`."""
+        view = copy.copy(self)  # shares the clients, their lock and the hooks
+        view.connector = connector_id
+        return view
 
     def proxy(self, url: str) -> str | None:
         """The proxy a request to `url` goes through (`None`: direct)."""
@@ -64,6 +94,8 @@ class OutboundHttp:
                     follow_redirects=False,
                     headers={"user-agent": "authbridge", "accept": "application/json"},
                 )
+                if self._instrument is not None:
+                    self._instrument(client)
                 self._clients[proxy] = client
             return client
 
@@ -78,28 +110,47 @@ class OutboundHttp:
                 "GLOBAL_AGENT_HTTPS_PROXY / HTTPS_PROXY / HTTP_PROXY.",
                 code="idp_misconfigured",
             ) from None
+        started = time.perf_counter()
         try:
             response = client.request(method, url, **kwargs)
         except httpx.TimeoutException:
+            self._observed(started, "timeout")
             raise ProviderUnavailable(
                 "The identity provider did not answer in time.",
                 f"{what}: timed out reaching {_origin(url)}; check network and proxy settings.",
                 code="idp_unreachable",
             ) from None
         except httpx.HTTPError as exc:
+            self._observed(started, "unreachable")
             raise ProviderUnavailable(
                 "The identity provider cannot be reached right now.",
                 f"{what}: cannot reach {_origin(url)} ({type(exc).__name__}); "
                 "check the URL, DNS, and HTTPS_PROXY/NO_PROXY.",
                 code="idp_unreachable",
             ) from None
-        if len(response.content) > MAX_BODY:
+        too_large = len(response.content) > MAX_BODY
+        status = response.status_code
+        self._observed(
+            started,
+            "too_large"
+            if too_large
+            else "http_5xx"
+            if status >= 500
+            else "http_4xx"
+            if status >= 400
+            else None,
+        )
+        if too_large:
             raise ProviderUnavailable(
                 "The identity provider sent an unexpected answer.",
                 f"{what}: response from {_origin(url)} is larger than {MAX_BODY} bytes.",
                 code="idp_bad_response",
             )
         return response
+
+    def _observed(self, started: float, error: str | None) -> None:
+        if self._observe is not None:
+            self._observe(self.connector, time.perf_counter() - started, error)
 
     def get_json(self, url: str, *, what: str, **kwargs: Any) -> dict[str, Any]:
         response = self.request("GET", url, what=what, **kwargs)

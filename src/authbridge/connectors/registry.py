@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
+
+import httpx
 
 from authbridge.config.model import Settings
 from authbridge.connectors.base import CallbackConnector
 from authbridge.connectors.errors import ProviderUnavailable
 from authbridge.connectors.github import GithubConnector
-from authbridge.connectors.http import OutboundHttp
+from authbridge.connectors.http import OutboundHttp, UpstreamObserver
 from authbridge.connectors.mock import MockConnector
 from authbridge.connectors.oidc import OidcConnector
 from authbridge.connectors.presets import (
@@ -74,10 +76,21 @@ def connector_type(name: str, configured: str | None) -> type[OidcConnector]:
     return OIDC_TYPES.get(name, OidcConnector)
 
 
-def build_connectors(settings: Settings, env: Mapping[str, str] | None = None) -> Connectors:
-    """Every enabled upstream IdP; the mock IdP only when there is none."""
+def build_connectors(
+    settings: Settings,
+    env: Mapping[str, str] | None = None,
+    *,
+    observe: UpstreamObserver | None = None,
+    instrument: Callable[[httpx.Client], None] | None = None,
+) -> Connectors:
+    """Every enabled upstream IdP; the mock IdP only when there is none. `observe` and
+    `instrument` go to the one outbound HTTP client (metrics; tracing when on)."""
     # The file's variables (Houston's env list: GLOBAL_AGENT_HTTPS_PROXY) under the real ones.
-    http = OutboundHttp(settings.environ(os.environ if env is None else env))
+    http = OutboundHttp(
+        settings.environ(os.environ if env is None else env),
+        observe=observe,
+        instrument=instrument,
+    )
     oidc = settings.auth.openid_connect
     connectors: list[Any] = []
     for name, provider in oidc.providers.items():
@@ -89,7 +102,11 @@ def build_connectors(settings: Settings, env: Mapping[str, str] | None = None) -
         except ValueError as exc:
             cls, problem = OidcConnector, str(exc)
         connector = cls(
-            name, provider, flow=oidc.flow, clock_tolerance=oidc.clock_tolerance, http=http
+            name,
+            provider,
+            flow=oidc.flow,
+            clock_tolerance=oidc.clock_tolerance,
+            http=http.for_connector(name),
         )
         if problem is not None:
             # A typo in one provider's block disables its button, not the whole service.
@@ -100,7 +117,9 @@ def build_connectors(settings: Settings, env: Mapping[str, str] | None = None) -
             )
         connectors.append(connector)
     if settings.auth.github.enabled:
-        connectors.append(GithubConnector("github", settings.auth.github, http=http))
+        connectors.append(
+            GithubConnector("github", settings.auth.github, http=http.for_connector("github"))
+        )
     if not connectors:
         local = settings.auth.local
         connectors.append(MockConnector(allow_signup=local.enabled and local.allow_signup))

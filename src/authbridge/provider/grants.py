@@ -18,6 +18,7 @@ from authbridge.provider import pkce
 from authbridge.provider.authorization import SUPPORTED_SCOPES
 from authbridge.provider.clients import DEVICE_GRANT, Client
 from authbridge.provider.errors import OAuthError
+from authbridge.provider.events import GrantEvents, NoEvents
 from authbridge.provider.principals import subject_principal
 from authbridge.provider.secrets import digest, new_value
 from authbridge.storage.provider_store import ProviderStore, RefreshRow, Subject
@@ -45,6 +46,7 @@ class Grants:
     clock: Callable[[], datetime] = utcnow
     # The configuration's roles and team templates (OpenIDProvider passes its own).
     roles: RoleResolver = field(default_factory=RoleResolver.builtin)
+    events: GrantEvents = field(default_factory=NoEvents)
 
     # Issuing -----------------------------------------------------------------------
 
@@ -202,6 +204,8 @@ class Grants:
             scope=asked or None,
         )
         row = outcome.row
+        if outcome.problem == "reused":
+            self.events.refresh_reuse_detected(client.client_id)
         if outcome.problem == "other client" and row is not None:
             # A token of another client was presented: it leaked, so its family dies.
             self.store.revoke_family(row.family_id)

@@ -32,6 +32,7 @@ from authbridge.provider.clients import (
 )
 from authbridge.provider.device import DeviceVerification, new_user_code
 from authbridge.provider.errors import OAuthError
+from authbridge.provider.events import GrantEvents, NoEvents, grant_label
 from authbridge.provider.grants import CODE_LIFETIME, DEVICE_INTERVAL, DEVICE_LIFETIME, Grants
 from authbridge.provider.principals import subject_principal, userinfo_claims
 from authbridge.provider.secrets import digest, new_value
@@ -70,6 +71,7 @@ class OpenIDProvider:
         clock: Callable[[], datetime] = utcnow,
         store: ProviderStore | None = None,
         counters: RateCounter | None = None,
+        events: GrantEvents | None = None,
     ) -> None:
         self.storage = storage
         # The grants' persistence: the storage's own, or one injected (tests).
@@ -85,10 +87,17 @@ class OpenIDProvider:
         # in-process statements are; a Redis round trip (up to its timeout) is not.
         self.inline_io = storage.db.dialect == "sqlite" and not counters.remote
         self.own_tokens = OwnTokens(keyring, settings.server.issuer)
+        # Told how each token request ended (the metrics); nobody by default.
+        self.events: GrantEvents = events if events is not None else NoEvents()
         # Effective roles from the configuration's roles and team templates (built once).
         self.roles = RoleResolver.from_settings(settings)
         self.grants = Grants(
-            self.store, issuer, settings.access_token_audience, clock=clock, roles=self.roles
+            self.store,
+            issuer,
+            settings.access_token_audience,
+            clock=clock,
+            roles=self.roles,
+            events=self.events,
         )
         self.throttle = CredentialThrottle(counters, "oauth-client")
         self.device_verification = DeviceVerification(
@@ -210,8 +219,20 @@ class OpenIDProvider:
     def token(
         self, authorization: str | None, form: Mapping[str, str], address: str | None = None
     ) -> dict[str, Any]:
-        client = self._authenticate(authorization, form, address)
-        return self.grants.handle(client, form)
+        grant_type = grant_label(form.get("grant_type"))
+        client_id: str | None = None
+        try:
+            client = self._authenticate(authorization, form, address)
+            client_id = client.client_id
+            body = self.grants.handle(client, form)
+        except OAuthError as exc:
+            self.events.grant(grant_type, client_id, exc.error)
+            raise
+        except Exception:
+            self.events.grant(grant_type, client_id, "server_error")
+            raise
+        self.events.grant(grant_type, client_id, "success")
+        return body
 
     # Device authorization (RFC 8628 §3.1-3.2) --------------------------------------
 

@@ -14,6 +14,7 @@ peer that still acknowledges but never answers.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,8 +30,9 @@ from psycopg.abc import PQGen
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
-__all__ = ["Database", "Timeouts", "engine_url"]
+__all__ = ["Database", "PoolStats", "Timeouts", "engine_url"]
 
 RV = TypeVar("RV")
 # How much longer than the server's statement_timeout the client waits for an answer.
@@ -110,6 +112,42 @@ def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
     return apply
 
 
+@dataclass(frozen=True)
+class PoolStats:
+    """The connection pool now (exported as gauges by web/observability.py, which does not
+    import SQLAlchemy): connections checked out, idle in the pool, threads waiting for one,
+    and the most the pool opens (`pool_size` + overflow)."""
+
+    in_use: int
+    idle: int
+    waiting: int
+    capacity: int
+
+
+class _WatchedPool(QueuePool):
+    """SQLAlchemy's QueuePool counting the threads inside a checkout: QueuePool blocks them
+    on its queue (up to `poolTimeout`) but keeps no count, and a queue of waiting requests
+    is the first sign of a pool too small or a database too slow."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._waiting = 0
+        self._waiting_lock = threading.Lock()
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        with self._waiting_lock:
+            self._waiting += 1
+        try:
+            return super()._do_get()
+        finally:
+            with self._waiting_lock:
+                self._waiting -= 1
+
+    @property
+    def waiting(self) -> int:
+        return self._waiting
+
+
 class Database:
     """One engine and session factory; `session()` is a unit of work that commits or rolls back."""
 
@@ -123,7 +161,9 @@ class Database:
             "pool_size": pool_size,
             "max_overflow": pool_size,
             "pool_timeout": timeouts.pool,
+            "poolclass": _WatchedPool,
         }
+        self._capacity = pool_size * 2  # pool_size + max_overflow
         sqlite = self.url.startswith("sqlite")
         if sqlite:
             options["connect_args"] = {"check_same_thread": False, "timeout": timeouts.statement}
@@ -249,6 +289,39 @@ class Database:
             if rev is not None
         }
         return tuple(sorted(set(script.get_heads()) - applied))
+
+    def pool_stats(self) -> PoolStats | None:
+        """The pool's connections now; None for an in-memory SQLite database (one
+        connection, no pool to watch)."""
+        pool = self.engine.pool
+        if not isinstance(pool, _WatchedPool):
+            return None
+        return PoolStats(
+            in_use=pool.checkedout(),
+            idle=pool.checkedin(),
+            waiting=pool.waiting,
+            capacity=self._capacity,
+        )
+
+    def trace(self, tracer_provider: Any) -> None:
+        """An OpenTelemetry span for every statement on this engine (the SQLAlchemy
+        instrumentation, applied here because only storage/ knows SQLAlchemy). Imported
+        only when tracing is on. The instrumentation's per-engine tracer is used rather
+        than `SQLAlchemyInstrumentor().instrument()`, which also patches `create_engine`
+        process-wide and instruments only once per process."""
+        from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+        from opentelemetry.instrumentation.sqlalchemy.version import __version__ as version
+        from opentelemetry.metrics import NoOpMeterProvider
+
+        tracer = tracer_provider.get_tracer("opentelemetry.instrumentation.sqlalchemy", version)
+        # The instrumentation wants a connection-usage counter; authbridge's pool gauges are
+        # Prometheus ones (pool_stats), so the counter goes to a no-op meter.
+        usage = (
+            NoOpMeterProvider()
+            .get_meter("authbridge.storage")
+            .create_up_down_counter("db.client.connections.usage")
+        )
+        EngineTracer(tracer, self.engine, usage)  # type: ignore[no-untyped-call]
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -28,7 +28,7 @@ from authbridge.web.observability import ObservabilityMiddleware
 from authbridge.web.security import SecurityHeadersMiddleware
 from authbridge.web.services import PublishedDocument, Services
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "create_management_app"]
 
 
 def create_app(settings: Settings, *, services: Services | None = None) -> FastAPI:
@@ -55,8 +55,9 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     app.mount(
         "/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"
     )
+    if settings.server.management_port is None:
+        app.include_router(ops.metrics_router)
     route_modules = (
-        ops,
         wellknown,
         revocation_feed,
         pages,
@@ -66,6 +67,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         oauth_client_routes,
         authz_routes,
     )
+    app.include_router(ops.health_router)
     for module in route_modules:
         app.include_router(module.router)
     errors.install(app)
@@ -81,5 +83,24 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         ],
     )
     app.add_middleware(SecurityHeadersMiddleware, https=settings.server.https)
-    app.add_middleware(ObservabilityMiddleware, metrics=services.metrics)
+    tracing = services.tracing
+    app.add_middleware(
+        ObservabilityMiddleware,
+        metrics=services.metrics,
+        tag=tracing.tag_request if tracing is not None else None,
+    )
+    if tracing is not None:
+        tracing.instrument_app(app)  # outermost: the request's span covers everything
+    return app
+
+
+def create_management_app(services: Services) -> FastAPI:
+    """The management listener's app (`server.managementPort`): /healthz, /readyz and
+    /metrics over the public app's `Services`. No lifespan (the public app's starts and
+    stops the services), no access log and no latency samples (probes every few seconds
+    would drown both)."""
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.services = services
+    app.include_router(ops.health_router)
+    app.include_router(ops.metrics_router)
     return app

@@ -1,20 +1,40 @@
-"""JSON logs with a request id, Prometheus metrics, and the ASGI middleware that feeds both."""
+"""JSON logs with a request id, Prometheus metrics, and the ASGI middleware that feeds both.
+
+The metrics live in one registry built at start-up (never prometheus_client's global one, so
+two apps in one process, as in tests, never share counters). Every label is bounded: client
+and connector labels take only configured values (anything else is "other"), grant types
+and SCIM sources only the ones served, outcomes only codes this service produces.
+"""
 
 from __future__ import annotations
 
 import logging
+import platform
 import re
 import sys
 import time
 import uuid
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from typing import Any
 
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from authbridge import __version__
+from authbridge.scim.auth import SOURCES as SCIM_SOURCES
+from authbridge.storage.database import PoolStats
+
 __all__ = ["Metrics", "ObservabilityMiddleware", "configure_logging", "redact"]
+
+SCIM_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+# Upstream calls take a network round trip or several (discovery, token, JWKS, userinfo).
+UPSTREAM_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # Field names whose value is a secret wherever it is logged. `code` alone is NOT one: it is
@@ -101,11 +121,85 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     )
 
 
+def scim_outcome(status: int) -> str:
+    """A SCIM answer's outcome label, from its status (RFC 7644 §3.12)."""
+    if status < 400:
+        return "success"
+    return {401: "unauthorized", 429: "throttled", 503: "unavailable"}.get(
+        status, "error" if status >= 500 else "rejected"
+    )
+
+
+class _PoolCollector(Collector):
+    """The database pool's gauges, read at scrape time through a callback (storage computes
+    them: web/ does not import SQLAlchemy); nothing while storage is not up."""
+
+    def __init__(self, stats: Callable[[], PoolStats | None]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._stats()
+        if stats is None:
+            return
+        for name, doc, value in (
+            ("in_use", "Database connections checked out now", stats.in_use),
+            ("idle", "Database connections idle in the pool", stats.idle),
+            ("waiting", "Threads waiting for a database connection", stats.waiting),
+            ("max", "Most database connections the pool opens", stats.capacity),
+        ):
+            yield GaugeMetricFamily(f"authbridge_db_pool_{name}", doc, value=value)
+
+
 class Metrics:
-    """The service's Prometheus metrics, in a registry of its own (one per app)."""
+    """The service's Prometheus metrics, in a registry of its own (one per app), with the
+    process, platform and garbage-collector collectors registered on it."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+        self._clients: frozenset[str] = frozenset()
+        self._connectors: frozenset[str] = frozenset()
+        self.build_info = Gauge(
+            "authbridge_build_info",
+            "The running authbridge: version and Python (always 1)",
+            ["version", "python"],
+            registry=self.registry,
+        )
+        self.build_info.labels(__version__, platform.python_version()).set(1)
+        self.grants = Counter(
+            "authbridge_grants",
+            "Token endpoint requests by grant type, client and outcome (success or the "
+            "RFC 6749 error code)",
+            ["grant_type", "client", "outcome"],
+            registry=self.registry,
+        )
+        self.refresh_reuse = Counter(
+            "authbridge_refresh_token_reuse",
+            "Used refresh tokens presented again (their family revoked), by client",
+            ["client"],
+            registry=self.registry,
+        )
+        self.scim_requests = Counter(
+            "authbridge_scim_requests",
+            "SCIM requests by source, method and outcome",
+            ["source", "method", "outcome"],
+            registry=self.registry,
+        )
+        self.upstream_latency = Histogram(
+            "authbridge_upstream_request_duration_seconds",
+            "Calls to upstream identity providers by connector (discovery, token, JWKS, ...)",
+            ["connector"],
+            registry=self.registry,
+            buckets=UPSTREAM_BUCKETS,
+        )
+        self.upstream_errors = Counter(
+            "authbridge_upstream_errors",
+            "Failed calls to upstream identity providers by connector and error",
+            ["connector", "error"],
+            registry=self.registry,
+        )
         self.sign_ins = Counter(
             "authbridge_sign_ins",
             "Sign-in attempts by method and outcome",
@@ -126,13 +220,57 @@ class Metrics:
             registry=self.registry,
         )
 
+    def label_values(self, *, clients: Iterable[str], connectors: Iterable[str]) -> None:
+        """The configured clients and connectors: the only values their labels take."""
+        self._clients = frozenset(clients)
+        self._connectors = frozenset(connectors)
+
+    def watch_pool(self, stats: Callable[[], PoolStats | None]) -> None:
+        """Export the database pool's gauges from `stats`, read at each scrape."""
+        self.registry.register(_PoolCollector(stats))
+
+    def _client(self, client_id: str | None) -> str:
+        # A client of the configuration file by its id; one registered in storage (CLI, admin
+        # API, service accounts: unbounded in number) as "registered"; one that did not
+        # authenticate (its client_id is whatever the caller sent) as "other".
+        if client_id is None:
+            return "other"
+        return client_id if client_id in self._clients else "registered"
+
+    # The provider's GrantEvents (provider/events.py) --------------------------------
+
+    def grant(self, grant_type: str, client_id: str | None, outcome: str) -> None:
+        self.grants.labels(grant_type, self._client(client_id), outcome).inc()
+
+    def refresh_reuse_detected(self, client_id: str) -> None:
+        self.refresh_reuse.labels(self._client(client_id)).inc()
+
+    # connectors/http.py's UpstreamObserver --------------------------------------------
+
+    def upstream(self, connector: str, seconds: float, error: str | None) -> None:
+        label = connector if connector in self._connectors else "other"
+        self.upstream_latency.labels(label).observe(seconds)
+        if error is not None:
+            self.upstream_errors.labels(label, error).inc()
+
+    def scim_request(self, source: str, method: str, status: int) -> None:
+        self.scim_requests.labels(
+            source if source in SCIM_SOURCES else "other",
+            method if method in SCIM_METHODS else "other",
+            scim_outcome(status),
+        ).inc()
+
 
 class ObservabilityMiddleware:
-    """Request id in and out (X-Request-ID), an access log line and a latency sample."""
+    """Request id in and out (X-Request-ID), an access log line and a latency sample.
+    `tag`, when given, gets each request's id (tracing puts it on the request's span)."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics, tag: Callable[[str], None] | None = None
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        self.tag = tag
         self.log = structlog.get_logger("authbridge.access")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -144,6 +282,8 @@ class ObservabilityMiddleware:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         scope.setdefault("state", {})["request_id"] = request_id
+        if self.tag is not None:
+            self.tag(request_id)
         status = 500
         started = time.perf_counter()
 

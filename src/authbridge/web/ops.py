@@ -1,4 +1,9 @@
-"""Liveness, readiness and Prometheus metrics for orchestrators and monitoring."""
+"""Liveness, readiness and Prometheus metrics for orchestrators and monitoring.
+
+`health_router` (/healthz, /readyz; GET and HEAD) is served on the public port and on the
+management listener when there is one; `metrics_router` (/metrics) on the management
+listener when `server.managementPort` is set, else on the public port.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,15 @@ from starlette.responses import JSONResponse, Response
 
 from authbridge.web.dependencies import ServicesDep
 
-__all__ = ["router"]
+__all__ = ["health_router", "metrics_router"]
 
-router = APIRouter()
+health_router = APIRouter()
+metrics_router = APIRouter()
 
 
-@router.get("/healthz", include_in_schema=False)
+# HEAD as well as GET (RFC 9110 §9.3.2): load balancers and uptime checkers probe with HEAD;
+# the server sends the headers of the GET answer and no body.
+@health_router.api_route("/healthz", methods=["GET", "HEAD"], include_in_schema=False)
 async def healthz() -> Response:
     """Live: the process answers. Never depends on storage, and runs on the event loop
     (async), not in the worker-thread pool: while a database outage holds every worker,
@@ -21,13 +29,17 @@ async def healthz() -> Response:
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/readyz", include_in_schema=False)
+@health_router.api_route("/readyz", methods=["GET", "HEAD"], include_in_schema=False)
 def readyz(services: ServicesDep) -> Response:
-    """Ready: storage answers a query now. Redis, when it holds the counters, is reported
-    too: `"status": "degraded"` names it while it does not answer, but the answer stays 200.
-    Every replica shares the one Redis, so taking them all out of rotation would not route
-    around it; it would only add JWKS, discovery, refresh and SCIM reads (which need no
-    counter) to the outage. What needs a counter answers 503 by itself."""
+    """Ready: storage answers a query now, and the process is not shutting down (after
+    SIGTERM it finishes its in-flight requests and must get no new ones). Redis, when it
+    holds the counters, is reported too: `"status": "degraded"` names it while it does not
+    answer, but the answer stays 200. Every replica shares the one Redis, so taking them all
+    out of rotation would not route around it; it would only add JWKS, discovery, refresh
+    and SCIM reads (which need no counter) to the outage. What needs a counter answers 503
+    by itself."""
+    if services.draining:
+        return JSONResponse({"status": "draining"}, status_code=503)
     try:
         ready = services.ready()
         ready.storage.db.ping()
@@ -46,6 +58,6 @@ def readyz(services: ServicesDep) -> Response:
     return JSONResponse(report)
 
 
-@router.get("/metrics", include_in_schema=False)
+@metrics_router.get("/metrics", include_in_schema=False)
 def metrics(services: ServicesDep) -> Response:
     return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -231,6 +231,14 @@ def _resource_response(
 
 
 async def _handle(request: Request, source: str, work: Callable[[_Endpoint, str], Any]) -> Response:
+    """Answer (see `_answer`), counted in `authbridge_scim_requests_total`."""
+    response = await _answer(request, source, work)
+    services: Services = request.app.state.services
+    services.metrics.scim_request(source, request.method, response.status_code)
+    return response
+
+
+async def _answer(request: Request, source: str, work: Callable[[_Endpoint, str], Any]) -> Response:
     """Authenticate, run `work` in a worker thread, and render any failure as SCIM."""
     credential: Credential | None = None
     try:

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -38,7 +39,7 @@ from authbridge.scim.reindex import reindex_if_missing
 from authbridge.scim.service import ScimService
 from authbridge.storage import Storage
 from authbridge.storage.counters import Counters, counters_for
-from authbridge.storage.database import Database, Timeouts
+from authbridge.storage.database import Database, PoolStats, Timeouts
 from authbridge.storage.errors import Unavailable
 from authbridge.storage.expiry import GarbageCollected, collect
 from authbridge.storage.notify import ChangeBus, Topic, change_bus
@@ -48,6 +49,7 @@ from authbridge.tokens.issuer import issuer_for
 from authbridge.tokens.keyring import keyring_for
 from authbridge.web.observability import Metrics
 from authbridge.web.security import CookieNames, Csrf
+from authbridge.web.telemetry import Tracing
 
 __all__ = ["LoginProvider", "PublishedDocument", "Ready", "Services", "housekeeping"]
 
@@ -56,6 +58,8 @@ SECRET_KEY = "csrf_secret_key"
 HOUSEKEEPING_INTERVAL = 300.0
 # The lease that lets one replica at a time run housekeeping (storage.database.Database.lease).
 HOUSEKEEPING_LEASE = "authbridge.housekeeping"
+# How long stop() waits for a housekeeping round in progress before disposing the pool.
+STOP_WAIT = 5.0
 
 
 @dataclass(frozen=True)
@@ -146,13 +150,34 @@ class Services:
     connectors: Connectors = field(init=False)
     # The discovery document, published by `create_app` once the routes are known.
     discovery: PublishedDocument | None = None
+    # OpenTelemetry traces when configured (telemetry.otlpEndpoint, OTEL_EXPORTER_OTLP_*);
+    # None: off, and nothing of the OpenTelemetry SDK is loaded.
+    tracing: Tracing | None = None
+    # Set at SIGTERM: /readyz answers 503 while in-flight requests finish.
+    draining: bool = False
     _ready: Ready | None = None
     _error: str | None = None
     _changes: ChangeBus | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.connectors = build_connectors(self.settings)
+        environ = self.settings.environ(os.environ)
+        if self.tracing is None:
+            self.tracing = Tracing.start(self.settings, environ)
+        tracing = self.tracing
+        self.connectors = build_connectors(
+            self.settings,
+            environ,
+            observe=self.metrics.upstream,
+            instrument=tracing.instrument_client if tracing is not None else None,
+        )
+        self.metrics.label_values(clients=self.settings.clients, connectors=self.connectors.by_id)
+        self.metrics.watch_pool(self._pool_stats)
+
+    def _pool_stats(self) -> PoolStats | None:
+        ready = self._ready
+        return ready.storage.db.pool_stats() if ready is not None else None
 
     def method_enabled(self, method: str) -> bool:
         """Whether sessions signed in with `method` may go on: a sign-in method that was
@@ -205,16 +230,32 @@ class Services:
             return
         if wait:
             raise Unavailable(self._error or "database unreachable")
-        threading.Thread(target=self._retry, name="authbridge-storage", daemon=True).start()
+        self._spawn(self._retry, "authbridge-storage")
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        # Daemon threads, so a stuck one never holds the process; stop() joins them first.
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
 
     def stop(self) -> None:
+        """At shutdown: the background threads (storage retry, housekeeping) are told to
+        stop and waited for (a round in progress finishes its batch), then the connection
+        pool is closed, the IdP clients too, and buffered spans are exported."""
         self._stop.set()
         if self._changes is not None:
             self._changes.close()
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(STOP_WAIT)
+        self._threads.clear()
         if self._ready is not None:
             self._ready.storage.db.dispose()
             if self._ready.counters.close is not None:
                 self._ready.counters.close()
+        self.connectors.close()
+        if self.tracing is not None:
+            self.tracing.shutdown()
 
     def _housekeeping(self) -> None:
         """Every few minutes: every store deletes what has expired (storage owns expiry)."""
@@ -236,9 +277,7 @@ class Services:
         try:
             self._ready = self._build()
             self._error = None
-            threading.Thread(
-                target=self._housekeeping, name="authbridge-housekeeping", daemon=True
-            ).start()
+            self._spawn(self._housekeeping, "authbridge-housekeeping")
             return True
         except Exception as exc:
             if self._changes is not None:  # the next attempt builds its own
@@ -255,6 +294,8 @@ class Services:
             database.connect_timeout, database.statement_timeout, database.pool_timeout
         )
         db = Database(database.url, pool_size=database.pool_size, timeouts=timeouts)
+        if self.tracing is not None:
+            db.trace(self.tracing.provider)
         db.upgrade()
         reindexed = reindex_if_missing(db)
         if reindexed is not None:
@@ -278,7 +319,9 @@ class Services:
         setup = SetupLinks(storage)
         # Chosen once, here: every throttle and replay check below uses these.
         counters = counters_for(storage.rate_limits, settings.redis)
-        provider = OpenIDProvider(storage, keyring, issuer, settings, counters=counters.rate)
+        provider = OpenIDProvider(
+            storage, keyring, issuer, settings, counters=counters.rate, events=self.metrics
+        )
         revocation = Revocation(sessions=storage.sessions, tokens=provider, changes=changes)
         # What other replicas change reaches this one's caches at once; the periodic
         # reloads (keyReloadInterval, the client cache's seconds) stay as the fallback.

@@ -1,0 +1,43 @@
+"""The connection pool's figures (storage/database.py `Database.pool_stats`), which the
+metrics export: connections in use and idle, and threads waiting for one."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from authbridge.storage.database import Database, PoolStats, Timeouts
+
+
+def _until(check: object, what: str, bound: float = 30.0) -> None:
+    deadline = time.monotonic() + bound
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"{what} within {bound} s"
+        time.sleep(0.01)
+
+
+def test_pool_stats_count_checkouts_and_waiters(database_url: str) -> None:
+    db = Database(database_url, pool_size=1, timeouts=Timeouts(pool=60.0))
+    try:
+        db.ping()
+        assert db.pool_stats() == PoolStats(in_use=0, idle=1, waiting=0, capacity=2)
+        held = [db.engine.connect(), db.engine.connect()]  # pool_size 1 + overflow 1: full
+        assert db.pool_stats() == PoolStats(in_use=2, idle=0, waiting=0, capacity=2)
+        waiter = threading.Thread(target=db.ping)
+        waiter.start()
+        _until(lambda: db.pool_stats().waiting == 1, "a thread waiting for a connection")
+        held.pop().close()  # the waiter gets this one
+        waiter.join(30)
+        assert not waiter.is_alive()
+        stats = db.pool_stats()
+        assert stats.waiting == 0 and stats.in_use == 1
+        held.pop().close()
+        assert db.pool_stats().in_use == 0
+    finally:
+        db.dispose()
+
+
+def test_an_in_memory_database_has_no_pool_to_watch() -> None:
+    db = Database("sqlite://")
+    assert db.pool_stats() is None
+    db.dispose()
