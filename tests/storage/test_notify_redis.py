@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import queue
 
+import pytest
 import redis
 
 from authbridge.storage.notify_redis import RedisBus
-from tests.conftest import REDIS_URL
+
+pytestmark = pytest.mark.redis
 
 DEADLINE = 10.0
 
 
-def test_a_publish_reaches_the_other_replica(redis_channel: str) -> None:
-    publisher, listener = RedisBus(REDIS_URL), RedisBus(REDIS_URL)
+def test_a_publish_reaches_the_other_replica(redis_url: str, redis_channel: str) -> None:
+    publisher, listener = RedisBus(redis_url), RedisBus(redis_url)
     received: queue.Queue[str] = queue.Queue()
     listener.subscribe("revocations", received.put)
     try:
@@ -26,11 +28,11 @@ def test_a_publish_reaches_the_other_replica(redis_channel: str) -> None:
         publisher.close()
 
 
-def test_the_listener_reconnects_after_redis_drops_it(redis_channel: str) -> None:
-    publisher, listener = RedisBus(REDIS_URL), RedisBus(REDIS_URL)
+def test_the_listener_reconnects_after_redis_drops_it(redis_url: str, redis_channel: str) -> None:
+    publisher, listener = RedisBus(redis_url), RedisBus(redis_url)
     received: queue.Queue[str] = queue.Queue()
     listener.subscribe("keys", received.put)
-    admin = redis.Redis.from_url(REDIS_URL)
+    admin = redis.Redis.from_url(redis_url)
     try:
         assert listener.listening.wait(DEADLINE)
         listener.listening.clear()

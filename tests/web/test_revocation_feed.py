@@ -33,7 +33,7 @@ from authbridge.provider.clients import Client
 from authbridge.provider.principals import subject_principal
 from authbridge.web.app import create_app
 from authbridge.web.services import Services
-from tests.conftest import REDIS_URL, make_settings
+from tests.conftest import make_settings
 from tests.live import free_port, live_server
 from tests.scim.conftest import HEADERS, SCIM_ENV
 
@@ -87,10 +87,11 @@ def test_a_key_rotation_reaches_the_other_replica_by_notify(
     _rotation_seen(one, two)
 
 
+@pytest.mark.redis
 def test_a_key_rotation_reaches_the_other_replica_over_redis(
-    sqlite_url: str, redis_channel: str, replicas: Callable[[Settings], Services]
+    sqlite_url: str, redis_url: str, redis_channel: str, replicas: Callable[[Settings], Services]
 ) -> None:
-    settings = make_settings(sqlite_url, REDIS__URL=REDIS_URL, **SLOW_RELOAD)
+    settings = make_settings(sqlite_url, REDIS__URL=redis_url, **SLOW_RELOAD)
     one, two = replicas(settings), replicas(settings)
     two.ready().keyring.current()
     assert type(two._changes).__name__ == "RedisBus"
