@@ -43,7 +43,7 @@ def test_entra_provisioned_then_login_is_one_account_with_the_scim_roles(
     user = linker(storage).sign_in(login("microsoft"), SignupPolicy())
     assert user.id == provisioned
     assert storage.users.count() == 1
-    assert storage.users.roles(user.id) == ["viewer"]  # scim.defaultRoles
+    assert storage.bindings.grants(user.id).bindings == (("viewer", "system"),)  # defaultRoles
     # And the next login finds it by the linked identity.
     assert linker(storage).sign_in(login("microsoft"), SignupPolicy()).id == provisioned
 

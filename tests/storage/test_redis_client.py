@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from authbridge.config import ConfigError, load_settings
-from authbridge.storage.redis_client import redacted
+from authbridge.storage.urls import redacted
 
 
 @pytest.mark.parametrize(

@@ -25,8 +25,6 @@ from typing import Protocol
 from authbridge.clock import utcnow
 from authbridge.config.model import RedisSettings
 from authbridge.storage.ratelimits import RateLimitStore
-from authbridge.storage.redis_client import ping, redis_client
-from authbridge.storage.redis_counters import RedisRateCounter, RedisReplayCache
 
 __all__ = [
     "Counters",
@@ -115,6 +113,11 @@ def counters_for(store: RateLimitStore, redis: RedisSettings) -> Counters:
     answer 503 until it is back, and `/readyz` says why."""
     if redis.url is None:
         return database_counters(store)
+    # Imported only when configured: redis-py costs a quarter second at start-up and loads
+    # OpenTelemetry's SDK with it (its own observability hooks), which tracing-off must not.
+    from authbridge.storage.redis_client import ping, redis_client
+    from authbridge.storage.redis_counters import RedisRateCounter, RedisReplayCache
+
     client = redis_client(redis.url, redis.timeout)
     return Counters(
         rate=RedisRateCounter(client, redis.key_prefix),

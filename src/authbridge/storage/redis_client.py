@@ -8,32 +8,18 @@ closed while idle), so a dead Redis answers 503 within about twice the timeout.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
-
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from authbridge.storage.errors import RedisUnavailable
 
-__all__ = ["DOWN", "ping", "redacted", "redis_client"]
+__all__ = ["DOWN", "ping", "redis_client"]
 
 # What "Redis cannot answer right now" looks like from redis-py: refused, reset, timed out,
 # still loading its data set (a subclass of ConnectionError). Answered as storage's
 # Unavailable, so `web/` turns it into a 503 as it does a database outage.
 DOWN: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError)
-
-
-def redacted(url: str) -> str:
-    """The URL with its password replaced, for logs and `/readyz` (never the secret)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
 
 
 def redis_client(

@@ -43,7 +43,7 @@ from authbridge.storage.database import Database, PoolStats, Timeouts
 from authbridge.storage.errors import Unavailable
 from authbridge.storage.expiry import GarbageCollected, collect
 from authbridge.storage.notify import ChangeBus, Topic, change_bus
-from authbridge.storage.redis_client import redacted
+from authbridge.storage.urls import redacted
 from authbridge.tokens import KeyRing, TokenIssuer
 from authbridge.tokens.issuer import issuer_for
 from authbridge.tokens.keyring import keyring_for
