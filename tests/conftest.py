@@ -123,3 +123,22 @@ def make_settings(database_url: str, **env: str) -> Settings:
     if any(name.startswith(HASH_ENV_PREFIX) for name in env):
         return settings
     return with_cheap_hashing(settings)
+
+
+FIGURES = "figures"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Measured figures a test recorded (`request.node.user_properties` entries named
+    "figures"), printed after the run: with or without -s, and from xdist workers too
+    (a report's user properties travel to the controller)."""
+    seen: list[str] = []
+    for outcome in ("passed", "failed"):
+        for report in terminalreporter.stats.get(outcome, []):
+            for name, value in getattr(report, "user_properties", ()):
+                if name == FIGURES and value not in seen:
+                    seen.append(str(value))
+    if seen:
+        terminalreporter.write_sep("-", "measured figures")
+        for line in seen:
+            terminalreporter.write_line(line)
