@@ -29,6 +29,9 @@ CONFIG_SECTIONS = (
     "AUTH__",
     "AUTHORIZER__",
     "LOGGING__",
+    "SCIM__",
+    "REDIS__",
+    "CLIENTS__",
 )
 SETUP_LINK = re.compile(r"(https?://\S+/setup\?token=[\w-]+)")
 

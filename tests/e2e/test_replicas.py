@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import secrets
 import signal
 import threading
@@ -52,9 +53,11 @@ USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 # Load before the kill, between the kill and the restart, and after the restarted replica
-# is back in the balancer's rotation (seconds): short, so CI stays well under a minute.
+# is back in the balancer's rotation (seconds, at least: a slow machine runs until enough
+# requests were made): short, so CI stays well under a minute.
 WARM_UP, DOWN, AFTER = 3.0, 1.0, 3.0
 ERROR_LEVELS = ("error", "critical")
+REDIS_ENV = "AUTHBRIDGE_TEST_REDIS_URL"
 
 
 @dataclass
@@ -101,6 +104,9 @@ def cluster(
         # Three replicas (and other suites) share one PostgreSQL server's connections.
         "DATABASE__POOL_SIZE": "4",
     }
+    if os.environ.get(REDIS_ENV):
+        # Shared counters and caches in Redis too, where CI runs one (redis.url).
+        env["REDIS__URL"] = os.environ[REDIS_ENV]
     replicas = []
     for number in range(REPLICAS):
         directory = workdir / f"replica-{number}"
@@ -115,7 +121,7 @@ def cluster(
     try:
         # Released together, as a Deployment's pods on an empty database.
         with ThreadPoolExecutor(REPLICAS) as pool:
-            list(pool.map(lambda replica: replica.start(timeout=120), replicas))
+            list(pool.map(lambda replica: replica.start(timeout=180), replicas))
         running = Cluster(
             replicas, proxy, e2e_postgres_module_url, workdir, time.monotonic() - started
         )
@@ -492,6 +498,7 @@ def test_a_replica_killed_under_load_loses_no_acknowledged_write(
     with ThreadPoolExecutor(WORKERS) as pool:
         workers = [pool.submit(load.run, number) for number in range(WORKERS)]
         time.sleep(WARM_UP)
+        _wait(lambda: len(load.calls) >= 30, 120, "the load never got going")
         killed = time.monotonic()
         victim.process.send_signal(signal.SIGKILL)
         victim.process.wait(10)
@@ -499,11 +506,12 @@ def test_a_replica_killed_under_load_loses_no_acknowledged_write(
         time.sleep(DOWN)
         mark = len(victim.lines)
         restarting = time.monotonic()
-        victim.start(timeout=120)
+        victim.start(timeout=180)
         restart_seconds = time.monotonic() - restarting
         _wait(lambda: cluster.proxy.ready[victim_index], 10, "the balancer never took it back")
         back = time.monotonic()
         time.sleep(AFTER)
+        _wait(lambda: len(cluster.proxy.served(victim_index, back)) >= 10, 120, "not served")
         load.stop.set()
         for worker in workers:
             worker.result(timeout=60)
