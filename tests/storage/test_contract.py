@@ -276,3 +276,19 @@ def test_gc_runs_in_bounded_batches(storage: Storage) -> None:
     assert collect(storage.sessions, NOW, batch=1, max_batches=2) == 2  # capped per round
     assert collect(storage.sessions, NOW, batch=2) == 1  # until a batch comes back short
     assert collect(storage.sessions, NOW, batch=2) == 0
+
+
+def test_gc_deletes_exactly_the_revocation_entries_no_longer_in_force(storage: Storage) -> None:
+    from authbridge.storage.revocation_feed import FeedEntry
+
+    feed = storage.revocation_feed
+    assert storage.expiring()["revocation_feed"] is feed  # housekeeping runs it
+    feed.record(
+        [FeedEntry("jti", f"gone{i}", NOW, NOW - timedelta(seconds=i + 1)) for i in range(3)]
+        + [FeedEntry("sub", "user-1", NOW, NOW + timedelta(days=1))]
+    )
+    assert feed.garbage_collect(NOW, batch=2) == 2
+    assert feed.garbage_collect(NOW) == 1
+    assert feed.garbage_collect(NOW) == 0
+    page = feed.since(None, NOW - timedelta(days=1))
+    assert [(e.kind, e.value) for e in page.entries] == [("sub", "user-1")]

@@ -52,9 +52,21 @@ def test_every_expiring_store_is_collected(storage: Storage) -> None:
             auth_time=0,
             expires_at=NOW + lapse,
         )
-    assert set(storage.expiring()) == {"sessions", "rate_limits", "values", "provider"}
+    assert set(storage.expiring()) == {
+        "sessions",
+        "rate_limits",
+        "values",
+        "provider",
+        "revocation_feed",
+    }
     deleted = housekeeping(storage.expiring(), NOW)
-    assert deleted == {"sessions": 3, "rate_limits": 1, "values": 1, "provider": 1}
+    assert deleted == {
+        "sessions": 3,
+        "rate_limits": 1,
+        "values": 1,
+        "provider": 1,
+        "revocation_feed": 0,
+    }
     assert storage.provider.redeem_code("live", NOW) is not None
     assert storage.values.get("csrf_secret_key") == "k"
     assert storage.rate_limits.count("device", now=NOW, window=timedelta(hours=1)) == 1
@@ -122,6 +134,7 @@ def test_rows_deleted_are_counted_per_store(storage: Storage) -> None:
         "rate_limits": 0,
         "values": 2,
         "provider": 0,
+        "revocation_feed": 0,
     }
     exposed = generate_latest(metrics.registry).decode()
     assert 'authbridge_housekeeping_deleted_rows_total{store="values"} 2.0' in exposed

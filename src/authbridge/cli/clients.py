@@ -229,11 +229,11 @@ def robots_list(config: ConfigOption = None) -> None:
 
 @robots_app.command("revoke")
 def robots_revoke(token_id: str, config: ConfigOption = None) -> None:
-    """Revoke a robot token by its id (introspection and userinfo refuse it from now on).
+    """Revoke a robot token by its id (introspection and userinfo refuse it from now on, and
+    services following the revocation feed within their bound).
 
     An id issued before ids became hex may start with `-`: pass it after `--`."""
-    provider = _provider(config)
-    if not provider.store.revoke_robot_token(token_id, utcnow()):
+    if not open_operator(config).revocation.revoke_robot_token(token_id):
         err.print(f"[red]No active robot token {token_id!r}.[/]")
         raise typer.Exit(1)
     out.print(f"Robot token {token_id} revoked.")

@@ -180,8 +180,10 @@ def db_upgrade(config: ConfigOption = None) -> None:
 
 
 def _keyring(settings: Settings) -> tuple[Storage, KeyRing]:
-    storage = Storage.open(settings.database.url)
-    return storage, keyring_for(settings, storage.keys)
+    from authbridge.cli.wiring import open_storage
+
+    storage = open_storage(settings)
+    return storage, keyring_for(settings, storage.keys, storage.changes)
 
 
 @keys_app.command("rotate")

@@ -14,10 +14,11 @@ from authbridge.config import Settings
 from authbridge.directory.revocation import Revocation
 from authbridge.provider.service import OpenIDProvider
 from authbridge.storage import Storage
+from authbridge.storage.notify import change_bus
 from authbridge.tokens.issuer import issuer_for
 from authbridge.tokens.keyring import keyring_for
 
-__all__ = ["Operator", "open_operator"]
+__all__ = ["Operator", "open_operator", "open_storage"]
 
 
 @dataclass(frozen=True)
@@ -33,13 +34,21 @@ def open_operator(config: Path | None) -> Operator:
     from authbridge.cli.main import load_or_exit  # main imports the command modules
 
     settings = load_or_exit(config)
-    storage = Storage.open(settings.database.url)
-    keyring = keyring_for(settings, storage.keys)
+    storage = open_storage(settings)
+    keyring = keyring_for(settings, storage.keys, storage.changes)
     keyring.ensure_key()
     provider = OpenIDProvider(storage, keyring, issuer_for(settings, keyring), settings)
     return Operator(
         settings=settings,
         storage=storage,
         provider=provider,
-        revocation=Revocation(sessions=storage.sessions, tokens=provider),
+        revocation=Revocation(sessions=storage.sessions, tokens=provider, changes=storage.changes),
     )
+
+
+def open_storage(settings: Settings) -> Storage:
+    """Storage with the change bus the replicas listen on (publishing only: a command
+    subscribes to nothing, so no listener starts), so a command's rotation, client change
+    or revocation reaches every running replica at once."""
+    db = Storage.open(settings.database.url).db
+    return Storage(db, change_bus(db, settings.redis.url))

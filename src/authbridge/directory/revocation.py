@@ -4,15 +4,21 @@ refresh tokens.
 It is built once at start-up (by the app's services, or by a CLI command) with what it
 revokes passed in, and every path that must end a user's credentials calls it: password
 change, SCIM deactivation and delete, the operator's `users disable`, and the removal of a
-service account. Nothing registers itself on import, so a process that forgot to import
-the provider cannot silently skip the refresh tokens: the constructor asks for them.
+service account; `authbridge robots revoke` calls `revoke_robot_token`. Storage records each
+revocation on the revocation feed in the same transaction (token ids, and the user as a
+subject whose earlier access tokens are refused), which the middleware of the platform's
+services follows; the change bus tells the other replicas at once. Nothing registers
+itself on import, so a process that forgot to import the provider cannot silently skip the
+refresh tokens: the constructor asks for them.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-__all__ = ["BrowserSessions", "Revocation", "UserCredentialRevoker"]
+from authbridge.storage.notify import ChangeBus, Topic
+
+__all__ = ["BrowserSessions", "Revocation", "TokenRevoker", "UserCredentialRevoker"]
 
 
 class UserCredentialRevoker(Protocol):
@@ -20,6 +26,14 @@ class UserCredentialRevoker(Protocol):
     refresh tokens), returning how many it revoked."""
 
     def revoke_user(self, user_id: str) -> int: ...
+
+
+@runtime_checkable
+class TokenRevoker(UserCredentialRevoker, Protocol):
+    """The OpenID Provider as far as revocation needs it: a user's credentials, and one
+    robot token by its id."""
+
+    def revoke_robot_token(self, jti: str) -> bool: ...
 
 
 class BrowserSessions(Protocol):
@@ -32,11 +46,37 @@ class Revocation:
     """Revokes a user's browser sessions and tokens together; is itself a
     `UserCredentialRevoker`, so callers depend on the protocol only."""
 
-    def __init__(self, *, sessions: BrowserSessions, tokens: UserCredentialRevoker) -> None:
+    def __init__(
+        self,
+        *,
+        sessions: BrowserSessions,
+        tokens: UserCredentialRevoker,
+        changes: ChangeBus | None = None,
+    ) -> None:
         self._sessions = sessions
         self._tokens = tokens
+        self._changes = changes
 
     def revoke_user(self, user_id: str) -> int:
-        """End every session and refresh token of `user_id`; returns how many ended."""
+        """End every session and refresh token of `user_id`, and put it on the revocation
+        feed (storage writes the feed in the revocation's transaction); returns how many
+        credentials ended."""
         revoked = self._tokens.revoke_user(user_id)
-        return revoked + self._sessions.delete_for_user(user_id)
+        revoked += self._sessions.delete_for_user(user_id)
+        self._published()
+        return revoked
+
+    def revoke_robot_token(self, jti: str) -> bool:
+        """Revoke one robot token (`authbridge robots revoke`); False if none is active."""
+        tokens = self._tokens
+        if not isinstance(tokens, TokenRevoker):
+            raise TypeError("this Revocation was built without the OpenID Provider")
+        revoked = tokens.revoke_robot_token(jti)
+        if revoked:
+            self._published()
+        return revoked
+
+    def _published(self) -> None:
+        # Other replicas learn at once (a feed reader waiting on it answers early).
+        if self._changes is not None:
+            self._changes.publish(Topic.REVOCATIONS)

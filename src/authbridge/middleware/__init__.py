@@ -13,9 +13,11 @@ that a Flask service never imports Starlette and vice versa:
 from .claims import VerifiedToken
 from .config import (
     AUTHBRIDGE_JWKS_PATH,
+    AUTHBRIDGE_REVOCATIONS_PATH,
     SUPPORTED_ALGORITHMS,
     IssuerTrust,
     JwksPolicy,
+    RevocationPolicy,
     TokenKind,
     TokenTypeRule,
     VerifierConfig,
@@ -28,13 +30,16 @@ from .errors import (
     KeySetUnavailable,
     MissingToken,
     Reason,
+    RevocationsUnavailable,
     TokenError,
 )
 from .jwks import Fetcher, FetchResult, UrllibFetcher
+from .revocation import RevocationFeed
 from .verifier import TokenVerifier
 
 __all__ = [
     "AUTHBRIDGE_JWKS_PATH",
+    "AUTHBRIDGE_REVOCATIONS_PATH",
     "SUPPORTED_ALGORITHMS",
     "ConfigError",
     "FetchResult",
@@ -47,6 +52,9 @@ __all__ = [
     "KeySetUnavailable",
     "MissingToken",
     "Reason",
+    "RevocationFeed",
+    "RevocationPolicy",
+    "RevocationsUnavailable",
     "TokenError",
     "TokenKind",
     "TokenTypeRule",

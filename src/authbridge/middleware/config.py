@@ -22,9 +22,11 @@ from .errors import ConfigError
 
 __all__ = [
     "AUTHBRIDGE_JWKS_PATH",
+    "AUTHBRIDGE_REVOCATIONS_PATH",
     "SUPPORTED_ALGORITHMS",
     "IssuerTrust",
     "JwksPolicy",
+    "RevocationPolicy",
     "TokenKind",
     "TokenTypeRule",
     "VerifierConfig",
@@ -37,6 +39,8 @@ SUPPORTED_ALGORITHMS = frozenset(
 
 #: Where authbridge (and OpenMetadata) publish their JWKS, relative to the issuer.
 AUTHBRIDGE_JWKS_PATH = "/api/v1/system/config/jwks"
+#: authbridge's revocation feed, relative to the issuer.
+AUTHBRIDGE_REVOCATIONS_PATH = "/api/v1/system/revocations"
 
 _ID_TOKEN_ONLY_CLAIMS = ("nonce", "at_hash", "c_hash")
 _ACCESS_TOKEN_ONLY_CLAIMS = ("scope", "scp", "client_id", "cid")
@@ -224,7 +228,7 @@ class IssuerTrust:
         return self.authorized_parties
 
 
-def _check_url(url: str, allow_insecure_http: bool) -> None:
+def _check_url(url: str, allow_insecure_http: bool, what: str = "JWKS URL") -> None:
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
         return
@@ -238,8 +242,34 @@ def _check_url(url: str, allow_insecure_http: bool) -> None:
             if parts.hostname == "localhost":
                 return
     raise ConfigError(
-        f"JWKS URL {url!r} must be https (http only on loopback or with allow_insecure_http)"
+        f"{what} {url!r} must be https (http only on loopback or with allow_insecure_http)"
     )
+
+
+@dataclass(frozen=True, slots=True)
+class RevocationPolicy:
+    """Following an issuer's revocation feed (:mod:`.revocation`).
+
+    * ``url``: the feed (authbridge: ``<issuer>/api/v1/system/revocations``).
+    * ``issuer``: whose tokens it revokes; one of the trusted issuers.
+    * ``bound``: seconds within which a revocation is refused (the feed is polled every
+      ``bound / 2``); default 10.
+    * ``fail_closed``: when the feed has not answered within ``bound``, refuse the issuer's
+      tokens (True) or go on with the revocations already known, logging a warning
+      (False, the default: an authbridge outage must not become every service's).
+    """
+
+    url: str
+    issuer: str
+    bound: float = 10.0
+    fail_closed: bool = False
+    timeout: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not 1.0 <= self.bound <= 3600.0:
+            raise ConfigError("revocationBound must be between 1 and 3600 seconds")
+        if not 0 < self.timeout <= self.bound:
+            raise ConfigError("the revocation feed's timeout must be positive, at most the bound")
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +286,7 @@ class VerifierConfig:
     max_token_bytes: int = 16 * 1024
     max_header_bytes: int = 1024
     allow_insecure_http: bool = False
+    revocations: RevocationPolicy | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "issuers", tuple(self.issuers))
@@ -267,6 +298,14 @@ class VerifierConfig:
         for trust in self.issuers:
             for url in trust.jwks_urls:
                 _check_url(url, self.allow_insecure_http)
+        feed = self.revocations
+        if feed is not None:
+            _check_url(feed.url, self.allow_insecure_http, "revocationFeedUrl")
+            if feed.issuer not in names:
+                raise ConfigError(
+                    f"revocationFeedUrl: issuer {feed.issuer!r} is not a trusted issuer "
+                    f"(one of {names}); set revocationIssuer"
+                )
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> VerifierConfig:
@@ -297,7 +336,11 @@ class VerifierConfig:
         ``issuers: [{issuer, publicKeys, audiences, algorithms, tokenType, principalDomain,
         clockTolerance, requiredScopes, requiredRoles, authorizedParties}]``, which may be
         combined with the short form. ``jwks: {cooldown, defaultTtl, minTtl, maxTtl,
-        staleWindow, timeout}`` tunes caching.
+        staleWindow, timeout}`` tunes caching. ``revocationFeedUrl`` (authbridge:
+        ``<issuer>/api/v1/system/revocations``) follows that issuer's revocation feed,
+        ``revocationBound`` (seconds, default 10) and ``revocationFailClosed`` (default
+        false) tune it, ``revocationIssuer`` names the issuer when the URL does not end
+        in that path.
         """
         top = dict(data)
         issuers: list[IssuerTrust] = [
@@ -346,6 +389,7 @@ class VerifierConfig:
             issuers=tuple(issuers),
             jwks=policy,
             allow_insecure_http=bool(top.get("allowInsecureHttp", False)),
+            revocations=_revocations_from_mapping(top),
         )
 
 
@@ -357,6 +401,45 @@ _POLICY_KEYS = {
     "staleWindow": "stale_window",
     "timeout": "timeout",
 }
+
+
+def _flag(value: Any, key: str) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ConfigError(f"{key} must be true or false")
+
+
+def _revocations_from_mapping(top: Mapping[str, Any]) -> RevocationPolicy | None:
+    url = top.get("revocationFeedUrl")
+    if not url:
+        return None
+    if not isinstance(url, str):
+        raise ConfigError("revocationFeedUrl must be a URL string")
+    issuer = top.get("revocationIssuer")
+    if issuer is None:
+        if not url.rstrip("/").endswith(AUTHBRIDGE_REVOCATIONS_PATH):
+            raise ConfigError(
+                f"revocationFeedUrl does not end in {AUTHBRIDGE_REVOCATIONS_PATH}: "
+                "set revocationIssuer to the issuer whose tokens it revokes"
+            )
+        issuer = url.rstrip("/")[: -len(AUTHBRIDGE_REVOCATIONS_PATH)]
+    bound = top.get("revocationBound")
+    try:
+        return RevocationPolicy(
+            url=url,
+            issuer=str(issuer),
+            bound=10.0 if bound is None else float(bound),
+            fail_closed=_flag(top.get("revocationFailClosed"), "revocationFailClosed"),
+            timeout=min(5.0, 10.0 if bound is None else float(bound)),
+        )
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"revocationBound must be a number of seconds: {bound!r}") from None
 
 
 def _seq(value: Any) -> Sequence[str]:

@@ -17,6 +17,7 @@ __all__ = [
     "KeySetUnavailable",
     "MissingToken",
     "Reason",
+    "RevocationsUnavailable",
     "TokenError",
 ]
 
@@ -48,6 +49,8 @@ class Reason(StrEnum):
     PRINCIPAL_DOMAIN = "principal_domain"
     EMAIL_UNVERIFIED = "email_unverified"
     INSUFFICIENT_SCOPE = "insufficient_scope"
+    REVOKED = "revoked"
+    REVOCATIONS_UNAVAILABLE = "revocations_unavailable"
 
 
 _DESCRIPTIONS: dict[Reason, str] = {
@@ -75,6 +78,8 @@ _DESCRIPTIONS: dict[Reason, str] = {
     Reason.PRINCIPAL_DOMAIN: "The token principal is outside the allowed domain",
     Reason.EMAIL_UNVERIFIED: "The token email is not verified",
     Reason.INSUFFICIENT_SCOPE: "The token lacks a required scope or role",
+    Reason.REVOKED: "The token has been revoked",
+    Reason.REVOCATIONS_UNAVAILABLE: "The issuer revocation feed is unavailable",
 }
 
 
@@ -129,6 +134,14 @@ class KeySetUnavailable(InvalidToken):
 
     def __init__(self) -> None:
         super().__init__(Reason.JWKS_UNAVAILABLE)
+
+
+class RevocationsUnavailable(InvalidToken):
+    """The revocation feed has not answered within its bound and the feed is configured
+    to fail closed (``revocationFailClosed``)."""
+
+    def __init__(self) -> None:
+        super().__init__(Reason.REVOCATIONS_UNAVAILABLE)
 
 
 class InsufficientScope(TokenError):

@@ -39,20 +39,23 @@ from .jws import (
     split_compact,
 )
 from .keys import VerifyingKey, signature_octets
+from .revocation import RevocationFeed
 
 __all__ = ["TokenVerifier"]
 
 
 class _Issuer:
-    """One trusted issuer, ready for the hot path: its keys, allow-list and claim checker."""
+    """One trusted issuer, ready for the hot path: its keys, allow-list, claim checker and
+    the revocation feed it is followed by, if any."""
 
-    __slots__ = ("algorithms", "check", "keys", "trust")
+    __slots__ = ("algorithms", "check", "feed", "keys", "trust")
 
-    def __init__(self, trust: IssuerTrust, keys: IssuerKeys) -> None:
+    def __init__(self, trust: IssuerTrust, keys: IssuerKeys, feed: RevocationFeed | None) -> None:
         self.trust = trust
         self.keys = keys
         self.algorithms = frozenset(trust.algorithms)
         self.check: ClaimChecker = compile_checker(trust)
+        self.feed = feed
 
 
 # A token parsed up to the key lookup: header, its cache key, JWS Signing Input, signature
@@ -131,8 +134,13 @@ class TokenVerifier:
         clock: Callable[[], float] = time.time,
         decode_memo: int = 1024,
         sources: MutableMapping[str, JwksSource] | None = None,
+        revocations: RevocationFeed | None = None,
     ) -> None:
         self.config = config
+        if revocations is None and config.revocations is not None:
+            revocations = RevocationFeed(config.revocations)
+        # Started by the first verify (a thread) or averify (a task of its loop).
+        self.revocations = revocations
         self._clock = clock
         policy = config.jwks
         fetch = fetcher or UrllibFetcher(policy.timeout, policy.max_bytes)
@@ -145,7 +153,8 @@ class TokenVerifier:
                     shared[url] = JwksSource(url, fetch, policy, clock)
                 used[url] = shared[url]
             keys = IssuerKeys(used[u] for u in trust.jwks_urls)
-            self._issuers[trust.issuer] = _Issuer(trust, keys)
+            feed = revocations if revocations and revocations.issuer == trust.issuer else None
+            self._issuers[trust.issuer] = _Issuer(trust, keys, feed)
         self.sources = tuple(used.values())
         self._headers = HeaderCache()
         self._max_token = config.max_token_bytes
@@ -166,6 +175,9 @@ class TokenVerifier:
         self, token: str, *, scopes: tuple[str, ...] = (), roles: tuple[str, ...] = ()
     ) -> VerifiedToken:
         """Validate ``token``; raise :class:`TokenError` subclasses on any failure."""
+        feed = self.revocations
+        if feed is not None and not feed.started:
+            feed.start()
         pending = self._decode(token)
         now = self._clock()
         found = pending[5].keys.lookup(pending[0].kid, now, True)
@@ -177,6 +189,9 @@ class TokenVerifier:
         self, token: str, *, scopes: tuple[str, ...] = (), roles: tuple[str, ...] = ()
     ) -> VerifiedToken:
         """Like :meth:`verify`, awaiting (not blocking on) any JWKS fetch."""
+        feed = self.revocations
+        if feed is not None and not feed.started:
+            feed.start_task()
         pending = self._decode(token)
         now = self._clock()
         found = pending[5].keys.lookup(pending[0].kid, now, True)
@@ -209,6 +224,11 @@ class TokenVerifier:
         """Wait for background JWKS refreshes (shutdown, deterministic tests)."""
         for source in self.sources:
             source.join(timeout)
+
+    def close(self) -> None:
+        """Stop following the revocation feed (shutdown)."""
+        if self.revocations is not None:
+            self.revocations.stop()
 
     # -- steps -----------------------------------------------------------------------------
 
@@ -299,6 +319,9 @@ class TokenVerifier:
             self._headers.remember(header_std, header)
             self._memorize(token_text, pending)
         token = issuer.check(header, claims, now)
+        if issuer.feed is not None:
+            # After the claims: an expired or forged token is refused as such first.
+            issuer.feed.check(claims)
         if scopes or roles:
             require(token, scopes, roles)
         return token

@@ -254,7 +254,11 @@ class ClientRegistry:
         return found
 
     def forget(self, client_id: str) -> None:
-        self._cache.pop(client_id, None)
+        """Drop a cached client (all of them for "": a resync after missed changes)."""
+        if client_id:
+            self._cache.pop(client_id, None)
+        else:
+            self._cache.clear()
 
     def static_ids(self) -> set[str]:
         return set(self._static)

@@ -38,11 +38,17 @@ from authbridge.provider.verification import OwnTokens
 from authbridge.storage import Storage
 from authbridge.storage.errors import Conflict
 from authbridge.storage.models import User
+from authbridge.storage.notify import Topic
 from authbridge.storage.provider_store import ProviderStore
 from authbridge.tokens.issuer import TokenIssuer
 from authbridge.tokens.keyring import KeyRing
 
-__all__ = ["NewClient", "OpenIDProvider"]
+__all__ = ["SUBJECT_REVOCATION_LIFETIME", "NewClient", "OpenIDProvider"]
+
+# How long a deactivated subject stays on the revocation feed: the longest an access token
+# not tracked by its id can live (tokens.accessTokenLifetime and a client's own are at most
+# 86400 s), plus a verifier's clock tolerance. Robot tokens are revoked by id instead.
+SUBJECT_REVOCATION_LIFETIME = timedelta(seconds=86400 + 600)
 
 
 @dataclass(frozen=True)
@@ -337,7 +343,14 @@ class OpenIDProvider:
         return {"active": False}
 
     def revoke_user(self, user_id: str) -> int:
-        return self.store.revoke_user(user_id, self.clock())
+        """Revoke the user's refresh tokens and tracked access tokens, and put the user on
+        the revocation feed until every access token issued before now has expired."""
+        now = self.clock()
+        return self.store.revoke_user(user_id, now, now + SUBJECT_REVOCATION_LIFETIME)
+
+    def revoke_robot_token(self, jti: str) -> bool:
+        """Revoke one robot token by its id (on the revocation feed until it expires)."""
+        return self.store.revoke_robot_token(jti, self.clock())
 
     # RP-initiated logout -----------------------------------------------------------
 
@@ -382,6 +395,7 @@ class OpenIDProvider:
         secret = None if client.public else new_value()
         stored = replace(client, secret_hash=digest(secret) if secret else None)
         self.store.add_client(stored.row())
+        self.storage.changes.publish(Topic.CLIENTS, client.client_id)
         return NewClient(stored, secret)
 
     def clients(self) -> list[Client]:
@@ -392,7 +406,10 @@ class OpenIDProvider:
 
     def remove_client(self, client_id: str) -> bool:
         self.registry.forget(client_id)
-        return self.store.remove_client(client_id)
+        removed = self.store.remove_client(client_id)
+        # Every replica's client cache forgets it now, not after its CACHE_SECONDS.
+        self.storage.changes.publish(Topic.CLIENTS, client_id)
+        return removed
 
     def add_service_account(self, name: str, role: str, *, lifetime: int | None) -> NewClient:
         """A service account: a non-person user with one role, and a confidential client for

@@ -11,12 +11,15 @@ from authbridge.storage.errors import Conflict, StorageError, Unavailable
 from authbridge.storage.expiry import GarbageCollected
 from authbridge.storage.keys import KeyStore
 from authbridge.storage.keyvalues import KeyValueStore
+from authbridge.storage.notify import ChangeBus, LocalBus
 from authbridge.storage.provider_store import ProviderStore
 from authbridge.storage.ratelimits import RateLimitStore
+from authbridge.storage.revocation_feed import RevocationFeedStore
 from authbridge.storage.sessions import SessionStore
 from authbridge.storage.users import UserStore
 
 __all__ = [
+    "ChangeBus",
     "Conflict",
     "Database",
     "GarbageCollected",
@@ -24,6 +27,7 @@ __all__ = [
     "KeyValueStore",
     "ProviderStore",
     "RateLimitStore",
+    "RevocationFeedStore",
     "SessionStore",
     "Storage",
     "StorageError",
@@ -33,10 +37,12 @@ __all__ = [
 
 
 class Storage:
-    """Every store over one database."""
+    """Every store over one database, and the bus that tells other replicas of changes
+    (in-process only unless the wiring passes LISTEN/NOTIFY or Redis)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, changes: ChangeBus | None = None) -> None:
         self.db = db
+        self.changes: ChangeBus = changes if changes is not None else LocalBus()
         self.users = UserStore(db)
         self.sessions = SessionStore(db)
         self.keys = KeyStore(db)
@@ -45,6 +51,7 @@ class Storage:
         # The OpenID Provider's codes, refresh families, devices, clients: one per database,
         # since it holds the SQLite writer's connection and lock.
         self.provider = ProviderStore(db)
+        self.revocation_feed = RevocationFeedStore(db)
 
     def expiring(self) -> dict[str, GarbageCollected]:
         """Every store whose rows expire, by name, for housekeeping's garbage collection."""
@@ -53,6 +60,7 @@ class Storage:
             "rate_limits": self.rate_limits,
             "values": self.values,
             "provider": self.provider,
+            "revocation_feed": self.revocation_feed,
         }
 
     @classmethod

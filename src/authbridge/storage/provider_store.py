@@ -59,6 +59,7 @@ from authbridge.storage.provider_models import (
     OAuthRevokedToken,
     OAuthRobotToken,
 )
+from authbridge.storage.revocation_feed import SUBJECT, FeedEntry, append, revoked_token
 
 __all__ = [
     "ClientRow",
@@ -558,12 +559,16 @@ class ProviderStore:
             )
             return int(getattr(result, "rowcount", 0) or 0)
 
-    def revoke_user(self, user_id: str, now: datetime | None = None) -> int:
+    def revoke_user(
+        self, user_id: str, now: datetime | None = None, subject_until: datetime | None = None
+    ) -> int:
         """Revoke what the provider holds for the user, in one transaction: refresh-token
         families, and the access-token ids it tracks per user that are still valid (robot
         tokens, and access tokens issued from an authorization code). Access tokens of
         refresh and client_credentials grants are not tracked per user; they are refused
-        by the user-active check at introspection and userinfo and expire on their own.
+        by the user-active check at introspection and userinfo, and, with `subject_until`
+        (when the longest access token issued before now expires), by the revocation
+        feed's subject entry. Every revoked id goes to the feed in the same transaction.
         Returns how many credentials were revoked."""
         now = now or utcnow()
         with self._db.session() as session:
@@ -596,6 +601,12 @@ class ProviderStore:
                 if fresh:
                     session.execute(insert(_revoked), fresh)
                 count += len(fresh)
+                entries = [revoked_token(r["jti"], now, r["expires_at"]) for r in fresh]
+            else:
+                entries = []
+            if subject_until is not None:
+                entries.append(FeedEntry(SUBJECT, user_id, now, subject_until))
+            append(session, entries)
             return count
 
     # Access-token revocation -----------------------------------------------------------
@@ -610,6 +621,7 @@ class ProviderStore:
                 ).first()
                 if exists is None:
                     session.execute(insert(_revoked).values(jti=jti, expires_at=expires_at))
+                    append(session, [revoked_token(jti, utcnow(), expires_at)])
         except IntegrityError:
             pass  # the other caller recorded it
 
@@ -793,6 +805,7 @@ class ProviderStore:
             exists = session.execute(select(_revoked.c.jti).where(_revoked.c.jti == jti)).first()
             if exists is None:
                 session.execute(insert(_revoked).values(jti=jti, expires_at=row.expires_at))
+                append(session, [revoked_token(jti, now, row.expires_at)])
             return True
 
 

@@ -25,6 +25,7 @@ from authbridge.clock import utcnow
 from authbridge.config.model import Settings
 from authbridge.storage.keys import KeyStore
 from authbridge.storage.models import SigningKey
+from authbridge.storage.notify import ChangeBus, Topic
 from authbridge.tokens.keys import KeyMaterial, generate, load
 from authbridge.tokens.sealing import KeySealer
 
@@ -58,6 +59,7 @@ class KeyRing:
         clock: Callable[[], datetime] = utcnow,
         sealer: KeySealer | None = None,
         reload_interval: timedelta = RELOAD_INTERVAL,
+        changes: ChangeBus | None = None,
     ) -> None:
         self._store = store
         self._algorithm = algorithm
@@ -70,6 +72,7 @@ class KeyRing:
         self._sealer = sealer or KeySealer(None)
         self._reload_interval = reload_interval
         self._signed_until: dict[str, datetime] = {}
+        self._changes = changes
 
     def ensure_key(self) -> None:
         """On first start, create the first key; it signs at once (no cache can be stale).
@@ -99,7 +102,15 @@ class KeyRing:
                 )
         row = self._add(material, signs_from=starts)
         self.reload()
+        if self._changes is not None:
+            # Every replica publishes the new key now, not at its next periodic reload.
+            self._changes.publish(Topic.KEYS)
         return row
+
+    def invalidate(self, _payload: str = "") -> None:
+        """The key set changed elsewhere (a change notification): the next `current()`
+        reads it again."""
+        self._snapshot = None
 
     def _add(self, material: KeyMaterial, *, signs_from: datetime) -> SigningKey:
         row = SigningKey(
@@ -193,8 +204,9 @@ class KeyRing:
             return self._snapshot
 
 
-def keyring_for(settings: Settings, store: KeyStore) -> KeyRing:
-    """The key ring the settings describe (algorithm, publication lead, lifetimes, sealing)."""
+def keyring_for(settings: Settings, store: KeyStore, changes: ChangeBus | None = None) -> KeyRing:
+    """The key ring the settings describe (algorithm, publication lead, lifetimes, sealing);
+    a rotation is published on `changes`."""
     tokens = settings.tokens
     lifetime = max(tokens.access_token_lifetime, tokens.id_token_lifetime)
     return KeyRing(
@@ -204,4 +216,5 @@ def keyring_for(settings: Settings, store: KeyStore) -> KeyRing:
         max_token_lifetime=timedelta(seconds=lifetime),
         sealer=KeySealer(tokens.key_encryption_key),
         reload_interval=timedelta(seconds=tokens.key_reload_interval),
+        changes=changes,
     )

@@ -18,6 +18,7 @@ from authbridge.web import (
     oauth_routes,
     ops,
     pages,
+    revocation_feed,
     scim_routes,
     wellknown,
 )
@@ -56,6 +57,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     route_modules = (
         ops,
         wellknown,
+        revocation_feed,
         pages,
         oauth_routes,
         device_routes,

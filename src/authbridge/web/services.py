@@ -38,6 +38,7 @@ from authbridge.storage import Storage
 from authbridge.storage.database import Database, Timeouts
 from authbridge.storage.errors import Unavailable
 from authbridge.storage.expiry import GarbageCollected, collect
+from authbridge.storage.notify import ChangeBus, Topic, change_bus
 from authbridge.tokens import KeyRing, TokenIssuer
 from authbridge.tokens.issuer import issuer_for
 from authbridge.tokens.keyring import keyring_for
@@ -136,6 +137,7 @@ class Services:
     discovery: PublishedDocument | None = None
     _ready: Ready | None = None
     _error: str | None = None
+    _changes: ChangeBus | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
@@ -196,6 +198,8 @@ class Services:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._changes is not None:
+            self._changes.close()
         if self._ready is not None:
             self._ready.storage.db.dispose()
 
@@ -239,8 +243,11 @@ class Services:
         reindexed = reindex_if_missing(db)
         if reindexed is not None:
             log.info("scim_value_index_built", users=reindexed)
-        storage = Storage(db)
-        keyring = keyring_for(settings, storage.keys)
+        # Change notifications: LISTEN/NOTIFY (or Redis pub/sub), closed by stop().
+        changes = change_bus(db, settings.redis.url)
+        self._changes = changes
+        storage = Storage(db, changes)
+        keyring = keyring_for(settings, storage.keys, changes)
         keyring.ensure_key()
         issuer = issuer_for(settings, keyring)
         local = settings.auth.local
@@ -254,7 +261,11 @@ class Services:
         )
         setup = SetupLinks(storage)
         provider = OpenIDProvider(storage, keyring, issuer, settings)
-        revocation = Revocation(sessions=storage.sessions, tokens=provider)
+        revocation = Revocation(sessions=storage.sessions, tokens=provider, changes=changes)
+        # What other replicas change reaches this one's caches at once; the periodic
+        # reloads (keyReloadInterval, the client cache's seconds) stay as the fallback.
+        changes.subscribe(Topic.KEYS, keyring.invalidate)
+        changes.subscribe(Topic.CLIENTS, provider.registry.forget)
         ready = Ready(
             storage=storage,
             keyring=keyring,
