@@ -220,11 +220,9 @@ def child_count(algs: list[str], calls: int) -> None:
     print(" ".join(labels))
 
 
-def build(alg: str, distinct: int = DISTINCT) -> dict[str, Callable[[], object]]:
-    """The three contenders for ``alg``, ready to call."""
-    token, others, jwk, public, raw = setup(alg, distinct)
-    jwks = json.dumps({"keys": [jwk]}).encode()
-    config = VerifierConfig(
+def verifier_config(alg: str) -> VerifierConfig:
+    """Every check on: issuer binding, allow-list, audience, principalDomain, a scope."""
+    return VerifierConfig(
         (
             IssuerTrust(
                 ISSUER,
@@ -236,6 +234,13 @@ def build(alg: str, distinct: int = DISTINCT) -> dict[str, Callable[[], object]]
             ),
         )
     )
+
+
+def build(alg: str, distinct: int = DISTINCT) -> dict[str, Callable[[], object]]:
+    """The three contenders for ``alg``, ready to call."""
+    token, others, jwk, public, raw = setup(alg, distinct)
+    jwks = json.dumps({"keys": [jwk]}).encode()
+    config = verifier_config(alg)
     verifier = TokenVerifier(config, fetcher=lambda url, body=jwks: FetchResult(body))
     verifier.verify(token)  # warm the JWKS cache: steady state is what we measure
 
@@ -263,6 +268,34 @@ def build(alg: str, distinct: int = DISTINCT) -> dict[str, Callable[[], object]]
     return {"raw": raw, "pyjwt": with_pyjwt, "ours": ours, "new": new}
 
 
+def pin_cpu() -> str:
+    """Pin this process to one CPU; says which."""
+    if not hasattr(os, "sched_setaffinity"):
+        return "unpinned"
+    # The least loaded core is unknowable in advance; the last one is where fewer
+    # system daemons land. Every contender runs on it, so ratios stay comparable.
+    core = max(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {core})
+    return f"pinned to cpu {core}"
+
+
+def best_rates(
+    contenders: dict[str, dict[str, Callable[[], object]]], rounds: int, seconds: float
+) -> dict[str, dict[str, float]]:
+    """Best calls per second of each contender over interleaved rounds, in CPU time of this
+    thread (time spent descheduled by a neighbour is not counted)."""
+    clock = time.thread_time
+    best = {group: dict.fromkeys(fns, 0.0) for group, fns in contenders.items()}
+    for round_no in range(rounds):
+        for group, fns in contenders.items():
+            names = list(fns)
+            # Rotate the order each round so no contender always runs after the same one.
+            shift = round_no % len(names)
+            for name in names[shift:] + names[:shift]:
+                best[group][name] = max(best[group][name], rate(fns[name], seconds, clock))
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=0.1, help="per measurement")
@@ -280,25 +313,9 @@ def main() -> None:
     if args.child_count:
         child_count(algs, args.child_count)
         return
-    cpu = "unpinned"
-    if hasattr(os, "sched_setaffinity"):
-        # The least loaded core is unknowable in advance; the last one is where fewer
-        # system daemons land. Every contender runs on it, so ratios stay comparable.
-        core = max(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, {core})
-        cpu = f"pinned to cpu {core}"
-    # CPU time of this thread: time spent descheduled by a neighbour is not counted.
-    clock = time.thread_time
-
+    cpu = pin_cpu()
     contenders = {alg: build(alg) for alg in algs}
-    best = {alg: dict.fromkeys(fns, 0.0) for alg, fns in contenders.items()}
-    for round_no in range(args.rounds):
-        for alg, fns in contenders.items():
-            names = list(fns)
-            # Rotate the order each round so no contender always runs after the same one.
-            shift = round_no % len(names)
-            for name in names[shift:] + names[:shift]:
-                best[alg][name] = max(best[alg][name], rate(fns[name], args.seconds, clock))
+    best = best_rates(contenders, args.rounds, args.seconds)
 
     print(
         f"python {sys.version.split()[0]}, {cpu}, thread CPU time; verifications per second, "

@@ -125,6 +125,30 @@ def make_settings(database_url: str, **env: str) -> Settings:
     return with_cheap_hashing(settings)
 
 
+REDIS_URL = os.environ.get("AUTHBRIDGE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def redis_channel(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The real Redis (127.0.0.1:6379 unless AUTHBRIDGE_TEST_REDIS_URL says otherwise), with
+    change notifications on a channel of this test's own: other runs sharing the Redis never
+    hear it."""
+    import secrets
+
+    import redis
+
+    from authbridge.storage import notify, notify_redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError:
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    name = f"authbridge_test_{secrets.token_hex(6)}"
+    monkeypatch.setattr(notify, "CHANNEL", name)
+    monkeypatch.setattr(notify_redis, "CHANNEL", name)
+    return name
+
+
 FIGURES = "figures"
 
 

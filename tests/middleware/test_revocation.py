@@ -4,8 +4,10 @@ an unreachable feed fails open (default) or closed, as configured."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -76,8 +78,10 @@ def follower(feed: Feed, clock: FakeClock) -> Iterator[RevocationFeed]:
     follower.stop()
 
 
-def _verifier(jwks: JwksServer, clock: FakeClock, follower: RevocationFeed) -> TokenVerifier:
-    base = make_verifier(jwks.url, clock)
+@pytest.fixture
+def guarded(jwks_server: JwksServer, clock: FakeClock, follower: RevocationFeed) -> TokenVerifier:
+    """A verifier of ISSUER's tokens that follows `follower`."""
+    base = make_verifier(jwks_server.url, clock)
     return TokenVerifier(base.config, clock=clock, revocations=follower)
 
 
@@ -86,16 +90,11 @@ def _token(signer: Signer, **claims: Any) -> str:
 
 
 def test_a_revoked_jti_is_refused_and_others_pass(
-    jwks_server: JwksServer,
-    signers: dict[str, Signer],
-    clock: FakeClock,
-    feed: Feed,
-    follower: RevocationFeed,
+    guarded: TokenVerifier, signers: dict[str, Signer], feed: Feed
 ) -> None:
-    verifier = _verifier(jwks_server, clock, follower)
-    es = signers["ES256"]
+    verifier, es = guarded, signers["ES256"]
     feed.add("jti", "stolen")
-    assert follower.poll()
+    assert guarded.revocations is not None and guarded.revocations.poll()
     with pytest.raises(InvalidToken) as caught:
         verifier.verify(_token(es, jti="stolen"))
     assert caught.value.reason is Reason.REVOKED
@@ -103,16 +102,11 @@ def test_a_revoked_jti_is_refused_and_others_pass(
 
 
 def test_a_deactivated_subject_is_refused_for_tokens_issued_before(
-    jwks_server: JwksServer,
-    signers: dict[str, Signer],
-    clock: FakeClock,
-    feed: Feed,
-    follower: RevocationFeed,
+    guarded: TokenVerifier, signers: dict[str, Signer], feed: Feed
 ) -> None:
-    verifier = _verifier(jwks_server, clock, follower)
-    es = signers["ES256"]
+    verifier, es = guarded, signers["ES256"]
     feed.add("sub", "user-123", revoked_at=NOW - 5)
-    follower.poll()
+    assert guarded.revocations is not None and guarded.revocations.poll()
     with pytest.raises(InvalidToken):
         verifier.verify(_token(es, iat=NOW - 10))
     # Issued after the deactivation (the user was reactivated and signed in again).
@@ -235,3 +229,42 @@ def test_configuration_from_the_mapping(jwks_server: JwksServer) -> None:
                 "allowInsecureHttp": False,
             }
         )
+
+
+def _until(check: Callable[[], bool], deadline: float = 10.0) -> bool:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end and not check():
+        time.sleep(0.01)
+    return check()
+
+
+def test_verify_starts_a_polling_thread(
+    guarded: TokenVerifier, signers: dict[str, Signer], feed: Feed
+) -> None:
+    """WSGI servers and scripts: the first verify starts following the feed."""
+    feed.add("jti", "stolen")
+    guarded.verify(_token(signers["ES256"], jti="fine"))
+    assert guarded.revocations is not None and guarded.revocations.polling
+    assert _until(lambda: bool(feed.requests))
+    with pytest.raises(InvalidToken):
+        guarded.verify(_token(signers["ES256"], jti="stolen"))
+
+
+def test_averify_polls_from_a_task_of_its_loop(
+    guarded: TokenVerifier, signers: dict[str, Signer], feed: Feed
+) -> None:
+    """ASGI: the first averify starts a task on the running loop; the fetch runs on a
+    worker thread."""
+    feed.add("jti", "stolen")
+
+    async def serve() -> None:
+        await guarded.averify(_token(signers["ES256"], jti="fine"))
+        for _ in range(500):
+            if feed.requests:
+                break
+            await asyncio.sleep(0.01)
+        with pytest.raises(InvalidToken):
+            await guarded.averify(_token(signers["ES256"], jti="stolen"))
+
+    asyncio.run(serve())
+    assert feed.requests

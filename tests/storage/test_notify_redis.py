@@ -2,36 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import queue
-import secrets
 
-import pytest
 import redis
 
-from authbridge.storage import notify
 from authbridge.storage.notify_redis import RedisBus
+from tests.conftest import REDIS_URL
 
-REDIS_URL = os.environ.get("AUTHBRIDGE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 DEADLINE = 10.0
 
 
-@pytest.fixture
-def channel(monkeypatch: pytest.MonkeyPatch) -> str:
-    """A channel of this test's own: other runs on the same Redis never hear it."""
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError:
-        pytest.skip(f"no Redis at {REDIS_URL}")
-    name = f"authbridge_test_{secrets.token_hex(6)}"
-    monkeypatch.setattr(notify, "CHANNEL", name)
-    import authbridge.storage.notify_redis as module
-
-    monkeypatch.setattr(module, "CHANNEL", name)
-    return name
-
-
-def test_a_publish_reaches_the_other_replica(channel: str) -> None:
+def test_a_publish_reaches_the_other_replica(redis_channel: str) -> None:
     publisher, listener = RedisBus(REDIS_URL), RedisBus(REDIS_URL)
     received: queue.Queue[str] = queue.Queue()
     listener.subscribe("revocations", received.put)
@@ -45,7 +26,7 @@ def test_a_publish_reaches_the_other_replica(channel: str) -> None:
         publisher.close()
 
 
-def test_the_listener_reconnects_after_redis_drops_it(channel: str) -> None:
+def test_the_listener_reconnects_after_redis_drops_it(redis_channel: str) -> None:
     publisher, listener = RedisBus(REDIS_URL), RedisBus(REDIS_URL)
     received: queue.Queue[str] = queue.Queue()
     listener.subscribe("keys", received.put)

@@ -14,6 +14,7 @@ from authbridge.config import Settings
 from authbridge.directory.revocation import Revocation
 from authbridge.provider.service import OpenIDProvider
 from authbridge.storage import Storage
+from authbridge.storage.database import Database
 from authbridge.storage.notify import change_bus
 from authbridge.tokens.issuer import issuer_for
 from authbridge.tokens.keyring import keyring_for
@@ -50,5 +51,6 @@ def open_storage(settings: Settings) -> Storage:
     """Storage with the change bus the replicas listen on (publishing only: a command
     subscribes to nothing, so no listener starts), so a command's rotation, client change
     or revocation reaches every running replica at once."""
-    db = Storage.open(settings.database.url).db
+    db = Database(settings.database.url)
+    db.upgrade()
     return Storage(db, change_bus(db, settings.redis.url))

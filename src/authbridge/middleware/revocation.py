@@ -69,18 +69,24 @@ class RevocationFeed:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._task: asyncio.Task[None] | None = None
+        # Plain attributes, read on every verification: whether a poller runs, and the
+        # event loop of the polling task (a new loop, as in tests, gets a task of its own).
+        self.polling = False
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     # -- the hot path --------------------------------------------------------------------
 
     def check(self, claims: Mapping[str, Any]) -> None:
         """Raise ``InvalidToken(revoked)`` for a revoked token of this feed's issuer."""
-        if self._jtis:
+        jtis = self._jtis
+        if jtis:
             jti = claims.get("jti")
-            if type(jti) is str and jti in self._jtis:
+            if type(jti) is str and jti in jtis:
                 raise InvalidToken(Reason.REVOKED)
-        if self._subjects:
+        subjects = self._subjects
+        if subjects:
             sub = claims.get("sub")
-            entry = self._subjects.get(sub) if type(sub) is str else None
+            entry = subjects.get(sub) if type(sub) is str else None
             if entry is not None:
                 iat = claims.get("iat")
                 # No usable iat: it cannot show it was issued after the deactivation.
@@ -172,19 +178,18 @@ class RevocationFeed:
                 target=self._run_thread, name="authbridge-revocation-feed", daemon=True
             )
             self._thread.start()
+            self.polling = True
 
     def start_task(self) -> None:
         """Poll from an asyncio task of the running loop (ASGI); the fetch runs on a worker
-        thread, never blocking the loop. Started again if the loop it ran on ended."""
-        task = self._task
-        if (task is not None and not task.done()) or self._thread is not None:
+        thread, never blocking the loop. A task is started on each new loop (the one it ran
+        on may have ended); a thread already polling makes it unnecessary."""
+        loop = asyncio.get_running_loop()
+        self.loop = loop
+        if self._thread is not None or self._stop.is_set():
             return
-        self._task = asyncio.get_running_loop().create_task(self._run_task())
-
-    @property
-    def started(self) -> bool:
-        task = self._task
-        return self._thread is not None or (task is not None and not task.done())
+        self._task = loop.create_task(self._run_task())
+        self.polling = True
 
     def stop(self) -> None:
         self._stop.set()

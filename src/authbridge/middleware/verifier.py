@@ -176,7 +176,7 @@ class TokenVerifier:
     ) -> VerifiedToken:
         """Validate ``token``; raise :class:`TokenError` subclasses on any failure."""
         feed = self.revocations
-        if feed is not None and not feed.started:
+        if feed is not None and not feed.polling:
             feed.start()
         pending = self._decode(token)
         now = self._clock()
@@ -190,7 +190,7 @@ class TokenVerifier:
     ) -> VerifiedToken:
         """Like :meth:`verify`, awaiting (not blocking on) any JWKS fetch."""
         feed = self.revocations
-        if feed is not None and not feed.started:
+        if feed is not None and feed.loop is not asyncio.get_running_loop():
             feed.start_task()
         pending = self._decode(token)
         now = self._clock()

@@ -228,6 +228,9 @@ class Services:
             ).start()
             return True
         except Exception as exc:
+            if self._changes is not None:  # the next attempt builds its own
+                self._changes.close()
+                self._changes = None
             self._error = f"storage unavailable: {type(exc).__name__}"
             log.error("storage_unavailable", error=type(exc).__name__, detail=str(exc)[:200])
             return False
