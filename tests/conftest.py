@@ -171,3 +171,22 @@ def redis_channel(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setattr(notify, "CHANNEL", name)
     monkeypatch.setattr(notify_redis, "CHANNEL", name)
     return name
+
+
+FIGURES = "figures"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Measured figures a test recorded (`request.node.user_properties` entries named
+    "figures"), printed after the run: with or without -s, and from xdist workers too
+    (a report's user properties travel to the controller)."""
+    seen: list[str] = []
+    for outcome in ("passed", "failed"):
+        for report in terminalreporter.stats.get(outcome, []):
+            for name, value in getattr(report, "user_properties", ()):
+                if name == FIGURES and value not in seen:
+                    seen.append(str(value))
+    if seen:
+        terminalreporter.write_sep("-", "measured figures")
+        for line in seen:
+            terminalreporter.write_line(line)

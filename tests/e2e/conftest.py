@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,9 +25,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthbridgeServe
         yield running
 
 
-@pytest.fixture
-def e2e_postgres_url() -> Iterator[str]:
-    """An empty PostgreSQL database created for one test and dropped after it."""
+@contextmanager
+def _new_postgres_database() -> Iterator[str]:
+    """An empty PostgreSQL database of its own, dropped at the end (skips without one)."""
     base = os.environ.get(PG_ENV)
     if not base:
         pytest.skip(f"{PG_ENV} is not set")
@@ -44,6 +45,20 @@ def e2e_postgres_url() -> Iterator[str]:
             )
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()
+
+
+@pytest.fixture
+def e2e_postgres_url() -> Iterator[str]:
+    """An empty PostgreSQL database created for one test and dropped after it."""
+    with _new_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def e2e_postgres_module_url() -> Iterator[str]:
+    """An empty PostgreSQL database shared by one module's tests (a cluster's fixture)."""
+    with _new_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture

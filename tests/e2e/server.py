@@ -32,6 +32,9 @@ CONFIG_SECTIONS = (
     "TELEMETRY__",
     # OpenTelemetry's standard variables would turn tracing on in a test's server.
     "OTEL_",
+    "SCIM__",
+    "REDIS__",
+    "CLIENTS__",
 )
 SETUP_LINK = re.compile(r"(https?://\S+/setup\?token=[\w-]+)")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -53,6 +54,35 @@ def test_add_list_remove_a_confidential_client(config: Path, sqlite_url: str) ->
     assert run(config, "clients", "remove", "static-app").exit_code == 1  # from the file
     assert run(config, "clients", "remove", "reports").exit_code == 0
     assert "reports" not in run(config, "clients", "list").output
+
+
+def test_rotate_secret_replaces_the_stored_digest_and_shows_the_new_secret_once(
+    config: Path, sqlite_url: str
+) -> None:
+    added = run(config, "clients", "add", "etl-app", "--redirect-uri", "https://etl.example/cb")
+    assert added.exit_code == 0, added.output
+    old = added.output.strip().splitlines()[-1]
+    rotated = run(config, "clients", "rotate-secret", "etl-app")
+    assert rotated.exit_code == 0, rotated.output
+    new = rotated.output.strip().splitlines()[-1]
+    assert len(new) >= 40 and new != old
+    storage = Storage.open(sqlite_url)
+    with storage.db.session() as session:
+        stored = session.execute(
+            text("SELECT secret_hash FROM oauth_clients WHERE client_id = 'etl-app'")
+        ).scalar_one()
+    # The digest of the new secret only (SHA-256, hex): the old one no longer matches.
+    assert stored == hashlib.sha256(new.encode()).hexdigest()
+    for refused in ("static-app", "nobody"):
+        result = run(config, "clients", "rotate-secret", refused)
+        assert result.exit_code == 1 and "Traceback" not in result.output
+    assert (
+        run(
+            config, "clients", "add", "spa", "--public", "--redirect-uri", "https://spa.example/cb"
+        ).exit_code
+        == 0
+    )
+    assert run(config, "clients", "rotate-secret", "spa").exit_code == 1  # no secret to rotate
 
 
 def test_bad_client_registrations_are_refused(config: Path) -> None:

@@ -143,6 +143,22 @@ def clients_remove(client_id: str, config: ConfigOption = None) -> None:
     out.print(f"Client {client_id} removed; its refresh tokens are revoked.")
 
 
+@clients_app.command("rotate-secret")
+def clients_rotate_secret(client_id: str, config: ConfigOption = None) -> None:
+    """Give a registered confidential client (or a service account's, sa-<name>) a new
+    secret, printed once. The old one stops working at once, on every replica."""
+    try:
+        secret = _provider(config).rotate_client_secret(client_id)
+    except Conflict:
+        err.print(f"[red]{client_id} comes from the config file;[/] change its secret there.")
+        raise typer.Exit(1) from None
+    if secret is None:
+        err.print(f"[red]No registered confidential client {client_id!r}.[/]")
+        raise typer.Exit(1)
+    out.print(f"Client {client_id}: new secret (shown once, stored only as a digest):")
+    out.print(secret, markup=False)
+
+
 @service_accounts_app.command("add")
 def service_accounts_add(
     name: str,

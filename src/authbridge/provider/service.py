@@ -443,6 +443,21 @@ class OpenIDProvider:
         self.storage.changes.publish(Topic.CLIENTS, client_id)
         return removed
 
+    def rotate_client_secret(self, client_id: str) -> str | None:
+        """A new secret (RFC 6749 §2.3.1) for a registered confidential client, a service
+        account's included; None when there is no such client. The old secret is refused
+        from now on: the change is published, so every replica's client cache drops it at
+        once rather than after its CACHE_SECONDS. Grants the client holds stay valid; using
+        them needs the new secret."""
+        if client_id in self.registry.static_ids():
+            raise Conflict(f"client {client_id!r} is defined in the config file")
+        secret = new_value()
+        if not self.store.set_client_secret(client_id, digest(secret)):
+            return None
+        self.registry.forget(client_id)
+        self.storage.changes.publish(Topic.CLIENTS, client_id)
+        return secret
+
     def add_service_account(self, name: str, role: str, *, lifetime: int | None) -> NewClient:
         """A service account: a non-person user with one role, and a confidential client for
         the client_credentials grant whose tokens carry `principal_type: service`."""

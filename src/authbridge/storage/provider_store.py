@@ -396,6 +396,17 @@ class ProviderStore:
             result = session.execute(delete(_clients).where(_clients.c.client_id == client_id))
             return bool(getattr(result, "rowcount", 0))
 
+    def set_client_secret(self, client_id: str, secret_hash: str) -> bool:
+        """Replace a registered confidential client's secret digest (a rotation); False when
+        there is no such client or it is public (a public client has no secret)."""
+        with self._db.session() as session:
+            result = session.execute(
+                update(_clients)
+                .where(_clients.c.client_id == client_id, _clients.c.public.is_(False))
+                .values(secret_hash=secret_hash)
+            )
+            return bool(getattr(result, "rowcount", 0))
+
     # Authorization codes ---------------------------------------------------------------
 
     def add_code(self, code_hash: str, **values: Any) -> None:
