@@ -86,13 +86,24 @@ def run_app(settings: Settings, port: int) -> Iterator[None]:
         thread.join(10)
 
 
-def browser_login(origin: str, login: str) -> str:
-    from playwright.sync_api import sync_playwright
+def browser_login(origin: str, login: str, visited: list[str] | None = None) -> str:
+    """Sign `login` in from authbridge's login page; returns the /account page's HTML.
+
+    `visited`, if given, receives the URL of every page the browser navigated to."""
+    from playwright.sync_api import Request, sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         try:
             page = browser.new_page()
+            if visited is not None:
+                seen = visited
+
+                def record(request: Request) -> None:
+                    if request.is_navigation_request():
+                        seen.append(request.url)
+
+                page.on("request", record)
             page.goto(origin + "/login")
             page.get_by_role("link", name="Log in with Okta").click()
             page.wait_for_url(re.compile(r".*/interaction/.*"))

@@ -1,8 +1,9 @@
 """A person signs in, in a real browser, through the certified npm oidc-provider with a
-seed file loaded as written: Astronomer's Okta block (code flow) and OpenMetadata's
-confidential values. Each test writes a copy of the seed with only its placeholders filled
-(the IdP's URL and client, the organisation's domain); secrets come as the seeds say
-(Astronomer: an environment variable; OpenMetadata: a Secret mounted as files)."""
+seed file loaded as written: Astronomer's Okta block (code flow), OpenMetadata's
+confidential values and Pachyderm's Dex `oidc.upstreamIDPs`. Each test writes a copy of the
+seed with only its placeholders filled (the IdP's URL and client, the organisation's domain
+or host); secrets come as the seeds say (Astronomer: an environment variable; OpenMetadata:
+a Secret mounted as files; Pachyderm: in the file, replaced like its other placeholders)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -17,6 +19,9 @@ from authbridge.config import load_settings
 from tests.conftest import with_cheap_hashing
 from tests.connectors.node_provider import free_port, node_provider
 from tests.connectors.test_browser import CHROMIUM, browser_login, run_app
+from tests.connectors.test_dex_callback import SEED as PACHYDERM_SEED
+from tests.connectors.test_dex_callback import SEED_ISSUER as PACHYDERM_ISSUER
+from tests.connectors.test_dex_callback import SEED_SECRET as PACHYDERM_SECRET
 
 pytestmark = pytest.mark.browser
 SEEDS = Path(__file__).parent.parent / "data" / "seeds"
@@ -24,8 +29,11 @@ SECRET = "a-long-enough-client-secret-for-hs-algs"
 
 
 @pytest.fixture
-def idp(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """The peer with one confidential code-flow client for authbridge on a free port."""
+def idp(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """The peer with one confidential code-flow client for authbridge on a free port.
+
+    Its only redirect URI is authbridge's own callback, or the path a test names with
+    `@pytest.mark.parametrize("idp", [path], indirect=True)` (Pachyderm: /dex/callback)."""
     if not os.path.exists(CHROMIUM):
         pytest.skip("Debian chromium is not installed")
     origin = f"http://localhost:{free_port()}"
@@ -33,7 +41,7 @@ def idp(tmp_path: Path) -> Iterator[tuple[str, str]]:
         "client_id": "seeded",
         "client_secret": SECRET,
         "application_type": "native",
-        "redirect_uris": [origin + "/v1/oauth/callback/"],
+        "redirect_uris": [origin + getattr(request, "param", "/v1/oauth/callback/")],
         "token_endpoint_auth_method": "client_secret_basic",
     }
     with node_provider([client], tmp_path) as issuer:
@@ -95,3 +103,35 @@ def test_openmetadata_confidential_seed(idp: tuple[str, str], tmp_path: Path) ->
     # `admin` is one of the file's initialAdmins (admin@example.com under its domain).
     assert "admin@example.com" in page
     assert re.search(r'id="who-roles">[^<]*\badmin\b', page), page
+
+
+@pytest.mark.parametrize("idp", ["/dex/callback"], indirect=True)
+def test_pachyderm_upstream_idps_seed_through_dex_callback(
+    idp: tuple[str, str], tmp_path: Path
+) -> None:
+    # The peer knows only <origin>/dex/callback, as the seed tells Okta admins to register.
+    origin, issuer = idp
+    values = filled(
+        PACHYDERM_SEED,
+        tmp_path,
+        {
+            "0oa74mh2scJf29qOD697": "seeded",
+            PACHYDERM_SECRET: SECRET,
+            "https://console.pachdemo.com": origin,
+            PACHYDERM_ISSUER + "/": issuer,  # the provider names itself with no trailing slash
+        },
+    )
+    env = {"DATABASE__URL": f"sqlite:///{tmp_path / 'pachyderm.db'}", "SERVER__ISSUER": origin}
+    settings = with_cheap_hashing(load_settings(values, env))
+    visited: list[str] = []
+    with run_app(settings, int(origin.rsplit(":", 1)[1])):
+        page = browser_login(origin, "ada", visited)
+    # RFC 6749 section 3.1.2: the authorization request names the registered redirect URI,
+    # and the provider answered the browser there.
+    authorize = [url for url in visited if url.startswith(issuer + "/auth?")]
+    assert authorize, visited
+    redirect_uris = parse_qs(urlsplit(authorize[0]).query)["redirect_uri"]
+    assert redirect_uris == [origin + "/dex/callback"]
+    assert any(url.startswith(origin + "/dex/callback?code=") for url in visited), visited
+    assert "ada@example.com" in page
+    assert not re.search(r'id="who-roles">[^<]*\badmin\b', page)
