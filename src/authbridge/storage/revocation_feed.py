@@ -148,5 +148,13 @@ class RevocationFeedStore:
         return FeedPage(entries, last if more else max(last, head), more, reset)
 
     def garbage_collect(self, now: datetime, batch: int = DEFAULT_BATCH) -> int:
-        """Delete at most `batch` entries whose tokens have all expired by `now`."""
-        return delete_batch(self._db, _feed, _feed.c.expires_at < now, batch)
+        """Delete at most `batch` entries whose tokens have all expired by `now`.
+
+        The newest entry stays, expired or not: it holds the head. Deleted, the head would
+        move back and the next entry would take a sequence number a follower already holds
+        as its cursor (SQLite reuses the largest rowid; an INTEGER PRIMARY KEY has no
+        AUTOINCREMENT here), so "since n" would never deliver it: a revocation lost.
+        """
+        newest = select(func.max(_feed.c.seq)).scalar_subquery()
+        expired = (_feed.c.expires_at < now) & (_feed.c.seq < newest)
+        return delete_batch(self._db, _feed, expired, batch)
