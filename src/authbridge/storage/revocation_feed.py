@@ -34,6 +34,7 @@ __all__ = [
     "RevocationFeedStore",
     "append",
     "revoked_token",
+    "subject_revoked",
 ]
 
 JTI = "jti"
@@ -113,6 +114,22 @@ def append(session: Session, entries: Sequence[FeedEntry]) -> None:
             for e in entries
         ],
     )
+
+
+def subject_revoked(session: Session, subject: str, issued_at: datetime, now: datetime) -> bool:
+    """Whether a `sub` entry in force refuses a token of `subject` issued at `issued_at`
+    (whole seconds, as `iat`): the feed's rule, so authbridge refuses what followers do."""
+    found = session.execute(
+        select(_feed.c.seq)
+        .where(
+            _feed.c.kind == SUBJECT,
+            _feed.c.value == subject[:255],
+            _feed.c.revoked_at > issued_at,
+            _feed.c.expires_at > now,
+        )
+        .limit(1)
+    ).first()
+    return found is not None
 
 
 class RevocationFeedStore:

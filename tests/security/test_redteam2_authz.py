@@ -1,0 +1,55 @@
+"""Red team: `GET /api/v1/authz/roles` (and the provider's own token checks behind it) must
+refuse every token the revocation feed refuses. A user's revocation (password change, or a
+deactivation later undone) puts the subject on the feed; tokens issued before it that
+authbridge does not track per user (refresh and client_credentials grants) were still
+answered by authbridge itself while every middleware refused them."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from authbridge.directory.principals import principal_of
+from authbridge.web.services import Ready
+
+PATH = "/api/v1/authz/roles"
+
+
+def _ready(client: TestClient) -> Ready:
+    ready: Ready = client.app.state.services.ready()  # type: ignore[attr-defined]
+    return ready
+
+
+def _untracked_token(ready: Ready, username: str) -> str:
+    # As the refresh grant issues it: an access token no per-user table records.
+    user = ready.storage.users.by_username(username)
+    assert user is not None
+    return ready.issuer.access_token(
+        principal_of(ready.bindings, user), audience=["https://api.example"], client_id="svc"
+    ).token
+
+
+def _status(client: TestClient, token: str) -> tuple[int, str]:
+    answer = client.get(PATH, headers={"Authorization": f"Bearer {token}"})
+    return answer.status_code, answer.headers.get("www-authenticate", "")
+
+
+def test_a_token_issued_before_the_users_revocation_is_refused(client: TestClient) -> None:
+    # Attack: steal an access token, the victim changes the password (every credential of
+    # the user revoked, the user stays active): the stolen token must stop working.
+    ready = _ready(client)
+    user = ready.storage.users.create(username="victim@example.com", roles=["viewer"])
+    stolen = _untracked_token(ready, "victim@example.com")
+    assert _status(client, stolen)[0] == 200
+    ready.revocation.revoke_user(user.id)
+    status, challenge = _status(client, stolen)
+    assert status == 401 and 'error="invalid_token"' in challenge
+
+
+def test_a_deactivation_undone_does_not_revive_old_tokens(client: TestClient) -> None:
+    ready = _ready(client)
+    user = ready.storage.users.create(username="leaver@example.com", roles=["viewer"])
+    old = _untracked_token(ready, "leaver@example.com")
+    ready.storage.users.set_active(user.id, False)
+    ready.revocation.revoke_user(user.id)
+    ready.storage.users.set_active(user.id, True)
+    assert _status(client, old)[0] == 401
