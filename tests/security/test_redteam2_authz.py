@@ -53,3 +53,21 @@ def test_a_deactivation_undone_does_not_revive_old_tokens(client: TestClient) ->
     ready.revocation.revoke_user(user.id)
     ready.storage.users.set_active(user.id, True)
     assert _status(client, old)[0] == 401
+
+
+def test_another_scheme_is_a_request_without_bearer_credentials(client: TestClient) -> None:
+    # RFC 6750 §3.1: a request "attempted using an unsupported authentication method" lacks
+    # authentication information: 401 with a challenge and no error code (RFC 7235 §3.1: a
+    # 401 MUST carry WWW-Authenticate), as the middleware answers it.
+    answer = client.get(PATH, headers={"Authorization": "Basic dXNlcjpwYXNz"})
+    assert answer.status_code == 401
+    assert answer.headers["www-authenticate"] == 'Bearer realm="authbridge"'
+    assert answer.headers["content-type"] == "application/problem+json"
+
+
+def test_a_malformed_bearer_request_carries_its_challenge(client: TestClient) -> None:
+    # RFC 6750 §3: a request without an access token that enables access MUST be answered
+    # with WWW-Authenticate; §3.1's invalid_request is 400 with error="invalid_request".
+    answer = client.get(PATH, headers={"Authorization": "Bearer "})
+    assert answer.status_code == 400
+    assert 'error="invalid_request"' in answer.headers.get("www-authenticate", "")
