@@ -8,24 +8,10 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from authbridge.directory.principals import principal_of
-from authbridge.web.services import Ready
+from tests.web.test_authz_routes import _ready
+from tests.web.test_authz_routes import _token as _untracked_token  # no per-user record
 
 PATH = "/api/v1/authz/roles"
-
-
-def _ready(client: TestClient) -> Ready:
-    ready: Ready = client.app.state.services.ready()  # type: ignore[attr-defined]
-    return ready
-
-
-def _untracked_token(ready: Ready, username: str) -> str:
-    # As the refresh grant issues it: an access token no per-user table records.
-    user = ready.storage.users.by_username(username)
-    assert user is not None
-    return ready.issuer.access_token(
-        principal_of(ready.bindings, user), audience=["https://api.example"], client_id="svc"
-    ).token
 
 
 def _status(client: TestClient, token: str) -> tuple[int, str]:
