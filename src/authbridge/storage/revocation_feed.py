@@ -56,7 +56,11 @@ class RevocationFeedRow(Base):
     revoked_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
-    __table_args__ = (Index("ix_revocation_feed_expires_at", "expires_at"),)
+    __table_args__ = (
+        Index("ix_revocation_feed_expires_at", "expires_at"),
+        # The provider's token checks look up a subject's entries (`subject_revoked`).
+        Index("ix_revocation_feed_value", "value"),
+    )
 
 
 _feed: Table = RevocationFeedRow.__table__  # type: ignore[assignment]
