@@ -125,16 +125,19 @@ class RevocationFeed:
 
     def _poll(self) -> None:
         jtis, subjects = self._jtis, self._subjects
+        # The cursor moves with the entries it covers, at the end: a page that fails after
+        # an earlier one succeeded must not leave the cursor past entries thrown away.
+        position = self._cursor
         changed = False
         for _ in range(_MAX_PAGES):
             url = self.policy.url
-            if self._cursor is not None:
-                url += ("&" if "?" in url else "?") + "since=" + quote(self._cursor, safe="")
+            if position is not None:
+                url += ("&" if "?" in url else "?") + "since=" + quote(position, safe="")
             page = json.loads(self._fetch(url).body)
             cursor, entries = page["cursor"], page["entries"]
             if type(cursor) is not str or type(entries) is not list:
                 raise ValueError("not a revocation feed page")
-            if page.get("reset") or self._cursor is None:
+            if page.get("reset") or position is None:
                 jtis, subjects = {}, {}
                 changed = True
             else:
@@ -154,7 +157,7 @@ class RevocationFeed:
                         if known is None or known[0] < revoked_at:
                             subjects[value] = (float(revoked_at), float(exp))
                 # Other kinds are a newer feed's; this follower ignores them.
-            self._cursor = cursor
+            position = cursor
             if not page.get("more"):
                 break
         now = self._clock()
@@ -167,6 +170,7 @@ class RevocationFeed:
             changed = True
         if changed:
             self._jtis, self._subjects = jtis, subjects
+        self._cursor = position
         self._synced_at = now
 
     def start(self) -> None:

@@ -60,7 +60,13 @@ from authbridge.storage.provider_models import (
     OAuthRevokedToken,
     OAuthRobotToken,
 )
-from authbridge.storage.revocation_feed import SUBJECT, FeedEntry, append, revoked_token
+from authbridge.storage.revocation_feed import (
+    SUBJECT,
+    FeedEntry,
+    append,
+    revoked_token,
+    subject_revoked,
+)
 
 __all__ = [
     "ClientRow",
@@ -627,6 +633,13 @@ class ProviderStore:
                     append(session, [revoked_token(jti, utcnow(), expires_at)])
         except IntegrityError:
             pass  # the other caller recorded it
+
+    def subject_revoked(self, user_id: str, issued_at: datetime, now: datetime) -> bool:
+        """Whether the user was revoked (deactivated, password changed) after `issued_at`:
+        the revocation feed's `sub` entry, which covers the access tokens no table tracks
+        per user (refresh and client_credentials grants)."""
+        with self._db.session() as session:
+            return subject_revoked(session, user_id, issued_at, now)
 
     def jti_revoked(self, jti: str) -> bool:
         with self._db.session() as session:

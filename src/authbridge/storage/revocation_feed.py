@@ -34,6 +34,7 @@ __all__ = [
     "RevocationFeedStore",
     "append",
     "revoked_token",
+    "subject_revoked",
 ]
 
 JTI = "jti"
@@ -55,7 +56,11 @@ class RevocationFeedRow(Base):
     revoked_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
-    __table_args__ = (Index("ix_revocation_feed_expires_at", "expires_at"),)
+    __table_args__ = (
+        Index("ix_revocation_feed_expires_at", "expires_at"),
+        # The provider's token checks look up a subject's entries (`subject_revoked`).
+        Index("ix_revocation_feed_value", "value"),
+    )
 
 
 _feed: Table = RevocationFeedRow.__table__  # type: ignore[assignment]
@@ -115,6 +120,22 @@ def append(session: Session, entries: Sequence[FeedEntry]) -> None:
     )
 
 
+def subject_revoked(session: Session, subject: str, issued_at: datetime, now: datetime) -> bool:
+    """Whether a `sub` entry in force refuses a token of `subject` issued at `issued_at`
+    (whole seconds, as `iat`): the feed's rule, so authbridge refuses what followers do."""
+    found = session.execute(
+        select(_feed.c.seq)
+        .where(
+            _feed.c.kind == SUBJECT,
+            _feed.c.value == subject[:255],
+            _feed.c.revoked_at > issued_at,
+            _feed.c.expires_at > now,
+        )
+        .limit(1)
+    ).first()
+    return found is not None
+
+
 class RevocationFeedStore:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -148,5 +169,13 @@ class RevocationFeedStore:
         return FeedPage(entries, last if more else max(last, head), more, reset)
 
     def garbage_collect(self, now: datetime, batch: int = DEFAULT_BATCH) -> int:
-        """Delete at most `batch` entries whose tokens have all expired by `now`."""
-        return delete_batch(self._db, _feed, _feed.c.expires_at < now, batch)
+        """Delete at most `batch` entries whose tokens have all expired by `now`.
+
+        The newest entry stays, expired or not: it holds the head. Deleted, the head would
+        move back and the next entry would take a sequence number a follower already holds
+        as its cursor (SQLite reuses the largest rowid; an INTEGER PRIMARY KEY has no
+        AUTOINCREMENT here), so "since n" would never deliver it: a revocation lost.
+        """
+        newest = select(func.max(_feed.c.seq)).scalar_subquery()
+        expired = (_feed.c.expires_at < now) & (_feed.c.seq < newest)
+        return delete_batch(self._db, _feed, expired, batch)

@@ -48,7 +48,9 @@ def _problem(status: int, title: str, detail: str, error: str | None) -> Respons
     challenge = 'Bearer realm="authbridge"'
     if error is not None:
         challenge += f', error="{error}", error_description="{detail}"'
-    if status in (401, 403):
+    # RFC 6750 §3: every answer to a request without an access token that enables access
+    # carries the challenge, the 400 of invalid_request included.
+    if status in (400, 401, 403):
         response.headers["www-authenticate"] = challenge
     return response
 
@@ -59,10 +61,12 @@ async def roles(request: Request) -> Response:
     admin, of `?user=`)."""
     header = request.headers.get("authorization") or ""
     scheme, _, value = header.partition(" ")
-    if not header:
+    # Another scheme (Basic) is no bearer credentials at all (RFC 6750 §3.1: "an
+    # unsupported authentication method"): the bare challenge, as the middleware answers.
+    if not header or scheme.lower() != "bearer":
         return _problem(401, "Unauthorized", "a bearer token is required", None)
-    if scheme.lower() != "bearer" or not value.strip():
-        return _problem(400, "Bad Request", "use the Bearer scheme", "invalid_request")
+    if not value.strip():
+        return _problem(400, "Bad Request", "the Bearer credentials are empty", "invalid_request")
     ready = services_of(request).ready()
     claims = await run_in_threadpool(ready.provider.access_claims, value.strip())
     if claims is None:

@@ -33,6 +33,11 @@ from authbridge.storage.database import PoolStats
 __all__ = ["Metrics", "ObservabilityMiddleware", "configure_logging", "redact"]
 
 SCIM_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+# RFC 9110 §9.3's methods; any other token a client sends is labelled "other", so made-up
+# methods cannot grow the request histogram's series without bound.
+HTTP_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+)
 # Upstream calls take a network round trip or several (discovery, token, JWKS, userinfo).
 UPSTREAM_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -302,9 +307,8 @@ class ObservabilityMiddleware:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            self.metrics.request_latency.labels(scope["method"], template, str(status)).observe(
-                elapsed
-            )
+            method = scope["method"] if scope["method"] in HTTP_METHODS else "other"
+            self.metrics.request_latency.labels(method, template, str(status)).observe(elapsed)
             # The path only: query strings can carry setup tokens and authorization codes.
             self.log.info(
                 "request",
