@@ -220,9 +220,10 @@ def test_three_replicas_start_together_migrate_once_and_bootstrap_one_admin(
     # One bootstrap admin, created by one replica; the others found it.
     users = _query(
         cluster.database_url,
-        "SELECT u.username, r.role_name FROM users u LEFT JOIN user_roles r ON r.user_id = u.id",
+        "SELECT u.username, b.role, b.scope FROM users u"
+        " LEFT JOIN role_bindings b ON b.user_id = u.id",
     )
-    assert users == [(ADMIN[0], "admin")]
+    assert users == [(ADMIN[0], "admin", "system")]
     created = [r for r in cluster.replicas if "bootstrap_admin_created" in r.output]
     assert len(created) == 1
     for replica in cluster.replicas:
