@@ -39,6 +39,11 @@ def test_login_dry_run_shows_the_teams_and_writes_nothing(
     env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TEAMS__ENGINEERING__SOURCES", '["scim:okta", "idp:okta"]')
+    # A template on the login's team: the plan shows the role the login would give.
+    monkeypatch.setenv(
+        "SCIM__TEAM_ROLES",
+        '[{"match": "eng*", "roles": ["editor"], "scope": "workspace:{displayName}"}]',
+    )
     storage = Storage.open(env)
     scim = scim_service(storage, ScimSettings(), source="okta", base_url="http://t")
     user = scim.create_user(payload("okta", "scim_user"), actor="okta")["id"]
@@ -51,6 +56,8 @@ def test_login_dry_run_shows_the_teams_and_writes_nothing(
     assert user in result.output
     assert "+ Engineering  (managedBy scim:okta; new team)" in result.output
     assert "+ Everyone  (managedBy idp:okta; new team)" in result.output
+    assert "roles before: system: viewer\n" in result.output  # scim.defaultRoles
+    assert "roles after: system: viewer; workspace:Engineering: editor" in result.output
     assert _counts(storage) == before
     assert storage.users.by_identity("okta", payload("okta", "id_token")["sub"]) is None
 

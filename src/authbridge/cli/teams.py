@@ -2,8 +2,8 @@
 
 `dry-run` runs the same code a real login or SCIM PATCH runs (the membership engine, the
 SCIM group store) and writes nothing: a login is planned from its claims, a SCIM PATCH is
-applied in a transaction that is rolled back. Roles are not shown yet (the role service
-will add them to the same plan).
+applied in a transaction that is rolled back. A login's plan shows the roles before and
+after (bindings of the user and of the teams, and the `scim.teamRoles` templates).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from authbridge.connectors.oidc import OidcConnector
 from authbridge.connectors.registry import build_connectors
 from authbridge.directory.identities import IdentityLinker
 from authbridge.directory.membership import MembershipEngine, PlannedTeam
+from authbridge.directory.roles import EffectiveRoles, RoleBindings
 from authbridge.scim.errors import ScimError
 from authbridge.scim.service import ScimService
 
@@ -121,8 +122,25 @@ def _plan_login(
             out.print(f"account: {user.username} ({user.id})", markup=False)
         plan = engine.plan_login(user.id if user is not None else None, identity)
         _print_plan(plan.after, plan.added, plan.removed)
+        bindings: RoleBindings = operator.bindings
+        if user is not None:
+            out.print(f"roles before: {_roles(bindings.effective_roles(user.id))}", markup=False)
+        after = bindings.planned_roles(
+            user.id if user is not None else None, [(t.id, t.name) for t in plan.after]
+        )
+        note = "" if user is not None else "  (a new account also gets its default roles)"
+        out.print(f"roles after: {_roles(after)}{note}", markup=False)
     finally:
         connectors.close()
+
+
+def _roles(roles: EffectiveRoles) -> str:
+    """`system: admin, viewer; workspace:ws1: editor` (system roles hold at every scope)."""
+    parts = [f"system: {', '.join(sorted(roles.system))}"] if roles.system else []
+    parts += [
+        f"{scope}: {', '.join(sorted(names))}" for scope, names in sorted(roles.scoped.items())
+    ]
+    return "; ".join(parts) or "none"
 
 
 def _print_plan(

@@ -294,6 +294,24 @@ class RoleBindings:
         """The user's roles from their bindings, their teams' bindings and the templates."""
         return self.resolver.effective(self._storage.bindings.grants(user_id))
 
+    def planned_roles(
+        self, user_id: str | None, teams: Iterable[tuple[str | None, str]]
+    ) -> EffectiveRoles:
+        """The roles the user would hold in `teams` ((id or None for a team a change would
+        create, name) pairs), for a dry run: the user's own bindings, the existing teams'
+        bindings and the templates on every team. A template filled from `{externalId}` is
+        left out for a team not created yet (it has none)."""
+        pairs: list[tuple[str, str]] = []
+        if user_id is not None:
+            pairs.extend((b.role, b.scope) for b in self._storage.bindings.find(user_id=user_id))
+        refs: list[TeamRef] = []
+        for team_id, name in teams:
+            if team_id is not None:
+                found = self._storage.bindings.find(team_id=team_id)
+                pairs.extend((b.role, b.scope) for b in found)
+            refs.append(TeamRef(team_id or "", name))
+        return self.resolver.effective(Grants(tuple(dict.fromkeys(pairs)), tuple(refs)))
+
     def allows(self, user_id: str, permission: str, scope: str = SYSTEM_SCOPE) -> bool:
         """Whether the user holds a role with `permission` at `scope` (or at system scope)."""
         held = self.effective_roles(user_id).at(scope)
