@@ -93,3 +93,48 @@ def test_dry_run_needs_one_kind_of_change(env: str) -> None:
     result = runner.invoke(app, ["teams", "dry-run"])
     assert result.exit_code == 2
     assert "either --login" in result.output
+
+
+def test_an_admins_membership_is_its_own_source_and_gives_the_teams_roles(
+    env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A shared team fed by Okta's SCIM and by administrators: the admin's word and SCIM's
+    # are kept apart, so withdrawing one leaves the other.
+    monkeypatch.setenv("TEAMS__DATA__SOURCES", '["scim:okta", "local"]')
+    storage = Storage.open(env)
+    scim = scim_service(storage, ScimSettings(), source="okta", base_url="http://t")
+    user = scim.create_user(payload("okta", "scim_user"), actor="okta")["id"]
+    username = storage.users.get(user).username
+
+    added = runner.invoke(app, ["teams", "add-member", "Data", username])
+    assert added.exit_code == 0, added.output
+    [team] = storage.teams.teams_of(user)
+    assert (team.name, team.managed_by) == ("Data", "scim:okta")
+    granted = runner.invoke(
+        app, ["roles", "grant", "editor", "--team", team.id, "--scope", "workspace:w1"]
+    )
+    assert granted.exit_code == 0, granted.output
+    effective = runner.invoke(app, ["roles", "effective", username])
+    assert "workspace:w1" in effective.output and "editor" in effective.output
+
+    # SCIM now says the same; the admin withdraws: still a member, through SCIM.
+    scim.patch_group(
+        scim.create_group({**payload("okta", "scim_group"), "displayName": "Data"}, actor="okta")[
+            "id"
+        ],
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "add", "path": "members", "value": [{"value": user}]}],
+        },
+        actor="okta",
+    )
+    removed = runner.invoke(app, ["teams", "remove-member", "Data", username])
+    assert removed.exit_code == 0, removed.output
+    assert "still a member through another source" in removed.output
+    assert [t.id for t in storage.teams.teams_of(user)] == [team.id]
+
+
+def test_adding_an_unknown_user_to_a_team_is_an_error(env: str) -> None:
+    result = runner.invoke(app, ["teams", "add-member", "Data", "nobody"])
+    assert result.exit_code == 1
+    assert "No user 'nobody'" in result.output

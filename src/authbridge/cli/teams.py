@@ -19,7 +19,7 @@ from authbridge.cli.users import ConfigOption
 from authbridge.connectors.oidc import OidcConnector
 from authbridge.connectors.registry import build_connectors
 from authbridge.directory.identities import IdentityLinker
-from authbridge.directory.membership import MembershipEngine, PlannedTeam
+from authbridge.directory.membership import LOCAL, MembershipEngine, PlannedTeam
 from authbridge.directory.roles import EffectiveRoles, RoleBindings
 from authbridge.scim.errors import ScimError
 from authbridge.scim.service import ScimService
@@ -46,6 +46,70 @@ def _json_file(path: Path, what: str) -> dict[str, Any]:
 def _team(team: PlannedTeam) -> str:
     made = "new team" if team.id is None else team.id
     return f"{team.name}  (managedBy {team.managed_by}; {made})"
+
+
+UserArgument = Annotated[str, typer.Argument(help="Username of the member.")]
+TeamArgument = Annotated[str, typer.Argument(help="Team name (an admin's team, `local`).")]
+
+
+@teams_app.command("add-member")
+def add_member(team: TeamArgument, username: UserArgument, config: ConfigOption = None) -> None:
+    """Put a user in a team as an administrator (membership source `local`; the team is
+    created, managed `local`, unless `teams.<name>.sources` lists `local` for a shared one).
+    SCIM and login sources keep their own word: removing this one never removes theirs."""
+    from authbridge.cli.wiring import open_operator
+
+    operator = open_operator(config)
+    try:
+        user = _user_or_exit(operator, username)
+        engine = MembershipEngine(operator.storage, operator.settings.teams)
+        team_id = engine.add_local(team, user.id)
+        out.print(f"{username} is in team {team} ({team_id}) by an administrator.", markup=False)
+    finally:
+        operator.storage.db.dispose()
+
+
+@teams_app.command("remove-member")
+def remove_member(team: TeamArgument, username: UserArgument, config: ConfigOption = None) -> None:
+    """Withdraw an administrator's membership (`local`); other sources' words stay."""
+    from authbridge.cli.wiring import open_operator
+
+    operator = open_operator(config)
+    try:
+        user = _user_or_exit(operator, username)
+        engine = MembershipEngine(operator.storage, operator.settings.teams)
+        found = operator.storage.teams.find(engine.ref(LOCAL, team))
+        if found is None:
+            err.print(f"No team {team!r} an administrator manages.", markup=False)
+            raise typer.Exit(1)
+        engine.remove_local(found.id, user.id)
+        still = any(t.id == found.id for t in engine.teams_of(user.id))
+        suffix = " (still a member through another source)" if still else ""
+        out.print(f"{username} removed from team {team} by an administrator{suffix}.", markup=False)
+    finally:
+        operator.storage.db.dispose()
+
+
+@teams_app.command("of")
+def teams_of(username: UserArgument, config: ConfigOption = None) -> None:
+    """A user's teams, with the source that manages each."""
+    from authbridge.cli.wiring import open_operator
+
+    operator = open_operator(config)
+    try:
+        user = _user_or_exit(operator, username)
+        for team in operator.storage.teams.teams_of(user.id):
+            out.print(f"{team.name}  (managedBy {team.managed_by}; {team.id})", markup=False)
+    finally:
+        operator.storage.db.dispose()
+
+
+def _user_or_exit(operator: Any, username: str) -> Any:
+    user = operator.storage.users.by_username(username)
+    if user is None:
+        err.print(f"No user {username!r}.", markup=False)
+        raise typer.Exit(1)
+    return user
 
 
 @teams_app.command("dry-run")
