@@ -220,3 +220,56 @@ def test_templates_and_team_bindings_reach_teams_made_by_scim_and_by_logins(
         "deployment:d1": {"deployer"},
         "workspace:ws-analytics": {"editor"},
     }
+
+
+def test_a_template_limited_to_sources_ignores_teams_others_manage(storage: Storage) -> None:
+    """Where users can create groups at an IdP, a login's group named like a template's
+    pattern must not give them its roles: `sources` limits the rule to the teams those
+    sources manage (a SCIM group of the same name is another team, managed by SCIM)."""
+    from authbridge.connectors.base import SignupPolicy
+    from authbridge.connectors.identity import Identity
+    from authbridge.directory.identities import IdentityLinker
+    from tests.wiring import scim_service
+
+    limited = Settings(
+        scim=ScimSettings(
+            team_roles=[
+                ScimTeamRoleRule(
+                    match="ws-*",
+                    roles=["editor"],
+                    scope="workspace:{displayName}",
+                    sources=["scim:okta"],
+                )
+            ]
+        )
+    )
+    scim = scim_service(storage, limited.scim, source="okta", base_url="http://t/scim")
+    pushed = scim.create_user(
+        {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "bo@x.example"},
+        actor="okta",
+    )["id"]
+    scim.create_group(
+        {
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": "ws-prod",
+            "members": [{"value": pushed}],
+        },
+        actor="okta",
+    )
+    login = Identity(
+        connector_id="github",
+        subject="43",
+        username="eve",
+        email="eve@x.example",
+        email_verified=True,
+        groups=("ws-prod",),  # a group eve made herself
+    )
+    eve = IdentityLinker(storage, AuthorizerSettings()).sign_in(login, SignupPolicy())
+    service = RoleBindings(storage, RoleResolver.from_settings(limited))
+    assert service.effective_roles(pushed).scoped == {"workspace:ws-prod": {"editor"}}
+    assert service.effective_roles(eve.id).scoped == {}
+
+
+def test_a_template_source_must_be_a_membership_source() -> None:
+    with pytest.raises(ValueError, match="scim:oktaa"):
+        ScimTeamRoleRule(match="x", roles=["viewer"], sources=["scim:oktaa"])

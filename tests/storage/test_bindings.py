@@ -39,7 +39,7 @@ def test_user_and_team_bindings_at_each_scope_reach_the_user(storage: Storage) -
         ("admin", "system"),
         ("viewer", "deployment:d-7"),
     }
-    assert grants.teams == (TeamRef("t1", "Data", None),)
+    assert grants.teams == (TeamRef("t1", "Data", None, managed_by="local"),)
     rows = bindings.find(user_id=ada.id, scope="workspace:ws1")
     assert [(r.role, r.origin, r.username) for r in rows] == [("editor", "cli", "ada")]
     assert [r.team_name for r in bindings.find(team_id="t1")] == ["Data", "Data"]

@@ -190,7 +190,8 @@ def _plan_login(
         if user is not None:
             out.print(f"roles before: {_roles(bindings.effective_roles(user.id))}", markup=False)
         after = bindings.planned_roles(
-            user.id if user is not None else None, [(t.id, t.name) for t in plan.after]
+            user.id if user is not None else None,
+            [(t.id, t.name, t.managed_by) for t in plan.after],
         )
         note = "" if user is not None else "  (a new account also gets its default roles)"
         out.print(f"roles after: {_roles(after)}{note}", markup=False)

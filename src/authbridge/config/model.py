@@ -472,6 +472,21 @@ class ScimTeamRoleRule(Section):
         description="system, or a platform scope pattern filled from the team: "
         "workspace:{displayName}, deployment:{externalId}, workspace:{id}.",
     )
+    sources: list[str] | None = Field(
+        default=None,
+        description="Only teams managed by these sources (scim:<source>, idp:<connector>, "
+        "local); every team when unset. Limit it where users can create groups at the IdP.",
+    )
+
+    @field_validator("sources")
+    @classmethod
+    def _known_sources(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        problems = [p for p in map(team_source_problem, value) if p]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return list(dict.fromkeys(value))
 
 
 class RoleSettings(Section):

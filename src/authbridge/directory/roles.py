@@ -151,19 +151,24 @@ class TeamTemplate:
     roles: tuple[str, ...]
     scope: str
     fields: tuple[str, ...]
+    # Managing sources whose teams the rule applies to; None: every team.
+    sources: frozenset[str] | None = None
 
     @classmethod
     def of(cls, rule: ScimTeamRoleRule) -> TeamTemplate:
         # fnmatch's translation, compiled once; names compare case-insensitively.
         pattern = re.compile(fnmatch.translate(rule.match.casefold()))
         fields = tuple(scope_template_fields(rule.scope))
-        return cls(pattern, tuple(dict.fromkeys(rule.roles)), rule.scope, fields)
+        sources = None if rule.sources is None else frozenset(rule.sources)
+        return cls(pattern, tuple(dict.fromkeys(rule.roles)), rule.scope, fields, sources)
 
     def bindings_for(self, team: TeamRef) -> list[tuple[str, str]]:
         """(role, scope) pairs this rule gives `team`'s members: none if the name does not
         match, if a field the scope names is missing (no externalId), or if the filled
         scope is not a valid scope (a display name with spaces)."""
         if not self.match.match(team.name.casefold()):
+            return []
+        if self.sources is not None and team.managed_by not in self.sources:
             return []
         scope = self.scope
         if self.fields:
@@ -295,21 +300,21 @@ class RoleBindings:
         return self.resolver.effective(self._storage.bindings.grants(user_id))
 
     def planned_roles(
-        self, user_id: str | None, teams: Iterable[tuple[str | None, str]]
+        self, user_id: str | None, teams: Iterable[tuple[str | None, str, str]]
     ) -> EffectiveRoles:
         """The roles the user would hold in `teams` ((id or None for a team a change would
-        create, name) pairs), for a dry run: the user's own bindings, the existing teams'
-        bindings and the templates on every team. A template filled from `{externalId}` is
-        left out for a team not created yet (it has none)."""
+        create, name, managing source) triples), for a dry run: the user's own bindings,
+        the existing teams' bindings and the templates on every team. A template filled
+        from `{externalId}` is left out for a team not created yet (it has none)."""
         pairs: list[tuple[str, str]] = []
         if user_id is not None:
             pairs.extend((b.role, b.scope) for b in self._storage.bindings.find(user_id=user_id))
         refs: list[TeamRef] = []
-        for team_id, name in teams:
+        for team_id, name, managed_by in teams:
             if team_id is not None:
                 found = self._storage.bindings.find(team_id=team_id)
                 pairs.extend((b.role, b.scope) for b in found)
-            refs.append(TeamRef(team_id or "", name))
+            refs.append(TeamRef(team_id or "", name, managed_by=managed_by))
         return self.resolver.effective(Grants(tuple(dict.fromkeys(pairs)), tuple(refs)))
 
     def allows(self, user_id: str, permission: str, scope: str = SYSTEM_SCOPE) -> bool:

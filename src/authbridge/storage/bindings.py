@@ -43,7 +43,7 @@ Q_GRANTS = text(
     " FROM role_bindings rb WHERE rb.user_id = :u"
     " UNION ALL SELECT 'b', rb.role, rb.scope, rb.team_id, NULL FROM role_bindings rb"
     " JOIN team_members tm ON tm.team_id = rb.team_id WHERE tm.user_id = :u"
-    " UNION ALL SELECT 't', t.id, t.name, sg.external_id, NULL FROM teams t"
+    " UNION ALL SELECT 't', t.id, t.name, sg.external_id, t.managed_by FROM teams t"
     " JOIN team_members tm ON tm.team_id = t.id"
     " LEFT JOIN scim_groups sg ON sg.team_id = t.id WHERE tm.user_id = :u"
 )
@@ -63,6 +63,8 @@ class TeamRef:
     id: str
     name: str
     external_id: str | None = None
+    # The membership source that manages the team (`scim:okta`, `idp:okta`, `local`).
+    managed_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,11 +80,11 @@ def load_grants(conn: Connection, user_id: str) -> Grants:
     """A user's `Grants`, in one statement on the caller's connection (and transaction)."""
     bindings: list[tuple[str, str]] = []
     teams: list[TeamRef] = []
-    for kind, a, b, c, _ in conn.execute(Q_GRANTS, {"u": user_id}):
+    for kind, a, b, c, d in conn.execute(Q_GRANTS, {"u": user_id}):
         if kind == "b":
             bindings.append((a, b))
         else:
-            teams.append(TeamRef(a, b, c))
+            teams.append(TeamRef(a, b, c, d))
     teams.sort(key=lambda team: team.name.casefold())
     return Grants(tuple(dict.fromkeys(bindings)), tuple(teams))
 
