@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from authbridge.cli.options import ConfigOption
 from authbridge.cli.wiring import open_operator
 from authbridge.clock import utcnow
 from authbridge.directory.roles import RoleCatalog, UnknownRole
@@ -32,10 +33,6 @@ robots_app = typer.Typer(
 )
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="YAML or JSON file.", envvar="AUTHBRIDGE_CONFIG"),
-]
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from authbridge.cli.options import ConfigOption
 from authbridge.doctor import diagnose, exit_code
 
 __all__ = ["doctor"]
@@ -26,10 +26,7 @@ class Output(StrEnum):
 
 
 def doctor(
-    config: Annotated[
-        Path | None,
-        typer.Option("--config", "-c", help="YAML or JSON file.", envvar="AUTHBRIDGE_CONFIG"),
-    ] = None,
+    config: ConfigOption = None,
     output: Annotated[
         Output, typer.Option("--output", "-o", help="text, or json (a stable list).")
     ] = Output.text,

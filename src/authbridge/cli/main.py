@@ -14,6 +14,7 @@ from rich.console import Console
 from authbridge.cli import login as login_commands
 from authbridge.cli.clients import clients_app, robots_app, service_accounts_app
 from authbridge.cli.doctor import doctor
+from authbridge.cli.options import ConfigOption
 from authbridge.cli.roles import bindings_app, roles_app
 from authbridge.cli.scim import scim_app
 from authbridge.cli.teams import teams_app
@@ -54,10 +55,6 @@ app.command("doctor")(doctor)
 # soft_wrap: lines are data (YAML, key ids) that must survive a narrow terminal intact.
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="YAML or JSON file.", envvar="AUTHBRIDGE_CONFIG"),
-]
 
 
 def load_or_exit(config: Path | None) -> Settings:

@@ -12,21 +12,18 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from authbridge.cli.options import ConfigOption, find_user
 from authbridge.cli.wiring import Operator, open_operator
-from authbridge.directory.roles import SYSTEM_SCOPE, InvalidScope, UnknownRole
+from authbridge.directory.roles import SYSTEM_SCOPE, EffectiveRoles, InvalidScope, UnknownRole
 from authbridge.storage.errors import Conflict
 
-__all__ = ["bindings_app", "grant_role", "roles_app"]
+__all__ = ["bindings_app", "grant_role", "role_lines", "roles_app"]
 
 roles_app = typer.Typer(help="Roles and who holds them (operators only).", no_args_is_help=True)
 bindings_app = typer.Typer(help="Role bindings (operators only).", no_args_is_help=True)
 # emoji=False: a scope such as `workspace:x:` must print as written, never as an emoji.
 out = Console(highlight=False, soft_wrap=True, emoji=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="YAML or JSON file.", envvar="AUTHBRIDGE_CONFIG"),
-]
 UserOption = Annotated[str | None, typer.Option("--user", help="Username.")]
 TeamOption = Annotated[str | None, typer.Option("--team", help="Team name or id.")]
 ScopeOption = Annotated[
@@ -39,15 +36,22 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def role_lines(roles: EffectiveRoles) -> list[str]:
+    """`system: admin, viewer`, then `<scope>: <roles>` per platform scope, sorted (system
+    roles hold at every scope and are not repeated there)."""
+    lines = [f"system: {', '.join(sorted(roles.system)) or 'none'}"]
+    lines += [
+        f"{scope}: {', '.join(sorted(names))}" for scope, names in sorted(roles.scoped.items())
+    ]
+    return lines
+
+
 def _principal(operator: Operator, user: str | None, team: str | None) -> dict[str, str]:
     """`user_id=` or `team_id=` for the one of --user / --team given."""
     if (user is None) == (team is None):
         raise _fail("Give exactly one of --user or --team.", 2)
     if user is not None:
-        found = operator.storage.users.by_username(user)
-        if found is None:
-            raise _fail(f"No user {user!r}.")
-        return {"user_id": found.id}
+        return {"user_id": find_user(operator.storage, user).id}
     assert team is not None
     teams = operator.storage.bindings.teams_named(team)
     if not teams:
@@ -122,13 +126,9 @@ def effective(user: str, config: ConfigOption = None) -> None:
     """A user's roles as their tokens carry them: their own bindings, their teams' and
     the team templates' (`scim.teamRoles`)."""
     operator = open_operator(config)
-    found = operator.storage.users.by_username(user)
-    if found is None:
-        raise _fail(f"No user {user!r}.")
-    roles = operator.bindings.effective_roles(found.id)
-    out.print(f"system: {', '.join(sorted(roles.system)) or 'none'}", markup=False)
-    for scope, names in roles.scoped.items():
-        out.print(f"{scope}: {', '.join(sorted(names))}", markup=False)
+    roles = operator.bindings.effective_roles(find_user(operator.storage, user).id)
+    for line in role_lines(roles):
+        out.print(line, markup=False)
 
 
 @bindings_app.command("list")

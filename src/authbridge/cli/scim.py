@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
-
 import typer
 from rich.console import Console
 
+from authbridge.cli.options import ConfigOption
 from authbridge.scim.reindex import reindex as reindex_values
 from authbridge.storage import Storage
 
@@ -15,10 +13,6 @@ __all__ = ["scim_app"]
 
 scim_app = typer.Typer(help="SCIM provisioning maintenance.", no_args_is_help=True)
 out = Console(highlight=False, soft_wrap=True)
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="YAML or JSON file.", envvar="AUTHBRIDGE_CONFIG"),
-]
 
 
 @scim_app.command()

@@ -15,12 +15,14 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from authbridge.cli.users import ConfigOption
+from authbridge.cli.options import ConfigOption, find_user
+from authbridge.cli.roles import role_lines
+from authbridge.cli.wiring import Operator, open_operator
 from authbridge.connectors.oidc import OidcConnector
 from authbridge.connectors.registry import build_connectors
 from authbridge.directory.identities import IdentityLinker
-from authbridge.directory.membership import LOCAL, MembershipEngine, PlannedTeam
-from authbridge.directory.roles import EffectiveRoles, RoleBindings
+from authbridge.directory.membership import LOCAL, PlannedTeam
+from authbridge.directory.roles import EffectiveRoles
 from authbridge.scim.errors import ScimError
 from authbridge.scim.service import ScimService
 
@@ -57,13 +59,10 @@ def add_member(team: TeamArgument, username: UserArgument, config: ConfigOption 
     """Put a user in a team as an administrator (membership source `local`; the team is
     created, managed `local`, unless `teams.<name>.sources` lists `local` for a shared one).
     SCIM and login sources keep their own word: removing this one never removes theirs."""
-    from authbridge.cli.wiring import open_operator
-
     operator = open_operator(config)
     try:
-        user = _user_or_exit(operator, username)
-        engine = MembershipEngine(operator.storage, operator.settings.teams)
-        team_id = engine.add_local(team, user.id)
+        user = find_user(operator.storage, username)
+        team_id = operator.membership.add_local(team, user.id)
         out.print(f"{username} is in team {team} ({team_id}) by an administrator.", markup=False)
     finally:
         operator.storage.db.dispose()
@@ -72,12 +71,10 @@ def add_member(team: TeamArgument, username: UserArgument, config: ConfigOption 
 @teams_app.command("remove-member")
 def remove_member(team: TeamArgument, username: UserArgument, config: ConfigOption = None) -> None:
     """Withdraw an administrator's membership (`local`); other sources' words stay."""
-    from authbridge.cli.wiring import open_operator
-
     operator = open_operator(config)
     try:
-        user = _user_or_exit(operator, username)
-        engine = MembershipEngine(operator.storage, operator.settings.teams)
+        user = find_user(operator.storage, username)
+        engine = operator.membership
         found = operator.storage.teams.find(engine.ref(LOCAL, team))
         if found is None:
             err.print(f"No team {team!r} an administrator manages.", markup=False)
@@ -93,23 +90,13 @@ def remove_member(team: TeamArgument, username: UserArgument, config: ConfigOpti
 @teams_app.command("of")
 def teams_of(username: UserArgument, config: ConfigOption = None) -> None:
     """A user's teams, with the source that manages each."""
-    from authbridge.cli.wiring import open_operator
-
     operator = open_operator(config)
     try:
-        user = _user_or_exit(operator, username)
+        user = find_user(operator.storage, username)
         for team in operator.storage.teams.teams_of(user.id):
             out.print(f"{team.name}  (managedBy {team.managed_by}; {team.id})", markup=False)
     finally:
         operator.storage.db.dispose()
-
-
-def _user_or_exit(operator: Any, username: str) -> Any:
-    user = operator.storage.users.by_username(username)
-    if user is None:
-        err.print(f"No user {username!r}.", markup=False)
-        raise typer.Exit(1)
-    return user
 
 
 @teams_app.command("dry-run")
@@ -131,20 +118,17 @@ def dry_run(
 ) -> None:
     """Show what a login (--login C --claims FILE) or a SCIM Group PATCH (--scim S --group
     ID --patch FILE) would do to users' teams, writing nothing."""
-    from authbridge.cli.wiring import open_operator
-
     if (login is None) == (scim is None):
         err.print("Give either --login with --claims, or --scim with --group and --patch.")
         raise typer.Exit(2)
     operator = open_operator(config)
-    settings, storage = operator.settings, operator.storage
-    engine = MembershipEngine(storage, settings.teams)
+    settings, storage, engine = operator.settings, operator.storage, operator.membership
     try:
         if login is not None:
             if claims is None:
                 err.print("--login needs --claims FILE (the ID token's claims as JSON).")
                 raise typer.Exit(2)
-            _plan_login(operator, engine, login, _json_file(claims, "claims"))
+            _plan_login(operator, login, _json_file(claims, "claims"))
         else:
             if group is None or patch is None or scim not in ("okta", "microsoft"):
                 err.print("--scim okta|microsoft needs --group ID and --patch FILE.")
@@ -162,9 +146,8 @@ def dry_run(
         storage.db.dispose()
 
 
-def _plan_login(
-    operator: Any, engine: MembershipEngine, connector_id: str, claims: dict[str, Any]
-) -> None:
+def _plan_login(operator: Operator, connector_id: str, claims: dict[str, Any]) -> None:
+    engine = operator.membership
     connectors = build_connectors(operator.settings)
     try:
         connector = connectors.get(connector_id)
@@ -186,7 +169,7 @@ def _plan_login(
             out.print(f"account: {user.username} ({user.id})", markup=False)
         plan = engine.plan_login(user.id if user is not None else None, identity)
         _print_plan(plan.after, plan.added, plan.removed)
-        bindings: RoleBindings = operator.bindings
+        bindings = operator.bindings
         if user is not None:
             out.print(f"roles before: {_roles(bindings.effective_roles(user.id))}", markup=False)
         after = bindings.planned_roles(
@@ -200,12 +183,8 @@ def _plan_login(
 
 
 def _roles(roles: EffectiveRoles) -> str:
-    """`system: admin, viewer; workspace:ws1: editor` (system roles hold at every scope)."""
-    parts = [f"system: {', '.join(sorted(roles.system))}"] if roles.system else []
-    parts += [
-        f"{scope}: {', '.join(sorted(names))}" for scope, names in sorted(roles.scoped.items())
-    ]
-    return "; ".join(parts) or "none"
+    """The roles on one line: `system: viewer; workspace:ws1: editor`."""
+    return "; ".join(role_lines(roles))
 
 
 def _print_plan(
@@ -220,7 +199,7 @@ def _print_plan(
     out.print(f"teams after: {', '.join(t.name for t in after) or 'none'}", markup=False)
 
 
-def _plan_patch(operator: Any, service: ScimService, group: str, body: dict[str, Any]) -> None:
+def _plan_patch(operator: Operator, service: ScimService, group: str, body: dict[str, Any]) -> None:
     try:
         result = service.groups.patch(group, body, actor="dry-run", dry_run=True)
     except ScimError as exc:

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from authbridge.cli.options import ConfigOption, find_user
 from authbridge.cli.roles import grant_role
 from authbridge.cli.wiring import open_operator
 from authbridge.config import Settings
@@ -22,10 +23,6 @@ __all__ = ["users_app"]
 users_app = typer.Typer(help="Manage users (operators only).", no_args_is_help=True)
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="YAML or JSON file.", envvar="AUTHBRIDGE_CONFIG"),
-]
 
 
 def _open(config: Path | None) -> tuple[Settings, Storage]:
@@ -94,14 +91,6 @@ def list_users(config: ConfigOption = None) -> None:
         out.print(f"{user.username}  {roles}{state}")
 
 
-def _find(storage: Storage, username: str) -> str:
-    user = storage.users.by_username(username)
-    if user is None:
-        err.print(f"[red]No user {username!r}.[/]")
-        raise typer.Exit(1)
-    return user.id
-
-
 @users_app.command("grant", hidden=True)
 def grant(username: str, role: str, config: ConfigOption = None) -> None:
     """Give a user a role at system scope (the older spelling of `roles grant --user`)."""
@@ -112,7 +101,7 @@ def grant(username: str, role: str, config: ConfigOption = None) -> None:
 def disable(username: str, config: ConfigOption = None) -> None:
     """Disable a user and revoke every session and token they hold, at once."""
     operator = open_operator(config)
-    user_id = _find(operator.storage, username)
+    user_id = find_user(operator.storage, username).id
     operator.storage.users.set_active(user_id, False)
     revoked = operator.revocation.revoke_user(user_id)
     out.print(f"{username} disabled; {revoked} credential(s) revoked.")

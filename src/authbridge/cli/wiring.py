@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from authbridge.config import Settings
+from authbridge.directory.membership import MembershipEngine
 from authbridge.directory.revocation import Revocation
 from authbridge.directory.roles import RoleBindings
 from authbridge.provider.service import OpenIDProvider
@@ -31,6 +32,7 @@ class Operator:
     provider: OpenIDProvider
     revocation: Revocation
     bindings: RoleBindings
+    membership: MembershipEngine
 
 
 def open_operator(config: Path | None) -> Operator:
@@ -51,6 +53,7 @@ def open_operator(config: Path | None) -> Operator:
         provider=provider,
         revocation=Revocation(sessions=storage.sessions, tokens=provider, changes=storage.changes),
         bindings=RoleBindings(storage, provider.roles),
+        membership=MembershipEngine(storage, settings.teams),
     )
 
 
