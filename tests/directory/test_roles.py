@@ -24,7 +24,7 @@ from authbridge.directory.roles import (
 )
 from authbridge.storage import Storage
 from authbridge.storage.bindings import Grants, TeamRef
-from authbridge.storage.models import Team, TeamMember
+from authbridge.storage.models import Team, TeamMember, User
 from authbridge.storage.scim_models import ScimGroup
 
 OM = AuthorizerSettings(
@@ -178,39 +178,52 @@ def test_initial_admins_are_bindings_made_at_start_up_for_verified_emails(
     assert service.effective_roles(verified.id).system == {"viewer"}
 
 
+def _pushed_over_scim(
+    storage: Storage, settings: Settings, group: str, external_id: str | None = None
+) -> str:
+    """A user Okta's SCIM pushed, in a Group it pushed (the real SCIM service)."""
+    from tests.wiring import scim_service
+
+    scim = scim_service(storage, settings.scim, source="okta", base_url="http://t/scim")
+    pushed = scim.create_user(
+        {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "bo@x.example"},
+        actor="okta",
+    )["id"]
+    body: dict[str, object] = {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": group,
+        "members": [{"value": pushed}],
+    }
+    if external_id is not None:
+        body["externalId"] = external_id
+    scim.create_group(body, actor="okta")
+    return str(pushed)
+
+
+def _signed_in_with_groups(storage: Storage, username: str, *groups: str) -> User:
+    """A first GitHub login whose claims name `groups` (the real identity linker)."""
+    from authbridge.connectors.base import SignupPolicy
+    from authbridge.connectors.identity import Identity
+    from authbridge.directory.identities import IdentityLinker
+
+    login = Identity(
+        connector_id="github",
+        subject=f"gh-{username}",
+        username=username,
+        email=f"{username}@x.example",
+        email_verified=True,
+        groups=groups,
+    )
+    return IdentityLinker(storage, AuthorizerSettings()).sign_in(login, SignupPolicy())
+
+
 def test_templates_and_team_bindings_reach_teams_made_by_scim_and_by_logins(
     storage: Storage,
 ) -> None:
     """The real paths: a Group pushed over SCIM, and groups claimed at an IdP login (a team
     from login claims had no role at all before role bindings)."""
-    from authbridge.connectors.base import SignupPolicy
-    from authbridge.connectors.identity import Identity
-    from authbridge.directory.identities import IdentityLinker
-    from tests.wiring import scim_service
-
-    scim = scim_service(storage, SETTINGS.scim, source="okta", base_url="http://t/scim")
-    pushed = scim.create_user(
-        {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "bo@x.example"},
-        actor="okta",
-    )["id"]
-    scim.create_group(
-        {
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-            "displayName": "deploy-etl",
-            "externalId": "dep-9",
-            "members": [{"value": pushed}],
-        },
-        actor="okta",
-    )
-    login = Identity(
-        connector_id="github",
-        subject="42",
-        username="cy",
-        email="cy@x.example",
-        email_verified=True,
-        groups=("ws-analytics", "readers"),
-    )
-    cy = IdentityLinker(storage, AuthorizerSettings()).sign_in(login, SignupPolicy())
+    pushed = _pushed_over_scim(storage, SETTINGS, "deploy-etl", external_id="dep-9")
+    cy = _signed_in_with_groups(storage, "cy", "ws-analytics", "readers")
     service = RoleBindings(storage, RoleResolver.from_settings(SETTINGS))
     readers = storage.bindings.teams_named("readers")[0]
     service.grant("deployer", team_id=readers.id, scope="deployment:d1", origin="cli")
@@ -226,11 +239,6 @@ def test_a_template_limited_to_sources_ignores_teams_others_manage(storage: Stor
     """Where users can create groups at an IdP, a login's group named like a template's
     pattern must not give them its roles: `sources` limits the rule to the teams those
     sources manage (a SCIM group of the same name is another team, managed by SCIM)."""
-    from authbridge.connectors.base import SignupPolicy
-    from authbridge.connectors.identity import Identity
-    from authbridge.directory.identities import IdentityLinker
-    from tests.wiring import scim_service
-
     limited = Settings(
         scim=ScimSettings(
             team_roles=[
@@ -243,28 +251,8 @@ def test_a_template_limited_to_sources_ignores_teams_others_manage(storage: Stor
             ]
         )
     )
-    scim = scim_service(storage, limited.scim, source="okta", base_url="http://t/scim")
-    pushed = scim.create_user(
-        {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "bo@x.example"},
-        actor="okta",
-    )["id"]
-    scim.create_group(
-        {
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-            "displayName": "ws-prod",
-            "members": [{"value": pushed}],
-        },
-        actor="okta",
-    )
-    login = Identity(
-        connector_id="github",
-        subject="43",
-        username="eve",
-        email="eve@x.example",
-        email_verified=True,
-        groups=("ws-prod",),  # a group eve made herself
-    )
-    eve = IdentityLinker(storage, AuthorizerSettings()).sign_in(login, SignupPolicy())
+    pushed = _pushed_over_scim(storage, limited, "ws-prod")
+    eve = _signed_in_with_groups(storage, "eve", "ws-prod")  # a group eve made herself
     service = RoleBindings(storage, RoleResolver.from_settings(limited))
     assert service.effective_roles(pushed).scoped == {"workspace:ws-prod": {"editor"}}
     assert service.effective_roles(eve.id).scoped == {}
