@@ -172,9 +172,10 @@ class RevocationFeedStore:
         """Delete at most `batch` entries whose tokens have all expired by `now`.
 
         The newest entry stays, expired or not: it holds the head. Deleted, the head would
-        move back and the next entry would take a sequence number a follower already holds
-        as its cursor (SQLite reuses the largest rowid; an INTEGER PRIMARY KEY has no
-        AUTOINCREMENT here), so "since n" would never deliver it: a revocation lost.
+        move back: on SQLite the next entry would take a sequence number a follower already
+        holds as its cursor (SQLite reuses the largest rowid of an INTEGER PRIMARY KEY), so
+        "since n" would never deliver it, a revocation lost; on PostgreSQL every follower
+        would be told to `reset` (its cursor ahead of the head).
         """
         newest = select(func.max(_feed.c.seq)).scalar_subquery()
         expired = (_feed.c.expires_at < now) & (_feed.c.seq < newest)

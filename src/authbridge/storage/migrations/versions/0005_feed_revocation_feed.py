@@ -31,8 +31,11 @@ def upgrade() -> None:
         sa.Column("expires_at", TZ, nullable=False),
     )
     op.create_index("ix_revocation_feed_expires_at", "revocation_feed", ["expires_at"])
+    # The provider's own token checks look up a subject's entries on every call.
+    op.create_index("ix_revocation_feed_value", "revocation_feed", ["value"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_revocation_feed_value", table_name="revocation_feed")
     op.drop_index("ix_revocation_feed_expires_at", table_name="revocation_feed")
     op.drop_table("revocation_feed")
