@@ -10,13 +10,15 @@ its own, which makes the graph acyclic by construction:
     1  storage      SQLAlchemy models, stores, migrations
     2  connectors   upstream IdPs
        tokens       signing keys, key ring, token issuer
+       audit        the append-only event log
     3  directory    accounts, identities, roles, revocation (the domain)
     4  provider     the OpenID Provider's protocol logic
        scim         SCIM 2.0 service
-    5  web          the ASGI app: the only user of FastAPI/Starlette
+    5  admin        the administrative acts the API, the console and the CLI share
+    6  web          the ASGI app: the only user of FastAPI/Starlette
        doctor       `authbridge doctor`: checks of the IdPs and of authbridge itself
-    6  cli          the `authbridge` command (`serve` builds the web app)
-    7  __main__     `python -m authbridge`
+    7  cli          the `authbridge` command (`serve` builds the web app)
+    8  __main__     `python -m authbridge`
 
 And, whatever the layer: only `web/` imports FastAPI/Starlette (besides the middleware's own
 adapters for the platform's other services, which exist to plug into those frameworks); only
@@ -34,9 +36,10 @@ SOURCE = Path(__file__).resolve().parent.parent / "src" / "authbridge"
 LAYERS: list[set[str]] = [
     {"middleware", "config", "clock"},
     {"storage"},
-    {"connectors", "tokens"},
+    {"connectors", "tokens", "audit"},
     {"directory"},
     {"provider", "scim"},
+    {"admin"},
     {"web", "doctor"},
     {"cli"},
     {"__main__"},

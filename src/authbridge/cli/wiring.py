@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from authbridge.admin.service import Admin, build_admin
+from authbridge.audit.events import AuditSink, NullAudit
 from authbridge.config import Settings
 from authbridge.directory.membership import MembershipEngine
 from authbridge.directory.revocation import Revocation
@@ -33,6 +35,7 @@ class Operator:
     revocation: Revocation
     bindings: RoleBindings
     membership: MembershipEngine
+    admin: Admin
 
 
 def open_operator(config: Path | None) -> Operator:
@@ -47,13 +50,26 @@ def open_operator(config: Path | None) -> Operator:
     provider = OpenIDProvider(
         storage, keyring, issuer_for(settings, keyring), settings, counters=counters.rate
     )
+    revocation = Revocation(sessions=storage.sessions, tokens=provider, changes=storage.changes)
+    bindings = RoleBindings(storage, provider.roles)
+    membership = MembershipEngine(storage, settings.teams)
+    audit: AuditSink = NullAudit()
     return Operator(
         settings=settings,
         storage=storage,
         provider=provider,
-        revocation=Revocation(sessions=storage.sessions, tokens=provider, changes=storage.changes),
-        bindings=RoleBindings(storage, provider.roles),
-        membership=MembershipEngine(storage, settings.teams),
+        revocation=revocation,
+        bindings=bindings,
+        membership=membership,
+        admin=build_admin(
+            settings=settings,
+            storage=storage,
+            provider=provider,
+            revocation=revocation,
+            bindings=bindings,
+            membership=membership,
+            audit=audit,
+        ),
     )
 
 

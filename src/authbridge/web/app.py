@@ -12,6 +12,7 @@ from starlette.staticfiles import StaticFiles
 from authbridge import __version__
 from authbridge.config.model import Settings
 from authbridge.web import (
+    api,
     authz_routes,
     device_routes,
     errors,
@@ -23,6 +24,7 @@ from authbridge.web import (
     scim_routes,
     wellknown,
 )
+from authbridge.web.api import problems as api_problems
 from authbridge.web.limits import BodyLimitMiddleware, FormLimits, RouteLimit
 from authbridge.web.observability import ObservabilityMiddleware
 from authbridge.web.security import SecurityHeadersMiddleware
@@ -70,7 +72,11 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     app.include_router(ops.health_router)
     for module in route_modules:
         app.include_router(module.router)
+    app.state.api_routers = api.ROUTERS  # what /api/v1/openapi.json describes
+    for api_router in api.ROUTERS:
+        app.include_router(api_router)
     errors.install(app)
+    api_problems.install(app)  # after: it wraps the page handlers for /api/v1/
     server = settings.server
     app.add_middleware(
         BodyLimitMiddleware,

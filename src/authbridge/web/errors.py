@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
 from authbridge.storage.errors import UNAVAILABLE, UNSTORABLE, RedisUnavailable
+from authbridge.web.api.problems import is_api, problem_response
 from authbridge.web.rendering import CsrfFailed, templates
 
 __all__ = ["RETRY_AFTER", "error_response", "install"]
@@ -43,6 +44,10 @@ def error_response(
     headers = {"cache-control": "no-store"}
     if status == 503:
         headers["retry-after"] = RETRY_AFTER
+    if is_api(request):
+        # The admin API answers RFC 9457 problem documents, outages and limits included.
+        slug = (code or TITLES.get(status, "error")).lower().replace(" ", "-").replace("_", "-")
+        return problem_response(status, slug, TITLES.get(status, "Error"), message, headers=headers)
     if not _wants_html(request):
         body = {
             "error": code or TITLES.get(status, "error").lower().replace(" ", "_"),

@@ -23,6 +23,8 @@ from datetime import datetime
 
 import structlog
 
+from authbridge.admin.service import Admin, build_admin
+from authbridge.audit.events import AuditSink, NullAudit
 from authbridge.clock import utcnow
 from authbridge.config.model import Settings
 from authbridge.connectors import Connectors, build_connectors
@@ -138,6 +140,10 @@ class Ready:
     counters: Counters
     # Users' teams from SCIM, IdP logins and admins (`teams.<name>` config), one rule.
     membership: MembershipEngine
+    # The audit log every writer records to.
+    audit: AuditSink
+    # The administrative acts the admin API and the console call (the CLI builds the same).
+    admin: Admin
 
 
 @dataclass
@@ -328,6 +334,8 @@ class Services:
         changes.subscribe(Topic.KEYS, keyring.invalidate)
         changes.subscribe(Topic.CLIENTS, provider.registry.forget)
         membership = MembershipEngine(storage, settings.teams)
+        audit: AuditSink = NullAudit()
+        bindings = RoleBindings(storage, provider.roles)
         ready = Ready(
             storage=storage,
             keyring=keyring,
@@ -338,7 +346,7 @@ class Services:
             csrf=Csrf(key.encode()),
             provider=provider,
             revocation=revocation,
-            bindings=RoleBindings(storage, provider.roles),
+            bindings=bindings,
             scim={
                 source: ScimService(
                     storage,
@@ -353,6 +361,16 @@ class Services:
             scim_throttle=CredentialThrottle(counters.rate, "scim"),
             counters=counters,
             membership=membership,
+            audit=audit,
+            admin=build_admin(
+                settings=settings,
+                storage=storage,
+                provider=provider,
+                revocation=revocation,
+                bindings=bindings,
+                membership=membership,
+                audit=audit,
+            ),
         )
         # initialAdmins (and adminPrincipals) as system-admin bindings, made at every start
         # and withdrawn from people no longer named: `bindings list` shows their origin.

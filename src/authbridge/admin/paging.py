@@ -1,0 +1,72 @@
+"""Cursor pagination for admin lists (keyset: a page is "the next `limit` rows after this
+position in a stable order", so pages stay fast at any depth and never skip or repeat a row
+when others are inserted meanwhile).
+
+A cursor is the last row's sort key, encoded opaque (base64url JSON). It is not a secret and
+not signed: a forged cursor only moves the caller's own position in a list they may read
+whole; a malformed one is `InvalidRequest`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from authbridge.admin.errors import FieldError, InvalidRequest
+
+__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "Page", "PageRequest", "decode_cursor", "encode_cursor"]
+
+T = TypeVar("T")
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+MAX_CURSOR_CHARS = 512
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    """`after`: the decoded cursor (the last row's sort key) or None for the first page."""
+
+    limit: int = DEFAULT_LIMIT
+    after: tuple[str, ...] | None = None
+
+    @classmethod
+    def of(cls, limit: int | None, cursor: str | None) -> PageRequest:
+        if limit is None:
+            limit = DEFAULT_LIMIT
+        if not 1 <= limit <= MAX_LIMIT:
+            raise InvalidRequest(
+                f"limit must be between 1 and {MAX_LIMIT}",
+                [FieldError("limit", f"between 1 and {MAX_LIMIT}")],
+            )
+        return cls(limit, decode_cursor(cursor) if cursor else None)
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page; `next_cursor` is None on the last page."""
+
+    items: Sequence[T]
+    next_cursor: str | None = None
+
+
+def encode_cursor(key: Sequence[str]) -> str:
+    raw = json.dumps(list(key), separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def decode_cursor(cursor: str) -> tuple[str, ...]:
+    bad = InvalidRequest("the cursor is malformed", [FieldError("cursor", "not a cursor")])
+    if len(cursor) > MAX_CURSOR_CHARS:
+        raise bad
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise bad from None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or not value:
+        raise bad
+    return tuple(value)

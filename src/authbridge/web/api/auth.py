@@ -1,0 +1,95 @@
+"""Who calls the admin API, and whether they may.
+
+RFC 6750 §2.1: a platform access token in `Authorization: Bearer` — a user's, a service
+account's (client_credentials, RFC 6749 §4.4) or a robot's — checked by the OpenID
+Provider's own `access_claims` (signature, expiry, revocation feed, user active). The
+subject's roles must hold the route's permission at system scope (`RoleBindings.allows`),
+read at the request, so a revoked binding takes effect at once, not at the token's expiry.
+
+Cookies are never read here: the console has its own CSRF-protected forms, and an API that
+honoured the session cookie would let any site that a signed-in admin visits send writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from authbridge.audit.events import Actor, ActorKind
+from authbridge.web.api.problems import ApiProblem
+from authbridge.web.dependencies import services_of
+from authbridge.web.security import client_address
+
+__all__ = ["Caller", "Permission", "require"]
+
+PRINCIPAL_KINDS: dict[str, ActorKind] = {"service": "service_account", "robot": "robot"}
+MAX_TOKEN_CHARS = 16384
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The authenticated caller: its token's claims and the `Actor` audit events name."""
+
+    user_id: str
+    claims: dict[str, Any]
+    actor: Actor
+
+
+def _unauthorized(detail: str, error: str | None) -> ApiProblem:
+    return ApiProblem(401, "unauthorized", "Unauthorized", detail, challenge_error=error)
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("authorization") or ""
+    scheme, _, value = header.partition(" ")
+    # RFC 6750 §3.1: no credentials at all (or another scheme) gets the bare challenge.
+    if not header or scheme.lower() != "bearer":
+        raise _unauthorized("a bearer access token is required", None)
+    value = value.strip()
+    if not value or len(value) > MAX_TOKEN_CHARS:
+        raise _unauthorized("the bearer credentials are malformed", "invalid_token")
+    return value
+
+
+def require(permission: str) -> Callable[[Request], Awaitable[Caller]]:
+    """A dependency: the caller, if their roles hold `permission` at system scope; else a 401
+    (no, or a bad, token) or 403 (`insufficient_scope`) problem."""
+
+    async def dependency(request: Request) -> Caller:
+        token = _bearer(request)
+        ready = services_of(request).ready()
+        claims = await run_in_threadpool(ready.provider.access_claims, token)
+        if claims is None:
+            raise _unauthorized("the access token is invalid, expired or revoked", "invalid_token")
+        user_id = str(claims["sub"])
+        if not await run_in_threadpool(ready.bindings.allows, user_id, permission):
+            raise ApiProblem(
+                403,
+                "forbidden",
+                "Forbidden",
+                f"this needs the {permission} permission",
+                challenge_error="insufficient_scope",
+            )
+        settings = services_of(request).settings
+        kind = PRINCIPAL_KINDS.get(str(claims.get("principal_type", "")), "user")
+        actor = Actor(
+            kind=kind,
+            id=user_id,
+            name=str(claims.get("preferred_username") or claims.get("email") or "") or None,
+            address=client_address(request, settings.server.trusted_proxies),
+            user_agent=(request.headers.get("user-agent") or "")[:256] or None,
+            request_id=getattr(request.state, "request_id", None),
+        )
+        return Caller(user_id=user_id, claims=claims, actor=actor)
+
+    dependency.__name__ = f"require_{permission.replace('.', '_')}"
+    return dependency
+
+
+def Permission(permission: str) -> Any:  # noqa: N802 - reads as a type in signatures
+    """`caller: Annotated[Caller, Permission("users.read")]`."""
+    return Depends(require(permission))
