@@ -11,6 +11,8 @@ from contextlib import contextmanager
 
 import uvicorn
 
+from fastapi import FastAPI
+
 from authbridge.config import Settings
 from authbridge.web.app import create_app
 
@@ -25,9 +27,17 @@ def free_port() -> int:
 def live_server(settings: Settings, port: int | None = None) -> Iterator[str]:
     """Serve the app on 127.0.0.1 (a free port unless given); yields its base URL and stops
     it afterwards. The port may be chosen first when the settings must name it (issuer)."""
+    with serve(create_app(settings), port) as url:
+        yield url
+
+
+@contextmanager
+def serve(app: FastAPI, port: int | None = None) -> Iterator[str]:
+    """Serve an app already built (so the test can reach its services, e.g. to mint tokens)
+    on 127.0.0.1, its lifespan run; yields its base URL and stops it afterwards."""
     port = port or free_port()
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host="127.0.0.1",
         port=port,
         log_config=None,

@@ -38,26 +38,10 @@ class Api:
 
     def user(self, role: str = "viewer", username: str | None = None) -> str:
         """A new local user holding `role` at system scope; returns its id."""
-        name = username or f"user{next(_counter)}@example.com"
-        user = self.ready.storage.users.create(username=name, email=name, roles=[])
-        self.ready.bindings.grant(role, user_id=user.id, origin="test")
-        return user.id
+        return new_user(self.ready, role, username)
 
     def token_of(self, user_id: str, *, expired: bool = False) -> str:
-        user = self.ready.storage.users.get(user_id)
-        assert user is not None
-        issuer = self.ready.issuer
-        if expired:
-            past = utcnow() - timedelta(hours=2)
-            issuer = TokenIssuer(
-                self.ready.keyring,
-                issuer=issuer.issuer,
-                access_token_lifetime=300,
-                id_token_lifetime=300,
-                clock=lambda: past,
-            )
-        principal = principal_of(self.ready.bindings, user)
-        return issuer.access_token(principal, audience=["authbridge"], client_id="test").token
+        return mint_token(self.ready, user_id, expired=expired)
 
     def token(self, role: str = "admin") -> str:
         """A token of a (cached) user holding `role`."""
@@ -87,6 +71,32 @@ class Api:
 
     def delete(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.request("DELETE", path, **kwargs)
+
+
+def new_user(ready: Ready, role: str = "viewer", username: str | None = None) -> str:
+    """A new local user holding `role` at system scope; returns its id."""
+    name = username or f"user{next(_counter)}@example.com"
+    user = ready.storage.users.create(username=name, email=name, roles=[])
+    ready.bindings.grant(role, user_id=user.id, origin="test")
+    return user.id
+
+
+def mint_token(ready: Ready, user_id: str, *, expired: bool = False) -> str:
+    """A platform access token of `user_id`, from the app's own issuer (as a sign-in would)."""
+    user = ready.storage.users.get(user_id)
+    assert user is not None
+    issuer = ready.issuer
+    if expired:
+        past = utcnow() - timedelta(hours=2)
+        issuer = TokenIssuer(
+            ready.keyring,
+            issuer=issuer.issuer,
+            access_token_lifetime=300,
+            id_token_lifetime=300,
+            clock=lambda: past,
+        )
+    principal = principal_of(ready.bindings, user)
+    return issuer.access_token(principal, audience=["authbridge"], client_id="test").token
 
 
 @pytest.fixture
