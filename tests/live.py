@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import uvicorn
-
 from fastapi import FastAPI
 
 from authbridge.config import Settings

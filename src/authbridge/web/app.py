@@ -85,7 +85,8 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         routes=[
             RouteLimit(
                 scim_routes.PATH_ROOT, settings.scim.max_request_bytes, scim_routes.too_large
-            )
+            ),
+            RouteLimit(api_problems.API_PATH, server.max_request_bytes, api_problems.too_large),
         ],
     )
     app.add_middleware(SecurityHeadersMiddleware, https=settings.server.https)

@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
 from authbridge.storage.errors import UNAVAILABLE, UNSTORABLE, RedisUnavailable
-from authbridge.web.api.problems import is_api, problem_response
+from authbridge.web.api.problems import framework_problem, is_api
 from authbridge.web.rendering import CsrfFailed, templates
 
 __all__ = ["RETRY_AFTER", "error_response", "install"]
@@ -45,9 +45,9 @@ def error_response(
     if status == 503:
         headers["retry-after"] = RETRY_AFTER
     if is_api(request):
-        # The admin API answers RFC 9457 problem documents, outages and limits included.
-        slug = (code or TITLES.get(status, "error")).lower().replace(" ", "-").replace("_", "-")
-        return problem_response(status, slug, TITLES.get(status, "Error"), message, headers=headers)
+        # The admin API answers RFC 9457 problem documents, outages and limits included,
+        # of the kind its status names (one type, one title, whichever layer noticed it).
+        return framework_problem(status, message, headers)
     if not _wants_html(request):
         body = {
             "error": code or TITLES.get(status, "error").lower().replace(" ", "_"),

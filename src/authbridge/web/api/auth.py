@@ -12,6 +12,7 @@ honoured the session cookie would let any site that a signed-in admin visits sen
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
+from authbridge.admin.errors import InvalidRequest
 from authbridge.audit.events import Actor, ActorKind
 from authbridge.web.api.problems import ApiProblem
 from authbridge.web.dependencies import services_of
@@ -28,6 +30,8 @@ __all__ = ["Caller", "Permission", "require"]
 
 PRINCIPAL_KINDS: dict[str, ActorKind] = {"service": "service_account", "robot": "robot"}
 MAX_TOKEN_CHARS = 16384
+# RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,13 +49,20 @@ def _unauthorized(detail: str, error: str | None) -> ApiProblem:
 
 def _bearer(request: Request) -> str:
     header = request.headers.get("authorization") or ""
-    scheme, _, value = header.partition(" ")
+    scheme, _, value = header.strip().partition(" ")
     # RFC 6750 §3.1: no credentials at all (or another scheme) gets the bare challenge.
     if not header or scheme.lower() != "bearer":
         raise _unauthorized("a bearer access token is required", None)
     value = value.strip()
-    if not value or len(value) > MAX_TOKEN_CHARS:
-        raise _unauthorized("the bearer credentials are malformed", "invalid_token")
+    if len(value) > MAX_TOKEN_CHARS or not B64TOKEN.fullmatch(value):
+        # §3.1 invalid_request: the request "is otherwise malformed" (not a b64token).
+        raise ApiProblem(
+            400,
+            InvalidRequest.slug,
+            InvalidRequest.title,
+            "the bearer credentials are malformed",
+            challenge_error="invalid_request",
+        )
     return value
 
 
