@@ -23,7 +23,7 @@ from rich.console import Console
 from authbridge.cli.tokenstore import load_tokens, save_tokens
 from authbridge.provider.clients import CLI_CLIENT_ID, DEVICE_GRANT
 
-__all__ = ["login", "logout", "token"]
+__all__ = ["fresh_tokens", "login", "logout", "token"]
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -186,11 +186,9 @@ def login(
     _store(issuer, client_id, document, body)
 
 
-def token(
-    issuer: IssuerOption = "http://localhost:8080",
-    min_valid: Annotated[int, typer.Option(help="Refresh when fewer seconds remain.")] = 60,
-) -> None:
-    """Print a valid access token (refreshing it first if needed), for scripts."""
+def fresh_tokens(issuer: str, min_valid: int = 60) -> dict[str, Any]:
+    """The stored tokens of `issuer`, refreshed (and rotated, stored again) first when fewer
+    than `min_valid` seconds remain; exits with a hint to log in when that cannot be done."""
     issuer = issuer.rstrip("/")
     saved = load_tokens().get(issuer)
     if not saved:
@@ -221,7 +219,15 @@ def token(
         tokens = load_tokens()
         tokens[issuer] = saved
         save_tokens(tokens)
-    print(saved["access_token"])
+    return dict(saved)
+
+
+def token(
+    issuer: IssuerOption = "http://localhost:8080",
+    min_valid: Annotated[int, typer.Option(help="Refresh when fewer seconds remain.")] = 60,
+) -> None:
+    """Print a valid access token (refreshing it first if needed), for scripts."""
+    print(fresh_tokens(issuer, min_valid)["access_token"])
 
 
 def logout(issuer: IssuerOption = "http://localhost:8080") -> None:

@@ -12,6 +12,7 @@ import yaml
 from rich.console import Console
 
 from authbridge.cli import login as login_commands
+from authbridge.cli.api import api as api_command
 from authbridge.cli.clients import clients_app, robots_app, service_accounts_app
 from authbridge.cli.doctor import doctor
 from authbridge.cli.options import ConfigOption
@@ -51,6 +52,7 @@ app.command("login")(login_commands.login)
 app.command("token")(login_commands.token)
 app.command("logout")(login_commands.logout)
 app.command("doctor")(doctor)
+app.command("api")(api_command)
 
 # soft_wrap: lines are data (YAML, key ids) that must survive a narrow terminal intact.
 err = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -3,59 +3,24 @@ challenge), read from the RFCs' text rather than from our own output: every erro
 /api/v1/, whoever raises it (an admin service, the request parser, the router, the body
 limit, a database outage), is the same kind of document.
 
-A small router with a request body is mounted beside the real ones, so the parser's errors
-are tested before any resource with a body exists.
+A small router with a request body (`echo.py`) is mounted beside the real ones, so the
+parser's errors are tested before any resource with a body exists.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Any
 
 import httpx
 import pytest
-from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
-from sqlalchemy.exc import DataError
 
-from authbridge.web.api.auth import Caller, Permission
 from authbridge.web.app import create_app
 from tests.conftest import make_settings, started_clients
 from tests.web.api.conftest import Api
-
-PROBLEM_PATH = "/api/v1/test-problems"
-echo = APIRouter(prefix=PROBLEM_PATH)
-
-
-class Thing(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(max_length=20)
-    count: int
-    tags: list[str] = Field(default_factory=list, max_length=3)
-
-
-@echo.post("", status_code=201)
-async def create_thing(thing: Thing, _caller: Annotated[Caller, Permission("roles.read")]) -> Thing:
-    return thing
-
-
-@echo.get("/{number}")
-async def get_thing(number: int, _caller: Annotated[Caller, Permission("roles.read")]) -> Thing:
-    return Thing(name="n", count=number)
-
-
-@echo.put("")
-async def store_thing(_caller: Annotated[Caller, Permission("roles.read")]) -> Thing:
-    # What the database says of a value it cannot store (a NUL byte in PostgreSQL text).
-    raise DataError("INSERT ...", {}, ValueError("invalid byte sequence"))
-
-
-@echo.delete("")
-async def break_thing(_caller: Annotated[Caller, Permission("roles.read")]) -> None:
-    raise RuntimeError("a bug")
+from tests.web.api.echo import PROBLEM_PATH, echo
 
 
 @pytest.fixture
