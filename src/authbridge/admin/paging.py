@@ -23,7 +23,8 @@ __all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "Page", "PageRequest", "decode_cursor",
 T = TypeVar("T")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
-MAX_CURSOR_CHARS = 512
+# A sort key of up to 1.5 KB of UTF-8 (a timestamp, an id and a long non-ASCII name) fits.
+MAX_CURSOR_CHARS = 2048
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +35,9 @@ class PageRequest:
     after: tuple[str, ...] | None = None
 
     @classmethod
-    def of(cls, limit: int | None, cursor: str | None) -> PageRequest:
+    def of(cls, limit: int | None, cursor: str | None, key_size: int | None = None) -> PageRequest:
+        """`key_size`: how many values the list's sort key has; a cursor of another length
+        (forged, or from another list) is `InvalidRequest`, never an IndexError in storage."""
         if limit is None:
             limit = DEFAULT_LIMIT
         if not 1 <= limit <= MAX_LIMIT:
@@ -42,7 +45,10 @@ class PageRequest:
                 f"limit must be between 1 and {MAX_LIMIT}",
                 [FieldError("limit", f"between 1 and {MAX_LIMIT}")],
             )
-        return cls(limit, decode_cursor(cursor) if cursor else None)
+        after = decode_cursor(cursor) if cursor else None
+        if after is not None and key_size is not None and len(after) != key_size:
+            raise _malformed()
+        return cls(limit, after)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,19 +60,30 @@ class Page(Generic[T]):
 
 
 def encode_cursor(key: Sequence[str]) -> str:
-    raw = json.dumps(list(key), separators=(",", ":")).encode()
+    """UTF-8, not `\\u` escapes: a non-ASCII name costs 2-4 bytes a character, not 6-12, so
+    the cursors `decode_cursor` accepts cover every key this encodes."""
+    raw = json.dumps(list(key), separators=(",", ":"), ensure_ascii=False).encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+def _malformed() -> InvalidRequest:
+    return InvalidRequest("the cursor is malformed", [FieldError("cursor", "not a cursor")])
+
+
 def decode_cursor(cursor: str) -> tuple[str, ...]:
-    bad = InvalidRequest("the cursor is malformed", [FieldError("cursor", "not a cursor")])
+    """The sort key a cursor holds; anything that is not a cursor `encode_cursor` could have
+    made (too long, not base64url JSON, not a non-empty list of strings, a NUL no database
+    column stores) is `InvalidRequest`, so a forged cursor is a 400, never a 500."""
+    bad = _malformed()
     if len(cursor) > MAX_CURSOR_CHARS:
         raise bad
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         value = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, RecursionError):
         raise bad from None
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or not value:
+    if not isinstance(value, list) or not value:
+        raise bad
+    if not all(isinstance(v, str) and "\x00" not in v for v in value):
         raise bad
     return tuple(value)

@@ -65,7 +65,7 @@ async def list_things(
     cursor: str | None = None,
 ) -> ThingList:
     """Five things, two a page unless `limit` says otherwise (keyset on the index)."""
-    page = PageRequest.of(limit or 2, cursor)
+    page = PageRequest.of(2 if limit is None else limit, cursor, key_size=1)
     start = int(page.after[0]) if page.after else 0
     end = min(start + page.limit, THINGS)
     after = encode_cursor([str(end)]) if end < THINGS else None

@@ -270,3 +270,9 @@ def test_insufficient_permission_is_403_insufficient_scope(api: Api) -> None:
     params = challenge(response)
     assert params["error"] == "insufficient_scope"  # §3.1
     assert "error_description" in params
+
+
+@pytest.mark.parametrize("query", [{"cursor": "!!!"}, {"cursor": "A" * 5000}, {"limit": "0"}])
+def test_a_bad_page_request_is_400_naming_the_parameter(api: Api, query: dict[str, str]) -> None:
+    document = problem(api.get(PROBLEM_PATH, params=query), 400)
+    assert [e["field"] for e in document["errors"]] == list(query)

@@ -9,15 +9,22 @@ can lose an update came without one.
 
 from __future__ import annotations
 
+import re
+
 from fastapi import Request
 
 __all__ = ["etag", "if_match"]
 
 MAX_HEADER_CHARS = 512
+ETAGC = re.compile(r"[\x21\x23-\x7e]+")
 
 
 def etag(version: str) -> str:
-    """The strong entity tag of a version (RFC 9110 §8.8.3)."""
+    """The strong entity tag of a version (RFC 9110 §8.8.3). A version is made of `etagc`
+    characters (%x21 / %x23-7E: no quote, space or control), so the tag is a valid header
+    value and `if_match` reads back exactly the version."""
+    if not version or not ETAGC.fullmatch(version):
+        raise ValueError(f"not a version an entity tag can carry: {version!r}")
     return f'"{version}"'
 
 
