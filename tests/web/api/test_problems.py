@@ -17,6 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import Connection
 
+from authbridge.web.api.openapi import PROBLEM_REF, document
 from authbridge.web.app import create_app
 from tests.conftest import make_settings, started_clients
 from tests.web.api.conftest import Api
@@ -276,3 +277,15 @@ def test_insufficient_permission_is_403_insufficient_scope(api: Api) -> None:
 def test_a_bad_page_request_is_400_naming_the_parameter(api: Api, query: dict[str, str]) -> None:
     document = problem(api.get(PROBLEM_PATH, params=query), 400)
     assert [e["field"] for e in document["errors"]] == list(query)
+
+
+def test_the_document_lists_the_problems_the_foundation_can_answer() -> None:
+    """Documented, so a client (and schemathesis) expects them: 400/401/403/503 everywhere,
+    413 wherever there is a body, each an `application/problem+json` `Problem`."""
+    paths = document([echo])["paths"]
+    post_responses = paths[PROBLEM_PATH]["post"]["responses"]
+    get_responses = paths[PROBLEM_PATH + "/{number}"]["get"]["responses"]
+    for status in ("400", "401", "403", "503", "413"):
+        content = post_responses[status]["content"]
+        assert content == {"application/problem+json": {"schema": PROBLEM_REF}}
+    assert "413" not in get_responses and "422" not in get_responses

@@ -33,6 +33,7 @@ PROBLEM_STATUSES = {
     404: "No such resource.",
     409: "Conflicts with the current state, or managed elsewhere.",
     412: "`If-Match` named another version.",
+    413: "The request body is larger than the server accepts.",
     428: "This write needs `If-Match`.",
     503: "The database is unavailable; retry after `Retry-After` seconds.",
 }
@@ -47,7 +48,9 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "title": {"type": "string"},
         "status": {"type": "integer"},
         "detail": {"type": "string"},
+        "instance": {"type": "string"},
         "errors": {
+            "description": "On 400: each invalid field (`body` when the body is not JSON).",
             "type": "array",
             "items": {
                 "type": "object",
@@ -105,6 +108,7 @@ def document(routers: Sequence[APIRouter]) -> dict[str, Any]:
         "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     }
     always = problems(*ALWAYS)
+    with_body = problems(413)
     for item in doc.get("paths", {}).values():
         for operation in item.values():
             if not isinstance(operation, dict) or "responses" not in operation:
@@ -113,6 +117,9 @@ def document(routers: Sequence[APIRouter]) -> dict[str, Any]:
             responses.pop("422", None)
             for status, response in always.items():
                 responses.setdefault(str(status), response)
+            if "requestBody" in operation:  # web/limits.py refuses it while it streams
+                for status, response in with_body.items():
+                    responses.setdefault(str(status), response)
             operation.setdefault("security", [{"bearer": []}])
     return doc
 
