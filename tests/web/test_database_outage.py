@@ -6,10 +6,11 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from authbridge.web import ops
 from tests.web.conftest import AppFactory
@@ -22,10 +23,16 @@ def exhausted(app_factory: AppFactory) -> Iterator[TestClient]:
     client = app_factory(
         DATABASE__POOL_SIZE="1", DATABASE__POOL_TIMEOUT="0.5", SCIM__OKTA__AUTH_CODE="okta:secret"
     )
-    engine = client.app.state.services.ready().storage.db.engine  # type: ignore[attr-defined]
-    held: list[Connection] = [engine.connect() for _ in range(2)]  # pool_size + max_overflow
-    try:
+    with every_connection_held(client.app.state.services.ready().storage.db.engine):  # type: ignore[attr-defined]
         yield client
+
+
+@contextmanager
+def every_connection_held(engine: Engine, connections: int = 2) -> Iterator[None]:
+    """Holds `connections` (pool_size + max_overflow) so none is free: an outage."""
+    held: list[Connection] = [engine.connect() for _ in range(connections)]
+    try:
+        yield
     finally:
         for connection in held:
             connection.close()

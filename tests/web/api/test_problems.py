@@ -15,13 +15,13 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Connection
 
 from authbridge.web.api.openapi import PROBLEM_REF, document
 from authbridge.web.app import create_app
 from tests.conftest import make_settings, started_clients
 from tests.web.api.conftest import Api
 from tests.web.api.echo import PROBLEM_PATH, echo
+from tests.web.test_database_outage import every_connection_held
 
 
 @pytest.fixture
@@ -188,13 +188,8 @@ def test_types_are_stable_per_kind(api: Api) -> None:
 @pytest.fixture
 def exhausted(api: Api) -> Iterator[Api]:
     api.token("admin")  # minted while the database answers
-    engine = api.ready.storage.db.engine
-    held: list[Connection] = [engine.connect() for _ in range(2)]  # pool_size + max_overflow
-    try:
+    with every_connection_held(api.ready.storage.db.engine):
         yield api
-    finally:
-        for connection in held:
-            connection.close()
 
 
 def test_a_database_outage_is_503_with_retry_after(exhausted: Api) -> None:
