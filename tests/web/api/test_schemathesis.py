@@ -58,9 +58,9 @@ class Admin(requests.auth.AuthBase):
     schemathesis built it, so no generated or dropped Authorization header replaces it:
     refusals are test_authorization.py's subject; here every example is an admin's).
 
-    It survives the run: a fuzzed DELETE or disable that happened to hit its user (or a
-    role change) must not turn every later example into a 401 that hides bugs, so a 401
-    makes a new admin for the next request."""
+    It survives the run: a fuzzed DELETE or disable that happened to hit its user, or a
+    revoked binding, must not turn every later example into a 401 or 403 that hides bugs,
+    so either makes a new admin for the next request."""
 
     def __init__(self, ready: Ready) -> None:
         self.ready = ready
@@ -74,7 +74,9 @@ class Admin(requests.auth.AuthBase):
         return request
 
     def saw(self, status: int) -> None:
-        if status == 401:
+        # 401: its user was disabled or deleted, or its token revoked; 403: its admin
+        # binding was revoked (or a rule like "not yourself" refused; a new admin is cheap).
+        if status in (401, 403):
             self.token = ""
             self.reminted += 1
 
@@ -171,3 +173,23 @@ def test_every_published_operation_conforms_to_the_document(live: Live) -> None:
         f"{len(failures)} of {2 * len(operations)} operation runs failed "
         f"({EXAMPLES} examples each, {elapsed:.0f} s):\n  - " + "\n  - ".join(failures)
     )
+
+
+def test_the_harness_survives_its_admin_being_disabled_or_demoted(live: Live) -> None:
+    def status() -> int:
+        return live.session.get(live.url + "/api/v1/roles", timeout=TIMEOUT).status_code
+
+    def user() -> str:
+        return str(live.admin.ready.provider.access_claims(live.admin.token)["sub"])  # type: ignore[index]
+
+    assert status() == 200
+    live.admin.ready.storage.users.set_active(user(), False)
+    refused = status()
+    assert refused == 401  # a disabled user's token is refused
+    live.admin.saw(refused)
+    assert status() == 200
+    live.admin.ready.bindings.revoke("admin", user_id=user())
+    refused = status()
+    assert refused == 403  # no longer an admin
+    live.admin.saw(refused)
+    assert status() == 200
