@@ -6,12 +6,14 @@ and each response is checked: no 5xx, the status code and content type
 documented, the body valid against the documented schema, and data the document calls
 invalid refused (4xx). A new route is covered the moment it is published.
 
-`AUTHBRIDGE_SCHEMATHESIS_EXAMPLES` raises the examples per operation and mode (default 8) for
-a deeper local run.
+`AUTHBRIDGE_SCHEMATHESIS_EXAMPLES` (default 8 per operation and mode) and
+`AUTHBRIDGE_SCHEMATHESIS_SECONDS` (default 40, shared evenly; each run sends at least one
+example) raise both for a deeper local run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterator
@@ -49,6 +51,8 @@ CHECKS = [
 # with a 4xx: the declared constraints are the enforced ones.
 NEGATIVE_CHECKS = [*CHECKS, negative_data_rejection]
 EXAMPLES = int(os.environ.get("AUTHBRIDGE_SCHEMATHESIS_EXAMPLES", "8"))
+# Seconds for all the examples; each operation and mode gets an even share of what is left.
+BUDGET = float(os.environ.get("AUTHBRIDGE_SCHEMATHESIS_SECONDS", "40"))
 # Per request: a loaded CI machine is slow, but a request that takes this long is a finding.
 TIMEOUT = 10.0
 
@@ -134,7 +138,16 @@ def _first_lines(error: BaseException, lines: int = 12) -> str:
     return "\n      ".join(text.splitlines()[:lines])
 
 
-def _fuzz(live: Live, operation: schemathesis.APIOperation, mode: GenerationMode) -> None:
+class OutOfTime(Exception):
+    """This operation's share of the time budget is spent (not a failure)."""
+
+
+def _fuzz(
+    live: Live, operation: schemathesis.APIOperation, mode: GenerationMode, until: float
+) -> int:
+    """Runs the examples (until `until`, monotonic); how many were sent."""
+    sent = 0
+
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(
         max_examples=EXAMPLES,
@@ -145,8 +158,12 @@ def _fuzz(live: Live, operation: schemathesis.APIOperation, mode: GenerationMode
         suppress_health_check=list(HealthCheck),
     )
     def run(case: Case) -> None:
+        nonlocal sent
         if _only_authorization_is_invalid(case):
             return  # the session's auth puts a valid token back: nothing invalid is left
+        if sent and time.monotonic() > until:
+            raise OutOfTime
+        sent += 1
         response = case.call(base_url=live.url, session=live.session, timeout=TIMEOUT)
         live.admin.saw(response.status_code)
         try:
@@ -155,23 +172,34 @@ def _fuzz(live: Live, operation: schemathesis.APIOperation, mode: GenerationMode
         except FailureGroup as group:
             raise AssertionError(_report(case, response.status_code, group)) from None
 
-    run()
+    with contextlib.suppress(OutOfTime):
+        run()
+    return sent
 
 
 def test_every_published_operation_conforms_to_the_document(live: Live) -> None:
     started = time.monotonic()
     failures: list[str] = []
-    operations = _operations(live)
-    for operation in operations:
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            try:
-                _fuzz(live, operation, mode)
-            except (Exception, BaseExceptionGroup) as error:  # every failure is listed
-                failures.append(f"{operation.label} [{mode.value}]: {_first_lines(error)}")
+    runs = [
+        (operation, mode)
+        for operation in _operations(live)
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+    ]
+    sent = 0
+    for index, (operation, mode) in enumerate(runs):
+        # Each run gets an even share of what is left of the budget (at least one example
+        # each), so every operation is reached however many the document lists.
+        left = started + BUDGET - time.monotonic()
+        until = time.monotonic() + max(left, 0) / (len(runs) - index)
+        try:
+            sent += _fuzz(live, operation, mode, until)
+        except (Exception, BaseExceptionGroup) as error:  # every failure is listed
+            failures.append(f"{operation.label} [{mode.value}]: {_first_lines(error)}")
     elapsed = time.monotonic() - started
+    print(f"schemathesis: {len(runs)} runs, {sent} requests, {elapsed:.1f} s")
     assert not failures, (
-        f"{len(failures)} of {2 * len(operations)} operation runs failed "
-        f"({EXAMPLES} examples each, {elapsed:.0f} s):\n  - " + "\n  - ".join(failures)
+        f"{len(failures)} of {len(runs)} operation runs failed "
+        f"({sent} requests, {elapsed:.0f} s):\n  - " + "\n  - ".join(failures)
     )
 
 
