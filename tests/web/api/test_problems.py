@@ -284,3 +284,27 @@ def test_the_document_lists_the_problems_the_foundation_can_answer() -> None:
         content = post_responses[status]["content"]
         assert content == {"application/problem+json": {"schema": PROBLEM_REF}}
     assert "413" not in get_responses and "422" not in get_responses
+
+
+def test_every_documented_path_answers_405_with_all_its_methods(api: Api) -> None:
+    """RFC 9110 §15.5.6: for each path of the published document, a method it does not
+    list is a 405 problem whose Allow names exactly the methods it does list."""
+    methods = {"GET", "PUT", "POST", "DELETE", "PATCH"}
+    doc = api.get("/api/v1/openapi.json").json()
+    for path, item in doc["paths"].items():
+        concrete = re.sub(r"\{[^}]+\}", "x", path)
+        listed = {m.upper() for m in item if m.upper() in methods}
+        for method in sorted(methods - listed):
+            response = api.request(method, concrete, json={} if method != "GET" else None)
+            problem(response, 405)
+            allowed = {m.strip() for m in response.headers["allow"].split(",")} - {"HEAD"}
+            assert allowed == listed, (method, path, response.headers["allow"])
+
+
+def test_allow_names_the_methods_of_every_route_on_the_path(api: Api) -> None:
+    # GET /test-problems and POST, PUT, PATCH, DELETE /test-problems are five routes.
+    response = api.request("OPTIONS", PROBLEM_PATH)
+    problem(response, 405)
+    assert len(response.headers.get_list("allow")) == 1
+    allowed = {m.strip() for m in response.headers["allow"].split(",")}
+    assert {"GET", "POST", "PUT", "PATCH", "DELETE"} <= allowed

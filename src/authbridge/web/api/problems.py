@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -202,7 +202,33 @@ def install(app: FastAPI) -> None:
             404: f"there is no resource at {request.url.path}",
             405: f"{request.method} is not allowed here",
         }.get(exc.status_code, str(exc.detail))
-        return framework_problem(exc.status_code, detail, exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            starlettes = headers.pop("Allow", "")  # replaced, not sent twice
+            headers["allow"] = _allow(request, starlettes)
+        return framework_problem(exc.status_code, detail, headers)
+
+
+def _allow(request: Request, fallback: str) -> str:
+    """RFC 9110 §15.5.6: a 405 lists every method the resource supports. FastAPI makes one
+    route per method, and Starlette's 405 names only the first route whose path matched."""
+    methods = _route_methods(request.app.router.routes, request.url.path)
+    return ", ".join(sorted(methods)) if methods else fallback
+
+
+def _route_methods(routes: Iterable[Any], path: str) -> set[str]:
+    found: set[str] = set()
+    for route in routes:
+        # An included router (FastAPI keeps it whole) is searched through.
+        inner = getattr(route, "original_router", None)
+        children = inner.routes if inner is not None else getattr(route, "routes", None)
+        if children:
+            found |= _route_methods(children, path)
+            continue
+        regex, methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and methods and regex.match(path):
+            found.update(methods)
+    return found
 
 
 def _field_error(error: Mapping[str, Any]) -> FieldError:
