@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from authbridge.web.api.openapi import PROBLEM_REF, document
+from authbridge.web.api.problems import _challenge
 from authbridge.web.app import create_app
 from tests.conftest import make_settings, started_clients
 from tests.web.api.conftest import Api
@@ -308,3 +309,9 @@ def test_allow_names_the_methods_of_every_route_on_the_path(api: Api) -> None:
     assert len(response.headers.get_list("allow")) == 1
     allowed = {m.strip() for m in response.headers["allow"].split(",")}
     assert {"GET", "POST", "PUT", "PATCH", "DELETE"} <= allowed
+
+
+def test_a_challenge_description_is_kept_to_nqschar() -> None:
+    header = _challenge("invalid_token", 'a "quoted" \\ détail\n')
+    params = challenge(httpx.Response(401, headers={"www-authenticate": header}))
+    assert params["error_description"] == "a ?quoted? ? d?tail?"

@@ -151,10 +151,16 @@ def too_large(status: int, detail: str) -> tuple[str, bytes]:
 
 
 def _challenge(error: str | None, detail: str) -> str:
+    """RFC 6750 §3; `error_description` holds NQSCHAR only (%x20-21 / %x23-5B / %x5D-7E),
+    so a detail with a quote, backslash or non-ASCII character cannot break the header."""
     value = 'Bearer realm="authbridge"'
     if error is not None:
-        value += f', error="{error}", error_description="{detail}"'
+        description = "".join(c if c in NQSCHAR else "?" for c in detail)
+        value += f', error="{error}", error_description="{description}"'
     return value
+
+
+NQSCHAR = frozenset(chr(c) for c in range(0x20, 0x7F)) - {'"', "\\"}
 
 
 async def _call(handler: Any, request: Request, exc: Exception) -> Response:
