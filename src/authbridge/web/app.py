@@ -24,6 +24,7 @@ from authbridge.web import (
     scim_routes,
     wellknown,
 )
+from authbridge.web.api import auth as api_auth
 from authbridge.web.api import problems as api_problems
 from authbridge.web.limits import BodyLimitMiddleware, FormLimits, RouteLimit
 from authbridge.web.observability import ObservabilityMiddleware
@@ -76,7 +77,8 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     for api_router in api.ROUTERS:
         app.include_router(api_router)
     errors.install(app)
-    api_problems.install(app)  # after: it wraps the page handlers for /api/v1/
+    # After errors.install: it wraps the page handlers for /api/v1/.
+    api_problems.install(app, authenticate=api_auth.authenticated)
     server = settings.server
     app.add_middleware(
         BodyLimitMiddleware,

@@ -315,3 +315,19 @@ def test_a_challenge_description_is_kept_to_nqschar() -> None:
     header = _challenge("invalid_token", 'a "quoted" \\ détail\n')
     params = challenge(httpx.Response(401, headers={"www-authenticate": header}))
     assert params["error_description"] == "a ?quoted? ? d?tail?"
+
+
+def test_a_body_that_is_not_json_is_not_reported_to_an_anonymous_caller(api: Api) -> None:
+    """FastAPI parses the body before the route's dependencies run: without a check, an
+    anonymous caller's broken JSON would be answered 400 (about the body), not 401."""
+    anonymous = api.post(PROBLEM_PATH, role=None, content="{", headers=JSON)
+    problem(anonymous, 401)
+    assert set(challenge(anonymous)) == {"realm"}
+    forged = api.post(PROBLEM_PATH, role=None, content="{", headers={**JSON, **BAD_TOKEN})
+    problem(forged, 401)
+    assert challenge(forged)["error"] == "invalid_token"
+    assert problem(api.post(PROBLEM_PATH, content="{", headers=JSON), 400)["errors"]
+
+
+JSON = {"content-type": "application/json"}
+BAD_TOKEN = {"authorization": "Bearer a.b.c"}

@@ -26,7 +26,7 @@ from authbridge.web.api.problems import ApiProblem
 from authbridge.web.dependencies import services_of
 from authbridge.web.security import client_address
 
-__all__ = ["Caller", "Permission", "require"]
+__all__ = ["Caller", "Permission", "authenticated", "require"]
 
 PRINCIPAL_KINDS: dict[str, ActorKind] = {"service": "service_account", "robot": "robot"}
 MAX_TOKEN_CHARS = 16384
@@ -66,16 +66,24 @@ def _bearer(request: Request) -> str:
     return value
 
 
+async def authenticated(request: Request) -> dict[str, Any]:
+    """The claims of the request's valid bearer token; else a 400 (malformed credentials)
+    or 401 (none, or invalid, expired, revoked) problem. No permission is checked."""
+    token = _bearer(request)
+    ready = services_of(request).ready()
+    claims: dict[str, Any] | None = await run_in_threadpool(ready.provider.access_claims, token)
+    if claims is None:
+        raise _unauthorized("the access token is invalid, expired or revoked", "invalid_token")
+    return claims
+
+
 def require(permission: str) -> Callable[[Request], Awaitable[Caller]]:
     """A dependency: the caller, if their roles hold `permission` at system scope; else a 401
     (no, or a bad, token) or 403 (`insufficient_scope`) problem."""
 
     async def dependency(request: Request) -> Caller:
-        token = _bearer(request)
+        claims = await authenticated(request)
         ready = services_of(request).ready()
-        claims = await run_in_threadpool(ready.provider.access_claims, token)
-        if claims is None:
-            raise _unauthorized("the access token is invalid, expired or revoked", "invalid_token")
         user_id = str(claims["sub"])
         if not await run_in_threadpool(ready.bindings.allows, user_id, permission):
             raise ApiProblem(

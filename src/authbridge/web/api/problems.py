@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -169,9 +169,13 @@ async def _call(handler: Any, request: Request, exc: Exception) -> Response:
     return response
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, authenticate: Callable[[Request], Awaitable[Any]]) -> None:
     """Handlers for API errors. Malformed requests and framework HTTP errors are problem
-    documents only under `/api/v1/`; elsewhere `web/errors.py` answers as before."""
+    documents only under `/api/v1/`; elsewhere `web/errors.py` answers as before.
+
+    `authenticate` (auth.authenticated) runs before a body that is not JSON is reported:
+    FastAPI parses the body before it resolves a route's dependencies, so without it an
+    anonymous caller would be told about the body (400) before being refused (401)."""
     fallback_validation = app.exception_handlers.get(RequestValidationError)
     fallback_http = app.exception_handlers.get(HTTPException)
 
@@ -194,6 +198,11 @@ def install(app: FastAPI) -> None:
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
         if not is_api(request) and fallback_validation is not None:
             return await _call(fallback_validation, request, exc)
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            try:
+                await authenticate(request)
+            except ApiProblem as refused:
+                return await api_problem(request, refused)
         errors = [_field_error(e) for e in exc.errors()]
         error = InvalidRequest("the request is malformed", errors)
         return problem_response(
