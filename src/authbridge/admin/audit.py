@@ -76,10 +76,7 @@ class AuditAdmin:
         # One row more than the page: whether a next page exists, without a count.
         rows = self._store.query(where, limit=page.limit + 1, after=after)
         items = rows[: page.limit]
-        last = items[-1] if items else None
-        cursor = (
-            encode_cursor((last.at.isoformat(), str(last.id)))
-            if more and last is not None
-            else None
-        )
-        return Page(items, cursor)
+        if len(rows) <= page.limit or not items:
+            return Page(items)
+        last = items[-1]
+        return Page(items, encode_cursor((last.at.isoformat(), str(last.id))))
