@@ -130,7 +130,7 @@ class AuditedEvents:
                 "token.revoked",
                 _client(client_id, address),
                 Target("client", client_id),
-                details={"tokenType": kind},
+                details={"revoked": kind},
             )
         )
 

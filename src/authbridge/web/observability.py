@@ -85,9 +85,26 @@ def redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Mappi
             continue
         if name != "event" and SECRET_NAME.search(name):
             event[name] = REDACTED
-        elif isinstance(value, str):
-            event[name] = _scrub(value)
+        else:
+            event[name] = _clean(value)
     return event
+
+
+def _clean(value: Any, depth: int = 0) -> Any:
+    """`redact` inside structured values (an audit event's `details`, `actor`): the same
+    rules, by name and in text, at every level (bounded depth)."""
+    if isinstance(value, str):
+        return _scrub(value)
+    if depth > 8:
+        return value
+    if isinstance(value, Mapping):
+        return {
+            k: REDACTED if isinstance(k, str) and SECRET_NAME.search(k) else _clean(v, depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_clean(v, depth + 1) for v in value]
+    return value
 
 
 class _StderrLogger:
