@@ -95,3 +95,19 @@ def test_reading_needs_audit_read(api: Api) -> None:
     assert_problem(api.get(PATH, role="viewer"), 403)
     assert_problem(api.get(PATH, role=None), 401)
     assert api.get(PATH, role="admin").status_code == 200
+
+
+def test_admin_actions_are_counted_with_bounded_labels(api: Api) -> None:
+    from authbridge.audit.events import Actor, AuditEvent, Target
+    from tests.web.metrics import scrape
+
+    admin = Actor("user", "admin-1")
+    for type in ("user.disabled", "user.disabled", "user.made-up-by-someone", "signin.failed"):
+        api.ready.audit.record(AuditEvent(type, admin, Target("user", "u1")))
+    api.ready.audit.record(AuditEvent("user.created", Actor("scim", "okta"), outcome="failure"))
+    metrics = scrape(api.client)
+    name = "authbridge_admin_actions_total"
+    assert metrics.value(name, action="user.disabled", outcome="success") == 2
+    assert metrics.value(name, action="user.other", outcome="success") == 1
+    # Sign-ins and SCIM's writes have metrics of their own.
+    assert {labels["action"] for labels in metrics.labels(name)} == {"user.disabled", "user.other"}
