@@ -18,7 +18,6 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from dataclasses import asdict
 from typing import Any, Protocol
 
 import structlog
@@ -35,6 +34,8 @@ BATCH = 200
 INTERVAL = 0.2
 CAPACITY = 10_000
 CLOSE_WAIT = 5.0
+# How often the writer looks whether a batch is full while it gathers one.
+POLL = 0.02
 
 
 class AuditObserver(Protocol):
@@ -74,17 +75,37 @@ def to_record(event: AuditEvent) -> AuditRecord:
 
 
 def _line(event: AuditEvent) -> dict[str, Any]:
-    fields: dict[str, Any] = {
-        "audit": True,
-        "outcome": event.outcome,
-        "at": event.at.isoformat(),
-        "actor": {k: v for k, v in asdict(event.actor).items() if v is not None},
-    }
-    if event.target is not None:
-        fields["target"] = {k: v for k, v in asdict(event.target).items() if v is not None}
+    """The log line's fields: flat, only what is set (built by hand: `dataclasses.asdict`
+    deep-copies and cost more than the rest of `record()` together)."""
+    actor, target = event.actor, event.target
+    fields: dict[str, Any] = {"audit": True, "outcome": event.outcome, "actor_kind": actor.kind}
+    for name, value in (
+        ("actor_id", actor.id),
+        ("actor_name", actor.name),
+        ("address", actor.address),
+        ("user_agent", actor.user_agent),
+        ("request_id", actor.request_id),
+    ):
+        if value is not None:
+            fields[name] = value
+    if target is not None:
+        fields["target_type"] = target.type
+        fields["target_id"] = target.id
+        if target.name is not None:
+            fields["target_name"] = target.name
     if event.details:
         fields["details"] = dict(event.details)
     return fields
+
+
+class _Stop:
+    """The writer's last item (close())."""
+
+
+_STOP = _Stop()
+# What the queue holds: an event's row, a flush marker (set once everything before it is
+# written), or the stop item.
+_Item = AuditRecord | threading.Event | _Stop
 
 
 class AuditLog:
@@ -103,10 +124,8 @@ class AuditLog:
         self._observer: AuditObserver = observer if observer is not None else NoObserver()
         self._batch = batch
         self._interval = interval
-        self._queue: queue.Queue[AuditRecord | None] = queue.Queue(maxsize=capacity)
-        # Events queued or being written: flush() waits until it is zero.
-        self._pending = 0
-        self._idle = threading.Condition()
+        # One lock per put on the caller's side and nothing else: the queue's.
+        self._queue: queue.Queue[_Item] = queue.Queue(maxsize=capacity)
         self._closed = False
         self._thread: threading.Thread | None = None
         if store is not None:
@@ -129,26 +148,23 @@ class AuditLog:
         if self._closed:
             self._dropped("closed", 1, event.type)
             return
-        with self._idle:
-            self._pending += 1
         try:
             self._queue.put_nowait(to_record(event))
         except queue.Full:
-            self._done(1)
             self._dropped("overflow", 1, event.type)
 
     # Lifecycle -----------------------------------------------------------------------
 
     def flush(self, timeout: float = CLOSE_WAIT) -> bool:
         """Wait until every event recorded so far is stored (or dropped); False on timeout."""
-        deadline = time.monotonic() + timeout
-        with self._idle:
-            while self._pending:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._idle.wait(left)
-        return True
+        if self._thread is None or not self._thread.is_alive():
+            return True
+        marker = threading.Event()
+        try:
+            self._queue.put(marker, timeout=timeout)
+        except queue.Full:
+            return False
+        return marker.wait(timeout)
 
     def close(self, timeout: float = CLOSE_WAIT) -> None:
         """Store what is queued and stop the writer (Services.stop(), the CLI at exit)."""
@@ -157,33 +173,51 @@ class AuditLog:
         self._closed = True
         if self._thread is not None:
             try:
-                self._queue.put(None, timeout=timeout)
+                self._queue.put(_STOP, timeout=timeout)
             except queue.Full:
-                log.error("audit_writer_stuck", pending=self._pending)
+                log.error("audit_writer_stuck", queued=self._queue.qsize())
                 return
             self._thread.join(timeout)
 
     # The writer ----------------------------------------------------------------------
 
     def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if first is None:
-                break
-            batch = [first]
+        while True:
+            item = self._queue.get()
+            if isinstance(item, _Stop):
+                return
+            if isinstance(item, threading.Event):
+                item.set()
+                continue
+            batch = [item]
+            # Let a batch gather for up to `interval`, less once `batch` events wait: one
+            # INSERT and one commit per batch. Polled, not a get() per event with a
+            # timeout: that cost a condition wait for every event.
             deadline = time.monotonic() + self._interval
-            while len(batch) < self._batch:
+            while self._queue.qsize() < self._batch - 1:
                 left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                time.sleep(min(left, POLL))
+            markers: list[threading.Event] = []
+            stop = False
+            while len(batch) < self._batch:
                 try:
-                    item = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
+                    item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is None:
-                    stopping = True
+                if isinstance(item, _Stop):
+                    stop = True
+                    break
+                if isinstance(item, threading.Event):
+                    markers.append(item)  # set once what came before it is written
                     break
                 batch.append(item)
             self._write(batch)
+            for marker in markers:
+                marker.set()
+            if stop:
+                return
 
     def _write(self, batch: list[AuditRecord]) -> None:
         assert self._store is not None
@@ -192,14 +226,6 @@ class AuditLog:
         except Exception as exc:
             # The lines were logged at record(); the rows are lost: count and say so.
             self._dropped("database", len(batch), batch[0].type, error=exc)
-        finally:
-            self._done(len(batch))
-
-    def _done(self, count: int) -> None:
-        with self._idle:
-            self._pending -= count
-            if self._pending <= 0:
-                self._idle.notify_all()
 
     def _dropped(
         self, reason: str, count: int, first: str, error: BaseException | None = None
