@@ -10,8 +10,8 @@ from authbridge.storage.audit import AuditFilter, AuditRecord
 from authbridge.web.services import Ready
 from tests.provider.conftest import SECRET
 from tests.provider.test_token import BASIC, TOKEN, code_for, redeem
-from tests.web.test_pages import sign_in
 from tests.web.metrics import scrape
+from tests.web.test_pages import sign_in
 
 
 def _ready(client: TestClient) -> Ready:

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from authbridge.config.model import ScimSettings
 from authbridge.storage import Storage
+from authbridge.storage.audit import AuditRow
 from authbridge.storage.models import RoleBinding, TeamMember
 from authbridge.storage.models import User as UserRow
 from authbridge.storage.scim.errors import (
@@ -30,7 +31,6 @@ from authbridge.storage.scim.errors import (
 from authbridge.storage.scim.group_store import GroupFields, GroupStore, MemberChange
 from authbridge.storage.scim.store import Search
 from authbridge.storage.scim.user_store import UserStore
-from authbridge.storage.audit import AuditRow
 from authbridge.storage.scim_models import ScimUserValue
 
 USER_MODEL: Any = User[EnterpriseUser]
