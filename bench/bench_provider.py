@@ -2,6 +2,11 @@
 client-credentials grants/s, next to a peer measured in the same run.
 
     python bench/bench_provider.py [--seconds 10] [--concurrency 32] [--workers 2]
+    python bench/bench_provider.py --audit [--rounds 3] [--seconds 8]
+
+`--audit`: refresh grants/s with the audit log on and off, in one run (two servers, same
+seed, measured in alternating rounds on/off/off/on/...; medians and the ratio; goal: on
+within 5% of off). Logging at `info` (the default), so "on" also pays the event's JSON line.
 
 One run measures, on this machine, each over HTTP/1.1 keep-alive on loopback:
 
@@ -99,7 +104,9 @@ def app():
 """
 
 
-def seed_authbridge(workdir: Path, port: int, families: int) -> tuple[list[str], str]:
+def seed_authbridge(
+    workdir: Path, port: int, families: int, *, audit: bool = True, log_level: str = "warning"
+) -> tuple[list[str], str]:
     """Config, schema, a user with `families` refresh-token families, a service account."""
     from authbridge.clock import utcnow
     from authbridge.config import load_settings
@@ -112,7 +119,8 @@ def seed_authbridge(workdir: Path, port: int, families: int) -> tuple[list[str],
     config.write_text(
         f"server:\n  issuer: http://127.0.0.1:{port}\n"
         f"database:\n  url: sqlite:///{db}\n"
-        "logging:\n  level: warning\n"
+        f"logging:\n  level: {log_level}\n"
+        f"audit:\n  enabled: {'true' if audit else 'false'}\n"
         f"clients:\n  bench:\n    secret: {SECRET}\n"
         "    redirectUris: ['https://rp.example/cb']\n"
     )
@@ -311,6 +319,8 @@ async def run_load(
             if status == 200:
                 if refresh is not None:
                     refresh = json.loads(payload)["refresh_token"]
+                    assert bodies is not None
+                    bodies[index] = refresh  # the next round goes on from the newest
                 if counting:
                     result.grants += 1
                     result.latencies.append(elapsed)
@@ -358,12 +368,97 @@ def report(rows: list[Result]) -> None:
         )
 
 
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def audit_comparison(args: argparse.Namespace) -> None:
+    """Refresh grants/s with the audit log on and off, two servers in one run."""
+    print(
+        f"{os.cpu_count()} CPUs; {args.concurrency} connections; {args.rounds} rounds of "
+        f"{args.seconds:.0f}s per server; {args.workers} uvicorn worker(s), SQLite (WAL), "
+        "logging at info"
+    )
+    results: dict[str, list[Result]] = {"on": [], "off": []}
+    with (
+        tempfile.TemporaryDirectory(prefix="authbridge-bench-on-") as on_dir,
+        tempfile.TemporaryDirectory(prefix="authbridge-bench-off-") as off_dir,
+    ):
+        servers: dict[str, tuple[int, list[str], subprocess.Popen[bytes]]] = {}
+        try:
+            for mode, temp in (("on", on_dir), ("off", off_dir)):
+                port = free_port()
+                tokens, config = seed_authbridge(
+                    Path(temp), port, args.concurrency, audit=mode == "on", log_level="info"
+                )
+                servers[mode] = (
+                    port,
+                    tokens,
+                    start_authbridge(Path(temp), port, config, args.workers),
+                )
+            # Alternating order (on off, off on, ...): a drift of the machine's speed over the
+            # run falls on both alike.
+            for round_ in range(args.rounds):
+                order = ("on", "off") if round_ % 2 == 0 else ("off", "on")
+                for mode in order:
+                    port, tokens, server = servers[mode]
+                    result = asyncio.run(
+                        run_load(
+                            f"refresh, audit {mode} (round {round_ + 1})",
+                            port,
+                            "/oauth2/token",
+                            tokens,
+                            args.seconds,
+                            args.concurrency,
+                            basic("bench"),
+                            server.pid,
+                            "",
+                        )
+                    )
+                    results[mode].append(result)
+            # What the audit log stored, read from the "on" server's database afterwards.
+            stored = _audit_rows(Path(on_dir))
+        finally:
+            for _port, _tokens, server in servers.values():
+                server.terminate()
+                server.wait(timeout=20)
+    report([r for pair in zip(results["on"], results["off"], strict=True) for r in pair])
+    on = median([r.rate for r in results["on"]])
+    off = median([r.rate for r in results["off"]])
+    on_cpu = median([r.per_cpu for r in results["on"]])
+    off_cpu = median([r.per_cpu for r in results["off"]])
+    print(f"\nmedian refresh grants/s: audit on {on:,.0f}, audit off {off:,.0f}")
+    print(
+        f"audit on / off: {on / off:.3f} per wall-second, {on_cpu / off_cpu:.3f} per server "
+        f"CPU-second; events stored by the 'on' server: {stored:,}"
+    )
+    print(f"goal (on within 5% of off): {'met' if on / off >= 0.95 else 'not met'}")
+
+
+def _audit_rows(workdir: Path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(workdir / "bench.db") as connection:
+        return int(connection.execute("SELECT count(*) FROM audit_events").fetchone()[0])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument(
+        "--audit", action="store_true", help="refresh grants/s with the audit log on and off"
+    )
+    parser.add_argument("--rounds", type=int, default=4, help="rounds per server (--audit)")
     args = parser.parse_args()
+    if args.audit:
+        audit_comparison(args)
+        return
     print(
         f"{os.cpu_count()} CPUs; {args.concurrency} connections; {args.seconds:.0f}s per "
         f"measurement; authbridge with {args.workers} uvicorn worker(s), SQLite (WAL)"

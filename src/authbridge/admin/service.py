@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from authbridge.admin.audit import AuditAdmin
 from authbridge.admin.roles import RoleAdmin
 from authbridge.audit.events import AuditSink
 from authbridge.config import Settings
@@ -22,6 +23,8 @@ __all__ = ["Admin", "build_admin"]
 class Admin:
     audit: AuditSink
     roles: RoleAdmin
+    # Reading the audit log (`audit` above is where events are written).
+    audit_events: AuditAdmin
 
 
 def build_admin(
@@ -35,5 +38,7 @@ def build_admin(
     audit: AuditSink,
 ) -> Admin:
     """Wire the admin services over the given ones (nothing is built twice)."""
-    del settings, storage, provider, revocation, membership  # used as resources arrive
-    return Admin(audit=audit, roles=RoleAdmin(bindings.catalog))
+    del settings, provider, revocation, membership  # used as resources arrive
+    return Admin(
+        audit=audit, roles=RoleAdmin(bindings.catalog), audit_events=AuditAdmin(storage.audit)
+    )

@@ -16,7 +16,10 @@ from authbridge.clock import utcnow
 
 __all__ = ["Actor", "ActorKind", "AuditEvent", "AuditSink", "NullAudit", "Outcome", "Target"]
 
-ActorKind = Literal["user", "service_account", "robot", "cli", "scim", "system", "anonymous"]
+# "client": an OAuth client that authenticated at the token endpoint (token events).
+ActorKind = Literal[
+    "user", "service_account", "robot", "client", "cli", "scim", "system", "anonymous"
+]
 Outcome = Literal["success", "failure"]
 
 

@@ -11,8 +11,11 @@ import typer
 import yaml
 from rich.console import Console
 
+from authbridge.audit.events import AuditEvent, Target
+from authbridge.audit.log import AuditLog
 from authbridge.cli import login as login_commands
 from authbridge.cli.api import api as api_command
+from authbridge.cli.audit import audit_app, cli_actor
 from authbridge.cli.clients import clients_app, robots_app, service_accounts_app
 from authbridge.cli.doctor import doctor
 from authbridge.cli.options import ConfigOption
@@ -43,6 +46,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
 app.add_typer(roles_app, name="roles")
 app.add_typer(bindings_app, name="bindings")
+app.add_typer(audit_app, name="audit")
 app.add_typer(clients_app, name="clients")
 app.add_typer(service_accounts_app, name="service-accounts")
 app.add_typer(robots_app, name="robots")
@@ -204,6 +208,16 @@ def keys_rotate(config: ConfigOption = None) -> None:
     _storage, ring = _keyring(settings)
     ring.ensure_key()
     row = ring.rotate()
+    audit = AuditLog(_storage.audit if settings.audit.enabled else None)
+    audit.record(
+        AuditEvent(
+            "key.rotated",
+            cli_actor(),
+            Target("key", row.kid),
+            details={"alg": row.alg, "signsFrom": row.signs_from.isoformat()},
+        )
+    )
+    audit.close()
     starts = row.signs_from.strftime("%Y-%m-%d %H:%M:%S")
     out.print(f"New key {row.kid} ({row.alg}) published; it signs from {starts} UTC.")
 

@@ -7,11 +7,13 @@ from the command line ends the same credentials as a SCIM deactivation.
 
 from __future__ import annotations
 
+import atexit
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from authbridge.admin.service import Admin, build_admin
-from authbridge.audit.events import AuditSink, NullAudit
+from authbridge.audit.log import AuditLog
 from authbridge.config import Settings
 from authbridge.directory.membership import MembershipEngine
 from authbridge.directory.revocation import Revocation
@@ -36,6 +38,8 @@ class Operator:
     bindings: RoleBindings
     membership: MembershipEngine
     admin: Admin
+    # The audit log: closed (its queue stored) when the command exits.
+    audit: AuditLog
 
 
 def open_operator(config: Path | None) -> Operator:
@@ -53,7 +57,10 @@ def open_operator(config: Path | None) -> Operator:
     revocation = Revocation(sessions=storage.sessions, tokens=provider, changes=storage.changes)
     bindings = RoleBindings(storage, provider.roles)
     membership = MembershipEngine(storage, settings.teams)
-    audit: AuditSink = NullAudit()
+    audit = AuditLog(storage.audit if settings.audit.enabled else None)
+    # A command's events are stored before the process ends, however it ends (return,
+    # typer.Exit, an error): the writer thread is a daemon and would be cut off.
+    atexit.register(audit.close)
     return Operator(
         settings=settings,
         storage=storage,
@@ -70,6 +77,7 @@ def open_operator(config: Path | None) -> Operator:
             membership=membership,
             audit=audit,
         ),
+        audit=audit,
     )
 
 
@@ -79,4 +87,8 @@ def open_storage(settings: Settings) -> Storage:
     or revocation reaches every running replica at once."""
     db = Database(settings.database.url)
     db.upgrade()
-    return Storage(db, change_bus(db, settings.redis.url))
+    return Storage(
+        db,
+        change_bus(db, settings.redis.url),
+        audit_retention=timedelta(days=settings.audit.retention_days),
+    )

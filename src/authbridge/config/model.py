@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.alias_generators import to_camel
 
 __all__ = [
+    "AuditSettings",
     "AuthSettings",
     "AuthorizerSettings",
     "ClientSettings",
@@ -622,6 +623,19 @@ class TelemetrySettings(Section):
         return value
 
 
+class AuditSettings(Section):
+    """The audit log (audit/log.py): every admin action, sign-in, token event, SCIM write
+    and key rotation, stored and also written as a JSON log line."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Store events in the database (off: only the JSON log lines are kept).",
+    )
+    retention_days: int = Field(
+        default=90, ge=1, le=3650, description="Events older than this are deleted."
+    )
+
+
 class Settings(Section):
     """The whole configuration."""
 
@@ -644,6 +658,7 @@ class Settings(Section):
         "(`teams.<name>.sources: [scim:okta, idp:okta]`).",
     )
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     clients: dict[str, ClientSettings] = Field(
         default_factory=dict, description="OAuth clients of the OpenID Provider, by client id."
     )

@@ -45,7 +45,6 @@ from authbridge.directory.roles import (
 from authbridge.storage import Storage
 from authbridge.storage.errors import Conflict
 from authbridge.storage.models import User
-from authbridge.storage.scim.audit import record_refused_login
 
 __all__ = ["IdentityLinker", "SignInRefused", "namespaced_username", "provisioned_account"]
 
@@ -64,10 +63,23 @@ def namespaced_username(name: str) -> bool:
 class SignInRefused(Exception):
     """The IdP vouched for someone this service does not let in; the message says why."""
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        reason: str = "policy",
+        source: str | None = None,
+        user_id: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        # For the audit log's `signin.refused` event (web/oauth_client_routes.py records it):
+        # why, which authoritative SCIM source refused, and whose account it was.
+        self.reason = reason
+        self.source = source
+        self.user_id = user_id
 
 
 def provisioned_account(
@@ -167,15 +179,13 @@ class IdentityLinker:
             reason=reason,
             user_id=user.id if user is not None else None,
         )
-        record_refused_login(
-            self.storage,
-            source=source,
-            connector_id=identity.connector_id,
-            subject=identity.subject,
-            user_id=user.id if user is not None else None,
+        raise SignInRefused(
+            message,
+            hint,
             reason=reason,
+            source=source,
+            user_id=user.id if user is not None else None,
         )
-        raise SignInRefused(message, hint)
 
     def _check_domains(self, identity: Identity, policy: SignupPolicy) -> None:
         # Only a verified address says anything about which organisation someone is in.

@@ -205,7 +205,11 @@ class Grants:
         )
         row = outcome.row
         if outcome.problem == "reused":
-            self.events.refresh_reuse_detected(client.client_id)
+            self.events.refresh_reuse_detected(
+                client.client_id,
+                user_id=row.user_id if row is not None else None,
+                family_id=row.family_id if row is not None else None,
+            )
         if outcome.problem == "other client" and row is not None:
             # A token of another client was presented: it leaked, so its family dies.
             self.store.revoke_family(row.family_id)

@@ -226,12 +226,12 @@ class OpenIDProvider:
             client_id = client.client_id
             body = self.grants.handle(client, form)
         except OAuthError as exc:
-            self.events.grant(grant_type, client_id, exc.error)
+            self.events.grant(grant_type, client_id, exc.error, address=address)
             raise
         except Exception:
-            self.events.grant(grant_type, client_id, "server_error")
+            self.events.grant(grant_type, client_id, "server_error", address=address)
             raise
-        self.events.grant(grant_type, client_id, "success")
+        self.events.grant(grant_type, client_id, "success", address=address)
         return body
 
     # Device authorization (RFC 8628 §3.1-3.2) --------------------------------------
@@ -339,21 +339,25 @@ class OpenIDProvider:
         if not token:
             raise OAuthError("invalid_request", "token is missing")
         found = self.store.refresh_token(digest(token))
+        kind = "unknown"
         if found is not None:
             if found[0].client_id == client.client_id:
                 # §2.1: revoking a refresh token should revoke its whole grant.
                 self.store.revoke_family(found[0].family_id)
-            return
-        claims = self.own_tokens.access_token(token)
-        if claims is not None and claims.get("client_id") == client.client_id:
-            self.store.revoke_jti(str(claims["jti"]), datetime.fromtimestamp(claims["exp"], UTC))
+                kind = "refresh_token"
+        else:
+            claims = self.own_tokens.access_token(token)
+            if claims is not None and claims.get("client_id") == client.client_id:
+                exp = datetime.fromtimestamp(claims["exp"], UTC)
+                self.store.revoke_jti(str(claims["jti"]), exp)
+                kind = "access_token"
+        self.events.token_revoked(client.client_id, kind, address=address)
 
     def introspect(
         self, authorization: str | None, form: Mapping[str, str], address: str | None = None
     ) -> dict[str, Any]:
         """RFC 7662 §2: only authenticated confidential clients may ask."""
         client = self._authenticate(authorization, form, address, allow_public=False)
-        del client
         token = form.get("token")
         if not token:
             raise OAuthError("invalid_request", "token is missing")
@@ -380,6 +384,7 @@ class OpenIDProvider:
                     "exp": int(min(row.family_expires_at, row.idle_expires_at).timestamp()),
                     "iss": self.settings.server.issuer,
                 }
+        self.events.introspected_inactive(client.client_id, address=address)
         return {"active": False}
 
     def revoke_user(self, user_id: str) -> int:

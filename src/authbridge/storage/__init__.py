@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from authbridge.storage import (
     provider_models,  # noqa: F401  (the provider's tables)
     scim_models,  # noqa: F401  (SCIM provisioning's tables)
 )
+from authbridge.storage.audit import DEFAULT_RETENTION, AuditStore
 from authbridge.storage.bindings import RoleBindingStore
 from authbridge.storage.database import Database
 from authbridge.storage.errors import Conflict, StorageError, Unavailable
@@ -21,6 +24,7 @@ from authbridge.storage.teams import TeamStore
 from authbridge.storage.users import UserStore
 
 __all__ = [
+    "AuditStore",
     "ChangeBus",
     "Conflict",
     "Database",
@@ -44,7 +48,13 @@ class Storage:
     """Every store over one database, and the bus that tells other replicas of changes
     (in-process only unless the wiring passes LISTEN/NOTIFY or Redis)."""
 
-    def __init__(self, db: Database, changes: ChangeBus | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        changes: ChangeBus | None = None,
+        *,
+        audit_retention: timedelta = DEFAULT_RETENTION,
+    ) -> None:
         self.db = db
         self.changes: ChangeBus = changes if changes is not None else LocalBus()
         self.users = UserStore(db)
@@ -58,6 +68,8 @@ class Storage:
         # since it holds the SQLite writer's connection and lock.
         self.provider = ProviderStore(db)
         self.revocation_feed = RevocationFeedStore(db)
+        # The audit log's events, deleted once older than audit.retentionDays.
+        self.audit = AuditStore(db, audit_retention)
 
     def expiring(self) -> dict[str, GarbageCollected]:
         """Every store whose rows expire, by name, for housekeeping's garbage collection."""
@@ -67,6 +79,7 @@ class Storage:
             "values": self.values,
             "provider": self.provider,
             "revocation_feed": self.revocation_feed,
+            "audit": self.audit,
         }
 
     @classmethod

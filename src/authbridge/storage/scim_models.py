@@ -18,7 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from authbridge.clock import utcnow
 from authbridge.storage.models import Base
 
-__all__ = ["ScimAudit", "ScimGroup", "ScimUser", "ScimUserValue"]
+__all__ = ["ScimGroup", "ScimUser", "ScimUserValue"]
 
 # Value keys compare in code-point order on every backend (SQLite's BINARY; "C" on PostgreSQL
 # whatever the database's locale), so that `gt`/`lt` are RFC 7644's lexicographical order and
@@ -93,25 +93,4 @@ class ScimGroup(Base):
         UniqueConstraint("source", "external_id", name="uq_scim_groups_source_external_id"),
         Index("ix_scim_groups_source_created", "source", "created_at", "team_id"),
         Index("ix_scim_groups_source_modified", "source", "modified_at"),
-    )
-
-
-class ScimAudit(Base):
-    """One SCIM change: who (source, actor) did what to which resource, before and after."""
-
-    __tablename__ = "scim_audit"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(default=utcnow)
-    source: Mapped[str] = mapped_column(String(32))
-    actor: Mapped[str] = mapped_column(String(128))
-    action: Mapped[str] = mapped_column(String(16))
-    resource_type: Mapped[str] = mapped_column(String(16))
-    resource_id: Mapped[str] = mapped_column(String(36))
-    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-
-    __table_args__ = (
-        Index("ix_scim_audit_resource", "resource_id", "at"),
-        Index("ix_scim_audit_at", "at"),
     )

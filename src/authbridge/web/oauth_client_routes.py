@@ -29,6 +29,7 @@ import structlog
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
+from authbridge.audit.events import AuditEvent, Target
 from authbridge.clock import utcnow
 from authbridge.connectors import CallbackConnector, ConnectorError, Connectors, LoginRequest
 from authbridge.connectors.oidc import IDP_ERRORS
@@ -41,6 +42,7 @@ from authbridge.connectors.redirects import (
 )
 from authbridge.connectors.redirects import redirect_uri as derived_redirect_uri
 from authbridge.directory.identities import IdentityLinker, SignInRefused
+from authbridge.web.audit_actor import request_actor
 from authbridge.web.dependencies import services_of as _services
 from authbridge.web.errors import error_response
 from authbridge.web.rendering import check_csrf, render
@@ -94,6 +96,15 @@ def _failed(request: Request, provider: str, exc: ConnectorError) -> Response:
     services = _services(request)
     log.warning("idp_sign_in_failed", provider=provider, code=exc.code, detail=exc.hint)
     services.metrics.sign_ins.labels(provider, "failure").inc()
+    ready = services.ready()
+    ready.audit.record(
+        AuditEvent(
+            "signin.failed",
+            request_actor(request, services),
+            outcome="failure",
+            details={"method": "idp", "connector": provider, "error": exc.code},
+        )
+    )
     return _error(request, exc.status, "Sign-in did not work", exc.message, exc.hint)
 
 
@@ -249,6 +260,20 @@ def _finish(
     except SignInRefused as exc:
         log.warning("idp_sign_in_refused", provider=connector.id, detail=exc.hint)
         services.metrics.sign_ins.labels(connector.id, "refused").inc()
+        ready.audit.record(
+            AuditEvent(
+                "signin.refused",
+                request_actor(request, services, name=identity.subject[:255]),
+                Target("user", exc.user_id) if exc.user_id is not None else None,
+                "failure",
+                {
+                    "method": "idp",
+                    "connector": connector.id,
+                    "reason": exc.reason,
+                    "source": exc.source,
+                },
+            )
+        )
         if "text/html" not in request.headers.get("accept", ""):
             # A program (or a test client) gets the reason as JSON, not a page.
             return error_response(request, 403, exc.message, code="sign_in_refused")
@@ -257,6 +282,14 @@ def _finish(
     sign_in(request, response, services, user, connector.id)
     services.metrics.sign_ins.labels(connector.id, "success").inc()
     log.info("sign_in", method=connector.id, user_id=user.id)
+    ready.audit.record(
+        AuditEvent(
+            "signin.succeeded",
+            request_actor(request, services, "user", user.id, user.username),
+            Target("user", user.id, user.username),
+            details={"method": "idp", "connector": connector.id},
+        )
+    )
     return response
 
 

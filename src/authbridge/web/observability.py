@@ -27,6 +27,8 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authbridge import __version__
+from authbridge.audit.categories import admin_action
+from authbridge.audit.events import AuditEvent
 from authbridge.scim.auth import SOURCES as SCIM_SOURCES
 from authbridge.storage.database import PoolStats
 
@@ -83,9 +85,26 @@ def redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Mappi
             continue
         if name != "event" and SECRET_NAME.search(name):
             event[name] = REDACTED
-        elif isinstance(value, str):
-            event[name] = _scrub(value)
+        else:
+            event[name] = _clean(value)
     return event
+
+
+def _clean(value: Any, depth: int = 0) -> Any:
+    """`redact` inside structured values (an audit event's `details`, `actor`): the same
+    rules, by name and in text, at every level (bounded depth)."""
+    if isinstance(value, str):
+        return _scrub(value)
+    if depth > 8:
+        return value
+    if isinstance(value, Mapping):
+        return {
+            k: REDACTED if isinstance(k, str) and SECRET_NAME.search(k) else _clean(v, depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_clean(v, depth + 1) for v in value]
+    return value
 
 
 class _StderrLogger:
@@ -218,6 +237,18 @@ class Metrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
+        self.admin_actions = Counter(
+            "authbridge_admin_actions",
+            "Administrative acts recorded in the audit log, by action and outcome",
+            ["action", "outcome"],
+            registry=self.registry,
+        )
+        self.audit_events_dropped = Counter(
+            "authbridge_audit_events_dropped",
+            "Audit events logged but not stored (queue full, database failing), by reason",
+            ["reason"],
+            registry=self.registry,
+        )
         self.housekeeping_deleted = Counter(
             "authbridge_housekeeping_deleted_rows",
             "Expired rows deleted by housekeeping, by store",
@@ -249,6 +280,16 @@ class Metrics:
 
     def refresh_reuse_detected(self, client_id: str) -> None:
         self.refresh_reuse.labels(self._client(client_id)).inc()
+
+    # audit/log.py's AuditObserver ------------------------------------------------------
+
+    def audit_recorded(self, event: AuditEvent) -> None:
+        action = admin_action(event)
+        if action is not None:
+            self.admin_actions.labels(action, event.outcome).inc()
+
+    def audit_dropped(self, reason: str, count: int) -> None:
+        self.audit_events_dropped.labels(reason).inc(count)
 
     # connectors/http.py's UpstreamObserver --------------------------------------------
 

@@ -11,10 +11,12 @@ from fastapi import APIRouter, Form, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
+from authbridge.audit.events import AuditEvent, Target
 from authbridge.directory.accounts import LOCAL_CONNECTOR, AccountError
 from authbridge.directory.principals import principal_of
 from authbridge.directory.roles import is_initial_admin
 from authbridge.storage.users import username_key
+from authbridge.web.audit_actor import request_actor
 from authbridge.web.dependencies import ServicesDep
 from authbridge.web.rendering import check_csrf, render
 from authbridge.web.security import client_address, safe_next
@@ -115,6 +117,7 @@ def login(
     if attempt.throttled:
         metrics.labels("password", "throttled").inc()
         log.warning("sign_in_throttled", method="password", address=address)
+        _signin_failed(request, services, account, "throttled")
         response = render(
             request,
             services,
@@ -131,6 +134,7 @@ def login(
         ready.throttle.failed(account, address, device=device)
         metrics.labels("password", "failure").inc()
         log.info("sign_in_failed", method="password", address=address)
+        _signin_failed(request, services, account, "invalid_credentials")
         # One message for unknown user, wrong password and disabled account (no enumeration).
         return render(
             request,
@@ -151,7 +155,27 @@ def login(
         )
     metrics.labels("password", "success").inc()
     log.info("sign_in", method="password", user_id=user.id)
+    ready.audit.record(
+        AuditEvent(
+            "signin.succeeded",
+            request_actor(request, services, "user", user.id, user.username),
+            Target("user", user.id, user.username),
+            details={"method": "password"},
+        )
+    )
     return signed
+
+
+def _signin_failed(request: Request, services: Services, account: str, reason: str) -> None:
+    # The account as typed names who was tried (never the password).
+    services.ready().audit.record(
+        AuditEvent(
+            "signin.failed",
+            request_actor(request, services, name=account),
+            outcome="failure",
+            details={"method": "password", "reason": reason},
+        )
+    )
 
 
 @router.get("/signup", include_in_schema=False)
@@ -302,6 +326,14 @@ def setup(
     response = _see_other("/account")
     sign_in(request, response, services, user, LOCAL_CONNECTOR)
     log.info("first_admin_created", user_id=user.id)
+    ready.audit.record(
+        AuditEvent(
+            "bootstrap.setup_link_used",
+            request_actor(request, services, "user", user.id, user.username),
+            Target("user", user.id, user.username),
+            details={"admin": True},
+        )
+    )
     return response
 
 

@@ -19,12 +19,13 @@ import secrets
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 
 from authbridge.admin.service import Admin, build_admin
-from authbridge.audit.events import AuditSink, NullAudit
+from authbridge.audit.events import Actor, AuditEvent, AuditSink, Target
+from authbridge.audit.log import AuditLog
 from authbridge.clock import utcnow
 from authbridge.config.model import Settings
 from authbridge.connectors import Connectors, build_connectors
@@ -35,6 +36,7 @@ from authbridge.directory.passwords import PasswordHashing
 from authbridge.directory.revocation import Revocation
 from authbridge.directory.roles import RoleBindings
 from authbridge.directory.throttle import CredentialThrottle, SignInThrottle
+from authbridge.provider.events import AuditedEvents
 from authbridge.provider.service import OpenIDProvider
 from authbridge.scim.auth import SOURCES as SCIM_SOURCES
 from authbridge.scim.reindex import reindex_if_missing
@@ -164,6 +166,7 @@ class Services:
     _ready: Ready | None = None
     _error: str | None = None
     _changes: ChangeBus | None = None
+    _audit: AuditLog | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
@@ -255,6 +258,9 @@ class Services:
             if thread is not threading.current_thread():
                 thread.join(STOP_WAIT)
         self._threads.clear()
+        if self._audit is not None:
+            # What is queued is stored before the pool closes.
+            self._audit.close()
         if self._ready is not None:
             self._ready.storage.db.dispose()
             if self._ready.counters.close is not None:
@@ -289,6 +295,9 @@ class Services:
             if self._changes is not None:  # the next attempt builds its own
                 self._changes.close()
                 self._changes = None
+            if self._audit is not None:
+                self._audit.close()
+                self._audit = None
             self._error = f"storage unavailable: {type(exc).__name__}"
             log.error("storage_unavailable", error=type(exc).__name__, detail=str(exc)[:200])
             return False
@@ -309,7 +318,13 @@ class Services:
         # Change notifications: LISTEN/NOTIFY (or Redis pub/sub), closed by stop().
         changes = change_bus(db, settings.redis.url)
         self._changes = changes
-        storage = Storage(db, changes)
+        storage = Storage(
+            db, changes, audit_retention=timedelta(days=settings.audit.retention_days)
+        )
+        # The audit log, built once: its writer thread stores events in batches, off the
+        # request threads; stop() drains it before the pool closes.
+        audit = AuditLog(storage.audit if settings.audit.enabled else None, observer=self.metrics)
+        self._audit = audit
         keyring = keyring_for(settings, storage.keys, changes)
         keyring.ensure_key()
         issuer = issuer_for(settings, keyring)
@@ -326,7 +341,12 @@ class Services:
         # Chosen once, here: every throttle and replay check below uses these.
         counters = counters_for(storage.rate_limits, settings.redis)
         provider = OpenIDProvider(
-            storage, keyring, issuer, settings, counters=counters.rate, events=self.metrics
+            storage,
+            keyring,
+            issuer,
+            settings,
+            counters=counters.rate,
+            events=AuditedEvents(self.metrics, audit),
         )
         revocation = Revocation(sessions=storage.sessions, tokens=provider, changes=changes)
         # What other replicas change reaches this one's caches at once; the periodic
@@ -334,7 +354,6 @@ class Services:
         changes.subscribe(Topic.KEYS, keyring.invalidate)
         changes.subscribe(Topic.CLIENTS, provider.registry.forget)
         membership = MembershipEngine(storage, settings.teams)
-        audit: AuditSink = NullAudit()
         bindings = RoleBindings(storage, provider.roles)
         ready = Ready(
             storage=storage,
@@ -379,6 +398,14 @@ class Services:
             try:
                 if self.bootstrap.create(ready.accounts):
                     log.info("bootstrap_admin_created", email=self.bootstrap.email)
+                    audit.record(
+                        AuditEvent(
+                            "bootstrap.admin_created",
+                            Actor.SYSTEM,
+                            Target("user", self.bootstrap.email, self.bootstrap.email),
+                            details={"origin": "environment"},
+                        )
+                    )
             except AccountError as exc:
                 # The address is taken by a non-admin account, or refused by the domain rule:
                 # the setup link below stays the way in, and the log says why.

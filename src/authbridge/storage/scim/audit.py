@@ -1,23 +1,33 @@
-"""The audit trail of SCIM changes: source, actor, target, and the state before and after.
+"""SCIM's changes in the audit log: source, actor, target, and the state before and after.
 
-Rows are written in the transaction of the change they describe, so the trail never
-records a change that was rolled back and never misses one that was committed.
+Rows are written to `audit_events` in the transaction of the change they describe, so the
+log never records a change that was rolled back and never misses one that was committed
+(the one kind of event not written by `audit/log.py`'s background writer, for that
+guarantee). The event's JSON log line is emitted once the transaction commits, in the
+shape `audit/log.py` gives every other event.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert, select
+import structlog
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from authbridge.clock import utcnow
 from authbridge.storage import Storage
-from authbridge.storage.scim_models import ScimAudit
+from authbridge.storage.audit import AuditFilter, AuditRecord, insert_records
 
-__all__ = ["record", "record_refused_login", "trail"]
+__all__ = ["record", "scim_event_type", "trail"]
 
-_INSERT = insert(ScimAudit)
+audit_log = structlog.get_logger("authbridge.audit")
+_PAST = {"create": "created", "replace": "replaced", "patch": "patched", "delete": "deleted"}
+
+
+def scim_event_type(resource_type: str, action: str) -> str:
+    """`scim.user.created`, `scim.group.patched`, ... (subject first, like every event)."""
+    return f"scim.{resource_type.lower()}.{_PAST.get(action, action)}"
 
 
 def record(
@@ -31,52 +41,36 @@ def record(
     before: dict[str, Any] | None,
     after: dict[str, Any] | None,
 ) -> None:
-    # A Core insert in the write's transaction: the audit row needs nothing back from the ORM.
-    session.connection().execute(
-        _INSERT,
-        {
-            "at": utcnow(),
-            "source": source,
-            "actor": actor[:128],
-            "action": action,
-            "resource_type": resource_type,
-            "resource_id": resource_id,
-            "before": before,
-            "after": after,
-        },
+    entry = AuditRecord(
+        at=utcnow(),
+        type=scim_event_type(resource_type, action),
+        outcome="success",
+        actor_kind="scim",
+        actor_id=source,
+        actor_name=actor,
+        target_type="user" if resource_type == "User" else "team",
+        target_id=resource_id,
+        details={"source": source, "before": before, "after": after},
     )
+    insert_records(session, [entry])
 
-
-def trail(storage: Storage, resource_id: str) -> list[ScimAudit]:
-    """Every recorded change of one resource, oldest first."""
-    with storage.db.session() as session:
-        return list(
-            session.scalars(
-                select(ScimAudit).where(ScimAudit.resource_id == resource_id).order_by(ScimAudit.id)
-            )
+    def announce(_session: Session) -> None:
+        # Only the summary: the before/after representations stay in the database.
+        audit_log.info(
+            entry.type,
+            audit=True,
+            outcome=entry.outcome,
+            actor_kind=entry.actor_kind,
+            actor_id=source,
+            actor_name=actor,
+            target_type=entry.target_type,
+            target_id=resource_id,
         )
 
+    event.listen(session, "after_commit", announce, once=True)
 
-def record_refused_login(
-    storage: Storage,
-    *,
-    source: str,
-    connector_id: str,
-    subject: str,
-    user_id: str | None,
-    reason: str,
-) -> None:
-    """Audit a login an authoritative source refused (`action` "login_refused", actor
-    `login:<connector>`): there is no general audit log yet, so the source's trail holds
-    it, beside the SCIM changes that explain it."""
-    with storage.db.session() as session:
-        record(
-            session,
-            source=source,
-            actor=f"login:{connector_id}",
-            action="login_refused",
-            resource_type="User",
-            resource_id=(user_id or "")[:36],
-            before=None,
-            after={"connector": connector_id, "subject": subject[:512], "reason": reason},
-        )
+
+def trail(storage: Storage, resource_id: str) -> list[AuditRecord]:
+    """Every recorded SCIM change of one resource, oldest first."""
+    found = storage.audit.query(AuditFilter(target_id=resource_id), limit=10_000)
+    return [r for r in reversed(found) if r.type.startswith("scim.")]

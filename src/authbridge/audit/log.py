@@ -1,0 +1,243 @@
+"""`AuditLog`: the `AuditSink` of the app and the CLI.
+
+`record()` does two things on the caller's thread, neither touching the database: it writes
+the event as one JSON log line (logger `authbridge.audit`, so a log pipeline has every event
+even when the database does not) and puts it on a bounded queue. A background thread takes
+events off the queue and stores them in batches (one INSERT of up to `batch` rows, at least
+every `interval` seconds), so the token endpoint pays for a log line and a queue put, never a
+round trip.
+
+An event that cannot be stored (the queue full, the database failing) is counted
+(`AuditObserver.audit_dropped`, exported as authbridge_audit_events_dropped_total) and
+logged; `record()` never raises for it. Its JSON line was already written, so the event is
+not lost to whoever keeps the logs.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import Any, Protocol
+
+import structlog
+
+from authbridge.audit.events import AuditEvent
+from authbridge.storage.audit import AuditRecord, AuditStore
+
+__all__ = ["AuditLog", "AuditObserver", "NoObserver", "to_record"]
+
+audit_log = structlog.get_logger("authbridge.audit")
+log = structlog.get_logger("authbridge.audit.writer")
+
+BATCH = 200
+INTERVAL = 0.2
+CAPACITY = 10_000
+CLOSE_WAIT = 5.0
+# How often the writer looks whether a batch is full while it gathers one.
+POLL = 0.02
+
+
+class AuditObserver(Protocol):
+    """What the metrics are told (web/observability.py `Metrics` implements it)."""
+
+    def audit_recorded(self, event: AuditEvent) -> None: ...
+
+    def audit_dropped(self, reason: str, count: int) -> None: ...
+
+
+class NoObserver:
+    def audit_recorded(self, event: AuditEvent) -> None:
+        return None
+
+    def audit_dropped(self, reason: str, count: int) -> None:
+        return None
+
+
+def to_record(event: AuditEvent) -> AuditRecord:
+    """The event as its row."""
+    actor, target = event.actor, event.target
+    return AuditRecord(
+        at=event.at,
+        type=event.type,
+        outcome=event.outcome,
+        actor_kind=actor.kind,
+        actor_id=actor.id,
+        actor_name=actor.name,
+        address=actor.address,
+        user_agent=actor.user_agent,
+        request_id=actor.request_id,
+        target_type=target.type if target is not None else None,
+        target_id=target.id if target is not None else None,
+        target_name=target.name if target is not None else None,
+        details=dict(event.details),
+    )
+
+
+def _line(event: AuditEvent) -> dict[str, Any]:
+    """The log line's fields: flat, only what is set (built by hand: `dataclasses.asdict`
+    deep-copies and cost more than the rest of `record()` together)."""
+    actor, target = event.actor, event.target
+    fields: dict[str, Any] = {"audit": True, "outcome": event.outcome, "actor_kind": actor.kind}
+    for name, value in (
+        ("actor_id", actor.id),
+        ("actor_name", actor.name),
+        ("address", actor.address),
+        ("user_agent", actor.user_agent),
+        ("request_id", actor.request_id),
+    ):
+        if value is not None:
+            fields[name] = value
+    if target is not None:
+        fields["target_type"] = target.type
+        fields["target_id"] = target.id
+        if target.name is not None:
+            fields["target_name"] = target.name
+    if event.details:
+        fields["details"] = dict(event.details)
+    return fields
+
+
+class _Stop:
+    """The writer's last item (close())."""
+
+
+_STOP = _Stop()
+# What the queue holds: an event's row, a flush marker (set once everything before it is
+# written), or the stop item.
+_Item = AuditRecord | threading.Event | _Stop
+
+
+class AuditLog:
+    """The audit log. `store` None: events are only logged (audit.enabled false)."""
+
+    def __init__(
+        self,
+        store: AuditStore | None,
+        *,
+        observer: AuditObserver | None = None,
+        batch: int = BATCH,
+        interval: float = INTERVAL,
+        capacity: int = CAPACITY,
+    ) -> None:
+        self._store = store
+        self._observer: AuditObserver = observer if observer is not None else NoObserver()
+        self._batch = batch
+        self._interval = interval
+        # One lock per put on the caller's side and nothing else: the queue's.
+        self._queue: queue.Queue[_Item] = queue.Queue(maxsize=capacity)
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        if store is not None:
+            self._thread = threading.Thread(
+                target=self._run, name="authbridge-audit-writer", daemon=True
+            )
+            self._thread.start()
+
+    # The sink ------------------------------------------------------------------------
+
+    def record(self, event: AuditEvent) -> None:
+        """Log the event now and queue it for storage; never raises for storage."""
+        try:
+            audit_log.info(event.type, **_line(event))
+            self._observer.audit_recorded(event)
+        except Exception:  # a broken log sink or observer must not fail the caller
+            log.exception("audit_log_line_failed", type=event.type)
+        if self._store is None:
+            return
+        if self._closed:
+            self._dropped("closed", 1, event.type)
+            return
+        try:
+            self._queue.put_nowait(to_record(event))
+        except queue.Full:
+            self._dropped("overflow", 1, event.type)
+
+    # Lifecycle -----------------------------------------------------------------------
+
+    def flush(self, timeout: float = CLOSE_WAIT) -> bool:
+        """Wait until every event recorded so far is stored (or dropped); False on timeout."""
+        if self._thread is None or not self._thread.is_alive():
+            return True
+        marker = threading.Event()
+        try:
+            self._queue.put(marker, timeout=timeout)
+        except queue.Full:
+            return False
+        return marker.wait(timeout)
+
+    def close(self, timeout: float = CLOSE_WAIT) -> None:
+        """Store what is queued and stop the writer (Services.stop(), the CLI at exit)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._thread is not None:
+            try:
+                self._queue.put(_STOP, timeout=timeout)
+            except queue.Full:
+                log.error("audit_writer_stuck", queued=self._queue.qsize())
+                return
+            self._thread.join(timeout)
+
+    # The writer ----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if isinstance(item, _Stop):
+                return
+            if isinstance(item, threading.Event):
+                item.set()
+                continue
+            batch = [item]
+            # Let a batch gather for up to `interval`, less once `batch` events wait: one
+            # INSERT and one commit per batch. Polled, not a get() per event with a
+            # timeout: that cost a condition wait for every event.
+            deadline = time.monotonic() + self._interval
+            while self._queue.qsize() < self._batch - 1:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                time.sleep(min(left, POLL))
+            markers: list[threading.Event] = []
+            stop = False
+            while len(batch) < self._batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if isinstance(item, _Stop):
+                    stop = True
+                    break
+                if isinstance(item, threading.Event):
+                    markers.append(item)  # set once what came before it is written
+                    break
+                batch.append(item)
+            self._write(batch)
+            for marker in markers:
+                marker.set()
+            if stop:
+                return
+
+    def _write(self, batch: list[AuditRecord]) -> None:
+        assert self._store is not None
+        try:
+            self._store.append(batch)
+        except Exception as exc:
+            # The lines were logged at record(); the rows are lost: count and say so.
+            self._dropped("database", len(batch), batch[0].type, error=exc)
+
+    def _dropped(
+        self, reason: str, count: int, first: str, error: BaseException | None = None
+    ) -> None:
+        try:
+            self._observer.audit_dropped(reason, count)
+        except Exception:
+            log.exception("audit_observer_failed")
+        log.error(
+            "audit_events_dropped",
+            reason=reason,
+            count=count,
+            first_type=first,
+            error=type(error).__name__ if error is not None else None,
+        )

@@ -1,0 +1,256 @@
+"""The audit log's table: append-only events, read newest first, kept for a retention.
+
+Rows are only ever inserted (`append`, many rows in one INSERT) and deleted by age
+(`garbage_collect`, housekeeping enforcing `audit.retentionDays`); nothing updates them.
+Storage knows rows (`AuditRecord`), not the domain's `AuditEvent`: `audit/log.py` turns one
+into the other, so this layer imports nothing above it.
+
+Reads are keyset-paginated on (at, id) descending: the position is the last row's time and
+id, so a page stays fast at any depth and rows appended meanwhile never shift it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ColumnElement,
+    Index,
+    Integer,
+    String,
+    Table,
+    and_,
+    or_,
+    select,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from authbridge.storage.database import Database
+from authbridge.storage.expiry import DEFAULT_BATCH, delete_batch
+from authbridge.storage.models import Base, UTCDateTime
+
+__all__ = [
+    "DEFAULT_RETENTION",
+    "AuditFilter",
+    "AuditRecord",
+    "AuditRow",
+    "AuditStore",
+    "insert_records",
+]
+
+DEFAULT_RETENTION = timedelta(days=90)
+# Column widths: values longer than these are cut, never refused (an event is never lost
+# for a long user agent).
+WIDTHS = {
+    "type": 64,
+    "outcome": 16,
+    "actor_kind": 32,
+    "actor_id": 255,
+    "actor_name": 255,
+    "address": 64,
+    "user_agent": 512,
+    "request_id": 64,
+    "target_type": 32,
+    "target_id": 255,
+    "target_name": 255,
+}
+
+
+class AuditRow(Base):
+    __tablename__ = "audit_events"
+
+    # BIGINT on PostgreSQL; SQLite's rowid alias must be spelled INTEGER.
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    type: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16))
+    actor_kind: Mapped[str] = mapped_column(String(32))
+    actor_id: Mapped[str | None] = mapped_column(String(255))
+    actor_name: Mapped[str | None] = mapped_column(String(255))
+    address: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(512))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    target_type: Mapped[str | None] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(255))
+    target_name: Mapped[str | None] = mapped_column(String(255))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    __table_args__ = (
+        Index("ix_audit_events_at", "at", "id"),
+        Index("ix_audit_events_actor", "actor_id", "at"),
+        Index("ix_audit_events_target", "target_type", "target_id", "at"),
+        Index("ix_audit_events_type", "type", "at"),
+    )
+
+
+_events: Table = AuditRow.__table__  # type: ignore[assignment]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One stored event, flat as its row (`id` is None until stored)."""
+
+    at: datetime
+    type: str
+    outcome: str
+    actor_kind: str
+    actor_id: str | None = None
+    actor_name: str | None = None
+    address: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
+    target_type: str | None = None
+    target_id: str | None = None
+    target_name: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """What a query keeps: every field set must match. `type` ending in "." is a prefix
+    (`user.` is every user event); `since` inclusive, `until` exclusive."""
+
+    actor: str | None = None
+    target_type: str | None = None
+    target_id: str | None = None
+    type: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        c = _events.c
+        found: list[ColumnElement[bool]] = []
+        if self.actor is not None:
+            found.append(c.actor_id == self.actor)
+        if self.target_type is not None:
+            found.append(c.target_type == self.target_type)
+        if self.target_id is not None:
+            found.append(c.target_id == self.target_id)
+        if self.type is not None:
+            if self.type.endswith("."):
+                # A prefix: LIKE with the pattern's own wildcards escaped.
+                escaped = self.type.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                found.append(c.type.like(escaped + "%", escape="\\"))
+            else:
+                found.append(c.type == self.type)
+        if self.since is not None:
+            found.append(c.at >= self.since)
+        if self.until is not None:
+            found.append(c.at < self.until)
+        return found
+
+
+_COLUMNS = ("at", *WIDTHS, "details")
+
+
+def _statement(paramstyle: str) -> str:
+    # Constant column names and placeholders only: nothing of a caller's is in the text.
+    marks = ", ".join(["?" if paramstyle == "qmark" else "%s"] * len(_COLUMNS))
+    return f"INSERT INTO audit_events ({', '.join(_COLUMNS)}) VALUES ({marks})"  # noqa: S608
+
+
+def _parameters(records: Sequence[AuditRecord], sqlite: bool) -> list[tuple[Any, ...]]:
+    """Driver-level rows. The writer stores every token grant's event: SQLAlchemy's
+    per-row parameter processing cost more than the INSERT itself, so the two conversions
+    it did are done here (SQLite's DATETIME text, as `UTCDateTime` writes it, and JSON).
+    Long strings are cut to their column (`WIDTHS`), never refused."""
+    rows = []
+    for r in records:
+        at = r.at.astimezone(UTC)
+        rows.append(
+            (
+                at.replace(tzinfo=None).isoformat(" ", "microseconds") if sqlite else at,
+                r.type[:64],
+                r.outcome[:16],
+                r.actor_kind[:32],
+                r.actor_id and r.actor_id[:255],
+                r.actor_name and r.actor_name[:255],
+                r.address and r.address[:64],
+                r.user_agent and r.user_agent[:512],
+                r.request_id and r.request_id[:64],
+                r.target_type and r.target_type[:32],
+                r.target_id and r.target_id[:255],
+                r.target_name and r.target_name[:255],
+                json.dumps(dict(r.details), default=str),
+            )
+        )
+    return rows
+
+
+def insert_records(session: Session, records: Sequence[AuditRecord]) -> None:
+    """Append `records` inside the caller's transaction (one INSERT of many rows): for a
+    write whose trail must commit or roll back with it (SCIM's)."""
+    if not records:
+        return
+    connection = session.connection()
+    dialect = connection.dialect
+    connection.exec_driver_sql(
+        _statement(dialect.paramstyle), _parameters(records, dialect.name == "sqlite")
+    )
+
+
+def _record(row: Any) -> AuditRecord:
+    return AuditRecord(
+        id=int(row.id),
+        at=row.at,
+        type=row.type,
+        outcome=row.outcome,
+        actor_kind=row.actor_kind,
+        actor_id=row.actor_id,
+        actor_name=row.actor_name,
+        address=row.address,
+        user_agent=row.user_agent,
+        request_id=row.request_id,
+        target_type=row.target_type,
+        target_id=row.target_id,
+        target_name=row.target_name,
+        details=row.details or {},
+    )
+
+
+class AuditStore:
+    """The audit_events table. `retention`: how long an event is kept (audit.retentionDays)."""
+
+    def __init__(self, db: Database, retention: timedelta = DEFAULT_RETENTION) -> None:
+        self._db = db
+        self.retention = retention
+
+    def append(self, records: Sequence[AuditRecord]) -> None:
+        """Store `records` in one transaction, one INSERT of many rows."""
+        if not records:
+            return
+        with self._db.session() as session:
+            insert_records(session, records)
+
+    def query(
+        self,
+        where: AuditFilter,
+        *,
+        limit: int,
+        after: tuple[datetime, int] | None = None,
+    ) -> list[AuditRecord]:
+        """At most `limit` events matching `where`, newest first (at, id descending),
+        strictly after the position `after` (the last row of the previous page)."""
+        c = _events.c
+        conditions = where.conditions()
+        if after is not None:
+            at, last = after
+            conditions.append(or_(c.at < at, and_(c.at == at, c.id < last)))
+        statement = (
+            select(_events).where(*conditions).order_by(c.at.desc(), c.id.desc()).limit(limit)
+        )
+        with self._db.session() as session:
+            return [_record(row) for row in session.execute(statement)]
+
+    def garbage_collect(self, now: datetime, batch: int = DEFAULT_BATCH) -> int:
+        """Delete at most `batch` events older than the retention at `now`."""
+        return delete_batch(self._db, _events, _events.c.at < now - self.retention, batch)

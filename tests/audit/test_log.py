@@ -1,0 +1,195 @@
+"""`AuditLog`: one JSON line per event at once, rows stored in batches off the caller's
+thread, and nothing a storage failure or a full queue can raise into the caller."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import timedelta
+
+import pytest
+from structlog.testing import capture_logs
+
+from authbridge.audit.events import Actor, AuditEvent, Target
+from authbridge.audit.log import AuditLog
+from authbridge.clock import utcnow
+from authbridge.storage import Storage
+from authbridge.storage.audit import AuditFilter, AuditRecord, AuditStore
+
+
+class Recorder:
+    """An AuditObserver that remembers what it was told."""
+
+    def __init__(self) -> None:
+        self.recorded: list[str] = []
+        self.dropped: list[tuple[str, int]] = []
+
+    def audit_recorded(self, event: AuditEvent) -> None:
+        self.recorded.append(event.type)
+
+    def audit_dropped(self, reason: str, count: int) -> None:
+        self.dropped.append((reason, count))
+
+
+class FakeStore:
+    """Counts appends (each one INSERT); `fail` makes them raise; `gate` holds them."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.batches: list[list[AuditRecord]] = []
+        self.fail = fail
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def append(self, records: Sequence[AuditRecord]) -> None:
+        self.gate.wait(5)
+        if self.fail:
+            raise ConnectionError("database down")
+        self.batches.append(list(records))
+
+
+def _event(n: int = 0, **details: object) -> AuditEvent:
+    return AuditEvent(
+        "user.disabled",
+        Actor("user", "admin-1", "root@example.com", address="203.0.113.7"),
+        Target("user", f"u{n}"),
+        details=details,
+    )
+
+
+def _log(store: object, **kwargs: object) -> AuditLog:
+    return AuditLog(store, **kwargs)  # type: ignore[arg-type]
+
+
+def test_events_are_stored_in_batches_not_one_insert_each() -> None:
+    store = FakeStore()
+    store.gate.clear()  # the writer holds its first batch while the rest queue up
+    log = _log(store, batch=50, interval=0.05)
+    for n in range(120):
+        log.record(_event(n))
+    store.gate.set()
+    assert log.flush()
+    stored = [r.target_id for batch in store.batches for r in batch]
+    assert stored == [f"u{n}" for n in range(120)]
+    assert len(store.batches) <= 4 and max(len(b) for b in store.batches) == 50
+    log.close()
+
+
+def test_record_never_waits_on_the_database() -> None:
+    store = FakeStore()
+    store.gate.clear()  # the database hangs
+    log = _log(store)
+    log.record(_event())
+    log.record(_event(1))  # returns at once: queued
+    assert not log.flush(timeout=0.1)
+    store.gate.set()
+    assert log.flush()
+    log.close()
+
+
+def test_a_failing_database_is_counted_and_logged_never_raised() -> None:
+    observer = Recorder()
+    log = _log(FakeStore(fail=True), observer=observer, interval=0.01)
+    with capture_logs() as logs:
+        log.record(_event())
+        assert log.flush()
+    assert observer.dropped == [("database", 1)]
+    dropped = [e for e in logs if e["event"] == "audit_events_dropped"]
+    assert dropped and dropped[0]["reason"] == "database" and dropped[0]["count"] == 1
+    log.close()
+
+
+def test_a_full_queue_drops_and_counts_instead_of_blocking() -> None:
+    store = FakeStore()
+    store.gate.clear()
+    observer = Recorder()
+    log = _log(store, observer=observer, capacity=2, batch=1)
+    for n in range(10):
+        log.record(_event(n))  # never blocks
+    assert sum(c for reason, c in observer.dropped if reason == "overflow") >= 5
+    store.gate.set()
+    assert log.flush()
+    log.close()
+
+
+def test_each_event_is_one_json_line_at_once_with_no_secret() -> None:
+    store = FakeStore()
+    store.gate.clear()
+    log = _log(store)
+    with capture_logs() as logs:
+        log.record(_event(7, grantType="refresh_token"))
+        # Logged before it is stored (the writer is held).
+        lines = [e for e in logs if e.get("audit")]
+    assert len(lines) == 1
+    line = lines[0]
+    assert line["event"] == "user.disabled" and line["outcome"] == "success"
+    assert (line["actor_kind"], line["actor_id"], line["actor_name"]) == (
+        "user",
+        "admin-1",
+        "root@example.com",
+    )
+    assert line["address"] == "203.0.113.7"
+    assert (line["target_type"], line["target_id"]) == ("user", "u7")
+    assert line["details"] == {"grantType": "refresh_token"}
+    store.gate.set()
+    log.close()
+
+
+def test_the_rendered_line_is_redacted_json() -> None:
+    import io
+    import json
+    from contextlib import redirect_stderr
+
+    from authbridge.web.observability import configure_logging
+
+    configure_logging("info", "json")
+    buffer = io.StringIO()
+    log = _log(None)
+    try:
+        with redirect_stderr(buffer):
+            # A secret must never be put in details; if one were, the redaction still holds.
+            log.record(_event(1, client_secret="s3cr3t-value", note="Bearer abc.def.ghi"))
+    finally:
+        log.close()
+    lines = [json.loads(x) for x in buffer.getvalue().splitlines() if x.startswith("{")]
+    (line,) = [x for x in lines if x.get("audit")]
+    assert "s3cr3t-value" not in json.dumps(line) and "abc.def.ghi" not in json.dumps(line)
+    assert line["event"] == "user.disabled"
+
+
+def test_disabled_logs_lines_but_stores_nothing() -> None:
+    log = _log(None)
+    with capture_logs() as logs:
+        log.record(_event())
+    assert [e["event"] for e in logs if e.get("audit")] == ["user.disabled"]
+    assert log.flush(timeout=0.1)
+    log.close()
+
+
+def test_close_stores_what_is_queued_and_later_events_are_counted() -> None:
+    store = FakeStore()
+    observer = Recorder()
+    log = _log(store, observer=observer, interval=5.0)
+    for n in range(3):
+        log.record(_event(n))
+    log.close()
+    assert sum(len(b) for b in store.batches) == 3
+    log.record(_event(9))
+    assert observer.dropped == [("closed", 1)]
+
+
+@pytest.mark.parametrize("days", [30])
+def test_stored_events_are_queried_and_expire_after_the_retention(
+    storage: Storage, days: int
+) -> None:
+    store: AuditStore = storage.audit
+    store.retention = timedelta(days=days)
+    log = AuditLog(store)
+    now = utcnow()
+    log.record(AuditEvent("key.rotated", Actor.SYSTEM, at=now - timedelta(days=days + 1)))
+    log.record(AuditEvent("key.rotated", Actor.SYSTEM, Target("key", "k2"), at=now))
+    assert log.flush()
+    log.close()
+    assert len(store.query(AuditFilter(type="key.rotated"), limit=10)) == 2
+    assert store.garbage_collect(now) == 1
+    (kept,) = store.query(AuditFilter(), limit=10)
+    assert kept.target_id == "k2" and kept.actor_kind == "system"

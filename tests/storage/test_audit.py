@@ -1,0 +1,145 @@
+"""The audit_events store on SQLite and PostgreSQL: many rows in one append, newest-first
+keyset pages that never skip or repeat a row, filters, and retention by housekeeping."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from authbridge.storage import Storage
+from authbridge.storage.audit import AuditFilter, AuditRecord
+from authbridge.storage.expiry import collect
+
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+def _event(n: int, type: str = "user.updated", **fields: object) -> AuditRecord:
+    values: dict[str, object] = {
+        "at": NOW - timedelta(minutes=n),
+        "type": type,
+        "outcome": "success",
+        "actor_kind": "user",
+        "actor_id": "admin-1",
+        "target_type": "user",
+        "target_id": f"u{n}",
+        "details": {"n": n},
+    }
+    values.update(fields)
+    return AuditRecord(**values)  # type: ignore[arg-type]
+
+
+def test_append_and_query_newest_first_with_every_field(storage: Storage) -> None:
+    storage.audit.append(
+        [
+            _event(2),
+            _event(1, address="203.0.113.7", user_agent="curl/8", request_id="r1"),
+            _event(3),
+        ]
+    )
+    found = storage.audit.query(AuditFilter(), limit=10)
+    assert [r.target_id for r in found] == ["u1", "u2", "u3"]
+    first = found[0]
+    assert first.id is not None and first.at == NOW - timedelta(minutes=1)
+    assert (first.address, first.user_agent, first.request_id) == ("203.0.113.7", "curl/8", "r1")
+    assert first.details == {"n": 1}
+
+
+def test_keyset_pages_neither_skip_nor_repeat_equal_times(storage: Storage) -> None:
+    # Same instant for all: the id breaks the tie.
+    storage.audit.append([_event(0, target_id=f"t{i}") for i in range(7)])
+    seen: list[str | None] = []
+    after = None
+    while True:
+        page = storage.audit.query(AuditFilter(), limit=3, after=after)
+        seen += [r.target_id for r in page]
+        if len(page) < 3:
+            break
+        last = page[-1]
+        assert last.id is not None
+        after = (last.at, last.id)
+    assert sorted(seen, key=str) == [f"t{i}" for i in range(7)] and len(set(seen)) == 7
+
+
+def test_filters_by_actor_target_type_prefix_and_time(storage: Storage) -> None:
+    storage.audit.append(
+        [
+            _event(1, "user.disabled"),
+            _event(2, "user.enabled", actor_id="someone-else"),
+            _event(3, "team.created", target_type="team", target_id="t1"),
+            _event(4, "user_x.made_up"),  # a "user_" type is not under the prefix "user."
+            _event(50, "user.deleted"),
+        ]
+    )
+
+    def types(**where: object) -> list[str]:
+        return [r.type for r in storage.audit.query(AuditFilter(**where), limit=50)]  # type: ignore[arg-type]
+
+    assert types(actor="someone-else") == ["user.enabled"]
+    assert types(target_type="team", target_id="t1") == ["team.created"]
+    assert types(type="user.disabled") == ["user.disabled"]
+    assert types(type="user.") == ["user.disabled", "user.enabled", "user.deleted"]
+    assert types(type="user%") == []  # a LIKE wildcard is a literal character here
+    since, until = NOW - timedelta(minutes=3), NOW - timedelta(minutes=1)
+    assert types(since=since, until=until) == ["user.enabled", "team.created"]
+
+
+def test_long_values_are_cut_never_refused(storage: Storage) -> None:
+    storage.audit.append([_event(1, user_agent="x" * 5000, actor_name="n" * 1000)])
+    (row,) = storage.audit.query(AuditFilter(), limit=1)
+    assert row.user_agent == "x" * 512 and row.actor_name == "n" * 255
+
+
+def test_retention_is_enforced_by_housekeeping(storage: Storage) -> None:
+    storage.audit.retention = timedelta(days=30)
+    old = [_event(0, at=NOW - timedelta(days=31, minutes=i)) for i in range(5)]
+    storage.audit.append([*old, _event(0, at=NOW - timedelta(days=29))])
+    assert "audit" in storage.expiring()
+    assert collect(storage.expiring()["audit"], NOW, batch=2) == 5
+    assert [r.at for r in storage.audit.query(AuditFilter(), limit=10)] == [
+        NOW - timedelta(days=29)
+    ]
+
+
+def test_the_migration_moves_the_scim_trail_into_the_audit_log(database_url: str) -> None:
+    from sqlalchemy import inspect, text
+
+    from authbridge.storage.database import Database
+
+    db = Database(database_url)
+    try:
+        db.upgrade("0002_scim")
+        with db.engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO scim_audit (at, source, actor, action, resource_type, "
+                    "resource_id, before, after) VALUES (:at, 'okta', 'okta:bot', :action, "
+                    ":rtype, :rid, NULL, :after)"
+                ),
+                [
+                    {
+                        "at": NOW,
+                        "action": "create",
+                        "rtype": "User",
+                        "rid": "u1",
+                        "after": '{"userName": "ada"}',
+                    },
+                    {
+                        "at": NOW + timedelta(seconds=1),
+                        "action": "login_refused",
+                        "rtype": "User",
+                        "rid": "u1",
+                        "after": '{"connector": "okta", "subject": "s1", "reason": "deactivated"}',
+                    },
+                ],
+            )
+        db.upgrade()
+        assert "scim_audit" not in inspect(db.engine).get_table_names()
+        found = Storage(db).audit.query(AuditFilter(target_id="u1"), limit=10)
+        assert [(r.type, r.outcome, r.actor_kind) for r in found] == [
+            ("signin.refused", "failure", "anonymous"),
+            ("scim.user.created", "success", "scim"),
+        ]
+        assert found[1].actor_id == "okta" and found[1].actor_name == "okta:bot"
+        assert found[1].details["after"] == {"userName": "ada"}
+        assert found[0].details["connector"] == "okta" and found[0].actor_name == "s1"
+    finally:
+        db.dispose()
