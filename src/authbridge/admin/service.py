@@ -7,8 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from authbridge.admin.roles import RoleAdmin
+from authbridge.admin.users import UserAdmin
 from authbridge.audit.events import AuditSink
 from authbridge.config import Settings
+from authbridge.directory.accounts import LocalAccounts
 from authbridge.directory.membership import MembershipEngine
 from authbridge.directory.revocation import Revocation
 from authbridge.directory.roles import RoleBindings
@@ -22,6 +24,7 @@ __all__ = ["Admin", "build_admin"]
 class Admin:
     audit: AuditSink
     roles: RoleAdmin
+    users: UserAdmin
 
 
 def build_admin(
@@ -33,7 +36,17 @@ def build_admin(
     bindings: RoleBindings,
     membership: MembershipEngine,
     audit: AuditSink,
+    accounts: LocalAccounts | None = None,
 ) -> Admin:
-    """Wire the admin services over the given ones (nothing is built twice)."""
-    del settings, storage, provider, revocation, membership  # used as resources arrive
-    return Admin(audit=audit, roles=RoleAdmin(bindings.catalog))
+    """Wire the admin services over the given ones (nothing is built twice; `accounts`,
+    the app's local accounts, is built from the settings when a CLI command has none)."""
+    del membership  # used as resources arrive
+    users = UserAdmin(
+        storage=storage,
+        accounts=accounts or LocalAccounts.of(storage, settings),
+        revocation=revocation,
+        provider=provider,
+        catalog=bindings.catalog,
+        audit=audit,
+    )
+    return Admin(audit=audit, roles=RoleAdmin(bindings.catalog), users=users)
