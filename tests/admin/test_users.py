@@ -82,7 +82,7 @@ def test_the_last_admin_through_a_team_cannot_be_disabled_or_deleted(
     assert users.get(alice.user.id).user.active is True
     # A second, active admin: now the first may go.
     users.create(CLI, email="bob@example.com", password=PASSWORD, role="admin")
-    assert users.disable(CLI, alice.user.id).user.active is False
+    assert users.disable(CLI, alice.user.id)[0].user.active is False
     assert storage.sessions.get(session) is None
 
 

@@ -54,7 +54,6 @@ from authbridge.storage.user_admin import (
     UserFilter,
     UserRow,
     row_version,
-    session_handle,
 )
 from authbridge.storage.users import username_key
 
@@ -223,13 +222,14 @@ class UserAdmin:
             self._record("user.updated", actor, after, diff)
         return self.get(user_id)
 
-    def disable(self, actor: Actor, user_id: str) -> UserRow:
-        """Disable and end every session and token (idempotent: disabling a disabled user
-        changes nothing and records nothing)."""
+    def disable(self, actor: Actor, user_id: str) -> tuple[UserRow, int]:
+        """Disable and end every session and token; returns the user and how many
+        credentials ended (idempotent: disabling a disabled user records nothing, and
+        ends whatever it might still hold)."""
         return self._set_active(actor, user_id, False)
 
     def enable(self, actor: Actor, user_id: str) -> UserRow:
-        return self._set_active(actor, user_id, True)
+        return self._set_active(actor, user_id, True)[0]
 
     def delete(self, actor: Actor, user_id: str) -> None:
         """Revoke everything the user holds through the one Revocation (the revocation feed
@@ -336,7 +336,7 @@ class UserAdmin:
 
     # Helpers ---------------------------------------------------------------------------
 
-    def _set_active(self, actor: Actor, user_id: str, active: bool) -> UserRow:
+    def _set_active(self, actor: Actor, user_id: str, active: bool) -> tuple[UserRow, int]:
         def guard(user: User, checks: RowChecks) -> None:
             if not active and user.active:
                 self._may_disable(actor, user, checks)
@@ -345,10 +345,11 @@ class UserAdmin:
         if result is None:
             raise NotFound(f"no user {user_id!r}")
         before, after = result
+        revoked = 0
         if not active:
             # Also when it was disabled already: whatever it still held ends (cheap, and a
             # retried disable must leave nothing behind).
-            self._revocation.revoke_user(user_id)
+            revoked = self._revocation.revoke_user(user_id)
         if before.active != after.active:
             self._record(
                 "user.enabled" if active else "user.disabled",
@@ -356,7 +357,7 @@ class UserAdmin:
                 after,
                 {"before": {"active": before.active}, "after": {"active": after.active}},
             )
-        return self.get(user_id)
+        return self.get(user_id), revoked
 
     @staticmethod
     def _may_disable(actor: Actor, user: User, checks: RowChecks) -> None:
@@ -411,10 +412,10 @@ class UserAdmin:
         # the family's end capped it, so a rotated family's last use can be recovered.
         last_used = None
         client = self._provider.registry.get(family.client_id)
-        if family.rotated and client is not None:
-            if family.idle_expires_at < family.family_expires_at:
-                idle = timedelta(seconds=client.refresh_token_idle_timeout)
-                last_used = family.idle_expires_at - idle
+        capped = family.idle_expires_at >= family.family_expires_at
+        if family.rotated and client is not None and not capped:
+            idle = timedelta(seconds=client.refresh_token_idle_timeout)
+            last_used = family.idle_expires_at - idle
         return RefreshTokenFamily(
             family_id=family.family_id,
             client_id=family.client_id,

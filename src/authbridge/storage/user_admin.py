@@ -31,8 +31,8 @@ from authbridge.storage.scim_models import ScimUser
 
 __all__ = [
     "Guard",
-    "RowChecks",
     "RefreshFamily",
+    "RowChecks",
     "UserAdminStore",
     "UserFilter",
     "UserRow",
@@ -132,7 +132,9 @@ class RowChecks:
         return False
 
     def scim_source(self) -> str | None:
-        return self._session.scalar(select(ScimUser.source).where(ScimUser.user_id == self._user_id))
+        return self._session.scalar(
+            select(ScimUser.source).where(ScimUser.user_id == self._user_id)
+        )
 
 
 # A check run inside a write's transaction with the locked user row (raises to refuse).

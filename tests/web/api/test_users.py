@@ -76,12 +76,15 @@ def signed_in_user(api: Api) -> tuple[str, str]:
     return user.id, rotated["refresh_token"]
 
 
-def test_create_answers_201_with_location_and_never_the_password(
-    api: Api, audit: Recorded
-) -> None:
+def test_create_answers_201_with_location_and_never_the_password(api: Api, audit: Recorded) -> None:
     response = api.post(
         USERS,
-        json={"email": "Bo@Example.com", "password": PASSWORD, "displayName": "Bo", "role": "editor"},
+        json={
+            "email": "Bo@Example.com",
+            "password": PASSWORD,
+            "displayName": "Bo",
+            "role": "editor",
+        },
     )
     assert response.status_code == 201, response.text
     body = response.json()
@@ -117,7 +120,9 @@ def test_create_refusals(api: Api) -> None:
         api.post(USERS, json={"email": "x@example.com", "password": PASSWORD, "admin": True}),
         400,
     )
-    assert_problem(api.post(USERS, json={"email": "x@example.com", "password": PASSWORD}, role="viewer"), 403)
+    assert_problem(
+        api.post(USERS, json={"email": "x@example.com", "password": PASSWORD}, role="viewer"), 403
+    )
 
 
 def test_list_searches_filters_and_pages_by_keyset(api: Api) -> None:
@@ -162,11 +167,17 @@ def test_list_searches_filters_and_pages_by_keyset(api: Api) -> None:
 
 
 def test_list_filters_by_team_and_scim_source(api: Api) -> None:
-    created = scim(api.client, "okta", "POST", "/Users", json={
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-        "userName": "sam@example.com",
-        "active": True,
-    })
+    created = scim(
+        api.client,
+        "okta",
+        "POST",
+        "/Users",
+        json={
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "sam@example.com",
+            "active": True,
+        },
+    )
     assert created.status_code == 201, created.text
     local = create(api, "lou@example.com")
     create(api, "max@example.com")
@@ -207,7 +218,9 @@ def test_patch_needs_if_match_and_compares_it(api: Api, audit: Recorded) -> None
     assert changed.json()["displayName"] == "Pat" and changed.headers["etag"] != tag
     # The old tag is stale now: a lost update is refused.
     assert_problem(api.patch(url, json={"displayName": "X"}, headers={"if-match": tag}), 412)
-    removed = api.patch(url, json={"displayName": None}, headers={"if-match": changed.headers["etag"]})
+    removed = api.patch(
+        url, json={"displayName": None}, headers={"if-match": changed.headers["etag"]}
+    )
     assert removed.json()["displayName"] is None
     event = audit.events[-1]
     assert event.type == "user.updated"
@@ -226,18 +239,22 @@ def test_patch_email_of_a_local_account_moves_its_username(api: Api) -> None:
     assert moved.status_code == 200, moved.text
     assert moved.json()["username"] == moved.json()["email"] == "new@example.com"
     assert api.ready.storage.users.by_username("new@example.com") is not None
-    assert_problem(
-        api.patch(url, json={"email": other["email"]}, headers={"if-match": "*"}), 409
-    )
+    assert_problem(api.patch(url, json={"email": other["email"]}, headers={"if-match": "*"}), 409)
     assert_problem(api.patch(url, json={"email": "not an email"}, headers={"if-match": "*"}), 400)
 
 
 def test_scim_managed_users_name_is_read_only_but_disable_is_an_override(api: Api) -> None:
-    created = scim(api.client, "okta", "POST", "/Users", json={
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-        "userName": "sam@example.com",
-        "active": True,
-    }).json()
+    created = scim(
+        api.client,
+        "okta",
+        "POST",
+        "/Users",
+        json={
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "sam@example.com",
+            "active": True,
+        },
+    ).json()
     url = f"{USERS}/{created['id']}"
     problem = assert_problem(
         api.patch(url, json={"displayName": "Sammy"}, headers={"if-match": "*"}), 409, "read-only"

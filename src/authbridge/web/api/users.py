@@ -283,7 +283,7 @@ def update_user(
     responses=problems(404),
 )
 def disable_user(user_id: UserId, request: Request, response: Response, caller: Write) -> UserOut:
-    return _one(_users(request).disable(caller.actor, user_id), response)
+    return _one(_users(request).disable(caller.actor, user_id)[0], response)
 
 
 @router.post(
