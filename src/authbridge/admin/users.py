@@ -39,6 +39,7 @@ from authbridge.directory.accounts import (
     AccountError,
     AccountExists,
     LocalAccounts,
+    PasswordRefused,
     display_name,
     normalize_email,
 )
@@ -166,7 +167,7 @@ class UserAdmin:
         except AccountExists as exc:
             raise AlreadyExists(str(exc)) from None
         except AccountError as exc:
-            field = "password" if "email" not in str(exc).lower() else "email"
+            field = "password" if isinstance(exc, PasswordRefused) else "email"
             raise InvalidRequest(str(exc), [FieldError(field, str(exc))]) from None
         self._record(
             "user.created",

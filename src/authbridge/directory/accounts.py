@@ -25,6 +25,7 @@ from authbridge.storage.users import IdentityLink, UserStore
 __all__ = [
     "AccountError",
     "AccountExists",
+    "PasswordRefused",
     "IdentityLink",
     "LocalAccounts",
     "display_name",
@@ -42,6 +43,10 @@ class AccountError(ValueError):
 
 class AccountExists(AccountError):
     """The username (the email, for a local account) is taken already."""
+
+
+class PasswordRefused(AccountError):
+    """The password fails the policy (the message says which rule)."""
 
 
 def has_control_characters(text: str) -> bool:
@@ -151,7 +156,7 @@ class LocalAccounts:
         try:
             check_policy(password, username=email)
         except PasswordRejected as exc:
-            raise AccountError(str(exc)) from None
+            raise PasswordRefused(str(exc)) from None
         try:
             return new_account(
                 self.storage.users,
