@@ -58,11 +58,33 @@ from authbridge.storage.user_admin import (
 )
 from authbridge.storage.users import username_key
 
-__all__ = ["PATCHABLE", "RefreshTokenFamily", "UserAdmin", "UserFilter", "UserRow"]
+__all__ = [
+    "PATCHABLE",
+    "RefreshTokenFamily",
+    "UserAdmin",
+    "UserFilter",
+    "UserRow",
+    "user_filter",
+]
 
 # The members a merge patch may name (RFC 7396), by their API names.
 PATCHABLE = ("displayName", "email", "active")
 MAX_QUERY = 320
+
+
+def user_filter(
+    *,
+    q: str | None = None,
+    team: str | None = None,
+    role: str | None = None,
+    source: str | None = None,
+    status: str | None = None,
+) -> UserFilter:
+    """The list's filters as the API and the CLI take them (`status`: active|disabled)."""
+    if status not in (None, "active", "disabled"):
+        raise InvalidRequest("bad status", [FieldError("status", "active or disabled")])
+    active = None if status is None else status == "active"
+    return UserFilter(q=q or None, team_id=team, role=role, source=source, active=active)
 
 
 @dataclass(frozen=True)
@@ -278,14 +300,7 @@ class UserAdmin:
         ended = self._store.delete_session(user_id, handle)
         if ended is None:
             raise NotFound(f"no session {handle!r} of this user")
-        self._audit.record(
-            AuditEvent(
-                "session.revoked",
-                actor,
-                Target("session", handle),
-                details={"user": row.user.id, "username": row.user.username},
-            )
-        )
+        self._record_held("session.revoked", actor, Target("session", handle), row.user)
 
     def refresh_tokens(self, user_id: str) -> list[RefreshTokenFamily]:
         self.get(user_id)
@@ -296,14 +311,8 @@ class UserAdmin:
         if self._store.family_owner(family_id) != user_id:
             raise NotFound(f"no refresh token family {family_id!r} of this user")
         self._storage.provider.revoke_family(family_id)
-        self._audit.record(
-            AuditEvent(
-                "refresh_token.revoked",
-                actor,
-                Target("refresh_token", family_id),
-                details={"user": row.user.id, "username": row.user.username},
-            )
-        )
+        target = Target("refresh_token", family_id)
+        self._record_held("refresh_token.revoked", actor, target, row.user)
 
     def identities(self, user_id: str) -> list[Identity]:
         self.get(user_id)
@@ -319,21 +328,12 @@ class UserAdmin:
                     "this is the only way to sign in to this account (it has no password)"
                 )
 
+        row = self.get(user_id)
         link = self._store.unlink_identity(user_id, identity_id, guard)
         if link is None:
             raise NotFound(f"no identity {identity_id} of user {user_id!r}")
-        self._audit.record(
-            AuditEvent(
-                "identity.unlinked",
-                actor,
-                Target("identity", str(identity_id)),
-                details={
-                    "user": user_id,
-                    "connector": link.connector_id,
-                    "subject": link.subject,
-                },
-            )
-        )
+        target = Target("identity", str(identity_id), f"{link.connector_id}/{link.subject}")
+        self._record_held("identity.unlinked", actor, target, row.user)
 
     # Helpers ---------------------------------------------------------------------------
 
@@ -424,6 +424,11 @@ class UserAdmin:
             last_used_at=last_used,
             expires_at=min(family.idle_expires_at, family.family_expires_at),
         )
+
+    def _record_held(self, type_: str, actor: Actor, target: Target, user: User) -> None:
+        """An event about something a user holds: the target is it, the user in details."""
+        details = {"user": user.id, "username": user.username}
+        self._audit.record(AuditEvent(type_, actor, target, details=details))
 
     def _record(self, type_: str, actor: Actor, user: User, details: dict[str, Any]) -> None:
         self._audit.record(

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import getpass
 import sys
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 import typer
 
 from authbridge.admin.errors import AdminError
 from authbridge.admin.paging import PageRequest
-from authbridge.admin.users import UserFilter, UserRow
+from authbridge.admin.users import UserAdmin, UserRow, user_filter
 from authbridge.audit.events import Actor
 from authbridge.cli.options import ConfigOption
 from authbridge.cli.output import (
@@ -24,12 +25,13 @@ from authbridge.cli.output import (
     out,
 )
 from authbridge.cli.roles import grant_role
-from authbridge.cli.wiring import Operator, open_operator
+from authbridge.cli.wiring import open_operator
 from authbridge.directory.roles import SYSTEM_SCOPE, UnknownRole
 from authbridge.web.api.users import SessionOut, UserOut
 
 __all__ = ["users_app"]
 
+T = TypeVar("T")
 users_app = typer.Typer(help="Manage users (operators only).", no_args_is_help=True)
 
 
@@ -46,13 +48,6 @@ def _read_password(from_stdin: bool) -> str:
         return sys.stdin.readline().rstrip("\r\n")
     password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     return password
-
-
-def _user_id(operator: Operator, name: str) -> str:
-    try:
-        return operator.admin.users.find(name).user.id
-    except AdminError as exc:
-        admin_error(exc)
 
 
 @users_app.command("add")
@@ -102,20 +97,11 @@ def list_users(
     config: ConfigOption = None,
 ) -> None:
     """List users with their system roles (`roles effective <user>` shows scoped ones)."""
-    if status not in (None, "active", "disabled"):
-        err.print("--status is active or disabled", markup=False)
-        raise typer.Exit(2)
     operator = open_operator(config)
-    filters = UserFilter(
-        q=q or None,
-        team_id=team,
-        role=role,
-        source=source,
-        active=None if status is None else status == "active",
-    )
     rows: list[UserRow] = []
     cursor: str | None = None
     try:
+        filters = user_filter(q=q, team=team, role=role, source=source, status=status)
         while True:
             size = min(limit - len(rows), 200) if limit is not None else 200
             page = operator.admin.users.search(filters, PageRequest.of(size, cursor))
@@ -146,25 +132,26 @@ def grant(username: str, role: str, config: ConfigOption = None) -> None:
     grant_role(role, username, None, SYSTEM_SCOPE, config)
 
 
+def _act(config: ConfigOption, username: str, act: Callable[[UserAdmin, str], T]) -> T:
+    """Run one `UserAdmin` act on the named user as this OS user; a refusal exits."""
+    operator = open_operator(config)
+    try:
+        return act(operator.admin.users, operator.admin.users.find(username).user.id)
+    except AdminError as exc:
+        admin_error(exc)
+
+
 @users_app.command("disable")
 def disable(username: str, config: ConfigOption = None) -> None:
     """Disable a user and revoke every session and token they hold, at once."""
-    operator = open_operator(config)
-    try:
-        _, revoked = operator.admin.users.disable(_actor(), _user_id(operator, username))
-    except AdminError as exc:
-        admin_error(exc)
+    _, revoked = _act(config, username, lambda users, uid: users.disable(_actor(), uid))
     out.print(f"{username} disabled; {revoked} credential(s) revoked.", markup=False)
 
 
 @users_app.command("enable")
 def enable(username: str, config: ConfigOption = None) -> None:
     """Enable a disabled user (they sign in again; nothing they held comes back)."""
-    operator = open_operator(config)
-    try:
-        operator.admin.users.enable(_actor(), _user_id(operator, username))
-    except AdminError as exc:
-        admin_error(exc)
+    _act(config, username, lambda users, uid: users.enable(_actor(), uid))
     out.print(f"{username} enabled.", markup=False)
 
 
@@ -175,25 +162,16 @@ def remove(
     config: ConfigOption = None,
 ) -> None:
     """Delete a user after ending every session and token they hold."""
-    operator = open_operator(config)
-    user_id = _user_id(operator, username)
     if not yes and not typer.confirm(f"Delete {username} for good?"):
         raise typer.Exit(1)
-    try:
-        operator.admin.users.delete(_actor(), user_id)
-    except AdminError as exc:
-        admin_error(exc)
+    _act(config, username, lambda users, uid: users.delete(_actor(), uid))
     out.print(f"{username} removed.", markup=False)
 
 
 @users_app.command("revoke")
 def revoke(username: str, config: ConfigOption = None) -> None:
     """End every session and refresh token of a user; the account stays."""
-    operator = open_operator(config)
-    try:
-        revoked = operator.admin.users.revoke(_actor(), _user_id(operator, username))
-    except AdminError as exc:
-        admin_error(exc)
+    revoked = _act(config, username, lambda users, uid: users.revoke(_actor(), uid))
     out.print(f"{username}: {revoked} credential(s) revoked.", markup=False)
 
 
@@ -206,16 +184,11 @@ def sessions(
 ) -> None:
     """A user's browser sessions (id, created, last seen, address, user agent); `--end ID`
     ends one."""
-    operator = open_operator(config)
-    user_id = _user_id(operator, username)
-    try:
-        if end is not None:
-            operator.admin.users.end_session(_actor(), user_id, end)
-            out.print(f"Session {end} ended.", markup=False)
-            return
-        rows = operator.admin.users.sessions(user_id)
-    except AdminError as exc:
-        admin_error(exc)
+    if end is not None:
+        _act(config, username, lambda users, uid: users.end_session(_actor(), uid, end))
+        out.print(f"Session {end} ended.", markup=False)
+        return
+    rows = _act(config, username, lambda users, uid: users.sessions(uid))
     documents = [SessionOut.of(s).model_dump(mode="json", by_alias=True) for s in rows]
     emit_list(
         documents,

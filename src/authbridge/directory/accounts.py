@@ -25,9 +25,9 @@ from authbridge.storage.users import IdentityLink, UserStore
 __all__ = [
     "AccountError",
     "AccountExists",
-    "PasswordRefused",
     "IdentityLink",
     "LocalAccounts",
+    "PasswordRefused",
     "display_name",
     "has_control_characters",
     "new_account",

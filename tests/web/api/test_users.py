@@ -21,6 +21,7 @@ from tests.web.test_pages import sign_up
 
 USERS = "/api/v1/users"
 PASSWORD = "a long enough passphrase"
+SCIM_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 
 
 class Recorded:
@@ -54,6 +55,15 @@ def create(api: Api, email: str, **extra: Any) -> dict[str, Any]:
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+def scim_user(api: Api, username: str) -> dict[str, Any]:
+    """A user the okta SCIM source provisions."""
+    body = {"schemas": [SCIM_USER], "userName": username, "active": True}
+    created = scim(api.client, "okta", "POST", "/Users", json=body)
+    assert created.status_code == 201, created.text
+    user: dict[str, Any] = created.json()
+    return user
 
 
 def refresh(api: Api, token: str) -> dict[str, Any]:
@@ -167,18 +177,7 @@ def test_list_searches_filters_and_pages_by_keyset(api: Api) -> None:
 
 
 def test_list_filters_by_team_and_scim_source(api: Api) -> None:
-    created = scim(
-        api.client,
-        "okta",
-        "POST",
-        "/Users",
-        json={
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-            "userName": "sam@example.com",
-            "active": True,
-        },
-    )
-    assert created.status_code == 201, created.text
+    scim_user(api, "sam@example.com")
     local = create(api, "lou@example.com")
     create(api, "max@example.com")
     team_id = api.ready.membership.add_local("ops", local["id"])
@@ -244,17 +243,7 @@ def test_patch_email_of_a_local_account_moves_its_username(api: Api) -> None:
 
 
 def test_scim_managed_users_name_is_read_only_but_disable_is_an_override(api: Api) -> None:
-    created = scim(
-        api.client,
-        "okta",
-        "POST",
-        "/Users",
-        json={
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-            "userName": "sam@example.com",
-            "active": True,
-        },
-    ).json()
+    created = scim_user(api, "sam@example.com")
     url = f"{USERS}/{created['id']}"
     problem = assert_problem(
         api.patch(url, json={"displayName": "Sammy"}, headers={"if-match": "*"}), 409, "read-only"

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from authbridge.admin.paging import PageRequest
-from authbridge.admin.users import RefreshTokenFamily, UserAdmin, UserFilter, UserRow
+from authbridge.admin.users import RefreshTokenFamily, UserAdmin, UserRow, user_filter
 from authbridge.storage.models import BrowserSession, Identity
 from authbridge.storage.user_admin import session_handle
 from authbridge.web.api.auth import Caller, Permission
@@ -227,13 +227,7 @@ def list_users(
     limit: Annotated[int | None, Query(ge=1, le=200)] = None,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> UserList:
-    filters = UserFilter(
-        q=q or None,
-        team_id=team,
-        role=role,
-        source=source,
-        active=None if status is None else status == "active",
-    )
+    filters = user_filter(q=q, team=team, role=role, source=source, status=status)
     page = _users(request).search(filters, PageRequest.of(limit, cursor))
     return UserList(items=[UserOut.of(r) for r in page.items], next_cursor=page.next_cursor)
 
