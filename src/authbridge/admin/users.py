@@ -18,8 +18,6 @@ Rules beyond the permission check:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
 from authbridge.admin.errors import (
@@ -33,8 +31,8 @@ from authbridge.admin.errors import (
     ReadOnly,
 )
 from authbridge.admin.paging import Page, PageRequest, encode_cursor
+from authbridge.admin.user_credentials import HeldCredentials, RefreshTokenFamily
 from authbridge.audit.events import Actor, AuditEvent, AuditSink, Target
-from authbridge.clock import utcnow
 from authbridge.directory.accounts import (
     AccountError,
     AccountExists,
@@ -48,9 +46,8 @@ from authbridge.directory.roles import ADMIN, RoleCatalog, domain_allowed
 from authbridge.provider.service import OpenIDProvider
 from authbridge.storage import Storage
 from authbridge.storage.errors import Conflict
-from authbridge.storage.models import BrowserSession, Identity, User
+from authbridge.storage.models import User
 from authbridge.storage.user_admin import (
-    RefreshFamily,
     RowChecks,
     UserFilter,
     UserRow,
@@ -87,15 +84,6 @@ def user_filter(
     return UserFilter(q=q or None, team_id=team, role=role, source=source, active=active)
 
 
-@dataclass(frozen=True)
-class RefreshTokenFamily:
-    family_id: str
-    client_id: str
-    created_at: datetime
-    last_used_at: datetime | None
-    expires_at: datetime
-
-
 def _snapshot(user: User) -> dict[str, Any]:
     """What audit details show of a user (never the password hash)."""
     return {
@@ -112,7 +100,7 @@ def _changed(before: User, after: User) -> dict[str, dict[str, Any]]:
     return {"before": {k: old[k] for k in keys}, "after": {k: new[k] for k in keys}}
 
 
-class UserAdmin:
+class UserAdmin(HeldCredentials):
     def __init__(
         self,
         *,
@@ -289,52 +277,6 @@ class UserAdmin:
         self._record("user.credentials_revoked", actor, row.user, {"revoked": revoked})
         return revoked
 
-    # Sessions, refresh tokens, identities ----------------------------------------------
-
-    def sessions(self, user_id: str) -> list[BrowserSession]:
-        self.get(user_id)
-        return self._store.sessions(user_id, utcnow())
-
-    def end_session(self, actor: Actor, user_id: str, handle: str) -> None:
-        row = self.get(user_id)
-        ended = self._store.delete_session(user_id, handle)
-        if ended is None:
-            raise NotFound(f"no session {handle!r} of this user")
-        self._record_held("session.revoked", actor, Target("session", handle), row.user)
-
-    def refresh_tokens(self, user_id: str) -> list[RefreshTokenFamily]:
-        self.get(user_id)
-        return [self._family(f) for f in self._store.refresh_families(user_id, utcnow())]
-
-    def revoke_refresh_family(self, actor: Actor, user_id: str, family_id: str) -> None:
-        row = self.get(user_id)
-        if self._store.family_owner(family_id) != user_id:
-            raise NotFound(f"no refresh token family {family_id!r} of this user")
-        self._storage.provider.revoke_family(family_id)
-        target = Target("refresh_token", family_id)
-        self._record_held("refresh_token.revoked", actor, target, row.user)
-
-    def identities(self, user_id: str) -> list[Identity]:
-        self.get(user_id)
-        return self._store.identities(user_id)
-
-    def unlink_identity(self, actor: Actor, user_id: str, identity_id: int) -> None:
-        """Remove an identity link; refused when it is the only way into an account with no
-        password (the account would be unreachable)."""
-
-        def guard(user: User, other_links: int) -> None:
-            if user.password_hash is None and other_links == 0:
-                raise Forbidden(
-                    "this is the only way to sign in to this account (it has no password)"
-                )
-
-        row = self.get(user_id)
-        link = self._store.unlink_identity(user_id, identity_id, guard)
-        if link is None:
-            raise NotFound(f"no identity {identity_id} of user {user_id!r}")
-        target = Target("identity", str(identity_id), f"{link.connector_id}/{link.subject}")
-        self._record_held("identity.unlinked", actor, target, row.user)
-
     # Helpers ---------------------------------------------------------------------------
 
     def _set_active(self, actor: Actor, user_id: str, active: bool) -> tuple[UserRow, int]:
@@ -407,28 +349,6 @@ class UserAdmin:
             errors.append(FieldError("role", "unknown role"))
         if errors:
             raise InvalidRequest("the filters are invalid", errors)
-
-    def _family(self, family: RefreshFamily) -> RefreshTokenFamily:
-        # The live token's idle expiry is its issuance plus the client's idle timeout unless
-        # the family's end capped it, so a rotated family's last use can be recovered.
-        last_used = None
-        client = self._provider.registry.get(family.client_id)
-        capped = family.idle_expires_at >= family.family_expires_at
-        if family.rotated and client is not None and not capped:
-            idle = timedelta(seconds=client.refresh_token_idle_timeout)
-            last_used = family.idle_expires_at - idle
-        return RefreshTokenFamily(
-            family_id=family.family_id,
-            client_id=family.client_id,
-            created_at=family.created_at,
-            last_used_at=last_used,
-            expires_at=min(family.idle_expires_at, family.family_expires_at),
-        )
-
-    def _record_held(self, type_: str, actor: Actor, target: Target, user: User) -> None:
-        """An event about something a user holds: the target is it, the user in details."""
-        details = {"user": user.id, "username": user.username}
-        self._audit.record(AuditEvent(type_, actor, target, details=details))
 
     def _record(self, type_: str, actor: Actor, user: User, details: dict[str, Any]) -> None:
         self._audit.record(

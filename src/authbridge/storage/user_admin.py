@@ -246,10 +246,9 @@ class UserAdminStore:
         username is taken."""
         try:
             with self._db.session() as session:
-                user = self._locked(session, user_id)
+                user = self._guarded(session, user_id, guard)
                 if user is None:
                     return None
-                guard(user, RowChecks(session, user_id))
                 before = _copy(user)
                 if changes:
                     for key, value in changes.items():
@@ -264,10 +263,9 @@ class UserAdminStore:
         """Delete the person after `guard` accepted its locked row (rows that reference it
         go by their foreign keys' cascade); the deleted row, or None."""
         with self._db.session() as session:
-            user = self._locked(session, user_id)
+            user = self._guarded(session, user_id, guard)
             if user is None:
                 return None
-            guard(user, RowChecks(session, user_id))
             before = _copy(user)
             session.delete(user)
             return before
@@ -382,6 +380,13 @@ class UserAdminStore:
         return session.scalar(
             select(User).where(User.id == user_id, User.kind == PERSON).with_for_update()
         )
+
+    def _guarded(self, session: Session, user_id: str, guard: Guard) -> User | None:
+        """The person's row locked for update, once `guard` accepted it (it raises to refuse)."""
+        user = self._locked(session, user_id)
+        if user is not None:
+            guard(user, RowChecks(session, user_id))
+        return user
 
 
 def _copy(user: User) -> User:
