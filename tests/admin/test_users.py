@@ -4,6 +4,7 @@ and the search."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -140,3 +141,30 @@ def _ref(name: str):  # type: ignore[no-untyped-def]
     from authbridge.storage.teams import TeamRef
 
     return TeamRef.own("local", name)
+
+
+def test_two_writers_with_one_version_cannot_both_win(
+    wired: tuple[UserAdmin, RoleBindings],
+) -> None:
+    """The If-Match comparison and the write are one transaction on each backend: of two
+    patches sent with the same ETag at once, exactly one lands (no lost update)."""
+    users, _ = wired
+    row = users.create(CLI, email="race@example.com", password=PASSWORD)
+    version = users.version(row)
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def patch(name: str) -> None:
+        barrier.wait()
+        try:
+            users.update(CLI, row.user.id, {"displayName": name}, version)
+            outcomes.append("ok")
+        except PreconditionFailed:
+            outcomes.append("412")
+
+    threads = [threading.Thread(target=patch, args=(n,)) for n in ("One", "Two")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["412", "ok"]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, or_, select, union
+from sqlalchemy import and_, delete, exists, func, or_, select, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
@@ -377,6 +377,13 @@ class UserAdminStore:
 
     @staticmethod
     def _locked(session: Session, user_id: str) -> User | None:
+        if session.get_bind().dialect.name == "sqlite":
+            # pysqlite begins a transaction at the first write, not at a SELECT: a no-op
+            # write takes SQLite's one write lock first, so the guard's read and the write
+            # are one transaction there too (updated_at named, so its onupdate stays off).
+            session.execute(
+                update(User).where(User.id == user_id).values(updated_at=User.updated_at)
+            )
         return session.scalar(
             select(User).where(User.id == user_id, User.kind == PERSON).with_for_update()
         )
