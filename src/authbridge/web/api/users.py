@@ -195,6 +195,14 @@ def _one(row: UserRow, response: Response) -> UserOut:
     return UserOut.of(row)
 
 
+ETAG_HEADER = {"description": "The user's version, for If-Match.", "schema": {"type": "string"}}
+
+
+def _tagged(status: int = 200, **extra: Any) -> dict[int | str, dict[str, Any]]:
+    """A response that carries the user's ETag (and `extra` headers)."""
+    return {status: {"headers": {"ETag": ETAG_HEADER, **extra}}}
+
+
 MERGE_PATCH = {
     "requestBody": {
         "content": {
@@ -237,7 +245,10 @@ def list_users(
     operation_id="createUser",
     summary="Create a local account",
     status_code=201,
-    responses=problems(409),
+    responses={
+        **problems(409),
+        **_tagged(201, Location={"description": "The new user.", "schema": {"type": "string"}}),
+    },
 )
 def create_user(body: UserCreate, request: Request, response: Response, caller: Write) -> UserOut:
     row = _users(request).create(
@@ -251,7 +262,12 @@ def create_user(body: UserCreate, request: Request, response: Response, caller: 
     return _one(row, response)
 
 
-@router.get("/{user_id}", operation_id="getUser", summary="Get a user", responses=problems(404))
+@router.get(
+    "/{user_id}",
+    operation_id="getUser",
+    summary="Get a user",
+    responses={**problems(404), **_tagged()},
+)
 def get_user(user_id: UserId, request: Request, response: Response, _caller: Read) -> UserOut:
     return _one(_users(request).get(user_id), response)
 
@@ -260,7 +276,7 @@ def get_user(user_id: UserId, request: Request, response: Response, _caller: Rea
     "/{user_id}",
     operation_id="updateUser",
     summary="Change a user (JSON Merge Patch, If-Match required)",
-    responses=problems(404, 409, 412, 428),
+    responses={**problems(404, 409, 412, 428), **_tagged()},
     openapi_extra=MERGE_PATCH,
 )
 def update_user(
@@ -274,7 +290,7 @@ def update_user(
     "/{user_id}/disable",
     operation_id="disableUser",
     summary="Disable a user and end every session and token",
-    responses=problems(404),
+    responses={**problems(404), **_tagged()},
 )
 def disable_user(user_id: UserId, request: Request, response: Response, caller: Write) -> UserOut:
     return _one(_users(request).disable(caller.actor, user_id)[0], response)
@@ -284,7 +300,7 @@ def disable_user(user_id: UserId, request: Request, response: Response, caller: 
     "/{user_id}/enable",
     operation_id="enableUser",
     summary="Enable a user",
-    responses=problems(404),
+    responses={**problems(404), **_tagged()},
 )
 def enable_user(user_id: UserId, request: Request, response: Response, caller: Write) -> UserOut:
     return _one(_users(request).enable(caller.actor, user_id), response)
