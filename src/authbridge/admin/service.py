@@ -8,8 +8,10 @@ from dataclasses import dataclass
 
 from authbridge.admin.audit import AuditAdmin
 from authbridge.admin.roles import RoleAdmin
+from authbridge.admin.users import UserAdmin
 from authbridge.audit.events import AuditSink
 from authbridge.config import Settings
+from authbridge.directory.accounts import LocalAccounts
 from authbridge.directory.membership import MembershipEngine
 from authbridge.directory.revocation import Revocation
 from authbridge.directory.roles import RoleBindings
@@ -25,6 +27,7 @@ class Admin:
     roles: RoleAdmin
     # Reading the audit log (`audit` above is where events are written).
     audit_events: AuditAdmin
+    users: UserAdmin
 
 
 def build_admin(
@@ -36,9 +39,22 @@ def build_admin(
     bindings: RoleBindings,
     membership: MembershipEngine,
     audit: AuditSink,
+    accounts: LocalAccounts | None = None,
 ) -> Admin:
-    """Wire the admin services over the given ones (nothing is built twice)."""
-    del settings, provider, revocation, membership  # used as resources arrive
+    """Wire the admin services over the given ones (nothing is built twice; `accounts`,
+    the app's local accounts, is built from the settings when a CLI command has none)."""
+    del membership  # used as resources arrive
+    users = UserAdmin(
+        storage=storage,
+        accounts=accounts or LocalAccounts.of(storage, settings),
+        revocation=revocation,
+        provider=provider,
+        catalog=bindings.catalog,
+        audit=audit,
+    )
     return Admin(
-        audit=audit, roles=RoleAdmin(bindings.catalog), audit_events=AuditAdmin(storage.audit)
+        audit=audit,
+        roles=RoleAdmin(bindings.catalog),
+        audit_events=AuditAdmin(storage.audit),
+        users=users,
     )

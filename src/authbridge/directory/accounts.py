@@ -13,6 +13,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from authbridge.config import Settings
 from authbridge.config.model import AuthorizerSettings, LocalAuthSettings
 from authbridge.directory.passwords import PasswordHashing, PasswordRejected, check_policy
 from authbridge.directory.roles import ADMIN, DEFAULT_ROLE, domain_allowed
@@ -23,8 +24,10 @@ from authbridge.storage.users import IdentityLink, UserStore
 
 __all__ = [
     "AccountError",
+    "AccountExists",
     "IdentityLink",
     "LocalAccounts",
+    "PasswordRefused",
     "display_name",
     "has_control_characters",
     "new_account",
@@ -36,6 +39,14 @@ LOCAL_CONNECTOR = "local"
 
 class AccountError(ValueError):
     """A request about an account cannot be done; the message is safe to show the user."""
+
+
+class AccountExists(AccountError):
+    """The username (the email, for a local account) is taken already."""
+
+
+class PasswordRefused(AccountError):
+    """The password fails the policy (the message says which rule)."""
 
 
 def has_control_characters(text: str) -> bool:
@@ -105,6 +116,14 @@ class LocalAccounts:
     settings: LocalAuthSettings
     authorizer: AuthorizerSettings
 
+    @classmethod
+    def of(cls, storage: Storage, settings: Settings) -> LocalAccounts:
+        """Local accounts as the settings configure them (argon2 costs, policy, domains)."""
+        local = settings.auth.local
+        costs = local.password_hash
+        hashing = PasswordHashing(costs.memory_cost, costs.time_cost, costs.parallelism)
+        return cls(storage, hashing, local, settings.authorizer)
+
     def sign_up(
         self,
         *,
@@ -114,15 +133,21 @@ class LocalAccounts:
         admin: bool = False,
         self_service: bool = True,
         origin: str = "default",
+        role: str | None = None,
     ) -> User:
         """Create a local account whose username is its email address.
 
         Self-service sign-up never grants admin: a local email is unverified, so matching it
         against `initialAdmins` would let anyone claim an admin's address first. Admins come
         from the one-time setup link, the CLI, or an IdP login with a verified email.
+        `role` (an operator's choice: the CLI, the admin API) replaces the default role; the
+        caller checks that it exists.
         """
         if self_service and not (self.settings.enabled and self.settings.allow_signup):
             raise AccountError("Sign-up is turned off; ask an administrator for an account.")
+        if self_service and (admin or role is not None):
+            raise AccountError("Self-service sign-up cannot choose a role.")
+        role = role or (ADMIN if admin else DEFAULT_ROLE)
         email = normalize_email(email)
         if not domain_allowed(email, self.authorizer):
             raise AccountError(
@@ -131,7 +156,7 @@ class LocalAccounts:
         try:
             check_policy(password, username=email)
         except PasswordRejected as exc:
-            raise AccountError(str(exc)) from None
+            raise PasswordRefused(str(exc)) from None
         try:
             return new_account(
                 self.storage.users,
@@ -140,12 +165,12 @@ class LocalAccounts:
                 email_verified=False,
                 name=name,
                 password_hash=self.hashing.hash(password),
-                roles=[ADMIN] if admin else [DEFAULT_ROLE],
-                # Who made an admin (`setup`, `bootstrap`, `cli`) shows in `bindings list`.
-                role_origin=origin if admin else "default",
+                roles=[role],
+                # Who gave a role (`setup`, `bootstrap`, `cli`, `api`) shows in `bindings list`.
+                role_origin="default" if role == DEFAULT_ROLE else origin,
             )
         except Conflict:
-            raise AccountError("An account with this email exists already.") from None
+            raise AccountExists("An account with this email exists already.") from None
 
     def authenticate(self, username: str, password: str) -> User | None:
         """The user if the password is right; None otherwise, in the same time either way."""

@@ -21,6 +21,7 @@ from authbridge.storage.ratelimits import RateLimitStore
 from authbridge.storage.revocation_feed import RevocationFeedStore
 from authbridge.storage.sessions import SessionStore
 from authbridge.storage.teams import TeamStore
+from authbridge.storage.user_admin import UserAdminStore
 from authbridge.storage.users import UserStore
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "StorageError",
     "TeamStore",
     "Unavailable",
+    "UserAdminStore",
     "UserStore",
 ]
 
@@ -58,6 +60,8 @@ class Storage:
         self.db = db
         self.changes: ChangeBus = changes if changes is not None else LocalBus()
         self.users = UserStore(db)
+        # The admin API's searches and guarded writes over users (admin/users.py).
+        self.user_admin = UserAdminStore(db)
         self.bindings = RoleBindingStore(db)
         self.teams = TeamStore(db)
         self.sessions = SessionStore(db)

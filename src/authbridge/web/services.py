@@ -32,7 +32,6 @@ from authbridge.connectors import Connectors, build_connectors
 from authbridge.directory.accounts import AccountError, LocalAccounts
 from authbridge.directory.bootstrap import BootstrapAdmin, SetupLinks
 from authbridge.directory.membership import MembershipEngine
-from authbridge.directory.passwords import PasswordHashing
 from authbridge.directory.revocation import Revocation
 from authbridge.directory.roles import RoleBindings
 from authbridge.directory.throttle import CredentialThrottle, SignInThrottle
@@ -329,11 +328,7 @@ class Services:
         keyring.ensure_key()
         issuer = issuer_for(settings, keyring)
         local = settings.auth.local
-        hashing = PasswordHashing(
-            local.password_hash.memory_cost,
-            local.password_hash.time_cost,
-            local.password_hash.parallelism,
-        )
+        accounts = LocalAccounts.of(storage, settings)
         key = settings.server.secret_key or storage.values.put_if_absent(
             SECRET_KEY, secrets.token_urlsafe(48)
         )
@@ -359,7 +354,7 @@ class Services:
             storage=storage,
             keyring=keyring,
             issuer=issuer,
-            accounts=LocalAccounts(storage, hashing, local, settings.authorizer),
+            accounts=accounts,
             throttle=SignInThrottle(counters.rate, local.rate_limit),
             setup=setup,
             csrf=Csrf(key.encode()),
@@ -389,6 +384,7 @@ class Services:
                 bindings=bindings,
                 membership=membership,
                 audit=audit,
+                accounts=accounts,
             ),
         )
         # initialAdmins (and adminPrincipals) as system-admin bindings, made at every start

@@ -1,0 +1,170 @@
+"""`UserAdmin` on each backend: the rules that protect an installation (self, the last
+admin through a team, refused deletes end nothing), the version compared inside the write,
+and the search."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from authbridge.admin.errors import Forbidden, InvalidRequest, PreconditionFailed
+from authbridge.admin.paging import PageRequest
+from authbridge.admin.service import build_admin
+from authbridge.admin.users import UserAdmin, UserFilter
+from authbridge.audit.events import Actor, NullAudit
+from authbridge.clock import utcnow
+from authbridge.directory.membership import MembershipEngine
+from authbridge.directory.revocation import Revocation
+from authbridge.directory.roles import RoleBindings
+from authbridge.provider.service import OpenIDProvider
+from authbridge.storage import Storage
+from authbridge.storage.models import User
+from authbridge.tokens.issuer import issuer_for
+from authbridge.tokens.keyring import keyring_for
+from tests.conftest import make_settings
+
+CLI = Actor("cli", id="root")
+PASSWORD = "a long enough passphrase"
+
+
+@pytest.fixture
+def wired(storage: Storage, database_url: str) -> Iterator[tuple[UserAdmin, RoleBindings]]:
+    settings = make_settings(database_url)
+    keyring = keyring_for(settings, storage.keys, storage.changes)
+    keyring.ensure_key()
+    provider = OpenIDProvider(storage, keyring, issuer_for(settings, keyring), settings)
+    revocation = Revocation(sessions=storage.sessions, tokens=provider)
+    bindings = RoleBindings(storage, provider.roles)
+    admin = build_admin(
+        settings=settings,
+        storage=storage,
+        provider=provider,
+        revocation=revocation,
+        bindings=bindings,
+        membership=MembershipEngine(storage, settings.teams),
+        audit=NullAudit(),
+    )
+    yield admin.users, bindings
+
+
+def _session(storage: Storage, user_id: str, tag: str) -> str:
+    now = utcnow()
+    id_hash = tag * 64
+    storage.sessions.create(
+        id_hash=id_hash,
+        user_id=user_id,
+        auth_method="local",
+        now=now,
+        expires_at=now + timedelta(hours=1),
+    )
+    return id_hash
+
+
+def test_the_last_admin_through_a_team_cannot_be_disabled_or_deleted(
+    wired: tuple[UserAdmin, RoleBindings], storage: Storage
+) -> None:
+    users, bindings = wired
+    alice = users.create(CLI, email="alice@example.com", password=PASSWORD)
+    team = storage.teams.add_member(_ref("admins"), alice.user.id)
+    bindings.grant("admin", team_id=team, origin="test")
+    session = _session(storage, alice.user.id, "a")
+    with pytest.raises(Forbidden, match="last active system admin"):
+        users.disable(CLI, alice.user.id)
+    with pytest.raises(Forbidden, match="last active system admin"):
+        users.delete(CLI, alice.user.id)
+    with pytest.raises(Forbidden):
+        users.update(CLI, alice.user.id, {"active": False}, "*")
+    # A refused delete ended nothing.
+    assert storage.sessions.get(session) is not None
+    assert users.get(alice.user.id).user.active is True
+    # A second, active admin: now the first may go.
+    users.create(CLI, email="bob@example.com", password=PASSWORD, role="admin")
+    assert users.disable(CLI, alice.user.id)[0].user.active is False
+    assert storage.sessions.get(session) is None
+
+
+def test_a_disabled_admin_does_not_count_as_the_one_who_remains(
+    wired: tuple[UserAdmin, RoleBindings],
+) -> None:
+    users, _ = wired
+    a = users.create(CLI, email="a@example.com", password=PASSWORD, role="admin")
+    b = users.create(CLI, email="b@example.com", password=PASSWORD, role="admin")
+    users.disable(CLI, b.user.id)
+    with pytest.raises(Forbidden):
+        users.disable(CLI, a.user.id)
+    # The actor's own id is what "yourself" means.
+    users.enable(CLI, b.user.id)
+    with pytest.raises(Forbidden, match="yourself"):
+        users.disable(Actor("user", id=b.user.id), b.user.id)
+
+
+def test_the_version_changes_with_any_writer_and_is_compared_in_the_write(
+    wired: tuple[UserAdmin, RoleBindings], storage: Storage
+) -> None:
+    users, _ = wired
+    row = users.create(CLI, email="v@example.com", password=PASSWORD)
+    version = users.version(row)
+    # A writer that does not touch updated_at (raw SQL) still changes the version.
+    with storage.db.session() as session:
+        session.execute(update(User).where(User.id == row.user.id).values(name="Changed"))
+    assert users.version(users.get(row.user.id)) != version
+    with pytest.raises(PreconditionFailed):
+        users.update(CLI, row.user.id, {"displayName": "Mine"}, version)
+    assert users.get(row.user.id).user.name == "Changed"
+    fresh = users.version(users.get(row.user.id))
+    assert users.update(CLI, row.user.id, {"displayName": "Mine"}, fresh).user.name == "Mine"
+
+
+def test_search_is_a_case_insensitive_prefix_with_keyset_pages(
+    wired: tuple[UserAdmin, RoleBindings],
+) -> None:
+    users, _ = wired
+    for i, name in enumerate(("Zed", "ann", "Anna", "bert", "annie")):
+        users.create(CLI, email=f"{name}@example.com", password=PASSWORD, display_name=f"N{i}")
+    first = users.search(UserFilter(q="AN"), PageRequest.of(2, None))
+    assert [r.user.username for r in first.items] == ["ann@example.com", "Anna@example.com"]
+    assert first.next_cursor is not None
+    rest = users.search(UserFilter(q="an"), PageRequest.of(2, first.next_cursor))
+    assert [r.user.username for r in rest.items] == ["annie@example.com"]
+    assert rest.next_cursor is None
+    by_display = users.search(UserFilter(q="n4"), PageRequest.of(10, None))
+    assert [r.user.username for r in by_display.items] == ["annie@example.com"]
+    with pytest.raises(InvalidRequest):
+        users.search(UserFilter(role="nope"), PageRequest.of(10, None))
+
+
+def _ref(name: str):  # type: ignore[no-untyped-def]
+    from authbridge.storage.teams import TeamRef
+
+    return TeamRef.own("local", name)
+
+
+def test_two_writers_with_one_version_cannot_both_win(
+    wired: tuple[UserAdmin, RoleBindings],
+) -> None:
+    """The If-Match comparison and the write are one transaction on each backend: of two
+    patches sent with the same ETag at once, exactly one lands (no lost update)."""
+    users, _ = wired
+    row = users.create(CLI, email="race@example.com", password=PASSWORD)
+    version = users.version(row)
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def patch(name: str) -> None:
+        barrier.wait()
+        try:
+            users.update(CLI, row.user.id, {"displayName": name}, version)
+            outcomes.append("ok")
+        except PreconditionFailed:
+            outcomes.append("412")
+
+    threads = [threading.Thread(target=patch, args=(n,)) for n in ("One", "Two")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["412", "ok"]
