@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from authbridge.admin.bindings import BindingAdmin
 from authbridge.admin.roles import RoleAdmin
+from authbridge.admin.teams import TeamAdmin
 from authbridge.audit.events import AuditSink
 from authbridge.config import Settings
 from authbridge.directory.membership import MembershipEngine
@@ -22,6 +24,8 @@ __all__ = ["Admin", "build_admin"]
 class Admin:
     audit: AuditSink
     roles: RoleAdmin
+    teams: TeamAdmin
+    bindings: BindingAdmin
 
 
 def build_admin(
@@ -35,5 +39,10 @@ def build_admin(
     audit: AuditSink,
 ) -> Admin:
     """Wire the admin services over the given ones (nothing is built twice)."""
-    del settings, storage, provider, revocation, membership  # used as resources arrive
-    return Admin(audit=audit, roles=RoleAdmin(bindings.catalog))
+    del settings, provider, revocation  # used as resources arrive
+    return Admin(
+        audit=audit,
+        roles=RoleAdmin(bindings.catalog),
+        teams=TeamAdmin(storage, membership, audit),
+        bindings=BindingAdmin(storage, bindings, audit),
+    )
