@@ -7,11 +7,12 @@ from the command line ends the same credentials as a SCIM deactivation.
 
 from __future__ import annotations
 
+import getpass
 from dataclasses import dataclass
 from pathlib import Path
 
 from authbridge.admin.service import Admin, build_admin
-from authbridge.audit.events import AuditSink, NullAudit
+from authbridge.audit.events import Actor, AuditSink, NullAudit
 from authbridge.config import Settings
 from authbridge.directory.membership import MembershipEngine
 from authbridge.directory.revocation import Revocation
@@ -36,6 +37,15 @@ class Operator:
     bindings: RoleBindings
     membership: MembershipEngine
     admin: Admin
+
+    @property
+    def actor(self) -> Actor:
+        """Who acts in audit events: the operating-system user running the command."""
+        try:
+            user = getpass.getuser()
+        except (OSError, KeyError):  # no login name and no passwd entry (a bare container)
+            user = None
+        return Actor("cli", id=user)
 
 
 def open_operator(config: Path | None) -> Operator:
