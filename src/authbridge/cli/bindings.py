@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from authbridge.admin.errors import AdminError
-from authbridge.admin.paging import MAX_LIMIT, PageRequest
+from authbridge.admin.paging import all_items
 from authbridge.cli.options import ConfigOption, find_user
 from authbridge.cli.output import (
     OutputFormat,
@@ -111,15 +111,11 @@ def list_bindings(
     operator = open_operator(config)
     try:
         who = principal(operator, user, team) if user is not None or team is not None else {}
-        rows: list[BindingRow] = []
-        cursor: str | None = None
-        while True:
-            page = operator.admin.bindings.list(
-                PageRequest.of(MAX_LIMIT, cursor), role=role, scope=scope, origin=origin, **who
+        rows = all_items(
+            lambda page: operator.admin.bindings.list(
+                page, role=role, scope=scope, origin=origin, **who
             )
-            rows.extend(page.items)
-            if (cursor := page.next_cursor) is None:
-                break
+        )
     except AdminError as exc:
         admin_error(exc)
     finally:

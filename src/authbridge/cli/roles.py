@@ -14,6 +14,7 @@ from authbridge.cli.bindings import (
     TeamOption,
     UserOption,
     bindings_app,
+    grant,
     grant_binding,
     revoke_binding,
 )
@@ -55,16 +56,8 @@ def list_roles(config: ConfigOption = None) -> None:
         out.print(f"  permissions: {', '.join(sorted(role.permissions)) or 'none'}")
 
 
-@roles_app.command("grant")
-def grant(
-    role: str,
-    user: UserOption = None,
-    team: TeamOption = None,
-    scope: ScopeOption = SYSTEM_SCOPE,
-    config: ConfigOption = None,
-) -> None:
-    """Give a role to a user or a team (all its members, whatever made the team) at a scope."""
-    grant_binding(open_operator(config), role, user, team, scope)
+# The same command as `bindings grant` (one function, two spellings).
+roles_app.command("grant")(grant)
 
 
 @roles_app.command("revoke")

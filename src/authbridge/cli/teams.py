@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 
 from authbridge.admin.errors import AdminError
-from authbridge.admin.paging import MAX_LIMIT, PageRequest
+from authbridge.admin.paging import all_items
 from authbridge.cli.options import ConfigOption, find_user
 from authbridge.cli.output import (
     OutputFormat,
@@ -104,15 +104,9 @@ def list_teams(
     """Teams by name, with the source that manages each and their member count."""
     operator = open_operator(config)
     try:
-        teams: list[TeamInfo] = []
-        cursor: str | None = None
-        while True:
-            page = operator.admin.teams.list(
-                PageRequest.of(MAX_LIMIT, cursor), q=query, managed_by=managed_by
-            )
-            teams.extend(page.items)
-            if (cursor := page.next_cursor) is None:
-                break
+        teams = all_items(
+            lambda page: operator.admin.teams.list(page, q=query, managed_by=managed_by)
+        )
     except AdminError as exc:
         admin_error(exc)
     finally:
@@ -162,17 +156,12 @@ def members(
     operator = open_operator(config)
     try:
         found = _resolve(operator, team)
-        rows: list[dict[str, Any]] = []
-        cursor: str | None = None
-        while True:
-            page = operator.admin.teams.members(found.id, PageRequest.of(MAX_LIMIT, cursor))
-            rows.extend(_json(MemberOut.of(m)) for m in page.items)
-            if (cursor := page.next_cursor) is None:
-                break
+        found_members = all_items(lambda page: operator.admin.teams.members(found.id, page))
     except AdminError as exc:
         admin_error(exc)
     finally:
         operator.storage.db.dispose()
+    rows = [_json(MemberOut.of(m)) for m in found_members]
     emit_list(rows, output, ("username", "userId", "sources"), empty="(no members)")
 
 

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Select, delete, func, or_, select, text, tuple_
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from authbridge.clock import utcnow
 from authbridge.storage.database import Database
@@ -196,10 +197,7 @@ class RoleBindingStore:
 
     def get(self, binding_id: int) -> BindingRow | None:
         with self._db.session() as session:
-            row = session.execute(
-                _filtered(None, None, None, None, None).where(RoleBinding.id == binding_id)
-            ).first()
-            return None if row is None else _binding(*row)
+            return _fetch(session, binding_id)
 
     def remove_id(self, binding_id: int, *, keep_holder: bool = False) -> BindingRow | None:
         """Remove the binding; None if there was none. With `keep_holder`, raise LastHolder
@@ -208,12 +206,9 @@ class RoleBindingStore:
         two concurrent removals cannot each leave the other's as the last one and both
         succeed."""
         with self._db.session() as session:
-            row = session.execute(
-                _filtered(None, None, None, None, None).where(RoleBinding.id == binding_id)
-            ).first()
-            if row is None:
+            found = _fetch(session, binding_id)
+            if found is None:
                 return None
-            found = _binding(*row)
             if keep_holder:
                 same = (RoleBinding.role == found.role, RoleBinding.scope == found.scope)
                 session.execute(
@@ -347,6 +342,13 @@ def _binding(b: RoleBinding, username: str | None, team_name: str | None) -> Bin
         username=username,
         team_name=team_name,
     )
+
+
+def _fetch(session: Session, binding_id: int) -> BindingRow | None:
+    row = session.execute(
+        _filtered(None, None, None, None, None).where(RoleBinding.id == binding_id)
+    ).first()
+    return None if row is None else _binding(*row)
 
 
 def _row(
