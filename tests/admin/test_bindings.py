@@ -7,7 +7,7 @@ import pytest
 
 from authbridge.admin.bindings import BindingAdmin
 from authbridge.admin.errors import Forbidden, InvalidRequest, NotFound, ReadOnly
-from authbridge.admin.paging import PageRequest
+from authbridge.admin.paging import PageRequest, encode_cursor
 from authbridge.audit.events import Actor
 from authbridge.directory.roles import CONFIG_ADMINS_ORIGIN, RoleBindings, RoleResolver
 from authbridge.storage import Storage
@@ -140,3 +140,9 @@ def test_revoke_matching_and_unknown_user_for_effective(
         admin.revoke_matching("editor", user_id=ada, scope="workspace:w1", actor=ACTOR)
     with pytest.raises(NotFound):
         admin.effective("nobody")
+
+
+def test_a_forged_cursor_is_invalid_not_an_error(admin: BindingAdmin) -> None:
+    for forged in (("9" * 40,), ("x",), ("1", "2")):
+        with pytest.raises(InvalidRequest):
+            admin.list(PageRequest.of(None, encode_cursor(forged)))

@@ -175,3 +175,15 @@ def test_unknown_team_or_user(storage: Storage, teams: TeamAdmin) -> None:
         teams.add_member("no-such-team", _user(storage, "x"), actor=ACTOR)
     with pytest.raises(NotFound):
         teams.members("no-such-team", PageRequest.of(None, None))
+
+
+def test_a_configured_shared_team_keeps_its_name(storage: Storage, audit: Recorder) -> None:
+    # Owned by `local`, shared with Okta's SCIM: a rename would split it from SCIM's group.
+    engine = MembershipEngine(storage, {"Data": TeamSettings(sources=["local", "scim:okta"])})
+    teams = TeamAdmin(storage, engine, audit)
+    team = teams.create("Data", actor=ACTOR)
+    assert team.managed_by == "local"
+    with pytest.raises(ReadOnly):
+        teams.update(team.id, if_match=team.version, name="Data2", actor=ACTOR)
+    described = teams.update(team.id, if_match=team.version, description="d", actor=ACTOR)
+    assert described.description == "d"

@@ -63,7 +63,8 @@ class BindingAdmin:
         """Bindings matching every filter given, oldest first."""
         after: int | None = None
         if page.after is not None:
-            if len(page.after) != 1 or not page.after[0].isdigit():
+            # At most 18 digits: ids are 64-bit (SQLite cannot even compare a larger int).
+            if len(page.after) != 1 or not page.after[0].isdigit() or len(page.after[0]) > 18:
                 raise InvalidRequest("the cursor is malformed", [FieldError("cursor", "bad")])
             after = int(page.after[0])
         rows = self._storage.bindings.page(

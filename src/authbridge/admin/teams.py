@@ -131,6 +131,12 @@ class TeamAdmin:
             raise _managed_elsewhere(current, "change")
         if name is not None:
             name = _name(name)
+            if self._membership.configured(current.name) and name != current.name:
+                raise ReadOnly(
+                    f"team {current.name!r} is configured (teams.{current.name}.sources), "
+                    "and its sources find it by that name: rename it in the configuration",
+                    managedBy="config:teams",
+                )
         clear = description is None
         if description is not _UNSET:
             _check_description(description)

@@ -155,6 +155,11 @@ class MembershipEngine:
         except Conflict:
             return self.storage.teams.add_member(ref, user_id, LOCAL)
 
+    def configured(self, name: str) -> bool:
+        """Whether `teams.<name>` configures a team of this name (its sources find it by
+        name, so renaming it would split it from them)."""
+        return username_key(name) in self._teams
+
     def feeds(self, source: str, team_id: str) -> bool:
         """Whether `source`'s word counts for this team: the team is the one `source` means
         by its name (its own, or a configured shared team listing `source`)."""
