@@ -138,3 +138,45 @@ def test_adding_an_unknown_user_to_a_team_is_an_error(env: str) -> None:
     result = runner.invoke(app, ["teams", "add-member", "Data", "nobody"])
     assert result.exit_code == 1
     assert "No user 'nobody'" in result.output
+
+
+def test_create_list_members_and_delete_teams(env: str) -> None:
+    storage = Storage.open(env)
+    ada = storage.users.create(username="ada@example.com")
+    created = runner.invoke(app, ["teams", "create", "Crew", "--description", "The crew"])
+    assert created.exit_code == 0, created.output
+    again = runner.invoke(app, ["teams", "create", "crew"])
+    assert again.exit_code == 1 and "exists" in again.output
+    assert runner.invoke(app, ["teams", "add-member", "Crew", "ada@example.com"]).exit_code == 0
+    # Idempotent: the administrator's word is recorded once.
+    assert runner.invoke(app, ["teams", "add-member", "Crew", "ada@example.com"]).exit_code == 0
+
+    listed = runner.invoke(app, ["teams", "list", "--output", "json"])
+    assert listed.exit_code == 0, listed.output
+    [team] = json.loads(listed.stdout)["items"]
+    assert (team["name"], team["managedBy"], team["memberCount"]) == ("Crew", "local", 1)
+    assert team["description"] == "The crew"
+    text = runner.invoke(app, ["teams", "list"]).stdout
+    assert f"{team['id']}  Crew  local  1" in text
+
+    members = runner.invoke(app, ["teams", "members", "Crew", "--output", "json"])
+    assert json.loads(members.stdout)["items"] == [
+        {"userId": ada.id, "username": "ada@example.com", "sources": ["local"]}
+    ]
+    of = runner.invoke(app, ["teams", "of", "ada@example.com", "--output", "json"])
+    assert [t["id"] for t in json.loads(of.stdout)["items"]] == [team["id"]]
+
+    deleted = runner.invoke(app, ["teams", "delete", team["id"]])
+    assert deleted.exit_code == 0, deleted.output
+    assert storage.teams.teams_of(ada.id) == []
+    assert runner.invoke(app, ["teams", "delete", "Crew"]).exit_code == 1
+
+
+def test_teams_scim_manages_are_not_deleted_from_the_command_line(env: str) -> None:
+    storage = Storage.open(env)
+    scim = scim_service(storage, ScimSettings(), source="okta", base_url="http://t")
+    group = scim.create_group({**payload("okta", "scim_group"), "displayName": "Ops"}, actor="okta")
+    refused = runner.invoke(app, ["teams", "delete", group["id"]])
+    assert refused.exit_code == 1 and "managed by scim:okta" in refused.output
+    listed = runner.invoke(app, ["teams", "list", "--managed-by", "scim:okta", "-o", "json"])
+    assert [t["name"] for t in json.loads(listed.stdout)["items"]] == ["Ops"]

@@ -12,13 +12,21 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from authbridge.admin.errors import FieldError, InvalidRequest
 
-__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "Page", "PageRequest", "decode_cursor", "encode_cursor"]
+__all__ = [
+    "DEFAULT_LIMIT",
+    "MAX_LIMIT",
+    "Page",
+    "PageRequest",
+    "all_items",
+    "decode_cursor",
+    "encode_cursor",
+]
 
 T = TypeVar("T")
 DEFAULT_LIMIT = 50
@@ -57,6 +65,17 @@ class Page(Generic[T]):
 
     items: Sequence[T]
     next_cursor: str | None = None
+
+
+def all_items(fetch: Callable[[PageRequest], Page[T]]) -> list[T]:
+    """Every item of a list, page after page (the CLI prints whole lists)."""
+    items: list[T] = []
+    cursor: str | None = None
+    while True:
+        page = fetch(PageRequest.of(MAX_LIMIT, cursor))
+        items.extend(page.items)
+        if (cursor := page.next_cursor) is None:
+            return items
 
 
 def encode_cursor(key: Sequence[str]) -> str:

@@ -6,9 +6,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+<<<<<<< HEAD
 from authbridge.admin.audit import AuditAdmin
 from authbridge.admin.roles import RoleAdmin
 from authbridge.admin.users import UserAdmin
+=======
+from authbridge.admin.bindings import BindingAdmin
+from authbridge.admin.roles import RoleAdmin
+from authbridge.admin.teams import TeamAdmin
+>>>>>>> teams
 from authbridge.audit.events import AuditSink
 from authbridge.config import Settings
 from authbridge.directory.accounts import LocalAccounts
@@ -25,9 +31,14 @@ __all__ = ["Admin", "build_admin"]
 class Admin:
     audit: AuditSink
     roles: RoleAdmin
+<<<<<<< HEAD
     # Reading the audit log (`audit` above is where events are written).
     audit_events: AuditAdmin
     users: UserAdmin
+=======
+    teams: TeamAdmin
+    bindings: BindingAdmin
+>>>>>>> teams
 
 
 def build_admin(
@@ -41,6 +52,7 @@ def build_admin(
     audit: AuditSink,
     accounts: LocalAccounts | None = None,
 ) -> Admin:
+<<<<<<< HEAD
     """Wire the admin services over the given ones (nothing is built twice; `accounts`,
     the app's local accounts, is built from the settings when a CLI command has none)."""
     del membership  # used as resources arrive
@@ -57,4 +69,13 @@ def build_admin(
         roles=RoleAdmin(bindings.catalog),
         audit_events=AuditAdmin(storage.audit),
         users=users,
+=======
+    """Wire the admin services over the given ones (nothing is built twice)."""
+    del settings, provider, revocation  # used as resources arrive
+    return Admin(
+        audit=audit,
+        roles=RoleAdmin(bindings.catalog),
+        teams=TeamAdmin(storage, membership, audit),
+        bindings=BindingAdmin(storage, bindings, audit),
+>>>>>>> teams
     )

@@ -1,4 +1,8 @@
-"""`authbridge teams ...`: what a login or a SCIM change would do to a user's teams.
+"""`authbridge teams ...`: teams listed, created and deleted, their members with the source
+of each membership, and what a login or a SCIM change would do to a user's teams.
+
+Every act is `admin.teams.TeamAdmin`'s (what `/api/v1/teams` calls): an administrator's
+membership is the source `local`, beside SCIM's and logins', and audited alike.
 
 `dry-run` runs the same code a real login or SCIM PATCH runs (the membership engine, the
 SCIM group store) and writes nothing: a login is planned from its claims, a SCIM PATCH is
@@ -15,16 +19,27 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from authbridge.admin.errors import AdminError
+from authbridge.admin.paging import all_items
 from authbridge.cli.options import ConfigOption, find_user
+from authbridge.cli.output import (
+    OutputFormat,
+    OutputOption,
+    admin_error,
+    emit_list,
+    emit_one,
+)
 from authbridge.cli.roles import role_lines
 from authbridge.cli.wiring import Operator, open_operator
 from authbridge.connectors.oidc import OidcConnector
 from authbridge.connectors.registry import build_connectors
 from authbridge.directory.identities import IdentityLinker
-from authbridge.directory.membership import LOCAL, PlannedTeam
+from authbridge.directory.membership import PlannedTeam
 from authbridge.directory.roles import EffectiveRoles
 from authbridge.scim.errors import ScimError
 from authbridge.scim.service import ScimService
+from authbridge.storage.team_admin import TeamInfo
+from authbridge.web.api.teams import MemberOut, TeamOut
 
 __all__ = ["teams_app"]
 
@@ -52,6 +67,102 @@ def _team(team: PlannedTeam) -> str:
 
 UserArgument = Annotated[str, typer.Argument(help="Username of the member.")]
 TeamArgument = Annotated[str, typer.Argument(help="Team name (an admin's team, `local`).")]
+TeamIdArgument = Annotated[str, typer.Argument(help="Team id, or name.")]
+
+
+def _json(model: TeamOut | MemberOut) -> dict[str, Any]:
+    return model.model_dump(mode="json", by_alias=True)
+
+
+def _resolve(operator: Operator, team: str) -> TeamInfo:
+    """The team with this id, else the administrators' team of this name, else the only
+    team of this name (exit 1 if none, or several, saying which)."""
+    admin = operator.admin.teams
+    found = operator.storage.team_admin.get(team) or admin.find_local(team)
+    if found is not None:
+        return found
+    named = operator.storage.bindings.teams_named(team)
+    if len(named) > 1:
+        ids = ", ".join(t.id for t in named)
+        err.print(f"Several teams are named {team!r}; give one id: {ids}.", markup=False)
+        raise typer.Exit(1)
+    if not named:
+        err.print(f"No team {team!r}.", markup=False)
+        raise typer.Exit(1)
+    return admin.get(named[0].id)
+
+
+@teams_app.command("list")
+def list_teams(
+    query: Annotated[str | None, typer.Option("--query", "-q", help="A part of the name.")] = None,
+    managed_by: Annotated[
+        str | None, typer.Option("--managed-by", help="local, scim:<source>, idp:<connector>.")
+    ] = None,
+    output: OutputOption = OutputFormat.text,
+    config: ConfigOption = None,
+) -> None:
+    """Teams by name, with the source that manages each and their member count."""
+    operator = open_operator(config)
+    try:
+        teams = all_items(
+            lambda page: operator.admin.teams.list(page, q=query, managed_by=managed_by)
+        )
+    except AdminError as exc:
+        admin_error(exc)
+    finally:
+        operator.storage.db.dispose()
+    rows = [_json(TeamOut.of(t)) for t in teams]
+    emit_list(rows, output, ("id", "name", "managedBy", "memberCount"), empty="(no teams)")
+
+
+@teams_app.command("create")
+def create(
+    name: Annotated[str, typer.Argument(help="The team's name.")],
+    description: Annotated[str | None, typer.Option("--description")] = None,
+    output: OutputOption = OutputFormat.text,
+    config: ConfigOption = None,
+) -> None:
+    """Create a team administrators manage (`local`)."""
+    operator = open_operator(config)
+    try:
+        team = operator.admin.teams.create(name, description=description, actor=operator.actor)
+    except AdminError as exc:
+        admin_error(exc)
+    finally:
+        operator.storage.db.dispose()
+    emit_one(_json(TeamOut.of(team)), output, f"Created team {team.name} ({team.id}).")
+
+
+@teams_app.command("delete")
+def delete(team: TeamIdArgument, config: ConfigOption = None) -> None:
+    """Delete a team administrators manage, with its memberships and role bindings (a team
+    SCIM or an IdP manages is deleted there)."""
+    operator = open_operator(config)
+    try:
+        found = _resolve(operator, team)
+        operator.admin.teams.delete(found.id, actor=operator.actor)
+    except AdminError as exc:
+        admin_error(exc)
+    finally:
+        operator.storage.db.dispose()
+    out.print(f"Deleted team {found.name} ({found.id}).", markup=False)
+
+
+@teams_app.command("members")
+def members(
+    team: TeamIdArgument, output: OutputOption = OutputFormat.text, config: ConfigOption = None
+) -> None:
+    """A team's members, each with the sources that hold the membership."""
+    operator = open_operator(config)
+    try:
+        found = _resolve(operator, team)
+        found_members = all_items(lambda page: operator.admin.teams.members(found.id, page))
+    except AdminError as exc:
+        admin_error(exc)
+    finally:
+        operator.storage.db.dispose()
+    rows = [_json(MemberOut.of(m)) for m in found_members]
+    emit_list(rows, output, ("username", "userId", "sources"), empty="(no members)")
 
 
 @teams_app.command("add-member")
@@ -60,43 +171,58 @@ def add_member(team: TeamArgument, username: UserArgument, config: ConfigOption 
     created, managed `local`, unless `teams.<name>.sources` lists `local` for a shared one).
     SCIM and login sources keep their own word: removing this one never removes theirs."""
     operator = open_operator(config)
+    admin = operator.admin.teams
     try:
         user = find_user(operator.storage, username)
-        team_id = operator.membership.add_local(team, user.id)
-        out.print(f"{username} is in team {team} ({team_id}) by an administrator.", markup=False)
+        found = admin.find_local(team) or admin.create(team, actor=operator.actor)
+        admin.add_member(found.id, user.id, actor=operator.actor)
+    except AdminError as exc:
+        admin_error(exc)
     finally:
         operator.storage.db.dispose()
+    out.print(f"{username} is in team {team} ({found.id}) by an administrator.", markup=False)
 
 
 @teams_app.command("remove-member")
 def remove_member(team: TeamArgument, username: UserArgument, config: ConfigOption = None) -> None:
     """Withdraw an administrator's membership (`local`); other sources' words stay."""
     operator = open_operator(config)
+    admin = operator.admin.teams
     try:
         user = find_user(operator.storage, username)
-        engine = operator.membership
-        found = operator.storage.teams.find(engine.ref(LOCAL, team))
+        found = admin.find_local(team)
         if found is None:
             err.print(f"No team {team!r} an administrator manages.", markup=False)
             raise typer.Exit(1)
-        engine.remove_local(found.id, user.id)
-        still = any(t.id == found.id for t in engine.teams_of(user.id))
-        suffix = " (still a member through another source)" if still else ""
-        out.print(f"{username} removed from team {team} by an administrator{suffix}.", markup=False)
+        left = admin.remove_member(found.id, user.id, actor=operator.actor)
+    except AdminError as exc:
+        admin_error(exc)
     finally:
         operator.storage.db.dispose()
+    still = f" (still a member through another source: {', '.join(left.sources)})"
+    suffix = still if left.sources else ""
+    out.print(f"{username} removed from team {team} by an administrator{suffix}.", markup=False)
 
 
 @teams_app.command("of")
-def teams_of(username: UserArgument, config: ConfigOption = None) -> None:
+def teams_of(
+    username: UserArgument, output: OutputOption = OutputFormat.text, config: ConfigOption = None
+) -> None:
     """A user's teams, with the source that manages each."""
     operator = open_operator(config)
     try:
         user = find_user(operator.storage, username)
-        for team in operator.storage.teams.teams_of(user.id):
-            out.print(f"{team.name}  (managedBy {team.managed_by}; {team.id})", markup=False)
+        teams = [operator.admin.teams.get(t.id) for t in operator.membership.teams_of(user.id)]
+    except AdminError as exc:
+        admin_error(exc)
     finally:
         operator.storage.db.dispose()
+    rows = [_json(TeamOut.of(t)) for t in teams]
+    if output is OutputFormat.json:
+        emit_list(rows, output, ())
+        return
+    for team in teams:
+        out.print(f"{team.name}  (managedBy {team.managed_by}; {team.id})", markup=False)
 
 
 @teams_app.command("dry-run")

@@ -8,12 +8,14 @@ from the command line ends the same credentials as a SCIM deactivation.
 from __future__ import annotations
 
 import atexit
+import getpass
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 from authbridge.admin.service import Admin, build_admin
 from authbridge.audit.log import AuditLog
+from authbridge.audit.events import Actor
 from authbridge.config import Settings
 from authbridge.directory.membership import MembershipEngine
 from authbridge.directory.revocation import Revocation
@@ -40,6 +42,15 @@ class Operator:
     admin: Admin
     # The audit log: closed (its queue stored) when the command exits.
     audit: AuditLog
+
+    @property
+    def actor(self) -> Actor:
+        """Who acts in audit events: the operating-system user running the command."""
+        try:
+            user = getpass.getuser()
+        except (OSError, KeyError):  # no login name and no passwd entry (a bare container)
+            user = None
+        return Actor("cli", id=user)
 
 
 def open_operator(config: Path | None) -> Operator:

@@ -155,6 +155,29 @@ class MembershipEngine:
         except Conflict:
             return self.storage.teams.add_member(ref, user_id, LOCAL)
 
+    def configured(self, name: str) -> bool:
+        """Whether `teams.<name>` configures a team of this name (its sources find it by
+        name, so renaming it would split it from them)."""
+        return username_key(name) in self._teams
+
+    def feeds(self, source: str, team_id: str) -> bool:
+        """Whether `source`'s word counts for this team: the team is the one `source` means
+        by its name (its own, or a configured shared team listing `source`)."""
+        row = self.storage.teams.get(team_id)
+        if row is None:
+            return False
+        found = self.storage.teams.find(self.ref(source, row.name))
+        return found is not None and found.id == team_id
+
+    def add_local_to(self, team_id: str, user_id: str) -> bool:
+        """An administrator puts the user in this team; False if the team is not one an
+        administrator's word counts for (a SCIM group or login team not shared with
+        `local`), which is left unchanged."""
+        row = self.storage.teams.get(team_id)
+        if row is None or not self.feeds(LOCAL, team_id):
+            return False
+        return self.storage.teams.add_member(self.ref(LOCAL, row.name), user_id, LOCAL) == team_id
+
     def remove_local(self, team_id: str, user_id: str) -> None:
         """An administrator's word is withdrawn; other sources' words stay."""
         self.storage.teams.remove_member(team_id, user_id, LOCAL)

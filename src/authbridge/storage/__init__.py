@@ -20,6 +20,7 @@ from authbridge.storage.provider_store import ProviderStore
 from authbridge.storage.ratelimits import RateLimitStore
 from authbridge.storage.revocation_feed import RevocationFeedStore
 from authbridge.storage.sessions import SessionStore
+from authbridge.storage.team_admin import TeamAdminStore
 from authbridge.storage.teams import TeamStore
 from authbridge.storage.user_admin import UserAdminStore
 from authbridge.storage.users import UserStore
@@ -64,6 +65,7 @@ class Storage:
         self.user_admin = UserAdminStore(db)
         self.bindings = RoleBindingStore(db)
         self.teams = TeamStore(db)
+        self.team_admin = TeamAdminStore(db)
         self.sessions = SessionStore(db)
         self.keys = KeyStore(db)
         self.rate_limits = RateLimitStore(db)

@@ -14,18 +14,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, func, or_, select, text, tuple_
+from sqlalchemy import Connection, Select, delete, func, or_, select, text, tuple_
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from authbridge.clock import utcnow
 from authbridge.storage.database import Database
-from authbridge.storage.errors import Conflict
-from authbridge.storage.models import RoleBinding, Team, User
+from authbridge.storage.errors import Conflict, StorageError
+from authbridge.storage.models import RoleBinding, Team, TeamMember, User
 from authbridge.storage.upsert import insert_for
 
 __all__ = [
     "BindingRow",
     "Grants",
+    "LastHolder",
     "RoleBindingStore",
     "TeamRef",
     "binding_rows",
@@ -87,6 +89,10 @@ def load_grants(conn: Connection, user_id: str) -> Grants:
             teams.append(TeamRef(a, b, c, d))
     teams.sort(key=lambda team: team.name.casefold())
     return Grants(tuple(dict.fromkeys(bindings)), tuple(teams))
+
+
+class LastHolder(StorageError):
+    """Removing the binding would leave no active user holding its role at its scope."""
 
 
 @dataclass(frozen=True)
@@ -163,36 +169,67 @@ class RoleBindingStore:
         origin: str | None = None,
     ) -> list[BindingRow]:
         """Bindings matching every filter given, by scope, role, then principal."""
-        query = (
-            select(RoleBinding, User.username, Team.name)
-            .outerjoin(User, User.id == RoleBinding.user_id)
-            .outerjoin(Team, Team.id == RoleBinding.team_id)
+        query = _filtered(user_id, team_id, role, scope, origin).order_by(
+            RoleBinding.scope, RoleBinding.role, RoleBinding.principal
         )
-        for column, value in (
-            (RoleBinding.user_id, user_id),
-            (RoleBinding.team_id, team_id),
-            (RoleBinding.role, role),
-            (RoleBinding.scope, scope),
-            (RoleBinding.origin, origin),
-        ):
-            if value is not None:
-                query = query.where(column == value)
-        query = query.order_by(RoleBinding.scope, RoleBinding.role, RoleBinding.principal)
         with self._db.session() as session:
-            return [
-                BindingRow(
-                    id=b.id,
-                    role=b.role,
-                    scope=b.scope,
-                    user_id=b.user_id,
-                    team_id=b.team_id,
-                    origin=b.origin,
-                    created_at=b.created_at,
-                    username=username,
-                    team_name=team_name,
+            return [_binding(*row) for row in session.execute(query)]
+
+    def page(
+        self,
+        *,
+        user_id: str | None = None,
+        team_id: str | None = None,
+        role: str | None = None,
+        scope: str | None = None,
+        origin: str | None = None,
+        after: int | None = None,
+        limit: int = 50,
+    ) -> list[BindingRow]:
+        """Up to `limit` bindings matching the filters with an id above `after`, by id (a
+        keyset: stable while others are granted or revoked)."""
+        query = _filtered(user_id, team_id, role, scope, origin)
+        if after is not None:
+            query = query.where(RoleBinding.id > after)
+        query = query.order_by(RoleBinding.id).limit(limit)
+        with self._db.session() as session:
+            return [_binding(*row) for row in session.execute(query)]
+
+    def get(self, binding_id: int) -> BindingRow | None:
+        with self._db.session() as session:
+            return _fetch(session, binding_id)
+
+    def remove_id(self, binding_id: int, *, keep_holder: bool = False) -> BindingRow | None:
+        """Remove the binding; None if there was none. With `keep_holder`, raise LastHolder
+        instead when it is the last way any active user holds its role at its scope
+        (directly or through a team). The role's bindings are locked first (PostgreSQL), so
+        two concurrent removals cannot each leave the other's as the last one and both
+        succeed."""
+        with self._db.session() as session:
+            found = _fetch(session, binding_id)
+            if found is None:
+                return None
+            if keep_holder:
+                same = (RoleBinding.role == found.role, RoleBinding.scope == found.scope)
+                session.execute(
+                    select(RoleBinding.id).where(*same).order_by(RoleBinding.id).with_for_update()
                 )
-                for b, username, team_name in session.execute(query)
-            ]
+                others = RoleBinding.id != binding_id
+                direct = select(RoleBinding.user_id).where(*same, others)
+                teams = (
+                    select(TeamMember.user_id)
+                    .join(RoleBinding, RoleBinding.team_id == TeamMember.team_id)
+                    .where(*same, others)
+                )
+                holder = session.scalar(
+                    select(User.id)
+                    .where(User.active.is_(True), or_(User.id.in_(direct), User.id.in_(teams)))
+                    .limit(1)
+                )
+                if holder is None:
+                    raise LastHolder(f"no active user would hold {found.role} at {found.scope}")
+            session.execute(delete(RoleBinding).where(RoleBinding.id == binding_id))
+            return found
 
     def grants(self, user_id: str) -> Grants:
         """The rows `user_id`'s roles are computed from, in one read."""
@@ -267,6 +304,51 @@ class RoleBindingStore:
     def count(self) -> int:
         with self._db.session() as session:
             return session.scalar(select(func.count()).select_from(RoleBinding)) or 0
+
+
+def _filtered(
+    user_id: str | None,
+    team_id: str | None,
+    role: str | None,
+    scope: str | None,
+    origin: str | None,
+) -> Select[RoleBinding, str, str]:
+    query = (
+        select(RoleBinding, User.username, Team.name)
+        .outerjoin(User, User.id == RoleBinding.user_id)
+        .outerjoin(Team, Team.id == RoleBinding.team_id)
+    )
+    for column, value in (
+        (RoleBinding.user_id, user_id),
+        (RoleBinding.team_id, team_id),
+        (RoleBinding.role, role),
+        (RoleBinding.scope, scope),
+        (RoleBinding.origin, origin),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    return query
+
+
+def _binding(b: RoleBinding, username: str | None, team_name: str | None) -> BindingRow:
+    return BindingRow(
+        id=b.id,
+        role=b.role,
+        scope=b.scope,
+        user_id=b.user_id,
+        team_id=b.team_id,
+        origin=b.origin,
+        created_at=b.created_at,
+        username=username,
+        team_name=team_name,
+    )
+
+
+def _fetch(session: Session, binding_id: int) -> BindingRow | None:
+    row = session.execute(
+        _filtered(None, None, None, None, None).where(RoleBinding.id == binding_id)
+    ).first()
+    return None if row is None else _binding(*row)
 
 
 def _row(

@@ -128,6 +128,7 @@ class Team(Base):
     name_fold: Mapped[str] = mapped_column(String(256), default="", index=True)
     source: Mapped[str] = mapped_column(String(128), default="local")
     managed_by: Mapped[str] = mapped_column(String(160), default="local")
+    description: Mapped[str | None] = mapped_column(String(1024))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -16,11 +16,24 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+<<<<<<< HEAD
 from authbridge.web.api import audit, openapi, roles, users
+=======
+from authbridge.web.api import bindings, openapi, roles, teams
+>>>>>>> teams
 
 __all__ = ["API_PREFIX", "ROUTERS"]
 
 API_PREFIX = "/api/v1"
 
 # Every resource router, included by `create_app` (and read by `openapi.py`).
+<<<<<<< HEAD
 ROUTERS: tuple[APIRouter, ...] = (openapi.router, roles.router, audit.router, users.router)
+=======
+ROUTERS: tuple[APIRouter, ...] = (
+    openapi.router,
+    roles.router,
+    teams.router,
+    bindings.router,
+)
+>>>>>>> teams
