@@ -6,7 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from authbridge.admin.clients import ClientAdmin
+from authbridge.admin.keys import KeyAdmin
+from authbridge.admin.robots import RobotAdmin
 from authbridge.admin.roles import RoleAdmin
+from authbridge.admin.service_accounts import ServiceAccountAdmin
 from authbridge.audit.events import AuditSink
 from authbridge.config import Settings
 from authbridge.directory.membership import MembershipEngine
@@ -22,6 +26,10 @@ __all__ = ["Admin", "build_admin"]
 class Admin:
     audit: AuditSink
     roles: RoleAdmin
+    clients: ClientAdmin
+    service_accounts: ServiceAccountAdmin
+    robots: RobotAdmin
+    keys: KeyAdmin
 
 
 def build_admin(
@@ -35,5 +43,12 @@ def build_admin(
     audit: AuditSink,
 ) -> Admin:
     """Wire the admin services over the given ones (nothing is built twice)."""
-    del settings, storage, provider, revocation, membership  # used as resources arrive
-    return Admin(audit=audit, roles=RoleAdmin(bindings.catalog))
+    del settings, membership  # used as resources arrive
+    return Admin(
+        audit=audit,
+        roles=RoleAdmin(bindings.catalog),
+        clients=ClientAdmin(provider, audit),
+        service_accounts=ServiceAccountAdmin(provider, bindings, revocation, audit),
+        robots=RobotAdmin(provider, revocation, audit),
+        keys=KeyAdmin(storage.keys, provider.keyring, audit),
+    )
