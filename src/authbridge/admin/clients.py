@@ -26,7 +26,7 @@ from authbridge.admin.errors import (
 )
 from authbridge.admin.paging import Page, PageRequest, encode_cursor
 from authbridge.audit.events import Actor, AuditEvent, AuditSink, Target
-from authbridge.provider.clients import Client, client_problems
+from authbridge.provider.clients import CLIENT_ID, Client, client_problems
 from authbridge.provider.service import (
     MAX_PREVIOUS_SECRET_SECONDS,
     NewClient,
@@ -148,7 +148,8 @@ class ClientAdmin:
         for client in self._provider.registry.static_clients():
             if client.client_id == client_id:
                 return client
-        row = self._provider.store.client(client_id)
+        # (an id no client can have is not looked up: PostgreSQL refuses NUL in text)
+        row = self._provider.store.client(client_id) if CLIENT_ID.match(client_id) else None
         if row is None:
             raise NotFound(f"no client {client_id!r}")
         return Client.from_row(row)
@@ -183,6 +184,7 @@ class ClientAdmin:
         """Change a registered client; `if_match` (its version, or `*`) is required and
         compared inside the write transaction, so a concurrent change is not lost."""
         self._writable(client_id)
+        self.get(client_id)  # 404 before 428: there is nothing to name a version of
         if if_match is None:
             raise PreconditionRequired("changing a client needs If-Match with its ETag")
 

@@ -4,6 +4,7 @@ revoking one puts its id on the revocation feed until it would have expired."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,6 +21,8 @@ from authbridge.storage.provider_store import RobotTokenRow
 __all__ = ["MAX_ROBOT_LIFETIME", "IssuedRobot", "RobotAdmin", "robot_state"]
 
 MAX_ROBOT_LIFETIME = 365 * 86400
+# What a token id can look like (base64url or hex); anything else is not looked up.
+JTI = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def robot_state(row: RobotTokenRow, now: datetime) -> str:
@@ -61,7 +64,7 @@ class RobotAdmin:
         return Page(items, cursor)
 
     def get(self, jti: str) -> RobotTokenRow:
-        rows = self._provider.store.robot_tokens(jti=jti)
+        rows = self._provider.store.robot_tokens(jti=jti) if JTI.match(jti) else []
         if not rows:
             raise NotFound(f"no robot token {jti!r}")
         return rows[0]

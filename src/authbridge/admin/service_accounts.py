@@ -81,7 +81,8 @@ class ServiceAccountAdmin:
         return Page(items, encode_cursor([cursor]) if more else None)
 
     def get(self, name: str) -> ServiceAccount:
-        row = self._provider.store.client(SERVICE_CLIENT_PREFIX + name)
+        client_id = SERVICE_CLIENT_PREFIX + name
+        row = self._provider.store.client(client_id) if CLIENT_ID.match(client_id) else None
         view = self._view(row) if row is not None and row.service_user_id else None
         if view is None:
             raise NotFound(f"no service account {name!r}")
