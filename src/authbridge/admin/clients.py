@@ -237,8 +237,8 @@ class ClientAdmin:
                 ],
             )
         client = self.get(client_id)
-        if client.public:
-            raise InvalidRequest(f"client {client_id!r} is public: it has no secret")
+        if client.public:  # (a public client has no secret to rotate)
+            raise NotFound(f"no registered confidential client {client_id!r}")
         rotated = self._provider.rotate_client_secret(client_id, previous_expires_in)
         if rotated is None:
             raise NotFound(f"no registered confidential client {client_id!r}")
