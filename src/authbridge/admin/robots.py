@@ -10,10 +10,9 @@ from datetime import datetime
 
 from authbridge.admin.errors import AlreadyExists, FieldError, InvalidRequest, NotFound
 from authbridge.admin.paging import Page, PageRequest, encode_cursor
+from authbridge.admin.service_accounts import principal_problems
 from authbridge.audit.events import Actor, AuditEvent, AuditSink, Target
 from authbridge.directory.revocation import Revocation
-from authbridge.directory.roles import UnknownRole
-from authbridge.provider.clients import CLIENT_ID
 from authbridge.provider.service import OpenIDProvider
 from authbridge.storage.errors import Conflict
 from authbridge.storage.provider_store import RobotTokenRow
@@ -73,17 +72,11 @@ class RobotAdmin:
         self, actor: Actor, name: str, role: str, lifetime: int, description: str = ""
     ) -> IssuedRobot:
         """A new robot principal holding `role` and its token (returned once)."""
-        errors = []
-        if not CLIENT_ID.match(name) or len(name) > 100:
-            errors.append(FieldError("name", "letters, digits and . _ : - (at most 100)"))
+        errors = principal_problems(self._provider, name, role)
         if not 60 <= lifetime <= MAX_ROBOT_LIFETIME:
             errors.append(FieldError("lifetime", f"between 60 and {MAX_ROBOT_LIFETIME} seconds"))
         if len(description) > 256:
             errors.append(FieldError("description", "at most 256 characters"))
-        try:
-            self._provider.roles.catalog.get(role)
-        except UnknownRole as exc:
-            errors.append(FieldError("role", str(exc)))
         if errors:
             raise InvalidRequest("the robot token is invalid", errors)
         try:

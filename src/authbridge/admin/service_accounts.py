@@ -18,9 +18,28 @@ from authbridge.provider.service import OpenIDProvider
 from authbridge.storage.errors import Conflict
 from authbridge.storage.provider_store import ClientRow
 
-__all__ = ["SERVICE_CLIENT_PREFIX", "NewServiceAccount", "ServiceAccount", "ServiceAccountAdmin"]
+__all__ = [
+    "SERVICE_CLIENT_PREFIX",
+    "NewServiceAccount",
+    "ServiceAccount",
+    "ServiceAccountAdmin",
+    "principal_problems",
+]
 
 SERVICE_CLIENT_PREFIX = "sa-"
+
+
+def principal_problems(provider: OpenIDProvider, name: str, role: str) -> list[FieldError]:
+    """A new non-person principal's name (as a client id allows, at most 100 characters)
+    and its one role (one the catalog knows)."""
+    errors = []
+    if not CLIENT_ID.match(name) or len(name) > 100:
+        errors.append(FieldError("name", "letters, digits and . _ : - (at most 100)"))
+    try:
+        provider.roles.catalog.get(role)
+    except UnknownRole as exc:
+        errors.append(FieldError("role", str(exc)))
+    return errors
 
 
 @dataclass(frozen=True)
@@ -92,15 +111,9 @@ class ServiceAccountAdmin:
         self, actor: Actor, name: str, role: str, *, access_token_lifetime: int | None = None
     ) -> NewServiceAccount:
         """A service account holding `role`; its client secret is returned once."""
-        errors = []
-        if not CLIENT_ID.match(SERVICE_CLIENT_PREFIX + name) or len(name) > 100:
-            errors.append(FieldError("name", "letters, digits and . _ : - (at most 100)"))
+        errors = principal_problems(self._provider, SERVICE_CLIENT_PREFIX + name, role)
         if access_token_lifetime is not None and not 60 <= access_token_lifetime <= 86400:
             errors.append(FieldError("accessTokenLifetime", "between 60 and 86400 seconds"))
-        try:
-            self._provider.roles.catalog.get(role)
-        except UnknownRole as exc:
-            errors.append(FieldError("role", str(exc)))
         if errors:
             raise InvalidRequest("the service account is invalid", errors)
         try:
