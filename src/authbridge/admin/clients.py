@@ -161,6 +161,17 @@ class ClientAdmin:
                 managedBy="config",
             )
 
+    @staticmethod
+    def _not_a_service_account(client: Client) -> None:
+        """A service account's client changes with its account (`/service-accounts`):
+        removing it alone would leave the account's user and its tokens behind."""
+        if client.service_user_id is not None:
+            raise ReadOnly(
+                f"client {client.client_id!r} belongs to a service account; change or delete "
+                "the service account instead (its secret rotates here)",
+                managedBy="service-account",
+            )
+
     def create(self, actor: Actor, client: Client) -> NewClient:
         """Register a client (the one validator); a confidential one's secret is returned
         once and stored only as a digest."""
@@ -184,7 +195,7 @@ class ClientAdmin:
         """Change a registered client; `if_match` (its version, or `*`) is required and
         compared inside the write transaction, so a concurrent change is not lost."""
         self._writable(client_id)
-        self.get(client_id)  # 404 before 428: there is nothing to name a version of
+        self._not_a_service_account(self.get(client_id))  # (404 before 428)
         if if_match is None:
             raise PreconditionRequired("changing a client needs If-Match with its ETag")
 
@@ -213,6 +224,7 @@ class ClientAdmin:
         """Remove a registered client and revoke every grant it holds."""
         self._writable(client_id)
         client = self.get(client_id)
+        self._not_a_service_account(client)
         if not self._provider.remove_client(client_id):
             raise NotFound(f"no registered client {client_id!r}")
         self._record(actor, "client.deleted", client, {"before": client_facts(client)})

@@ -153,3 +153,14 @@ def test_created_and_rotated_secrets_never_reach_the_logs(
     assert "/api/v1/clients" in logged  # the requests were logged
     for value in (secret, rotated, sa_secret, token):
         assert value not in logged
+
+
+def test_a_service_accounts_client_changes_only_with_its_account(api: Api) -> None:
+    client_id, secret = _service_account(api)
+    for response in (
+        api.patch(f"/api/v1/clients/{client_id}", json={"name": "x"}, headers={"if-match": "*"}),
+        api.delete(f"/api/v1/clients/{client_id}"),
+    ):
+        problem = assert_problem(response, 409, "read-only")
+        assert problem["managedBy"] == "service-account"
+    assert _grant(api, client_id, secret) == 200
