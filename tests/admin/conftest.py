@@ -1,15 +1,24 @@
-"""Admin services over real storage (SQLite and PostgreSQL), with an audit sink that keeps
-what it is given."""
+"""The admin services over a started app's own services, recording audit events in a list
+(so tests can read every event a write produced)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from authbridge.audit.events import AuditEvent
+import pytest
+
+from authbridge.admin.service import Admin, build_admin
+from authbridge.audit.events import Actor, AuditEvent
+from authbridge.web.app import create_app
+from authbridge.web.services import Ready
+from tests.conftest import make_settings, started_clients
+
+ACTOR = Actor("user", "u-admin", "admin@example.com")
 
 
 @dataclass
-class Recorder:
+class Recorded:
     events: list[AuditEvent] = field(default_factory=list)
 
     def record(self, event: AuditEvent) -> None:
@@ -17,3 +26,35 @@ class Recorder:
 
     def types(self) -> list[str]:
         return [e.type for e in self.events]
+
+    def of(self, kind: str) -> list[AuditEvent]:
+        return [e for e in self.events if e.type == kind]
+
+
+@dataclass
+class AdminEnv:
+    ready: Ready
+    admin: Admin
+    audit: Recorded
+
+
+@pytest.fixture
+def env(database_url: str) -> Iterator[AdminEnv]:
+    with started_clients() as start:
+        client = start(create_app(make_settings(database_url)))
+        ready: Ready = client.app.state.services.ready()  # type: ignore[attr-defined]
+        audit = Recorded()
+        admin = build_admin(
+            settings=ready.provider.settings,
+            storage=ready.storage,
+            provider=ready.provider,
+            revocation=ready.revocation,
+            bindings=ready.bindings,
+            membership=ready.membership,
+            audit=audit,
+        )
+        yield AdminEnv(ready, admin, audit)
+
+
+# The name the users and teams tests use for the same recording sink.
+Recorder = Recorded

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from pathlib import Path
 
@@ -62,17 +63,30 @@ def test_rotate_secret_replaces_the_stored_digest_and_shows_the_new_secret_once(
     added = run(config, "clients", "add", "etl-app", "--redirect-uri", "https://etl.example/cb")
     assert added.exit_code == 0, added.output
     old = added.output.strip().splitlines()[-1]
-    rotated = run(config, "clients", "rotate-secret", "etl-app")
+    rotated = run(config, "clients", "rotate-secret", "etl-app", "--previous-expires-in", "1h")
     assert rotated.exit_code == 0, rotated.output
+    assert "old secret keeps working until" in rotated.output
     new = rotated.output.strip().splitlines()[-1]
     assert len(new) >= 40 and new != old
     storage = Storage.open(sqlite_url)
+    query = (
+        "SELECT secret_hash, previous_secret_hash FROM oauth_clients WHERE client_id = 'etl-app'"
+    )
     with storage.db.session() as session:
-        stored = session.execute(
-            text("SELECT secret_hash FROM oauth_clients WHERE client_id = 'etl-app'")
-        ).scalar_one()
-    # The digest of the new secret only (SHA-256, hex): the old one no longer matches.
-    assert stored == hashlib.sha256(new.encode()).hexdigest()
+        stored = session.execute(text(query)).one()
+    # Digests only (SHA-256, hex): the new secret, and the old one for its hour of grace.
+    assert tuple(stored) == (
+        hashlib.sha256(new.encode()).hexdigest(),
+        hashlib.sha256(old.encode()).hexdigest(),
+    )
+    at_once = run(config, "clients", "rotate-secret", "etl-app", "--previous-expires-in", "0")
+    assert "refused from now on" in at_once.output
+    with storage.db.session() as session:
+        assert session.execute(text(query)).one()[1] is None
+    assert (
+        run(config, "clients", "rotate-secret", "etl-app", "--previous-expires-in", "31d").exit_code
+        == 2
+    )
     for refused in ("static-app", "nobody"):
         result = run(config, "clients", "rotate-secret", refused)
         assert result.exit_code == 1 and "Traceback" not in result.output
@@ -91,11 +105,40 @@ def test_bad_client_registrations_are_refused(config: Path) -> None:
         ["x", "--redirect-uri", "https://a.example/cb#frag"],
         ["x", "--grant", "password"],
         ["x", "--public", "--grant", "client_credentials"],
-        ["static-app"],
+        ["x", "--access-token-lifetime", "10s"],
     ):
         result = run(config, "clients", "add", *args)
-        assert result.exit_code == 1, args
+        assert result.exit_code == 2, args  # invalid input (the one validator)
         assert "Traceback" not in result.output
+    result = run(config, "clients", "add", "static-app")
+    assert result.exit_code == 1 and "Managed elsewhere" in result.output  # the config file's
+
+
+def test_lists_print_the_admin_apis_json(config: Path) -> None:
+    assert run(config, "service-accounts", "add", "etl").exit_code == 0
+    robot = run(config, "robots", "add", "ci")
+    assert robot.exit_code == 0
+    token = robot.output.strip().splitlines()[-1]
+    clients = json.loads(run(config, "clients", "list", "--output", "json").output)
+    by_id = {c["clientId"]: c for c in clients["items"]}
+    assert by_id["sa-etl"]["serviceAccount"] is True
+    assert by_id["static-app"]["source"] == "config"
+    assert by_id["authbridge-cli"]["source"] == "builtin"
+    accounts = json.loads(run(config, "service-accounts", "list", "-o", "json").output)
+    assert [a["name"] for a in accounts["items"]] == ["etl"]
+    assert accounts["items"][0]["roles"] == ["viewer"]
+    robots = run(config, "robots", "list", "-o", "json").output
+    assert token not in robots
+    assert json.loads(robots)["items"][0]["state"] == "active"
+    keys = json.loads(run(config, "keys", "list", "-o", "json").output)["items"]
+    assert [k["state"] for k in keys] == ["signing"] and set(keys[0]) == {
+        "kid",
+        "alg",
+        "created",
+        "signsFrom",
+        "state",
+        "publishedUntil",
+    }
 
 
 def test_service_account_and_robot_lifecycle(config: Path) -> None:
@@ -129,7 +172,7 @@ def test_client_credentials_client_is_refused_with_the_way_to_get_one(config: Pa
     """A plain client cannot speak for anyone with client_credentials (issue 10, defect 4):
     registration refuses it and names `service-accounts add`, which does work."""
     result = run(config, "clients", "add", "etl", "--grant", "client_credentials")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # invalid input
     assert "grantTypes[0]" in result.output and "service-accounts add" in result.output
     assert "etl" not in run(config, "clients", "list").output
     added = run(config, "service-accounts", "add", "etl", "--role", "viewer")

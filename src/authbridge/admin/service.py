@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 <<<<<<< HEAD
+<<<<<<< HEAD
 from authbridge.admin.audit import AuditAdmin
 from authbridge.admin.roles import RoleAdmin
 from authbridge.admin.users import UserAdmin
@@ -15,6 +16,13 @@ from authbridge.admin.bindings import BindingAdmin
 from authbridge.admin.roles import RoleAdmin
 from authbridge.admin.teams import TeamAdmin
 >>>>>>> teams
+=======
+from authbridge.admin.clients import ClientAdmin
+from authbridge.admin.keys import KeyAdmin
+from authbridge.admin.robots import RobotAdmin
+from authbridge.admin.roles import RoleAdmin
+from authbridge.admin.service_accounts import ServiceAccountAdmin
+>>>>>>> clients
 from authbridge.audit.events import AuditSink
 from authbridge.config import Settings
 from authbridge.directory.accounts import LocalAccounts
@@ -32,6 +40,7 @@ class Admin:
     audit: AuditSink
     roles: RoleAdmin
 <<<<<<< HEAD
+<<<<<<< HEAD
     # Reading the audit log (`audit` above is where events are written).
     audit_events: AuditAdmin
     users: UserAdmin
@@ -39,6 +48,12 @@ class Admin:
     teams: TeamAdmin
     bindings: BindingAdmin
 >>>>>>> teams
+=======
+    clients: ClientAdmin
+    service_accounts: ServiceAccountAdmin
+    robots: RobotAdmin
+    keys: KeyAdmin
+>>>>>>> clients
 
 
 def build_admin(
@@ -71,6 +86,7 @@ def build_admin(
         users=users,
 =======
     """Wire the admin services over the given ones (nothing is built twice)."""
+<<<<<<< HEAD
     del settings, provider, revocation  # used as resources arrive
     return Admin(
         audit=audit,
@@ -78,4 +94,14 @@ def build_admin(
         teams=TeamAdmin(storage, membership, audit),
         bindings=BindingAdmin(storage, bindings, audit),
 >>>>>>> teams
+=======
+    del settings, membership  # used as resources arrive
+    return Admin(
+        audit=audit,
+        roles=RoleAdmin(bindings.catalog),
+        clients=ClientAdmin(provider, audit),
+        service_accounts=ServiceAccountAdmin(provider, bindings, revocation, audit),
+        robots=RobotAdmin(provider, revocation, audit),
+        keys=KeyAdmin(storage.keys, provider.keyring, audit),
+>>>>>>> clients
     )

@@ -1,27 +1,38 @@
 """`authbridge clients|service-accounts|robots`: operator commands for the OpenID Provider.
 
-A client secret, a service account's secret and a robot token are printed once and stored
-only as a digest (or, for robot tokens, only their id): copy them when they are shown.
+Each command calls the same admin service function as the admin API's route (`admin/`), with
+the operating-system user as the audited actor. A client secret, a service account's secret
+and a robot token are printed once and stored only as a digest (or, for robot tokens, only
+their id): copy them when they are shown. `--output json` prints what the API answers.
 """
 
 from __future__ import annotations
 
+import getpass
 import re
-from pathlib import Path
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from typing import Annotated, TypeVar
 
 import typer
-from rich.console import Console
 
+from authbridge.admin.clients import DEFAULT_PREVIOUS_SECRET_SECONDS
+from authbridge.admin.errors import AdminError
+from authbridge.admin.paging import Page, PageRequest
+from authbridge.audit.events import Actor
 from authbridge.cli.options import ConfigOption
+from authbridge.cli.output import OutputFormat, OutputOption, admin_error, emit_list, out
 from authbridge.cli.wiring import open_operator
 from authbridge.clock import utcnow
-from authbridge.directory.roles import RoleCatalog, UnknownRole
 from authbridge.provider.clients import GRANT_TYPES, Client
-from authbridge.provider.service import OpenIDProvider
-from authbridge.storage.errors import Conflict
 
-__all__ = ["clients_app", "parse_lifetime", "robots_app", "service_accounts_app"]
+__all__ = [
+    "cli_actor",
+    "clients_app",
+    "every_page",
+    "parse_lifetime",
+    "robots_app",
+    "service_accounts_app",
+]
 
 clients_app = typer.Typer(help="Manage OAuth clients of the OpenID Provider.", no_args_is_help=True)
 service_accounts_app = typer.Typer(
@@ -31,9 +42,8 @@ service_accounts_app = typer.Typer(
 robots_app = typer.Typer(
     help="Robot tokens: long-lived tokens for automation.", no_args_is_help=True
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+T = TypeVar("T")
 
 
 def parse_lifetime(text: str) -> int:
@@ -44,19 +54,22 @@ def parse_lifetime(text: str) -> int:
     return int(match.group(1)) * UNITS[match.group(2) or "s"]
 
 
-def _provider(config: Path | None) -> OpenIDProvider:
-    return open_operator(config).provider
-
-
-def _check_role(role: str, config: Path | None) -> None:
-    """Exit 2 unless `role` is a built-in role or one the configuration defines."""
-    from authbridge.cli.main import load_or_exit
-
+def cli_actor() -> Actor:
+    """Who acts from the command line, for the audit log: the operating-system user."""
     try:
-        RoleCatalog.from_settings(load_or_exit(config)).get(role)
-    except UnknownRole as exc:
-        err.print(f"[red]{exc}[/]", highlight=False)
-        raise typer.Exit(2) from None
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = None
+    return Actor("cli", id=user, name=user)
+
+
+def every_page(fetch: Callable[[PageRequest], Page[T]]) -> Iterator[T]:
+    """Every item of a paginated admin list, page after page."""
+    page = fetch(PageRequest.of(None, None))
+    yield from page.items
+    while page.next_cursor is not None:
+        page = fetch(PageRequest.of(None, page.next_cursor))
+        yield from page.items
 
 
 @clients_app.command("add")
@@ -100,14 +113,10 @@ def clients_add(
         refresh_token_idle_timeout=parse_lifetime(refresh_idle_timeout),
         source="database",
     )
-    if client.access_token_lifetime is not None and not 60 <= client.access_token_lifetime <= 86400:
-        err.print("[red]--access-token-lifetime must be between 1m and 24h.[/]")
-        raise typer.Exit(2)
     try:
-        created = _provider(config).add_client(client)
-    except (ValueError, Conflict) as exc:
-        err.print(f"[red]Cannot add client:[/] {exc}", markup=True)
-        raise typer.Exit(1) from None
+        created = open_operator(config).admin.clients.create(cli_actor(), client)
+    except AdminError as exc:
+        admin_error(exc)
     out.print(f"Client {client_id} registered ({'public' if public else 'confidential'}).")
     if created.secret:
         out.print("Client secret (shown once, stored only as a digest):")
@@ -115,45 +124,64 @@ def clients_add(
 
 
 @clients_app.command("list")
-def clients_list(config: ConfigOption = None) -> None:
+def clients_list(output: OutputOption = OutputFormat.text, config: ConfigOption = None) -> None:
     """Every client: from the config file, built in, and registered here."""
-    for client in _provider(config).clients():
-        kind = "public" if client.public else "confidential"
-        uris = ", ".join(client.redirect_uris) or "-"
-        out.print(
-            f"{client.client_id}  {kind}  [{client.source}]  grants: "
-            f"{', '.join(client.grant_types)}  redirect: {uris}",
-            markup=False,
-        )
+    from authbridge.web.api.clients import ClientOut
+
+    clients = open_operator(config).admin.clients
+    rows = []
+    now = utcnow()
+    for client in every_page(clients.list):
+        row = ClientOut.of(client, now).model_dump(mode="json", by_alias=True)
+        row["kind"] = "public" if client.public else "confidential"
+        row["sourceTag"] = f"[{client.source}]"
+        row["grants"] = "grants: " + ", ".join(client.grant_types)
+        row["redirect"] = "redirect: " + (", ".join(client.redirect_uris) or "-")
+        rows.append(row)
+    if output is OutputFormat.json:
+        for row in rows:
+            for extra in ("kind", "sourceTag", "grants", "redirect"):
+                del row[extra]
+    emit_list(rows, output, ("clientId", "kind", "sourceTag", "grants", "redirect"))
 
 
 @clients_app.command("remove")
 def clients_remove(client_id: str, config: ConfigOption = None) -> None:
     """Remove a registered client and revoke every grant it holds."""
-    provider = _provider(config)
-    if client_id in provider.registry.static_ids():
-        err.print(f"[red]{client_id} comes from the config file or is built in;[/] edit the file.")
-        raise typer.Exit(1)
-    if not provider.remove_client(client_id):
-        err.print(f"[red]No registered client {client_id!r}.[/]")
-        raise typer.Exit(1)
+    try:
+        open_operator(config).admin.clients.delete(cli_actor(), client_id)
+    except AdminError as exc:
+        admin_error(exc)
     out.print(f"Client {client_id} removed; its refresh tokens are revoked.")
 
 
 @clients_app.command("rotate-secret")
-def clients_rotate_secret(client_id: str, config: ConfigOption = None) -> None:
+def clients_rotate_secret(
+    client_id: str,
+    previous_expires_in: Annotated[
+        str,
+        typer.Option(
+            "--previous-expires-in",
+            help="How long the old secret keeps working (0 = stop now; at most 30d).",
+        ),
+    ] = f"{DEFAULT_PREVIOUS_SECRET_SECONDS}s",
+    config: ConfigOption = None,
+) -> None:
     """Give a registered confidential client (or a service account's, sa-<name>) a new
-    secret, printed once. The old one stops working at once, on every replica."""
+    secret, printed once. The old one keeps working until --previous-expires-in has passed
+    (default 1h), on every replica; then it is refused."""
+    seconds = parse_lifetime(previous_expires_in)
     try:
-        secret = _provider(config).rotate_client_secret(client_id)
-    except Conflict:
-        err.print(f"[red]{client_id} comes from the config file;[/] change its secret there.")
-        raise typer.Exit(1) from None
-    if secret is None:
-        err.print(f"[red]No registered confidential client {client_id!r}.[/]")
-        raise typer.Exit(1)
-    out.print(f"Client {client_id}: new secret (shown once, stored only as a digest):")
-    out.print(secret, markup=False)
+        rotated = open_operator(config).admin.clients.rotate_secret(cli_actor(), client_id, seconds)
+    except AdminError as exc:
+        admin_error(exc)
+    if rotated.previous_expires_at is None:
+        out.print(f"Client {client_id}: the old secret is refused from now on.")
+    else:
+        until = f"{rotated.previous_expires_at:%Y-%m-%d %H:%M:%S}"
+        out.print(f"Client {client_id}: the old secret keeps working until {until} UTC.")
+    out.print("New secret (shown once, stored only as a digest):")
+    out.print(rotated.secret, markup=False)
 
 
 @service_accounts_app.command("add")
@@ -164,48 +192,43 @@ def service_accounts_add(
     config: ConfigOption = None,
 ) -> None:
     """Create a service account and its client_credentials client (secret printed once)."""
-    _check_role(role, config)
     seconds = parse_lifetime(lifetime) if lifetime else None
-    if seconds is not None and not 60 <= seconds <= 86400:
-        err.print("[red]--lifetime must be between 1m and 24h.[/]")
-        raise typer.Exit(2)
     try:
-        created = _provider(config).add_service_account(name, role, lifetime=seconds)
-    except (ValueError, Conflict) as exc:
-        err.print(f"[red]Cannot add service account:[/] {exc}")
-        raise typer.Exit(1) from None
-    out.print(f"Service account {name} ({role}): client_id {created.client.client_id}")
+        created = open_operator(config).admin.service_accounts.create(
+            cli_actor(), name, role, access_token_lifetime=seconds
+        )
+    except AdminError as exc:
+        admin_error(exc)
+    out.print(f"Service account {name} ({role}): client_id {created.account.client_id}")
     out.print("Client secret (shown once, stored only as a digest):")
-    out.print(created.secret or "", markup=False)
+    out.print(created.secret, markup=False)
 
 
 @service_accounts_app.command("list")
-def service_accounts_list(config: ConfigOption = None) -> None:
-    operator = open_operator(config)
-    provider = operator.provider
-    for client in provider.store.clients():
-        if client.service_user_id is None:
-            continue
-        user = provider.store.user(client.service_user_id)
-        if user is None:
-            continue
-        roles = ", ".join(sorted(operator.bindings.effective_roles(user.id).system)) or "none"
-        state = "active" if user.active else "disabled"
-        out.print(f"{user.name}  client_id {client.client_id}  roles: {roles}  {state}")
+def service_accounts_list(
+    output: OutputOption = OutputFormat.text, config: ConfigOption = None
+) -> None:
+    from authbridge.web.api.service_accounts import ServiceAccountOut
+
+    accounts = open_operator(config).admin.service_accounts
+    rows = []
+    for account in every_page(accounts.list):
+        row = ServiceAccountOut.of(account).model_dump(mode="json", by_alias=True)
+        if output is OutputFormat.text:
+            row["clientId"] = f"client_id {account.client_id}"
+            row["roles"] = "roles: " + (", ".join(account.roles) or "none")
+            row["state"] = "active" if account.active else "disabled"
+        rows.append(row)
+    emit_list(rows, output, ("name", "clientId", "roles", "state"))
 
 
 @service_accounts_app.command("remove")
 def service_accounts_remove(name: str, config: ConfigOption = None) -> None:
     """Disable the service account and remove its client: its tokens stop working."""
-    operator = open_operator(config)
-    provider = operator.provider
-    client = provider.store.client(f"sa-{name}")
-    if client is None or client.service_user_id is None:
-        err.print(f"[red]No service account {name!r}.[/]")
-        raise typer.Exit(1)
-    provider.storage.users.set_active(client.service_user_id, False)
-    operator.revocation.revoke_user(client.service_user_id)
-    provider.remove_client(client.client_id)
+    try:
+        open_operator(config).admin.service_accounts.delete(cli_actor(), name)
+    except AdminError as exc:
+        admin_error(exc)
     out.print(f"Service account {name} disabled and its client removed.")
 
 
@@ -218,32 +241,34 @@ def robots_add(
     config: ConfigOption = None,
 ) -> None:
     """Issue a robot token: a long-lived access token of a new robot principal."""
-    _check_role(role, config)
-    seconds = parse_lifetime(lifetime)
-    if not 60 <= seconds <= 365 * 86400:
-        err.print("[red]--lifetime must be between 1m and 365d.[/]")
-        raise typer.Exit(2)
     try:
-        token, jti, expires = _provider(config).issue_robot_token(
-            name, role, seconds, description[:256]
+        issued = open_operator(config).admin.robots.issue(
+            cli_actor(), name, role, parse_lifetime(lifetime), description[:256]
         )
-    except Conflict as exc:
-        err.print(f"[red]Cannot add robot:[/] {exc}")
-        raise typer.Exit(1) from None
-    out.print(f"Robot {name} ({role}), token id {jti}, expires {expires:%Y-%m-%d %H:%M} UTC.")
+    except AdminError as exc:
+        admin_error(exc)
+    robot = issued.robot
+    out.print(
+        f"Robot {name} ({role}), token id {robot.jti}, "
+        f"expires {robot.expires_at:%Y-%m-%d %H:%M} UTC."
+    )
     out.print("Token (shown once):")
-    out.print(token, markup=False)
+    out.print(issued.token, markup=False)
 
 
 @robots_app.command("list")
-def robots_list(config: ConfigOption = None) -> None:
+def robots_list(output: OutputOption = OutputFormat.text, config: ConfigOption = None) -> None:
+    from authbridge.web.api.robots import RobotOut
+
+    robots = open_operator(config).admin.robots
     now = utcnow()
-    for row in _provider(config).store.robot_tokens():
-        state = "revoked" if row.revoked_at else ("expired" if row.expires_at <= now else "active")
-        out.print(
-            f"{row.jti}  {row.username}  expires {row.expires_at:%Y-%m-%d %H:%M}  {state}",
-            markup=False,
-        )
+    rows = []
+    for robot in every_page(robots.list):
+        row = RobotOut.of(robot, now).model_dump(mode="json", by_alias=True)
+        if output is OutputFormat.text:
+            row["expiresAt"] = f"expires {robot.expires_at:%Y-%m-%d %H:%M}"
+        rows.append(row)
+    emit_list(rows, output, ("id", "username", "expiresAt", "state"))
 
 
 @robots_app.command("revoke")
@@ -252,7 +277,8 @@ def robots_revoke(token_id: str, config: ConfigOption = None) -> None:
     services following the revocation feed within their bound).
 
     An id issued before ids became hex may start with `-`: pass it after `--`."""
-    if not open_operator(config).revocation.revoke_robot_token(token_id):
-        err.print(f"[red]No active robot token {token_id!r}.[/]")
-        raise typer.Exit(1)
+    try:
+        open_operator(config).admin.robots.revoke(cli_actor(), token_id)
+    except AdminError as exc:
+        admin_error(exc)
     out.print(f"Robot token {token_id} revoked.")

@@ -11,14 +11,13 @@ import typer
 import yaml
 from rich.console import Console
 
-from authbridge.audit.events import AuditEvent, Target
-from authbridge.audit.log import AuditLog
 from authbridge.cli import login as login_commands
 from authbridge.cli.api import api as api_command
 from authbridge.cli.audit import audit_app, cli_actor
 from authbridge.cli.clients import clients_app, robots_app, service_accounts_app
 from authbridge.cli.doctor import doctor
 from authbridge.cli.options import ConfigOption
+from authbridge.cli.output import OutputFormat, OutputOption, emit_list
 from authbridge.cli.roles import bindings_app, roles_app
 from authbridge.cli.scim import scim_app
 from authbridge.cli.teams import teams_app
@@ -26,8 +25,6 @@ from authbridge.cli.users import users_app
 from authbridge.config import ConfigError, Report, Settings, load_with_report, masked
 from authbridge.provider.clients import check_configured_clients
 from authbridge.storage import Storage
-from authbridge.tokens import KeyRing
-from authbridge.tokens.keyring import keyring_for
 
 __all__ = ["app", "main"]
 
@@ -193,45 +190,32 @@ def db_upgrade(config: ConfigOption = None) -> None:
     out.print("Database schema is up to date.")
 
 
-def _keyring(settings: Settings) -> tuple[Storage, KeyRing]:
-    from authbridge.cli.wiring import open_storage
-
-    storage = open_storage(settings)
-    return storage, keyring_for(settings, storage.keys, storage.changes)
-
-
 @keys_app.command("rotate")
 def keys_rotate(config: ConfigOption = None) -> None:
     """Publish a new signing key now; it signs after tokens.keyPublishAhead seconds, and the
     old key stays published until every token it signed has expired."""
-    settings = load_or_exit(config)
-    _storage, ring = _keyring(settings)
-    ring.ensure_key()
-    row = ring.rotate()
-    audit = AuditLog(_storage.audit if settings.audit.enabled else None)
-    audit.record(
-        AuditEvent(
-            "key.rotated",
-            cli_actor(),
-            Target("key", row.kid),
-            details={"alg": row.alg, "signsFrom": row.signs_from.isoformat()},
-        )
-    )
-    audit.close()
-    starts = row.signs_from.strftime("%Y-%m-%d %H:%M:%S")
-    out.print(f"New key {row.kid} ({row.alg}) published; it signs from {starts} UTC.")
+    from authbridge.cli.wiring import open_operator
+
+    key = open_operator(config).admin.keys.rotate(cli_actor())
+    starts = key.signs_from.strftime("%Y-%m-%d %H:%M:%S")
+    out.print(f"New key {key.kid} ({key.alg}) published; it signs from {starts} UTC.")
 
 
 @keys_app.command("list")
-def keys_list(config: ConfigOption = None) -> None:
-    """List signing keys (public facts only)."""
-    settings = load_or_exit(config)
-    storage, _ring = _keyring(settings)
-    for row in storage.keys.all():
-        until = (
-            f", published until {row.published_until:%Y-%m-%d %H:%M}" if row.published_until else ""
-        )
-        out.print(f"{row.kid}  {row.alg}  signs from {row.signs_from:%Y-%m-%d %H:%M}{until}")
+def keys_list(output: OutputOption = OutputFormat.text, config: ConfigOption = None) -> None:
+    """List signing keys, newest first (public facts only)."""
+    from authbridge.cli.wiring import open_operator
+    from authbridge.web.api.keys import KeyOut
+
+    rows = []
+    for key in open_operator(config).admin.keys.list():
+        row = KeyOut.of(key).model_dump(mode="json", by_alias=True)
+        if output is OutputFormat.text:
+            row["signsFrom"] = f"signs from {key.signs_from:%Y-%m-%d %H:%M}"
+            until = key.published_until
+            row["publishedUntil"] = f"published until {until:%Y-%m-%d %H:%M}" if until else ""
+        rows.append(row)
+    emit_list(rows, output, ("kid", "alg", "state", "signsFrom", "publishedUntil"))
 
 
 def main() -> None:

@@ -55,6 +55,8 @@ ADMINISTRATION = (
     "roles.write",
     "clients.read",
     "clients.write",
+    "keys.read",
+    "keys.write",
     "audit.read",
 )
 

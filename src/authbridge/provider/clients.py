@@ -15,8 +15,10 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from urllib.parse import unquote_plus, urlsplit
 
+from authbridge.clock import utcnow
 from authbridge.config.errors import ConfigError, ConfigIssue
 from authbridge.config.model import ClientSettings, Settings
 from authbridge.provider.errors import OAuthError
@@ -36,6 +38,7 @@ __all__ = [
     "loopback_match",
     "presented_credentials",
     "redirect_uri_registered",
+    "secret_matches",
 ]
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -152,6 +155,13 @@ def client_problems(client: Client) -> list[tuple[str, str]]:
                     f"unknown grant type {grant!r}; use one of " + ", ".join(GRANT_TYPES),
                 )
             )
+    for key, lifetime, low, high in (
+        ("accessTokenLifetime", client.access_token_lifetime, 60, 86400),
+        ("refreshTokenLifetime", client.refresh_token_lifetime, 60, 366 * 86400),
+        ("refreshTokenIdleTimeout", client.refresh_token_idle_timeout, 60, 366 * 86400),
+    ):
+        if lifetime is not None and not low <= lifetime <= high:
+            problems.append((key, f"between {low} and {high} seconds"))
     if "client_credentials" in client.grant_types:
         index = client.grant_types.index("client_credentials")
         if client.public:
@@ -308,12 +318,14 @@ def authenticate_client(
     *,
     allow_public: bool = True,
     presented: tuple[str, str] | None = None,
+    now: datetime | None = None,
 ) -> Client:
     """Identify and authenticate the client of a token, revocation or introspection request.
 
     RFC 6749 §2.3: a client uses one method per request; a confidential client must
     authenticate; a public client only identifies itself with `client_id`. `presented`:
-    the caller's `presented_credentials(authorization, form)`, so it is not parsed twice.
+    the caller's `presented_credentials(authorization, form)`, so it is not parsed twice;
+    `now`: the caller's clock, for a rotated-out secret's expiry.
     """
     client_id, secret = presented or presented_credentials(authorization, form)
     if not client_id:
@@ -332,6 +344,26 @@ def authenticate_client(
         return client
     if not secret or client.secret_hash is None:
         raise failed
-    if not hmac.compare_digest(digest(secret), client.secret_hash):
+    if not secret_matches(client, secret, now if now is not None else utcnow()):
         raise failed
     return client
+
+
+# Compared against when a client has no live previous secret, so that every authentication
+# does the same work whichever secret (if any) matches.
+_NO_DIGEST = "0" * 64
+
+
+def secret_matches(client: ClientRow, secret: str, now: datetime) -> bool:
+    """RFC 6749 §2.3.1: the presented secret is the client's current one, or the one a
+    rotation replaced while that is unexpired (zero-downtime rotation).
+
+    Both digests are compared every time, in constant time, and combined without
+    short-circuit: the timing says neither whether it matched nor which one did."""
+    presented = digest(secret)
+    current = hmac.compare_digest(presented, client.secret_hash or _NO_DIGEST)
+    previous_digest = client.previous_secret_live(now)
+    previous = hmac.compare_digest(presented, previous_digest or _NO_DIGEST)
+    return bool(
+        (current & (client.secret_hash is not None)) | (previous & (previous_digest is not None))
+    )

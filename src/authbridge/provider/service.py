@@ -46,7 +46,13 @@ from authbridge.storage.provider_store import ProviderStore
 from authbridge.tokens.issuer import TokenIssuer
 from authbridge.tokens.keyring import KeyRing
 
-__all__ = ["SUBJECT_REVOCATION_LIFETIME", "NewClient", "OpenIDProvider"]
+__all__ = [
+    "MAX_PREVIOUS_SECRET_SECONDS",
+    "SUBJECT_REVOCATION_LIFETIME",
+    "NewClient",
+    "OpenIDProvider",
+    "RotatedSecret",
+]
 
 # How long a deactivated subject stays on the revocation feed: the longest an access token
 # not tracked by its id can live (tokens.accessTokenLifetime and a client's own are at most
@@ -54,10 +60,23 @@ __all__ = ["SUBJECT_REVOCATION_LIFETIME", "NewClient", "OpenIDProvider"]
 SUBJECT_REVOCATION_LIFETIME = timedelta(seconds=86400 + 600)
 
 
+# How long a rotated-out client secret may stay accepted: a month covers the slowest
+# change-managed rollout of a client's configuration; longer is a second permanent secret.
+MAX_PREVIOUS_SECRET_SECONDS = 30 * 86400
+
+
 @dataclass(frozen=True)
 class NewClient:
     client: Client
     secret: str | None
+
+
+@dataclass(frozen=True)
+class RotatedSecret:
+    """A rotation's new secret (shown once) and until when the old one is accepted."""
+
+    secret: str
+    previous_expires_at: datetime | None
 
 
 class OpenIDProvider:
@@ -74,6 +93,7 @@ class OpenIDProvider:
         events: GrantEvents | None = None,
     ) -> None:
         self.storage = storage
+        self.keyring = keyring  # (the admin's key listing and rotation use the same ring)
         # The grants' persistence: the storage's own, or one injected (tests).
         self.store = store if store is not None else storage.provider
         self.issuer = issuer
@@ -123,7 +143,7 @@ class OpenIDProvider:
         """
         if address is None:
             return authenticate_client(
-                self.registry, authorization, form, allow_public=allow_public
+                self.registry, authorization, form, allow_public=allow_public, now=self.clock()
             )
         presented = presented_credentials(authorization, form)  # malformed: no guess made
         client_id = presented[0]
@@ -137,7 +157,12 @@ class OpenIDProvider:
             )
         try:
             client = authenticate_client(
-                self.registry, authorization, form, allow_public=allow_public, presented=presented
+                self.registry,
+                authorization,
+                form,
+                allow_public=allow_public,
+                presented=presented,
+                now=self.clock(),
             )
         except OAuthError as exc:
             if exc.error == "invalid_client":
@@ -456,20 +481,49 @@ class OpenIDProvider:
         self.storage.changes.publish(Topic.CLIENTS, client_id)
         return removed
 
-    def rotate_client_secret(self, client_id: str) -> str | None:
-        """A new secret (RFC 6749 §2.3.1) for a registered confidential client, a service
-        account's included; None when there is no such client. The old secret is refused
-        from now on: the change is published, so every replica's client cache drops it at
-        once rather than after its CACHE_SECONDS. Grants the client holds stay valid; using
-        them needs the new secret."""
+    def update_client(
+        self, client_id: str, change: Callable[[Client], Client]
+    ) -> tuple[Client, Client] | None:
+        """Change a registered client's name and settings (`change` runs in the write
+        transaction and may raise to abort; it must keep the client valid); None when there
+        is no registered client. Published like a removal, so caches drop the old copy."""
         if client_id in self.registry.static_ids():
             raise Conflict(f"client {client_id!r} is defined in the config file")
-        secret = new_value()
-        if not self.store.set_client_secret(client_id, digest(secret)):
+        changed = self.store.update_client(
+            client_id, lambda row: change(Client.from_row(row)).row()
+        )
+        if changed is None:
             return None
         self.registry.forget(client_id)
         self.storage.changes.publish(Topic.CLIENTS, client_id)
-        return secret
+        return Client.from_row(changed[0]), Client.from_row(changed[1])
+
+    def rotate_client_secret(
+        self, client_id: str, previous_expires_in: int = 0
+    ) -> RotatedSecret | None:
+        """A new secret (RFC 6749 §2.3.1) for a registered confidential client, a service
+        account's included; None when there is no such client.
+
+        The old secret stays accepted for `previous_expires_in` seconds (0: refused at once,
+        at most MAX_PREVIOUS_SECRET_SECONDS), so the client's own replicas can switch over
+        without downtime; a secret older than the old one is refused from now on. The change
+        is published, so every replica's client cache takes it at once rather than after its
+        CACHE_SECONDS. Grants the client holds stay valid."""
+        if client_id in self.registry.static_ids():
+            raise Conflict(f"client {client_id!r} is defined in the config file")
+        if not 0 <= previous_expires_in <= MAX_PREVIOUS_SECRET_SECONDS:
+            raise ValueError(
+                f"previous secret expiry: between 0 and {MAX_PREVIOUS_SECRET_SECONDS} seconds"
+            )
+        secret = new_value()
+        expires = (
+            self.clock() + timedelta(seconds=previous_expires_in) if previous_expires_in else None
+        )
+        if not self.store.set_client_secret(client_id, digest(secret), expires):
+            return None
+        self.registry.forget(client_id)
+        self.storage.changes.publish(Topic.CLIENTS, client_id)
+        return RotatedSecret(secret, expires)
 
     def add_service_account(self, name: str, role: str, *, lifetime: int | None) -> NewClient:
         """A service account: a non-person user with one role, and a confidential client for

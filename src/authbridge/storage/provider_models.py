@@ -36,6 +36,10 @@ class OAuthClient(Base):
     name: Mapped[str] = mapped_column(String(256), default="")
     public: Mapped[bool] = mapped_column(Boolean, default=False)
     secret_hash: Mapped[str | None] = mapped_column(String(64))
+    # The secret a rotation replaced, accepted until `previous_secret_expires_at` so that the
+    # client's replicas can switch to the new one without downtime (migration 0006).
+    previous_secret_hash: Mapped[str | None] = mapped_column(String(64))
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column()
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # A service account's client: client_credentials tokens speak for this user.
     service_user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))

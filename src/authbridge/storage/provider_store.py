@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -37,6 +37,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    or_,
     select,
     text,
     update,
@@ -184,6 +185,18 @@ class ClientRow:
     refresh_token_lifetime: int = 30 * 86400
     refresh_token_idle_timeout: int = 7 * 86400
     service_user_id: str | None = None
+    # The secret a rotation replaced and until when it is still accepted (None: none).
+    previous_secret_hash: str | None = None
+    previous_secret_expires_at: datetime | None = None
+    created_at: datetime | None = None
+
+    def previous_secret_live(self, now: datetime) -> str | None:
+        """The previous secret's digest while it is accepted; storage owns its expiry, and
+        a copy cached before the expiry stops accepting it at the expiry, not at a reload."""
+        expires = self.previous_secret_expires_at
+        if self.previous_secret_hash is None or expires is None or expires <= now:
+            return None
+        return self.previous_secret_hash
 
 
 @dataclass(frozen=True)
@@ -261,7 +274,22 @@ def _client_from_row(row: Any) -> ClientRow:
         refresh_token_lifetime=int(settings.get("refresh_token_lifetime", 30 * 86400)),
         refresh_token_idle_timeout=int(settings.get("refresh_token_idle_timeout", 7 * 86400)),
         service_user_id=row.service_user_id,
+        previous_secret_hash=row.previous_secret_hash,
+        previous_secret_expires_at=row.previous_secret_expires_at,
+        created_at=row.created_at,
     )
+
+
+def _client_settings(client: ClientRow) -> dict[str, Any]:
+    return {
+        "redirect_uris": list(client.redirect_uris),
+        "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
+        "grant_types": list(client.grant_types),
+        "allowed_connectors": list(client.allowed_connectors),
+        "access_token_lifetime": client.access_token_lifetime,
+        "refresh_token_lifetime": client.refresh_token_lifetime,
+        "refresh_token_idle_timeout": client.refresh_token_idle_timeout,
+    }
 
 
 def _writer_lock_file(db: Database) -> int | None:
@@ -356,15 +384,7 @@ class ProviderStore:
     # Clients ---------------------------------------------------------------------------
 
     def add_client(self, client: ClientRow) -> None:
-        settings = {
-            "redirect_uris": list(client.redirect_uris),
-            "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
-            "grant_types": list(client.grant_types),
-            "allowed_connectors": list(client.allowed_connectors),
-            "access_token_lifetime": client.access_token_lifetime,
-            "refresh_token_lifetime": client.refresh_token_lifetime,
-            "refresh_token_idle_timeout": client.refresh_token_idle_timeout,
-        }
+        settings = _client_settings(client)
         try:
             with self._db.session() as session:
                 session.execute(
@@ -386,10 +406,49 @@ class ProviderStore:
             row = session.execute(select(_clients).where(_clients.c.client_id == client_id)).first()
         return _client_from_row(row) if row is not None else None
 
-    def clients(self) -> list[ClientRow]:
+    def clients(
+        self,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+        service_accounts: bool | None = None,
+    ) -> list[ClientRow]:
+        """Registered clients by id (keyset: those after `after`, at most `limit`);
+        `service_accounts` True/False keeps only service accounts' clients or only others."""
+        query = select(_clients).order_by(_clients.c.client_id)
+        if after is not None:
+            query = query.where(_clients.c.client_id > after)
+        if service_accounts is True:
+            query = query.where(_clients.c.service_user_id.is_not(None))
+        elif service_accounts is False:
+            query = query.where(_clients.c.service_user_id.is_(None))
+        if limit is not None:
+            query = query.limit(limit)
         with self._db.session() as session:
-            rows = session.execute(select(_clients).order_by(_clients.c.client_id)).all()
+            rows = session.execute(query).all()
         return [_client_from_row(row) for row in rows]
+
+    def update_client(
+        self, client_id: str, change: Callable[[ClientRow], ClientRow]
+    ) -> tuple[ClientRow, ClientRow] | None:
+        """Apply `change` to the stored client inside one transaction, the row locked (FOR
+        UPDATE), so a precondition `change` checks (If-Match) holds at the write; returns
+        (before, after), None when there is no such client. `change` may raise to abort.
+        Only the name and settings are written: secrets change by `set_client_secret`."""
+        with self._db.session() as session:
+            row = session.execute(
+                select(_clients).where(_clients.c.client_id == client_id).with_for_update()
+            ).first()
+            if row is None:
+                return None
+            before = _client_from_row(row)
+            after = change(before)
+            session.execute(
+                update(_clients)
+                .where(_clients.c.client_id == client_id)
+                .values(name=after.name, settings=_client_settings(after))
+            )
+            return before, after
 
     def remove_client(self, client_id: str) -> bool:
         """Delete the client and every grant it holds."""
@@ -402,14 +461,26 @@ class ProviderStore:
             result = session.execute(delete(_clients).where(_clients.c.client_id == client_id))
             return bool(getattr(result, "rowcount", 0))
 
-    def set_client_secret(self, client_id: str, secret_hash: str) -> bool:
+    def set_client_secret(
+        self, client_id: str, secret_hash: str, previous_expires_at: datetime | None = None
+    ) -> bool:
         """Replace a registered confidential client's secret digest (a rotation); False when
-        there is no such client or it is public (a public client has no secret)."""
+        there is no such client or it is public (a public client has no secret).
+
+        With `previous_expires_at`, the replaced digest stays accepted until then (one
+        UPDATE: SQL reads every right-hand side from the row before the update, so the old
+        digest moves over atomically); without it, it is refused at once. A secret that was
+        itself the previous one is dropped: at most two are ever valid."""
+        keep = previous_expires_at is not None
         with self._db.session() as session:
             result = session.execute(
                 update(_clients)
                 .where(_clients.c.client_id == client_id, _clients.c.public.is_(False))
-                .values(secret_hash=secret_hash)
+                .values(
+                    secret_hash=secret_hash,
+                    previous_secret_hash=_clients.c.secret_hash if keep else None,
+                    previous_secret_expires_at=previous_expires_at,
+                )
             )
             return bool(getattr(result, "rowcount", 0))
 
@@ -658,6 +729,15 @@ class ProviderStore:
         nothing is left; the caller repeats otherwise (short transactions, no long lock).
         """
         removed = 0
+        with self._db.session() as session:
+            # A rotated-out client secret past its expiry: cleared, not deleted (the client
+            # stays); readers already refuse it by its expiry (`previous_secret_live`).
+            result = session.execute(
+                update(_clients)
+                .where(_clients.c.previous_secret_expires_at < now)
+                .values(previous_secret_hash=None, previous_secret_expires_at=None)
+            )
+            removed += int(getattr(result, "rowcount", 0) or 0)
         for table, column in (
             (_codes, _codes.c.code_hash),
             (_devices, _devices.c.device_code_hash),
@@ -792,13 +872,33 @@ class ProviderStore:
                 )
             )
 
-    def robot_tokens(self) -> list[RobotTokenRow]:
+    def robot_tokens(
+        self,
+        *,
+        after: tuple[datetime, str] | None = None,
+        limit: int | None = None,
+        jti: str | None = None,
+    ) -> list[RobotTokenRow]:
+        """Robot tokens by (created_at, jti): keyset after `after`, at most `limit`; or
+        the one with id `jti`."""
+        query = (
+            select(_robots, _users.c.username)
+            .join(_users, _users.c.id == _robots.c.user_id)
+            .order_by(_robots.c.created_at, _robots.c.jti)
+        )
+        if after is not None:
+            query = query.where(
+                or_(
+                    _robots.c.created_at > after[0],
+                    and_(_robots.c.created_at == after[0], _robots.c.jti > after[1]),
+                )
+            )
+        if jti is not None:
+            query = query.where(_robots.c.jti == jti)
+        if limit is not None:
+            query = query.limit(limit)
         with self._db.session() as session:
-            rows = session.execute(
-                select(_robots, _users.c.username)
-                .join(_users, _users.c.id == _robots.c.user_id)
-                .order_by(_robots.c.created_at)
-            ).all()
+            rows = session.execute(query).all()
         return [
             RobotTokenRow(
                 jti=row.jti,

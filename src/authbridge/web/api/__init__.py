@@ -17,16 +17,21 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 <<<<<<< HEAD
+<<<<<<< HEAD
 from authbridge.web.api import audit, openapi, roles, users
 =======
 from authbridge.web.api import bindings, openapi, roles, teams
 >>>>>>> teams
+=======
+from authbridge.web.api import clients, keys, openapi, robots, roles, service_accounts
+>>>>>>> clients
 
 __all__ = ["API_PREFIX", "ROUTERS"]
 
 API_PREFIX = "/api/v1"
 
 # Every resource router, included by `create_app` (and read by `openapi.py`).
+<<<<<<< HEAD
 <<<<<<< HEAD
 ROUTERS: tuple[APIRouter, ...] = (openapi.router, roles.router, audit.router, users.router)
 =======
@@ -37,3 +42,13 @@ ROUTERS: tuple[APIRouter, ...] = (
     bindings.router,
 )
 >>>>>>> teams
+=======
+ROUTERS: tuple[APIRouter, ...] = (
+    openapi.router,
+    roles.router,
+    clients.router,
+    service_accounts.router,
+    robots.router,
+    keys.router,
+)
+>>>>>>> clients
