@@ -6,13 +6,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from authbridge.admin.connectors import ConnectorAdmin
 from authbridge.admin.roles import RoleAdmin
+from authbridge.admin.scim_credentials import ScimCredentialAdmin
 from authbridge.audit.events import AuditSink
 from authbridge.config import Settings
+from authbridge.connectors import Connectors
 from authbridge.directory.membership import MembershipEngine
 from authbridge.directory.revocation import Revocation
 from authbridge.directory.roles import RoleBindings
 from authbridge.provider.service import OpenIDProvider
+from authbridge.scim.credentials import ScimCredentials
 from authbridge.storage import Storage
 
 __all__ = ["Admin", "build_admin"]
@@ -22,6 +26,8 @@ __all__ = ["Admin", "build_admin"]
 class Admin:
     audit: AuditSink
     roles: RoleAdmin
+    scim_credentials: ScimCredentialAdmin
+    connectors: ConnectorAdmin
 
 
 def build_admin(
@@ -33,7 +39,14 @@ def build_admin(
     bindings: RoleBindings,
     membership: MembershipEngine,
     audit: AuditSink,
+    scim_credentials: ScimCredentials,
+    connectors: Connectors,
 ) -> Admin:
     """Wire the admin services over the given ones (nothing is built twice)."""
-    del settings, storage, provider, revocation, membership  # used as resources arrive
-    return Admin(audit=audit, roles=RoleAdmin(bindings.catalog))
+    del storage, provider, revocation, membership  # used as resources arrive
+    return Admin(
+        audit=audit,
+        roles=RoleAdmin(bindings.catalog),
+        scim_credentials=ScimCredentialAdmin(scim_credentials, audit),
+        connectors=ConnectorAdmin(settings, connectors),
+    )

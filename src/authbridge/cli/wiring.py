@@ -7,16 +7,21 @@ from the command line ends the same credentials as a SCIM deactivation.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from authbridge.admin.service import Admin, build_admin
 from authbridge.audit.events import AuditSink, NullAudit
 from authbridge.config import Settings
+from authbridge.connectors import build_connectors
 from authbridge.directory.membership import MembershipEngine
 from authbridge.directory.revocation import Revocation
 from authbridge.directory.roles import RoleBindings
 from authbridge.provider.service import OpenIDProvider
+from authbridge.scim.auth import SOURCES as SCIM_SOURCES
+from authbridge.scim.auth import credential_for
+from authbridge.scim.credentials import ScimCredentials
 from authbridge.storage import Storage
 from authbridge.storage.counters import counters_for
 from authbridge.storage.database import Database
@@ -54,6 +59,14 @@ def open_operator(config: Path | None) -> Operator:
     bindings = RoleBindings(storage, provider.roles)
     membership = MembershipEngine(storage, settings.teams)
     audit: AuditSink = NullAudit()
+    # The environment's SCIM credentials as this process sees them (in the server's pod,
+    # the server's); a command publishes its changes, every replica reloads.
+    environ = settings.environ(os.environ)
+    scim_credentials = ScimCredentials(
+        storage.scim_credentials,
+        {s: credential_for(s, settings.scim, environ) for s in SCIM_SOURCES},
+        storage.changes,
+    )
     return Operator(
         settings=settings,
         storage=storage,
@@ -69,6 +82,9 @@ def open_operator(config: Path | None) -> Operator:
             bindings=bindings,
             membership=membership,
             audit=audit,
+            scim_credentials=scim_credentials,
+            # Built for listing: a command makes no IdP call, so every status is unknown.
+            connectors=build_connectors(settings),
         ),
     )
 

@@ -16,6 +16,7 @@ from authbridge.storage.notify import ChangeBus, LocalBus
 from authbridge.storage.provider_store import ProviderStore
 from authbridge.storage.ratelimits import RateLimitStore
 from authbridge.storage.revocation_feed import RevocationFeedStore
+from authbridge.storage.scim_credentials import ScimCredentialStore
 from authbridge.storage.sessions import SessionStore
 from authbridge.storage.teams import TeamStore
 from authbridge.storage.users import UserStore
@@ -31,6 +32,7 @@ __all__ = [
     "RateLimitStore",
     "RevocationFeedStore",
     "RoleBindingStore",
+    "ScimCredentialStore",
     "SessionStore",
     "Storage",
     "StorageError",
@@ -58,6 +60,7 @@ class Storage:
         # since it holds the SQLite writer's connection and lock.
         self.provider = ProviderStore(db)
         self.revocation_feed = RevocationFeedStore(db)
+        self.scim_credentials = ScimCredentialStore(db)
 
     def expiring(self) -> dict[str, GarbageCollected]:
         """Every store whose rows expire, by name, for housekeeping's garbage collection."""
@@ -67,6 +70,7 @@ class Storage:
             "values": self.values,
             "provider": self.provider,
             "revocation_feed": self.revocation_feed,
+            "scim_credentials": self.scim_credentials,
         }
 
     @classmethod

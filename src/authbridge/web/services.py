@@ -37,6 +37,8 @@ from authbridge.directory.roles import RoleBindings
 from authbridge.directory.throttle import CredentialThrottle, SignInThrottle
 from authbridge.provider.service import OpenIDProvider
 from authbridge.scim.auth import SOURCES as SCIM_SOURCES
+from authbridge.scim.auth import credential_for
+from authbridge.scim.credentials import ScimCredentials
 from authbridge.scim.reindex import reindex_if_missing
 from authbridge.scim.service import ScimService
 from authbridge.storage import Storage
@@ -136,6 +138,8 @@ class Ready:
     scim: dict[str, ScimService]
     # Wrong SCIM credentials, per (source, address) and per address.
     scim_throttle: CredentialThrottle
+    # Each SCIM source's credentials (the environment's and the stored ones), cached.
+    scim_credentials: ScimCredentials
     # Rate-limit counters and replay markers: the database's, or Redis's when configured.
     counters: Counters
     # Users' teams from SCIM, IdP logins and admins (`teams.<name>` config), one rule.
@@ -333,6 +337,14 @@ class Services:
         # reloads (keyReloadInterval, the client cache's seconds) stay as the fallback.
         changes.subscribe(Topic.KEYS, keyring.invalidate)
         changes.subscribe(Topic.CLIENTS, provider.registry.forget)
+        # SCIM_AUTH_CODE_<SOURCE> may come from the file's Houston env/secret lists too.
+        environ = settings.environ(os.environ)
+        scim_credentials = ScimCredentials(
+            storage.scim_credentials,
+            {s: credential_for(s, settings.scim, environ) for s in SCIM_SOURCES},
+            changes,
+        )
+        scim_credentials.subscribe()
         membership = MembershipEngine(storage, settings.teams)
         audit: AuditSink = NullAudit()
         bindings = RoleBindings(storage, provider.roles)
@@ -359,6 +371,7 @@ class Services:
                 for source in SCIM_SOURCES
             },
             scim_throttle=CredentialThrottle(counters.rate, "scim"),
+            scim_credentials=scim_credentials,
             counters=counters,
             membership=membership,
             audit=audit,
@@ -370,6 +383,8 @@ class Services:
                 bindings=bindings,
                 membership=membership,
                 audit=audit,
+                scim_credentials=scim_credentials,
+                connectors=self.connectors,
             ),
         )
         # initialAdmins (and adminPrincipals) as system-admin bindings, made at every start
