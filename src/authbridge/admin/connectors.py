@@ -4,6 +4,7 @@ what this process already knows (`connectors/status.py`: no probe on read)."""
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 
 from authbridge.admin.errors import NotFound
@@ -54,7 +55,7 @@ class ConnectorAdmin:
                 return view
         raise NotFound(f"no connector {connector_id!r}")
 
-    def _disabled(self) -> list[ConnectorView]:
+    def _disabled(self) -> builtins.list[ConnectorView]:
         auth = self._settings.auth
         oidc = auth.openid_connect
         landing: Landing = "callback" if oidc.flow == "code" else "redirect"

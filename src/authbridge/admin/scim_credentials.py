@@ -107,6 +107,12 @@ class ScimCredentialAdmin:
         days)."""
         return self._credentials.known(self._source(source))
 
+    def get(self, source: str, credential_id: str) -> Known:
+        for credential in self.list(source):
+            if credential.id == credential_id:
+                return credential
+        raise NotFound(f"{source} has no credential {credential_id!r}")
+
     def add(
         self,
         source: str,

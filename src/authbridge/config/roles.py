@@ -56,6 +56,9 @@ ADMINISTRATION = (
     "clients.read",
     "clients.write",
     "audit.read",
+    "scim.read",
+    "scim.write",
+    "connectors.read",
 )
 
 

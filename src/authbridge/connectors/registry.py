@@ -16,7 +16,6 @@ from authbridge.connectors.github import GithubConnector
 from authbridge.connectors.http import OutboundHttp, UpstreamObserver
 from authbridge.connectors.mock import MockConnector
 from authbridge.connectors.oidc import OidcConnector
-from authbridge.connectors.status import UpstreamRecorder
 from authbridge.connectors.presets import (
     Auth0Connector,
     CognitoConnector,
@@ -24,6 +23,7 @@ from authbridge.connectors.presets import (
     MicrosoftConnector,
     OktaConnector,
 )
+from authbridge.connectors.status import UpstreamRecorder
 
 __all__ = ["OIDC_TYPES", "Connectors", "build_connectors"]
 

@@ -14,6 +14,7 @@ retires that value only (a new value in the environment is a new credential), an
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -143,10 +144,8 @@ class ScimCredentialStore:
 
     def touch_env(self, source: str, kind: str, digest: str, now: datetime) -> None:
         """A use of the environment's credential: its marker row is made if missing."""
-        try:
+        with contextlib.suppress(IntegrityError):  # another replica made it first
             self.mark_env(source, kind, digest, None)
-        except IntegrityError:  # another replica made it first
-            pass
         self.touch(source, ENV_ID, now, timedelta(0))
 
     def garbage_collect(self, now: datetime, batch: int = DEFAULT_BATCH) -> int:
@@ -160,9 +159,7 @@ class ScimCredentialStore:
         with self._db.session() as session:
             keys = session.execute(
                 select(row.source, row.id)
-                .where(
-                    row.id != ENV_ID, or_(row.retired_at < before, row.expires_at < before)
-                )
+                .where(row.id != ENV_ID, or_(row.retired_at < before, row.expires_at < before))
                 .limit(batch)
             ).all()
             for source, credential_id in keys:
