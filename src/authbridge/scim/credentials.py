@@ -198,6 +198,9 @@ class ScimCredentials:
                 )
             else:
                 self._store.touch(credential.source, credential.id, now, TOUCH_EVERY)
+            # This process lists the use at once; others at their next reload (no message:
+            # a use changes nothing a request checks).
+            self.invalidate()
         except Exception as exc:  # a bookkeeping write never fails a provisioning request
             log.warning("scim_credential_touch_failed", error=type(exc).__name__)
 
