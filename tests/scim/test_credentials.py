@@ -5,6 +5,7 @@ change reaches other processes through the change bus at once, or the periodic r
 from __future__ import annotations
 
 import base64
+import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -159,3 +160,32 @@ def test_the_bus_topic_is_the_one_published(storage: Storage) -> None:
     storage.changes.subscribe(Topic.SCIM_CREDENTIALS, heard.append)
     _credentials(storage).issue("okta", created_by="test")
     assert heard == [""]
+
+
+@pytest.mark.postgres
+def test_a_retirement_reaches_another_replica_over_notify(postgres_server_url: str) -> None:
+    """Two replicas (two pools, two LISTEN connections) on one PostgreSQL database, with a
+    periodic reload too long to explain it: the retirement is refused there within the
+    bus's delivery time."""
+    from authbridge.storage.notify import PostgresBus
+
+    one, two = Storage.open(postgres_server_url), Storage.open(postgres_server_url)
+    buses = [PostgresBus(one.db), PostgresBus(two.db)]
+    here = ScimCredentials(one.scim_credentials, ENV, buses[0], reload_every=3600)
+    there = ScimCredentials(two.scim_credentials, ENV, buses[1], reload_every=3600)
+    try:
+        there.subscribe()
+        assert buses[1].listening.wait(10)
+        issued = here.issue("microsoft", created_by="test")
+        there.invalidate()  # as if it had heard the add; the retirement is what is tested
+        assert issued.credential.id in {c.id for c in there.active("microsoft")}
+        here.retire("microsoft", issued.credential.id, utcnow())
+        deadline = time.monotonic() + 10
+        while issued.credential.id in {c.id for c in there.active("microsoft")}:
+            assert time.monotonic() < deadline, "the retirement never arrived"
+            time.sleep(0.05)
+    finally:
+        for bus in buses:
+            bus.close()
+        one.db.dispose()
+        two.db.dispose()
