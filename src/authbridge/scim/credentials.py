@@ -122,13 +122,24 @@ class ScimCredentials:
 
     def known(self, source: str) -> list[Known]:
         """Every credential of `source` (retired ones too), as last loaded."""
-        snapshot = self._snapshot
-        if snapshot is None or time.monotonic() - self._loaded_at >= self._reload_every:
+        snapshot = self._fresh()
+        if snapshot is None:
             snapshot = self._load()
         return list(snapshot.get(source, ()))
 
+    def _fresh(self) -> dict[str, list[Known]] | None:
+        snapshot = self._snapshot
+        if snapshot is None or time.monotonic() - self._loaded_at >= self._reload_every:
+            return None
+        return snapshot
+
     def _load(self) -> dict[str, list[Known]]:
         with self._lock:
+            # Requests that waited here while another loaded take its snapshot: one query
+            # per invalidation, not one per waiting request.
+            ready = self._fresh()
+            if ready is not None:
+                return ready
             generation = self._generation
             rows = self._store.all()
             snapshot: dict[str, list[Known]] = {source: [] for source in SOURCES}
