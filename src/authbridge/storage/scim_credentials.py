@@ -15,7 +15,6 @@ retires that value only (a new value in the environment is a new credential), an
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import Index, String, delete, or_, select, update
@@ -165,7 +164,3 @@ class ScimCredentialStore:
             for source, credential_id in keys:
                 session.execute(delete(row).where(row.source == source, row.id == credential_id))
             return len(keys)
-
-    def sources_in_use(self) -> Sequence[str]:
-        with self._db.session() as session:
-            return list(session.scalars(select(ScimCredentialRow.source).distinct()))
