@@ -94,3 +94,26 @@ def test_a_migrated_database_on_each_backend(database_url: str) -> None:
     database, key = check_database(make_settings(database_url))
     assert (database.status, database.message) == ("ok", "reachable, schema up to date")
     assert (key.status, key.message) == ("warn", "no signing key yet")
+
+
+def test_stored_scim_credentials_are_counted_and_near_expiry_warned(sqlite_url: str) -> None:
+    from authbridge.storage import Storage
+    from authbridge.storage.scim_credentials import ScimCredentialRow
+
+    storage = Storage.open(sqlite_url)
+    now = utcnow()
+    for credential_id, expires_at in (("a", None), ("b", now + timedelta(days=3))):
+        storage.scim_credentials.add(
+            ScimCredentialRow(
+                source="microsoft",
+                id=credential_id,
+                kind="bearer",
+                digest="00" * 32,
+                created_at=now,
+                expires_at=expires_at,
+            )
+        )
+    storage.db.dispose()
+    _database, _key, scim = check_database(make_settings(sqlite_url))
+    assert (scim.subject, scim.status) == ("scim.microsoft", "warn")
+    assert "2 stored credentials active" in scim.message and ": b" in scim.message

@@ -59,6 +59,7 @@ def test_every_expiring_store_is_collected(storage: Storage) -> None:
         "provider",
         "revocation_feed",
         "audit",
+        "scim_credentials",
     }
     deleted = housekeeping(storage.expiring(), NOW)
     assert deleted == {
@@ -68,6 +69,7 @@ def test_every_expiring_store_is_collected(storage: Storage) -> None:
         "provider": 1,
         "revocation_feed": 0,
         "audit": 0,
+        "scim_credentials": 0,
     }
     assert storage.provider.redeem_code("live", NOW) is not None
     assert storage.values.get("csrf_secret_key") == "k"
@@ -138,6 +140,7 @@ def test_rows_deleted_are_counted_per_store(storage: Storage) -> None:
         "provider": 0,
         "revocation_feed": 0,
         "audit": 0,
+        "scim_credentials": 0,
     }
     exposed = generate_latest(metrics.registry).decode()
     assert 'authbridge_housekeeping_deleted_rows_total{store="values"} 2.0' in exposed

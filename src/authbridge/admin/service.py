@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 <<<<<<< HEAD
 <<<<<<< HEAD
+<<<<<<< HEAD
 from authbridge.admin.audit import AuditAdmin
 from authbridge.admin.roles import RoleAdmin
 from authbridge.admin.users import UserAdmin
@@ -26,10 +27,19 @@ from authbridge.admin.service_accounts import ServiceAccountAdmin
 from authbridge.audit.events import AuditSink
 from authbridge.config import Settings
 from authbridge.directory.accounts import LocalAccounts
+=======
+from authbridge.admin.connectors import ConnectorAdmin
+from authbridge.admin.roles import RoleAdmin
+from authbridge.admin.scim_credentials import ScimCredentialAdmin
+from authbridge.audit.events import AuditSink
+from authbridge.config import Settings
+from authbridge.connectors import Connectors
+>>>>>>> scimcreds
 from authbridge.directory.membership import MembershipEngine
 from authbridge.directory.revocation import Revocation
 from authbridge.directory.roles import RoleBindings
 from authbridge.provider.service import OpenIDProvider
+from authbridge.scim.credentials import ScimCredentials
 from authbridge.storage import Storage
 
 __all__ = ["Admin", "build_admin"]
@@ -39,6 +49,7 @@ __all__ = ["Admin", "build_admin"]
 class Admin:
     audit: AuditSink
     roles: RoleAdmin
+<<<<<<< HEAD
 <<<<<<< HEAD
 <<<<<<< HEAD
     # Reading the audit log (`audit` above is where events are written).
@@ -54,6 +65,10 @@ class Admin:
     robots: RobotAdmin
     keys: KeyAdmin
 >>>>>>> clients
+=======
+    scim_credentials: ScimCredentialAdmin
+    connectors: ConnectorAdmin
+>>>>>>> scimcreds
 
 
 def build_admin(
@@ -65,7 +80,12 @@ def build_admin(
     bindings: RoleBindings,
     membership: MembershipEngine,
     audit: AuditSink,
+<<<<<<< HEAD
     accounts: LocalAccounts | None = None,
+=======
+    scim_credentials: ScimCredentials,
+    connectors: Connectors,
+>>>>>>> scimcreds
 ) -> Admin:
 <<<<<<< HEAD
     """Wire the admin services over the given ones (nothing is built twice; `accounts`,
@@ -87,6 +107,7 @@ def build_admin(
 =======
     """Wire the admin services over the given ones (nothing is built twice)."""
 <<<<<<< HEAD
+<<<<<<< HEAD
     del settings, provider, revocation  # used as resources arrive
     return Admin(
         audit=audit,
@@ -104,4 +125,12 @@ def build_admin(
         robots=RobotAdmin(provider, revocation, audit),
         keys=KeyAdmin(storage.keys, provider.keyring, audit),
 >>>>>>> clients
+=======
+    del storage, provider, revocation, membership  # used as resources arrive
+    return Admin(
+        audit=audit,
+        roles=RoleAdmin(bindings.catalog),
+        scim_credentials=ScimCredentialAdmin(scim_credentials, audit),
+        connectors=ConnectorAdmin(settings, connectors),
+>>>>>>> scimcreds
     )

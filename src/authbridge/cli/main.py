@@ -15,6 +15,7 @@ from authbridge.cli import login as login_commands
 from authbridge.cli.api import api as api_command
 from authbridge.cli.audit import audit_app, cli_actor
 from authbridge.cli.clients import clients_app, robots_app, service_accounts_app
+from authbridge.cli.connectors import connectors_app
 from authbridge.cli.doctor import doctor
 from authbridge.cli.options import ConfigOption
 from authbridge.cli.output import OutputFormat, OutputOption, emit_list
@@ -49,6 +50,7 @@ app.add_typer(service_accounts_app, name="service-accounts")
 app.add_typer(robots_app, name="robots")
 app.add_typer(scim_app, name="scim")
 app.add_typer(teams_app, name="teams")
+app.add_typer(connectors_app, name="connectors")
 app.command("login")(login_commands.login)
 app.command("token")(login_commands.token)
 app.command("logout")(login_commands.logout)

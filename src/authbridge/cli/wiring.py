@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import atexit
 import getpass
+
+import os
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -17,10 +19,14 @@ from authbridge.admin.service import Admin, build_admin
 from authbridge.audit.log import AuditLog
 from authbridge.audit.events import Actor
 from authbridge.config import Settings
+from authbridge.connectors import build_connectors
 from authbridge.directory.membership import MembershipEngine
 from authbridge.directory.revocation import Revocation
 from authbridge.directory.roles import RoleBindings
 from authbridge.provider.service import OpenIDProvider
+from authbridge.scim.auth import SOURCES as SCIM_SOURCES
+from authbridge.scim.auth import credential_for
+from authbridge.scim.credentials import ScimCredentials
 from authbridge.storage import Storage
 from authbridge.storage.counters import counters_for
 from authbridge.storage.database import Database
@@ -72,6 +78,14 @@ def open_operator(config: Path | None) -> Operator:
     # A command's events are stored before the process ends, however it ends (return,
     # typer.Exit, an error): the writer thread is a daemon and would be cut off.
     atexit.register(audit.close)
+    # The environment's SCIM credentials as this process sees them (in the server's pod,
+    # the server's); a command publishes its changes, every replica reloads.
+    environ = settings.environ(os.environ)
+    scim_credentials = ScimCredentials(
+        storage.scim_credentials,
+        {s: credential_for(s, settings.scim, environ) for s in SCIM_SOURCES},
+        storage.changes,
+    )
     return Operator(
         settings=settings,
         storage=storage,
@@ -87,6 +101,9 @@ def open_operator(config: Path | None) -> Operator:
             bindings=bindings,
             membership=membership,
             audit=audit,
+            scim_credentials=scim_credentials,
+            # Built for listing: a command makes no IdP call, so every status is unknown.
+            connectors=build_connectors(settings),
         ),
         audit=audit,
     )

@@ -58,6 +58,9 @@ ADMINISTRATION = (
     "keys.read",
     "keys.write",
     "audit.read",
+    "scim.read",
+    "scim.write",
+    "connectors.read",
 )
 
 

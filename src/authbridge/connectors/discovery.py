@@ -15,9 +15,11 @@ import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from authbridge.clock import utcnow
 from authbridge.connectors.errors import ProviderUnavailable
 from authbridge.connectors.http import OutboundHttp, is_loopback_host, json_object
 from authbridge.middleware.jwks import parse_max_age
@@ -177,6 +179,8 @@ class DiscoveryCache:
         self._fresh_for: float | None = None
         self._failed_at: float | None = None
         self.problem: ProviderUnavailable | None = None
+        # When `problem` was recorded (wall clock, for an operator's status listing).
+        self.problem_at: datetime | None = None
         self._probe: threading.Thread | None = None
         self._probe_lock = threading.Lock()
 
@@ -203,7 +207,7 @@ class DiscoveryCache:
                 self.problem = None
             except ProviderUnavailable as exc:
                 self._failed_at = now
-                self.problem = exc
+                self.problem, self.problem_at = exc, utcnow()
             return self._result()
 
     def parse(self, doc: dict[str, Any]) -> ProviderMetadata:
@@ -255,7 +259,7 @@ class DiscoveryCache:
         """Another endpoint of this IdP failed: show it on the button until a fetch succeeds."""
         with self._lock:
             self._failed_at = time.monotonic()
-            self.problem = problem
+            self.problem, self.problem_at = problem, utcnow()
 
     def _result(self) -> ProviderMetadata:
         # While failing, even a cached copy is not served: the IdP's endpoints are down too,

@@ -23,6 +23,7 @@ from authbridge.connectors.presets import (
     MicrosoftConnector,
     OktaConnector,
 )
+from authbridge.connectors.status import UpstreamRecorder
 
 __all__ = ["OIDC_TYPES", "Connectors", "build_connectors"]
 
@@ -42,10 +43,17 @@ OIDC_TYPES: dict[str, type[OidcConnector]] = {
 class Connectors:
     """The configured connectors in order, by id."""
 
-    def __init__(self, connectors: list[CallbackConnector], http: OutboundHttp) -> None:
+    def __init__(
+        self,
+        connectors: list[CallbackConnector],
+        http: OutboundHttp,
+        recorder: UpstreamRecorder | None = None,
+    ) -> None:
         self.ordered = connectors
         self.by_id = {c.id: c for c in connectors}
         self.http = http
+        # Each connector's last calls, for its status (connectors/status.py).
+        self.recorder = recorder or UpstreamRecorder()
 
     def get(self, connector_id: str) -> CallbackConnector | None:
         return self.by_id.get(connector_id)
@@ -86,9 +94,10 @@ def build_connectors(
     """Every enabled upstream IdP; the mock IdP only when there is none. `observe` and
     `instrument` go to the one outbound HTTP client (metrics; tracing when on)."""
     # The file's variables (Houston's env list: GLOBAL_AGENT_HTTPS_PROXY) under the real ones.
+    recorder = UpstreamRecorder(observe)
     http = OutboundHttp(
         settings.environ(os.environ if env is None else env),
-        observe=observe,
+        observe=recorder,
         instrument=instrument,
     )
     oidc = settings.auth.openid_connect
@@ -123,4 +132,4 @@ def build_connectors(
     if not connectors:
         local = settings.auth.local
         connectors.append(MockConnector(allow_signup=local.enabled and local.allow_signup))
-    return Connectors(connectors, http)
+    return Connectors(connectors, http, recorder)

@@ -16,6 +16,7 @@ from authbridge.doctor.report import Check
 from authbridge.scim.auth import SOURCES, credential_for
 from authbridge.storage.database import Database
 from authbridge.storage.keys import KeyStore
+from authbridge.storage.scim_credentials import ENV_ID, ScimCredentialStore
 from authbridge.tokens.keyring import current_signer
 
 __all__ = ["check_database", "check_issuer", "check_scim"]
@@ -24,6 +25,8 @@ US = "authbridge"
 # authbridge does not rotate by itself (`authbridge keys rotate` does): past this age a key
 # is worth rotating, as NIST SP 800-57 Part 1 §5.3.6 bounds a signing key's cryptoperiod.
 KEY_AGE_WARNING = timedelta(days=90)
+# A stored SCIM credential this close to its expiry is worth rotating now.
+SCIM_EXPIRY_WARNING = timedelta(days=14)
 
 
 def check_issuer(settings: Settings) -> Check:
@@ -69,9 +72,38 @@ def check_database(settings: Settings) -> list[Check]:
             checks.append(_signing_key(KeyStore(db)))
         except Exception as exc:  # an empty database has no key table yet
             checks.append(Check("signing_key", US, "warn", f"not read ({type(exc).__name__})"))
+        if not pending:  # before the migrations, the check above says what to run
+            checks.extend(_stored_scim(ScimCredentialStore(db)))
         return checks
     finally:
         db.dispose()
+
+
+def _stored_scim(store: ScimCredentialStore) -> list[Check]:
+    """Credentials added with `authbridge scim credentials add` (or the admin API), per
+    source that has any: how many are active, and those that expire soon."""
+    now = utcnow()
+    checks = []
+    for source in SOURCES:
+        rows = [r for r in store.all(source) if r.id != ENV_ID and r.active(now)]
+        if not rows:
+            continue
+        name = f"scim.{source}"
+        said = f"{len(rows)} stored credential{'s' if len(rows) != 1 else ''} active"
+        soon = [r.id for r in rows if r.expires_at and r.expires_at - now < SCIM_EXPIRY_WARNING]
+        if soon:
+            checks.append(
+                Check(
+                    "scim",
+                    name,
+                    "warn",
+                    f"{said}; expiring within {SCIM_EXPIRY_WARNING.days} days: {', '.join(soon)}",
+                    f"add another (`authbridge scim credentials add {source}`) and switch the IdP",
+                )
+            )
+        else:
+            checks.append(Check("scim", name, "ok", said))
+    return checks
 
 
 def _sqlite_exists(url: str) -> bool:

@@ -19,6 +19,7 @@ from authbridge.storage.notify import ChangeBus, LocalBus
 from authbridge.storage.provider_store import ProviderStore
 from authbridge.storage.ratelimits import RateLimitStore
 from authbridge.storage.revocation_feed import RevocationFeedStore
+from authbridge.storage.scim_credentials import ScimCredentialStore
 from authbridge.storage.sessions import SessionStore
 from authbridge.storage.team_admin import TeamAdminStore
 from authbridge.storage.teams import TeamStore
@@ -37,6 +38,7 @@ __all__ = [
     "RateLimitStore",
     "RevocationFeedStore",
     "RoleBindingStore",
+    "ScimCredentialStore",
     "SessionStore",
     "Storage",
     "StorageError",
@@ -76,6 +78,7 @@ class Storage:
         self.revocation_feed = RevocationFeedStore(db)
         # The audit log's events, deleted once older than audit.retentionDays.
         self.audit = AuditStore(db, audit_retention)
+        self.scim_credentials = ScimCredentialStore(db)
 
     def expiring(self) -> dict[str, GarbageCollected]:
         """Every store whose rows expire, by name, for housekeeping's garbage collection."""
@@ -86,6 +89,7 @@ class Storage:
             "provider": self.provider,
             "revocation_feed": self.revocation_feed,
             "audit": self.audit,
+            "scim_credentials": self.scim_credentials,
         }
 
     @classmethod

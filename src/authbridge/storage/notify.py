@@ -51,6 +51,8 @@ class Topic:
     KEYS = "keys"
     CLIENTS = "clients"
     REVOCATIONS = "revocations"
+    # SCIM credentials added or retired: every replica reloads its active set.
+    SCIM_CREDENTIALS = "scim_credentials"
 
 
 class ChangeBus(Protocol):

@@ -26,7 +26,14 @@ from starlette.responses import Response
 
 from authbridge.config.model import Settings
 from authbridge.scim import discovery
-from authbridge.scim.auth import SOURCES, Credential, Guard, authenticate, credential_for
+from authbridge.scim.auth import (
+    SOURCES,
+    Credential,
+    Guard,
+    actor_of,
+    authenticate_any,
+    credential_for,
+)
 from authbridge.scim.body import parse_json
 from authbridge.scim.errors import (
     InvalidSyntax,
@@ -93,6 +100,16 @@ class _Endpoint:
         """Wrong credentials are throttled per (source, address) and per address."""
         address = client_address(request, self.settings.server.trusted_proxies)
         return Guard(self.services.ready().scim_throttle, address)
+
+    def authenticate(self, authorization: str | None, guard: Guard) -> str:
+        """Any active credential of this source (the environment's or a stored one); runs
+        in a worker thread, since the active set may be reloaded from the database."""
+        credentials = self.services.ready().scim_credentials
+        matched = authenticate_any(
+            self.source, credentials.active(self.source), authorization, guard
+        )
+        credentials.used(matched)
+        return actor_of(matched)
 
     @property
     def service(self) -> ScimService:
@@ -244,8 +261,8 @@ async def _answer(request: Request, source: str, work: Callable[[_Endpoint, str]
     try:
         endpoint = _endpoint(request, source)
         credential = endpoint.credential
-        actor = authenticate(
-            credential, request.headers.get("authorization"), endpoint.guard(request)
+        actor = await run_in_threadpool(
+            endpoint.authenticate, request.headers.get("authorization"), endpoint.guard(request)
         )
         result = work(endpoint, actor)
         if hasattr(result, "__await__"):

@@ -38,6 +38,8 @@ from authbridge.directory.throttle import CredentialThrottle, SignInThrottle
 from authbridge.provider.events import AuditedEvents
 from authbridge.provider.service import OpenIDProvider
 from authbridge.scim.auth import SOURCES as SCIM_SOURCES
+from authbridge.scim.auth import credential_for
+from authbridge.scim.credentials import ScimCredentials
 from authbridge.scim.reindex import reindex_if_missing
 from authbridge.scim.service import ScimService
 from authbridge.storage import Storage
@@ -137,6 +139,8 @@ class Ready:
     scim: dict[str, ScimService]
     # Wrong SCIM credentials, per (source, address) and per address.
     scim_throttle: CredentialThrottle
+    # Each SCIM source's credentials (the environment's and the stored ones), cached.
+    scim_credentials: ScimCredentials
     # Rate-limit counters and replay markers: the database's, or Redis's when configured.
     counters: Counters
     # Users' teams from SCIM, IdP logins and admins (`teams.<name>` config), one rule.
@@ -348,6 +352,14 @@ class Services:
         # reloads (keyReloadInterval, the client cache's seconds) stay as the fallback.
         changes.subscribe(Topic.KEYS, keyring.invalidate)
         changes.subscribe(Topic.CLIENTS, provider.registry.forget)
+        # SCIM_AUTH_CODE_<SOURCE> may come from the file's Houston env/secret lists too.
+        environ = settings.environ(os.environ)
+        scim_credentials = ScimCredentials(
+            storage.scim_credentials,
+            {s: credential_for(s, settings.scim, environ) for s in SCIM_SOURCES},
+            changes,
+        )
+        scim_credentials.subscribe()
         membership = MembershipEngine(storage, settings.teams)
         bindings = RoleBindings(storage, provider.roles)
         ready = Ready(
@@ -373,6 +385,7 @@ class Services:
                 for source in SCIM_SOURCES
             },
             scim_throttle=CredentialThrottle(counters.rate, "scim"),
+            scim_credentials=scim_credentials,
             counters=counters,
             membership=membership,
             audit=audit,
@@ -385,6 +398,8 @@ class Services:
                 membership=membership,
                 audit=audit,
                 accounts=accounts,
+                scim_credentials=scim_credentials,
+                connectors=self.connectors,
             ),
         )
         # initialAdmins (and adminPrincipals) as system-admin bindings, made at every start

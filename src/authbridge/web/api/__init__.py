@@ -18,6 +18,7 @@ from fastapi import APIRouter
 
 <<<<<<< HEAD
 <<<<<<< HEAD
+<<<<<<< HEAD
 from authbridge.web.api import audit, openapi, roles, users
 =======
 from authbridge.web.api import bindings, openapi, roles, teams
@@ -25,12 +26,16 @@ from authbridge.web.api import bindings, openapi, roles, teams
 =======
 from authbridge.web.api import clients, keys, openapi, robots, roles, service_accounts
 >>>>>>> clients
+=======
+from authbridge.web.api import connectors, openapi, roles, scim
+>>>>>>> scimcreds
 
 __all__ = ["API_PREFIX", "ROUTERS"]
 
 API_PREFIX = "/api/v1"
 
 # Every resource router, included by `create_app` (and read by `openapi.py`).
+<<<<<<< HEAD
 <<<<<<< HEAD
 <<<<<<< HEAD
 ROUTERS: tuple[APIRouter, ...] = (openapi.router, roles.router, audit.router, users.router)
@@ -52,3 +57,11 @@ ROUTERS: tuple[APIRouter, ...] = (
     keys.router,
 )
 >>>>>>> clients
+=======
+ROUTERS: tuple[APIRouter, ...] = (
+    openapi.router,
+    roles.router,
+    scim.router,
+    connectors.router,
+)
+>>>>>>> scimcreds
