@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from authbridge.admin.invitations import InvitationAdmin
 from authbridge.admin.roles import RoleAdmin
 from authbridge.audit.events import AuditSink
 from authbridge.config import Settings
+from authbridge.directory.invitations import Invitations
 from authbridge.directory.membership import MembershipEngine
 from authbridge.directory.revocation import Revocation
 from authbridge.directory.roles import RoleBindings
@@ -22,6 +24,7 @@ __all__ = ["Admin", "build_admin"]
 class Admin:
     audit: AuditSink
     roles: RoleAdmin
+    invitations: InvitationAdmin
 
 
 def build_admin(
@@ -33,7 +36,12 @@ def build_admin(
     bindings: RoleBindings,
     membership: MembershipEngine,
     audit: AuditSink,
+    invitations: Invitations,
 ) -> Admin:
     """Wire the admin services over the given ones (nothing is built twice)."""
     del settings, storage, provider, revocation, membership  # used as resources arrive
-    return Admin(audit=audit, roles=RoleAdmin(bindings.catalog))
+    return Admin(
+        audit=audit,
+        roles=RoleAdmin(bindings.catalog),
+        invitations=InvitationAdmin(invitations, audit),
+    )

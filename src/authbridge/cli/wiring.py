@@ -13,6 +13,8 @@ from pathlib import Path
 from authbridge.admin.service import Admin, build_admin
 from authbridge.audit.events import AuditSink, NullAudit
 from authbridge.config import Settings
+from authbridge.directory.invitations import Invitations
+from authbridge.directory.mail import Mailer, mailer_for
 from authbridge.directory.membership import MembershipEngine
 from authbridge.directory.revocation import Revocation
 from authbridge.directory.roles import RoleBindings
@@ -36,6 +38,8 @@ class Operator:
     bindings: RoleBindings
     membership: MembershipEngine
     admin: Admin
+    # Outgoing mail (invitations): a command flushes it before it exits.
+    mailer: Mailer | None = None
 
 
 def open_operator(config: Path | None) -> Operator:
@@ -54,6 +58,16 @@ def open_operator(config: Path | None) -> Operator:
     bindings = RoleBindings(storage, provider.roles)
     membership = MembershipEngine(storage, settings.teams)
     audit: AuditSink = NullAudit()
+    mailer = mailer_for(settings.smtp, audit=audit)
+    invitations = Invitations(
+        storage,
+        membership=membership,
+        bindings=bindings,
+        accounts=None,  # accepting happens in the browser, never here
+        base_url=settings.server.issuer,
+        mailer=mailer,
+        audit=audit,
+    )
     return Operator(
         settings=settings,
         storage=storage,
@@ -69,7 +83,9 @@ def open_operator(config: Path | None) -> Operator:
             bindings=bindings,
             membership=membership,
             audit=audit,
+            invitations=invitations,
         ),
+        mailer=mailer,
     )
 
 

@@ -114,12 +114,15 @@ class LocalAccounts:
         admin: bool = False,
         self_service: bool = True,
         origin: str = "default",
+        email_verified: bool = False,
     ) -> User:
         """Create a local account whose username is its email address.
 
         Self-service sign-up never grants admin: a local email is unverified, so matching it
         against `initialAdmins` would let anyone claim an admin's address first. Admins come
         from the one-time setup link, the CLI, or an IdP login with a verified email.
+        `email_verified` only for a caller that proved the address (an invitation's link,
+        which was mailed to it).
         """
         if self_service and not (self.settings.enabled and self.settings.allow_signup):
             raise AccountError("Sign-up is turned off; ask an administrator for an account.")
@@ -137,7 +140,7 @@ class LocalAccounts:
                 self.storage.users,
                 username=email,
                 email=email,
-                email_verified=False,
+                email_verified=email_verified,
                 name=name,
                 password_hash=self.hashing.hash(password),
                 roles=[ADMIN] if admin else [DEFAULT_ROLE],

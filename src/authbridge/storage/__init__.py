@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from authbridge.storage import (
+    invitation_models,  # noqa: F401  (the invitations table)
     provider_models,  # noqa: F401  (the provider's tables)
     scim_models,  # noqa: F401  (SCIM provisioning's tables)
 )
@@ -10,6 +11,7 @@ from authbridge.storage.bindings import RoleBindingStore
 from authbridge.storage.database import Database
 from authbridge.storage.errors import Conflict, StorageError, Unavailable
 from authbridge.storage.expiry import GarbageCollected
+from authbridge.storage.invitations import InvitationStore
 from authbridge.storage.keys import KeyStore
 from authbridge.storage.keyvalues import KeyValueStore
 from authbridge.storage.notify import ChangeBus, LocalBus
@@ -25,6 +27,7 @@ __all__ = [
     "Conflict",
     "Database",
     "GarbageCollected",
+    "InvitationStore",
     "KeyStore",
     "KeyValueStore",
     "ProviderStore",
@@ -58,6 +61,7 @@ class Storage:
         # since it holds the SQLite writer's connection and lock.
         self.provider = ProviderStore(db)
         self.revocation_feed = RevocationFeedStore(db)
+        self.invitations = InvitationStore(db)
 
     def expiring(self) -> dict[str, GarbageCollected]:
         """Every store whose rows expire, by name, for housekeeping's garbage collection."""
@@ -67,6 +71,7 @@ class Storage:
             "values": self.values,
             "provider": self.provider,
             "revocation_feed": self.revocation_feed,
+            "invitations": self.invitations,
         }
 
     @classmethod

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from authbridge.web.api import openapi, roles
+from authbridge.web.api import invitations, openapi, roles
 
 __all__ = ["API_PREFIX", "ROUTERS"]
 
 API_PREFIX = "/api/v1"
 
 # Every resource router, included by `create_app` (and read by `openapi.py`).
-ROUTERS: tuple[APIRouter, ...] = (openapi.router, roles.router)
+ROUTERS: tuple[APIRouter, ...] = (openapi.router, roles.router, invitations.router)
