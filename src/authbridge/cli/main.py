@@ -14,6 +14,7 @@ from rich.console import Console
 from authbridge.cli import login as login_commands
 from authbridge.cli.clients import clients_app, robots_app, service_accounts_app
 from authbridge.cli.doctor import doctor
+from authbridge.cli.invitations import invitations_app
 from authbridge.cli.options import ConfigOption
 from authbridge.cli.roles import bindings_app, roles_app
 from authbridge.cli.scim import scim_app
@@ -47,6 +48,7 @@ app.add_typer(service_accounts_app, name="service-accounts")
 app.add_typer(robots_app, name="robots")
 app.add_typer(scim_app, name="scim")
 app.add_typer(teams_app, name="teams")
+app.add_typer(invitations_app, name="invitations")
 app.command("login")(login_commands.login)
 app.command("token")(login_commands.token)
 app.command("logout")(login_commands.logout)
