@@ -58,6 +58,7 @@ def test_every_expiring_store_is_collected(storage: Storage) -> None:
         "values",
         "provider",
         "revocation_feed",
+        "invitations",
     }
     deleted = housekeeping(storage.expiring(), NOW)
     assert deleted == {
@@ -66,6 +67,7 @@ def test_every_expiring_store_is_collected(storage: Storage) -> None:
         "values": 1,
         "provider": 1,
         "revocation_feed": 0,
+        "invitations": 0,
     }
     assert storage.provider.redeem_code("live", NOW) is not None
     assert storage.values.get("csrf_secret_key") == "k"
@@ -135,6 +137,7 @@ def test_rows_deleted_are_counted_per_store(storage: Storage) -> None:
         "values": 2,
         "provider": 0,
         "revocation_feed": 0,
+        "invitations": 0,
     }
     exposed = generate_latest(metrics.registry).decode()
     assert 'authbridge_housekeeping_deleted_rows_total{store="values"} 2.0' in exposed
