@@ -35,7 +35,7 @@ class Inbox:
     logins: list[str] = field(default_factory=list)
     arrived: threading.Condition = field(default_factory=threading.Condition)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
         with self.arrived:

@@ -40,8 +40,8 @@ def parts(sqlite_url: str) -> tuple[InvitationAdmin, Invitations, Recorded, Stor
     return InvitationAdmin(invitations, audit), invitations, audit, storage
 
 
-def test_each_step_is_audited_without_the_link(parts) -> None:  # noqa: ANN001
-    admin, invitations, audit, storage = parts
+def test_each_step_is_audited_without_the_link(parts) -> None:
+    admin, _invitations, audit, _storage = parts
     view = admin.create(ADMIN, "ada@example.com", teams=["t"], grants=[Grant("editor")])
     assert view.link is not None and view.link.startswith("https://auth.example.com/invite/")
     resent = admin.resend(ADMIN, view.invitation.id)
@@ -64,7 +64,7 @@ def test_each_step_is_audited_without_the_link(parts) -> None:  # noqa: ANN001
     }
 
 
-def test_acceptance_is_audited(parts) -> None:  # noqa: ANN001
+def test_acceptance_is_audited(parts) -> None:
     admin, invitations, audit, storage = parts
     admin.create(ADMIN, "ada@example.com", teams=["t"])
     user = storage.users.create(username="ada", email="ada@example.com", roles=[])
@@ -77,7 +77,7 @@ def test_acceptance_is_audited(parts) -> None:  # noqa: ANN001
     assert invitations.accept_login(user, "ada@example.com", "corp", person) == 0
 
 
-def test_errors_are_admin_errors(parts) -> None:  # noqa: ANN001
+def test_errors_are_admin_errors(parts) -> None:
     admin, *_ = parts
     with pytest.raises(InvalidRequest):
         admin.create(ADMIN, "nope")

@@ -129,4 +129,4 @@ def test_subject_is_one_line(tmp_path: Path, subject: str) -> None:
     (tmp_path / "invitation.subject").write_text("{{ inviter }}\n")
     mailer = Mailer(SmtpSettings(host="127.0.0.1", templates_dir=str(tmp_path)))
     rendered = mailer.render(Mail("a@example.com", "invitation", {"inviter": subject}))
-    assert "Bcc" not in rendered.keys()
+    assert "Bcc" not in rendered

@@ -12,7 +12,7 @@ from authbridge.storage import Storage
 from authbridge.storage.invitations import RETENTION
 
 
-def make(storage: Storage, email: str = "Ada@example.com", digest: str = "d" * 64, **kw):  # noqa: ANN003, ANN201
+def make(storage: Storage, email: str = "Ada@example.com", digest: str = "d" * 64, **kw):
     return storage.invitations.create(
         email=email,
         token_hash=digest,

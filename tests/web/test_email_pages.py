@@ -44,7 +44,7 @@ def flush(client: TestClient) -> None:
     assert mailer is not None and mailer.flush()
 
 
-def forgot(client: TestClient, email: str):  # noqa: ANN201
+def forgot(client: TestClient, email: str):
     page = client.get("/password/forgot")
     assert page.status_code == 200
     return client.post("/password/forgot", data={"email": email, "csrf_token": csrf(page.text)})
@@ -62,7 +62,7 @@ def reset_link(app: TestClient, smtp: MailServer, email: str = "ada@example.com"
     return path(smtp.inbox.link())
 
 
-def set_password(client: TestClient, link: str, password: str = NEW_PASSWORD):  # noqa: ANN201
+def set_password(client: TestClient, link: str, password: str = NEW_PASSWORD):
     page = client.get(link)
     assert page.status_code == 200, page.text
     return client.post(link, data={"new_password": password, "csrf_token": csrf(page.text)})
@@ -99,6 +99,14 @@ def test_reset_sets_the_password_once_and_ends_every_session(
     assert again.status_code in (403, 404)
 
 
+def test_a_password_change_voids_every_other_link(app: TestClient, smtp: MailServer) -> None:
+    sign_up(app)
+    older = reset_link(app, smtp)
+    newer = reset_link(app, smtp)
+    assert set_password(app, newer).status_code == 200
+    assert app.get(older).status_code == 404
+
+
 def test_a_refused_password_keeps_the_link(app: TestClient, smtp: MailServer) -> None:
     sign_up(app)
     link = reset_link(app, smtp)
@@ -115,9 +123,9 @@ def test_an_expired_link_is_refused(app: TestClient, smtp: MailServer) -> None:
 
     name = RESET_PREFIX + hashlib.sha256(token.encode()).hexdigest()
     values = ready(app).storage.values
-    user_id = values.get(name)
-    assert user_id is not None
-    values.put(name, user_id, expires_at=utcnow() - timedelta(seconds=1))
+    value = values.get(name)
+    assert value is not None
+    values.put(name, value, expires_at=utcnow() - timedelta(seconds=1))
     assert app.get(link).status_code == 404
     assert sign_in(app, password=PASSWORD).status_code == 303  # unchanged
 

@@ -35,7 +35,7 @@ def plain(sqlite_url: str) -> Iterator[Api]:
         yield Api(start(create(sqlite_url)))
 
 
-def create(url: str, **env: str):  # noqa: ANN201
+def create(url: str, **env: str):
     from authbridge.web.app import create_app
 
     return create_app(make_settings(url, **env))
@@ -52,7 +52,7 @@ def flush(ready: Ready) -> None:
 INVITE = {"email": "Grace@Example.COM", "teams": ["data-eng"], "roleBindings": [{"role": "editor"}]}
 
 
-def accept(client: TestClient, link: str, password: str = PASSWORD):  # noqa: ANN201
+def accept(client: TestClient, link: str, password: str = PASSWORD):
     page = client.get(path(link))
     assert page.status_code == 200, page.text
     return client.post(
@@ -62,9 +62,7 @@ def accept(client: TestClient, link: str, password: str = PASSWORD):  # noqa: AN
     )
 
 
-def test_invite_is_mailed_and_accepted_through_local_signup(
-    mailing: Api, smtp: MailServer
-) -> None:
+def test_invite_is_mailed_and_accepted_through_local_signup(mailing: Api, smtp: MailServer) -> None:
     created = mailing.post("/api/v1/invitations", json=INVITE)
     assert created.status_code == 201, created.text
     body = created.json()

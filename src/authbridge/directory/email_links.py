@@ -47,6 +47,11 @@ def _new_token() -> tuple[str, str]:
     return token, hashlib.sha256(token.encode()).hexdigest()
 
 
+def _fingerprint(password_hash: str | None) -> str:
+    # A digest of the stored hash (itself salted): enough to notice a change, nothing more.
+    return hashlib.sha256((password_hash or "").encode()).hexdigest()[:32]
+
+
 def _name(prefix: str, token: str) -> str | None:
     if not token or len(token) > MAX_TOKEN:
         return None
@@ -77,7 +82,7 @@ class PasswordResets:
         token, digest = _new_token()
         self.storage.values.put(
             RESET_PREFIX + digest,
-            user.id,
+            f"{user.id}{SEPARATOR}{_fingerprint(user.password_hash)}",
             expires_at=utcnow() + RESET_LIFETIME,
         )
         link = f"{self.base_url.rstrip('/')}/password/reset/{token}"
@@ -87,11 +92,16 @@ class PasswordResets:
         log.info("password_reset_sent", user_id=user.id)
 
     def user_for(self, token: str) -> User | None:
-        """The account a live reset link is for (writing nothing), else None."""
+        """The account a live reset link is for (writing nothing), else None. A link is
+        bound to the password it was sent for: once the password changes (by this link,
+        another, or the account page), every other link sent before is void."""
         name = _name(RESET_PREFIX, token)
-        user_id = self.storage.values.get(name) if name else None
+        value = self.storage.values.get(name) if name else None
+        user_id, _, fingerprint = (value or "").partition(SEPARATOR)
         user = self.storage.users.get(user_id) if user_id else None
-        return user if user is not None and user.active and user.password_hash else None
+        if user is None or not user.active or not user.password_hash:
+            return None
+        return user if fingerprint == _fingerprint(user.password_hash) else None
 
     def reset(self, token: str, new_password: str) -> User:
         """Set the new password and end every session and refresh token of the user.
