@@ -3,10 +3,8 @@ STARTTLS (a certificate made here with `cryptography`), optionally requiring AUT
 
 from __future__ import annotations
 
-import datetime
 import email
 import email.policy
-import ipaddress
 import re
 import socket
 import ssl
@@ -21,10 +19,8 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+
+from tests.certificates import self_signed
 
 USER, SECRET = "mailer", "s3cret-smtp-password"
 
@@ -86,40 +82,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def make_certificate(directory: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for localhost and 127.0.0.1 (cert, key)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "smtp.crt", directory / "smtp.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 @contextmanager
 def mail_server(tls_dir: Path | None = None, *, require_auth: bool = False) -> Iterator[MailServer]:
     """Plain SMTP, or (with `tls_dir`) STARTTLS required before anything else."""
@@ -127,7 +89,7 @@ def mail_server(tls_dir: Path | None = None, *, require_auth: bool = False) -> I
     kwargs: dict[str, Any] = {}
     ca_file = None
     if tls_dir is not None:
-        cert, key = make_certificate(tls_dir)
+        cert, key = self_signed(tls_dir, "localhost")
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(cert, key)
         kwargs.update(tls_context=context, require_starttls=True)

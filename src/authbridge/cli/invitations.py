@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from authbridge.admin.errors import AdminError
+from authbridge.admin.invitations import InvitationView
 from authbridge.admin.paging import PageRequest
 from authbridge.audit.events import Actor
 from authbridge.cli.options import ConfigOption
@@ -33,6 +34,13 @@ def _finish(operator: Operator) -> None:
     # The mail thread delivers before the process exits (a failure is logged and audited).
     if operator.mailer is not None:
         operator.mailer.close()
+
+
+def _issued(operator: Operator, view: InvitationView, output: OutputFormat) -> None:
+    """After create or resend: the mail delivered (or failed, audited), then the result."""
+    _finish(operator)
+    doc = _doc(InvitationOut.of(view))
+    emit_one(doc, output, _text(doc))
 
 
 def _doc(out: InvitationOut) -> dict[str, object]:
@@ -80,9 +88,7 @@ def invitations_create(
         )
     except AdminError as exc:
         admin_error(exc)
-    _finish(operator)
-    doc = _doc(InvitationOut.of(view))
-    emit_one(doc, output, _text(doc))
+    _issued(operator, view, output)
 
 
 @invitations_app.command("resend")
@@ -94,9 +100,7 @@ def invitations_resend(
         view = operator.admin.invitations.resend(_actor(), invitation_id)
     except AdminError as exc:
         admin_error(exc)
-    _finish(operator)
-    doc = _doc(InvitationOut.of(view))
-    emit_one(doc, output, _text(doc))
+    _issued(operator, view, output)
 
 
 @invitations_app.command("revoke")

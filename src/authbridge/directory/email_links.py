@@ -39,12 +39,31 @@ VERIFY_LIFETIME = timedelta(hours=48)
 RESET_PREFIX = "pwreset:"
 VERIFY_PREFIX = "verify:"
 SEPARATOR = "\x1f"
+# kind (also the mail template) -> key prefix, lifetime, page path
+LINKS = {
+    "password_reset": (RESET_PREFIX, RESET_LIFETIME, "/password/reset/"),
+    "verify_email": (VERIFY_PREFIX, VERIFY_LIFETIME, "/email/verify/"),
+}
 MAX_TOKEN = 128
 
 
-def _new_token() -> tuple[str, str]:
-    token = secrets.token_urlsafe(32)
-    return token, hashlib.sha256(token.encode()).hexdigest()
+def _mail_link(
+    storage: Storage,
+    mailer: Mailer,
+    user: User,
+    kind: str,
+    value: str,
+    base: str,
+    **context: object,
+) -> None:
+    """Store a new link's digest (lapsing after its kind's lifetime) and mail the link."""
+    prefix, lifetime, path = LINKS[kind]
+    token = secrets.token_urlsafe(32)  # 256 bits
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    storage.values.put(prefix + digest, value, expires_at=utcnow() + lifetime)
+    assert user.email is not None
+    link = f"{base}{path}{token}"
+    mailer.send(Mail(user.email, kind, {"email": user.email, "link": link, **context}))
 
 
 def _fingerprint(password_hash: str | None) -> str:
@@ -79,16 +98,15 @@ class PasswordResets:
         if user is None or not user.active or user.password_hash is None or not user.email:
             log.info("password_reset_no_account")  # the address is not logged
             return
-        token, digest = _new_token()
-        self.storage.values.put(
-            RESET_PREFIX + digest,
+        _mail_link(
+            self.storage,
+            self.mailer,
+            user,
+            "password_reset",
             f"{user.id}{SEPARATOR}{_fingerprint(user.password_hash)}",
-            expires_at=utcnow() + RESET_LIFETIME,
+            base=self.base_url.rstrip("/"),
+            minutes=int(RESET_LIFETIME.total_seconds() // 60),
         )
-        link = f"{self.base_url.rstrip('/')}/password/reset/{token}"
-        minutes = int(RESET_LIFETIME.total_seconds() // 60)
-        context = {"email": user.email, "link": link, "minutes": minutes}
-        self.mailer.send(Mail(user.email, "password_reset", context))
         log.info("password_reset_sent", user_id=user.id)
 
     def user_for(self, token: str) -> User | None:
@@ -132,16 +150,14 @@ class EmailVerification:
     def send(self, user: User) -> None:
         if not user.email or user.email_verified:
             return
-        token, digest = _new_token()
-        self.storage.values.put(
-            VERIFY_PREFIX + digest,
+        _mail_link(
+            self.storage,
+            self.mailer,
+            user,
+            "verify_email",
             f"{user.id}{SEPARATOR}{user.email}",
-            expires_at=utcnow() + VERIFY_LIFETIME,
-        )
-        link = f"{self.base_url.rstrip('/')}/email/verify/{token}"
-        hours = int(VERIFY_LIFETIME.total_seconds() // 3600)
-        self.mailer.send(
-            Mail(user.email, "verify_email", {"email": user.email, "link": link, "hours": hours})
+            base=self.base_url.rstrip("/"),
+            hours=int(VERIFY_LIFETIME.total_seconds() // 3600),
         )
 
     def verify(self, token: str) -> bool:
