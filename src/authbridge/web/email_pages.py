@@ -45,12 +45,6 @@ def _resets(services: Services) -> PasswordResets | None:
     return services.ready().resets
 
 
-def _no_referrer(response: Response) -> Response:
-    # A reset or verification path is a credential: never sent onwards as a Referer.
-    response.headers["referrer-policy"] = "no-referrer"
-    return response
-
-
 @router.get("/password/forgot", include_in_schema=False)
 def forgot_page(request: Request, services: ServicesDep) -> Response:
     if _resets(services) is None:
@@ -104,16 +98,14 @@ def reset_page(request: Request, services: ServicesDep, token: str) -> Response:
         return _off(request, services)
     user = resets.user_for(token)
     if user is None:
-        return _no_referrer(_reset_gone(request, services))
-    return _no_referrer(
-        render(
-            request,
-            services,
-            "password_reset.html",
-            token=token,
-            email=user.email,
-            policy=policy_summary(),
-        )
+        return _reset_gone(request, services)
+    return render(
+        request,
+        services,
+        "password_reset.html",
+        token=token,
+        email=user.email,
+        policy=policy_summary(),
     )
 
 
@@ -161,24 +153,21 @@ def reset(
 def verify_email(request: Request, services: ServicesDep, token: str) -> Response:
     verification = services.ready().verification
     if verification is not None and verification.verify(token):
-        return _no_referrer(
-            render(
-                request,
-                services,
-                "notice.html",
-                title="Email address confirmed",
-                message="Thank you: your email address is confirmed.",
-                link="/account",
-                link_text="Continue to your account",
-            )
-        )
-    return _no_referrer(
-        render(
+        return render(
             request,
             services,
-            "error.html",
-            404,
-            title="Confirmation link not valid",
-            message="This link was used already or has expired.",
+            "notice.html",
+            title="Email address confirmed",
+            message="Thank you: your email address is confirmed.",
+            link="/account",
+            link_text="Continue to your account",
         )
+
+    return render(
+        request,
+        services,
+        "error.html",
+        404,
+        title="Confirmation link not valid",
+        message="This link was used already or has expired.",
     )

@@ -51,7 +51,9 @@ def _page(
 ) -> Response:
     # The mock IdP never proves an email, so it could never accept an invitation.
     providers = [p for p in services.login_providers() if p.available and p.id != MOCK_ID]
-    response = render(
+    # The path is a credential: SecurityHeadersMiddleware's `Referrer-Policy: no-referrer`
+    # keeps it from being sent onwards.
+    return render(
         request,
         services,
         "invitation.html",
@@ -65,9 +67,6 @@ def _page(
         policy=policy_summary(),
         **context,
     )
-    # The path is a credential: never sent onwards as a Referer.
-    response.headers["referrer-policy"] = "no-referrer"
-    return response
 
 
 @router.get("/invite/{token}", include_in_schema=False)
