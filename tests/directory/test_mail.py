@@ -130,3 +130,23 @@ def test_subject_is_one_line(tmp_path: Path, subject: str) -> None:
     mailer = Mailer(SmtpSettings(host="127.0.0.1", templates_dir=str(tmp_path)))
     rendered = mailer.render(Mail("a@example.com", "invitation", {"inviter": subject}))
     assert "Bcc" not in rendered
+
+
+def test_a_full_queue_drops_and_reports_instead_of_blocking(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from authbridge.directory import mail
+
+    monkeypatch.setattr(mail, "QUEUE_SIZE", 1)
+    audit = Recorded()
+    mailer = Mailer(SmtpSettings(host="127.0.0.1", port=1, security="none", timeout=1), audit=audit)
+    gate = threading.Event()
+    running = threading.Event()
+    mailer.submit(lambda: (running.set(), gate.wait(5)))
+    assert running.wait(5)  # the thread is busy; the queue (size 1) is empty
+    mailer.submit(lambda: None)  # fills it
+    mailer.send(MAIL)  # dropped at once, reported
+    mailer.submit(lambda: None)  # dropped at once
+    assert [e.details["error"] for e in audit.events] == ["queue full"]
+    gate.set()
+    assert mailer.flush(5)

@@ -102,7 +102,12 @@ class Mailer:
         password-reset lookup, whose timing would otherwise tell whether an account exists)."""
         with self._idle:
             self._pending += 1
-        self._queue.put(job)
+        try:
+            self._queue.put_nowait(job)
+        except queue.Full:  # never block a request: the job is dropped, and said so
+            self._done()
+            log.error("mail_job_dropped", reason="queue full")
+            return
         self._start()
 
     def _start(self) -> None:
