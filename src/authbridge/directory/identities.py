@@ -143,7 +143,9 @@ class IdentityLinker:
             return user, "refused: the account is deactivated"
         if user is None:
             if self._invitation_needed(policy) and not self._invited(identity):
-                return None, "refused: sign-up needs an invitation for a verified email"
+                if policy.invite_only:
+                    return None, "refused: invite-only, and no invitation names a verified email"
+                return None, "refused: sign-up is off"
             return None, "creates a new account"
         return user, how
 
