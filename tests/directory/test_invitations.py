@@ -66,9 +66,7 @@ def test_an_unverified_login_never_accepts_an_open_invitation(storage: Storage) 
 
 def test_the_dry_run_says_why(storage: Storage) -> None:
     linker, _, _ = parts(storage)
-    assert linker.preview(who("x@example.com"), INVITE_ONLY)[1].startswith(
-        "refused: invite-only"
-    )
+    assert linker.preview(who("x@example.com"), INVITE_ONLY)[1].startswith("refused: invite-only")
     assert linker.preview(who("x@example.com"), CLOSED)[1] == "refused: sign-up is off"
 
 
