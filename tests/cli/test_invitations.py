@@ -57,3 +57,16 @@ def test_with_smtp_the_link_is_mailed_not_printed(tmp_path: Path, sqlite_url: st
         (message,) = server.inbox.wait()
     assert "/invite/" in server.inbox.link()
     assert message["To"] == "ada@example.com"
+
+
+def test_a_mail_that_cannot_be_sent_is_reported(tmp_path: Path, sqlite_url: str) -> None:
+    import socket
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # nothing listens here
+    smtp = f"smtp:\n  host: 127.0.0.1\n  port: {port}\n  security: none\n  timeout: 2\n"
+    config = write_config(tmp_path, sqlite_url, smtp)
+    created = runner.invoke(app, ["invitations", "create", "ada@example.com", "-c", config])
+    assert created.exit_code == 1
+    assert "could not be sent" in created.output and "resend" in created.output

@@ -14,7 +14,14 @@ from authbridge.admin.invitations import InvitationView
 from authbridge.admin.paging import PageRequest
 from authbridge.audit.events import Actor
 from authbridge.cli.options import ConfigOption
-from authbridge.cli.output import OutputFormat, OutputOption, admin_error, emit_list, emit_one
+from authbridge.cli.output import (
+    OutputFormat,
+    OutputOption,
+    admin_error,
+    emit_list,
+    emit_one,
+    err,
+)
 from authbridge.cli.wiring import Operator, open_operator
 from authbridge.directory.invitations import Grant
 from authbridge.web.api.invitations import InvitationOut
@@ -30,15 +37,23 @@ def _actor() -> Actor:
     return Actor("cli", id=user, name=user)
 
 
-def _finish(operator: Operator) -> None:
+def _finish(operator: Operator, invitation_id: str) -> None:
     # The mail thread delivers before the process exits (a failure is logged and audited).
-    if operator.mailer is not None:
-        operator.mailer.close()
+    mailer = operator.mailer
+    if mailer is not None:
+        mailer.close()
+        if mailer.failures:
+            err.print(
+                "The invitation was made but its mail could not be sent (see the log); fix "
+                f"smtp: and run `authbridge invitations resend {invitation_id}`.",
+                markup=False,
+            )
+            raise typer.Exit(1)
 
 
 def _issued(operator: Operator, view: InvitationView, output: OutputFormat) -> None:
     """After create or resend: the mail delivered (or failed, audited), then the result."""
-    _finish(operator)
+    _finish(operator, view.invitation.id)
     doc = _doc(InvitationOut.of(view))
     emit_one(doc, output, _text(doc))
 

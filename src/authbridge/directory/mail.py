@@ -65,6 +65,8 @@ class Mailer:
         self._idle = threading.Condition()
         self._pending = 0
         self._thread: threading.Thread | None = None
+        # Messages that could not be delivered (a CLI command reports them before exiting).
+        self.failures = 0
 
     # -- rendering ------------------------------------------------------------------------
 
@@ -177,6 +179,7 @@ class Mailer:
         log.info("mail_sent", to_domain=_domain(message))
 
     def _failed(self, message: EmailMessage, error: str, detail: str = "") -> None:
+        self.failures += 1
         log.error("mail_failed", error=error, detail=detail, to_domain=_domain(message))
         self.audit.record(
             AuditEvent(
