@@ -40,6 +40,18 @@ def login(client: TestClient, sub: str) -> httpx.Response:
     return land(client, approve_at_mock(start(client, "corp", "/account"), sub))
 
 
+def refused(api: Api, sub: str) -> httpx.Response:
+    """A browser's login as `sub` that authbridge refuses: the page (403) it shows."""
+    location = approve_at_mock(start(api.client, "corp", "/account"), sub)
+    response = api.client.get(
+        location.removeprefix("http://localhost:8080"),
+        headers={"accept": "text/html"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 403, response.text
+    return response
+
+
 def invite(api: Api, email: str) -> dict:
     created = api.post(
         "/api/v1/invitations",
@@ -74,14 +86,7 @@ def test_an_unverified_email_never_accepts_an_invitation(
 ) -> None:
     api = app_with(provider, app_factory, "invite-only")
     body = invite(api, "bob@example.com")
-    response = api.client.get(
-        approve_at_mock(start(api.client, "corp", "/account"), "bob").removeprefix(
-            "http://localhost:8080"
-        ),
-        headers={"accept": "text/html"},
-        follow_redirects=False,
-    )
-    assert response.status_code == 403
+    response = refused(api, "bob")
     assert "admits only invited people" in response.text
     assert api.ready.storage.users.by_username("bob@example.com") is None
     assert api.get(f"/api/v1/invitations/{body['id']}").json()["status"] == "pending"
@@ -89,14 +94,7 @@ def test_an_unverified_email_never_accepts_an_invitation(
 
 def test_invite_only_refuses_the_uninvited(provider: str, app_factory: AppFactory) -> None:
     api = app_with(provider, app_factory, "invite-only")
-    response = api.client.get(
-        approve_at_mock(start(api.client, "corp", "/account"), "cy").removeprefix(
-            "http://localhost:8080"
-        ),
-        headers={"accept": "text/html"},
-        follow_redirects=False,
-    )
-    assert response.status_code == 403
+    response = refused(api, "cy")
     assert "invitation" in response.text
     assert api.ready.storage.users.by_username("cy@example.com") is None
 

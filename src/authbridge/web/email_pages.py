@@ -23,21 +23,26 @@ from authbridge.web.rendering import check_csrf, render
 from authbridge.web.security import client_address
 from authbridge.web.services import Services
 
-__all__ = ["router"]
+__all__ = ["not_found", "router"]
 
 router = APIRouter()
 log = structlog.get_logger("authbridge.pages")
 FormStr = Annotated[str, Form()]
 
 
+def not_found(
+    request: Request, services: Services, title: str, message: str, hint: str | None = None
+) -> Response:
+    """A 404 page for a link that is not (or no longer) valid, or a feature that is off."""
+    return render(request, services, "error.html", 404, title=title, message=message, hint=hint)
+
+
 def _off(request: Request, services: Services) -> Response:
-    return render(
+    return not_found(
         request,
         services,
-        "error.html",
-        404,
-        title="Password reset is not available",
-        message="Ask an administrator to reset your password.",
+        "Password reset is not available",
+        "Ask an administrator to reset your password.",
     )
 
 
@@ -81,13 +86,11 @@ def forgot(
 
 
 def _reset_gone(request: Request, services: Services) -> Response:
-    return render(
+    return not_found(
         request,
         services,
-        "error.html",
-        404,
-        title="Reset link not valid",
-        message="This reset link was used already or has expired. Ask for a new one.",
+        "Reset link not valid",
+        "This reset link was used already or has expired. Ask for a new one.",
     )
 
 
@@ -163,11 +166,9 @@ def verify_email(request: Request, services: ServicesDep, token: str) -> Respons
             link_text="Continue to your account",
         )
 
-    return render(
+    return not_found(
         request,
         services,
-        "error.html",
-        404,
-        title="Confirmation link not valid",
-        message="This link was used already or has expired.",
+        "Confirmation link not valid",
+        "This link was used already or has expired.",
     )

@@ -17,6 +17,7 @@ from authbridge.directory.accounts import LOCAL_CONNECTOR, AccountError
 from authbridge.directory.passwords import policy_summary
 from authbridge.storage.invitation_models import Invitation
 from authbridge.web.dependencies import ServicesDep
+from authbridge.web.email_pages import not_found
 from authbridge.web.rendering import check_csrf, render
 from authbridge.web.security import client_address
 from authbridge.web.services import Services
@@ -30,14 +31,12 @@ FormStr = Annotated[str, Form()]
 
 
 def _gone(request: Request, services: Services) -> Response:
-    return render(
+    return not_found(
         request,
         services,
-        "error.html",
-        404,
-        title="Invitation not valid",
-        message="This invitation link was used already, revoked, or has expired.",
-        hint="Ask the administrator who invited you for a new link.",
+        "Invitation not valid",
+        "This invitation link was used already, revoked, or has expired.",
+        "Ask the administrator who invited you for a new link.",
     )
 
 
