@@ -10,8 +10,6 @@ through the proxy.
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import select
 import socket
@@ -23,10 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from authbridge.middleware import (
     IssuerTrust,
@@ -36,6 +30,7 @@ from authbridge.middleware import (
     VerifierConfig,
 )
 from authbridge.middleware.proxies import bypassed, proxy_for
+from tests.certificates import self_signed
 
 from .forge import AUDIENCE, ISSUER, Signer, access_claims, at_header, compact
 from .proxy_table import PROXY_TABLE
@@ -45,36 +40,7 @@ HOST = "jwks.idp.test"
 
 def _certificate(tmp: Path) -> tuple[Path, Path]:
     """A self-signed certificate for ``jwks.idp.test`` and 127.0.0.1: its own CA."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName(HOST), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
+    return self_signed(tmp, HOST)
 
 
 class TlsJwksServer:

@@ -60,6 +60,7 @@ def test_every_expiring_store_is_collected(storage: Storage) -> None:
         "revocation_feed",
         "audit",
         "scim_credentials",
+        "invitations",
     }
     deleted = housekeeping(storage.expiring(), NOW)
     assert deleted == {
@@ -70,6 +71,7 @@ def test_every_expiring_store_is_collected(storage: Storage) -> None:
         "revocation_feed": 0,
         "audit": 0,
         "scim_credentials": 0,
+        "invitations": 0,
     }
     assert storage.provider.redeem_code("live", NOW) is not None
     assert storage.values.get("csrf_secret_key") == "k"
@@ -141,6 +143,7 @@ def test_rows_deleted_are_counted_per_store(storage: Storage) -> None:
         "revocation_feed": 0,
         "audit": 0,
         "scim_credentials": 0,
+        "invitations": 0,
     }
     exposed = generate_latest(metrics.registry).decode()
     assert 'authbridge_housekeeping_deleted_rows_total{store="values"} 2.0' in exposed

@@ -17,6 +17,7 @@ from authbridge.cli.audit import audit_app, cli_actor
 from authbridge.cli.clients import clients_app, robots_app, service_accounts_app
 from authbridge.cli.connectors import connectors_app
 from authbridge.cli.doctor import doctor
+from authbridge.cli.invitations import invitations_app
 from authbridge.cli.options import ConfigOption
 from authbridge.cli.output import OutputFormat, OutputOption, emit_list
 from authbridge.cli.roles import bindings_app, roles_app
@@ -51,6 +52,7 @@ app.add_typer(robots_app, name="robots")
 app.add_typer(scim_app, name="scim")
 app.add_typer(teams_app, name="teams")
 app.add_typer(connectors_app, name="connectors")
+app.add_typer(invitations_app, name="invitations")
 app.command("login")(login_commands.login)
 app.command("token")(login_commands.token)
 app.command("logout")(login_commands.logout)

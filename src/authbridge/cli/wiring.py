@@ -20,6 +20,8 @@ from authbridge.audit.log import AuditLog
 from authbridge.audit.events import Actor
 from authbridge.config import Settings
 from authbridge.connectors import build_connectors
+from authbridge.directory.invitations import Invitations
+from authbridge.directory.mail import Mailer, mailer_for
 from authbridge.directory.membership import MembershipEngine
 from authbridge.directory.revocation import Revocation
 from authbridge.directory.roles import RoleBindings
@@ -48,6 +50,8 @@ class Operator:
     admin: Admin
     # The audit log: closed (its queue stored) when the command exits.
     audit: AuditLog
+    # Outgoing mail (invitations): a command flushes it before it exits.
+    mailer: Mailer | None = None
 
     @property
     def actor(self) -> Actor:
@@ -86,6 +90,16 @@ def open_operator(config: Path | None) -> Operator:
         {s: credential_for(s, settings.scim, environ) for s in SCIM_SOURCES},
         storage.changes,
     )
+    mailer = mailer_for(settings.smtp, audit=audit)
+    invitations = Invitations(
+        storage,
+        membership=membership,
+        bindings=bindings,
+        accounts=None,  # accepting happens in the browser, never here
+        base_url=settings.server.issuer,
+        mailer=mailer,
+        audit=audit,
+    )
     return Operator(
         settings=settings,
         storage=storage,
@@ -104,8 +118,10 @@ def open_operator(config: Path | None) -> Operator:
             scim_credentials=scim_credentials,
             # Built for listing: a command makes no IdP call, so every status is unknown.
             connectors=build_connectors(settings),
+            invitations=invitations,
         ),
         audit=audit,
+        mailer=mailer,
     )
 
 

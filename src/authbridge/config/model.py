@@ -37,6 +37,7 @@ __all__ = [
     "ServerSettings",
     "SessionSettings",
     "Settings",
+    "SmtpSettings",
     "TeamSettings",
     "TelemetrySettings",
     "TokenSettings",
@@ -273,6 +274,14 @@ class LocalAuthSettings(Section):
 CALLBACK_PATHS = ("/v1/oauth/callback/", "/dex/callback")
 
 
+# Who a first login through a connector may make an account for: anyone (`open`), or only
+# someone an administrator invited, matched by the email the IdP proved (`invite-only`).
+SignupMode = Literal["open", "invite-only"]
+SIGNUP_HELP = (
+    "open: a first login creates an account; invite-only: only for an invited, verified email."
+)
+
+
 def _served_redirect_uri(value: str | None) -> str | None:
     if value is None:
         return None
@@ -302,6 +311,7 @@ class OidcProviderSettings(Section):
         default=None, description="Connector type; defaults to the provider name or `oidc`."
     )
     allow_signup: bool = True
+    signup: SignupMode = Field(default="open", description=SIGNUP_HELP)
     allowed_domains: list[str] = Field(default_factory=list)
     insecure_enable_groups: bool = False
     insecure_skip_email_verified: bool = False
@@ -327,6 +337,7 @@ class GithubSettings(Section):
     display_name: str | None = None
     allowed_organizations: list[str] = Field(default_factory=list)
     allow_signup: bool = True
+    signup: SignupMode = Field(default="open", description=SIGNUP_HELP)
     base_url: str = Field(
         default="https://github.com", description="GitHub (Enterprise Server) web URL."
     )
@@ -602,6 +613,35 @@ class RedisSettings(Section):
         return value
 
 
+class SmtpSettings(Section):
+    """Outgoing mail (invitations, password reset, email verification); off unless `host`
+    is set. Sent from a background thread: no request waits on the SMTP server."""
+
+    host: str | None = Field(default=None, description="SMTP server; unset: no mail is sent.")
+    port: int = Field(default=587, ge=1, le=65535)
+    username: str | None = None
+    password: str | None = Field(default=None, json_schema_extra={"secret": True})
+    security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls",
+        description="starttls (RFC 3207, port 587), tls (implicit TLS, RFC 8314, port 465), "
+        "or none (loopback relays only: credentials are never sent without TLS).",
+    )
+    ca_file: str | None = Field(
+        default=None, description="PEM file of the CA the server's certificate chains to."
+    )
+    from_address: str = Field(default="authbridge@localhost", max_length=320)
+    from_name: str = Field(default="authbridge", max_length=128)
+    timeout: float = Field(default=10.0, gt=0, le=120, description="Seconds per SMTP step.")
+    templates_dir: str | None = Field(
+        default=None,
+        description="Directory whose files override the mail templates of the same name.",
+    )
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.host)
+
+
 class TelemetrySettings(Section):
     """OpenTelemetry traces, off by default: set `otlpEndpoint` (or the standard
     OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) to export them."""
@@ -659,6 +699,7 @@ class Settings(Section):
     )
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     clients: dict[str, ClientSettings] = Field(
         default_factory=dict, description="OAuth clients of the OpenID Provider, by client id."
     )

@@ -57,6 +57,9 @@ class SignupPolicy:
 
     allow_signup: bool = True
     allowed_domains: tuple[str, ...] = ()
+    # `signup: invite-only`: a first login makes an account only for an invited email the
+    # IdP proved (directory/identities.py asks the invitations).
+    invite_only: bool = False
 
 
 @runtime_checkable

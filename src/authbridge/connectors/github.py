@@ -38,7 +38,9 @@ class GithubConnector:
         self.settings = settings
         self.http = http
         self.display_name = settings.display_name or "GitHub"
-        self.signup = SignupPolicy(allow_signup=settings.allow_signup)
+        self.signup = SignupPolicy(
+            allow_signup=settings.allow_signup, invite_only=settings.signup == "invite-only"
+        )
         self.base_url = settings.base_url.rstrip("/")
         self.api_url = settings.api_url.rstrip("/")
         self.allowed_orgs = {o.casefold() for o in settings.allowed_organizations}

@@ -158,6 +158,7 @@ class OidcConnector:
         )
         self.signup = SignupPolicy(
             allow_signup=settings.allow_signup,
+            invite_only=settings.signup == "invite-only",
             allowed_domains=tuple(d.lower() for d in settings.allowed_domains),
         )
         self.client_id = settings.client_id or ""

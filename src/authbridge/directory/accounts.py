@@ -134,6 +134,7 @@ class LocalAccounts:
         self_service: bool = True,
         origin: str = "default",
         role: str | None = None,
+        email_verified: bool = False,
     ) -> User:
         """Create a local account whose username is its email address.
 
@@ -142,6 +143,8 @@ class LocalAccounts:
         from the one-time setup link, the CLI, or an IdP login with a verified email.
         `role` (an operator's choice: the CLI, the admin API) replaces the default role; the
         caller checks that it exists.
+        `email_verified` only for a caller that proved the address (an invitation's link,
+        which was mailed to it).
         """
         if self_service and not (self.settings.enabled and self.settings.allow_signup):
             raise AccountError("Sign-up is turned off; ask an administrator for an account.")
@@ -162,7 +165,7 @@ class LocalAccounts:
                 self.storage.users,
                 username=email,
                 email=email,
-                email_verified=False,
+                email_verified=email_verified,
                 name=name,
                 password_hash=self.hashing.hash(password),
                 roles=[role],

@@ -28,11 +28,13 @@ from dataclasses import dataclass
 
 import structlog
 
+from authbridge.audit.events import Actor
 from authbridge.clock import utcnow
 from authbridge.config.model import AuthorizerSettings, ScimSettings
 from authbridge.connectors.base import SignupPolicy
 from authbridge.connectors.identity import Identity
 from authbridge.directory.accounts import IdentityLink, new_account
+from authbridge.directory.invitations import Invitations
 from authbridge.directory.membership import MembershipEngine
 from authbridge.directory.provisioning import authoritative_sources, find_provisioned
 from authbridge.directory.roles import (
@@ -104,6 +106,8 @@ class IdentityLinker:
     scim_settings: ScimSettings | None = None
     # The one membership engine the app built (teams config included); a bare one otherwise.
     membership: MembershipEngine | None = None
+    # Invitations a login that proves their email accepts (and `signup: invite-only` needs).
+    invitations: Invitations | None = None
 
     def sign_in(self, identity: Identity, policy: SignupPolicy) -> User:
         """The active user for this identity, created on first login when allowed."""
@@ -126,6 +130,10 @@ class IdentityLinker:
             identity.connector_id, identity.subject, identity.email, utcnow()
         )
         self.sync_teams(user.id, identity)
+        verified = identity.email if identity.email_verified else None
+        if self.invitations is not None and verified:
+            actor = Actor("user", id=user.id, name=user.username)
+            self.invitations.accept_login(user, verified, identity.connector_id, actor)
         return user
 
     def preview(self, identity: Identity, policy: SignupPolicy) -> tuple[User | None, str]:
@@ -146,8 +154,11 @@ class IdentityLinker:
         if user is not None and not user.active:
             return user, "refused: the account is deactivated"
         if user is None:
-            allowed = policy.allow_signup
-            return None, "creates a new account" if allowed else "refused: sign-up is off"
+            if self._invitation_needed(policy) and not self._invited(identity):
+                if policy.invite_only:
+                    return None, "refused: invite-only, and no invitation names a verified email"
+                return None, "refused: sign-up is off"
+            return None, "creates a new account"
         return user, how
 
     def _check_authoritative(
@@ -230,8 +241,26 @@ class IdentityLinker:
         candidates.append(f"{key[: MAX_USERNAME - 13]}~{uuid.uuid4().hex[:12]}")
         return [c[:MAX_USERNAME] for c in dict.fromkeys(candidates) if c]
 
+    @staticmethod
+    def _invitation_needed(policy: SignupPolicy) -> bool:
+        return policy.invite_only or not policy.allow_signup
+
+    def _invited(self, identity: Identity) -> bool:
+        """An invitation names the email this IdP proved (never an unverified one: anyone
+        can type an invited person's address into an IdP that does not check it)."""
+        verified = identity.email if identity.email_verified else None
+        return self.invitations is not None and self.invitations.invited(verified)
+
     def _create(self, identity: Identity, policy: SignupPolicy) -> User:
-        if not policy.allow_signup:
+        if self._invitation_needed(policy) and not self._invited(identity):
+            if policy.invite_only:
+                raise SignInRefused(
+                    "You have no account here yet, and this identity provider admits only "
+                    "invited people. Ask an administrator for an invitation to the address "
+                    "your identity provider verifies.",
+                    f"signup is invite-only for {identity.connector_id}: no live invitation "
+                    "names this login's verified email.",
+                )
             raise SignInRefused(
                 "You have no account here yet, and sign-up through this identity provider is "
                 "turned off.",

@@ -23,6 +23,7 @@ __all__ = [
     "PasswordHashing",
     "PasswordRejected",
     "check_policy",
+    "policy_summary",
 ]
 
 MIN_PASSWORD_LENGTH = 8
@@ -55,6 +56,14 @@ def _common_passwords() -> frozenset[str]:
 def _normalize(password: str) -> str:
     # NIST SP 800-63B §5.1.1.2: apply NFKC so the same password typed on two keyboards matches.
     return unicodedata.normalize("NFKC", password)
+
+
+def policy_summary() -> str:
+    """The policy `check_policy` applies, in words for a form's hint."""
+    return (
+        f"At least {MIN_PASSWORD_LENGTH} characters (at most {MAX_PASSWORD_LENGTH}); not your "
+        "email address; common passwords are refused. Long passphrases are welcome."
+    )
 
 
 def check_policy(password: str, *, username: str | None = None) -> None:

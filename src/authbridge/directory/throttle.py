@@ -22,7 +22,14 @@ from authbridge.config.model import RateLimitSettings
 from authbridge.storage.counters import RateCounter
 from authbridge.storage.users import username_key
 
-__all__ = ["Attempt", "CredentialLimits", "CredentialThrottle", "SignInThrottle", "caller_network"]
+__all__ = [
+    "Attempt",
+    "CredentialLimits",
+    "CredentialThrottle",
+    "MailThrottle",
+    "SignInThrottle",
+    "caller_network",
+]
 
 
 @dataclass(frozen=True)
@@ -220,3 +227,35 @@ class CredentialThrottle:
         """Forget this caller's failures (the per-address count stays: others made them)."""
         if attempt.earlier_failures:
             self._store.clear(self._keys(credential_id, address)[0][0])
+
+
+class MailThrottle:
+    """Requests that send mail to an address someone typed (password reset): per client
+    network and per address, counted on every request whether or not an account has the
+    address, so the limit itself says nothing about who has one."""
+
+    def __init__(
+        self,
+        store: RateCounter,
+        *,
+        per_address: int = 20,
+        per_email: int = 5,
+        window: timedelta = timedelta(hours=1),
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._store = store
+        self._limits = {"addr": per_address, "email": per_email}
+        self._window = window
+        self._clock = clock
+
+    def hit(self, kind: str, email: str, address: str) -> Attempt:
+        """Count one request; throttled once either limit was already reached."""
+        now = self._clock()
+        keys = [
+            (_key(kind, "addr", caller_network(address)), self._limits["addr"]),
+            (_key(kind, "email", username_key(email)), self._limits["email"]),
+        ]
+        counts = [self._store.hit(key, now=now, window=self._window) for key, _ in keys]
+        throttled = any(count > limit for count, (_, limit) in zip(counts, keys, strict=True))
+        seconds = int(self._window.total_seconds())
+        return Attempt(retry_after=seconds if throttled else None, earlier_failures=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from authbridge.storage import (
+    invitation_models,  # noqa: F401  (the invitations table)
     provider_models,  # noqa: F401  (the provider's tables)
     scim_models,  # noqa: F401  (SCIM provisioning's tables)
 )
@@ -13,6 +14,7 @@ from authbridge.storage.bindings import RoleBindingStore
 from authbridge.storage.database import Database
 from authbridge.storage.errors import Conflict, StorageError, Unavailable
 from authbridge.storage.expiry import GarbageCollected
+from authbridge.storage.invitations import InvitationStore
 from authbridge.storage.keys import KeyStore
 from authbridge.storage.keyvalues import KeyValueStore
 from authbridge.storage.notify import ChangeBus, LocalBus
@@ -32,6 +34,7 @@ __all__ = [
     "Conflict",
     "Database",
     "GarbageCollected",
+    "InvitationStore",
     "KeyStore",
     "KeyValueStore",
     "ProviderStore",
@@ -79,6 +82,7 @@ class Storage:
         # The audit log's events, deleted once older than audit.retentionDays.
         self.audit = AuditStore(db, audit_retention)
         self.scim_credentials = ScimCredentialStore(db)
+        self.invitations = InvitationStore(db)
 
     def expiring(self) -> dict[str, GarbageCollected]:
         """Every store whose rows expire, by name, for housekeeping's garbage collection."""
@@ -90,6 +94,7 @@ class Storage:
             "revocation_feed": self.revocation_feed,
             "audit": self.audit,
             "scim_credentials": self.scim_credentials,
+            "invitations": self.invitations,
         }
 
     @classmethod

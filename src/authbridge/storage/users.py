@@ -232,6 +232,16 @@ class UserStore:
                 .values(password_hash=password_hash, updated_at=utcnow())
             )
 
+    def verify_email(self, user_id: str, email: str) -> bool:
+        """Mark the email verified, if it is still the user's address; True if it was."""
+        with self._db.session() as session:
+            result = session.execute(
+                update(User)
+                .where(User.id == user_id, User.email == email)
+                .values(email_verified=True, updated_at=utcnow())
+            )
+            return bool(getattr(result, "rowcount", 0))
+
     def set_active(self, user_id: str, active: bool) -> None:
         with self._db.session() as session:
             session.execute(

@@ -254,6 +254,7 @@ def _finish(
         services.settings.authorizer,
         services.settings.scim,
         ready.membership,
+        ready.invitations,
     )
     try:
         user = linker.sign_in(identity, connector.signup)

@@ -49,6 +49,8 @@ def _login_context(services: Services, next_url: str = "") -> dict[str, Any]:
     return {
         "local_enabled": local.enabled,
         "signup_enabled": local.enabled and local.allow_signup,
+        # Password reset by email (web/email_pages.py) needs outgoing mail.
+        "reset_enabled": local.enabled and services.settings.smtp.configured,
         "providers": services.login_providers(),
         "next": safe_next(next_url, default=""),
     }
@@ -238,6 +240,9 @@ def signup(
         ready.throttle.signup_failed(address)
         status = 404 if "turned off" in str(exc) else 400
         return render(request, services, "signup.html", status, error=str(exc), **form)
+    if ready.verification is not None:
+        # The address stays `email_verified: false` in tokens until its owner follows this.
+        ready.verification.send(user)
     response = _see_other("/account")
     sign_in(request, response, services, user, LOCAL_CONNECTOR)
     services.metrics.sign_ins.labels("signup", "success").inc()

@@ -31,10 +31,13 @@ from authbridge.config.model import Settings
 from authbridge.connectors import Connectors, build_connectors
 from authbridge.directory.accounts import AccountError, LocalAccounts
 from authbridge.directory.bootstrap import BootstrapAdmin, SetupLinks
+from authbridge.directory.email_links import EmailVerification, PasswordResets
+from authbridge.directory.invitations import Invitations
+from authbridge.directory.mail import Mailer, mailer_for
 from authbridge.directory.membership import MembershipEngine
 from authbridge.directory.revocation import Revocation
 from authbridge.directory.roles import RoleBindings
-from authbridge.directory.throttle import CredentialThrottle, SignInThrottle
+from authbridge.directory.throttle import CredentialThrottle, MailThrottle, SignInThrottle
 from authbridge.provider.events import AuditedEvents
 from authbridge.provider.service import OpenIDProvider
 from authbridge.scim.auth import SOURCES as SCIM_SOURCES
@@ -149,6 +152,14 @@ class Ready:
     audit: AuditSink
     # The administrative acts the admin API and the console call (the CLI builds the same).
     admin: Admin
+    # Invitations (the admin's side is `admin.invitations`; accepting is here).
+    invitations: Invitations
+    # Outgoing mail, and what needs it: None without `smtp.host`.
+    mailer: Mailer | None = None
+    resets: PasswordResets | None = None
+    verification: EmailVerification | None = None
+    # Requests that mail a typed-in address (password reset), per network and address.
+    mail_throttle: MailThrottle | None = None
 
 
 @dataclass
@@ -268,6 +279,8 @@ class Services:
             self._ready.storage.db.dispose()
             if self._ready.counters.close is not None:
                 self._ready.counters.close()
+            if self._ready.mailer is not None:
+                self._ready.mailer.close()
         self.connectors.close()
         if self.tracing is not None:
             self.tracing.shutdown()
@@ -362,6 +375,18 @@ class Services:
         scim_credentials.subscribe()
         membership = MembershipEngine(storage, settings.teams)
         bindings = RoleBindings(storage, provider.roles)
+        accounts = LocalAccounts(storage, hashing, local, settings.authorizer)
+        mailer = mailer_for(settings.smtp, audit=audit)
+        base_url = settings.server.issuer
+        invitations = Invitations(
+            storage,
+            membership=membership,
+            bindings=bindings,
+            accounts=accounts,
+            base_url=base_url,
+            mailer=mailer,
+            audit=audit,
+        )
         ready = Ready(
             storage=storage,
             keyring=keyring,
@@ -400,7 +425,21 @@ class Services:
                 accounts=accounts,
                 scim_credentials=scim_credentials,
                 connectors=self.connectors,
+                invitations=invitations,
             ),
+            invitations=invitations,
+            mailer=mailer,
+            resets=(
+                PasswordResets(storage, accounts, mailer, revocation, base_url)
+                if mailer is not None and local.enabled
+                else None
+            ),
+            verification=(
+                EmailVerification(storage, mailer, base_url)
+                if mailer is not None and local.enabled
+                else None
+            ),
+            mail_throttle=MailThrottle(counters.rate),
         )
         # initialAdmins (and adminPrincipals) as system-admin bindings, made at every start
         # and withdrawn from people no longer named: `bindings list` shows their origin.

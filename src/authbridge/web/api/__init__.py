@@ -16,52 +16,39 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-<<<<<<< HEAD
-<<<<<<< HEAD
-<<<<<<< HEAD
-from authbridge.web.api import audit, openapi, roles, users
-=======
-from authbridge.web.api import bindings, openapi, roles, teams
->>>>>>> teams
-=======
-from authbridge.web.api import clients, keys, openapi, robots, roles, service_accounts
->>>>>>> clients
-=======
-from authbridge.web.api import connectors, openapi, roles, scim
->>>>>>> scimcreds
+from authbridge.web.api import (
+    audit,
+    bindings,
+    clients,
+    connectors,
+    invitations,
+    keys,
+    openapi,
+    robots,
+    roles,
+    scim,
+    service_accounts,
+    teams,
+    users,
+)
 
 __all__ = ["API_PREFIX", "ROUTERS"]
 
 API_PREFIX = "/api/v1"
 
 # Every resource router, included by `create_app` (and read by `openapi.py`).
-<<<<<<< HEAD
-<<<<<<< HEAD
-<<<<<<< HEAD
-ROUTERS: tuple[APIRouter, ...] = (openapi.router, roles.router, audit.router, users.router)
-=======
 ROUTERS: tuple[APIRouter, ...] = (
     openapi.router,
     roles.router,
+    users.router,
     teams.router,
     bindings.router,
-)
->>>>>>> teams
-=======
-ROUTERS: tuple[APIRouter, ...] = (
-    openapi.router,
-    roles.router,
     clients.router,
     service_accounts.router,
     robots.router,
     keys.router,
-)
->>>>>>> clients
-=======
-ROUTERS: tuple[APIRouter, ...] = (
-    openapi.router,
-    roles.router,
     scim.router,
     connectors.router,
+    invitations.router,
+    audit.router,
 )
->>>>>>> scimcreds

@@ -1,0 +1,111 @@
+"""`/invite/<token>`: the page an invitation's link opens. The invited person creates a
+local account for the invited email (through the one account factory), or signs in
+through an identity provider that proves that email (`directory/identities.py` accepts
+the invitation then). The token is checked on every request, used once on acceptance."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import structlog
+from fastapi import APIRouter, Form, Request
+from starlette.responses import RedirectResponse, Response
+
+from authbridge.audit.events import Actor
+from authbridge.connectors.mock import MOCK_ID
+from authbridge.directory.accounts import LOCAL_CONNECTOR, AccountError
+from authbridge.directory.passwords import policy_summary
+from authbridge.storage.invitation_models import Invitation
+from authbridge.web.dependencies import ServicesDep
+from authbridge.web.email_pages import not_found
+from authbridge.web.rendering import check_csrf, render
+from authbridge.web.security import client_address
+from authbridge.web.services import Services
+from authbridge.web.sessions import sign_in
+
+__all__ = ["router"]
+
+router = APIRouter()
+log = structlog.get_logger("authbridge.pages")
+FormStr = Annotated[str, Form()]
+
+
+def _gone(request: Request, services: Services) -> Response:
+    return not_found(
+        request,
+        services,
+        "Invitation not valid",
+        "This invitation link was used already, revoked, or has expired.",
+        "Ask the administrator who invited you for a new link.",
+    )
+
+
+def _page(
+    request: Request,
+    services: Services,
+    token: str,
+    invitation: Invitation,
+    status: int = 200,
+    **context: object,
+) -> Response:
+    # The mock IdP never proves an email, so it could never accept an invitation.
+    providers = [p for p in services.login_providers() if p.available and p.id != MOCK_ID]
+    # The path is a credential: SecurityHeadersMiddleware's `Referrer-Policy: no-referrer`
+    # keeps it from being sent onwards.
+    return render(
+        request,
+        services,
+        "invitation.html",
+        status,
+        token=token,
+        email=invitation.email,
+        inviter=invitation.invited_by,
+        expires=f"{invitation.expires_at:%Y-%m-%d %H:%M}",
+        providers=providers,
+        local_enabled=services.settings.auth.local.enabled,
+        policy=policy_summary(),
+        **context,
+    )
+
+
+@router.get("/invite/{token}", include_in_schema=False)
+def invitation_page(request: Request, services: ServicesDep, token: str) -> Response:
+    invitation = services.ready().invitations.peek(token)
+    if invitation is None:
+        return _gone(request, services)
+    return _page(request, services, token, invitation)
+
+
+@router.post("/invite/{token}", include_in_schema=False)
+def accept_invitation(
+    request: Request,
+    services: ServicesDep,
+    token: str,
+    name: FormStr = "",
+    password: FormStr = "",
+    csrf_token: FormStr = "",
+) -> Response:
+    check_csrf(request, services, csrf_token)
+    ready = services.ready()
+    invitation = ready.invitations.peek(token)
+    if invitation is None:
+        return _gone(request, services)
+    actor = Actor(
+        "anonymous",
+        name=invitation.email,
+        address=client_address(request, services.settings.server.trusted_proxies),
+        request_id=getattr(request.state, "request_id", None),
+    )
+    try:
+        user = ready.invitations.accept_local(
+            token, password=password, name=name[:256] or None, actor=actor
+        )
+    except AccountError as exc:
+        if ready.invitations.peek(token) is None:
+            return _gone(request, services)
+        return _page(request, services, token, invitation, 400, error=str(exc), name=name[:256])
+    response = RedirectResponse("/account", status_code=303)
+    sign_in(request, response, services, user, LOCAL_CONNECTOR)
+    services.metrics.sign_ins.labels("signup", "success").inc()
+    log.info("sign_up", method="invitation", user_id=user.id)
+    return response
