@@ -14,12 +14,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+
+from authbridge.config.branding import BrandingSettings
+from authbridge.config.section import Section
 
 __all__ = [
     "AuthSettings",
     "AuthorizerSettings",
+    "BrandingSettings",
     "ClientSettings",
     "DatabaseSettings",
     "GithubSettings",
@@ -40,14 +44,6 @@ __all__ = [
     "TelemetrySettings",
     "TokenSettings",
 ]
-
-
-class Section(BaseModel):
-    """Base of every section: camelCase keys, unknown keys refused (the loader names them)."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
 
 
 def listener_url(host: str, port: int) -> str:
@@ -644,6 +640,7 @@ class Settings(Section):
         "(`teams.<name>.sources: [scim:okta, idp:okta]`).",
     )
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    branding: BrandingSettings = Field(default_factory=BrandingSettings)
     clients: dict[str, ClientSettings] = Field(
         default_factory=dict, description="OAuth clients of the OpenID Provider, by client id."
     )
