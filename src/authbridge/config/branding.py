@@ -78,10 +78,11 @@ class BrandingSettings(Section):
         max_length=64,
         description="The name in page titles and the header (Dex: frontend.issuer).",
     )
-    logo_file: Path | None = Field(
+    logo_path: Path | None = Field(
         default=None,
         description="A PNG, SVG, JPEG or WebP file shown in the header, served by authbridge "
-        "at /branding/logo (the pages load nothing from other origins; Dex: logoURL).",
+        "at /branding/logo (the pages load nothing from other origins; Dex: logoURL). Not "
+        "`logoFile`: a `_FILE` environment name means a secret read from a file.",
     )
     primary_color: str | None = Field(
         default=None,
@@ -109,7 +110,7 @@ class BrandingSettings(Section):
             raise ValueError(f"{value} is not a directory")
         return value
 
-    @field_validator("logo_file")
+    @field_validator("logo_path")
     @classmethod
     def _is_image(cls, value: Path | None) -> Path | None:
         if value is None:
@@ -137,4 +138,4 @@ class BrandingSettings(Section):
 
     @property
     def logo_type(self) -> str | None:
-        return LOGO_TYPES.get(self.logo_file.suffix.lower()) if self.logo_file else None
+        return LOGO_TYPES.get(self.logo_path.suffix.lower()) if self.logo_path else None

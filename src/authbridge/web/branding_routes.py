@@ -32,6 +32,6 @@ def branding_css(request: Request) -> Response:
 @router.get("/branding/logo", include_in_schema=False)
 def branding_logo(request: Request) -> Response:
     branding = services_of(request).settings.branding
-    if branding.logo_file is None or not branding.logo_file.is_file():
+    if branding.logo_path is None or not branding.logo_path.is_file():
         return Response(status_code=404)
-    return FileResponse(branding.logo_file, media_type=branding.logo_type, headers=CACHE)
+    return FileResponse(branding.logo_path, media_type=branding.logo_type, headers=CACHE)

@@ -53,7 +53,7 @@ templates = templates_for(None)
 def brand_of(branding: BrandingSettings) -> dict[str, Any]:
     return {
         "name": branding.product_name,
-        "logo": branding.logo_file is not None,
+        "logo": branding.logo_path is not None,
         "colours": branding.primary_color is not None or branding.accent_color is not None,
     }
 
