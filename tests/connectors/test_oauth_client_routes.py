@@ -6,9 +6,9 @@ import re
 from datetime import timedelta
 
 import pytest
-from structlog.testing import capture_logs
 from fastapi.testclient import TestClient
 from httpx import Response
+from structlog.testing import capture_logs
 
 from authbridge.clock import utcnow
 from authbridge.storage.models import KeyValue
