@@ -143,13 +143,19 @@ def account(request: Request, services: ServicesDep) -> Response:
     )
 
 
+def _owner(request: Request, services: Services, csrf_token: str) -> SignedIn | None:
+    """Who is ending something of theirs: the CSRF check first (a cross-site form must not
+    end a session), then the signed-in user, whose id bounds what can be ended."""
+    check_csrf(request, services, csrf_token)
+    return current(request, services)
+
+
 @router.post("/account/sessions/end", include_in_schema=False)
 def end_session(
     request: Request, services: ServicesDep, session: FormStr = "", csrf_token: FormStr = ""
 ) -> Response:
     """End one of the user's own browser sessions (another browser, or this one)."""
-    check_csrf(request, services, csrf_token)
-    signed_in = current(request, services)
+    signed_in = _owner(request, services, csrf_token)
     if signed_in is None:
         return _see_other("/login")
     ended = services.ready().revocation.end_session(signed_in.user.id, session)
@@ -166,8 +172,7 @@ def end_app(
     request: Request, services: ServicesDep, grant: FormStr = "", csrf_token: FormStr = ""
 ) -> Response:
     """End one app's access: its refresh-token family for this user."""
-    check_csrf(request, services, csrf_token)
-    signed_in = current(request, services)
+    signed_in = _owner(request, services, csrf_token)
     if signed_in is None:
         return _see_other("/login")
     ended = services.ready().revocation.end_grant(signed_in.user.id, grant)

@@ -312,18 +312,13 @@ def setup(
     if not ready.setup.valid(token):
         return _setup_gone(request, services)
     authorizer = services.settings.authorizer
-    if authorizer.initial_admins and not is_initial_admin(email.strip(), email.strip(), authorizer):
-        return _setup_form(
-            request,
-            services,
-            token,
-            400,
-            email=email[:320],
-            name=name[:256],
-            error="Use one of the addresses listed in authorizer.initialAdmins.",
-            error_field="email",
-        )
     try:
+        if authorizer.initial_admins and not is_initial_admin(
+            email.strip(), email.strip(), authorizer
+        ):
+            raise AccountError(
+                "Use one of the addresses listed in authorizer.initialAdmins.", field="email"
+            )
         user = ready.accounts.sign_up(
             email=email,
             password=password,
