@@ -23,6 +23,7 @@ from authbridge.connectors.jwks import IdpKeys
 from authbridge.connectors.oidc import OidcConnector
 from authbridge.connectors.presets import CognitoConnector
 from tests.connectors.conftest import StaticIdp
+from tests.connectors.diagnostics import explained
 from tests.connectors.forge import Signer, hmac_signed, unsigned
 from tests.connectors.oidc_fakes import CLIENT, LOGIN, connector, serve_provider
 from tests.connectors.upstream import query, start
@@ -224,12 +225,17 @@ def relay(app: TestClient, access_token: str) -> Any:
 
 
 def test_the_cognito_seed_signs_in_with_a_genuine_token_and_explains_the_rest(
-    static_idp: StaticIdp, signer: Signer, app_factory: AppFactory
+    static_idp: StaticIdp,
+    signer: Signer,
+    app_factory: AppFactory,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     app = cognito_app(app_factory, static_idp)
     opaque = relay(app, "at-1")
     assert opaque.status_code == 400
-    assert "flow: code" in opaque.text and "id_token token" in opaque.text
+    told = explained(capsys, opaque)
+    assert "flow: code" in told and "id_token token" in told
+    assert "flow: code" not in opaque.text  # the person is not told the operator's fix
     theirs = relay(app, signer.sign(access_claims(signer, client_id="another-app-client")))
     assert theirs.status_code == 400 and "access token was not accepted" in theirs.text
     ours = relay(app, signer.sign(access_claims(signer)))

@@ -7,7 +7,6 @@ Pachyderm-style redirect URI `<host>/dex/callback`, as the seed tells Okta admin
 
 from __future__ import annotations
 
-import html
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ from authbridge.connectors.oidc import OidcConnector
 from authbridge.connectors.registry import build_connectors
 from authbridge.web.app import create_app
 from tests.conftest import started_clients, with_cheap_hashing
+from tests.connectors.diagnostics import explained
 from tests.connectors.node_provider import node_provider, sign_in_at_provider
 from tests.connectors.upstream import APP, approve_at_mock, land, query, start
 
@@ -112,40 +112,40 @@ def test_seed_signs_in_at_the_certified_provider(seeded: Seeded, tmp_path: Path)
 
 
 def test_redirect_uri_on_another_host_than_the_issuer_is_explained(
-    sqlite_url: str,
+    sqlite_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # The seed as written: its redirectURI is on console.pachdemo.com, the issuer is not.
     settings = load_settings(SEED, {"DATABASE__URL": sqlite_url})
     with started_clients() as start_app:
         app = start_app(create_app(with_cheap_hashing(settings)))
         response = app.get("/v1/oauth/start?provider=okta", follow_redirects=False)
-    page = html.unescape(response.text)
+    told = explained(capsys, response)
     assert response.status_code == 503
-    assert "redirectUri https://console.pachdemo.com/dex/callback is not under" in page
-    assert "server.issuer http://localhost:8080" in page
+    assert "redirectUri https://console.pachdemo.com/dex/callback is not under" in told
+    assert "server.issuer http://localhost:8080" in told
 
 
 def test_v1_callback_does_not_complete_a_dex_login(
-    provider: str, seeded: Callable[[str], TestClient]
+    provider: str, seeded: Callable[[str], TestClient], capsys: pytest.CaptureFixture[str]
 ) -> None:
     app = seeded(provider)
     landing = approve_at_mock(start(app, "okta"), "ada")
     path_and_query = landing.removeprefix(APP).replace("/dex/callback", "/v1/oauth/callback/")
     response = app.get(path_and_query, follow_redirects=False)
     assert response.status_code == 400
-    assert "answered at the wrong URL" in html.unescape(response.text)
+    assert "answered at the wrong URL" in explained(capsys, response)
 
 
 def test_seed_issuer_with_a_trailing_slash_says_which_way(
-    provider: str, seeded: Callable[[str], TestClient]
+    provider: str, seeded: Callable[[str], TestClient], capsys: pytest.CaptureFixture[str]
 ) -> None:
     # The seed's CrashLoopBackOff case: the file says `<issuer>/`, the IdP says `<issuer>`.
     app = seeded(provider + "/")
     response = app.get("/v1/oauth/start?provider=okta", follow_redirects=False)
-    page = html.unescape(response.text)
+    told = explained(capsys, response)
     assert response.status_code >= 400
-    assert f"expected '{provider}/', the provider says '{provider}'" in page
-    assert "differ only by a trailing slash" in page
+    assert f"expected '{provider}/', the provider says '{provider}'" in told
+    assert "differ only by a trailing slash" in told
 
 
 def _dex_connector(tmp_path: Path, config: dict[str, Any]) -> OidcConnector:

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.connectors.conftest import Handler, StaticIdp
+from tests.connectors.diagnostics import explained
 from tests.connectors.oidc_fakes import form
 from tests.connectors.upstream import APP, land, query, start
 from tests.web.conftest import AppFactory
@@ -92,10 +93,12 @@ def test_allowed_organizations(github: StaticIdp, app_factory: AppFactory) -> No
     assert response.status_code == 400 and "allowed organisation" in response.text
 
 
-def test_github_errors_are_explained(github: StaticIdp, app_factory: AppFactory) -> None:
+def test_github_errors_are_explained(
+    github: StaticIdp, app_factory: AppFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
     wrong = app_for(github, app_factory, secret="nope")
     response = github_login(wrong)
-    assert response.status_code == 400 and "clientSecret" in response.text
+    assert response.status_code == 400 and "clientSecret" in explained(capsys, response)
     app = app_for(github, app_factory)
     response = github_login(app, code="stale")
     assert response.status_code == 400 and "try again" in response.text

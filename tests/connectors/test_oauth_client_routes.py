@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
+from structlog.testing import capture_logs
 
 from authbridge.clock import utcnow
 from authbridge.storage.models import KeyValue
@@ -94,8 +95,14 @@ def test_bad_input_ends_on_a_clear_4xx_page(
 
 
 def test_login_required_is_explained(client: TestClient) -> None:
-    response = client.get("/v1/oauth/callback/?error=login_required&error_description=x")
-    assert "sign in again" in response.text and "prompt" in response.text
+    with capture_logs() as logs:
+        response = client.get("/v1/oauth/callback/?error=login_required&error_description=x")
+    assert "sign in again" in response.text
+    # The operator's diagnostic is logged under the page's reference, not shown.
+    assert "authUrlParams" not in response.text
+    request_id = response.headers["x-request-id"]
+    assert f"<code>{request_id}</code>" in response.text
+    assert any("authUrlParams" in str(e.get("diagnostic")) for e in logs)
 
 
 def test_abandoned_logins_expire_in_storage_and_are_collected(client: TestClient) -> None:
@@ -164,7 +171,7 @@ def test_an_authoritative_source_refuses_with_a_page_or_json(
     if accept.startswith("text/html"):
         assert response.headers["content-type"].startswith("text/html")
         assert "has not given you an account here" in response.text
-        assert "scim.okta.authoritative" in response.text  # the operator's hint
+        assert "scim.okta.authoritative" not in response.text  # the operator's: logged
     else:
         body = response.json()
         assert body["error"] == "sign_in_refused"

@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from oidc_provider_mock import User, run_server_in_thread
 
+from tests.connectors.diagnostics import explained
 from tests.connectors.upstream import APP, approve_at_mock, land, query, start
 from tests.web.conftest import AppFactory
 from tests.wiring import system_roles
@@ -134,12 +135,14 @@ def test_access_denied_ends_on_a_clear_page(app: TestClient) -> None:
     assert app.get("/account", follow_redirects=False).status_code == 303
 
 
-def test_wrong_client_secret_is_explained(provider: str, app_factory: AppFactory) -> None:
+def test_wrong_client_secret_is_explained(
+    provider: str, app_factory: AppFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
     client = {**register(provider), "client_secret": "wrong"}
     app = app_factory(**env_for(provider, client))
     response = login(app)
     assert response.status_code == 400
-    assert "clientSecret" in response.text
+    assert "clientSecret" in explained(capsys, response)
     ready = app.app.state.services.ready()  # type: ignore[attr-defined]
     assert ready.storage.users.count() == 0
 

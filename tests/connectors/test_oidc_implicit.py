@@ -10,6 +10,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.connectors.diagnostics import explained
 from tests.connectors.node_provider import _form, node_provider, sign_in_at_provider
 from tests.connectors.upstream import APP, query, start
 from tests.web.conftest import AppFactory
@@ -122,12 +123,14 @@ def test_form_post_from_another_site_is_relayed_then_accepted(
     assert response.status_code == 303, response.text
 
 
-def test_a_tampered_access_token_fails_at_hash(issuer: str, app_factory: AppFactory) -> None:
+def test_a_tampered_access_token_fails_at_hash(
+    issuer: str, app_factory: AppFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
     app = app_factory(**env(issuer))
     _, fields = _form(sign_in_at_provider(start(app, "okta"), "eve", APP).text)
     fields["access_token"] = fields["access_token"][:-2] + "xx"
     response = app.post("/v1/oauth/redirect/", data=fields, follow_redirects=False)
-    assert response.status_code == 400 and "at_hash" in response.text
+    assert response.status_code == 400 and "at_hash" in explained(capsys, response)
     ready = app.app.state.services.ready()  # type: ignore[attr-defined]
     assert ready.storage.users.count() == 0
 
@@ -150,7 +153,9 @@ def test_redirect_page_without_an_answer_explains(issuer: str, app_factory: AppF
     assert "unsafe-inline" not in page.headers["content-security-policy"]
 
 
-def test_login_required_from_the_idp_is_explained(issuer: str, app_factory: AppFactory) -> None:
+def test_login_required_from_the_idp_is_explained(
+    issuer: str, app_factory: AppFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
     app = app_factory(**env(issuer, AUTH__OPENID_CONNECT__OKTA__AUTH_URL_PARAMS__PROMPT="none"))
     authorize = start(app, "okta")
     with httpx.Client(trust_env=False) as browser:
@@ -159,4 +164,4 @@ def test_login_required_from_the_idp_is_explained(issuer: str, app_factory: AppF
     assert fields["error"] == "login_required" and fields["state"] == query(authorize)["state"]
     response = app.post("/v1/oauth/redirect/", data=fields, follow_redirects=False)
     assert response.status_code == 400
-    assert "sign in again" in response.text and "prompt" in response.text
+    assert "sign in again" in response.text and "prompt" in explained(capsys, response)

@@ -35,6 +35,7 @@ CONFIG_SECTIONS = (
     "SCIM__",
     "REDIS__",
     "CLIENTS__",
+    "BRANDING__",
 )
 SETUP_LINK = re.compile(r"(https?://\S+/setup\?token=[\w-]+)")
 

@@ -14,13 +14,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+
+from authbridge.config.branding import BrandingSettings
+from authbridge.config.section import Section
 
 __all__ = [
     "AuditSettings",
     "AuthSettings",
     "AuthorizerSettings",
+    "BrandingSettings",
     "ClientSettings",
     "DatabaseSettings",
     "GithubSettings",
@@ -42,14 +46,6 @@ __all__ = [
     "TelemetrySettings",
     "TokenSettings",
 ]
-
-
-class Section(BaseModel):
-    """Base of every section: camelCase keys, unknown keys refused (the loader names them)."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
 
 
 def listener_url(host: str, port: int) -> str:
@@ -700,6 +696,7 @@ class Settings(Section):
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    branding: BrandingSettings = Field(default_factory=BrandingSettings)
     clients: dict[str, ClientSettings] = Field(
         default_factory=dict, description="OAuth clients of the OpenID Provider, by client id."
     )

@@ -38,7 +38,15 @@ LOCAL_CONNECTOR = "local"
 
 
 class AccountError(ValueError):
-    """A request about an account cannot be done; the message is safe to show the user."""
+    """A request about an account cannot be done; the message is safe to show the user.
+
+    `field` names the form field at fault (`email`, `password`, `current_password`,
+    `new_password`), so the page moves focus there and marks it invalid (WCAG 3.3.1).
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class AccountExists(AccountError):
@@ -68,7 +76,7 @@ def normalize_email(email: str) -> str:
         or ":" in unicodedata.normalize("NFKC", email)
         or len(email) > 320
     ):
-        raise AccountError("Enter a valid email address.")
+        raise AccountError("Enter a valid email address.", field="email")
     # The domain part is case-insensitive (RFC 5321 §2.4); the local part is kept as typed.
     return f"{local}@{domain.lower()}"
 
@@ -154,12 +162,13 @@ class LocalAccounts:
         email = normalize_email(email)
         if not domain_allowed(email, self.authorizer):
             raise AccountError(
-                f"Only {self.authorizer.principal_domain} addresses may have accounts here."
+                f"Only {self.authorizer.principal_domain} addresses may have accounts here.",
+                field="email",
             )
         try:
             check_policy(password, username=email)
         except PasswordRejected as exc:
-            raise PasswordRefused(str(exc)) from None
+            raise PasswordRefused(str(exc), field="password") from None
         try:
             return new_account(
                 self.storage.users,
@@ -173,7 +182,9 @@ class LocalAccounts:
                 role_origin="default" if role == DEFAULT_ROLE else origin,
             )
         except Conflict:
-            raise AccountExists("An account with this email exists already.") from None
+            raise AccountExists(
+                "An account with this email exists already.", field="email"
+            ) from None
 
     def authenticate(self, username: str, password: str) -> User | None:
         """The user if the password is right; None otherwise, in the same time either way."""
@@ -188,9 +199,9 @@ class LocalAccounts:
 
     def change_password(self, user: User, current: str, new: str) -> None:
         if not self.hashing.verify(user.password_hash, current):
-            raise AccountError("The current password is not right.")
+            raise AccountError("The current password is not right.", field="current_password")
         try:
             check_policy(new, username=user.username)
         except PasswordRejected as exc:
-            raise AccountError(str(exc)) from None
+            raise AccountError(str(exc), field="new_password") from None
         self.storage.users.set_password_hash(user.id, self.hashing.hash(new))

@@ -4,7 +4,8 @@ refresh tokens.
 It is built once at start-up (by the app's services, or by a CLI command) with what it
 revokes passed in, and every path that must end a user's credentials calls it: password
 change, SCIM deactivation and delete, the operator's `users disable`, and the removal of a
-service account; `authbridge robots revoke` calls `revoke_robot_token`. Storage records each
+service account; `authbridge robots revoke` calls `revoke_robot_token`; the account page
+ends one of the user's own sessions (`end_session`) or apps (`end_grant`). Storage records each
 revocation on the revocation feed in the same transaction (token ids, and the user as a
 subject whose earlier access tokens are refused), which the middleware of the platform's
 services follows; the change bus tells the other replicas at once. Nothing registers
@@ -18,7 +19,13 @@ from typing import Protocol, runtime_checkable
 
 from authbridge.storage.notify import ChangeBus, Topic
 
-__all__ = ["BrowserSessions", "Revocation", "TokenRevoker", "UserCredentialRevoker"]
+__all__ = [
+    "BrowserSessions",
+    "GrantRevoker",
+    "Revocation",
+    "TokenRevoker",
+    "UserCredentialRevoker",
+]
 
 
 class UserCredentialRevoker(Protocol):
@@ -36,10 +43,19 @@ class TokenRevoker(UserCredentialRevoker, Protocol):
     def revoke_robot_token(self, jti: str) -> bool: ...
 
 
+@runtime_checkable
+class GrantRevoker(UserCredentialRevoker, Protocol):
+    """The OpenID Provider as far as ending one of a user's grants needs it."""
+
+    def revoke_grant(self, user_id: str, family_id: str) -> bool: ...
+
+
 class BrowserSessions(Protocol):
     """The browser sessions store, as far as revocation needs it."""
 
     def delete_for_user(self, user_id: str) -> int: ...
+
+    def delete_of_user(self, user_id: str, id_hash: str) -> bool: ...
 
 
 class Revocation:
@@ -65,6 +81,20 @@ class Revocation:
         revoked += self._sessions.delete_for_user(user_id)
         self._published()
         return revoked
+
+    def end_session(self, user_id: str, id_hash: str) -> bool:
+        """End one browser session of `user_id` (that browser is signed out at its next
+        request, sessions being read from storage each time); False if no such session is
+        the user's."""
+        return self._sessions.delete_of_user(user_id, id_hash)
+
+    def end_grant(self, user_id: str, family_id: str) -> bool:
+        """End one app's access: the refresh-token family `family_id` of `user_id` (its
+        next refresh is refused; its access token lapses within its short lifetime)."""
+        tokens = self._tokens
+        if not isinstance(tokens, GrantRevoker):
+            raise TypeError("this Revocation was built without the OpenID Provider")
+        return tokens.revoke_grant(user_id, family_id)
 
     def revoke_robot_token(self, jti: str) -> bool:
         """Revoke one robot token (`authbridge robots revoke`); False if none is active."""

@@ -42,7 +42,7 @@ from authbridge.storage.counters import RateCounter
 from authbridge.storage.errors import Conflict
 from authbridge.storage.models import User
 from authbridge.storage.notify import Topic
-from authbridge.storage.provider_store import ProviderStore
+from authbridge.storage.provider_store import ProviderStore, RefreshRow
 from authbridge.tokens.issuer import TokenIssuer
 from authbridge.tokens.keyring import KeyRing
 
@@ -418,11 +418,30 @@ class OpenIDProvider:
         now = self.clock()
         return self.store.revoke_user(user_id, now, now + SUBJECT_REVOCATION_LIFETIME)
 
+    def grants_of_user(self, user_id: str) -> list[RefreshRow]:
+        """The user's live refresh-token families (the apps they connected), newest first."""
+        return self.store.live_families_of_user(user_id, self.clock())
+
+    def revoke_grant(self, user_id: str, family_id: str) -> bool:
+        """RFC 7009 §2.1 for one grant of the user: its refresh-token family ends (a token
+        of another user's family is left alone)."""
+        return self.store.revoke_family_of_user(user_id, family_id) > 0
+
     def revoke_robot_token(self, jti: str) -> bool:
         """Revoke one robot token by its id (on the revocation feed until it expires)."""
         return self.store.revoke_robot_token(jti, self.clock())
 
     # RP-initiated logout -----------------------------------------------------------
+
+    def logout_client_id(self, params: Mapping[str, str]) -> str | None:
+        """OIDC RP-Initiated Logout §2: the client asking, by `client_id` or else by the
+        `aud` of an id_token_hint we issued (so the page can name the app)."""
+        if params.get("client_id"):
+            return params["client_id"]
+        hint = params.get("id_token_hint")
+        claims = self.own_tokens.id_token_hint(hint) if hint else None
+        audience = claims.get("aud") if claims is not None else None
+        return audience if isinstance(audience, str) else None
 
     def logout_target(self, params: Mapping[str, str]) -> tuple[str | None, str | None, bool]:
         """OIDC RP-Initiated Logout §2-3: (redirect URI or None, user id of the hint, hint ok).

@@ -629,6 +629,33 @@ class ProviderStore:
         with self._db.session() as session:
             return _revoke_refresh(session, _refresh.c.family_id == family_id)
 
+    def live_families_of_user(
+        self, user_id: str, now: datetime, limit: int = 100
+    ) -> list[RefreshRow]:
+        """The user's live refresh-token families, one row each (the current, unused token
+        of a rotation), newest sign-in first: the apps the user has connected."""
+        with self._db.session() as session:
+            rows = session.execute(
+                select(_refresh)
+                .where(
+                    _refresh.c.user_id == user_id,
+                    _refresh.c.used.is_(False),
+                    _refresh.c.revoked.is_(False),
+                    _refresh.c.family_expires_at > now,
+                    _refresh.c.idle_expires_at > now,
+                )
+                .order_by(_refresh.c.auth_time.desc(), _refresh.c.family_id)
+                .limit(limit)
+            ).all()
+        return [_refresh_row(row) for row in rows]
+
+    def revoke_family_of_user(self, user_id: str, family_id: str) -> int:
+        """Revoke one refresh-token family, only if it is `user_id`'s; returns the rows."""
+        with self._db.session() as session:
+            return _revoke_refresh(
+                session, (_refresh.c.family_id == family_id) & (_refresh.c.user_id == user_id)
+            )
+
     def revoke_user_refresh(self, user_id: str) -> int:
         """Revoke every refresh-token family of the user; returns the rows revoked."""
         with self._db.session() as session:

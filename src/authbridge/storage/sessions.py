@@ -90,6 +90,30 @@ class SessionStore:
         with self._db.session() as session:
             session.execute(delete(BrowserSession).where(BrowserSession.id_hash == id_hash))
 
+    def of_user(self, user_id: str, now: datetime, limit: int = 100) -> list[BrowserSession]:
+        """The user's live sessions, most recently seen first (the account page's list;
+        `sessions.maxPerUser` bounds how many there are)."""
+        with self._db.session() as session:
+            return list(
+                session.scalars(
+                    select(BrowserSession)
+                    .where(BrowserSession.user_id == user_id, BrowserSession.expires_at > now)
+                    .order_by(BrowserSession.last_seen_at.desc(), BrowserSession.id_hash)
+                    .limit(limit)
+                )
+            )
+
+    def delete_of_user(self, user_id: str, id_hash: str) -> bool:
+        """End one session, only if it is `user_id`'s: a user can end their own sessions
+        and no one else's by naming an id."""
+        with self._db.session() as session:
+            result = session.execute(
+                delete(BrowserSession).where(
+                    BrowserSession.id_hash == id_hash, BrowserSession.user_id == user_id
+                )
+            )
+            return bool(getattr(result, "rowcount", 0))
+
     def delete_for_user(self, user_id: str) -> int:
         with self._db.session() as session:
             result = session.execute(

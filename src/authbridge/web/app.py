@@ -12,8 +12,10 @@ from starlette.staticfiles import StaticFiles
 from authbridge import __version__
 from authbridge.config.model import Settings
 from authbridge.web import (
+    account_pages,
     api,
     authz_routes,
+    branding_routes,
     device_routes,
     email_pages,
     errors,
@@ -68,11 +70,13 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         pages,
         invitation_pages,
         email_pages,
+        account_pages,
         oauth_routes,
         device_routes,
         scim_routes,
         oauth_client_routes,
         authz_routes,
+        branding_routes,
     )
     app.include_router(ops.health_router)
     for module in route_modules:

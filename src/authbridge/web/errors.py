@@ -10,7 +10,8 @@ from starlette.responses import JSONResponse, Response
 
 from authbridge.storage.errors import UNAVAILABLE, UNSTORABLE, RedisUnavailable
 from authbridge.web.api.problems import framework_problem, is_api
-from authbridge.web.rendering import CsrfFailed, templates
+from authbridge.web.dependencies import services_of
+from authbridge.web.rendering import CsrfFailed, brand_of, templates_for
 
 __all__ = ["RETRY_AFTER", "error_response", "install"]
 
@@ -54,10 +55,12 @@ def error_response(
             "error_description": message,
         }
         return JSONResponse(body, status_code=status, headers=headers)
-    return templates.TemplateResponse(
+    branding = services_of(request).settings.branding
+    return templates_for(branding.templates_dir).TemplateResponse(
         request,
         "error.html",
         {
+            "brand": brand_of(branding),
             "title": TITLES.get(status, "Error"),
             "message": message,
             "hint": hint,

@@ -85,11 +85,13 @@ def _error(
     message: str,
     hint: str | None = None,
 ) -> Response:
+    """An error page for the person signing in. `hint` is the operator's diagnostic
+    (internal URLs, proxy variables, config keys): it goes to the log, under the request id
+    the page shows as its reference, never onto the page."""
     services = _services(request)
-    response = render(
-        request, services, "error.html", status, title=title, message=message, hint=hint
-    )
-    return response
+    if hint:
+        log.warning("sign_in_page_error", status=status, title=title, diagnostic=hint)
+    return render(request, services, "error.html", status, title=title, message=message)
 
 
 def _failed(request: Request, provider: str, exc: ConnectorError) -> Response:

@@ -446,7 +446,9 @@ def _end_session(request: Request, params: dict[str, str]) -> Response:
     if signed_in is not None and not confirmed and not (hinted and subject == signed_in.user.id):
         # Without a matching id_token_hint any site could sign the user out: ask first (§2).
         carried = {k: v for k, v in params.items() if k in LOGOUT_PARAMS}
-        return render(request, services, "logout_confirm.html", params=carried)
+        client = provider.registry.get(provider.logout_client_id(params))
+        app_name = (client.name or client.client_id) if client is not None else None
+        return render(request, services, "logout_confirm.html", params=carried, app_name=app_name)
     if target:
         query = {"state": params["state"]} if params.get("state") else {}
         joiner = "&" if "?" in target else "?"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import parse_qs, urlsplit
 
 import structlog
 from fastapi import APIRouter, Form, Request
@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 
 from authbridge.audit.events import AuditEvent, Target
 from authbridge.directory.accounts import LOCAL_CONNECTOR, AccountError
-from authbridge.directory.principals import principal_of
+from authbridge.directory.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from authbridge.directory.roles import is_initial_admin
 from authbridge.storage.users import username_key
 from authbridge.web.audit_actor import request_actor
@@ -23,13 +23,31 @@ from authbridge.web.security import client_address, safe_next
 from authbridge.web.services import Services
 from authbridge.web.sessions import current, sign_in, sign_out
 
-__all__ = ["router"]
+__all__ = ["PASSWORD_POLICY", "app_asking", "router"]
 
 router = APIRouter()
 log = structlog.get_logger("authbridge.pages")
 FormStr = Annotated[str, Form()]
 DEVICE = "device"
-UI_CLIENT_ID = "authbridge"
+AUTHORIZE_PATH = "/oauth2/authorize"  # where an app's sign-in comes back to (`next`)
+# What the password forms say and enforce in the browser; directory/passwords.py decides.
+PASSWORD_POLICY = {
+    "min_length": MIN_PASSWORD_LENGTH,
+    "max_length": MAX_PASSWORD_LENGTH,
+    "text": f"At least {MIN_PASSWORD_LENGTH} characters, not your email address. Long "
+    "passphrases are welcome; common passwords are refused.",
+}
+
+
+def app_asking(services: Services, next_url: str) -> str | None:
+    """The name of the OAuth client whose sign-in `next` resumes, so the page can say who
+    asked; None for any other destination or an unknown client."""
+    parts = urlsplit(next_url)
+    if parts.path != AUTHORIZE_PATH:
+        return None
+    client_id = parse_qs(parts.query).get("client_id", [""])[0]
+    client = services.ready().provider.registry.get(client_id)
+    return (client.name or client.client_id) if client is not None else None
 
 
 def _device_for(value: str | None, account: str) -> str | None:
@@ -46,13 +64,15 @@ def _see_other(url: str) -> RedirectResponse:
 
 def _login_context(services: Services, next_url: str = "") -> dict[str, Any]:
     local = services.settings.auth.local
+    next_url = safe_next(next_url, default="")
     return {
         "local_enabled": local.enabled,
         "signup_enabled": local.enabled and local.allow_signup,
         # Password reset by email (web/email_pages.py) needs outgoing mail.
         "reset_enabled": local.enabled and services.settings.smtp.configured,
         "providers": services.login_providers(),
-        "next": safe_next(next_url, default=""),
+        "next": next_url,
+        "app_name": app_asking(services, next_url),
     }
 
 
@@ -65,9 +85,14 @@ def home(request: Request, services: ServicesDep) -> Response:
 async def login_page(
     request: Request, services: ServicesDep, next: str = "", login_hint: str = ""
 ) -> Response:
-    if request.cookies.get(services.cookies.session) or services.login_providers_may_wait:
-        # A session cookie means a database read and an IdP button may wait briefly on its
-        # discovery probe: both go to the thread pool, never onto the event loop.
+    if (
+        request.cookies.get(services.cookies.session)
+        or services.login_providers_may_wait
+        or next.startswith(AUTHORIZE_PATH)
+    ):
+        # A session cookie means a database read, an IdP button may wait briefly on its
+        # discovery probe, and naming the app may read its client: all go to the thread
+        # pool, never onto the event loop.
         return await run_in_threadpool(_login_page, request, services, next, login_hint)
     # A signed-out browser and local accounts only: nothing here blocks, and the hop to a
     # worker thread measured about a quarter of a sign-in's non-argon2 CPU.
@@ -110,6 +135,7 @@ def login(
             400,
             username=account,
             error="Enter your email and password.",
+            error_field="password" if account else "username",
             **context,
         )
     device = _device_for(
@@ -145,6 +171,7 @@ def login(
             401,
             username=account,
             error="That email and password do not match an account.",
+            error_field="password",
             **context,
         )
     ready.throttle.succeeded(account, address, attempt, device=device)
@@ -181,7 +208,7 @@ def _signin_failed(request: Request, services: Services, account: str, reason: s
 
 
 @router.get("/signup", include_in_schema=False)
-def signup_page(request: Request, services: ServicesDep) -> Response:
+def signup_page(request: Request, services: ServicesDep, next: str = "") -> Response:
     local = services.settings.auth.local
     if not (local.enabled and local.allow_signup):
         return render(
@@ -192,6 +219,7 @@ def signup_page(request: Request, services: ServicesDep) -> Response:
             title="Sign-up is turned off",
             message="Ask an administrator to create an account for you.",
         )
+    next_url = safe_next(next, default="")
     return render(
         request,
         services,
@@ -199,6 +227,9 @@ def signup_page(request: Request, services: ServicesDep) -> Response:
         heading="Create an account",
         action="/signup",
         submit="Create account",
+        policy=PASSWORD_POLICY,
+        next=next_url,
+        app_name=app_asking(services, next_url),
     )
 
 
@@ -210,16 +241,21 @@ def signup(
     name: FormStr = "",
     password: FormStr = "",
     csrf_token: FormStr = "",
+    next: FormStr = "",
 ) -> Response:
     check_csrf(request, services, csrf_token)
     ready = services.ready()
     address = client_address(request, services.settings.server.trusted_proxies)
+    next_url = safe_next(next, default="")
     form = {
         "heading": "Create an account",
         "action": "/signup",
         "submit": "Create account",
         "email": email[:320],
         "name": name[:256],
+        "policy": PASSWORD_POLICY,
+        "next": next_url,
+        "app_name": app_asking(services, next_url),
     }
     attempt = ready.throttle.check_signup(address)
     if attempt.throttled:
@@ -239,11 +275,14 @@ def signup(
     except AccountError as exc:
         ready.throttle.signup_failed(address)
         status = 404 if "turned off" in str(exc) else 400
-        return render(request, services, "signup.html", status, error=str(exc), **form)
+        return render(
+            request, services, "signup.html", status, error=str(exc), error_field=exc.field, **form
+        )
     if ready.verification is not None:
         # The address stays `email_verified: false` in tokens until its owner follows this.
         ready.verification.send(user)
-    response = _see_other("/account")
+    # Signed up from an app's sign-in: back to that app, as a sign-in would.
+    response = _see_other(safe_next(next_url))
     sign_in(request, response, services, user, LOCAL_CONNECTOR)
     services.metrics.sign_ins.labels("signup", "success").inc()
     log.info("sign_up", method="password", user_id=user.id)
@@ -263,6 +302,7 @@ def _setup_form(
         action="/setup",
         submit="Create admin account",
         setup_token=token,
+        policy=PASSWORD_POLICY,
         **context,
     )
 
@@ -301,17 +341,13 @@ def setup(
     if not ready.setup.valid(token):
         return _setup_gone(request, services)
     authorizer = services.settings.authorizer
-    if authorizer.initial_admins and not is_initial_admin(email.strip(), email.strip(), authorizer):
-        return _setup_form(
-            request,
-            services,
-            token,
-            400,
-            email=email[:320],
-            name=name[:256],
-            error="Use one of the addresses listed in authorizer.initialAdmins.",
-        )
     try:
+        if authorizer.initial_admins and not is_initial_admin(
+            email.strip(), email.strip(), authorizer
+        ):
+            raise AccountError(
+                "Use one of the addresses listed in authorizer.initialAdmins.", field="email"
+            )
         user = ready.accounts.sign_up(
             email=email,
             password=password,
@@ -322,7 +358,14 @@ def setup(
         )
     except AccountError as exc:
         return _setup_form(
-            request, services, token, 400, email=email[:320], name=name[:256], error=str(exc)
+            request,
+            services,
+            token,
+            400,
+            email=email[:320],
+            name=name[:256],
+            error=str(exc),
+            error_field=exc.field,
         )
     if not ready.setup.consume(token):
         # Another request used the link between our check and now: undo this account.
@@ -347,71 +390,4 @@ def logout(request: Request, services: ServicesDep, csrf_token: FormStr = "") ->
     check_csrf(request, services, csrf_token)
     response = _see_other("/login")
     sign_out(request, response, services)
-    return response
-
-
-@router.get("/account", include_in_schema=False)
-def account(request: Request, services: ServicesDep) -> Response:
-    signed_in = current(request, services)
-    if signed_in is None:
-        return _see_other("/login")
-    ready = services.ready()
-    user = signed_in.user
-    principal = principal_of(ready.bindings, user)
-    issued = ready.issuer.access_token(
-        principal,
-        audience=services.settings.access_token_audience,
-        client_id=UI_CLIENT_ID,
-        scope="openid profile email",
-    )
-    expires = datetime.fromtimestamp(issued.expires_at, UTC).strftime("%Y-%m-%d %H:%M")
-    return render(
-        request,
-        services,
-        "account.html",
-        roles=list(principal.roles),
-        teams=list(principal.groups),
-        token=issued.token,
-        token_expires=expires,
-        method=signed_in.session.auth_method,
-        has_password=user.password_hash is not None,
-        notice=(
-            request.query_params.get("notice") == "password-changed"
-            and "Your password was changed."
-        )
-        or None,
-    )
-
-
-@router.get("/account/password", include_in_schema=False)
-def password_page(request: Request, services: ServicesDep) -> Response:
-    signed_in = current(request, services)
-    if signed_in is None or signed_in.user.password_hash is None:
-        return _see_other("/login")
-    return render(request, services, "password.html")
-
-
-@router.post("/account/password", include_in_schema=False)
-def change_password(
-    request: Request,
-    services: ServicesDep,
-    current_password: FormStr = "",
-    new_password: FormStr = "",
-    csrf_token: FormStr = "",
-) -> Response:
-    check_csrf(request, services, csrf_token)
-    signed_in = current(request, services)
-    if signed_in is None:
-        return _see_other("/login")
-    ready = services.ready()
-    try:
-        ready.accounts.change_password(signed_in.user, current_password, new_password)
-    except AccountError as exc:
-        return render(request, services, "password.html", 400, error=str(exc))
-    # Whoever holds the old password may hold its sessions and tokens too: every browser
-    # session and every refresh token of the user ends; this browser gets a new session.
-    ready.revocation.revoke_user(signed_in.user.id)
-    response = _see_other("/account?notice=password-changed")
-    sign_in(request, response, services, signed_in.user, signed_in.session.auth_method)
-    log.info("password_changed", user_id=signed_in.user.id)
     return response
