@@ -52,6 +52,9 @@ def env(database_url: str) -> Iterator[AdminEnv]:
             bindings=ready.bindings,
             membership=ready.membership,
             audit=audit,
+            scim_credentials=ready.scim_credentials,
+            connectors=client.app.state.services.connectors,  # type: ignore[attr-defined]
+            invitations=ready.invitations,
         )
         yield AdminEnv(ready, admin, audit)
 

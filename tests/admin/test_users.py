@@ -13,11 +13,10 @@ from sqlalchemy import update
 
 from authbridge.admin.errors import Forbidden, InvalidRequest, PreconditionFailed
 from authbridge.admin.paging import PageRequest
-from authbridge.admin.service import build_admin
 from authbridge.admin.users import UserAdmin, UserFilter
 from authbridge.audit.events import Actor, NullAudit
 from authbridge.clock import utcnow
-from authbridge.directory.membership import MembershipEngine
+from authbridge.directory.accounts import LocalAccounts
 from authbridge.directory.revocation import Revocation
 from authbridge.directory.roles import RoleBindings
 from authbridge.provider.service import OpenIDProvider
@@ -39,16 +38,15 @@ def wired(storage: Storage, database_url: str) -> Iterator[tuple[UserAdmin, Role
     provider = OpenIDProvider(storage, keyring, issuer_for(settings, keyring), settings)
     revocation = Revocation(sessions=storage.sessions, tokens=provider)
     bindings = RoleBindings(storage, provider.roles)
-    admin = build_admin(
-        settings=settings,
+    users = UserAdmin(
         storage=storage,
-        provider=provider,
+        accounts=LocalAccounts.of(storage, settings),
         revocation=revocation,
-        bindings=bindings,
-        membership=MembershipEngine(storage, settings.teams),
+        provider=provider,
+        catalog=bindings.catalog,
         audit=NullAudit(),
     )
-    yield admin.users, bindings
+    yield users, bindings
 
 
 def _session(storage: Storage, user_id: str, tag: str) -> str:

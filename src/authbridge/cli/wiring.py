@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import atexit
 import getpass
-
 import os
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 from authbridge.admin.service import Admin, build_admin
-from authbridge.audit.log import AuditLog
 from authbridge.audit.events import Actor
+from authbridge.audit.log import AuditLog
 from authbridge.config import Settings
 from authbridge.connectors import build_connectors
 from authbridge.directory.invitations import Invitations

@@ -375,7 +375,6 @@ class Services:
         scim_credentials.subscribe()
         membership = MembershipEngine(storage, settings.teams)
         bindings = RoleBindings(storage, provider.roles)
-        accounts = LocalAccounts(storage, hashing, local, settings.authorizer)
         mailer = mailer_for(settings.smtp, audit=audit)
         base_url = settings.server.issuer
         invitations = Invitations(
