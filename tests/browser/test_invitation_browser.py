@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from authbridge.cli.main import app
-from tests.browser.test_login_browser import browser, page, snapshot  # noqa: F401 (fixtures)
+from tests.browser.test_login_browser import page, snapshot  # noqa: F401 (fixtures)
 from tests.e2e.server import AuthbridgeServer
 from tests.mailserver import MailServer, mail_server
 

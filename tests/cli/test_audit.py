@@ -32,7 +32,7 @@ def test_a_key_rotation_is_audited_and_listed(config: str) -> None:
     (event,) = body["items"]
     assert body["nextCursor"] is None
     assert event["type"] == "key.rotated" and event["actor"]["kind"] == "cli"
-    assert event["target"]["type"] == "key" and event["details"]["alg"]
+    assert event["target"]["type"] == "key" and event["details"]["after"]["alg"]
     text = runner.invoke(app, ["audit", "list", "--target", "key", "--config", config])
     assert text.exit_code == 0 and "key.rotated" in text.stdout
 

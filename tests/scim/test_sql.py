@@ -3,6 +3,7 @@ never rows filtered in Python."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -129,7 +130,8 @@ def test_column_lookups_use_their_indexes(storage: Storage) -> None:
     # PostgreSQL's planner scans an empty table whatever its indexes: seed (and ANALYZE).
     _seed(storage, SEEDED)
     plan = _plan(storage, _users('userName eq "u1234@example.com"'))
-    assert "Seq Scan" not in plan and "using users_username_key_key on users" in plan, plan
+    # The unique key's index, or the admin list's prefix index on the same column.
+    assert "Seq Scan" not in plan and re.search(r"using \w*username_key\w* on users", plan), plan
     plan = _plan(storage, _users('externalId eq "00u1"'))
     assert "Seq Scan" not in plan, plan
     assert "using uq_scim_users_source_external_id on scim_users" in plan, plan

@@ -119,6 +119,7 @@ class AuditLog:
         batch: int = BATCH,
         interval: float = INTERVAL,
         capacity: int = CAPACITY,
+        synchronous: bool = False,
     ) -> None:
         self._store = store
         self._observer: AuditObserver = observer if observer is not None else NoObserver()
@@ -128,7 +129,10 @@ class AuditLog:
         self._queue: queue.Queue[_Item] = queue.Queue(maxsize=capacity)
         self._closed = False
         self._thread: threading.Thread | None = None
-        if store is not None:
+        # A CLI command is short-lived and calls few acts: each event is stored before the
+        # act returns, so nothing depends on an exit hook running.
+        self._synchronous = synchronous
+        if store is not None and not synchronous:
             self._thread = threading.Thread(
                 target=self._run, name="authbridge-audit-writer", daemon=True
             )
@@ -147,6 +151,9 @@ class AuditLog:
             return
         if self._closed:
             self._dropped("closed", 1, event.type)
+            return
+        if self._synchronous:
+            self._write([to_record(event)])
             return
         try:
             self._queue.put_nowait(to_record(event))
@@ -194,7 +201,8 @@ class AuditLog:
             # INSERT and one commit per batch. Polled, not a get() per event with a
             # timeout: that cost a condition wait for every event.
             deadline = time.monotonic() + self._interval
-            while self._queue.qsize() < self._batch - 1:
+            # close() ends the wait: what is queued is written at once.
+            while self._queue.qsize() < self._batch - 1 and not self._closed:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import getpass
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -15,23 +14,14 @@ import typer
 
 from authbridge.admin.errors import AdminError
 from authbridge.admin.paging import PageRequest
-from authbridge.audit.events import Actor
 from authbridge.cli.options import ConfigOption
 from authbridge.cli.output import OutputFormat, OutputOption, admin_error, emit_list, emit_one, err
 from authbridge.cli.wiring import open_operator
 from authbridge.web.api.audit import AuditEventList, AuditEventOut
 
-__all__ = ["audit_app", "cli_actor"]
+__all__ = ["audit_app"]
 
 audit_app = typer.Typer(help="The audit log (operators only).", no_args_is_help=True)
-
-
-def cli_actor() -> Actor:
-    try:
-        name = getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (a container's arbitrary uid)
-        name = None
-    return Actor("cli", id=name, name=name)
 
 
 def _when(value: str | None, option: str) -> datetime | None:

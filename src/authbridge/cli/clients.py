@@ -8,7 +8,6 @@ their id): copy them when they are shown. `--output json` prints what the API an
 
 from __future__ import annotations
 
-import getpass
 import re
 from collections.abc import Callable, Iterator
 from typing import Annotated, TypeVar
@@ -18,15 +17,13 @@ import typer
 from authbridge.admin.clients import DEFAULT_PREVIOUS_SECRET_SECONDS
 from authbridge.admin.errors import AdminError
 from authbridge.admin.paging import Page, PageRequest
-from authbridge.audit.events import Actor
-from authbridge.cli.options import ConfigOption
+from authbridge.cli.options import ConfigOption, cli_actor
 from authbridge.cli.output import OutputFormat, OutputOption, admin_error, emit_list, out
 from authbridge.cli.wiring import open_operator
 from authbridge.clock import utcnow
 from authbridge.provider.clients import GRANT_TYPES, Client
 
 __all__ = [
-    "cli_actor",
     "clients_app",
     "every_page",
     "parse_lifetime",
@@ -52,15 +49,6 @@ def parse_lifetime(text: str) -> int:
     if not match:
         raise typer.BadParameter("use a number of seconds or 90m, 12h, 30d, 2w")
     return int(match.group(1)) * UNITS[match.group(2) or "s"]
-
-
-def cli_actor() -> Actor:
-    """Who acts from the command line, for the audit log: the operating-system user."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = None
-    return Actor("cli", id=user, name=user)
 
 
 def every_page(fetch: Callable[[PageRequest], Page[T]]) -> Iterator[T]:

@@ -4,7 +4,6 @@ The link is printed only when it was not mailed (no `smtp:`), once."""
 
 from __future__ import annotations
 
-import getpass
 from typing import Annotated
 
 import typer
@@ -12,8 +11,7 @@ import typer
 from authbridge.admin.errors import AdminError
 from authbridge.admin.invitations import InvitationView
 from authbridge.admin.paging import PageRequest
-from authbridge.audit.events import Actor
-from authbridge.cli.options import ConfigOption
+from authbridge.cli.options import ConfigOption, cli_actor
 from authbridge.cli.output import (
     OutputFormat,
     OutputOption,
@@ -30,11 +28,6 @@ __all__ = ["invitations_app"]
 
 invitations_app = typer.Typer(help="Invite people by email (operators only).", no_args_is_help=True)
 COLUMNS = ("id", "email", "status", "expiresAt", "teams", "link")
-
-
-def _actor() -> Actor:
-    user = getpass.getuser()
-    return Actor("cli", id=user, name=user)
 
 
 def _finish(operator: Operator, invitation_id: str) -> None:
@@ -99,7 +92,7 @@ def invitations_create(
     operator = open_operator(config)
     try:
         view = operator.admin.invitations.create(
-            _actor(), email, teams=team or [], grants=[_grant(r) for r in role or []]
+            cli_actor(), email, teams=team or [], grants=[_grant(r) for r in role or []]
         )
     except AdminError as exc:
         admin_error(exc)
@@ -112,7 +105,7 @@ def invitations_resend(
 ) -> None:
     operator = open_operator(config)
     try:
-        view = operator.admin.invitations.resend(_actor(), invitation_id)
+        view = operator.admin.invitations.resend(cli_actor(), invitation_id)
     except AdminError as exc:
         admin_error(exc)
     _issued(operator, view, output)
@@ -122,7 +115,7 @@ def invitations_resend(
 def invitations_revoke(invitation_id: str, config: ConfigOption = None) -> None:
     operator = open_operator(config)
     try:
-        operator.admin.invitations.revoke(_actor(), invitation_id)
+        operator.admin.invitations.revoke(cli_actor(), invitation_id)
     except AdminError as exc:
         admin_error(exc)
     typer.echo(f"Revoked invitation {invitation_id}.")

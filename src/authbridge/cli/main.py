@@ -13,12 +13,12 @@ from rich.console import Console
 
 from authbridge.cli import login as login_commands
 from authbridge.cli.api import api as api_command
-from authbridge.cli.audit import audit_app, cli_actor
+from authbridge.cli.audit import audit_app
 from authbridge.cli.clients import clients_app, robots_app, service_accounts_app
 from authbridge.cli.connectors import connectors_app
 from authbridge.cli.doctor import doctor
 from authbridge.cli.invitations import invitations_app
-from authbridge.cli.options import ConfigOption
+from authbridge.cli.options import ConfigOption, cli_actor
 from authbridge.cli.output import OutputFormat, OutputOption, emit_list
 from authbridge.cli.roles import bindings_app, roles_app
 from authbridge.cli.scim import scim_app

@@ -3,16 +3,18 @@ name an operator types (exit 1 naming it when there is none)."""
 
 from __future__ import annotations
 
+import getpass
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from authbridge.audit.events import Actor
 from authbridge.storage import Storage
 from authbridge.storage.models import User
 
-__all__ = ["ConfigOption", "find_user"]
+__all__ = ["ConfigOption", "cli_actor", "find_user"]
 
 ConfigOption = Annotated[
     Path | None,
@@ -29,3 +31,12 @@ def find_user(storage: Storage, username: str) -> User:
         _err.print(f"No user {username!r}.", markup=False)
         raise typer.Exit(1)
     return user
+
+
+def cli_actor() -> Actor:
+    """Who a command acts as in the audit events it records: the operating-system user."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):  # no login name and no passwd entry (a container's uid)
+        name = None
+    return Actor("cli", id=name, name=name)

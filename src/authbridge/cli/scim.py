@@ -4,7 +4,6 @@ credentials (`scim credentials list|add|retire SOURCE`), through the same admin 
 
 from __future__ import annotations
 
-import getpass
 from datetime import datetime
 from typing import Annotated
 
@@ -12,8 +11,7 @@ import typer
 from rich.console import Console
 
 from authbridge.admin.errors import AdminError
-from authbridge.audit.events import Actor
-from authbridge.cli.options import ConfigOption
+from authbridge.cli.options import ConfigOption, cli_actor
 from authbridge.cli.output import OutputFormat, OutputOption, admin_error, emit_list, emit_one, err
 from authbridge.cli.wiring import open_operator
 from authbridge.scim.reindex import reindex as reindex_values
@@ -31,15 +29,6 @@ out = Console(highlight=False, soft_wrap=True)
 
 SourceArgument = Annotated[str, typer.Argument(help="okta (HTTP Basic) or microsoft (Bearer).")]
 COLUMNS = ("id", "kind", "username", "state", "createdAt", "retiredAt", "lastUsedAt")
-
-
-def cli_actor() -> Actor:
-    """The operator as audit events name them: the operating-system user."""
-    try:
-        name = getpass.getuser()
-    except (OSError, KeyError):
-        name = None
-    return Actor("cli", id=name, name=name)
 
 
 @credentials_app.command("list")

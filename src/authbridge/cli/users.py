@@ -4,7 +4,6 @@ output has the API's field names."""
 
 from __future__ import annotations
 
-import getpass
 import sys
 from collections.abc import Callable
 from typing import Annotated, TypeVar
@@ -14,8 +13,7 @@ import typer
 from authbridge.admin.errors import AdminError
 from authbridge.admin.paging import PageRequest
 from authbridge.admin.users import UserAdmin, UserRow, user_filter
-from authbridge.audit.events import Actor
-from authbridge.cli.options import ConfigOption
+from authbridge.cli.options import ConfigOption, cli_actor
 from authbridge.cli.output import (
     OutputFormat,
     OutputOption,
@@ -33,14 +31,6 @@ __all__ = ["users_app"]
 
 T = TypeVar("T")
 users_app = typer.Typer(help="Manage users (operators only).", no_args_is_help=True)
-
-
-def _actor() -> Actor:
-    try:
-        who = getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (a container's arbitrary uid)
-        who = "unknown"
-    return Actor("cli", id=who, name=who)
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -69,7 +59,7 @@ def add(
         raise typer.Exit(2) from None
     try:
         row = operator.admin.users.create(
-            _actor(),
+            cli_actor(),
             email=email,
             password=_read_password(password_stdin),
             display_name=name,
@@ -144,14 +134,14 @@ def _act(config: ConfigOption, username: str, act: Callable[[UserAdmin, str], T]
 @users_app.command("disable")
 def disable(username: str, config: ConfigOption = None) -> None:
     """Disable a user and revoke every session and token they hold, at once."""
-    _, revoked = _act(config, username, lambda users, uid: users.disable(_actor(), uid))
+    _, revoked = _act(config, username, lambda users, uid: users.disable(cli_actor(), uid))
     out.print(f"{username} disabled; {revoked} credential(s) revoked.", markup=False)
 
 
 @users_app.command("enable")
 def enable(username: str, config: ConfigOption = None) -> None:
     """Enable a disabled user (they sign in again; nothing they held comes back)."""
-    _act(config, username, lambda users, uid: users.enable(_actor(), uid))
+    _act(config, username, lambda users, uid: users.enable(cli_actor(), uid))
     out.print(f"{username} enabled.", markup=False)
 
 
@@ -164,14 +154,14 @@ def remove(
     """Delete a user after ending every session and token they hold."""
     if not yes and not typer.confirm(f"Delete {username} for good?"):
         raise typer.Exit(1)
-    _act(config, username, lambda users, uid: users.delete(_actor(), uid))
+    _act(config, username, lambda users, uid: users.delete(cli_actor(), uid))
     out.print(f"{username} removed.", markup=False)
 
 
 @users_app.command("revoke")
 def revoke(username: str, config: ConfigOption = None) -> None:
     """End every session and refresh token of a user; the account stays."""
-    revoked = _act(config, username, lambda users, uid: users.revoke(_actor(), uid))
+    revoked = _act(config, username, lambda users, uid: users.revoke(cli_actor(), uid))
     out.print(f"{username}: {revoked} credential(s) revoked.", markup=False)
 
 
@@ -185,7 +175,7 @@ def sessions(
     """A user's browser sessions (id, created, last seen, address, user agent); `--end ID`
     ends one."""
     if end is not None:
-        _act(config, username, lambda users, uid: users.end_session(_actor(), uid, end))
+        _act(config, username, lambda users, uid: users.end_session(cli_actor(), uid, end))
         out.print(f"Session {end} ended.", markup=False)
         return
     rows = _act(config, username, lambda users, uid: users.sessions(uid))

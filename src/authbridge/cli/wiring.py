@@ -7,8 +7,6 @@ from the command line ends the same credentials as a SCIM deactivation.
 
 from __future__ import annotations
 
-import atexit
-import getpass
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,6 +15,7 @@ from pathlib import Path
 from authbridge.admin.service import Admin, build_admin
 from authbridge.audit.events import Actor
 from authbridge.audit.log import AuditLog
+from authbridge.cli.options import cli_actor
 from authbridge.config import Settings
 from authbridge.connectors import build_connectors
 from authbridge.directory.invitations import Invitations
@@ -34,6 +33,7 @@ from authbridge.storage.database import Database
 from authbridge.storage.notify import change_bus
 from authbridge.tokens.issuer import issuer_for
 from authbridge.tokens.keyring import keyring_for
+from authbridge.web.observability import configure_logging
 
 __all__ = ["Operator", "open_operator", "open_storage"]
 
@@ -55,11 +55,7 @@ class Operator:
     @property
     def actor(self) -> Actor:
         """Who acts in audit events: the operating-system user running the command."""
-        try:
-            user = getpass.getuser()
-        except (OSError, KeyError):  # no login name and no passwd entry (a bare container)
-            user = None
-        return Actor("cli", id=user)
+        return cli_actor()
 
 
 def open_operator(config: Path | None) -> Operator:
@@ -67,6 +63,9 @@ def open_operator(config: Path | None) -> Operator:
     from authbridge.cli.main import load_or_exit  # main imports the command modules
 
     settings = load_or_exit(config)
+    # Log lines (audit events among them) on standard error: standard output is the
+    # command's result, which scripts parse (`--output json`).
+    configure_logging(settings.logging.level, settings.logging.format)
     storage = open_storage(settings)
     keyring = keyring_for(settings, storage.keys, storage.changes)
     keyring.ensure_key()
@@ -77,10 +76,8 @@ def open_operator(config: Path | None) -> Operator:
     revocation = Revocation(sessions=storage.sessions, tokens=provider, changes=storage.changes)
     bindings = RoleBindings(storage, provider.roles)
     membership = MembershipEngine(storage, settings.teams)
-    audit = AuditLog(storage.audit if settings.audit.enabled else None)
-    # A command's events are stored before the process ends, however it ends (return,
-    # typer.Exit, an error): the writer thread is a daemon and would be cut off.
-    atexit.register(audit.close)
+    # Each event stored as the act happens (no writer thread to outlive the command).
+    audit = AuditLog(storage.audit if settings.audit.enabled else None, synchronous=True)
     # The environment's SCIM credentials as this process sees them (in the server's pod,
     # the server's); a command publishes its changes, every replica reloads.
     environ = settings.environ(os.environ)

@@ -47,7 +47,8 @@ def test_invalid_grants_are_400_problems_naming_the_field(api: Api) -> None:
     both = {"role": "editor", "user": ada, "team": "t"}
     assert_problem(api.post(BINDINGS, json=both), 400, "invalid-request")
     assert_problem(api.post(BINDINGS, json={"role": "editor", "user": "x"}), 400)
-    assert_problem(api.get(f"{BINDINGS}/abc"), 400, "invalid-request")
+    # Binding ids are integers: any other segment names no binding.
+    assert_problem(api.get(f"{BINDINGS}/abc"), 404, "not-found")
 
 
 def test_team_grant_reaches_members_effective_roles(api: Api) -> None:

@@ -7,8 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
@@ -16,6 +15,7 @@ from authbridge.admin.audit import MAX_FILTER_CHARS
 from authbridge.admin.paging import MAX_CURSOR_CHARS, MAX_LIMIT, PageRequest
 from authbridge.storage.audit import AuditRecord
 from authbridge.web.api.auth import Caller, Permission
+from authbridge.web.api.camel import ApiModel
 from authbridge.web.api.openapi import problems
 from authbridge.web.dependencies import services_of
 
@@ -24,11 +24,7 @@ __all__ = ["AuditEventList", "AuditEventOut", "router"]
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
 
-class _Out(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-class ActorOut(_Out):
+class ActorOut(ApiModel):
     kind: str = Field(description="user, service_account, robot, client, cli, scim, system, ...")
     id: str | None = None
     name: str | None = None
@@ -37,13 +33,13 @@ class ActorOut(_Out):
     request_id: str | None = None
 
 
-class TargetOut(_Out):
+class TargetOut(ApiModel):
     type: str
     id: str | None = None
     name: str | None = None
 
 
-class AuditEventOut(_Out):
+class AuditEventOut(ApiModel):
     id: str
     at: datetime
     type: str = Field(description="Dotted, subject first: `user.disabled`, `signin.failed`.")
@@ -77,7 +73,7 @@ class AuditEventOut(_Out):
         )
 
 
-class AuditEventList(_Out):
+class AuditEventList(ApiModel):
     items: list[AuditEventOut]
     next_cursor: str | None = Field(default=None, description="Absent on the last page.")
 

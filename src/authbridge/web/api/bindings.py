@@ -147,7 +147,7 @@ async def effective(
 
 
 @router.get(
-    "/{binding_id}", operation_id="getBinding", summary="Get a binding", responses=problems(404)
+    "/{binding_id:int}", operation_id="getBinding", summary="Get a binding", responses=problems(404)
 )
 async def get_binding(
     binding_id: Annotated[int, Path(ge=1, le=2**62)],
@@ -158,7 +158,7 @@ async def get_binding(
 
 
 @router.delete(
-    "/{binding_id}",
+    "/{binding_id:int}",
     operation_id="revokeBinding",
     summary="Revoke a binding",
     status_code=204,

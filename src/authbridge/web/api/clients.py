@@ -12,8 +12,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 from starlette.requests import Request
 
 from authbridge.admin.clients import (
@@ -25,11 +24,12 @@ from authbridge.admin.paging import MAX_LIMIT, PageRequest
 from authbridge.provider.clients import Client
 from authbridge.provider.service import MAX_PREVIOUS_SECRET_SECONDS
 from authbridge.web.api.auth import Caller, Permission
+from authbridge.web.api.camel import ApiModel, RequestModel
 from authbridge.web.api.openapi import problems
 from authbridge.web.api.preconditions import etag, if_match
 from authbridge.web.dependencies import services_of
 
-__all__ = ["ApiModel", "ClientOut", "Cursor", "Limit", "router"]
+__all__ = ["ClientOut", "Cursor", "Limit", "router"]
 
 router = APIRouter(prefix="/api/v1/clients", tags=["clients"])
 
@@ -44,16 +44,6 @@ Limit = Annotated[int | None, Query(ge=1, le=MAX_LIMIT, description="Page size."
 Cursor = Annotated[
     str | None, Query(max_length=512, description="`nextCursor` of the previous page.")
 ]
-
-
-class ApiModel(BaseModel):
-    """camelCase on the wire, snake_case in Python."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-class RequestModel(ApiModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 
 class ClientOut(ApiModel):

@@ -8,12 +8,12 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 from starlette.requests import Request
 
 from authbridge.admin.connectors import ConnectorView
 from authbridge.web.api.auth import Caller, Permission
+from authbridge.web.api.camel import ApiModel
 from authbridge.web.api.openapi import problems
 from authbridge.web.dependencies import services_of
 
@@ -22,11 +22,7 @@ __all__ = ["ConnectorOut", "router"]
 router = APIRouter(prefix="/api/v1/connectors", tags=["connectors"])
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-class StatusOut(_Model):
+class StatusOut(ApiModel):
     status: Literal["ok", "failing", "unknown"]
     checked_at: datetime | None = Field(description="When the last call or failure was seen.")
     last_error: str | None = Field(
@@ -35,7 +31,7 @@ class StatusOut(_Model):
     last_error_at: datetime | None
 
 
-class ConnectorOut(_Model):
+class ConnectorOut(ApiModel):
     id: str
     type: str
     display_name: str
@@ -61,7 +57,7 @@ class ConnectorOut(_Model):
         )
 
 
-class ConnectorList(_Model):
+class ConnectorList(ApiModel):
     items: list[ConnectorOut]
     next_cursor: str | None = Field(default=None, description="Always null: from configuration.")
 

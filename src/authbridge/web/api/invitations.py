@@ -8,8 +8,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -17,6 +16,7 @@ from authbridge.admin.invitations import InvitationView
 from authbridge.admin.paging import MAX_LIMIT, PageRequest
 from authbridge.directory.invitations import MAX_BINDINGS, MAX_TEAMS, Grant
 from authbridge.web.api.auth import Caller, Permission
+from authbridge.web.api.camel import ApiModel, RequestModel
 from authbridge.web.api.openapi import problems
 from authbridge.web.dependencies import services_of
 
@@ -25,20 +25,12 @@ __all__ = ["InvitationIn", "InvitationOut", "router"]
 router = APIRouter(prefix="/api/v1/invitations", tags=["invitations"])
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-class BindingIn(_Model):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
-
+class BindingIn(RequestModel):
     role: str = Field(min_length=1, max_length=64)
     scope: str = Field(default="system", min_length=1, max_length=256)
 
 
-class InvitationIn(_Model):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
-
+class InvitationIn(RequestModel):
     email: str = Field(min_length=3, max_length=320)
     teams: list[Annotated[str, Field(min_length=1, max_length=256)]] = Field(
         default_factory=list, max_length=MAX_TEAMS
@@ -46,12 +38,12 @@ class InvitationIn(_Model):
     role_bindings: list[BindingIn] = Field(default_factory=list, max_length=MAX_BINDINGS)
 
 
-class BindingOut(_Model):
+class BindingOut(ApiModel):
     role: str
     scope: str
 
 
-class InvitationOut(_Model):
+class InvitationOut(ApiModel):
     id: str
     email: str
     teams: list[str]
@@ -88,7 +80,7 @@ class InvitationOut(_Model):
         )
 
 
-class InvitationList(_Model):
+class InvitationList(ApiModel):
     items: list[InvitationOut]
     next_cursor: str | None = None
 

@@ -11,7 +11,7 @@ from starlette.requests import Request
 
 from authbridge.admin.keys import KeyView
 from authbridge.web.api.auth import Caller, Permission
-from authbridge.web.api.clients import ApiModel
+from authbridge.web.api.camel import ApiModel
 from authbridge.web.dependencies import services_of
 
 __all__ = ["KeyOut", "router"]

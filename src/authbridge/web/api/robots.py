@@ -16,7 +16,8 @@ from authbridge.admin.robots import MAX_ROBOT_LIFETIME, robot_state
 from authbridge.clock import utcnow
 from authbridge.storage.provider_store import RobotTokenRow
 from authbridge.web.api.auth import Caller, Permission
-from authbridge.web.api.clients import TEXT, ApiModel, Cursor, Limit, RequestModel
+from authbridge.web.api.camel import ApiModel, RequestModel
+from authbridge.web.api.clients import TEXT, Cursor, Limit
 from authbridge.web.api.openapi import problems
 from authbridge.web.dependencies import services_of
 

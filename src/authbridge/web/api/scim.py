@@ -9,8 +9,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import AwareDatetime, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
@@ -18,6 +17,7 @@ from authbridge.admin.scim_credentials import MAX_RETIRE_AFTER, SourceSummary, s
 from authbridge.clock import utcnow
 from authbridge.scim.credentials import Issued, Known
 from authbridge.web.api.auth import Caller, Permission
+from authbridge.web.api.camel import ApiModel, RequestModel
 from authbridge.web.api.openapi import problems
 from authbridge.web.dependencies import services_of
 
@@ -29,11 +29,7 @@ Source = Annotated[str, Path(max_length=32)]
 CredentialId = Annotated[str, Path(alias="credentialId", max_length=36)]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-class SourceOut(_Model):
+class SourceOut(ApiModel):
     source: str
     scheme: Literal["basic", "bearer"] = Field(description="basic (Okta) or bearer (Entra ID).")
     enabled: bool = Field(description="At least one credential is active.")
@@ -53,12 +49,12 @@ class SourceOut(_Model):
         )
 
 
-class SourceList(_Model):
+class SourceList(ApiModel):
     items: list[SourceOut]
     next_cursor: str | None = None
 
 
-class CredentialOut(_Model):
+class CredentialOut(ApiModel):
     id: str = Field(description="`env` for the environment's (SCIM_AUTH_CODE_<SOURCE>).")
     source: str
     kind: Literal["basic", "bearer"]
@@ -88,16 +84,14 @@ class CredentialOut(_Model):
         )
 
 
-class CredentialList(_Model):
+class CredentialList(ApiModel):
     items: list[CredentialOut]
     next_cursor: str | None = Field(
         default=None, description="Always null: a source holds a handful of credentials."
     )
 
 
-class CredentialIn(_Model):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
-
+class CredentialIn(RequestModel):
     username: str | None = Field(
         default=None,
         max_length=64,

@@ -14,7 +14,8 @@ from starlette.requests import Request
 from authbridge.admin.paging import PageRequest
 from authbridge.admin.service_accounts import ServiceAccount
 from authbridge.web.api.auth import Caller, Permission
-from authbridge.web.api.clients import ApiModel, Cursor, Limit, RequestModel
+from authbridge.web.api.camel import ApiModel, RequestModel
+from authbridge.web.api.clients import Cursor, Limit
 from authbridge.web.api.openapi import problems
 from authbridge.web.dependencies import services_of
 

@@ -11,14 +11,14 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
 from authbridge.admin.paging import PageRequest
 from authbridge.admin.users import RefreshTokenFamily, UserAdmin, UserRow, user_filter
 from authbridge.storage.models import BrowserSession, Identity
 from authbridge.storage.user_admin import session_handle
 from authbridge.web.api.auth import Caller, Permission
+from authbridge.web.api.camel import ApiModel, RequestModel
 from authbridge.web.api.openapi import problems
 from authbridge.web.api.preconditions import etag, if_match
 from authbridge.web.dependencies import services_of
@@ -39,10 +39,6 @@ router = APIRouter(prefix="/api/v1/users", tags=["users"])
 UserId = Annotated[str, Path(max_length=64, description="The user's id.")]
 Read = Annotated[Caller, Permission("users.read")]
 Write = Annotated[Caller, Permission("users.write")]
-
-
-class ApiModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
 class UserOut(ApiModel):
@@ -82,9 +78,7 @@ class UserList(ApiModel):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
 
 
-class UserCreate(ApiModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
-
+class UserCreate(RequestModel):
     email: str = Field(max_length=320, description="Also the username.")
     password: str = Field(max_length=1024, description="Checked as at sign-up; never echoed.")
     display_name: str | None = Field(default=None, max_length=256)
@@ -93,10 +87,8 @@ class UserCreate(ApiModel):
     )
 
 
-class UserPatch(ApiModel):
+class UserPatch(RequestModel):
     """RFC 7396: members present are changed; `displayName: null` removes the name."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
     display_name: str | None = Field(default=None, max_length=256)
     email: str | None = Field(default=None, max_length=320, description="Local accounts only.")
