@@ -1,0 +1,159 @@
+"""Attacks on the admin API, invitations, password reset, account page and branding.
+
+Each test tries an attack and FAILS if it works. A "helpdesk" role holds users.* and
+teams.* but not roles.write: it must not be able to hand itself (or anyone) the admin role
+by a side door.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from authbridge.config.model import RoleSettings
+from authbridge.web.app import create_app
+from tests.conftest import make_settings, started_clients
+from tests.web.api.conftest import Api, assert_problem
+
+HELPDESK = ["users.read", "users.write", "teams.read", "teams.write"]
+
+
+@pytest.fixture
+def api(sqlite_url: str) -> Iterator[Api]:
+    settings = make_settings(sqlite_url)
+    settings = settings.model_copy(
+        update={"roles": {"helpdesk": RoleSettings(permissions=HELPDESK)}}
+    )
+    with started_clients() as start:
+        yield Api(start(create_app(settings), raise_server_exceptions=False))
+
+
+def _is_admin(api: Api, user_id: str) -> bool:
+    return api.ready.bindings.allows(user_id, "roles.write")
+
+
+# -- privilege escalation -----------------------------------------------------------------
+
+
+def test_users_write_cannot_create_an_admin_user(api: Api) -> None:
+    r = api.post(
+        "/api/v1/users",
+        role="helpdesk",
+        json={
+            "email": "mallory2@example.com",
+            "password": "correct horse battery 9",
+            "role": "admin",
+        },
+    )
+    assert_problem(r, 403)
+    assert api.ready.storage.users.by_username("mallory2@example.com") is None
+
+
+def test_users_write_can_still_create_a_plain_user(api: Api) -> None:
+    r = api.post(
+        "/api/v1/users",
+        role="helpdesk",
+        json={"email": "plain@example.com", "password": "correct horse battery 9"},
+    )
+    assert r.status_code == 201, r.text
+    assert not _is_admin(api, r.json()["id"])
+
+
+def test_users_write_cannot_invite_with_admin_binding(api: Api) -> None:
+    r = api.post(
+        "/api/v1/invitations",
+        role="helpdesk",
+        json={"email": "mallory@example.com", "roleBindings": [{"role": "admin"}]},
+    )
+    assert_problem(r, 403)
+
+
+def test_users_write_cannot_invite_into_admin_team(api: Api) -> None:
+    team = api.post("/api/v1/teams", json={"name": "admins"}).json()
+    api.ready.bindings.grant("admin", team_id=team["id"], origin="test")
+    r = api.post(
+        "/api/v1/invitations",
+        role="helpdesk",
+        json={"email": "mallory3@example.com", "teams": [team["name"]]},
+    )
+    assert_problem(r, 403)
+
+
+def test_teams_write_cannot_join_a_team_bound_to_admin(api: Api) -> None:
+    team = api.post("/api/v1/teams", json={"name": "root"}).json()
+    api.ready.bindings.grant("admin", team_id=team["id"], origin="test")
+    me = api.user("helpdesk")
+    token = api.token_of(me)
+    r = api.client.put(
+        f"/api/v1/teams/{team['id']}/members/{me}",
+        headers={"authorization": f"Bearer {token}"},
+    )
+    assert_problem(r, 403)
+    assert not _is_admin(api, me)
+
+
+@pytest.mark.parametrize("role", ["viewer", "editor", "helpdesk"])
+def test_non_admin_cannot_bind_admin_to_self(api: Api, role: str) -> None:
+    me = api.user(role)
+    token = api.token_of(me)
+    r = api.client.post(
+        "/api/v1/bindings",
+        headers={"authorization": f"Bearer {token}"},
+        json={"role": "admin", "userId": me},
+    )
+    assert r.status_code in (403, 422), r.text
+    assert not _is_admin(api, me)
+
+
+def test_revoked_binding_takes_effect_before_token_expiry(api: Api) -> None:
+    me = api.user("admin")
+    token = api.token_of(me)
+    headers = {"authorization": f"Bearer {token}"}
+    assert api.client.get("/api/v1/users", headers=headers).status_code == 200
+    api.ready.bindings.revoke("admin", user_id=me)
+    assert api.client.get("/api/v1/users", headers=headers).status_code == 403
+
+
+def test_disabled_user_token_refused(api: Api) -> None:
+    me = api.user("admin")
+    token = api.token_of(me)
+    other = api.token("admin")
+    r = api.client.post(f"/api/v1/users/{me}/disable", headers={"authorization": f"Bearer {other}"})
+    if r.status_code == 404:
+        pytest.skip("no disable route")
+    r = api.client.get("/api/v1/users", headers={"authorization": f"Bearer {token}"})
+    assert r.status_code == 401, r.text
+
+
+# -- problem documents on malformed input -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "cursor", ["!!!", "x" * 512, "eyJ9", "AAAA", "\u00e9", "e30", "W10", "bnVsbA"]
+)
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/users",
+        "/api/v1/teams",
+        "/api/v1/invitations",
+        "/api/v1/audit/events",
+        "/api/v1/clients",
+        "/api/v1/bindings",
+    ],
+)
+def test_tampered_cursor_is_a_400_not_a_500(api: Api, path: str, cursor: str) -> None:
+    r = api.get(path, params={"cursor": cursor})
+    assert r.status_code in (400, 404), r.text
+
+
+def test_deep_json_is_refused_cleanly(api: Api) -> None:
+    body = "[" * 100000 + "]" * 100000
+    r = api.post("/api/v1/teams", content=body, headers={"content-type": "application/json"})
+    assert r.status_code in (400, 413, 422), r.text
+
+
+def test_nul_in_names_is_refused_or_stored_cleanly(api: Api) -> None:
+    r = api.post("/api/v1/teams", json={"name": "ev\u0000il"})
+    assert r.status_code in (201, 400, 422), r.text
