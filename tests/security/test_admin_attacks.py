@@ -7,6 +7,7 @@ by a side door.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 
 import pytest
@@ -17,13 +18,19 @@ from tests.conftest import make_settings, started_clients
 from tests.web.api.conftest import Api, assert_problem
 
 HELPDESK = ["users.read", "users.write", "teams.read", "teams.write"]
+INTEGRATOR = ["clients.read", "clients.write"]
 
 
 @pytest.fixture
 def api(sqlite_url: str) -> Iterator[Api]:
     settings = make_settings(sqlite_url)
     settings = settings.model_copy(
-        update={"roles": {"helpdesk": RoleSettings(permissions=HELPDESK)}}
+        update={
+            "roles": {
+                "helpdesk": RoleSettings(permissions=HELPDESK),
+                "integrator": RoleSettings(permissions=INTEGRATOR),
+            }
+        }
     )
     with started_clients() as start:
         yield Api(start(create_app(settings), raise_server_exceptions=False))
@@ -124,6 +131,50 @@ def test_disabled_user_token_refused(api: Api) -> None:
         pytest.skip("no disable route")
     r = api.client.get("/api/v1/users", headers={"authorization": f"Bearer {token}"})
     assert r.status_code == 401, r.text
+
+
+def _client_credentials(api: Api, client_id: str, secret: str) -> str | None:
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    r = api.client.post(
+        "/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        headers={"authorization": f"Basic {basic}"},
+    )
+    return r.json().get("access_token") if r.status_code == 200 else None
+
+
+def test_clients_write_cannot_create_an_admin_service_account(api: Api) -> None:
+    r = api.post("/api/v1/service-accounts", role="integrator", json={"name": "x", "role": "admin"})
+    assert_problem(r, 403)
+
+
+def test_clients_write_cannot_issue_an_admin_robot(api: Api) -> None:
+    r = api.post("/api/v1/robots", role="integrator", json={"name": "bot", "role": "admin"})
+    assert_problem(r, 403)
+
+
+def test_clients_write_cannot_take_over_an_admin_service_account(api: Api) -> None:
+    created = api.post("/api/v1/service-accounts", json={"name": "ops", "role": "admin"})
+    assert created.status_code == 201, created.text
+    client_id = created.json()["clientId"]
+    r = api.post(f"/api/v1/clients/{client_id}/secret", role="integrator", json={})
+    assert_problem(r, 403)
+    # a viewer service account's secret the integrator may still rotate
+    plain = api.post("/api/v1/service-accounts", json={"name": "etl", "role": "viewer"})
+    rotated = api.post(f"/api/v1/clients/{plain.json()['clientId']}/secret", role="integrator")
+    assert rotated.status_code == 200, rotated.text
+
+
+def test_service_account_token_cannot_use_admin_routes_beyond_its_role(api: Api) -> None:
+    created = api.post("/api/v1/service-accounts", json={"name": "ro", "role": "viewer"}).json()
+    token = _client_credentials(api, created["clientId"], created["clientSecret"])
+    assert token
+    headers = {"authorization": f"Bearer {token}"}
+    assert_problem(api.client.get("/api/v1/users", headers=headers), 403)
+    assert_problem(
+        api.client.post("/api/v1/bindings", headers=headers, json={"role": "admin", "userId": "x"}),
+        403,
+    )
 
 
 # -- problem documents on malformed input -------------------------------------------------

@@ -18,7 +18,7 @@ from authbridge.admin.paging import PageRequest
 from authbridge.admin.users import RefreshTokenFamily, UserAdmin, UserRow, user_filter
 from authbridge.storage.models import BrowserSession, Identity
 from authbridge.storage.user_admin import session_handle
-from authbridge.web.api.auth import Caller, Permission, demand
+from authbridge.web.api.auth import BASE_ROLE, Caller, Permission, demand_roles
 from authbridge.web.api.openapi import problems
 from authbridge.web.api.preconditions import etag, if_match
 from authbridge.web.dependencies import services_of
@@ -251,8 +251,7 @@ def list_users(
     },
 )
 def create_user(body: UserCreate, request: Request, response: Response, caller: Write) -> UserOut:
-    if body.role not in (None, "viewer"):  # viewer is what every new user gets anyway
-        demand(request, caller, "roles.write", "giving a new user a role")
+    demand_roles(request, caller, [body.role or BASE_ROLE], "giving a new user a role")
     row = _users(request).create(
         caller.actor,
         email=body.email,
