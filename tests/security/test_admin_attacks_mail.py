@@ -4,7 +4,6 @@ forged client address or a log line broken by an actor's name."""
 
 from __future__ import annotations
 
-import json
 from email import message_from_bytes
 from email.policy import default
 
@@ -14,7 +13,8 @@ from pydantic import ValidationError
 from authbridge.config.branding import BrandingSettings
 from authbridge.config.model import SmtpSettings
 from authbridge.directory.mail import Mail, Mailer
-from tests.web.api.conftest import Api, api  # noqa: F401 - the fixture
+from tests.web.api.conftest import Api
+from tests.web.api.conftest import api as _api  # noqa: F401 - the `api` fixture
 
 
 def _mailer() -> Mailer:
