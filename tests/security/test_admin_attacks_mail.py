@@ -4,6 +4,7 @@ forged client address or a log line broken by an actor's name."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from email import message_from_bytes
 from email.policy import default
 
@@ -13,8 +14,15 @@ from pydantic import ValidationError
 from authbridge.config.branding import BrandingSettings
 from authbridge.config.model import SmtpSettings
 from authbridge.directory.mail import Mail, Mailer
+from authbridge.web.app import create_app
+from tests.conftest import make_settings, started_clients
 from tests.web.api.conftest import Api
-from tests.web.api.conftest import api as _api  # noqa: F401 - the `api` fixture
+
+
+@pytest.fixture
+def api(sqlite_url: str) -> Iterator[Api]:
+    with started_clients() as start:
+        yield Api(start(create_app(make_settings(sqlite_url))))
 
 
 def _mailer() -> Mailer:
