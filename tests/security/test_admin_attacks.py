@@ -8,10 +8,12 @@ by a side door.
 from __future__ import annotations
 
 import base64
+import threading
 from collections.abc import Iterator
 
 import pytest
 
+from authbridge.audit.events import Actor
 from authbridge.config.model import RoleSettings
 from authbridge.web.app import create_app
 from tests.conftest import make_settings, started_clients
@@ -208,3 +210,77 @@ def test_deep_json_is_refused_cleanly(api: Api) -> None:
 def test_nul_in_names_is_refused_or_stored_cleanly(api: Api) -> None:
     r = api.post("/api/v1/teams", json={"name": "ev\u0000il"})
     assert r.status_code in (201, 400, 422), r.text
+
+
+def test_deleted_user_token_refused(api: Api) -> None:
+    me = api.user("admin")
+    token = api.token_of(me)
+    assert api.delete(f"/api/v1/users/{me}").status_code == 204
+    r = api.client.get("/api/v1/users", headers={"authorization": f"Bearer {token}"})
+    assert r.status_code == 401, r.text
+
+
+def test_admin_cannot_disable_or_delete_themself(api: Api) -> None:
+    me = api.user("admin")
+    headers = {"authorization": f"Bearer {api.token_of(me)}"}
+    assert api.client.post(f"/api/v1/users/{me}/disable", headers=headers).status_code == 403
+    assert api.client.delete(f"/api/v1/users/{me}", headers=headers).status_code == 403
+    assert api.ready.storage.users.get(me).active  # type: ignore[union-attr]
+
+
+def test_team_membership_removal_drops_admin_at_once(api: Api) -> None:
+    team = api.post("/api/v1/teams", json={"name": "ops"}).json()
+    api.ready.bindings.grant("admin", team_id=team["id"], origin="test")
+    me = api.user("viewer")
+    assert api.put(f"/api/v1/teams/{team['id']}/members/{me}").status_code == 201
+    headers = {"authorization": f"Bearer {api.token_of(me)}"}
+    assert api.client.get("/api/v1/users", headers=headers).status_code == 200
+    assert api.delete(f"/api/v1/teams/{team['id']}/members/{me}").status_code == 200
+    assert api.client.get("/api/v1/users", headers=headers).status_code == 403
+
+
+def _invite(api: Api, email: str) -> tuple[str, str]:
+    r = api.post("/api/v1/invitations", json={"email": email, "roleBindings": [{"role": "editor"}]})
+    assert r.status_code == 201, r.text
+    return r.json()["id"], r.json()["link"].rpartition("/invite/")[2]
+
+
+def test_invitation_link_used_once_even_when_raced(api: Api) -> None:
+    _, token = _invite(api, "race@example.com")
+    invitations = api.ready.invitations
+    results: list[object] = []
+
+    def accept() -> None:
+        try:
+            results.append(
+                invitations.accept_local(
+                    token,
+                    password="correct horse battery 9",
+                    name=None,
+                    actor=Actor(kind="anonymous"),
+                )
+            )
+        except Exception as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=accept) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    users = [r for r in results if not isinstance(r, Exception)]
+    assert len(users) == 1, results
+    assert invitations.peek(token) is None
+
+
+def test_resent_or_revoked_invitation_links_stop_working(api: Api) -> None:
+    invitation_id, old = _invite(api, "resend@example.com")
+    assert api.client.get(f"/invite/{old}").status_code == 200
+    resent = api.post(f"/api/v1/invitations/{invitation_id}/resend")
+    assert resent.status_code == 200, resent.text
+    new = resent.json()["link"].rpartition("/invite/")[2]
+    assert api.client.get(f"/invite/{old}").status_code == 404
+    assert api.client.get(f"/invite/{new}").status_code == 200
+    assert api.delete(f"/api/v1/invitations/{invitation_id}").status_code == 204
+    assert api.client.get(f"/invite/{new}").status_code == 404
+    assert api.client.get("/invite/" + "A" * 43).status_code == 404  # a guess
