@@ -105,3 +105,29 @@ def test_an_actor_name_cannot_forge_a_second_log_line(
     out = capsys.readouterr().out
     assert '{"type":"forged' not in [line[:16] for line in out.splitlines()]
     assert not any(line.startswith('{"forged"') for line in out.splitlines())
+
+
+def test_no_secret_reaches_the_audit_log_the_logs_or_the_openapi_document(
+    api: Api, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secrets: list[str] = []
+    r = api.post("/api/v1/service-accounts", json={"name": "leak", "role": "viewer"})
+    secrets.append(r.json()["clientSecret"])
+    r = api.post(f"/api/v1/clients/{r.json()['clientId']}/secret", json={})
+    secrets.append(r.json()["clientSecret"])
+    r = api.post("/api/v1/robots", json={"name": "leakbot"})
+    secrets.append(r.json()["token"])
+    r = api.post("/api/v1/scim/sources/microsoft/credentials", json={})
+    assert r.status_code == 201, r.text
+    secrets.append(r.json()["token"])
+    r = api.post("/api/v1/invitations", json={"email": "leak@example.com"})
+    secrets.append(r.json()["link"].rpartition("/")[2])
+    secrets.append(api.token("admin"))
+    assert api.ready.audit.flush()  # type: ignore[attr-defined]
+    events = api.get("/api/v1/audit/events", params={"limit": 200}).text
+    spec = api.client.get("/api/v1/openapi.json").text + api.client.get("/openapi.json").text
+    logs = capsys.readouterr()
+    for secret in secrets:
+        assert secret and secret not in events
+        assert secret not in spec
+        assert secret not in logs.out and secret not in logs.err
