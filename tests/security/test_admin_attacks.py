@@ -284,3 +284,33 @@ def test_resent_or_revoked_invitation_links_stop_working(api: Api) -> None:
     assert api.delete(f"/api/v1/invitations/{invitation_id}").status_code == 204
     assert api.client.get(f"/invite/{new}").status_code == 404
     assert api.client.get("/invite/" + "A" * 43).status_code == 404  # a guess
+
+
+def _local_user(api: Api, email: str, role: str | None) -> str:
+    body = {"email": email, "password": "correct horse battery 9", "role": role}
+    created = api.post("/api/v1/users", json=body)
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
+def test_users_write_cannot_redirect_an_admins_email_to_take_over_by_reset(api: Api) -> None:
+    victim = _local_user(api, "boss@example.com", "admin")
+    got = api.get(f"/api/v1/users/{victim}", role="helpdesk")
+    r = api.patch(
+        f"/api/v1/users/{victim}",
+        role="helpdesk",
+        json={"email": "mallory@evil.example"},
+        headers={"if-match": got.headers["etag"]},
+    )
+    assert_problem(r, 403)
+    assert api.ready.storage.users.by_username("mallory@evil.example") is None
+    # a viewer's email the helpdesk may still correct
+    plain = _local_user(api, "typo@example.com", None)
+    got = api.get(f"/api/v1/users/{plain}", role="helpdesk")
+    r = api.patch(
+        f"/api/v1/users/{plain}",
+        role="helpdesk",
+        json={"email": "fixed@example.com"},
+        headers={"if-match": got.headers["etag"]},
+    )
+    assert r.status_code == 200, r.text

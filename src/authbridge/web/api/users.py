@@ -283,7 +283,15 @@ def get_user(user_id: UserId, request: Request, response: Response, _caller: Rea
 def update_user(
     user_id: UserId, body: UserPatch, request: Request, response: Response, caller: Write
 ) -> UserOut:
-    row = _users(request).update(caller.actor, user_id, body.members(), if_match(request))
+    changes = body.members()
+    if "email" in changes:
+        # The email is where password-reset links go (and, for a local account, the
+        # username): moving it is taking the account, so the caller must be able to grant
+        # what the account holds.
+        held = services_of(request).ready().bindings.effective_roles(user_id)
+        roles = held.system.union(*held.scoped.values())
+        demand_roles(request, caller, roles, "changing the email of a user with a role")
+    row = _users(request).update(caller.actor, user_id, changes, if_match(request))
     return _one(row, response)
 
 
