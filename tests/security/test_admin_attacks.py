@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from authbridge.audit.events import Actor
-from authbridge.config.model import RoleSettings
+from authbridge.config.model import RoleSettings, ScimTeamRoleRule
 from authbridge.web.app import create_app
 from tests.conftest import make_settings, started_clients
 from tests.web.api.conftest import Api, assert_problem
@@ -314,3 +314,29 @@ def test_users_write_cannot_redirect_an_admins_email_to_take_over_by_reset(api: 
         headers={"if-match": got.headers["etag"]},
     )
     assert r.status_code == 200, r.text
+
+
+def test_teams_write_cannot_rename_its_team_into_a_role_template(sqlite_url: str) -> None:
+    settings = make_settings(sqlite_url)
+    rule = ScimTeamRoleRule(match="platform-admins*", roles=["admin"])
+    settings = settings.model_copy(
+        update={
+            "roles": {"helpdesk": RoleSettings(permissions=HELPDESK)},
+            "scim": settings.scim.model_copy(update={"team_roles": [rule]}),
+        }
+    )
+    with started_clients() as start:
+        api = Api(start(create_app(settings), raise_server_exceptions=False))
+        me = api.user("helpdesk")
+        headers = {"authorization": f"Bearer {api.token_of(me)}"}
+        team = api.client.post("/api/v1/teams", headers=headers, json={"name": "mine"}).json()
+        added = api.client.put(f"/api/v1/teams/{team['id']}/members/{me}", headers=headers)
+        assert added.status_code == 201, added.text
+        got = api.client.get(f"/api/v1/teams/{team['id']}", headers=headers)
+        r = api.client.patch(
+            f"/api/v1/teams/{team['id']}",
+            headers={**headers, "if-match": got.headers["etag"]},
+            json={"name": "platform-admins-mine"},
+        )
+        assert_problem(r, 403)
+        assert not _is_admin(api, me)

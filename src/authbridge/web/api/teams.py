@@ -162,6 +162,8 @@ async def update_team(
         changes["name"] = body.name
     if "description" in body.model_fields_set:
         changes["description"] = body.description
+    if body.name is not None:
+        await run_in_threadpool(_may_rename, request, caller, team_id, body.name)
     team = await run_in_threadpool(
         lambda: _teams(request).update(
             team_id, if_match=if_match(request), actor=caller.actor, **changes
@@ -214,6 +216,14 @@ def _may_join(request: Request, caller: Caller, team_id: str) -> None:
             "roles.write",
             f"adding a member to team {team.name!r}, which gives roles,",
         )
+
+
+def _may_rename(request: Request, caller: Caller, team_id: str, name: str) -> None:
+    """A name a role template matches gives the team's members its roles: roles.write too."""
+    ready = services_of(request).ready()
+    team = ready.storage.teams.get(team_id)
+    if team is not None and ready.bindings.team_confers_roles(team.id, name, team.managed_by):
+        demand(request, caller, "roles.write", f"naming a team {name!r}, which gives roles,")
 
 
 @router.put(
