@@ -340,3 +340,16 @@ def test_teams_write_cannot_rename_its_team_into_a_role_template(sqlite_url: str
         )
         assert_problem(r, 403)
         assert not _is_admin(api, me)
+
+
+def test_a_registered_client_cannot_grant_itself_client_credentials_admin(api: Api) -> None:
+    body = {"clientId": "sneaky", "grantTypes": ["client_credentials"], "redirectUris": []}
+    created = api.post("/api/v1/clients", role="integrator", json=body)
+    if created.status_code != 201:
+        assert created.status_code in (400, 403, 422), created.text
+        return
+    token = _client_credentials(api, "sneaky", created.json()["clientSecret"])
+    if token is None:
+        return
+    r = api.client.get("/api/v1/users", headers={"authorization": f"Bearer {token}"})
+    assert r.status_code in (401, 403), r.text
