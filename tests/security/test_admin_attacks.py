@@ -7,7 +7,6 @@ by a side door.
 
 from __future__ import annotations
 
-import base64
 import threading
 from collections.abc import Iterator
 
@@ -18,6 +17,7 @@ from authbridge.config.model import RoleSettings, ScimTeamRoleRule
 from authbridge.web.app import create_app
 from tests.conftest import make_settings, started_clients
 from tests.web.api.conftest import Api, assert_problem
+from tests.web.api.test_service_accounts import _token as _client_credentials
 
 HELPDESK = ["users.read", "users.write", "teams.read", "teams.write"]
 INTEGRATOR = ["clients.read", "clients.write"]
@@ -133,16 +133,6 @@ def test_disabled_user_token_refused(api: Api) -> None:
         pytest.skip("no disable route")
     r = api.client.get("/api/v1/users", headers={"authorization": f"Bearer {token}"})
     assert r.status_code == 401, r.text
-
-
-def _client_credentials(api: Api, client_id: str, secret: str) -> str | None:
-    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-    r = api.client.post(
-        "/oauth2/token",
-        data={"grant_type": "client_credentials"},
-        headers={"authorization": f"Basic {basic}"},
-    )
-    return r.json().get("access_token") if r.status_code == 200 else None
 
 
 def test_clients_write_cannot_create_an_admin_service_account(api: Api) -> None:
