@@ -131,3 +131,30 @@ def test_no_secret_reaches_the_audit_log_the_logs_or_the_openapi_document(
         assert secret and secret not in events
         assert secret not in spec
         assert secret not in logs.out and secret not in logs.err
+
+
+def test_every_write_leaves_an_audit_event(api: Api) -> None:
+    def count() -> int:
+        assert api.ready.audit.flush()  # type: ignore[attr-defined]
+        return len(api.get("/api/v1/audit/events", params={"limit": 200}).json()["items"])
+
+    user = api.user("viewer")
+    team = api.post("/api/v1/teams", json={"name": "audited"}).json()
+    sa = api.post("/api/v1/service-accounts", json={"name": "aud", "role": "viewer"}).json()
+    inv = api.post("/api/v1/invitations", json={"email": "aud@example.com"}).json()
+    writes = [
+        ("PUT", f"/api/v1/teams/{team['id']}/members/{user}", None),
+        ("DELETE", f"/api/v1/teams/{team['id']}/members/{user}", None),
+        ("POST", "/api/v1/bindings", {"role": "editor", "user": user}),
+        ("POST", f"/api/v1/clients/{sa['clientId']}/secret", {}),
+        ("POST", f"/api/v1/invitations/{inv['id']}/resend", None),
+        ("DELETE", f"/api/v1/invitations/{inv['id']}", None),
+        ("POST", f"/api/v1/users/{user}/disable", None),
+        ("POST", f"/api/v1/users/{user}/revoke", None),
+        ("DELETE", f"/api/v1/users/{user}", None),
+    ]
+    for method, path, body in writes:
+        before = count()
+        r = api.request(method, path, json=body)
+        assert r.status_code < 300, (method, path, r.text)
+        assert count() > before, (method, path)
