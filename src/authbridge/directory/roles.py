@@ -317,6 +317,12 @@ class RoleBindings:
             refs.append(TeamRef(team_id or "", name, managed_by=managed_by))
         return self.resolver.effective(Grants(tuple(dict.fromkeys(pairs)), tuple(refs)))
 
+    def team_confers_roles(self, team_id: str | None, name: str, managed_by: str) -> bool:
+        """Whether membership of the team gives any role (its bindings or a template): adding
+        someone to it is then a role grant, not only a membership change."""
+        planned = self.planned_roles(None, [(team_id, name, managed_by)])
+        return bool(planned.system or any(planned.scoped.values()))
+
     def allows(self, user_id: str, permission: str, scope: str = SYSTEM_SCOPE) -> bool:
         """Whether the user holds a role with `permission` at `scope` (or at system scope)."""
         held = self.effective_roles(user_id).at(scope)

@@ -204,7 +204,8 @@ class RoleBindingStore:
         instead when it is the last way any active user holds its role at its scope
         (directly or through a team). The role's bindings are locked first (PostgreSQL), so
         two concurrent removals cannot each leave the other's as the last one and both
-        succeed."""
+        succeed; the remaining holder's user row is locked, so a concurrent disable of
+        that user cannot either."""
         with self._db.session() as session:
             found = _fetch(session, binding_id)
             if found is None:
@@ -221,10 +222,16 @@ class RoleBindingStore:
                     .join(RoleBinding, RoleBinding.team_id == TeamMember.team_id)
                     .where(*same, others)
                 )
+                # The holder relied on is locked too: a concurrent disable of that user
+                # (which locks the user rows, not the bindings) waits, and this read then
+                # sees it inactive (PostgreSQL re-checks a locked row's WHERE), rather than
+                # both writes succeeding and leaving no active holder.
                 holder = session.scalar(
                     select(User.id)
                     .where(User.active.is_(True), or_(User.id.in_(direct), User.id.in_(teams)))
+                    .order_by(User.id)
                     .limit(1)
+                    .with_for_update()
                 )
                 if holder is None:
                     raise LastHolder(f"no active user would hold {found.role} at {found.scope}")

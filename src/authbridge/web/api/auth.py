@@ -13,7 +13,7 @@ honoured the session cookie would let any site that a signed-in admin visits sen
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +26,7 @@ from authbridge.web.api.problems import ApiProblem
 from authbridge.web.dependencies import services_of
 from authbridge.web.security import client_address
 
-__all__ = ["Caller", "Permission", "authenticated", "require"]
+__all__ = ["Caller", "Permission", "authenticated", "demand", "demand_roles", "require"]
 
 PRINCIPAL_KINDS: dict[str, ActorKind] = {"service": "service_account", "robot": "robot"}
 MAX_TOKEN_CHARS = 16384
@@ -107,6 +107,32 @@ def require(permission: str) -> Callable[[Request], Awaitable[Caller]]:
 
     dependency.__name__ = f"require_{permission.replace('.', '_')}"
     return dependency
+
+
+def demand(request: Request, caller: Caller, permission: str, why: str) -> None:
+    """A second permission an act needs beyond its route's: a 403 problem if the caller lacks
+    it. Granting a role (directly, by an invitation, a new user's role or a team whose
+    membership carries roles) needs roles.write, else users.write or teams.write would be
+    a way to make oneself an administrator. Blocking: call it from a thread."""
+    if not services_of(request).ready().bindings.allows(caller.user_id, permission):
+        raise ApiProblem(
+            403,
+            "forbidden",
+            "Forbidden",
+            f"{why} needs the {permission} permission",
+            challenge_error="insufficient_scope",
+        )
+
+
+# What every new user gets anyway (and the default of a new service account or robot).
+BASE_ROLE = "viewer"
+
+
+def demand_roles(request: Request, caller: Caller, roles: Iterable[str], why: str) -> None:
+    """roles.write, if `roles` (given, or held by a principal whose credentials the act hands
+    out) go beyond the base role."""
+    if set(roles) - {BASE_ROLE}:
+        demand(request, caller, "roles.write", why)
 
 
 def Permission(permission: str) -> Any:  # noqa: N802 - reads as a type in signatures

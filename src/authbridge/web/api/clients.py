@@ -23,7 +23,7 @@ from authbridge.admin.clients import (
 from authbridge.admin.paging import MAX_LIMIT, PageRequest
 from authbridge.provider.clients import Client
 from authbridge.provider.service import MAX_PREVIOUS_SECRET_SECONDS
-from authbridge.web.api.auth import Caller, Permission
+from authbridge.web.api.auth import Caller, Permission, demand_roles
 from authbridge.web.api.camel import ApiModel, RequestModel
 from authbridge.web.api.openapi import problems
 from authbridge.web.api.preconditions import etag, if_match
@@ -277,6 +277,13 @@ async def rotate_client_secret(
     body: Annotated[SecretRotation | None, Body()] = None,
 ) -> SecretRotated:
     expires_in = (body or SecretRotation()).previous_secret_expires_in
+    ready = services_of(request).ready()
+    client = ready.provider.store.client(client_id)
+    if client is not None and client.service_user_id:
+        # A service account's new secret is its roles: handing it out is granting them.
+        held = ready.bindings.effective_roles(client.service_user_id)
+        roles = held.system.union(*held.scoped.values())
+        demand_roles(request, caller, roles, "a new secret for a service account with a role")
     rotated = (
         services_of(request)
         .ready()

@@ -15,7 +15,8 @@ from starlette.responses import Response
 from authbridge.admin.invitations import InvitationView
 from authbridge.admin.paging import MAX_LIMIT, PageRequest
 from authbridge.directory.invitations import MAX_BINDINGS, MAX_TEAMS, Grant
-from authbridge.web.api.auth import Caller, Permission
+from authbridge.storage.teams import LOCAL
+from authbridge.web.api.auth import Caller, Permission, demand
 from authbridge.web.api.camel import ApiModel, RequestModel
 from authbridge.web.api.openapi import problems
 from authbridge.web.dependencies import services_of
@@ -118,7 +119,20 @@ def create_invitation(
     response: Response,
     caller: Annotated[Caller, Permission("users.write")],
 ) -> InvitationOut:
-    admin = services_of(request).ready().admin
+    ready = services_of(request).ready()
+    if body.role_bindings:
+        demand(request, caller, "roles.write", "an invitation with role bindings")
+    for name in body.teams:
+        row = ready.storage.teams.find(ready.membership.ref(LOCAL, name.strip()))
+        team = (row.id, row.name, row.managed_by) if row else (None, name.strip(), LOCAL)
+        if ready.bindings.team_confers_roles(*team):
+            demand(
+                request,
+                caller,
+                "roles.write",
+                f"an invitation into team {name!r}, which gives roles,",
+            )
+    admin = ready.admin
     view = admin.invitations.create(
         caller.actor,
         body.email,

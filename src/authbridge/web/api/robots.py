@@ -15,7 +15,7 @@ from authbridge.admin.paging import PageRequest
 from authbridge.admin.robots import MAX_ROBOT_LIFETIME, robot_state
 from authbridge.clock import utcnow
 from authbridge.storage.provider_store import RobotTokenRow
-from authbridge.web.api.auth import Caller, Permission
+from authbridge.web.api.auth import Caller, Permission, demand_roles
 from authbridge.web.api.camel import ApiModel, RequestModel
 from authbridge.web.api.clients import TEXT, Cursor, Limit
 from authbridge.web.api.openapi import problems
@@ -91,6 +91,7 @@ async def issue_robot(
     response: Response,
     caller: Annotated[Caller, Permission("clients.write")],
 ) -> RobotIssued:
+    demand_roles(request, caller, [body.role], "a robot token with a role")
     issued = (
         services_of(request)
         .ready()

@@ -13,7 +13,7 @@ from starlette.requests import Request
 
 from authbridge.admin.paging import PageRequest
 from authbridge.admin.service_accounts import ServiceAccount
-from authbridge.web.api.auth import Caller, Permission
+from authbridge.web.api.auth import Caller, Permission, demand_roles
 from authbridge.web.api.camel import ApiModel, RequestModel
 from authbridge.web.api.clients import Cursor, Limit
 from authbridge.web.api.openapi import problems
@@ -88,6 +88,7 @@ async def create_service_account(
     response: Response,
     caller: Annotated[Caller, Permission("clients.write")],
 ) -> ServiceAccountCreated:
+    demand_roles(request, caller, [body.role], "a service account with a role")
     created = (
         services_of(request)
         .ready()

@@ -14,7 +14,7 @@ from authbridge.admin.paging import PageRequest
 from authbridge.admin.teams import MAX_DESCRIPTION, TeamAdmin
 from authbridge.directory.membership import MAX_TEAM_NAME
 from authbridge.storage.team_admin import MemberRow, TeamInfo
-from authbridge.web.api.auth import Caller, Permission
+from authbridge.web.api.auth import Caller, Permission, demand
 from authbridge.web.api.camel import ApiModel, RequestModel
 from authbridge.web.api.openapi import problems
 from authbridge.web.api.preconditions import etag, if_match
@@ -162,6 +162,8 @@ async def update_team(
         changes["name"] = body.name
     if "description" in body.model_fields_set:
         changes["description"] = body.description
+    if body.name is not None:
+        await run_in_threadpool(_may_rename, request, caller, team_id, body.name)
     team = await run_in_threadpool(
         lambda: _teams(request).update(
             team_id, if_match=if_match(request), actor=caller.actor, **changes
@@ -203,6 +205,27 @@ async def list_members(
     return MemberList(items=[MemberOut.of(m) for m in found.items], next_cursor=found.next_cursor)
 
 
+def _may_join(request: Request, caller: Caller, team_id: str) -> None:
+    """Adding a member to a team that gives roles grants those roles: roles.write too."""
+    ready = services_of(request).ready()
+    team = ready.storage.teams.get(team_id)
+    if team is not None and ready.bindings.team_confers_roles(team.id, team.name, team.managed_by):
+        demand(
+            request,
+            caller,
+            "roles.write",
+            f"adding a member to team {team.name!r}, which gives roles,",
+        )
+
+
+def _may_rename(request: Request, caller: Caller, team_id: str, name: str) -> None:
+    """A name a role template matches gives the team's members its roles: roles.write too."""
+    ready = services_of(request).ready()
+    team = ready.storage.teams.get(team_id)
+    if team is not None and ready.bindings.team_confers_roles(team.id, name, team.managed_by):
+        demand(request, caller, "roles.write", f"naming a team {name!r}, which gives roles,")
+
+
 @router.put(
     "/{team_id}/members/{user_id}",
     operation_id="addTeamMember",
@@ -219,6 +242,7 @@ async def add_member(
     response: Response,
     caller: Annotated[Caller, Permission("teams.write")],
 ) -> MemberOut:
+    await run_in_threadpool(_may_join, request, caller, team_id)
     member, added = await run_in_threadpool(
         _teams(request).add_member, team_id, user_id, actor=caller.actor
     )

@@ -17,7 +17,7 @@ from authbridge.admin.paging import PageRequest
 from authbridge.admin.users import RefreshTokenFamily, UserAdmin, UserRow, user_filter
 from authbridge.storage.models import BrowserSession, Identity
 from authbridge.storage.user_admin import session_handle
-from authbridge.web.api.auth import Caller, Permission
+from authbridge.web.api.auth import BASE_ROLE, Caller, Permission, demand_roles
 from authbridge.web.api.camel import ApiModel, RequestModel
 from authbridge.web.api.openapi import problems
 from authbridge.web.api.preconditions import etag, if_match
@@ -243,6 +243,7 @@ def list_users(
     },
 )
 def create_user(body: UserCreate, request: Request, response: Response, caller: Write) -> UserOut:
+    demand_roles(request, caller, [body.role or BASE_ROLE], "giving a new user a role")
     row = _users(request).create(
         caller.actor,
         email=body.email,
@@ -274,7 +275,15 @@ def get_user(user_id: UserId, request: Request, response: Response, _caller: Rea
 def update_user(
     user_id: UserId, body: UserPatch, request: Request, response: Response, caller: Write
 ) -> UserOut:
-    row = _users(request).update(caller.actor, user_id, body.members(), if_match(request))
+    changes = body.members()
+    if "email" in changes:
+        # The email is where password-reset links go (and, for a local account, the
+        # username): moving it is taking the account, so the caller must be able to grant
+        # what the account holds.
+        held = services_of(request).ready().bindings.effective_roles(user_id)
+        roles = held.system.union(*held.scoped.values())
+        demand_roles(request, caller, roles, "changing the email of a user with a role")
+    row = _users(request).update(caller.actor, user_id, changes, if_match(request))
     return _one(row, response)
 
 
