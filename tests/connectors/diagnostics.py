@@ -12,5 +12,8 @@ def explained(capsys: pytest.CaptureFixture[str], response: Any) -> str:
     """The log lines of `response`'s request, after checking the page shows its reference."""
     request_id = response.headers["x-request-id"]
     assert f"<code>{request_id}</code>" in response.text
-    logged = capsys.readouterr().out
+    # Standard output, or standard error once a command in this worker has configured
+    # logging as the CLI does (log lines on stderr).
+    captured = capsys.readouterr()
+    logged = captured.out + captured.err
     return "\n".join(line for line in logged.splitlines() if request_id in line)

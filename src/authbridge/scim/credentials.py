@@ -104,6 +104,8 @@ class ScimCredentials:
         self._clock = clock
         self._reload_every = reload_every
         self._lock = threading.Lock()
+        # When the last load failed, and how (see `_load`).
+        self._failed: tuple[float, Exception] | None = None
         self._snapshot: dict[str, list[Known]] | None = None
         self._loaded_at = 0.0
         self._touched: dict[tuple[str, str], datetime] = {}
@@ -134,14 +136,25 @@ class ScimCredentials:
         return snapshot
 
     def _load(self) -> dict[str, list[Known]]:
+        waited_from = time.monotonic()
         with self._lock:
             # Requests that waited here while another loaded take its snapshot: one query
             # per invalidation, not one per waiting request.
             ready = self._fresh()
             if ready is not None:
                 return ready
+            # And its failure: when the database hangs, each waiter retrying in turn would
+            # make the last one wait for every statement deadline before it (serialized
+            # 2 s each), instead of failing fast with the load that failed while it waited.
+            failed = self._failed
+            if failed is not None and failed[0] >= waited_from:
+                raise failed[1]
             generation = self._generation
-            rows = self._store.all()
+            try:
+                rows = self._store.all()
+            except Exception as exc:
+                self._failed = (time.monotonic(), exc)
+                raise
             snapshot: dict[str, list[Known]] = {source: [] for source in SOURCES}
             markers: dict[str, Known] = {}
             for row in rows:
