@@ -9,14 +9,13 @@ their id): copy them when they are shown. `--output json` prints what the API an
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 
 from authbridge.admin.clients import DEFAULT_PREVIOUS_SECRET_SECONDS
 from authbridge.admin.errors import AdminError
-from authbridge.admin.paging import Page, PageRequest
+from authbridge.admin.paging import all_items
 from authbridge.cli.options import ConfigOption, cli_actor
 from authbridge.cli.output import OutputFormat, OutputOption, admin_error, emit_list, out
 from authbridge.cli.wiring import open_operator
@@ -25,7 +24,6 @@ from authbridge.provider.clients import GRANT_TYPES, Client
 
 __all__ = [
     "clients_app",
-    "every_page",
     "parse_lifetime",
     "robots_app",
     "service_accounts_app",
@@ -40,7 +38,6 @@ robots_app = typer.Typer(
     help="Robot tokens: long-lived tokens for automation.", no_args_is_help=True
 )
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-T = TypeVar("T")
 
 
 def parse_lifetime(text: str) -> int:
@@ -49,15 +46,6 @@ def parse_lifetime(text: str) -> int:
     if not match:
         raise typer.BadParameter("use a number of seconds or 90m, 12h, 30d, 2w")
     return int(match.group(1)) * UNITS[match.group(2) or "s"]
-
-
-def every_page(fetch: Callable[[PageRequest], Page[T]]) -> Iterator[T]:
-    """Every item of a paginated admin list, page after page."""
-    page = fetch(PageRequest.of(None, None))
-    yield from page.items
-    while page.next_cursor is not None:
-        page = fetch(PageRequest.of(None, page.next_cursor))
-        yield from page.items
 
 
 @clients_app.command("add")
@@ -119,7 +107,7 @@ def clients_list(output: OutputOption = OutputFormat.text, config: ConfigOption 
     clients = open_operator(config).admin.clients
     rows = []
     now = utcnow()
-    for client in every_page(clients.list):
+    for client in all_items(clients.list):
         row = ClientOut.of(client, now).model_dump(mode="json", by_alias=True)
         row["kind"] = "public" if client.public else "confidential"
         row["sourceTag"] = f"[{client.source}]"
@@ -200,7 +188,7 @@ def service_accounts_list(
 
     accounts = open_operator(config).admin.service_accounts
     rows = []
-    for account in every_page(accounts.list):
+    for account in all_items(accounts.list):
         row = ServiceAccountOut.of(account).model_dump(mode="json", by_alias=True)
         if output is OutputFormat.text:
             row["clientId"] = f"client_id {account.client_id}"
@@ -251,7 +239,7 @@ def robots_list(output: OutputOption = OutputFormat.text, config: ConfigOption =
     robots = open_operator(config).admin.robots
     now = utcnow()
     rows = []
-    for robot in every_page(robots.list):
+    for robot in all_items(robots.list):
         row = RobotOut.of(robot, now).model_dump(mode="json", by_alias=True)
         if output is OutputFormat.text:
             row["expiresAt"] = f"expires {robot.expires_at:%Y-%m-%d %H:%M}"
