@@ -166,7 +166,8 @@ def test_idp_down_pages_keep_operator_diagnostics_in_the_log(
         assert internal not in page.text, internal
     reference = page.headers["x-request-id"]
     assert f"<code>{reference}</code>" in page.text
-    logged = capsys.readouterr().out
+    captured = capsys.readouterr()  # stdout, or stderr once a CLI test configured logging
+    logged = captured.out + captured.err
     assert "127.0.0.1:9" in logged and reference in logged  # the operator still learns it
 
 
