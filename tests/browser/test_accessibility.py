@@ -16,6 +16,7 @@ import pytest
 
 from tests.browser.conftest import unavailable
 from tests.browser.test_login_browser import PASSWORD
+from tests.connectors.node_provider import ensure_installed
 from tests.e2e.server import AuthbridgeServer
 
 pytestmark = pytest.mark.browser
@@ -43,6 +44,7 @@ AUTHORIZE = (
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthbridgeServer]:
+    ensure_installed()  # the same npm tree as the oidc-provider peer
     if not AXE.exists():
         unavailable(f"{AXE} is missing (npm ci --prefix tests/connectors/peers)")
     with AuthbridgeServer(tmp_path_factory.mktemp("axe"), **CLIENT) as running:

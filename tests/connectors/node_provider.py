@@ -6,6 +6,7 @@ Installed once into tests/connectors/peers/node_modules (git-ignored) with
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -26,15 +27,29 @@ SCRIPT = PEERS / "oidc-provider.mjs"
 
 
 def ensure_installed() -> None:
+    """Install the npm peers once per machine, whichever xdist worker asks first.
+
+    Several workers reach this at the same moment on a fresh clone; without the lock
+    they ran `npm ci` side by side, each deleting the tree the others were filling."""
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.skip("node and npm are needed for the oidc-provider peer")
-    if not (PEERS / "node_modules" / "oidc-provider").is_dir():
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund", "--prefix", str(PEERS)],
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
+    marker = PEERS / "node_modules" / "oidc-provider"
+    if marker.is_dir():
+        return
+    with open(PEERS / ".install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if marker.is_dir():  # another worker installed it while this one waited
+            return
+        try:
+            subprocess.run(
+                ["npm", "ci", "--no-audit", "--no-fund", "--prefix", str(PEERS)],
+                check=True,
+                capture_output=True,
+                timeout=300,
+            )
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
+            output = getattr(error, "stderr", b"") or b""
+            pytest.skip(f"npm ci for the test peers failed: {output.decode()[-400:]}")
 
 
 def free_port() -> int:
