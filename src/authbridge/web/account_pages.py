@@ -17,6 +17,7 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
 from authbridge.clock import utcnow
+from authbridge.config.roles import ADMINISTRATION
 from authbridge.directory.accounts import AccountError
 from authbridge.directory.principals import principal_of
 from authbridge.web.dependencies import ServicesDep
@@ -140,6 +141,7 @@ def account(request: Request, services: ServicesDep) -> Response:
         notice=NOTICES.get(request.query_params.get("notice", "")),
         sessions=_sessions(services, signed_in),
         apps=_apps(services, user.id),
+        operator=any(ready.bindings.allows(user.id, p) for p in ADMINISTRATION),
     )
 
 

@@ -16,6 +16,7 @@ from authbridge.web import (
     api,
     authz_routes,
     branding_routes,
+    console,
     device_routes,
     email_pages,
     errors,
@@ -84,7 +85,10 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     app.state.api_routers = api.ROUTERS  # what /api/v1/openapi.json describes
     for api_router in api.ROUTERS:
         app.include_router(api_router)
+    for console_router in console.ROUTERS:
+        app.include_router(console_router)
     errors.install(app)
+    console.install(app)
     # After errors.install: it wraps the page handlers for /api/v1/.
     api_problems.install(app, authenticate=api_auth.authenticated)
     server = settings.server

@@ -1,0 +1,16 @@
+"""The admin console under `/admin`: server-rendered pages over the same `Admin` services
+the admin API and the CLI call (one implementation of each act).
+
+Each section is a module with a `router`; `ROUTERS` is what the app mounts.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from authbridge.web.console import home
+from authbridge.web.console.shell import install
+
+__all__ = ["ROUTERS", "install"]
+
+ROUTERS: tuple[APIRouter, ...] = (home.router,)
