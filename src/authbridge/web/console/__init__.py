@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from authbridge.web.console import home
+from authbridge.web.console import audit, connectors, home, scim
 from authbridge.web.console.shell import install
 
 __all__ = ["ROUTERS", "install"]
 
-ROUTERS: tuple[APIRouter, ...] = (home.router,)
+ROUTERS: tuple[APIRouter, ...] = (home.router, connectors.router, scim.router, audit.router)
