@@ -4,6 +4,7 @@ confirmation, the last one kept), and each source's last provisioning activity."
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 
@@ -88,10 +89,20 @@ def test_a_bearer_token_is_shown_once_works_and_is_never_logged(
     page = console.page("/admin/scim/microsoft")
     assert token not in page.text
     (row,) = rows(page.text, "credentials")
-    assert row.startswith(credential_id) and "active" in row and "never" not in row.split()[-2:]
+    # id, state, created (by whom), age, last used, expiry.
+    shown = re.match(
+        rf"{credential_id} active (\S+ \S+) UTC by user:operator\d+@example.com "
+        r"under a minute (\S+ \S+ UTC) (\S+) \S+ UTC",
+        row,
+    )
+    assert shown, row
+    assert shown.group(2) != "never"  # the SCIM request above used it
+    assert shown.group(3) == (utcnow() + timedelta(days=30)).strftime("%Y-%m-%d")
     assert _events(console, "scim_credential.created") == [f"microsoft/{credential_id}"]
     captured = capsys.readouterr()
-    assert token not in captured.out + captured.err
+    logged = captured.out + captured.err
+    assert "/admin/scim/microsoft/credentials" in logged  # the log was captured...
+    assert token not in logged  # ...and the token is not in it
 
 
 def test_a_basic_credential_shows_its_username_and_password(console: Console) -> None:
