@@ -4,12 +4,16 @@ confirmation, the last one kept), and each source's last provisioning activity."
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 
 from authbridge.admin.paging import PageRequest
 from authbridge.clock import utcnow
+from authbridge.config.model import RoleSettings
+from authbridge.web.app import create_app
+from tests.conftest import make_settings, started_clients
 from tests.web.console.conftest import Console, rows
 
 SCIM_USER = {
@@ -211,3 +215,26 @@ def test_provisioning_activity_is_the_sources_latest_scim_events(console: Consol
     assert "No SCIM request from okta" in console.page("/admin/scim/okta").text
     listing = rows(console.page("/admin/scim").text, "sources")
     assert "never" not in listing[1] and "never" in listing[0]
+
+
+@pytest.fixture
+def readers(sqlite_url: str) -> Iterator[Console]:
+    """An app with a role that may read SCIM sources but not change them."""
+    settings = make_settings(sqlite_url).model_copy(
+        update={"roles": {"scim-reader": RoleSettings(permissions=["scim.read"])}}
+    )
+    with started_clients() as start:
+        yield Console(start(create_app(settings)))
+
+
+def test_a_reader_sees_no_forms_and_cannot_write(readers: Console) -> None:
+    _add(readers, "microsoft")
+    (credential_id,) = _ids(readers, "microsoft")
+    page = readers.page("/admin/scim/microsoft", role="scim-reader")
+    assert page.status_code == 200 and credential_id in page.text
+    assert "Add credential" not in page.text and "/retire" not in page.text
+    assert readers.post("/admin/scim/microsoft/credentials", role="scim-reader").status_code == 403
+    retire = f"/admin/scim/microsoft/credentials/{credential_id}/retire"
+    data = {"retire_after": "0", "confirmed": "yes"}
+    assert readers.post(retire, data, role="scim-reader").status_code == 403
+    assert _ids(readers, "microsoft") == {credential_id: "active"}
