@@ -14,6 +14,7 @@ from authbridge.clock import utcnow
 from authbridge.config.model import RoleSettings
 from authbridge.web.app import create_app
 from tests.conftest import make_settings, started_clients
+from tests.scim.conftest import HEADERS, SCIM_ENV
 from tests.web.console.conftest import Console, rows
 
 SCIM_USER = {
@@ -238,3 +239,28 @@ def test_a_reader_sees_no_forms_and_cannot_write(readers: Console) -> None:
     data = {"retire_after": "0", "confirmed": "yes"}
     assert readers.post(retire, data, role="scim-reader").status_code == 403
     assert _ids(readers, "microsoft") == {credential_id: "active"}
+
+
+@pytest.fixture
+def from_env(sqlite_url: str) -> Iterator[Console]:
+    """An app whose sources have the environment's credentials (SCIM_AUTH_CODE_<SOURCE>)."""
+    with started_clients() as start:
+        yield Console(start(create_app(make_settings(sqlite_url, **SCIM_ENV))))
+
+
+def test_rotating_off_the_environments_credential(from_env: Console) -> None:
+    page = from_env.page("/admin/scim/microsoft")
+    (env,) = rows(page.text, "credentials")
+    assert env.startswith("env (environment) active") and "unknown" in env  # age unknown
+    headers = HEADERS["microsoft"]
+    assert from_env.client.get("/v1/scim/v2/microsoft/Users", headers=headers).status_code == 200
+    token = _secret(_add(from_env, "microsoft"))
+    path = "/admin/scim/microsoft/credentials/env/retire"
+    assert from_env.post(path, {"retire_after": "0", "confirmed": "yes"}).status_code == 303
+    assert from_env.client.get("/v1/scim/v2/microsoft/Users", headers=headers).status_code == 401
+    new = {"authorization": f"Bearer {token}"}
+    assert from_env.client.get("/v1/scim/v2/microsoft/Users", headers=new).status_code == 200
+    states = {
+        r.split()[0]: r for r in rows(from_env.page("/admin/scim/microsoft").text, "credentials")
+    }
+    assert "retired" in states["env"]
