@@ -82,6 +82,10 @@ def test_events_show_time_actor_type_target_outcome_and_details(console: Console
     assert '"before": {' in html.unescape(details[0])
     assert '"active": false' in html.unescape(details[0])
     assert "<script>alert" not in page.text and "&lt;script&gt;" in page.text
+    # Each event leads to its actor's and its target's other events.
+    assert '<a href="/admin/audit?actor=admin-2">Events by this actor' in details[1]
+    on_team = '<a href="/admin/audit?target_type=team&amp;target_id=t1">Events on this target'
+    assert on_team in details[2]
 
 
 def test_a_viewer_is_refused(console: Console) -> None:
