@@ -110,3 +110,13 @@ def test_the_due_time_and_an_overdue_rotation() -> None:
     assert keys.next_rotation_due([view("retired", now)]) is None
     assert age(now - timedelta(days=3, hours=2), now) == "3 days"
     assert age(now - timedelta(hours=1), now) == "1 hour"
+
+
+def test_an_overdue_rotation_is_flagged(console: Console, monkeypatch: pytest.MonkeyPatch) -> None:
+    from authbridge.web.console import keys as page
+
+    later = datetime.now(UTC) + timedelta(days=91)
+    monkeypatch.setattr(page, "utcnow", lambda: later)
+    answer = console.page(PATH).text
+    assert re.search(r'<p id="schedule" class="error">\s*Rotation is overdue', answer)
+    assert "(90 days after the active key started signing)" in answer

@@ -57,7 +57,7 @@ def list_keys(request: Request, services: ServicesDep) -> Response:
         keys=[{"view": v, "state": STATES[v.state], "age": age(v.created, now)} for v in views],
         due=due,
         overdue=due is not None and due <= now,
-        interval=keys.rotation_interval,
+        interval=age(now - keys.rotation_interval, now) if keys.rotation_interval else None,
         publish_ahead=timedelta(seconds=services.settings.tokens.key_publish_ahead),
         notice=notice_of(request, NOTICES),
     )
