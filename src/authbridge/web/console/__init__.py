@@ -8,9 +8,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from authbridge.web.console import home
+from authbridge.web.console import clients, home, keys, robots, service_accounts
 from authbridge.web.console.shell import install
 
 __all__ = ["ROUTERS", "install"]
 
-ROUTERS: tuple[APIRouter, ...] = (home.router,)
+ROUTERS: tuple[APIRouter, ...] = (
+    home.router,
+    clients.router,
+    service_accounts.router,
+    robots.router,
+    keys.router,
+)
