@@ -258,3 +258,16 @@ def test_account_page_regenerates_and_removes(client: TestClient) -> None:
 @pytest.mark.parametrize("path", ["/login/mfa", "/login/mfa/enrol"])
 def test_second_step_pages_without_a_pending_login(client: TestClient, path: str) -> None:
     assert client.get(path).status_code == 400
+
+
+def test_the_right_password_again_does_not_reset_the_code_count(client: TestClient) -> None:
+    clock, secret, _ = enrolled_user(client)
+    right = pyotp.TOTP(secret).at(clock.now + 30)
+    wrong = f"{(int(right) + 1) % 10**6:06d}"
+    sign_in(client)
+    for _ in range(4):
+        assert post_code(client, wrong).status_code == 401
+    client.cookies.clear()
+    assert sign_in(client).headers["location"] == "/login/mfa"  # password right again
+    assert post_code(client, wrong).status_code == 401  # the fifth wrong code
+    assert post_code(client, right).status_code == 429

@@ -7,7 +7,8 @@ login: a random value in a short-lived HttpOnly cookie (bound to this browser), 
 SHA-256 names a record in the key-value store (user, the app's `next`, the step), lapsing
 after `PENDING_TTL` (storage owns the expiry). The record is deleted when the sign-in
 completes, and that delete is the single-use gate: of two requests racing, one wins.
-Wrong codes count against the same throttle as wrong passwords (`SignInThrottle`).
+Wrong codes are counted by the sign-in throttle (`SignInThrottle`), on counters of their
+own (`_code_throttle`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from authbridge.audit.events import AuditEvent, Target
 from authbridge.clock import utcnow
 from authbridge.config.roles import ADMINISTRATION
 from authbridge.directory.accounts import LOCAL_CONNECTOR
-from authbridge.directory.throttle import Attempt
+from authbridge.directory.throttle import Attempt, SignInThrottle
 from authbridge.directory.totp import SecondFactors, mfa_needed
 from authbridge.storage.models import User
 from authbridge.storage.users import username_key
@@ -180,13 +181,27 @@ def _device(request: Request, services: Services, user: User) -> str | None:
     return device_for(services, request.cookies.get(services.cookies.device), user.username)
 
 
+def _code_throttle(services: Services) -> SignInThrottle:
+    """The sign-in throttle's counters and windows (`auth.local.rateLimit`), over codes of
+    their own: a right password never clears them (an attacker holding it could otherwise
+    reset the count by signing in again), and the per-account limit is twice the per
+    (account, address) one, not `perAccount`, since 3 codes in 10^6 hold at any moment.
+    The owner's browser (device cookie) is counted on its own, so a flood cannot lock
+    them out."""
+    limits = services.settings.auth.local.rate_limit
+    strict = limits.model_copy(update={"per_account": 2 * limits.per_account_and_address})
+    return SignInThrottle(services.ready().counters.rate, strict)
+
+
+def _code_key(user: User) -> str:
+    return "second-factor:" + user.id
+
+
 def code_attempt(request: Request, services: Services, user: User) -> Attempt:
-    """The sign-in throttle's verdict on one more code for `user` from this browser: wrong
-    codes and wrong passwords count alike (a code is worth guessing only with the
-    password)."""
+    """The throttle's verdict on one more code for `user` from this browser."""
     address = client_address(request, services.settings.server.trusted_proxies)
     device = _device(request, services, user)
-    attempt = services.ready().throttle.check(user.username, address, device=device)
+    attempt = _code_throttle(services).check(_code_key(user), address, device=device)
     if attempt.throttled:
         services.metrics.sign_ins.labels("password", "throttled").inc()
         log.warning("code_throttled", user_id=user.id, address=address)
@@ -197,7 +212,8 @@ def code_failed(request: Request, services: Services, user: User, reason: str) -
     """Count a wrong code against the throttle, and audit it."""
     ready = services.ready()
     address = client_address(request, services.settings.server.trusted_proxies)
-    ready.throttle.failed(user.username, address, device=_device(request, services, user))
+    device = _device(request, services, user)
+    _code_throttle(services).failed(_code_key(user), address, device=device)
     services.metrics.sign_ins.labels("password", "failure").inc()
     ready.audit.record(
         AuditEvent(
