@@ -12,6 +12,7 @@ from typing import Any
 import pyotp
 import pytest
 
+from tests.browser.conftest import unavailable
 from tests.browser.test_login_browser import PASSWORD, snapshot
 from tests.e2e.server import AuthbridgeServer
 
@@ -84,3 +85,46 @@ def test_enrol_then_sign_in_with_a_code_and_with_a_recovery_code(page: Any) -> N
     page.wait_for_url("**/account")
     page.goto("/account/mfa")
     expect(page.locator("#mfa-status")).to_contain_text("9 recovery codes left")
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_second_step_pages_have_no_axe_violations(
+    browser: Any, server: AuthbridgeServer, scheme: str
+) -> None:
+    from tests.browser.test_accessibility import AXE, _context, _violations
+    from tests.connectors.node_provider import ensure_installed
+
+    ensure_installed()
+    if not AXE.exists():
+        unavailable(f"{AXE} is missing (npm ci --prefix tests/connectors/peers)")
+    context = _context(browser, server, scheme)
+    page = context.new_page()
+    found: list[str] = []
+    email = f"axe-{scheme}@example.com"
+    page.goto("/signup")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Name").fill("Axe")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_url("**/login/mfa/enrol")
+    found += _violations(page, f"{scheme} enrol")
+    secret = page.locator("#secret").inner_text().strip()
+    page.get_by_label("Code from the app").fill("12345")
+    page.evaluate("document.querySelector('form').noValidate = true")
+    page.get_by_role("button", name="Turn on").click()
+    found += _violations(page, f"{scheme} enrol error")
+    page.get_by_label("Code from the app").fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Turn on").click()
+    found += _violations(page, f"{scheme} recovery codes")
+    page.get_by_role("link", name="I saved them, continue").click()
+    page.goto("/account/mfa")
+    found += _violations(page, f"{scheme} account two-step")
+    page.get_by_role("button", name="Sign out").first.click()
+    page.wait_for_url("**/login")
+    _password_step(page, email)
+    found += _violations(page, f"{scheme} code")
+    page.get_by_label("Code", exact=True).fill("12345")
+    page.get_by_role("button", name="Verify").click()
+    found += _violations(page, f"{scheme} code error")
+    context.close()
+    assert found == [], "\n".join(found)
