@@ -5,6 +5,7 @@ same code for each act."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from authbridge.admin.audit import AuditAdmin
 from authbridge.admin.bindings import BindingAdmin
@@ -12,6 +13,7 @@ from authbridge.admin.clients import ClientAdmin
 from authbridge.admin.connectors import ConnectorAdmin
 from authbridge.admin.invitations import InvitationAdmin
 from authbridge.admin.keys import KeyAdmin
+from authbridge.admin.mfa import MfaAdmin
 from authbridge.admin.robots import RobotAdmin
 from authbridge.admin.roles import RoleAdmin
 from authbridge.admin.scim_credentials import ScimCredentialAdmin
@@ -49,6 +51,7 @@ class Admin:
     scim_credentials: ScimCredentialAdmin
     connectors: ConnectorAdmin
     invitations: InvitationAdmin
+    mfa: MfaAdmin
 
 
 def build_admin(
@@ -84,8 +87,18 @@ def build_admin(
         clients=ClientAdmin(provider, audit),
         service_accounts=ServiceAccountAdmin(provider, bindings, revocation, audit),
         robots=RobotAdmin(provider, revocation, audit),
-        keys=KeyAdmin(storage.keys, provider.keyring, audit),
+        keys=KeyAdmin(
+            storage.keys,
+            provider.keyring,
+            audit,
+            rotation_interval=(
+                timedelta(seconds=settings.tokens.key_rotation_interval)
+                if settings.tokens.key_rotation_interval is not None
+                else None
+            ),
+        ),
         scim_credentials=ScimCredentialAdmin(scim_credentials, audit),
         connectors=ConnectorAdmin(settings, connectors),
         invitations=InvitationAdmin(invitations, audit),
+        mfa=MfaAdmin(storage, audit),
     )

@@ -215,6 +215,12 @@ class TokenSettings(Section):
         description="Seconds a new key is published before it signs (JWKS caches refresh); "
         "at least keyReloadInterval.",
     )
+    key_rotation_interval: int | None = Field(
+        default=90 * 86400,
+        ge=3600,
+        description="Seconds a signing key should sign before it is rotated: the console shows "
+        "when the next rotation is due (rotating stays an operator's act); null: no schedule.",
+    )
 
     @model_validator(mode="after")
     def _publish_ahead_covers_reload(self) -> TokenSettings:
@@ -258,11 +264,25 @@ class RateLimitSettings(Section):
     per_account: int = Field(default=100, ge=1)
 
 
+# Whether local accounts use a second factor after the password (directory/totp.py).
+MfaPolicy = Literal["off", "optional", "required"]
+
+
 class LocalAuthSettings(Section):
     enabled: bool = True
     allow_signup: bool = Field(default=True, description="Anyone may create an account.")
     password_hash: PasswordHashSettings = Field(default_factory=PasswordHashSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    mfa: MfaPolicy = Field(
+        default="optional",
+        description="Local accounts' second factor (TOTP, RFC 6238): off, optional (each "
+        "user may enrol), or required (a user without one enrols at the next sign-in).",
+    )
+    mfa_required_for_admins: bool = Field(
+        default=False,
+        description="Users holding an administration permission must use a second factor "
+        "(they enrol at the next sign-in), whatever auth.local.mfa says.",
+    )
 
 
 # Where authbridge serves the code-flow callback: its own path, and Dex's, so that an IdP

@@ -8,9 +8,27 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from authbridge.web.console import audit, connectors, home, scim
+from authbridge.web.console import (
+    audit,
+    clients,
+    connectors,
+    home,
+    keys,
+    robots,
+    scim,
+    service_accounts,
+)
 from authbridge.web.console.shell import install
 
 __all__ = ["ROUTERS", "install"]
 
-ROUTERS: tuple[APIRouter, ...] = (home.router, connectors.router, scim.router, audit.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    home.router,
+    clients.router,
+    service_accounts.router,
+    robots.router,
+    keys.router,
+    connectors.router,
+    scim.router,
+    audit.router,
+)
