@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from authbridge.web.console import home
+from authbridge.web.console import home, user_detail, users
 from authbridge.web.console.shell import install
 
 __all__ = ["ROUTERS", "install"]
 
-ROUTERS: tuple[APIRouter, ...] = (home.router,)
+# users before user_detail: `/admin/users/new` is not a user id.
+ROUTERS: tuple[APIRouter, ...] = (home.router, users.router, user_detail.router)
