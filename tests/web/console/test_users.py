@@ -166,6 +166,7 @@ def test_the_user_page_shows_identities_teams_with_sources_bindings_sessions_and
     console.ready.bindings.grant("editor", user_id=ada.id, origin="test")
     console.post(f"/admin/users/{ada.id}/revoke", {"confirmed": "yes"})  # an audit event
     assert sign_in(browser).status_code == 303
+    assert console.ready.audit.flush()  # type: ignore[attr-defined]
 
     page = console.page(f"/admin/users/{ada.id}")
     assert page.status_code == 200
