@@ -31,7 +31,7 @@ from authbridge.admin.errors import (
     PreconditionRequired,
     ReadOnly,
 )
-from authbridge.admin.paging import Page, PageRequest, encode_cursor
+from authbridge.admin.paging import MAX_LIMIT, Page, PageRequest, encode_cursor
 from authbridge.admin.user_credentials import HeldCredentials, RefreshTokenFamily
 from authbridge.audit.events import Actor, AuditEvent, AuditSink, Target
 from authbridge.directory.accounts import (
@@ -161,6 +161,11 @@ class UserAdmin(HeldCredentials):
         if found is None:
             raise NotFound(f"no user {name!r}")
         return found
+
+    def team_choices(self, limit: int = MAX_LIMIT) -> list[UserTeam]:
+        """The teams the list's team filter offers (the first `limit` by name; sources
+        empty): cheap whatever the number of members."""
+        return [UserTeam(*row, sources=()) for row in self._store.team_choices(limit)]
 
     def teams(self, user_id: str) -> list[UserTeam]:
         """The user's teams, each with the sources whose word makes the membership

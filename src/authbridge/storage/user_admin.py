@@ -7,6 +7,9 @@ costs what page 1 does. A `q` prefix search compares `username_key`, `lower(emai
 `lower(name)` with `LIKE 'q%'`; on PostgreSQL migration `0006_users_admin_indexes` gives
 each a `text_pattern_ops` index (a plain btree only serves LIKE under the C collation), so
 the search is a BitmapOr of three index ranges, not a scan of the table.
+
+(Somewhat over 400 lines: the search, the guarded writes and a user's sub-resources share
+the row-locking helpers and the person-only rule.)
 """
 
 from __future__ import annotations
@@ -25,7 +28,14 @@ from sqlalchemy.sql.elements import ColumnElement
 from authbridge.clock import utcnow
 from authbridge.storage.database import Database
 from authbridge.storage.errors import Conflict
-from authbridge.storage.models import BrowserSession, Identity, RoleBinding, TeamMember, User
+from authbridge.storage.models import (
+    BrowserSession,
+    Identity,
+    RoleBinding,
+    Team,
+    TeamMember,
+    User,
+)
 from authbridge.storage.provider_models import OAuthRefreshToken
 from authbridge.storage.scim_models import ScimUser
 
@@ -269,6 +279,17 @@ class UserAdminStore:
             before = _copy(user)
             session.delete(user)
             return before
+
+    def team_choices(self, limit: int) -> list[tuple[str, str, str]]:
+        """The first `limit` teams by name, (id, name, managed_by): what a filter form
+        offers (no member counts, which would read every membership row)."""
+        with self._db.session() as session:
+            rows = session.execute(
+                select(Team.id, Team.name, Team.managed_by)
+                .order_by(Team.name_fold, Team.id)
+                .limit(limit)
+            )
+            return [(team_id, name, managed_by) for team_id, name, managed_by in rows]
 
     # Sub-resources ---------------------------------------------------------------------
 

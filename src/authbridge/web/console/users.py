@@ -18,7 +18,7 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
 from authbridge.admin.errors import AdminError, InvalidRequest
-from authbridge.admin.paging import MAX_LIMIT, PageRequest
+from authbridge.admin.paging import PageRequest
 from authbridge.admin.users import UserFilter, UserRow, user_filter
 from authbridge.config.model import SCIM_SOURCES
 from authbridge.directory.passwords import policy_summary
@@ -56,10 +56,7 @@ def _filter_options(services: Services, filters: UserFilter) -> dict[str, list[O
     """The choices of the filter form: roles, sources, and the first teams by name (a
     filtered team that is not among them is added, so the form shows what is applied)."""
     admin = services.ready().admin
-    teams = [
-        Option(t.id, f"{t.name} ({t.managed_by})")
-        for t in admin.teams.list(PageRequest(MAX_LIMIT)).items
-    ]
+    teams = [Option(t.id, f"{t.name} ({t.managed_by})") for t in admin.users.team_choices()]
     if filters.team_id and all(t.value != filters.team_id for t in teams):
         try:
             team = admin.teams.get(filters.team_id)
