@@ -16,6 +16,7 @@ follows the link mailed to it.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -66,13 +67,19 @@ def _mail_link(
     (without a mailer, only an administrator's act makes one: they pass it on)."""
     prefix, lifetime, path = LINKS[kind]
     token = secrets.token_urlsafe(32)  # 256 bits
-    digest = hashlib.sha256(token.encode()).hexdigest()
-    storage.values.put(prefix + digest, value, expires_at=utcnow() + lifetime)
+    storage.values.put(prefix + _digest(token), value, expires_at=utcnow() + lifetime)
     link = f"{base}{path}{token}"
     if mailer is not None:
         assert user.email is not None
         mailer.send(Mail(user.email, kind, {"email": user.email, "link": link, **context}))
     return link
+
+
+def _digest(token: str) -> str:
+    """A token's SHA-256 in base64url (43 characters): with its prefix it fits the
+    key-value store's 64-character names, which a hex digest (64) did not on PostgreSQL."""
+    raw = hashlib.sha256(token.encode()).digest()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 def _fingerprint(password_hash: str | None) -> str:
@@ -83,7 +90,7 @@ def _fingerprint(password_hash: str | None) -> str:
 def _name(prefix: str, token: str) -> str | None:
     if not token or len(token) > MAX_TOKEN:
         return None
-    return prefix + hashlib.sha256(token.encode()).hexdigest()
+    return prefix + _digest(token)
 
 
 def resettable(user: User, mailed: bool) -> bool:
