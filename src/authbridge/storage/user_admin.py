@@ -167,7 +167,29 @@ def _holders(role: str, via_teams: bool = True) -> Any:
     return union(direct, via_team)
 
 
+def _holds(role: str, via_teams: bool) -> ColumnElement[bool]:
+    """The user (the outer `users` row) holds `role` at system scope, by an own binding or
+    (`via_teams`) a team's."""
+    own = exists().where(
+        RoleBinding.user_id == User.id, RoleBinding.role == role, RoleBinding.scope == SYSTEM
+    )
+    if not via_teams:
+        return own
+    through_team = exists().where(
+        TeamMember.user_id == User.id,
+        RoleBinding.team_id == TeamMember.team_id,
+        RoleBinding.role == role,
+        RoleBinding.scope == SYSTEM,
+    )
+    return or_(own, through_team)
+
+
 def _conditions(f: UserFilter, role_via_teams: bool = True) -> list[ColumnElement[bool]]:
+    """The filters as correlated EXISTS on the outer `users` row, never `id IN (subquery)`:
+    walking `username_key` in order and probing each row's membership by its user index
+    finds a page after a few probes, where SQLite planned an IN as "every member, then
+    sort" (measured at 100k users: 440 ms -> 0.2 ms for a connector's 30k users);
+    PostgreSQL plans both as the same semi-join."""
     conditions: list[ColumnElement[bool]] = [User.kind == PERSON]
     if f.q:
         pattern = like_prefix(f.q.casefold())
@@ -181,17 +203,17 @@ def _conditions(f: UserFilter, role_via_teams: bool = True) -> list[ColumnElemen
         )
     if f.team_id is not None:
         conditions.append(
-            User.id.in_(select(TeamMember.user_id).where(TeamMember.team_id == f.team_id))
+            exists().where(TeamMember.user_id == User.id, TeamMember.team_id == f.team_id)
         )
     if f.role is not None:
-        conditions.append(User.id.in_(_holders(f.role, role_via_teams)))
+        conditions.append(_holds(f.role, role_via_teams))
     if f.source == "local":
         conditions.append(User.password_hash.is_not(None))
     elif f.source is not None and f.source.startswith("scim:"):
         conditions.append(ScimUser.source == f.source.removeprefix("scim:"))
     elif f.source is not None:
         conditions.append(
-            User.id.in_(select(Identity.user_id).where(Identity.connector_id == f.source))
+            exists().where(Identity.user_id == User.id, Identity.connector_id == f.source)
         )
     if f.active is not None:
         conditions.append(User.active.is_(f.active))
