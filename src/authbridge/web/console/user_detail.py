@@ -7,6 +7,9 @@ Every act is the admin API's (`admin.users`, `admin.bindings`, `admin.audit_even
 same permission: `users.read` to look, `users.write` to act, `roles.write` to revoke a role
 binding. Destructive acts go through `confirm`; a password-reset link that is not mailed
 (no `smtp:`) is rendered once in the POST's answer, never put in a URL.
+
+(Somewhat over 400 lines: one short route per act, each with its own confirmation text;
+they share the page they return to.)
 """
 
 from __future__ import annotations
