@@ -24,6 +24,7 @@ from authbridge.audit.events import AuditSink
 from authbridge.config import Settings
 from authbridge.connectors import Connectors
 from authbridge.directory.accounts import LocalAccounts
+from authbridge.directory.email_links import PasswordResets
 from authbridge.directory.invitations import Invitations
 from authbridge.directory.membership import MembershipEngine
 from authbridge.directory.revocation import Revocation
@@ -67,9 +68,11 @@ def build_admin(
     connectors: Connectors,
     invitations: Invitations,
     accounts: LocalAccounts | None = None,
+    resets: PasswordResets | None = None,
 ) -> Admin:
     """Wire the admin services over the given ones (nothing is built twice; `accounts`,
-    the app's local accounts, is built from the settings when a CLI command has none)."""
+    the app's local accounts, is built from the settings when a CLI command has none;
+    `resets`, the app's password-reset links, None where there are none: a command's)."""
     return Admin(
         audit=audit,
         audit_events=AuditAdmin(storage.audit),
@@ -81,6 +84,7 @@ def build_admin(
             provider=provider,
             catalog=bindings.catalog,
             audit=audit,
+            resets=resets,
         ),
         teams=TeamAdmin(storage, membership, audit),
         bindings=BindingAdmin(storage, bindings, audit),

@@ -389,6 +389,12 @@ class Services:
             mailer=mailer,
             audit=audit,
         )
+        # Reset links: mailed on request with `smtp:`, else made by an administrator only.
+        resets = (
+            PasswordResets(storage, accounts, mailer, revocation, base_url)
+            if local.enabled
+            else None
+        )
         ready = Ready(
             storage=storage,
             keyring=keyring,
@@ -428,14 +434,11 @@ class Services:
                 scim_credentials=scim_credentials,
                 connectors=self.connectors,
                 invitations=invitations,
+                resets=resets,
             ),
             invitations=invitations,
             mailer=mailer,
-            resets=(
-                PasswordResets(storage, accounts, mailer, revocation, base_url)
-                if mailer is not None and local.enabled
-                else None
-            ),
+            resets=resets,
             verification=(
                 EmailVerification(storage, mailer, base_url)
                 if mailer is not None and local.enabled

@@ -17,13 +17,18 @@ from authbridge.web.console import (
     robots,
     scim,
     service_accounts,
+    user_detail,
+    users,
 )
 from authbridge.web.console.shell import install
 
 __all__ = ["ROUTERS", "install"]
 
+# users before user_detail: `/admin/users/new` is not a user id.
 ROUTERS: tuple[APIRouter, ...] = (
     home.router,
+    users.router,
+    user_detail.router,
     clients.router,
     service_accounts.router,
     robots.router,
