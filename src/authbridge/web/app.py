@@ -21,6 +21,7 @@ from authbridge.web import (
     email_pages,
     errors,
     invitation_pages,
+    ldap_routes,
     oauth_client_routes,
     oauth_routes,
     ops,
@@ -78,6 +79,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         oauth_client_routes,
         authz_routes,
         branding_routes,
+        ldap_routes,
     )
     app.include_router(ops.health_router)
     for module in route_modules:
