@@ -188,9 +188,9 @@ def slapd() -> Iterator[Slapd]:
         )
         process, port = _start(run)
         try:
+            url = f"ldap://127.0.0.1:{port}/"
             subprocess.run(
-                [LDAPADD, "-x", "-H", f"ldap://127.0.0.1:{port}/", "-D", ROOT_DN, "-w", ROOT_PW]
-                + ["-f", str(DATA)],  # noqa: RUF005
+                [LDAPADD, "-x", "-H", url, "-D", ROOT_DN, "-w", ROOT_PW, "-f", str(DATA)],
                 check=True,
                 capture_output=True,
                 timeout=30,
