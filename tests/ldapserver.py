@@ -8,7 +8,7 @@ LDAP with `ldapadd`. Debian's `slapd` and `ldap-utils` (`.ci/run` installs them)
 them the tests skip with the reason, and fail under CI=true.
 
 The server is deliberately permissive where real ones sometimes are: `allow
-bind_anon_cred` lets a bind with a DN and an empty password succeed as anonymous (the
+bind_anon_dn` lets a bind with a DN and an empty password succeed as anonymous (the
 unauthenticated bind of RFC 4513 §5.1.2), so a test can show authbridge refuses that
 itself rather than relying on the directory.
 """
@@ -52,7 +52,7 @@ moduleload memberof
 TLSCACertificateFile {ca}
 TLSCertificateFile {cert}
 TLSCertificateKeyFile {key}
-allow bind_anon_cred
+allow bind_anon_cred bind_anon_dn
 
 database mdb
 maxsize 16777216

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import math
 import ssl
 import threading
 import time
@@ -131,7 +132,8 @@ def explain(exc: BaseException, where: str, timeout: float) -> tuple[str, str]:
         )
     if (
         "wrong_version_number" in lowered
-        or "unexpected eof" in lowered
+        or "unexpected_eof" in lowered
+        or "eof occurred in violation" in lowered
         or "record layer" in lowered
     ):
         return "tls", (
@@ -196,7 +198,8 @@ class LdapDirectory:
             auto_escape=False,
             auto_encode=False,
             read_only=True,
-            receive_timeout=self.settings.timeout,
+            # Whole seconds: ldap3 packs it into SO_RCVTIMEO as integers.
+            receive_timeout=max(1, math.ceil(self.settings.timeout)),
         )
         try:
             conn.open()
