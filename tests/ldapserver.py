@@ -146,7 +146,8 @@ def _start(run: Path) -> tuple[subprocess.Popen[bytes], int]:
                 "-d",
                 "0",
                 "-h",
-                f"ldap://127.0.0.1:{port}/",
+                # 127.0.0.2 too: an address the certificate does not name.
+                f"ldap://127.0.0.1:{port}/ ldap://127.0.0.2:{port}/",
                 "-f",
                 str(run / "slapd.conf"),
             ],

@@ -234,6 +234,33 @@ def test_start_tls_without_the_ca_is_refused_and_explained(slapd: Slapd) -> None
     made.close()
 
 
+def test_start_tls_to_a_host_the_certificate_does_not_name_is_refused(slapd: Slapd) -> None:
+    made = connector(
+        slapd.config(
+            host=f"127.0.0.2:{slapd.port}",
+            insecureNoSSL=False,
+            startTLS=True,
+            rootCA=str(slapd.ca_file),
+        )
+    )
+    with pytest.raises(ProviderUnavailable) as failed:
+        made.login("alice", "alice-password")
+    assert failed.value.code == "ldap_tls"
+    assert "does not name this host" in (failed.value.hint or "")
+    made.close()
+    # insecureSkipVerify accepts it (and doctor warns about it).
+    lax = connector(
+        slapd.config(
+            host=f"127.0.0.2:{slapd.port}",
+            insecureNoSSL=False,
+            startTLS=True,
+            insecureSkipVerify=True,
+        )
+    )
+    assert lax.login("alice", "alice-password") is not None
+    lax.close()
+
+
 def test_ldaps_against_a_plain_port_is_explained(slapd: Slapd) -> None:
     made = connector(slapd.config(insecureNoSSL=False, rootCA=str(slapd.ca_file)))
     with pytest.raises(ProviderUnavailable) as failed:
