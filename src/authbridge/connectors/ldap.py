@@ -233,7 +233,8 @@ class LdapConnector:
             self._problem, self._known_at = None, time.monotonic()
 
     def _failed(self, problem: ProviderUnavailable) -> None:
-        log.warning("ldap_unavailable", connector=self.id, code=problem.code, detail=problem.hint)
+        # Not logged here: the sign-in route and the login page log it with their context,
+        # and `doctor` prints it (a log line would corrupt its JSON output).
         with self._status_lock:
             self._problem, self._known_at = problem, time.monotonic()
 

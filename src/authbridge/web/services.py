@@ -249,6 +249,8 @@ class Services:
             except Exception:
                 log.exception("idp_status_failed", provider=connector.id)
                 problem = "This directory is unavailable because of an unexpected error."
+            if problem is not None:
+                log.warning("idp_unavailable", provider=connector.id, problem=problem)
             forms.append(
                 LoginProvider(
                     id=connector.id,
