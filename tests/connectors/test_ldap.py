@@ -131,6 +131,24 @@ def test_wrong_password_or_unknown_user_signs_no_one_in(corp: LdapConnector, typ
     assert corp.login(typed, PASSWORDS["admin"]) is None
 
 
+def test_an_unknown_user_costs_a_bind_as_a_wrong_password_does(
+    corp: LdapConnector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert corp.directory is not None
+    binds: list[str] = []
+    check = corp.directory.check_password
+
+    def spy(dn: str, password: str) -> bool:
+        binds.append(dn)
+        return check(dn, password)
+
+    monkeypatch.setattr(corp.directory, "check_password", spy)
+    assert corp.login("nobody", "a-password") is None
+    assert corp.login("alice", "a-password") is None
+    assert len(binds) == 2 and binds[1] == f"uid=alice,ou=people,{BASE}"
+    assert binds[0].startswith("cn=authbridge-decoy-") and binds[0].endswith(f"ou=people,{BASE}")
+
+
 def test_empty_password_is_refused_before_any_bind(slapd: Slapd) -> None:
     """RFC 4513 §5.1.2: a simple bind with a DN and no password is an unauthenticated bind,
     which this directory (like many) accepts as anonymous; authbridge must never send it.

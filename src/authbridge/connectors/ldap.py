@@ -7,7 +7,9 @@ by `userSearch.idAttr` (the directory's stable id).
   by ldap3's `escape_filter_chars` (`*`, `(`, `)`, `\\`, NUL), so no input changes the
   filter's shape; attribute names and the configured filters were checked at load
   (config/ldap.py). A search that finds more than one entry signs no one in.
-- An empty password is refused before any connection (RFC 4513 §5.1.2).
+- An empty password is refused before any connection (RFC 4513 §5.1.2). An unknown
+  username still costs a bind (as a DN that cannot exist), so timing does not say which
+  names the directory holds.
 - The email is verified only when the operator says the directory vouches for it
   (`insecureSkipEmailVerified`, as for OIDC): accounts are never linked, and invitations
   never accepted, by an address a user may have typed into their own entry.
@@ -19,6 +21,7 @@ by `userSearch.idAttr` (the directory's stable id).
 from __future__ import annotations
 
 import contextlib
+import secrets
 import threading
 import time
 import uuid
@@ -109,6 +112,10 @@ class LdapConnector:
                 f"auth.ldap.{name}: {exc}",
                 code="idp_misconfigured",
             )
+        # Random per process: no entry has this DN, so a bind as it always fails.
+        self._decoy_dn = (
+            f"cn=authbridge-decoy-{secrets.token_hex(8)},{settings.user_search.base_dn}"
+        )
         self._status_lock = threading.Lock()
         self._problem: ProviderUnavailable | None = None
         self._known_at: float | None = None
@@ -127,7 +134,11 @@ class LdapConnector:
         directory = self._directory()
         try:
             entry = self._find(directory, username)
-            if entry is None or not directory.check_password(entry.dn, password):
+            if entry is None:
+                self._decoy_bind(directory, password)
+                self._healthy()
+                return None
+            if not directory.check_password(entry.dn, password):
                 self._healthy()
                 return None
             identity = self.identity(entry)
@@ -137,6 +148,13 @@ class LdapConnector:
             raise
         self._healthy()
         return identity
+
+    def _decoy_bind(self, directory: LdapDirectory, password: str) -> None:
+        """A bind as an entry that cannot exist, so an unknown username costs the round
+        trip a wrong password does and timing does not tell which names exist (OWASP
+        Authentication Cheat Sheet, "Authentication Responses")."""
+        with contextlib.suppress(ProviderUnavailable):
+            directory.check_password(self._decoy_dn, password)
 
     def _directory(self) -> LdapDirectory:
         if self.config_error is not None or self.directory is None:
