@@ -182,3 +182,10 @@ def test_a_disabled_block_offers_no_form(tmp_path: Path) -> None:
         assert connectors.passwords == [] and connectors.mock_enabled
     finally:
         connectors.close()
+
+
+def test_the_service_password_is_masked_where_settings_are_shown(tmp_path: Path) -> None:
+    from authbridge.config.loader import masked
+
+    settings = load_settings(_write(tmp_path, {"oidc": {"upstreamIDPs": [ENTRY]}}), {})
+    assert masked(settings)["auth"]["ldap"]["corp"]["bindPW"] == "********"
