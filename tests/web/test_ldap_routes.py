@@ -171,5 +171,14 @@ def test_a_directory_that_is_down_fails_only_its_own_form(client: TestClient) ->
     assert sign_in(client, "eve@example.com").status_code == 303
 
 
+def test_directory_calls_and_sign_ins_are_counted_per_connector(client: TestClient) -> None:
+    assert ldap_sign_in(client, "alice", "alice-password").status_code == 303
+    ldap_sign_in(client, "alice", "alice-password", connector="backup")
+    metrics = client.get("/metrics").text
+    assert 'authbridge_upstream_request_duration_seconds_count{connector="corp"}' in metrics
+    assert 'authbridge_upstream_errors_total{connector="backup",error="unreachable"}' in metrics
+    assert 'authbridge_sign_ins_total{method="corp",outcome="success"}' in metrics
+
+
 def test_an_unknown_form_is_404(client: TestClient) -> None:
     assert ldap_sign_in(client, "alice", "alice-password", connector="nope").status_code == 404
