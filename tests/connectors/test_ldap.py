@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import re
+import socket
 import subprocess
 import threading
 from typing import Any
@@ -295,6 +296,21 @@ def test_a_directory_that_is_down_fails_its_own_form_with_a_reason(slapd: Slapd)
     assert "connection refused" in (failed.value.hint or "")
     assert down.problem() == "This directory cannot be reached right now."
     down.close()
+
+
+def test_a_directory_that_never_answers_times_out(slapd: Slapd) -> None:
+    """A listener that accepts and then says nothing (a hung server, a black hole behind a
+    load balancer): the service bind gives up after `timeout`, with a reason."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the kernel completes the handshake; nobody ever reads
+        port = silent.getsockname()[1]
+        made = connector(slapd.config(host=f"127.0.0.1:{port}", timeout=1))
+        with pytest.raises(ProviderUnavailable) as failed:
+            made.login("alice", "alice-password")
+        made.close()
+    assert failed.value.code == "ldap_timeout", failed.value.hint
+    assert "no answer within 1 s" in (failed.value.hint or "")
 
 
 def test_the_form_status_is_probed_and_recovers(corp: LdapConnector) -> None:
