@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from authbridge.config.ldap import LdapSettings
+from authbridge.connectors import ldap as ldap_module
 from authbridge.connectors.errors import LoginFailed, ProviderUnavailable
 from authbridge.connectors.ldap import LdapConnector, user_filter
 from tests.ldapserver import BASE, Slapd, closed_port, slapd
@@ -313,8 +314,16 @@ def test_a_directory_that_never_answers_times_out(slapd: Slapd) -> None:
     assert "no answer within 1 s" in (failed.value.hint or "")
 
 
-def test_the_form_status_is_probed_and_recovers(corp: LdapConnector) -> None:
-    assert corp.problem() is None
+def test_the_form_status_recovers_once_the_directory_answers(
+    slapd: Slapd, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = connector(slapd.config())
+    assert made.problem() is None  # probed: the service bind works
+    made._failed(ProviderUnavailable("This directory cannot be reached right now."))
+    assert made.problem() == "This directory cannot be reached right now."  # remembered
+    monkeypatch.setattr(ldap_module, "RETRY_AFTER", 0.0)
+    assert made.problem() is None  # due again: probed, and it answers
+    made.close()
 
 
 def test_a_wrong_service_password_is_named(slapd: Slapd) -> None:
