@@ -27,6 +27,15 @@ CONSOLE_PATHS = [
     "/admin/users/new",
     "/admin/users?q=nobody-has-this-name",  # the empty state
     "/admin/users?cursor=not-a-cursor",  # the error state (400)
+    "/admin/clients",
+    "/admin/clients/authbridge",
+    "/admin/service-accounts",
+    "/admin/robots",
+    "/admin/keys",
+    "/admin/connectors",
+    "/admin/scim",
+    "/admin/audit",
+    "/admin/audit?type=nothing.matches",  # the empty state
 ]
 ADMIN = "console-admin@example.com"
 

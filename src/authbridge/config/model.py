@@ -18,6 +18,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from authbridge.config.branding import BrandingSettings
+from authbridge.config.ldap import LdapSettings, ldap_id_problem
 from authbridge.config.section import Section
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "ClientSettings",
     "DatabaseSettings",
     "GithubSettings",
+    "LdapSettings",
     "LocalAuthSettings",
     "LoggingSettings",
     "OidcProviderSettings",
@@ -416,6 +418,25 @@ class AuthSettings(Section):
     mock: MockAuthSettings = Field(default_factory=MockAuthSettings)
     openid_connect: OpenidConnectSettings = Field(default_factory=OpenidConnectSettings)
     github: GithubSettings = Field(default_factory=GithubSettings)
+    ldap: dict[str, LdapSettings] = Field(
+        default_factory=dict,
+        description="LDAP / Active Directory connectors by id (Dex's ldap keys): a "
+        "username and password form each on the login page.",
+    )
+
+    @model_validator(mode="after")
+    def _ldap_ids(self) -> AuthSettings:
+        # One namespace of connector ids: sessions, teams (`idp:<id>`) and metrics name them.
+        taken = {*self.openid_connect.providers, "github"}
+        problems = [p for p in map(ldap_id_problem, self.ldap) if p]
+        problems += [
+            f"{name!r} is also an auth.openidConnect or auth.github connector: ids are shared"
+            for name in self.ldap
+            if name in taken
+        ]
+        if problems:
+            raise ValueError("auth.ldap: " + "; ".join(problems))
+        return self
 
 
 class AuthorizerSettings(Section):

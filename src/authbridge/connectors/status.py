@@ -22,7 +22,8 @@ Health = Literal["ok", "failing", "unknown"]
 # Observer errors that mean the IdP itself is failing; a 4xx is usually the caller's
 # request (a used or stale code) and the connector turns the ones that matter into a
 # reported problem (`DiscoveryCache.report`).
-FAILING = frozenset({"timeout", "unreachable", "http_5xx", "too_large"})
+# `tls` and `ldap_error` come from LDAP directories (connectors/ldap_directory.py).
+FAILING = frozenset({"timeout", "unreachable", "http_5xx", "too_large", "tls", "ldap_error"})
 
 
 @dataclass(frozen=True)

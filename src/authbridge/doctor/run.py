@@ -10,10 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 from authbridge.config.model import Settings
 from authbridge.connectors.base import CallbackConnector
 from authbridge.connectors.github import GithubConnector
+from authbridge.connectors.ldap import LdapConnector
 from authbridge.connectors.mock import MockConnector
 from authbridge.connectors.oidc import OidcConnector
 from authbridge.connectors.registry import build_connectors
 from authbridge.doctor.github import check_github
+from authbridge.doctor.ldap import check_ldap
 from authbridge.doctor.local import check_database, check_issuer, check_scim
 from authbridge.doctor.oidc import check_oidc
 from authbridge.doctor.report import Check
@@ -47,9 +49,13 @@ def diagnose(settings: Settings, env: Mapping[str, str] | None = None) -> list[C
     environ = os.environ if env is None else env
     connectors = build_connectors(settings, environ)
     try:
-        workers = max(1, min(8, len(connectors.ordered)))
+        workers = max(1, min(8, len(connectors.ordered) + len(connectors.passwords)))
         with ThreadPoolExecutor(workers, thread_name_prefix="doctor") as pool:
             found = list(pool.map(lambda c: check_connector(c, settings), connectors.ordered))
+            found += pool.map(
+                lambda c: check_ldap(c) if isinstance(c, LdapConnector) else [],
+                connectors.passwords,
+            )
     finally:
         connectors.close()
     checks = [check for group in found for check in group]

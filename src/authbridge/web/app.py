@@ -22,6 +22,7 @@ from authbridge.web import (
     email_pages,
     errors,
     invitation_pages,
+    ldap_routes,
     mfa_pages,
     oauth_client_routes,
     oauth_routes,
@@ -82,6 +83,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         branding_routes,
         mfa_pages,
         account_mfa_pages,
+        ldap_routes,
     )
     app.include_router(ops.health_router)
     for module in route_modules:

@@ -61,6 +61,8 @@ def _login_context(services: Services, next_url: str = "") -> dict[str, Any]:
         # Password reset by email (web/email_pages.py) needs outgoing mail.
         "reset_enabled": local.enabled and services.settings.smtp.configured,
         "providers": services.login_providers(),
+        # A username/password form per LDAP connector (web/ldap_routes.py answers it).
+        "password_forms": services.password_forms(),
         "next": next_url,
         "app_name": app_asking(services, next_url),
     }

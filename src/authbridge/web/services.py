@@ -79,6 +79,8 @@ class LoginProvider:
     display_name: str
     available: bool = True
     problem: str | None = None
+    # A password connector's form (LDAP): the label of its username field.
+    prompt: str | None = None
 
 
 def housekeeping(stores: Mapping[str, GarbageCollected], now: datetime) -> dict[str, int]:
@@ -198,7 +200,7 @@ class Services:
             observe=self.metrics.upstream,
             instrument=tracing.instrument_client if tracing is not None else None,
         )
-        self.metrics.label_values(clients=self.settings.clients, connectors=self.connectors.by_id)
+        self.metrics.label_values(clients=self.settings.clients, connectors=self.connectors.ids)
         self.metrics.watch_pool(self._pool_stats)
 
     def _pool_stats(self) -> PoolStats | None:
@@ -211,7 +213,7 @@ class Services:
         accounts) no longer vouches for anyone."""
         if method == "local":
             return self.settings.auth.local.enabled
-        return method in self.connectors.by_id
+        return method in self.connectors.ids
 
     @property
     def login_providers_may_wait(self) -> bool:
@@ -239,6 +241,29 @@ class Services:
                 )
             )
         return buttons
+
+    def password_forms(self) -> list[LoginProvider]:
+        """The login page's forms of password connectors (LDAP), in configured order; one
+        that cannot reach its directory shows why, and only it is unavailable."""
+        forms = []
+        for connector in self.connectors.passwords:
+            try:
+                problem = connector.problem()
+            except Exception:
+                log.exception("idp_status_failed", provider=connector.id)
+                problem = "This directory is unavailable because of an unexpected error."
+            if problem is not None:
+                log.warning("idp_unavailable", provider=connector.id, problem=problem)
+            forms.append(
+                LoginProvider(
+                    id=connector.id,
+                    display_name=connector.display_name,
+                    available=problem is None,
+                    problem=problem,
+                    prompt=connector.username_prompt,
+                )
+            )
+        return forms
 
     @property
     def cookies(self) -> CookieNames:
