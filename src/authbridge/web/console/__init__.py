@@ -8,9 +8,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from authbridge.web.console import home
+from authbridge.web.console import home, invitations, roles, team_members, teams
 from authbridge.web.console.shell import install
 
 __all__ = ["ROUTERS", "install"]
 
-ROUTERS: tuple[APIRouter, ...] = (home.router,)
+ROUTERS: tuple[APIRouter, ...] = (
+    home.router,
+    teams.router,
+    team_members.router,
+    roles.router,
+    invitations.router,
+)
