@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 
 from authbridge.admin.paging import PageRequest
 from authbridge.audit.events import Actor
@@ -19,6 +20,7 @@ from tests.conftest import make_settings, started_clients
 from tests.mailserver import MailServer, mail_server
 from tests.web.console.conftest import Console, rows
 from tests.web.console.test_teams import LEAD, cross_site
+from tests.web.test_invitation_pages import accept
 
 SYSTEM = Actor("cli", "test")
 PATH = "/admin/invitations"
@@ -82,9 +84,13 @@ def test_invite_shows_the_link_once_without_smtp(console: Console) -> None:
     )
     [event] = _events(console, "invitation.created")
     assert event["teams"] == ["data-eng"] and link not in str(event)
-    # The link works: the invited person's page names them.
-    accept = console.client.get(link.replace("http://localhost:8080", ""))
-    assert accept.status_code == 200 and "Grace@example.com" in accept.text
+    # The link works once: accepted, it is listed so and no longer offers resend or revoke.
+    invited = TestClient(console.client.app, base_url=str(console.client.base_url))
+    assert accept(invited, link).status_code == 303
+    assert _invitations(console) == [("Grace@example.com", "accepted")]
+    after = console.page(PATH)
+    assert rows(after.text, "invitation-list")[0].split()[:2] == ["Grace@example.com", "accepted"]
+    assert "/resend" not in after.text
 
 
 def test_a_malformed_invitation_is_shown_next_to_its_field(console: Console) -> None:

@@ -135,7 +135,10 @@ def test_members_with_their_sources_added_and_removed(console: Console) -> None:
     # SCIM's word on the same (local) team, kept apart from the administrator's.
     console.ready.storage.teams.add_member(TeamRef.own("local", "Crew"), ada, "scim:okta")
     page = console.page(f"/admin/teams/{team_id}")
-    assert rows(page.text, "member-list") == ["ada@example.com SCIM (okta) Remove"]
+    assert rows(page.text, "member-list") == ["ada@example.com SCIM (okta) change it at its source"]
+    # Withdrawing what only SCIM holds: the service's refusal, naming it, without a question.
+    refused = console.post(f"/admin/teams/{team_id}/members/remove", {"user": ada})
+    assert refused.status_code == 404 and "scim:okta" in refused.text
 
     added = console.post(f"/admin/teams/{team_id}/members", {"user": "BOB@example.com"})
     assert added.status_code == 303 and added.headers["location"].endswith("done=member-added")

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
 from authbridge.admin.errors import AdminError
+from authbridge.directory.membership import LOCAL
 from authbridge.web.console.common import source_label
 from authbridge.web.console.guard import console_writer
 from authbridge.web.console.roles import grant_binding, revoke_binding
@@ -68,9 +69,12 @@ def remove_member(
     back = f"{PATH}/{team_id}"
     try:
         member = admin.teams.member(team_id, user)
+        if LOCAL not in member.sources:
+            # Only its sources hold it: the service's refusal says which, nothing to confirm.
+            admin.teams.remove_member(team_id, member.user_id, actor=operator.actor)
         if confirmed != "yes":
             team = admin.teams.get(team_id)
-            others = [source_label(s) for s in member.sources if s != "local"]
+            others = [source_label(s) for s in member.sources if s != LOCAL]
             stays = (
                 f" They stay a member through {', '.join(others)}."
                 if others
