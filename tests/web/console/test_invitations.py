@@ -165,6 +165,19 @@ def test_statuses_and_pages(console: Console) -> None:
     assert [r.split()[0] for r in rows(rest.text, "invitation-list")] == ["a@example.com"]
     assert console.page(f"{PATH}?cursor=bad!").status_code == 400
 
+    # By status, the filter kept on the next page's link.
+    expired = console.page(f"{PATH}?status=expired")
+    assert [r.split()[0] for r in rows(expired.text, "invitation-list")] == ["c@example.com"]
+    pending = console.page(f"{PATH}?status=pending&limit=1")
+    assert [r.split()[0] for r in rows(pending.text, "invitation-list")] == ["b@example.com"]
+    following = re.search(r'href="([^"]+)" rel="next"', pending.text)
+    assert following and "status=pending" in following.group(1)
+    rest = console.page(following.group(1).replace("&amp;", "&"))
+    assert [r.split()[0] for r in rows(rest.text, "invitation-list")] == ["a@example.com"]
+    none = console.page(f"{PATH}?status=accepted")
+    assert 'id="no-invitations"' in none.text and "No accepted invitations." in none.text
+    assert console.page(f"{PATH}?status=bogus").status_code == 400
+
 
 def test_with_smtp_the_link_is_mailed_not_shown(mailing: tuple[Console, MailServer]) -> None:
     console, smtp = mailing

@@ -18,6 +18,7 @@ from authbridge.admin.errors import AdminError, FieldError, InvalidRequest
 from authbridge.admin.invitations import InvitationView
 from authbridge.directory.invitations import Grant
 from authbridge.directory.roles import SYSTEM_SCOPE
+from authbridge.storage.invitations import STATUSES
 from authbridge.web.console.common import field_errors, next_link, page_request
 from authbridge.web.console.guard import ConsoleUser, console_user, console_writer
 from authbridge.web.console.shell import confirm, done, failed, notice_of, page
@@ -44,6 +45,7 @@ def _list_page(
     services: Services,
     user: ConsoleUser,
     *,
+    status: str = "",
     limit: str = "",
     cursor: str = "",
     status_code: int = 200,
@@ -51,7 +53,9 @@ def _list_page(
 ) -> Response:
     admin = services.ready().admin
     try:
-        found = admin.invitations.list(page_request(limit, cursor, key_size=2))
+        found = admin.invitations.list(
+            page_request(limit, cursor, key_size=2), status=status or None
+        )
     except AdminError as exc:
         return failed(request, services, user, exc, back=PATH, section=SECTION)
     return page(
@@ -62,7 +66,9 @@ def _list_page(
         SECTION,
         status_code=status_code,
         invitations=found.items,
-        next_url=next_link(PATH, found.next_cursor, limit=limit),
+        status=status,
+        statuses=STATUSES,
+        next_url=next_link(PATH, found.next_cursor, status=status, limit=limit),
         notice=notice_of(request, NOTICES),
         mails=admin.invitations.mails,
         roles=admin.roles.list(),
@@ -72,10 +78,10 @@ def _list_page(
 
 @router.get(PATH, include_in_schema=False)
 def invitations(
-    request: Request, services: ServicesDep, limit: str = "", cursor: str = ""
+    request: Request, services: ServicesDep, status: str = "", limit: str = "", cursor: str = ""
 ) -> Response:
     user = console_user(request, services, "users.read")
-    return _list_page(request, services, user, limit=limit, cursor=cursor)
+    return _list_page(request, services, user, status=status, limit=limit, cursor=cursor)
 
 
 def _lines(text: str) -> list[str]:
