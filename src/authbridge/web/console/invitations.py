@@ -89,16 +89,16 @@ def _lines(text: str) -> list[str]:
 
 
 def _grants(text: str) -> list[Grant]:
-    """One binding a line: `role`, or `role scope`."""
+    """One binding a line, as the CLI's `--role` takes them: `role` or `role@scope`."""
     grants = []
     for i, line in enumerate(_lines(text)):
-        parts = line.split()
-        if len(parts) > 2:
+        role, _, scope = line.partition("@")
+        if len(line.split()) > 1:
             raise InvalidRequest(
-                "a role binding is a role, then optionally a scope",
-                [FieldError(f"roleBindings[{i}]", f"{line!r}: a role, then optionally a scope")],
+                "a role binding is a role, or role@scope",
+                [FieldError(f"roleBindings[{i}]", f"{line!r}: a role, or role@scope")],
             )
-        grants.append(Grant(parts[0], parts[1] if len(parts) == 2 else SYSTEM_SCOPE))
+        grants.append(Grant(role, scope or SYSTEM_SCOPE))
     return grants
 
 
