@@ -252,9 +252,21 @@ def test_joining_a_team_that_gives_roles_needs_roles_write(console: Console) -> 
     refused = console.post(f"/admin/teams/{team_id}/members", {"user": bob}, role="teamlead")
     assert refused.status_code == 403 and "roles.write" in refused.text
     assert list(_member_sources(console, team_id)) == ["ada@example.com"]
-    # Nor may they grant a role to the team themselves.
+    # Nor may they grant a role to the team themselves, nor rename a team that gives roles.
     grant = console.post(f"/admin/teams/{team_id}/bindings", {"role": "admin"}, role="teamlead")
     assert grant.status_code == 403
+    version = console.ready.admin.teams.get(team_id).version
+    rename = {"name": "Crew 2", "description": "", "version": version}
+    renamed = console.post(f"/admin/teams/{team_id}/edit", rename, role="teamlead")
+    assert renamed.status_code == 403 and "roles.write" in renamed.text
+    assert console.ready.admin.teams.get(team_id).name == "Crew"
+    described = console.post(
+        f"/admin/teams/{team_id}/edit",
+        {"name": "Crew", "description": "kept name", "version": version},
+        role="teamlead",
+    )
+    assert described.status_code == 303
+    assert console.ready.admin.teams.get(team_id).description == "kept name"
 
 
 def test_delete_asks_then_deletes(console: Console) -> None:
