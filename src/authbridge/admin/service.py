@@ -5,6 +5,7 @@ same code for each act."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from authbridge.admin.audit import AuditAdmin
 from authbridge.admin.bindings import BindingAdmin
@@ -84,7 +85,16 @@ def build_admin(
         clients=ClientAdmin(provider, audit),
         service_accounts=ServiceAccountAdmin(provider, bindings, revocation, audit),
         robots=RobotAdmin(provider, revocation, audit),
-        keys=KeyAdmin(storage.keys, provider.keyring, audit),
+        keys=KeyAdmin(
+            storage.keys,
+            provider.keyring,
+            audit,
+            rotation_interval=(
+                timedelta(seconds=settings.tokens.key_rotation_interval)
+                if settings.tokens.key_rotation_interval is not None
+                else None
+            ),
+        ),
         scim_credentials=ScimCredentialAdmin(scim_credentials, audit),
         connectors=ConnectorAdmin(settings, connectors),
         invitations=InvitationAdmin(invitations, audit),

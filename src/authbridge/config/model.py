@@ -215,6 +215,12 @@ class TokenSettings(Section):
         description="Seconds a new key is published before it signs (JWKS caches refresh); "
         "at least keyReloadInterval.",
     )
+    key_rotation_interval: int | None = Field(
+        default=90 * 86400,
+        ge=3600,
+        description="Seconds a signing key should sign before it is rotated: the console shows "
+        "when the next rotation is due (rotating stays an operator's act); null: no schedule.",
+    )
 
     @model_validator(mode="after")
     def _publish_ahead_covers_reload(self) -> TokenSettings:

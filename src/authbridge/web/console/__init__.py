@@ -8,13 +8,27 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from authbridge.web.console import home, invitations, roles, team_members, teams
+from authbridge.web.console import (
+    clients,
+    home,
+    invitations,
+    keys,
+    robots,
+    roles,
+    service_accounts,
+    team_members,
+    teams,
+)
 from authbridge.web.console.shell import install
 
 __all__ = ["ROUTERS", "install"]
 
 ROUTERS: tuple[APIRouter, ...] = (
     home.router,
+    clients.router,
+    service_accounts.router,
+    robots.router,
+    keys.router,
     teams.router,
     team_members.router,
     roles.router,
