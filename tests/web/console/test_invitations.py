@@ -46,7 +46,7 @@ def _events(console: Console, kind: str) -> list[dict[str, object]]:
 
 
 def _link(html: str) -> str:
-    match = re.search(r'id="invitation-link">([^<]+)<', html)
+    match = re.search(r'<textarea id="secret"[^>]*>([^<]+)<', html)
     assert match, "no link shown"
     return match.group(1)
 
@@ -73,7 +73,7 @@ def test_invite_shows_the_link_once_without_smtp(console: Console) -> None:
     answer = console.post(
         PATH, {"email": "Grace@Example.COM", "teams": "data-eng\n\n", "bindings": "editor@ws:1"}
     )
-    assert answer.status_code == 200 and answer.headers["cache-control"] == "no-store"
+    assert answer.status_code == 201 and answer.headers["cache-control"] == "no-store"
     link = _link(answer.text)
     assert "/invite/" in link
     assert _invitations(console) == [("Grace@example.com", "pending")]
@@ -95,18 +95,21 @@ def test_invite_shows_the_link_once_without_smtp(console: Console) -> None:
 
 def test_a_malformed_invitation_is_shown_next_to_its_field(console: Console) -> None:
     answer = console.post(PATH, {"email": "not-an-email"})
-    assert answer.status_code == 400 and 'id="i-email-error"' in answer.text
+    assert answer.status_code == 400 and 'id="email-error"' in answer.text
     assert 'value="not-an-email"' in answer.text and 'aria-invalid="true"' in answer.text
     bad_role = console.post(PATH, {"email": "g@example.com", "bindings": "nope"})
-    assert bad_role.status_code == 400 and 'id="i-bindings-error"' in bad_role.text
+    assert bad_role.status_code == 400 and 'id="bindings-error"' in bad_role.text
+    # The failing field, not the first one, is marked and takes the focus.
+    assert re.search(r'<textarea id="i-bindings"[^>]*aria-invalid="true" autofocus', bad_role.text)
+    assert not re.search(r'<input id="i-email"[^>]*(autofocus|aria-invalid)', bad_role.text)
     too_many = console.post(PATH, {"email": "g@example.com", "bindings": "editor a"})
-    assert too_many.status_code == 400 and 'id="i-bindings-error"' in too_many.text
+    assert too_many.status_code == 400 and 'id="bindings-error"' in too_many.text
     assert _invitations(console) == []
 
 
 def test_role_bindings_and_role_giving_teams_need_roles_write(console: Console) -> None:
     plain = console.post(PATH, {"email": "a@example.com", "teams": "crew"}, role="teamlead")
-    assert plain.status_code == 200 and "/invite/" in _link(plain.text)
+    assert plain.status_code == 201 and "/invite/" in _link(plain.text)
     bound = console.post(PATH, {"email": "b@example.com", "bindings": "viewer"}, role="teamlead")
     assert bound.status_code == 403 and "roles.write" in bound.text
     team = console.ready.admin.teams.create("admins", actor=SYSTEM)

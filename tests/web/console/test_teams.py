@@ -99,7 +99,7 @@ def test_create_a_team(console: Console) -> None:
     assert again.status_code == 409 and 'aria-invalid="true"' in again.text
     assert "exists" in again.text and 'value="data eng"' in again.text
     blank = console.post("/admin/teams", {"name": "   "})
-    assert blank.status_code == 400 and 'id="t-name-error"' in blank.text
+    assert blank.status_code == 400 and 'id="name-error"' in blank.text
 
 
 def cross_site(console: Console, path: str, data: dict[str, str]) -> int:

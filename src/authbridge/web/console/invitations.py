@@ -111,18 +111,35 @@ def _form_errors(exc: AdminError) -> dict[str, str]:
 
 
 def _shown_once(
-    request: Request, services: Services, user: ConsoleUser, view: InvitationView, verb: str
+    request: Request,
+    services: Services,
+    user: ConsoleUser,
+    view: InvitationView,
+    *,
+    renewed: bool,
 ) -> Response:
-    """The link, this once (render sets `no-store`)."""
+    """The link, this once (the console's shown-once page; render sets `no-store`)."""
+    invitation = view.invitation
+    facts = [
+        ("Email", invitation.email),
+        ("Delivery", "not mailed (no smtp: configured): pass the link on yourself"),
+        ("Works", f"once, until {invitation.expires_at:%Y-%m-%d %H:%M} UTC"),
+    ]
+    if renewed:
+        facts.append(("Previous link", "no longer works"))
     return page(
         request,
         services,
         user,
-        "console/invitation_link.html",
+        "console/secret.html",
         SECTION,
-        invitation=view.invitation,
-        link=view.link,
-        verb=verb,
+        200 if renewed else 201,
+        title=f"Invitation link for {invitation.email}",
+        label="One-time invitation link",
+        secret=view.link,
+        facts=facts,
+        back=PATH,
+        back_label="Back to invitations",
     )
 
 
@@ -159,7 +176,7 @@ def create(
         )
     if view.link is None:
         return done(PATH, "mailed")
-    return _shown_once(request, services, user, view, "created")
+    return _shown_once(request, services, user, view, renewed=False)
 
 
 @router.post(f"{PATH}/{{invitation_id}}/resend", include_in_schema=False)
@@ -173,7 +190,7 @@ def resend(
         return failed(request, services, user, exc, back=PATH, section=SECTION)
     if view.link is None:
         return done(PATH, "resent")
-    return _shown_once(request, services, user, view, "renewed")
+    return _shown_once(request, services, user, view, renewed=True)
 
 
 @router.post(f"{PATH}/{{invitation_id}}/revoke", include_in_schema=False)
