@@ -13,6 +13,7 @@ from authbridge.admin.clients import ClientAdmin
 from authbridge.admin.connectors import ConnectorAdmin
 from authbridge.admin.invitations import InvitationAdmin
 from authbridge.admin.keys import KeyAdmin
+from authbridge.admin.mfa import MfaAdmin
 from authbridge.admin.robots import RobotAdmin
 from authbridge.admin.roles import RoleAdmin
 from authbridge.admin.scim_credentials import ScimCredentialAdmin
@@ -50,6 +51,7 @@ class Admin:
     scim_credentials: ScimCredentialAdmin
     connectors: ConnectorAdmin
     invitations: InvitationAdmin
+    mfa: MfaAdmin
 
 
 def build_admin(
@@ -98,4 +100,5 @@ def build_admin(
         scim_credentials=ScimCredentialAdmin(scim_credentials, audit),
         connectors=ConnectorAdmin(settings, connectors),
         invitations=InvitationAdmin(invitations, audit),
+        mfa=MfaAdmin(storage, audit),
     )

@@ -264,11 +264,25 @@ class RateLimitSettings(Section):
     per_account: int = Field(default=100, ge=1)
 
 
+# Whether local accounts use a second factor after the password (directory/totp.py).
+MfaPolicy = Literal["off", "optional", "required"]
+
+
 class LocalAuthSettings(Section):
     enabled: bool = True
     allow_signup: bool = Field(default=True, description="Anyone may create an account.")
     password_hash: PasswordHashSettings = Field(default_factory=PasswordHashSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    mfa: MfaPolicy = Field(
+        default="optional",
+        description="Local accounts' second factor (TOTP, RFC 6238): off, optional (each "
+        "user may enrol), or required (a user without one enrols at the next sign-in).",
+    )
+    mfa_required_for_admins: bool = Field(
+        default=False,
+        description="Users holding an administration permission must use a second factor "
+        "(they enrol at the next sign-in), whatever auth.local.mfa says.",
+    )
 
 
 # Where authbridge serves the code-flow callback: its own path, and Dex's, so that an IdP

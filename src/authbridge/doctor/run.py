@@ -18,10 +18,12 @@ from authbridge.doctor.local import check_database, check_issuer, check_scim
 from authbridge.doctor.oidc import check_oidc
 from authbridge.doctor.report import Check
 
-__all__ = ["diagnose"]
+__all__ = ["check_connector", "diagnose"]
 
 
-def _one(connector: CallbackConnector, settings: Settings) -> list[Check]:
+def check_connector(connector: CallbackConnector, settings: Settings) -> list[Check]:
+    """The checks of one IdP, through `connector` itself: the CLI's, and the console's
+    "Run checks" on the app's live connector (same HTTP client, proxy and caches)."""
     if isinstance(connector, OidcConnector):
         return check_oidc(connector, settings)
     if isinstance(connector, GithubConnector):
@@ -47,7 +49,7 @@ def diagnose(settings: Settings, env: Mapping[str, str] | None = None) -> list[C
     try:
         workers = max(1, min(8, len(connectors.ordered)))
         with ThreadPoolExecutor(workers, thread_name_prefix="doctor") as pool:
-            found = list(pool.map(lambda c: _one(c, settings), connectors.ordered))
+            found = list(pool.map(lambda c: check_connector(c, settings), connectors.ordered))
     finally:
         connectors.close()
     checks = [check for group in found for check in group]

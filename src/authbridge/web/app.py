@@ -12,6 +12,7 @@ from starlette.staticfiles import StaticFiles
 from authbridge import __version__
 from authbridge.config.model import Settings
 from authbridge.web import (
+    account_mfa_pages,
     account_pages,
     api,
     authz_routes,
@@ -21,6 +22,7 @@ from authbridge.web import (
     email_pages,
     errors,
     invitation_pages,
+    mfa_pages,
     oauth_client_routes,
     oauth_routes,
     ops,
@@ -78,6 +80,8 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         oauth_client_routes,
         authz_routes,
         branding_routes,
+        mfa_pages,
+        account_mfa_pages,
     )
     app.include_router(ops.health_router)
     for module in route_modules:

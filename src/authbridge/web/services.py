@@ -38,6 +38,7 @@ from authbridge.directory.membership import MembershipEngine
 from authbridge.directory.revocation import Revocation
 from authbridge.directory.roles import RoleBindings
 from authbridge.directory.throttle import CredentialThrottle, MailThrottle, SignInThrottle
+from authbridge.directory.totp import SecondFactors
 from authbridge.provider.events import AuditedEvents
 from authbridge.provider.service import OpenIDProvider
 from authbridge.scim.auth import SOURCES as SCIM_SOURCES
@@ -160,6 +161,8 @@ class Ready:
     verification: EmailVerification | None = None
     # Requests that mail a typed-in address (password reset), per network and address.
     mail_throttle: MailThrottle | None = None
+    # Local accounts' second factor: TOTP and recovery codes (directory/totp.py).
+    second_factors: SecondFactors | None = None
 
 
 @dataclass
@@ -439,6 +442,9 @@ class Services:
                 else None
             ),
             mail_throttle=MailThrottle(counters.rate),
+            second_factors=SecondFactors.of(
+                storage.mfa, counters.replay, settings, accounts.hashing
+            ),
         )
         # initialAdmins (and adminPrincipals) as system-admin bindings, made at every start
         # and withdrawn from people no longer named: `bindings list` shows their origin.

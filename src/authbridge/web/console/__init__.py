@@ -9,12 +9,15 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from authbridge.web.console import (
+    audit,
     clients,
+    connectors,
     home,
     invitations,
     keys,
     robots,
     roles,
+    scim,
     service_accounts,
     team_members,
     teams,
@@ -29,6 +32,9 @@ ROUTERS: tuple[APIRouter, ...] = (
     service_accounts.router,
     robots.router,
     keys.router,
+    connectors.router,
+    scim.router,
+    audit.router,
     teams.router,
     team_members.router,
     roles.router,
