@@ -102,7 +102,7 @@ def acr_satisfies(achieved: str | None, requested: Sequence[str]) -> bool:
     for value in requested:
         if value == achieved:
             return True
-        if value in ACR_VALUES and achieved in ACR_VALUES:
-            if ACR_VALUES.index(achieved) >= ACR_VALUES.index(value):
-                return True
+        ranked = value in ACR_VALUES and achieved in ACR_VALUES
+        if ranked and ACR_VALUES.index(achieved) >= ACR_VALUES.index(value):
+            return True
     return False

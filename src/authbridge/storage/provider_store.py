@@ -107,8 +107,8 @@ def _typed(sql: str) -> TextualSelect:
 
 Q_FIND_REFRESH = _typed(
     "SELECT r.family_id, r.client_id, r.user_id, r.scope, r.auth_time, r.amr, r.acr,"
-    " r.family_expires_at, r.idle_expires_at, r.used, r.revoked, u.id, u.username, u.email, u.email_verified,"
-    " u.name, u.kind, u.active FROM oauth_refresh_tokens r"
+    " r.family_expires_at, r.idle_expires_at, r.used, r.revoked, u.id, u.username, u.email,"
+    " u.email_verified, u.name, u.kind, u.active FROM oauth_refresh_tokens r"
     " JOIN users u ON u.id = r.user_id WHERE r.token_hash = :h"
 )
 Q_FIND_USER = _typed(
