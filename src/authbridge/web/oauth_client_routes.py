@@ -282,7 +282,9 @@ def _finish(
             return error_response(request, 403, exc.message, code="sign_in_refused")
         return _error(request, 403, "Sign-in refused", exc.message, exc.hint)
     response = RedirectResponse(safe_next(next_url), status_code=303)
-    sign_in(request, response, services, user, connector.id)
+    # The methods the IdP's ID token proved (none when it states none: RFC 8176 has no
+    # value for "federated", and an invented one would claim what nobody said).
+    sign_in(request, response, services, user, connector.id, amr=identity.amr)
     services.metrics.sign_ins.labels(connector.id, "success").inc()
     log.info("sign_in", method=connector.id, user_id=user.id)
     ready.audit.record(
@@ -290,7 +292,7 @@ def _finish(
             "signin.succeeded",
             request_actor(request, services, "user", user.id, user.username),
             Target("user", user.id, user.username),
-            details={"method": "idp", "connector": connector.id},
+            details={"method": "idp", "connector": connector.id, "amr": list(identity.amr)},
         )
     )
     return response
