@@ -12,6 +12,7 @@ from authbridge.middleware.authn import (
     acr_satisfies,
     clean_amr,
     is_multi_factor,
+    recorded_amr,
 )
 
 
@@ -57,3 +58,11 @@ def test_a_higher_level_satisfies_a_lower_one_and_unknown_values_match_exactly()
     assert acr_satisfies(None, [])
     assert acr_satisfies("urn:other", ["urn:other"])
     assert not acr_satisfies(ACR_MFA, ["urn:other"])
+
+
+def test_a_multi_factor_sign_in_is_recorded_with_mfa() -> None:
+    assert recorded_amr(["pwd", "otp"]) == ("pwd", "otp", "mfa")
+    assert recorded_amr(["pwd"]) == ("pwd",)
+    assert recorded_amr(["mfa", "pwd"]) == ("mfa", "pwd")
+    # Entra's ngcmfa: MFA, but only registered values are passed on.
+    assert recorded_amr(["ngcmfa"], registered_only=True) == ("mfa",)

@@ -22,7 +22,7 @@ from typing import Any
 
 from authbridge.config.model import OidcProviderSettings
 from authbridge.connectors.errors import LoginFailed
-from authbridge.middleware.authn import clean_amr, is_multi_factor
+from authbridge.middleware.authn import clean_amr, is_multi_factor, recorded_amr
 
 __all__ = ["MfaNotConfirmed", "authentication_params", "upstream_amr"]
 
@@ -93,7 +93,7 @@ def upstream_amr(
     )
     if settings.require_mfa and not proven:
         raise MfaNotConfirmed(connector_id, acr, raw_amr)
-    recorded = clean_amr(list(methods), registered_only=True)
+    recorded = recorded_amr(list(methods), registered_only=True)
     if proven and "mfa" not in recorded:
-        recorded = (*recorded, "mfa")
+        recorded = (*recorded, "mfa")  # proven through acr: the methods alone do not say so
     return recorded

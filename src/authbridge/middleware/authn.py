@@ -38,6 +38,7 @@ __all__ = [
     "acr_satisfies",
     "clean_amr",
     "is_multi_factor",
+    "recorded_amr",
 ]
 
 ACR_1FA = "urn:authbridge:acr:1fa"
@@ -84,6 +85,16 @@ def is_multi_factor(amr: Iterable[str]) -> bool:
         return True
     kinds = sum(1 for kind in (_KNOW, _HAVE, _ARE) if methods & kind)
     return kinds >= 2
+
+
+def recorded_amr(values: object, *, registered_only: bool = False) -> tuple[str, ...]:
+    """The `amr` a session records: `clean_amr`, plus `mfa` when the methods are of two
+    factor kinds (RFC 8176 §2: with `mfa`, the specific methods may also be included), so
+    a relying party checking for `mfa` alone reads the same thing whoever signed in."""
+    methods = clean_amr(values, registered_only=registered_only)
+    if is_multi_factor(clean_amr(values)) and "mfa" not in methods:
+        methods = (*methods, "mfa")[:MAX_AMR_VALUES]
+    return methods
 
 
 def acr_for(amr: Iterable[str]) -> str:

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authbridge.clock import utcnow
-from authbridge.middleware.authn import acr_for, clean_amr
+from authbridge.middleware.authn import acr_for, recorded_amr
 from authbridge.storage.models import BrowserSession, User
 from authbridge.web.security import client_address
 from authbridge.web.services import Services
@@ -78,15 +78,16 @@ def sign_in(
     """Start a session with a fresh id, ending any session this browser had.
 
     `method` is the connector (`local`, an IdP's id); `amr` the RFC 8176 methods the person
-    used (a local password: `pwd`; with a TOTP code: `pwd`, `otp`; an upstream IdP: what
-    its ID token proved, possibly nothing); `acr` the platform's level, by default derived
-    from `amr` (middleware/authn.py). Tokens issued from this session carry both."""
+    used (a local password: `pwd`; with a TOTP code: `pwd`, `otp`, recorded with `mfa`
+    added; an upstream IdP: what its ID token proved, possibly nothing); `acr` the
+    platform's level, by default derived from `amr` (middleware/authn.py). Tokens issued
+    from this session carry both."""
     ready = services.ready()
     old = request.cookies.get(services.cookies.session)
     if old:
         ready.storage.sessions.delete(_digest(old))
     session_id = secrets.token_urlsafe(32)
-    methods = clean_amr(list(amr))
+    methods = recorded_amr(list(amr))
     now = utcnow()
     lifetime = services.settings.sessions.absolute_lifetime
     ready.storage.sessions.create(
