@@ -4,6 +4,8 @@ tests/connectors/test_require_mfa.py."""
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlsplit
+
 from fastapi.testclient import TestClient
 
 from authbridge.middleware.authn import ACR_1FA, ACR_MFA, ACR_VALUES
@@ -27,6 +29,7 @@ def test_a_level_the_session_reaches_is_answered_at_once(browser: TestClient) ->
 def test_a_higher_level_sends_the_person_to_sign_in_again(browser: TestClient) -> None:
     response = browser.get(authorize_url(acr_values=ACR_MFA), follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"].startswith("/login?")
+    assert parse_qs(urlsplit(response.headers["location"]).query)["acr_values"] == [ACR_MFA]
     # The password session ended: re-authentication, not a pass-through of the old session.
     assert browser.get("/account", follow_redirects=False).status_code in (302, 303)
 

@@ -223,6 +223,9 @@ def _authorize(request: Request, params: dict[str, list[str]]) -> Response:
         query = {"next": next_url}
         if parsed.login_hint:
             query["login_hint"] = parsed.login_hint
+        if reason == "acr_values not met":
+            # The level asked for, so the sign-in page can ask for the second factor.
+            query["acr_values"] = " ".join(parsed.acr_values)
         login = "/login?" + urlencode(query)
         response = RedirectResponse(login, status_code=303, headers=NO_STORE)
         services.cookies.set(response, services.cookies.reauth, browser_secret, max_age=REAUTH_TTL)
