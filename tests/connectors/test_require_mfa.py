@@ -127,6 +127,7 @@ def test_no_proof_of_a_second_factor_is_refused(
         response, _ = idp_sign_in(app)
         assert response.status_code == 403
         assert "did not confirm a second factor" in response.text
+        assert "Second factor not confirmed" in response.text
         assert "ada@example.com" not in app.get("/account", follow_redirects=False).text
         (event,) = audit(app, "signin.failed")
         assert event.details == {"method": "idp", "connector": "corp", "error": "mfa_not_confirmed"}

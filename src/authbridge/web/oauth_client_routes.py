@@ -94,6 +94,10 @@ def _error(
     return render(request, services, "error.html", status, title=title, message=message)
 
 
+# Failures whose page says more than "did not work" in its title.
+TITLES = {"mfa_not_confirmed": "Second factor not confirmed"}
+
+
 def _failed(request: Request, provider: str, exc: ConnectorError) -> Response:
     services = _services(request)
     log.warning("idp_sign_in_failed", provider=provider, code=exc.code, detail=exc.hint)
@@ -107,7 +111,8 @@ def _failed(request: Request, provider: str, exc: ConnectorError) -> Response:
             details={"method": "idp", "connector": provider, "error": exc.code},
         )
     )
-    return _error(request, exc.status, "Sign-in did not work", exc.message, exc.hint)
+    title = TITLES.get(exc.code, "Sign-in did not work")
+    return _error(request, exc.status, title, exc.message, exc.hint)
 
 
 @router.get("/v1/oauth/start", include_in_schema=False)
