@@ -190,3 +190,12 @@ def test_a_client_asking_for_mfa_gets_a_step_up_sign_in_and_the_acr(
         for level in (ACR_MFA, ACR_1FA):
             again = app.get(authorize_url(acr_values=level), follow_redirects=False)
             assert "code" in location_params(again), level
+
+        # max_age=0 asks for a sign-in now whatever the level (OIDC Core §3.1.2.1): the
+        # MFA session is not enough, and the new tokens say when the new sign-in was.
+        fresh = app.get(authorize_url(acr_values=ACR_MFA, max_age="0"), follow_redirects=False)
+        assert fresh.status_code == 303 and fresh.headers["location"].startswith("/login?")
+        next_url = query(fresh.headers["location"])["next"]
+        response, _ = idp_sign_in(app, next_url)
+        renewed = _id_token(app, location_params(app.get(next_url, follow_redirects=False)))
+        assert renewed["acr"] == ACR_MFA and renewed["auth_time"] >= claims["auth_time"]
