@@ -116,8 +116,9 @@ def test_mfa_proven_by_an_accepted_acr(
         {"amr": "pwd"},  # one factor
         {"amr": "otp"},  # one factor, if a strong one
         {"acr": "urn:okta:loa:1fa:any", "amr": "pwd,kba"},  # two of one kind; acr not accepted
+        {"userinfo_amr": "pwd,otp"},  # said by userinfo only: not an authentication statement
     ],
-    ids=["omitted", "pwd", "otp-alone", "1fa-acr-and-knowledge-only"],
+    ids=["omitted", "pwd", "otp-alone", "1fa-acr-and-knowledge-only", "userinfo-only"],
 )
 def test_no_proof_of_a_second_factor_is_refused(
     knobs: dict[str, str], tmp_path: Path, app_factory: AppFactory, sqlite_url: str

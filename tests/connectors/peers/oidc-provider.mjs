@@ -10,6 +10,8 @@
 //   OIDC_PROVIDER_ACR=<value>          the login's acr
 //   OIDC_PROVIDER_ACR_VALUES=a,b       acr_values_supported
 //   OIDC_PROVIDER_REQUEST_LOG=<file>   each authorization request's parameters, a JSON line
+//   OIDC_PROVIDER_USERINFO_AMR=pwd,otp the account's claims (userinfo) say this amr; the
+//                                      ID token's amr still comes from the login alone
 import { appendFileSync, readFileSync } from "node:fs";
 import Provider from "oidc-provider";
 
@@ -36,6 +38,9 @@ const provider = new Provider(`http://localhost:${port}`, {
           name: `User ${id}`,
           preferred_username: id,
           groups: ["analysts", `team-${id}`],
+          ...(process.env.OIDC_PROVIDER_USERINFO_AMR
+            ? { amr: process.env.OIDC_PROVIDER_USERINFO_AMR.split(",") }
+            : {}),
         };
       },
     };
