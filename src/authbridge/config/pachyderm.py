@@ -37,6 +37,8 @@ _OIDC_KEYS = {
     "insecureEnableGroups": "insecureEnableGroups",
     "insecureSkipEmailVerified": "insecureSkipEmailVerified",
     "insecureSkipIssuerCallbackDomainCheck": "insecureSkipIssuerCallbackDomainCheck",
+    # Dex's oidc connector sends these acr_values too (connector/oidc Config.AcrValues).
+    "acrValues": "acrValues",
 }
 # Dex's claimMapping keys (connector/oidc ClaimMapping) - authbridge's claimsMapping names.
 _CLAIM_MAPPING_KEYS = ("preferred_username", "email", "groups")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
@@ -129,7 +130,7 @@ def complete_sign_in(
     *,
     device: str | None,
     method: str = "password",
-    amr: list[str] | None = None,
+    amr: Sequence[str] = ("pwd",),
 ) -> Response:
     """Start the session on `response`, remember the browser (device cookie), count and
     audit the sign-in."""
