@@ -18,6 +18,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from authbridge.config.branding import BrandingSettings
+from authbridge.config.saml import SamlProviderSettings
 from authbridge.config.section import Section
 
 __all__ = [
@@ -396,6 +397,9 @@ class AuthSettings(Section):
     mock: MockAuthSettings = Field(default_factory=MockAuthSettings)
     openid_connect: OpenidConnectSettings = Field(default_factory=OpenidConnectSettings)
     github: GithubSettings = Field(default_factory=GithubSettings)
+    saml: dict[str, SamlProviderSettings] = Field(
+        default_factory=dict, description="SAML 2.0 IdPs by connector id (config/saml.py)."
+    )
 
 
 class AuthorizerSettings(Section):

@@ -23,6 +23,7 @@ from authbridge.connectors.presets import (
     MicrosoftConnector,
     OktaConnector,
 )
+from authbridge.connectors.saml import SamlConnector
 from authbridge.connectors.status import UpstreamRecorder
 
 __all__ = ["OIDC_TYPES", "Connectors", "build_connectors"]
@@ -129,6 +130,17 @@ def build_connectors(
         connectors.append(
             GithubConnector("github", settings.auth.github, http=http.for_connector("github"))
         )
+    for name, saml in settings.auth.saml.items():
+        if saml.enabled:
+            connectors.append(
+                SamlConnector(
+                    name,
+                    saml,
+                    issuer=settings.server.issuer,
+                    clock_tolerance=oidc.clock_tolerance,
+                    http=http.for_connector(name),
+                )
+            )
     if not connectors:
         local = settings.auth.local
         connectors.append(MockConnector(allow_signup=local.enabled and local.allow_signup))

@@ -26,6 +26,7 @@ from authbridge.web import (
     ops,
     pages,
     revocation_feed,
+    saml_routes,
     scim_routes,
     wellknown,
 )
@@ -78,6 +79,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         oauth_client_routes,
         authz_routes,
         branding_routes,
+        saml_routes,
     )
     app.include_router(ops.health_router)
     for module in route_modules:

@@ -31,7 +31,13 @@ from starlette.responses import RedirectResponse, Response
 
 from authbridge.audit.events import AuditEvent, Target
 from authbridge.clock import utcnow
-from authbridge.connectors import CallbackConnector, ConnectorError, Connectors, LoginRequest
+from authbridge.connectors import (
+    CallbackConnector,
+    ConnectorError,
+    Connectors,
+    Identity,
+    LoginRequest,
+)
 from authbridge.connectors.oidc import IDP_ERRORS
 from authbridge.connectors.redirects import (
     CALLBACK_PATH,
@@ -245,12 +251,20 @@ def _finish(
     params: dict[str, str],
     next_url: str,
 ) -> Response:
-    services = _services(request)
-    ready = services.ready()
     try:
         identity = connector.handle_callback(login, params)
     except ConnectorError as exc:
         return _failed(request, connector.id, exc)
+    return signed_in(request, connector, identity, next_url)
+
+
+def signed_in(
+    request: Request, connector: CallbackConnector, identity: Identity, next_url: str
+) -> Response:
+    """The account for what the IdP said (the one linker and membership engine), then the
+    session; shared by every landing (OAuth callbacks, the SAML ACS)."""
+    services = _services(request)
+    ready = services.ready()
     linker = IdentityLinker(
         ready.storage,
         services.settings.authorizer,
@@ -325,8 +339,12 @@ def dex_callback(request: Request) -> Response:
     return _complete(request, fields, DEX_CALLBACK_PATH)
 
 
-def _relay_page(request: Request, fields: dict[str, str], auto: bool) -> Response:
-    response = render(request, _services(request), "oauth_redirect.html", fields=fields, auto=auto)
+def _relay_page(
+    request: Request, fields: dict[str, str], auto: bool, action: str = REDIRECT_PATH
+) -> Response:
+    response = render(
+        request, _services(request), "oauth_redirect.html", fields=fields, auto=auto, action=action
+    )
     response.headers["referrer-policy"] = "no-referrer"
     return response
 
