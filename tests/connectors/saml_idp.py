@@ -45,7 +45,7 @@ def xmlsec1() -> str | None:
     return shutil.which("xmlsec1")
 
 
-def make_key_pair(directory: Path, name: str, *, days: int = 30) -> tuple[Path, Path]:
+def make_key_pair(directory: Path, name: str, *, days: int = 365) -> tuple[Path, Path]:
     """An RSA key and a self-signed certificate, as PEM files."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
@@ -56,7 +56,7 @@ def make_key_pair(directory: Path, name: str, *, days: int = 30) -> tuple[Path, 
         .issuer_name(subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_before(now - datetime.timedelta(days=2))
         .not_valid_after(now + datetime.timedelta(days=days))
         .sign(key, hashes.SHA256())
     )

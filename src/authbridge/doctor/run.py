@@ -13,10 +13,12 @@ from authbridge.connectors.github import GithubConnector
 from authbridge.connectors.mock import MockConnector
 from authbridge.connectors.oidc import OidcConnector
 from authbridge.connectors.registry import build_connectors
+from authbridge.connectors.saml import SamlConnector
 from authbridge.doctor.github import check_github
 from authbridge.doctor.local import check_database, check_issuer, check_scim
 from authbridge.doctor.oidc import check_oidc
 from authbridge.doctor.report import Check
+from authbridge.doctor.saml import check_saml
 
 __all__ = ["diagnose"]
 
@@ -26,6 +28,8 @@ def _one(connector: CallbackConnector, settings: Settings) -> list[Check]:
         return check_oidc(connector, settings)
     if isinstance(connector, GithubConnector):
         return check_github(connector, settings)
+    if isinstance(connector, SamlConnector):
+        return check_saml(connector, settings)
     if isinstance(connector, MockConnector):
         return [
             Check(
