@@ -366,3 +366,25 @@ def test_solicited_answer_without_in_response_to_is_refused(
 def test_transient_name_id_needs_user_id_attr(idp: SamlIdp, app: TestClient) -> None:
     request_id, relay = begin(app)
     refused(post(app, idp.response(request_id, ACS, SP, name_id="t-1", transient=True), relay))
+
+
+def test_metadata_is_refreshed_and_a_failed_refresh_keeps_the_last_good(
+    idp: SamlIdp, app: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from authbridge.connectors import ProviderUnavailable, saml
+
+    corp = app.app.state.services.connectors.get("corp")  # type: ignore[attr-defined]
+    assert isinstance(corp, saml.SamlConnector)
+    first = corp.client()
+    assert corp.client() is first  # kept within METADATA_TTL
+    monkeypatch.setattr(saml, "METADATA_TTL", 0.0)
+    assert corp.client() is not first  # fetched again
+
+    def down() -> str:
+        raise ProviderUnavailable("down", "metadataUrl unreachable")
+
+    kept = corp.client()
+    monkeypatch.setattr(corp, "idp_metadata", down)
+    assert corp.client() is kept
+    request_id, relay = begin(app)
+    assert post(app, idp.response(request_id, ACS, SP), relay).status_code == 303

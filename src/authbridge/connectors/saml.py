@@ -26,6 +26,7 @@ import base64
 import binascii
 import hashlib
 import threading
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -57,7 +58,19 @@ ASSERTION = "{urn:oasis:names:tc:SAML:2.0:assertion}Assertion"
 ENCRYPTED = "{urn:oasis:names:tc:SAML:2.0:assertion}EncryptedAssertion"
 MAX_RESPONSE = 256 * 1024
 REPLAY_FALLBACK = timedelta(hours=1)
+METADATA_TTL = 3600.0
 REPLAY_MAX = timedelta(days=1)
+
+
+class _NoIdentityCache:
+    """pysaml2's SP keeps every signed-in person's attributes in memory (for SAML queries
+    authbridge never makes); this cache forgets them, so memory does not grow per user."""
+
+    def set(self, *args: object) -> None:
+        return None
+
+    def __bool__(self) -> bool:
+        return True
 
 
 def request_id(login: LoginRequest) -> str:
@@ -101,6 +114,7 @@ class SamlConnector:
         self.clock_tolerance = clock_tolerance
         self.http = http
         self._client: Saml2Client | None = None
+        self._built = 0.0
         self._lock = threading.Lock()
 
     @property
@@ -174,19 +188,33 @@ class SamlConnector:
         return sp
 
     def client(self) -> Saml2Client:
-        """pysaml2's SP, built at first use (a metadata URL is fetched then) and kept."""
+        """pysaml2's SP, built at first use and rebuilt every METADATA_TTL from fresh
+        metadata (an IdP rolls its signing certificate through its metadata); while a
+        refresh fails, the last good one is kept."""
         with self._lock:
-            if self._client is None:
+            now = time.monotonic()
+            if self._client is not None and now - self._built < METADATA_TTL:
+                return self._client
+            try:
                 metadata = self.idp_metadata()
                 try:
-                    self._client = Saml2Client(config=self._sp_config(metadata))
+                    client = Saml2Client(
+                        config=self._sp_config(metadata), identity_cache=_NoIdentityCache()
+                    )
                 except Exception as exc:
                     raise ProviderUnavailable(
                         "This identity provider is not configured correctly.",
                         f"SAML IdP metadata not usable: {type(exc).__name__}: {exc}"[:300],
                         code="idp_misconfigured",
                     ) from None
-            return self._client
+            except ProviderUnavailable as exc:
+                if self._client is None:
+                    raise
+                log.warning("saml_metadata_refresh_failed", provider=self.id, detail=exc.hint)
+                self._built = now
+                return self._client
+            self._client, self._built = client, now
+            return client
 
     def sp_metadata(self) -> str:
         """Our SP metadata (SAML Metadata §2.4.4), for the IdP's administrator."""

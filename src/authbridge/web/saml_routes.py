@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import structlog
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from authbridge.connectors import ConnectorError, LoginRequest
@@ -127,9 +128,23 @@ async def acs(request: Request, connector_id: str) -> Response:
             "than 10 minutes, or another browser's); IdP-initiated sign-in is off "
             f"(auth.saml.{connector.id}.allowIdpInitiated).",
         )
-    replay = services.ready().counters.replay
+    # xmlsec1 runs as a subprocess and the account is written to the database: off the
+    # event loop.
+    return await run_in_threadpool(
+        _land, request, connector, login, fields["SAMLResponse"], next_url
+    )
+
+
+def _land(
+    request: Request,
+    connector: SamlConnector,
+    login: LoginRequest | None,
+    saml_response: str,
+    next_url: str,
+) -> Response:
+    replay = services_of(request).ready().counters.replay
     try:
-        identity = connector.consume(login, fields["SAMLResponse"], replay.first_use)
+        identity = connector.consume(login, saml_response, replay.first_use)
     except ConnectorError as exc:
         return _failed(request, connector.id, exc)
     return signed_in(request, connector, identity, next_url)
