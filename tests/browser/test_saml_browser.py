@@ -6,7 +6,6 @@ as teams. `authbridge serve` runs as a real process (tests/e2e/server.py)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
