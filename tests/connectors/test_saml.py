@@ -350,6 +350,19 @@ def test_in_response_to_of_another_browsers_login_is_refused(idp: SamlIdp, app: 
     assert post(other, xml, their_relay).status_code == 303  # theirs still works
 
 
+def test_signed_assertion_of_another_login_in_a_rewritten_envelope_is_refused(
+    idp: SamlIdp, app: TestClient
+) -> None:
+    """Only the assertion is signed: the Response's InResponseTo is the attacker's to
+    change, the SubjectConfirmationData's is not."""
+    theirs, _ = begin(TestClient(app.app, base_url=APP))
+    mine, my_relay = begin(app)
+    xml = idp.response(theirs, ACS, SP)
+    envelope = xml.replace(f'InResponseTo="{theirs}" Version', f'InResponseTo="{mine}" Version')
+    assert envelope != xml
+    refused(post(app, envelope, my_relay))
+
+
 def test_idp_initiated_is_off_by_default(idp: SamlIdp, app: TestClient) -> None:
     refused(post(app, idp.response(None, ACS, SP), None))
     refused(post(app, idp.response(None, ACS, SP), "https://app.example/after"))

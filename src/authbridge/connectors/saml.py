@@ -286,13 +286,19 @@ class SamlConnector:
         assertion = response.assertion
         # Profiles §4.1.4.3: the bearer confirmation names our ACS (pysaml2 checks it too,
         # once given conv_info; kept here so a library change cannot drop it silently).
-        recipients = {
-            confirmation.subject_confirmation_data.recipient
+        # §4.1.4.2: the signed confirmation's InResponseTo is the request's too (the
+        # Response's own attribute is outside the signature when only the assertion is
+        # signed).
+        confirmations = [
+            confirmation.subject_confirmation_data
             for confirmation in getattr(assertion.subject, "subject_confirmation", None) or []
-            if confirmation.subject_confirmation_data is not None
-        }
+        ]
+        recipients = {data.recipient if data is not None else None for data in confirmations}
         if recipients != {self.acs_url}:
             raise _refused(f"SubjectConfirmationData Recipient {sorted(map(str, recipients))}")
+        answers = {data.in_response_to or None for data in confirmations if data is not None}
+        if answers != {expected}:
+            raise _refused(f"SubjectConfirmationData InResponseTo {sorted(map(str, answers))}")
         marker = hashlib.sha256(f"{self.id}\n{response.issuer()}\n{assertion.id}".encode())
         if not first_use("saml-assertion:" + marker.hexdigest(), _replay_ttl(assertion)):
             raise _refused(f"assertion {assertion.id!r} was already used (replay)")
