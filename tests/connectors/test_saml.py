@@ -401,3 +401,17 @@ def test_metadata_is_refreshed_and_a_failed_refresh_keeps_the_last_good(
     assert corp.client() is kept
     request_id, relay = begin(app)
     assert post(app, idp.response(request_id, ACS, SP), relay).status_code == 303
+
+
+def test_unsigned_accepted_only_with_both_insecure_flags(
+    idp: SamlIdp, app_factory: AppFactory
+) -> None:
+    app = saml_app(
+        idp,
+        app_factory,
+        AUTH__SAML__CORP__INSECURE_SKIP_SIGNATURE_VALIDATION="true",
+        AUTH__SAML__CORP__INSECURE_ACCEPT_UNSIGNED_ASSERTIONS="true",
+    )
+    request_id, relay = begin(app)
+    unsigned = idp.response(request_id, ACS, SP, sign_assertion=False)
+    assert post(app, unsigned, relay).status_code == 303
