@@ -81,3 +81,9 @@ def test_an_unknown_dex_saml_key_is_refused_by_path(tmp_path: Path) -> None:
     entry = {"type": "saml", "id": "corp", "config": {**DEX_CONFIG, "ssoURLx": "x"}}
     issues = _issues(tmp_path, {"oidc": {"upstreamIDPs": [entry]}})
     assert any(i.startswith("oidc.upstreamIDPs[0].config.ssoURLx") for i in issues), issues
+
+
+def test_redirect_uri_must_be_our_acs(tmp_path: Path) -> None:
+    dex_callback = {**DEX_CONFIG, "redirectURI": "https://dex.example.com/dex/callback"}
+    issues = _issues(tmp_path, {"auth": {"saml": {"corp": dex_callback}}})
+    assert any("auth.saml.corp" in i and "/v1/saml/acs/" in i for i in issues), issues

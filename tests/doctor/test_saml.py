@@ -62,3 +62,15 @@ def test_certificate_expiry_from_dex_keys(
         AUTH__SAML__CORP__CA=str(cert),
     )
     assert checks["certificate"].status == status, checks["certificate"]
+
+
+def test_an_unreadable_ca_file_is_named(sqlite_url: str, tmp_path: Path) -> None:
+    need_xmlsec1()
+    checks = run(
+        sqlite_url,
+        AUTH__SAML__CORP__SSO_URL="https://idp.example/sso",
+        AUTH__SAML__CORP__SSO_ISSUER="https://idp.example",
+        AUTH__SAML__CORP__CA=str(tmp_path / "missing.pem"),
+    )
+    assert checks["metadata"].status == "fail"
+    assert "auth.saml.corp.ca" in checks["metadata"].message

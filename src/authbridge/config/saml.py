@@ -120,6 +120,15 @@ class SamlProviderSettings(Section):
             raise ValueError(
                 f"nameIDPolicyFormat must be a URN or one of {', '.join(NAMEID_FORMATS)}"
             )
+        if self.redirect_uri is not None:
+            scheme, _, rest = self.redirect_uri.partition("://")
+            path = "/" + rest.partition("/")[2]
+            if scheme not in ("https", "http") or not path.startswith(SAML_ACS_PATH):
+                # Dex's redirectURI is Dex's own /callback: the IdP must post to ours.
+                raise ValueError(
+                    f"redirectURI must be an http(s) URL of authbridge's ACS, "
+                    f"<issuer>{SAML_ACS_PATH}<name> (register it at the IdP)"
+                )
         if self.filter_groups and not self.allowed_groups:
             raise ValueError("filterGroups needs allowedGroups")
         if self.allowed_groups and not self.groups_attr:

@@ -22,8 +22,6 @@ connector, with pysaml2 doing the XML, the signatures and the SAML checks.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import threading
 import time
@@ -31,10 +29,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from xml.etree import ElementTree
 
 import structlog
-from defusedxml.ElementTree import DefusedXMLParser
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.client import Saml2Client
 from saml2.config import SPConfig
@@ -47,15 +43,18 @@ from authbridge.connectors.base import Landing, LoginRequest, SignupPolicy
 from authbridge.connectors.errors import LoginFailed, ProviderUnavailable
 from authbridge.connectors.http import OutboundHttp
 from authbridge.connectors.identity import Identity
-from authbridge.connectors.samlxml import certificates_of, idp_metadata_xml
+from authbridge.connectors.samlxml import (
+    attribute_values,
+    certificates_of,
+    idp_metadata_xml,
+    precheck,
+)
 
 __all__ = ["FirstUse", "SamlConnector", "request_id"]
 
 log = structlog.get_logger("authbridge.saml")
 FirstUse = Callable[[str, timedelta], bool]
 TRANSIENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"
-ASSERTION = "{urn:oasis:names:tc:SAML:2.0:assertion}Assertion"
-ENCRYPTED = "{urn:oasis:names:tc:SAML:2.0:assertion}EncryptedAssertion"
 MAX_RESPONSE = 256 * 1024
 REPLAY_FALLBACK = timedelta(hours=1)
 METADATA_TTL = 3600.0
@@ -108,8 +107,7 @@ class SamlConnector:
             invite_only=settings.signup == "invite-only",
         )
         self.acs_url = settings.redirect_uri or f"{issuer}{SAML_ACS_PATH}{connector_id}"
-        # Dex's redirectURI is the ACS URL the IdP posts to: the same derivation as
-        # connectors/redirects.py, which the start route and doctor use.
+        # Dex's redirectURI is our ACS (the derivation of connectors/redirects.py).
         self.entity_id = settings.entity_issuer or f"{issuer}{SAML_METADATA_PATH}{connector_id}"
         self.clock_tolerance = clock_tolerance
         self.http = http
@@ -126,11 +124,20 @@ class SamlConnector:
         return self.settings.allow_idp_initiated
 
     def problem(self) -> str | None:
+        hint = self.diagnosis()
+        if hint is not None:
+            log.warning("saml_misconfigured", provider=self.id, detail=hint)
+            return "This identity provider is not configured correctly."
+        return None
+
+    def diagnosis(self) -> str | None:
+        """What keeps this connector from working, for the operator (doctor, the log)."""
+        if not self.acs_url.endswith(SAML_ACS_PATH + self.id):
+            return f"redirectURI {self.acs_url} is not this connector's ACS"
         try:
             get_xmlsec_binary()
         except Exception:
-            log.warning("saml_xmlsec_missing", provider=self.id)
-            return "This identity provider is not configured correctly."
+            return "xmlsec1 is not installed (pysaml2 checks signatures with it)"
         return None
 
     # -- configuration -------------------------------------------------------------
@@ -156,9 +163,15 @@ class SamlConnector:
                     f"cannot read metadataFile {s.metadata_file}: {exc.strerror}",
                     code="idp_misconfigured",
                 ) from None
-        return idp_metadata_xml(
-            s.sso_issuer or "", s.sso_url or "", certificates_of(s.ca, s.ca_data)
-        )
+        try:
+            certs = certificates_of(s.ca, s.ca_data)
+        except (OSError, ValueError) as exc:
+            raise ProviderUnavailable(
+                "This identity provider is not configured correctly.",
+                f"auth.saml.{self.id}.ca/caData: {exc}"[:300],
+                code="idp_misconfigured",
+            ) from None
+        return idp_metadata_xml(s.sso_issuer or "", s.sso_url or "", certs)
 
     def _sp_config(self, metadata: str | None) -> SPConfig:
         sign = not self.settings.insecure_skip_signature_validation
@@ -264,7 +277,10 @@ class SamlConnector:
         """The Identity of a POSTed SAMLResponse for `login` (None: IdP-initiated)."""
         if login is None and not self.settings.allow_idp_initiated:
             raise _refused("unsolicited (IdP-initiated) response; allowIdpInitiated is off")
-        _precheck(encoded)
+        try:
+            precheck(encoded, MAX_RESPONSE)
+        except ValueError as exc:
+            raise _refused(str(exc)) from None
         client = self.client()
         outstanding = {request_id(login): "/"} if login is not None else {}
         try:
@@ -306,7 +322,7 @@ class SamlConnector:
 
     def _identity(self, assertion: Any) -> Identity:
         s = self.settings
-        attributes = _attributes(assertion)
+        attributes = attribute_values(assertion)
         name_id = assertion.subject.name_id if assertion.subject is not None else None
         if s.user_id_attr:
             values = attributes.get(s.user_id_attr, [])
@@ -353,44 +369,6 @@ class SamlConnector:
             if s.filter_groups:
                 return allowed
         return groups
-
-
-def _precheck(encoded: str) -> None:
-    """Refuse, before any SAML processing, what no honest IdP sends (see module doc)."""
-    if len(encoded) > MAX_RESPONSE:
-        raise _refused("SAMLResponse too large")
-    try:
-        document = base64.b64decode(encoded, validate=False)
-    except (binascii.Error, ValueError):
-        raise _refused("SAMLResponse is not base64") from None
-    builder = ElementTree.TreeBuilder(insert_comments=True, insert_pis=True)
-    parser = DefusedXMLParser(target=builder, forbid_dtd=True)
-    try:
-        parser.feed(document)
-        root = parser.close()
-    except Exception as exc:
-        raise _refused(f"SAMLResponse is not acceptable XML: {type(exc).__name__}") from None
-    assertions = 0
-    for element in root.iter():
-        if element.tag in (ElementTree.Comment, ElementTree.ProcessingInstruction):
-            raise _refused("XML comments or processing instructions in the response")
-        if element.tag == ENCRYPTED:
-            raise _refused("encrypted assertions are not configured")
-        if element.tag == ASSERTION:
-            assertions += 1
-    if assertions != 1:
-        raise _refused(f"{assertions} assertions in the response (exactly one is accepted)")
-
-
-def _attributes(assertion: Any) -> dict[str, list[str]]:
-    """Attribute values by Name and by FriendlyName (Core §2.7.3.1)."""
-    found: dict[str, list[str]] = {}
-    for statement in assertion.attribute_statement or []:
-        for attribute in statement.attribute or []:
-            values = [str(v.text).strip() for v in attribute.attribute_value or [] if v.text]
-            for key in {attribute.name, attribute.friendly_name} - {None, ""}:
-                found.setdefault(str(key), []).extend(values)
-    return found
 
 
 def _first(attributes: Mapping[str, list[str]], name: str) -> str | None:

@@ -1,4 +1,5 @@
-"""The IdP's certificates and metadata for a SAML connector given by Dex's keys.
+"""The XML side of the SAML connector: the IdP's certificates and metadata for a
+connector given by Dex's keys, the pre-check of a Response, an assertion's attributes.
 
 Dex takes `ssoURL`, `ssoIssuer` and `ca`/`caData` (the IdP's signing certificates, PEM;
 `caData` base64 of PEM); pysaml2 takes metadata (SAML Metadata §2.4.3). This module makes
@@ -10,15 +11,25 @@ from __future__ import annotations
 import base64
 import binascii
 from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
 from xml.sax.saxutils import quoteattr
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from defusedxml.ElementTree import fromstring
+from defusedxml.ElementTree import DefusedXMLParser, fromstring
 
-__all__ = ["certificates_of", "idp_metadata_xml", "metadata_certificates"]
+__all__ = [
+    "attribute_values",
+    "certificates_of",
+    "idp_metadata_xml",
+    "metadata_certificates",
+    "precheck",
+]
 
 DSIG = "{http://www.w3.org/2000/09/xmldsig#}X509Certificate"
+ASSERTION = "{urn:oasis:names:tc:SAML:2.0:assertion}Assertion"
+ENCRYPTED = "{urn:oasis:names:tc:SAML:2.0:assertion}EncryptedAssertion"
 
 
 def certificates_of(ca: str | None, ca_data: str | None) -> list[x509.Certificate]:
@@ -72,4 +83,45 @@ def metadata_certificates(metadata: str) -> list[x509.Certificate]:
     for element in root.iter(DSIG):
         body = "".join((element.text or "").split())
         found.append(x509.load_der_x509_certificate(base64.b64decode(body)))
+    return found
+
+
+def precheck(encoded: str, limit: int) -> None:
+    """ValueError for what no honest IdP sends, before any SAML processing: XML comments or
+    processing instructions (the comment-in-NameID truncation family), anything but exactly
+    one Assertion anywhere (signature wrapping hides a signed one beside or inside the one
+    read), an EncryptedAssertion (no decryption key is configured)."""
+    if len(encoded) > limit:
+        raise ValueError("SAMLResponse too large")
+    try:
+        document = base64.b64decode(encoded, validate=False)
+    except (binascii.Error, ValueError):
+        raise ValueError("SAMLResponse is not base64") from None
+    builder = ElementTree.TreeBuilder(insert_comments=True, insert_pis=True)
+    parser = DefusedXMLParser(target=builder, forbid_dtd=True)
+    try:
+        parser.feed(document)
+        root = parser.close()
+    except Exception as exc:
+        raise ValueError(f"SAMLResponse is not acceptable XML: {type(exc).__name__}") from None
+    assertions = 0
+    for element in root.iter():
+        if element.tag in (ElementTree.Comment, ElementTree.ProcessingInstruction):
+            raise ValueError("XML comments or processing instructions in the response")
+        if element.tag == ENCRYPTED:
+            raise ValueError("encrypted assertions are not configured")
+        if element.tag == ASSERTION:
+            assertions += 1
+    if assertions != 1:
+        raise ValueError(f"{assertions} assertions in the response (exactly one is accepted)")
+
+
+def attribute_values(assertion: Any) -> dict[str, list[str]]:
+    """Attribute values by Name and by FriendlyName (Core §2.7.3.1)."""
+    found: dict[str, list[str]] = {}
+    for statement in assertion.attribute_statement or []:
+        for attribute in statement.attribute or []:
+            values = [str(v.text).strip() for v in attribute.attribute_value or [] if v.text]
+            for key in {attribute.name, attribute.friendly_name} - {None, ""}:
+                found.setdefault(str(key), []).extend(values)
     return found

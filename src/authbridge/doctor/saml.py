@@ -22,17 +22,10 @@ EXPIRY_WARNING = timedelta(days=30)
 
 def check_saml(connector: SamlConnector, settings: Settings) -> list[Check]:
     name = connector.id
-    problem = connector.problem()
+    problem = connector.diagnosis()
     if problem is not None:
-        return [
-            Check(
-                "config",
-                name,
-                "fail",
-                "xmlsec1 is not installed (pysaml2 checks signatures with it)",
-                "install it: apt-get install xmlsec1",
-            )
-        ]
+        fix = "install it: apt-get install xmlsec1" if "xmlsec1" in problem else None
+        return [Check("config", name, "fail", problem, fix)]
     where = connector.settings.metadata_url or connector.settings.metadata_file or "Dex keys"
     try:
         metadata = connector.idp_metadata()
