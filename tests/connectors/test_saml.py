@@ -259,15 +259,33 @@ def test_signed_response_wrapping_an_unsigned_evil_assertion_is_refused(
     refused(post(app, xml.replace(signed, _unsigned_copy(signed, "u-admin")), relay))
 
 
-def test_comment_injection_in_name_id_is_refused(idp: SamlIdp, app: TestClient) -> None:
-    """CVE-2017-11427's family: a comment inside a signed NameID leaves the signature
-    valid (exclusive C14N drops comments) while a naive reader takes the first text node."""
+@pytest.mark.parametrize(
+    ("signed", "injected"),
+    [
+        (">admin.evil.example<", "><!---->admin<!---->.evil.example<"),
+        (">admin.evil.example<", "><!-- -->admin.evil.example<"),
+        (">ada@example.com.evil.example<", ">ada@example.com<!---->.evil.example<"),
+        (">admin.evil.example<", "><?x y?>admin.evil.example<"),
+    ],
+    ids=["name-id", "name-id-leading", "email-attribute", "processing-instruction"],
+)
+def test_comment_injection_is_refused(
+    idp: SamlIdp, app: TestClient, signed: str, injected: str
+) -> None:
+    """CVE-2017-11427's family: a comment inside signed text leaves the signature valid
+    (exclusive C14N drops comments) while a naive reader takes the first text node."""
     request_id, relay = begin(app)
-    xml = idp.response(request_id, ACS, SP, name_id="admin.evil.example")
-    injected = xml.replace(">admin.evil.example<", "><!---->admin<!---->.evil.example<")
-    assert injected != xml
-    refused(post(app, injected, relay))
+    user = {**USER, "email": ["ada@example.com.evil.example"]}
+    xml = idp.response(request_id, ACS, SP, name_id="admin.evil.example", user=user)
+    tampered = xml.replace(signed, injected)
+    assert tampered != xml
+    refused(post(app, tampered, relay))
     assert storage(app).users.by_identity("corp", "admin") is None
+
+
+def test_a_saml_login_cannot_complete_at_an_oauth_callback(idp: SamlIdp, app: TestClient) -> None:
+    _, relay = begin(app)
+    refused(app.get(f"/v1/oauth/callback/?code=x&state={relay}", follow_redirects=False))
 
 
 def test_wrong_audience_is_refused(idp: SamlIdp, app: TestClient) -> None:
