@@ -15,8 +15,9 @@ its own, which makes the graph acyclic by construction:
     4  provider     the OpenID Provider's protocol logic
        scim         SCIM 2.0 service
     5  admin        the administrative acts the API, the console and the CLI share
+       doctor       `authbridge doctor`: checks of the IdPs and of authbridge itself (the
+                    CLI and the console's identity-provider page run them)
     6  web          the ASGI app: the only user of FastAPI/Starlette
-       doctor       `authbridge doctor`: checks of the IdPs and of authbridge itself
     7  cli          the `authbridge` command (`serve` builds the web app)
     8  __main__     `python -m authbridge`
 
@@ -39,8 +40,8 @@ LAYERS: list[set[str]] = [
     {"connectors", "tokens", "audit"},
     {"directory"},
     {"provider", "scim"},
-    {"admin"},
-    {"web", "doctor"},
+    {"admin", "doctor"},
+    {"web"},
     {"cli"},
     {"__main__"},
 ]

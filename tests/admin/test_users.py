@@ -11,9 +11,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from authbridge.admin.errors import Forbidden, InvalidRequest, PreconditionFailed
+from authbridge.admin.errors import Forbidden, InvalidRequest, NotFound, PreconditionFailed
 from authbridge.admin.paging import PageRequest
-from authbridge.admin.users import UserAdmin, UserFilter
+from authbridge.admin.users import UserAdmin, UserFilter, user_filter
 from authbridge.audit.events import Actor, NullAudit
 from authbridge.clock import utcnow
 from authbridge.directory.accounts import LocalAccounts
@@ -166,3 +166,122 @@ def test_two_writers_with_one_version_cannot_both_win(
     for thread in threads:
         thread.join()
     assert sorted(outcomes) == ["412", "ok"]
+
+
+def test_filters_by_team_role_source_and_status_combine(
+    storage: Storage, wired: tuple[UserAdmin, RoleBindings]
+) -> None:
+    users, bindings = wired
+    ada = users.create(CLI, email="ada@example.com", password=PASSWORD).user
+    bob = storage.users.create(username="bob@example.com", email="bob@example.com")
+    storage.users.link_identity(bob.id, "corp", "bob-sub")
+    cy = users.create(CLI, email="cy@example.com", password=PASSWORD).user
+    storage.users.set_active(cy.id, False)
+    data = storage.teams.add_member(_ref("Data"), ada.id)
+    storage.teams.add_member(_ref("Data"), bob.id)
+    ops = storage.teams.add_member(_ref("Ops"), cy.id)
+    bindings.grant("editor", team_id=ops, origin="test")  # a role through a team
+    bindings.grant("editor", user_id=bob.id, origin="test")
+
+    def names(**kw: str) -> list[str]:
+        page = users.search(user_filter(**kw), PageRequest.of(50, None))
+        return [r.user.username for r in page.items]
+
+    assert names(team=data) == ["ada@example.com", "bob@example.com"]
+    assert names(team=data, source="local") == ["ada@example.com"]
+    assert names(team=data, source="corp") == ["bob@example.com"]
+    assert names(role="editor") == ["bob@example.com", "cy@example.com"]
+    assert names(role="editor", status="active") == ["bob@example.com"]
+    assert names(role="editor", status="disabled", team=ops) == ["cy@example.com"]
+    assert names(source="scim:okta") == []
+    with pytest.raises(InvalidRequest):
+        user_filter(status="asleep")
+
+
+def test_teams_name_the_sources_of_each_membership(
+    storage: Storage, wired: tuple[UserAdmin, RoleBindings]
+) -> None:
+    from authbridge.storage.teams import TeamRef
+
+    users, _ = wired
+    ada = users.create(CLI, email="ada@example.com", password=PASSWORD).user
+    shared = TeamRef("Data", "local", ("local", "idp:corp"))
+    data = storage.teams.add_member(shared, ada.id, "local")
+    storage.teams.add_member(shared, ada.id, "idp:corp")
+    ops = storage.teams.add_member(TeamRef.own("scim:okta", "Ops"), ada.id, "scim:okta")
+    found = {t.id: t for t in users.teams(ada.id)}
+    assert found[data].sources == ("idp:corp", "local")
+    assert found[ops].sources == ("scim:okta",) and found[ops].managed_by == "scim:okta"
+    assert [t.name for t in users.team_choices()] == ["Data", "Ops"]
+    assert [t.name for t in users.team_choices(1)] == ["Data"]
+
+
+def _with_resets(
+    storage: Storage, users: UserAdmin, audit: object, mailer: object = None
+) -> UserAdmin:
+    from authbridge.directory.email_links import PasswordResets
+
+    resets = PasswordResets(
+        storage,
+        users._accounts,
+        mailer,  # type: ignore[arg-type]
+        users._revocation,
+        "https://id.example.com",
+    )
+    users._resets = resets
+    users._audit = audit  # type: ignore[assignment]
+    return users
+
+
+def test_reset_password_without_a_mailer_returns_the_link_once_and_audits_it(
+    storage: Storage, wired: tuple[UserAdmin, RoleBindings]
+) -> None:
+    from tests.admin.conftest import Recorded
+
+    audit = Recorded()
+    users = _with_resets(storage, wired[0], audit)
+    ada = users.create(CLI, email="ada@example.com", password=PASSWORD).user
+    link = users.reset_password(CLI, ada.id)
+    assert link is not None and link.startswith("https://id.example.com/password/reset/")
+    [event] = audit.of("user.password_reset_issued")
+    assert event.target is not None and event.target.id == ada.id
+    assert event.details == {"emailed": False}
+    assert link.rsplit("/", 1)[1] not in repr(event)
+    assert users._resets is not None
+    assert users._resets.user_for(link.rsplit("/", 1)[1]) is not None
+
+
+def test_reset_password_is_refused_where_there_is_no_local_password(
+    storage: Storage, wired: tuple[UserAdmin, RoleBindings]
+) -> None:
+    users, _ = wired
+    ada = users.create(CLI, email="ada@example.com", password=PASSWORD).user
+    with pytest.raises(Forbidden):  # no resets wired: local accounts are off
+        users.reset_password(CLI, ada.id)
+    users = _with_resets(storage, users, NullAudit())
+    bob = storage.users.create(username="bob@example.com", email="bob@example.com")
+    with pytest.raises(Forbidden):
+        users.reset_password(CLI, bob.id)
+    users.disable(CLI, ada.id)
+    with pytest.raises(Forbidden):
+        users.reset_password(CLI, ada.id)
+
+
+def test_find_person_by_username_id_or_an_email_one_user_has(
+    wired: tuple[UserAdmin, RoleBindings], storage: Storage
+) -> None:
+    users, _ = wired
+    ada = users.create(CLI, email="ada@example.com", password=PASSWORD).user
+    assert users.find_person("ADA@example.com").user.id == ada.id  # the username
+    assert users.find_person(ada.id).user.id == ada.id
+    # An IdP account: its username is not its email, which still names it.
+    gh = storage.users.create(username="gh:42", email="Grace@Example.com", roles=[])
+    assert users.find_person("grace@example.COM").user.id == gh.id
+    # A prefix of an email names nobody; two users with one email name nobody either.
+    with pytest.raises(NotFound):
+        users.find_person("grace@example.co")
+    storage.users.create(username="gl:7", email="grace@example.com", roles=[])
+    with pytest.raises(InvalidRequest, match="several users"):
+        users.find_person("grace@example.com")
+    with pytest.raises(NotFound):
+        users.find_person("nobody")

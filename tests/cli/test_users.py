@@ -14,6 +14,7 @@ from authbridge.audit.events import Actor
 from authbridge.cli.main import app
 from authbridge.clock import utcnow
 from authbridge.storage import Storage
+from authbridge.storage.audit import AuditFilter
 
 runner = CliRunner()
 PASSWORD = "a long operator passphrase\n"
@@ -116,3 +117,21 @@ def test_sessions_lists_handles_and_ends_one(env: str) -> None:
     ) == {"items": []}
     again = runner.invoke(app, ["users", "sessions", "dev@example.com", "--end", items[0]["id"]])
     assert again.exit_code == 1
+
+
+def test_reset_mfa_removes_the_second_factors_and_is_audited(env: str) -> None:
+    storage = Storage.open(env)
+    user = storage.users.by_username("dev@example.com")
+    assert user is not None
+    storage.mfa.start_enrolment(user.id, "sealed")
+    storage.mfa.confirm(user.id, ["hash"])
+    reset = runner.invoke(app, ["users", "reset-mfa", "dev@example.com"])
+    assert reset.exit_code == 0, reset.output
+    assert "second factors removed" in reset.stdout
+    assert storage.mfa.totp(user.id) is None and storage.mfa.recovery_codes_left(user.id) == 0
+    again = runner.invoke(app, ["users", "reset-mfa", "dev@example.com"])
+    assert "had no second factor" in again.stdout
+    events = storage.audit.query(AuditFilter(type="user.mfa_reset"), limit=10)
+    assert len(events) == 2 and events[0].actor_kind == "cli"
+    assert runner.invoke(app, ["users", "reset-mfa", "nobody@example.com"]).exit_code != 0
+    storage.db.dispose()

@@ -99,13 +99,21 @@ def test_an_entry_of_the_secret_is_named_by_the_secret(tmp_path: Path) -> None:
 
 def test_unsupported_dex_keys_are_refused_by_path(tmp_path: Path) -> None:
     config = {**CONFIG, "basicAuthUnsupported": True, "getUserInfo": False, "clientID": 7}
-    entries = [{**ENTRY, "config": config}, {"type": "ldap", "id": "corp", "config": {}}]
+    entries = [
+        {**ENTRY, "config": config},
+        {"type": "authproxy", "id": "proxy", "config": {}},
+        {"type": "ldap", "id": "corp", "config": {}},
+    ]
     issues = _issues(_write(tmp_path, {"oidc": {"upstreamIDPs": entries}}))
     unsupported = "Dex key not supported by authbridge yet"
     assert f"oidc.upstreamIDPs[0].config.basicAuthUnsupported: {unsupported}" in issues
     assert "oidc.upstreamIDPs[0].config.getUserInfo: only True is supported (got False)" in issues
-    assert any(i.startswith("oidc.upstreamIDPs[1].type: connector type 'ldap'") for i in issues)
+    assert any(
+        i.startswith("oidc.upstreamIDPs[1].type: connector type 'authproxy'") for i in issues
+    )
     assert any(i.startswith("oidc.upstreamIDPs[0].config.clientID: ") for i in issues)
+    # An ldap entry is supported (tests/config/test_ldap.py); its missing keys are named.
+    assert "oidc.upstreamIDPs[2].config.host: Field required" in issues
 
 
 def test_redirect_uri_must_be_a_path_authbridge_serves(tmp_path: Path) -> None:

@@ -87,3 +87,15 @@ def test_redirect_uri_must_be_our_acs(tmp_path: Path) -> None:
     dex_callback = {**DEX_CONFIG, "redirectURI": "https://dex.example.com/dex/callback"}
     issues = _issues(tmp_path, {"auth": {"saml": {"corp": dex_callback}}})
     assert any("auth.saml.corp" in i and "/v1/saml/acs/" in i for i in issues), issues
+
+
+def test_saml_ids_share_the_connector_namespace(tmp_path: Path) -> None:
+    data = {
+        "auth": {
+            "saml": {"okta": DEX_CONFIG, "bad/id": DEX_CONFIG},
+            "openidConnect": {"okta": {"enabled": True, "clientId": "x"}},
+        }
+    }
+    issues = _issues(tmp_path, data)
+    assert any("'okta' is also" in i for i in issues), issues
+    assert any("'bad/id'" in i for i in issues), issues

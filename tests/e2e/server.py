@@ -100,7 +100,7 @@ class AuthbridgeServer:
         self.process: subprocess.Popen[str] | None = None
 
     # -- life cycle -----------------------------------------------------------------------
-    def start(self, *, wait_ready: bool = True, timeout: float = 30.0) -> AuthbridgeServer:
+    def start(self, *, wait_ready: bool = True, timeout: float = 60.0) -> AuthbridgeServer:
         self.process = subprocess.Popen(
             [*authbridge_command(), *self.args],
             cwd=self.workdir,

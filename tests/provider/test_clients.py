@@ -15,6 +15,7 @@ from authbridge.provider.clients import (
     ClientRegistry,
     authenticate_client,
     check_redirect_uris,
+    client_problems,
     redirect_uri_registered,
 )
 from authbridge.provider.errors import OAuthError
@@ -45,6 +46,23 @@ def test_registration_refuses_fragments_and_relative_uris() -> None:
     assert check_redirect_uris(["/cb"])
     assert check_redirect_uris(["https://user:pw@a.example/cb"])
     assert not check_redirect_uris(["https://a.example/cb", "com.example.app:/oauth2redirect"])
+
+
+def test_no_space_control_character_or_endless_uri_and_no_control_in_a_name() -> None:
+    """RFC 3986 §2: a URI has no space or control character (and PostgreSQL stores no NUL);
+    the console splits a textarea by lines, so what is left of a line must be one URI."""
+    for bad in (
+        "https://a.example/c b",
+        "https://a.example/cb\t",
+        "https://a.example/\x00",
+        "https://a.example/\x7f",
+        "https://a.example/" + "a" * 2048,
+    ):
+        assert check_redirect_uris([bad]), repr(bad)
+    assert not check_redirect_uris(["https://a.example/" + "a" * 2000])
+    assert client_problems(Client("c", name="Ünïcode app")) == []
+    for name in ("x\x00", "a\nb", "n" * 257):
+        assert [key for key, _ in client_problems(Client("c", name=name))] == ["name"]
 
 
 def _registry() -> ClientRegistry:

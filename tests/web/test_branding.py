@@ -8,6 +8,9 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from tests.conftest import make_settings
+from tests.provider.conftest import CLIENTS
+from tests.provider.test_authorize import authorize_url
 from tests.web.conftest import AppFactory
 from tests.web.test_pages import sign_up
 
@@ -60,3 +63,14 @@ def test_templates_dir_overrides_by_name(app_factory: AppFactory, tmp_path: Path
     # Templates not overridden are the built-in ones, and sign-up still works.
     assert sign_up(client).status_code == 303
     assert "Signed in" in client.get("/account").text
+
+
+def test_the_form_post_page_names_the_product(app_factory: AppFactory, sqlite_url: str) -> None:
+    """OAuth 2.0 Form Post Response Mode: the page a browser sees on its way back to the app
+    carries the operator's product name, not ours."""
+    settings = make_settings(sqlite_url, BRANDING__PRODUCT_NAME="Acme Sign-in")
+    client = app_factory(settings.model_copy(update={"clients": CLIENTS}))
+    assert sign_up(client).status_code == 303
+    page = client.get(authorize_url(response_mode="form_post"), follow_redirects=False)
+    assert page.status_code == 200
+    assert "<title>Returning to the application · Acme Sign-in</title>" in page.text

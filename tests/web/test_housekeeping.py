@@ -40,6 +40,7 @@ def test_every_expiring_store_is_collected(storage: Storage) -> None:
     storage.rate_limits.hit("device", now=NOW - timedelta(minutes=20), window=timedelta(hours=1))
     storage.values.put("oauth-login:x", "{}", expires_at=NOW - timedelta(minutes=1))
     storage.values.put("csrf_secret_key", "k")
+    storage.mfa.start_enrolment(user.id, "sealed", now=NOW - timedelta(days=2))  # never confirmed
     for code, lapse in (("lapsed", -timedelta(minutes=1)), ("live", timedelta(minutes=5))):
         storage.provider.add_code(
             code,
@@ -61,6 +62,7 @@ def test_every_expiring_store_is_collected(storage: Storage) -> None:
         "audit",
         "scim_credentials",
         "invitations",
+        "mfa",
     }
     deleted = housekeeping(storage.expiring(), NOW)
     assert deleted == {
@@ -72,6 +74,7 @@ def test_every_expiring_store_is_collected(storage: Storage) -> None:
         "audit": 0,
         "scim_credentials": 0,
         "invitations": 0,
+        "mfa": 1,
     }
     assert storage.provider.redeem_code("live", NOW) is not None
     assert storage.values.get("csrf_secret_key") == "k"
@@ -144,6 +147,7 @@ def test_rows_deleted_are_counted_per_store(storage: Storage) -> None:
         "audit": 0,
         "scim_credentials": 0,
         "invitations": 0,
+        "mfa": 0,
     }
     exposed = generate_latest(metrics.registry).decode()
     assert 'authbridge_housekeeping_deleted_rows_total{store="values"} 2.0' in exposed

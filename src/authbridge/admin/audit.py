@@ -3,7 +3,7 @@ time. One implementation for `GET /api/v1/audit/events` and `authbridge audit li
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from authbridge.admin.errors import FieldError, InvalidRequest
 from authbridge.admin.paging import Page, PageRequest, encode_cursor
@@ -25,25 +25,45 @@ def _position(after: tuple[str, ...]) -> tuple[datetime, int]:
         raise bad from None
     if at.tzinfo is None:
         raise bad
-    return at, last
+    utc = _utc(at)
+    if utc is None:
+        raise bad
+    return utc, last
+
+
+def _utc(value: datetime) -> datetime | None:
+    """`value` in UTC, as storage binds it; None when that falls outside the years 1 to
+    9999 (`0001-01-01T00:00+01:00`), which would be an OverflowError, a 500, there."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return None
 
 
 def _text(name: str, value: str | None) -> str | None:
-    if value is not None and (not value or len(value) > MAX_FILTER_CHARS):
+    # A NUL is in no stored value, and PostgreSQL refuses it in a parameter (a 500).
+    if value is not None and (not value or len(value) > MAX_FILTER_CHARS or "\x00" in value):
         raise InvalidRequest(
-            f"{name} must be 1 to {MAX_FILTER_CHARS} characters",
-            [FieldError(name, f"1 to {MAX_FILTER_CHARS} characters")],
+            f"{name} must be 1 to {MAX_FILTER_CHARS} characters, none of them NUL",
+            [FieldError(name, f"1 to {MAX_FILTER_CHARS} characters, no NUL")],
         )
     return value
 
 
 def _time(name: str, value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
         raise InvalidRequest(
             f"{name} needs a time zone (e.g. 2026-01-01T00:00:00Z)",
             [FieldError(name, "a date-time with a time zone")],
         )
-    return value
+    utc = _utc(value)
+    if utc is None:
+        raise InvalidRequest(
+            f"{name} is out of range", [FieldError(name, "a date-time in the years 1 to 9999")]
+        )
+    return utc
 
 
 class AuditAdmin:

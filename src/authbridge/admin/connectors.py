@@ -46,6 +46,18 @@ class ConnectorAdmin:
             )
             for c in self._connectors.ordered
         ]
+        # Password connectors (LDAP): no redirect URI, nothing to register.
+        views.extend(
+            ConnectorView(
+                id=c.id,
+                type=str(getattr(c, "type_name", "ldap")),
+                display_name=c.display_name,
+                enabled=True,
+                redirect_uri="",
+                status=status_of(c, self._connectors.recorder),
+            )
+            for c in self._connectors.passwords
+        )
         views.extend(self._disabled())
         return views
 
@@ -77,6 +89,18 @@ class ConnectorAdmin:
                     status=ConnectorStatus("unknown"),
                 )
             )
+        for name, ldap in auth.ldap.items():
+            if not ldap.enabled:
+                views.append(
+                    ConnectorView(
+                        id=name,
+                        type="ldap",
+                        display_name=ldap.display_name or name.upper(),
+                        enabled=False,
+                        redirect_uri="",
+                        status=ConnectorStatus("unknown"),
+                    )
+                )
         if not auth.github.enabled and "github" not in self._connectors.by_id:
             github = auth.github
             if github.client_id:

@@ -1,11 +1,14 @@
 """Token signing keys: list their public facts and lifecycle, and rotate (publish a new key
 that signs after `tokens.keyPublishAhead`; the old one stays published until every token
-it signed has expired: `tokens.keyring`)."""
+it signed has expired: `tokens.keyring`), and when the next rotation is due
+(`tokens.keyRotationInterval` after the signing key started signing: a schedule the
+operator keeps, shown by the console; nothing rotates by itself)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from authbridge.audit.events import Actor, AuditEvent, AuditSink, Target
@@ -38,10 +41,17 @@ def _state(row: SigningKey, signer: SigningKey | None, now: datetime) -> KeyStat
 
 
 class KeyAdmin:
-    def __init__(self, store: KeyStore, keyring: KeyRing, audit: AuditSink) -> None:
+    def __init__(
+        self,
+        store: KeyStore,
+        keyring: KeyRing,
+        audit: AuditSink,
+        rotation_interval: timedelta | None = None,
+    ) -> None:
         self._store = store
         self._keyring = keyring
         self._audit = audit
+        self.rotation_interval = rotation_interval
 
     def list(self, now: datetime | None = None) -> list[KeyView]:
         """Every stored key, the newest first."""
@@ -59,6 +69,17 @@ class KeyAdmin:
             )
             for row in sorted(rows, key=lambda r: r.signs_from, reverse=True)
         ]
+
+    def next_rotation_due(self, keys: Sequence[KeyView]) -> datetime | None:
+        """When the signing key has signed for `rotation_interval` (None: no schedule, or no
+        signing key). A key already waiting to sign (`next`) means the rotation is done: it
+        is due again an interval after that key starts."""
+        if self.rotation_interval is None:
+            return None
+        newest = [k for k in keys if k.state in ("next", "signing")]
+        if not newest:
+            return None
+        return max(k.signs_from for k in newest) + self.rotation_interval
 
     def rotate(self, actor: Actor) -> KeyView:
         """Publish a new key now; it signs after tokens.keyPublishAhead."""

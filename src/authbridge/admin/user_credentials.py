@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from authbridge.admin.errors import Forbidden, NotFound
 from authbridge.audit.events import Actor, AuditEvent, AuditSink, Target
 from authbridge.clock import utcnow
+from authbridge.directory.email_links import PasswordResets, resettable
 from authbridge.provider.service import OpenIDProvider
 from authbridge.storage import Storage
 from authbridge.storage.models import BrowserSession, Identity, User
@@ -35,6 +36,7 @@ class HeldCredentials:
 
     _storage: Storage
     _store: UserAdminStore
+    _resets: PasswordResets | None
     _provider: OpenIDProvider
     _audit: AuditSink
 
@@ -84,6 +86,32 @@ class HeldCredentials:
             raise NotFound(f"no identity {identity_id} of user {user_id!r}")
         target = Target("identity", str(identity_id), f"{link.connector_id}/{link.subject}")
         self._record_held("identity.unlinked", actor, target, row.user)
+
+    def reset_password(self, actor: Actor, user_id: str) -> str | None:
+        """A password-reset link for a local account, through the one `PasswordResets`
+        (the link the forgot-password page mails): mailed to the user when `smtp:` is
+        configured (None returned), else returned for the administrator to pass on (shown
+        once; never stored, logged or audited). Using it ends every session and token."""
+        row = self.get(user_id)
+        resets = self._resets
+        if resets is None:
+            raise Forbidden("local accounts are off: there are no passwords to reset")
+        if not resettable(row.user, mailed=resets.mails):
+            raise Forbidden(
+                "only an active local account (with a password"
+                + (" and an email address" if resets.mails else "")
+                + ") can reset its password; an IdP's account resets it at the IdP"
+            )
+        link = resets.issue(row.user)
+        self._audit.record(
+            AuditEvent(
+                "user.password_reset_issued",
+                actor,
+                Target("user", row.user.id, row.user.username),
+                details={"emailed": link is None},
+            )
+        )
+        return link
 
     def _family(self, family: RefreshFamily) -> RefreshTokenFamily:
         # The live token's idle expiry is its issuance plus the client's idle timeout unless

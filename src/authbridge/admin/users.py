@@ -18,6 +18,7 @@ Rules beyond the permission check:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from authbridge.admin.errors import (
@@ -30,7 +31,7 @@ from authbridge.admin.errors import (
     PreconditionRequired,
     ReadOnly,
 )
-from authbridge.admin.paging import Page, PageRequest, encode_cursor
+from authbridge.admin.paging import MAX_LIMIT, Page, PageRequest, encode_cursor
 from authbridge.admin.user_credentials import HeldCredentials, RefreshTokenFamily
 from authbridge.audit.events import Actor, AuditEvent, AuditSink, Target
 from authbridge.directory.accounts import (
@@ -41,6 +42,7 @@ from authbridge.directory.accounts import (
     display_name,
     normalize_email,
 )
+from authbridge.directory.email_links import PasswordResets
 from authbridge.directory.revocation import Revocation
 from authbridge.directory.roles import ADMIN, RoleCatalog, domain_allowed
 from authbridge.provider.service import OpenIDProvider
@@ -61,6 +63,7 @@ __all__ = [
     "UserAdmin",
     "UserFilter",
     "UserRow",
+    "UserTeam",
     "user_filter",
 ]
 
@@ -82,6 +85,18 @@ def user_filter(
         raise InvalidRequest("bad status", [FieldError("status", "active or disabled")])
     active = None if status is None else status == "active"
     return UserFilter(q=q or None, team_id=team, role=role, source=source, active=active)
+
+
+@dataclass(frozen=True)
+class UserTeam:
+    id: str
+    name: str
+    managed_by: str
+    sources: tuple[str, ...]
+
+
+def _sources_of(team_id: str, words: Mapping[str, set[str]]) -> tuple[str, ...]:
+    return tuple(sorted(source for source, teams in words.items() if team_id in teams))
 
 
 def _snapshot(user: User) -> dict[str, Any]:
@@ -110,7 +125,9 @@ class UserAdmin(HeldCredentials):
         provider: OpenIDProvider,
         catalog: RoleCatalog,
         audit: AuditSink,
+        resets: PasswordResets | None = None,
     ) -> None:
+        self._resets = resets
         self._storage = storage
         self._store = storage.user_admin
         self._accounts = accounts
@@ -144,6 +161,42 @@ class UserAdmin(HeldCredentials):
         if found is None:
             raise NotFound(f"no user {name!r}")
         return found
+
+    def team_choices(self, limit: int = MAX_LIMIT) -> list[UserTeam]:
+        """The teams the list's team filter offers (the first `limit` by name; sources
+        empty): cheap whatever the number of members."""
+        return [UserTeam(*row, sources=()) for row in self._store.team_choices(limit)]
+
+    def teams(self, user_id: str) -> list[UserTeam]:
+        """The user's teams, each with the sources whose word makes the membership
+        (`scim:<source>`, `idp:<connector>`, `local`: an administrator's)."""
+        self.get(user_id)
+        words = self._storage.teams.words_of(user_id)
+        return [
+            UserTeam(team.id, team.name, team.managed_by, _sources_of(team.id, words))
+            for team in self._storage.teams.teams_of(user_id)
+        ]
+
+    def find_person(self, text: str) -> UserRow:
+        """`find`, or else the one user whose email is `text` (case-insensitively): what an
+        operator types to name someone (a console form). Several users with that email is
+        InvalidRequest asking for the username."""
+        try:
+            return self.find(text)
+        except NotFound:
+            if "@" not in text or len(text) > MAX_QUERY:
+                raise
+        wanted = text.strip().casefold()
+        found = self.search(user_filter(q=text.strip()), PageRequest(limit=MAX_LIMIT))
+        same = [r for r in found.items if (r.user.email or "").casefold() == wanted]
+        if len(same) > 1:
+            raise InvalidRequest(
+                f"several users have the email {text!r}: give the username",
+                [FieldError("user", "give the username")],
+            )
+        if not same:
+            raise NotFound(f"no user {text!r}")
+        return same[0]
 
     @staticmethod
     def version(row: UserRow) -> str:

@@ -186,3 +186,17 @@ def sessions(
         ["id", "createdAt", "lastSeenAt", "address", "userAgent"],
         empty="(no sessions)",
     )
+
+
+@users_app.command("reset-mfa")
+def reset_mfa(username: str, config: ConfigOption = None) -> None:
+    """Remove a user's second factors (TOTP and recovery codes), audited: they sign in with
+    their password and enrol again where a second factor is required."""
+    operator = open_operator(config)
+    try:
+        user_id = operator.admin.users.find(username).user.id
+        removed = operator.admin.mfa.reset(cli_actor(), user_id)
+    except AdminError as exc:
+        admin_error(exc)
+    said = "second factors removed" if removed else "had no second factor"
+    out.print(f"{username}: {said}.", markup=False)

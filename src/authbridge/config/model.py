@@ -18,6 +18,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from authbridge.config.branding import BrandingSettings
+from authbridge.config.ldap import LdapSettings, ldap_id_problem
 from authbridge.config.saml import SamlProviderSettings
 from authbridge.config.section import Section
 
@@ -29,6 +30,7 @@ __all__ = [
     "ClientSettings",
     "DatabaseSettings",
     "GithubSettings",
+    "LdapSettings",
     "LocalAuthSettings",
     "LoggingSettings",
     "OidcProviderSettings",
@@ -216,6 +218,12 @@ class TokenSettings(Section):
         description="Seconds a new key is published before it signs (JWKS caches refresh); "
         "at least keyReloadInterval.",
     )
+    key_rotation_interval: int | None = Field(
+        default=90 * 86400,
+        ge=3600,
+        description="Seconds a signing key should sign before it is rotated: the console shows "
+        "when the next rotation is due (rotating stays an operator's act); null: no schedule.",
+    )
 
     @model_validator(mode="after")
     def _publish_ahead_covers_reload(self) -> TokenSettings:
@@ -259,11 +267,25 @@ class RateLimitSettings(Section):
     per_account: int = Field(default=100, ge=1)
 
 
+# Whether local accounts use a second factor after the password (directory/totp.py).
+MfaPolicy = Literal["off", "optional", "required"]
+
+
 class LocalAuthSettings(Section):
     enabled: bool = True
     allow_signup: bool = Field(default=True, description="Anyone may create an account.")
     password_hash: PasswordHashSettings = Field(default_factory=PasswordHashSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    mfa: MfaPolicy = Field(
+        default="optional",
+        description="Local accounts' second factor (TOTP, RFC 6238): off, optional (each "
+        "user may enrol), or required (a user without one enrols at the next sign-in).",
+    )
+    mfa_required_for_admins: bool = Field(
+        default=False,
+        description="Users holding an administration permission must use a second factor "
+        "(they enrol at the next sign-in), whatever auth.local.mfa says.",
+    )
 
 
 # Where authbridge serves the code-flow callback: its own path, and Dex's, so that an IdP
@@ -400,6 +422,44 @@ class AuthSettings(Section):
     saml: dict[str, SamlProviderSettings] = Field(
         default_factory=dict, description="SAML 2.0 IdPs by connector id (config/saml.py)."
     )
+    ldap: dict[str, LdapSettings] = Field(
+        default_factory=dict,
+        description="LDAP / Active Directory connectors by id (Dex's ldap keys): a "
+        "username and password form each on the login page.",
+    )
+
+    @model_validator(mode="after")
+    def _ldap_ids(self) -> AuthSettings:
+        # One namespace of connector ids: sessions, teams (`idp:<id>`) and metrics name them.
+        taken = {*self.openid_connect.providers, "github"}
+        problems = [p for p in map(ldap_id_problem, self.ldap) if p]
+        problems += [
+            f"{name!r} is also an auth.openidConnect or auth.github connector: ids are shared"
+            for name in self.ldap
+            if name in taken
+        ]
+        if problems:
+            raise ValueError("auth.ldap: " + "; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _saml_ids(self) -> AuthSettings:
+        # The same shared namespace; a SAML id is also a path segment of its ACS URL.
+        taken = {*self.openid_connect.providers, "github", *self.ldap}
+        problems = [
+            p.replace("an LDAP connector id", "a SAML connector id")
+            for p in map(ldap_id_problem, self.saml)
+            if p
+        ]
+        problems += [
+            f"{name!r} is also an auth.openidConnect, auth.github or auth.ldap connector: "
+            "ids are shared"
+            for name in self.saml
+            if name in taken
+        ]
+        if problems:
+            raise ValueError("auth.saml: " + "; ".join(problems))
+        return self
 
 
 class AuthorizerSettings(Section):

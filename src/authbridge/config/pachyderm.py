@@ -4,7 +4,8 @@ Pachyderm configures sign-in as a list of Dex connectors (`{type, id, name, conf
 given in `oidc.upstreamIDPs` as a YAML list or as a YAML/JSON string, or in the Kubernetes
 Secret named by `oidc.upstreamIDPsSecretName` (key `upstream-idps`, mounted at
 `$AUTHBRIDGE_SECRETS_DIR/<secretName>/upstream-idps`). Each `oidc` entry becomes
-`auth.openidConnect.<id>`, a `github` entry `auth.github` and a `saml` entry
+`auth.openidConnect.<id>`, a `github` entry `auth.github`, an `ldap` entry
+`auth.ldap.<id>` (its keys are Dex's, unchanged: config/ldap.py) and a `saml` entry
 `auth.saml.<id>` (config/saml.py); the code flow is used,
 as Dex does. A key authbridge cannot honour is refused naming its full entry path, never
 dropped, so a configuration never means less than it says.
@@ -20,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from authbridge.config.errors import ConfigIssue
+from authbridge.config.ldap import LdapSettings
 from authbridge.config.model import GithubSettings, OidcProviderSettings
 from authbridge.config.saml import SamlProviderSettings
 
@@ -141,6 +143,15 @@ def translate(
                 block = _github(where, entry, issues)
                 if _valid(where, block, GithubSettings, issues):
                     auth["github"] = block
+        elif kind == "ldap":
+            ldap = dict(auth.get("ldap") or {})
+            if ident in ldap or ident in oidc or ident == "github":
+                issues.append(ConfigIssue(f"{where}.id", f"a connector {ident!r} already exists"))
+            else:
+                block = _ldap(entry)
+                if _valid_ldap(where, block, issues):
+                    ldap[ident] = block
+                    auth["ldap"] = ldap
         elif kind == "saml":
             saml = dict(auth.get("saml") or {})
             if ident in saml:
@@ -156,7 +167,7 @@ def translate(
             issues.append(
                 ConfigIssue(
                     f"{where}.type",
-                    f"connector type {kind!r} is not supported (oidc, github, saml)",
+                    f"connector type {kind!r} is not supported (oidc, github, ldap, saml)",
                 )
             )
     if entries:
@@ -263,6 +274,37 @@ def _block(
     if isinstance(entry.get("name"), str):
         block["displayName"] = entry["name"]
     return block
+
+
+def _ldap(entry: dict[str, Any]) -> dict[str, Any]:
+    """Dex's ldap keys are authbridge's own (`auth.ldap.<id>`): the block is the entry's
+    config, checked whole by `_valid` (an unknown key is named at its entry path)."""
+    block = dict(entry["config"])
+    block["enabled"] = True
+    if isinstance(entry.get("name"), str):
+        block["displayName"] = entry["name"]
+    return block
+
+
+def _valid_ldap(where: str, block: dict[str, Any], issues: list[ConfigIssue]) -> bool:
+    """Check an ldap entry, naming each problem at its path under the entry's config."""
+    try:
+        LdapSettings.model_validate(block)
+    except ValidationError as exc:
+        for error in exc.errors():
+            loc = [str(part) for part in error["loc"]]
+            at = f"{where}.name" if loc == ["displayName"] else ".".join([f"{where}.config", *loc])
+            message = str(error["msg"]).removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                message = "Dex key not supported by authbridge yet"
+            else:
+                given = error.get("input")
+                shown = isinstance(given, (str, int, float, bool)) and repr(given) in message
+                if isinstance(given, (str, int, float, bool)) and "bindPW" not in loc and not shown:
+                    message += f" (got {given!r})"
+            issues.append(ConfigIssue(at, message))
+        return False
+    return True
 
 
 def _fixed(

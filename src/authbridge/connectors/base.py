@@ -88,11 +88,26 @@ class CallbackConnector(Protocol):
 
 @runtime_checkable
 class PasswordConnector(Protocol):
-    """A connector that checks a username and password itself (local accounts, LDAP)."""
+    """A connector that checks a username and password itself (LDAP): the login page shows
+    a form of its own for each, labelled `username_prompt`."""
 
     id: str
+    display_name: str
+    username_prompt: str
+    signup: SignupPolicy
+    # Whether problem() may wait (briefly) on the network, as for CallbackConnector.
+    problem_may_wait: bool
 
-    def login(self, username: str, password: str) -> Identity | None: ...
+    def problem(self) -> str | None:
+        """Why the form cannot be used right now (directory down, misconfigured), or None."""
+        ...
+
+    def login(self, username: str, password: str) -> Identity | None:
+        """The identity if the password is right; None for a wrong password or unknown user
+        alike; raises ConnectorError when the upstream cannot answer."""
+        ...
+
+    def close(self) -> None: ...
 
 
 @runtime_checkable

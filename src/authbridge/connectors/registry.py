@@ -10,10 +10,11 @@ from typing import Any
 import httpx
 
 from authbridge.config.model import Settings
-from authbridge.connectors.base import CallbackConnector
+from authbridge.connectors.base import CallbackConnector, PasswordConnector
 from authbridge.connectors.errors import ProviderUnavailable
 from authbridge.connectors.github import GithubConnector
 from authbridge.connectors.http import OutboundHttp, UpstreamObserver
+from authbridge.connectors.ldap import LdapConnector
 from authbridge.connectors.mock import MockConnector
 from authbridge.connectors.oidc import OidcConnector
 from authbridge.connectors.presets import (
@@ -49,20 +50,34 @@ class Connectors:
         connectors: list[CallbackConnector],
         http: OutboundHttp,
         recorder: UpstreamRecorder | None = None,
+        passwords: list[PasswordConnector] | None = None,
     ) -> None:
         self.ordered = connectors
         self.by_id = {c.id: c for c in connectors}
         self.http = http
         # Each connector's last calls, for its status (connectors/status.py).
         self.recorder = recorder or UpstreamRecorder()
+        # Connectors with a username/password form of their own (LDAP), in configured order.
+        self.passwords = list(passwords or [])
+        self.password_by_id = {c.id: c for c in self.passwords}
 
     def get(self, connector_id: str) -> CallbackConnector | None:
         return self.by_id.get(connector_id)
 
+    def password(self, connector_id: str) -> PasswordConnector | None:
+        return self.password_by_id.get(connector_id)
+
+    @property
+    def ids(self) -> list[str]:
+        """Every connector's id: the sign-in methods a session may name."""
+        return [*self.by_id, *self.password_by_id]
+
     @property
     def problems_may_wait(self) -> bool:
-        """Whether listing the buttons' status may wait on an IdP."""
-        return any(c.problem_may_wait for c in self.ordered)
+        """Whether listing the buttons' and forms' status may wait on an IdP."""
+        return any(c.problem_may_wait for c in self.ordered) or any(
+            c.problem_may_wait for c in self.passwords
+        )
 
     @property
     def mock_enabled(self) -> bool:
@@ -70,6 +85,8 @@ class Connectors:
 
     def close(self) -> None:
         self.http.close()
+        for connector in self.passwords:
+            connector.close()
 
 
 def connector_type(name: str, configured: str | None) -> type[OidcConnector]:
@@ -92,7 +109,8 @@ def build_connectors(
     observe: UpstreamObserver | None = None,
     instrument: Callable[[httpx.Client], None] | None = None,
 ) -> Connectors:
-    """Every enabled upstream IdP; the mock IdP only when there is none. `observe` and
+    """Every enabled upstream IdP (LDAP directories as password connectors); the mock IdP
+    only when there is none. `observe` and
     `instrument` go to the one outbound HTTP client (metrics; tracing when on)."""
     # The file's variables (Houston's env list: GLOBAL_AGENT_HTTPS_PROXY) under the real ones.
     recorder = UpstreamRecorder(observe)
@@ -141,7 +159,12 @@ def build_connectors(
                     http=http.for_connector(name),
                 )
             )
-    if not connectors:
+    passwords: list[PasswordConnector] = [
+        LdapConnector(name, ldap, observe=recorder)
+        for name, ldap in settings.auth.ldap.items()
+        if ldap.enabled
+    ]
+    if not connectors and not passwords:
         local = settings.auth.local
         connectors.append(MockConnector(allow_signup=local.enabled and local.allow_signup))
-    return Connectors(connectors, http, recorder)
+    return Connectors(connectors, http, recorder, passwords)

@@ -22,7 +22,8 @@ Health = Literal["ok", "failing", "unknown"]
 # Observer errors that mean the IdP itself is failing; a 4xx is usually the caller's
 # request (a used or stale code) and the connector turns the ones that matter into a
 # reported problem (`DiscoveryCache.report`).
-FAILING = frozenset({"timeout", "unreachable", "http_5xx", "too_large"})
+# `tls` and `ldap_error` come from LDAP directories (connectors/ldap_directory.py).
+FAILING = frozenset({"timeout", "unreachable", "http_5xx", "too_large", "tls", "ldap_error"})
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,9 @@ class ConnectorStatus:
     checked_at: datetime | None = None
     last_error: str | None = None
     last_error_at: datetime | None = None
+    # The failure's operator hint (internal URLs, proxy advice): for the console and the
+    # logs, never for the login page's end users.
+    detail: str | None = None
 
 
 class UpstreamRecorder:
@@ -73,12 +77,18 @@ def status_of(connector: Any, recorder: UpstreamRecorder | None) -> ConnectorSta
     failed_kind = failure.error if failure is not None else None
     config_error = getattr(connector, "config_error", None)
     if config_error is not None:
-        return ConnectorStatus("failing", None, getattr(config_error, "code", "misconfigured"))
+        return ConnectorStatus(
+            "failing",
+            None,
+            getattr(config_error, "code", "misconfigured"),
+            detail=getattr(config_error, "hint", None),
+        )
     discovery = getattr(connector, "discovery", None)
     problem = getattr(discovery, "problem", None)
     if problem is not None:
         at = getattr(discovery, "problem_at", None) or failed_at
-        return ConnectorStatus("failing", at, getattr(problem, "code", "idp_unavailable"), at)
+        code = getattr(problem, "code", "idp_unavailable")
+        return ConnectorStatus("failing", at, code, at, getattr(problem, "hint", None))
     if last is not None:
         health: Health = "failing" if last.error in FAILING else "ok"
         return ConnectorStatus(health, last.at, failed_kind, failed_at)

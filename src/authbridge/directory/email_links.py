@@ -16,6 +16,7 @@ follows the link mailed to it.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -31,7 +32,13 @@ from authbridge.directory.revocation import UserCredentialRevoker
 from authbridge.storage import Storage
 from authbridge.storage.models import User
 
-__all__ = ["RESET_LIFETIME", "VERIFY_LIFETIME", "EmailVerification", "PasswordResets"]
+__all__ = [
+    "RESET_LIFETIME",
+    "VERIFY_LIFETIME",
+    "EmailVerification",
+    "PasswordResets",
+    "resettable",
+]
 
 log = structlog.get_logger("authbridge.directory")
 RESET_LIFETIME = timedelta(minutes=30)
@@ -49,21 +56,30 @@ MAX_TOKEN = 128
 
 def _mail_link(
     storage: Storage,
-    mailer: Mailer,
+    mailer: Mailer | None,
     user: User,
     kind: str,
     value: str,
     base: str,
     **context: object,
-) -> None:
-    """Store a new link's digest (lapsing after its kind's lifetime) and mail the link."""
+) -> str:
+    """Store a new link's digest (lapsing after its kind's lifetime) and mail the link
+    (without a mailer, only an administrator's act makes one: they pass it on)."""
     prefix, lifetime, path = LINKS[kind]
     token = secrets.token_urlsafe(32)  # 256 bits
-    digest = hashlib.sha256(token.encode()).hexdigest()
-    storage.values.put(prefix + digest, value, expires_at=utcnow() + lifetime)
-    assert user.email is not None
+    storage.values.put(prefix + _digest(token), value, expires_at=utcnow() + lifetime)
     link = f"{base}{path}{token}"
-    mailer.send(Mail(user.email, kind, {"email": user.email, "link": link, **context}))
+    if mailer is not None:
+        assert user.email is not None
+        mailer.send(Mail(user.email, kind, {"email": user.email, "link": link, **context}))
+    return link
+
+
+def _digest(token: str) -> str:
+    """A token's SHA-256 in base64url (43 characters): with its prefix it fits the
+    key-value store's 64-character names, which a hex digest (64) did not on PostgreSQL."""
+    raw = hashlib.sha256(token.encode()).digest()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 def _fingerprint(password_hash: str | None) -> str:
@@ -74,31 +90,52 @@ def _fingerprint(password_hash: str | None) -> str:
 def _name(prefix: str, token: str) -> str | None:
     if not token or len(token) > MAX_TOKEN:
         return None
-    return prefix + hashlib.sha256(token.encode()).hexdigest()
+    return prefix + _digest(token)
+
+
+def resettable(user: User, mailed: bool) -> bool:
+    """Whether a reset link may be made for the user: an active local account (a password),
+    with an address when the link is to be mailed."""
+    return user.active and user.password_hash is not None and (bool(user.email) or not mailed)
 
 
 @dataclass
 class PasswordResets:
+    """Without a mailer (no `smtp:`), nobody can ask for a link (`/password/forgot` is off)
+    but an administrator can make one (`issue`) to pass on; the link works the same."""
+
     storage: Storage
     accounts: LocalAccounts
-    mailer: Mailer
+    mailer: Mailer | None
     revocation: UserCredentialRevoker
     base_url: str
 
+    @property
+    def mails(self) -> bool:
+        return self.mailer is not None
+
     def request(self, email: str) -> None:
         """Queue the lookup and, for a local account, the mail; returns at once either way."""
+        mailer = self.mailer
         try:
             email = normalize_email(email)
         except AccountError:
             return
-        self.mailer.submit(lambda: self._send(email))
+        if mailer is not None:
+            mailer.submit(lambda: self._send(email))
 
     def _send(self, email: str) -> None:
         user = self.storage.users.by_username(email)
-        if user is None or not user.active or user.password_hash is None or not user.email:
+        if user is None or not resettable(user, mailed=True):
             log.info("password_reset_no_account")  # the address is not logged
             return
-        _mail_link(
+        self.issue(user)
+        log.info("password_reset_sent", user_id=user.id)
+
+    def issue(self, user: User) -> str | None:
+        """A new reset link for `user` (the caller checked `resettable`): mailed when a
+        mailer is configured (None returned), else returned to be shown once."""
+        link = _mail_link(
             self.storage,
             self.mailer,
             user,
@@ -107,7 +144,7 @@ class PasswordResets:
             base=self.base_url.rstrip("/"),
             minutes=int(RESET_LIFETIME.total_seconds() // 60),
         )
-        log.info("password_reset_sent", user_id=user.id)
+        return None if self.mails else link
 
     def user_for(self, token: str) -> User | None:
         """The account a live reset link is for (writing nothing), else None. A link is

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from authbridge.doctor.report import CHECKS, Check, exit_code
-from authbridge.doctor.run import diagnose
+from authbridge.doctor.run import check_connector, diagnose
 
-__all__ = ["CHECKS", "Check", "diagnose", "exit_code"]
+__all__ = ["CHECKS", "Check", "check_connector", "diagnose", "exit_code"]

@@ -33,6 +33,8 @@ CHECKS = (
     "our_issuer",
     "database",
     "signing_key",
+    "bind",
+    "search",
 )
 
 

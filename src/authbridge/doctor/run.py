@@ -10,20 +10,24 @@ from concurrent.futures import ThreadPoolExecutor
 from authbridge.config.model import Settings
 from authbridge.connectors.base import CallbackConnector
 from authbridge.connectors.github import GithubConnector
+from authbridge.connectors.ldap import LdapConnector
 from authbridge.connectors.mock import MockConnector
 from authbridge.connectors.oidc import OidcConnector
 from authbridge.connectors.registry import build_connectors
 from authbridge.connectors.saml import SamlConnector
 from authbridge.doctor.github import check_github
+from authbridge.doctor.ldap import check_ldap
 from authbridge.doctor.local import check_database, check_issuer, check_scim
 from authbridge.doctor.oidc import check_oidc
 from authbridge.doctor.report import Check
 from authbridge.doctor.saml import check_saml
 
-__all__ = ["diagnose"]
+__all__ = ["check_connector", "diagnose"]
 
 
-def _one(connector: CallbackConnector, settings: Settings) -> list[Check]:
+def check_connector(connector: CallbackConnector, settings: Settings) -> list[Check]:
+    """The checks of one IdP, through `connector` itself: the CLI's, and the console's
+    "Run checks" on the app's live connector (same HTTP client, proxy and caches)."""
     if isinstance(connector, OidcConnector):
         return check_oidc(connector, settings)
     if isinstance(connector, GithubConnector):
@@ -49,9 +53,13 @@ def diagnose(settings: Settings, env: Mapping[str, str] | None = None) -> list[C
     environ = os.environ if env is None else env
     connectors = build_connectors(settings, environ)
     try:
-        workers = max(1, min(8, len(connectors.ordered)))
+        workers = max(1, min(8, len(connectors.ordered) + len(connectors.passwords)))
         with ThreadPoolExecutor(workers, thread_name_prefix="doctor") as pool:
-            found = list(pool.map(lambda c: _one(c, settings), connectors.ordered))
+            found = list(pool.map(lambda c: check_connector(c, settings), connectors.ordered))
+            found += pool.map(
+                lambda c: check_ldap(c) if isinstance(c, LdapConnector) else [],
+                connectors.passwords,
+            )
     finally:
         connectors.close()
     checks = [check for group in found for check in group]

@@ -52,6 +52,10 @@ GRANT_TYPES = (
 CLI_CLIENT_ID = "authbridge-cli"
 CLIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 LOOPBACK_HOSTS = ("127.0.0.1", "::1")
+MAX_URI_CHARS = 2048
+MAX_NAME_CHARS = 256
+_NOT_IN_URI = re.compile(r"[\s\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 CACHE_SECONDS = 2.0
 
 
@@ -112,7 +116,12 @@ def cli_client() -> Client:
 
 
 def _redirect_uri_problem(uri: str) -> str | None:
-    """RFC 6749 §3.1.2: a redirect URI is absolute and has no fragment."""
+    """RFC 6749 §3.1.2: a redirect URI is absolute and has no fragment; RFC 3986 §2 has no
+    space or control character in a URI (nor can a database column hold NUL)."""
+    if len(uri) > MAX_URI_CHARS:
+        return f"longer than {MAX_URI_CHARS} characters"
+    if _NOT_IN_URI.search(uri):
+        return f"{uri!r} contains a space or a control character"
     parts = urlsplit(uri)
     if not parts.scheme or not (parts.netloc or parts.scheme not in ("http", "https")):
         return f"{uri!r} is not an absolute URI"
@@ -139,6 +148,8 @@ def client_problems(client: Client) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     if not CLIENT_ID.match(client.client_id):
         problems.append(("", "client id: letters, digits and . _ : - (at most 128)"))
+    if len(client.name) > MAX_NAME_CHARS or _CONTROL.search(client.name):
+        problems.append(("name", f"at most {MAX_NAME_CHARS} characters, no control characters"))
     for key, uris in (
         ("redirectUris", client.redirect_uris),
         ("postLogoutRedirectUris", client.post_logout_redirect_uris),

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from authbridge.storage import (
     invitation_models,  # noqa: F401  (the invitations table)
+    mfa_models,  # noqa: F401  (the second-factor tables)
     provider_models,  # noqa: F401  (the provider's tables)
     scim_models,  # noqa: F401  (SCIM provisioning's tables)
 )
@@ -17,6 +18,7 @@ from authbridge.storage.expiry import GarbageCollected
 from authbridge.storage.invitations import InvitationStore
 from authbridge.storage.keys import KeyStore
 from authbridge.storage.keyvalues import KeyValueStore
+from authbridge.storage.mfa import MfaStore
 from authbridge.storage.notify import ChangeBus, LocalBus
 from authbridge.storage.provider_store import ProviderStore
 from authbridge.storage.ratelimits import RateLimitStore
@@ -37,6 +39,7 @@ __all__ = [
     "InvitationStore",
     "KeyStore",
     "KeyValueStore",
+    "MfaStore",
     "ProviderStore",
     "RateLimitStore",
     "RevocationFeedStore",
@@ -83,6 +86,8 @@ class Storage:
         self.audit = AuditStore(db, audit_retention)
         self.scim_credentials = ScimCredentialStore(db)
         self.invitations = InvitationStore(db)
+        # Second factors: TOTP credentials and recovery codes (directory/totp.py).
+        self.mfa = MfaStore(db)
 
     def expiring(self) -> dict[str, GarbageCollected]:
         """Every store whose rows expire, by name, for housekeeping's garbage collection."""
@@ -95,6 +100,7 @@ class Storage:
             "audit": self.audit,
             "scim_credentials": self.scim_credentials,
             "invitations": self.invitations,
+            "mfa": self.mfa,
         }
 
     @classmethod

@@ -7,6 +7,9 @@ costs what page 1 does. A `q` prefix search compares `username_key`, `lower(emai
 `lower(name)` with `LIKE 'q%'`; on PostgreSQL migration `0006_users_admin_indexes` gives
 each a `text_pattern_ops` index (a plain btree only serves LIKE under the C collation), so
 the search is a BitmapOr of three index ranges, not a scan of the table.
+
+(Somewhat over 400 lines: the search, the guarded writes and a user's sub-resources share
+the row-locking helpers and the person-only rule.)
 """
 
 from __future__ import annotations
@@ -25,7 +28,14 @@ from sqlalchemy.sql.elements import ColumnElement
 from authbridge.clock import utcnow
 from authbridge.storage.database import Database
 from authbridge.storage.errors import Conflict
-from authbridge.storage.models import BrowserSession, Identity, RoleBinding, TeamMember, User
+from authbridge.storage.models import (
+    BrowserSession,
+    Identity,
+    RoleBinding,
+    Team,
+    TeamMember,
+    User,
+)
 from authbridge.storage.provider_models import OAuthRefreshToken
 from authbridge.storage.scim_models import ScimUser
 
@@ -157,7 +167,29 @@ def _holders(role: str, via_teams: bool = True) -> Any:
     return union(direct, via_team)
 
 
+def _holds(role: str, via_teams: bool) -> ColumnElement[bool]:
+    """The user (the outer `users` row) holds `role` at system scope, by an own binding or
+    (`via_teams`) a team's."""
+    own = exists().where(
+        RoleBinding.user_id == User.id, RoleBinding.role == role, RoleBinding.scope == SYSTEM
+    )
+    if not via_teams:
+        return own
+    through_team = exists().where(
+        TeamMember.user_id == User.id,
+        RoleBinding.team_id == TeamMember.team_id,
+        RoleBinding.role == role,
+        RoleBinding.scope == SYSTEM,
+    )
+    return or_(own, through_team)
+
+
 def _conditions(f: UserFilter, role_via_teams: bool = True) -> list[ColumnElement[bool]]:
+    """The filters as correlated EXISTS on the outer `users` row, never `id IN (subquery)`:
+    walking `username_key` in order and probing each row's membership by its user index
+    finds a page after a few probes, where SQLite planned an IN as "every member, then
+    sort" (measured at 100k users: 440 ms -> 0.2 ms for a connector's 30k users);
+    PostgreSQL plans both as the same semi-join."""
     conditions: list[ColumnElement[bool]] = [User.kind == PERSON]
     if f.q:
         pattern = like_prefix(f.q.casefold())
@@ -171,17 +203,17 @@ def _conditions(f: UserFilter, role_via_teams: bool = True) -> list[ColumnElemen
         )
     if f.team_id is not None:
         conditions.append(
-            User.id.in_(select(TeamMember.user_id).where(TeamMember.team_id == f.team_id))
+            exists().where(TeamMember.user_id == User.id, TeamMember.team_id == f.team_id)
         )
     if f.role is not None:
-        conditions.append(User.id.in_(_holders(f.role, role_via_teams)))
+        conditions.append(_holds(f.role, role_via_teams))
     if f.source == "local":
         conditions.append(User.password_hash.is_not(None))
     elif f.source is not None and f.source.startswith("scim:"):
         conditions.append(ScimUser.source == f.source.removeprefix("scim:"))
     elif f.source is not None:
         conditions.append(
-            User.id.in_(select(Identity.user_id).where(Identity.connector_id == f.source))
+            exists().where(Identity.user_id == User.id, Identity.connector_id == f.source)
         )
     if f.active is not None:
         conditions.append(User.active.is_(f.active))
@@ -269,6 +301,17 @@ class UserAdminStore:
             before = _copy(user)
             session.delete(user)
             return before
+
+    def team_choices(self, limit: int) -> list[tuple[str, str, str]]:
+        """The first `limit` teams by name, (id, name, managed_by): what a filter form
+        offers (no member counts, which would read every membership row)."""
+        with self._db.session() as session:
+            rows = session.execute(
+                select(Team.id, Team.name, Team.managed_by)
+                .order_by(Team.name_fold, Team.id)
+                .limit(limit)
+            )
+            return [(team_id, name, managed_by) for team_id, name, managed_by in rows]
 
     # Sub-resources ---------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from starlette.staticfiles import StaticFiles
 from authbridge import __version__
 from authbridge.config.model import Settings
 from authbridge.web import (
+    account_mfa_pages,
     account_pages,
     api,
     authz_routes,
@@ -21,6 +22,8 @@ from authbridge.web import (
     email_pages,
     errors,
     invitation_pages,
+    ldap_routes,
+    mfa_pages,
     oauth_client_routes,
     oauth_routes,
     ops,
@@ -79,6 +82,9 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         oauth_client_routes,
         authz_routes,
         branding_routes,
+        mfa_pages,
+        account_mfa_pages,
+        ldap_routes,
         saml_routes,
     )
     app.include_router(ops.health_router)

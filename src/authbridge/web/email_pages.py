@@ -1,6 +1,7 @@
 """Pages of the links authbridge mails: password reset (`/password/forgot`,
 `/password/reset/<token>`) and email verification (`/email/verify/<token>`). Served only
-while `smtp:` is configured and local accounts are on.
+while local accounts are on, and asking for a link (`/password/forgot`) only while `smtp:`
+is configured; without it a reset link is one an administrator made and passed on.
 
 The forgot-password form answers the same page, at once, for any address: the lookup and
 the mail happen on the mail thread (`directory/email_links.py`), so neither the body, the
@@ -50,9 +51,15 @@ def _resets(services: Services) -> PasswordResets | None:
     return services.ready().resets
 
 
+def _mailed_resets(services: Services) -> PasswordResets | None:
+    """The resets one may ask for by email: only when links can be mailed."""
+    resets = services.ready().resets
+    return resets if resets is not None and resets.mails else None
+
+
 @router.get("/password/forgot", include_in_schema=False)
 def forgot_page(request: Request, services: ServicesDep) -> Response:
-    if _resets(services) is None:
+    if _mailed_resets(services) is None:
         return _off(request, services)
     return render(request, services, "password_forgot.html")
 
@@ -62,7 +69,7 @@ def forgot(
     request: Request, services: ServicesDep, email: FormStr = "", csrf_token: FormStr = ""
 ) -> Response:
     check_csrf(request, services, csrf_token)
-    resets = _resets(services)
+    resets = _mailed_resets(services)
     if resets is None:
         return _off(request, services)
     ready = services.ready()

@@ -18,6 +18,7 @@ from authbridge.directory.passwords import policy_summary
 from authbridge.storage.invitation_models import Invitation
 from authbridge.web.dependencies import ServicesDep
 from authbridge.web.email_pages import not_found
+from authbridge.web.mfa_pages import second_step
 from authbridge.web.rendering import check_csrf, render
 from authbridge.web.security import client_address
 from authbridge.web.services import Services
@@ -104,8 +105,12 @@ def accept_invitation(
         if ready.invitations.peek(token) is None:
             return _gone(request, services)
         return _page(request, services, token, invitation, 400, error=str(exc), name=name[:256])
-    response = RedirectResponse("/account", status_code=303)
-    sign_in(request, response, services, user, LOCAL_CONNECTOR)
+    # Where a second factor is required (for everyone, or for the roles invited to), the
+    # new account sets one up before its session.
+    second = second_step(request, services, user, "/account")
+    response = second or RedirectResponse("/account", status_code=303)
+    if second is None:
+        sign_in(request, response, services, user, LOCAL_CONNECTOR)
     services.metrics.sign_ins.labels("signup", "success").inc()
     log.info("sign_up", method="invitation", user_id=user.id)
     return response

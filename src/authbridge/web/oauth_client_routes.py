@@ -37,6 +37,7 @@ from authbridge.connectors import (
     Connectors,
     Identity,
     LoginRequest,
+    SignupPolicy,
 )
 from authbridge.connectors.oidc import IDP_ERRORS
 from authbridge.connectors.redirects import (
@@ -56,7 +57,7 @@ from authbridge.web.security import loopback_caller, safe_next
 from authbridge.web.services import Services
 from authbridge.web.sessions import sign_in
 
-__all__ = ["router"]
+__all__ = ["complete_sign_in", "router"]
 
 router = APIRouter()
 log = structlog.get_logger("authbridge.oauth_client")
@@ -255,16 +256,22 @@ def _finish(
         identity = connector.handle_callback(login, params)
     except ConnectorError as exc:
         return _failed(request, connector.id, exc)
-    return signed_in(request, connector, identity, next_url)
+    return complete_sign_in(request, identity, connector.signup, next_url)
 
 
-def signed_in(
-    request: Request, connector: CallbackConnector, identity: Identity, next_url: str
+def complete_sign_in(
+    request: Request,
+    identity: Identity,
+    signup: SignupPolicy,
+    next_url: str,
+    *,
+    method: str = "idp",
 ) -> Response:
-    """The account for what the IdP said (the one linker and membership engine), then the
-    session; shared by every landing (OAuth callbacks, the SAML ACS)."""
+    """The account of an identity an upstream vouched for (an IdP's callback, an LDAP
+    bind): found or created by the directory, signed in, audited as `method`."""
     services = _services(request)
     ready = services.ready()
+    connector_id = identity.connector_id
     linker = IdentityLinker(
         ready.storage,
         services.settings.authorizer,
@@ -273,10 +280,10 @@ def signed_in(
         ready.invitations,
     )
     try:
-        user = linker.sign_in(identity, connector.signup)
+        user = linker.sign_in(identity, signup)
     except SignInRefused as exc:
-        log.warning("idp_sign_in_refused", provider=connector.id, detail=exc.hint)
-        services.metrics.sign_ins.labels(connector.id, "refused").inc()
+        log.warning("idp_sign_in_refused", provider=connector_id, detail=exc.hint)
+        services.metrics.sign_ins.labels(connector_id, "refused").inc()
         ready.audit.record(
             AuditEvent(
                 "signin.refused",
@@ -284,8 +291,8 @@ def signed_in(
                 Target("user", exc.user_id) if exc.user_id is not None else None,
                 "failure",
                 {
-                    "method": "idp",
-                    "connector": connector.id,
+                    "method": method,
+                    "connector": connector_id,
                     "reason": exc.reason,
                     "source": exc.source,
                 },
@@ -296,15 +303,15 @@ def signed_in(
             return error_response(request, 403, exc.message, code="sign_in_refused")
         return _error(request, 403, "Sign-in refused", exc.message, exc.hint)
     response = RedirectResponse(safe_next(next_url), status_code=303)
-    sign_in(request, response, services, user, connector.id)
-    services.metrics.sign_ins.labels(connector.id, "success").inc()
-    log.info("sign_in", method=connector.id, user_id=user.id)
+    sign_in(request, response, services, user, connector_id)
+    services.metrics.sign_ins.labels(connector_id, "success").inc()
+    log.info("sign_in", method=connector_id, user_id=user.id)
     ready.audit.record(
         AuditEvent(
             "signin.succeeded",
             request_actor(request, services, "user", user.id, user.username),
             Target("user", user.id, user.username),
-            details={"method": "idp", "connector": connector.id},
+            details={"method": method, "connector": connector_id},
         )
     )
     return response

@@ -38,7 +38,7 @@ from authbridge.provider.clients import GRANT_TYPES
 from authbridge.provider.errors import OAuthError
 from authbridge.web.dependencies import provider_for
 from authbridge.web.dependencies import services_of as _services
-from authbridge.web.rendering import check_csrf, render, templates
+from authbridge.web.rendering import brand_of, check_csrf, render, templates_for
 from authbridge.web.security import client_address
 from authbridge.web.services import Services
 from authbridge.web.sessions import current, sign_out
@@ -135,10 +135,11 @@ async def _form(request: Request) -> dict[str, str]:
 
 def _send(request: Request, services: Services, response: AuthorizationResponse) -> Response:
     if response.form_post:
-        page = templates.TemplateResponse(
+        branding = services.settings.branding
+        page = templates_for(branding.templates_dir).TemplateResponse(
             request,
             "oauth_form_post.html",
-            {"action": response.url, "params": response.params},
+            {"action": response.url, "params": response.params, "brand": brand_of(branding)},
             headers=NO_STORE,
         )
         return page

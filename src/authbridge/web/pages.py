@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,9 +14,9 @@ from authbridge.audit.events import AuditEvent, Target
 from authbridge.directory.accounts import LOCAL_CONNECTOR, AccountError
 from authbridge.directory.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from authbridge.directory.roles import is_initial_admin
-from authbridge.storage.users import username_key
 from authbridge.web.audit_actor import request_actor
 from authbridge.web.dependencies import ServicesDep
+from authbridge.web.mfa_pages import complete_sign_in, device_for, second_step
 from authbridge.web.rendering import check_csrf, render
 from authbridge.web.security import client_address, safe_next
 from authbridge.web.services import Services
@@ -28,7 +27,6 @@ __all__ = ["PASSWORD_POLICY", "app_asking", "router"]
 router = APIRouter()
 log = structlog.get_logger("authbridge.pages")
 FormStr = Annotated[str, Form()]
-DEVICE = "device"
 AUTHORIZE_PATH = "/oauth2/authorize"  # where an app's sign-in comes back to (`next`)
 # What the password forms say and enforce in the browser; directory/passwords.py decides.
 PASSWORD_POLICY = {
@@ -50,14 +48,6 @@ def app_asking(services: Services, next_url: str) -> str | None:
     return (client.name or client.client_id) if client is not None else None
 
 
-def _device_for(value: str | None, account: str) -> str | None:
-    """The device id of a device cookie, if it was issued for `account` (OWASP device cookies)."""
-    if not value:
-        return None
-    device, _, owner = value.partition(":")
-    return device if owner == username_key(account) else None
-
-
 def _see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
@@ -71,6 +61,8 @@ def _login_context(services: Services, next_url: str = "") -> dict[str, Any]:
         # Password reset by email (web/email_pages.py) needs outgoing mail.
         "reset_enabled": local.enabled and services.settings.smtp.configured,
         "providers": services.login_providers(),
+        # A username/password form per LDAP connector (web/ldap_routes.py answers it).
+        "password_forms": services.password_forms(),
         "next": next_url,
         "app_name": app_asking(services, next_url),
     }
@@ -138,9 +130,7 @@ def login(
             error_field="password" if account else "username",
             **context,
         )
-    device = _device_for(
-        ready.csrf.unsign(DEVICE, request.cookies.get(services.cookies.device)), account
-    )
+    device = device_for(services, request.cookies.get(services.cookies.device), account)
     attempt = ready.throttle.check(account, address, device=device)
     if attempt.throttled:
         metrics.labels("password", "throttled").inc()
@@ -175,24 +165,11 @@ def login(
             **context,
         )
     ready.throttle.succeeded(account, address, attempt, device=device)
-    signed = _see_other(safe_next(next))
-    sign_in(request, signed, services, user, LOCAL_CONNECTOR)
-    if device is None:
-        device_cookie = ready.csrf.sign(DEVICE, f"{secrets.token_urlsafe(12)}:{user.username_key}")
-        services.cookies.set(
-            signed, services.cookies.device, device_cookie, max_age=180 * 24 * 3600
-        )
-    metrics.labels("password", "success").inc()
-    log.info("sign_in", method="password", user_id=user.id)
-    ready.audit.record(
-        AuditEvent(
-            "signin.succeeded",
-            request_actor(request, services, "user", user.id, user.username),
-            Target("user", user.id, user.username),
-            details={"method": "password"},
-        )
-    )
-    return signed
+    # A second factor, when the user has one or the policy asks for one, before any session.
+    second = second_step(request, services, user, next)
+    if second is not None:
+        return second
+    return complete_sign_in(request, services, user, _see_other(safe_next(next)), device=device)
 
 
 def _signin_failed(request: Request, services: Services, account: str, reason: str) -> None:
@@ -281,6 +258,10 @@ def signup(
     if ready.verification is not None:
         # The address stays `email_verified: false` in tokens until its owner follows this.
         ready.verification.send(user)
+    # Where a second factor is required, the new account sets one up before its session.
+    second = second_step(request, services, user, next_url)
+    if second is not None:
+        return second
     # Signed up from an app's sign-in: back to that app, as a sign-in would.
     response = _see_other(safe_next(next_url))
     sign_in(request, response, services, user, LOCAL_CONNECTOR)
@@ -371,8 +352,11 @@ def setup(
         # Another request used the link between our check and now: undo this account.
         ready.storage.users.set_active(user.id, False)
         return _setup_gone(request, services)
-    response = _see_other("/account")
-    sign_in(request, response, services, user, LOCAL_CONNECTOR)
+    # Where admins must have a second factor, the first admin sets one up first.
+    second = second_step(request, services, user, "/account")
+    response = second or _see_other("/account")
+    if second is None:
+        sign_in(request, response, services, user, LOCAL_CONNECTOR)
     log.info("first_admin_created", user_id=user.id)
     ready.audit.record(
         AuditEvent(

@@ -23,7 +23,15 @@ from authbridge.web.security import same_origin
 from authbridge.web.services import Services
 from authbridge.web.sessions import current
 
-__all__ = ["CsrfFailed", "check_csrf", "code_spans", "render", "templates", "templates_for"]
+__all__ = [
+    "CsrfFailed",
+    "brand_of",
+    "check_csrf",
+    "code_spans",
+    "render",
+    "templates",
+    "templates_for",
+]
 
 BUILT_IN = Path(__file__).parent / "templates"
 _CODE_SPAN = re.compile(r"`([^`\n]+)`")

@@ -30,7 +30,7 @@ from authbridge.web.oauth_client_routes import (
     _failed,
     _relay_page,
     _take_pending,
-    signed_in,
+    complete_sign_in,
 )
 
 __all__ = ["router"]
@@ -147,4 +147,4 @@ def _land(
         identity = connector.consume(login, saml_response, replay.first_use)
     except ConnectorError as exc:
         return _failed(request, connector.id, exc)
-    return signed_in(request, connector, identity, next_url)
+    return complete_sign_in(request, identity, connector.signup, next_url)

@@ -38,6 +38,7 @@ from authbridge.directory.membership import MembershipEngine
 from authbridge.directory.revocation import Revocation
 from authbridge.directory.roles import RoleBindings
 from authbridge.directory.throttle import CredentialThrottle, MailThrottle, SignInThrottle
+from authbridge.directory.totp import SecondFactors
 from authbridge.provider.events import AuditedEvents
 from authbridge.provider.service import OpenIDProvider
 from authbridge.scim.auth import SOURCES as SCIM_SOURCES
@@ -78,6 +79,8 @@ class LoginProvider:
     display_name: str
     available: bool = True
     problem: str | None = None
+    # A password connector's form (LDAP): the label of its username field.
+    prompt: str | None = None
 
 
 def housekeeping(stores: Mapping[str, GarbageCollected], now: datetime) -> dict[str, int]:
@@ -160,6 +163,8 @@ class Ready:
     verification: EmailVerification | None = None
     # Requests that mail a typed-in address (password reset), per network and address.
     mail_throttle: MailThrottle | None = None
+    # Local accounts' second factor: TOTP and recovery codes (directory/totp.py).
+    second_factors: SecondFactors | None = None
 
 
 @dataclass
@@ -195,7 +200,7 @@ class Services:
             observe=self.metrics.upstream,
             instrument=tracing.instrument_client if tracing is not None else None,
         )
-        self.metrics.label_values(clients=self.settings.clients, connectors=self.connectors.by_id)
+        self.metrics.label_values(clients=self.settings.clients, connectors=self.connectors.ids)
         self.metrics.watch_pool(self._pool_stats)
 
     def _pool_stats(self) -> PoolStats | None:
@@ -208,7 +213,7 @@ class Services:
         accounts) no longer vouches for anyone."""
         if method == "local":
             return self.settings.auth.local.enabled
-        return method in self.connectors.by_id
+        return method in self.connectors.ids
 
     @property
     def login_providers_may_wait(self) -> bool:
@@ -236,6 +241,29 @@ class Services:
                 )
             )
         return buttons
+
+    def password_forms(self) -> list[LoginProvider]:
+        """The login page's forms of password connectors (LDAP), in configured order; one
+        that cannot reach its directory shows why, and only it is unavailable."""
+        forms = []
+        for connector in self.connectors.passwords:
+            try:
+                problem = connector.problem()
+            except Exception:
+                log.exception("idp_status_failed", provider=connector.id)
+                problem = "This directory is unavailable because of an unexpected error."
+            if problem is not None:
+                log.warning("idp_unavailable", provider=connector.id, problem=problem)
+            forms.append(
+                LoginProvider(
+                    id=connector.id,
+                    display_name=connector.display_name,
+                    available=problem is None,
+                    problem=problem,
+                    prompt=connector.username_prompt,
+                )
+            )
+        return forms
 
     @property
     def cookies(self) -> CookieNames:
@@ -386,6 +414,12 @@ class Services:
             mailer=mailer,
             audit=audit,
         )
+        # Reset links: mailed on request with `smtp:`, else made by an administrator only.
+        resets = (
+            PasswordResets(storage, accounts, mailer, revocation, base_url)
+            if local.enabled
+            else None
+        )
         ready = Ready(
             storage=storage,
             keyring=keyring,
@@ -425,20 +459,20 @@ class Services:
                 scim_credentials=scim_credentials,
                 connectors=self.connectors,
                 invitations=invitations,
+                resets=resets,
             ),
             invitations=invitations,
             mailer=mailer,
-            resets=(
-                PasswordResets(storage, accounts, mailer, revocation, base_url)
-                if mailer is not None and local.enabled
-                else None
-            ),
+            resets=resets,
             verification=(
                 EmailVerification(storage, mailer, base_url)
                 if mailer is not None and local.enabled
                 else None
             ),
             mail_throttle=MailThrottle(counters.rate),
+            second_factors=SecondFactors.of(
+                storage.mfa, counters.replay, settings, accounts.hashing
+            ),
         )
         # initialAdmins (and adminPrincipals) as system-admin bindings, made at every start
         # and withdrawn from people no longer named: `bindings list` shows their origin.

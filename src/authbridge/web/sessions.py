@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -64,7 +65,12 @@ def current(request: Request, services: Services) -> SignedIn | None:
 
 
 def sign_in(
-    request: Request, response: Response, services: Services, user: User, method: str
+    request: Request,
+    response: Response,
+    services: Services,
+    user: User,
+    method: str,
+    amr: Sequence[str] | None = None,  # RFC 8176 methods; stored by the mfa-upstream branch
 ) -> str:
     """Start a session with a fresh id, ending any session this browser had."""
     ready = services.ready()

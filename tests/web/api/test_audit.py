@@ -88,6 +88,15 @@ def test_bad_parameters_are_problems(api: Api) -> None:
     from authbridge.admin.paging import encode_cursor
 
     assert_problem(api.get(PATH, params={"cursor": encode_cursor(["x"])}), 400)
+    # Storage binds UTC: a zoned time outside the years 1 to 9999 there, and a NUL
+    # (PostgreSQL refuses it in a parameter), are 400s, not 500s.
+    for params in (
+        {"since": "0001-01-01T00:00:00+01:00"},
+        {"until": "9999-12-31T23:59:00-01:00"},
+        {"cursor": encode_cursor(["0001-01-01T00:00:00+01:00", "1"])},
+        {"actor": "\x00"},
+    ):
+        assert_problem(api.get(PATH, params=params), 400)
 
 
 def test_reading_needs_audit_read(api: Api) -> None:

@@ -76,3 +76,30 @@ def test_status_follows_the_last_call(api: Api, static_idp: StaticIdp) -> None: 
     hits = static_idp.count(WK)
     api.get("/api/v1/connectors")
     assert static_idp.count(WK) == hits
+
+
+def test_ldap_directories_are_listed_with_their_status(sqlite_url: str) -> None:
+    """A password connector has no redirect URI; its status is its directory's last call."""
+    import json
+
+    from authbridge.connectors import ProviderUnavailable
+    from tests.ldapserver import closed_port
+
+    block = {
+        "host": f"127.0.0.1:{closed_port()}",
+        "insecureNoSSL": True,
+        "userSearch": {"baseDN": "dc=example,dc=org", "username": "uid"},
+    }
+    ldap = {"corp": {**block, "displayName": "Corp LDAP"}, "old": {**block, "enabled": False}}
+    settings = make_settings(sqlite_url, AUTH__LDAP=json.dumps(ldap))
+    with started_clients() as start:
+        api = Api(start(create_app(settings)))
+        items = {c["id"]: c for c in api.get("/api/v1/connectors").json()["items"]}
+        assert items["corp"]["type"] == "ldap" and items["corp"]["redirectUri"] == ""
+        assert items["corp"]["displayName"] == "Corp LDAP" and items["corp"]["enabled"]
+        assert items["old"]["enabled"] is False and items["old"]["type"] == "ldap"
+        connector = api.client.app.state.services.connectors.password("corp")  # type: ignore[attr-defined]
+        with pytest.raises(ProviderUnavailable):
+            connector.login("alice", "a-password")
+        status = api.get("/api/v1/connectors/corp").json()["status"]
+        assert status["status"] == "failing" and status["lastError"] == "unreachable"

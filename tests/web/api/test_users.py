@@ -325,6 +325,17 @@ def test_revoke_ends_a_real_session_cookie_and_refresh_token(api: Api, audit: Re
     assert audit.types() == ["user.credentials_revoked"]
 
 
+def test_a_password_reset_link_is_returned_once_without_smtp(api: Api, audit: Recorded) -> None:
+    user_id, _ = signed_in_user(api)
+    response = api.post(f"{USERS}/{user_id}/password-reset")
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "no-store"
+    body = response.json()
+    assert body["emailed"] is False and "/password/reset/" in body["link"]
+    assert audit.types() == ["user.password_reset_issued"]
+    assert_problem(api.post(f"{USERS}/nobody/password-reset"), 404)
+
+
 def test_sessions_are_listed_by_handle_and_end_one_by_one(api: Api, audit: Recorded) -> None:
     user_id, _ = signed_in_user(api)
     listed = api.get(f"{USERS}/{user_id}/sessions").json()["items"]

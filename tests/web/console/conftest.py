@@ -61,9 +61,8 @@ class Console:
         browser = self.as_role(role)
         token = csrf(browser.get("/account").text)
         kw.setdefault("follow_redirects", False)
-        return browser.post(
-            path, data={**(data or {}), "csrf_token": token}, headers={"accept": "text/html"}, **kw
-        )
+        headers = {"accept": "text/html", **kw.pop("headers", {})}
+        return browser.post(path, data={**(data or {}), "csrf_token": token}, headers=headers, **kw)
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ from authbridge.web.api import (
     scim,
     service_accounts,
     teams,
+    user_mfa,
     users,
 )
 
@@ -51,4 +52,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     connectors.router,
     invitations.router,
     audit.router,
+    user_mfa.router,
 )

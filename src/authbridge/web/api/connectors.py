@@ -36,7 +36,9 @@ class ConnectorOut(ApiModel):
     type: str
     display_name: str
     enabled: bool
-    redirect_uri: str = Field(description="The redirect URI to register at the IdP.")
+    redirect_uri: str = Field(
+        description="The redirect URI to register at the IdP (empty for an LDAP directory)."
+    )
     status: StatusOut
 
     @classmethod

@@ -1,5 +1,6 @@
 """`/api/v1/users`: people (search, create local, get, merge-patch, disable/enable, delete,
-revoke) and what each holds: browser sessions, refresh-token families, identity links.
+revoke, password-reset link) and what each holds: browser sessions, refresh-token families,
+identity links.
 
 Glue only: every act is `admin.users` (`authbridge.admin.users.UserAdmin`), the function the
 CLI calls too. Reads need `users.read`, writes `users.write`.
@@ -174,6 +175,14 @@ class IdentityList(ApiModel):
     items: list[IdentityOut]
 
 
+class PasswordReset(ApiModel):
+    emailed: bool = Field(description="Whether the link was mailed to the user (`smtp:`).")
+    link: str | None = Field(
+        description="The one-time reset link when it was not mailed: shown only in this "
+        "answer, to pass on to the user; null when mailed."
+    )
+
+
 class Revoked(ApiModel):
     revoked: int = Field(description="How many sessions and tokens ended.")
 
@@ -326,6 +335,20 @@ def delete_user(user_id: UserId, request: Request, caller: Write) -> None:
 )
 def revoke_user(user_id: UserId, request: Request, caller: Write) -> Revoked:
     return Revoked(revoked=_users(request).revoke(caller.actor, user_id))
+
+
+@router.post(
+    "/{user_id}/password-reset",
+    operation_id="resetUserPassword",
+    summary="Make a one-time password-reset link for a local account (mailed, or returned)",
+    responses=problems(403, 404),
+)
+def reset_password(
+    user_id: UserId, request: Request, response: Response, caller: Write
+) -> PasswordReset:
+    link = _users(request).reset_password(caller.actor, user_id)
+    response.headers["cache-control"] = "no-store"
+    return PasswordReset(emailed=link is None, link=link)
 
 
 @router.get(

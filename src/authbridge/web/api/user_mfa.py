@@ -1,0 +1,37 @@
+"""`POST /api/v1/users/{id}/mfa/reset`: remove a user's second factors (TOTP and recovery
+codes), as `POST /api/v1/users/{id}/revoke` ends their credentials. Glue only: the act is
+`admin.mfa.reset` (`authbridge.admin.mfa.MfaAdmin`), which the CLI's `users reset-mfa`
+calls too; it needs `users.write` and is audited."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+from pydantic import Field
+
+from authbridge.web.api.auth import Caller, Permission
+from authbridge.web.api.camel import ApiModel
+from authbridge.web.api.openapi import problems
+from authbridge.web.dependencies import services_of
+
+__all__ = ["MfaReset", "router"]
+
+router = APIRouter(prefix="/api/v1/users", tags=["users"])
+
+UserId = Annotated[str, Path(max_length=64, description="The user's id.")]
+Write = Annotated[Caller, Permission("users.write")]
+
+
+class MfaReset(ApiModel):
+    removed: bool = Field(description="Whether the user had a second factor to remove.")
+
+
+@router.post(
+    "/{user_id}/mfa/reset",
+    operation_id="resetUserMfa",
+    summary="Remove a user's second factors (TOTP and recovery codes)",
+    responses=problems(404),
+)
+def reset_mfa(user_id: UserId, request: Request, caller: Write) -> MfaReset:
+    return MfaReset(removed=services_of(request).ready().admin.mfa.reset(caller.actor, user_id))

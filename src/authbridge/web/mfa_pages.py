@@ -1,0 +1,376 @@
+"""The second step of a password sign-in: `/login/mfa` (a TOTP or recovery code) and
+`/login/mfa/enrol` (a user who must have a second factor and has none sets one up first).
+
+After the right password, a user whose sign-in needs a second factor (`mfa_needed`:
+`auth.local.mfa`, `auth.local.mfaRequiredForAdmins`) gets no session yet but a pending
+login: a random value in a short-lived HttpOnly cookie (bound to this browser), whose
+SHA-256 names a record in the key-value store (user, the app's `next`, the step), lapsing
+after `PENDING_TTL` (storage owns the expiry). The record is deleted when the sign-in
+completes, and that delete is the single-use gate: of two requests racing, one wins.
+Wrong codes are counted by the sign-in throttle (`SignInThrottle`), on counters of their
+own (`_code_throttle`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Form, Request
+from starlette.responses import RedirectResponse, Response
+
+from authbridge.audit.events import AuditEvent, Target
+from authbridge.clock import utcnow
+from authbridge.config.roles import ADMINISTRATION
+from authbridge.directory.accounts import LOCAL_CONNECTOR
+from authbridge.directory.throttle import Attempt, SignInThrottle
+from authbridge.directory.totp import SecondFactors, mfa_needed
+from authbridge.storage.models import User
+from authbridge.storage.users import username_key
+from authbridge.web.audit_actor import request_actor
+from authbridge.web.dependencies import ServicesDep
+from authbridge.web.rendering import check_csrf, render
+from authbridge.web.security import client_address, safe_next
+from authbridge.web.services import Services
+from authbridge.web.sessions import sign_in
+
+__all__ = [
+    "DEVICE",
+    "PENDING_TTL",
+    "audit_enrolled",
+    "code_attempt",
+    "code_failed",
+    "complete_sign_in",
+    "device_for",
+    "router",
+    "second_factors",
+    "second_step",
+]
+
+router = APIRouter()
+log = structlog.get_logger("authbridge.mfa")
+FormStr = Annotated[str, Form(max_length=64)]
+DEVICE = "device"
+PENDING_TTL = timedelta(minutes=5)
+_PREFIX = "mfa-login:"
+VERIFY, ENROL = "verify", "enrol"
+AMR_OTP = ["pwd", "otp"]  # RFC 8176 §2: a password, then a one-time password
+
+
+def second_factors(services: Services) -> SecondFactors:
+    found = services.ready().second_factors
+    assert found is not None  # built with the rest of `Ready`
+    return found
+
+
+def _cookie(services: Services) -> str:
+    return "__Host-authbridge_mfa" if services.settings.server.https else "authbridge_mfa"
+
+
+def _key(value: str) -> str:
+    return _PREFIX + hashlib.sha256(value.encode()).hexdigest()
+
+
+def device_for(services: Services, value: str | None, account: str) -> str | None:
+    """The device id of a device cookie, if it was issued for `account` (OWASP device
+    cookies); the cookie is signed, so only a completed sign-in can have set it."""
+    if not value:
+        return None
+    unsigned = services.ready().csrf.unsign(DEVICE, value)
+    if not unsigned:
+        return None
+    device, _, owner = unsigned.partition(":")
+    return device if owner == username_key(account) else None
+
+
+def _is_admin(services: Services, user: User) -> bool:
+    bindings = services.ready().bindings
+    return any(bindings.allows(user.id, permission) for permission in ADMINISTRATION)
+
+
+def second_step(request: Request, services: Services, user: User, next_url: str) -> Response | None:
+    """After the right password: a redirect to the second step (a pending login started),
+    or None when the session may start now."""
+    if not services.settings.auth.local.enabled:
+        return None
+    enrolled = second_factors(services).enrolled(user.id)
+    local = services.settings.auth.local
+    # Whether the user administers anything is only asked when it could matter.
+    admin = local.mfa_required_for_admins and not enrolled and _is_admin(services, user)
+    step = mfa_needed(services.settings, enrolled=enrolled, admin=admin)
+    if step is None:
+        return None
+    value = secrets.token_urlsafe(32)
+    record = {"user_id": user.id, "next": safe_next(next_url, default=""), "step": step}
+    services.ready().storage.values.put(
+        _key(value), json.dumps(record), expires_at=utcnow() + PENDING_TTL
+    )
+    response = RedirectResponse(
+        "/login/mfa" if step == VERIFY else "/login/mfa/enrol", status_code=303
+    )
+    services.cookies.set(
+        response, _cookie(services), value, max_age=int(PENDING_TTL.total_seconds())
+    )
+    response.headers["cache-control"] = "no-store"
+    log.info("sign_in_second_step", user_id=user.id, step=step)
+    return response
+
+
+def complete_sign_in(
+    request: Request,
+    services: Services,
+    user: User,
+    response: Response,
+    *,
+    device: str | None,
+    method: str = "password",
+    amr: list[str] | None = None,
+) -> Response:
+    """Start the session on `response`, remember the browser (device cookie), count and
+    audit the sign-in."""
+    ready = services.ready()
+    sign_in(request, response, services, user, LOCAL_CONNECTOR, amr=amr)
+    if device is None:
+        device_cookie = ready.csrf.sign(DEVICE, f"{secrets.token_urlsafe(12)}:{user.username_key}")
+        services.cookies.set(
+            response, services.cookies.device, device_cookie, max_age=180 * 24 * 3600
+        )
+    services.metrics.sign_ins.labels("password", "success").inc()
+    log.info("sign_in", method=method, user_id=user.id)
+    ready.audit.record(
+        AuditEvent(
+            "signin.succeeded",
+            request_actor(request, services, "user", user.id, user.username),
+            Target("user", user.id, user.username),
+            details={"method": method},
+        )
+    )
+    return response
+
+
+@dataclass(frozen=True)
+class _Pending:
+    key: str
+    user: User
+    next: str
+    step: str
+
+
+def _pending(request: Request, services: Services) -> _Pending | None:
+    """This browser's pending login, if it has a live one for an active user."""
+    value = request.cookies.get(_cookie(services))
+    if not value or not 32 <= len(value) <= 128:
+        return None
+    ready = services.ready()
+    raw = ready.storage.values.get(_key(value))
+    if raw is None:
+        return None
+    record: dict[str, Any] = json.loads(raw)
+    user = ready.storage.users.get(str(record.get("user_id", "")))
+    if user is None or not user.active:
+        return None
+    return _Pending(_key(value), user, str(record.get("next", "")), str(record.get("step", "")))
+
+
+def _device(request: Request, services: Services, user: User) -> str | None:
+    return device_for(services, request.cookies.get(services.cookies.device), user.username)
+
+
+def _code_throttle(services: Services) -> SignInThrottle:
+    """The sign-in throttle's counters and windows (`auth.local.rateLimit`), over codes of
+    their own: a right password never clears them (an attacker holding it could otherwise
+    reset the count by signing in again), and the per-account limit is twice the per
+    (account, address) one, not `perAccount`, since 3 codes in 10^6 hold at any moment.
+    The owner's browser (device cookie) is counted on its own, so a flood cannot lock
+    them out."""
+    limits = services.settings.auth.local.rate_limit
+    strict = limits.model_copy(update={"per_account": 2 * limits.per_account_and_address})
+    return SignInThrottle(services.ready().counters.rate, strict)
+
+
+def _code_key(user: User) -> str:
+    return "second-factor:" + user.id
+
+
+def code_attempt(request: Request, services: Services, user: User) -> Attempt:
+    """The throttle's verdict on one more code for `user` from this browser."""
+    address = client_address(request, services.settings.server.trusted_proxies)
+    device = _device(request, services, user)
+    attempt = _code_throttle(services).check(_code_key(user), address, device=device)
+    if attempt.throttled:
+        services.metrics.sign_ins.labels("password", "throttled").inc()
+        log.warning("code_throttled", user_id=user.id, address=address)
+    return attempt
+
+
+def code_failed(request: Request, services: Services, user: User, reason: str) -> None:
+    """Count a wrong code against the throttle, and audit it."""
+    ready = services.ready()
+    address = client_address(request, services.settings.server.trusted_proxies)
+    device = _device(request, services, user)
+    _code_throttle(services).failed(_code_key(user), address, device=device)
+    services.metrics.sign_ins.labels("password", "failure").inc()
+    ready.audit.record(
+        AuditEvent(
+            "signin.failed",
+            request_actor(request, services, name=user.username),
+            Target("user", user.id, user.username),
+            outcome="failure",
+            details={"method": "totp", "reason": reason},
+        )
+    )
+
+
+def _expired(request: Request, services: Services) -> Response:
+    response = render(
+        request,
+        services,
+        "error.html",
+        400,
+        title="Sign in again",
+        message="This sign-in waited too long or was finished already. Sign in again.",
+    )
+    services.cookies.clear(response, _cookie(services))
+    return response
+
+
+def _throttled(request: Request, services: Services, pending: _Pending) -> Response | None:
+    """A 429 page when the throttle says wait."""
+    attempt = code_attempt(request, services, pending.user)
+    if not attempt.throttled:
+        return None
+    template = "mfa.html" if pending.step == VERIFY else "mfa_enrol.html"
+    context = _enrol_context(services, pending) if pending.step == ENROL else {}
+    response = render(
+        request,
+        services,
+        template,
+        429,
+        error="Too many wrong codes. Wait a few minutes and try again.",
+        **context,
+    )
+    response.headers["retry-after"] = str(attempt.retry_after)
+    return response
+
+
+def _finish(request: Request, services: Services, pending: _Pending, response: Response) -> bool:
+    """Use up the pending login (exactly one request can) and start the session."""
+    if not services.ready().storage.values.delete(pending.key):
+        return False
+    services.cookies.clear(response, _cookie(services))
+    device = device_for(
+        services, request.cookies.get(services.cookies.device), pending.user.username
+    )
+    complete_sign_in(
+        request, services, pending.user, response, device=device, method="totp", amr=AMR_OTP
+    )
+    return True
+
+
+@router.get("/login/mfa", include_in_schema=False)
+def mfa_page(request: Request, services: ServicesDep) -> Response:
+    pending = _pending(request, services)
+    if pending is None:
+        return _expired(request, services)
+    if pending.step != VERIFY:
+        return RedirectResponse("/login/mfa/enrol", status_code=303)
+    return render(request, services, "mfa.html")
+
+
+@router.post("/login/mfa", include_in_schema=False)
+def mfa_verify(
+    request: Request, services: ServicesDep, code: FormStr = "", csrf_token: FormStr = ""
+) -> Response:
+    check_csrf(request, services, csrf_token)
+    pending = _pending(request, services)
+    if pending is None or pending.step != VERIFY:
+        return _expired(request, services)
+    refused = _throttled(request, services, pending)
+    if refused is not None:
+        return refused
+    used = second_factors(services).verify(pending.user.id, code) if code.strip() else None
+    if used is None:
+        code_failed(request, services, pending.user, "invalid_code")
+        return render(
+            request,
+            services,
+            "mfa.html",
+            401,
+            error="That code is not right, or was used already. Try the next one.",
+            error_field="code",
+        )
+    response = RedirectResponse(safe_next(pending.next), status_code=303)
+    if not _finish(request, services, pending, response):
+        return _expired(request, services)
+    if used == "recovery":
+        log.info("recovery_code_used", user_id=pending.user.id)
+    return response
+
+
+def _enrol_context(services: Services, pending: _Pending) -> dict[str, Any]:
+    enrolment = second_factors(services).start_enrolment(pending.user.id, pending.user.username)
+    if enrolment is None:
+        return {}
+    return {"enrolment": enrolment, "action": "/login/mfa/enrol", "required": True}
+
+
+@router.get("/login/mfa/enrol", include_in_schema=False)
+def mfa_enrol_page(request: Request, services: ServicesDep) -> Response:
+    pending = _pending(request, services)
+    if pending is None:
+        return _expired(request, services)
+    context = _enrol_context(services, pending)
+    if pending.step != ENROL or not context:
+        return _expired(request, services)
+    return render(request, services, "mfa_enrol.html", **context)
+
+
+@router.post("/login/mfa/enrol", include_in_schema=False)
+def mfa_enrol(
+    request: Request, services: ServicesDep, code: FormStr = "", csrf_token: FormStr = ""
+) -> Response:
+    check_csrf(request, services, csrf_token)
+    pending = _pending(request, services)
+    if pending is None or pending.step != ENROL:
+        return _expired(request, services)
+    refused = _throttled(request, services, pending)
+    if refused is not None:
+        return refused
+    codes = second_factors(services).confirm(pending.user.id, code)
+    if codes is None:
+        code_failed(request, services, pending.user, "invalid_enrolment_code")
+        context = _enrol_context(services, pending)
+        if not context:
+            return _expired(request, services)
+        return render(
+            request,
+            services,
+            "mfa_enrol.html",
+            400,
+            error="That code is not right. Enter the code your app shows now.",
+            error_field="code",
+            **context,
+        )
+    audit_enrolled(request, services, pending.user)
+    response = render(
+        request, services, "mfa_recovery.html", codes=codes, continue_to=safe_next(pending.next)
+    )
+    if not _finish(request, services, pending, response):
+        return _expired(request, services)
+    return response
+
+
+def audit_enrolled(request: Request, services: Services, user: User) -> None:
+    services.ready().audit.record(
+        AuditEvent(
+            "user.mfa_enrolled",
+            request_actor(request, services, "user", user.id, user.username),
+            Target("user", user.id, user.username),
+            details={"factor": "totp"},
+        )
+    )
