@@ -19,6 +19,7 @@ from pydantic.alias_generators import to_camel
 
 from authbridge.config.branding import BrandingSettings
 from authbridge.config.ldap import LdapSettings, ldap_id_problem
+from authbridge.config.saml import SamlProviderSettings
 from authbridge.config.section import Section
 
 __all__ = [
@@ -482,6 +483,9 @@ class AuthSettings(Section):
     mock: MockAuthSettings = Field(default_factory=MockAuthSettings)
     openid_connect: OpenidConnectSettings = Field(default_factory=OpenidConnectSettings)
     github: GithubSettings = Field(default_factory=GithubSettings)
+    saml: dict[str, SamlProviderSettings] = Field(
+        default_factory=dict, description="SAML 2.0 IdPs by connector id (config/saml.py)."
+    )
     ldap: dict[str, LdapSettings] = Field(
         default_factory=dict,
         description="LDAP / Active Directory connectors by id (Dex's ldap keys): a "
@@ -500,6 +504,25 @@ class AuthSettings(Section):
         ]
         if problems:
             raise ValueError("auth.ldap: " + "; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _saml_ids(self) -> AuthSettings:
+        # The same shared namespace; a SAML id is also a path segment of its ACS URL.
+        taken = {*self.openid_connect.providers, "github", *self.ldap}
+        problems = [
+            p.replace("an LDAP connector id", "a SAML connector id")
+            for p in map(ldap_id_problem, self.saml)
+            if p
+        ]
+        problems += [
+            f"{name!r} is also an auth.openidConnect, auth.github or auth.ldap connector: "
+            "ids are shared"
+            for name in self.saml
+            if name in taken
+        ]
+        if problems:
+            raise ValueError("auth.saml: " + "; ".join(problems))
         return self
 
 

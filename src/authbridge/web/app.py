@@ -29,6 +29,7 @@ from authbridge.web import (
     ops,
     pages,
     revocation_feed,
+    saml_routes,
     scim_routes,
     wellknown,
 )
@@ -84,6 +85,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         mfa_pages,
         account_mfa_pages,
         ldap_routes,
+        saml_routes,
     )
     app.include_router(ops.health_router)
     for module in route_modules:

@@ -353,8 +353,12 @@ def dex_callback(request: Request) -> Response:
     return _complete(request, fields, DEX_CALLBACK_PATH)
 
 
-def _relay_page(request: Request, fields: dict[str, str], auto: bool) -> Response:
-    response = render(request, _services(request), "oauth_redirect.html", fields=fields, auto=auto)
+def _relay_page(
+    request: Request, fields: dict[str, str], auto: bool, action: str = REDIRECT_PATH
+) -> Response:
+    response = render(
+        request, _services(request), "oauth_redirect.html", fields=fields, auto=auto, action=action
+    )
     response.headers["referrer-policy"] = "no-referrer"
     return response
 
