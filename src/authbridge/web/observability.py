@@ -66,6 +66,10 @@ SECRET_TEXT = re.compile(
     re.I,
 )
 REDACTED = "[redacted]"
+# Route templates whose path parameter is itself a credential (an invitation, a password
+# reset or an email verification link: `/invite/{token}`): the access log shows the
+# template with the parameter cut out, never the path.
+CREDENTIAL_PARAMETER = re.compile(r"\{(?:token|code|secret)[^}]*\}")
 
 
 def _scrub(text: str) -> str:
@@ -74,6 +78,14 @@ def _scrub(text: str) -> str:
         return prefix + REDACTED
 
     return SECRET_TEXT.sub(replace, text)
+
+
+def _loggable_path(path: str, template: str) -> str:
+    """The request's path for the access log, unless its route takes a credential in the
+    path (then the template, the credential replaced)."""
+    if "{" in template and CREDENTIAL_PARAMETER.search(template):
+        return CREDENTIAL_PARAMETER.sub(REDACTED, template)
+    return path
 
 
 def redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
@@ -354,7 +366,7 @@ class ObservabilityMiddleware:
             self.log.info(
                 "request",
                 method=scope["method"],
-                path=scope["path"],
+                path=_loggable_path(scope["path"], template),
                 route=template,
                 status=status,
                 duration_ms=round(elapsed * 1000, 2),
