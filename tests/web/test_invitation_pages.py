@@ -5,7 +5,7 @@ voids the old link; revoke ends it; without SMTP the link is returned once inste
 from __future__ import annotations
 
 from collections.abc import Iterator
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,7 +14,7 @@ from authbridge.web.services import Ready
 from tests.conftest import make_settings, started_clients
 from tests.mailserver import MailServer, mail_server
 from tests.web.api.conftest import Api, assert_problem
-from tests.web.test_pages import PASSWORD, csrf
+from tests.web.test_pages import PASSWORD, csrf, sign_in, sign_up
 
 
 @pytest.fixture
@@ -222,3 +222,56 @@ def test_the_access_log_never_holds_a_link_token(
     assert '"request"' in logged or "request" in logged
     assert "/invite/[redacted]" in logged
     assert token not in logged
+
+
+def _browser(api: Api) -> TestClient:
+    return TestClient(api.client.app, base_url="http://localhost:8080")
+
+
+def test_an_existing_account_signs_in_then_accepts(plain: Api) -> None:
+    """Astronomer's flow for people who already have an account: the link leads to sign-in
+    (with its throttle and second factor) and back; accepting gives the invitation's teams
+    and roles to that account, once."""
+    owner = _browser(plain)
+    assert sign_up(owner, email="sam@example.com").status_code == 303
+    owner.cookies.clear()
+    created = plain.post(
+        "/api/v1/invitations",
+        json={"email": "Sam@Example.com", "teams": ["Data"], "roleBindings": [{"role": "editor"}]},
+    )
+    assert created.status_code == 201, created.text
+    link = path(created.json()["link"])
+    page = owner.get(link).text
+    assert 'id="sign-in-to-accept"' in page and 'name="password"' not in page
+    assert f"/login?next={quote(link, safe='')}" in page
+    assert sign_in(owner, email="sam@example.com").status_code == 303
+    page = owner.get(link).text
+    assert 'id="accept"' in page
+    accepted = owner.post(link + "/accept", data={"csrf_token": csrf(page)}, follow_redirects=False)
+    assert accepted.status_code == 303
+    assert accepted.headers["location"] == "/account?notice=invitation-accepted"
+    sam = plain.ready.storage.users.by_username("sam@example.com")
+    assert sam is not None and "Data" in plain.ready.storage.users.teams(sam.id)
+    assert plain.ready.bindings.allows(sam.id, "resources.write")  # editor
+    assert plain.ready.invitations.peek(link.rpartition("/")[2]) is None  # used
+    again = owner.post(link + "/accept", data={"csrf_token": csrf(page)})
+    assert again.status_code == 404
+
+
+def test_another_account_cannot_accept_someone_elses_invitation(plain: Api) -> None:
+    mallory = _browser(plain)
+    assert sign_up(mallory, email="mallory@example.com").status_code == 303
+    link = path(plain.post("/api/v1/invitations", json={"email": "vic@example.com"}).json()["link"])
+    page = mallory.get(link).text
+    assert 'id="accept"' not in page
+    refused = mallory.post(link + "/accept", data={"csrf_token": csrf(page)})
+    assert refused.status_code == 403 and "vic@example.com" in refused.text
+    assert plain.ready.invitations.peek(link.rpartition("/")[2]) is not None  # still usable
+    forged = mallory.post(link + "/accept", data={}, follow_redirects=False)
+    assert forged.status_code == 403  # no CSRF token
+    stranger = _browser(plain)
+    token = csrf(stranger.get(link).text)
+    anonymous = stranger.post(link + "/accept", data={"csrf_token": token}, follow_redirects=False)
+    assert anonymous.status_code == 303
+    assert anonymous.headers["location"] == f"/login?next={quote(link, safe='')}"
+    assert plain.ready.invitations.peek(link.rpartition("/")[2]) is not None

@@ -229,6 +229,20 @@ class Invitations:
         self._accepted(invitation, user, actor, "local")
         return user
 
+    def accept_signed_in(self, token: str, user: User, actor: Actor) -> bool:
+        """The invitation accepted by the account the person is signed in to, when that
+        account's email is the invited one: signing in proved the account (password, second
+        factor or IdP, with their throttles), holding the link proved the address. False
+        when the link is not valid or names another address (nothing is claimed then)."""
+        invitation = self.peek(token)
+        if invitation is None or (user.email or "").casefold() != invitation.email.casefold():
+            return False
+        claimed = self._storage.invitations.claim(token_digest(token), utcnow())
+        if claimed is None:
+            return False
+        self._accepted(claimed, user, actor, "existing")
+        return True
+
     def accept_login(self, user: User, email: str, connector_id: str, actor: Actor) -> int:
         """Apply every live invitation of `email` (which the IdP proved) to `user`; how many."""
         accepted = 0

@@ -37,6 +37,7 @@ NOTICES = {
     "session-ended": "That session was ended; the browser is signed out.",
     "app-ended": "That app's access was ended.",
     "gone": "That session or app had ended already.",
+    "invitation-accepted": "The invitation was accepted: its teams and roles are yours.",
 }
 # Most specific first: Edge and Opera say Chrome too, Chrome says Safari.
 _BROWSERS = (
