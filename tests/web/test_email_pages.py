@@ -187,3 +187,40 @@ def test_local_signup_verifies_its_email(app: TestClient, smtp: MailServer) -> N
     user = ready(app).storage.users.by_username("ada@example.com")
     assert user is not None and user.email_verified
     assert app.get(link).status_code == 404  # once
+
+
+def test_a_lost_confirmation_link_can_be_sent_again(app: TestClient, smtp: MailServer) -> None:
+    assert sign_up(app).status_code == 303
+    flush(app)
+    smtp.inbox.wait(1)
+    page = app.get("/account").text
+    assert "(not confirmed)" in page and 'id="resend-verification"' in page
+    sent = app.post(
+        "/account/email/verify", data={"csrf_token": csrf(page)}, follow_redirects=False
+    )
+    assert sent.headers["location"] == "/account?notice=verification-sent"
+    flush(app)
+    smtp.inbox.wait(2)
+    assert app.get(path(smtp.inbox.link())).status_code == 200
+    page = app.get("/account").text
+    assert "(not confirmed)" not in page and 'id="resend-verification"' not in page
+    # Confirmed: nothing more is mailed.
+    app.post("/account/email/verify", data={"csrf_token": csrf(page)})
+    flush(app)
+    time.sleep(0.1)
+    assert len(smtp.inbox.messages) == 2
+
+
+def test_resending_the_confirmation_needs_the_form_and_is_throttled(
+    app: TestClient, smtp: MailServer
+) -> None:
+    assert sign_up(app).status_code == 303
+    assert app.post("/account/email/verify", data={}).status_code == 403  # no CSRF token
+    token = csrf(app.get("/account").text)
+    answers = [
+        app.post("/account/email/verify", data={"csrf_token": token}, follow_redirects=False)
+        for _ in range(7)
+    ]
+    notices = [a.headers["location"].rpartition("=")[2] for a in answers]
+    assert notices[:5] == ["verification-sent"] * 5
+    assert notices[5:] == ["verification-throttled"] * 2

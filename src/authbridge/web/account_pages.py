@@ -23,6 +23,7 @@ from authbridge.directory.principals import principal_of
 from authbridge.web.dependencies import ServicesDep
 from authbridge.web.pages import PASSWORD_POLICY
 from authbridge.web.rendering import check_csrf, render
+from authbridge.web.security import client_address
 from authbridge.web.services import Services
 from authbridge.web.sessions import SignedIn, current, sign_in, sign_out
 
@@ -38,6 +39,8 @@ NOTICES = {
     "app-ended": "That app's access was ended.",
     "gone": "That session or app had ended already.",
     "invitation-accepted": "The invitation was accepted: its teams and roles are yours.",
+    "verification-sent": "A confirmation link is on its way to your email address.",
+    "verification-throttled": "Confirmation links were sent recently; wait a while first.",
 }
 # Most specific first: Edge and Opera say Chrome too, Chrome says Safari.
 _BROWSERS = (
@@ -142,6 +145,7 @@ def account(request: Request, services: ServicesDep) -> Response:
         notice=NOTICES.get(request.query_params.get("notice", "")),
         sessions=_sessions(services, signed_in),
         apps=_apps(services, user.id),
+        unverified=bool(user.email) and not user.email_verified and ready.verification is not None,
         operator=any(ready.bindings.allows(user.id, p) for p in ADMINISTRATION),
     )
 
@@ -181,6 +185,29 @@ def end_app(
     ended = services.ready().revocation.end_grant(signed_in.user.id, grant)
     log.info("grant_ended_by_user", user_id=signed_in.user.id, ended=ended)
     return _see_other(f"/account?notice={'app-ended' if ended else 'gone'}#apps")
+
+
+@router.post("/account/email/verify", include_in_schema=False)
+def resend_verification(
+    request: Request, services: ServicesDep, csrf_token: FormStr = ""
+) -> Response:
+    """Mail the signed-in user a new confirmation link for their address (the first was
+    lost or expired); throttled per address and network like password-reset mails."""
+    signed_in = _owner(request, services, csrf_token)
+    if signed_in is None:
+        return _see_other("/login")
+    ready = services.ready()
+    user = signed_in.user
+    if ready.verification is None or not user.email or user.email_verified:
+        return _see_other("/account")
+    address = client_address(request, services.settings.server.trusted_proxies)
+    throttle = ready.mail_throttle
+    if throttle is not None and throttle.hit("verify", user.email, address).throttled:
+        log.warning("verification_throttled", user_id=user.id)
+        return _see_other("/account?notice=verification-throttled")
+    ready.verification.send(user)
+    log.info("verification_resent", user_id=user.id)
+    return _see_other("/account?notice=verification-sent")
 
 
 @router.get("/account/password", include_in_schema=False)
