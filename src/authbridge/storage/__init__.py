@@ -20,8 +20,8 @@ from authbridge.storage.invitations import InvitationStore
 from authbridge.storage.keys import KeyStore
 from authbridge.storage.keyvalues import KeyValueStore
 from authbridge.storage.mfa import MfaStore
-from authbridge.storage.passkeys import PasskeyStore
 from authbridge.storage.notify import ChangeBus, LocalBus
+from authbridge.storage.passkeys import PasskeyStore
 from authbridge.storage.provider_store import ProviderStore
 from authbridge.storage.ratelimits import RateLimitStore
 from authbridge.storage.revocation_feed import RevocationFeedStore
