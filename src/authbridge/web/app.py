@@ -28,6 +28,7 @@ from authbridge.web import (
     oauth_routes,
     ops,
     pages,
+    passkey_pages,
     revocation_feed,
     scim_routes,
     wellknown,
@@ -84,6 +85,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         mfa_pages,
         account_mfa_pages,
         ldap_routes,
+        passkey_pages,
     )
     app.include_router(ops.health_router)
     for module in route_modules:

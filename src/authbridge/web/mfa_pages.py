@@ -47,6 +47,8 @@ __all__ = [
     "code_failed",
     "complete_sign_in",
     "device_for",
+    "finish_pending",
+    "pending_login",
     "router",
     "second_factors",
     "second_step",
@@ -98,7 +100,12 @@ def second_step(request: Request, services: Services, user: User, next_url: str)
     or None when the session may start now."""
     if not services.settings.auth.local.enabled:
         return None
-    enrolled = second_factors(services).enrolled(user.id)
+    passkeys = services.ready().passkeys
+    enrolled = second_factors(services).enrolled(user.id) or (
+        passkeys is not None
+        and services.settings.auth.local.passkeys.enabled
+        and passkeys.has(user.id)
+    )
     local = services.settings.auth.local
     # Whether the user administers anything is only asked when it could matter.
     admin = local.mfa_required_for_admins and not enrolled and _is_admin(services, user)
@@ -258,7 +265,15 @@ def _throttled(request: Request, services: Services, pending: _Pending) -> Respo
     return response
 
 
-def _finish(request: Request, services: Services, pending: _Pending, response: Response) -> bool:
+def _finish(
+    request: Request,
+    services: Services,
+    pending: _Pending,
+    response: Response,
+    *,
+    method: str = "totp",
+    amr: list[str] = AMR_OTP,
+) -> bool:
     """Use up the pending login (exactly one request can) and start the session."""
     if not services.ready().storage.values.delete(pending.key):
         return False
@@ -267,7 +282,7 @@ def _finish(request: Request, services: Services, pending: _Pending, response: R
         services, request.cookies.get(services.cookies.device), pending.user.username
     )
     complete_sign_in(
-        request, services, pending.user, response, device=device, method="totp", amr=AMR_OTP
+        request, services, pending.user, response, device=device, method=method, amr=amr
     )
     return True
 
@@ -279,7 +294,18 @@ def mfa_page(request: Request, services: ServicesDep) -> Response:
         return _expired(request, services)
     if pending.step != VERIFY:
         return RedirectResponse("/login/mfa/enrol", status_code=303)
-    return render(request, services, "mfa.html")
+    return render(request, services, "mfa.html", **_verify_context(services, pending))
+
+
+def _verify_context(services: Services, pending: _Pending) -> dict[str, Any]:
+    """Which second factors the step offers: the code form, and a passkey button."""
+    passkeys = services.ready().passkeys
+    return {
+        "totp": second_factors(services).enrolled(pending.user.id),
+        "passkey": passkeys is not None
+        and services.settings.auth.local.passkeys.enabled
+        and passkeys.has(pending.user.id),
+    }
 
 
 @router.post("/login/mfa", include_in_schema=False)
@@ -303,6 +329,7 @@ def mfa_verify(
             401,
             error="That code is not right, or was used already. Try the next one.",
             error_field="code",
+            **_verify_context(services, pending),
         )
     response = RedirectResponse(safe_next(pending.next), status_code=303)
     if not _finish(request, services, pending, response):
@@ -374,3 +401,8 @@ def audit_enrolled(request: Request, services: Services, user: User) -> None:
             details={"factor": "totp"},
         )
     )
+
+
+# The passkey step (web/passkey_pages.py) reads and finishes the same pending login.
+pending_login = _pending
+finish_pending = _finish
