@@ -11,6 +11,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from tests.directory.webauthn_authenticator import SoftAuthenticator
+from tests.web.conftest import AppFactory
 from tests.web.test_mfa_pages import Recorded, ready_of
 from tests.web.test_pages import csrf, sign_in, sign_up
 
@@ -155,3 +156,38 @@ def test_the_second_step_refuses_without_a_pending_login(client: TestClient) -> 
     token = csrf(client.get("/login").text)
     answer = client.post("/login/mfa/passkey/options", data={"csrf_token": token})
     assert answer.status_code == 400 and json.loads(answer.text)["error"]
+
+
+def test_under_a_required_policy_a_passkey_is_the_second_factor(
+    app_factory: AppFactory,
+) -> None:
+    client = app_factory(AUTH__LOCAL__MFA="required")
+    assert sign_up(client).headers["location"] == "/login/mfa/enrol"
+    client.cookies.clear()
+    ready = ready_of(client)
+    passkeys = ready.passkeys
+    user = ready.storage.users.by_username("ada@example.com")
+    assert passkeys is not None and user is not None
+    authenticator = _authenticator(client)
+    options = passkeys.registration_options("elsewhere", user.id, user.username, "")
+    passkeys.register("elsewhere", user.id, authenticator.create(options), "Key")
+    # Enrolled now: the step verifies (a passkey) rather than enrols (TOTP).
+    assert sign_in(client).headers["location"] == "/login/mfa"
+    done = _ceremony(
+        client, "/login/mfa", "/login/mfa/passkey/options", "/login/mfa/passkey", authenticator.get
+    )
+    assert done.status_code == 200
+    client.cookies.clear()
+    # Without a password, a user-verifying passkey is two factors: no further step.
+    done = _ceremony(
+        client, "/login", "/login/passkey/options", "/login/passkey", authenticator.get
+    )
+    assert done.status_code == 200 and client.get("/account").status_code == 200
+
+
+def test_turned_off_passkeys_offer_nothing(app_factory: AppFactory) -> None:
+    client = app_factory(AUTH__LOCAL__PASSKEYS__ENABLED="false")
+    assert "Sign in with a passkey" not in client.get("/login").text
+    assert "passkeys.js" not in client.get("/login").text
+    token = csrf(client.get("/login").text)
+    assert client.post("/login/passkey/options", data={"csrf_token": token}).status_code == 404
