@@ -8,7 +8,8 @@ SHA-256 names a record in the key-value store (user, the app's `next`, the step)
 after `PENDING_TTL` (storage owns the expiry). The record is deleted when the sign-in
 completes, and that delete is the single-use gate: of two requests racing, one wins.
 Wrong codes are counted by the sign-in throttle (`SignInThrottle`), on counters of their
-own (`_code_throttle`).
+own (`_code_throttle`). The passkey step (web/passkey_pages.py) finishes the same pending
+login; the module is a little over 400 lines to keep the pending login's life in one place.
 """
 
 from __future__ import annotations
