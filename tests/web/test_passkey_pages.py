@@ -191,3 +191,26 @@ def test_turned_off_passkeys_offer_nothing(app_factory: AppFactory) -> None:
     assert "passkeys.js" not in client.get("/login").text
     token = csrf(client.get("/login").text)
     assert client.post("/login/passkey/options", data={"csrf_token": token}).status_code == 404
+
+
+def test_a_refused_passkey_at_the_second_step_is_audited_and_counted(
+    client: TestClient,
+) -> None:
+    authenticator = _registered_user(client)
+    recorded = Recorded()
+    ready_of(client).audit = recorded  # type: ignore[assignment]
+    assert sign_in(client).headers["location"] == "/login/mfa"
+    stranger = _authenticator(client)
+    stranger.user_handle = authenticator.user_handle
+    refused = _ceremony(
+        client, "/login/mfa", "/login/mfa/passkey/options", "/login/mfa/passkey", stranger.get
+    )
+    assert refused.status_code == 401
+    assert client.get("/account", follow_redirects=False).status_code == 303
+    failed = [e for e in recorded.events if e.type == "signin.failed"]
+    assert [e.details for e in failed] == [{"method": "passkey", "reason": "unknown_credential"}]
+    # The pending login still stands: the right passkey finishes it.
+    done = _ceremony(
+        client, "/login/mfa", "/login/mfa/passkey/options", "/login/mfa/passkey", authenticator.get
+    )
+    assert done.status_code == 200 and client.get("/account").status_code == 200

@@ -216,8 +216,15 @@ def code_attempt(request: Request, services: Services, user: User) -> Attempt:
     return attempt
 
 
-def code_failed(request: Request, services: Services, user: User, reason: str) -> None:
-    """Count a wrong code against the throttle, and audit it."""
+def code_failed(
+    request: Request,
+    services: Services,
+    user: User,
+    reason: str,
+    method: str = "totp",
+    **details: object,
+) -> None:
+    """Count a wrong code (or a refused passkey) against the throttle, and audit it."""
     ready = services.ready()
     address = client_address(request, services.settings.server.trusted_proxies)
     device = _device(request, services, user)
@@ -229,7 +236,7 @@ def code_failed(request: Request, services: Services, user: User, reason: str) -
             request_actor(request, services, name=user.username),
             Target("user", user.id, user.username),
             outcome="failure",
-            details={"method": "totp", "reason": reason},
+            details={"method": method, "reason": reason, **details},
         )
     )
 

@@ -26,6 +26,7 @@ from authbridge.web.dependencies import ServicesDep
 from authbridge.web.mfa_pages import (
     VERIFY,
     code_attempt,
+    code_failed,
     complete_sign_in,
     device_for,
     finish_pending,
@@ -88,27 +89,36 @@ def _audit(request: Request, services: Services, user: User, type_: str, **detai
 def _failed(
     request: Request, services: Services, user: User | None, error: PasskeyError
 ) -> JSONResponse:
-    """Audit a refused sign-in; a counter that went back also says which credential."""
-    details: dict[str, object] = {"method": "passkey", "reason": error.reason.split(":")[0]}
+    """Audit a refused sign-in; a counter that went back also says which credential. At
+    the second step (`user` known) the failure counts on the codes' throttle too."""
+    details: dict[str, object] = {}
+    reason = error.reason.split(":")[0]
     if isinstance(error, ClonedAuthenticator):
-        details.update(
-            reason="cloned_authenticator",
-            passkey_id=error.passkey.id,
-            stored_count=error.passkey.sign_count,
-            seen_count=error.seen,
-        )
-        user = user or services.ready().storage.users.get(error.passkey.user_id)
+        reason = "cloned_authenticator"
+        details = {
+            "passkey_id": error.passkey.id,
+            "stored_count": error.passkey.sign_count,
+            "seen_count": error.seen,
+        }
         log.warning("passkey_counter_regression", passkey_id=error.passkey.id)
-    services.metrics.sign_ins.labels("password", "failure").inc()
-    services.ready().audit.record(
-        AuditEvent(
-            "signin.failed",
-            request_actor(request, services, name=user.username if user else None),
-            Target("user", user.id, user.username) if user else None,
-            outcome="failure",
-            details=details,
+    if user is not None:
+        code_failed(request, services, user, reason, "passkey", **details)
+    else:
+        owner = (
+            services.ready().storage.users.get(error.passkey.user_id)
+            if isinstance(error, ClonedAuthenticator)
+            else None
         )
-    )
+        services.metrics.sign_ins.labels("password", "failure").inc()
+        services.ready().audit.record(
+            AuditEvent(
+                "signin.failed",
+                request_actor(request, services, name=owner.username if owner else None),
+                Target("user", owner.id, owner.username) if owner else None,
+                outcome="failure",
+                details={"method": "passkey", "reason": reason, **details},
+            )
+        )
     if isinstance(error, ClonedAuthenticator):
         return _refused(
             "This passkey was refused: its counter went backwards, so it may have been "
