@@ -214,3 +214,24 @@ def test_a_refused_passkey_at_the_second_step_is_audited_and_counted(
         client, "/login/mfa", "/login/mfa/passkey/options", "/login/mfa/passkey", authenticator.get
     )
     assert done.status_code == 200 and client.get("/account").status_code == 200
+
+
+def test_a_required_second_factor_can_be_a_new_passkey(app_factory: AppFactory) -> None:
+    client = app_factory(AUTH__LOCAL__MFA="required")
+    assert sign_up(client).headers["location"] == "/login/mfa/enrol"
+    page = client.get("/login/mfa/enrol")
+    assert "Use a passkey instead" in page.text and 'id="secret"' in page.text
+    assert client.get("/account", follow_redirects=False).status_code == 303
+    authenticator = _authenticator(client)
+    done = _ceremony(
+        client,
+        "/login/mfa/enrol",
+        "/login/mfa/enrol/passkey/options",
+        "/login/mfa/enrol/passkey",
+        authenticator.create,
+        name="Passkey",
+    )
+    assert done.status_code == 200 and done.json() == {"redirect": "/account"}
+    assert client.get("/account").status_code == 200
+    client.cookies.clear()
+    assert sign_in(client).headers["location"] == "/login/mfa"  # verify now, not enrol

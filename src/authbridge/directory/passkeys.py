@@ -60,6 +60,7 @@ __all__ = [
     "PasskeyError",
     "PasskeyUse",
     "Passkeys",
+    "amr_of",
 ]
 
 CHALLENGE_TTL = timedelta(minutes=5)
@@ -271,9 +272,14 @@ class Passkeys:
             raise ClonedAuthenticator(passkey, seen)
         if not self._store.record_use(passkey.id, passkey.sign_count, seen):
             raise ClonedAuthenticator(passkey, seen)  # another sign-in stored it first
-        kind = "swk" if passkey.backup_eligible else "hwk"
-        amr = [kind, "user", "mfa"] if passwordless else ["pwd", kind]
+        amr = amr_of(passkey, passwordless=passwordless)
         return PasskeyUse(passkey.user_id, passkey, verified.user_verified, amr)
+
+
+def amr_of(passkey: StoredPasskey, *, passwordless: bool) -> list[str]:
+    """RFC 8176 §2 methods of a sign-in with `passkey` (see the module's docstring)."""
+    kind = "swk" if passkey.backup_eligible else "hwk"
+    return [kind, "user", "mfa"] if passwordless else ["pwd", kind]
 
 
 def _key(binding: str) -> str:

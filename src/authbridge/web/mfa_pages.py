@@ -351,7 +351,14 @@ def _enrol_context(services: Services, pending: _Pending) -> dict[str, Any]:
     enrolment = second_factors(services).start_enrolment(pending.user.id, pending.user.username)
     if enrolment is None:
         return {}
-    return {"enrolment": enrolment, "action": "/login/mfa/enrol", "required": True}
+    return {
+        "enrolment": enrolment,
+        "action": "/login/mfa/enrol",
+        "required": True,
+        # Or a passkey (web/passkey_pages.py), where they are on.
+        "passkey_enrol": services.ready().passkeys is not None
+        and services.settings.auth.local.passkeys.enabled,
+    }
 
 
 @router.get("/login/mfa/enrol", include_in_schema=False)

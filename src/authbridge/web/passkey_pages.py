@@ -19,11 +19,12 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from authbridge.audit.events import AuditEvent, Target
-from authbridge.directory.passkeys import ClonedAuthenticator, PasskeyError, Passkeys
+from authbridge.directory.passkeys import ClonedAuthenticator, PasskeyError, Passkeys, amr_of
 from authbridge.storage.models import User
 from authbridge.web.audit_actor import request_actor
 from authbridge.web.dependencies import ServicesDep
 from authbridge.web.mfa_pages import (
+    ENROL,
     VERIFY,
     code_attempt,
     code_failed,
@@ -233,6 +234,51 @@ def second_factor(
         return _failed(request, services, pending.user, exc)
     response = _json({"redirect": safe_next(pending.next)})
     if not finish_pending(request, services, pending, response, method="passkey", amr=used.amr):
+        return _refused("This sign-in was finished already. Sign in again.", 400)
+    return response
+
+
+@router.post("/login/mfa/enrol/passkey/options", include_in_schema=False)
+def enrol_options(request: Request, services: ServicesDep, csrf_token: FormStr = "") -> Response:
+    check_csrf(request, services, csrf_token)
+    passkeys, pending = _passkeys(services), pending_login(request, services)
+    if passkeys is None or pending is None or pending.step != ENROL:
+        return _refused("This sign-in waited too long. Sign in again.", 400)
+    user = pending.user
+    binding = _binding(request, services)
+    return _options(passkeys.registration_options(binding, user.id, user.username, user.name or ""))
+
+
+@router.post("/login/mfa/enrol/passkey", include_in_schema=False)
+def enrol(
+    request: Request,
+    services: ServicesDep,
+    credential: CredentialStr = "",
+    name: NameStr = "",
+    csrf_token: FormStr = "",
+) -> Response:
+    """A user who must have a second factor registers a passkey instead of an app. As
+    with a first TOTP code, the new credential is the second step of this sign-in."""
+    check_csrf(request, services, csrf_token)
+    passkeys, pending = _passkeys(services), pending_login(request, services)
+    if passkeys is None or pending is None or pending.step != ENROL:
+        return _refused("This sign-in waited too long. Sign in again.", 400)
+    try:
+        stored = passkeys.register(_binding(request, services), pending.user.id, credential, name)
+    except PasskeyError as exc:
+        log.info("passkey_registration_refused", user_id=pending.user.id, reason=exc.reason)
+        return _refused("The passkey could not be added. Try again.")
+    _audit(
+        request,
+        services,
+        pending.user,
+        "user.passkey_added",
+        passkey_id=stored.id,
+        name=stored.name,
+    )
+    response = _json({"redirect": safe_next(pending.next)})
+    amr = amr_of(stored, passwordless=False)
+    if not finish_pending(request, services, pending, response, method="passkey", amr=amr):
         return _refused("This sign-in was finished already. Sign in again.", 400)
     return response
 
