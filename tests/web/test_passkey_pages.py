@@ -235,3 +235,16 @@ def test_a_required_second_factor_can_be_a_new_passkey(app_factory: AppFactory) 
     assert client.get("/account").status_code == 200
     client.cookies.clear()
     assert sign_in(client).headers["location"] == "/login/mfa"  # verify now, not enrol
+
+
+def test_a_deactivated_user_cannot_sign_in_with_a_passkey(client: TestClient) -> None:
+    authenticator = _registered_user(client)
+    storage = ready_of(client).storage
+    user = storage.users.by_username("ada@example.com")
+    assert user is not None
+    storage.users.set_active(user.id, False)
+    refused = _ceremony(
+        client, "/login", "/login/passkey/options", "/login/passkey", authenticator.get
+    )
+    assert refused.status_code == 401
+    assert client.get("/account", follow_redirects=False).status_code == 303

@@ -277,8 +277,8 @@ UserVerification = Literal["preferred", "required", "discouraged"]
 class PasskeySettings(Section):
     enabled: bool = Field(
         default=True,
-        description="Local accounts may register passkeys (WebAuthn) and sign in with one, "
-        "as a second factor or without a password.",
+        description="Local accounts may register passkeys (WebAuthn) and sign in with one "
+        "without a password, or as the second step when auth.local.mfa is not off.",
     )
     user_verification: UserVerification = Field(
         default="preferred",
