@@ -117,3 +117,39 @@ def test_register_then_sign_in_as_second_factor_and_passwordless_and_refuse_a_cl
     assert page.url.endswith("/login")
     page.goto("/account")
     page.wait_for_url("**/login")
+
+
+@pytest.fixture(scope="module")
+def required(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthbridgeServer]:
+    running = AuthbridgeServer(tmp_path_factory.mktemp("passkeys-required"))
+    local = f"http://localhost:{running.port}"
+    running.env["SERVER__ISSUER"] = local
+    running.env["AUTH__LOCAL__MFA"] = "required"
+    with running:
+        running.url = local
+        yield running
+
+
+def test_a_required_second_factor_set_up_as_a_passkey(browser: Any, required: Any) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(base_url=required.url)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    _virtual_authenticator(page)
+    page.goto("/signup")
+    page.get_by_label("Email").fill("bob@example.com")
+    page.get_by_label("Name").fill("Bob")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_url("**/login/mfa/enrol")
+    snapshot(page, "passkeys-enrol")
+    page.get_by_role("button", name="Add a passkey").click()
+    page.wait_for_url("**/account")
+    expect(page.locator("#who-username")).to_have_text("bob@example.com")
+    sign_out(page)
+    _password_step(page, "bob@example.com")
+    expect(page.get_by_label("Code", exact=True)).to_have_count(0)  # no app: a passkey only
+    page.get_by_role("button", name="Use a passkey").click()
+    page.wait_for_url("**/account")
+    context.close()
