@@ -87,3 +87,19 @@ def test_errors_are_admin_errors(parts) -> None:
         admin.revoke(ADMIN, "missing")
     with pytest.raises(InvalidRequest):
         admin.list(PageRequest(2, ("only-one-part",)))
+
+
+def test_list_by_status_refuses_an_unknown_one(parts) -> None:
+    from authbridge.admin.errors import InvalidRequest
+    from authbridge.admin.paging import PageRequest
+
+    admin, _invitations, _audit, _storage = parts
+    kept = admin.create(ADMIN, "kept@example.com")
+    ended = admin.create(ADMIN, "ended@example.com")
+    admin.revoke(ADMIN, ended.invitation.id)
+    pending = admin.list(PageRequest(10), status="pending").items
+    assert [v.invitation.email for v in pending] == [kept.invitation.email]
+    revoked = admin.list(PageRequest(10), status="revoked").items
+    assert [(v.invitation.email, v.status) for v in revoked] == [("ended@example.com", "revoked")]
+    with pytest.raises(InvalidRequest):
+        admin.list(PageRequest(10), status="gone")

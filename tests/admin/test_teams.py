@@ -187,3 +187,17 @@ def test_a_configured_shared_team_keeps_its_name(storage: Storage, audit: Record
         teams.update(team.id, if_match=team.version, name="Data2", actor=ACTOR)
     described = teams.update(team.id, if_match=team.version, description="d", actor=ACTOR)
     assert described.description == "d"
+
+
+def test_find_named_by_id_or_a_name_one_team_has(teams: TeamAdmin, storage: Storage) -> None:
+    crew = teams.create("Crew", actor=ACTOR)
+    assert teams.find_named("crew").id == crew.id
+    assert teams.find_named(crew.id).id == crew.id
+    with pytest.raises(NotFound):
+        teams.find_named("Cre")  # a part of a name names no team
+    ada = _user(storage, "ada")
+    storage.teams.add_member(TeamRef.own(scim_source("okta"), "CREW"), ada, scim_source("okta"))
+    with pytest.raises(InvalidRequest, match="several teams"):
+        teams.find_named("Crew")
+    with pytest.raises(NotFound):
+        teams.find_named("x" * 300)

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from authbridge.admin.errors import Forbidden, InvalidRequest, PreconditionFailed
+from authbridge.admin.errors import Forbidden, InvalidRequest, NotFound, PreconditionFailed
 from authbridge.admin.paging import PageRequest
 from authbridge.admin.users import UserAdmin, UserFilter, user_filter
 from authbridge.audit.events import Actor, NullAudit
@@ -265,3 +265,23 @@ def test_reset_password_is_refused_where_there_is_no_local_password(
     users.disable(CLI, ada.id)
     with pytest.raises(Forbidden):
         users.reset_password(CLI, ada.id)
+
+
+def test_find_person_by_username_id_or_an_email_one_user_has(
+    wired: tuple[UserAdmin, RoleBindings], storage: Storage
+) -> None:
+    users, _ = wired
+    ada = users.create(CLI, email="ada@example.com", password=PASSWORD).user
+    assert users.find_person("ADA@example.com").user.id == ada.id  # the username
+    assert users.find_person(ada.id).user.id == ada.id
+    # An IdP account: its username is not its email, which still names it.
+    gh = storage.users.create(username="gh:42", email="Grace@Example.com", roles=[])
+    assert users.find_person("grace@example.COM").user.id == gh.id
+    # A prefix of an email names nobody; two users with one email name nobody either.
+    with pytest.raises(NotFound):
+        users.find_person("grace@example.co")
+    storage.users.create(username="gl:7", email="grace@example.com", roles=[])
+    with pytest.raises(InvalidRequest, match="several users"):
+        users.find_person("grace@example.com")
+    with pytest.raises(NotFound):
+        users.find_person("nobody")

@@ -36,6 +36,9 @@ CONSOLE_PATHS = [
     "/admin/scim",
     "/admin/audit",
     "/admin/audit?type=nothing.matches",  # the empty state
+    "/admin/teams",
+    "/admin/roles",
+    "/admin/invitations",
 ]
 ADMIN = "console-admin@example.com"
 

@@ -40,6 +40,10 @@ def test_create_list_resend_revoke(tmp_path: Path, sqlite_url: str) -> None:
     assert revoked.exit_code == 0
     again = runner.invoke(app, ["invitations", "revoke", doc["id"], "--config", config])
     assert again.exit_code == 1 and "Not found" in again.output
+    by_status = ["invitations", "list", "--config", config, "-o", "json", "--status"]
+    revoked_ones = json.loads(runner.invoke(app, [*by_status, "revoked"]).stdout)["items"]
+    assert [i["id"] for i in revoked_ones] == [doc["id"]]
+    assert json.loads(runner.invoke(app, [*by_status, "pending"]).stdout)["items"] == []
     bad = runner.invoke(app, ["invitations", "create", "nope", "--config", config])
     assert bad.exit_code == 2
 

@@ -148,3 +148,10 @@ def test_other_oidc_keys_are_reported_not_dropped(tmp_path: Path) -> None:
     path = _write(tmp_path, {"oidc": {"upstreamIDPs": [ENTRY], "issuerURI": "http://x"}})
     (issue,) = _issues(path)
     assert issue.startswith("oidc.issuerURI: not read by authbridge")
+
+
+def test_dex_acr_values_are_sent_upstream(tmp_path: Path) -> None:
+    entry = {**ENTRY, "config": {**CONFIG, "acrValues": ["urn:okta:loa:2fa:any"]}}
+    path = _write(tmp_path, {"oidc": {"upstreamIDPs": [entry]}})
+    okta = load_settings(path, {}).auth.openid_connect.providers["okta"]
+    assert okta.acr_values == ["urn:okta:loa:2fa:any"] and not okta.require_mfa

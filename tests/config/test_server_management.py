@@ -35,3 +35,41 @@ def test_telemetry_endpoint_must_be_a_url() -> None:
     with pytest.raises(ConfigError) as refused:
         load_settings(None, {"TELEMETRY__OTLP_ENDPOINT": "collector:4318"})
     assert "telemetry.otlpEndpoint" in str(refused.value)
+
+
+def test_require_mfa_is_refused_where_nothing_can_prove_it() -> None:
+    """GitHub issues no ID token; an implicit flow answering with an access token only has
+    none either: `requireMfa` there is an error naming its path, never a silent no-op."""
+    with pytest.raises(ConfigError) as github:
+        load_settings(None, {"AUTH__GITHUB__ENABLED": "true", "AUTH__GITHUB__REQUIRE_MFA": "true"})
+    assert "auth.github.requireMfa" in str(github.value)
+    assert "no ID token" in str(github.value)
+    with pytest.raises(ConfigError) as cognito:
+        load_settings(
+            None,
+            {
+                "AUTH__OPENID_CONNECT__COGNITO__CLIENT_ID": "c",
+                "AUTH__OPENID_CONNECT__COGNITO__REQUIRE_MFA": "true",
+            },
+        )
+    assert "auth.openidConnect.cognito.requireMfa" in str(cognito.value)
+    # The code flow gets an ID token from the token endpoint: fine.
+    settings = load_settings(
+        None,
+        {
+            "AUTH__OPENID_CONNECT__FLOW": "code",
+            "AUTH__OPENID_CONNECT__COGNITO__CLIENT_ID": "c",
+            "AUTH__OPENID_CONNECT__COGNITO__REQUIRE_MFA": "true",
+            "AUTH__OPENID_CONNECT__COGNITO__ACR_VALUES": '["urn:x"]',
+            "AUTH__OPENID_CONNECT__COGNITO__MAX_AGE": "600",
+        },
+    )
+    cognito_settings = settings.auth.openid_connect.providers["cognito"]
+    assert cognito_settings.require_mfa and cognito_settings.acr_values == ["urn:x"]
+    assert cognito_settings.max_age == 600
+
+
+def test_acr_values_are_single_tokens() -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings(None, {"AUTH__OPENID_CONNECT__CORP__ACR_VALUES": '["two words"]'})
+    assert "auth.openidConnect.corp.acrValues" in str(refused.value)

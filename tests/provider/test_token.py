@@ -314,6 +314,11 @@ def test_device_grant_with_an_independent_client(op: TestClient, rp) -> None:
         ISSUER + TOKEN, grant_type=DEVICE_GRANT, device_code=started["device_code"]
     )
     assert token["access_token"] and token["refresh_token"] and token["id_token"]
+    # How the approving person signed in (a password) reaches the device's tokens.
+    for issued in (token["id_token"], token["access_token"]):
+        payload = issued.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        assert (claims["acr"], claims["amr"]) == ("urn:authbridge:acr:1fa", ["pwd"])
     again = client.request(
         "POST",
         ISSUER + TOKEN,

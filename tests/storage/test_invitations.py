@@ -90,3 +90,22 @@ def test_garbage_collection_keeps_recent_history(storage: Storage) -> None:
     assert "invitations" in storage.expiring()
     assert storage.invitations.garbage_collect(now) == 1
     assert storage.invitations.by_token("b" * 64) is not None
+
+
+def test_pages_filtered_by_status_expired_being_a_lapsed_pending_one(storage: Storage) -> None:
+    now = utcnow()
+    live = make(storage, "live@example.com", digest="1" * 64)
+    lapsed = make(storage, "lapsed@example.com", digest="2" * 64, expires_at=now)
+    revoked = make(storage, "revoked@example.com", digest="3" * 64)
+    assert storage.invitations.revoke(revoked.id, now)
+    accepted = make(storage, "accepted@example.com", digest="4" * 64)
+    assert storage.invitations.claim("4" * 64, now) is not None
+
+    def emails(status: str) -> list[str]:
+        return [r.email for r in storage.invitations.page(10, None, status=status, now=now)]
+
+    assert emails("pending") == [live.email]
+    assert emails("expired") == [lapsed.email]  # expires_at == now: lapsed
+    assert emails("revoked") == [revoked.email]
+    assert emails("accepted") == [accepted.email]
+    assert len(storage.invitations.page(10, None)) == 4

@@ -194,3 +194,14 @@ def test_viewers_cannot_invite(plain: Api) -> None:
     assert_problem(
         plain.post("/api/v1/invitations", json={"email": "x@example.com"}, role="viewer"), 403
     )
+
+
+def test_the_list_filters_by_status(plain: Api) -> None:
+    kept = plain.post("/api/v1/invitations", json={"email": "kept@example.com"}).json()
+    ended = plain.post("/api/v1/invitations", json={"email": "ended@example.com"}).json()
+    assert plain.delete(f"/api/v1/invitations/{ended['id']}").status_code == 204
+    pending = plain.get("/api/v1/invitations", params={"status": "pending"}).json()["items"]
+    assert [i["id"] for i in pending] == [kept["id"]]
+    revoked = plain.get("/api/v1/invitations", params={"status": "revoked"}).json()["items"]
+    assert [(i["id"], i["status"]) for i in revoked] == [(ended["id"], "revoked")]
+    assert_problem(plain.get("/api/v1/invitations", params={"status": "gone"}), 400)

@@ -83,7 +83,11 @@ def test_sign_in_makes_the_account_and_its_teams(
     teams = {(t.name, t.managed_by) for t in storage.teams.teams_of(user.id)}
     assert teams == {("engineers", "idp:corp"), ("admins", "idp:corp")}
     succeeded = [e for e in events if e.type == "signin.succeeded"]
-    assert succeeded and succeeded[0].details == {"method": "ldap", "connector": "corp"}
+    assert succeeded and succeeded[0].details == {
+        "method": "ldap",
+        "connector": "corp",
+        "amr": ["pwd"],
+    }
     # Signing in again by mail lands on the same account.
     client.cookies.clear()
     assert ldap_sign_in(client, "alice@example.org", "alice-password").status_code == 303

@@ -14,6 +14,7 @@ from authbridge.audit.events import Actor, AuditEvent, AuditSink, Target
 from authbridge.clock import utcnow
 from authbridge.directory.invitations import Grant, InvitationError, Invitations, Issued
 from authbridge.storage.invitation_models import Invitation
+from authbridge.storage.invitations import STATUSES
 
 __all__ = ["InvitationAdmin", "InvitationView"]
 
@@ -48,12 +49,19 @@ class InvitationAdmin:
         """Whether links are mailed (else returned once to the caller)."""
         return self._invitations.mailer is not None
 
-    def list(self, page: PageRequest) -> Page[InvitationView]:
+    def list(self, page: PageRequest, *, status: str | None = None) -> Page[InvitationView]:
+        """Newest first; `status` one of pending, accepted, expired, revoked."""
         after = page.after
         if after is not None and len(after) != 2:
             raise InvalidRequest("the cursor is malformed", [FieldError("cursor", "not a cursor")])
+        if status is not None and status not in STATUSES:
+            raise InvalidRequest(
+                f"no status {status[:40]!r}", [FieldError("status", ", ".join(STATUSES))]
+            )
         try:
-            rows = self._invitations.page(page.limit, (after[0], after[1]) if after else None)
+            rows = self._invitations.page(
+                page.limit, (after[0], after[1]) if after else None, status
+            )
         except ValueError:
             raise InvalidRequest(
                 "the cursor is malformed", [FieldError("cursor", "not a cursor")]

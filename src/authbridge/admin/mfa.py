@@ -17,6 +17,13 @@ class MfaAdmin:
         self._storage = storage
         self._audit = audit
 
+    def enrolled(self, user_id: str) -> bool:
+        """Whether the user holds a confirmed second factor, TOTP or a passkey (what the
+        console shows)."""
+        stored = self._storage.mfa.totp(user_id)
+        totp = stored is not None and stored.confirmed
+        return totp or self._storage.passkeys.count(user_id) > 0
+
     def reset(self, actor: Actor, user_id: str) -> bool:
         """Remove the user's second factors; True if they had any."""
         user = self._storage.users.get(user_id)

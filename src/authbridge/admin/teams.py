@@ -22,7 +22,7 @@ from authbridge.admin.errors import (
     PreconditionRequired,
     ReadOnly,
 )
-from authbridge.admin.paging import Page, PageRequest, encode_cursor
+from authbridge.admin.paging import MAX_LIMIT, Page, PageRequest, encode_cursor
 from authbridge.audit.events import Actor, AuditEvent, AuditSink, Target
 from authbridge.directory.membership import LOCAL, MAX_TEAM_NAME, MembershipEngine
 from authbridge.storage import Storage
@@ -92,6 +92,27 @@ class TeamAdmin:
         """The team an administrator means by `name` (theirs, or one shared with `local`)."""
         found = self._storage.teams.find(self._membership.ref(LOCAL, name))
         return None if found is None else self._store.get(found.id)
+
+    def find_named(self, text: str) -> TeamInfo:
+        """A team by id, or by its name (case-insensitively) when one team has it: what an
+        operator types to name a team (a console form). Teams of one name from different
+        sources is InvalidRequest asking to choose on the team's page."""
+        text = text.strip()
+        found = self._store.get(text) if len(text) <= 64 else None
+        if found is not None:
+            return found
+        wanted = username_key(text)
+        rows = self._store.page(q=text[:MAX_TEAM_NAME], limit=MAX_LIMIT)
+        same = [t for t in rows if username_key(t.name) == wanted]
+        if len(same) > 1:
+            raise InvalidRequest(
+                f"several teams are named {text!r} (managed by "
+                f"{', '.join(t.managed_by for t in same)}): choose one on its team page",
+                [FieldError("team", "ambiguous")],
+            )
+        if not same:
+            raise NotFound(f"no team {text!r}")
+        return same[0]
 
     # Writing
 

@@ -177,6 +177,27 @@ class UserAdmin(HeldCredentials):
             for team in self._storage.teams.teams_of(user_id)
         ]
 
+    def find_person(self, text: str) -> UserRow:
+        """`find`, or else the one user whose email is `text` (case-insensitively): what an
+        operator types to name someone (a console form). Several users with that email is
+        InvalidRequest asking for the username."""
+        try:
+            return self.find(text)
+        except NotFound:
+            if "@" not in text or len(text) > MAX_QUERY:
+                raise
+        wanted = text.strip().casefold()
+        found = self.search(user_filter(q=text.strip()), PageRequest(limit=MAX_LIMIT))
+        same = [r for r in found.items if (r.user.email or "").casefold() == wanted]
+        if len(same) > 1:
+            raise InvalidRequest(
+                f"several users have the email {text!r}: give the username",
+                [FieldError("user", "give the username")],
+            )
+        if not same:
+            raise NotFound(f"no user {text!r}")
+        return same[0]
+
     @staticmethod
     def version(row: UserRow) -> str:
         return row_version(row.user)

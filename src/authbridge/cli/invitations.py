@@ -66,10 +66,14 @@ def invitations_list(
     output: OutputOption = OutputFormat.text,
     limit: Annotated[int, typer.Option("--limit", help="At most this many.")] = 50,
     cursor: Annotated[str | None, typer.Option("--cursor", help="From a previous page.")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option("--status", help="Only pending, accepted, expired or revoked ones."),
+    ] = None,
 ) -> None:
     operator = open_operator(config)
     try:
-        page = operator.admin.invitations.list(PageRequest.of(limit, cursor))
+        page = operator.admin.invitations.list(PageRequest.of(limit, cursor), status=status)
     except AdminError as exc:
         admin_error(exc)
     rows = [_doc(InvitationOut.of(v)) for v in page.items]

@@ -19,6 +19,7 @@ from pydantic.alias_generators import to_camel
 
 from authbridge.config.branding import BrandingSettings
 from authbridge.config.ldap import LdapSettings, ldap_id_problem
+from authbridge.config.saml import SamlProviderSettings
 from authbridge.config.section import Section
 
 __all__ = [
@@ -363,8 +364,32 @@ class OidcProviderSettings(Section):
         description="Code-flow redirect URI registered at the IdP; <issuer>/v1/oauth/callback/ "
         "if unset, or a URL ending in /dex/callback (a Pachyderm/Dex registration).",
     )
+    require_mfa: bool = Field(
+        default=False,
+        description="Refuse a sign-in whose ID token does not prove a second factor: `acr` in "
+        "acrValues, or an `amr` of two factors or `mfa` (docs/mfa.md).",
+    )
+    acr_values: list[str] = Field(
+        default_factory=list,
+        description="acr_values sent to the IdP (OIDC Core §3.1.2.1); with requireMfa, an "
+        "ID token `acr` among them proves the second factor.",
+    )
+    max_age: int | None = Field(
+        default=None,
+        ge=0,
+        description="Seconds: max_age sent to the IdP; an ID token whose auth_time is older "
+        "is refused (OIDC Core §3.1.3.7).",
+    )
 
     _redirect_uri = field_validator("redirect_uri")(_served_redirect_uri)
+
+    @field_validator("acr_values")
+    @classmethod
+    def _acr_tokens(cls, value: list[str]) -> list[str]:
+        # acr_values is a space-separated list on the wire (OIDC Core §3.1.2.1).
+        if any(not v or v.split() != [v] for v in value):
+            raise ValueError("each value must be one non-empty token without spaces")
+        return value
 
 
 class GithubSettings(Section):
@@ -386,8 +411,27 @@ class GithubSettings(Section):
         description="Callback URL of the OAuth app; <issuer>/v1/oauth/callback/ if unset, or "
         "a URL ending in /dex/callback (a Pachyderm/Dex registration).",
     )
+    require_mfa: bool = Field(
+        default=False,
+        description="Not possible: GitHub issues no ID token (no acr/amr); false only.",
+    )
 
     _redirect_uri = field_validator("redirect_uri")(_served_redirect_uri)
+
+    @field_validator("require_mfa")
+    @classmethod
+    def _no_mfa_proof(cls, value: bool) -> bool:
+        if value:
+            raise ValueError(
+                "GitHub's OAuth apps return no ID token, so nothing says how the person "
+                "signed in (no acr/amr) and a second factor cannot be confirmed; require 2FA "
+                "in the GitHub organization instead, or sign in through an OpenID Connect IdP"
+            )
+        return value
+
+
+# Presets whose implicit flow answers with an access token only (connectors/presets.py).
+ID_TOKENLESS_IMPLICIT = frozenset({"cognito"})
 
 
 class OpenidConnectSettings(Section):
@@ -421,6 +465,27 @@ class OpenidConnectSettings(Section):
         rest["providers"] = providers
         return rest
 
+    @model_validator(mode="after")
+    def _mfa_needs_id_tokens(self) -> OpenidConnectSettings:
+        """requireMfa is proven by ID token claims: a connector answering with an access
+        token only (Cognito's implicit `token`) cannot prove it."""
+        problems = []
+        for name, provider in self.providers.items():
+            if not provider.require_mfa or self.flow == "code":
+                continue
+            kind = provider.type or name
+            default = "token" if kind in ID_TOKENLESS_IMPLICIT else "id_token token"
+            asked = provider.auth_url_params.get("response_type") or default
+            if "id_token" not in asked.split():
+                problems.append(
+                    f"auth.openidConnect.{name}.requireMfa: response_type {asked!r} returns "
+                    "no ID token, so nothing can prove a second factor; use flow: code or "
+                    "authUrlParams.response_type: 'id_token token'"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
 
 class MockAuthSettings(Section):
     """The built-in mock IdP, offered while no upstream IdP is configured."""
@@ -437,6 +502,9 @@ class AuthSettings(Section):
     mock: MockAuthSettings = Field(default_factory=MockAuthSettings)
     openid_connect: OpenidConnectSettings = Field(default_factory=OpenidConnectSettings)
     github: GithubSettings = Field(default_factory=GithubSettings)
+    saml: dict[str, SamlProviderSettings] = Field(
+        default_factory=dict, description="SAML 2.0 IdPs by connector id (config/saml.py)."
+    )
     ldap: dict[str, LdapSettings] = Field(
         default_factory=dict,
         description="LDAP / Active Directory connectors by id (Dex's ldap keys): a "
@@ -455,6 +523,25 @@ class AuthSettings(Section):
         ]
         if problems:
             raise ValueError("auth.ldap: " + "; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _saml_ids(self) -> AuthSettings:
+        # The same shared namespace; a SAML id is also a path segment of its ACS URL.
+        taken = {*self.openid_connect.providers, "github", *self.ldap}
+        problems = [
+            p.replace("an LDAP connector id", "a SAML connector id")
+            for p in map(ldap_id_problem, self.saml)
+            if p
+        ]
+        problems += [
+            f"{name!r} is also an auth.openidConnect, auth.github or auth.ldap connector: "
+            "ids are shared"
+            for name in self.saml
+            if name in taken
+        ]
+        if problems:
+            raise ValueError("auth.saml: " + "; ".join(problems))
         return self
 
 

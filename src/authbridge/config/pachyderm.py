@@ -4,8 +4,9 @@ Pachyderm configures sign-in as a list of Dex connectors (`{type, id, name, conf
 given in `oidc.upstreamIDPs` as a YAML list or as a YAML/JSON string, or in the Kubernetes
 Secret named by `oidc.upstreamIDPsSecretName` (key `upstream-idps`, mounted at
 `$AUTHBRIDGE_SECRETS_DIR/<secretName>/upstream-idps`). Each `oidc` entry becomes
-`auth.openidConnect.<id>`, a `github` entry `auth.github`, and an `ldap` entry
-`auth.ldap.<id>` (its keys are Dex's, unchanged: config/ldap.py); the code flow is used,
+`auth.openidConnect.<id>`, a `github` entry `auth.github`, an `ldap` entry
+`auth.ldap.<id>` (its keys are Dex's, unchanged: config/ldap.py) and a `saml` entry
+`auth.saml.<id>` (config/saml.py); the code flow is used,
 as Dex does. A key authbridge cannot honour is refused naming its full entry path, never
 dropped, so a configuration never means less than it says.
 """
@@ -22,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 from authbridge.config.errors import ConfigIssue
 from authbridge.config.ldap import LdapSettings
 from authbridge.config.model import GithubSettings, OidcProviderSettings
+from authbridge.config.saml import SamlProviderSettings
 
 __all__ = ["SECRET_KEY", "translate"]
 
@@ -37,6 +39,8 @@ _OIDC_KEYS = {
     "insecureEnableGroups": "insecureEnableGroups",
     "insecureSkipEmailVerified": "insecureSkipEmailVerified",
     "insecureSkipIssuerCallbackDomainCheck": "insecureSkipIssuerCallbackDomainCheck",
+    # Dex's oidc connector sends these acr_values too (connector/oidc Config.AcrValues).
+    "acrValues": "acrValues",
 }
 # Dex's claimMapping keys (connector/oidc ClaimMapping) - authbridge's claimsMapping names.
 _CLAIM_MAPPING_KEYS = ("preferred_username", "email", "groups")
@@ -56,10 +60,27 @@ _GITHUB_DEFAULTS: dict[str, object] = {
     "useLoginAsID": False,  # the numeric GitHub id is the subject
     "teamNameField": "slug",  # teams are `org:team-slug`
 }
+# Dex saml connector keys -> `auth.saml.<id>` keys (config/saml.py), all honoured.
+_SAML_KEYS = {
+    "ssoURL": "ssoUrl",
+    "ca": "ca",
+    "caData": "caData",
+    "entityIssuer": "entityIssuer",
+    "ssoIssuer": "ssoIssuer",
+    "redirectURI": "redirectUri",
+    "usernameAttr": "usernameAttr",
+    "emailAttr": "emailAttr",
+    "groupsAttr": "groupsAttr",
+    "groupsDelim": "groupsDelim",
+    "allowedGroups": "allowedGroups",
+    "filterGroups": "filterGroups",
+    "nameIDPolicyFormat": "nameIdPolicyFormat",
+    "insecureSkipSignatureValidation": "insecureSkipSignatureValidation",
+}
 _ENTRY_KEYS = ("type", "id", "name", "config")
 # authbridge key -> where it came from in the entry, to name a bad value where it was written.
 _ORIGINS = {
-    **{native: f"config.{dex}" for dex, native in (_OIDC_KEYS | _GITHUB_KEYS).items()},
+    **{native: f"config.{dex}" for dex, native in (_OIDC_KEYS | _GITHUB_KEYS | _SAML_KEYS).items()},
     "issuer": "config.issuer",
     "discoveryUrl": "config.issuer",
     "authUrlParams": "config.promptType",
@@ -133,11 +154,22 @@ def translate(
                 if _valid_ldap(where, block, issues):
                     ldap[ident] = block
                     auth["ldap"] = ldap
+        elif kind == "saml":
+            saml = dict(auth.get("saml") or {})
+            if ident in saml:
+                issues.append(
+                    ConfigIssue(f"{where}.id", f"auth.saml.{ident} is already configured")
+                )
+            else:
+                block = _block(where, entry, _SAML_KEYS, {}, {}, issues)
+                if _valid(where, block, SamlProviderSettings, issues):
+                    saml[ident] = block
+                    auth["saml"] = saml
         else:
             issues.append(
                 ConfigIssue(
                     f"{where}.type",
-                    f"connector type {kind!r} is not supported (oidc, github, ldap)",
+                    f"connector type {kind!r} is not supported (oidc, github, ldap, saml)",
                 )
             )
     if entries:

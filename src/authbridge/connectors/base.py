@@ -23,8 +23,9 @@ __all__ = [
 ]
 
 # Where the IdP sends the browser back: `callback` for the code flow (query), `redirect`
-# for implicit and hybrid responses (fragment or form_post) — Astronomer's two URLs.
-Landing = Literal["callback", "redirect"]
+# for implicit and hybrid responses (fragment or form_post) — Astronomer's two URLs;
+# `saml` for a SAML IdP's HTTP-POST to our ACS (/v1/saml/acs/<connector>).
+Landing = Literal["callback", "redirect", "saml"]
 
 
 @dataclass(frozen=True)

@@ -26,3 +26,6 @@ class Identity:
     name: str | None = None
     groups: tuple[str, ...] = ()
     claims: Mapping[str, Any] = field(default_factory=dict)
+    # How the person signed in, as the IdP's ID token proved it (RFC 8176 values; empty:
+    # unknown). connectors/authn.py decides what counts.
+    amr: tuple[str, ...] = ()

@@ -218,6 +218,8 @@ class LdapConnector:
             email_verified=email is not None and self.settings.insecure_skip_email_verified,
             name=(self._first(entry, search.name_attr) or "")[:256] or None,
             claims={"dn": entry.dn},
+            # RFC 8176 §2: the person proved a password (bound with it, RFC 4513 §5.1.3).
+            amr=("pwd",),
         )
 
     def groups(self, entry: Entry) -> tuple[str, ...]:

@@ -14,6 +14,7 @@ path; discovery, keys and the ID-token checks already live in modules of their o
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, ClassVar
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -22,6 +23,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from authbridge.config.model import OidcProviderSettings
 from authbridge.connectors.accesstoken import AccessTokenChecks, is_jws, validate_access_token
+from authbridge.connectors.authn import authentication_params, upstream_amr
 from authbridge.connectors.base import Landing, LoginRequest, SignupPolicy
 from authbridge.connectors.discovery import (
     DiscoveryCache,
@@ -290,6 +292,8 @@ class OidcConnector:
         for key, value in self.settings.auth_url_params.items():
             if key not in PROTECTED_PARAMS and key != "response_mode":
                 params[key] = value
+        # acrValues / maxAge win over the same names in authUrlParams: they are checked.
+        params.update(authentication_params(self.settings))
         return params
 
     def authorization_url(self, login: LoginRequest) -> str:
@@ -394,6 +398,8 @@ class OidcConnector:
                     "The token response has no id_token; is this an OpenID Connect provider?",
                     code="no_id_token",
                 )
+        # The authentication statement is the ID token's, never userinfo's (OIDC Core §2).
+        amr = upstream_amr(self.id, self.settings, claims, clock_tolerance=self.clock_tolerance)
         bound: dict[str, Any] | None = None
         if claims is None and access_token is not None and front_only:
             # No ID token: the identity would rest on a token from the browser alone.
@@ -405,7 +411,7 @@ class OidcConnector:
                 "The userinfo `sub` differs from the access token's.",
                 code="userinfo_mismatch",
             )
-        return self.identity(claims, access_token)
+        return replace(self.identity(claims, access_token), amr=amr)
 
     def _front_access_token(self, metadata: ProviderMetadata, token: str) -> dict[str, Any]:
         """RFC 6819 §4.4.2.6: an access token from the front channel identifies someone only

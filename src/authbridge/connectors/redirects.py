@@ -7,6 +7,7 @@ so the URI doctor tells an operator to register is the one a login sends.
 from __future__ import annotations
 
 from authbridge.config.model import Settings
+from authbridge.config.saml import SAML_ACS_PATH
 from authbridge.connectors.base import Landing
 
 __all__ = [
@@ -28,6 +29,11 @@ def redirect_uri(settings: Settings, connector_id: str, landing: Landing) -> str
     """A code-flow provider configured with `redirectUri` (a Dex registration ending in
     /dex/callback) uses it as written; otherwise the URL is derived from our issuer."""
     issuer = settings.server.issuer
+    if landing == "saml":
+        saml = settings.auth.saml.get(connector_id)
+        if saml is not None and saml.redirect_uri:
+            return saml.redirect_uri
+        return f"{issuer}{SAML_ACS_PATH}{connector_id}"
     if landing != "callback":
         return issuer + REDIRECT_PATH
     auth = settings.auth

@@ -24,6 +24,7 @@ from authbridge.connectors.presets import (
     MicrosoftConnector,
     OktaConnector,
 )
+from authbridge.connectors.saml import SamlConnector
 from authbridge.connectors.status import UpstreamRecorder
 
 __all__ = ["OIDC_TYPES", "Connectors", "build_connectors"]
@@ -147,6 +148,17 @@ def build_connectors(
         connectors.append(
             GithubConnector("github", settings.auth.github, http=http.for_connector("github"))
         )
+    for name, saml in settings.auth.saml.items():
+        if saml.enabled:
+            connectors.append(
+                SamlConnector(
+                    name,
+                    saml,
+                    issuer=settings.server.issuer,
+                    clock_tolerance=oidc.clock_tolerance,
+                    http=http.for_connector(name),
+                )
+            )
     passwords: list[PasswordConnector] = [
         LdapConnector(name, ldap, observe=recorder)
         for name, ldap in settings.auth.ldap.items()

@@ -166,8 +166,10 @@ class Invitations:
     def get(self, invitation_id: str) -> Invitation | None:
         return self._storage.invitations.get(invitation_id)
 
-    def page(self, limit: int, after: tuple[str, str] | None) -> list[Invitation]:
-        return self._storage.invitations.page(limit, after)
+    def page(
+        self, limit: int, after: tuple[str, str] | None, status: str | None = None
+    ) -> list[Invitation]:
+        return self._storage.invitations.page(limit, after, status=status)
 
     def _deliver(self, invitation: Invitation, token: str, inviter: str | None) -> str | None:
         link = f"{self._base_url}{invitation_path(token)}"

@@ -14,11 +14,13 @@ from authbridge.connectors.ldap import LdapConnector
 from authbridge.connectors.mock import MockConnector
 from authbridge.connectors.oidc import OidcConnector
 from authbridge.connectors.registry import build_connectors
+from authbridge.connectors.saml import SamlConnector
 from authbridge.doctor.github import check_github
 from authbridge.doctor.ldap import check_ldap
 from authbridge.doctor.local import check_database, check_issuer, check_scim
 from authbridge.doctor.oidc import check_oidc
 from authbridge.doctor.report import Check
+from authbridge.doctor.saml import check_saml
 
 __all__ = ["check_connector", "diagnose"]
 
@@ -30,6 +32,8 @@ def check_connector(connector: CallbackConnector, settings: Settings) -> list[Ch
         return check_oidc(connector, settings)
     if isinstance(connector, GithubConnector):
         return check_github(connector, settings)
+    if isinstance(connector, SamlConnector):
+        return check_saml(connector, settings)
     if isinstance(connector, MockConnector):
         return [
             Check(

@@ -11,10 +11,21 @@ that a Flask service never imports Starlette and vice versa:
 
 Role checks (:mod:`authbridge.middleware.authz`): ``require_role(role, scope=...)`` and
 ``require_permission(...)``, applied by ``RequireMiddleware`` (ASGI),
-``BearerAuth.require_role`` (FastAPI) and ``RequireWsgiMiddleware`` (WSGI).
+``BearerAuth.require_role`` (FastAPI) and ``RequireWsgiMiddleware`` (WSGI). How the person
+signed in (RFC 9470 step-up): ``require_acr(...)`` / ``require_amr(...)`` with ``max_age``,
+through the same adapters (``BearerAuth.require_acr``), refused with 401
+``insufficient_user_authentication``.
 """
 
-from .authz import Authorizer, Requirement, RolesEndpoint, require_permission, require_role
+from .authz import (
+    Authorizer,
+    Requirement,
+    RolesEndpoint,
+    require_acr,
+    require_amr,
+    require_permission,
+    require_role,
+)
 from .claims import VerifiedToken
 from .config import (
     AUTHBRIDGE_JWKS_PATH,
@@ -30,6 +41,7 @@ from .config import (
 from .errors import (
     ConfigError,
     InsufficientScope,
+    InsufficientUserAuthentication,
     InvalidRequest,
     InvalidToken,
     KeySetUnavailable,
@@ -51,6 +63,7 @@ __all__ = [
     "FetchResult",
     "Fetcher",
     "InsufficientScope",
+    "InsufficientUserAuthentication",
     "InvalidRequest",
     "InvalidToken",
     "IssuerTrust",
@@ -70,6 +83,8 @@ __all__ = [
     "UrllibFetcher",
     "VerifiedToken",
     "VerifierConfig",
+    "require_acr",
+    "require_amr",
     "require_permission",
     "require_role",
 ]

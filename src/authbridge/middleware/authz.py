@@ -1,6 +1,8 @@
 """Role and permission checks on a verified token: ``require_role(role, scope=...)`` and
 ``require_permission(permission, scope=...)``, shared by the ASGI, FastAPI and WSGI
-adapters (framework-free here).
+adapters (framework-free here); and how the person signed in, ``require_acr(...)`` /
+``require_amr(...)`` with an optional ``max_age``, refused per RFC 9470 (see
+:mod:`.stepup`).
 
 What a token says (authbridge's access tokens, ``tokens/claims.py`` in authbridge):
 
@@ -42,6 +44,7 @@ from typing import Any
 from .claims import VerifiedToken
 from .errors import ConfigError, InsufficientScope, Reason, TokenError
 from .jwks import UrllibFetcher
+from .stepup import check_authentication, check_requirement
 
 __all__ = [
     "ROLES_OVERFLOW",
@@ -52,6 +55,8 @@ __all__ = [
     "Requirement",
     "RolesEndpoint",
     "RolesUnavailable",
+    "require_acr",
+    "require_amr",
     "require_permission",
     "require_role",
 ]
@@ -83,9 +88,18 @@ class Requirement:
     role: str | None = None
     permission: str | None = None
     scope: str | ScopeOf = SYSTEM_SCOPE
+    # How the person must have signed in (RFC 9470): one of these acr values (or a higher
+    # authbridge level), all of these amr methods, at most max_age seconds ago.
+    acr: tuple[str, ...] = ()
+    amr: tuple[str, ...] = ()
+    max_age: int | None = None
 
     def scope_for(self, request: Any) -> str:
         return self.scope if isinstance(self.scope, str) else self.scope(request)
+
+    @property
+    def authenticates(self) -> bool:
+        return bool(self.acr or self.amr) or self.max_age is not None
 
 
 def require_role(role: str, scope: str | ScopeOf = SYSTEM_SCOPE) -> Requirement:
@@ -96,6 +110,19 @@ def require_role(role: str, scope: str | ScopeOf = SYSTEM_SCOPE) -> Requirement:
 def require_permission(permission: str, scope: str | ScopeOf = SYSTEM_SCOPE) -> Requirement:
     """The request needs a role whose permissions include `permission` at `scope`."""
     return Requirement(permission=permission, scope=scope)
+
+
+def require_acr(*values: str, max_age: int | None = None) -> Requirement:
+    """The token's `acr` is one of `values` (authbridge's levels: or a higher one), and,
+    with `max_age`, its `auth_time` at most that many seconds ago. Refused with 401
+    ``insufficient_user_authentication`` and ``acr_values``/``max_age`` (RFC 9470 §3)."""
+    return Requirement(acr=tuple(values), max_age=max_age)
+
+
+def require_amr(*methods: str, max_age: int | None = None) -> Requirement:
+    """The token's `amr` holds every one of `methods` (RFC 8176 values; ``"mfa"`` is also
+    met by methods of two factor kinds), and, with `max_age`, a recent `auth_time`."""
+    return Requirement(amr=tuple(methods), max_age=max_age)
 
 
 @dataclass(frozen=True)
@@ -205,6 +232,9 @@ class Authorizer:
 
     def check_config(self, requirement: Requirement) -> None:
         """Refuse at start-up a requirement this authorizer could never decide."""
+        if requirement.authenticates:
+            check_requirement(requirement)
+            return
         if requirement.role is None and requirement.permission is None:
             raise ConfigError("a requirement names a role or a permission")
         if requirement.permission is not None and not (self.role_permissions or self.endpoint):
@@ -251,7 +281,11 @@ class Authorizer:
         return False
 
     def check(self, raw: str, token: VerifiedToken, requirement: Requirement, request: Any) -> None:
-        """Allow, or raise InsufficientScope (403) / RolesUnavailable (503)."""
+        """Allow, or raise InsufficientScope (403) / RolesUnavailable (503) /
+        InsufficientUserAuthentication (401)."""
+        if requirement.authenticates:
+            check_authentication(token, requirement.acr, requirement.amr, requirement.max_age)
+            return
         scope = requirement.scope_for(request)
         if self._from_token(token, requirement, scope):
             return
@@ -263,6 +297,9 @@ class Authorizer:
         self, raw: str, token: VerifiedToken, requirement: Requirement, request: Any
     ) -> None:
         """`check`, with the endpoint (when it is needed) read off the event loop."""
+        if requirement.authenticates:
+            check_authentication(token, requirement.acr, requirement.amr, requirement.max_age)
+            return
         scope = requirement.scope_for(request)
         if self._from_token(token, requirement, scope):
             return

@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Sequence
 
-from .errors import InsufficientScope, InvalidRequest, TokenError
+from .errors import InsufficientScope, InsufficientUserAuthentication, InvalidRequest, TokenError
 
 __all__ = ["error_body", "parse_authorization", "www_authenticate"]
 
@@ -57,12 +57,23 @@ def www_authenticate(error: TokenError | None, realm: str) -> str:
         parts.append(f'error_description="{_quote(error.description)}"')
         if isinstance(error, InsufficientScope) and error.scopes:
             parts.append(f'scope="{_quote(" ".join(error.scopes))}"')
+        if isinstance(error, InsufficientUserAuthentication):
+            # RFC 9470 §3: what the client asks the authorization server for next.
+            if error.acr_values:
+                parts.append(f'acr_values="{_quote(" ".join(error.acr_values))}"')
+            if error.max_age is not None:
+                parts.append(f'max_age="{error.max_age}"')
     return "Bearer " + ", ".join(parts)
 
 
 def error_body(error: TokenError) -> bytes:
     """A small JSON body mirroring the challenge (RFC 6749 §5.2 member names)."""
-    body: dict[str, str] = {"error_description": error.description}
+    body: dict[str, object] = {"error_description": error.description}
     if error.error is not None:
         body = {"error": error.error, **body}
+    if isinstance(error, InsufficientUserAuthentication):
+        if error.acr_values:
+            body["acr_values"] = " ".join(error.acr_values)
+        if error.max_age is not None:
+            body["max_age"] = error.max_age
     return json.dumps(body).encode()

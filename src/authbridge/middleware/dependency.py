@@ -16,7 +16,15 @@ from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.security.base import SecurityBase
 
 from .asgi import TokenUser
-from .authz import Authorizer, Requirement, ScopeOf, require_permission, require_role
+from .authz import (
+    Authorizer,
+    Requirement,
+    ScopeOf,
+    require_acr,
+    require_amr,
+    require_permission,
+    require_role,
+)
 from .bearer import parse_authorization, www_authenticate
 from .claims import VerifiedToken, require
 from .errors import MissingToken, TokenError
@@ -68,6 +76,14 @@ class BearerAuth(SecurityBase):
     ) -> "RequireAuth":
         """A dependency that needs a role with `permission` at `scope`."""
         return RequireAuth(self, require_permission(permission, scope), authorizer or Authorizer())
+
+    def require_acr(self, *values: str, max_age: "int | None" = None) -> "RequireAuth":
+        """A dependency that needs one of these `acr` values (RFC 9470 401 otherwise)."""
+        return RequireAuth(self, require_acr(*values, max_age=max_age), Authorizer())
+
+    def require_amr(self, *methods: str, max_age: "int | None" = None) -> "RequireAuth":
+        """A dependency that needs these `amr` methods (RFC 9470 401 otherwise)."""
+        return RequireAuth(self, require_amr(*methods, max_age=max_age), Authorizer())
 
     async def __call__(self, request: Request) -> VerifiedToken:
         try:

@@ -12,6 +12,7 @@ from enum import StrEnum
 __all__ = [
     "ConfigError",
     "InsufficientScope",
+    "InsufficientUserAuthentication",
     "InvalidRequest",
     "InvalidToken",
     "KeySetUnavailable",
@@ -55,6 +56,8 @@ class Reason(StrEnum):
     ROLES_UNAVAILABLE = "roles_unavailable"
     REVOKED = "revoked"
     REVOCATIONS_UNAVAILABLE = "revocations_unavailable"
+    INSUFFICIENT_USER_AUTHENTICATION = "insufficient_user_authentication"
+    AUTHENTICATION_TOO_OLD = "authentication_too_old"
 
 
 _DESCRIPTIONS: dict[Reason, str] = {
@@ -88,6 +91,9 @@ _DESCRIPTIONS: dict[Reason, str] = {
     Reason.ROLES_UNAVAILABLE: "The roles of the token could not be read; try again",
     Reason.REVOKED: "The token has been revoked",
     Reason.REVOCATIONS_UNAVAILABLE: "The issuer revocation feed is unavailable",
+    # RFC 9470 §3's own example descriptions.
+    Reason.INSUFFICIENT_USER_AUTHENTICATION: "A different authentication level is required",
+    Reason.AUTHENTICATION_TOO_OLD: "More recent authentication is required",
 }
 
 
@@ -169,3 +175,24 @@ class InsufficientScope(TokenError):
     ) -> None:
         super().__init__(reason, detail)
         self.scopes = scopes
+
+
+class InsufficientUserAuthentication(TokenError):
+    """The token is valid but its user authentication is not enough for this resource
+    (RFC 9470 §3): a different `acr`/`amr`, or a more recent `auth_time`. HTTP 401 with
+    error ``insufficient_user_authentication`` and the ``acr_values``/``max_age`` the client
+    passes on to the authorization server to get a token that is (RFC 9470 §4)."""
+
+    status = 401
+    error = "insufficient_user_authentication"
+
+    def __init__(
+        self,
+        reason: Reason = Reason.INSUFFICIENT_USER_AUTHENTICATION,
+        *,
+        acr_values: tuple[str, ...] = (),
+        max_age: int | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.acr_values = acr_values
+        self.max_age = max_age

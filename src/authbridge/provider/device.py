@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -56,7 +56,15 @@ class DeviceCodes(Protocol):
     def device_by_user_code(self, user_code: str) -> DeviceRow | None: ...
 
     def decide_device(
-        self, user_code: str, *, approve: bool, user_id: str, auth_time: int, now: datetime
+        self,
+        user_code: str,
+        *,
+        approve: bool,
+        user_id: str,
+        auth_time: int,
+        now: datetime,
+        amr: str | None = None,
+        acr: str | None = None,
     ) -> bool: ...
 
 
@@ -98,11 +106,27 @@ class DeviceVerification:
             return None
         return DeviceRequest(row.user_code, self._client_name(row.client_id), row.scope)
 
-    def decide(self, user_id: str, typed: str, *, approve: bool, auth_time: int) -> bool:
-        """Approve or deny the request of `typed` once; False (a guess) if none is pending."""
+    def decide(
+        self,
+        user_id: str,
+        typed: str,
+        *,
+        approve: bool,
+        auth_time: int,
+        amr: Sequence[str] = (),
+        acr: str | None = None,
+    ) -> bool:
+        """Approve or deny the request of `typed` once; False (a guess) if none is pending.
+        `amr`/`acr`: how the approving person signed in, for the tokens the device gets."""
         code = normalize_user_code(typed)
         decided = code is not None and self._codes.decide_device(
-            code, approve=approve, user_id=user_id, auth_time=auth_time, now=self._clock()
+            code,
+            approve=approve,
+            user_id=user_id,
+            auth_time=auth_time,
+            now=self._clock(),
+            amr=" ".join(amr) or None,
+            acr=acr,
         )
         if not decided:
             self._wrong_guess(user_id)

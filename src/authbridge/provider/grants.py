@@ -56,19 +56,28 @@ class Grants:
         user: Subject,
         scope: str,
         *,
-        auth_time: int,
+        auth_time: int | None,
         nonce: str | None = None,
         refresh: str | None = None,
         family: RefreshRow | None = None,
+        amr: str | None = None,
+        acr: str | None = None,
     ) -> tuple[dict[str, Any], str, int, str | None]:
-        """The token response; returns (body, access jti, access exp, family id)."""
+        """The token response; returns (body, access jti, access exp, family id).
+
+        `auth_time`, `amr` (space-separated) and `acr`: how the person signed in, carried by
+        both tokens (OIDC Core §2; RFC 9068 §2.2.1); None for a client acting for itself."""
         principal = subject_principal(user, self.roles)
+        methods = tuple((amr or "").split())
         access = self.issuer.access_token(
             principal,
             audience=self.audience,
             client_id=client.client_id,
             scope=scope,
             lifetime=client.access_token_lifetime,
+            auth_time=auth_time,
+            amr=methods,
+            acr=acr,
         )
         body: dict[str, Any] = {
             "access_token": access.token,
@@ -81,18 +90,26 @@ class Grants:
         if refresh is not None:
             body["refresh_token"] = refresh
             family_id = family.family_id if family else None
-        if "openid" in scope.split() and family is None:
+        if "openid" in scope.split() and family is None and auth_time is not None:
             body["id_token"] = self.issuer.id_token(
                 principal,
                 client_id=client.client_id,
                 auth_time=auth_time,
                 nonce=nonce,
                 access_token=access.token,
+                amr=methods,
+                acr=acr,
             ).token
         return body, access.jti, access.expires_at, family_id
 
     def _new_family(
-        self, client: Client, user: Subject, scope: str, auth_time: int
+        self,
+        client: Client,
+        user: Subject,
+        scope: str,
+        auth_time: int,
+        amr: str | None = None,
+        acr: str | None = None,
     ) -> tuple[str, str] | None:
         """Start a refresh-token family when the client may refresh; (token, family id)."""
         if not client.allows_grant("refresh_token"):
@@ -109,6 +126,8 @@ class Grants:
                 user_id=user.id,
                 scope=scope,
                 auth_time=auth_time,
+                amr=amr,
+                acr=acr,
                 family_expires_at=expires,
                 idle_expires_at=min(
                     expires, now + timedelta(seconds=client.refresh_token_idle_timeout)
@@ -162,7 +181,7 @@ class Grants:
             raise OAuthError("invalid_grant", "redirect_uri does not match the authorization")
         pkce.verify(row.code_challenge, form.get("code_verifier"))
         user = self._active_user(row.user_id)
-        started = self._new_family(client, user, row.scope, row.auth_time)
+        started = self._new_family(client, user, row.scope, row.auth_time, row.amr, row.acr)
         body, jti, exp, _ = self._issue(
             client,
             user,
@@ -170,6 +189,8 @@ class Grants:
             auth_time=row.auth_time,
             nonce=row.nonce,
             refresh=started[0] if started else None,
+            amr=row.amr,
+            acr=row.acr,
         )
         family_id = started[1] if started else None
         expires = datetime.fromtimestamp(exp, UTC)
@@ -224,7 +245,14 @@ class Grants:
             raise OAuthError("invalid_grant", "the refresh token is unknown, used or revoked")
         scope = " ".join(dict.fromkeys(asked.split())) if asked else row.scope
         body, _, _, _ = self._issue(
-            client, outcome.subject, scope, auth_time=row.auth_time, refresh=successor, family=row
+            client,
+            outcome.subject,
+            scope,
+            auth_time=row.auth_time,
+            refresh=successor,
+            family=row,
+            amr=row.amr,
+            acr=row.acr,
         )
         return body
 
@@ -237,7 +265,8 @@ class Grants:
         user = self._active_user(client.service_user_id)
         scopes = [s for s in (form.get("scope") or "").split() if s in SUPPORTED_SCOPES]
         scope = " ".join(s for s in dict.fromkeys(scopes) if s not in ("openid", "offline_access"))
-        body, _, _, _ = self._issue(client, user, scope, auth_time=int(self.clock().timestamp()))
+        # No person signed in: no auth_time, amr or acr (scope never holds openid here).
+        body, _, _, _ = self._issue(client, user, scope, auth_time=None)
         return body
 
     def device_code(self, client: Client, form: Mapping[str, str]) -> dict[str, Any]:
@@ -261,8 +290,14 @@ class Grants:
             raise OAuthError("authorization_pending", "the user has not decided yet")
         user = self._active_user(row.user_id)
         auth_time = row.auth_time or int(now.timestamp())
-        started = self._new_family(client, user, row.scope, auth_time)
+        started = self._new_family(client, user, row.scope, auth_time, row.amr, row.acr)
         body, _, _, _ = self._issue(
-            client, user, row.scope, auth_time=auth_time, refresh=started[0] if started else None
+            client,
+            user,
+            row.scope,
+            auth_time=auth_time,
+            refresh=started[0] if started else None,
+            amr=row.amr,
+            acr=row.acr,
         )
         return body

@@ -7,7 +7,7 @@ is short and delegates the protocol to `authorization`, `grants` and `clients`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -191,9 +191,16 @@ class OpenIDProvider:
         return str(claims["sub"])
 
     def authorize(
-        self, request: AuthorizationRequest, user: User, auth_time: int
+        self,
+        request: AuthorizationRequest,
+        user: User,
+        auth_time: int,
+        *,
+        amr: Sequence[str] = (),
+        acr: str | None = None,
     ) -> AuthorizationResponse:
-        """Issue what the response type asks for (OIDC Core §3.1.2.5, §3.2.2.5)."""
+        """Issue what the response type asks for (OIDC Core §3.1.2.5, §3.2.2.5); `amr`/`acr`
+        say how the session signed in and go into its tokens (OIDC Core §2)."""
         client = request.client
         now = self.clock()
         if request.response_type == "code":
@@ -207,6 +214,8 @@ class OpenIDProvider:
                 nonce=request.nonce,
                 code_challenge=request.code_challenge,
                 auth_time=auth_time,
+                amr=" ".join(amr) or None,
+                acr=acr,
                 expires_at=now + timedelta(seconds=CODE_LIFETIME),
             )
             return request.target.respond({"code": code})
@@ -222,6 +231,9 @@ class OpenIDProvider:
                 client_id=client.client_id,
                 scope=request.scope,
                 lifetime=client.access_token_lifetime,
+                auth_time=auth_time,
+                amr=amr,
+                acr=acr,
             )
             access_token = issued.token
             params.update(
@@ -236,6 +248,8 @@ class OpenIDProvider:
             auth_time=auth_time,
             nonce=request.nonce,
             access_token=access_token,
+            amr=amr,
+            acr=acr,
         ).token
         return request.target.respond(params)
 

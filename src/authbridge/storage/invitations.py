@@ -18,12 +18,14 @@ from authbridge.storage.database import Database
 from authbridge.storage.expiry import DEFAULT_BATCH, delete_batch
 from authbridge.storage.invitation_models import Invitation
 
-__all__ = ["PENDING", "InvitationStore", "email_key"]
+__all__ = ["PENDING", "STATUSES", "InvitationStore", "email_key"]
 
 _table: Table = Invitation.__table__  # type: ignore[assignment]
 PENDING = "pending"
 ACCEPTED = "accepted"
 REVOKED = "revoked"
+EXPIRED = "expired"  # a pending one past its expiry (never stored as such)
+STATUSES = (PENDING, ACCEPTED, EXPIRED, REVOKED)
 # Ended and lapsed invitations stay listed this long (the admin sees what became of them),
 # then housekeeping deletes them; the audit log keeps the history.
 RETENTION = timedelta(days=30)
@@ -81,10 +83,26 @@ class InvitationStore:
                 session.expunge(row)
             return row
 
-    def page(self, limit: int, after: tuple[str, str] | None) -> list[Invitation]:
+    def page(
+        self,
+        limit: int,
+        after: tuple[str, str] | None,
+        *,
+        status: str | None = None,
+        now: datetime | None = None,
+    ) -> list[Invitation]:
         """Newest first, keyed by (created_at, id): `limit + 1` rows so the caller knows
-        whether another page follows."""
+        whether another page follows. `status`: one of STATUSES, `expired` being a pending
+        one past its expiry at `now` (and `pending` one before it)."""
         stmt = select(Invitation).order_by(Invitation.created_at.desc(), Invitation.id.desc())
+        if status is not None:
+            moment = now or utcnow()
+            if status == EXPIRED:
+                stmt = stmt.where(Invitation.status == PENDING, Invitation.expires_at <= moment)
+            elif status == PENDING:
+                stmt = stmt.where(Invitation.status == PENDING, Invitation.expires_at > moment)
+            else:
+                stmt = stmt.where(Invitation.status == status)
         if after is not None:
             at = datetime.fromisoformat(after[0])
             stmt = stmt.where(

@@ -208,8 +208,26 @@ class BrowserSession(Base):
     expires_at: Mapped[datetime] = mapped_column()
     client_address: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(512))
+    # How the person signed in (migration 0007_mfa_upstream): RFC 8176 method values,
+    # space-separated (registered values are short tokens; text keeps the provider's
+    # constant-SQL hot path free of JSON binds), the platform's acr level
+    # (middleware/authn.py), and when the person last authenticated (OIDC Core §2
+    # `auth_time`; a session made before the migration reads its created_at).
+    amr: Mapped[str | None] = mapped_column(String(256))
+    acr: Mapped[str | None] = mapped_column(String(256))
+    authenticated_at: Mapped[datetime | None] = mapped_column()
 
     __table_args__ = (Index("ix_browser_sessions_user", "user_id"),)
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """The `amr` values (RFC 8176) of this sign-in."""
+        return tuple((self.amr or "").split())
+
+    @property
+    def auth_time(self) -> datetime:
+        """When the person authenticated (OIDC Core §2 `auth_time`)."""
+        return self.authenticated_at or self.created_at
 
 
 class SigningKey(Base):

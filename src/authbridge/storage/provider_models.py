@@ -59,6 +59,9 @@ class OAuthCode(Base):
     nonce: Mapped[str | None] = mapped_column(Text)
     code_challenge: Mapped[str | None] = mapped_column(String(128))
     auth_time: Mapped[int] = mapped_column(Integer)
+    # The session's amr (space-separated RFC 8176 values) and acr, for the tokens it yields.
+    amr: Mapped[str | None] = mapped_column(String(256))
+    acr: Mapped[str | None] = mapped_column(String(256))
     expires_at: Mapped[datetime] = mapped_column()
     used_at: Mapped[datetime | None] = mapped_column()
     # What the first redemption issued, so that a replay can revoke it (RFC 6749 §4.1.2).
@@ -85,6 +88,9 @@ class OAuthRefreshToken(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     scope: Mapped[str] = mapped_column(Text, default="")
     auth_time: Mapped[int] = mapped_column(Integer)
+    # The sign-in's amr/acr: a refreshed access token still says how the person signed in.
+    amr: Mapped[str | None] = mapped_column(String(256))
+    acr: Mapped[str | None] = mapped_column(String(256))
     family_expires_at: Mapped[datetime] = mapped_column()
     idle_expires_at: Mapped[datetime] = mapped_column()
     used: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -111,6 +117,8 @@ class OAuthDeviceCode(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     auth_time: Mapped[int | None] = mapped_column(Integer)
+    amr: Mapped[str | None] = mapped_column(String(256))
+    acr: Mapped[str | None] = mapped_column(String(256))
 
 
 class OAuthRevokedToken(Base):

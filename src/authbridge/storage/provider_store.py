@@ -106,9 +106,9 @@ def _typed(sql: str) -> TextualSelect:
 
 
 Q_FIND_REFRESH = _typed(
-    "SELECT r.family_id, r.client_id, r.user_id, r.scope, r.auth_time, r.family_expires_at,"
-    " r.idle_expires_at, r.used, r.revoked, u.id, u.username, u.email, u.email_verified,"
-    " u.name, u.kind, u.active FROM oauth_refresh_tokens r"
+    "SELECT r.family_id, r.client_id, r.user_id, r.scope, r.auth_time, r.amr, r.acr,"
+    " r.family_expires_at, r.idle_expires_at, r.used, r.revoked, u.id, u.username, u.email,"
+    " u.email_verified, u.name, u.kind, u.active FROM oauth_refresh_tokens r"
     " JOIN users u ON u.id = r.user_id WHERE r.token_hash = :h"
 )
 Q_FIND_USER = _typed(
@@ -127,8 +127,9 @@ Q_REVOKE_FAMILY = text(
 ).bindparams(bindparam("yes", True, Boolean()))
 Q_ADD_REFRESH = text(
     "INSERT INTO oauth_refresh_tokens (token_hash, family_id, client_id, user_id, scope,"
-    " auth_time, family_expires_at, idle_expires_at, used, revoked) VALUES (:token_hash,"
-    " :family_id, :client_id, :user_id, :scope, :auth_time, :family_expires_at,"
+    " auth_time, amr, acr, family_expires_at, idle_expires_at, used, revoked) VALUES"
+    " (:token_hash, :family_id, :client_id, :user_id, :scope, :auth_time, :amr, :acr,"
+    " :family_expires_at,"
     " :idle_expires_at, :no, :no)"
 ).bindparams(
     bindparam("family_expires_at", type_=UTCDateTime()),
@@ -224,6 +225,8 @@ class CodeRow:
     family_id: str | None
     access_jti: str | None
     access_expires_at: datetime | None
+    amr: str | None = None
+    acr: str | None = None
 
 
 @dataclass(frozen=True)
@@ -235,6 +238,9 @@ class RefreshRow:
     auth_time: int
     family_expires_at: datetime
     idle_expires_at: datetime
+    # How the person signed in (space-separated RFC 8176 values; the acr level).
+    amr: str | None = None
+    acr: str | None = None
 
 
 @dataclass(frozen=True)
@@ -257,6 +263,8 @@ class DeviceRow:
     status: str
     user_id: str | None
     auth_time: int | None
+    amr: str | None = None
+    acr: str | None = None
 
 
 def _client_from_row(row: Any) -> ClientRow:
@@ -330,6 +338,8 @@ def _refresh_row(found: Any) -> RefreshRow:
         user_id=found.user_id,
         scope=found.scope,
         auth_time=found.auth_time,
+        amr=found.amr,
+        acr=found.acr,
         family_expires_at=found.family_expires_at,
         idle_expires_at=found.idle_expires_at,
     )
@@ -524,6 +534,8 @@ class ProviderStore:
             auth_time=row.auth_time,
             expires_at=row.expires_at,
             first_use=first_use,
+            amr=row.amr,
+            acr=row.acr,
             family_id=row.family_id,
             access_jti=row.access_jti,
             access_expires_at=row.access_expires_at,
@@ -821,7 +833,15 @@ class ProviderStore:
         return _device(row) if row is not None else None
 
     def decide_device(
-        self, user_code: str, *, approve: bool, user_id: str, auth_time: int, now: datetime
+        self,
+        user_code: str,
+        *,
+        approve: bool,
+        user_id: str,
+        auth_time: int,
+        now: datetime,
+        amr: str | None = None,
+        acr: str | None = None,
     ) -> bool:
         with self._db.session() as session:
             result = session.execute(
@@ -837,6 +857,8 @@ class ProviderStore:
                     status="approved" if approve else "denied",
                     user_id=user_id,
                     auth_time=auth_time,
+                    amr=amr,
+                    acr=acr,
                 )
             )
             return bool(getattr(result, "rowcount", 0))
@@ -981,4 +1003,6 @@ def _device(row: Any, status: str | None = None) -> DeviceRow:
         status=status or row.status,
         user_id=row.user_id,
         auth_time=row.auth_time,
+        amr=row.amr,
+        acr=row.acr,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Table, bindparam, delete, insert, select, update
@@ -49,9 +50,14 @@ class SessionStore:
         client_address: str | None = None,
         user_agent: str | None = None,
         max_per_user: int | None = None,
+        amr: Sequence[str] = (),
+        acr: str | None = None,
     ) -> BrowserSession:
         """Start a session; with `max_per_user`, the user's oldest sessions beyond that many
-        (this one included) end in the same transaction, so sign-ins cannot pile rows up."""
+        (this one included) end in the same transaction, so sign-ins cannot pile rows up.
+
+        `amr` (RFC 8176 values) and `acr` say how the person signed in; `now` is the
+        authentication time (OIDC Core §2 `auth_time`)."""
         row = BrowserSession(
             id_hash=id_hash,
             user_id=user_id,
@@ -61,6 +67,9 @@ class SessionStore:
             expires_at=expires_at,
             client_address=client_address,
             user_agent=(user_agent or "")[:512] or None,
+            amr=" ".join(amr)[:256] or None,
+            acr=(acr or "")[:256] or None,
+            authenticated_at=now,
         )
         # Core statements on the hot path of every sign-in: the ORM's unit of work (flush,
         # identity map) measured as a quarter of a sign-in's non-argon2 time.

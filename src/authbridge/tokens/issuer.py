@@ -44,6 +44,17 @@ def issuer_for(settings: Settings, keyring: KeyRing) -> TokenIssuer:
     )
 
 
+def _authn_claims(amr: Sequence[str], acr: str | None) -> dict[str, Any]:
+    """`amr` (a JSON array, OIDC Core §2) and `acr`, each only when known: an absent claim
+    says "unknown", an empty one would say "no method"."""
+    claims: dict[str, Any] = {}
+    if amr:
+        claims["amr"] = list(amr)
+    if acr:
+        claims["acr"] = acr
+    return claims
+
+
 class TokenIssuer:
     def __init__(
         self,
@@ -92,6 +103,9 @@ class TokenIssuer:
         scope: str = "",
         lifetime: int | None = None,
         tracked: bool = False,
+        auth_time: int | None = None,
+        amr: Sequence[str] = (),
+        acr: str | None = None,
     ) -> IssuedToken:
         """An RFC 9068 access token: iss, exp, aud, sub, client_id, iat, jti (§2.2) and identity.
 
@@ -113,6 +127,11 @@ class TokenIssuer:
         }
         if scope:
             claims["scope"] = scope
+        # RFC 9068 §2.2.1: how the person signed in, so a resource server can ask for more
+        # (RFC 9470 §3); absent for a client acting for itself.
+        if auth_time is not None:
+            claims["auth_time"] = auth_time
+        claims.update(_authn_claims(amr, acr))
         return IssuedToken(self._sign(ACCESS_TOKEN_TYPE, claims, record=not tracked), jti, exp)
 
     def id_token(
@@ -124,8 +143,11 @@ class TokenIssuer:
         nonce: str | None = None,
         access_token: str | None = None,
         code: str | None = None,
+        amr: Sequence[str] = (),
+        acr: str | None = None,
     ) -> IssuedToken:
-        """An ID token (OIDC Core §2) with at_hash/c_hash when issued beside a token or code."""
+        """An ID token (OIDC Core §2) with at_hash/c_hash when issued beside a token or code,
+        and `amr`/`acr` when the sign-in's methods and level are known."""
         now = int(self._clock().timestamp())
         exp = now + self._id_lifetime
         jti = new_token_id()
@@ -138,6 +160,7 @@ class TokenIssuer:
             "jti": jti,
             "auth_time": auth_time,
             **self._identity_claims(principal),
+            **_authn_claims(amr, acr),
         }
         if nonce is not None:
             claims["nonce"] = nonce

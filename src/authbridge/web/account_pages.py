@@ -219,6 +219,14 @@ def change_password(
     # session and every refresh token of the user ends; this browser gets a new session.
     ready.revocation.revoke_user(signed_in.user.id)
     response = _see_other("/account?notice=password-changed")
-    sign_in(request, response, services, signed_in.user, signed_in.session.auth_method)
+    sign_in(
+        request,
+        response,
+        services,
+        signed_in.user,
+        signed_in.session.auth_method,
+        amr=signed_in.session.methods,
+        acr=signed_in.session.acr,
+    )
     log.info("password_changed", user_id=signed_in.user.id)
     return response

@@ -30,6 +30,7 @@ from authbridge.web import (
     pages,
     passkey_pages,
     revocation_feed,
+    saml_routes,
     scim_routes,
     wellknown,
 )
@@ -85,6 +86,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         mfa_pages,
         account_mfa_pages,
         ldap_routes,
+        saml_routes,
         passkey_pages,
     )
     app.include_router(ops.health_router)

@@ -93,7 +93,9 @@ def _device_decide(request: Request, csrf_token: str, user_code: str, decision: 
         signed_in.user.id,
         user_code,
         approve=approve,
-        auth_time=int(signed_in.session.created_at.timestamp()),
+        auth_time=int(signed_in.session.auth_time.timestamp()),
+        amr=signed_in.session.methods,
+        acr=signed_in.session.acr,
     ):
         return _wrong_code(request, services, user_code)
     log.info("device_decided", user_id=signed_in.user.id, approved=approve)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
@@ -137,7 +138,7 @@ def complete_sign_in(
     *,
     device: str | None,
     method: str = "password",
-    amr: list[str] | None = None,
+    amr: Sequence[str] = ("pwd",),
 ) -> Response:
     """Start the session on `response`, remember the browser (device cookie), count and
     audit the sign-in."""

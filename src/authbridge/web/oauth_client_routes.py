@@ -101,6 +101,10 @@ def _error(
     return render(request, services, "error.html", status, title=title, message=message)
 
 
+# Failures whose page says more than "did not work" in its title.
+TITLES = {"mfa_not_confirmed": "Second factor not confirmed"}
+
+
 def _failed(request: Request, provider: str, exc: ConnectorError) -> Response:
     services = _services(request)
     log.warning("idp_sign_in_failed", provider=provider, code=exc.code, detail=exc.hint)
@@ -114,7 +118,8 @@ def _failed(request: Request, provider: str, exc: ConnectorError) -> Response:
             details={"method": "idp", "connector": provider, "error": exc.code},
         )
     )
-    return _error(request, exc.status, "Sign-in did not work", exc.message, exc.hint)
+    title = TITLES.get(exc.code, "Sign-in did not work")
+    return _error(request, exc.status, title, exc.message, exc.hint)
 
 
 @router.get("/v1/oauth/start", include_in_schema=False)
@@ -303,7 +308,9 @@ def complete_sign_in(
             return error_response(request, 403, exc.message, code="sign_in_refused")
         return _error(request, 403, "Sign-in refused", exc.message, exc.hint)
     response = RedirectResponse(safe_next(next_url), status_code=303)
-    sign_in(request, response, services, user, connector_id)
+    # The methods the upstream proved (none when it states none: RFC 8176 has no value
+    # for "federated", and an invented one would claim what nobody said).
+    sign_in(request, response, services, user, connector_id, amr=identity.amr)
     services.metrics.sign_ins.labels(connector_id, "success").inc()
     log.info("sign_in", method=connector_id, user_id=user.id)
     ready.audit.record(
@@ -311,7 +318,7 @@ def complete_sign_in(
             "signin.succeeded",
             request_actor(request, services, "user", user.id, user.username),
             Target("user", user.id, user.username),
-            details={"method": method, "connector": connector_id},
+            details={"method": method, "connector": connector_id, "amr": list(identity.amr)},
         )
     )
     return response
@@ -346,8 +353,12 @@ def dex_callback(request: Request) -> Response:
     return _complete(request, fields, DEX_CALLBACK_PATH)
 
 
-def _relay_page(request: Request, fields: dict[str, str], auto: bool) -> Response:
-    response = render(request, _services(request), "oauth_redirect.html", fields=fields, auto=auto)
+def _relay_page(
+    request: Request, fields: dict[str, str], auto: bool, action: str = REDIRECT_PATH
+) -> Response:
+    response = render(
+        request, _services(request), "oauth_redirect.html", fields=fields, auto=auto, action=action
+    )
     response.headers["referrer-policy"] = "no-referrer"
     return response
 

@@ -25,6 +25,7 @@ from starlette.datastructures import FormData
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from authbridge.clock import utcnow
+from authbridge.middleware.authn import ACR_VALUES
 from authbridge.provider.authorization import (
     RESPONSE_TYPES,
     SUPPORTED_SCOPES,
@@ -87,6 +88,8 @@ def provider_metadata(issuer: str) -> dict[str, object]:
             "client_secret_post",
         ],
         "prompt_values_supported": ["none", "login", "select_account"],
+        # OIDC Discovery §3: the levels a client may ask for with acr_values (docs/mfa.md).
+        "acr_values_supported": list(ACR_VALUES),
         "claims_parameter_supported": False,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
@@ -192,8 +195,10 @@ def _authorize(request: Request, params: dict[str, list[str]]) -> Response:
     if signed_in is not None:
         session = SignedInUser(
             user_id=signed_in.user.id,
-            auth_time=int(signed_in.session.created_at.timestamp()),
+            auth_time=int(signed_in.session.auth_time.timestamp()),
             connector=signed_in.session.auth_method,
+            amr=signed_in.session.methods,
+            acr=signed_in.session.acr,
         )
     ready = services.ready()
     now = int(utcnow().timestamp())
@@ -219,6 +224,9 @@ def _authorize(request: Request, params: dict[str, list[str]]) -> Response:
         query = {"next": next_url}
         if parsed.login_hint:
             query["login_hint"] = parsed.login_hint
+        if reason == "acr_values not met":
+            # The level asked for, so the sign-in page can ask for the second factor.
+            query["acr_values"] = " ".join(parsed.acr_values)
         login = "/login?" + urlencode(query)
         response = RedirectResponse(login, status_code=303, headers=NO_STORE)
         services.cookies.set(response, services.cookies.reauth, browser_secret, max_age=REAUTH_TTL)
@@ -228,7 +236,9 @@ def _authorize(request: Request, params: dict[str, list[str]]) -> Response:
         log.info("authorize_login", client_id=parsed.client.client_id, reason=reason)
         return response
     assert signed_in is not None and session is not None
-    result = provider.authorize(parsed, signed_in.user, session.auth_time)
+    result = provider.authorize(
+        parsed, signed_in.user, session.auth_time, amr=session.amr, acr=session.acr
+    )
     log.info(
         "authorized",
         client_id=parsed.client.client_id,

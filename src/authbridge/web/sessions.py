@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authbridge.clock import utcnow
+from authbridge.middleware.authn import acr_for, recorded_amr
 from authbridge.storage.models import BrowserSession, User
 from authbridge.web.security import client_address
 from authbridge.web.services import Services
@@ -70,14 +71,23 @@ def sign_in(
     services: Services,
     user: User,
     method: str,
-    amr: Sequence[str] | None = None,  # RFC 8176 methods; stored by the mfa-upstream branch
+    *,
+    amr: Sequence[str] = ("pwd",),
+    acr: str | None = None,
 ) -> str:
-    """Start a session with a fresh id, ending any session this browser had."""
+    """Start a session with a fresh id, ending any session this browser had.
+
+    `method` is the connector (`local`, an IdP's id); `amr` the RFC 8176 methods the person
+    used (a local password: `pwd`; with a TOTP code: `pwd`, `otp`, recorded with `mfa`
+    added; an upstream IdP: what its ID token proved, possibly nothing); `acr` the
+    platform's level, by default derived from `amr` (middleware/authn.py). Tokens issued
+    from this session carry both."""
     ready = services.ready()
     old = request.cookies.get(services.cookies.session)
     if old:
         ready.storage.sessions.delete(_digest(old))
     session_id = secrets.token_urlsafe(32)
+    methods = recorded_amr(list(amr))
     now = utcnow()
     lifetime = services.settings.sessions.absolute_lifetime
     ready.storage.sessions.create(
@@ -89,6 +99,8 @@ def sign_in(
         client_address=client_address(request, services.settings.server.trusted_proxies),
         user_agent=request.headers.get("user-agent"),
         max_per_user=services.settings.sessions.max_per_user,
+        amr=methods,
+        acr=acr or acr_for(methods),
     )
     services.cookies.set(response, services.cookies.session, session_id)
     # A response that sets a session cookie must never be stored by a cache on the way.

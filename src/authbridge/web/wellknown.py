@@ -60,6 +60,8 @@ def discovery_document(services: Services) -> dict[str, object]:
             "nbf",
             "jti",
             "auth_time",
+            "acr",
+            "amr",
             "nonce",
             "at_hash",
             "azp",

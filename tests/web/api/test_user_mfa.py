@@ -52,9 +52,11 @@ def test_reset_removes_passkeys_too(api: Api) -> None:
         authenticator = SoftAuthenticator(passkeys.origin, passkeys.rp_id)
         options = passkeys.registration_options("browser", user_id, "someone", "")
         passkeys.register("browser", user_id, authenticator.create(options), name)
+    assert api.ready.admin.mfa.enrolled(user_id)  # the console shows a second factor
     response = api.post(f"/api/v1/users/{user_id}/mfa/reset")
     assert response.json() == {"removed": True}
     assert passkeys.list(user_id) == []
+    assert not api.ready.admin.mfa.enrolled(user_id)
 
 
 def test_reset_needs_users_write(api: Api) -> None:

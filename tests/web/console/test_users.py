@@ -21,6 +21,7 @@ from authbridge.web.app import create_app
 from tests.conftest import make_settings, started_clients
 from tests.mailserver import mail_server
 from tests.web.console.conftest import Console, rows
+from tests.web.test_mfa_pages import enrol_from_account, frozen
 from tests.web.test_pages import PASSWORD, csrf, sign_in, sign_up
 
 EVIL = {"origin": "https://evil.example"}
@@ -197,6 +198,7 @@ ACTS = [
     "revoke",
     "delete",
     "reset-password",
+    "reset-mfa",
 ]
 
 
@@ -412,3 +414,19 @@ def test_create_with_a_role_beyond_viewer_needs_roles_write(helpdesk: Console) -
     assert '<option value="admin" disabled>' in form
     data["role"] = "viewer"
     assert helpdesk.post("/admin/users/new", data, role="helpdesk").status_code == 303
+
+
+def test_removing_a_users_second_factors(console: Console) -> None:
+    """Issue 16 part 5 from the console: the page says a factor is held, the confirmed act
+    removes it (through the admin API's act) and is audited."""
+    browser = console.browser(None, email="ada@example.com")
+    enrol_from_account(browser, frozen(browser))
+    ada = console.ready.storage.users.by_username("ada@example.com")
+    assert ada is not None and console.ready.admin.mfa.enrolled(ada.id)
+    page = console.page(f"/admin/users/{ada.id}").text
+    assert 'id="user-mfa">enrolled' in page and 'id="reset-mfa"' in page
+    answer = console.post(f"/admin/users/{ada.id}/reset-mfa", {"confirmed": "yes"})
+    assert answer.headers["location"] == f"/admin/users/{ada.id}?done=mfa-reset"
+    assert not console.ready.admin.mfa.enrolled(ada.id)
+    assert 'id="user-mfa">none' in console.page(answer.headers["location"]).text
+    assert events(console, ada.id)[0] == "user.mfa_reset"

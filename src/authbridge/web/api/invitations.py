@@ -97,9 +97,13 @@ def list_invitations(
     _caller: Annotated[Caller, Permission("users.read")],
     limit: Annotated[int | None, Query(ge=1, le=MAX_LIMIT)] = None,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
+    status: Annotated[
+        str | None,
+        Query(max_length=16, description="pending, accepted, expired or revoked."),
+    ] = None,
 ) -> InvitationList:
     admin = services_of(request).ready().admin
-    page = admin.invitations.list(PageRequest.of(limit, cursor))
+    page = admin.invitations.list(PageRequest.of(limit, cursor), status=status)
     return InvitationList(
         items=[InvitationOut.of(v) for v in page.items], next_cursor=page.next_cursor
     )

@@ -13,10 +13,14 @@ from authbridge.web.console import (
     clients,
     connectors,
     home,
+    invitations,
     keys,
     robots,
+    roles,
     scim,
     service_accounts,
+    team_members,
+    teams,
     user_detail,
     users,
 )
@@ -36,4 +40,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     connectors.router,
     scim.router,
     audit.router,
+    teams.router,
+    team_members.router,
+    roles.router,
+    invitations.router,
 )

@@ -45,6 +45,7 @@ NOTICES = {
     "token-revoked": "The refresh-token family was revoked.",
     "unlinked": "The identity was unlinked.",
     "binding-revoked": "The role binding was revoked.",
+    "mfa-reset": "The user's second factors were removed; they enrol again at next sign-in.",
 }
 
 
@@ -98,6 +99,7 @@ def _detail(
         session_handle=session_handle,
         families=admin.users.refresh_tokens(uid),
         audit=audit,
+        second_factor=admin.mfa.enrolled(uid),
         may_write=operator.may("users.write"),
         may_revoke_bindings=operator.may("roles.write"),
         is_self=uid == operator.user_id,
@@ -236,6 +238,41 @@ def revoke_all(
         user_id,
         lambda: users.revoke(operator.actor, user_id),
         "revoked",
+    )
+
+
+@router.post("/admin/users/{user_id}/reset-mfa", include_in_schema=False)
+def reset_mfa(
+    request: Request,
+    services: ServicesDep,
+    user_id: str,
+    csrf_token: FormStr = "",
+    confirmed: FormStr = "",
+) -> Response:
+    """Issue 16 part 5: remove a user's TOTP credential and recovery codes (they lost
+    both); the same act as `POST /api/v1/users/{id}/mfa/reset`."""
+    operator = console_writer(request, services, "users.write", csrf_token)
+    asked = _confirmed(
+        request,
+        services,
+        operator,
+        confirmed,
+        user_id=user_id,
+        action=f"{_path(user_id)}/reset-mfa",
+        title="Remove the second factors?",
+        message=f"{_name(services, user_id)} signs in next with the password alone (or "
+        "enrols again where a second factor is required). Do this only once you know who "
+        "asked.",
+        button="Remove second factors",
+    )
+    mfa = services.ready().admin.mfa
+    return asked or _act(
+        request,
+        services,
+        operator,
+        user_id,
+        lambda: mfa.reset(operator.actor, user_id[:64]),
+        "mfa-reset",
     )
 
 
