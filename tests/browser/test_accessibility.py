@@ -141,7 +141,7 @@ def test_every_page_has_no_axe_violations(
     page.wait_for_url("**/login")
     page.get_by_label("Email").fill(f"ada-{scheme}@example.com")
     page.get_by_label("Password").fill("not the password")
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     check("login error")
     focused = page.evaluate("document.activeElement.id")
     assert focused == "password"
@@ -163,7 +163,7 @@ def test_ending_a_session_from_the_account_page_signs_that_browser_out(
     other.goto("/login")
     other.get_by_label("Email").fill("two-browsers@example.com")
     other.get_by_label("Password").fill(PASSWORD)
-    other.get_by_role("button", name="Sign in").click()
+    other.get_by_role("button", name="Sign in", exact=True).click()
     other.wait_for_url("**/account")
 
     mine.reload()

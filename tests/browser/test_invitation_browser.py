@@ -89,5 +89,5 @@ def test_invite_accept_sign_out_and_reset(
     page.goto("/login")
     page.get_by_label("Email").fill("lin@example.com")
     page.get_by_label("Password").fill(NEW_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url("**/account")

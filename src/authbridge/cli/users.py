@@ -190,7 +190,7 @@ def sessions(
 
 @users_app.command("reset-mfa")
 def reset_mfa(username: str, config: ConfigOption = None) -> None:
-    """Remove a user's second factors (TOTP and recovery codes), audited: they sign in with
+    """Remove a user's second factors (TOTP, recovery codes, passkeys), audited: they sign in with
     their password and enrol again where a second factor is required."""
     operator = open_operator(config)
     try:

@@ -271,6 +271,24 @@ class RateLimitSettings(Section):
 MfaPolicy = Literal["off", "optional", "required"]
 
 
+# WebAuthn Level 2 §5.8.6 UserVerificationRequirement (directory/passkeys.py).
+UserVerification = Literal["preferred", "required", "discouraged"]
+
+
+class PasskeySettings(Section):
+    enabled: bool = Field(
+        default=True,
+        description="Local accounts may register passkeys (WebAuthn) and sign in with one "
+        "without a password, or as the second step when auth.local.mfa is not off.",
+    )
+    user_verification: UserVerification = Field(
+        default="preferred",
+        description="Whether a passkey used as a second factor, or registered, must verify "
+        "its user (PIN, biometric): preferred, required or discouraged. A sign-in without "
+        "a password always requires it.",
+    )
+
+
 class LocalAuthSettings(Section):
     enabled: bool = True
     allow_signup: bool = Field(default=True, description="Anyone may create an account.")
@@ -286,6 +304,7 @@ class LocalAuthSettings(Section):
         description="Users holding an administration permission must use a second factor "
         "(they enrol at the next sign-in), whatever auth.local.mfa says.",
     )
+    passkeys: PasskeySettings = Field(default_factory=PasskeySettings)
 
 
 # Where authbridge serves the code-flow callback: its own path, and Dex's, so that an IdP

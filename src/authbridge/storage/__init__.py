@@ -7,6 +7,7 @@ from datetime import timedelta
 from authbridge.storage import (
     invitation_models,  # noqa: F401  (the invitations table)
     mfa_models,  # noqa: F401  (the second-factor tables)
+    passkey_models,  # noqa: F401  (the passkey table)
     provider_models,  # noqa: F401  (the provider's tables)
     scim_models,  # noqa: F401  (SCIM provisioning's tables)
 )
@@ -20,6 +21,7 @@ from authbridge.storage.keys import KeyStore
 from authbridge.storage.keyvalues import KeyValueStore
 from authbridge.storage.mfa import MfaStore
 from authbridge.storage.notify import ChangeBus, LocalBus
+from authbridge.storage.passkeys import PasskeyStore
 from authbridge.storage.provider_store import ProviderStore
 from authbridge.storage.ratelimits import RateLimitStore
 from authbridge.storage.revocation_feed import RevocationFeedStore
@@ -88,6 +90,8 @@ class Storage:
         self.invitations = InvitationStore(db)
         # Second factors: TOTP credentials and recovery codes (directory/totp.py).
         self.mfa = MfaStore(db)
+        # Passkeys: WebAuthn credentials, several per user (directory/passkeys.py).
+        self.passkeys = PasskeyStore(db)
 
     def expiring(self) -> dict[str, GarbageCollected]:
         """Every store whose rows expire, by name, for housekeeping's garbage collection."""

@@ -13,6 +13,7 @@ from starlette.responses import RedirectResponse, Response
 
 from authbridge.audit.events import AuditEvent, Target
 from authbridge.storage.models import User
+from authbridge.storage.passkeys import StoredPasskey
 from authbridge.web.audit_actor import request_actor
 from authbridge.web.dependencies import ServicesDep
 from authbridge.web.mfa_pages import audit_enrolled, code_attempt, code_failed, second_factors
@@ -28,6 +29,8 @@ FormStr = Annotated[str, Form(max_length=64)]
 PasswordStr = Annotated[str, Form(max_length=1024)]
 NOTICES = {
     "removed": "Two-step sign-in is off.",
+    "passkey-added": "Passkey added.",
+    "passkey-removed": "Passkey removed.",
 }
 
 
@@ -55,8 +58,17 @@ def _status_page(
         status=second_factors(services).status(user.id),
         # The policy would make this user set one up again after removing it.
         required=services.settings.auth.local.mfa == "required",
+        passkeys=_passkeys_of(services, user),
         **context,
     )
+
+
+def _passkeys_of(services: Services, user: User) -> list[StoredPasskey] | None:
+    """The user's passkeys for the page, or None when passkeys are turned off."""
+    passkeys = services.ready().passkeys
+    if passkeys is None or not services.settings.auth.local.passkeys.enabled:
+        return None
+    return passkeys.list(user.id)
 
 
 def _throttled(request: Request, services: Services, user: User) -> Response | None:

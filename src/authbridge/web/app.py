@@ -28,6 +28,7 @@ from authbridge.web import (
     oauth_routes,
     ops,
     pages,
+    passkey_pages,
     revocation_feed,
     saml_routes,
     scim_routes,
@@ -86,6 +87,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         account_mfa_pages,
         ldap_routes,
         saml_routes,
+        passkey_pages,
     )
     app.include_router(ops.health_router)
     for module in route_modules:

@@ -8,7 +8,8 @@ SHA-256 names a record in the key-value store (user, the app's `next`, the step)
 after `PENDING_TTL` (storage owns the expiry). The record is deleted when the sign-in
 completes, and that delete is the single-use gate: of two requests racing, one wins.
 Wrong codes are counted by the sign-in throttle (`SignInThrottle`), on counters of their
-own (`_code_throttle`).
+own (`_code_throttle`). The passkey step (web/passkey_pages.py) finishes the same pending
+login; the module is a little over 400 lines to keep the pending login's life in one place.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ __all__ = [
     "code_failed",
     "complete_sign_in",
     "device_for",
+    "finish_pending",
+    "pending_login",
     "router",
     "second_factors",
     "second_step",
@@ -99,7 +102,12 @@ def second_step(request: Request, services: Services, user: User, next_url: str)
     or None when the session may start now."""
     if not services.settings.auth.local.enabled:
         return None
-    enrolled = second_factors(services).enrolled(user.id)
+    passkeys = services.ready().passkeys
+    enrolled = second_factors(services).enrolled(user.id) or (
+        passkeys is not None
+        and services.settings.auth.local.passkeys.enabled
+        and passkeys.has(user.id)
+    )
     local = services.settings.auth.local
     # Whether the user administers anything is only asked when it could matter.
     admin = local.mfa_required_for_admins and not enrolled and _is_admin(services, user)
@@ -209,8 +217,15 @@ def code_attempt(request: Request, services: Services, user: User) -> Attempt:
     return attempt
 
 
-def code_failed(request: Request, services: Services, user: User, reason: str) -> None:
-    """Count a wrong code against the throttle, and audit it."""
+def code_failed(
+    request: Request,
+    services: Services,
+    user: User,
+    reason: str,
+    method: str = "totp",
+    **details: object,
+) -> None:
+    """Count a wrong code (or a refused passkey) against the throttle, and audit it."""
     ready = services.ready()
     address = client_address(request, services.settings.server.trusted_proxies)
     device = _device(request, services, user)
@@ -222,7 +237,7 @@ def code_failed(request: Request, services: Services, user: User, reason: str) -
             request_actor(request, services, name=user.username),
             Target("user", user.id, user.username),
             outcome="failure",
-            details={"method": "totp", "reason": reason},
+            details={"method": method, "reason": reason, **details},
         )
     )
 
@@ -259,7 +274,15 @@ def _throttled(request: Request, services: Services, pending: _Pending) -> Respo
     return response
 
 
-def _finish(request: Request, services: Services, pending: _Pending, response: Response) -> bool:
+def _finish(
+    request: Request,
+    services: Services,
+    pending: _Pending,
+    response: Response,
+    *,
+    method: str = "totp",
+    amr: list[str] = AMR_OTP,
+) -> bool:
     """Use up the pending login (exactly one request can) and start the session."""
     if not services.ready().storage.values.delete(pending.key):
         return False
@@ -268,7 +291,7 @@ def _finish(request: Request, services: Services, pending: _Pending, response: R
         services, request.cookies.get(services.cookies.device), pending.user.username
     )
     complete_sign_in(
-        request, services, pending.user, response, device=device, method="totp", amr=AMR_OTP
+        request, services, pending.user, response, device=device, method=method, amr=amr
     )
     return True
 
@@ -280,7 +303,18 @@ def mfa_page(request: Request, services: ServicesDep) -> Response:
         return _expired(request, services)
     if pending.step != VERIFY:
         return RedirectResponse("/login/mfa/enrol", status_code=303)
-    return render(request, services, "mfa.html")
+    return render(request, services, "mfa.html", **_verify_context(services, pending))
+
+
+def _verify_context(services: Services, pending: _Pending) -> dict[str, Any]:
+    """Which second factors the step offers: the code form, and a passkey button."""
+    passkeys = services.ready().passkeys
+    return {
+        "totp": second_factors(services).enrolled(pending.user.id),
+        "passkey": passkeys is not None
+        and services.settings.auth.local.passkeys.enabled
+        and passkeys.has(pending.user.id),
+    }
 
 
 @router.post("/login/mfa", include_in_schema=False)
@@ -304,6 +338,7 @@ def mfa_verify(
             401,
             error="That code is not right, or was used already. Try the next one.",
             error_field="code",
+            **_verify_context(services, pending),
         )
     response = RedirectResponse(safe_next(pending.next), status_code=303)
     if not _finish(request, services, pending, response):
@@ -317,7 +352,14 @@ def _enrol_context(services: Services, pending: _Pending) -> dict[str, Any]:
     enrolment = second_factors(services).start_enrolment(pending.user.id, pending.user.username)
     if enrolment is None:
         return {}
-    return {"enrolment": enrolment, "action": "/login/mfa/enrol", "required": True}
+    return {
+        "enrolment": enrolment,
+        "action": "/login/mfa/enrol",
+        "required": True,
+        # Or a passkey (web/passkey_pages.py), where they are on.
+        "passkey_enrol": services.ready().passkeys is not None
+        and services.settings.auth.local.passkeys.enabled,
+    }
 
 
 @router.get("/login/mfa/enrol", include_in_schema=False)
@@ -375,3 +417,8 @@ def audit_enrolled(request: Request, services: Services, user: User) -> None:
             details={"factor": "totp"},
         )
     )
+
+
+# The passkey step (web/passkey_pages.py) reads and finishes the same pending login.
+pending_login = _pending
+finish_pending = _finish

@@ -60,6 +60,8 @@ def _login_context(services: Services, next_url: str = "") -> dict[str, Any]:
         "signup_enabled": local.enabled and local.allow_signup,
         # Password reset by email (web/email_pages.py) needs outgoing mail.
         "reset_enabled": local.enabled and services.settings.smtp.configured,
+        # "Sign in with a passkey" (web/passkey_pages.py): no password, a discoverable one.
+        "passkeys_enabled": local.enabled and local.passkeys.enabled,
         "providers": services.login_providers(),
         # A username/password form per LDAP connector (web/ldap_routes.py answers it).
         "password_forms": services.password_forms(),

@@ -35,6 +35,7 @@ from authbridge.directory.email_links import EmailVerification, PasswordResets
 from authbridge.directory.invitations import Invitations
 from authbridge.directory.mail import Mailer, mailer_for
 from authbridge.directory.membership import MembershipEngine
+from authbridge.directory.passkeys import Passkeys
 from authbridge.directory.revocation import Revocation
 from authbridge.directory.roles import RoleBindings
 from authbridge.directory.throttle import CredentialThrottle, MailThrottle, SignInThrottle
@@ -165,6 +166,8 @@ class Ready:
     mail_throttle: MailThrottle | None = None
     # Local accounts' second factor: TOTP and recovery codes (directory/totp.py).
     second_factors: SecondFactors | None = None
+    # Local accounts' passkeys (WebAuthn, directory/passkeys.py).
+    passkeys: Passkeys | None = None
 
 
 @dataclass
@@ -473,6 +476,7 @@ class Services:
             second_factors=SecondFactors.of(
                 storage.mfa, counters.replay, settings, accounts.hashing
             ),
+            passkeys=Passkeys.of(storage.passkeys, storage.values, settings),
         )
         # initialAdmins (and adminPrincipals) as system-admin bindings, made at every start
         # and withdrawn from people no longer named: `bindings list` shows their origin.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pyotp
 
 from authbridge.audit.events import AuditEvent
+from tests.directory.webauthn_authenticator import SoftAuthenticator
 from tests.web.api.conftest import Api, assert_problem
 
 
@@ -39,8 +40,23 @@ def test_reset_removes_the_second_factors_and_is_audited(api: Api) -> None:
     assert [e.type for e in recorded.events] == ["user.mfa_reset", "user.mfa_reset"]
     event = recorded.events[0]
     assert event.target is not None and event.target.id == user_id
-    assert event.details == {"removed": True}
+    assert event.details == {"removed": True, "passkeys_removed": 0}
     assert event.actor.kind == "user"
+
+
+def test_reset_removes_passkeys_too(api: Api) -> None:
+    user_id = api.user("viewer")
+    passkeys = api.ready.passkeys
+    assert passkeys is not None
+    for name in ("Laptop", "Phone"):
+        authenticator = SoftAuthenticator(passkeys.origin, passkeys.rp_id)
+        options = passkeys.registration_options("browser", user_id, "someone", "")
+        passkeys.register("browser", user_id, authenticator.create(options), name)
+    assert api.ready.admin.mfa.enrolled(user_id)  # the console shows a second factor
+    response = api.post(f"/api/v1/users/{user_id}/mfa/reset")
+    assert response.json() == {"removed": True}
+    assert passkeys.list(user_id) == []
+    assert not api.ready.admin.mfa.enrolled(user_id)
 
 
 def test_reset_needs_users_write(api: Api) -> None:

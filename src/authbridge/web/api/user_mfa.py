@@ -1,7 +1,7 @@
-"""`POST /api/v1/users/{id}/mfa/reset`: remove a user's second factors (TOTP and recovery
-codes), as `POST /api/v1/users/{id}/revoke` ends their credentials. Glue only: the act is
-`admin.mfa.reset` (`authbridge.admin.mfa.MfaAdmin`), which the CLI's `users reset-mfa`
-calls too; it needs `users.write` and is audited."""
+"""`POST /api/v1/users/{id}/mfa/reset`: remove a user's second factors (TOTP, recovery
+codes and passkeys), as `POST /api/v1/users/{id}/revoke` ends their credentials. Glue
+only: the act is `admin.mfa.reset` (`authbridge.admin.mfa.MfaAdmin`), which the CLI's
+`users reset-mfa` calls too; it needs `users.write` and is audited."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class MfaReset(ApiModel):
 @router.post(
     "/{user_id}/mfa/reset",
     operation_id="resetUserMfa",
-    summary="Remove a user's second factors (TOTP and recovery codes)",
+    summary="Remove a user's second factors (TOTP, recovery codes, passkeys)",
     responses=problems(404),
 )
 def reset_mfa(user_id: UserId, request: Request, caller: Write) -> MfaReset:
