@@ -295,6 +295,13 @@ class SamlConnector:
             raise _refused(f"{type(exc).__name__}: {exc}"[:300]) from None
         if response is None or response.assertion is None:
             raise _refused("the response did not verify")
+        # pysaml2 checks a signature with the keys of whichever metadata entity the message
+        # names as Issuer: in an aggregate (a federation's metadata) that is any of them.
+        # Only the configured IdP speaks for this connector's users (Profiles §4.1.4.2).
+        idp = self.idp_entity_id(client)
+        issuers = {response.issuer() or idp, _text(response.assertion.issuer)}
+        if issuers != {idp}:
+            raise _refused(f"Issuer {sorted(map(str, issuers))} is not {idp!r}")
         # Bound to this browser's request; an unsolicited one only when asked for.
         expected = request_id(login) if login is not None else None
         if (response.in_response_to or None) != expected:
@@ -343,8 +350,9 @@ class SamlConnector:
             subject=subject,
             username=email or name or subject,
             email=email,
-            # As Dex: the IdP the operator configured vouches for the email it asserts.
-            email_verified=email is not None,
+            # Not as Dex: SAML says nothing of whether the IdP checked the address (many let
+            # people edit their own), so as LDAP's it is verified only on the operator's word.
+            email_verified=email is not None and s.insecure_skip_email_verified,
             name=name,
             groups=tuple(groups),
             claims={"name_id": name_id.text if name_id is not None else None},
@@ -369,6 +377,12 @@ class SamlConnector:
             if s.filter_groups:
                 return allowed
         return groups
+
+
+def _text(element: Any) -> str | None:
+    if element is None:
+        return None
+    return (element.text or "").strip() or None
 
 
 def _first(attributes: Mapping[str, list[str]], name: str) -> str | None:

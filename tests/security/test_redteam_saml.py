@@ -1,0 +1,90 @@
+"""Red team on the SAML 2.0 connector (issue 17 part 2): answers that must be refused.
+
+pysaml2 picks the certificates that check a signature by the Issuer the message itself
+names, among every entity of the metadata; a metadata document often holds more than the
+one IdP (a federation's aggregate, with `ssoIssuer` picking ours). An assertion signed by
+another entity of that document, naming itself as Issuer, must not sign anyone in here:
+users are keyed by (connector, NameID), so it would be anyone's account.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.connectors.saml_idp import SamlIdp, make_key_pair, need_xmlsec1, running_idp
+from tests.connectors.test_saml import ACS, SP, USER, begin, post, refused, saml_app, storage
+from tests.security.conftest import AppFactory
+
+
+@pytest.fixture
+def idp(tmp_path: Path) -> Iterator[SamlIdp]:
+    need_xmlsec1()
+    with running_idp(tmp_path, user=USER) as running:
+        yield running
+
+
+def _entity(metadata: str) -> str:
+    return re.sub(r"^<\?xml[^>]*\?>", "", metadata.strip())
+
+
+def test_an_assertion_signed_by_another_entity_of_the_metadata_is_refused(
+    idp: SamlIdp, app_factory: AppFactory, tmp_path: Path
+) -> None:
+    """A federation's metadata names our IdP and another one (whose key the attacker
+    holds); `ssoIssuer` picks ours. The other one's assertion for our SP, naming itself as
+    Issuer and our user's NameID, must be refused."""
+    key, cert = make_key_pair(tmp_path, "evil")
+    evil = SamlIdp("http://evil.example", key, cert, user=USER)
+    aggregate = (
+        '<md:EntitiesDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata">'
+        f"{_entity(idp.metadata())}{_entity(evil.metadata())}</md:EntitiesDescriptor>"
+    )
+    idp.metadata = lambda: aggregate  # type: ignore[method-assign]  # what metadataUrl serves
+    app = saml_app(idp, app_factory, AUTH__SAML__CORP__SSO_ISSUER=idp.entity_id)
+    evil.sp_metadata = idp.sp_metadata
+    # Our IdP's own answer is accepted through the aggregate ...
+    request_id, relay = begin(app)
+    assert post(app, idp.response(request_id, ACS, SP), relay).status_code == 303
+    victim = storage(app).users.by_identity("corp", "u-1001")
+    assert victim is not None
+    # ... the other entity's, about the same NameID, is not.
+    app.cookies.clear()
+    request_id, relay = begin(app)
+    forged = evil.response(request_id, ACS, SP, name_id="u-1001")
+    assert f">{evil.entity_id}</" in forged
+    refused(post(app, forged, relay))
+
+
+def test_an_email_the_idp_asserts_is_not_a_verified_one_by_default(
+    idp: SamlIdp, app_factory: AppFactory
+) -> None:
+    """SAML carries no word on whether the IdP checked an address (many let people edit
+    their own), so as LDAP's it is not a verified email unless the operator says so: it
+    must not make someone an `initialAdmins` admin, accept an invitation or link a
+    provisioned account (directory/identities.py)."""
+    app = saml_app(idp, app_factory, AUTHORIZER__INITIAL_ADMINS="boss@example.com")
+    request_id, relay = begin(app)
+    typed = {**USER, "email": ["boss@example.com"]}
+    xml = idp.response(request_id, ACS, SP, name_id="u-mallory", user=typed)
+    assert post(app, xml, relay).status_code == 303
+    mallory = storage(app).users.by_identity("corp", "u-mallory")
+    assert mallory is not None and not mallory.email_verified
+    assert mallory.username != "boss@example.com"
+    assert re.search(r'id="who-roles">viewer<', app.get("/account").text)
+
+
+def test_the_operator_may_vouch_for_the_idps_emails(idp: SamlIdp, app_factory: AppFactory) -> None:
+    app = saml_app(
+        idp,
+        app_factory,
+        AUTHORIZER__INITIAL_ADMINS="ada@example.com",
+        AUTH__SAML__CORP__INSECURE_SKIP_EMAIL_VERIFIED="true",
+    )
+    request_id, relay = begin(app)
+    assert post(app, idp.response(request_id, ACS, SP), relay).status_code == 303
+    ada = storage(app).users.by_identity("corp", "u-1001")
+    assert ada is not None and ada.email_verified and ada.username == "ada@example.com"
