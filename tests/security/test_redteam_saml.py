@@ -13,8 +13,12 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
+from authbridge.config.saml import SamlProviderSettings
+from authbridge.connectors import ProviderUnavailable
+from authbridge.connectors.saml import SamlConnector
 from tests.connectors.saml_idp import SamlIdp, make_key_pair, need_xmlsec1, running_idp
 from tests.connectors.test_saml import ACS, SP, USER, begin, post, refused, saml_app, storage
 from tests.security.conftest import AppFactory
@@ -88,3 +92,36 @@ def test_the_operator_may_vouch_for_the_idps_emails(idp: SamlIdp, app_factory: A
     assert post(app, idp.response(request_id, ACS, SP), relay).status_code == 303
     ada = storage(app).users.by_identity("corp", "u-1001")
     assert ada is not None and ada.email_verified and ada.username == "ada@example.com"
+
+
+class _OnPath:
+    """What answers a plain-http metadataUrl when someone on the network path does: their
+    own metadata, with their own signing certificate."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def request(self, method: str, url: str, **kwargs: object) -> httpx.Response:
+        self.asked.append(url)
+        return httpx.Response(200, text="<md:EntityDescriptor/>")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://idp.corp.example/metadata", "HTTP://idp.corp.example/metadata", "ftp://idp/x"],
+)
+def test_metadata_is_never_fetched_over_plain_http_from_a_remote_host(url: str) -> None:
+    """The metadata is the trust anchor (its certificates check every signature); as an
+    OIDC discovery URL, it comes over https, or http from loopback only."""
+    http = _OnPath()
+    corp = SamlConnector(
+        "corp",
+        SamlProviderSettings.model_validate({"metadataUrl": url}),
+        issuer="https://auth.example.com",
+        clock_tolerance=0,
+        http=http,  # type: ignore[arg-type]
+    )
+    with pytest.raises(ProviderUnavailable) as refused_:
+        corp.idp_metadata()
+    assert "https" in (refused_.value.hint or "")
+    assert http.asked == []

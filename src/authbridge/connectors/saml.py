@@ -40,6 +40,7 @@ from saml2.sigver import get_xmlsec_binary
 from authbridge.clock import utcnow
 from authbridge.config.saml import SAML_ACS_PATH, SAML_METADATA_PATH, SamlProviderSettings
 from authbridge.connectors.base import Landing, LoginRequest, SignupPolicy
+from authbridge.connectors.discovery import check_url
 from authbridge.connectors.errors import LoginFailed, ProviderUnavailable
 from authbridge.connectors.http import OutboundHttp
 from authbridge.connectors.identity import Identity
@@ -146,6 +147,9 @@ class SamlConnector:
         """The IdP's metadata: fetched, read, or made from Dex's keys."""
         s = self.settings
         if s.metadata_url:
+            # The metadata holds the certificates every signature is checked with: over
+            # plain http anyone on the path could put their own (http only for loopback).
+            check_url(s.metadata_url, "metadataUrl")
             response = self.http.request("GET", s.metadata_url, what="SAML IdP metadata")
             if response.status_code != 200:
                 raise ProviderUnavailable(
