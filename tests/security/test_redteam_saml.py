@@ -125,3 +125,21 @@ def test_metadata_is_never_fetched_over_plain_http_from_a_remote_host(url: str) 
         corp.idp_metadata()
     assert "https" in (refused_.value.hint or "")
     assert http.asked == []
+
+
+def test_a_replayed_assertion_in_an_envelope_without_issuer_is_refused(
+    idp: SamlIdp, app_factory: AppFactory
+) -> None:
+    """Where IdP-initiated sign-in is on, the assertion id is all that stops a replay; the
+    Response around a signed assertion is the attacker's to rewrite (its Issuer is
+    optional), so the marker must not depend on it."""
+    app = saml_app(idp, app_factory, AUTH__SAML__CORP__ALLOW_IDP_INITIATED="true")
+    xml = idp.response(None, ACS, SP)
+    assert post(app, xml, None).status_code == 303
+    response_issuer = re.search(r"<ns1:Issuer [^>]*>[^<]*</ns1:Issuer>", xml)
+    assert response_issuer is not None and xml.index(response_issuer.group(0)) < xml.index(
+        "<ns1:Assertion "
+    )
+    stripped = xml.replace(response_issuer.group(0), "", 1)
+    app.cookies.clear()
+    refused(post(app, stripped, None))

@@ -326,7 +326,9 @@ class SamlConnector:
         answers = {data.in_response_to or None for data in confirmations if data is not None}
         if answers != {expected}:
             raise _refused(f"SubjectConfirmationData InResponseTo {sorted(map(str, answers))}")
-        marker = hashlib.sha256(f"{self.id}\n{response.issuer()}\n{assertion.id}".encode())
+        # Only signed values: the Response's own Issuer is optional and, around a signed
+        # assertion, anyone's to drop (a new marker, a replay accepted).
+        marker = hashlib.sha256(f"{self.id}\n{idp}\n{assertion.id}".encode())
         if not first_use("saml-assertion:" + marker.hexdigest(), _replay_ttl(assertion)):
             raise _refused(f"assertion {assertion.id!r} was already used (replay)")
         return self._identity(assertion)
