@@ -10,6 +10,7 @@ users are keyed by (connector, NameID), so it would be anyone's account.
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -143,3 +144,46 @@ def test_a_replayed_assertion_in_an_envelope_without_issuer_is_refused(
     stripped = xml.replace(response_issuer.group(0), "", 1)
     app.cookies.clear()
     refused(post(app, stripped, None))
+
+
+def _signed_again(idp: SamlIdp, xml: str, tmp_path: Path) -> str:
+    """The assertion signed again with the IdP's own key, as a sloppy IdP would send it."""
+    template = re.sub(r"(<ns2:(Digest|Signature)Value>)[^<]*", r"\1", xml)
+    found = re.search(r'<ns1:Assertion [^>]*ID="([^"]+)"', template)
+    assert found is not None
+    source = tmp_path / "unsigned.xml"
+    source.write_text(template, encoding="utf-8")
+    signed = subprocess.run(
+        [
+            "xmlsec1",
+            "--sign",
+            "--privkey-pem",
+            f"{idp.key},{idp.cert}",
+            "--id-attr:ID",
+            "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
+            "--node-id",
+            found.group(1),
+            str(source),
+        ],
+        capture_output=True,
+        check=True,
+    )
+    return signed.stdout.decode()
+
+
+def test_a_bearer_assertion_without_not_on_or_after_is_refused(
+    idp: SamlIdp, app_factory: AppFactory, tmp_path: Path
+) -> None:
+    """Profiles §4.1.4.2: a bearer SubjectConfirmationData MUST bound the assertion's use
+    with NotOnOrAfter. Without one (nor in Conditions) pysaml2 checks no lifetime at all,
+    and where IdP-initiated sign-in is on, only the replay marker (kept an hour) stood
+    between a captured assertion and a sign-in any time later."""
+    app = saml_app(idp, app_factory, AUTH__SAML__CORP__ALLOW_IDP_INITIATED="true")
+    xml = idp.response(None, ACS, SP)
+    timeless = re.sub(r' NotOnOrAfter="[^"]*"', "", xml)
+    assert "NotOnOrAfter" not in timeless
+    signed = _signed_again(idp, timeless, tmp_path)
+    control = _signed_again(idp, idp.response(None, ACS, SP), tmp_path)
+    assert post(app, control, None).status_code == 303  # signed again, still good
+    app.cookies.clear()
+    refused(post(app, signed, None))

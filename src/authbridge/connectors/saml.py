@@ -18,6 +18,8 @@ connector, with pysaml2 doing the XML, the signatures and the SAML checks.
   the storage's replay markers, which own their expiry).
 - The user is keyed by a configured attribute (`userIdAttr`) or by the NameID, never a
   transient one (it changes at every login).
+
+Slightly over 400 lines: every check on an answer stays in one reading order here.
 """
 
 from __future__ import annotations
@@ -326,6 +328,10 @@ class SamlConnector:
         answers = {data.in_response_to or None for data in confirmations if data is not None}
         if answers != {expected}:
             raise _refused(f"SubjectConfirmationData InResponseTo {sorted(map(str, answers))}")
+        # §4.1.4.2: a bearer confirmation MUST say until when (pysaml2 checks no lifetime
+        # without one, and the replay marker would then be all that bounds its use).
+        if any(data is None or not data.not_on_or_after for data in confirmations):
+            raise _refused("SubjectConfirmationData without NotOnOrAfter")
         # Only signed values: the Response's own Issuer is optional and, around a signed
         # assertion, anyone's to drop (a new marker, a replay accepted).
         marker = hashlib.sha256(f"{self.id}\n{idp}\n{assertion.id}".encode())
