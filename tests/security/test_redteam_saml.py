@@ -187,3 +187,15 @@ def test_a_bearer_assertion_without_not_on_or_after_is_refused(
     assert post(app, control, None).status_code == 303  # signed again, still good
     app.cookies.clear()
     refused(post(app, signed, None))
+
+
+def test_an_assertion_outliving_its_replay_marker_is_refused(
+    app_factory: AppFactory, tmp_path: Path
+) -> None:
+    """The assertion id is remembered for at most a day (REPLAY_MAX): an IdP's assertion
+    valid for three days, accepted, would be accepted again on the second day wherever
+    IdP-initiated sign-in is on."""
+    need_xmlsec1()
+    with running_idp(tmp_path, user=USER, lifetime_minutes=3 * 24 * 60) as sloppy:
+        app = saml_app(sloppy, app_factory, AUTH__SAML__CORP__ALLOW_IDP_INITIATED="true")
+        refused(post(app, sloppy.response(None, ACS, SP), None))

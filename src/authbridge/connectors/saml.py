@@ -335,7 +335,10 @@ class SamlConnector:
         # Only signed values: the Response's own Issuer is optional and, around a signed
         # assertion, anyone's to drop (a new marker, a replay accepted).
         marker = hashlib.sha256(f"{self.id}\n{idp}\n{assertion.id}".encode())
-        if not first_use("saml-assertion:" + marker.hexdigest(), _replay_ttl(assertion)):
+        ttl = _replay_ttl(assertion)
+        if ttl is None:
+            raise _refused(f"assertion valid for more than {REPLAY_MAX} (its id is kept no longer)")
+        if not first_use("saml-assertion:" + marker.hexdigest(), ttl):
             raise _refused(f"assertion {assertion.id!r} was already used (replay)")
         return self._identity(assertion)
 
@@ -402,9 +405,10 @@ def _first(attributes: Mapping[str, list[str]], name: str) -> str | None:
     return values[0] if values else None
 
 
-def _replay_ttl(assertion: Any) -> timedelta:
+def _replay_ttl(assertion: Any) -> timedelta | None:
     """Keep the marker while the assertion could still be accepted (its latest
-    NotOnOrAfter), plus a margin for the clock tolerance."""
+    NotOnOrAfter), plus a margin for the clock tolerance; None when that is longer than
+    REPLAY_MAX (a marker dropped earlier would let the assertion be used again)."""
     ends: list[str] = []
     if assertion.conditions is not None and assertion.conditions.not_on_or_after:
         ends.append(assertion.conditions.not_on_or_after)
@@ -416,7 +420,9 @@ def _replay_ttl(assertion: Any) -> timedelta:
         return REPLAY_FALLBACK
     latest = max(_instant(end) for end in ends)
     remaining = latest - utcnow() + timedelta(minutes=10)
-    return max(timedelta(minutes=1), min(remaining, REPLAY_MAX))
+    if remaining > REPLAY_MAX:
+        return None
+    return max(timedelta(minutes=1), remaining)
 
 
 def _instant(text: str) -> datetime:
