@@ -79,6 +79,12 @@ class SamlProviderSettings(Section):
         description="Attribute holding the stable user id; the NameID when unset (which must "
         "then be persistent).",
     )
+    insecure_skip_email_verified: bool = Field(
+        default=False,
+        description="Treat the IdP's email attribute as verified (it links invitations, "
+        "initialAdmins, provisioned accounts, domain rules): only when users cannot change "
+        "their own address at the IdP.",
+    )
     insecure_skip_signature_validation: bool = False
     insecure_accept_unsigned_assertions: bool = Field(
         default=False,

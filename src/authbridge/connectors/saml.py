@@ -18,6 +18,8 @@ connector, with pysaml2 doing the XML, the signatures and the SAML checks.
   the storage's replay markers, which own their expiry).
 - The user is keyed by a configured attribute (`userIdAttr`) or by the NameID, never a
   transient one (it changes at every login).
+
+Slightly over 400 lines: every check on an answer stays in one reading order here.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from saml2.sigver import get_xmlsec_binary
 from authbridge.clock import utcnow
 from authbridge.config.saml import SAML_ACS_PATH, SAML_METADATA_PATH, SamlProviderSettings
 from authbridge.connectors.base import Landing, LoginRequest, SignupPolicy
+from authbridge.connectors.discovery import check_url
 from authbridge.connectors.errors import LoginFailed, ProviderUnavailable
 from authbridge.connectors.http import OutboundHttp
 from authbridge.connectors.identity import Identity
@@ -146,6 +149,9 @@ class SamlConnector:
         """The IdP's metadata: fetched, read, or made from Dex's keys."""
         s = self.settings
         if s.metadata_url:
+            # The metadata holds the certificates every signature is checked with: over
+            # plain http anyone on the path could put their own (http only for loopback).
+            check_url(s.metadata_url, "metadataUrl")
             response = self.http.request("GET", s.metadata_url, what="SAML IdP metadata")
             if response.status_code != 200:
                 raise ProviderUnavailable(
@@ -295,6 +301,13 @@ class SamlConnector:
             raise _refused(f"{type(exc).__name__}: {exc}"[:300]) from None
         if response is None or response.assertion is None:
             raise _refused("the response did not verify")
+        # pysaml2 checks a signature with the keys of whichever metadata entity the message
+        # names as Issuer: in an aggregate (a federation's metadata) that is any of them.
+        # Only the configured IdP speaks for this connector's users (Profiles §4.1.4.2).
+        idp = self.idp_entity_id(client)
+        issuers = {response.issuer() or idp, _text(response.assertion.issuer)}
+        if issuers != {idp}:
+            raise _refused(f"Issuer {sorted(map(str, issuers))} is not {idp!r}")
         # Bound to this browser's request; an unsolicited one only when asked for.
         expected = request_id(login) if login is not None else None
         if (response.in_response_to or None) != expected:
@@ -315,8 +328,17 @@ class SamlConnector:
         answers = {data.in_response_to or None for data in confirmations if data is not None}
         if answers != {expected}:
             raise _refused(f"SubjectConfirmationData InResponseTo {sorted(map(str, answers))}")
-        marker = hashlib.sha256(f"{self.id}\n{response.issuer()}\n{assertion.id}".encode())
-        if not first_use("saml-assertion:" + marker.hexdigest(), _replay_ttl(assertion)):
+        # §4.1.4.2: a bearer confirmation MUST say until when (pysaml2 checks no lifetime
+        # without one, and the replay marker would then be all that bounds its use).
+        if any(data is None or not data.not_on_or_after for data in confirmations):
+            raise _refused("SubjectConfirmationData without NotOnOrAfter")
+        # Only signed values: the Response's own Issuer is optional and, around a signed
+        # assertion, anyone's to drop (a new marker, a replay accepted).
+        marker = hashlib.sha256(f"{self.id}\n{idp}\n{assertion.id}".encode())
+        ttl = _replay_ttl(assertion)
+        if ttl is None:
+            raise _refused(f"assertion valid for more than {REPLAY_MAX} (its id is kept no longer)")
+        if not first_use("saml-assertion:" + marker.hexdigest(), ttl):
             raise _refused(f"assertion {assertion.id!r} was already used (replay)")
         return self._identity(assertion)
 
@@ -343,8 +365,9 @@ class SamlConnector:
             subject=subject,
             username=email or name or subject,
             email=email,
-            # As Dex: the IdP the operator configured vouches for the email it asserts.
-            email_verified=email is not None,
+            # Not as Dex: SAML says nothing of whether the IdP checked the address (many let
+            # people edit their own), so as LDAP's it is verified only on the operator's word.
+            email_verified=email is not None and s.insecure_skip_email_verified,
             name=name,
             groups=tuple(groups),
             claims={"name_id": name_id.text if name_id is not None else None},
@@ -371,14 +394,21 @@ class SamlConnector:
         return groups
 
 
+def _text(element: Any) -> str | None:
+    if element is None:
+        return None
+    return (element.text or "").strip() or None
+
+
 def _first(attributes: Mapping[str, list[str]], name: str) -> str | None:
     values = attributes.get(name) or []
     return values[0] if values else None
 
 
-def _replay_ttl(assertion: Any) -> timedelta:
+def _replay_ttl(assertion: Any) -> timedelta | None:
     """Keep the marker while the assertion could still be accepted (its latest
-    NotOnOrAfter), plus a margin for the clock tolerance."""
+    NotOnOrAfter), plus a margin for the clock tolerance; None when that is longer than
+    REPLAY_MAX (a marker dropped earlier would let the assertion be used again)."""
     ends: list[str] = []
     if assertion.conditions is not None and assertion.conditions.not_on_or_after:
         ends.append(assertion.conditions.not_on_or_after)
@@ -390,7 +420,9 @@ def _replay_ttl(assertion: Any) -> timedelta:
         return REPLAY_FALLBACK
     latest = max(_instant(end) for end in ends)
     remaining = latest - utcnow() + timedelta(minutes=10)
-    return max(timedelta(minutes=1), min(remaining, REPLAY_MAX))
+    if remaining > REPLAY_MAX:
+        return None
+    return max(timedelta(minutes=1), remaining)
 
 
 def _instant(text: str) -> datetime:
