@@ -143,6 +143,8 @@ class SamlIdp:
         name_id: str | None = None,
         user: dict[str, list[str]] | None = None,
         transient: bool = False,
+        sign_alg: str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+        digest_alg: str = "http://www.w3.org/2001/04/xmlenc#sha256",
     ) -> str:
         """A Response as the IdP makes it (XML text, signed as asked)."""
         server = self.server()
@@ -157,8 +159,8 @@ class SamlIdp:
             authn={"class_ref": PASSWORD, "authn_auth": self.entity_id},
             sign_response=sign_response,
             sign_assertion=sign_assertion,
-            sign_alg="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
-            digest_alg="http://www.w3.org/2001/04/xmlenc#sha256",
+            sign_alg=sign_alg,
+            digest_alg=digest_alg,
         )
         return str(response)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import zlib
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -30,6 +31,27 @@ __all__ = [
 DSIG = "{http://www.w3.org/2000/09/xmldsig#}X509Certificate"
 ASSERTION = "{urn:oasis:names:tc:SAML:2.0:assertion}Assertion"
 ENCRYPTED = "{urn:oasis:names:tc:SAML:2.0:assertion}EncryptedAssertion"
+SIGNATURE_METHOD = "{http://www.w3.org/2000/09/xmldsig#}SignatureMethod"
+DIGEST_METHOD = "{http://www.w3.org/2000/09/xmldsig#}DigestMethod"
+# The algorithm allow-list (SAML Conformance and XML Signature 1.1 §6: SHA-1 is deprecated
+# for signatures and digests; HMAC is a shared secret no IdP has with us).
+SIGNATURE_ALGORITHMS = frozenset(
+    {
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384",
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512",
+        "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+        "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384",
+        "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512",
+    }
+)
+DIGEST_ALGORITHMS = frozenset(
+    {
+        "http://www.w3.org/2001/04/xmlenc#sha256",
+        "http://www.w3.org/2001/04/xmldsig-more#sha384",
+        "http://www.w3.org/2001/04/xmlenc#sha512",
+    }
+)
 
 
 def certificates_of(ca: str | None, ca_data: str | None) -> list[x509.Certificate]:
@@ -97,6 +119,10 @@ def precheck(encoded: str, limit: int) -> None:
         document = base64.b64decode(encoded, validate=False)
     except (binascii.Error, ValueError):
         raise ValueError("SAMLResponse is not base64") from None
+    if _inflates(document):
+        # pysaml2 inflates a POSTed response when it can; the HTTP-POST binding (Bindings
+        # §3.5.4) is never deflated, and what is checked here must be what it reads.
+        raise ValueError("SAMLResponse is deflated (not the HTTP-POST binding)")
     builder = ElementTree.TreeBuilder(insert_comments=True, insert_pis=True)
     parser = DefusedXMLParser(target=builder, forbid_dtd=True)
     try:
@@ -112,8 +138,21 @@ def precheck(encoded: str, limit: int) -> None:
             raise ValueError("encrypted assertions are not configured")
         if element.tag == ASSERTION:
             assertions += 1
+        if element.tag == SIGNATURE_METHOD and element.get("Algorithm") not in SIGNATURE_ALGORITHMS:
+            raise ValueError(f"signature algorithm {element.get('Algorithm')!r} is not accepted")
+        if element.tag == DIGEST_METHOD and element.get("Algorithm") not in DIGEST_ALGORITHMS:
+            raise ValueError(f"digest algorithm {element.get('Algorithm')!r} is not accepted")
     if assertions != 1:
         raise ValueError(f"{assertions} assertions in the response (exactly one is accepted)")
+
+
+def _inflates(document: bytes) -> bool:
+    """Whether raw DEFLATE (RFC 1951) decodes `document` to something (bounded)."""
+    inflater = zlib.decompressobj(-15)
+    try:
+        return bool(inflater.decompress(document, 64))
+    except zlib.error:
+        return False
 
 
 def attribute_values(assertion: Any) -> dict[str, list[str]]:
