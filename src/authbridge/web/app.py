@@ -109,6 +109,8 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
             RouteLimit(api_problems.API_PATH, server.max_request_bytes, api_problems.too_large),
         ],
     )
+    # Inside the security headers and the observability (they apply to its answers too).
+    app.add_middleware(wellknown.PublicDocuments, services=services)
     app.add_middleware(SecurityHeadersMiddleware, https=settings.server.https)
     tracing = services.tracing
     app.add_middleware(
