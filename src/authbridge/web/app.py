@@ -68,14 +68,16 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     )
     if settings.server.management_port is None:
         app.include_router(ops.metrics_router)
+    # The router tries included routers in order, each by matching its routes: the token
+    # endpoint (the hot path: every grant) comes first. No two modules serve one path.
     route_modules = (
+        oauth_routes,
         wellknown,
         revocation_feed,
         pages,
         invitation_pages,
         email_pages,
         account_pages,
-        oauth_routes,
         device_routes,
         scim_routes,
         oauth_client_routes,
