@@ -84,3 +84,19 @@ def test_config_refuses_publish_ahead_shorter_than_the_reload_interval(
     with pytest.raises(ConfigError) as raised:
         load_settings(None, env)
     assert "keyPublishAhead" in str(raised.value) and "keyReloadInterval" in str(raised.value)
+
+
+def test_fresh_is_the_snapshot_in_force_and_never_reads_storage(storage: Storage) -> None:
+    # What the event loop serves inline (web/wellknown.PublicDocuments): a snapshot due for
+    # reload, or none yet, is None (the caller then goes through `current()`, off the loop).
+    clock = Clock()
+    ring, _ = _ring(storage, clock)
+    snapshot = ring.current()
+    assert ring.fresh() is snapshot
+    ring.invalidate()
+    assert ring.fresh() is None
+    assert ring.current() is ring.fresh()
+    clock.now += timedelta(seconds=6)  # past the 5 s reload interval
+    assert ring.fresh() is None
+    reloaded = ring.current()
+    assert ring.fresh() is reloaded

@@ -84,6 +84,28 @@ def test_secrets_inside_text_are_cut_out(text: str, secret: str, kept: str) -> N
         assert REDACTED in out
 
 
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        # The shortcut that skips the pattern must not skip these: any case, any position.
+        ("AUTHORIZATION: BEARER mF_9.B5f-4.1JqM", "mF_9.B5f-4.1JqM"),
+        ("bAsIc czZCaGRSa3F0MzpnWDFm", "czZCaGRSa3F0MzpnWDFm"),
+        ("EYJHBGCIOIJFUZI1NIJ9.EYJZDWIIOIJHIN0.C2LN", "EYJZDWIIOIJHIN0"),
+        ("/cb?CODE=SplxlOBeZQQYbYS6", "SplxlOBeZQQYbYS6"),
+        # Non-ASCII text always runs the full pattern.
+        ("échec: Bearer mF_9.B5f-4.1JqM", "mF_9.B5f-4.1JqM"),
+    ],
+)
+def test_the_scrub_shortcut_never_lets_a_secret_through(text: str, secret: str) -> None:
+    assert secret not in _redact(detail=text)["detail"]
+
+
+def test_a_memoised_field_name_is_judged_the_same_every_time() -> None:
+    for _ in range(3):
+        assert _redact(client_secret="x", route="/r")["client_secret"] == REDACTED
+        assert _redact(client_secret="x", route="/r")["route"] == "/r"
+
+
 def test_an_idp_error_with_its_description_survives_whole() -> None:
     line = _redact(
         code="invalid_request",

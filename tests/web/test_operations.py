@@ -56,6 +56,10 @@ def test_request_id_is_echoed_or_made(client: TestClient) -> None:
     )
     made = client.get("/healthz", headers={"x-request-id": "bad id\nInjected: 1"})
     assert re.fullmatch(r"[0-9a-f]{32}", made.headers["x-request-id"])
+    # A valid id with a trailing newline is not one (`$` would have let it through).
+    for bad in ("abc\n", "abc\r", "\u00e9t\u00e9"):
+        scope_made = client.get("/healthz", headers=[(b"x-request-id", bad.encode())])
+        assert re.fullmatch(r"[0-9a-f]{32}", scope_made.headers["x-request-id"])
 
 
 def test_logs_are_json_with_request_id_and_no_secrets(

@@ -133,6 +133,14 @@ class KeyRing:
         self._store.add(row)
         return row
 
+    def fresh(self) -> PublishedKeys | None:
+        """The snapshot in force if it needs no reload (no storage round trip): what the
+        event loop may serve inline; None sends the caller to `current()` off the loop."""
+        snapshot = self._snapshot
+        if snapshot is None or self._clock() >= snapshot.valid_until:
+            return None
+        return snapshot
+
     def current(self) -> PublishedKeys:
         """The snapshot in force; reloaded from storage when it may have changed."""
         snapshot = self._snapshot

@@ -70,14 +70,16 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     )
     if settings.server.management_port is None:
         app.include_router(ops.metrics_router)
+    # The router tries included routers in order, each by matching its routes: the token
+    # endpoint (the hot path: every grant) comes first. No two modules serve one path.
     route_modules = (
+        oauth_routes,
         wellknown,
         revocation_feed,
         pages,
         invitation_pages,
         email_pages,
         account_pages,
-        oauth_routes,
         device_routes,
         scim_routes,
         oauth_client_routes,
@@ -113,6 +115,8 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
             RouteLimit(api_problems.API_PATH, server.max_request_bytes, api_problems.too_large),
         ],
     )
+    # Inside the security headers and the observability (they apply to its answers too).
+    app.add_middleware(wellknown.PublicDocuments, services=services)
     app.add_middleware(SecurityHeadersMiddleware, https=settings.server.https)
     tracing = services.tracing
     app.add_middleware(

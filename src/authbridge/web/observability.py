@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 import platform
 import re
+import secrets
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from typing import Any
 
@@ -43,7 +43,7 @@ HTTP_METHODS = frozenset(
 # Upstream calls take a network round trip or several (discovery, token, JWKS, userinfo).
 UPSTREAM_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
-REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+REQUEST_ID = re.compile(rb"^[A-Za-z0-9._-]{1,64}\Z")
 # Field names whose value is a secret wherever it is logged. `code` alone is NOT one: it is
 # the IdP's error code (RFC 6749 §4.1.2.1 `error`, or a connector's code) that operators need;
 # bearer-type codes are named for what they are (`device_code`, `user_code`, `auth_code`).
@@ -73,6 +73,14 @@ CREDENTIAL_PARAMETER = re.compile(r"\{(?:token|code|secret)[^}]*\}")
 
 
 def _scrub(text: str) -> str:
+    # Every alternative of SECRET_TEXT needs "=", "eyJ", "Bearer" or "Basic" (any case):
+    # ASCII text with none of them is returned without running the pattern (most values
+    # of a log line). Non-ASCII text always runs it (case folding beyond ASCII).
+    if text.isascii():
+        low = text.lower()
+        if "=" not in text and "eyj" not in low and "bearer" not in low and "basic" not in low:
+            return text
+
     def replace(match: re.Match[str]) -> str:
         prefix = match.group("param") or match.group("scheme") or ""
         return prefix + REDACTED
@@ -86,6 +94,18 @@ def _loggable_path(path: str, template: str) -> str:
     if "{" in template and CREDENTIAL_PARAMETER.search(template):
         return CREDENTIAL_PARAMETER.sub(REDACTED, template)
     return path
+_SECRET_NAMES: dict[str, bool] = {}
+
+
+def _secret_name(name: str) -> bool:
+    """SECRET_NAME.search, remembered per field name (log field names are the code's own;
+    the memo stops growing at 4,096 names, so odd ones are judged each time)."""
+    known = _SECRET_NAMES.get(name)
+    if known is None:
+        known = SECRET_NAME.search(name) is not None
+        if len(_SECRET_NAMES) < 4096:
+            _SECRET_NAMES[name] = known
+    return known
 
 
 def redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
@@ -95,7 +115,7 @@ def redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Mappi
     for name, value in list(event.items()):
         if name in BOOKKEEPING:
             continue
-        if name != "event" and SECRET_NAME.search(name):
+        if name != "event" and _secret_name(name):
             event[name] = REDACTED
         else:
             event[name] = _clean(value)
@@ -321,7 +341,11 @@ class Metrics:
 
 class ObservabilityMiddleware:
     """Request id in and out (X-Request-ID), an access log line and a latency sample.
-    `tag`, when given, gets each request's id (tracing puts it on the request's span)."""
+    `tag`, when given, gets each request's id (tracing puts it on the request's span).
+
+    On every request, so kept lean: the latency histogram's children are bound once per
+    (method, route, status) (a bounded set: known methods, route templates, status codes),
+    and the request id header is found without building a dict of the headers."""
 
     def __init__(
         self, app: ASGIApp, metrics: Metrics, tag: Callable[[str], None] | None = None
@@ -330,13 +354,27 @@ class ObservabilityMiddleware:
         self.metrics = metrics
         self.tag = tag
         self.log = structlog.get_logger("authbridge.access")
+        self._latency: dict[tuple[str, str, int], Any] = {}
+
+    def _observe(self, method: str, template: str, status: int, elapsed: float) -> None:
+        key = (method, template, status)
+        child = self._latency.get(key)
+        if child is None:
+            child = self.metrics.request_latency.labels(method, template, str(status))
+            self._latency[key] = child
+        child.observe(elapsed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
+        given = b""
+        for name, value in scope.get("headers") or ():
+            if name == b"x-request-id":
+                given = value
+                break
+        # ASCII-only by the pattern; the header's bytes are latin-1 (RFC 9110 §5.5).
+        request_id = given.decode("latin-1") if REQUEST_ID.match(given) else secrets.token_hex(16)
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         scope.setdefault("state", {})["request_id"] = request_id
@@ -344,14 +382,13 @@ class ObservabilityMiddleware:
             self.tag(request_id)
         status = 500
         started = time.perf_counter()
+        id_header = (b"x-request-id", request_id.encode())
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode()))
-                message["headers"] = headers
+                message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
 
         try:
@@ -361,7 +398,7 @@ class ObservabilityMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             method = scope["method"] if scope["method"] in HTTP_METHODS else "other"
-            self.metrics.request_latency.labels(method, template, str(status)).observe(elapsed)
+            self._observe(method, template, status, elapsed)
             # The path only: query strings can carry setup tokens and authorization codes.
             self.log.info(
                 "request",
