@@ -107,6 +107,19 @@ class SignInThrottle:
             earlier_failures=counts.get(keys[0][0], 0) > 0,
         )
 
+    def counted(self, account: str, address: str, *, device: str | None = None) -> Attempt:
+        """Count one attempt before it is checked, and whether it may go ahead (the second
+        step's codes: a check is cheap, so every attempt counts, right or wrong). Each
+        counter is one atomic increment, so of requests racing only the limit's worth go
+        ahead: `check` then `failed` let every request that read the count together
+        through. A right code then `succeeded`s with `earlier_failures` to clear its own."""
+        now = self._clock()
+        keys = self._keys(account, address, device)
+        over = [self._store.hit(key, now=now, window=self._window) > limit for key, limit in keys]
+        return Attempt(
+            retry_after=self._limits.window if any(over) else None, earlier_failures=True
+        )
+
     def failed(self, account: str, address: str, *, device: str | None = None) -> None:
         now = self._clock()
         for key, _limit in self._keys(account, address, device):

@@ -46,6 +46,7 @@ __all__ = [
     "audit_enrolled",
     "code_attempt",
     "code_failed",
+    "code_succeeded",
     "complete_sign_in",
     "device_for",
     "router",
@@ -199,10 +200,11 @@ def _code_key(user: User) -> str:
 
 
 def code_attempt(request: Request, services: Services, user: User) -> Attempt:
-    """The throttle's verdict on one more code for `user` from this browser."""
+    """The throttle's verdict on one more code for `user` from this browser, the attempt
+    counted before its code is checked (so racing requests cannot all read one count)."""
     address = client_address(request, services.settings.server.trusted_proxies)
     device = _device(request, services, user)
-    attempt = _code_throttle(services).check(_code_key(user), address, device=device)
+    attempt = _code_throttle(services).counted(_code_key(user), address, device=device)
     if attempt.throttled:
         services.metrics.sign_ins.labels("password", "throttled").inc()
         log.warning("code_throttled", user_id=user.id, address=address)
@@ -210,11 +212,8 @@ def code_attempt(request: Request, services: Services, user: User) -> Attempt:
 
 
 def code_failed(request: Request, services: Services, user: User, reason: str) -> None:
-    """Count a wrong code against the throttle, and audit it."""
+    """Audit a wrong code (`code_attempt` counted it already)."""
     ready = services.ready()
-    address = client_address(request, services.settings.server.trusted_proxies)
-    device = _device(request, services, user)
-    _code_throttle(services).failed(_code_key(user), address, device=device)
     services.metrics.sign_ins.labels("password", "failure").inc()
     ready.audit.record(
         AuditEvent(
@@ -225,6 +224,14 @@ def code_failed(request: Request, services: Services, user: User, reason: str) -
             details={"method": "totp", "reason": reason},
         )
     )
+
+
+def code_succeeded(request: Request, services: Services, user: User) -> None:
+    """A right code clears this browser's count (never the account's: see `_code_throttle`)."""
+    address = client_address(request, services.settings.server.trusted_proxies)
+    device = _device(request, services, user)
+    attempt = Attempt(retry_after=None, earlier_failures=True)
+    _code_throttle(services).succeeded(_code_key(user), address, attempt, device=device)
 
 
 def _expired(request: Request, services: Services) -> Response:
@@ -263,6 +270,7 @@ def _finish(request: Request, services: Services, pending: _Pending, response: R
     """Use up the pending login (exactly one request can) and start the session."""
     if not services.ready().storage.values.delete(pending.key):
         return False
+    code_succeeded(request, services, pending.user)
     services.cookies.clear(response, _cookie(services))
     device = device_for(
         services, request.cookies.get(services.cookies.device), pending.user.username
