@@ -13,7 +13,9 @@ own (`_code_throttle`).
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import json
 import secrets
 from collections.abc import Sequence
@@ -48,6 +50,7 @@ __all__ = [
     "code_failed",
     "code_succeeded",
     "complete_sign_in",
+    "device_cookie",
     "device_for",
     "router",
     "second_factors",
@@ -78,6 +81,19 @@ def _key(value: str) -> str:
     return _PREFIX + hashlib.sha256(value.encode()).hexdigest()
 
 
+def _owner(account: str) -> str:
+    """Whose device cookie it is, as a digest of the account's name: a name can be any
+    Unicode a directory holds, and a cookie header carries Latin-1 only (a raw name made
+    the sign-in's response unencodable, a 500); nor need the browser carry the name."""
+    digest = hashlib.sha256(username_key(account).encode()).digest()
+    return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+
+
+def device_cookie(services: Services, account: str) -> str:
+    """A new device cookie for `account`, after a completed sign-in (OWASP device cookies)."""
+    return services.ready().csrf.sign(DEVICE, f"{secrets.token_urlsafe(12)}:{_owner(account)}")
+
+
 def device_for(services: Services, value: str | None, account: str) -> str | None:
     """The device id of a device cookie, if it was issued for `account` (OWASP device
     cookies); the cookie is signed, so only a completed sign-in can have set it."""
@@ -87,7 +103,7 @@ def device_for(services: Services, value: str | None, account: str) -> str | Non
     if not unsigned:
         return None
     device, _, owner = unsigned.partition(":")
-    return device if owner == username_key(account) else None
+    return device if hmac.compare_digest(owner.encode(), _owner(account).encode()) else None
 
 
 def _is_admin(services: Services, user: User) -> bool:
@@ -138,9 +154,11 @@ def complete_sign_in(
     ready = services.ready()
     sign_in(request, response, services, user, LOCAL_CONNECTOR, amr=amr)
     if device is None:
-        device_cookie = ready.csrf.sign(DEVICE, f"{secrets.token_urlsafe(12)}:{user.username_key}")
         services.cookies.set(
-            response, services.cookies.device, device_cookie, max_age=180 * 24 * 3600
+            response,
+            services.cookies.device,
+            device_cookie(services, user.username),
+            max_age=180 * 24 * 3600,
         )
     services.metrics.sign_ins.labels("password", "success").inc()
     log.info("sign_in", method=method, user_id=user.id)
