@@ -29,6 +29,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from authbridge import __version__
 from authbridge.audit.categories import admin_action
 from authbridge.audit.events import AuditEvent
+from authbridge.directory.email_links import LINKS
+from authbridge.directory.invitations import invitation_path
 from authbridge.scim.auth import SOURCES as SCIM_SOURCES
 from authbridge.storage.database import PoolStats
 
@@ -58,9 +60,16 @@ BOOKKEEPING = frozenset({"level", "timestamp", "request_id", "logger"})
 # Secrets inside free text (an URL an exception printed, a header echoed): query parameters
 # that carry a credential (RFC 6749 §4.1.2 `code`, §4.2.2 tokens, `state`), Basic/Bearer
 # credentials (RFC 7617, RFC 6750), and anything shaped like a compact JWS.
+# The pages of one-time links carry their secret in the path (a reset link is the account):
+# the request log and any error naming the URL keep the page, not the token.
+LINK_PAGES = (
+    *(path for _prefix, _lifetime, path in LINKS.values()),
+    invitation_path(""),
+)
 SECRET_TEXT = re.compile(
     r"(?P<param>[?&#](?:code|state|token|access_token|id_token|refresh_token|client_secret|"
     r"password|device_code|user_code|code_verifier|assertion|client_assertion)=)[^&#\s\"']*"
+    rf"|(?P<link>(?:{'|'.join(re.escape(p) for p in LINK_PAGES)}))[^/?&#\s\"']+"
     r"|(?P<scheme>\b(?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]+"
     r"|\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*",
     re.I,
@@ -70,7 +79,7 @@ REDACTED = "[redacted]"
 
 def _scrub(text: str) -> str:
     def replace(match: re.Match[str]) -> str:
-        prefix = match.group("param") or match.group("scheme") or ""
+        prefix = match.group("param") or match.group("scheme") or match.group("link") or ""
         return prefix + REDACTED
 
     return SECRET_TEXT.sub(replace, text)
