@@ -104,3 +104,21 @@ def test_api_resending_an_invitation_with_roles_needs_roles_write(api: Api) -> N
     assert answer.status_code == 403, answer.text
     ok = api.post(f"/api/v1/invitations/{invitation_id}/resend")
     assert ok.status_code == 200 and ok.json()["link"]
+
+
+def test_api_mfa_reset_of_an_admin_needs_roles_write(api: Api) -> None:
+    """Removing an admin's second factor leaves the admin role behind the password alone."""
+    admin_id = _admin_with_password(api.ready, "root@example.com")
+    lead = mint_token(api.ready, new_user(api.ready, "teamlead"))
+    answer = api.post(
+        f"/api/v1/users/{admin_id}/mfa/reset",
+        role=None,
+        headers={"authorization": f"Bearer {lead}"},
+    )
+    assert answer.status_code == 403, answer.text
+    plain = new_user(api.ready, "viewer")
+    mine = api.post(
+        f"/api/v1/users/{plain}/mfa/reset", role=None, headers={"authorization": f"Bearer {lead}"}
+    )
+    assert mine.status_code == 200, mine.text
+    assert api.post(f"/api/v1/users/{admin_id}/mfa/reset").status_code == 200
