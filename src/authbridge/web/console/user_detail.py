@@ -375,7 +375,7 @@ def revoke_family(
 
 
 def _int(name: str, value: str) -> int:
-    if not value.isdigit() or len(value) > 18:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise InvalidRequest(f"bad {name}", [FieldError(name, "a number")])
     return int(value)
 
