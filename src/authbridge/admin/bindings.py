@@ -64,7 +64,11 @@ class BindingAdmin:
         after: int | None = None
         if page.after is not None:
             # At most 18 digits: ids are 64-bit (SQLite cannot even compare a larger int).
-            if len(page.after) != 1 or not page.after[0].isdigit() or len(page.after[0]) > 18:
+            if (
+                len(page.after) != 1
+                or not (page.after[0].isascii() and page.after[0].isdigit())
+                or len(page.after[0]) > 18
+            ):
                 raise InvalidRequest("the cursor is malformed", [FieldError("cursor", "bad")])
             after = int(page.after[0])
         rows = self._storage.bindings.page(

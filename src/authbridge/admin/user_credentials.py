@@ -87,6 +87,12 @@ class HeldCredentials:
         target = Target("identity", str(identity_id), f"{link.connector_id}/{link.subject}")
         self._record_held("identity.unlinked", actor, target, row.user)
 
+    @property
+    def resets_mailed(self) -> bool:
+        """Whether a reset link goes to the user's address (else back to the caller, who
+        then holds the account: the glue demands roles.write for one that has roles)."""
+        return self._resets is not None and self._resets.mails
+
     def reset_password(self, actor: Actor, user_id: str) -> str | None:
         """A password-reset link for a local account, through the one `PasswordResets`
         (the link the forgot-password page mails): mailed to the user when `smtp:` is

@@ -80,7 +80,7 @@ def endpoint(settings: LdapSettings) -> tuple[str, int]:
     elif host.count(":") == 1:
         host, port = host.split(":")
     if port is not None:
-        if not port.isdigit() or not 0 < int(port) < 65536:
+        if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
             raise ValueError(f"host {settings.host!r}: the port is not a number in 1-65535")
         return host, int(port)
     return host, 389 if settings.insecure_no_ssl or settings.start_tls else 636

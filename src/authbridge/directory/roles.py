@@ -299,6 +299,12 @@ class RoleBindings:
         """The user's roles from their bindings, their teams' bindings and the templates."""
         return self.resolver.effective(self._storage.bindings.grants(user_id))
 
+    def held_roles(self, user_id: str) -> set[str]:
+        """Every role the user holds, at any scope: what a credential of theirs (a password
+        reset link, an email change) would hand to whoever gets it."""
+        held = self.effective_roles(user_id)
+        return set(held.system).union(*held.scoped.values())
+
     def planned_roles(
         self, user_id: str | None, teams: Iterable[tuple[str | None, str, str]]
     ) -> EffectiveRoles:

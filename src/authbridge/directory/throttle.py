@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -66,6 +67,17 @@ def caller_network(address: str) -> str:
     return str(ip)
 
 
+def _folded(account: str) -> str:
+    """The name an account's counters are kept under: every spelling a directory would match
+    as the same name folds to one (RFC 4518 §2 prepares both sides of an LDAP match:
+    compatibility forms, case; slapd signs fullwidth `alice` and `AL\u0130CE` in as `alice`), so
+    no spelling gets guesses of its own. Folding more than a directory does only makes a
+    few names share a counter."""
+    decomposed = unicodedata.normalize("NFKD", account)
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(unicodedata.normalize("NFKC", bare).casefold().split())
+
+
 class SignInThrottle:
     def __init__(
         self,
@@ -79,7 +91,7 @@ class SignInThrottle:
         self._clock = clock
 
     def _keys(self, account: str, address: str, device: str | None) -> list[tuple[str, int]]:
-        account = username_key(account)
+        account = _folded(account)
         address = caller_network(address)
         if device:
             # A browser that signed in to this account before is counted on its own: a flood
@@ -105,6 +117,19 @@ class SignInThrottle:
         return Attempt(
             retry_after=self._limits.window if throttled else None,
             earlier_failures=counts.get(keys[0][0], 0) > 0,
+        )
+
+    def counted(self, account: str, address: str, *, device: str | None = None) -> Attempt:
+        """Count one attempt before it is checked, and whether it may go ahead (the second
+        step's codes: a check is cheap, so every attempt counts, right or wrong). Each
+        counter is one atomic increment, so of requests racing only the limit's worth go
+        ahead: `check` then `failed` let every request that read the count together
+        through. A right code then `succeeded`s with `earlier_failures` to clear its own."""
+        now = self._clock()
+        keys = self._keys(account, address, device)
+        over = [self._store.hit(key, now=now, window=self._window) > limit for key, limit in keys]
+        return Attempt(
+            retry_after=self._limits.window if any(over) else None, earlier_failures=True
         )
 
     def failed(self, account: str, address: str, *, device: str | None = None) -> None:

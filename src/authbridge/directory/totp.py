@@ -180,7 +180,8 @@ class SecondFactors:
         """Check a second factor: "otp" for a TOTP code, "recovery" for a recovery code
         (used up by this call), None when neither holds."""
         text = code.strip().replace(" ", "")
-        if text.isdigit() and len(text) == DIGITS:
+        # ASCII only: `isdigit` holds for other scripts' digits, which compare_digest refuses.
+        if text.isascii() and text.isdigit() and len(text) == DIGITS:
             return "otp" if self.verify_totp(user_id, text) else None
         return "recovery" if self._use_recovery_code(user_id, code) else None
 
@@ -192,7 +193,7 @@ class SecondFactors:
 
     def _check_totp(self, user_id: str, sealed: str, code: str) -> bool:
         code = code.strip().replace(" ", "")
-        if not (code.isdigit() and len(code) == DIGITS):
+        if not (code.isascii() and code.isdigit() and len(code) == DIGITS):
             return False
         totp = pyotp.TOTP(self._sealer.unseal(sealed, _sealed_for(user_id)), digits=DIGITS)
         now_step = int(self._clock()) // STEP

@@ -230,7 +230,10 @@ def parse_request(
         raise fail("invalid_request", "prompt=none cannot be combined with other values")
     max_age = None
     if values["max_age"] is not None:
-        if not values["max_age"].isdigit() or len(values["max_age"]) > 9:
+        if (
+            not (values["max_age"].isascii() and values["max_age"].isdigit())
+            or len(values["max_age"]) > 9
+        ):
             raise fail("invalid_request", "max_age must be a non-negative integer")
         max_age = int(values["max_age"])
     acr_values = tuple(dict.fromkeys((values["acr_values"] or "").split()))

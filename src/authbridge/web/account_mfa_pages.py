@@ -16,7 +16,13 @@ from authbridge.storage.models import User
 from authbridge.storage.passkeys import StoredPasskey
 from authbridge.web.audit_actor import request_actor
 from authbridge.web.dependencies import ServicesDep
-from authbridge.web.mfa_pages import audit_enrolled, code_attempt, code_failed, second_factors
+from authbridge.web.mfa_pages import (
+    audit_enrolled,
+    code_attempt,
+    code_failed,
+    code_succeeded,
+    second_factors,
+)
 from authbridge.web.rendering import check_csrf, render
 from authbridge.web.services import Services
 from authbridge.web.sessions import SignedIn, current
@@ -149,6 +155,7 @@ def enrol(
             error="That code is not right. Enter the code your app shows now.",
             error_field="code",
         )
+    code_succeeded(request, services, user)
     audit_enrolled(request, services, user)
     log.info("mfa_enrolled", user_id=user.id)
     return render(request, services, "mfa_recovery.html", codes=codes, continue_to="/account/mfa")
@@ -177,6 +184,7 @@ def regenerate(
             error="That code is not right, or was used already.",
             error_field="regenerate-code",
         )
+    code_succeeded(request, services, user)
     _audit(request, services, user, "user.mfa_recovery_codes_replaced")
     return render(request, services, "mfa_recovery.html", codes=codes, continue_to="/account/mfa")
 
@@ -208,6 +216,7 @@ def remove(
             error="That is neither a current code nor your password.",
             error_field="remove-code",
         )
+    code_succeeded(request, services, user)
     factors.remove(user.id)
     _audit(request, services, user, "user.mfa_removed")
     log.info("mfa_removed", user_id=user.id)

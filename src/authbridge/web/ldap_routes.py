@@ -12,7 +12,6 @@ in still there.
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 
 import structlog
@@ -21,10 +20,9 @@ from starlette.responses import Response
 
 from authbridge.audit.events import AuditEvent
 from authbridge.connectors import ConnectorError, PasswordConnector, ProviderUnavailable
-from authbridge.storage.users import username_key
 from authbridge.web.audit_actor import request_actor
 from authbridge.web.dependencies import ServicesDep
-from authbridge.web.mfa_pages import DEVICE, device_for
+from authbridge.web.mfa_pages import device_cookie, device_for
 from authbridge.web.oauth_client_routes import complete_sign_in
 from authbridge.web.pages import _login_context
 from authbridge.web.rendering import check_csrf, render
@@ -154,6 +152,6 @@ def ldap_login(
     ready.throttle.succeeded(account, address, attempt, device=device)
     response = complete_sign_in(request, identity, connector.signup, next, method=METHOD)
     if response.status_code == 303 and device is None:
-        cookie = ready.csrf.sign(DEVICE, f"{secrets.token_urlsafe(12)}:{username_key(account)}")
+        cookie = device_cookie(services, account)
         services.cookies.set(response, services.cookies.device, cookie, max_age=180 * 24 * 3600)
     return response

@@ -124,7 +124,7 @@ class BodyLimitMiddleware:
             # otherwise a second Content-Type would hide the form the app then parses.
             headers.setdefault(name, value)
         declared = headers.get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > limit.max_bytes:
+        if declared.isascii() and declared.isdigit() and int(declared) > limit.max_bytes:
             # Refused on the header alone: not one byte of the body is read.
             await _refuse(send, limit, f"the request body is larger than {limit.max_bytes} bytes")
             return

@@ -14,7 +14,9 @@ login; the module is a little over 400 lines to keep the pending login's life in
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import json
 import secrets
 from collections.abc import Sequence
@@ -47,7 +49,9 @@ __all__ = [
     "audit_enrolled",
     "code_attempt",
     "code_failed",
+    "code_succeeded",
     "complete_sign_in",
+    "device_cookie",
     "device_for",
     "finish_pending",
     "pending_login",
@@ -80,6 +84,19 @@ def _key(value: str) -> str:
     return _PREFIX + hashlib.sha256(value.encode()).hexdigest()
 
 
+def _owner(account: str) -> str:
+    """Whose device cookie it is, as a digest of the account's name: a name can be any
+    Unicode a directory holds, and a cookie header carries Latin-1 only (a raw name made
+    the sign-in's response unencodable, a 500); nor need the browser carry the name."""
+    digest = hashlib.sha256(username_key(account).encode()).digest()
+    return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+
+
+def device_cookie(services: Services, account: str) -> str:
+    """A new device cookie for `account`, after a completed sign-in (OWASP device cookies)."""
+    return services.ready().csrf.sign(DEVICE, f"{secrets.token_urlsafe(12)}:{_owner(account)}")
+
+
 def device_for(services: Services, value: str | None, account: str) -> str | None:
     """The device id of a device cookie, if it was issued for `account` (OWASP device
     cookies); the cookie is signed, so only a completed sign-in can have set it."""
@@ -89,7 +106,7 @@ def device_for(services: Services, value: str | None, account: str) -> str | Non
     if not unsigned:
         return None
     device, _, owner = unsigned.partition(":")
-    return device if owner == username_key(account) else None
+    return device if hmac.compare_digest(owner.encode(), _owner(account).encode()) else None
 
 
 def _is_admin(services: Services, user: User) -> bool:
@@ -145,9 +162,11 @@ def complete_sign_in(
     ready = services.ready()
     sign_in(request, response, services, user, LOCAL_CONNECTOR, amr=amr)
     if device is None:
-        device_cookie = ready.csrf.sign(DEVICE, f"{secrets.token_urlsafe(12)}:{user.username_key}")
         services.cookies.set(
-            response, services.cookies.device, device_cookie, max_age=180 * 24 * 3600
+            response,
+            services.cookies.device,
+            device_cookie(services, user.username),
+            max_age=180 * 24 * 3600,
         )
     services.metrics.sign_ins.labels("password", "success").inc()
     log.info("sign_in", method=method, user_id=user.id)
@@ -207,10 +226,11 @@ def _code_key(user: User) -> str:
 
 
 def code_attempt(request: Request, services: Services, user: User) -> Attempt:
-    """The throttle's verdict on one more code for `user` from this browser."""
+    """The throttle's verdict on one more code for `user` from this browser, the attempt
+    counted before its code is checked (so racing requests cannot all read one count)."""
     address = client_address(request, services.settings.server.trusted_proxies)
     device = _device(request, services, user)
-    attempt = _code_throttle(services).check(_code_key(user), address, device=device)
+    attempt = _code_throttle(services).counted(_code_key(user), address, device=device)
     if attempt.throttled:
         services.metrics.sign_ins.labels("password", "throttled").inc()
         log.warning("code_throttled", user_id=user.id, address=address)
@@ -225,11 +245,8 @@ def code_failed(
     method: str = "totp",
     **details: object,
 ) -> None:
-    """Count a wrong code (or a refused passkey) against the throttle, and audit it."""
+    """Audit a wrong code or a refused passkey (`code_attempt` counted it already)."""
     ready = services.ready()
-    address = client_address(request, services.settings.server.trusted_proxies)
-    device = _device(request, services, user)
-    _code_throttle(services).failed(_code_key(user), address, device=device)
     services.metrics.sign_ins.labels("password", "failure").inc()
     ready.audit.record(
         AuditEvent(
@@ -240,6 +257,14 @@ def code_failed(
             details={"method": method, "reason": reason, **details},
         )
     )
+
+
+def code_succeeded(request: Request, services: Services, user: User) -> None:
+    """A right code clears this browser's count (never the account's: see `_code_throttle`)."""
+    address = client_address(request, services.settings.server.trusted_proxies)
+    device = _device(request, services, user)
+    attempt = Attempt(retry_after=None, earlier_failures=True)
+    _code_throttle(services).succeeded(_code_key(user), address, attempt, device=device)
 
 
 def _expired(request: Request, services: Services) -> Response:
@@ -286,6 +311,7 @@ def _finish(
     """Use up the pending login (exactly one request can) and start the session."""
     if not services.ready().storage.values.delete(pending.key):
         return False
+    code_succeeded(request, services, pending.user)
     services.cookies.clear(response, _cookie(services))
     device = device_for(
         services, request.cookies.get(services.cookies.device), pending.user.username

@@ -280,7 +280,7 @@ def _redeem_marker(
     ready = services.ready()
     value = ready.csrf.unsign(_marker_purpose(params, browser_secret), given[0])
     issued_text, _, marker_id = (value or "").partition(".")
-    if not issued_text.isdigit() or not marker_id:
+    if not (issued_text.isascii() and issued_text.isdigit()) or not marker_id:
         return None
     issued = int(issued_text)
     if not issued <= now <= issued + REAUTH_TTL or session.auth_time < issued:

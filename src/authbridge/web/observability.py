@@ -29,6 +29,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from authbridge import __version__
 from authbridge.audit.categories import admin_action
 from authbridge.audit.events import AuditEvent
+from authbridge.directory.email_links import LINKS
+from authbridge.directory.invitations import invitation_path
 from authbridge.scim.auth import SOURCES as SCIM_SOURCES
 from authbridge.storage.database import PoolStats
 
@@ -58,42 +60,46 @@ BOOKKEEPING = frozenset({"level", "timestamp", "request_id", "logger"})
 # Secrets inside free text (an URL an exception printed, a header echoed): query parameters
 # that carry a credential (RFC 6749 §4.1.2 `code`, §4.2.2 tokens, `state`), Basic/Bearer
 # credentials (RFC 7617, RFC 6750), and anything shaped like a compact JWS.
+# The pages of one-time links carry their secret in the path (a reset link is the account):
+# the request log and any error naming the URL keep the page, not the token.
+LINK_PAGES = (
+    *(path for _prefix, _lifetime, path in LINKS.values()),
+    invitation_path(""),
+)
+_LINK_PAGES_LOWER = tuple(page.lower() for page in LINK_PAGES)
 SECRET_TEXT = re.compile(
     r"(?P<param>[?&#](?:code|state|token|access_token|id_token|refresh_token|client_secret|"
     r"password|device_code|user_code|code_verifier|assertion|client_assertion)=)[^&#\s\"']*"
+    rf"|(?P<link>(?:{'|'.join(re.escape(p) for p in LINK_PAGES)}))[^/?&#\s\"']+"
     r"|(?P<scheme>\b(?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]+"
     r"|\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*",
     re.I,
 )
 REDACTED = "[redacted]"
-# Route templates whose path parameter is itself a credential (an invitation, a password
-# reset or an email verification link: `/invite/{token}`): the access log shows the
-# template with the parameter cut out, never the path.
-CREDENTIAL_PARAMETER = re.compile(r"\{(?:token|code|secret)[^}]*\}")
 
 
 def _scrub(text: str) -> str:
-    # Every alternative of SECRET_TEXT needs "=", "eyJ", "Bearer" or "Basic" (any case):
-    # ASCII text with none of them is returned without running the pattern (most values
-    # of a log line). Non-ASCII text always runs it (case folding beyond ASCII).
+    # Every alternative of SECRET_TEXT needs "=", "eyJ", "Bearer", "Basic" or a link page
+    # (any case): ASCII text with none of them is returned without running the pattern
+    # (most values of a log line). Non-ASCII text always runs it (case folding beyond ASCII).
     if text.isascii():
         low = text.lower()
-        if "=" not in text and "eyj" not in low and "bearer" not in low and "basic" not in low:
+        if (
+            "=" not in text
+            and "eyj" not in low
+            and "bearer" not in low
+            and "basic" not in low
+            and not any(page in low for page in _LINK_PAGES_LOWER)
+        ):
             return text
 
     def replace(match: re.Match[str]) -> str:
-        prefix = match.group("param") or match.group("scheme") or ""
+        prefix = match.group("param") or match.group("scheme") or match.group("link") or ""
         return prefix + REDACTED
 
     return SECRET_TEXT.sub(replace, text)
 
 
-def _loggable_path(path: str, template: str) -> str:
-    """The request's path for the access log, unless its route takes a credential in the
-    path (then the template, the credential replaced)."""
-    if "{" in template and CREDENTIAL_PARAMETER.search(template):
-        return CREDENTIAL_PARAMETER.sub(REDACTED, template)
-    return path
 _SECRET_NAMES: dict[str, bool] = {}
 
 
@@ -403,7 +409,7 @@ class ObservabilityMiddleware:
             self.log.info(
                 "request",
                 method=scope["method"],
-                path=_loggable_path(scope["path"], template),
+                path=scope["path"],
                 route=template,
                 status=status,
                 duration_ms=round(elapsed * 1000, 2),

@@ -281,8 +281,7 @@ async def rotate_client_secret(
     client = ready.provider.store.client(client_id)
     if client is not None and client.service_user_id:
         # A service account's new secret is its roles: handing it out is granting them.
-        held = ready.bindings.effective_roles(client.service_user_id)
-        roles = held.system.union(*held.scoped.values())
+        roles = ready.bindings.held_roles(client.service_user_id)
         demand_roles(request, caller, roles, "a new secret for a service account with a role")
     rotated = (
         services_of(request)

@@ -124,18 +124,7 @@ def create_invitation(
     caller: Annotated[Caller, Permission("users.write")],
 ) -> InvitationOut:
     ready = services_of(request).ready()
-    if body.role_bindings:
-        demand(request, caller, "roles.write", "an invitation with role bindings")
-    for name in body.teams:
-        row = ready.storage.teams.find(ready.membership.ref(LOCAL, name.strip()))
-        team = (row.id, row.name, row.managed_by) if row else (None, name.strip(), LOCAL)
-        if ready.bindings.team_confers_roles(*team):
-            demand(
-                request,
-                caller,
-                "roles.write",
-                f"an invitation into team {name!r}, which gives roles,",
-            )
+    _demand_grants(request, caller, bool(body.role_bindings), body.teams)
     admin = ready.admin
     view = admin.invitations.create(
         caller.actor,
@@ -177,8 +166,30 @@ def resend_invitation(
     caller: Annotated[Caller, Permission("users.write")],
 ) -> InvitationOut:
     admin = services_of(request).ready().admin
+    # A new link comes back to the caller (without smtp:): whoever accepts it gets the
+    # invitation's roles, so resending needs what creating it needed.
+    invitation = admin.invitations.get(invitation_id).invitation
+    if not admin.invitations.mails:
+        _demand_grants(request, caller, bool(invitation.bindings), invitation.teams)
     response.headers["cache-control"] = "no-store"
     return InvitationOut.of(admin.invitations.resend(caller.actor, invitation_id))
+
+
+def _demand_grants(request: Request, caller: Caller, bindings: bool, teams: list[str]) -> None:
+    """roles.write for an invitation with role bindings or into a team that gives roles."""
+    ready = services_of(request).ready()
+    if bindings:
+        demand(request, caller, "roles.write", "an invitation with role bindings")
+    for name in teams:
+        row = ready.storage.teams.find(ready.membership.ref(LOCAL, name.strip()))
+        team = (row.id, row.name, row.managed_by) if row else (None, name.strip(), LOCAL)
+        if ready.bindings.team_confers_roles(*team):
+            demand(
+                request,
+                caller,
+                "roles.write",
+                f"an invitation into team {name!r}, which gives roles,",
+            )
 
 
 @router.delete(

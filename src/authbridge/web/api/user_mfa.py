@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from pydantic import Field
 
-from authbridge.web.api.auth import Caller, Permission
+from authbridge.web.api.auth import Caller, Permission, demand_roles
 from authbridge.web.api.camel import ApiModel
 from authbridge.web.api.openapi import problems
 from authbridge.web.dependencies import services_of
@@ -34,4 +34,11 @@ class MfaReset(ApiModel):
     responses=problems(404),
 )
 def reset_mfa(user_id: UserId, request: Request, caller: Write) -> MfaReset:
-    return MfaReset(removed=services_of(request).ready().admin.mfa.reset(caller.actor, user_id))
+    ready = services_of(request).ready()
+    user = ready.storage.users.get(user_id)
+    if user is not None:
+        # Taking a factor off an account with roles leaves its password alone between
+        # whoever knows it and those roles: what granting them needs.
+        roles = ready.bindings.held_roles(user.id)
+        demand_roles(request, caller, roles, "resetting the second factor of a user with a role")
+    return MfaReset(removed=ready.admin.mfa.reset(caller.actor, user_id))

@@ -289,8 +289,7 @@ def update_user(
         # The email is where password-reset links go (and, for a local account, the
         # username): moving it is taking the account, so the caller must be able to grant
         # what the account holds.
-        held = services_of(request).ready().bindings.effective_roles(user_id)
-        roles = held.system.union(*held.scoped.values())
+        roles = services_of(request).ready().bindings.held_roles(user_id)
         demand_roles(request, caller, roles, "changing the email of a user with a role")
     row = _users(request).update(caller.actor, user_id, changes, if_match(request))
     return _one(row, response)
@@ -346,7 +345,12 @@ def revoke_user(user_id: UserId, request: Request, caller: Write) -> Revoked:
 def reset_password(
     user_id: UserId, request: Request, response: Response, caller: Write
 ) -> PasswordReset:
-    link = _users(request).reset_password(caller.actor, user_id)
+    users = _users(request)
+    if not users.resets_mailed:
+        # The link comes back to the caller: whoever holds it holds the account's roles.
+        roles = services_of(request).ready().bindings.held_roles(users.get(user_id).user.id)
+        demand_roles(request, caller, roles, "a password-reset link for a user with a role")
+    link = users.reset_password(caller.actor, user_id)
     response.headers["cache-control"] = "no-store"
     return PasswordReset(emailed=link is None, link=link)
 

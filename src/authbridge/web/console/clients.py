@@ -286,8 +286,7 @@ def rotate_secret(
         if client.service_user_id is not None:
             # As the API: a service account's new secret is its roles; handing it out is
             # granting them.
-            held = ready.bindings.effective_roles(client.service_user_id)
-            roles = held.system.union(*held.scoped.values())
+            roles = ready.bindings.held_roles(client.service_user_id)
             demand_roles(user, roles, "A new secret for a service account with a role")
         try:
             expires_in = int(previous_expires_in)

@@ -16,7 +16,7 @@ def page_request(limit: str, cursor: str, key_size: int | None = None) -> PageRe
     InvalidRequest (a 400 page), never a 500."""
     size: int | None = None
     if limit:
-        if not limit.isdigit() or len(limit) > 4:
+        if not (limit.isascii() and limit.isdigit()) or len(limit) > 4:
             raise InvalidRequest("limit is a number", [FieldError("limit", "a number")])
         size = int(limit)
     return PageRequest.of(size, cursor or None, key_size=key_size)

@@ -157,13 +157,7 @@ def create(
     try:
         grants = _grants(bindings)
         names = _lines(teams)
-        if grants:
-            user.demand("roles.write", "An invitation with role bindings")
-        for name in names:
-            team = ready.admin.teams.find_local(name)
-            found = (team.id, team.name, team.managed_by) if team else (None, name, "local")
-            if ready.bindings.team_confers_roles(*found):
-                user.demand("roles.write", f"An invitation into team {name!r}, which gives roles,")
+        _demand_grants(services, user, bool(grants), names)
         view = ready.admin.invitations.create(user.actor, email, teams=names, grants=grants)
     except AdminError as exc:
         return _list_page(
@@ -184,8 +178,13 @@ def resend(
     invitation_id: str, request: Request, services: ServicesDep, csrf_token: FormStr = ""
 ) -> Response:
     user = console_writer(request, services, "users.write", csrf_token)
+    invitations = services.ready().admin.invitations
     try:
-        view = services.ready().admin.invitations.resend(user.actor, invitation_id)
+        invitation = invitations.get(invitation_id).invitation
+        if not invitations.mails:
+            # The new link is shown to the operator: whoever accepts it gets its roles.
+            _demand_grants(services, user, bool(invitation.bindings), invitation.teams)
+        view = invitations.resend(user.actor, invitation_id)
     except AdminError as exc:
         return failed(request, services, user, exc, back=PATH, section=SECTION)
     if view.link is None:
@@ -221,3 +220,15 @@ def revoke(
     except AdminError as exc:
         return failed(request, services, user, exc, back=PATH, section=SECTION)
     return done(PATH, "revoked")
+
+
+def _demand_grants(services: Services, user: ConsoleUser, bindings: bool, teams: list[str]) -> None:
+    """roles.write for an invitation with role bindings or into a team that gives roles."""
+    ready = services.ready()
+    if bindings:
+        user.demand("roles.write", "An invitation with role bindings")
+    for name in teams:
+        team = ready.admin.teams.find_local(name)
+        found = (team.id, team.name, team.managed_by) if team else (None, name, "local")
+        if ready.bindings.team_confers_roles(*found):
+            user.demand("roles.write", f"An invitation into team {name!r}, which gives roles,")

@@ -54,7 +54,7 @@ def grant_binding(
 
 
 def _binding_id(text: str) -> int:
-    if not text.isdigit() or len(text) > MAX_BINDING_ID:
+    if not (text.isascii() and text.isdigit()) or len(text) > MAX_BINDING_ID:
         raise NotFound(f"no binding {text[:40]!r}")
     return int(text)
 

@@ -23,7 +23,7 @@ from starlette.responses import Response
 from authbridge.admin.errors import AdminError, FieldError, InvalidRequest
 from authbridge.admin.paging import PageRequest
 from authbridge.storage.user_admin import session_handle
-from authbridge.web.console.guard import ConsoleUser, console_user, console_writer
+from authbridge.web.console.guard import ConsoleUser, console_user, console_writer, demand_roles
 from authbridge.web.console.shell import confirm, done, failed, notice_of, page
 from authbridge.web.console.users import SECTION, source_label
 from authbridge.web.dependencies import ServicesDep
@@ -330,8 +330,13 @@ def reset_password(
     )
     if asked is not None:
         return asked
+    ready = services.ready()
     try:
-        link = services.ready().admin.users.reset_password(operator.actor, user_id)
+        if not ready.admin.users.resets_mailed:
+            # The link is shown to the operator, who then holds whatever the account holds.
+            held = ready.bindings.held_roles(ready.admin.users.get(user_id[:64]).user.id)
+            demand_roles(operator, held, "A password-reset link for a user with a role")
+        link = ready.admin.users.reset_password(operator.actor, user_id)
     except AdminError as exc:
         return failed(request, services, operator, exc, back=_path(user_id), section=SECTION)
     if link is None:
@@ -407,7 +412,7 @@ def revoke_family(
 
 
 def _int(name: str, value: str) -> int:
-    if not value.isdigit() or len(value) > 18:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise InvalidRequest(f"bad {name}", [FieldError(name, "a number")])
     return int(value)
 
