@@ -28,7 +28,7 @@ CONSOLE_PATHS = [
     "/admin/users?q=nobody-has-this-name",  # the empty state
     "/admin/users?cursor=not-a-cursor",  # the error state (400)
     "/admin/clients",
-    "/admin/clients/authbridge",
+    "/admin/clients/authbridge-cli",  # the built-in, read-only client
     "/admin/service-accounts",
     "/admin/robots",
     "/admin/keys",

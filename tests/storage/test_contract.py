@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import inspect
 
+from authbridge.clock import utcnow
 from authbridge.storage import Conflict, Storage
 from authbridge.storage.models import SigningKey
 from tests.wiring import system_roles
@@ -158,6 +159,22 @@ def test_rate_limit_hits_are_atomic_under_concurrency(storage: Storage) -> None:
         t.join()
     assert not errors
     assert storage.rate_limits.count("shared", now=NOW, window=window) == 40
+
+
+def test_key_value_names_longer_than_the_column_are_refused_on_every_backend(
+    storage: Storage,
+) -> None:
+    """PostgreSQL refuses a name over VARCHAR(64), SQLite would store it: the store refuses
+    it on both, so a key built too long (a prefix and a hex digest) fails every test run."""
+    storage.values.put("n" * 64, "fits")
+    assert storage.values.get("n" * 64) == "fits"
+    for store in (
+        lambda: storage.values.put("n" * 65, "x"),
+        lambda: storage.values.put_if_absent("n" * 65, "x"),
+        lambda: storage.values.put_unless_live("n" * 65, "x", expires_at=utcnow()),
+    ):
+        with pytest.raises(ValueError, match="at most 64"):
+            store()
 
 
 def test_key_values_put_if_absent_keeps_the_first(storage: Storage) -> None:

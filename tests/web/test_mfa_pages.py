@@ -5,6 +5,7 @@ that requires a second factor makes the user enrol before any session."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -158,7 +159,8 @@ def test_the_pending_login_expires(client: TestClient) -> None:
     pending = client.cookies.get("authbridge_mfa")
     assert pending
     values = ready_of(client).storage.values
-    key = "mfa-login:" + hashlib.sha256(pending.encode()).hexdigest()
+    digest = hashlib.sha256(pending.encode()).digest()
+    key = "mfa-login:" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
     record = values.get(key)
     assert record is not None and json.loads(record)["step"] == "verify"
     assert values.expires_at(key) is not None

@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import secrets
@@ -283,7 +284,9 @@ def amr_of(passkey: StoredPasskey, *, passwordless: bool) -> list[str]:
 
 
 def _key(binding: str) -> str:
-    return _PREFIX + hashlib.sha256(binding.encode()).hexdigest()
+    # base64url, not hex: the prefix and the digest fit the 64-character key name.
+    digest = hashlib.sha256(binding.encode()).digest()
+    return _PREFIX + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def _descriptor(passkey: StoredPasskey) -> PublicKeyCredentialDescriptor:

@@ -20,6 +20,15 @@ from authbridge.storage.upsert import insert_for
 __all__ = ["KeyValueStore"]
 
 _values: Table = KeyValue.__table__  # type: ignore[assignment]
+# The `name` column's length: checked here so that SQLite (which does not enforce VARCHAR
+# lengths) refuses what PostgreSQL would, and a too-long name fails in every test run.
+MAX_NAME = 64
+
+
+def _checked(name: str) -> str:
+    if len(name) > MAX_NAME:
+        raise ValueError(f"a key-value name holds at most {MAX_NAME} characters: {name[:16]}...")
+    return name
 
 
 class KeyValueStore:
@@ -34,7 +43,7 @@ class KeyValueStore:
 
     def put(self, name: str, value: str, *, expires_at: datetime | None = None) -> None:
         """Store `value` under `name`, replacing any; it lapses at `expires_at` if given."""
-        self._upsert(name, value, expires_at, utcnow())
+        self._upsert(_checked(name), value, expires_at, utcnow())
 
     def _upsert(
         self, name: str, value: str, expires_at: datetime | None, now: datetime, where: Any = None
@@ -56,7 +65,9 @@ class KeyValueStore:
         """Store `value` unless a value exists; return whichever value is stored (race-safe).
         For values that never expire (the CSRF key)."""
         with self._db.session() as session:
-            stmt = insert_for(session, _values).values(name=name, value=value, updated_at=utcnow())
+            stmt = insert_for(session, _values).values(
+                name=_checked(name), value=value, updated_at=utcnow()
+            )
             session.execute(stmt.on_conflict_do_nothing(index_elements=[_values.c.name]))
         stored = self.get(name)
         assert stored is not None
@@ -70,7 +81,7 @@ class KeyValueStore:
         value, or one stored without expiry, is replaced."""
         now = now or utcnow()
         lapsed = or_(_values.c.expires_at.is_(None), _values.c.expires_at <= now)
-        self._upsert(name, value, expires_at, now, lapsed)
+        self._upsert(_checked(name), value, expires_at, now, lapsed)
         return self.get(name, now=now) == value
 
     def expires_at(self, name: str) -> datetime | None:

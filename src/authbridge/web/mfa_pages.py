@@ -81,7 +81,10 @@ def _cookie(services: Services) -> str:
 
 
 def _key(value: str) -> str:
-    return _PREFIX + hashlib.sha256(value.encode()).hexdigest()
+    # base64url, not hex: prefix and digest fit the 64-character key name (PostgreSQL
+    # refused the 74 characters a hex digest made).
+    digest = hashlib.sha256(value.encode()).digest()
+    return _PREFIX + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def _owner(account: str) -> str:
