@@ -209,14 +209,20 @@ class RoundRobinProxy(TcpProxy):
 
     # -- readiness ----------------------------------------------------------------------------
     def _probe(self) -> None:
+        # As a Kubernetes readiness probe does by default (timeoutSeconds 1,
+        # failureThreshold 3): one slow answer on a loaded machine takes no backend out.
+        failures = [0] * len(self.backends)
         with httpx.Client(timeout=1.0) as http:
             while not self._stopped.wait(self._interval):
                 for index, (host, port) in enumerate(self.backends):
                     try:
                         answer = http.get(f"http://{host}:{port}{self._ready_path}")
-                        self.ready[index] = answer.status_code == 200
+                        ok = answer.status_code == 200
                     except httpx.HTTPError:
-                        self.ready[index] = False
+                        ok = False
+                    failures[index] = 0 if ok else failures[index] + 1
+                    if ok or failures[index] >= PROBE_FAILURE_THRESHOLD:
+                        self.ready[index] = ok
 
     # -- forwarding ---------------------------------------------------------------------------
     def _forward(self, client: socket.socket, listener: socket.socket) -> bool:
@@ -262,6 +268,7 @@ class RoundRobinProxy(TcpProxy):
             route.closed = time.monotonic()
 
 
+PROBE_FAILURE_THRESHOLD = 3
 REQUEST_ID = re.compile(rb"\r\nx-request-id:[ \t]*([^\r\n]+)", re.IGNORECASE)
 
 
