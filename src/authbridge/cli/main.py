@@ -156,6 +156,15 @@ def config_export(config: ConfigOption = None) -> None:
             )
 
 
+@config_app.command("reference")
+def config_reference() -> None:
+    """Print every configuration key with its environment variable, type, default and meaning
+    (Markdown; docs/configuration.md is this output)."""
+    from authbridge.config.reference import markdown
+
+    sys.stdout.write(markdown())
+
+
 @app.command("setup-link")
 def setup_link(config: ConfigOption = None) -> None:
     """Print a new first-admin setup link (voiding the pending one) while no admin exists."""

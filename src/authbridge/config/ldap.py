@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from authbridge.config.section import Section
+from authbridge.config.section import DomainSignup, Section
 
 __all__ = [
     "LdapGroupSearch",
@@ -85,15 +85,19 @@ class LdapUserSearch(Section):
         description="Attribute(s) the typed username is matched against (one, or a list "
         "OR-ed together: [uid, mail]).",
     )
-    scope: Scope = "sub"
+    scope: Scope = Field(
+        default="sub", description="sub: the whole subtree under baseDN; one: one level."
+    )
     id_attr: str = Field(
         default="uid",
         description="The stable id users are keyed by (entryUUID, objectGUID; uid if names "
         "are never reused).",
     )
-    email_attr: str = "mail"
+    email_attr: str = Field(default="mail", description="Attribute of the email.")
     name_attr: str | None = Field(default=None, description="Display name (cn).")
-    preferred_username_attr: str | None = None
+    preferred_username_attr: str | None = Field(
+        default=None, description="Attribute of the preferred username (uid)."
+    )
     email_suffix: str | None = Field(
         default=None,
         description="Email made from the idAttr value: <id>@<emailSuffix> (no @).",
@@ -130,8 +134,10 @@ class LdapUserMatcher(Section):
     the user's DN; `memberOf` against `entryDN` or AD's `distinguishedName` reads the
     groups the directory lists on the user)."""
 
-    user_attr: str
-    group_attr: str
+    user_attr: str = Field(
+        description="Attribute of the user whose value the group holds (DN, uid)."
+    )
+    group_attr: str = Field(description="Attribute of the group listing its members (member).")
 
     _attrs = field_validator("user_attr", "group_attr")(_check_attribute)
 
@@ -143,8 +149,14 @@ class LdapGroupSearch(Section):
         default=None, alias="baseDN", description="Where groups are searched; unset: no groups."
     )
     filter: str = Field(default="", description="e.g. (objectClass=groupOfNames).")
-    scope: Scope = "sub"
-    user_matchers: list[LdapUserMatcher] = Field(default_factory=list)
+    scope: Scope = Field(
+        default="sub", description="sub: the whole subtree under baseDN; one: one level."
+    )
+    user_matchers: list[LdapUserMatcher] = Field(
+        default_factory=list,
+        description="How a group names its members: a user matches when its userAttr "
+        "equals the group's groupAttr.",
+    )
     name_attr: str = Field(default="cn", description="The group's name: the team's name.")
 
     _attrs = field_validator("name_attr")(_check_attribute)
@@ -160,11 +172,11 @@ class LdapGroupSearch(Section):
         return self
 
 
-class LdapSettings(Section):
+class LdapSettings(DomainSignup):
     """One LDAP directory users sign in against with their directory password (Dex's
     `type: ldap` connector): found by the service account, then bound as themselves."""
 
-    enabled: bool = True
+    enabled: bool = Field(default=True, description="Offer this connector.")
     display_name: str | None = Field(default=None, description="The form's heading.")
     host: str = Field(
         min_length=1,
@@ -193,7 +205,12 @@ class LdapSettings(Section):
     bind_dn: str | None = Field(
         default=None, alias="bindDN", description="The service account that searches."
     )
-    bind_pw: str | None = Field(default=None, alias="bindPW", json_schema_extra={"secret": True})
+    bind_pw: str | None = Field(
+        default=None,
+        alias="bindPW",
+        description="Password of bindDN.",
+        json_schema_extra={"secret": True},
+    )
     username_prompt: str = Field(
         default="Username", max_length=64, description="The label of the username field."
     )
@@ -204,9 +221,6 @@ class LdapSettings(Section):
         description="Treat the directory's email as verified (it links invitations, "
         "initialAdmins, domain rules): only when users cannot change their own mail.",
     )
-    allow_signup: bool = True
-    signup: Literal["open", "invite-only"] = "open"
-    allowed_domains: list[str] = Field(default_factory=list)
     timeout: float = Field(
         default=5.0, gt=0, le=60, description="Seconds to connect, and to wait for an answer."
     )

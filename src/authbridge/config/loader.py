@@ -22,7 +22,15 @@ from authbridge.config.errors import ConfigError, ConfigIssue
 from authbridge.config.houston import from_values
 from authbridge.config.model import Settings
 from authbridge.config.roles import role_issues
-from authbridge.config.schema import Node, aliases, child, closest, node_for, normalize
+from authbridge.config.schema import (
+    Node,
+    aliases,
+    child,
+    closest,
+    env_segment,
+    node_for,
+    normalize,
+)
 
 __all__ = ["ENV_SECTIONS", "Report", "load_settings", "load_with_report", "masked", "read_file"]
 
@@ -179,7 +187,7 @@ def _set_path(data: dict[str, Any], var: str, value: str, issues: list[ConfigIss
             hint = closest(node, segment)
             env_hint = None
             if hint:
-                env_hint = "__".join([*segments[:index], _upper_snake(hint)])
+                env_hint = "__".join([*segments[:index], env_segment(hint)])
             issues.append(
                 ConfigIssue(
                     ".".join([*path, segment.lower()]),
@@ -204,11 +212,6 @@ def _set_path(data: dict[str, Any], var: str, value: str, issues: list[ConfigIss
             nxt = {}
             target[key] = nxt
         target = nxt
-
-
-def _upper_snake(key: str) -> str:
-    out = "".join("_" + c if c.isupper() else c for c in key)
-    return out.upper().lstrip("_")
 
 
 def _env_value(value: str, node: Node) -> Any:

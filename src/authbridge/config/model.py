@@ -20,7 +20,7 @@ from pydantic.alias_generators import to_camel
 from authbridge.config.branding import BrandingSettings
 from authbridge.config.ldap import LdapSettings, ldap_id_problem
 from authbridge.config.saml import SamlProviderSettings
-from authbridge.config.section import Section
+from authbridge.config.section import ConnectorSignup, DomainSignup, Section
 
 __all__ = [
     "AuditSettings",
@@ -68,7 +68,7 @@ class ServerSettings(Section):
         "Unset: http://localhost:<port> (or the listening host, when it is not a wildcard).",
     )
     host: str = Field(default="0.0.0.0", description="Address to listen on.")  # noqa: S104
-    port: int = Field(default=8080, ge=1, le=65535)
+    port: int = Field(default=8080, ge=1, le=65535, description="Port to listen on.")
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Addresses of reverse proxies whose X-Forwarded-For is believed.",
@@ -163,7 +163,9 @@ class DatabaseSettings(Section):
         description="SQLAlchemy URL: SQLite file (embedded default) or postgresql://...",
         json_schema_extra={"secret": "url-password"},
     )
-    pool_size: int = Field(default=10, ge=1)
+    pool_size: int = Field(
+        default=10, ge=1, description="Pooled connections per worker (PostgreSQL)."
+    )
     pool_timeout: float = Field(
         default=2.0,
         gt=0,
@@ -195,8 +197,12 @@ class TokenSettings(Section):
     algorithm: Literal["ES256", "RS256"] = Field(
         default="ES256", description="Signing algorithm of new keys."
     )
-    access_token_lifetime: int = Field(default=3600, ge=60, le=86400)
-    id_token_lifetime: int = Field(default=3600, ge=60, le=86400)
+    access_token_lifetime: int = Field(
+        default=3600, ge=60, le=86400, description="Seconds an access token is valid."
+    )
+    id_token_lifetime: int = Field(
+        default=3600, ge=60, le=86400, description="Seconds an ID token is valid."
+    )
     audience: list[str] = Field(
         default_factory=list,
         description="`aud` of platform access tokens; defaults to the issuer.",
@@ -240,8 +246,16 @@ class TokenSettings(Section):
 
 
 class SessionSettings(Section):
-    idle_timeout: int = Field(default=8 * 3600, ge=60)
-    absolute_lifetime: int = Field(default=7 * 24 * 3600, ge=60)
+    idle_timeout: int = Field(
+        default=8 * 3600,
+        ge=60,
+        description="Seconds of inactivity after which a browser session ends.",
+    )
+    absolute_lifetime: int = Field(
+        default=7 * 24 * 3600,
+        ge=60,
+        description="Seconds after sign-in a browser session ends, however active.",
+    )
     max_per_user: int = Field(
         default=10,
         ge=1,
@@ -254,17 +268,23 @@ class PasswordHashSettings(Section):
     """argon2id cost; OWASP Password Storage Cheat Sheet minimum is m=19 MiB, t=2, p=1."""
 
     memory_cost: int = Field(default=19456, ge=19456, description="KiB")
-    time_cost: int = Field(default=2, ge=2)
-    parallelism: int = Field(default=1, ge=1)
+    time_cost: int = Field(default=2, ge=2, description="argon2id passes (RFC 9106 §4).")
+    parallelism: int = Field(default=1, ge=1, description="argon2id lanes (RFC 9106 §4).")
 
 
 class RateLimitSettings(Section):
     """Throttles on failed sign-ins; every limit is a window, never a permanent lock."""
 
     window: int = Field(default=900, ge=1, description="Seconds over which failures count.")
-    per_account_and_address: int = Field(default=5, ge=1)
-    per_address: int = Field(default=50, ge=1)
-    per_account: int = Field(default=100, ge=1)
+    per_account_and_address: int = Field(
+        default=5, ge=1, description="Failed sign-ins per account from one address per window."
+    )
+    per_address: int = Field(
+        default=50, ge=1, description="Failed sign-ins from one address per window."
+    )
+    per_account: int = Field(
+        default=100, ge=1, description="Failed sign-ins per account from all addresses per window."
+    )
 
 
 # Whether local accounts use a second factor after the password (directory/totp.py).
@@ -290,7 +310,9 @@ class PasskeySettings(Section):
 
 
 class LocalAuthSettings(Section):
-    enabled: bool = True
+    enabled: bool = Field(
+        default=True, description="Local accounts (username or email and password)."
+    )
     allow_signup: bool = Field(default=True, description="Anyone may create an account.")
     password_hash: PasswordHashSettings = Field(default_factory=PasswordHashSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
@@ -314,10 +336,6 @@ CALLBACK_PATHS = ("/v1/oauth/callback/", "/dex/callback")
 
 # Who a first login through a connector may make an account for: anyone (`open`), or only
 # someone an administrator invited, matched by the email the IdP proved (`invite-only`).
-SignupMode = Literal["open", "invite-only"]
-SIGNUP_HELP = (
-    "open: a first login creates an account; invite-only: only for an invited, verified email."
-)
 
 
 def _served_redirect_uri(value: str | None) -> str | None:
@@ -333,27 +351,59 @@ def _served_redirect_uri(value: str | None) -> str | None:
     return value
 
 
-class OidcProviderSettings(Section):
+class OAuthAppSettings(ConnectorSignup):
+    """The keys of an OAuth application registered at an IdP (OIDC providers, GitHub)."""
+
+    enabled: bool = Field(default=False, description="Show this provider's button.")
+    client_id: str | None = Field(default=None, description="The client id registered at the IdP.")
+    client_secret: str | None = Field(
+        default=None,
+        description="The client secret (code flow).",
+        json_schema_extra={"secret": True},
+    )
+
+
+class OidcProviderSettings(OAuthAppSettings, DomainSignup):
     """One `auth.openidConnect.<name>` block (Astronomer's keys, plus Dex's options)."""
 
-    enabled: bool = False
-    client_id: str | None = None
-    client_secret: str | None = Field(default=None, json_schema_extra={"secret": True})
-    discovery_url: str | None = None
-    issuer: str | None = None
-    base_domain: str | None = None
-    display_name: str | None = None
-    auth_url_params: dict[str, str] = Field(default_factory=dict)
-    scopes: list[str] = Field(default_factory=lambda: ["openid", "profile", "email"])
+    discovery_url: str | None = Field(
+        default=None,
+        description="URL of the IdP's openid-configuration; unset: <issuer>/.well-known/"
+        "openid-configuration, or the preset's.",
+    )
+    issuer: str | None = Field(
+        default=None, description="The IdP's issuer; the `iss` its ID tokens must carry."
+    )
+    base_domain: str | None = Field(
+        default=None,
+        description="The IdP's domain (Okta's `example.okta.com`): presets build URLs from "
+        "it, and the IdP's endpoints must live under it.",
+    )
+    display_name: str | None = Field(default=None, description="Label of the sign-in button.")
+    auth_url_params: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra parameters of the authorization request (`prompt`, `hd`, ...).",
+    )
+    scopes: list[str] = Field(
+        default_factory=lambda: ["openid", "profile", "email"],
+        description="Scopes asked of the IdP.",
+    )
     type: str | None = Field(
         default=None, description="Connector type; defaults to the provider name or `oidc`."
     )
-    allow_signup: bool = True
-    signup: SignupMode = Field(default="open", description=SIGNUP_HELP)
-    allowed_domains: list[str] = Field(default_factory=list)
-    insecure_enable_groups: bool = False
-    insecure_skip_email_verified: bool = False
-    insecure_skip_issuer_callback_domain_check: bool = False
+    insecure_enable_groups: bool = Field(
+        default=False,
+        description="Read the `groups` claim into idp:<name> teams (the IdP must be "
+        "trusted to assert them).",
+    )
+    insecure_skip_email_verified: bool = Field(
+        default=False,
+        description="Treat the IdP's email as verified when it sends no email_verified.",
+    )
+    insecure_skip_issuer_callback_domain_check: bool = Field(
+        default=False,
+        description="Allow the IdP's endpoints outside the issuer's domain or baseDomain.",
+    )
     claims_mapping: dict[str, str] = Field(
         default_factory=dict,
         description="Claim to read for sub, name, preferred_username, email, email_verified "
@@ -392,14 +442,12 @@ class OidcProviderSettings(Section):
         return value
 
 
-class GithubSettings(Section):
-    enabled: bool = False
-    client_id: str | None = None
-    client_secret: str | None = Field(default=None, json_schema_extra={"secret": True})
-    display_name: str | None = None
-    allowed_organizations: list[str] = Field(default_factory=list)
-    allow_signup: bool = True
-    signup: SignupMode = Field(default="open", description=SIGNUP_HELP)
+class GithubSettings(OAuthAppSettings):
+    display_name: str | None = Field(default=None, description="Label of the sign-in button.")
+    allowed_organizations: list[str] = Field(
+        default_factory=list,
+        description="Only members of these organizations may sign in; empty: anyone.",
+    )
     base_url: str = Field(
         default="https://github.com", description="GitHub (Enterprise Server) web URL."
     )
@@ -445,8 +493,14 @@ class OpenidConnectSettings(Section):
         alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
     )
 
-    flow: Literal["implicit", "code"] = "implicit"
-    clock_tolerance: int = Field(default=0, ge=0, le=600, description="Seconds.")
+    flow: Literal["implicit", "code"] = Field(
+        default="implicit",
+        description="How the browser signs in at the IdPs: implicit (Astronomer's default) or "
+        "code (authorization code with PKCE).",
+    )
+    clock_tolerance: int = Field(
+        default=0, ge=0, le=600, description="Seconds of clock skew allowed on IdP tokens."
+    )
     providers: dict[str, OidcProviderSettings] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -560,7 +614,7 @@ class AuthorizerSettings(Section):
 class ClientSettings(Section):
     """One OAuth client of the platform's OpenID Provider (`clients.<clientId>`)."""
 
-    name: str = ""
+    name: str = Field(default="", description="Name shown on the sign-in page.")
     public: bool = Field(
         default=False, description="No secret (SPA, CLI): PKCE S256 is then required."
     )
@@ -573,7 +627,10 @@ class ClientSettings(Section):
         default_factory=list,
         description="Exact redirect URIs; only a loopback http URI may vary its port (RFC 8252).",
     )
-    post_logout_redirect_uris: list[str] = Field(default_factory=list)
+    post_logout_redirect_uris: list[str] = Field(
+        default_factory=list,
+        description="Where RP-initiated logout may return (exact match).",
+    )
     grant_types: list[str] = Field(
         default_factory=lambda: ["authorization_code", "refresh_token"],
         description="authorization_code, implicit, refresh_token, client_credentials, "
@@ -582,14 +639,24 @@ class ClientSettings(Section):
     allowed_connectors: list[str] = Field(
         default_factory=list, description="Connector ids a user may sign in with (all if empty)."
     )
-    access_token_lifetime: int | None = Field(default=None, ge=60, le=86400)
+    access_token_lifetime: int | None = Field(
+        default=None, ge=60, le=86400, description="Seconds; unset: tokens.accessTokenLifetime."
+    )
     refresh_token_lifetime: int = Field(default=30 * 86400, ge=60, description="Absolute.")
-    refresh_token_idle_timeout: int = Field(default=7 * 86400, ge=60)
+    refresh_token_idle_timeout: int = Field(
+        default=7 * 86400,
+        ge=60,
+        description="Seconds an unused refresh token stays valid.",
+    )
 
 
 class LoggingSettings(Section):
-    level: Literal["debug", "info", "warning", "error"] = "info"
-    format: Literal["json", "console"] = "json"
+    level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Least severe level logged; info logs every request."
+    )
+    format: Literal["json", "console"] = Field(
+        default="json", description="json: one JSON object a line; console: for people."
+    )
 
 
 class ScimSourceSettings(Section):
@@ -620,8 +687,10 @@ class ScimTeamRoleRule(Section):
     """Teams whose name matches `match` (a shell pattern, case-insensitive) give their members
     `roles` at `scope`, whatever made the team (SCIM, IdP login claims, an admin)."""
 
-    match: str = Field(min_length=1)
-    roles: list[str] = Field(default_factory=list)
+    match: str = Field(
+        min_length=1, description="Shell pattern of team names, case-insensitive (`data-*`)."
+    )
+    roles: list[str] = Field(default_factory=list, description="Roles the members get.")
     scope: str = Field(
         default="system",
         description="system, or a platform scope pattern filled from the team: "
@@ -648,7 +717,9 @@ class RoleSettings(Section):
     """A role defined in configuration (`roles.<name>`), beside the built-in admin, editor
     and viewer: a description and the permissions `require_permission` checks."""
 
-    description: str = Field(default="", max_length=256)
+    description: str = Field(
+        default="", max_length=256, description="What the role is for, shown to admins."
+    )
     permissions: list[str] = Field(
         default_factory=list, description="Permission names, e.g. deployments.create."
     )
@@ -666,10 +737,16 @@ class ScimSettings(Section):
     default_roles: list[str] = Field(
         default_factory=lambda: ["viewer"], description="Roles of every provisioned user."
     )
-    max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    max_request_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, description="Largest SCIM request body."
+    )
     max_results: int = Field(default=1000, ge=1, le=10000, description="Largest page size.")
-    max_filter_length: int = Field(default=2048, ge=64)
-    max_filter_terms: int = Field(default=64, ge=1)
+    max_filter_length: int = Field(
+        default=2048, ge=64, description="Longest SCIM filter, in characters."
+    )
+    max_filter_terms: int = Field(
+        default=64, ge=1, description="Most comparisons in one SCIM filter."
+    )
 
 
 SCIM_SOURCES = ("okta", "microsoft")
@@ -761,9 +838,13 @@ class SmtpSettings(Section):
     is set. Sent from a background thread: no request waits on the SMTP server."""
 
     host: str | None = Field(default=None, description="SMTP server; unset: no mail is sent.")
-    port: int = Field(default=587, ge=1, le=65535)
-    username: str | None = None
-    password: str | None = Field(default=None, json_schema_extra={"secret": True})
+    port: int = Field(default=587, ge=1, le=65535, description="SMTP server port.")
+    username: str | None = Field(
+        default=None, description="SMTP AUTH user; unset: no authentication."
+    )
+    password: str | None = Field(
+        default=None, description="SMTP AUTH password.", json_schema_extra={"secret": True}
+    )
     security: Literal["starttls", "tls", "none"] = Field(
         default="starttls",
         description="starttls (RFC 3207, port 587), tls (implicit TLS, RFC 8314, port 465), "
@@ -772,8 +853,10 @@ class SmtpSettings(Section):
     ca_file: str | None = Field(
         default=None, description="PEM file of the CA the server's certificate chains to."
     )
-    from_address: str = Field(default="authbridge@localhost", max_length=320)
-    from_name: str = Field(default="authbridge", max_length=128)
+    from_address: str = Field(
+        default="authbridge@localhost", max_length=320, description="Sender address."
+    )
+    from_name: str = Field(default="authbridge", max_length=128, description="Sender display name.")
     timeout: float = Field(default=10.0, gt=0, le=120, description="Seconds per SMTP step.")
     templates_dir: str | None = Field(
         default=None,

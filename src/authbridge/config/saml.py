@@ -9,11 +9,9 @@ says so as well: one forgotten test flag must not open sign-in to anyone who can
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field, model_validator
 
-from authbridge.config.section import Section
+from authbridge.config.section import DomainSignup
 
 __all__ = ["NAMEID_FORMATS", "SAML_ACS_PATH", "SAML_METADATA_PATH", "SamlProviderSettings"]
 
@@ -35,11 +33,11 @@ NAMEID_FORMATS = {
 }
 
 
-class SamlProviderSettings(Section):
+class SamlProviderSettings(DomainSignup):
     """One `auth.saml.<name>` block."""
 
-    enabled: bool = True
-    display_name: str | None = None
+    enabled: bool = Field(default=True, description="Offer this connector.")
+    display_name: str | None = Field(default=None, description="Label of the sign-in button.")
     # IdP metadata (the friendlier way): its URL or a file holding it.
     metadata_url: str | None = Field(default=None, description="IdP metadata URL.")
     metadata_file: str | None = Field(default=None, description="IdP metadata XML file.")
@@ -85,7 +83,11 @@ class SamlProviderSettings(Section):
         "initialAdmins, provisioned accounts, domain rules): only when users cannot change "
         "their own address at the IdP.",
     )
-    insecure_skip_signature_validation: bool = False
+    insecure_skip_signature_validation: bool = Field(
+        default=False,
+        description="Accept responses without checking their signature (testing only; needs "
+        "insecureAcceptUnsignedAssertions too).",
+    )
     insecure_accept_unsigned_assertions: bool = Field(
         default=False,
         description="Second, explicit consent needed by insecureSkipSignatureValidation.",
@@ -95,9 +97,6 @@ class SamlProviderSettings(Section):
         description="Accept unsolicited (IdP-initiated) responses; they cannot be bound to "
         "a browser's login, so they are off by default.",
     )
-    allow_signup: bool = True
-    signup: Literal["open", "invite-only"] = "open"
-    allowed_domains: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _coherent(self) -> SamlProviderSettings:

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from authbridge.config.model import OpenidConnectSettings
 
-__all__ = ["Node", "child", "closest", "node_for", "normalize"]
+__all__ = ["Node", "child", "closest", "env_segment", "node_for", "normalize", "unwrap_optional"]
 
 NodeKind = Literal["model", "model_map", "value_map", "list", "scalar"]
 
@@ -36,7 +36,17 @@ def normalize(key: str) -> str:
     return key.replace("_", "").replace("-", "").lower()
 
 
-def _unwrap_optional(annotation: Any) -> Any:
+def env_segment(key: str) -> str:
+    """A file key as its environment-variable segment: `clientId` is `CLIENT_ID`, `bindPW`
+    is `BIND_PW` (a run of capitals is one word)."""
+    out = [
+        f"_{c}" if c.isupper() and index and not key[index - 1].isupper() else c
+        for index, c in enumerate(key)
+    ]
+    return "".join(out).upper()
+
+
+def unwrap_optional(annotation: Any) -> Any:
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
@@ -46,12 +56,12 @@ def _unwrap_optional(annotation: Any) -> Any:
 
 
 def _node_of(annotation: Any, secret: bool | str = False) -> Node:
-    annotation = _unwrap_optional(annotation)
+    annotation = unwrap_optional(annotation)
     origin = typing.get_origin(annotation)
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return Node("model", annotation)
     if origin is dict:
-        value_type = _unwrap_optional(typing.get_args(annotation)[1])
+        value_type = unwrap_optional(typing.get_args(annotation)[1])
         if isinstance(value_type, type) and issubclass(value_type, BaseModel):
             return Node("model_map", value_type)
         return Node("value_map", secret=secret)
