@@ -3,13 +3,11 @@
 
 After the right password, a user whose sign-in needs a second factor (`mfa_needed`:
 `auth.local.mfa`, `auth.local.mfaRequiredForAdmins`) gets no session yet but a pending
-login: a random value in a short-lived HttpOnly cookie (bound to this browser), whose
-SHA-256 names a record in the key-value store (user, the app's `next`, the step), lapsing
-after `PENDING_TTL` (storage owns the expiry). The record is deleted when the sign-in
-completes, and that delete is the single-use gate: of two requests racing, one wins.
+login (directory/pending_logins.py: single-use, lapsing after `PENDING_TTL`, voided by a
+revocation) whose value this browser keeps in a short-lived HttpOnly cookie.
 Wrong codes are counted by the sign-in throttle (`SignInThrottle`), on counters of their
 own (`_code_throttle`). The passkey step (web/passkey_pages.py) finishes the same pending
-login; the module is a little over 400 lines to keep the pending login's life in one place.
+login.
 """
 
 from __future__ import annotations
@@ -17,11 +15,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Annotated, Any
 
 import structlog
@@ -29,9 +25,15 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
 from authbridge.audit.events import AuditEvent, Target
-from authbridge.clock import utcnow
 from authbridge.config.roles import ADMINISTRATION
 from authbridge.directory.accounts import LOCAL_CONNECTOR
+from authbridge.directory.pending_logins import (
+    ENROL,
+    PENDING_TTL,
+    VERIFY,
+    PendingLogin,
+    PendingLogins,
+)
 from authbridge.directory.throttle import Attempt, SignInThrottle
 from authbridge.directory.totp import SecondFactors, mfa_needed
 from authbridge.storage.models import User
@@ -45,7 +47,9 @@ from authbridge.web.sessions import sign_in
 
 __all__ = [
     "DEVICE",
+    "ENROL",
     "PENDING_TTL",
+    "VERIFY",
     "audit_enrolled",
     "code_attempt",
     "code_failed",
@@ -64,9 +68,6 @@ router = APIRouter()
 log = structlog.get_logger("authbridge.mfa")
 FormStr = Annotated[str, Form(max_length=64)]
 DEVICE = "device"
-PENDING_TTL = timedelta(minutes=5)
-_PREFIX = "mfa-login:"
-VERIFY, ENROL = "verify", "enrol"
 AMR_OTP = ["pwd", "otp"]  # RFC 8176 §2: a password, then a one-time password
 
 
@@ -76,15 +77,14 @@ def second_factors(services: Services) -> SecondFactors:
     return found
 
 
+def _pending_logins(services: Services) -> PendingLogins:
+    found = services.ready().pending_logins
+    assert found is not None  # built with the rest of `Ready`
+    return found
+
+
 def _cookie(services: Services) -> str:
     return "__Host-authbridge_mfa" if services.settings.server.https else "authbridge_mfa"
-
-
-def _key(value: str) -> str:
-    # base64url, not hex: prefix and digest fit the 64-character key name (PostgreSQL
-    # refused the 74 characters a hex digest made).
-    digest = hashlib.sha256(value.encode()).digest()
-    return _PREFIX + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def _owner(account: str) -> str:
@@ -134,11 +134,7 @@ def second_step(request: Request, services: Services, user: User, next_url: str)
     step = mfa_needed(services.settings, enrolled=enrolled, admin=admin)
     if step is None:
         return None
-    value = secrets.token_urlsafe(32)
-    record = {"user_id": user.id, "next": safe_next(next_url, default=""), "step": step}
-    services.ready().storage.values.put(
-        _key(value), json.dumps(record), expires_at=utcnow() + PENDING_TTL
-    )
+    value = _pending_logins(services).start(user.id, safe_next(next_url, default=""), step)
     response = RedirectResponse(
         "/login/mfa" if step == VERIFY else "/login/mfa/enrol", status_code=303
     )
@@ -186,26 +182,27 @@ def complete_sign_in(
 
 @dataclass(frozen=True)
 class _Pending:
-    key: str
+    login: PendingLogin
     user: User
-    next: str
-    step: str
+
+    @property
+    def next(self) -> str:
+        return self.login.next
+
+    @property
+    def step(self) -> str:
+        return self.login.step
 
 
 def _pending(request: Request, services: Services) -> _Pending | None:
     """This browser's pending login, if it has a live one for an active user."""
-    value = request.cookies.get(_cookie(services))
-    if not value or not 32 <= len(value) <= 128:
+    login = _pending_logins(services).get(request.cookies.get(_cookie(services)))
+    if login is None:
         return None
-    ready = services.ready()
-    raw = ready.storage.values.get(_key(value))
-    if raw is None:
-        return None
-    record: dict[str, Any] = json.loads(raw)
-    user = ready.storage.users.get(str(record.get("user_id", "")))
+    user = services.ready().storage.users.get(login.user_id)
     if user is None or not user.active:
         return None
-    return _Pending(_key(value), user, str(record.get("next", "")), str(record.get("step", "")))
+    return _Pending(login, user)
 
 
 def _device(request: Request, services: Services, user: User) -> str | None:
@@ -312,7 +309,7 @@ def _finish(
     amr: list[str] = AMR_OTP,
 ) -> bool:
     """Use up the pending login (exactly one request can) and start the session."""
-    if not services.ready().storage.values.delete(pending.key):
+    if not _pending_logins(services).finish(pending.login):
         return False
     code_succeeded(request, services, pending.user)
     services.cookies.clear(response, _cookie(services))
