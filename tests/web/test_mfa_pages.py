@@ -315,3 +315,31 @@ def test_a_pending_login_begun_after_a_revocation_still_works(client: TestClient
     sign_in(client)
     clock.now += 30
     assert post_code(client, pyotp.TOTP(secret).at(clock.now)).status_code == 303
+
+
+def test_an_enrolment_key_is_never_shown_to_another_sign_in(app_factory: AppFactory) -> None:
+    """Someone holding the password reaches the required enrolment step too: the key
+    they are shown must not be the one the owner then sets up (else they would hold the
+    owner's second factor), nor may a key shown to one sign-in be confirmed by another."""
+    client = app_factory(AUTH__LOCAL__MFA="required")
+    clock = frozen(client)
+    assert sign_up(client).headers["location"] == "/login/mfa/enrol"
+    client.cookies.clear()
+    secret = r'<code id="secret"[^>]*>([A-Z2-7]+)</code>'
+    assert sign_in(client).headers["location"] == "/login/mfa/enrol"
+    attacker = re.search(secret, client.get("/login/mfa/enrol").text)
+    attacker_pending = client.cookies.get("authbridge_mfa")
+    client.cookies.clear()
+    assert sign_in(client).headers["location"] == "/login/mfa/enrol"  # the owner
+    owner = re.search(secret, client.get("/login/mfa/enrol").text)
+    assert attacker and owner and owner[1] != attacker[1]
+    owner_pending = client.cookies.get("authbridge_mfa")
+    # The attacker's key was replaced: it confirms nothing, in either sign-in.
+    client.cookies.set("authbridge_mfa", attacker_pending or "")
+    code = pyotp.TOTP(attacker[1]).at(clock.now)
+    assert post_code(client, code, "/login/mfa/enrol").status_code == 400
+    client.cookies.set("authbridge_mfa", owner_pending or "")
+    assert post_code(client, code, "/login/mfa/enrol").status_code == 400
+    clock.now += 30
+    done = post_code(client, pyotp.TOTP(owner[1]).at(clock.now), "/login/mfa/enrol")
+    assert done.status_code == 200 and "recovery-codes" in done.text

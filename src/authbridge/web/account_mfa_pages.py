@@ -116,7 +116,8 @@ def enrol_page(request: Request, services: ServicesDep) -> Response:
     if services.settings.auth.local.mfa == "off":
         return _off(request, services)
     user = signed_in.user
-    enrolment = second_factors(services).start_enrolment(user.id, user.username)
+    binding = signed_in.session.id_hash
+    enrolment = second_factors(services).start_enrolment(user.id, user.username, binding=binding)
     if enrolment is None:
         return _see_other("/account/mfa")
     return render(
@@ -139,10 +140,11 @@ def enrol(
     if refused is not None:
         return refused
     factors = second_factors(services)
-    codes = factors.confirm(user.id, code)
+    binding = signed_in.session.id_hash
+    codes = factors.confirm(user.id, code, binding=binding)
     if codes is None:
         code_failed(request, services, user, "invalid_enrolment_code")
-        enrolment = factors.start_enrolment(user.id, user.username)
+        enrolment = factors.start_enrolment(user.id, user.username, binding=binding)
         if enrolment is None:
             return _see_other("/account/mfa")
         return render(

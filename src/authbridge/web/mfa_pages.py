@@ -375,7 +375,9 @@ def mfa_verify(
 
 
 def _enrol_context(services: Services, pending: _Pending) -> dict[str, Any]:
-    enrolment = second_factors(services).start_enrolment(pending.user.id, pending.user.username)
+    enrolment = second_factors(services).start_enrolment(
+        pending.user.id, pending.user.username, binding=pending.login.key
+    )
     if enrolment is None:
         return {}
     return {
@@ -410,7 +412,7 @@ def mfa_enrol(
     refused = _throttled(request, services, pending)
     if refused is not None:
         return refused
-    codes = second_factors(services).confirm(pending.user.id, code)
+    codes = second_factors(services).confirm(pending.user.id, code, binding=pending.login.key)
     if codes is None:
         code_failed(request, services, pending.user, "invalid_enrolment_code")
         context = _enrol_context(services, pending)

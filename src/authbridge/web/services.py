@@ -480,7 +480,7 @@ class Services:
             ),
             mail_throttle=MailThrottle(counters.rate),
             second_factors=SecondFactors.of(
-                storage.mfa, counters.replay, settings, accounts.hashing
+                storage.mfa, storage.values, counters.replay, settings, accounts.hashing
             ),
             passkeys=Passkeys.of(storage.passkeys, storage.values, settings),
             pending_logins=pending_logins,
