@@ -16,9 +16,9 @@ import base64
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
 import structlog
 from fastapi import APIRouter, Form, Request
@@ -50,7 +50,9 @@ __all__ = [
     "ENROL",
     "PENDING_TTL",
     "VERIFY",
+    "CodeCheck",
     "audit_enrolled",
+    "check_code",
     "code_attempt",
     "code_failed",
     "code_succeeded",
@@ -259,6 +261,40 @@ def code_failed(
     )
 
 
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CodeCheck(Generic[T]):
+    """What `check_code` found: the check's result (None: wrong), or, while the throttle
+    says wait, `retry_after` seconds and nothing checked."""
+
+    result: T | None
+    retry_after: int | None = None
+
+
+def check_code(
+    request: Request,
+    services: Services,
+    user: User,
+    check: Callable[[], T | None],
+    reason: str,
+) -> CodeCheck[T]:
+    """The one way a second-factor code (or the password standing in for one) is checked,
+    at sign-in and on the account page: counted first (`code_attempt`), not checked at
+    all while throttled, a wrong one audited with `reason`, a right one clearing this
+    browser's count."""
+    attempt = code_attempt(request, services, user)
+    if attempt.throttled:
+        return CodeCheck(None, attempt.retry_after)
+    result = check()
+    if result is None:
+        code_failed(request, services, user, reason)
+    else:
+        code_succeeded(request, services, user)
+    return CodeCheck(result)
+
+
 def code_succeeded(request: Request, services: Services, user: User) -> None:
     """A right code clears this browser's count (never the account's: see `_code_throttle`)."""
     address = client_address(request, services.settings.server.trusted_proxies)
@@ -280,11 +316,10 @@ def _expired(request: Request, services: Services) -> Response:
     return response
 
 
-def _throttled(request: Request, services: Services, pending: _Pending) -> Response | None:
-    """A 429 page when the throttle says wait."""
-    attempt = code_attempt(request, services, pending.user)
-    if not attempt.throttled:
-        return None
+def _throttled(
+    request: Request, services: Services, pending: _Pending, retry_after: int | None
+) -> Response:
+    """The 429 page while the throttle says wait."""
     template = "mfa.html" if pending.step == VERIFY else "mfa_enrol.html"
     context = _enrol_context(services, pending) if pending.step == ENROL else {}
     response = render(
@@ -295,7 +330,7 @@ def _throttled(request: Request, services: Services, pending: _Pending) -> Respo
         error="Too many wrong codes. Wait a few minutes and try again.",
         **context,
     )
-    response.headers["retry-after"] = str(attempt.retry_after)
+    response.headers["retry-after"] = str(retry_after)
     return response
 
 
@@ -311,7 +346,6 @@ def _finish(
     """Use up the pending login (exactly one request can) and start the session."""
     if not _pending_logins(services).finish(pending.login):
         return False
-    code_succeeded(request, services, pending.user)
     services.cookies.clear(response, _cookie(services))
     device = device_for(
         services, request.cookies.get(services.cookies.device), pending.user.username
@@ -351,12 +385,18 @@ def mfa_verify(
     pending = _pending(request, services)
     if pending is None or pending.step != VERIFY:
         return _expired(request, services)
-    refused = _throttled(request, services, pending)
-    if refused is not None:
-        return refused
-    used = second_factors(services).verify(pending.user.id, code) if code.strip() else None
+    factors = second_factors(services)
+    checked = check_code(
+        request,
+        services,
+        pending.user,
+        lambda: factors.verify(pending.user.id, code) if code.strip() else None,
+        "invalid_code",
+    )
+    if checked.retry_after is not None:
+        return _throttled(request, services, pending, checked.retry_after)
+    used = checked.result
     if used is None:
-        code_failed(request, services, pending.user, "invalid_code")
         return render(
             request,
             services,
@@ -409,12 +449,18 @@ def mfa_enrol(
     pending = _pending(request, services)
     if pending is None or pending.step != ENROL:
         return _expired(request, services)
-    refused = _throttled(request, services, pending)
-    if refused is not None:
-        return refused
-    codes = second_factors(services).confirm(pending.user.id, code, binding=pending.login.key)
+    factors = second_factors(services)
+    checked = check_code(
+        request,
+        services,
+        pending.user,
+        lambda: factors.confirm(pending.user.id, code, binding=pending.login.key),
+        "invalid_enrolment_code",
+    )
+    if checked.retry_after is not None:
+        return _throttled(request, services, pending, checked.retry_after)
+    codes = checked.result
     if codes is None:
-        code_failed(request, services, pending.user, "invalid_enrolment_code")
         context = _enrol_context(services, pending)
         if not context:
             return _expired(request, services)
