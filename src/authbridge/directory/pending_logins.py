@@ -25,6 +25,7 @@ from datetime import timedelta
 from typing import Any
 
 from authbridge.clock import utcnow
+from authbridge.directory.accounts import LOCAL_CONNECTOR
 from authbridge.storage.keyvalues import KeyValueStore
 
 __all__ = ["ENROL", "PENDING_TTL", "VERIFY", "PendingLogin", "PendingLogins"]
@@ -59,17 +60,22 @@ class PendingLogin:
     next: str
     step: str
     epoch: str = field(default="", repr=False)
+    # Whose password began it: local accounts, or a directory's (LDAP) administrator.
+    connector: str = LOCAL_CONNECTOR
 
 
 class PendingLogins:
     def __init__(self, values: KeyValueStore) -> None:
         self._values = values
 
-    def start(self, user_id: str, next_url: str, step: str) -> str:
+    def start(
+        self, user_id: str, next_url: str, step: str, connector: str = LOCAL_CONNECTOR
+    ) -> str:
         """A new pending login for `user_id`; returns the value the browser keeps."""
         value = secrets.token_urlsafe(32)
         record = {
             "user_id": user_id,
+            "connector": connector,
             "next": next_url,
             "step": step,
             # Read before the record is written: a revocation in between voids it.
@@ -94,6 +100,7 @@ class PendingLogins:
             str(record.get("next", "")),
             str(record.get("step", "")),
             str(record.get("epoch", "")),
+            str(record.get("connector", LOCAL_CONNECTOR)),
         )
         if not self._current(found):
             self._values.delete(key)

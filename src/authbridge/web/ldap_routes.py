@@ -153,7 +153,9 @@ def ldap_login(
         return _page(request, services, 401, connector, typed, next, message, "password")
     ready.throttle.signed_in(account, address, device=device)
     response = complete_sign_in(request, identity, connector.signup, next, method=METHOD)
-    if response.status_code == 303 and device is None:
+    # A device cookie once signed in; not before a second step (web/mfa_pages.py).
+    done = not response.headers.get("location", "").startswith("/login/mfa")
+    if response.status_code == 303 and device is None and done:
         cookie = device_cookie(services, account)
         services.cookies.set(response, services.cookies.device, cookie, max_age=180 * 24 * 3600)
     return response

@@ -51,6 +51,7 @@ __all__ = [
     "PENDING_TTL",
     "VERIFY",
     "CodeCheck",
+    "administers",
     "audit_enrolled",
     "check_code",
     "code_attempt",
@@ -114,29 +115,45 @@ def device_for(services: Services, value: str | None, account: str) -> str | Non
     return device if hmac.compare_digest(owner.encode(), _owner(account).encode()) else None
 
 
-def _is_admin(services: Services, user: User) -> bool:
+def administers(services: Services, user: User) -> bool:
+    """Whether `user` holds an administration permission (`mfaRequiredForAdmins`)."""
     bindings = services.ready().bindings
     return any(bindings.allows(user.id, permission) for permission in ADMINISTRATION)
 
 
-def second_step(request: Request, services: Services, user: User, next_url: str) -> Response | None:
+def second_step(
+    request: Request,
+    services: Services,
+    user: User,
+    next_url: str,
+    *,
+    connector: str = LOCAL_CONNECTOR,
+) -> Response | None:
     """After the right password: a redirect to the second step (a pending login started),
-    or None when the session may start now."""
-    if not services.settings.auth.local.enabled:
+    or None when the session may start now. A directory's (LDAP) password is checked
+    here too, so its administrators take the same second step under
+    `mfaRequiredForAdmins` (docs/mfa.md); `auth.local.mfa` is local accounts' policy."""
+    local = services.settings.auth.local
+    if connector == LOCAL_CONNECTOR and not local.enabled:
+        return None
+    if connector != LOCAL_CONNECTOR and not (
+        local.mfa_required_for_admins and administers(services, user)
+    ):
         return None
     passkeys = services.ready().passkeys
     enrolled = second_factors(services).enrolled(user.id) or (
-        passkeys is not None
-        and services.settings.auth.local.passkeys.enabled
-        and passkeys.has(user.id)
+        passkeys is not None and local.passkeys.enabled and passkeys.has(user.id)
     )
-    local = services.settings.auth.local
     # Whether the user administers anything is only asked when it could matter.
-    admin = local.mfa_required_for_admins and not enrolled and _is_admin(services, user)
+    admin = connector != LOCAL_CONNECTOR or (
+        local.mfa_required_for_admins and not enrolled and administers(services, user)
+    )
     step = mfa_needed(services.settings, enrolled=enrolled, admin=admin)
     if step is None:
         return None
-    value = _pending_logins(services).start(user.id, safe_next(next_url, default=""), step)
+    value = _pending_logins(services).start(
+        user.id, safe_next(next_url, default=""), step, connector
+    )
     response = RedirectResponse(
         "/login/mfa" if step == VERIFY else "/login/mfa/enrol", status_code=303
     )
@@ -157,11 +174,12 @@ def complete_sign_in(
     device: str | None,
     method: str = "password",
     amr: Sequence[str] = ("pwd",),
+    connector: str = LOCAL_CONNECTOR,
 ) -> Response:
     """Start the session on `response`, remember the browser (device cookie), count and
     audit the sign-in."""
     ready = services.ready()
-    sign_in(request, response, services, user, LOCAL_CONNECTOR, amr=amr)
+    sign_in(request, response, services, user, connector, amr=amr)
     if device is None:
         services.cookies.set(
             response,
@@ -351,7 +369,14 @@ def _finish(
         services, request.cookies.get(services.cookies.device), pending.user.username
     )
     complete_sign_in(
-        request, services, pending.user, response, device=device, method=method, amr=amr
+        request,
+        services,
+        pending.user,
+        response,
+        device=device,
+        method=method,
+        amr=amr,
+        connector=pending.login.connector,
     )
     return True
 
