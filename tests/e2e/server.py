@@ -138,14 +138,27 @@ class AuthbridgeServer:
     # -- observation ------------------------------------------------------------------------
     def _pump(self) -> None:
         assert self.process is not None and self.process.stdout is not None
-        for line in self.process.stdout:
-            with self._changed:
-                self.lines.append(line.rstrip("\n"))
-                self._changed.notify_all()
+        # Kept on disk too (every start appends): a failed run's servers still explain it.
+        with self.log_path.open("a", encoding="utf-8") as log:
+            for line in self.process.stdout:
+                log.write(line)
+                log.flush()
+                with self._changed:
+                    self.lines.append(line.rstrip("\n"))
+                    self._changed.notify_all()
 
     @property
     def output(self) -> str:
         return "\n".join(self.lines)
+
+    @property
+    def log_path(self) -> Path:
+        """The server's whole output (stdout and stderr), kept after the test."""
+        return self.workdir / "authbridge.log"
+
+    def lines_with(self, text: str) -> list[str]:
+        """Output lines that mention `text` (a request id: its access log line)."""
+        return [line for line in self.lines if text in line]
 
     def _answers(self, path: str) -> bool:
         if self.process is not None and self.process.poll() is not None:
