@@ -74,10 +74,11 @@ SCIM = "/v1/scim/v2/okta"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-# Load before the kill, between the kill and the restart, and after the restarted replica
-# is back in the balancer's rotation (seconds, at least: a slow machine runs until enough
-# requests were made): short, so CI stays well under a minute.
-WARM_UP, DOWN, AFTER = 3.0, 1.0, 3.0
+# Load before the kill (requests made, every replica having served), between the kill and
+# the restart (requests answered by the others), and after the restarted replica is back in
+# the balancer's rotation (requests it served): counted, not timed, so a fast machine does
+# not sleep and a slow one runs until enough was done.
+WARM_UP, DOWN, AFTER = 30, 10, 10
 ERROR_LEVELS = ("error", "critical")
 REDIS_ENV = "AUTHBRIDGE_TEST_REDIS_URL"
 KEY_RELOAD = 10
@@ -295,6 +296,16 @@ class Load:
         browser.close()
         self.jwks = jwt.PyJWKSet.from_dict(
             httpx.get(cluster.endpoints["jwks_uri"], timeout=10).json()
+        )
+
+    def warm(self, calls: int) -> bool:
+        """At least `calls` requests made, every replica served some, and a refresh family
+        crossed replicas."""
+        proxy = self.cluster.proxy
+        return (
+            len(self.calls) >= calls
+            and all(proxy.served(n) for n in range(len(proxy.backends)))
+            and any(len(chain.backends) > 1 for chain in list(self.chains))
         )
 
     # -- one request ----------------------------------------------------------------------
@@ -582,28 +593,36 @@ def test_a_replica_killed_under_load_loses_no_acknowledged_write(
     victim_index = 1
     victim = cluster.replicas[victim_index]
     assert victim.process is not None
+    started = time.monotonic()
     with ThreadPoolExecutor(WORKERS) as pool:
         workers = [pool.submit(load.run, number) for number in range(WORKERS)]
-        time.sleep(WARM_UP)
-        _wait(lambda: len(load.calls) >= 30, 120, "the load never got going")
+        # Events, not sleeps: the load is going and has crossed replicas (what the checks
+        # below read), then the two others answer it while the victim is down.
+        _wait(lambda: load.warm(WARM_UP), 120, "the load never got going")
+        warm_seconds = time.monotonic() - started
         killed = time.monotonic()
         victim.process.send_signal(signal.SIGKILL)
         victim.process.wait(10)
         dead = time.monotonic()
-        time.sleep(DOWN)
+        others = [n for n in range(REPLICAS) if n != victim_index]
+        _wait(
+            lambda: sum(len(cluster.proxy.served(n, dead)) for n in others) >= DOWN,
+            120,
+            "the other replicas did not take the load",
+        )
         mark = len(victim.lines)
         restarting = time.monotonic()
         victim.start(timeout=180)
         restart_seconds = time.monotonic() - restarting
         _wait(lambda: cluster.proxy.ready[victim_index], 10, "the balancer never took it back")
         back = time.monotonic()
-        time.sleep(AFTER)
         served = lambda: len(cluster.proxy.served(victim_index, back))  # noqa: E731
         with contextlib.suppress(AssertionError):
             # Over as soon as no worker is left to send anything (one raised).
-            _wait(lambda: served() >= 10 or all(w.done() for w in workers), 120, "")
+            _wait(lambda: served() >= AFTER or all(w.done() for w in workers), 120, "")
         load.stop.set()
-        if served() < 10:
+        load_seconds = time.monotonic() - started
+        if served() < AFTER:
             crashed = [repr(w.exception(timeout=60)) for w in workers if w.exception(timeout=60)]
             raise AssertionError(
                 f"the restarted replica was not served: {served()} connections since it was "
@@ -665,8 +684,9 @@ def test_a_replica_killed_under_load_loses_no_acknowledged_write(
         f"({', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))}); {acked} answered, "
         f"lost 0 ({len(load.users)} users, {len(load.groups)} groups read back on every "
         f"replica); {len(server_errors)} 5xx, {len(failed)} without an answer, all among the "
-        f"{len(in_flight)} requests in flight on the SIGKILLed replica; restart to ready "
-        f"{restart_seconds:.1f} s, then {len(served_again)} requests served by it; "
+        f"{len(in_flight)} requests in flight on the SIGKILLed replica; load {load_seconds:.1f} s "
+        f"(warm-up {warm_seconds:.1f} s, restart to ready {restart_seconds:.1f} s), then "
+        f"{len(served_again)} requests served by it; "
         f"{len(load.chains)} refresh families, {load.chains_restarted} restarted after the kill",
     )
 
