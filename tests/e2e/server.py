@@ -174,7 +174,24 @@ class AuthbridgeServer:
             if condition():  # type: ignore[operator]
                 return
             time.sleep(0.1)
-        raise AssertionError(f"{message} within {timeout}s; output:\n{self.output}")
+        raise AssertionError(
+            f"{message} within {timeout}s ({self._state()}); log {self.log_path}; "
+            f"output:\n{self.output}"
+        )
+
+    def _state(self) -> str:
+        """The process as a failure needs it told: gone, or running and how busy (a server
+        still importing on a starved machine has used little CPU and printed nothing)."""
+        if self.process is None:
+            return "not started"
+        if self.process.poll() is not None:
+            return f"exited {self.process.returncode}"
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            return f"pid {self.process.pid} running"
+        return f"pid {self.process.pid} running, {cpu:.1f} s of CPU, load {os.getloadavg()[0]:.1f}"
 
     def setup_link(self, timeout: float = 20.0) -> str:
         """The one-time first-admin link printed on stdout."""
