@@ -82,7 +82,7 @@ class HotStatement:
             else None
             for name in self._columns
         )
-        row = namedtuple("Row", self._columns) if self._columns else tuple  # type: ignore[misc]
+        row = namedtuple("Row", self._columns) if self._columns else tuple
         prepared = self._prepared[dialect.name] = _Prepared(sql, binds, results, row)
         return prepared
 
