@@ -4,7 +4,7 @@ yields (codes, refresh tokens, device codes), on every backend (migration
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import inspect
 
@@ -12,8 +12,7 @@ from authbridge.middleware.authn import ACR_1FA, ACR_MFA
 from authbridge.provider.secrets import digest
 from authbridge.storage import Storage
 from authbridge.storage.provider_store import ProviderStore, RefreshRow
-
-NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+from tests.storage.rows import NOW, start_session
 
 
 def test_the_migration_adds_the_columns(storage: Storage) -> None:
@@ -27,16 +26,8 @@ def test_the_migration_adds_the_columns(storage: Storage) -> None:
 
 def test_a_session_keeps_its_methods_level_and_auth_time(storage: Storage) -> None:
     user = storage.users.create(username="ada@example.com")
-    storage.sessions.create(
-        id_hash="a" * 64,
-        user_id=user.id,
-        auth_method="local",
-        now=NOW,
-        expires_at=NOW + timedelta(hours=1),
-        amr=("pwd", "otp"),
-        acr=ACR_MFA,
-    )
-    row = storage.sessions.get("a" * 64)
+    started = start_session(storage, user.id, "a" * 64, amr=("pwd", "otp"), acr=ACR_MFA)
+    row = storage.sessions.get(started)
     assert row is not None
     assert row.methods == ("pwd", "otp") and row.acr == ACR_MFA
     assert row.auth_time == NOW and row.auth_time.tzinfo is not None
@@ -46,14 +37,7 @@ def test_a_session_without_methods_reads_as_unknown(storage: Storage) -> None:
     """Rows from before the migration (and IdPs that state nothing) have no amr/acr, and
     their auth time is when the session started."""
     user = storage.users.create(username="lin@example.com")
-    storage.sessions.create(
-        id_hash="b" * 64,
-        user_id=user.id,
-        auth_method="github",
-        now=NOW,
-        expires_at=NOW + timedelta(hours=1),
-    )
-    row = storage.sessions.get("b" * 64)
+    row = storage.sessions.get(start_session(storage, user.id, "b" * 64, auth_method="github"))
     assert row is not None
     assert row.methods == () and row.acr is None and row.amr is None
     with storage.db.session() as session:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import inspect
@@ -11,9 +11,8 @@ from sqlalchemy import inspect
 from authbridge.clock import utcnow
 from authbridge.storage import Conflict, Storage
 from authbridge.storage.models import SigningKey
+from tests.storage.rows import NOW, start_session
 from tests.wiring import system_roles
-
-NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
 def test_migrations_create_schema_and_seed_system_roles(storage: Storage) -> None:
@@ -80,14 +79,7 @@ def test_identity_is_keyed_by_connector_and_subject(storage: Storage) -> None:
 
 def test_times_round_trip_as_aware_utc(storage: Storage) -> None:
     user = storage.users.create(username="t")
-    storage.sessions.create(
-        id_hash="h" * 64,
-        user_id=user.id,
-        auth_method="local",
-        now=NOW,
-        expires_at=NOW + timedelta(hours=1),
-    )
-    row = storage.sessions.get("h" * 64)
+    row = storage.sessions.get(start_session(storage, user.id, "h" * 64))
     assert row is not None
     assert storage.users.get(user.id).last_login_at == NOW  # a session start is the login
     assert row.created_at == NOW and row.created_at.tzinfo is not None
@@ -97,13 +89,7 @@ def test_times_round_trip_as_aware_utc(storage: Storage) -> None:
 def test_sessions_delete_for_user_and_expired(storage: Storage) -> None:
     user = storage.users.create(username="s")
     for i in range(3):
-        storage.sessions.create(
-            id_hash=f"{i}" * 64,
-            user_id=user.id,
-            auth_method="local",
-            now=NOW,
-            expires_at=NOW + timedelta(minutes=i),
-        )
+        start_session(storage, user.id, f"{i}" * 64, NOW + timedelta(minutes=i))
     assert storage.sessions.garbage_collect(NOW + timedelta(seconds=30)) == 1
     assert storage.sessions.delete_for_user(user.id) == 2
     assert storage.sessions.get("1" * 64) is None
@@ -116,13 +102,7 @@ def test_deleting_a_user_cascades(storage: Storage) -> None:
 
     user = storage.users.create(username="gone", roles=["viewer"])
     storage.users.link_identity(user.id, "okta", "s")
-    storage.sessions.create(
-        id_hash="c" * 64,
-        user_id=user.id,
-        auth_method="x",
-        now=NOW,
-        expires_at=NOW + timedelta(hours=1),
-    )
+    start_session(storage, user.id, "c" * 64, auth_method="x")
     with storage.db.session() as session:
         session.execute(delete(User).where(User.id == user.id))
     assert storage.sessions.get("c" * 64) is None
@@ -223,20 +203,14 @@ def test_team_roles_reach_members(storage: Storage) -> None:
 # collect, and check that exactly the expired ones are gone.
 
 
-def _session(storage: Storage, user_id: str, name: str, expires_at: datetime) -> str:
-    id_hash = name.ljust(64, "0")
-    storage.sessions.create(
-        id_hash=id_hash, user_id=user_id, auth_method="local", now=NOW, expires_at=expires_at
-    )
-    return id_hash
-
-
 def test_gc_deletes_exactly_the_expired_sessions(storage: Storage) -> None:
     user = storage.users.create(username="gc")
     expired = [
-        _session(storage, user.id, f"e{i}", NOW - timedelta(seconds=i + 1)) for i in range(3)
+        start_session(storage, user.id, f"e{i}", NOW - timedelta(seconds=i + 1)) for i in range(3)
     ]
-    live = [_session(storage, user.id, f"l{i}", NOW + timedelta(seconds=i + 1)) for i in range(2)]
+    live = [
+        start_session(storage, user.id, f"l{i}", NOW + timedelta(seconds=i + 1)) for i in range(2)
+    ]
     assert storage.sessions.garbage_collect(NOW) == 3
     assert [storage.sessions.get(h) for h in expired] == [None, None, None]
     assert all(storage.sessions.get(h) is not None for h in live)
@@ -296,7 +270,7 @@ def test_gc_runs_in_bounded_batches(storage: Storage) -> None:
 
     user = storage.users.create(username="batches")
     for i in range(5):
-        _session(storage, user.id, f"b{i}", NOW - timedelta(seconds=1))
+        start_session(storage, user.id, f"b{i}", NOW - timedelta(seconds=1))
     assert storage.sessions.garbage_collect(NOW, batch=2) == 2
     assert collect(storage.sessions, NOW, batch=1, max_batches=2) == 2  # capped per round
     assert collect(storage.sessions, NOW, batch=2) == 1  # until a batch comes back short

@@ -26,12 +26,13 @@ from authbridge.admin.errors import AdminError, AlreadyExists, InvalidRequest
 from authbridge.admin.paging import PageRequest
 from authbridge.provider.clients import DEVICE_GRANT, Client
 from authbridge.provider.service import MAX_PREVIOUS_SECRET_SECONDS
+from authbridge.web.console.common import field_errors
 from authbridge.web.console.guard import ConsoleUser, console_user, console_writer, demand_roles
-from authbridge.web.console.shell import confirm, done, failed, notice_of, page
+from authbridge.web.console.shell import confirm, done, failed, notice_of, page, shown_once
 from authbridge.web.dependencies import ServicesDep
 from authbridge.web.services import Services
 
-__all__ = ["GRANT_CHOICES", "PREVIOUS_SECRET_CHOICES", "field_errors", "router"]
+__all__ = ["CLIENT_FIELDS", "GRANT_CHOICES", "PREVIOUS_SECRET_CHOICES", "router"]
 
 router = APIRouter()
 SECTION = "clients"
@@ -57,18 +58,7 @@ PREVIOUS_SECRET_CHOICES = (
     (MAX_PREVIOUS_SECRET_SECONDS, f"{MAX_PREVIOUS_SECRET_SECONDS // 86400} days"),
 )
 # The validator names fields as the config file does; the forms name them like this.
-_FIELDS = {"": "client_id", "redirectUris": "redirect_uris", "grantTypes": "grant_types"}
-
-
-def field_errors(error: InvalidRequest, fields: dict[str, str] | None = None) -> dict[str, str]:
-    """An `InvalidRequest`'s errors by form field (`redirectUris[2]` → `redirect_uris`), the
-    first message of each; the form shows it next to its field."""
-    names = {**_FIELDS, **(fields or {})}
-    found: dict[str, str] = {}
-    for item in error.extensions.get("errors", []):
-        key = str(item.get("field", "")).split("[", 1)[0]
-        found.setdefault(names.get(key, key), str(item.get("message", "")))
-    return found
+CLIENT_FIELDS = {"": "client_id", "redirectUris": "redirect_uris", "grantTypes": "grant_types"}
 
 
 def _lines(text: str) -> tuple[str, ...]:
@@ -168,7 +158,7 @@ def create_client(
         created = admin.clients.create(user.actor, client)
     except (InvalidRequest, AlreadyExists) as exc:
         errors = (
-            field_errors(exc)
+            field_errors(exc, CLIENT_FIELDS)
             if isinstance(exc, InvalidRequest)
             else {"client_id": "a client with this id exists already"}
         )
@@ -177,13 +167,11 @@ def create_client(
             request, services, user, first.items, first.next_cursor, exc.status,
             form=form, errors=errors,
         )  # fmt: skip
-    return page(
+    return shown_once(
         request,
         services,
         user,
-        "console/secret.html",
         SECTION,
-        201,
         title=f"Client {created.client.client_id} registered",
         label="Client secret",
         secret=created.secret,
@@ -262,7 +250,7 @@ def update_client(
         form = {"name": name, "redirect_uris": redirect_uris}
         return _detail(
             request, services, user, client, exc.status,
-            version=version, form=form, errors=field_errors(exc),
+            version=version, form=form, errors=field_errors(exc, CLIENT_FIELDS),
         )  # fmt: skip
     except AdminError as exc:
         return failed(request, services, user, exc, back=_path(client_id), section=SECTION)
@@ -313,12 +301,12 @@ def rotate_secret(
     except AdminError as exc:
         return failed(request, services, user, exc, back=back, section=SECTION)
     until = rotated.previous_expires_at
-    return page(
+    return shown_once(
         request,
         services,
         user,
-        "console/secret.html",
         SECTION,
+        status_code=200,
         title=f"New secret for {client.name}",
         label="New client secret",
         secret=rotated.secret,

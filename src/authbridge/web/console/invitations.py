@@ -19,9 +19,9 @@ from authbridge.admin.invitations import InvitationView
 from authbridge.directory.invitations import Grant
 from authbridge.directory.roles import SYSTEM_SCOPE
 from authbridge.storage.invitations import STATUSES
-from authbridge.web.console.common import field_errors, next_link, page_request
+from authbridge.web.console.common import next_link, page_request, problem_fields
 from authbridge.web.console.guard import ConsoleUser, console_user, console_writer
-from authbridge.web.console.shell import confirm, done, failed, notice_of, page
+from authbridge.web.console.shell import confirm, done, failed, notice_of, page, shown_once
 from authbridge.web.dependencies import ServicesDep
 from authbridge.web.services import Services
 
@@ -104,7 +104,7 @@ def _grants(text: str) -> list[Grant]:
 
 def _form_errors(exc: AdminError) -> dict[str, str]:
     errors: dict[str, str] = {}
-    for field, message in field_errors(exc).items():
+    for field, message in problem_fields(exc):
         name = FIELDS.get(field.split("[")[0].split(".")[0], "email")
         errors.setdefault(name, f"{field}: {message}" if field != name else message)
     return errors or {"email": exc.detail}
@@ -127,13 +127,12 @@ def _shown_once(
     ]
     if renewed:
         facts.append(("Previous link", "no longer works"))
-    return page(
+    return shown_once(
         request,
         services,
         user,
-        "console/secret.html",
         SECTION,
-        200 if renewed else 201,
+        status_code=200 if renewed else 201,
         title=f"Invitation link for {invitation.email}",
         label="One-time invitation link",
         secret=view.link,

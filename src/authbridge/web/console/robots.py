@@ -16,12 +16,13 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
-from authbridge.admin.errors import AdminError, AlreadyExists, InvalidRequest
+from authbridge.admin.errors import AdminError
 from authbridge.admin.paging import PageRequest
 from authbridge.admin.robots import IssuedRobot, robot_state
 from authbridge.clock import utcnow
 from authbridge.storage.provider_store import RobotTokenRow
-from authbridge.web.console.clients import field_errors
+from authbridge.web.console.clients import CLIENT_FIELDS
+from authbridge.web.console.common import created_or_errors
 from authbridge.web.console.guard import (
     BASE_ROLE,
     ConsoleUser,
@@ -29,7 +30,7 @@ from authbridge.web.console.guard import (
     console_writer,
     demand_roles,
 )
-from authbridge.web.console.shell import confirm, done, failed, notice_of, page
+from authbridge.web.console.shell import Ask, act, failed, notice_of, page, shown_once
 from authbridge.web.dependencies import ServicesDep
 from authbridge.web.services import Services
 
@@ -133,23 +134,19 @@ def issue_robot(
     except ValueError:
         errors["lifetime"] = "a number of seconds"
     if not errors:
-        try:
-            issued = services.ready().admin.robots.issue(
-                user.actor, name.strip(), role, seconds, description.strip()
-            )
-        except InvalidRequest as exc:
-            errors = field_errors(exc)
-        except AlreadyExists:
-            errors = {"name": "a robot with this name exists already"}
+        robots = services.ready().admin.robots
+        issued, errors = created_or_errors(
+            lambda: robots.issue(user.actor, name.strip(), role, seconds, description.strip()),
+            CLIENT_FIELDS,
+            taken="a robot with this name exists already",
+        )
     if issued is None:
         return _list_page(request, services, user, None, 400, form, errors)
-    return page(
+    return shown_once(
         request,
         services,
         user,
-        "console/secret.html",
         SECTION,
-        201,
         title=f"Robot token for {name.strip()} issued",
         label="Robot token",
         secret=issued.token,
@@ -174,21 +171,17 @@ def revoke_robot(
 ) -> Response:
     user = console_writer(request, services, "clients.write", csrf_token)
     robots = services.ready().admin.robots
-    try:
+
+    def run() -> str | Ask:
         robot = robots.get(jti)
         if confirmed != "yes":
-            return confirm(
-                request,
-                services,
-                user,
-                title=f"Revoke the token of {robot.username.removeprefix('robot:')}?",
-                message="Every program using this token is refused from now on.",
-                action=f"{PATH}/{robot.jti}/revoke",
-                button="Revoke token",
-                back=PATH,
-                section=SECTION,
+            return Ask(
+                f"Revoke the token of {robot.username.removeprefix('robot:')}?",
+                "Every program using this token is refused from now on.",
+                f"{PATH}/{robot.jti}/revoke",
+                "Revoke token",
             )
         robots.revoke(user.actor, jti)
-    except AdminError as exc:
-        return failed(request, services, user, exc, back=PATH, section=SECTION)
-    return done(PATH, "revoked")
+        return "revoked"
+
+    return act(request, services, user, run, back=PATH, section=SECTION)

@@ -8,18 +8,18 @@ The team page grants to and revokes from its team through `grant_binding` and
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
-from authbridge.admin.errors import AdminError, NotFound
+from authbridge.admin.errors import AdminError, FieldError, InvalidRequest, NotFound
 from authbridge.admin.service import Admin
 from authbridge.directory.roles import SYSTEM_SCOPE
-from authbridge.storage.bindings import BindingRow
 from authbridge.web.console.common import next_link, page_request
 from authbridge.web.console.guard import ConsoleUser, console_user, console_writer
-from authbridge.web.console.shell import confirm, done, failed, notice_of, page
+from authbridge.web.console.shell import Ask, act, failed, notice_of, page
 from authbridge.web.dependencies import ServicesDep
 from authbridge.web.services import Services
 
@@ -39,18 +39,20 @@ MAX_BINDING_ID = 18  # digits: ids are 64-bit
 
 def grant_binding(
     admin: Admin, user: ConsoleUser, *, role: str, person: str, team: str, scope: str
-) -> tuple[BindingRow, bool]:
+) -> str:
     """Bind `role` at `scope` to the user (username, email or id) or the team (name or id)
-    an operator typed: `admin.bindings.grant`, which refuses both or neither."""
+    an operator typed: `admin.bindings.grant`, which refuses both or neither. Its notice:
+    `granted`, or `existed` when the binding was there already."""
     user_id = admin.users.find_person(person.strip()).user.id if person.strip() else None
     team_id = admin.teams.find_named(team).id if team.strip() else None
-    return admin.bindings.grant(
+    _row, added = admin.bindings.grant(
         role.strip(),
         user_id=user_id,
         team_id=team_id,
         scope=scope.strip() or SYSTEM_SCOPE,
         actor=user.actor,
     )
+    return "granted" if added else "existed"
 
 
 def _binding_id(text: str) -> int:
@@ -70,31 +72,32 @@ def revoke_binding(
     back: str,
     section: str,
     team_id: str | None = None,
+    user_id: str | None = None,
 ) -> Response:
     """Revoke after the confirmation step; the service's refusals (a configuration's
-    binding, the last administrator) shown as they are. `team_id`: only that team's."""
+    binding, the last administrator) shown as they are. `team_id` / `user_id`: only that
+    team's or that user's (the binding's id is then a form field, carried to the step)."""
     admin = services.ready().admin
-    try:
+
+    def run() -> str | Ask:
         row = admin.bindings.get(_binding_id(binding_id))
         if team_id is not None and row.team_id != team_id:
             raise NotFound(f"team {team_id!r} has no binding {row.id}")
+        if user_id is not None and row.user_id != user_id:
+            raise InvalidRequest("that binding is not this user's", [FieldError("binding", "")])
         if confirmed != "yes":
             whom = f"user {row.username}" if row.user_id else f"team {row.team_name}"
-            return confirm(
-                request,
-                services,
-                user,
-                title="Revoke this role binding?",
-                message=f"{whom} loses the role {row.role} at scope {row.scope}.",
-                action=action,
-                button="Revoke binding",
-                back=back,
-                section=section,
+            return Ask(
+                "Revoke this role binding?",
+                f"{whom} loses the role {row.role} at scope {row.scope}.",
+                action,
+                "Revoke binding",
+                {"binding": binding_id} if user_id is not None else None,
             )
         admin.bindings.revoke(row.id, actor=user.actor)
-    except AdminError as exc:
-        return failed(request, services, user, exc, back=back, section=section)
-    return done(back, "revoked")
+        return "revoked" if user_id is None else "binding-revoked"
+
+    return act(request, services, user, run, back=back, section=section)
 
 
 @router.get(PATH, include_in_schema=False)
@@ -150,11 +153,8 @@ def grant(
 ) -> Response:
     operator = console_writer(request, services, "roles.write", csrf_token)
     admin = services.ready().admin
-    try:
-        _row, added = grant_binding(admin, operator, role=role, person=user, team=team, scope=scope)
-    except AdminError as exc:
-        return failed(request, services, operator, exc, back=PATH, section=SECTION)
-    return done(PATH, "granted" if added else "existed")
+    run = partial(grant_binding, admin, operator, role=role, person=user, team=team, scope=scope)
+    return act(request, services, operator, run, back=PATH, section=SECTION)
 
 
 @router.post(f"{PATH}/bindings/{{binding_id}}/revoke", include_in_schema=False)

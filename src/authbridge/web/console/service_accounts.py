@@ -7,14 +7,16 @@ roles.write, as the API's route demands.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
-from authbridge.admin.errors import AdminError, AlreadyExists, InvalidRequest
+from authbridge.admin.errors import AdminError
 from authbridge.admin.paging import PageRequest
-from authbridge.web.console.clients import field_errors
+from authbridge.admin.service_accounts import NewServiceAccount
+from authbridge.web.console.clients import CLIENT_FIELDS
+from authbridge.web.console.common import created_or_errors
 from authbridge.web.console.guard import (
     BASE_ROLE,
     ConsoleUser,
@@ -22,7 +24,7 @@ from authbridge.web.console.guard import (
     console_writer,
     demand_roles,
 )
-from authbridge.web.console.shell import confirm, done, failed, notice_of, page
+from authbridge.web.console.shell import Ask, act, failed, notice_of, page, shown_once
 from authbridge.web.dependencies import ServicesDep
 from authbridge.web.services import Services
 
@@ -33,7 +35,7 @@ SECTION = "service-accounts"
 PATH = "/admin/service-accounts"
 FormStr = Annotated[str, Form(max_length=256)]
 NOTICES = {"deleted": "The service account was disabled, its tokens revoked, its client removed."}
-_FIELDS = {"accessTokenLifetime": "access_token_lifetime"}
+_FIELDS = {**CLIENT_FIELDS, "accessTokenLifetime": "access_token_lifetime"}
 
 
 def _list_page(
@@ -91,26 +93,22 @@ def create_account(
             lifetime = int(access_token_lifetime)
         except ValueError:
             errors["access_token_lifetime"] = "a number of seconds"
-    created: Any = None
+    created: NewServiceAccount | None = None
     if not errors:
-        try:
-            created = services.ready().admin.service_accounts.create(
-                user.actor, name.strip(), role, access_token_lifetime=lifetime
-            )
-        except InvalidRequest as exc:
-            errors = field_errors(exc, _FIELDS)
-        except AlreadyExists:
-            errors = {"name": "a service account with this name exists already"}
+        accounts = services.ready().admin.service_accounts
+        created, errors = created_or_errors(
+            lambda: accounts.create(user.actor, name.strip(), role, access_token_lifetime=lifetime),
+            _FIELDS,
+            taken="a service account with this name exists already",
+        )
     if created is None:
         return _list_page(request, services, user, None, 400, form, errors)
     account = created.account
-    return page(
+    return shown_once(
         request,
         services,
         user,
-        "console/secret.html",
         SECTION,
-        201,
         title=f"Service account {account.name} created",
         label="Client secret",
         secret=created.secret,
@@ -134,24 +132,18 @@ def delete_account(
 ) -> Response:
     user = console_writer(request, services, "clients.write", csrf_token)
     accounts = services.ready().admin.service_accounts
-    try:
+
+    def run() -> str | Ask:
         account = accounts.get(name)
         if confirmed != "yes":
-            return confirm(
-                request,
-                services,
-                user,
-                title=f"Delete the service account {account.name}?",
-                message=(
-                    "Its user is disabled, every token it holds is revoked, and its client "
-                    f"{account.client_id} is removed: programs using it stop working now."
-                ),
-                action=f"{PATH}/{name}/delete",
-                button="Delete service account",
-                back=PATH,
-                section=SECTION,
+            return Ask(
+                f"Delete the service account {account.name}?",
+                "Its user is disabled, every token it holds is revoked, and its client "
+                f"{account.client_id} is removed: programs using it stop working now.",
+                f"{PATH}/{name}/delete",
+                "Delete service account",
             )
         accounts.delete(user.actor, name)
-    except AdminError as exc:
-        return failed(request, services, user, exc, back=PATH, section=SECTION)
-    return done(PATH, "deleted")
+        return "deleted"
+
+    return act(request, services, user, run, back=PATH, section=SECTION)

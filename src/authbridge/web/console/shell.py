@@ -11,7 +11,7 @@ new client secret, a robot token) is rendered in the POST's answer with `no-stor
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,13 +28,16 @@ from authbridge.web.services import Services
 
 __all__ = [
     "SECTIONS",
+    "Ask",
     "Section",
+    "act",
     "confirm",
     "done",
     "failed",
     "install",
     "notice_of",
     "page",
+    "shown_once",
 ]
 
 log = structlog.get_logger("authbridge.console")
@@ -96,6 +99,39 @@ def page(
         console_section=section,
         operator=user,
         **context,
+    )
+
+
+def shown_once(
+    request: Request,
+    services: Services,
+    user: ConsoleUser,
+    section: str,
+    *,
+    title: str,
+    label: str,
+    secret: str | None,
+    facts: list[tuple[str, str]],
+    back: str,
+    back_label: str,
+    status_code: int = 201,
+) -> Response:
+    """The answer to the POST that made a secret (a client secret, a robot token, an
+    invitation link): `secret` shown this once with the `facts` that name it, and the way
+    back; never in a URL or a redirect."""
+    return page(
+        request,
+        services,
+        user,
+        "console/secret.html",
+        section,
+        status_code,
+        title=title,
+        label=label,
+        secret=secret,
+        facts=facts,
+        back=back,
+        back_label=back_label,
     )
 
 
@@ -164,6 +200,54 @@ def failed(
         errors=list(error.extensions.get("errors", [])),
         back=back,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """The confirmation an act asks for first: what the page says, where its form posts
+    again (with `confirmed=yes` and `fields`)."""
+
+    title: str
+    message: str
+    action: str
+    button: str = "Confirm"
+    fields: Mapping[str, str] | None = None
+
+
+def act(
+    request: Request,
+    services: Services,
+    user: ConsoleUser,
+    run: Callable[[], str | Ask | Response],
+    *,
+    back: str,
+    section: str | None = None,
+    to: str | None = None,
+) -> Response:
+    """One act of a console form: `run` answers an `Ask` (the confirmation page, nothing
+    changed) or does the act and answers its notice slug (Post/Redirect/Get to `to`, by
+    default `back`) or the page that shows its result once; a refusal of the admin
+    services is the `failed` page."""
+    try:
+        outcome = run()
+    except AdminError as exc:
+        return failed(request, services, user, exc, back=back, section=section)
+    if isinstance(outcome, Response):
+        return outcome
+    if isinstance(outcome, Ask):
+        return confirm(
+            request,
+            services,
+            user,
+            title=outcome.title,
+            message=outcome.message,
+            action=outcome.action,
+            fields=outcome.fields,
+            button=outcome.button,
+            back=back,
+            section=section,
+        )
+    return done(to or back, outcome)
 
 
 def install(app: FastAPI) -> None:

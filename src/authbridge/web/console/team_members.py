@@ -15,12 +15,11 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
-from authbridge.admin.errors import AdminError
 from authbridge.directory.membership import LOCAL
 from authbridge.web.console.common import source_label
 from authbridge.web.console.guard import console_writer
 from authbridge.web.console.roles import grant_binding, revoke_binding
-from authbridge.web.console.shell import confirm, done, failed
+from authbridge.web.console.shell import Ask, act
 from authbridge.web.dependencies import ServicesDep
 
 __all__ = ["router"]
@@ -41,8 +40,8 @@ def add_member(
 ) -> Response:
     operator = console_writer(request, services, "teams.write", csrf_token)
     ready = services.ready()
-    back = f"{PATH}/{team_id}"
-    try:
+
+    def run() -> str:
         team = ready.admin.teams.get(team_id)
         person = ready.admin.users.find_person(user.strip())
         if ready.bindings.team_confers_roles(team.id, team.name, team.managed_by):
@@ -50,9 +49,9 @@ def add_member(
                 "roles.write", f"Adding a member to team {team.name!r}, which gives roles,"
             )
         _member, added = ready.admin.teams.add_member(team.id, person.user.id, actor=operator.actor)
-    except AdminError as exc:
-        return failed(request, services, operator, exc, back=back, section=SECTION)
-    return done(back, "member-added" if added else "member-kept")
+        return "member-added" if added else "member-kept"
+
+    return act(request, services, operator, run, back=f"{PATH}/{team_id}", section=SECTION)
 
 
 @router.post(f"{PATH}/{{team_id}}/members/remove", include_in_schema=False)
@@ -66,8 +65,8 @@ def remove_member(
 ) -> Response:
     operator = console_writer(request, services, "teams.write", csrf_token)
     admin = services.ready().admin
-    back = f"{PATH}/{team_id}"
-    try:
+
+    def run() -> str | Ask:
         member = admin.teams.member(team_id, user)
         if LOCAL not in member.sources:
             # Only its sources hold it: the service's refusal says which, nothing to confirm.
@@ -80,22 +79,17 @@ def remove_member(
                 if others
                 else " They are then no longer a member."
             )
-            return confirm(
-                request,
-                services,
-                operator,
-                title=f"Remove {member.username} from {team.name}?",
-                message=f"This withdraws the administrator's membership.{stays}",
-                action=f"{PATH}/{team.id}/members/remove",
-                fields={"user": member.user_id},
-                button="Remove member",
-                back=back,
-                section=SECTION,
+            return Ask(
+                f"Remove {member.username} from {team.name}?",
+                f"This withdraws the administrator's membership.{stays}",
+                f"{PATH}/{team.id}/members/remove",
+                "Remove member",
+                {"user": member.user_id},
             )
         admin.teams.remove_member(team_id, member.user_id, actor=operator.actor)
-    except AdminError as exc:
-        return failed(request, services, operator, exc, back=back, section=SECTION)
-    return done(back, "member-removed")
+        return "member-removed"
+
+    return act(request, services, operator, run, back=f"{PATH}/{team_id}", section=SECTION)
 
 
 @router.post(f"{PATH}/{{team_id}}/bindings", include_in_schema=False)
@@ -109,15 +103,12 @@ def grant(
 ) -> Response:
     operator = console_writer(request, services, "roles.write", csrf_token)
     admin = services.ready().admin
-    back = f"{PATH}/{team_id}"
-    try:
+
+    def run() -> str:
         team = admin.teams.get(team_id)
-        _row, added = grant_binding(
-            admin, operator, role=role, person="", team=team.id, scope=scope
-        )
-    except AdminError as exc:
-        return failed(request, services, operator, exc, back=back, section=SECTION)
-    return done(back, "granted" if added else "existed")
+        return grant_binding(admin, operator, role=role, person="", team=team.id, scope=scope)
+
+    return act(request, services, operator, run, back=f"{PATH}/{team_id}", section=SECTION)
 
 
 @router.post(f"{PATH}/{{team_id}}/bindings/{{binding_id}}/revoke", include_in_schema=False)

@@ -20,7 +20,7 @@ from authbridge.admin.paging import MAX_LIMIT, PageRequest
 from authbridge.directory.membership import LOCAL
 from authbridge.web.console.common import field_errors, next_link, page_request, source_label
 from authbridge.web.console.guard import ConsoleUser, console_user, console_writer
-from authbridge.web.console.shell import confirm, done, failed, notice_of, page
+from authbridge.web.console.shell import Ask, act, done, failed, notice_of, page
 from authbridge.web.dependencies import ServicesDep
 from authbridge.web.services import Services
 
@@ -163,8 +163,8 @@ def edit(
 ) -> Response:
     user = console_writer(request, services, "teams.write", csrf_token)
     ready = services.ready()
-    back = f"{PATH}/{team_id}"
-    try:
+
+    def run() -> str:
         current = ready.admin.teams.get(team_id)
         new_name = name.strip()
         renamed = bool(new_name) and new_name != current.name
@@ -177,9 +177,9 @@ def edit(
             name=name if name.strip() else None,
             description=description.strip() or None,
         )
-    except AdminError as exc:
-        return failed(request, services, user, exc, back=back, section=SECTION)
-    return done(back, "updated")
+        return "updated"
+
+    return act(request, services, user, run, back=f"{PATH}/{team_id}", section=SECTION)
 
 
 @router.post(f"{PATH}/{{team_id}}/delete", include_in_schema=False)
@@ -192,23 +192,18 @@ def delete(
 ) -> Response:
     user = console_writer(request, services, "teams.write", csrf_token)
     admin = services.ready().admin
-    back = f"{PATH}/{team_id}"
-    try:
+
+    def run() -> str | Ask:
         found = admin.teams.get(team_id)
         if confirmed != "yes":
-            return confirm(
-                request,
-                services,
-                user,
-                title=f"Delete team {found.name}?",
-                message=f"Its {found.member_count} memberships and its role bindings are "
+            return Ask(
+                f"Delete team {found.name}?",
+                f"Its {found.member_count} memberships and its role bindings are "
                 "deleted with it; its members lose the roles it gave them.",
-                action=f"{PATH}/{found.id}/delete",
-                button="Delete team",
-                back=back,
-                section=SECTION,
+                f"{PATH}/{found.id}/delete",
+                "Delete team",
             )
         admin.teams.delete(found.id, actor=user.actor)
-    except AdminError as exc:
-        return failed(request, services, user, exc, back=back, section=SECTION)
-    return done(PATH, "deleted")
+        return "deleted"
+
+    return act(request, services, user, run, back=f"{PATH}/{team_id}", section=SECTION, to=PATH)

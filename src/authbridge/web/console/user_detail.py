@@ -5,16 +5,15 @@ disable, enable, revoke everything, reset password, delete.
 
 Every act is the admin API's (`admin.users`, `admin.bindings`, `admin.audit_events`) with the
 same permission: `users.read` to look, `users.write` to act, `roles.write` to revoke a role
-binding. Destructive acts go through `confirm`; a password-reset link that is not mailed
-(no `smtp:`) is rendered once in the POST's answer, never put in a URL.
-
-(Somewhat over 400 lines: one short route per act, each with its own confirmation text;
-they share the page they return to.)
+binding (the roles section's `revoke_binding`). Each act is `shell.act`: destructive ones ask
+first; a password-reset link that is not mailed (no `smtp:`) is rendered once in the POST's
+answer, never put in a URL.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -23,9 +22,11 @@ from starlette.responses import Response
 from authbridge.admin.errors import AdminError, FieldError, InvalidRequest
 from authbridge.admin.paging import PageRequest
 from authbridge.storage.user_admin import session_handle
+from authbridge.web.console.common import user_source_label
 from authbridge.web.console.guard import ConsoleUser, console_user, console_writer, demand_roles
-from authbridge.web.console.shell import confirm, done, failed, notice_of, page
-from authbridge.web.console.users import SECTION, source_label
+from authbridge.web.console.roles import revoke_binding
+from authbridge.web.console.shell import Ask, act, failed, notice_of, page
+from authbridge.web.console.users import SECTION
 from authbridge.web.dependencies import ServicesDep
 from authbridge.web.services import Services
 
@@ -91,7 +92,7 @@ def _detail(
         SECTION,
         status_code,
         row=row,
-        source=source_label(row),
+        source=user_source_label(row),
         identities=admin.users.identities(uid),
         teams=admin.users.teams(uid),
         bindings=bindings.items if bindings is not None else None,
@@ -113,45 +114,23 @@ def _act(
     services: Services,
     operator: ConsoleUser,
     user_id: str,
-    act: Callable[[], object],
+    do: Callable[[], object],
     slug: str,
-) -> Response:
-    try:
-        act()
-    except AdminError as exc:
-        back = _path(user_id)
-        return failed(request, services, operator, exc, back=back, section=SECTION)
-    return done(_path(user_id), slug)
-
-
-def _confirmed(
-    request: Request,
-    services: Services,
-    operator: ConsoleUser,
-    confirmed: str,
     *,
-    user_id: str,
-    action: str,
-    title: str,
-    message: str,
-    button: str,
-    fields: dict[str, str] | None = None,
-) -> Response | None:
-    """The confirmation page unless the form says `confirmed=yes` (then None: go on)."""
-    if confirmed == "yes":
-        return None
-    return confirm(
-        request,
-        services,
-        operator,
-        title=title,
-        message=message,
-        action=action,
-        fields=fields,
-        button=button,
-        back=_path(user_id),
-        section=SECTION,
-    )
+    ask: Ask | None = None,
+    confirmed: str = "",
+    to: str | None = None,
+) -> Response:
+    """`ask` first (if any) unless the form says `confirmed=yes`; then `do`, and back to the
+    user's page saying `slug`."""
+
+    def run() -> str | Ask:
+        if ask is not None and confirmed != "yes":
+            return ask
+        do()
+        return slug
+
+    return act(request, services, operator, run, back=_path(user_id), section=SECTION, to=to)
 
 
 def _name(services: Services, user_id: str) -> str:
@@ -170,27 +149,16 @@ def disable(
     confirmed: FormStr = "",
 ) -> Response:
     operator = console_writer(request, services, "users.write", csrf_token)
-    asked = _confirmed(
-        request,
-        services,
-        operator,
-        confirmed,
-        user_id=user_id,
-        action=f"{_path(user_id)}/disable",
-        title="Disable this user?",
-        message=f"{_name(services, user_id)} will not be able to sign in, and every session "
+    ask = Ask(
+        "Disable this user?",
+        f"{_name(services, user_id)} will not be able to sign in, and every session "
         "and token they hold ends now.",
-        button="Disable",
+        f"{_path(user_id)}/disable",
+        "Disable",
     )
     users = services.ready().admin.users
-    return asked or _act(
-        request,
-        services,
-        operator,
-        user_id,
-        lambda: users.disable(operator.actor, user_id),
-        "disabled",
-    )
+    do = partial(users.disable, operator.actor, user_id)
+    return _act(request, services, operator, user_id, do, "disabled", ask=ask, confirmed=confirmed)
 
 
 @router.post("/admin/users/{user_id}/enable", include_in_schema=False)
@@ -199,14 +167,8 @@ def enable(
 ) -> Response:
     operator = console_writer(request, services, "users.write", csrf_token)
     users = services.ready().admin.users
-    return _act(
-        request,
-        services,
-        operator,
-        user_id,
-        lambda: users.enable(operator.actor, user_id),
-        "enabled",
-    )
+    do = partial(users.enable, operator.actor, user_id)
+    return _act(request, services, operator, user_id, do, "enabled")
 
 
 @router.post("/admin/users/{user_id}/revoke", include_in_schema=False)
@@ -218,27 +180,16 @@ def revoke_all(
     confirmed: FormStr = "",
 ) -> Response:
     operator = console_writer(request, services, "users.write", csrf_token)
-    asked = _confirmed(
-        request,
-        services,
-        operator,
-        confirmed,
-        user_id=user_id,
-        action=f"{_path(user_id)}/revoke",
-        title="End every session and token?",
-        message=f"{_name(services, user_id)} is signed out of every browser and every app; "
+    ask = Ask(
+        "End every session and token?",
+        f"{_name(services, user_id)} is signed out of every browser and every app; "
         "the account stays.",
-        button="Sign out everywhere",
+        f"{_path(user_id)}/revoke",
+        "Sign out everywhere",
     )
     users = services.ready().admin.users
-    return asked or _act(
-        request,
-        services,
-        operator,
-        user_id,
-        lambda: users.revoke(operator.actor, user_id),
-        "revoked",
-    )
+    do = partial(users.revoke, operator.actor, user_id)
+    return _act(request, services, operator, user_id, do, "revoked", ask=ask, confirmed=confirmed)
 
 
 @router.post("/admin/users/{user_id}/reset-mfa", include_in_schema=False)
@@ -252,28 +203,17 @@ def reset_mfa(
     """Issue 16 part 5: remove a user's TOTP credential and recovery codes (they lost
     both); the same act as `POST /api/v1/users/{id}/mfa/reset`."""
     operator = console_writer(request, services, "users.write", csrf_token)
-    asked = _confirmed(
-        request,
-        services,
-        operator,
-        confirmed,
-        user_id=user_id,
-        action=f"{_path(user_id)}/reset-mfa",
-        title="Remove the second factors?",
-        message=f"{_name(services, user_id)} signs in next with the password alone (or "
+    ask = Ask(
+        "Remove the second factors?",
+        f"{_name(services, user_id)} signs in next with the password alone (or "
         "enrols again where a second factor is required). Do this only once you know who "
         "asked.",
-        button="Remove second factors",
+        f"{_path(user_id)}/reset-mfa",
+        "Remove second factors",
     )
     mfa = services.ready().admin.mfa
-    return asked or _act(
-        request,
-        services,
-        operator,
-        user_id,
-        lambda: mfa.reset(operator.actor, user_id[:64]),
-        "mfa-reset",
-    )
+    do = partial(mfa.reset, operator.actor, user_id[:64])
+    return _act(request, services, operator, user_id, do, "mfa-reset", ask=ask, confirmed=confirmed)
 
 
 @router.post("/admin/users/{user_id}/delete", include_in_schema=False)
@@ -285,25 +225,25 @@ def delete(
     confirmed: FormStr = "",
 ) -> Response:
     operator = console_writer(request, services, "users.write", csrf_token)
-    asked = _confirmed(
+    ask = Ask(
+        "Delete this user?",
+        f"{_name(services, user_id)} is deleted with their identities, team "
+        "memberships and role bindings; every session and token ends. This cannot be undone.",
+        f"{_path(user_id)}/delete",
+        "Delete",
+    )
+    do = partial(services.ready().admin.users.delete, operator.actor, user_id)
+    return _act(
         request,
         services,
         operator,
-        confirmed,
-        user_id=user_id,
-        action=f"{_path(user_id)}/delete",
-        title="Delete this user?",
-        message=f"{_name(services, user_id)} is deleted with their identities, team "
-        "memberships and role bindings; every session and token ends. This cannot be undone.",
-        button="Delete",
+        user_id,
+        do,
+        "deleted",
+        ask=ask,
+        confirmed=confirmed,
+        to="/admin/users",
     )
-    if asked is not None:
-        return asked
-    try:
-        services.ready().admin.users.delete(operator.actor, user_id)
-    except AdminError as exc:
-        return failed(request, services, operator, exc, back=_path(user_id), section=SECTION)
-    return done("/admin/users", "deleted")
 
 
 @router.post("/admin/users/{user_id}/reset-password", include_in_schema=False)
@@ -316,32 +256,27 @@ def reset_password(
 ) -> Response:
     """A reset link: mailed (then back to the page), or shown once in this answer."""
     operator = console_writer(request, services, "users.write", csrf_token)
-    asked = _confirmed(
-        request,
-        services,
-        operator,
-        confirmed,
-        user_id=user_id,
-        action=f"{_path(user_id)}/reset-password",
-        title="Reset this user's password?",
-        message=f"A one-time link lets {_name(services, user_id)} choose a new password; "
-        "using it signs them out everywhere. Their current password works until then.",
-        button="Make a reset link",
-    )
-    if asked is not None:
-        return asked
     ready = services.ready()
-    try:
+
+    def run() -> str | Ask | Response:
+        if confirmed != "yes":
+            return Ask(
+                "Reset this user's password?",
+                f"A one-time link lets {_name(services, user_id)} choose a new password; "
+                "using it signs them out everywhere. Their current password works until then.",
+                f"{_path(user_id)}/reset-password",
+                "Make a reset link",
+            )
         if not ready.admin.users.resets_mailed:
             # The link is shown to the operator, who then holds whatever the account holds.
             held = ready.bindings.held_roles(ready.admin.users.get(user_id[:64]).user.id)
             demand_roles(operator, held, "A password-reset link for a user with a role")
         link = ready.admin.users.reset_password(operator.actor, user_id)
-    except AdminError as exc:
-        return failed(request, services, operator, exc, back=_path(user_id), section=SECTION)
-    if link is None:
-        return done(_path(user_id), "reset-mailed")
-    return _detail(request, services, operator, user_id, reset_link=link)
+        if link is None:
+            return "reset-mailed"
+        return _detail(request, services, operator, user_id, reset_link=link)
+
+    return act(request, services, operator, run, back=_path(user_id), section=SECTION)
 
 
 @router.post("/admin/users/{user_id}/sessions/end", include_in_schema=False)
@@ -354,26 +289,17 @@ def end_session(
     confirmed: FormStr = "",
 ) -> Response:
     operator = console_writer(request, services, "users.write", csrf_token)
-    asked = _confirmed(
-        request,
-        services,
-        operator,
-        confirmed,
-        user_id=user_id,
-        action=f"{_path(user_id)}/sessions/end",
-        title="End this session?",
-        message=f"That browser of {_name(services, user_id)} is signed out.",
-        button="End session",
-        fields={"session": session},
+    ask = Ask(
+        "End this session?",
+        f"That browser of {_name(services, user_id)} is signed out.",
+        f"{_path(user_id)}/sessions/end",
+        "End session",
+        {"session": session},
     )
     users = services.ready().admin.users
-    return asked or _act(
-        request,
-        services,
-        operator,
-        user_id,
-        lambda: users.end_session(operator.actor, user_id, session[:64]),
-        "session-ended",
+    do = partial(users.end_session, operator.actor, user_id, session[:64])
+    return _act(
+        request, services, operator, user_id, do, "session-ended", ask=ask, confirmed=confirmed
     )
 
 
@@ -387,27 +313,18 @@ def revoke_family(
     confirmed: FormStr = "",
 ) -> Response:
     operator = console_writer(request, services, "users.write", csrf_token)
-    asked = _confirmed(
-        request,
-        services,
-        operator,
-        confirmed,
-        user_id=user_id,
-        action=f"{_path(user_id)}/refresh-tokens/revoke",
-        title="Revoke this app's access?",
-        message=f"The app loses the refresh token {_name(services, user_id)} gave it; "
+    ask = Ask(
+        "Revoke this app's access?",
+        f"The app loses the refresh token {_name(services, user_id)} gave it; "
         "they sign in to it again to give a new one.",
-        button="Revoke",
-        fields={"family": family},
+        f"{_path(user_id)}/refresh-tokens/revoke",
+        "Revoke",
+        {"family": family},
     )
     users = services.ready().admin.users
-    return asked or _act(
-        request,
-        services,
-        operator,
-        user_id,
-        lambda: users.revoke_refresh_family(operator.actor, user_id, family[:64]),
-        "token-revoked",
+    do = partial(users.revoke_refresh_family, operator.actor, user_id, family[:64])
+    return _act(
+        request, services, operator, user_id, do, "token-revoked", ask=ask, confirmed=confirmed
     )
 
 
@@ -427,32 +344,24 @@ def unlink(
     confirmed: FormStr = "",
 ) -> Response:
     operator = console_writer(request, services, "users.write", csrf_token)
-    asked = _confirmed(
-        request,
-        services,
-        operator,
-        confirmed,
-        user_id=user_id,
-        action=f"{_path(user_id)}/identities/unlink",
-        title="Unlink this identity?",
-        message=f"{_name(services, user_id)} can no longer sign in through it (signing in "
+    ask = Ask(
+        "Unlink this identity?",
+        f"{_name(services, user_id)} can no longer sign in through it (signing in "
         "there again may link it anew, as the provider's settings allow).",
-        button="Unlink",
-        fields={"identity": identity},
+        f"{_path(user_id)}/identities/unlink",
+        "Unlink",
+        {"identity": identity},
     )
     users = services.ready().admin.users
-    return asked or _act(
-        request,
-        services,
-        operator,
-        user_id,
-        lambda: users.unlink_identity(operator.actor, user_id, _int("identity", identity)),
-        "unlinked",
-    )
+
+    def do() -> None:
+        users.unlink_identity(operator.actor, user_id, _int("identity", identity))
+
+    return _act(request, services, operator, user_id, do, "unlinked", ask=ask, confirmed=confirmed)
 
 
 @router.post("/admin/users/{user_id}/bindings/revoke", include_in_schema=False)
-def revoke_binding(
+def revoke_user_binding(
     request: Request,
     services: ServicesDep,
     user_id: str,
@@ -461,25 +370,14 @@ def revoke_binding(
     confirmed: FormStr = "",
 ) -> Response:
     operator = console_writer(request, services, "roles.write", csrf_token)
-    asked = _confirmed(
+    return revoke_binding(
         request,
         services,
         operator,
-        confirmed,
-        user_id=user_id,
+        binding,
+        confirmed=confirmed,
         action=f"{_path(user_id)}/bindings/revoke",
-        title="Revoke this role binding?",
-        message=f"{_name(services, user_id)} loses the role (their next tokens no longer "
-        "carry it).",
-        button="Revoke",
-        fields={"binding": binding},
+        back=_path(user_id),
+        section=SECTION,
+        user_id=user_id,
     )
-    bindings = services.ready().admin.bindings
-
-    def act() -> None:
-        found = bindings.get(_int("binding", binding))
-        if found.user_id != user_id:
-            raise InvalidRequest("that binding is not this user's", [FieldError("binding", "")])
-        bindings.revoke(found.id, actor=operator.actor)
-
-    return asked or _act(request, services, operator, user_id, act, "binding-revoked")

@@ -19,16 +19,17 @@ from starlette.responses import Response
 
 from authbridge.admin.errors import AdminError, InvalidRequest
 from authbridge.admin.paging import PageRequest
-from authbridge.admin.users import UserFilter, UserRow, user_filter
+from authbridge.admin.users import UserFilter, user_filter
 from authbridge.config.model import SCIM_SOURCES
 from authbridge.directory.passwords import policy_summary
+from authbridge.web.console.common import user_source_label
 from authbridge.web.console.guard import BASE_ROLE, ConsoleUser, console_user, console_writer
 from authbridge.web.console.guard import demand_roles as demand_console_roles
 from authbridge.web.console.shell import done, failed, notice_of, page
 from authbridge.web.dependencies import ServicesDep
 from authbridge.web.services import Services
 
-__all__ = ["PAGE_SIZE", "Option", "router", "source_label"]
+__all__ = ["PAGE_SIZE", "Option", "router"]
 
 router = APIRouter()
 FormStr = Annotated[str, Form()]
@@ -43,13 +44,6 @@ MAX_FILTER = 320
 class Option:
     value: str
     label: str
-
-
-def source_label(row: UserRow) -> str:
-    """Where a person comes from, as the list shows it."""
-    if row.scim_source:
-        return f"SCIM ({row.scim_source})"
-    return "local" if row.user.password_hash is not None else "identity provider"
 
 
 def _filter_options(services: Services, filters: UserFilter) -> dict[str, list[Option]]:
@@ -128,7 +122,7 @@ def users_list(
         user,
         "console/users.html",
         SECTION,
-        rows=[(r, source_label(r)) for r in found.items],
+        rows=[(r, user_source_label(r)) for r in found.items],
         filters=filters,
         filtered=filtered,
         status=(request.query_params.get("status") or "").strip(),
