@@ -25,9 +25,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-import pyotp
-import segno
-
 from authbridge.clock import utcnow
 from authbridge.config import Settings
 from authbridge.directory.passwords import PasswordHashing
@@ -143,6 +140,10 @@ class SecondFactors:
     def start_enrolment(self, user_id: str, account_name: str) -> Enrolment | None:
         """The pending enrolment (kept while it waits, so a reload shows the same code), or
         a new one; None when the user has a confirmed credential already."""
+        # pyotp and segno where they are used: most services never enrol a second factor.
+        import pyotp
+        import segno
+
         found = self._store.totp(user_id)
         if found is not None and found.confirmed:
             return None
@@ -192,6 +193,8 @@ class SecondFactors:
         )
 
     def _check_totp(self, user_id: str, sealed: str, code: str) -> bool:
+        import pyotp
+
         code = code.strip().replace(" ", "")
         if not (code.isascii() and code.isdigit() and len(code) == DIGITS):
             return False
