@@ -78,7 +78,11 @@ def one_run(workdir: Path) -> tuple[float, float, float]:
         return took, cpu, rss_mb(process.pid)
     finally:
         process.terminate()
-        process.wait(timeout=20)
+        try:
+            process.wait(timeout=120)  # a graceful shutdown, slow on a loaded machine
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def main() -> None:

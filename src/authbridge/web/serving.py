@@ -23,7 +23,6 @@ from collections.abc import Iterator
 
 import structlog
 import uvicorn
-from uvicorn.loops.auto import auto_loop_factory
 
 from authbridge.config.model import Settings
 from authbridge.web.app import create_app, create_management_app
@@ -104,10 +103,5 @@ async def serve(settings: Settings, services: Services) -> None:
 
 
 def run(settings: Settings, services: Services) -> None:
-    """`authbridge serve`: serve in a new event loop until a signal, then return.
-
-    The loop is the one `uvicorn` itself would run (`--loop auto`): uvloop when installed, as
-    `uvicorn[standard]` installs it; it costs each request less CPU than asyncio's own loop.
-    """
-    with asyncio.Runner(loop_factory=auto_loop_factory(use_subprocess=False)) as runner:
-        runner.run(serve(settings, services))
+    """`authbridge serve`: serve in a new event loop until a signal, then return."""
+    asyncio.run(serve(settings, services))
