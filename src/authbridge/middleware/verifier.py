@@ -63,9 +63,9 @@ class _Issuer:
 _Pending = tuple[JoseHeader, bytes, bytes, bytes, dict[str, Any], _Issuer]
 
 _CONTAINERS = (dict, list)
-# A memo entry: the token text, its decoding, plus the claims holding a dict or list, each
-# with whether it is a flat list (copied by list.copy) or needs a deep copy.
-_Entry = tuple[str, _Pending, tuple[tuple[str, bool], ...]]
+# A memo entry: the decoding, plus the claims holding a dict or list, each with whether it
+# is a flat list (copied by list.copy) or needs a deep copy.
+_Entry = tuple[_Pending, tuple[tuple[str, bool], ...]]
 
 
 def _copy_json(value: Any) -> Any:
@@ -233,17 +233,11 @@ class TokenVerifier:
     # -- steps -----------------------------------------------------------------------------
 
     def _decode(self, token: str) -> _Pending:
-        """The token decoded up to the key lookup: from the memo, else :meth:`_prepare`.
-
-        The memo is keyed on the signature segment (its last part), not the whole text:
-        hashing a fresh ``str`` costs by its length, and the signature is a fraction of it.
-        The entry keeps the whole text, compared on a hit, so only the exact same token is
-        served from it; another token with the same signature segment is decoded afresh.
-        """
+        """The token decoded up to the key lookup: from the memo, else :meth:`_prepare`."""
         if type(token) is str:
-            entry = self._memo.get(token[token.rfind(".") + 1 :])
-            if entry is not None and entry[0] == token:
-                _, (header, _, signing_input, signature, claims, issuer), containers = entry
+            entry = self._memo.get(token)
+            if entry is not None:
+                (header, _, signing_input, signature, claims, issuer), containers = entry
                 # Same text, same decoding; the allow-list is re-read all the same.
                 if header.alg not in issuer.algorithms:
                     raise InvalidToken(Reason.ALG_NOT_ALLOWED)
@@ -255,9 +249,7 @@ class TokenVerifier:
         """Keep the decoding of a token whose signature just verified (see the class doc)."""
         if not self._memo_size:
             return
-        # The signature segment, as in _decode: already hashed there when the text is ASCII.
-        memo_key = token[token.rfind(".") + 1 :]
-        key = hash(memo_key)
+        key = hash(token)  # already computed by the memo lookup: str caches its hash
         seen = self._seen
         if key not in seen:
             if len(seen) >= self._seen_size:
@@ -272,7 +264,7 @@ class TokenVerifier:
         header, _, signing_input, signature, claims, issuer = pending
         containers = _containers(claims)
         own = _copy_claims(claims, containers)
-        memo[memo_key] = (token, (header, b"", signing_input, signature, own, issuer), containers)
+        memo[token] = ((header, b"", signing_input, signature, own, issuer), containers)
 
     def _prepare(self, token: str) -> _Pending:
         header_std, payload_std, sig_std, signing_input = split_compact(
