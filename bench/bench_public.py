@@ -43,6 +43,7 @@ from bench_provider import (
     tree_cpu,
     wait_port,
 )
+from callgrind import instructions
 
 OURS = (
     ("jwks", "/api/v1/system/config/jwks"),
@@ -278,35 +279,13 @@ def child_count(calls: int) -> None:
 
 
 def instruction_counts(calls: int) -> None:
-    out_dir = Path(tempfile.mkdtemp(prefix="bench-public-"))
-    try:
-        done = subprocess.run(
-            [
-                "valgrind",
-                "--tool=callgrind",
-                f"--callgrind-out-file={out_dir / 'cg'}",
-                "--zero-before=getppid",
-                "--dump-before=getpgrp",
-                sys.executable,
-                __file__,
-                "--child-count",
-                str(calls),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        names = done.stdout.strip().splitlines()[-1].split("|")
-        print(f"\ninstructions per request (callgrind, in process, {calls} requests each)")
-        floor = 0.0
-        for index, name in enumerate(names, start=1):
-            text = (out_dir / f"cg.{index}").read_text()
-            total = int(re.search(r"^summary: (\d+)", text, re.MULTILINE).group(1))  # type: ignore[union-attr]
-            per = total / calls
-            floor = floor or per
-            print(f"  {name:22} {per:10,.0f}   {per / floor:6.1f} x the floor")
-    finally:
-        shutil.rmtree(out_dir, ignore_errors=True)
+    totals = instructions([sys.executable, __file__, "--child-count", str(calls)])
+    print(f"\ninstructions per request (callgrind, in process, {calls} requests each)")
+    floor = 0.0
+    for name, total in totals.items():
+        per = total / calls
+        floor = floor or per
+        print(f"  {name:22} {per:10,.0f}   {per / floor:6.1f} x the floor")
 
 
 def main() -> None:

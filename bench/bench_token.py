@@ -37,6 +37,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_provider import basic, free_port, seed_authbridge
+from callgrind import instructions
 from served import postgres_database
 
 CC_BODY = b"grant_type=client_credentials"
@@ -150,34 +151,14 @@ def child_count(calls: int, database: str | None) -> None:
 
 
 def instruction_counts(calls: int, database: str | None) -> None:
-    out_dir = Path(tempfile.mkdtemp(prefix="bench-token-"))
     command = [sys.executable, __file__, "--child-count", str(calls)]
     if database:
         command += ["--database", database]
-    try:
-        done = subprocess.run(
-            [
-                "valgrind",
-                "--tool=callgrind",
-                f"--callgrind-out-file={out_dir / 'cg'}",
-                "--zero-before=getppid",
-                "--dump-before=getpgrp",
-                *command,
-            ],
-            capture_output=True,
-            text=True,
-        )
-        if done.returncode:
-            raise SystemExit(done.stderr[-3000:])
-        names = done.stdout.strip().splitlines()[-1].split("|")
-        where = "PostgreSQL" if database else "SQLite"
-        print(f"instructions per grant (callgrind, in process, {where}, {calls} grants each)")
-        for index, name in enumerate(names, start=1):
-            text = (out_dir / f"cg.{index}").read_text()
-            total = int(re.search(r"^summary: (\d+)", text, re.MULTILINE).group(1))  # type: ignore[union-attr]
-            print(f"  {name:20} {total / calls:12,.0f}")
-    finally:
-        shutil.rmtree(out_dir, ignore_errors=True)
+    totals = instructions(command)
+    where = "PostgreSQL" if database else "SQLite"
+    print(f"instructions per grant (callgrind, in process, {where}, {calls} grants each)")
+    for name, total in totals.items():
+        print(f"  {name:20} {total / calls:12,.0f}")
 
 
 def child_loop(name: str, seconds: float, database: str | None) -> None:

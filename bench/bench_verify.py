@@ -33,11 +33,7 @@ import base64
 import itertools
 import json
 import os
-import re
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -46,6 +42,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import jwt as pyjwt
+from callgrind import instructions
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import (
@@ -168,38 +165,15 @@ def rate(fn: Callable[[], object], seconds: float, clock: Callable[[], float]) -
 
 
 def instruction_counts(algs: list[str], calls: int) -> dict[str, dict[str, float]]:
-    """Instructions per call of each contender, counted by valgrind's callgrind.
-
-    Counts are immune to neighbours on the machine. The child marks the span of each
-    contender with two system calls that nothing else in the loop makes (``getppid``
-    zeroes the counters, ``getpgrp`` dumps them), so set-up and key generation are left out.
-    """
-    out_dir = Path(tempfile.mkdtemp(prefix="bench-verify-"))
-    try:
-        cmd = [
-            "valgrind",
-            "--tool=callgrind",
-            f"--callgrind-out-file={out_dir / 'cg'}",
-            "--zero-before=getppid",
-            "--dump-before=getpgrp",
-            sys.executable,
-            __file__,
-            "--child-count",
-            str(calls),
-            "--algs",
-            ",".join(algs),
-        ]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=True)
-        order = done.stdout.split()
-        counts: dict[str, dict[str, float]] = {}
-        for i, label in enumerate(order, start=1):
-            alg, name = label.split(":")
-            text = (out_dir / f"cg.{i}").read_text()
-            total = int(re.search(r"^summary: (\d+)", text, re.MULTILINE).group(1))  # type: ignore[union-attr]
-            counts.setdefault(alg, {})[name] = total / calls
-        return counts
-    finally:
-        shutil.rmtree(out_dir, ignore_errors=True)
+    """Instructions per call of each contender, counted by valgrind's callgrind
+    (bench/callgrind.py): immune to neighbours on the machine; set-up and key generation
+    are left out."""
+    command = [sys.executable, __file__, "--child-count", str(calls), "--algs", ",".join(algs)]
+    counts: dict[str, dict[str, float]] = {}
+    for label, total in instructions(command).items():
+        alg, name = label.split(":")
+        counts.setdefault(alg, {})[name] = total / calls
+    return counts
 
 
 def child_count(algs: list[str], calls: int) -> None:
