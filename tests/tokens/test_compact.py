@@ -9,6 +9,7 @@ from typing import Any
 
 import jwt as pyjwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from joserfc import jwt
 from joserfc.errors import BadSignatureError
 
@@ -95,6 +96,8 @@ def test_a_key_of_the_wrong_type_is_refused() -> None:
         CompactSigner(es.signer._private, "RS256", "k")
     with pytest.raises(ValueError):
         CompactSigner(es.signer._private, "HS256", "k")
+    with pytest.raises(ValueError):  # RFC 7518 §3.4: ES256 is P-256 only
+        CompactSigner(ec.generate_private_key(ec.SECP384R1()), "ES256", "k")
 
 
 def test_payload_is_compact_utf8_json(material: KeyMaterial) -> None:

@@ -39,7 +39,10 @@ class CompactSigner:
     def __init__(
         self, private: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey, alg: str, kid: str
     ) -> None:
-        if alg == "ES256" and not isinstance(private, ec.EllipticCurvePrivateKey):
+        if alg == "ES256" and not (
+            isinstance(private, ec.EllipticCurvePrivateKey)
+            and isinstance(private.curve, ec.SECP256R1)
+        ):
             raise ValueError("ES256 needs a P-256 key")
         if alg == "RS256" and not isinstance(private, rsa.RSAPrivateKey):
             raise ValueError("RS256 needs an RSA key")
