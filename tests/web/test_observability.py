@@ -109,6 +109,23 @@ def test_a_memoised_field_name_is_judged_the_same_every_time() -> None:
         assert _redact(client_secret="x", route="/r")["route"] == "/r"
 
 
+def test_memoised_clean_text_never_lets_a_secret_through() -> None:
+    """Clean values are remembered (bounded); text with a secret never is, in any field or
+    nested in an audit event's details, however often it is logged and when the memo is
+    full."""
+    secrets = ("/cb?code=SplxlOBeZQQYbYS6", "Bearer mF_9.B5f-4.1JqM", "eyJa.eyJb.c2ln")
+    for index in range(5000):  # past the memo's bound
+        _redact(detail=f"clean value {index}")
+    for _ in range(3):
+        for text in secrets:
+            line = _redact(detail=text, details={"grantType": text, "nested": [text]})
+            assert text not in str(line)
+    assert _redact(detail="clean value 1")["detail"] == "clean value 1"
+    assert _redact(details={"clientSecret": "clean value 1"})["details"] == {
+        "clientSecret": REDACTED
+    }
+
+
 def test_an_idp_error_with_its_description_survives_whole() -> None:
     line = _redact(
         code="invalid_request",

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from joserfc import jwt
-
 from authbridge.clock import utcnow
 from authbridge.config.model import Settings
 from authbridge.middleware.hashes import half_hash
@@ -91,8 +89,7 @@ class TokenIssuer:
         if record:
             # Before the token exists: its key must stay published until it expires.
             self._keyring.record_signing(signing.kid, datetime.fromtimestamp(claims["exp"], UTC))
-        header = {"alg": signing.alg, "kid": signing.kid, "typ": header_type}
-        return jwt.encode(header, claims, signing.key, algorithms=[signing.alg])
+        return signing.signer.sign(header_type, claims)
 
     def access_token(
         self,

@@ -9,6 +9,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from joserfc.jwk import ECKey, RSAKey
 
+from authbridge.tokens.compact import CompactSigner
+
 __all__ = ["SUPPORTED_ALGORITHMS", "KeyMaterial", "generate", "load"]
 
 SUPPORTED_ALGORITHMS = ("ES256", "RS256")
@@ -22,6 +24,7 @@ class KeyMaterial:
     private_pem: str
     key: ECKey | RSAKey
     public_jwk: dict[str, Any]
+    signer: CompactSigner
 
 
 def _from_pem(pem: str, alg: str) -> KeyMaterial:
@@ -31,7 +34,11 @@ def _from_pem(pem: str, alg: str) -> KeyMaterial:
     # RFC 7638 thumbprint as kid: stable for the key, reveals nothing the JWK does not.
     kid = key.thumbprint()
     jwk = {**public, "kid": kid, "alg": alg, "use": "sig"}
-    return KeyMaterial(kid=kid, alg=alg, private_pem=pem, key=key, public_jwk=jwk)
+    private = serialization.load_pem_private_key(pem.encode(), password=None)
+    if not isinstance(private, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        raise ValueError(f"not an {alg} private key")
+    signer = CompactSigner(private, alg, kid)
+    return KeyMaterial(kid=kid, alg=alg, private_pem=pem, key=key, public_jwk=jwk, signer=signer)
 
 
 def generate(alg: str) -> KeyMaterial:

@@ -85,13 +85,24 @@ _MAYBE_SECRET = re.compile(
     "|".join(["=", "eyj", "bearer", "basic", *(re.escape(p) for p in LINK_PAGES)]), re.I
 )
 
+# Text found clean before (an event name, an outcome, a client id: most values of most
+# lines repeat): the same answer without the checks. Only clean text is kept (text that is
+# logged as it is anyway, never a secret), short, and at most 4,096 of them.
+_CLEAN_TEXT: set[str] = set()
+_CLEAN_TEXT_MAX = 4096
+_CLEAN_TEXT_LENGTH = 200
+
 
 def _scrub(text: str) -> str:
+    if text in _CLEAN_TEXT:
+        return text
     # Every alternative of SECRET_TEXT needs "=", "eyJ", "Bearer", "Basic" or a link page
     # (any case): ASCII text with none of them is returned without running the pattern
     # (most values of a log line), after one search for them. Non-ASCII text always runs it
     # (case folding beyond ASCII).
     if text.isascii() and _MAYBE_SECRET.search(text) is None:
+        if len(text) <= _CLEAN_TEXT_LENGTH and len(_CLEAN_TEXT) < _CLEAN_TEXT_MAX:
+            _CLEAN_TEXT.add(text)
         return text
 
     def replace(match: re.Match[str]) -> str:
@@ -138,7 +149,7 @@ def _clean(value: Any, depth: int = 0) -> Any:
         return value
     if isinstance(value, Mapping):
         return {
-            k: REDACTED if isinstance(k, str) and SECRET_NAME.search(k) else _clean(v, depth + 1)
+            k: REDACTED if isinstance(k, str) and _secret_name(k) else _clean(v, depth + 1)
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):
