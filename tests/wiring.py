@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from authbridge.config.model import ScimSettings, Settings
+from authbridge.directory.pending_logins import PendingLogins
 from authbridge.directory.revocation import Revocation
 from authbridge.directory.roles import RoleBindings, RoleResolver
 from authbridge.scim.service import ScimService
@@ -23,7 +24,11 @@ class _RefreshTokens:
 
 def revocation_for(storage: Storage) -> Revocation:
     """Browser sessions and refresh tokens over `storage`, as `Services` builds it."""
-    return Revocation(sessions=storage.sessions, tokens=_RefreshTokens(storage))
+    return Revocation(
+        sessions=storage.sessions,
+        tokens=_RefreshTokens(storage),
+        pending=PendingLogins(storage.values),
+    )
 
 
 def scim_service(

@@ -17,6 +17,7 @@ from authbridge.admin.users import UserAdmin, UserFilter, user_filter
 from authbridge.audit.events import Actor, NullAudit
 from authbridge.clock import utcnow
 from authbridge.directory.accounts import LocalAccounts
+from authbridge.directory.pending_logins import PendingLogins
 from authbridge.directory.revocation import Revocation
 from authbridge.directory.roles import RoleBindings
 from authbridge.provider.service import OpenIDProvider
@@ -36,7 +37,9 @@ def wired(storage: Storage, database_url: str) -> Iterator[tuple[UserAdmin, Role
     keyring = keyring_for(settings, storage.keys, storage.changes)
     keyring.ensure_key()
     provider = OpenIDProvider(storage, keyring, issuer_for(settings, keyring), settings)
-    revocation = Revocation(sessions=storage.sessions, tokens=provider)
+    revocation = Revocation(
+        sessions=storage.sessions, tokens=provider, pending=PendingLogins(storage.values)
+    )
     bindings = RoleBindings(storage, provider.roles)
     users = UserAdmin(
         storage=storage,

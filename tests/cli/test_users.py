@@ -123,8 +123,7 @@ def test_reset_mfa_removes_the_second_factors_and_is_audited(env: str) -> None:
     storage = Storage.open(env)
     user = storage.users.by_username("dev@example.com")
     assert user is not None
-    storage.mfa.start_enrolment(user.id, "sealed")
-    storage.mfa.confirm(user.id, ["hash"])
+    storage.mfa.enrol(user.id, "sealed", ["hash"])
     reset = runner.invoke(app, ["users", "reset-mfa", "dev@example.com"])
     assert reset.exit_code == 0, reset.output
     assert "second factors removed" in reset.stdout

@@ -178,3 +178,30 @@ def test_an_authoritative_source_refuses_with_a_page_or_json(
         assert "has not given you an account here" in body["error_description"]
     ready = client.app.state.services.ready()  # type: ignore[attr-defined]
     assert ready.storage.users.count() == 0
+
+
+def test_an_admin_whose_idp_proved_no_second_factor_is_refused(app_factory: AppFactory) -> None:
+    """`mfaRequiredForAdmins` for an IdP's account: the upstream must show a second
+    factor (amr), else the sign-in is refused with a page that says why; people who
+    administer nothing are not affected."""
+    client = app_factory(AUTH__LOCAL__MFA_REQUIRED_FOR_ADMINS="true")
+    assert mock_login(client, "boss@example.com") == "/account"
+    ready = client.app.state.services.ready()  # type: ignore[attr-defined]
+    user = ready.storage.users.by_identity("mock", "boss@example.com")
+    assert user is not None
+    ready.bindings.grant("admin", user_id=user.id, origin="test")
+    client.cookies.clear()
+    start = client.get("/v1/oauth/start?provider=mock", follow_redirects=False)
+    page = client.get(start.headers["location"])
+    state = re.search(r'name="state" value="([^"]+)"', page.text)
+    assert state is not None
+    refused = client.post(
+        "/v1/oauth/mock/authorize",
+        data={"csrf_token": csrf(page.text), "state": state[1], "email": "boss@example.com"},
+        headers={"accept": "text/html"},
+        follow_redirects=False,
+    )
+    assert refused.status_code == 403
+    assert "Administrators must sign in with a second factor" in refused.text
+    assert "authbridge_session" not in client.cookies
+    assert mock_login(client, "someone@example.com") == "/account"

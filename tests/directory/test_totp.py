@@ -3,18 +3,22 @@ second, single use of codes (§5.2), sealing at rest, recovery codes used once."
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 from base64 import b32encode
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pyotp
 import pytest
 
+from authbridge.clock import utcnow
 from authbridge.config.model import Settings
 from authbridge.directory.passwords import PasswordHashing
 from authbridge.directory.totp import (
+    ENROLMENT_TTL,
     RECOVERY_CODES,
     STEP,
     SecondFactors,
@@ -63,19 +67,27 @@ class Clock:
 def _factors(storage: Storage, clock: Clock, sealer: KeySealer | None = None) -> SecondFactors:
     replay = DatabaseReplayCache(storage.rate_limits)
     return SecondFactors(
-        storage.mfa, replay, sealer or KeySealer(None), CHEAP, "Authbridge", clock=clock
+        storage.mfa,
+        storage.values,
+        replay,
+        sealer or KeySealer(None),
+        CHEAP,
+        "Authbridge",
+        clock=clock,
     )
 
 
 def _enrolled(storage: Storage, clock: Clock) -> tuple[SecondFactors, str, str, list[str]]:
     user = storage.users.create(username="ada@example.com")
     factors = _factors(storage, clock)
-    enrolment = factors.start_enrolment(user.id, user.username)
+    enrolment = factors.start_enrolment(user.id, user.username, binding=SESSION)
     assert enrolment is not None
-    codes = factors.confirm(user.id, pyotp.TOTP(enrolment.secret).at(clock.now))
+    codes = factors.confirm(user.id, pyotp.TOTP(enrolment.secret).at(clock.now), binding=SESSION)
     assert codes is not None
     return factors, user.id, enrolment.secret, codes
 
+
+SESSION = "one browser session"
 
 # A time in the middle of nowhere special: the start of a step, so edges are exact.
 STEP_START = 1_800_000_000 - 1_800_000_000 % STEP
@@ -85,7 +97,7 @@ def test_enrolment_shows_a_key_uri_and_a_qr_code_and_needs_a_first_code(storage:
     clock = Clock(STEP_START)
     user = storage.users.create(username="ada@example.com")
     factors = _factors(storage, clock)
-    enrolment = factors.start_enrolment(user.id, user.username)
+    enrolment = factors.start_enrolment(user.id, user.username, binding=SESSION)
     assert enrolment is not None
     # Key Uri Format: otpauth://totp/ISSUER:ACCOUNT?secret=...&issuer=ISSUER
     parts = urlsplit(enrolment.uri)
@@ -96,15 +108,60 @@ def test_enrolment_shows_a_key_uri_and_a_qr_code_and_needs_a_first_code(storage:
     assert len(enrolment.secret) == 32  # 160 bits, RFC 4226 R6
     assert enrolment.qr_svg.startswith("<svg") and "<script" not in enrolment.qr_svg
     # Reloading the page shows the same pending key; nothing is on until a code confirms it.
-    again = factors.start_enrolment(user.id, user.username)
+    again = factors.start_enrolment(user.id, user.username, binding=SESSION)
     assert again is not None and again.secret == enrolment.secret
     assert not factors.enrolled(user.id)
     right = pyotp.TOTP(enrolment.secret).at(clock.now)
-    assert factors.confirm(user.id, f"{(int(right) + 1) % 10**6:06d}") is None
-    codes = factors.confirm(user.id, right)
+    assert factors.confirm(user.id, f"{(int(right) + 1) % 10**6:06d}", binding=SESSION) is None
+    codes = factors.confirm(user.id, right, binding=SESSION)
     assert codes is not None and len(codes) == RECOVERY_CODES == len(set(codes))
     assert factors.enrolled(user.id)
-    assert factors.start_enrolment(user.id, user.username) is None  # remove it first
+    assert (
+        factors.start_enrolment(user.id, user.username, binding=SESSION) is None
+    )  # remove it first
+
+
+def test_an_unconfirmed_secret_serves_one_session_briefly_and_once(storage: Storage) -> None:
+    """Whoever starts an enrolment elsewhere (someone holding the password, at the sign-in's
+    enrolment step) never sees the key another session is setting up, nor can they use
+    it; the key lapses within minutes and is gone once confirmed."""
+    clock = Clock(STEP_START)
+    user = storage.users.create(username="ada@example.com")
+    factors = _factors(storage, clock)
+    first = factors.start_enrolment(user.id, user.username, binding="session A")
+    second = factors.start_enrolment(user.id, user.username, binding="session B")
+    assert first is not None and second is not None
+    assert second.secret != first.secret  # another session: a new key, never A's
+    # Starting again replaced A's key: it no longer confirms anything, in A or in B.
+    code_a = pyotp.TOTP(first.secret).at(clock.now)
+    assert factors.confirm(user.id, code_a, binding="session A") is None
+    assert factors.confirm(user.id, code_a, binding="session B") is None
+    # B's key is not A's to confirm, and waits only minutes.
+    clock.now += STEP
+    code_b = pyotp.TOTP(second.secret).at(clock.now)
+    assert factors.confirm(user.id, code_b, binding="session A") is None
+    key = (
+        "totp-enrol:"
+        + base64.urlsafe_b64encode(hashlib.sha256(user.id.encode()).digest()).rstrip(b"=").decode()
+    )
+    lapses = storage.values.expires_at(key)
+    assert lapses is not None and lapses <= utcnow() + ENROLMENT_TTL <= utcnow() + timedelta(
+        minutes=15
+    )
+    record = storage.values.get(key)
+    assert record is not None
+    storage.values.put(key, record, expires_at=utcnow() - timedelta(seconds=1))
+    assert factors.confirm(user.id, code_b, binding="session B") is None  # lapsed
+    # A fresh start in B; confirmed once, the key is used up.
+    third = factors.start_enrolment(user.id, user.username, binding="session B")
+    assert third is not None and third.secret not in (first.secret, second.secret)
+    clock.now += STEP
+    assert factors.confirm(user.id, pyotp.TOTP(third.secret).at(clock.now), binding="session B")
+    clock.now += STEP
+    again = pyotp.TOTP(third.secret).at(clock.now)
+    assert factors.confirm(user.id, again, binding="session B") is None
+    assert storage.values.get(key) is None
+    assert factors.start_enrolment(user.id, user.username, binding="session A") is None
 
 
 def test_secret_is_sealed_at_rest_bound_to_the_user(storage: Storage) -> None:
@@ -112,8 +169,10 @@ def test_secret_is_sealed_at_rest_bound_to_the_user(storage: Storage) -> None:
     clock = Clock(STEP_START)
     user = storage.users.create(username="ada@example.com")
     factors = _factors(storage, clock, sealer)
-    enrolment = factors.start_enrolment(user.id, user.username)
+    enrolment = factors.start_enrolment(user.id, user.username, binding=SESSION)
     assert enrolment is not None
+    code = pyotp.TOTP(enrolment.secret).at(clock.now)
+    assert factors.confirm(user.id, code, binding=SESSION) is not None
     stored = storage.mfa.totp(user.id)
     assert stored is not None
     assert KeySealer.is_sealed(stored.secret) and enrolment.secret not in stored.secret

@@ -138,14 +138,27 @@ class AuthbridgeServer:
     # -- observation ------------------------------------------------------------------------
     def _pump(self) -> None:
         assert self.process is not None and self.process.stdout is not None
-        for line in self.process.stdout:
-            with self._changed:
-                self.lines.append(line.rstrip("\n"))
-                self._changed.notify_all()
+        # Kept on disk too (every start appends): a failed run's servers still explain it.
+        with self.log_path.open("a", encoding="utf-8") as log:
+            for line in self.process.stdout:
+                log.write(line)
+                log.flush()
+                with self._changed:
+                    self.lines.append(line.rstrip("\n"))
+                    self._changed.notify_all()
 
     @property
     def output(self) -> str:
         return "\n".join(self.lines)
+
+    @property
+    def log_path(self) -> Path:
+        """The server's whole output (stdout and stderr), kept after the test."""
+        return self.workdir / "authbridge.log"
+
+    def lines_with(self, text: str) -> list[str]:
+        """Output lines that mention `text` (a request id: its access log line)."""
+        return [line for line in self.lines if text in line]
 
     def _answers(self, path: str) -> bool:
         if self.process is not None and self.process.poll() is not None:
@@ -161,7 +174,24 @@ class AuthbridgeServer:
             if condition():  # type: ignore[operator]
                 return
             time.sleep(0.1)
-        raise AssertionError(f"{message} within {timeout}s; output:\n{self.output}")
+        raise AssertionError(
+            f"{message} within {timeout}s ({self._state()}); log {self.log_path}; "
+            f"output:\n{self.output}"
+        )
+
+    def _state(self) -> str:
+        """The process as a failure needs it told: gone, or running and how busy (a server
+        still importing on a starved machine has used little CPU and printed nothing)."""
+        if self.process is None:
+            return "not started"
+        if self.process.poll() is not None:
+            return f"exited {self.process.returncode}"
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            return f"pid {self.process.pid} running"
+        return f"pid {self.process.pid} running, {cpu:.1f} s of CPU, load {os.getloadavg()[0]:.1f}"
 
     def setup_link(self, timeout: float = 20.0) -> str:
         """The one-time first-admin link printed on stdout."""

@@ -22,6 +22,7 @@ three replicas is most of the cost) and the load's bookkeeping that its assertio
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -73,10 +74,11 @@ SCIM = "/v1/scim/v2/okta"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-# Load before the kill, between the kill and the restart, and after the restarted replica
-# is back in the balancer's rotation (seconds, at least: a slow machine runs until enough
-# requests were made): short, so CI stays well under a minute.
-WARM_UP, DOWN, AFTER = 3.0, 1.0, 3.0
+# Load before the kill (requests made, every replica having served), between the kill and
+# the restart (requests answered by the others), and after the restarted replica is back in
+# the balancer's rotation (requests it served): counted, not timed, so a fast machine does
+# not sleep and a slow one runs until enough was done.
+WARM_UP, DOWN, AFTER = 30, 10, 10
 ERROR_LEVELS = ("error", "critical")
 REDIS_ENV = "AUTHBRIDGE_TEST_REDIS_URL"
 KEY_RELOAD = 10
@@ -224,6 +226,10 @@ def test_three_replicas_start_together_migrate_once_and_bootstrap_one_admin(
         " LEFT JOIN role_bindings b ON b.user_id = u.id",
     )
     assert users == [(ADMIN[0], "admin", "system")]
+    # One first signing key, made by one replica; the others signed with it from the start
+    # (a key of each signed at once, unpublished by the others until their next reload).
+    keys = _query(cluster.database_url, "SELECT kid FROM signing_keys")
+    assert len(keys) == 1, f"{len(keys)} first signing keys"
     created = [r for r in cluster.replicas if "bootstrap_admin_created" in r.output]
     assert len(created) == 1
     for replica in cluster.replicas:
@@ -290,6 +296,16 @@ class Load:
         browser.close()
         self.jwks = jwt.PyJWKSet.from_dict(
             httpx.get(cluster.endpoints["jwks_uri"], timeout=10).json()
+        )
+
+    def warm(self, calls: int) -> bool:
+        """At least `calls` requests made, every replica served some, and a refresh family
+        crossed replicas."""
+        proxy = self.cluster.proxy
+        return (
+            len(self.calls) >= calls
+            and all(proxy.served(n) for n in range(len(proxy.backends)))
+            and any(len(chain.backends) > 1 for chain in list(self.chains))
         )
 
     # -- one request ----------------------------------------------------------------------
@@ -482,13 +498,21 @@ class Load:
         chain.refresh_token = rotated["refresh_token"]
         chain.rotations += 1
         route = self.cluster.proxy.routes.get(answer.request.headers["x-request-id"])
-        self.call(
+        used = self.call(
             http,
             "userinfo",
             "GET",
             self.cluster.endpoints["userinfo_endpoint"],
             headers={"authorization": f"Bearer {rotated['access_token']}"},
         )
+        if used is not None and used.status_code != 200:
+            # What a refusal needs explained: the key that signed and the replica that did.
+            kid = jwt.get_unverified_header(rotated["access_token"]).get("kid")
+            signer = route.backend if route is not None else "?"
+            request_id = used.request.headers["x-request-id"]
+            with self._lock:
+                call = next(c for c in reversed(self.calls) if c.request_id == request_id)
+                call.error += f" [token kid {kid}, refresh answered by replica {signer}]"
         if route is not None:
             chain.backends.add(route.backend)
         return True
@@ -502,6 +526,35 @@ def _in_flight_on(proxy: RoundRobinProxy, backend: int, killed: float, dead: flo
         for route in proxy.served(backend)
         if route.opened <= dead and (route.closed is None or route.closed >= killed)
     }
+
+
+def _explain(cluster: Cluster, calls: list[Call], killed: float) -> str:
+    """Why requests failed, from the balancer's routes and the replicas' own logs: each
+    call's replica and time (seconds after the kill), its access log line there, and what
+    key set each replica publishes now."""
+    lines = []
+    for call in calls:
+        route = cluster.proxy.routes.get(call.request_id)
+        where = (
+            f"replica {route.backend}, opened {route.opened - killed:+.2f} s"
+            if route is not None
+            else "no route"
+        )
+        lines.append(f"{call.kind} {call.status} ({where}): {call.error}")
+        if route is not None:
+            lines.extend(
+                "    " + hit for hit in cluster.replicas[route.backend].lines_with(call.request_id)
+            )
+    for number, replica in enumerate(cluster.replicas):
+        try:
+            kids = [
+                k["kid"]
+                for k in httpx.get(replica.url + AUTHBRIDGE_JWKS_PATH, timeout=10).json()["keys"]
+            ]
+        except httpx.HTTPError as exc:
+            kids = [type(exc).__name__]
+        lines.append(f"replica {number} publishes {kids}; its log: {replica.log_path}")
+    return "\n".join(lines)
 
 
 def _cli(cluster: Cluster, *args: str) -> str:
@@ -533,12 +586,6 @@ def _scim_list(base_url: str, kind: str) -> dict[str, dict[str, Any]]:
     return {resource["id"]: resource for resource in listed["Resources"]}
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="under investigation (stop 22): passes alone (26 s) but failed twice in full CI "
-    "runs on 2026-12-02, once 'not served' after the restart, once with 4 fresh access "
-    "tokens answered 401 at userinfo right after their refresh; see the stop 22 note",
-)
 def test_a_replica_killed_under_load_loses_no_acknowledged_write(
     cluster: Cluster, sa_client: list[str], request: pytest.FixtureRequest
 ) -> None:
@@ -546,31 +593,49 @@ def test_a_replica_killed_under_load_loses_no_acknowledged_write(
     victim_index = 1
     victim = cluster.replicas[victim_index]
     assert victim.process is not None
+    started = time.monotonic()
     with ThreadPoolExecutor(WORKERS) as pool:
         workers = [pool.submit(load.run, number) for number in range(WORKERS)]
-        time.sleep(WARM_UP)
-        _wait(lambda: len(load.calls) >= 30, 120, "the load never got going")
+        # Events, not sleeps: the load is going and has crossed replicas (what the checks
+        # below read), then the two others answer it while the victim is down.
+        _wait(lambda: load.warm(WARM_UP), 120, "the load never got going")
+        warm_seconds = time.monotonic() - started
         killed = time.monotonic()
         victim.process.send_signal(signal.SIGKILL)
         victim.process.wait(10)
         dead = time.monotonic()
-        time.sleep(DOWN)
+        others = [n for n in range(REPLICAS) if n != victim_index]
+        _wait(
+            lambda: sum(len(cluster.proxy.served(n, dead)) for n in others) >= DOWN,
+            120,
+            "the other replicas did not take the load",
+        )
         mark = len(victim.lines)
         restarting = time.monotonic()
         victim.start(timeout=180)
         restart_seconds = time.monotonic() - restarting
         _wait(lambda: cluster.proxy.ready[victim_index], 10, "the balancer never took it back")
         back = time.monotonic()
-        time.sleep(AFTER)
-        _wait(lambda: len(cluster.proxy.served(victim_index, back)) >= 10, 120, "not served")
+        served = lambda: len(cluster.proxy.served(victim_index, back))  # noqa: E731
+        with contextlib.suppress(AssertionError):
+            # Over as soon as no worker is left to send anything (one raised).
+            _wait(lambda: served() >= AFTER or all(w.done() for w in workers), 120, "")
         load.stop.set()
+        load_seconds = time.monotonic() - started
+        if served() < AFTER:
+            crashed = [repr(w.exception(timeout=60)) for w in workers if w.exception(timeout=60)]
+            raise AssertionError(
+                f"the restarted replica was not served: {served()} connections since it was "
+                f"back; balancer readiness {cluster.proxy.ready}; workers that raised: "
+                f"{crashed}\n" + _explain(cluster, [], killed)
+            )
         for worker in workers:
             worker.result(timeout=60)
 
     in_flight = _in_flight_on(cluster.proxy, victim_index, killed, dead)
     failed = [call for call in load.calls if call.status is None or call.status >= 400]
     unexplained = [call for call in failed if call.request_id not in in_flight]
-    assert unexplained == [], unexplained
+    assert unexplained == [], _explain(cluster, unexplained, killed)
     server_errors = [call for call in load.calls if call.status and call.status >= 500]
 
     # Every acknowledged write, read back through each replica (never only the one that
@@ -619,8 +684,9 @@ def test_a_replica_killed_under_load_loses_no_acknowledged_write(
         f"({', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))}); {acked} answered, "
         f"lost 0 ({len(load.users)} users, {len(load.groups)} groups read back on every "
         f"replica); {len(server_errors)} 5xx, {len(failed)} without an answer, all among the "
-        f"{len(in_flight)} requests in flight on the SIGKILLed replica; restart to ready "
-        f"{restart_seconds:.1f} s, then {len(served_again)} requests served by it; "
+        f"{len(in_flight)} requests in flight on the SIGKILLed replica; load {load_seconds:.1f} s "
+        f"(warm-up {warm_seconds:.1f} s, restart to ready {restart_seconds:.1f} s), then "
+        f"{len(served_again)} requests served by it; "
         f"{len(load.chains)} refresh families, {load.chains_restarted} restarted after the kill",
     )
 

@@ -70,7 +70,7 @@ def test_deactivation_and_delete_revoke_through_the_one_revocation(
 
     ready = client.app.state.services.ready()  # type: ignore[attr-defined]
     ready.scim["microsoft"].users.revocation = Revocation(
-        sessions=ready.storage.sessions, tokens=RefreshTokens()
+        sessions=ready.storage.sessions, tokens=RefreshTokens(), pending=ready.pending_logins
     )
     user_id = _provision_and_sign_in(client)
     body = {

@@ -1,5 +1,6 @@
 """The second-factor store on every backend: single-use rules as one statement each, and
-expiry of enrolments never confirmed (storage owns it; housekeeping only says "now")."""
+expiry of unconfirmed rows earlier versions wrote (storage owns it; housekeeping only says
+"now")."""
 
 from __future__ import annotations
 
@@ -8,17 +9,23 @@ from datetime import UTC, datetime, timedelta
 from authbridge.storage import Storage
 from authbridge.storage.counters import DatabaseReplayCache
 from authbridge.storage.mfa import PENDING_ENROLMENT
+from authbridge.storage.mfa_models import TotpCredential
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
-def test_an_enrolment_is_confirmed_once_and_then_not_replaced(storage: Storage) -> None:
+def _legacy_unconfirmed(storage: Storage, user_id: str, secret: str, at: datetime) -> None:
+    """An unconfirmed row as versions before session-bound enrolments wrote them."""
+    with storage.db.session() as session:
+        session.add(TotpCredential(user_id=user_id, secret=secret, created_at=at))
+
+
+def test_a_credential_is_stored_once_and_then_not_replaced(storage: Storage) -> None:
     user = storage.users.create(username="ada@example.com")
-    assert storage.mfa.start_enrolment(user.id, "sealed-1", now=NOW)
-    assert storage.mfa.start_enrolment(user.id, "sealed-2", now=NOW)  # pending: replaced
-    assert storage.mfa.confirm(user.id, ["h1", "h2"], now=NOW)
-    assert not storage.mfa.confirm(user.id, ["h3"], now=NOW)  # a second confirmation
-    assert not storage.mfa.start_enrolment(user.id, "sealed-3", now=NOW)  # confirmed stays
+    _legacy_unconfirmed(storage, user.id, "sealed-0", NOW)
+    assert storage.mfa.totp(user.id, now=NOW) is None  # never a credential
+    assert storage.mfa.enrol(user.id, "sealed-2", ["h1", "h2"], now=NOW)
+    assert not storage.mfa.enrol(user.id, "sealed-3", ["h3"], now=NOW)  # a second one
     found = storage.mfa.totp(user.id, now=NOW)
     assert found is not None and found.secret == "sealed-2" and found.confirmed
     assert storage.mfa.recovery_codes_left(user.id) == 2
@@ -27,8 +34,7 @@ def test_an_enrolment_is_confirmed_once_and_then_not_replaced(storage: Storage) 
 def test_a_recovery_code_is_used_once(storage: Storage) -> None:
     user = storage.users.create(username="ada@example.com")
     other = storage.users.create(username="bob@example.com")
-    storage.mfa.start_enrolment(user.id, "s", now=NOW)
-    storage.mfa.confirm(user.id, ["h1", "h2"], now=NOW)
+    storage.mfa.enrol(user.id, "s", ["h1", "h2"], now=NOW)
     (first, _), _ = storage.mfa.unused_recovery_codes(user.id)
     assert not storage.mfa.use_recovery_code(other.id, first)  # not someone else's code
     assert storage.mfa.use_recovery_code(user.id, first)
@@ -41,9 +47,8 @@ def test_a_recovery_code_is_used_once(storage: Storage) -> None:
 def test_unconfirmed_enrolments_lapse_and_are_collected(storage: Storage) -> None:
     pending = storage.users.create(username="ada@example.com")
     confirmed = storage.users.create(username="bob@example.com")
-    storage.mfa.start_enrolment(pending.id, "s", now=NOW)
-    storage.mfa.start_enrolment(confirmed.id, "s", now=NOW)
-    storage.mfa.confirm(confirmed.id, [], now=NOW)
+    _legacy_unconfirmed(storage, pending.id, "s", NOW)
+    storage.mfa.enrol(confirmed.id, "s", [], now=NOW)
     later = NOW + PENDING_ENROLMENT + timedelta(seconds=1)
     assert storage.mfa.totp(pending.id, now=later) is None  # absent at once
     assert storage.mfa.garbage_collect(later) == 1
@@ -53,8 +58,7 @@ def test_unconfirmed_enrolments_lapse_and_are_collected(storage: Storage) -> Non
 
 def test_removing_a_user_takes_their_second_factors(storage: Storage) -> None:
     user = storage.users.create(username="ada@example.com")
-    storage.mfa.start_enrolment(user.id, "s", now=NOW)
-    storage.mfa.confirm(user.id, ["h1"], now=NOW)
+    storage.mfa.enrol(user.id, "s", ["h1"], now=NOW)
     assert storage.mfa.remove(user.id)
     assert storage.mfa.totp(user.id) is None and storage.mfa.recovery_codes_left(user.id) == 0
     assert not storage.mfa.remove(user.id)

@@ -13,6 +13,7 @@ from prometheus_client import generate_latest
 
 from authbridge.storage import Storage
 from authbridge.storage.database import Database
+from authbridge.storage.mfa_models import TotpCredential
 from authbridge.web.observability import Metrics
 from authbridge.web.services import HOUSEKEEPING_LEASE, housekeeping, housekeeping_round
 
@@ -40,7 +41,8 @@ def test_every_expiring_store_is_collected(storage: Storage) -> None:
     storage.rate_limits.hit("device", now=NOW - timedelta(minutes=20), window=timedelta(hours=1))
     storage.values.put("oauth-login:x", "{}", expires_at=NOW - timedelta(minutes=1))
     storage.values.put("csrf_secret_key", "k")
-    storage.mfa.start_enrolment(user.id, "sealed", now=NOW - timedelta(days=2))  # never confirmed
+    with storage.db.session() as session:  # an older version's enrolment, never confirmed
+        session.add(TotpCredential(user_id=user.id, secret="s", created_at=NOW - timedelta(days=2)))
     for code, lapse in (("lapsed", -timedelta(minutes=1)), ("live", timedelta(minutes=5))):
         storage.provider.add_code(
             code,

@@ -8,10 +8,12 @@ import json
 import re
 from typing import Any
 
+import pyotp
 import pytest
 from fastapi.testclient import TestClient
 
 from authbridge.audit.events import AuditEvent
+from authbridge.clock import utcnow
 from tests.conftest import make_settings
 from tests.ldapserver import Slapd, closed_port, slapd
 from tests.web.conftest import AppFactory
@@ -186,3 +188,37 @@ def test_directory_calls_and_sign_ins_are_counted_per_connector(client: TestClie
 
 def test_an_unknown_form_is_404(client: TestClient) -> None:
     assert ldap_sign_in(client, "alice", "alice-password", connector="nope").status_code == 404
+
+
+def test_a_directory_admin_takes_the_local_second_step_when_admins_need_one(
+    app_factory: AppFactory, sqlite_url: str, slapd: Slapd
+) -> None:
+    """authbridge checks a directory's password itself, so `mfaRequiredForAdmins` holds
+    for its administrators as for local ones: a second factor (enrolled at this sign-in
+    when they have none) before any session; the session then says which directory."""
+    settings = make_settings(
+        sqlite_url,
+        AUTH__LDAP=json.dumps({"corp": slapd.config(displayName="Corp directory")}),
+        AUTH__LOCAL__MFA_REQUIRED_FOR_ADMINS="true",
+    )
+    client = app_factory(settings)
+    assert ldap_sign_in(client, "alice", "alice-password").status_code == 303  # not admin yet
+    ready = client.app.state.services.ready()  # type: ignore[attr-defined]
+    user = next(u for u in ready.storage.users.all() if "alice" in u.username)
+    ready.bindings.grant("admin", user_id=user.id, origin="test")
+    client.cookies.clear()
+    second = ldap_sign_in(client, "alice", "alice-password", next="/account")
+    assert second.status_code == 303 and second.headers["location"] == "/login/mfa/enrol"
+    assert "authbridge_session" not in client.cookies
+    assert "authbridge_device" not in client.cookies  # not before the second step
+    page = client.get("/login/mfa/enrol")
+    secret = re.search(r'<code id="secret"[^>]*>([A-Z2-7]+)</code>', page.text)
+    assert secret
+    done = client.post(
+        "/login/mfa/enrol",
+        data={"code": pyotp.TOTP(secret[1]).now(), "csrf_token": csrf(page.text)},
+        follow_redirects=False,
+    )
+    assert done.status_code == 200 and "recovery-codes" in done.text
+    session = ready.storage.sessions.of_user(user.id, utcnow())[0]
+    assert session.auth_method == "corp" and session.methods == ("pwd", "otp", "mfa")

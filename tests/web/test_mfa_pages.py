@@ -16,7 +16,7 @@ import pyotp
 import pytest
 from fastapi.testclient import TestClient
 
-from authbridge.audit.events import AuditEvent
+from authbridge.audit.events import Actor, AuditEvent
 from authbridge.clock import utcnow
 from authbridge.web.services import Ready
 from tests.web.conftest import AppFactory
@@ -273,3 +273,73 @@ def test_the_right_password_again_does_not_reset_the_code_count(client: TestClie
     assert sign_in(client).headers["location"] == "/login/mfa"  # password right again
     assert post_code(client, wrong).status_code == 401  # the fifth wrong code
     assert post_code(client, right).status_code == 429
+
+
+def _revoke(client: TestClient, how: str) -> None:
+    ready = ready_of(client)
+    user = ready.storage.users.by_username("ada@example.com")
+    assert user is not None
+    operator = Actor("cli", id="root")
+    if how == "sign_out_everywhere":  # the account page's button, and the admin's "revoke"
+        ready.admin.users.revoke(operator, user.id)
+    elif how == "password_reset":
+        assert ready.resets is not None
+        link = ready.resets.issue(user)
+        assert link is not None
+        ready.resets.reset(link.rsplit("/", 1)[1], "another horse battery staple")
+    elif how == "disabled":
+        ready.admin.users.disable(operator, user.id)
+    else:
+        ready.admin.users.delete(operator, user.id)
+
+
+@pytest.mark.parametrize("how", ["sign_out_everywhere", "password_reset", "disabled", "deleted"])
+def test_a_revocation_voids_the_pending_second_step_at_once(client: TestClient, how: str) -> None:
+    """Whoever typed the password before the revocation holds a pending login: the
+    revocation ends it at once (not when it lapses), on the code page and the passkey step."""
+    clock, secret, _ = enrolled_user(client)
+    assert sign_in(client).headers["location"] == "/login/mfa"
+    _revoke(client, how)
+    clock.now += 30
+    refused = post_code(client, pyotp.TOTP(secret).at(clock.now))
+    assert refused.status_code == 400 and "Sign in again" in refused.text
+    assert client.get("/login/mfa").status_code == 400
+    assert "authbridge_session" not in client.cookies
+
+
+def test_a_pending_login_begun_after_a_revocation_still_works(client: TestClient) -> None:
+    clock, secret, _ = enrolled_user(client)
+    user = ready_of(client).storage.users.by_username("ada@example.com")
+    assert user is not None
+    ready_of(client).revocation.revoke_user(user.id)
+    sign_in(client)
+    clock.now += 30
+    assert post_code(client, pyotp.TOTP(secret).at(clock.now)).status_code == 303
+
+
+def test_an_enrolment_key_is_never_shown_to_another_sign_in(app_factory: AppFactory) -> None:
+    """Someone holding the password reaches the required enrolment step too: the key
+    they are shown must not be the one the owner then sets up (else they would hold the
+    owner's second factor), nor may a key shown to one sign-in be confirmed by another."""
+    client = app_factory(AUTH__LOCAL__MFA="required")
+    clock = frozen(client)
+    assert sign_up(client).headers["location"] == "/login/mfa/enrol"
+    client.cookies.clear()
+    secret = r'<code id="secret"[^>]*>([A-Z2-7]+)</code>'
+    assert sign_in(client).headers["location"] == "/login/mfa/enrol"
+    attacker = re.search(secret, client.get("/login/mfa/enrol").text)
+    attacker_pending = client.cookies.get("authbridge_mfa")
+    client.cookies.clear()
+    assert sign_in(client).headers["location"] == "/login/mfa/enrol"  # the owner
+    owner = re.search(secret, client.get("/login/mfa/enrol").text)
+    assert attacker and owner and owner[1] != attacker[1]
+    owner_pending = client.cookies.get("authbridge_mfa")
+    # The attacker's key was replaced: it confirms nothing, in either sign-in.
+    client.cookies.set("authbridge_mfa", attacker_pending or "")
+    code = pyotp.TOTP(attacker[1]).at(clock.now)
+    assert post_code(client, code, "/login/mfa/enrol").status_code == 400
+    client.cookies.set("authbridge_mfa", owner_pending or "")
+    assert post_code(client, code, "/login/mfa/enrol").status_code == 400
+    clock.now += 30
+    done = post_code(client, pyotp.TOTP(owner[1]).at(clock.now), "/login/mfa/enrol")
+    assert done.status_code == 200 and "recovery-codes" in done.text

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
+from authbridge.web.app import create_app
+from tests.conftest import _fresh_postgres, make_settings, started_clients
 from tests.web.conftest import AppFactory
 
 PASSWORD = "correct horse battery staple"
@@ -90,3 +97,84 @@ def test_setup_link_creates_the_first_admin_once(app_factory: AppFactory, capsys
     assert "admin" in client.get("/account").text
     again = client.get(link.group(1))
     assert again.status_code == 404
+
+
+BACKENDS = [
+    "sqlite",
+    pytest.param("postgresql", marks=pytest.mark.postgres),
+    pytest.param("redis", marks=pytest.mark.redis),
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_parallel_wrong_passwords_reach_the_check_only_up_to_the_limit(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """OWASP "Login Throttling": a limit of N means N guesses, also when they arrive at
+    once. Every request is held inside the password check until all have either reached
+    it or been answered, so a throttle that reads the count before counting lets them all
+    through; counted first (one atomic increment each), only N reach it."""
+    env: dict[str, str] = {}
+    if backend == "postgresql":
+        url = _fresh_postgres(request.getfixturevalue("postgres_server_url"))
+    else:
+        url = f"sqlite:///{tmp_path / 'authbridge.db'}"
+    if backend == "redis":
+        env = {
+            "REDIS__URL": request.getfixturevalue("redis_url"),
+            "REDIS__KEY_PREFIX": request.getfixturevalue("redis_prefix"),
+        }
+    with started_clients() as start:
+        client = start(create_app(make_settings(url, **env)))
+        assert sign_up(client).status_code == 303
+        client.cookies.clear()
+        token = csrf(client.get("/login").text)
+        ready = client.app.state.services.ready()  # type: ignore[attr-defined]
+        limit = client.app.state.services.settings.auth.local.rate_limit.per_account_and_address  # type: ignore[attr-defined]
+        tries = limit + 4
+        state = threading.Condition()
+        checked: list[str] = []
+        answered: list[int] = []
+        release = threading.Event()
+        authenticate = ready.accounts.authenticate
+
+        def held(account: str, password: str) -> Any:
+            with state:
+                checked.append(account)
+                state.notify_all()
+            release.wait(30)
+            return authenticate(account, password)
+
+        ready.accounts.authenticate = held
+
+        def guess(i: int) -> int:
+            response = client.post(
+                "/login",
+                data={"username": "ada@example.com", "password": f"guess-{i}", "csrf_token": token},
+                follow_redirects=False,
+            )
+            with state:
+                answered.append(response.status_code)
+                state.notify_all()
+            return response.status_code
+
+        with ThreadPoolExecutor(max_workers=tries) as pool:
+            futures = [pool.submit(guess, i) for i in range(tries)]
+            with state:
+                assert state.wait_for(lambda: len(checked) + len(answered) == tries, 60)
+            release.set()
+            statuses = sorted(f.result() for f in futures)
+        assert len(checked) == limit
+        assert statuses == [401] * limit + [429] * (tries - limit)
+        # The right password is refused too until the window lapses.
+        assert sign_in(client).status_code == 429
+
+
+def test_right_passwords_do_not_use_up_the_shared_limits(app_factory: AppFactory) -> None:
+    """Counting before the check must not make sign-ins that succeed add up to the per
+    address limit (an office behind one address): each gives its count back."""
+    client = app_factory(AUTH__LOCAL__RATE_LIMIT__PER_ADDRESS="3")
+    assert sign_up(client).status_code == 303
+    for _ in range(5):
+        client.cookies.clear()  # no device cookie: the shared per-address limit applies
+        assert sign_in(client).status_code == 303

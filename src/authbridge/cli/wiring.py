@@ -21,6 +21,7 @@ from authbridge.connectors import build_connectors
 from authbridge.directory.invitations import Invitations
 from authbridge.directory.mail import Mailer, mailer_for
 from authbridge.directory.membership import MembershipEngine
+from authbridge.directory.pending_logins import PendingLogins
 from authbridge.directory.revocation import Revocation
 from authbridge.directory.roles import RoleBindings
 from authbridge.provider.service import OpenIDProvider
@@ -73,7 +74,12 @@ def open_operator(config: Path | None) -> Operator:
     provider = OpenIDProvider(
         storage, keyring, issuer_for(settings, keyring), settings, counters=counters.rate
     )
-    revocation = Revocation(sessions=storage.sessions, tokens=provider, changes=storage.changes)
+    revocation = Revocation(
+        sessions=storage.sessions,
+        tokens=provider,
+        pending=PendingLogins(storage.values),
+        changes=storage.changes,
+    )
     bindings = RoleBindings(storage, provider.roles)
     membership = MembershipEngine(storage, settings.teams)
     # Each event stored as the act happens (no writer thread to outlive the command).

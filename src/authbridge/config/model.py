@@ -324,7 +324,9 @@ class LocalAuthSettings(Section):
     mfa_required_for_admins: bool = Field(
         default=False,
         description="Users holding an administration permission must use a second factor "
-        "(they enrol at the next sign-in), whatever auth.local.mfa says.",
+        "(they enrol at the next sign-in), whatever auth.local.mfa says: local and LDAP "
+        "administrators take the local second step; an OIDC or SAML IdP must prove one "
+        "(amr), else the sign-in is refused (docs/mfa.md).",
     )
     passkeys: PasskeySettings = Field(default_factory=PasskeySettings)
 

@@ -1,5 +1,5 @@
-"""One object that ends everything a user holds: browser sessions and the OpenID Provider's
-refresh tokens.
+"""One object that ends everything a user holds: browser sessions, sign-ins waiting for
+their second factor, and the OpenID Provider's refresh tokens.
 
 It is built once at start-up (by the app's services, or by a CLI command) with what it
 revokes passed in, and every path that must end a user's credentials calls it: password
@@ -22,6 +22,7 @@ from authbridge.storage.notify import ChangeBus, Topic
 __all__ = [
     "BrowserSessions",
     "GrantRevoker",
+    "PendingSignIns",
     "Revocation",
     "TokenRevoker",
     "UserCredentialRevoker",
@@ -58,6 +59,13 @@ class BrowserSessions(Protocol):
     def delete_of_user(self, user_id: str, id_hash: str) -> bool: ...
 
 
+class PendingSignIns(Protocol):
+    """Sign-ins between the password and the second factor (directory/pending_logins.py),
+    as far as revocation needs them."""
+
+    def void_user(self, user_id: str) -> None: ...
+
+
 class Revocation:
     """Revokes a user's browser sessions and tokens together; is itself a
     `UserCredentialRevoker`, so callers depend on the protocol only."""
@@ -67,16 +75,21 @@ class Revocation:
         *,
         sessions: BrowserSessions,
         tokens: UserCredentialRevoker,
+        pending: PendingSignIns,
         changes: ChangeBus | None = None,
     ) -> None:
         self._sessions = sessions
+        self._pending = pending
         self._tokens = tokens
         self._changes = changes
 
     def revoke_user(self, user_id: str) -> int:
-        """End every session and refresh token of `user_id`, and put it on the revocation
-        feed (storage writes the feed in the revocation's transaction); returns how many
-        credentials ended."""
+        """End every session and refresh token of `user_id`, void their sign-ins waiting
+        for a second factor, and put it on the revocation feed (storage writes the feed in
+        the revocation's transaction); returns how many credentials ended."""
+        # First: a pending login finishing meanwhile must not start a session after the
+        # sessions below were ended.
+        self._pending.void_user(user_id)
         revoked = self._tokens.revoke_user(user_id)
         revoked += self._sessions.delete_for_user(user_id)
         self._published()

@@ -120,17 +120,36 @@ class SignInThrottle:
         )
 
     def counted(self, account: str, address: str, *, device: str | None = None) -> Attempt:
-        """Count one attempt before it is checked, and whether it may go ahead (the second
-        step's codes: a check is cheap, so every attempt counts, right or wrong). Each
+        """Count one attempt before it is checked, and whether it may go ahead. Each
         counter is one atomic increment, so of requests racing only the limit's worth go
         ahead: `check` then `failed` let every request that read the count together
-        through. A right code then `succeeded`s with `earlier_failures` to clear its own."""
+        through. A right password then calls `signed_in` (the attempt was no failure); a
+        second step's code counts right or wrong (a check is cheap) and a right one
+        `succeeded`s with `earlier_failures` to clear its own."""
         now = self._clock()
         keys = self._keys(account, address, device)
         over = [self._store.hit(key, now=now, window=self._window) > limit for key, limit in keys]
         return Attempt(
             retry_after=self._limits.window if any(over) else None, earlier_failures=True
         )
+
+    def signed_in(self, account: str, address: str, *, device: str | None = None) -> None:
+        """A right password after `counted`: this browser's count (per account and address,
+        or its device's) starts over, and the shared limits (per address, per account) get
+        this attempt back, so sign-ins that succeed never add up to a limit (an office
+        behind one address)."""
+        now = self._clock()
+        (own, _), *shared = self._keys(account, address, device)
+        self._store.clear(own)
+        for key, _limit in shared:
+            self._store.release(key, now=now, window=self._window)
+
+    def not_a_guess(self, account: str, address: str, *, device: str | None = None) -> None:
+        """Give a `counted` attempt back that could not be checked (a directory that did not
+        answer): only wrong passwords may use up the limits."""
+        now = self._clock()
+        for key, _limit in self._keys(account, address, device):
+            self._store.release(key, now=now, window=self._window)
 
     def failed(self, account: str, address: str, *, device: str | None = None) -> None:
         now = self._clock()

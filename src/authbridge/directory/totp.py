@@ -11,6 +11,12 @@
   is accepted from 30 s before its step starts until 30 s after it ends.
 - The secret is sealed at rest with the signing keys' sealing (`tokens/sealing.py`,
   `tokens.keyEncryptionKey`), bound to the user id as associated data.
+- An enrolment's secret, until its first code confirms it, serves that one enrolment only:
+  it is bound to the session that started it (`binding`: the browser session, or the
+  pending sign-in), one per user (starting again anywhere replaces it), lapses after
+  `ENROLMENT_TTL`, and is deleted when confirmed. It lives in the key-value store (storage
+  owns its expiry); only a confirmed credential is written to `MfaStore`. So a secret
+  shown in one session is never shown in another, where someone else may be looking.
 - Ten recovery codes, 50 random bits each, are shown once and stored as argon2id hashes
   by the password hasher. A check costs one argon2 verification per unused code (20 ms
   each measured here, so at most 200 ms): reachable only after the right password, and
@@ -19,7 +25,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
+import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,11 +41,13 @@ from authbridge.clock import utcnow
 from authbridge.config import Settings
 from authbridge.directory.passwords import PasswordHashing
 from authbridge.storage.counters import ReplayCache
+from authbridge.storage.keyvalues import KeyValueStore
 from authbridge.storage.mfa import MfaStore
 from authbridge.tokens.sealing import KeySealer
 
 __all__ = [
     "DIGITS",
+    "ENROLMENT_TTL",
     "RECOVERY_CODES",
     "STEP",
     "WINDOW",
@@ -56,6 +67,13 @@ _ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 _RECOVERY_LENGTH = 10  # 31^10 ~ 2^49.5
 # A used step's marker outlives the steps in which its code is accepted (2 * WINDOW + 1).
 _MARKER_TTL = timedelta(seconds=STEP * (2 * WINDOW + 2))
+# Time to scan the code and type the first one; then the enrolment starts over.
+ENROLMENT_TTL = timedelta(minutes=10)
+_ENROLMENT_PREFIX = "totp-enrol:"
+
+
+def _digest(text: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
 
 
 def _sealed_for(user_id: str) -> str:
@@ -105,6 +123,7 @@ class SecondFactors:
     def __init__(
         self,
         store: MfaStore,
+        values: KeyValueStore,
         replay: ReplayCache,
         sealer: KeySealer,
         hashing: PasswordHashing,
@@ -112,6 +131,7 @@ class SecondFactors:
         clock: Callable[[], float] = lambda: utcnow().timestamp(),
     ) -> None:
         self._store = store
+        self._values = values
         self._replay = replay
         self._sealer = sealer
         self._hashing = hashing
@@ -120,18 +140,22 @@ class SecondFactors:
 
     @classmethod
     def of(
-        cls, store: MfaStore, replay: ReplayCache, settings: Settings, hashing: PasswordHashing
+        cls,
+        store: MfaStore,
+        values: KeyValueStore,
+        replay: ReplayCache,
+        settings: Settings,
+        hashing: PasswordHashing,
     ) -> SecondFactors:
         """Sealed with `tokens.keyEncryptionKey`, as the signing keys are; the authenticator
         app lists the account under the product's name (`branding.productName`)."""
         sealer = KeySealer(settings.tokens.key_encryption_key)
-        return cls(store, replay, sealer, hashing, settings.branding.product_name)
+        return cls(store, values, replay, sealer, hashing, settings.branding.product_name)
 
     # Status ------------------------------------------------------------------------------
 
     def enrolled(self, user_id: str) -> bool:
-        found = self._store.totp(user_id)
-        return found is not None and found.confirmed
+        return self._store.totp(user_id) is not None
 
     def status(self, user_id: str) -> TotpStatus:
         enrolled = self.enrolled(user_id)
@@ -140,19 +164,37 @@ class SecondFactors:
 
     # Enrolment ---------------------------------------------------------------------------
 
-    def start_enrolment(self, user_id: str, account_name: str) -> Enrolment | None:
-        """The pending enrolment (kept while it waits, so a reload shows the same code), or
-        a new one; None when the user has a confirmed credential already."""
-        found = self._store.totp(user_id)
-        if found is not None and found.confirmed:
+    def _pending(self, user_id: str, binding: str) -> str | None:
+        """The sealed secret of `user_id`'s enrolment waiting in this session, if any."""
+        raw = self._values.get(_ENROLMENT_PREFIX + _digest(user_id))
+        if raw is None:
             return None
-        if found is not None:
-            secret = self._sealer.unseal(found.secret, _sealed_for(user_id))
+        record = json.loads(raw)
+        bound = str(record.get("binding", "")).encode()
+        if not hmac.compare_digest(bound, _digest(binding).encode()):
+            return None  # another session's enrolment: never shown or usable here
+        return str(record["secret"])
+
+    def start_enrolment(self, user_id: str, account_name: str, *, binding: str) -> Enrolment | None:
+        """This session's waiting enrolment (a reload, or a wrong first code, shows the
+        same key), or a new one replacing any other session's; None when the user has a
+        confirmed credential already. `binding` names the session (never shown)."""
+        if self.enrolled(user_id):
+            return None
+        sealed = self._pending(user_id, binding)
+        if sealed is not None:
+            secret = self._sealer.unseal(sealed, _sealed_for(user_id))
         else:
             secret = pyotp.random_base32()  # 160 bits, RFC 4226 §4 R6's recommendation
-            sealed = self._sealer.seal(secret, _sealed_for(user_id))
-            if not self._store.start_enrolment(user_id, sealed):
-                return None
+            record = {
+                "binding": _digest(binding),
+                "secret": self._sealer.seal(secret, _sealed_for(user_id)),
+            }
+            self._values.put(
+                _ENROLMENT_PREFIX + _digest(user_id),
+                json.dumps(record),
+                expires_at=utcnow() + ENROLMENT_TTL,
+            )
         uri = pyotp.TOTP(secret, digits=DIGITS, interval=STEP).provisioning_uri(
             name=account_name, issuer_name=self._issuer
         )
@@ -161,16 +203,19 @@ class SecondFactors:
         )
         return Enrolment(secret, uri, str(qr))
 
-    def confirm(self, user_id: str, code: str) -> list[str] | None:
-        """Confirm the pending enrolment with its first code; the recovery codes (shown
-        once) on success, None when the code is wrong, replayed or there is nothing
-        pending."""
-        found = self._store.totp(user_id)
-        if found is None or found.confirmed or not self._check_totp(user_id, found.secret, code):
+    def confirm(self, user_id: str, code: str, *, binding: str) -> list[str] | None:
+        """Confirm this session's waiting enrolment with its first code; the recovery codes
+        (shown once) on success, None when the code is wrong or replayed, or nothing waits
+        in this session (lapsed, replaced by another, or confirmed already)."""
+        sealed = self._pending(user_id, binding)
+        if sealed is None or not self._check_totp(user_id, sealed, code):
+            return None
+        # The delete is the single use: of two confirmations racing, one goes on.
+        if not self._values.delete(_ENROLMENT_PREFIX + _digest(user_id)):
             return None
         codes = [_recovery_code() for _ in range(RECOVERY_CODES)]
         hashes = [self._hashing.hash(normalize_recovery_code(c)) for c in codes]
-        if not self._store.confirm(user_id, hashes):
+        if not self._store.enrol(user_id, sealed, hashes):
             return None
         return codes
 
@@ -187,9 +232,7 @@ class SecondFactors:
 
     def verify_totp(self, user_id: str, code: str) -> bool:
         found = self._store.totp(user_id)
-        return (
-            found is not None and found.confirmed and self._check_totp(user_id, found.secret, code)
-        )
+        return found is not None and self._check_totp(user_id, found.secret, code)
 
     def _check_totp(self, user_id: str, sealed: str, code: str) -> bool:
         code = code.strip().replace(" ", "")

@@ -57,6 +57,11 @@ class RateCounter(Protocol):
 
     def clear(self, key: str) -> None: ...
 
+    def release(self, key: str, *, now: datetime, window: timedelta) -> None:
+        """Give one counted event back (an attempt counted before it was checked, that
+        turned out not to be a failure); a lapsed or zero count stays as it is."""
+        ...
+
 
 class ReplayCache(Protocol):
     """Single-use markers: `first_use` is True for exactly one caller per key within `ttl`,

@@ -247,6 +247,21 @@ class Database:
                     connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
                     connection.commit()
 
+    @contextmanager
+    def exclusive(self, lock: int) -> Iterator[Connection]:
+        """A transaction (free of the statement timeouts) holding the lock `lock` until it
+        ends, so that processes doing the same check-then-write take turns: each sees what
+        the one before it committed. PostgreSQL: a transaction-level advisory lock on the
+        bigint `lock`; SQLite: BEGIN IMMEDIATE, the database's write lock (pysqlite opens no
+        transaction before DDL or a SELECT, so it is taken up front)."""
+        with self.without_timeouts() as connection:
+            if self.dialect == "postgresql":
+                # Released by the commit (or rollback) that ends the transaction.
+                connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock})
+            elif self.dialect == "sqlite":
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            yield connection
+
     def upgrade(self, revision: str = "heads") -> None:
         """Apply Alembic migrations up to `revision` (idempotent), without the timeouts.
 
@@ -259,13 +274,7 @@ class Database:
         then read the committed `alembic_version` and find nothing left to do, instead of
         all creating `alembic_version` at once (UniqueViolation).
         """
-        with self.without_timeouts() as connection:
-            if self.dialect == "postgresql":
-                # Released by the commit (or rollback) that ends the migration transaction.
-                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
-            elif self.dialect == "sqlite":
-                # pysqlite opens no transaction before DDL: take the write lock up front.
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
+        with self.exclusive(MIGRATION_LOCK) as connection:
             config = AlembicConfig()
             config.set_main_option("script_location", str(MIGRATIONS))
             config.attributes["connection"] = connection

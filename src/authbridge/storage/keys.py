@@ -5,12 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
 
 from authbridge.storage.database import Database
 from authbridge.storage.models import SigningKey
 from authbridge.storage.provider_models import OAuthRobotToken
 
 __all__ = ["KeyStore"]
+
+# The PostgreSQL advisory lock under which a first key is added ("authkeys" in ASCII, so it
+# names its owner in pg_locks; the migrations' lock is "authbrdg").
+FIRST_KEY_LOCK = 0x6175_7468_6B65_7973
 
 
 class KeyStore:
@@ -24,6 +29,19 @@ class KeyStore:
     def add(self, key: SigningKey) -> None:
         with self._db.session() as session:
             session.add(key)
+
+    def add_first(self, key: SigningKey) -> bool:
+        """Add `key` only if no key is stored; True if it was. Replicas starting together
+        on an empty database take turns (`Database.exclusive`), so exactly one adds a first
+        key and the others find it: two first keys would each sign at once on their own
+        replica while the others' snapshots, loaded before it existed, did not publish it."""
+        with self._db.exclusive(FIRST_KEY_LOCK) as connection:
+            if connection.scalar(select(SigningKey.kid).limit(1)) is not None:
+                return False
+            with Session(bind=connection) as session:
+                session.add(key)
+                session.flush()
+            return True
 
     def retire(self, kid: str, *, retired_at: datetime, published_until: datetime) -> None:
         with self._db.session() as session:

@@ -1,10 +1,14 @@
 """Second factors at rest: a user's TOTP credential and recovery code hashes.
 
 Every single-use rule is one conditional statement, so of two replicas racing exactly one
-wins: an enrolment is confirmed once (`WHERE confirmed_at IS NULL`), a recovery code is
-used once (`WHERE used_at IS NULL`). Used TOTP time steps are replay markers in the
-counters (`storage/counters.py`), which expire on their own. Storage owns expiry here too:
-an enrolment never confirmed lapses after `PENDING_ENROLMENT` and housekeeping deletes it.
+wins: a credential is stored once (`WHERE confirmed_at IS NULL` on the upsert), a recovery
+code is used once (`WHERE used_at IS NULL`). Used TOTP time steps are replay markers in the
+counters (`storage/counters.py`), which expire on their own.
+
+Only confirmed credentials are stored here: an enrolment waiting for its first code lives
+in the key-value store, bound to one session and lapsing within minutes (directory/totp.py).
+Unconfirmed rows that earlier versions wrote here read as absent, and housekeeping deletes
+them after `PENDING_ENROLMENT`.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ __all__ = ["PENDING_ENROLMENT", "MfaStore", "StoredTotp"]
 
 _totp: Table = TotpCredential.__table__  # type: ignore[assignment]
 _codes: Table = RecoveryCode.__table__  # type: ignore[assignment]
-# How long an enrolment may wait for its first code before it is dropped.
+# How long an unconfirmed row of an older version is kept before housekeeping drops it.
 PENDING_ENROLMENT = timedelta(days=1)
 
 
@@ -47,47 +51,41 @@ class MfaStore:
         self._db = db
 
     def totp(self, user_id: str, *, now: datetime | None = None) -> StoredTotp | None:
-        """The user's credential; an unconfirmed one past `PENDING_ENROLMENT` reads absent."""
+        """The user's confirmed credential (an unconfirmed row of an older version reads
+        absent: it was never a credential)."""
         with self._db.session() as session:
-            row = session.execute(select(_totp).where(_totp.c.user_id == user_id)).first()
+            row = session.execute(
+                select(_totp).where(_totp.c.user_id == user_id, _totp.c.confirmed_at.isnot(None))
+            ).first()
         if row is None:
             return None
-        found = StoredTotp(row.user_id, row.secret, row.created_at, row.confirmed_at)
-        if not found.confirmed and found.created_at + PENDING_ENROLMENT <= (now or utcnow()):
-            return None
-        return found
+        return StoredTotp(row.user_id, row.secret, row.created_at, row.confirmed_at)
 
-    def start_enrolment(self, user_id: str, secret: str, *, now: datetime | None = None) -> bool:
-        """Store an unconfirmed secret, replacing an unconfirmed one; False (nothing stored)
-        when the user has a confirmed credential: that one is removed first, on purpose."""
+    def enrol(
+        self,
+        user_id: str,
+        secret: str,
+        code_hashes: Sequence[str],
+        *,
+        now: datetime | None = None,
+    ) -> bool:
+        """Store a confirmed credential and its recovery codes in one transaction; False
+        (nothing stored) when the user has a confirmed credential already: of two
+        confirmations racing, one wins, and an existing one is removed first, on purpose."""
         now = now or utcnow()
         with self._db.session() as session:
             stmt = insert_for(session, _totp).values(
-                user_id=user_id, secret=secret, created_at=now, confirmed_at=None
+                user_id=user_id, secret=secret, created_at=now, confirmed_at=now
             )
             session.execute(
                 stmt.on_conflict_do_update(
                     index_elements=[_totp.c.user_id],
-                    set_={"secret": secret, "created_at": now},
+                    set_={"secret": secret, "created_at": now, "confirmed_at": now},
                     where=_totp.c.confirmed_at.is_(None),
                 )
             )
             stored = session.scalar(select(_totp.c.secret).where(_totp.c.user_id == user_id))
-        return stored == secret
-
-    def confirm(
-        self, user_id: str, code_hashes: Sequence[str], *, now: datetime | None = None
-    ) -> bool:
-        """Confirm the pending enrolment and store its recovery codes; True for exactly one
-        caller (a second confirmation of the same enrolment changes nothing)."""
-        now = now or utcnow()
-        with self._db.session() as session:
-            result = session.execute(
-                update(_totp)
-                .where(_totp.c.user_id == user_id, _totp.c.confirmed_at.is_(None))
-                .values(confirmed_at=now)
-            )
-            if not getattr(result, "rowcount", 0):
+            if stored != secret:
                 return False
             self._replace_codes(session, user_id, code_hashes, now)
         return True
@@ -151,6 +149,6 @@ class MfaStore:
             return bool(getattr(totp, "rowcount", 0) or getattr(codes, "rowcount", 0))
 
     def garbage_collect(self, now: datetime, batch: int = DEFAULT_BATCH) -> int:
-        """Delete up to `batch` enrolments never confirmed within `PENDING_ENROLMENT`."""
+        """Delete up to `batch` unconfirmed rows older than `PENDING_ENROLMENT`."""
         lapsed = _totp.c.confirmed_at.is_(None) & (_totp.c.created_at < now - PENDING_ENROLMENT)
         return delete_batch(self._db, _totp, lapsed, batch)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table, and_, bindparam, case, delete, func, or_, select
+from sqlalchemy import Table, and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from authbridge.storage.database import Database
@@ -80,6 +80,19 @@ class RateLimitStore:
     def clear(self, key: str) -> None:
         with self._db.session() as session:
             session.execute(delete(RateLimitCounter).where(RateLimitCounter.key == key))
+
+    def release(self, key: str, *, now: datetime, window: timedelta) -> None:
+        """One conditional UPDATE: never below zero, never into a window that lapsed."""
+        with self._db.session() as session:
+            session.execute(
+                update(_counters)
+                .where(
+                    _counters.c.key == key,
+                    _counters.c["count"] > 0,
+                    _counters.c.window_start > now - window,
+                )
+                .values(count=_counters.c["count"] - 1)
+            )
 
     def garbage_collect(self, now: datetime, batch: int = DEFAULT_BATCH) -> int:
         """Delete up to `batch` counters whose window has ended, each by its own window.

@@ -6,6 +6,7 @@ atomic command per call, so replicas sharing the Redis agree:
 - a counter hit is a Lua script, `INCR` then `PEXPIRE` when the key has no TTL yet (a new
   window): a fixed window starting at the first hit, as the database's counters do; a
   client dying between the two commands cannot leave a counter without expiry;
+- a release (an attempt given back) is a Lua script too: `DECR` only a live positive count;
 - a marker is `SET key 1 NX PX ttl`: exactly one caller creates it.
 
 Redis unreachable or too slow (`redis_client.py`'s timeout) raises storage's Unavailable:
@@ -34,6 +35,13 @@ if n == 1 or redis.call('PTTL', KEYS[1]) < 0 then
 end
 return n
 """
+# KEYS[1] the counter. Only a live positive count goes down: a lapsed key stays absent.
+_RELEASE = """
+if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then
+  redis.call('DECR', KEYS[1])
+end
+return 0
+"""
 
 
 @contextmanager
@@ -59,6 +67,7 @@ class RedisRateCounter:
         self._client = client
         self._prefix = prefix + "rl:"
         self._hit = client.register_script(_HIT)  # EVALSHA, loading the script on NOSCRIPT
+        self._release = client.register_script(_RELEASE)
 
     def hit(self, key: str, *, now: datetime, window: timedelta) -> int:
         with _answering():
@@ -77,6 +86,10 @@ class RedisRateCounter:
     def clear(self, key: str) -> None:
         with _answering():
             self._client.delete(self._prefix + key)
+
+    def release(self, key: str, *, now: datetime, window: timedelta) -> None:
+        with _answering():
+            self._release(keys=[self._prefix + key])
 
 
 class RedisReplayCache:

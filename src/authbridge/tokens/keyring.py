@@ -86,11 +86,14 @@ class KeyRing:
     def ensure_key(self) -> None:
         """On first start, create the first key; it signs at once (no cache can be stale).
 
-        With encryption at rest turned on, keys stored before it was are sealed now.
+        Of replicas starting together on an empty database one creates it and the others
+        load it (`KeyStore.add_first`): a first key of each would sign at once on its own
+        replica while the others did not publish it until their next reload. With
+        encryption at rest turned on, keys stored before it was are sealed now.
         """
         rows = self._store.all()
         if not rows:
-            self._add(generate(self._algorithm), signs_from=self._clock())
+            self._store.add_first(self._row(generate(self._algorithm), signs_from=self._clock()))
         elif self._sealer.enabled:
             for row in rows:
                 if not self._sealer.is_sealed(row.private_pem):
@@ -109,7 +112,8 @@ class KeyRing:
                 self._store.retire(
                     key.kid, retired_at=starts, published_until=starts + self._max_lifetime
                 )
-        row = self._add(material, signs_from=starts)
+        row = self._row(material, signs_from=starts)
+        self._store.add(row)
         self.reload()
         if self._changes is not None:
             # Every replica publishes the new key now, not at its next periodic reload.
@@ -121,8 +125,8 @@ class KeyRing:
         reads it again."""
         self._snapshot = None
 
-    def _add(self, material: KeyMaterial, *, signs_from: datetime) -> SigningKey:
-        row = SigningKey(
+    def _row(self, material: KeyMaterial, *, signs_from: datetime) -> SigningKey:
+        return SigningKey(
             kid=material.kid,
             alg=material.alg,
             private_pem=self._sealer.seal(material.private_pem, material.kid),
@@ -130,8 +134,6 @@ class KeyRing:
             created_at=self._clock(),
             signs_from=signs_from,
         )
-        self._store.add(row)
-        return row
 
     def fresh(self) -> PublishedKeys | None:
         """The snapshot in force if it needs no reload (no storage round trip): what the

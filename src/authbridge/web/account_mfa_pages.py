@@ -16,13 +16,7 @@ from authbridge.storage.models import User
 from authbridge.storage.passkeys import StoredPasskey
 from authbridge.web.audit_actor import request_actor
 from authbridge.web.dependencies import ServicesDep
-from authbridge.web.mfa_pages import (
-    audit_enrolled,
-    code_attempt,
-    code_failed,
-    code_succeeded,
-    second_factors,
-)
+from authbridge.web.mfa_pages import CodeCheck, audit_enrolled, check_code, second_factors
 from authbridge.web.rendering import check_csrf, render
 from authbridge.web.services import Services
 from authbridge.web.sessions import SignedIn, current
@@ -77,14 +71,16 @@ def _passkeys_of(services: Services, user: User) -> list[StoredPasskey] | None:
     return passkeys.list(user.id)
 
 
-def _throttled(request: Request, services: Services, user: User) -> Response | None:
-    attempt = code_attempt(request, services, user)
-    if not attempt.throttled:
+def _throttled(
+    request: Request, services: Services, user: User, checked: CodeCheck[Any]
+) -> Response | None:
+    """The 429 page while the throttle says wait (`check_code` checked nothing)."""
+    if checked.retry_after is None:
         return None
     response = _status_page(
         request, services, user, 429, error="Too many wrong codes. Wait a few minutes."
     )
-    response.headers["retry-after"] = str(attempt.retry_after)
+    response.headers["retry-after"] = str(checked.retry_after)
     return response
 
 
@@ -116,7 +112,8 @@ def enrol_page(request: Request, services: ServicesDep) -> Response:
     if services.settings.auth.local.mfa == "off":
         return _off(request, services)
     user = signed_in.user
-    enrolment = second_factors(services).start_enrolment(user.id, user.username)
+    binding = signed_in.session.id_hash
+    enrolment = second_factors(services).start_enrolment(user.id, user.username, binding=binding)
     if enrolment is None:
         return _see_other("/account/mfa")
     return render(
@@ -135,14 +132,21 @@ def enrol(
     if services.settings.auth.local.mfa == "off":
         return _off(request, services)
     user = signed_in.user
-    refused = _throttled(request, services, user)
+    factors = second_factors(services)
+    binding = signed_in.session.id_hash
+    checked = check_code(
+        request,
+        services,
+        user,
+        lambda: factors.confirm(user.id, code, binding=binding),
+        "invalid_enrolment_code",
+    )
+    refused = _throttled(request, services, user, checked)
     if refused is not None:
         return refused
-    factors = second_factors(services)
-    codes = factors.confirm(user.id, code)
+    codes = checked.result
     if codes is None:
-        code_failed(request, services, user, "invalid_enrolment_code")
-        enrolment = factors.start_enrolment(user.id, user.username)
+        enrolment = factors.start_enrolment(user.id, user.username, binding=binding)
         if enrolment is None:
             return _see_other("/account/mfa")
         return render(
@@ -155,7 +159,6 @@ def enrol(
             error="That code is not right. Enter the code your app shows now.",
             error_field="code",
         )
-    code_succeeded(request, services, user)
     audit_enrolled(request, services, user)
     log.info("mfa_enrolled", user_id=user.id)
     return render(request, services, "mfa_recovery.html", codes=codes, continue_to="/account/mfa")
@@ -170,12 +173,19 @@ def regenerate(
     if signed_in is None:
         return _see_other("/login")
     user = signed_in.user
-    refused = _throttled(request, services, user)
+    factors = second_factors(services)
+    checked = check_code(
+        request,
+        services,
+        user,
+        lambda: factors.regenerate_recovery_codes(user.id, code),
+        "invalid_code",
+    )
+    refused = _throttled(request, services, user, checked)
     if refused is not None:
         return refused
-    codes = second_factors(services).regenerate_recovery_codes(user.id, code)
+    codes = checked.result
     if codes is None:
-        code_failed(request, services, user, "invalid_code")
         return _status_page(
             request,
             services,
@@ -184,7 +194,6 @@ def regenerate(
             error="That code is not right, or was used already.",
             error_field="regenerate-code",
         )
-    code_succeeded(request, services, user)
     _audit(request, services, user, "user.mfa_recovery_codes_replaced")
     return render(request, services, "mfa_recovery.html", codes=codes, continue_to="/account/mfa")
 
@@ -198,16 +207,23 @@ def remove(
     if signed_in is None:
         return _see_other("/login")
     user = signed_in.user
-    refused = _throttled(request, services, user)
-    if refused is not None:
-        return refused
     factors = second_factors(services)
     accounts = services.ready().accounts
-    proven = factors.verify_totp(user.id, proof) or accounts.hashing.verify(
-        user.password_hash, proof
+    checked = check_code(
+        request,
+        services,
+        user,
+        lambda: (
+            factors.verify_totp(user.id, proof)
+            or accounts.hashing.verify(user.password_hash, proof)
+            or None
+        ),
+        "invalid_code_or_password",
     )
-    if not proven:
-        code_failed(request, services, user, "invalid_code_or_password")
+    refused = _throttled(request, services, user, checked)
+    if refused is not None:
+        return refused
+    if checked.result is None:
         return _status_page(
             request,
             services,
@@ -216,7 +232,6 @@ def remove(
             error="That is neither a current code nor your password.",
             error_field="remove-code",
         )
-    code_succeeded(request, services, user)
     factors.remove(user.id)
     _audit(request, services, user, "user.mfa_removed")
     log.info("mfa_removed", user_id=user.id)

@@ -108,7 +108,8 @@ def ldap_login(
         return _page(request, services, 400, connector, typed, next, message, field)
     account = throttle_account(connector, typed)
     device = device_for(services, request.cookies.get(services.cookies.device), account)
-    attempt = ready.throttle.check(account, address, device=device)
+    # Counted before the directory is asked: requests racing cannot all read one count.
+    attempt = ready.throttle.counted(account, address, device=device)
     if attempt.throttled:
         log.warning("sign_in_throttled", method=METHOD, connector=connector.id, address=address)
         _failed(request, services, connector, typed, "throttled")
@@ -126,6 +127,7 @@ def ldap_login(
     try:
         identity = connector.login(typed, password)
     except ProviderUnavailable as exc:
+        ready.throttle.not_a_guess(account, address, device=device)
         log.warning(
             "ldap_sign_in_unavailable", connector=connector.id, code=exc.code, detail=exc.hint
         )
@@ -136,11 +138,11 @@ def ldap_login(
         )
         return _page(request, services, 503, connector, typed, next, message)
     except ConnectorError as exc:
+        ready.throttle.not_a_guess(account, address, device=device)
         log.warning("ldap_sign_in_failed", connector=connector.id, code=exc.code, detail=exc.hint)
         _failed(request, services, connector, typed, exc.code)
         return _page(request, services, exc.status, connector, typed, next, exc.message)
     if identity is None:
-        ready.throttle.failed(account, address, device=device)
         log.info("sign_in_failed", method=METHOD, connector=connector.id, address=address)
         _failed(request, services, connector, typed, "invalid_credentials")
         # One message for an unknown user and a wrong password (no enumeration).
@@ -149,9 +151,11 @@ def ldap_login(
             f"in {connector.display_name}."
         )
         return _page(request, services, 401, connector, typed, next, message, "password")
-    ready.throttle.succeeded(account, address, attempt, device=device)
+    ready.throttle.signed_in(account, address, device=device)
     response = complete_sign_in(request, identity, connector.signup, next, method=METHOD)
-    if response.status_code == 303 and device is None:
+    # A device cookie once signed in; not before a second step (web/mfa_pages.py).
+    done = not response.headers.get("location", "").startswith("/login/mfa")
+    if response.status_code == 303 and device is None and done:
         cookie = device_cookie(services, account)
         services.cookies.set(response, services.cookies.device, cookie, max_age=180 * 24 * 3600)
     return response

@@ -3,13 +3,11 @@
 
 After the right password, a user whose sign-in needs a second factor (`mfa_needed`:
 `auth.local.mfa`, `auth.local.mfaRequiredForAdmins`) gets no session yet but a pending
-login: a random value in a short-lived HttpOnly cookie (bound to this browser), whose
-SHA-256 names a record in the key-value store (user, the app's `next`, the step), lapsing
-after `PENDING_TTL` (storage owns the expiry). The record is deleted when the sign-in
-completes, and that delete is the single-use gate: of two requests racing, one wins.
+login (directory/pending_logins.py: single-use, lapsing after `PENDING_TTL`, voided by a
+revocation) whose value this browser keeps in a short-lived HttpOnly cookie.
 Wrong codes are counted by the sign-in throttle (`SignInThrottle`), on counters of their
 own (`_code_throttle`). The passkey step (web/passkey_pages.py) finishes the same pending
-login; the module is a little over 400 lines to keep the pending login's life in one place.
+login.
 """
 
 from __future__ import annotations
@@ -17,21 +15,25 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
 import structlog
 from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
 from authbridge.audit.events import AuditEvent, Target
-from authbridge.clock import utcnow
 from authbridge.config.roles import ADMINISTRATION
 from authbridge.directory.accounts import LOCAL_CONNECTOR
+from authbridge.directory.pending_logins import (
+    ENROL,
+    PENDING_TTL,
+    VERIFY,
+    PendingLogin,
+    PendingLogins,
+)
 from authbridge.directory.throttle import Attempt, SignInThrottle
 from authbridge.directory.totp import SecondFactors, mfa_needed
 from authbridge.storage.models import User
@@ -45,8 +47,13 @@ from authbridge.web.sessions import sign_in
 
 __all__ = [
     "DEVICE",
+    "ENROL",
     "PENDING_TTL",
+    "VERIFY",
+    "CodeCheck",
+    "administers",
     "audit_enrolled",
+    "check_code",
     "code_attempt",
     "code_failed",
     "code_succeeded",
@@ -64,9 +71,6 @@ router = APIRouter()
 log = structlog.get_logger("authbridge.mfa")
 FormStr = Annotated[str, Form(max_length=64)]
 DEVICE = "device"
-PENDING_TTL = timedelta(minutes=5)
-_PREFIX = "mfa-login:"
-VERIFY, ENROL = "verify", "enrol"
 AMR_OTP = ["pwd", "otp"]  # RFC 8176 §2: a password, then a one-time password
 
 
@@ -76,15 +80,14 @@ def second_factors(services: Services) -> SecondFactors:
     return found
 
 
+def _pending_logins(services: Services) -> PendingLogins:
+    found = services.ready().pending_logins
+    assert found is not None  # built with the rest of `Ready`
+    return found
+
+
 def _cookie(services: Services) -> str:
     return "__Host-authbridge_mfa" if services.settings.server.https else "authbridge_mfa"
-
-
-def _key(value: str) -> str:
-    # base64url, not hex: prefix and digest fit the 64-character key name (PostgreSQL
-    # refused the 74 characters a hex digest made).
-    digest = hashlib.sha256(value.encode()).digest()
-    return _PREFIX + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def _owner(account: str) -> str:
@@ -112,32 +115,44 @@ def device_for(services: Services, value: str | None, account: str) -> str | Non
     return device if hmac.compare_digest(owner.encode(), _owner(account).encode()) else None
 
 
-def _is_admin(services: Services, user: User) -> bool:
+def administers(services: Services, user: User) -> bool:
+    """Whether `user` holds an administration permission (`mfaRequiredForAdmins`)."""
     bindings = services.ready().bindings
     return any(bindings.allows(user.id, permission) for permission in ADMINISTRATION)
 
 
-def second_step(request: Request, services: Services, user: User, next_url: str) -> Response | None:
+def second_step(
+    request: Request,
+    services: Services,
+    user: User,
+    next_url: str,
+    *,
+    connector: str = LOCAL_CONNECTOR,
+) -> Response | None:
     """After the right password: a redirect to the second step (a pending login started),
-    or None when the session may start now."""
-    if not services.settings.auth.local.enabled:
+    or None when the session may start now. A directory's (LDAP) password is checked
+    here too, so its administrators take the same second step under
+    `mfaRequiredForAdmins` (docs/mfa.md); `auth.local.mfa` is local accounts' policy."""
+    local = services.settings.auth.local
+    if connector == LOCAL_CONNECTOR and not local.enabled:
+        return None
+    if connector != LOCAL_CONNECTOR and not (
+        local.mfa_required_for_admins and administers(services, user)
+    ):
         return None
     passkeys = services.ready().passkeys
     enrolled = second_factors(services).enrolled(user.id) or (
-        passkeys is not None
-        and services.settings.auth.local.passkeys.enabled
-        and passkeys.has(user.id)
+        passkeys is not None and local.passkeys.enabled and passkeys.has(user.id)
     )
-    local = services.settings.auth.local
     # Whether the user administers anything is only asked when it could matter.
-    admin = local.mfa_required_for_admins and not enrolled and _is_admin(services, user)
+    admin = connector != LOCAL_CONNECTOR or (
+        local.mfa_required_for_admins and not enrolled and administers(services, user)
+    )
     step = mfa_needed(services.settings, enrolled=enrolled, admin=admin)
     if step is None:
         return None
-    value = secrets.token_urlsafe(32)
-    record = {"user_id": user.id, "next": safe_next(next_url, default=""), "step": step}
-    services.ready().storage.values.put(
-        _key(value), json.dumps(record), expires_at=utcnow() + PENDING_TTL
+    value = _pending_logins(services).start(
+        user.id, safe_next(next_url, default=""), step, connector
     )
     response = RedirectResponse(
         "/login/mfa" if step == VERIFY else "/login/mfa/enrol", status_code=303
@@ -159,11 +174,12 @@ def complete_sign_in(
     device: str | None,
     method: str = "password",
     amr: Sequence[str] = ("pwd",),
+    connector: str = LOCAL_CONNECTOR,
 ) -> Response:
     """Start the session on `response`, remember the browser (device cookie), count and
     audit the sign-in."""
     ready = services.ready()
-    sign_in(request, response, services, user, LOCAL_CONNECTOR, amr=amr)
+    sign_in(request, response, services, user, connector, amr=amr)
     if device is None:
         services.cookies.set(
             response,
@@ -186,26 +202,27 @@ def complete_sign_in(
 
 @dataclass(frozen=True)
 class _Pending:
-    key: str
+    login: PendingLogin
     user: User
-    next: str
-    step: str
+
+    @property
+    def next(self) -> str:
+        return self.login.next
+
+    @property
+    def step(self) -> str:
+        return self.login.step
 
 
 def _pending(request: Request, services: Services) -> _Pending | None:
     """This browser's pending login, if it has a live one for an active user."""
-    value = request.cookies.get(_cookie(services))
-    if not value or not 32 <= len(value) <= 128:
+    login = _pending_logins(services).get(request.cookies.get(_cookie(services)))
+    if login is None:
         return None
-    ready = services.ready()
-    raw = ready.storage.values.get(_key(value))
-    if raw is None:
-        return None
-    record: dict[str, Any] = json.loads(raw)
-    user = ready.storage.users.get(str(record.get("user_id", "")))
+    user = services.ready().storage.users.get(login.user_id)
     if user is None or not user.active:
         return None
-    return _Pending(_key(value), user, str(record.get("next", "")), str(record.get("step", "")))
+    return _Pending(login, user)
 
 
 def _device(request: Request, services: Services, user: User) -> str | None:
@@ -262,6 +279,40 @@ def code_failed(
     )
 
 
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CodeCheck(Generic[T]):
+    """What `check_code` found: the check's result (None: wrong), or, while the throttle
+    says wait, `retry_after` seconds and nothing checked."""
+
+    result: T | None
+    retry_after: int | None = None
+
+
+def check_code(
+    request: Request,
+    services: Services,
+    user: User,
+    check: Callable[[], T | None],
+    reason: str,
+) -> CodeCheck[T]:
+    """The one way a second-factor code (or the password standing in for one) is checked,
+    at sign-in and on the account page: counted first (`code_attempt`), not checked at
+    all while throttled, a wrong one audited with `reason`, a right one clearing this
+    browser's count."""
+    attempt = code_attempt(request, services, user)
+    if attempt.throttled:
+        return CodeCheck(None, attempt.retry_after)
+    result = check()
+    if result is None:
+        code_failed(request, services, user, reason)
+    else:
+        code_succeeded(request, services, user)
+    return CodeCheck(result)
+
+
 def code_succeeded(request: Request, services: Services, user: User) -> None:
     """A right code clears this browser's count (never the account's: see `_code_throttle`)."""
     address = client_address(request, services.settings.server.trusted_proxies)
@@ -283,11 +334,10 @@ def _expired(request: Request, services: Services) -> Response:
     return response
 
 
-def _throttled(request: Request, services: Services, pending: _Pending) -> Response | None:
-    """A 429 page when the throttle says wait."""
-    attempt = code_attempt(request, services, pending.user)
-    if not attempt.throttled:
-        return None
+def _throttled(
+    request: Request, services: Services, pending: _Pending, retry_after: int | None
+) -> Response:
+    """The 429 page while the throttle says wait."""
     template = "mfa.html" if pending.step == VERIFY else "mfa_enrol.html"
     context = _enrol_context(services, pending) if pending.step == ENROL else {}
     response = render(
@@ -298,7 +348,7 @@ def _throttled(request: Request, services: Services, pending: _Pending) -> Respo
         error="Too many wrong codes. Wait a few minutes and try again.",
         **context,
     )
-    response.headers["retry-after"] = str(attempt.retry_after)
+    response.headers["retry-after"] = str(retry_after)
     return response
 
 
@@ -312,15 +362,21 @@ def _finish(
     amr: list[str] = AMR_OTP,
 ) -> bool:
     """Use up the pending login (exactly one request can) and start the session."""
-    if not services.ready().storage.values.delete(pending.key):
+    if not _pending_logins(services).finish(pending.login):
         return False
-    code_succeeded(request, services, pending.user)
     services.cookies.clear(response, _cookie(services))
     device = device_for(
         services, request.cookies.get(services.cookies.device), pending.user.username
     )
     complete_sign_in(
-        request, services, pending.user, response, device=device, method=method, amr=amr
+        request,
+        services,
+        pending.user,
+        response,
+        device=device,
+        method=method,
+        amr=amr,
+        connector=pending.login.connector,
     )
     return True
 
@@ -354,12 +410,18 @@ def mfa_verify(
     pending = _pending(request, services)
     if pending is None or pending.step != VERIFY:
         return _expired(request, services)
-    refused = _throttled(request, services, pending)
-    if refused is not None:
-        return refused
-    used = second_factors(services).verify(pending.user.id, code) if code.strip() else None
+    factors = second_factors(services)
+    checked = check_code(
+        request,
+        services,
+        pending.user,
+        lambda: factors.verify(pending.user.id, code) if code.strip() else None,
+        "invalid_code",
+    )
+    if checked.retry_after is not None:
+        return _throttled(request, services, pending, checked.retry_after)
+    used = checked.result
     if used is None:
-        code_failed(request, services, pending.user, "invalid_code")
         return render(
             request,
             services,
@@ -378,7 +440,9 @@ def mfa_verify(
 
 
 def _enrol_context(services: Services, pending: _Pending) -> dict[str, Any]:
-    enrolment = second_factors(services).start_enrolment(pending.user.id, pending.user.username)
+    enrolment = second_factors(services).start_enrolment(
+        pending.user.id, pending.user.username, binding=pending.login.key
+    )
     if enrolment is None:
         return {}
     return {
@@ -410,12 +474,18 @@ def mfa_enrol(
     pending = _pending(request, services)
     if pending is None or pending.step != ENROL:
         return _expired(request, services)
-    refused = _throttled(request, services, pending)
-    if refused is not None:
-        return refused
-    codes = second_factors(services).confirm(pending.user.id, code)
+    factors = second_factors(services)
+    checked = check_code(
+        request,
+        services,
+        pending.user,
+        lambda: factors.confirm(pending.user.id, code, binding=pending.login.key),
+        "invalid_enrolment_code",
+    )
+    if checked.retry_after is not None:
+        return _throttled(request, services, pending, checked.retry_after)
+    codes = checked.result
     if codes is None:
-        code_failed(request, services, pending.user, "invalid_enrolment_code")
         context = _enrol_context(services, pending)
         if not context:
             return _expired(request, services)

@@ -49,9 +49,12 @@ from authbridge.connectors.redirects import (
 )
 from authbridge.connectors.redirects import redirect_uri as derived_redirect_uri
 from authbridge.directory.identities import IdentityLinker, SignInRefused
+from authbridge.middleware.authn import is_multi_factor
+from authbridge.storage.models import User
 from authbridge.web.audit_actor import request_actor
 from authbridge.web.dependencies import services_of as _services
 from authbridge.web.errors import error_response
+from authbridge.web.mfa_pages import administers, second_step
 from authbridge.web.rendering import check_csrf, render
 from authbridge.web.security import loopback_caller, safe_next
 from authbridge.web.services import Services
@@ -286,6 +289,8 @@ def complete_sign_in(
     )
     try:
         user = linker.sign_in(identity, signup)
+        if method != "ldap":
+            _admin_mfa(services, user, identity)
     except SignInRefused as exc:
         log.warning("idp_sign_in_refused", provider=connector_id, detail=exc.hint)
         services.metrics.sign_ins.labels(connector_id, "refused").inc()
@@ -307,6 +312,12 @@ def complete_sign_in(
             # A program (or a test client) gets the reason as JSON, not a page.
             return error_response(request, 403, exc.message, code="sign_in_refused")
         return _error(request, 403, "Sign-in refused", exc.message, exc.hint)
+    if method == "ldap":
+        # authbridge checked the directory's password itself: its administrators take the
+        # local second step (mfaRequiredForAdmins), as local accounts do.
+        second = second_step(request, services, user, next_url, connector=connector_id)
+        if second is not None:
+            return second
     response = RedirectResponse(safe_next(next_url), status_code=303)
     # The methods the upstream proved (none when it states none: RFC 8176 has no value
     # for "federated", and an invented one would claim what nobody said).
@@ -322,6 +333,29 @@ def complete_sign_in(
         )
     )
     return response
+
+
+def _admin_mfa(services: Services, user: User, identity: Identity) -> None:
+    """`auth.local.mfaRequiredForAdmins` for an account an upstream vouched for
+    (docs/mfa.md): an administrator's sign-in must show a second factor in what the
+    upstream stated (`amr`: an OpenID Connect ID token's, with `requireMfa`'s acr proof
+    recorded as `mfa`; a SAML assertion's AuthnContext). An upstream that states none
+    (GitHub, an LDAP bind) cannot satisfy it: refused, never let in with one factor."""
+    if not services.settings.auth.local.mfa_required_for_admins:
+        return
+    if "mfa" in identity.amr or is_multi_factor(identity.amr):
+        return
+    if not administers(services, user):
+        return
+    raise SignInRefused(
+        "Administrators must sign in with a second factor, and your identity provider did "
+        "not confirm one. Sign in there with your second factor (or ask for MFA to be "
+        "required for this app), then try again.",
+        f"auth.local.mfaRequiredForAdmins: {identity.connector_id}'s sign-in stated amr "
+        f"{list(identity.amr)!r}; an administrator needs a second factor (docs/mfa.md)",
+        reason="admin_mfa_not_confirmed",
+        user_id=user.id,
+    )
 
 
 def _fields(items: Any) -> dict[str, str] | None:

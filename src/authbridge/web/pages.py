@@ -133,7 +133,8 @@ def login(
             **context,
         )
     device = device_for(services, request.cookies.get(services.cookies.device), account)
-    attempt = ready.throttle.check(account, address, device=device)
+    # Counted before the password is checked: requests racing cannot all read one count.
+    attempt = ready.throttle.counted(account, address, device=device)
     if attempt.throttled:
         metrics.labels("password", "throttled").inc()
         log.warning("sign_in_throttled", method="password", address=address)
@@ -151,7 +152,6 @@ def login(
         return response
     user = ready.accounts.authenticate(account, password)
     if user is None:
-        ready.throttle.failed(account, address, device=device)
         metrics.labels("password", "failure").inc()
         log.info("sign_in_failed", method="password", address=address)
         _signin_failed(request, services, account, "invalid_credentials")
@@ -166,7 +166,7 @@ def login(
             error_field="password",
             **context,
         )
-    ready.throttle.succeeded(account, address, attempt, device=device)
+    ready.throttle.signed_in(account, address, device=device)
     # A second factor, when the user has one or the policy asks for one, before any session.
     second = second_step(request, services, user, next)
     if second is not None:

@@ -28,6 +28,7 @@ from authbridge.web.mfa_pages import (
     VERIFY,
     code_attempt,
     code_failed,
+    code_succeeded,
     complete_sign_in,
     device_for,
     finish_pending,
@@ -232,6 +233,7 @@ def second_factor(
         used = passkeys.authenticate(_binding(request, services), credential, pending.user.id)
     except PasskeyError as exc:
         return _failed(request, services, pending.user, exc)
+    code_succeeded(request, services, pending.user)
     response = _json({"redirect": safe_next(pending.next)})
     if not finish_pending(request, services, pending, response, method="passkey", amr=used.amr):
         return _refused("This sign-in was finished already. Sign in again.", 400)

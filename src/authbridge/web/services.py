@@ -36,6 +36,7 @@ from authbridge.directory.invitations import Invitations
 from authbridge.directory.mail import Mailer, mailer_for
 from authbridge.directory.membership import MembershipEngine
 from authbridge.directory.passkeys import Passkeys
+from authbridge.directory.pending_logins import PendingLogins
 from authbridge.directory.revocation import Revocation
 from authbridge.directory.roles import RoleBindings
 from authbridge.directory.throttle import CredentialThrottle, MailThrottle, SignInThrottle
@@ -168,6 +169,8 @@ class Ready:
     second_factors: SecondFactors | None = None
     # Local accounts' passkeys (WebAuthn, directory/passkeys.py).
     passkeys: Passkeys | None = None
+    # Sign-ins between the password and the second factor (revocation voids them).
+    pending_logins: PendingLogins | None = None
 
 
 @dataclass
@@ -391,7 +394,10 @@ class Services:
             counters=counters.rate,
             events=AuditedEvents(self.metrics, audit),
         )
-        revocation = Revocation(sessions=storage.sessions, tokens=provider, changes=changes)
+        pending_logins = PendingLogins(storage.values)
+        revocation = Revocation(
+            sessions=storage.sessions, tokens=provider, pending=pending_logins, changes=changes
+        )
         # What other replicas change reaches this one's caches at once; the periodic
         # reloads (keyReloadInterval, the client cache's seconds) stay as the fallback.
         changes.subscribe(Topic.KEYS, keyring.invalidate)
@@ -474,9 +480,10 @@ class Services:
             ),
             mail_throttle=MailThrottle(counters.rate),
             second_factors=SecondFactors.of(
-                storage.mfa, counters.replay, settings, accounts.hashing
+                storage.mfa, storage.values, counters.replay, settings, accounts.hashing
             ),
             passkeys=Passkeys.of(storage.passkeys, storage.values, settings),
+            pending_logins=pending_logins,
         )
         # initialAdmins (and adminPrincipals) as system-admin bindings, made at every start
         # and withdrawn from people no longer named: `bindings list` shows their origin.

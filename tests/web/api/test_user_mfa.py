@@ -21,9 +21,10 @@ class Recorded:
 def _enrol(api: Api, user_id: str) -> None:
     factors = api.ready.second_factors
     assert factors is not None
-    enrolment = factors.start_enrolment(user_id, "someone")
+    enrolment = factors.start_enrolment(user_id, "someone", binding="a session")
     assert enrolment is not None
-    assert factors.confirm(user_id, pyotp.TOTP(enrolment.secret).now()) is not None
+    code = pyotp.TOTP(enrolment.secret).now()
+    assert factors.confirm(user_id, code, binding="a session") is not None
 
 
 def test_reset_removes_the_second_factors_and_is_audited(api: Api) -> None:
