@@ -126,3 +126,32 @@ def test_the_admin_api_rule_spares_service_accounts_and_the_key_off(
     token = _token(ready, user.id, ("pwd",))
     ok = client.get("/api/v1/users", headers={"authorization": f"Bearer {token}"})
     assert ok.status_code == 200, ok.text
+
+
+def test_a_revocation_racing_the_code_step_leaves_no_session(client: TestClient) -> None:
+    """The revocation (password change, disable, sign out everywhere) lands after the
+    pending login was checked and before the session is written: its session sweep finds
+    nothing, so the code step itself must see the revocation after writing the session."""
+    clock, secret, _ = enrolled_user(client)
+    ready = _ready(client)
+    user = ready.storage.users.by_username("ada@example.com")
+    assert user is not None
+    sessions = ready.storage.sessions
+    create = sessions.create
+    revoked: list[int] = []
+
+    def revoked_first(**kwargs: object) -> object:
+        revoked.append(ready.revocation.revoke_user(user.id))
+        return create(**kwargs)  # type: ignore[arg-type]
+
+    assert sign_in(client).headers["location"] == "/login/mfa"
+    clock.now += 30
+    sessions.create = revoked_first  # type: ignore[method-assign]
+    try:
+        done = post_code(client, pyotp.TOTP(secret).at(clock.now))
+    finally:
+        sessions.create = create  # type: ignore[method-assign]
+    assert revoked, "the code step wrote no session"
+    assert ready.storage.sessions.of_user(user.id, utcnow()) == []
+    assert client.get("/account", follow_redirects=False).headers["location"] == "/login"
+    assert done.status_code == 400 and "Sign in again" in done.text
