@@ -21,9 +21,18 @@ What did not hold is pinned below:
 2. Finishing a pending login checked the revocation epoch before the session was written:
    a revocation landing between that check and the write ended the sessions it found, then
    the new session was written, and it lived on after the revocation.
+3. The enrolment step stored the new factor (a passkey, a TOTP key) before finishing the
+   pending login: when a revocation voided it meanwhile, the sign-in was refused but the
+   factor stayed. A passkey signs in without a password, so whoever held the old password
+   kept a way in after the owner reset it.
+
+Also held: replicas racing for the first signing key (tests/tokens/test_keyring.py, run on
+SQLite and PostgreSQL); kids are RFC 7638 thumbprints, so two keys cannot share one.
 """
 
 from __future__ import annotations
+
+import re
 
 import pyotp
 import pytest
@@ -35,7 +44,8 @@ from authbridge.web.services import Ready
 from tests.conftest import make_settings
 from tests.security.conftest import AppFactory
 from tests.web.test_mfa_pages import enrolled_user, post_code
-from tests.web.test_pages import sign_in, sign_up
+from tests.web.test_pages import csrf, sign_in, sign_up
+from tests.web.test_passkey_pages import _authenticator, _ceremony
 
 ADMINS_NEED_MFA = {"AUTH__LOCAL__MFA_REQUIRED_FOR_ADMINS": "true"}
 
@@ -155,3 +165,80 @@ def test_a_revocation_racing_the_code_step_leaves_no_session(client: TestClient)
     assert ready.storage.sessions.of_user(user.id, utcnow()) == []
     assert client.get("/account", follow_redirects=False).headers["location"] == "/login"
     assert done.status_code == 400 and "Sign in again" in done.text
+
+
+def test_a_passkey_enrolled_by_a_sign_in_revoked_meanwhile_does_not_stay(
+    app_factory: AppFactory,
+) -> None:
+    """Someone holding the password is at the enrolment step; the owner resets the password
+    (or an administrator disables the account) while the passkey ceremony is in flight.
+    The sign-in is refused, and the passkey it registered must go with it: else it signs
+    in on its own (passwordless), whatever the new password is."""
+    client = app_factory(AUTH__LOCAL__MFA="required")
+    assert sign_up(client).headers["location"] == "/login/mfa/enrol"
+    ready = _ready(client)
+    user = ready.storage.users.by_username("ada@example.com")
+    passkeys = ready.passkeys
+    assert user is not None and passkeys is not None
+    register = passkeys.register
+
+    def revoked_meanwhile(*args: object, **kwargs: object) -> object:
+        stored = register(*args, **kwargs)  # type: ignore[arg-type]
+        ready.revocation.revoke_user(user.id)
+        return stored
+
+    authenticator = _authenticator(client)
+    passkeys.register = revoked_meanwhile  # type: ignore[method-assign]
+    try:
+        done = _ceremony(
+            client,
+            "/login/mfa/enrol",
+            "/login/mfa/enrol/passkey/options",
+            "/login/mfa/enrol/passkey",
+            authenticator.create,
+            name="Passkey",
+        )
+    finally:
+        passkeys.register = register  # type: ignore[method-assign]
+    assert done.status_code == 400, done.text
+    assert not passkeys.has(user.id)
+    client.cookies.clear()
+    again = _ceremony(
+        client, "/login", "/login/passkey/options", "/login/passkey", authenticator.get
+    )
+    assert again.status_code != 200, again.text
+
+
+def test_a_totp_enrolled_by_a_sign_in_revoked_meanwhile_does_not_stay(
+    app_factory: AppFactory,
+) -> None:
+    """As above with an authenticator app: the key confirmed by a sign-in that a revocation
+    voided meanwhile is not left as the account's second factor (its recovery codes were
+    never shown, and its holder would stand between the owner and their account)."""
+    client = app_factory(AUTH__LOCAL__MFA="required")
+    assert sign_up(client).headers["location"] == "/login/mfa/enrol"
+    ready = _ready(client)
+    user = ready.storage.users.by_username("ada@example.com")
+    factors = ready.second_factors
+    assert user is not None and factors is not None
+    confirm = factors.confirm
+
+    def revoked_meanwhile(*args: object, **kwargs: object) -> object:
+        codes = confirm(*args, **kwargs)  # type: ignore[arg-type]
+        ready.revocation.revoke_user(user.id)
+        return codes
+
+    page = client.get("/login/mfa/enrol")
+    secret = re.search(r'<code id="secret"[^>]*>([A-Z2-7]+)</code>', page.text)
+    assert secret
+    factors.confirm = revoked_meanwhile  # type: ignore[method-assign]
+    try:
+        done = client.post(
+            "/login/mfa/enrol",
+            data={"code": pyotp.TOTP(secret[1]).now(), "csrf_token": csrf(page.text)},
+            follow_redirects=False,
+        )
+    finally:
+        factors.confirm = confirm  # type: ignore[method-assign]
+    assert done.status_code == 400 and "recovery-codes" not in done.text
+    assert not factors.enrolled(user.id)

@@ -530,12 +530,15 @@ def mfa_enrol(
             error_field="code",
             **context,
         )
-    audit_enrolled(request, services, pending.user)
     response = render(
         request, services, "mfa_recovery.html", codes=codes, continue_to=safe_next(pending.next)
     )
     if not _finish(request, services, pending, response):
+        # Finished or revoked meanwhile: the key came with this sign-in and goes with it
+        # (its recovery codes are never shown).
+        factors.remove(pending.user.id)
         return _expired(request, services)
+    audit_enrolled(request, services, pending.user)
     return response
 
 
