@@ -6,8 +6,10 @@ After the right password, a user whose sign-in needs a second factor (`mfa_neede
 login (directory/pending_logins.py: single-use, lapsing after `PENDING_TTL`, voided by a
 revocation) whose value this browser keeps in a short-lived HttpOnly cookie.
 Wrong codes are counted by the sign-in throttle (`SignInThrottle`), on counters of their
-own (`_code_throttle`). The passkey step (web/passkey_pages.py) finishes the same pending
-login.
+own (`_code_throttle`); `check_code` is the one code check, here and on the account page.
+The passkey step (web/passkey_pages.py) finishes the same pending login. Over 400 lines
+to keep the second step's whole life in one place: starting it (local and LDAP
+passwords), the code and enrolment pages, and finishing it.
 """
 
 from __future__ import annotations
