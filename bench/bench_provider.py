@@ -105,9 +105,16 @@ def app():
 
 
 def seed_authbridge(
-    workdir: Path, port: int, families: int, *, audit: bool = True, log_level: str = "warning"
+    workdir: Path,
+    port: int,
+    families: int,
+    *,
+    audit: bool = True,
+    log_level: str = "warning",
+    database: str | None = None,
 ) -> tuple[list[str], str]:
-    """Config, schema, a user with `families` refresh-token families, a service account."""
+    """Config, schema, a user with `families` refresh-token families, a service account;
+    on `database` (an empty PostgreSQL database's URL), else on a SQLite file."""
     from authbridge.clock import utcnow
     from authbridge.config import load_settings
     from authbridge.provider.secrets import digest, new_value
@@ -118,7 +125,7 @@ def seed_authbridge(
     config = workdir / "authbridge.yaml"
     config.write_text(
         f"server:\n  issuer: http://127.0.0.1:{port}\n"
-        f"database:\n  url: sqlite:///{db}\n"
+        f"database:\n  url: {database or f'sqlite:///{db}'}\n"
         f"logging:\n  level: {log_level}\n"
         f"audit:\n  enabled: {'true' if audit else 'false'}\n"
         f"clients:\n  bench:\n    secret: {SECRET}\n"

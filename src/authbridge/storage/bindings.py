@@ -14,13 +14,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Select, delete, func, or_, select, text, tuple_
+from sqlalchemy import Connection, Select, delete, func, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from authbridge.clock import utcnow
 from authbridge.storage.database import Database
 from authbridge.storage.errors import Conflict, StorageError
+from authbridge.storage.hot import HotStatement
 from authbridge.storage.models import RoleBinding, Team, TeamMember, User
 from authbridge.storage.upsert import insert_for
 
@@ -40,7 +41,7 @@ SYSTEM = "system"
 # A user's bindings (direct and through teams) and teams (with the SCIM externalId a scope
 # template may read), in one round trip. `UNION ALL`: duplicates are harmless (the caller
 # builds sets) and cheaper than the sort a UNION costs.
-Q_GRANTS = text(
+Q_GRANTS = HotStatement(
     "SELECT 'b' AS k, rb.role AS a, rb.scope AS b, NULL AS c, NULL AS d"
     " FROM role_bindings rb WHERE rb.user_id = :u"
     " UNION ALL SELECT 'b', rb.role, rb.scope, rb.team_id, NULL FROM role_bindings rb"
@@ -48,7 +49,7 @@ Q_GRANTS = text(
     " UNION ALL SELECT 't', t.id, t.name, sg.external_id, t.managed_by FROM teams t"
     " JOIN team_members tm ON tm.team_id = t.id"
     " LEFT JOIN scim_groups sg ON sg.team_id = t.id WHERE tm.user_id = :u"
-)
+)  # (on the hot path of every grant)
 
 
 def principal_key(*, user_id: str | None = None, team_id: str | None = None) -> str:
@@ -82,7 +83,7 @@ def load_grants(conn: Connection, user_id: str) -> Grants:
     """A user's `Grants`, in one statement on the caller's connection (and transaction)."""
     bindings: list[tuple[str, str]] = []
     teams: list[TeamRef] = []
-    for kind, a, b, c, d in conn.execute(Q_GRANTS, {"u": user_id}):
+    for kind, a, b, c, d in Q_GRANTS.rows(conn, {"u": user_id}):
         if kind == "b":
             bindings.append((a, b))
         else:

@@ -33,25 +33,23 @@ from sqlalchemy import (
     Connection,
     Table,
     and_,
-    bindparam,
     delete,
     func,
     insert,
     or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.selectable import TextualSelect
 from sqlalchemy.types import TypeEngine
 
 from authbridge.clock import utcnow
 from authbridge.storage.bindings import Grants, load_grants
 from authbridge.storage.database import Database
 from authbridge.storage.errors import Conflict
+from authbridge.storage.hot import HotStatement
 from authbridge.storage.models import User, UTCDateTime
 from authbridge.storage.provider_models import (
     OAuthClient,
@@ -101,40 +99,55 @@ _TYPES: dict[str, TypeEngine[Any]] = {
 }
 
 
-def _typed(sql: str) -> TextualSelect:
-    return text(sql).columns(**_TYPES)
+_FLAGS: dict[str, TypeEngine[Any]] = {"yes": Boolean(), "no": Boolean()}
+_YES_NO = {"yes": True, "no": False}
+_USER_COLUMNS = ("id", "username", "email", "email_verified", "name", "kind", "active")
 
-
-Q_FIND_REFRESH = _typed(
+Q_FIND_REFRESH = HotStatement(
     "SELECT r.family_id, r.client_id, r.user_id, r.scope, r.auth_time, r.amr, r.acr,"
     " r.family_expires_at, r.idle_expires_at, r.used, r.revoked, u.id, u.username, u.email,"
     " u.email_verified, u.name, u.kind, u.active FROM oauth_refresh_tokens r"
-    " JOIN users u ON u.id = r.user_id WHERE r.token_hash = :h"
+    " JOIN users u ON u.id = r.user_id WHERE r.token_hash = :h",
+    columns=(
+        "family_id",
+        "client_id",
+        "user_id",
+        "scope",
+        "auth_time",
+        "amr",
+        "acr",
+        "family_expires_at",
+        "idle_expires_at",
+        "used",
+        "revoked",
+        *_USER_COLUMNS,
+    ),
+    types=_TYPES,
 )
-Q_FIND_USER = _typed(
+Q_FIND_USER = HotStatement(
     "SELECT u.id, u.username, u.email, u.email_verified, u.name, u.kind, u.active"
-    " FROM users u WHERE u.id = :u"
+    " FROM users u WHERE u.id = :u",
+    columns=_USER_COLUMNS,
+    types=_TYPES,
 )
 # `revoked` too: a rotation that read its token before a revocation committed must lose
 # to it, not use the revoked token once it gets the row lock (PostgreSQL re-checks only the
 # WHERE clause of a row it waited for).
-Q_USE_REFRESH = text(
+Q_USE_REFRESH = HotStatement(
     "UPDATE oauth_refresh_tokens SET used = :yes"
-    " WHERE token_hash = :h AND used = :no AND revoked = :no"
-).bindparams(bindparam("yes", True, Boolean()), bindparam("no", False, Boolean()))
-Q_REVOKE_FAMILY = text(
-    "UPDATE oauth_refresh_tokens SET revoked = :yes WHERE family_id = :f"
-).bindparams(bindparam("yes", True, Boolean()))
-Q_ADD_REFRESH = text(
+    " WHERE token_hash = :h AND used = :no AND revoked = :no",
+    binds=_FLAGS,
+)
+Q_REVOKE_FAMILY = HotStatement(
+    "UPDATE oauth_refresh_tokens SET revoked = :yes WHERE family_id = :f", binds=_FLAGS
+)
+Q_ADD_REFRESH = HotStatement(
     "INSERT INTO oauth_refresh_tokens (token_hash, family_id, client_id, user_id, scope,"
     " auth_time, amr, acr, family_expires_at, idle_expires_at, used, revoked) VALUES"
     " (:token_hash, :family_id, :client_id, :user_id, :scope, :auth_time, :amr, :acr,"
     " :family_expires_at,"
-    " :idle_expires_at, :no, :no)"
-).bindparams(
-    bindparam("family_expires_at", type_=UTCDateTime()),
-    bindparam("idle_expires_at", type_=UTCDateTime()),
-    bindparam("no", False, Boolean()),
+    " :idle_expires_at, :no, :no)",
+    binds={**_FLAGS, "family_expires_at": UTCDateTime(), "idle_expires_at": UTCDateTime()},
 )
 
 
@@ -585,7 +598,7 @@ class ProviderStore:
         on Core (no ORM unit of work): this is the provider's hot path.
         """
         with self._hot_transaction() as conn:
-            found = conn.execute(Q_FIND_REFRESH, {"h": token_hash}).first()
+            found = Q_FIND_REFRESH.first(conn, {"h": token_hash})
             if found is None:
                 return Rotation(None, "unknown")
             row = _refresh_row(found)
@@ -596,19 +609,18 @@ class ProviderStore:
             if found.used:
                 # A replay, whatever else it asks: judged before the scope, so a replay
                 # cannot learn that its token was used without revoking the family.
-                conn.execute(Q_REVOKE_FAMILY, {"f": row.family_id})
+                Q_REVOKE_FAMILY.run(conn, {"f": row.family_id, **_YES_NO})
                 return Rotation(row, "reused")
             if scope is not None and not set(scope.split()) <= set(row.scope.split()):
                 # Checked before the token is used, so a refused narrowing costs nothing.
                 return Rotation(row, "scope")
             # The conditional UPDATE is the arbiter: of two racing uses only one matches.
-            won = conn.execute(Q_USE_REFRESH, {"h": token_hash})
-            if not won.rowcount:
-                conn.execute(Q_REVOKE_FAMILY, {"f": row.family_id})
+            if not Q_USE_REFRESH.run(conn, {"h": token_hash, **_YES_NO}):
+                Q_REVOKE_FAMILY.run(conn, {"f": row.family_id, **_YES_NO})
                 return Rotation(row, "reused")
             expired = now >= row.family_expires_at or now >= row.idle_expires_at
             if expired or not found.active:
-                conn.execute(Q_REVOKE_FAMILY, {"f": row.family_id})
+                Q_REVOKE_FAMILY.run(conn, {"f": row.family_id, **_YES_NO})
                 return Rotation(row, "expired" if expired else "inactive")
             # The successor keeps the grant's scope: a narrowed refresh narrows this token only.
             successor = RefreshRow(
@@ -617,13 +629,13 @@ class ProviderStore:
                     "idle_expires_at": min(now + timedelta(seconds=idle), row.family_expires_at),
                 }
             )
-            conn.execute(Q_ADD_REFRESH, {"token_hash": successor_hash, **successor.__dict__})
+            Q_ADD_REFRESH.run(conn, {"token_hash": successor_hash, **successor.__dict__, **_YES_NO})
             return Rotation(successor, None, _load_subject(conn, found, row.user_id))
 
     def subject(self, user_id: str) -> Subject | None:
         """The user with the rows of their roles and teams, in one short transaction."""
         with self._hot_transaction() as conn:
-            user = conn.execute(Q_FIND_USER, {"u": user_id}).first()
+            user = Q_FIND_USER.first(conn, {"u": user_id})
             return _load_subject(conn, user, user_id) if user is not None else None
 
     def refresh_token(self, token_hash: str) -> tuple[RefreshRow, bool] | None:

@@ -68,6 +68,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     app.mount(
         "/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"
     )
+    app.router.routes.insert(0, oauth_routes.TOKEN_ROUTE)  # first: the hot path
     if settings.server.management_port is None:
         app.include_router(ops.metrics_router)
     # The router tries included routers in order, each by matching its routes: the token
