@@ -70,15 +70,19 @@ def one_run(workdir: Path) -> tuple[float, float, float]:
         while not ready(port):
             if process.poll() is not None:
                 raise SystemExit(f"authbridge serve exited with {process.returncode}")
-            if time.perf_counter() - began > 60:
-                raise SystemExit("authbridge serve did not become ready in 60 s")
+            if time.perf_counter() - began > 300:  # a loaded machine: read the CPU figure
+                raise SystemExit("authbridge serve did not become ready in 300 s")
             time.sleep(0.01)
         took, cpu = time.perf_counter() - began, cpu_seconds(process.pid)
         time.sleep(2)
         return took, cpu, rss_mb(process.pid)
     finally:
         process.terminate()
-        process.wait(timeout=20)
+        try:
+            process.wait(timeout=120)  # a graceful shutdown, slow on a loaded machine
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def main() -> None:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import platform
+import re
 from typing import Any
 
 import pytest
+import structlog
 from fastapi.testclient import TestClient
 
 import authbridge
 from authbridge.web.app import create_management_app
-from authbridge.web.observability import redact
+from authbridge.web.observability import LINK_PAGES, AccessLog, configure_logging, redact
 from tests.web.conftest import AppFactory
 from tests.web.metrics import scrape
 
@@ -113,6 +116,75 @@ def test_an_idp_error_with_its_description_survives_whole() -> None:
     )
     assert line["code"] == "invalid_request"
     assert line["detail"] == "AADSTS900144: The request body must contain the parameter client_id."
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "route", "status", "duration_ms"),
+    [
+        ("GET", "/api/v1/system/config/jwks", "/api/v1/system/config/jwks", 200, 0.12),
+        ("POST", "/oauth2/token", "/oauth2/token", 401, 12.0),
+        ("GET", LINK_PAGES[0] + "s3cr3t-link-token", "unmatched", 404, 0.0),
+        ("GET", '/quote"back\\slash\ttab', "unmatched", 404, 1234.57),
+        ("GET", "/caf\u00e9/\u2028/Bearer mF_9.B5f-4.1JqM", "unmatched", 404, 3.5),
+        ("BREW", "/eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln", "/x/{id}", 418, 0.01),
+        ("g\u00e9t", "/?code=abc", "/x", 500, 99999.99),
+    ],
+)
+def test_the_access_line_is_the_one_structlog_renders(
+    capsys: pytest.CaptureFixture[str],
+    method: str,
+    path: str,
+    route: str,
+    status: int,
+    duration_ms: float,
+) -> None:
+    """Differential: AccessLog's own rendering against the configured structlog pipeline,
+    byte for byte but the timestamp (and both redact the same secrets)."""
+    configure_logging("info", "json")
+    try:
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id="req-1")
+        capsys.readouterr()
+        fields = {"method": method, "path": path, "route": route, "status": status}
+        structlog.get_logger("authbridge.access").info("request", **fields, duration_ms=duration_ms)
+        AccessLog()._render("req-1", method, path, route, status, duration_ms)
+        theirs, ours = capsys.readouterr().err.splitlines()
+        stamp = re.compile(r'"timestamp": "[^"]+"')
+        assert stamp.sub("T", ours) == stamp.sub("T", theirs)
+        assert re.search(r'"timestamp": "\d{4}-\d\d-\d\dT[\d:.]+Z"}$', ours)
+        for secret in ("s3cr3t-link-token", "mF_9.B5f-4.1JqM", "c2ln", "abc"):
+            assert secret not in ours
+    finally:
+        structlog.contextvars.clear_contextvars()
+        structlog.reset_defaults()
+
+
+def test_the_access_line_goes_through_structlog_when_it_must(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Another bound field, a console format or a capture in place: structlog renders."""
+    log = AccessLog()
+    try:
+        configure_logging("info", "console")
+        structlog.contextvars.bind_contextvars(request_id="req-2")
+        capsys.readouterr()
+        log.write("GET", "/p", "/p", 200, 1.0)
+        line = capsys.readouterr().err
+        assert "request" in line and "req-2" in line and not line.startswith("{")
+        configure_logging("warning", "json")
+        log.write("GET", "/p", "/p", 200, 1.0)
+        assert capsys.readouterr().err == ""
+        configure_logging("info", "json")
+        with structlog.testing.capture_logs() as captured:
+            log.write("GET", "/p", "/p", 200, 1.0)
+        assert captured and captured[0]["event"] == "request"
+        structlog.contextvars.bind_contextvars(tenant_of_access_test="t-1")
+        log.write("GET", "/p", "/p", 200, 1.0)
+        line = json.loads(capsys.readouterr().err)
+        assert line["tenant_of_access_test"] == "t-1" and line["request_id"] == "req-2"
+    finally:
+        structlog.contextvars.clear_contextvars()
+        structlog.reset_defaults()
 
 
 # Metrics (scraped and parsed as Prometheus does) -------------------------------------

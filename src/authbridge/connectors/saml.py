@@ -20,6 +20,9 @@ connector, with pysaml2 doing the XML, the signatures and the SAML checks.
   transient one (it changes at every login).
 
 Slightly over 400 lines: every check on an answer stays in one reading order here.
+
+pysaml2 (with xmlschema and elementpath) is imported where it is used, so a service with no
+SAML connector never loads it (tests/test_imports.py).
 """
 
 from __future__ import annotations
@@ -30,14 +33,9 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
-from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
-from saml2.client import Saml2Client
-from saml2.config import SPConfig
-from saml2.metadata import entity_descriptor
-from saml2.sigver import get_xmlsec_binary
 
 from authbridge.clock import utcnow
 from authbridge.config.saml import SAML_ACS_PATH, SAML_METADATA_PATH, SamlProviderSettings
@@ -52,6 +50,10 @@ from authbridge.connectors.samlxml import (
     idp_metadata_xml,
     precheck,
 )
+
+if TYPE_CHECKING:
+    from saml2.client import Saml2Client
+    from saml2.config import SPConfig
 
 __all__ = ["FirstUse", "SamlConnector", "request_id"]
 
@@ -137,6 +139,8 @@ class SamlConnector:
         """What keeps this connector from working, for the operator (doctor, the log)."""
         if not self.acs_url.endswith(SAML_ACS_PATH + self.id):
             return f"redirectURI {self.acs_url} is not this connector's ACS"
+        from saml2.sigver import get_xmlsec_binary
+
         try:
             get_xmlsec_binary()
         except Exception:
@@ -180,6 +184,9 @@ class SamlConnector:
         return idp_metadata_xml(s.sso_issuer or "", s.sso_url or "", certs)
 
     def _sp_config(self, metadata: str | None) -> SPConfig:
+        from saml2 import BINDING_HTTP_POST
+        from saml2.config import SPConfig
+
         sign = not self.settings.insecure_skip_signature_validation
         config: dict[str, Any] = {
             "entityid": self.entity_id,
@@ -210,6 +217,8 @@ class SamlConnector:
         """pysaml2's SP, built at first use and rebuilt every METADATA_TTL from fresh
         metadata (an IdP rolls its signing certificate through its metadata); while a
         refresh fails, the last good one is kept."""
+        from saml2.client import Saml2Client
+
         with self._lock:
             now = time.monotonic()
             if self._client is not None and now - self._built < METADATA_TTL:
@@ -237,6 +246,8 @@ class SamlConnector:
 
     def sp_metadata(self) -> str:
         """Our SP metadata (SAML Metadata §2.4.4), for the IdP's administrator."""
+        from saml2.metadata import entity_descriptor
+
         return str(entity_descriptor(self._sp_config(None)))
 
     def idp_entity_id(self, client: Saml2Client) -> str:
@@ -255,6 +266,8 @@ class SamlConnector:
 
     def authorization_url(self, login: LoginRequest) -> str:
         """The IdP's SSO URL with a deflated AuthnRequest (Bindings §3.4.4.1)."""
+        from saml2 import BINDING_HTTP_REDIRECT
+
         client = self.client()
         try:
             _, info = client.prepare_for_authenticate(
@@ -281,6 +294,8 @@ class SamlConnector:
 
     def consume(self, login: LoginRequest | None, encoded: str, first_use: FirstUse) -> Identity:
         """The Identity of a POSTed SAMLResponse for `login` (None: IdP-initiated)."""
+        from saml2 import BINDING_HTTP_POST
+
         if login is None and not self.settings.allow_idp_initiated:
             raise _refused("unsolicited (IdP-initiated) response; allowIdpInitiated is off")
         try:

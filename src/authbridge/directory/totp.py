@@ -34,9 +34,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
-import pyotp
-import segno
-
 from authbridge.clock import utcnow
 from authbridge.config import Settings
 from authbridge.directory.passwords import PasswordHashing
@@ -189,6 +186,10 @@ class SecondFactors:
         """This session's waiting enrolment (a reload, or a wrong first code, shows the
         same key), or a new one replacing any other session's; None when the user has a
         confirmed credential already. `binding` names the session (never shown)."""
+        # pyotp and segno where they are used: most services never enrol a second factor.
+        import pyotp
+        import segno
+
         if self.enrolled(user_id):
             return None
         sealed = self._pending(user_id, binding)
@@ -245,6 +246,8 @@ class SecondFactors:
         return found is not None and self._check_totp(user_id, found.secret, code)
 
     def _check_totp(self, user_id: str, sealed: str, code: str) -> bool:
+        import pyotp
+
         code = code.strip().replace(" ", "")
         if not (code.isascii() and code.isdigit() and len(code) == DIGITS):
             return False

@@ -19,22 +19,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-import psycopg
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from psycopg.abc import PQGen
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
+if TYPE_CHECKING:
+    import psycopg  # imported with the PostgreSQL dialect, never on SQLite
+
+    from authbridge.storage.pg_connection import DeadlineConnection
+
 __all__ = ["Database", "PoolStats", "Timeouts", "engine_url"]
 
-RV = TypeVar("RV")
 # How much longer than the server's statement_timeout the client waits for an answer.
 CLIENT_MARGIN = 1.0
 # The PostgreSQL advisory lock key under which migrations run (any fixed bigint; this one is
@@ -74,29 +76,6 @@ class Timeouts:
             "options": f"-c statement_timeout={statement_ms} -c lock_timeout={statement_ms} "
             f"-c idle_in_transaction_session_timeout={statement_ms * 6}",
         }
-
-
-class _DeadlineConnection(psycopg.Connection[Any]):
-    """A psycopg connection whose every wait on the server has a deadline.
-
-    psycopg sends each operation through `wait()`, which takes a timeout but is given none
-    for queries: a peer that stops answering without closing (a partition behind a proxy or
-    a NAT that still acknowledges) would hold the thread for ever. On the deadline the
-    connection is closed as broken, so the pool discards it and the caller gets an
-    OperationalError (answered 503).
-    """
-
-    deadline: float | None = None
-
-    def wait(self, gen: PQGen[RV], interval: float = 0.1, timeout: float | None = None) -> RV:
-        try:
-            return super().wait(gen, interval, self.deadline if timeout is None else timeout)
-        except psycopg.OperationalError as exc:
-            if exc.sqlstate is None and not self.closed:
-                # Failed on the client side (timed out, or the socket died): the protocol
-                # state is unknown, so the connection cannot be used again.
-                self.pgconn.finish()
-            raise
 
 
 def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
@@ -185,7 +164,9 @@ class Database:
         self, _dialect: Any, _record: Any, cargs: Any, cparams: dict[str, Any]
     ) -> psycopg.Connection[Any]:
         """SQLAlchemy's do_connect hook: the dialect's own connect, with a deadline class."""
-        connection = _DeadlineConnection.connect(*cargs, **cparams)
+        from authbridge.storage.pg_connection import DeadlineConnection
+
+        connection = DeadlineConnection.connect(*cargs, **cparams)
         connection.deadline = self.timeouts.statement + CLIENT_MARGIN
         return connection
 
@@ -208,17 +189,26 @@ class Database:
         """A transaction free of the statement timeouts, for maintenance that may rightly
         run long (migrations, reindexing): requests keep their bounds, this one does not."""
         with self.engine.begin() as connection:
-            raw = connection.connection.dbapi_connection
-            deadline = raw.deadline if isinstance(raw, _DeadlineConnection) else None
-            if isinstance(raw, _DeadlineConnection):
+            raw = self._with_deadline(connection.connection.dbapi_connection)
+            deadline = raw.deadline if raw is not None else None
+            if raw is not None:
                 raw.deadline = None
                 connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
                 connection.exec_driver_sql("SET LOCAL lock_timeout = 0")
             try:
                 yield connection
             finally:
-                if isinstance(raw, _DeadlineConnection):
+                if raw is not None:
                     raw.deadline = deadline
+
+    def _with_deadline(self, raw: object) -> DeadlineConnection | None:
+        """`raw` if it is a PostgreSQL connection with a deadline (psycopg is imported with
+        the PostgreSQL dialect only)."""
+        if self.engine.dialect.name != "postgresql":
+            return None
+        from authbridge.storage.pg_connection import DeadlineConnection
+
+        return raw if isinstance(raw, DeadlineConnection) else None
 
     @contextmanager
     def lease(self, name: str) -> Iterator[bool]:

@@ -40,6 +40,7 @@ from authbridge.web.limits import BodyLimitMiddleware, FormLimits, RouteLimit
 from authbridge.web.observability import ObservabilityMiddleware
 from authbridge.web.security import SecurityHeadersMiddleware
 from authbridge.web.services import PublishedDocument, Services
+from authbridge.web.telemetry import NO_NATIVE_TELEMETRY
 
 __all__ = ["create_app", "create_management_app"]
 
@@ -61,6 +62,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        telemetry=NO_NATIVE_TELEMETRY,
     )
     services.discovery = PublishedDocument.of(wellknown.discovery_document(services))
     app.state.services = services
@@ -135,7 +137,7 @@ def create_management_app(services: Services) -> FastAPI:
     /metrics over the public app's `Services`. No lifespan (the public app's starts and
     stops the services), no access log and no latency samples (probes every few seconds
     would drown both)."""
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, telemetry=NO_NATIVE_TELEMETRY)
     app.state.services = services
     app.include_router(ops.health_router)
     app.include_router(ops.metrics_router)

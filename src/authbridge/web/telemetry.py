@@ -19,12 +19,21 @@ of connectors/http.py) and SQLAlchemy (a span per statement, applied inside stor
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from authbridge import __version__
 from authbridge.config.model import Settings
 
-__all__ = ["REQUEST_ID_ATTRIBUTE", "Tracing", "traces_endpoint"]
+if TYPE_CHECKING:
+    from fastapi.telemetry import TelemetryConfig
+
+__all__ = ["NO_NATIVE_TELEMETRY", "REQUEST_ID_ATTRIBUTE", "Tracing", "traces_endpoint"]
+
+# FastAPI's own OpenTelemetry hooks report to the process-wide providers, which authbridge
+# never installs (see above): they would record nothing, yet ask on every request whether a
+# global provider has appeared since (environment lookups included). Off in both apps; the
+# tracing here is the one way traces are made.
+NO_NATIVE_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 REQUEST_ID_ATTRIBUTE = "authbridge.request_id"
 # Probes and scrapes every few seconds would be most of the traces and none of the insight.

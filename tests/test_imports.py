@@ -1,0 +1,59 @@
+"""What a default `authbridge serve` loads: the optional features' heavy libraries stay out.
+
+Start-up time and each worker's memory are mostly imports (bench/README.md, bench_startup.py).
+A service with the default configuration (SQLite, no SAML connector, nobody enrolled in a
+second factor yet) must not import pysaml2 (with xmlschema and elementpath), psycopg, pyotp
+or segno: each is imported where its feature is used. Checked in a fresh interpreter that
+does what `serve` does before its first request (the CLI module, settings, the services,
+the app, storage up), so an eager import anywhere on that path fails here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+OPTIONAL = ("saml2", "xmlschema", "elementpath", "psycopg", "pyotp", "segno")
+
+BUILD = """
+import json, os, sys
+from authbridge.cli import main as _command  # serve's own module, with its imports
+from authbridge.config import load_settings
+from authbridge.web.app import create_app
+from authbridge.web.observability import configure_logging
+from authbridge.web.services import Services
+from authbridge.web import serving as _serving
+
+settings = load_settings(None, dict(os.environ))
+configure_logging("warning", "json")
+services = Services(settings)
+create_app(settings, services=services)
+services.start(wait=True)
+try:
+    print(json.dumps(sorted({name.partition(".")[0] for name in sys.modules})))
+finally:
+    services.stop()
+"""
+
+
+def test_a_default_serve_does_not_import_the_optional_features(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH", "DATABASE__"))}
+    env.update(
+        DATABASE__URL=f"sqlite:///{tmp_path / 'authbridge.db'}",
+        AUTHBRIDGE_SECRETS_DIR=str(tmp_path),
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", BUILD],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert "authbridge" in loaded and "fastapi" in loaded  # the app was built
+    assert loaded.isdisjoint(OPTIONAL), sorted(loaded.intersection(OPTIONAL))
