@@ -1,6 +1,7 @@
 """Token verification throughput, single core: raw ``cryptography`` vs PyJWT vs ours.
 
     python bench/bench_verify.py [--seconds 0.1] [--rounds 15] [--instructions]
+    python bench/bench_verify.py --only-instructions
 
 For ES256, RS256 and EdDSA it measures verifications per second of:
 
@@ -305,6 +306,11 @@ def main() -> None:
         action="store_true",
         help="also count instructions per call under valgrind (slow; needs valgrind)",
     )
+    parser.add_argument(
+        "--only-instructions",
+        action="store_true",
+        help="count instructions under valgrind and skip the timed rounds",
+    )
     parser.add_argument("--calls", type=int, default=300, help="calls counted per contender")
     parser.add_argument("--algs", default="ES256,RS256,EdDSA")
     parser.add_argument("--child-count", type=int, help=argparse.SUPPRESS)
@@ -312,6 +318,9 @@ def main() -> None:
     algs = args.algs.split(",")
     if args.child_count:
         child_count(algs, args.child_count)
+        return
+    if args.only_instructions:
+        print_instructions(algs, args.calls)
         return
     cpu = pin_cpu()
     contenders = {alg: build(alg) for alg in algs}
@@ -337,20 +346,24 @@ def main() -> None:
             f"{overhead:5.1f} µs {overhead_new:5.1f} µs"
         )
     if args.instructions:
-        counts = instruction_counts(algs, args.calls)
         print()
-        print(f"instructions per call (callgrind, {args.calls} calls each)")
+        print_instructions(algs, args.calls)
+
+
+def print_instructions(algs: list[str], calls: int) -> None:
+    counts = instruction_counts(algs, calls)
+    print(f"instructions per call (callgrind, {calls} calls each)")
+    print(
+        f"{'alg':6} {'raw':>9} {'pyjwt':>9} {'ours':>9} {'new':>9} {'ours/raw':>8} "
+        f"{'new/raw':>7} {'overhead':>8} {'(new)':>8}"
+    )
+    for alg in algs:
+        c = counts[alg]
         print(
-            f"{'alg':6} {'raw':>9} {'pyjwt':>9} {'ours':>9} {'new':>9} {'ours/raw':>8} "
-            f"{'new/raw':>7} {'overhead':>8} {'(new)':>8}"
+            f"{alg:6} {c['raw']:9.0f} {c['pyjwt']:9.0f} {c['ours']:9.0f} {c['new']:9.0f} "
+            f"{c['raw'] / c['ours']:8.1%} {c['raw'] / c['new']:7.1%} "
+            f"{c['ours'] - c['raw']:8.0f} {c['new'] - c['raw']:8.0f}"
         )
-        for alg in algs:
-            c = counts[alg]
-            print(
-                f"{alg:6} {c['raw']:9.0f} {c['pyjwt']:9.0f} {c['ours']:9.0f} {c['new']:9.0f} "
-                f"{c['raw'] / c['ours']:8.1%} {c['raw'] / c['new']:7.1%} "
-                f"{c['ours'] - c['raw']:8.0f} {c['new'] - c['raw']:8.0f}"
-            )
 
 
 if __name__ == "__main__":

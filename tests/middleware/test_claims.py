@@ -169,6 +169,25 @@ def test_principal_domain(jwks_server, clock, signers):
     assert _verdict(verifier, mint(signers["ES256"], **unverified)) is Reason.EMAIL_UNVERIFIED
 
 
+def test_principal_domain_ending_shortcut_agrees_with_the_last_at(jwks_server, clock, signers):
+    """A lower-case principal ending in "@domain" is accepted without splitting it; the
+    shortcut must never accept what the general rule (the domain after the last "@")
+    refuses: a domain configured with an "@" in it, a bare "@domain", suffixes."""
+    verifier = make_verifier(
+        jwks_server.url, clock, principal_domains=("example.com", "corp@example.org")
+    )
+    for email, expected in (
+        ("x@corp@example.org", Reason.PRINCIPAL_DOMAIN),  # last "@" leaves "example.org"
+        ("corp@example.org", Reason.PRINCIPAL_DOMAIN),
+        ("jane@evil.com@example.com", None),  # the last "@" decides, as in the general rule
+        ("@example.com", None),
+        ("jane@notexample.com", Reason.PRINCIPAL_DOMAIN),
+        ("jane@EXAMPLE.COM", None),
+        ("jane@example.com.", Reason.PRINCIPAL_DOMAIN),
+    ):
+        assert _verdict(verifier, mint(signers["ES256"], email=email)) is expected, email
+
+
 # -- scopes and roles: RFC 6750 §3.1 ---------------------------------------------------------
 
 

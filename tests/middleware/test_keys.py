@@ -8,7 +8,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from authbridge.middleware.keys import JwkError, load_jwk, load_jwks, raw_to_der
+from authbridge.middleware.keys import (
+    JwkError,
+    load_jwk,
+    load_jwks,
+    raw_to_der,
+    signature_octets,
+)
 
 from .forge import Signer
 
@@ -56,15 +62,26 @@ def test_key_set_skips_bad_keys_and_bounds_size(signers) -> None:
         load_jwks({"keys": "nope"})
 
 
-@pytest.mark.parametrize("size", [32, 48, 66])
-def test_raw_to_der_matches_cryptography_encoder(size: int) -> None:
+@pytest.mark.parametrize(("alg", "size"), [("ES256", 32), ("ES384", 48), ("ES512", 66)])
+def test_raw_to_der_matches_cryptography_encoder(alg: str, size: int) -> None:
     """RFC 7518 §3.4 R || S to RFC 3279 DER, against ``encode_dss_signature``: zero, high
     bit set (needs a 0x00), leading zero octets (must be stripped), all-ones, random, and
-    ES512 lengths that need the long form of the SEQUENCE length (X.690 §8.1.3)."""
+    ES512 lengths that need the long form of the SEQUENCE length (X.690 §8.1.3). Both the
+    general conversion and the fixed-shape one ``signature_octets`` takes when neither
+    value starts with a zero octet, on every combination of top bits."""
     top = (1 << (8 * size)) - 1
     values = [0, 1, 0x7F, 0x80, 0xFF, 0x100, 1 << (8 * size - 1), (1 << (8 * size - 1)) - 1, top]
     values += [int.from_bytes(os.urandom(size), "big") >> shift for shift in (0, 8, 9, 17)]
+    # Full-length values with each top octet: 0x01 and 0x7F (no 0x00 needed), 0x80 and 0xFF.
+    values += [
+        (lead << (8 * size - 8)) | int.from_bytes(os.urandom(size - 1), "big")
+        for lead in (1, 0x7F, 0x80, 0xFF)
+    ]
     for r in values:
         for s in values:
             raw = r.to_bytes(size, "big") + s.to_bytes(size, "big")
-            assert raw_to_der(raw, size) == encode_dss_signature(r, s)
+            expected = encode_dss_signature(r, s)
+            assert raw_to_der(raw, size) == expected
+            assert signature_octets(alg, raw) == expected
+    assert signature_octets(alg, b"\x01" * (2 * size + 1)) == b""  # refused by every key
+    assert signature_octets(alg, b"\x01" * (2 * size - 1)) == b""

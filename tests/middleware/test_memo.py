@@ -27,11 +27,16 @@ def fresh(text: str) -> str:
     return text.encode().decode()
 
 
+def memorized(verifier) -> list[str]:
+    """The token texts in the memo, oldest first."""
+    return list(verifier._memo)
+
+
 def admit(verifier, token: str) -> None:
     """Verify twice: a token enters the memo on its second verification."""
     verifier.verify(fresh(token))
     verifier.verify(fresh(token))
-    assert token in verifier._memo
+    assert token in memorized(verifier)
 
 
 def reason(verify, token: str) -> Reason | None:
@@ -110,7 +115,22 @@ def test_signature_swapped_onto_memorized_text_is_refused(verifier, es) -> None:
     raw[-1] ^= 1
     forged = f"{head}.{payload}.{base64.urlsafe_b64encode(bytes(raw)).rstrip(b'=').decode()}"
     assert reason(verifier.verify, forged) is Reason.BAD_SIGNATURE
-    assert forged not in verifier._memo
+    assert forged not in memorized(verifier)
+
+
+def test_other_text_under_a_memorized_signature_is_checked_from_scratch(verifier, es) -> None:
+    """Served only on the exact same text: a memorized signature under another payload or
+    header must be verified (and fail) like any other."""
+    token = compact(at_header(es), access_claims(), es)
+    admit(verifier, token)
+    head, _, sig = token.split(".")
+    other_payload = compact(at_header(es), access_claims(sub="admin"), es).split(".")[1]
+    other_head = compact(at_header(es) | {"x": 1}, access_claims(), es).split(".")[0]
+    for forged in (f"{head}.{other_payload}.{sig}", f"{other_head}.{token.split('.')[1]}.{sig}"):
+        for _ in range(3):  # twice would admit a token that verified: this one never does
+            assert reason(verifier.verify, fresh(forged)) is Reason.BAD_SIGNATURE
+    assert memorized(verifier) == [token]
+    assert verifier.verify(fresh(token)).subject == "user-123"
 
 
 def test_forged_and_refused_tokens_never_enter(verifier, es) -> None:
@@ -129,12 +149,12 @@ def test_memo_is_bounded_and_can_be_turned_off(jwks_server, clock, es) -> None:
     tokens = [compact(at_header(es), access_claims(jti=f"j{i}"), es) for i in range(5)]
     for token in tokens:
         admit(verifier, token)
-    assert list(verifier._memo) == tokens[2:]  # the oldest went first
+    assert memorized(verifier) == tokens[2:]  # the oldest went first
     assert len(verifier._seen) == 5
     for i in range(20):  # one-off tokens: never in the memo, and the seen set stays bounded
         verifier.verify(compact(at_header(es), access_claims(jti=f"once-{i}"), es))
         assert len(verifier._seen) <= 12
-    assert list(verifier._memo) == tokens[2:]
+    assert memorized(verifier) == tokens[2:]
 
     off = make_verifier(jwks_server.url, clock)
     off._memo_size = 0

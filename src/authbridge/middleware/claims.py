@@ -129,15 +129,22 @@ def compile_checker(trust: IssuerTrust) -> ClaimChecker:
     rule = trust.token_type
     kind = rule.kind
     header_types = rule.header_types
-    required_any = rule.required_any
+    required_any = frozenset(rule.required_any)
     forbidden = frozenset(rule.forbidden)
     leeway = trust.clock_tolerance
     audiences = frozenset(trust.audiences)
     accepted_azp = frozenset(trust.accepted_azp)
     principal_claims = trust.principal_claims
     domains = frozenset(trust.principal_domains)
+    # "@domain" endings, for the common case of a lower-case principal in an allowed domain:
+    # a match means its last "@" is that one, so rpartition would find the same domain. A
+    # domain holding "@" could never match that way, so it has no ending here.
+    domain_endings = tuple(f"@{d}" for d in domains if "@" not in d)
     required_scopes = trust.required_scopes
     required_roles = trust.required_roles
+    # Sets, so the per-token test allocates nothing (``issuperset`` of a tuple builds one).
+    required_scope_set = frozenset(required_scopes)
+    required_role_set = frozenset(required_roles)
     needs = bool(required_scopes or required_roles)
     new = tuple.__new__  # NamedTuple's own __new__ is one more Python frame per token
     proxy = MappingProxyType
@@ -147,9 +154,9 @@ def compile_checker(trust: IssuerTrust) -> ClaimChecker:
     def check(header: JoseHeader, claims: dict[str, Any], now: float) -> VerifiedToken:
         if header_types is not None and header.typ not in header_types:
             raise InvalidToken(Reason.WRONG_TOKEN_TYPE)
-        if required_any and not any(c in claims for c in required_any):
+        if required_any and claims.keys().isdisjoint(required_any):
             raise InvalidToken(Reason.WRONG_TOKEN_TYPE)
-        if not claims.keys().isdisjoint(forbidden):  # probes the few forbidden names
+        if forbidden and not claims.keys().isdisjoint(forbidden):  # probes the few names
             raise InvalidToken(Reason.WRONG_TOKEN_TYPE)
         get = claims.get
         if get("iss") != issuer:
@@ -203,9 +210,10 @@ def compile_checker(trust: IssuerTrust) -> ClaimChecker:
                 principal = value
                 break
         if domains:
-            _, at, domain = (principal or "").rpartition("@")
-            if not at or domain.lower() not in domains:
-                raise InvalidToken(Reason.PRINCIPAL_DOMAIN)
+            if principal is None or not principal.endswith(domain_endings):
+                _, at, domain = (principal or "").rpartition("@")
+                if not at or domain.lower() not in domains:
+                    raise InvalidToken(Reason.PRINCIPAL_DOMAIN)
             if get("email_verified") is False:
                 # A domain check on an unverified email lets anyone claim anyone's address.
                 raise InvalidToken(Reason.EMAIL_UNVERIFIED)
@@ -245,7 +253,7 @@ def compile_checker(trust: IssuerTrust) -> ClaimChecker:
                 header.params,
             ),
         )
-        if needs and not (scopes.issuperset(required_scopes) and roles.issuperset(required_roles)):
+        if needs and not (required_scope_set <= scopes and required_role_set <= roles):
             require(token, required_scopes, required_roles)
         return token
 

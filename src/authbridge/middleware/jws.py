@@ -13,9 +13,9 @@ Verification results are never cached (the verifier's decode memo follows the sa
 see :class:`.verifier.TokenVerifier`).
 
 Base64url is decoded without per-segment padding games: the whole token is encoded to bytes
-and mapped to the standard alphabet in one ``bytes.translate`` (which also deletes ``+``,
-``/`` and ``=``, so their presence shows as a change of length), then each segment goes to
-``binascii.a2b_base64(strict_mode=True)``, which refuses every other foreign byte.
+and mapped to the standard alphabet in one ``bytes.translate`` (which also maps ``+``, ``/``
+and ``=`` to 0x80, a byte no ASCII text holds, so one search finds them), then each segment
+goes to ``binascii.a2b_base64(strict_mode=True)``, which refuses every other foreign byte.
 """
 
 from __future__ import annotations
@@ -43,10 +43,11 @@ __all__ = [
     "verify_jwt",
 ]
 
-_TO_STD = bytes.maketrans(b"-_", b"+/")
-# Bytes of the standard alphabet that base64url lacks: deleted by the translation, so their
-# presence shows as a change of length.
-_NOT_URLSAFE = b"+/="
+# Base64url to the standard alphabet; the bytes of the standard alphabet that base64url lacks
+# (``+``, ``/``, ``=``) to 0x80, which no ASCII input holds: finding it finds them. A plain
+# translation (no deleted bytes) is the cheaper path of ``bytes.translate``.
+_TO_STD = bytes.maketrans(b"-_+/=", b"+/\x80\x80\x80")
+_NOT_URLSAFE = b"\x80"
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _a2b = binascii.a2b_base64
 # Last character of a segment of length % 4 == 2 (resp. 3) must leave 4 (resp. 2) zero bits:
@@ -114,8 +115,8 @@ def decode_segment(segment: bytes) -> bytes:
 
 def b64url_decode(segment: bytes) -> bytes:
     """Strict base64url without padding (RFC 7515 §2, RFC 4648 §5), canonical only."""
-    std = segment.translate(_TO_STD, _NOT_URLSAFE)
-    if len(std) != len(segment):
+    std = segment.translate(_TO_STD)
+    if _NOT_URLSAFE in std:
         raise InvalidToken(Reason.MALFORMED)
     return decode_segment(std)
 
@@ -128,9 +129,13 @@ def split_compact(
     Returns the three segments mapped to the standard base64 alphabet (decode them with
     :func:`_b64_std`) and the JWS Signing Input (RFC 7515 §5.1 step 5), which is the
     original text. The token is encoded and translated once, as a whole: a token holding
-    ``+``, ``/`` or ``=`` is refused here (the translation deletes them, so the length
-    changes), every other foreign byte by the strict decoder. Sizes are bounded before
-    any decoding: an unauthenticated party controls them.
+    ``+``, ``/`` or ``=`` is refused here (the translation marks them), every other foreign
+    byte by the strict decoder. Sizes are bounded before any decoding: an unauthenticated
+    party controls them.
+
+    Two partitions rather than ``split``: they find the dots with ``memchr`` where ``split``
+    compares byte by byte. Exactly three non-empty parts: the last dot ends the signing
+    input, the first ends the header, and the payload between them may hold no dot.
     """
     if not isinstance(token, str):
         raise InvalidToken(Reason.MALFORMED)
@@ -140,16 +145,14 @@ def split_compact(
         raw = token.encode("ascii")
     except UnicodeEncodeError:
         raise InvalidToken(Reason.MALFORMED) from None
-    std = raw.translate(_TO_STD, _NOT_URLSAFE)
-    parts = std.split(b".")
-    if len(parts) != 3 or len(std) != len(raw):
-        raise InvalidToken(Reason.MALFORMED)
-    header_b64, payload_b64, sig_b64 = parts
-    if not (header_b64 and payload_b64 and sig_b64):
+    std = raw.translate(_TO_STD)
+    signed, _, sig_b64 = std.rpartition(b".")
+    header_b64, _, payload_b64 = signed.partition(b".")
+    if not (header_b64 and payload_b64 and sig_b64) or b"." in payload_b64 or _NOT_URLSAFE in std:
         raise InvalidToken(Reason.MALFORMED)
     if len(header_b64) > max_header_bytes:
         raise InvalidToken(Reason.HEADER_TOO_LARGE)
-    return header_b64, payload_b64, sig_b64, raw[: len(header_b64) + 1 + len(payload_b64)]
+    return header_b64, payload_b64, sig_b64, raw[: len(signed)]
 
 
 def parse_header(header_std: bytes) -> JoseHeader:

@@ -142,6 +142,24 @@ def raw_to_der(sig: bytes, size: int) -> bytes:
 _EC_SIZES = {alg: size for alg, (_, _, size) in _EC_ALGS.items()}
 
 
+def _der_shapes(size: int) -> tuple[tuple[bytes, bytes], ...]:
+    """The DER octets around ``R`` and ``S`` when neither starts with a zero octet, so
+    neither is shortened (X.690 §8.3): indexed by ``R``'s top bit | ``S``'s top bit << 1,
+    each set top bit costing its INTEGER a leading 0x00 and one octet of length."""
+    shapes = []
+    for index in range(4):
+        r_len, s_len = size + (index & 1), size + (index >> 1)
+        head = b"\x30" + _der_length(4 + r_len + s_len) + b"\x02" + bytes((r_len,))
+        shapes.append(
+            (head + b"\0" * (index & 1), b"\x02" + bytes((s_len,)) + b"\0" * (index >> 1))
+        )
+    return tuple(shapes)
+
+
+# alg -> (size of R and of S, DER shapes by top bits): see signature_octets.
+_EC_DER = {alg: (size, _der_shapes(size)) for alg, size in _EC_SIZES.items()}
+
+
 def signature_octets(alg: str, signature: bytes) -> bytes:
     """The JWS Signature (RFC 7515 §2) in the form the verifiers for ``alg`` take.
 
@@ -150,12 +168,23 @@ def signature_octets(alg: str, signature: bytes) -> bytes:
     other length (DER, truncated, padded) becomes ``b""``, which no key verifies, so the
     refusal comes from the signature check like any other bad signature. RSA and EdDSA
     signatures pass unchanged.
+
+    When neither ``R`` nor ``S`` starts with a zero octet (255 in 256 of each for P-256 and
+    P-384), their INTEGERs are the octets as they stand, with a 0x00 before a set top bit:
+    four fixed shapes, joined without the general :func:`raw_to_der` (same output; a test
+    holds them equal on every shape and on the zero-octet cases).
     """
-    size = _EC_SIZES.get(alg)
-    if size is None:
+    der = _EC_DER.get(alg)
+    if der is None:
         return signature
+    size, shapes = der
     if len(signature) != 2 * size:
         return b""
+    r0 = signature[0]
+    s0 = signature[size]
+    if r0 and s0:
+        head, middle = shapes[(r0 >> 7) | (s0 >> 7) << 1]
+        return b"".join((head, signature[:size], middle, signature[size:]))
     return raw_to_der(signature, size)
 
 

@@ -316,7 +316,8 @@ class TokenVerifier:
         check_signature(header.alg, keys, signing_input, signature)
         if header_std and type(token_text) is str:  # decoded just now, not from the memo
             # Only what a trusted key signed may enter the caches.
-            self._headers.remember(header_std, header)
+            if header_std not in self._headers.items:
+                self._headers.remember(header_std, header)
             self._memorize(token_text, pending)
         token = issuer.check(header, claims, now)
         if issuer.feed is not None:
