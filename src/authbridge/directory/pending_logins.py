@@ -114,8 +114,15 @@ class PendingLogins:
     def finish(self, pending: PendingLogin) -> bool:
         """Use the pending login up; True for exactly one caller, and only while no
         revocation voided it (asked again after the delete, which a revocation that
-        came since the code was checked must not slip past)."""
+        came since the code was checked must not slip past). The caller asks `current`
+        once more after writing the session: see there."""
         return self._values.delete(pending.key) and self._current(pending)
+
+    def current(self, pending: PendingLogin) -> bool:
+        """Whether no revocation voided `pending` yet. Asked after the session it starts is
+        written: a revocation voids pending logins first and ends sessions next, so one
+        landing after `finish` either ended that session already or is seen here."""
+        return self._current(pending)
 
     def void_user(self, user_id: str) -> None:
         """Void every pending login of `user_id` made until now (`Revocation` calls it)."""

@@ -30,13 +30,14 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from authbridge.clock import utcnow
 from authbridge.config import Settings
 from authbridge.directory.passwords import PasswordHashing
+from authbridge.middleware.authn import is_multi_factor
 from authbridge.storage.counters import ReplayCache
 from authbridge.storage.keyvalues import KeyValueStore
 from authbridge.storage.mfa import MfaStore
@@ -51,6 +52,7 @@ __all__ = [
     "Enrolment",
     "SecondFactors",
     "TotpStatus",
+    "admin_sign_in_falls_short",
     "mfa_needed",
     "normalize_recovery_code",
 ]
@@ -96,6 +98,14 @@ def mfa_needed(settings: Settings, *, enrolled: bool, admin: bool) -> str | None
     if enrolled and (local.mfa != "off" or forced):
         return "verify"
     return "enrol" if forced else None
+
+
+def admin_sign_in_falls_short(settings: Settings, amr: Iterable[str]) -> bool:
+    """Whether, under `auth.local.mfaRequiredForAdmins`, a sign-in whose methods were `amr`
+    (RFC 8176) may not administer: it proved one factor. Asked where an administrator
+    signs in and again wherever they act (the console's session, the admin API's token),
+    since the role or the key may be newer than the sign-in."""
+    return settings.auth.local.mfa_required_for_admins and not is_multi_factor(amr)
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ from authbridge.web.dependencies import ServicesDep
 from authbridge.web.rendering import check_csrf, render
 from authbridge.web.security import client_address, safe_next
 from authbridge.web.services import Services
-from authbridge.web.sessions import sign_in
+from authbridge.web.sessions import end_session, sign_in
 
 __all__ = [
     "DEVICE",
@@ -180,8 +180,33 @@ def complete_sign_in(
 ) -> Response:
     """Start the session on `response`, remember the browser (device cookie), count and
     audit the sign-in."""
+    _start_session(
+        request,
+        services,
+        user,
+        response,
+        device=device,
+        method=method,
+        amr=amr,
+        connector=connector,
+    )
+    return response
+
+
+def _start_session(
+    request: Request,
+    services: Services,
+    user: User,
+    response: Response,
+    *,
+    device: str | None,
+    method: str,
+    amr: Sequence[str],
+    connector: str,
+) -> str:
+    """`complete_sign_in`'s work; returns the new session's id."""
     ready = services.ready()
-    sign_in(request, response, services, user, connector, amr=amr)
+    session_id = sign_in(request, response, services, user, connector, amr=amr)
     if device is None:
         services.cookies.set(
             response,
@@ -199,7 +224,7 @@ def complete_sign_in(
             details={"method": method},
         )
     )
-    return response
+    return session_id
 
 
 @dataclass(frozen=True)
@@ -364,13 +389,14 @@ def _finish(
     amr: list[str] = AMR_OTP,
 ) -> bool:
     """Use up the pending login (exactly one request can) and start the session."""
-    if not _pending_logins(services).finish(pending.login):
+    logins = _pending_logins(services)
+    if not logins.finish(pending.login):
         return False
     services.cookies.clear(response, _cookie(services))
     device = device_for(
         services, request.cookies.get(services.cookies.device), pending.user.username
     )
-    complete_sign_in(
+    session_id = _start_session(
         request,
         services,
         pending.user,
@@ -380,6 +406,12 @@ def _finish(
         amr=amr,
         connector=pending.login.connector,
     )
+    if not logins.current(pending.login):
+        # A revocation between `finish` and the session's write swept the sessions before
+        # this one existed: it ends here instead.
+        end_session(services, session_id)
+        log.warning("sign_in_revoked_meanwhile", user_id=pending.user.id)
+        return False
     return True
 
 
@@ -500,12 +532,15 @@ def mfa_enrol(
             error_field="code",
             **context,
         )
-    audit_enrolled(request, services, pending.user)
     response = render(
         request, services, "mfa_recovery.html", codes=codes, continue_to=safe_next(pending.next)
     )
     if not _finish(request, services, pending, response):
+        # Finished or revoked meanwhile: the key came with this sign-in and goes with it
+        # (its recovery codes are never shown).
+        factors.remove(pending.user.id)
         return _expired(request, services)
+    audit_enrolled(request, services, pending.user)
     return response
 
 

@@ -49,7 +49,7 @@ from authbridge.connectors.redirects import (
 )
 from authbridge.connectors.redirects import redirect_uri as derived_redirect_uri
 from authbridge.directory.identities import IdentityLinker, SignInRefused
-from authbridge.middleware.authn import is_multi_factor
+from authbridge.directory.totp import admin_sign_in_falls_short
 from authbridge.storage.models import User
 from authbridge.web.audit_actor import request_actor
 from authbridge.web.dependencies import services_of as _services
@@ -341,9 +341,7 @@ def _admin_mfa(services: Services, user: User, identity: Identity) -> None:
     upstream stated (`amr`: an OpenID Connect ID token's, with `requireMfa`'s acr proof
     recorded as `mfa`; a SAML assertion's AuthnContext). An upstream that states none
     (GitHub, an LDAP bind) cannot satisfy it: refused, never let in with one factor."""
-    if not services.settings.auth.local.mfa_required_for_admins:
-        return
-    if "mfa" in identity.amr or is_multi_factor(identity.amr):
+    if not admin_sign_in_falls_short(services.settings, identity.amr):
         return
     if not administers(services, user):
         return

@@ -281,6 +281,17 @@ def enrol(
     response = _json({"redirect": safe_next(pending.next)})
     amr = amr_of(stored, passwordless=False)
     if not finish_pending(request, services, pending, response, method="passkey", amr=amr):
+        # Finished or revoked meanwhile (a password reset, the account disabled): the
+        # passkey came with this sign-in and goes with it, else it signs in on its own.
+        if passkeys.remove(pending.user.id, stored.id) is not None:
+            _audit(
+                request,
+                services,
+                pending.user,
+                "user.passkey_removed",
+                passkey_id=stored.id,
+                name=stored.name,
+            )
         return _refused("This sign-in was finished already. Sign in again.", 400)
     return response
 

@@ -21,7 +21,7 @@ from authbridge.storage.models import BrowserSession, User
 from authbridge.web.security import client_address
 from authbridge.web.services import Services
 
-__all__ = ["SignedIn", "current", "sign_in", "sign_out"]
+__all__ = ["SignedIn", "current", "end_session", "sign_in", "sign_out"]
 
 TOUCH_EVERY = timedelta(seconds=60)
 
@@ -107,6 +107,11 @@ def sign_in(
     response.headers["cache-control"] = "no-store"
     request.state.signed_in = None
     return session_id
+
+
+def end_session(services: Services, session_id: str) -> None:
+    """End the session `session_id` on the server (its cookie is the caller's to clear)."""
+    services.ready().storage.sessions.delete(_digest(session_id))
 
 
 def sign_out(request: Request, response: Response, services: Services) -> None:

@@ -5,6 +5,8 @@ account's (client_credentials, RFC 6749 §4.4) or a robot's — checked by the O
 Provider's own `access_claims` (signature, expiry, revocation feed, user active). The
 subject's roles must hold the route's permission at system scope (`RoleBindings.allows`),
 read at the request, so a revoked binding takes effect at once, not at the token's expiry.
+Under `auth.local.mfaRequiredForAdmins` a user's token must come from a sign-in with a
+second factor (its `amr`), whenever the role was granted.
 
 Cookies are never read here: the console has its own CSRF-protected forms, and an API that
 honoured the session cookie would let any site that a signed-in admin visits send writes.
@@ -22,6 +24,9 @@ from starlette.concurrency import run_in_threadpool
 
 from authbridge.admin.errors import InvalidRequest
 from authbridge.audit.events import Actor, ActorKind
+from authbridge.config.roles import ADMINISTRATION
+from authbridge.directory.totp import admin_sign_in_falls_short
+from authbridge.middleware.authn import clean_amr
 from authbridge.web.api.problems import ApiProblem
 from authbridge.web.dependencies import services_of
 from authbridge.web.security import client_address
@@ -95,6 +100,21 @@ def require(permission: str) -> Callable[[Request], Awaitable[Caller]]:
             )
         settings = services_of(request).settings
         kind = PRINCIPAL_KINDS.get(str(claims.get("principal_type", "")), "user")
+        if (
+            kind == "user"
+            and permission in ADMINISTRATION
+            and admin_sign_in_falls_short(settings, clean_amr(claims.get("amr")))
+        ):
+            # RFC 9470 §3: the token is fine, the sign-in behind it is not enough (a token
+            # of a one-factor sign-in, refreshed or approved on a device before the role
+            # or auth.local.mfaRequiredForAdmins came).
+            raise ApiProblem(
+                401,
+                "unauthorized",
+                "Unauthorized",
+                "administrators must sign in with a second factor; this token's sign-in had none",
+                challenge_error="insufficient_user_authentication",
+            )
         actor = Actor(
             kind=kind,
             id=user_id,

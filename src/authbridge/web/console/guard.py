@@ -19,6 +19,7 @@ from starlette.requests import Request
 from authbridge.audit.events import Actor
 from authbridge.config.roles import ADMINISTRATION
 from authbridge.directory.roles import SYSTEM_SCOPE
+from authbridge.directory.totp import admin_sign_in_falls_short
 from authbridge.web.audit_actor import request_actor
 from authbridge.web.rendering import check_csrf
 from authbridge.web.services import Services
@@ -26,6 +27,7 @@ from authbridge.web.sessions import SignedIn, current
 
 __all__ = [
     "ConsoleDenied",
+    "ConsoleSecondFactorNeeded",
     "ConsoleSignInNeeded",
     "ConsoleUser",
     "console_user",
@@ -52,6 +54,11 @@ class ConsoleDenied(Exception):
         super().__init__(permission)
         self.permission = permission
         self.why = why
+
+
+class ConsoleSecondFactorNeeded(Exception):
+    """An administrator whose session proved one factor while administrators need two
+    (`auth.local.mfaRequiredForAdmins`; the role or the key is newer than the sign-in)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +101,8 @@ def console_user(request: Request, services: Services, permission: str | None) -
     permissions = _permissions(services, signed_in.user.id)
     if not permissions or (permission is not None and permission not in permissions):
         raise ConsoleDenied(permission or "an administration permission")
+    if admin_sign_in_falls_short(services.settings, signed_in.session.methods):
+        raise ConsoleSecondFactorNeeded()
     user = signed_in.user
     actor = request_actor(request, services, kind="user", id=user.id, name=user.username)
     return ConsoleUser(signed_in=signed_in, permissions=permissions, actor=actor)

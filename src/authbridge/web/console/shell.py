@@ -21,7 +21,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from authbridge.admin.errors import AdminError
-from authbridge.web.console.guard import ConsoleDenied, ConsoleSignInNeeded, ConsoleUser
+from authbridge.web.console.guard import (
+    ConsoleDenied,
+    ConsoleSecondFactorNeeded,
+    ConsoleSignInNeeded,
+    ConsoleUser,
+)
 from authbridge.web.errors import error_response
 from authbridge.web.rendering import render
 from authbridge.web.services import Services
@@ -256,6 +261,18 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ConsoleSignInNeeded)
     async def sign_in_first(_request: Request, exc: ConsoleSignInNeeded) -> Response:
         return RedirectResponse(exc.next_url, status_code=303)
+
+    @app.exception_handler(ConsoleSecondFactorNeeded)
+    async def second_factor_first(request: Request, _exc: ConsoleSecondFactorNeeded) -> Response:
+        log.warning("console_denied", path=request.url.path, reason="admin_mfa_not_confirmed")
+        return error_response(
+            request,
+            403,
+            "Administrators must sign in with a second factor, and this session was started "
+            "without one.",
+            "Sign out, then sign in again: you will be asked for your code (or to set one up).",
+            "forbidden",
+        )
 
     @app.exception_handler(ConsoleDenied)
     async def denied(request: Request, exc: ConsoleDenied) -> Response:
