@@ -91,10 +91,11 @@ def _seed(storage: Storage, count: int) -> None:
         values.extend(
             {"user_id": uid, **row} for row in value_rows(UserModel, USER_SCHEMA, attributes)
         )
-    with storage.db.session() as session:
-        # Core inserts: one executemany per table (the ORM bulk path goes row by row here).
+    # Core inserts, one executemany per table (the ORM bulk path goes row by row here), as
+    # maintenance: a request's statement deadline is no bound for seeding 100k rows.
+    with storage.db.without_timeouts() as connection:
         for table, rows in ((User, users), (ScimUser, scim), (ScimUserValue, values)):
-            session.execute(insert(table.__table__), rows)
+            connection.execute(insert(table.__table__), rows)
     if storage.db.dialect == "postgresql":
         with storage.db.engine.connect() as connection:
             connection.execute(text("ANALYZE"))
