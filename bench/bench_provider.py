@@ -466,25 +466,37 @@ def main() -> None:
         "--audit", action="store_true", help="refresh grants/s with the audit log on and off"
     )
     parser.add_argument("--rounds", type=int, default=4, help="rounds per server (--audit)")
+    parser.add_argument(
+        "--database",
+        metavar="URL",
+        help="run authbridge on a throw-away database of this PostgreSQL server (default: "
+        "a SQLite file)",
+    )
     args = parser.parse_args()
     if args.audit:
         audit_comparison(args)
         return
+    where = "PostgreSQL" if args.database else "SQLite"
     print(
         f"{os.cpu_count()} CPUs; {args.concurrency} connections; {args.seconds:.0f}s per "
-        f"measurement; authbridge with {args.workers} uvicorn worker(s), SQLite (WAL)"
+        f"measurement; authbridge with {args.workers} uvicorn worker(s), {where}"
     )
     rows: list[Result] = []
+    database, drop = None, None
+    if args.database:
+        from served import postgres_database
+
+        database, drop = postgres_database(args.database)
     with tempfile.TemporaryDirectory(prefix="authbridge-bench-") as temp:
         workdir = Path(temp)
         port = free_port()
-        tokens, config = seed_authbridge(workdir, port, args.concurrency)
+        tokens, config = seed_authbridge(workdir, port, args.concurrency, database=database)
         server = start_authbridge(workdir, port, config, args.workers)
         try:
             rows.append(
                 asyncio.run(
                     run_load(
-                        "authbridge refresh (rotated, SQLite)",
+                        f"authbridge refresh (rotated, {where})",
                         port,
                         "/oauth2/token",
                         tokens,
@@ -514,6 +526,8 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(timeout=20)
+            if drop is not None:
+                drop()
     peer_rows: list[Result] = []
     try:
         peer_port = free_port()
