@@ -44,6 +44,7 @@ from bench_provider import (
     wait_port,
 )
 from callgrind import instructions
+from served import asgi_scope, token_scope
 
 OURS = (
     ("jwks", "/api/v1/system/config/jwks"),
@@ -208,24 +209,7 @@ def _in_process_app(workdir: Path) -> tuple[Any, Any]:
 
 
 def _scope(path: str) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"127.0.0.1:8080"),
-            (b"user-agent", b"bench"),
-            (b"accept", b"*/*"),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8080),
-    }
+    return asgi_scope(path)
 
 
 CC_BODY = b"grant_type=client_credentials"
@@ -235,15 +219,7 @@ def _token_scope(path: str) -> dict[str, Any]:
     """A client_credentials grant (RFC 6749 §4.4) by the seeded service account."""
     from bench_provider import basic
 
-    scope = _scope(path)
-    scope["method"] = "POST"
-    scope["headers"] = [
-        *scope["headers"],
-        (b"authorization", basic("sa-etl").encode()),
-        (b"content-type", b"application/x-www-form-urlencoded"),
-        (b"content-length", str(len(CC_BODY)).encode()),
-    ]
-    return scope
+    return token_scope(basic("sa-etl"), CC_BODY)
 
 
 def child_count(calls: int) -> None:

@@ -41,34 +41,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_provider import basic, free_port, seed_authbridge
 from callgrind import instructions
-from served import postgres_database
+from served import postgres_database, token_scope
 
 CC_BODY = b"grant_type=client_credentials"
 FAMILIES = 4
 
 
 def _scope(client_id: str, body: bytes) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/oauth2/token",
-        "raw_path": b"/oauth2/token",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"127.0.0.1:8080"),
-            (b"user-agent", b"bench"),
-            (b"accept", b"*/*"),
-            (b"authorization", basic(client_id).encode()),
-            (b"content-type", b"application/x-www-form-urlencoded"),
-            (b"content-length", str(len(body)).encode()),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8080),
-    }
+    return token_scope(basic(client_id), body)
 
 
 class Driver:

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 __all__ = ["free_port", "postgres_database", "start_server"]
 
@@ -91,3 +92,41 @@ def postgres_database(base_url: str) -> tuple[str, Callable[[], None]]:
         admin.dispose()
 
     return url, drop
+
+
+def asgi_scope(
+    path: str, method: str = "GET", headers: tuple[tuple[bytes, bytes], ...] = ()
+) -> dict[str, Any]:
+    """An HTTP/1.1 request scope for calling an ASGI app in process, as uvicorn builds one."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"127.0.0.1:8080"),
+            (b"user-agent", b"bench"),
+            (b"accept", b"*/*"),
+            *headers,
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8080),
+    }
+
+
+def token_scope(authorization: str, body: bytes) -> dict[str, Any]:
+    """A form POST to the token endpoint with HTTP Basic client authentication."""
+    return asgi_scope(
+        "/oauth2/token",
+        "POST",
+        (
+            (b"authorization", authorization.encode()),
+            (b"content-type", b"application/x-www-form-urlencoded"),
+            (b"content-length", str(len(body)).encode()),
+        ),
+    )
