@@ -33,6 +33,8 @@ SQLite and PostgreSQL); kids are RFC 7638 thumbprints, so two keys cannot share 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pyotp
 import pytest
@@ -167,6 +169,26 @@ def test_a_revocation_racing_the_code_step_leaves_no_session(client: TestClient)
     assert done.status_code == 400 and "Sign in again" in done.text
 
 
+@contextmanager
+def _revoked_right_after(
+    target: object, method: str, revoke: Callable[[], object]
+) -> Iterator[None]:
+    """While the block runs, `target.method` is followed at once by `revoke`: a revocation
+    landing between a sign-in step's write and the end of that step."""
+    original = getattr(target, method)
+
+    def then_revoked(*args: object, **kwargs: object) -> object:
+        result = original(*args, **kwargs)
+        revoke()
+        return result
+
+    setattr(target, method, then_revoked)
+    try:
+        yield
+    finally:
+        setattr(target, method, original)
+
+
 def test_a_passkey_enrolled_by_a_sign_in_revoked_meanwhile_does_not_stay(
     app_factory: AppFactory,
 ) -> None:
@@ -180,16 +202,8 @@ def test_a_passkey_enrolled_by_a_sign_in_revoked_meanwhile_does_not_stay(
     user = ready.storage.users.by_username("ada@example.com")
     passkeys = ready.passkeys
     assert user is not None and passkeys is not None
-    register = passkeys.register
-
-    def revoked_meanwhile(*args: object, **kwargs: object) -> object:
-        stored = register(*args, **kwargs)  # type: ignore[arg-type]
-        ready.revocation.revoke_user(user.id)
-        return stored
-
     authenticator = _authenticator(client)
-    passkeys.register = revoked_meanwhile  # type: ignore[method-assign]
-    try:
+    with _revoked_right_after(passkeys, "register", lambda: ready.revocation.revoke_user(user.id)):
         done = _ceremony(
             client,
             "/login/mfa/enrol",
@@ -198,8 +212,6 @@ def test_a_passkey_enrolled_by_a_sign_in_revoked_meanwhile_does_not_stay(
             authenticator.create,
             name="Passkey",
         )
-    finally:
-        passkeys.register = register  # type: ignore[method-assign]
     assert done.status_code == 400, done.text
     assert not passkeys.has(user.id)
     client.cookies.clear()
@@ -221,24 +233,14 @@ def test_a_totp_enrolled_by_a_sign_in_revoked_meanwhile_does_not_stay(
     user = ready.storage.users.by_username("ada@example.com")
     factors = ready.second_factors
     assert user is not None and factors is not None
-    confirm = factors.confirm
-
-    def revoked_meanwhile(*args: object, **kwargs: object) -> object:
-        codes = confirm(*args, **kwargs)  # type: ignore[arg-type]
-        ready.revocation.revoke_user(user.id)
-        return codes
-
     page = client.get("/login/mfa/enrol")
     secret = re.search(r'<code id="secret"[^>]*>([A-Z2-7]+)</code>', page.text)
     assert secret
-    factors.confirm = revoked_meanwhile  # type: ignore[method-assign]
-    try:
+    with _revoked_right_after(factors, "confirm", lambda: ready.revocation.revoke_user(user.id)):
         done = client.post(
             "/login/mfa/enrol",
             data={"code": pyotp.TOTP(secret[1]).now(), "csrf_token": csrf(page.text)},
             follow_redirects=False,
         )
-    finally:
-        factors.confirm = confirm  # type: ignore[method-assign]
     assert done.status_code == 400 and "recovery-codes" not in done.text
     assert not factors.enrolled(user.id)
