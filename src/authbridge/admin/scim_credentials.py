@@ -12,7 +12,6 @@ from typing import Any, ClassVar, Literal
 
 from authbridge.admin.errors import AdminError, FieldError, InvalidRequest, NotFound
 from authbridge.audit.events import Actor, AuditEvent, AuditSink, Target
-from authbridge.clock import utcnow
 from authbridge.scim.auth import SOURCES
 from authbridge.scim.credentials import Issued, Known, ScimCredentials
 
@@ -91,7 +90,7 @@ class ScimCredentialAdmin:
     def sources(self) -> list[SourceSummary]:
         """Each source: enabled when a credential is active; its last authenticated request
         (to the minute: uses are recorded at most once a minute)."""
-        now = utcnow()
+        now = self._credentials.now()
         summaries = []
         for source, scheme in SOURCES.items():
             known = self._credentials.known(source)
@@ -123,7 +122,7 @@ class ScimCredentialAdmin:
     ) -> Issued:
         """Generate a credential; its secret is in the result only."""
         self._source(source)
-        now = utcnow()
+        now = self._credentials.now()
         if expires_at is not None and expires_at <= now:
             raise InvalidRequest(
                 "expiresAt must be in the future", [FieldError("expiresAt", "in the past")]
@@ -174,7 +173,7 @@ class ScimCredentialAdmin:
                 f"retireAfter must be between 0 and {MAX_RETIRE_AFTER} seconds",
                 [FieldError("retireAfter", f"0 to {MAX_RETIRE_AFTER}")],
             )
-        now = utcnow()
+        now = self._credentials.now()
         at = now + timedelta(seconds=retire_after)
         known = self._credentials.known(source)
         before = next((k for k in known if k.id == credential_id), None)

@@ -197,6 +197,11 @@ class ScimCredentials:
             from_env=True,
         )
 
+    def now(self) -> datetime:
+        """This cache's clock: the admin service reckons grace periods with it too, so the
+        instant a retirement starts and the instant it is checked come from one clock."""
+        return self._clock()
+
     def active(self, source: str) -> list[ActiveCredential]:
         """What a request to `source` may match now."""
         now = self._clock()
