@@ -205,7 +205,10 @@ def profile(seconds: float, database: str | None, top: int) -> None:
             command += ["--database", database]
         child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         assert child.stdout is not None
-        assert child.stdout.readline().strip() == "ready"
+        # The app's own start-up log lines come first (logging goes to stdout).
+        while (line := child.stdout.readline()) and line.strip() != "ready":
+            pass
+        assert line, "the child loop ended before it was ready"
         with tempfile.NamedTemporaryFile(suffix=".txt") as raw:
             subprocess.run(
                 [

@@ -8,6 +8,7 @@ from authbridge.clock import utcnow
 from authbridge.provider.secrets import digest
 from authbridge.storage import Storage
 from authbridge.storage.provider_store import ProviderStore, RefreshRow
+from authbridge.storage.teams import TeamRef
 
 
 def _family(storage: Storage, store: ProviderStore, token: str = "t0") -> RefreshRow:
@@ -32,6 +33,75 @@ def test_rotation_reads_user_and_roles_in_one_go(storage: Storage) -> None:
     assert outcome.row.idle_expires_at <= row.family_expires_at
     assert store.refresh_token(digest("t1"))[1] is True
     assert store.refresh_token(digest("t0"))[1] is False
+
+
+def test_a_rotation_and_a_subject_read_carry_team_bindings_and_teams(storage: Storage) -> None:
+    """What roles are made of, read with the user (one statement on PostgreSQL): a direct
+    binding, a team's binding, the team itself; every backend answers the same."""
+    store = ProviderStore(storage.db)
+    row = _family(storage, store)
+    team_id = storage.teams.add_member(TeamRef.own("scim:okta", "Data Eng"), row.user_id)
+    storage.bindings.add("admin", team_id=team_id, scope="workspace:ws2", origin="test")
+    outcome = store.rotate_refresh(digest("t0"), digest("t1"), utcnow(), 3600, client_id="c")
+    subject = store.subject(row.user_id)
+    assert outcome.subject == subject and subject is not None
+    assert set(subject.grants.bindings) == {
+        ("viewer", "system"),
+        ("editor", "workspace:ws1"),
+        ("admin", "workspace:ws2"),
+    }
+    assert [(t.id, t.name, t.managed_by) for t in subject.grants.teams] == [
+        (team_id, "Data Eng", "scim:okta")
+    ]
+    assert subject.active and not subject.email_verified and subject.kind == "person"
+    assert store.subject("no-such-user") is None
+
+
+def test_a_disabled_users_refresh_ends_its_family(storage: Storage) -> None:
+    """A refresh for a user disabled since sign-in issues nothing, and the family (with
+    any successor a rotation wrote) is revoked: a later token of it is refused too."""
+    store = ProviderStore(storage.db)
+    row = _family(storage, store)
+    storage.users.set_active(row.user_id, False)
+    outcome = store.rotate_refresh(digest("t0"), digest("t1"), utcnow(), 3600, client_id="c")
+    assert outcome.problem == "inactive" and outcome.subject is None
+    assert store.refresh_token(digest("t0"))[1] is False
+    successor = store.refresh_token(digest("t1"))
+    assert successor is None or successor[1] is False
+    storage.users.set_active(row.user_id, True)
+    again = store.rotate_refresh(digest("t1"), digest("t2"), utcnow(), 3600, client_id="c")
+    assert again.problem in ("revoked", "unknown")
+
+
+def test_a_revoked_family_refuses_its_unused_token(storage: Storage) -> None:
+    store = ProviderStore(storage.db)
+    row = _family(storage, store)
+    store.revoke_family(row.family_id)
+    outcome = store.rotate_refresh(digest("t0"), digest("t1"), utcnow(), 3600, client_id="c")
+    assert outcome.problem == "revoked"
+    assert store.refresh_token(digest("t1")) is None
+
+
+def test_a_family_past_its_absolute_lifetime_is_refused_and_revoked(storage: Storage) -> None:
+    store = ProviderStore(storage.db)
+    row = _family(storage, store)
+    late = row.family_expires_at + timedelta(seconds=1)
+    outcome = store.rotate_refresh(digest("t0"), digest("t1"), late, 3600, client_id="c")
+    assert outcome.problem == "expired"
+    assert store.refresh_token(digest("t1")) is None
+    assert store.refresh_token(digest("t0"))[1] is False
+
+
+def test_a_successors_idle_expiry_never_passes_the_familys_end(storage: Storage) -> None:
+    store = ProviderStore(storage.db)
+    row = _family(storage, store)
+    now = utcnow()
+    outcome = store.rotate_refresh(digest("t0"), digest("t1"), now, 30 * 86400, client_id="c")
+    assert outcome.row is not None
+    assert outcome.row.idle_expires_at == row.family_expires_at
+    short = store.rotate_refresh(digest("t1"), digest("t2"), now, 60, client_id="c")
+    assert short.row is not None
+    assert abs((short.row.idle_expires_at - now).total_seconds() - 60) < 1
 
 
 def test_reuse_revokes_the_family(storage: Storage) -> None:

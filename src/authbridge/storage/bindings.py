@@ -4,15 +4,16 @@ The one table of who holds which role where. `directory/roles.py` (`RoleBindings
 service over it: it checks role names against the catalog before anything is written,
 and computes effective roles from `Grants`, the rows one user's roles are made of (direct
 bindings, bindings of the user's teams, and the teams themselves for the configured
-team→role templates), read in one statement by `load_grants`, which the OpenID Provider's
-hot path shares (`provider_store._load_subject`).
+team→role templates), read in one statement (`grant_rows_sql`), which the OpenID Provider's
+hot path extends with the user's own row (`provider_store.Q_SUBJECT`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, Select, delete, func, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
@@ -32,24 +33,50 @@ __all__ = [
     "RoleBindingStore",
     "TeamRef",
     "binding_rows",
+    "grant_rows_sql",
+    "grants_of_rows",
     "load_grants",
     "principal_key",
 ]
 
 SYSTEM = "system"
 
-# A user's bindings (direct and through teams) and teams (with the SCIM externalId a scope
-# template may read), in one round trip. `UNION ALL`: duplicates are harmless (the caller
-# builds sets) and cheaper than the sort a UNION costs.
-Q_GRANTS = HotStatement(
-    "SELECT 'b' AS k, rb.role AS a, rb.scope AS b, NULL AS c, NULL AS d"
-    " FROM role_bindings rb WHERE rb.user_id = :u"
-    " UNION ALL SELECT 'b', rb.role, rb.scope, rb.team_id, NULL FROM role_bindings rb"
-    " JOIN team_members tm ON tm.team_id = rb.team_id WHERE tm.user_id = :u"
-    " UNION ALL SELECT 't', t.id, t.name, sg.external_id, t.managed_by FROM teams t"
-    " JOIN team_members tm ON tm.team_id = t.id"
-    " LEFT JOIN scim_groups sg ON sg.team_id = t.id WHERE tm.user_id = :u"
-)  # (on the hot path of every grant)
+
+def grant_rows_sql(user: str) -> str:
+    """A user's bindings (direct and through teams) and teams (with the SCIM externalId a
+    scope template may read) as rows (k, a, b, c, d, e, f) of one statement; `user` is the
+    SQL expression of the user's id (a `:parameter`, or a sub-select of a larger statement:
+    `provider_store` puts the user's own row before these, in one round trip, and the
+    refresh rotation reads them in the same statement that rotates the token).
+    `UNION ALL`: duplicates are harmless (the caller builds sets) and cheaper than the sort
+    a UNION costs. `e` and `f` are the user row's (NULL here)."""
+    return (
+        # Composed only of constants of this package (`user` is never a request's value).
+        f"SELECT 'b' AS k, rb.role AS a, rb.scope AS b, NULL AS c, NULL AS d, NULL AS e,"  # noqa: S608
+        f" NULL AS f FROM role_bindings rb WHERE rb.user_id = {user}"
+        f" UNION ALL SELECT 'b', rb.role, rb.scope, rb.team_id, NULL, NULL, NULL"
+        f" FROM role_bindings rb JOIN team_members tm ON tm.team_id = rb.team_id"
+        f" WHERE tm.user_id = {user}"
+        f" UNION ALL SELECT 't', t.id, t.name, sg.external_id, t.managed_by, NULL, NULL"
+        f" FROM teams t JOIN team_members tm ON tm.team_id = t.id"
+        f" LEFT JOIN scim_groups sg ON sg.team_id = t.id WHERE tm.user_id = {user}"
+    )
+
+
+Q_GRANTS = HotStatement(grant_rows_sql(":u"))  # (on the hot path of every grant)
+
+
+def grants_of_rows(rows: Iterable[Sequence[Any]]) -> Grants:
+    """`Grants` from the rows of `grant_rows_sql` (rows of another kind are skipped)."""
+    bindings: list[tuple[str, str]] = []
+    teams: list[TeamRef] = []
+    for kind, a, b, c, d, *_ in rows:
+        if kind == "b":
+            bindings.append((a, b))
+        elif kind == "t":
+            teams.append(TeamRef(a, b, c, d))
+    teams.sort(key=lambda team: team.name.casefold())
+    return Grants(tuple(dict.fromkeys(bindings)), tuple(teams))
 
 
 def principal_key(*, user_id: str | None = None, team_id: str | None = None) -> str:
@@ -81,15 +108,7 @@ class Grants:
 
 def load_grants(conn: Connection, user_id: str) -> Grants:
     """A user's `Grants`, in one statement on the caller's connection (and transaction)."""
-    bindings: list[tuple[str, str]] = []
-    teams: list[TeamRef] = []
-    for kind, a, b, c, d in Q_GRANTS.rows(conn, {"u": user_id}):
-        if kind == "b":
-            bindings.append((a, b))
-        else:
-            teams.append(TeamRef(a, b, c, d))
-    teams.sort(key=lambda team: team.name.casefold())
-    return Grants(tuple(dict.fromkeys(bindings)), tuple(teams))
+    return grants_of_rows(Q_GRANTS.rows(conn, {"u": user_id}))
 
 
 class LastHolder(StorageError):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -46,7 +46,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeEngine
 
 from authbridge.clock import utcnow
-from authbridge.storage.bindings import Grants, load_grants
+from authbridge.storage.bindings import Grants, grant_rows_sql, grants_of_rows, load_grants
 from authbridge.storage.database import Database
 from authbridge.storage.errors import Conflict
 from authbridge.storage.hot import HotStatement
@@ -124,12 +124,14 @@ Q_FIND_REFRESH = HotStatement(
     ),
     types=_TYPES,
 )
-Q_FIND_USER = HotStatement(
-    "SELECT u.id, u.username, u.email, u.email_verified, u.name, u.kind, u.active"
-    " FROM users u WHERE u.id = :u",
-    columns=_USER_COLUMNS,
-    types=_TYPES,
+# The user's own row, then the rows of their roles (`grant_rows_sql`): a `Subject` in one
+# statement. The flags are numbers so that both dialects' UNION takes them in one column.
+_USER_ROW_SQL = (
+    "SELECT 'u' AS k, u.username AS a, u.email AS b, u.name AS c, u.kind AS d,"
+    " CASE WHEN u.email_verified THEN 1 ELSE 0 END AS e,"
+    " CASE WHEN u.active THEN 1 ELSE 0 END AS f FROM users u WHERE u.id = {user}"
 )
+Q_SUBJECT = HotStatement(_USER_ROW_SQL.format(user=":u") + " UNION ALL " + grant_rows_sql(":u"))
 # `revoked` too: a rotation that read its token before a revocation committed must lose
 # to it, not use the revoked token once it gets the row lock (PostgreSQL re-checks only the
 # WHERE clause of a row it waited for).
@@ -149,6 +151,55 @@ Q_ADD_REFRESH = HotStatement(
     " :idle_expires_at, :no, :no)",
     binds={**_FLAGS, "family_expires_at": UTCDateTime(), "idle_expires_at": UTCDateTime()},
 )
+
+
+# A refresh token's rotation in one statement, for PostgreSQL (RFC 9700 §4.14.2): use the
+# token if it is this client's, unused, unrevoked and unexpired; insert its successor; read
+# the user and their roles; one round trip, atomic by itself (no BEGIN, no COMMIT). The
+# conditional UPDATE is the arbiter as in the transaction: of two racing uses one matches,
+# and PostgreSQL re-checks the WHERE clause of a row it waited for. No row back: the caller
+# judges why in the transaction (`rotate_refresh`), which revokes on a replay.
+_ROTATED = "(SELECT user_id FROM old)"
+Q_ROTATE = HotStatement(
+    "WITH old AS (UPDATE oauth_refresh_tokens SET used = true"  # noqa: S608 (constants only)
+    " WHERE token_hash = :h AND used = false AND revoked = false AND client_id = :c"
+    " AND family_expires_at > :now AND idle_expires_at > :now"
+    " RETURNING family_id, client_id, user_id, scope, auth_time, amr, acr,"
+    " family_expires_at),"
+    " new AS (INSERT INTO oauth_refresh_tokens (token_hash, family_id, client_id, user_id,"
+    " scope, auth_time, amr, acr, family_expires_at, idle_expires_at, used, revoked)"
+    " SELECT :s, family_id, client_id, user_id, scope, auth_time, amr, acr,"
+    " family_expires_at, LEAST(:idle_until, family_expires_at), false, false FROM old"
+    " RETURNING idle_expires_at)"
+    " SELECT old.family_id, old.client_id, old.user_id, old.scope, old.auth_time, old.amr,"
+    " old.acr, old.family_expires_at, new.idle_expires_at, s.k, s.a, s.b, s.c, s.d, s.e, s.f"
+    " FROM old CROSS JOIN new CROSS JOIN ("
+    + _USER_ROW_SQL.format(user=_ROTATED)
+    + " UNION ALL "
+    + grant_rows_sql(_ROTATED)
+    + ") s",
+    binds={"now": UTCDateTime(), "idle_until": UTCDateTime()},
+    columns=(
+        "family_id",
+        "client_id",
+        "user_id",
+        "scope",
+        "auth_time",
+        "amr",
+        "acr",
+        "family_expires_at",
+        "idle_expires_at",
+        "k",
+        "a",
+        "b",
+        "c",
+        "d",
+        "e",
+        "f",
+    ),
+    types=_TYPES,
+)
+_SUBJECT_COLUMNS = slice(9, 16)
 
 
 @dataclass(frozen=True)
@@ -180,6 +231,24 @@ def _load_subject(conn: Connection, user: Any, user_id: str) -> Subject:
         kind=user.kind,
         active=bool(user.active),
         grants=load_grants(conn, user_id),
+    )
+
+
+def _subject_of_rows(user_id: str, rows: Sequence[Sequence[Any]]) -> Subject | None:
+    """A `Subject` from the rows of `Q_SUBJECT` (None when the user is gone)."""
+    user = next((row for row in rows if row[0] == "u"), None)
+    if user is None:
+        return None
+    _, username, email, name, kind, verified, active = user
+    return Subject(
+        id=user_id,
+        username=username,
+        email=email,
+        email_verified=bool(verified),
+        name=name,
+        kind=kind,
+        active=bool(active),
+        grants=grants_of_rows(rows),
     )
 
 
@@ -595,8 +664,16 @@ class ProviderStore:
         A used token presented again revokes its family: either the legitimate client or an
         attacker holds a copy, and the server cannot tell which. The user and their roles
         are read in the same transaction, so a grant costs one round of short statements
-        on Core (no ORM unit of work): this is the provider's hot path.
+        on Core (no ORM unit of work): this is the provider's hot path. On PostgreSQL a
+        rotation that succeeds is one statement (`Q_ROTATE`); the transaction below judges
+        the others (and narrowed scopes), so every refusal is decided in one place.
         """
+        if scope is None and self._db.dialect != "sqlite":
+            rotated = self._rotate_in_one_statement(
+                token_hash, successor_hash, now, idle, client_id
+            )
+            if rotated is not None:
+                return rotated
         with self._hot_transaction() as conn:
             found = Q_FIND_REFRESH.first(conn, {"h": token_hash})
             if found is None:
@@ -632,11 +709,53 @@ class ProviderStore:
             Q_ADD_REFRESH.run(conn, {"token_hash": successor_hash, **successor.__dict__, **_YES_NO})
             return Rotation(successor, None, _load_subject(conn, found, row.user_id))
 
+    def _rotate_in_one_statement(
+        self, token_hash: str, successor_hash: str, now: datetime, idle: int, client_id: str
+    ) -> Rotation | None:
+        """`Q_ROTATE`: the rotation if the token was fresh, None to judge it in full."""
+        params = {
+            "h": token_hash,
+            "s": successor_hash,
+            "c": client_id,
+            "now": now,
+            "idle_until": now + timedelta(seconds=idle),
+        }
+        with self._db.autocommit() as conn:
+            rows = Q_ROTATE.rows(conn, params)
+        if not rows:
+            return None
+        first = rows[0]
+        successor = RefreshRow(
+            family_id=first.family_id,
+            client_id=first.client_id,
+            user_id=first.user_id,
+            scope=first.scope,
+            auth_time=first.auth_time,
+            amr=first.amr,
+            acr=first.acr,
+            family_expires_at=first.family_expires_at,
+            idle_expires_at=first.idle_expires_at,
+        )
+        subject = _subject_of_rows(successor.user_id, [row[_SUBJECT_COLUMNS] for row in rows])
+        if subject is None or not subject.active:
+            # Rotated, but for a user disabled meanwhile: the family ends, as in the
+            # transaction (which marks the token used, then revokes).
+            self.revoke_family(successor.family_id)
+            return Rotation(successor, "inactive")
+        return Rotation(successor, None, subject)
+
+    def _hot_statement(self) -> AbstractContextManager[Connection]:
+        """Where one self-contained statement of the hot path runs: on PostgreSQL an
+        autocommit connection (one round trip: no BEGIN, no COMMIT); on SQLite the shared
+        writer connection (`_hot_transaction`)."""
+        if self._db.dialect == "sqlite":
+            return self._hot_transaction()
+        return self._db.autocommit()
+
     def subject(self, user_id: str) -> Subject | None:
-        """The user with the rows of their roles and teams, in one short transaction."""
-        with self._hot_transaction() as conn:
-            user = Q_FIND_USER.first(conn, {"u": user_id})
-            return _load_subject(conn, user, user_id) if user is not None else None
+        """The user with the rows of their roles and teams, in one statement."""
+        with self._hot_statement() as conn:
+            return _subject_of_rows(user_id, Q_SUBJECT.rows(conn, {"u": user_id}))
 
     def refresh_token(self, token_hash: str) -> tuple[RefreshRow, bool] | None:
         """The row and whether it is still usable (not used, not revoked)."""

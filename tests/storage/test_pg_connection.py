@@ -1,0 +1,99 @@
+"""Pooled PostgreSQL connections the server closed are replaced at checkout, found by
+their socket (storage/pg_connection.py `open_without_round_trip`) instead of a ping query."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from sqlalchemy import create_engine, text
+
+from authbridge.storage.database import Database
+from authbridge.storage.pg_connection import open_without_round_trip
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def pg_url(postgres_server_url: str) -> str:
+    return postgres_server_url
+
+
+def _terminate(url: str, pids: set[int]) -> None:
+    """What a restart or an administrator does to a backend: FATAL, then the socket closes."""
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        for pid in pids:
+            connection.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+    admin.dispose()
+
+
+def _until(check: object, bound: float = 10.0) -> None:
+    deadline = time.monotonic() + bound
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def raw(pg_url: str) -> Iterator[psycopg.Connection[object]]:
+    dsn = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn) as connection:
+        yield connection
+
+
+def test_an_idle_healthy_connection_is_open(raw: psycopg.Connection[object]) -> None:
+    raw.execute("SELECT 1")
+    raw.rollback()
+    assert open_without_round_trip(raw) is True
+    assert open_without_round_trip(raw) is True  # asking sent nothing and changed nothing
+    assert raw.execute("SELECT 2").fetchone() == (2,)
+
+
+def test_a_connection_the_server_ended_is_seen_closed(
+    pg_url: str, raw: psycopg.Connection[object]
+) -> None:
+    pid = raw.info.backend_pid
+    _terminate(pg_url, {pid})
+    _until(lambda: not open_without_round_trip(raw))
+    with pytest.raises(psycopg.OperationalError):
+        raw.execute("SELECT 1")
+
+
+def test_a_notice_waiting_on_the_socket_is_not_mistaken_for_a_close(
+    pg_url: str, raw: psycopg.Connection[object]
+) -> None:
+    """Something the server sends an idle session (here a NOTIFY it listens to) is read
+    and the connection stays usable."""
+    raw.autocommit = True
+    raw.execute("LISTEN authbridge_test_channel")
+    other = psycopg.connect(pg_url.replace("postgresql+psycopg://", "postgresql://"))
+    other.autocommit = True
+    other.execute("NOTIFY authbridge_test_channel, 'x'")
+    other.close()
+    time.sleep(0.2)
+    assert open_without_round_trip(raw) is True
+    assert raw.execute("SELECT 3").fetchone() == (3,)
+
+
+def test_the_pool_replaces_connections_a_restart_killed(pg_url: str) -> None:
+    """Every pooled connection terminated (as by a server restart): the next statements
+    succeed on new connections, none fails."""
+    db = Database(pg_url, pool_size=2)
+    try:
+        held = [db.engine.connect(), db.engine.connect()]
+        pids = {c.execute(text("SELECT pg_backend_pid()")).scalar_one() for c in held}
+        for connection in held:
+            connection.close()
+        assert db.pool_stats().idle == 2
+        _terminate(pg_url, pids)
+        time.sleep(0.2)
+        for _ in range(4):
+            with db.autocommit() as connection:
+                pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            assert pid not in pids
+        db.ping()
+    finally:
+        db.dispose()
