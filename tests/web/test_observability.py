@@ -13,7 +13,13 @@ from fastapi.testclient import TestClient
 
 import authbridge
 from authbridge.web.app import create_management_app
-from authbridge.web.observability import LINK_PAGES, AccessLog, configure_logging, redact
+from authbridge.web.observability import (
+    LINK_PAGES,
+    AccessLog,
+    configure_logging,
+    info_line,
+    redact,
+)
 from tests.web.conftest import AppFactory
 from tests.web.metrics import scrape
 
@@ -199,6 +205,70 @@ def test_the_access_line_goes_through_structlog_when_it_must(
         log.write("GET", "/p", "/p", 200, 1.0)
         line = json.loads(capsys.readouterr().err)
         assert line["tenant_of_access_test"] == "t-1" and line["request_id"] == "req-2"
+    finally:
+        structlog.contextvars.clear_contextvars()
+        structlog.reset_defaults()
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"audit": True, "outcome": "success", "actor_kind": "client", "actor_id": "etl"},
+        {
+            "audit": True,
+            "outcome": "failure",
+            "actor_kind": "user",
+            "request_id": "the-event's-own",
+            "details": {
+                "grantType": "refresh_token",
+                "client_secret": "s3cr3t",
+                "nested": [{"password": "hunter2"}, "https://app/cb?code=abc&state=1"],
+                "note": "caf\u00e9 \u2028 Bearer mF_9.B5f-4.1JqM",
+            },
+        },
+        {"audit": True, "count": 3, "ratio": 0.5, "none": None, "flag": False},
+    ],
+)
+def test_an_info_line_is_the_one_structlog_renders(
+    capsys: pytest.CaptureFixture[str], fields: dict[str, object]
+) -> None:
+    """Differential: `info_line` (the audit log's line on every grant) against the
+    configured structlog pipeline, byte for byte but the timestamp, secrets cut alike."""
+    configure_logging("info", "json")
+    try:
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id="req-9")
+        capsys.readouterr()
+        structlog.get_logger("authbridge.audit").info("token.issued", **fields)
+        assert info_line("token.issued", fields) is True
+        theirs, ours = capsys.readouterr().err.splitlines()
+        stamp = re.compile(r'"timestamp": "[^"]+"')
+        assert stamp.sub("T", ours) == stamp.sub("T", theirs)
+        for secret in ("s3cr3t", "hunter2", "abc", "mF_9.B5f-4.1JqM"):
+            assert secret not in ours
+    finally:
+        structlog.contextvars.clear_contextvars()
+        structlog.reset_defaults()
+
+
+def test_an_info_line_is_left_to_structlog_when_it_must(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    try:
+        configure_logging("info", "console")
+        assert info_line("x", {"a": 1}) is False
+        configure_logging("warning", "json")
+        assert info_line("x", {"a": 1}) is False
+        configure_logging("info", "json")
+        with structlog.testing.capture_logs():
+            assert info_line("x", {"a": 1}) is False
+        structlog.contextvars.bind_contextvars(tenant_of_info_test="t-1")
+        assert info_line("x", {"a": 1}) is False
+        structlog.contextvars.clear_contextvars()
+        capsys.readouterr()
+        assert info_line("x", {"a": 1}) is True  # a cleared binding is no binding
+        line = json.loads(capsys.readouterr().err)
+        assert line["a"] == 1 and "request_id" not in line and "tenant_of_info_test" not in line
     finally:
         structlog.contextvars.clear_contextvars()
         structlog.reset_defaults()

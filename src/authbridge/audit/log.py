@@ -18,6 +18,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import structlog
@@ -120,8 +121,12 @@ class AuditLog:
         interval: float = INTERVAL,
         capacity: int = CAPACITY,
         synchronous: bool = False,
+        line: Callable[[str, Mapping[str, Any]], bool] | None = None,
     ) -> None:
         self._store = store
+        # Writes the JSON line cheaply when it can (web/observability.py `info_line`);
+        # False, or none given: structlog writes it.
+        self._line = line
         self._observer: AuditObserver = observer if observer is not None else NoObserver()
         self._batch = batch
         self._interval = interval
@@ -143,7 +148,9 @@ class AuditLog:
     def record(self, event: AuditEvent) -> None:
         """Log the event now and queue it for storage; never raises for storage."""
         try:
-            audit_log.info(event.type, **_line(event))
+            fields = _line(event)
+            if self._line is None or not self._line(event.type, fields):
+                audit_log.info(event.type, **fields)
             self._observer.audit_recorded(event)
         except Exception:  # a broken log sink or observer must not fail the caller
             log.exception("audit_log_line_failed", type=event.type)

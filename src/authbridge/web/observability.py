@@ -234,6 +234,49 @@ _REQUEST_ID_VAR = "structlog_request_id"
 _encode = json.encoder.encode_basestring_ascii  # json.dumps' own, for ensure_ascii=True
 
 
+_NOT_REPLAYABLE = object()
+
+
+def _replayable_request_id() -> Any:
+    """The bound request id when the pipeline `configure_logging` installed is in force with
+    JSON at info and nothing else is bound, so a line can be rendered here by its steps;
+    Ellipsis when no request id is bound either; `_NOT_REPLAYABLE` otherwise."""
+    installed = _installed
+    if installed is None or not installed.json_info or not installed.in_force():
+        return _NOT_REPLAYABLE
+    request_id: Any = Ellipsis
+    for name, var in _BOUND.items():
+        value = var.get()
+        if value is Ellipsis:
+            continue  # bound once, cleared since: merge_contextvars skips it too
+        if name != _REQUEST_ID_VAR:
+            return _NOT_REPLAYABLE
+        request_id = value
+    return request_id
+
+
+def info_line(event: str, fields: Mapping[str, Any]) -> bool:
+    """One info line as the installed pipeline renders it, without structlog's per-call
+    machinery (its bound logger, and `merge_contextvars`, which copies the whole context:
+    every asyncio and anyio variable too). The pipeline's own steps in its order: the
+    fields, `event`, the bound request id, `level`, `timestamp`, `redact`, then its own JSON
+    renderer, so the text is the same (tests/web/test_observability.py compares them).
+    False when that pipeline cannot be replayed here: the caller logs through structlog.
+    The audit log's line (audit/log.py) is on every grant."""
+    request_id = _replayable_request_id()
+    installed = _installed
+    if request_id is _NOT_REPLAYABLE or installed is None:
+        return False
+    line = dict(fields)
+    line["event"] = event
+    if request_id is not Ellipsis:
+        line.setdefault("request_id", request_id)
+    line["level"] = "info"
+    line["timestamp"] = datetime.now(tz=UTC).isoformat().replace("+00:00", "Z")
+    _write_line(installed.renderer(None, "info", redact(None, "info", line)))
+    return True
+
+
 class AccessLog:
     """The access-log line of a request: `request` with method, path, route, status and
     duration_ms, the request id, level and timestamp, redacted, as the structlog pipeline
@@ -253,18 +296,10 @@ class AccessLog:
         self._methods = {m: _encode(m) for m in HTTP_METHODS}
 
     def write(self, method: str, path: str, route: str, status: int, duration_ms: float) -> None:
-        installed = _installed
-        if (
-            installed is not None
-            and installed.json_info
-            and len(_BOUND) == 1
-            and installed.in_force()
-        ):
-            var = _BOUND.get(_REQUEST_ID_VAR)
-            request_id = var.get() if var is not None else None
-            if isinstance(request_id, str):
-                self._render(request_id, method, path, route, status, duration_ms)
-                return
+        request_id = _replayable_request_id()
+        if isinstance(request_id, str):
+            self._render(request_id, method, path, route, status, duration_ms)
+            return
         self._log.info(
             "request",
             method=method,

@@ -58,7 +58,7 @@ from authbridge.storage.urls import redacted
 from authbridge.tokens import KeyRing, TokenIssuer
 from authbridge.tokens.issuer import issuer_for
 from authbridge.tokens.keyring import keyring_for
-from authbridge.web.observability import Metrics
+from authbridge.web.observability import Metrics, info_line
 from authbridge.web.security import CookieNames, Csrf
 from authbridge.web.telemetry import Tracing
 
@@ -373,7 +373,11 @@ class Services:
         )
         # The audit log, built once: its writer thread stores events in batches, off the
         # request threads; stop() drains it before the pool closes.
-        audit = AuditLog(storage.audit if settings.audit.enabled else None, observer=self.metrics)
+        audit = AuditLog(
+            storage.audit if settings.audit.enabled else None,
+            observer=self.metrics,
+            line=info_line,
+        )
         self._audit = audit
         keyring = keyring_for(settings, storage.keys, changes)
         keyring.ensure_key()
