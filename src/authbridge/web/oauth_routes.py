@@ -319,7 +319,7 @@ async def _token_call(request: Request, name: str) -> Response:
             # than the sub-millisecond statements it would move off the event loop.
             body = method(authorization, form, address)
         else:
-            body = await run_in_threadpool(method, authorization, form, address)
+            body = await _services(request).grant_threads.run(method, authorization, form, address)
     except OAuthError as exc:
         return _oauth_error(exc, basic=basic)
     if body is None:

@@ -58,6 +58,7 @@ from authbridge.storage.urls import redacted
 from authbridge.tokens import KeyRing, TokenIssuer
 from authbridge.tokens.issuer import issuer_for
 from authbridge.tokens.keyring import keyring_for
+from authbridge.web.grant_threads import GrantThreads
 from authbridge.web.observability import Metrics, info_line
 from authbridge.web.security import CookieNames, Csrf
 from authbridge.web.telemetry import Tracing
@@ -188,6 +189,8 @@ class Services:
     tracing: Tracing | None = None
     # Set at SIGTERM: /readyz answers 503 while in-flight requests finish.
     draining: bool = False
+    # Where the OAuth endpoints' blocking storage calls run (web/grant_threads.py).
+    grant_threads: GrantThreads = field(init=False)
     _ready: Ready | None = None
     _error: str | None = None
     _changes: ChangeBus | None = None
@@ -208,6 +211,7 @@ class Services:
         )
         self.metrics.label_values(clients=self.settings.clients, connectors=self.connectors.ids)
         self.metrics.watch_pool(self._pool_stats)
+        self.grant_threads = GrantThreads(wait=self.settings.database.pool_timeout)
 
     def _pool_stats(self) -> PoolStats | None:
         ready = self._ready
