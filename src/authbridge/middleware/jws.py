@@ -47,7 +47,10 @@ __all__ = [
 # (``+``, ``/``, ``=``) to 0x80, which no ASCII input holds: finding it finds them. A plain
 # translation (no deleted bytes) is the cheaper path of ``bytes.translate``.
 _TO_STD = bytes.maketrans(b"-_+/=", b"+/\x80\x80\x80")
-_NOT_URLSAFE = b"\x80"
+# ``int in bytes`` is a plain ``memchr``; ``bytes in bytes`` first tries the operand as an
+# integer and builds, then clears, a TypeError (about 2 k instructions a test).
+_MARK = 0x80
+_DOT = 0x2E
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _a2b = binascii.a2b_base64
 # Last character of a segment of length % 4 == 2 (resp. 3) must leave 4 (resp. 2) zero bits:
@@ -116,7 +119,7 @@ def decode_segment(segment: bytes) -> bytes:
 def b64url_decode(segment: bytes) -> bytes:
     """Strict base64url without padding (RFC 7515 §2, RFC 4648 §5), canonical only."""
     std = segment.translate(_TO_STD)
-    if _NOT_URLSAFE in std:
+    if _MARK in std:
         raise InvalidToken(Reason.MALFORMED)
     return decode_segment(std)
 
@@ -148,7 +151,7 @@ def split_compact(
     std = raw.translate(_TO_STD)
     signed, _, sig_b64 = std.rpartition(b".")
     header_b64, _, payload_b64 = signed.partition(b".")
-    if not (header_b64 and payload_b64 and sig_b64) or b"." in payload_b64 or _NOT_URLSAFE in std:
+    if not (header_b64 and payload_b64 and sig_b64) or _DOT in payload_b64 or _MARK in std:
         raise InvalidToken(Reason.MALFORMED)
     if len(header_b64) > max_header_bytes:
         raise InvalidToken(Reason.HEADER_TOO_LARGE)
