@@ -150,6 +150,8 @@ def compile_checker(trust: IssuerTrust) -> ClaimChecker:
     proxy = MappingProxyType
     # ``scope`` string → its set of scopes: a pure function, memoized per issuer, bounded.
     scope_sets: dict[str, frozenset[str]] = {}
+    # ``roles`` list (as a tuple) → its set of roles: likewise.
+    role_sets: dict[tuple[Any, ...], frozenset[str]] = {}
 
     def check(header: JoseHeader, claims: dict[str, Any], now: float) -> VerifiedToken:
         # Required claims by dict subscript (a missing one is the rare KeyError) and the
@@ -250,10 +252,22 @@ def compile_checker(trust: IssuerTrust) -> ClaimChecker:
         if held_roles is None:
             roles = _EMPTY
         elif type(held_roles) is list:
-            for role in held_roles:
-                if type(role) is not str:
-                    raise InvalidToken(Reason.INVALID_CLAIM, "roles")
-            roles = frozenset(held_roles)
+            # Like the scope strings: a handful of role lists per issuer (about 0.7 k
+            # instructions saved per token). Only lists of strings are remembered, and no
+            # string equals a non-string, so a hit needs no type check.
+            held = tuple(held_roles)
+            try:
+                found = role_sets.get(held)
+            except TypeError:  # an unhashable member: not a list of strings, refused below
+                found = None
+            if found is None:
+                for role in held_roles:
+                    if type(role) is not str:
+                        raise InvalidToken(Reason.INVALID_CLAIM, "roles")
+                found = frozenset(held)
+                if len(role_sets) < _SCOPE_SETS:
+                    role_sets[held] = found
+            roles = found
         else:
             roles = frozenset(_strings(held_roles, "roles"))
         token: VerifiedToken = new(
