@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
+from typing import Any
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from authbridge.middleware.errors import InvalidToken, Reason
-from authbridge.middleware.jws import b64url_decode, decode_segment, split_compact
+from authbridge.middleware.jws import b64url_decode, decode_payload, decode_segment, split_compact
 
 _URLSAFE = re.compile(rb"[A-Za-z0-9_-]*")
 _CHARS = st.sampled_from(
@@ -123,3 +125,63 @@ def test_valid_compact_tokens_split_into_their_octets(parts: list[bytes]) -> Non
     token = ".".join(texts)
     expected = (*parts, f"{texts[0]}.{texts[1]}".encode())
     assert _split_ours(token) == expected == _split_reference(token)
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(name)
+
+
+def _payload_reference(segment: bytes) -> dict[str, Any] | None:
+    """RFC 7519 §7.2 steps 9-10 by the library: the octets, as UTF-8 JSON, are an object
+    (RFC 8259 §6: no NaN or Infinity)."""
+    octets = reference(segment)
+    if octets is None:
+        return None
+    try:
+        value = json.loads(octets.decode("utf-8"), parse_constant=_no_constants)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return value if type(value) is dict else None
+
+
+def _payload_ours(segment: bytes) -> dict[str, Any] | None:
+    """``decode_payload`` (its base64 decoding is inlined) on the segment as the split hands
+    it over: ``+``, ``/`` and ``=`` refused, the rest mapped to the standard alphabet."""
+    if b"+" in segment or b"/" in segment or b"=" in segment:
+        return None
+    try:
+        return decode_payload(segment.replace(b"-", b"+").replace(b"_", b"/"))
+    except InvalidToken as exc:
+        assert exc.reason is Reason.MALFORMED
+        return None
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=2000)
+@given(_JSON, st.sampled_from(["", " ", "\n", "x", "NaN", "]"]), st.integers(0, 3))
+@example({"a": 1}, "", 0)
+@example([1], "", 0)
+def test_payload_decoding_equals_the_library(value: Any, tail: str, flip: int) -> None:
+    """Encoded JSON values (objects or not), with a trailing character, and with the last
+    base64url character's unused bits set (``flip``): same verdict and same claims."""
+    segment = base64.urlsafe_b64encode((json.dumps(value) + tail).encode()).rstrip(b"=")
+    if flip and len(segment) % 4:
+        alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        last = alphabet.index(segment[-1]) | flip
+        segment = segment[:-1] + alphabet[last : last + 1]
+    assert _payload_ours(segment) == _payload_reference(segment)
+
+
+@settings(max_examples=2000)
+@given(_TEXT)
+def test_payload_verdicts_on_random_text_equal_the_library(text: str) -> None:
+    segment = text.encode("utf-8")
+    assert _payload_ours(segment) == _payload_reference(segment)
