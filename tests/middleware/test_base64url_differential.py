@@ -1,6 +1,7 @@
-"""Differential test of the hand-written base64url path (``jws.b64url_decode`` and the
-segments ``jws.split_compact`` hands to ``jws.decode_segment``) against the standard
-library's ``base64.urlsafe_b64decode``.
+"""Differential test of the hand-written base64url path (``jws.b64url_decode``, the
+segments ``jws.split_compact`` hands to ``jws.decode_segment``, and ``jws.decode_payload``,
+which inlines that decoding) against the standard library's ``base64.urlsafe_b64decode``
+(and ``json.loads`` for the payload).
 
 The library decoder is lenient (it skips foreign bytes, accepts the standard alphabet's
 ``+``/``/``, and wants padding), so the reference wraps it in the rules of RFC 7515 §2 /
