@@ -264,3 +264,19 @@ def test_roles_and_scopes_sets(verifier, signers):
     token = verifier.verify(mint(signers["ES256"], roles="viewer", scp=["a", "b"], scope="c d"))
     assert token.roles == {"viewer"}
     assert token.scopes == {"a", "b", "c", "d"}
+
+
+def test_remembered_role_lists_vouch_for_no_look_alike(verifier, signers):
+    """Role lists are remembered per issuer once checked (a pure function of the list): the
+    same list gives the same set, and lists that equal none remembered (a non-string
+    member, an unhashable one, another order or length) are checked from scratch."""
+    es = signers["ES256"]
+    first = verifier.verify(mint(es, roles=["viewer", "op"]))
+    again = verifier.verify(mint(es, roles=["viewer", "op"]))
+    assert first.roles == again.roles == {"viewer", "op"}
+    assert verifier.verify(mint(es, roles=["op", "viewer", "op"])).roles == {"viewer", "op"}
+    assert verifier.verify(mint(es, roles=["viewer"])).roles == {"viewer"}
+    assert _verdict(verifier, mint(es, roles=["viewer", 1])) is Reason.INVALID_CLAIM
+    assert _verdict(verifier, mint(es, roles=["viewer", ["op"]])) is Reason.INVALID_CLAIM
+    assert _verdict(verifier, mint(es, roles=["viewer", True])) is Reason.INVALID_CLAIM
+    assert _verdict(verifier, mint(es, roles=["viewer", None])) is Reason.INVALID_CLAIM

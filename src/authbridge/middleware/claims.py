@@ -130,7 +130,7 @@ def compile_checker(trust: IssuerTrust) -> ClaimChecker:
     kind = rule.kind
     header_types = rule.header_types
     required_any = frozenset(rule.required_any)
-    forbidden = frozenset(rule.forbidden)
+    forbidden = tuple(dict.fromkeys(rule.forbidden))
     leeway = trust.clock_tolerance
     audiences = frozenset(trust.audiences)
     accepted_azp = frozenset(trust.accepted_azp)
@@ -150,51 +150,70 @@ def compile_checker(trust: IssuerTrust) -> ClaimChecker:
     proxy = MappingProxyType
     # ``scope`` string → its set of scopes: a pure function, memoized per issuer, bounded.
     scope_sets: dict[str, frozenset[str]] = {}
+    # ``roles`` list (as a tuple) → its set of roles: likewise.
+    role_sets: dict[tuple[Any, ...], frozenset[str]] = {}
 
     def check(header: JoseHeader, claims: dict[str, Any], now: float) -> VerifiedToken:
+        # Required claims by dict subscript (a missing one is the rare KeyError) and the
+        # forbidden names by ``in``: cheaper per token than ``claims.get`` calls or a keys
+        # view (about 0.6 k instructions). A JSON null counts as absent where it did before.
         if header_types is not None and header.typ not in header_types:
             raise InvalidToken(Reason.WRONG_TOKEN_TYPE)
         if required_any and claims.keys().isdisjoint(required_any):
             raise InvalidToken(Reason.WRONG_TOKEN_TYPE)
-        if forbidden and not claims.keys().isdisjoint(forbidden):  # probes the few names
-            raise InvalidToken(Reason.WRONG_TOKEN_TYPE)
-        get = claims.get
-        if get("iss") != issuer:
-            raise InvalidToken(Reason.UNKNOWN_ISSUER)
-        subject = get("sub")
+        for name in forbidden:  # a few `in` probes: cheaper than a keys view
+            if name in claims:
+                raise InvalidToken(Reason.WRONG_TOKEN_TYPE)
+        try:
+            if claims["iss"] != issuer:
+                raise InvalidToken(Reason.UNKNOWN_ISSUER)
+        except KeyError:
+            raise InvalidToken(Reason.UNKNOWN_ISSUER) from None
+        try:
+            subject = claims["sub"]
+        except KeyError:
+            subject = None
         if type(subject) is not str or not subject:
             raise InvalidToken(Reason.MISSING_CLAIM, "sub")
 
         # RFC 7519 §4.1.4-§4.1.6 with tolerance L (see the module docstring).
-        exp = get("exp")
+        try:
+            exp = claims["exp"]
+        except KeyError:
+            exp = None
         if type(exp) is not int:  # bool is a subclass of int, hence `type is`
             exp = _number(claims, "exp")
         if (now > exp + leeway) if leeway else (now >= exp):
             raise InvalidToken(Reason.EXPIRED)
         latest = now + leeway
-        iat = get("iat")
+        try:
+            iat = claims["iat"]
+        except KeyError:
+            iat = None
         if type(iat) is not int:
             iat = _number(claims, "iat")
         if latest < iat:
             raise InvalidToken(Reason.ISSUED_IN_FUTURE)
-        nbf = get("nbf")
-        if nbf is not None:
-            if type(nbf) is not int:
-                nbf = _number(claims, "nbf")
-            if latest < nbf:
-                raise InvalidToken(Reason.NOT_YET_VALID)
+        if "nbf" in claims:
+            nbf = claims["nbf"]
+            if nbf is not None:
+                if type(nbf) is not int:
+                    nbf = _number(claims, "nbf")
+                if latest < nbf:
+                    raise InvalidToken(Reason.NOT_YET_VALID)
 
-        aud = get("aud")
+        try:
+            aud = claims["aud"]
+        except KeyError:
+            raise InvalidToken(Reason.MISSING_CLAIM, "aud") from None
         if type(aud) is str:
             auds: tuple[str, ...] = (aud,)
-        elif aud is None and "aud" not in claims:
-            raise InvalidToken(Reason.MISSING_CLAIM, "aud")
         else:
             auds = _strings(aud, "aud")
         # RFC 7519 §4.1.3: the recipient MUST identify itself with a value in "aud".
         if audiences.isdisjoint(auds):
             raise InvalidToken(Reason.WRONG_AUDIENCE)
-        azp = get("azp")
+        azp = claims.get("azp")
         if azp is None:
             if len(auds) > 1:
                 # OIDC Core §3.1.3.7 item 4: several audiences need an azp naming the party
@@ -205,20 +224,21 @@ def compile_checker(trust: IssuerTrust) -> ClaimChecker:
 
         principal: str | None = None
         for name in principal_claims:
-            value = get(name)
-            if type(value) is str and value:
-                principal = value
-                break
+            if name in claims:
+                value = claims[name]
+                if type(value) is str and value:
+                    principal = value
+                    break
         if domains:
             if principal is None or not principal.endswith(domain_endings):
                 _, at, domain = (principal or "").rpartition("@")
                 if not at or domain.lower() not in domains:
                     raise InvalidToken(Reason.PRINCIPAL_DOMAIN)
-            if get("email_verified") is False:
+            if "email_verified" in claims and claims["email_verified"] is False:
                 # A domain check on an unverified email lets anyone claim anyone's address.
                 raise InvalidToken(Reason.EMAIL_UNVERIFIED)
 
-        scope = get("scope")
+        scope = claims.get("scope")
         if type(scope) is str and "scp" not in claims:
             # Most tokens of an issuer carry one of a handful of scope strings.
             scopes = scope_sets.get(scope)
@@ -228,14 +248,26 @@ def compile_checker(trust: IssuerTrust) -> ClaimChecker:
                     scope_sets[scope] = scopes
         else:
             scopes = _scopes(claims)
-        held_roles = get("roles")
+        held_roles = claims.get("roles")
         if held_roles is None:
             roles = _EMPTY
         elif type(held_roles) is list:
-            for role in held_roles:
-                if type(role) is not str:
-                    raise InvalidToken(Reason.INVALID_CLAIM, "roles")
-            roles = frozenset(held_roles)
+            # Like the scope strings: a handful of role lists per issuer (about 0.7 k
+            # instructions saved per token). Only lists of strings are remembered, and no
+            # string equals a non-string, so a hit needs no type check.
+            held = tuple(held_roles)
+            try:
+                found = role_sets.get(held)
+            except TypeError:  # an unhashable member: not a list of strings, refused below
+                found = None
+            if found is None:
+                for role in held_roles:
+                    if type(role) is not str:
+                        raise InvalidToken(Reason.INVALID_CLAIM, "roles")
+                found = frozenset(held)
+                if len(role_sets) < _SCOPE_SETS:
+                    role_sets[held] = found
+            roles = found
         else:
             roles = frozenset(_strings(held_roles, "roles"))
         token: VerifiedToken = new(
