@@ -188,6 +188,10 @@ class Services:
     tracing: Tracing | None = None
     # Set at SIGTERM: /readyz answers 503 while in-flight requests finish.
     draining: bool = False
+    # Whether this start does the once-per-start work too (migrations, the config admins'
+    # bindings, the bootstrap admin, the setup link): false in `serve --workers` workers,
+    # whose parent did it before starting them (web/workers.py).
+    once: bool = True
     _ready: Ready | None = None
     _error: str | None = None
     _changes: ChangeBus | None = None
@@ -361,10 +365,11 @@ class Services:
         db = Database(database.url, pool_size=database.pool_size, timeouts=timeouts)
         if self.tracing is not None:
             db.trace(self.tracing.provider)
-        db.upgrade()
-        reindexed = reindex_if_missing(db)
-        if reindexed is not None:
-            log.info("scim_value_index_built", users=reindexed)
+        if self.once:
+            db.upgrade()
+            reindexed = reindex_if_missing(db)
+            if reindexed is not None:
+                log.info("scim_value_index_built", users=reindexed)
         # Change notifications: LISTEN/NOTIFY (or Redis pub/sub), closed by stop().
         changes = change_bus(db, settings.redis.url)
         self._changes = changes
@@ -485,6 +490,22 @@ class Services:
             passkeys=Passkeys.of(storage.passkeys, storage.values, settings),
             pending_logins=pending_logins,
         )
+        if self.once:
+            self._first_admin(ready, setup)
+        log.info(
+            "ready",
+            database=db.dialect,
+            signing_alg=keyring.current().signing.alg,
+            counters=counters.backend,
+            # The password never: an operator sees which Redis, not its secret.
+            redis=redacted(settings.redis.url) if settings.redis.url else None,
+        )
+        return ready
+
+    def _first_admin(self, ready: Ready, setup: SetupLinks) -> None:
+        """The administrators a start makes sure of: the configured ones, the bootstrap
+        admin, else a setup link printed for the first one."""
+        settings, audit = self.settings, ready.audit
         # initialAdmins (and adminPrincipals) as system-admin bindings, made at every start
         # and withdrawn from people no longer named: `bindings list` shows their origin.
         ready.bindings.sync_config_admins(settings.authorizer)
@@ -524,12 +545,3 @@ class Services:
                 "new one (voiding that one).\n",
                 flush=True,
             )
-        log.info(
-            "ready",
-            database=db.dialect,
-            signing_alg=keyring.current().signing.alg,
-            counters=counters.backend,
-            # The password never: an operator sees which Redis, not its secret.
-            redis=redacted(settings.redis.url) if settings.redis.url else None,
-        )
-        return ready
