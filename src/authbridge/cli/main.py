@@ -25,7 +25,7 @@ from authbridge.cli.scim import scim_app
 from authbridge.cli.teams import teams_app
 from authbridge.cli.users import users_app
 from authbridge.config import ConfigError, Report, Settings, load_with_report, masked
-from authbridge.config.workers import worker_count
+from authbridge.config.workers import shares_changes, worker_count
 from authbridge.provider.clients import check_configured_clients
 from authbridge.storage import Storage
 
@@ -131,7 +131,9 @@ def serve(
             f"health and metrics on {server.management_address}:{server.management_port} "
             "(/healthz, /readyz, /metrics)"
         )
-    processes = worker_count(server.workers)
+    # auto is one process on SQLite alone: workers there would not share their changes.
+    shared = shares_changes(settings.database.url, settings.redis.url)
+    processes = worker_count(server.workers, changes_shared=shared)
     if processes == 1:
         run(settings, Services(settings, bootstrap=bootstrap))
         return

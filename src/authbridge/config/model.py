@@ -111,10 +111,12 @@ class ServerSettings(Section):
 
     workers: Workers = Field(
         default="auto",
-        description="Worker processes of `serve`, sharing the listening socket (a positive "
-        "integer, or auto: the CPUs this process may use, its CPU affinity capped by the "
-        "cgroup v2 quota in /sys/fs/cgroup/cpu.max rounded up, at least 1). Each worker costs "
-        "its own memory (bench/README.md); 1 runs the service in the `serve` process itself.",
+        description="Worker processes of `serve`, sharing the listening socket: a positive "
+        "integer, or auto: the CPUs this process may use (its CPU affinity, capped by the "
+        "cgroup v2 quota in /sys/fs/cgroup/cpu.max rounded up), no more than its cgroup memory "
+        "limit holds at 192 MiB a process (the parent counts too), at least 1; and 1 on SQLite "
+        "without redis.url (no change bus between processes). 1 runs the service in the "
+        "`serve` process itself; each worker more costs its own memory.",
     )
 
     @field_validator("workers", mode="before")
@@ -122,10 +124,14 @@ class ServerSettings(Section):
     def _workers_positive_or_auto(cls, value: object) -> object:
         # One message for every wrong value, rather than one per member of the union.
         # The default is auto (issue 18): the process count a CPU limit pays for, so a
-        # container given 2 CPUs on a 64-core node runs 2 workers, not 64 nor 1. The
-        # embedded SQLite default does not argue for 1: workers share the file in WAL mode
-        # (several writers wait their turn on the busy timeout, as replicas do), and what
-        # they parallelise is CPU (password hashing, token signing), not writes.
+        # container given 2 CPUs on a 64-core node runs 2 workers, not 64 nor 1; and no
+        # more than its memory limit holds (config/workers.py), so a pod limited in memory
+        # only (the Helm chart's) is not OOM-killed at start. On the embedded SQLite default
+        # (without Redis) auto is 1: there is no change bus between processes there, so a
+        # change made through one worker (a SCIM credential revoked, a client removed) would
+        # reach the others only at their periodic reloads (up to 30 s), where one process
+        # sees it at once; and SQLite queues every write on one file whatever the workers.
+        # An explicit number is obeyed on SQLite too.
         if isinstance(value, str) and value.strip().isdigit():
             value = int(value)
         if value == "auto" or (type(value) is int and value >= 1):

@@ -32,9 +32,11 @@ the scrape reached (counters are per process).
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from socket import socket
 from types import FrameType
@@ -126,6 +128,7 @@ class WorkerConfig(uvicorn.Config):
 
     def load(self) -> None:
         if not self.loaded:
+            _follow_parent()
             try:
                 self.app = worker_app(self.settings)
             except Exception:
@@ -134,6 +137,21 @@ class WorkerConfig(uvicorn.Config):
                 log.exception("worker_start_failed")
                 sys.exit(STARTUP_FAILURE)
         super().load()
+
+
+def _follow_parent(interval: float = 1.0) -> None:
+    """In a worker: stop gracefully (SIGTERM to itself) once the parent is gone. A parent
+    killed outright (SIGKILL, OOM) cannot stop its workers, and orphans would go on serving
+    the shared socket, holding the port against the next `serve`."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        log.warning("worker_orphaned", parent=parent)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="authbridge-parent-watch", daemon=True).start()
 
 
 class _Supervisor(Multiprocess):
