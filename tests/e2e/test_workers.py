@@ -5,8 +5,8 @@ Shown: two worker processes, children of the `serve` process, answer on the one 
 once-per-start work happened once (one setup link printed, one signing key: tokens from
 whichever worker verify against the one JWKS key); a worker killed outright is replaced
 and the service keeps answering; SIGTERM on the parent ends every process within seconds
-with exit status 0 and closes the port; and a parent killed outright (SIGKILL) leaves no
-worker behind serving the port.
+with exit status 0 and closes the port; with a management port the workers serve both;
+and a parent killed outright (SIGKILL) leaves no worker behind serving either port.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import jwt
 from typer.testing import CliRunner
 
 from authbridge.cli.main import app as cli
-from tests.e2e.server import AuthbridgeServer
+from tests.e2e.server import AuthbridgeServer, free_port
 
 STOPS_WITHIN = 10.0  # seconds: SIGTERM to every process gone (idle: no request to drain)
 
@@ -128,7 +128,7 @@ def test_two_workers_share_the_port_and_the_start_and_stop_on_sigterm(tmp_path: 
             30,
             "the killed worker was not replaced",
         )
-        assert any("worker_replaced" in line for line in server.lines)
+        _wait(lambda: "worker_replaced" in server.output, 10, "the replacement was not logged")
         _wait(lambda: server.output.count('"event": "ready"') == 4, 60, "replacement not ready")
         assert httpx.get(server.url + "/readyz", timeout=10).status_code == 200
         _grant(discovery.json()["token_endpoint"], client)
@@ -147,13 +147,25 @@ def test_two_workers_share_the_port_and_the_start_and_stop_on_sigterm(tmp_path: 
         server.stop()
 
 
-def test_workers_do_not_outlive_a_killed_parent(tmp_path: Path) -> None:
-    server = _server(tmp_path)[0].start()
+def test_workers_serve_the_management_port_and_do_not_outlive_a_killed_parent(
+    tmp_path: Path,
+) -> None:
+    server = _server(tmp_path)[0]
+    management = free_port()
+    server.env["SERVER__MANAGEMENT_PORT"] = str(management)
+    server.start()
     try:
         assert server.process is not None
         parent = server.process.pid
         _wait(lambda: len(_workers(parent)) == 2, 30, "two workers never ran")
         workers = _workers(parent)
+        # Both sockets are the workers': the management port answers health and metrics,
+        # and /metrics has left the public port, as with one process.
+        watched = f"http://127.0.0.1:{management}"
+        assert httpx.get(watched + "/readyz", timeout=10).status_code == 200
+        assert "authbridge_build_info" in httpx.get(watched + "/metrics", timeout=10).text
+        assert httpx.get(server.url + "/metrics", timeout=10).status_code == 404
+        assert httpx.get(watched + "/login", timeout=10).status_code == 404
         server.process.kill()  # no chance to stop its workers
         server.process.wait(10)
         _wait(
@@ -162,5 +174,6 @@ def test_workers_do_not_outlive_a_killed_parent(tmp_path: Path) -> None:
             "orphaned workers went on running",
         )
         _wait(lambda: _refused(server.port), 5, "the port still answers")
+        _wait(lambda: _refused(management), 5, "the management port still answers")
     finally:
         server.stop()
