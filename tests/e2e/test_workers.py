@@ -6,7 +6,9 @@ once-per-start work happened once (one setup link printed, one signing key: toke
 whichever worker verify against the one JWKS key); a worker killed outright is replaced
 and the service keeps answering; SIGTERM on the parent ends every process within seconds
 with exit status 0 and closes the port; with a management port the workers serve both;
-and a parent killed outright (SIGKILL) leaves no worker behind serving either port.
+a parent killed outright (SIGKILL) leaves no worker behind serving either port; and without
+its database at start, `serve` still listens (alive, not ready) and the workers do the
+start-up work themselves once the database is there.
 """
 
 from __future__ import annotations
@@ -175,5 +177,36 @@ def test_workers_serve_the_management_port_and_do_not_outlive_a_killed_parent(
         )
         _wait(lambda: _refused(server.port), 5, "the port still answers")
         _wait(lambda: _refused(management), 5, "the management port still answers")
+    finally:
+        server.stop()
+
+
+def test_without_the_database_at_start_the_workers_start_it_up_themselves(
+    tmp_path: Path,
+) -> None:
+    # The SQLite file's directory does not exist yet: the database cannot be opened, as a
+    # PostgreSQL server that is not up. The parent does not wait with nothing listening.
+    later = tmp_path / "not-yet"
+    server = AuthbridgeServer(tmp_path, database_url=f"sqlite:///{later / 'authbridge.db'}")
+    server.args = ["serve", "--workers", "2"]
+    server.start(wait_ready=False)
+    try:
+        assert server.process is not None
+        parent = server.process.pid
+        _wait(lambda: len(_workers(parent)) == 2, 30, "two workers never ran")
+        assert "workers_start_without_database" in server.output
+        # Alive, not ready, as one process is without its database.
+        assert httpx.get(server.url + "/healthz", timeout=10).status_code == 200
+        assert httpx.get(server.url + "/readyz", timeout=10).status_code == 503
+
+        later.mkdir()
+        # Each worker retries (1, 2, 4, 8, 15 s apart), migrates under the database's
+        # write lock, and the first admin's link is issued once (one token printed).
+        _wait(lambda: server.output.count('"event": "ready"') == 2, 60, "workers never ready")
+        assert httpx.get(server.url + "/readyz", timeout=10).status_code == 200
+        assert len(server.lines_with("/setup?token=")) == 1
+        assert httpx.get(server.setup_link(), timeout=10).status_code == 200
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(STOPS_WITHIN) == 0
     finally:
         server.stop()

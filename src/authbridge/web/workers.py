@@ -6,8 +6,10 @@ The parent process, in order:
 1. does what must happen once per start, with the same code a single process runs
    (`Services(once=True)` started, then stopped): migrations, the configured admins'
    bindings, the bootstrap admin, the signing key, the setup link (printed once, by the
-   parent). While the database cannot be reached it retries, as a single process does in
-   the background, but with nothing listening yet;
+   parent). If the database cannot be reached, it does not wait with nothing listening:
+   each worker is then told to do that work itself once the database answers (as
+   replicas do, safely: tests/e2e/test_replicas.py), and meanwhile serves `/healthz`
+   200 and `/readyz` 503 as one process would;
 2. binds the listening socket(s): the public one, and `server.managementPort`'s if set;
 3. starts the workers (multiprocessing "spawn": fresh interpreters, nothing inherited but
    the pickled `WorkerConfig` and the sockets) and supervises them: it pings each every
@@ -15,8 +17,8 @@ The parent process, in order:
    if a worker fails before serving (a broken start would fail the same way again).
 
 Each worker builds its own app from the settings (`worker_app`, explicit wiring, nothing
-done on import): its own `Services` (`once=False`: no migration, no bootstrap, no setup
-link), connection pool, caches, change-bus listener and background threads, exactly the
+done on import): its own `Services` (normally `once=False`: no migration, no bootstrap, no
+setup link), connection pool, caches, change-bus listener and background threads, exactly the
 way separate replicas on one database do (tests/e2e/test_replicas.py). The kernel hands
 each new connection to one of the workers accepting on the shared socket.
 
@@ -37,9 +39,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
 from socket import socket
-from types import FrameType
 from typing import TYPE_CHECKING
 
 import structlog
@@ -62,7 +62,6 @@ __all__ = ["WorkerConfig", "prepare", "run_workers", "worker_app"]
 
 log = structlog.get_logger("authbridge")
 
-RETRY_MAX = 15.0  # seconds between attempts to reach the database, at most
 # Seconds a worker has to answer the supervisor's ping before it is killed and replaced.
 # The first ping also waits for a new worker's start: a fresh interpreter importing the app,
 # 2 s on an idle 2-core machine, 9 s seen on a busy one with bytecode still to compile,
@@ -88,15 +87,18 @@ class _ByPort:
             await self.public(scope, receive, send)
 
 
-def worker_app(settings: Settings) -> ASGIApp:
-    """A worker's app, built in the worker at its start: its own services (the parent did
-    the once-per-start work), the public app, and the management app if configured."""
+def worker_app(
+    settings: Settings, *, once: bool = False, bootstrap: BootstrapAdmin | None = None
+) -> ASGIApp:
+    """A worker's app, built in the worker at its start: its own services (`once`: the
+    parent could not do the once-per-start work), the public app, and the management app
+    if configured."""
     from authbridge.web.app import create_app, create_management_app
     from authbridge.web.observability import configure_logging
     from authbridge.web.services import Services
 
     configure_logging(settings.logging.level, settings.logging.format)
-    services = Services(settings, once=False)
+    services = Services(settings, once=once, bootstrap=bootstrap)
     public = create_app(settings, services=services)
     port = settings.server.management_port
     if port is None:
@@ -110,7 +112,14 @@ class WorkerConfig(uvicorn.Config):
     It is pickled to each worker; `load()`, which uvicorn calls in the worker before
     serving, builds the app there (never in the parent)."""
 
-    def __init__(self, settings: Settings, workers: int) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        workers: int,
+        *,
+        once: bool = False,
+        bootstrap: BootstrapAdmin | None = None,
+    ) -> None:
         server = settings.server
         super().__init__(
             "authbridge.web.workers:worker_app",  # informative: load() builds the app
@@ -125,12 +134,14 @@ class WorkerConfig(uvicorn.Config):
             proxy_headers=False,  # server.trustedProxies decides, not uvicorn
         )
         self.settings = settings
+        self.once = once
+        self.bootstrap = bootstrap
 
     def load(self) -> None:
         if not self.loaded:
             _follow_parent()
             try:
-                self.app = worker_app(self.settings)
+                self.app = worker_app(self.settings, once=self.once, bootstrap=self.bootstrap)
             except Exception:
                 # Exit status 3 tells the supervisor the start itself is broken: it stops,
                 # rather than restarting a worker that would fail the same way forever.
@@ -180,44 +191,31 @@ class _Supervisor(Multiprocess):
 
 
 def prepare(settings: Settings, bootstrap: BootstrapAdmin | None) -> bool:
-    """What must happen once per start, before any worker: False if a signal ended the
-    wait for the database. The same start-up as one process (`Services`), then stopped."""
+    """What must happen once per start, before any worker, with the same start-up as one
+    process (`Services`), then stopped: False if the database could not be reached."""
     from authbridge.storage.errors import Unavailable
     from authbridge.web.services import Services
 
-    stopping = threading.Event()
-
-    def stop(_sig: int, _frame: FrameType | None) -> None:
-        stopping.set()
-
-    previous: dict[int, Callable[[int, FrameType | None], object] | int | None] = {
-        sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)
-    }
-    delay = 1.0
+    services = Services(settings, bootstrap=bootstrap)
     try:
-        while not stopping.is_set():
-            services = Services(settings, bootstrap=bootstrap)
-            try:
-                services.start(wait=True)
-                return True
-            except Unavailable:
-                pass  # logged by Services ("storage_unavailable")
-            finally:
-                services.stop()
-            stopping.wait(delay)
-            delay = min(delay * 2, RETRY_MAX)
-        return False
+        services.start(wait=True)
+        return True
+    except Unavailable:
+        return False  # logged by Services ("storage_unavailable")
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        services.stop()
 
 
 def run_workers(settings: Settings, bootstrap: BootstrapAdmin | None, workers: int) -> int:
     """`authbridge serve` with `workers` processes; returns the exit status: 0 after a
     graceful stop, 3 if a worker could not start."""
-    if not prepare(settings, bootstrap):
-        return 0
-    config = WorkerConfig(settings, workers)
+    prepared = prepare(settings, bootstrap)
+    if not prepared:
+        log.warning("workers_start_without_database", detail="each worker starts it up")
+    # The bootstrap admin's password reaches the workers only if they must make the admin.
+    config = WorkerConfig(
+        settings, workers, once=not prepared, bootstrap=None if prepared else bootstrap
+    )
     sockets: list[socket] = [config.bind_socket()]
     server = settings.server
     if server.management_port is not None:
