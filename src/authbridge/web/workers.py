@@ -3,14 +3,15 @@ under uvicorn's supervisor (`uvicorn.supervisors.Multiprocess`, as `uvicorn --wo
 
 The parent process, in order:
 
-1. does what must happen once per start, with the same code a single process runs
+1. binds the listening socket(s): the public one, and `server.managementPort`'s if set
+   (a busy port stops it before anything else);
+2. does what must happen once per start, with the same code a single process runs
    (`Services(once=True)` started, then stopped): migrations, the configured admins'
    bindings, the bootstrap admin, the signing key, the setup link (printed once, by the
    parent). If the database cannot be reached, it does not wait with nothing listening:
    each worker is then told to do that work itself once the database answers (as
    replicas do, safely: tests/e2e/test_replicas.py), and meanwhile serves `/healthz`
    200 and `/readyz` 503 as one process would;
-2. binds the listening socket(s): the public one, and `server.managementPort`'s if set;
 3. starts the workers (multiprocessing "spawn": fresh interpreters, nothing inherited but
    the pickled `WorkerConfig` and the sockets) and supervises them: it pings each every
    half second, replaces a worker that died or stopped answering, and stops everything
@@ -206,18 +207,24 @@ def prepare(settings: Settings, bootstrap: BootstrapAdmin | None) -> bool:
         services.stop()
 
 
+def _listen(config: uvicorn.Config) -> socket:
+    """The listening socket of `config`'s address (uvicorn's own binding: SO_REUSEADDR,
+    IPv6 literals, inheritable by the workers); a busy port stops `serve` naming it."""
+    try:
+        return config.bind_socket()
+    except SystemExit:  # uvicorn printed the OS error and exits STARTUP_FAILURE
+        log.error("cannot_listen", host=config.host, port=config.port)
+        raise
+
+
 def run_workers(settings: Settings, bootstrap: BootstrapAdmin | None, workers: int) -> int:
     """`authbridge serve` with `workers` processes; returns the exit status: 0 after a
     graceful stop, 3 if a worker could not start."""
-    prepared = prepare(settings, bootstrap)
-    if not prepared:
-        log.warning("workers_start_without_database", detail="each worker starts it up")
-    # The bootstrap admin's password reaches the workers only if they must make the admin.
-    config = WorkerConfig(
-        settings, workers, once=not prepared, bootstrap=None if prepared else bootstrap
-    )
-    sockets: list[socket] = [config.bind_socket()]
     server = settings.server
+    config = WorkerConfig(settings, workers)
+    # Bound first: a busy port stops `serve` before it migrates or prints a setup link.
+    # Connections that arrive during the once-per-start work wait in the backlog.
+    sockets: list[socket] = [_listen(config)]
     if server.management_port is not None:
         management = uvicorn.Config(
             "authbridge.web.workers:worker_app",
@@ -225,7 +232,11 @@ def run_workers(settings: Settings, bootstrap: BootstrapAdmin | None, workers: i
             port=server.management_port,
             log_config=None,
         )
-        sockets.append(management.bind_socket())
+        sockets.append(_listen(management))
+    if not prepare(settings, bootstrap):
+        log.warning("workers_start_without_database", detail="each worker starts it up")
+        # The bootstrap admin's password reaches the workers only if they must make it.
+        config.once, config.bootstrap = True, bootstrap
     log.info("workers_starting", workers=workers)
     supervisor = _Supervisor(config, sockets=sockets)
     supervisor.run()
