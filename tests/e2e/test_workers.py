@@ -1,7 +1,8 @@
 """`authbridge serve --workers 2` on the default SQLite file (issue 18): the real command, as
 an operator starts it.
 
-Shown: two worker processes, children of the `serve` process, answer on the one port; the
+Shown: two worker processes, children of the `serve` process (which supervises them from a
+lean image, a fraction of a worker's memory), answer on the one port; the
 once-per-start work happened once (one setup link printed, one signing key: tokens from
 whichever worker verify against the one JWKS key); a worker killed outright is replaced
 and the service keeps answering; SIGTERM on the parent ends every process within seconds
@@ -55,6 +56,14 @@ def _workers(parent: int) -> set[int]:
     return found
 
 
+def _rss(pid: int) -> int:
+    """Resident memory of a process, in KiB (VmRSS)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -106,6 +115,9 @@ def test_two_workers_share_the_port_and_the_start_and_stop_on_sigterm(tmp_path: 
         _wait(lambda: server.output.count('"event": "ready"') == 3, 60, "a worker never ready")
         assert len(server.lines_with("/setup?token=")) == 1
         assert "printed by the replica" not in server.output
+        # The parent supervises from a lean image (same pid): a fraction of a worker's memory.
+        assert b"authbridge.web.supervisor" in Path(f"/proc/{parent}/cmdline").read_bytes()
+        assert _rss(parent) < 0.6 * min(_rss(pid) for pid in workers)
 
         discovery = httpx.get(server.url + "/.well-known/openid-configuration", timeout=10)
         jwks = httpx.get(discovery.json()["jwks_uri"], timeout=10).json()["keys"]

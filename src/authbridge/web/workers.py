@@ -12,10 +12,12 @@ The parent process, in order:
    each worker is then told to do that work itself once the database answers (as
    replicas do, safely: tests/e2e/test_replicas.py), and meanwhile serves `/healthz`
    200 and `/readyz` 503 as one process would;
-3. starts the workers (multiprocessing "spawn": fresh interpreters, nothing inherited but
-   the pickled `WorkerConfig` and the sockets) and supervises them: it pings each every
-   half second, replaces a worker that died or stopped answering, and stops everything
-   if a worker fails before serving (a broken start would fail the same way again).
+3. becomes a lean process (web/supervisor.py: execv, same pid, about 48 MB instead of
+   the 140 MB the CLI and the start-up work left behind), starts the workers
+   (multiprocessing "spawn": fresh interpreters, nothing inherited but the pickled
+   `WorkerConfig` and the sockets) and supervises them: it pings each every half second,
+   replaces a worker that died or stopped answering, and stops everything if a worker
+   fails before serving (a broken start would fail the same way again).
 
 Each worker builds its own app from the settings (`worker_app`, explicit wiring, nothing
 done on import): its own `Services` (normally `once=False`: no migration, no bootstrap, no
@@ -59,7 +61,7 @@ if TYPE_CHECKING:
 # `WorkerConfig` before it starts answering the supervisor's health pings, so what this
 # module imports delays the first answer (past the ping timeout, the worker is killed).
 
-__all__ = ["WorkerConfig", "prepare", "run_workers", "worker_app"]
+__all__ = ["STARTUP_FAILURE", "WorkerConfig", "prepare", "run_workers", "supervise", "worker_app"]
 
 log = structlog.get_logger("authbridge")
 
@@ -218,8 +220,8 @@ def _listen(config: uvicorn.Config) -> socket:
 
 
 def run_workers(settings: Settings, bootstrap: BootstrapAdmin | None, workers: int) -> int:
-    """`authbridge serve` with `workers` processes; returns the exit status: 0 after a
-    graceful stop, 3 if a worker could not start."""
+    """`authbridge serve` with `workers` processes: listen, do the once-per-start work, then
+    become the workers' lean supervisor (web/supervisor.py); the exit status is its own."""
     server = settings.server
     config = WorkerConfig(settings, workers)
     # Bound first: a busy port stops `serve` before it migrates or prints a setup link.
@@ -237,11 +239,21 @@ def run_workers(settings: Settings, bootstrap: BootstrapAdmin | None, workers: i
         log.warning("workers_start_without_database", detail="each worker starts it up")
         # The bootstrap admin's password reaches the workers only if they must make it.
         config.once, config.bootstrap = True, bootstrap
-    log.info("workers_starting", workers=workers)
+    if sys.executable:
+        from authbridge.web.supervisor import become_supervisor
+
+        become_supervisor(config, sockets)  # the same pid, a lean image: never returns
+    return supervise(config, sockets)  # an embedded interpreter: no executable to exec
+
+
+def supervise(config: WorkerConfig, sockets: list[socket]) -> int:
+    """Run the workers under uvicorn's supervisor until a signal; the exit status: 0 after
+    a graceful stop, 3 if a worker could not start."""
+    log.info("workers_starting", workers=config.workers)
     supervisor = _Supervisor(config, sockets=sockets)
     supervisor.run()
     for sock in sockets:
         sock.close()
     failed = any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes)
-    log.info("stopped", workers=workers)
+    log.info("stopped", workers=config.workers)
     return STARTUP_FAILURE if failed else 0
