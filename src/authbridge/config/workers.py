@@ -14,9 +14,9 @@ a whole worker's memory. Three limits are read, and the smallest wins:
 * the cgroup v2 memory limit (`/sys/fs/cgroup/memory.max`, bytes or "max"): Kubernetes'
   `resources.limits.memory`. Many clusters set no CPU limit on purpose (only a request), and
   there the affinity mask is the whole node: the Helm chart's pod (512Mi, no CPU limit) on a
-  64-core node would start 64 workers of about 140 MB each and be OOM-killed at start. So
+  64-core node would start 64 workers of about 137 MB each and be OOM-killed at start. So
   `auto` plans `WORKER_MEMORY` per worker and one more for the supervising parent and
-  multiprocessing's resource tracker (about 60 MB together) and the headroom of all: N
+  multiprocessing's resource tracker (about 58 MB together) and the headroom of all: N
   workers need (N + 1) x WORKER_MEMORY, and one process (no parent) needs one.
 
 At least 1, whatever the limits say; and 1 on the embedded SQLite default without Redis
@@ -49,7 +49,7 @@ __all__ = [
 
 CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 MEMORY_MAX = Path("/sys/fs/cgroup/memory.max")
-# What `auto` plans per process: an idle worker of the default `serve` measures about 141 MB
+# What `auto` plans per process: an idle worker of the default `serve` measures about 137 MB
 # RSS (bench/README.md, "bench_workers.py"), and load adds buffers and caches on top.
 WORKER_MEMORY = 192 * 1024 * 1024
 

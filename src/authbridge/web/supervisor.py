@@ -5,7 +5,7 @@ resident, as much as a worker, bench/README.md "bench_workers.py"); none of it i
 supervise. So the parent replaces its own image (execv: the same pid, so the same process
 for the orchestrator, its signals and its exit status) with `python -m
 authbridge.web.supervisor FD`, which imports uvicorn's supervisor and the settings model
-only. FD is an unlinked temporary file holding the pickled `WorkerConfig` and the numbers
+only. FD is an in-memory file (memfd) holding the pickled `WorkerConfig` and the numbers
 of the listening sockets, which the new image inherits as they are. The spawned workers
 import this module as their `__main__`, so they start from the same lean base too.
 
@@ -34,7 +34,14 @@ __all__ = ["become_supervisor", "main"]
 def become_supervisor(config: WorkerConfig, sockets: list[socket.socket]) -> NoReturn:
     """Replace this process's image with the lean supervisor of `config.workers` workers
     over `sockets` (see the module's text); never returns."""
-    payload = tempfile.TemporaryFile()  # noqa: SIM115  # handed over open, by its number
+    # In memory where the kernel offers it: the image's root filesystem may be read-only
+    # and /tmp absent (deploy/Dockerfile). Handed over open, by its number.
+    memfd_create = getattr(os, "memfd_create", None)
+    payload = (
+        os.fdopen(memfd_create("authbridge-workers"), "w+b")
+        if memfd_create is not None
+        else tempfile.TemporaryFile()  # noqa: SIM115
+    )
     pickle.dump((config, [sock.fileno() for sock in sockets]), payload)
     payload.flush()
     payload.seek(0)

@@ -12,7 +12,7 @@ The parent process, in order:
    each worker is then told to do that work itself once the database answers (as
    replicas do, safely: tests/e2e/test_replicas.py), and meanwhile serves `/healthz`
    200 and `/readyz` 503 as one process would;
-3. becomes a lean process (web/supervisor.py: execv, same pid, about 48 MB instead of
+3. becomes a lean process (web/supervisor.py: execv, same pid, about 46 MB instead of
    the 140 MB the CLI and the start-up work left behind), starts the workers
    (multiprocessing "spawn": fresh interpreters, nothing inherited but the pickled
    `WorkerConfig` and the sockets) and supervises them: it pings each every half second,
