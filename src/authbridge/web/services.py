@@ -179,6 +179,10 @@ class Services:
     metrics: Metrics = field(default_factory=Metrics)
     # The first admin from the environment (`authbridge serve` reads it), made at start-up.
     bootstrap: BootstrapAdmin | None = None
+    # Whether this start does the once-per-start work too (migrations, the config admins'
+    # bindings, the bootstrap admin, the setup link): false in `serve --workers` workers,
+    # whose parent did it before starting them (web/workers.py).
+    once: bool = True
     # The configured upstream IdPs (and the mock IdP while none is), built from the settings.
     connectors: Connectors = field(init=False)
     # The discovery document, published by `create_app` once the routes are known.
@@ -188,10 +192,6 @@ class Services:
     tracing: Tracing | None = None
     # Set at SIGTERM: /readyz answers 503 while in-flight requests finish.
     draining: bool = False
-    # Whether this start does the once-per-start work too (migrations, the config admins'
-    # bindings, the bootstrap admin, the setup link): false in `serve --workers` workers,
-    # whose parent did it before starting them (web/workers.py).
-    once: bool = True
     _ready: Ready | None = None
     _error: str | None = None
     _changes: ChangeBus | None = None
