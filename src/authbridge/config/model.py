@@ -128,9 +128,9 @@ class ServerSettings(Section):
         # more than its memory limit holds (config/workers.py), so a pod limited in memory
         # only (the Helm chart's) is not OOM-killed at start. On the embedded SQLite default
         # (without Redis) auto is 1: there is no change bus between processes there, so a
-        # change made through one worker (a SCIM credential revoked, a client removed) would
-        # reach the others only at their periodic reloads (up to 30 s), where one process
-        # sees it at once; and SQLite queues every write on one file whatever the workers.
+        # change made through one worker would reach the others only at their periodic
+        # reloads (a revoked SCIM credential up to 30 s, a removed client 2 s), where one
+        # process sees it at once; and SQLite queues every write on one file whatever the workers.
         # An explicit number is obeyed on SQLite too.
         if isinstance(value, str) and value.strip().isdigit():
             value = int(value)
