@@ -139,10 +139,12 @@ class WorkerConfig(uvicorn.Config):
         self.settings = settings
         self.once = once
         self.bootstrap = bootstrap
+        # The supervisor's pid (execv keeps it): a worker whose parent is another is orphaned.
+        self.parent = os.getpid()
 
     def load(self) -> None:
         if not self.loaded:
-            _follow_parent()
+            _follow_parent(self.parent)
             try:
                 self.app = worker_app(self.settings, once=self.once, bootstrap=self.bootstrap)
             except Exception:
@@ -153,11 +155,12 @@ class WorkerConfig(uvicorn.Config):
         super().load()
 
 
-def _follow_parent(interval: float = 1.0) -> None:
-    """In a worker: stop gracefully (SIGTERM to itself) once the parent is gone. A parent
-    killed outright (SIGKILL, OOM) cannot stop its workers, and orphans would go on serving
-    the shared socket, holding the port against the next `serve`."""
-    parent = os.getppid()
+def _follow_parent(parent: int, interval: float = 1.0) -> None:
+    """In a worker: stop gracefully (SIGTERM to itself) once `parent` is no longer its
+    parent. A parent killed outright (SIGKILL, OOM) cannot stop its workers, and orphans
+    would go on serving the shared socket, holding the port against the next `serve`. The
+    pid comes from the parent, not from getppid() here: a parent killed while the worker
+    was still importing has already left it to another."""
 
     def watch() -> None:
         while os.getppid() == parent:
