@@ -56,6 +56,7 @@ def one_run(workdir: Path) -> tuple[float, float, float]:
         SERVER__PORT=str(port),
         SERVER__ISSUER=f"http://127.0.0.1:{port}",
         DATABASE__URL=f"sqlite:///{workdir / 'authbridge.db'}",
+        SERVER__WORKERS="1",  # one process: its start-up and its memory (workers: bench_workers)
         AUTHBRIDGE_SECRETS_DIR=str(workdir),
     )
     began = time.perf_counter()

@@ -42,9 +42,11 @@ def start_server(workdir: Path, **settings: str) -> tuple[subprocess.Popen[bytes
         SERVER__HOST="127.0.0.1",
         SERVER__PORT=str(port),
         SERVER__ISSUER=f"http://127.0.0.1:{port}",
+        # One process (the figures are per process), whatever the CPUs: `auto` is 2 here.
+        SERVER__WORKERS="1",
         AUTHBRIDGE_SECRETS_DIR=str(workdir),
-        **settings,
     )
+    env.update(settings)
     process = subprocess.Popen(
         [*_command(), "serve"],
         cwd=workdir,

@@ -91,6 +91,9 @@ class AuthbridgeServer:
             DATABASE__URL=self.database_url,
             # Rotations by the CLI show in the JWKS within a second, not the default 30.
             TOKENS__KEY_RELOAD_INTERVAL="1",
+            # One process, whatever the machine's CPUs (`auto` would be 2 here, 3 processes
+            # per server on 2 shared cores); tests of the workers ask for them.
+            SERVER__WORKERS="1",
             **env,
         )
         # The command line: tests of serve's own options change it.

@@ -25,6 +25,7 @@ from authbridge.cli.scim import scim_app
 from authbridge.cli.teams import teams_app
 from authbridge.cli.users import users_app
 from authbridge.config import ConfigError, Report, Settings, load_with_report, masked
+from authbridge.config.workers import shares_changes, worker_count
 from authbridge.provider.clients import check_configured_clients
 from authbridge.storage import Storage
 
@@ -89,6 +90,13 @@ def serve(
     config: ConfigOption = None,
     host: Annotated[str | None, typer.Option(help="Override server.host.")] = None,
     port: Annotated[int | None, typer.Option(help="Override server.port.")] = None,
+    workers: Annotated[
+        str | None,
+        typer.Option(
+            help="Override server.workers: worker processes (a positive integer), or auto "
+            "(the CPUs this process may use)."
+        ),
+    ] = None,
 ) -> None:
     """Run the service (with no config: SQLite file, local accounts, http://localhost:8080)."""
     from authbridge.directory.bootstrap import BootstrapAdmin, BootstrapError
@@ -104,14 +112,16 @@ def serve(
         err.print(str(exc), markup=False)
         raise typer.Exit(2) from None
     try:
-        server = settings.server.listening_on(host, port)
+        server = settings.server.listening_on(host, port, workers)
     except ValueError as exc:  # pydantic's ValidationError: --port is managementPort
         reasons = "; ".join(
-            str(e.get("msg", e)).removeprefix("Value error, ")
+            ".".join(["server", *map(str, e.get("loc", ()))])
+            + ": "
+            + str(e.get("msg", e)).removeprefix("Value error, ")
             for e in getattr(exc, "errors", list)()
         )
         err.print("[bold red]Configuration error:[/]", end=" ")
-        err.print(f"server: {reasons or exc}", markup=False)
+        err.print(reasons or f"server: {exc}", markup=False)
         raise typer.Exit(2) from None
     settings = settings.model_copy(update={"server": server})
     configure_logging(settings.logging.level, settings.logging.format)
@@ -121,7 +131,18 @@ def serve(
             f"health and metrics on {server.management_address}:{server.management_port} "
             "(/healthz, /readyz, /metrics)"
         )
-    run(settings, Services(settings, bootstrap=bootstrap))
+    # auto is one process on SQLite alone: workers there would not share their changes.
+    shared = shares_changes(settings.database.url, settings.redis.url)
+    processes = worker_count(server.workers, changes_shared=shared)
+    if processes == 1:
+        run(settings, Services(settings, bootstrap=bootstrap))
+        return
+    from authbridge.web.workers import run_workers
+
+    out.print(f"{processes} worker processes (server.workers: {server.workers})")
+    status = run_workers(settings, bootstrap, processes)
+    if status:
+        raise typer.Exit(status)
 
 
 @config_app.command("check")

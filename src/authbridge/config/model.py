@@ -21,6 +21,7 @@ from authbridge.config.branding import BrandingSettings
 from authbridge.config.ldap import LdapSettings, ldap_id_problem
 from authbridge.config.saml import SamlProviderSettings
 from authbridge.config.section import ConnectorSignup, DomainSignup, Section
+from authbridge.config.workers import Workers
 
 __all__ = [
     "AuditSettings",
@@ -108,6 +109,35 @@ class ServerSettings(Section):
         "drain, exit 0); keep it under Kubernetes' terminationGracePeriodSeconds (30).",
     )
 
+    workers: Workers = Field(
+        default="auto",
+        description="Worker processes of `serve`, sharing the listening socket: a positive "
+        "integer, or auto: the CPUs this process may use (its CPU affinity, capped by the "
+        "cgroup v2 quota in /sys/fs/cgroup/cpu.max rounded up), no more than its cgroup memory "
+        "limit holds at 192 MiB a process (the parent counts too), at least 1; and 1 on SQLite "
+        "without redis.url (no change bus between processes). 1 runs the service in the "
+        "`serve` process itself; each worker more costs its own memory.",
+    )
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _workers_positive_or_auto(cls, value: object) -> object:
+        # One message for every wrong value, rather than one per member of the union.
+        # The default is auto (issue 18): the process count a CPU limit pays for, so a
+        # container given 2 CPUs on a 64-core node runs 2 workers, not 64 nor 1; and no
+        # more than its memory limit holds (config/workers.py), so a pod limited in memory
+        # only (the Helm chart's) is not OOM-killed at start. On the embedded SQLite default
+        # (without Redis) auto is 1: there is no change bus between processes there, so a
+        # change made through one worker would reach the others only at their periodic
+        # reloads (a revoked SCIM credential up to 30 s, a removed client 2 s), where one
+        # process sees it at once; and SQLite queues every write on one file whatever the workers.
+        # An explicit number is obeyed on SQLite too.
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if value == "auto" or (type(value) is int and value >= 1):
+            return value
+        raise ValueError('must be a positive integer (worker processes) or "auto" (one per CPU)')
+
     @field_validator("issuer")
     @classmethod
     def _issuer_is_url(cls, value: str) -> str:
@@ -146,12 +176,13 @@ class ServerSettings(Section):
         """Where the management listener binds: `managementHost`, else `host`."""
         return self.management_host if self.management_host is not None else self.host
 
-    def listening_on(self, host: str | None, port: int | None) -> ServerSettings:
-        """These settings with the listener overridden (`serve --host/--port`); an issuer
-        that was not configured follows the listener."""
-        overrides = {
-            name: value for name, value in (("host", host), ("port", port)) if value is not None
-        }
+    def listening_on(
+        self, host: str | None, port: int | None, workers: str | None = None
+    ) -> ServerSettings:
+        """These settings with `serve --host/--port/--workers` applied; an issuer that was
+        not configured follows the listener."""
+        given = (("host", host), ("port", port), ("workers", workers))
+        overrides = {name: value for name, value in given if value is not None}
         if not overrides:
             return self
         return ServerSettings.model_validate({**self.model_dump(exclude_unset=True), **overrides})

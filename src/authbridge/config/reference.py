@@ -9,6 +9,7 @@ the reference saying so, and every key must carry a description.
 from __future__ import annotations
 
 import json
+import types
 import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -51,6 +52,10 @@ class KeyDoc:
 def _kind(annotation: Any, info: FieldInfo) -> str:
     annotation = unwrap_optional(annotation)
     origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):  # `server.workers`: integer or `auto`
+        return " or ".join(_kind(member, info) for member in typing.get_args(annotation))
+    if origin is Literal and len(typing.get_args(annotation)) == 1:
+        return f"`{typing.get_args(annotation)[0]}`"
     if origin is Literal:
         return "one of " + ", ".join(f"`{value}`" for value in typing.get_args(annotation))
     if origin is list:

@@ -180,6 +180,10 @@ class Services:
     metrics: Metrics = field(default_factory=Metrics)
     # The first admin from the environment (`authbridge serve` reads it), made at start-up.
     bootstrap: BootstrapAdmin | None = None
+    # Whether this start does the once-per-start work too (migrations, the config admins'
+    # bindings, the bootstrap admin, the setup link): false in `serve --workers` workers,
+    # whose parent did it before starting them (web/workers.py).
+    once: bool = True
     # The configured upstream IdPs (and the mock IdP while none is), built from the settings.
     connectors: Connectors = field(init=False)
     # The discovery document, published by `create_app` once the routes are known.
@@ -365,10 +369,11 @@ class Services:
         db = Database(database.url, pool_size=database.pool_size, timeouts=timeouts)
         if self.tracing is not None:
             db.trace(self.tracing.provider)
-        db.upgrade()
-        reindexed = reindex_if_missing(db)
-        if reindexed is not None:
-            log.info("scim_value_index_built", users=reindexed)
+        if self.once:
+            db.upgrade()
+            reindexed = reindex_if_missing(db)
+            if reindexed is not None:
+                log.info("scim_value_index_built", users=reindexed)
         # Change notifications: LISTEN/NOTIFY (or Redis pub/sub), closed by stop().
         changes = change_bus(db, settings.redis.url)
         self._changes = changes
@@ -493,6 +498,22 @@ class Services:
             passkeys=Passkeys.of(storage.passkeys, storage.values, settings),
             pending_logins=pending_logins,
         )
+        if self.once:
+            self._first_admin(ready, setup)
+        log.info(
+            "ready",
+            database=db.dialect,
+            signing_alg=keyring.current().signing.alg,
+            counters=counters.backend,
+            # The password never: an operator sees which Redis, not its secret.
+            redis=redacted(settings.redis.url) if settings.redis.url else None,
+        )
+        return ready
+
+    def _first_admin(self, ready: Ready, setup: SetupLinks) -> None:
+        """The administrators a start makes sure of: the configured ones, the bootstrap
+        admin, else a setup link printed for the first one."""
+        settings, audit = self.settings, ready.audit
         # initialAdmins (and adminPrincipals) as system-admin bindings, made at every start
         # and withdrawn from people no longer named: `bindings list` shows their origin.
         ready.bindings.sync_config_admins(settings.authorizer)
@@ -532,12 +553,3 @@ class Services:
                 "new one (voiding that one).\n",
                 flush=True,
             )
-        log.info(
-            "ready",
-            database=db.dialect,
-            signing_alg=keyring.current().signing.alg,
-            counters=counters.backend,
-            # The password never: an operator sees which Redis, not its secret.
-            redis=redacted(settings.redis.url) if settings.redis.url else None,
-        )
-        return ready

@@ -1,0 +1,262 @@
+"""`authbridge serve` with `server.workers` > 1: worker processes over one listening socket,
+under uvicorn's supervisor (`uvicorn.supervisors.Multiprocess`, as `uvicorn --workers`).
+
+The parent process, in order:
+
+1. binds the listening socket(s): the public one, and `server.managementPort`'s if set
+   (a busy port stops it before anything else);
+2. does what must happen once per start, with the same code a single process runs
+   (`Services(once=True)` started, then stopped): migrations, the configured admins'
+   bindings, the bootstrap admin, the signing key, the setup link (printed once, by the
+   parent). If the database cannot be reached, it does not wait with nothing listening:
+   each worker is then told to do that work itself once the database answers (as
+   replicas do, safely: tests/e2e/test_replicas.py), and meanwhile serves `/healthz`
+   200 and `/readyz` 503 as one process would;
+3. becomes a lean process (web/supervisor.py: execv, same pid, about 46 MB instead of
+   the 140 MB the CLI and the start-up work left behind), starts the workers
+   (multiprocessing "spawn": fresh interpreters, nothing inherited but the pickled
+   `WorkerConfig` and the sockets) and supervises them: it pings each every half second,
+   replaces a worker that died or stopped answering, and stops everything if a worker
+   fails before serving (a broken start would fail the same way again).
+
+Each worker builds its own app from the settings (`worker_app`, explicit wiring, nothing
+done on import): its own `Services` (normally `once=False`: no migration, no bootstrap, no
+setup link), connection pool, caches, change-bus listener and background threads, exactly the
+way separate replicas on one database do (tests/e2e/test_replicas.py). The kernel hands
+each new connection to one of the workers accepting on the shared socket.
+
+Signals: SIGTERM or SIGINT on the parent closes its copy of the sockets and sends SIGTERM
+to every worker; each stops accepting, lets its requests in flight finish for up to
+`server.shutdownGracePeriod` seconds (uvicorn's own graceful shutdown), stops its services
+and exits; the parent waits for them all and exits 0. SIGHUP replaces the workers one by
+one (uvicorn). Unlike one process, a draining worker does not answer `/readyz` with 503:
+it has stopped accepting on every socket, so a probe is refused instead (not ready either).
+With a management port, every worker serves it too: `/metrics` is the view of the worker
+the scrape reached (counters are per process).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from socket import socket
+from typing import TYPE_CHECKING
+
+import structlog
+import uvicorn
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
+
+from authbridge.config.model import Settings
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Receive, Scope, Send
+
+    from authbridge.directory.bootstrap import BootstrapAdmin
+
+# The app's modules are imported in functions: a worker unpickles this module's
+# `WorkerConfig` before it starts answering the supervisor's health pings, so what this
+# module imports delays the first answer (past the ping timeout, the worker is killed).
+
+__all__ = ["STARTUP_FAILURE", "WorkerConfig", "prepare", "run_workers", "supervise", "worker_app"]
+
+log = structlog.get_logger("authbridge")
+
+# Seconds a worker has to answer the supervisor's ping before it is killed and replaced.
+# The first ping also waits for a new worker's start: a fresh interpreter importing the app,
+# 2 s on an idle 2-core machine, 9 s seen on a busy one with bytecode still to compile,
+# past uvicorn's default 5 (the worker is then replaced before it ever served). A worker
+# busy serving answers at once (the answer comes from a thread of its own).
+HEALTHCHECK_TIMEOUT = 20
+
+
+class _ByPort:
+    """One worker's ASGI app for both shared sockets: the management app for connections
+    to `server.managementPort`, the public app for the rest (and its lifespan)."""
+
+    def __init__(self, public: ASGIApp, management: ASGIApp, management_port: int) -> None:
+        self.public = public
+        self.management = management
+        self.management_port = management_port
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        server = scope.get("server")
+        if scope["type"] != "lifespan" and server is not None and server[1] == self.management_port:
+            await self.management(scope, receive, send)
+        else:
+            await self.public(scope, receive, send)
+
+
+def worker_app(
+    settings: Settings, *, once: bool = False, bootstrap: BootstrapAdmin | None = None
+) -> ASGIApp:
+    """A worker's app, built in the worker at its start: its own services (`once`: the
+    parent could not do the once-per-start work), the public app, and the management app
+    if configured."""
+    from authbridge.web.app import create_app, create_management_app
+    from authbridge.web.observability import configure_logging
+    from authbridge.web.services import Services
+
+    configure_logging(settings.logging.level, settings.logging.format)
+    services = Services(settings, once=once, bootstrap=bootstrap)
+    public = create_app(settings, services=services)
+    port = settings.server.management_port
+    if port is None:
+        return public
+    return _ByPort(public, create_management_app(services), port)
+
+
+class WorkerConfig(uvicorn.Config):
+    """uvicorn's configuration for the workers, carrying the settings to build the app from.
+
+    It is pickled to each worker; `load()`, which uvicorn calls in the worker before
+    serving, builds the app there (never in the parent)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        workers: int,
+        *,
+        once: bool = False,
+        bootstrap: BootstrapAdmin | None = None,
+    ) -> None:
+        server = settings.server
+        super().__init__(
+            "authbridge.web.workers:worker_app",  # informative: load() builds the app
+            host=server.host,
+            port=server.port,
+            workers=workers,
+            timeout_graceful_shutdown=server.shutdown_grace_period,
+            timeout_worker_healthcheck=HEALTHCHECK_TIMEOUT,
+            log_config=None,
+            access_log=False,  # ours is the ObservabilityMiddleware's
+            server_header=False,
+            proxy_headers=False,  # server.trustedProxies decides, not uvicorn
+        )
+        self.settings = settings
+        self.once = once
+        self.bootstrap = bootstrap
+        # The supervisor's pid (execv keeps it): a worker whose parent is another is orphaned.
+        self.parent = os.getpid()
+
+    def load(self) -> None:
+        if not self.loaded:
+            _follow_parent(self.parent)
+            try:
+                self.app = worker_app(self.settings, once=self.once, bootstrap=self.bootstrap)
+            except Exception:
+                # Exit status 3 tells the supervisor the start itself is broken: it stops,
+                # rather than restarting a worker that would fail the same way forever.
+                log.exception("worker_start_failed")
+                sys.exit(STARTUP_FAILURE)
+        super().load()
+
+
+def _follow_parent(parent: int, interval: float = 1.0) -> None:
+    """In a worker: stop gracefully (SIGTERM to itself) once `parent` is no longer its
+    parent. A parent killed outright (SIGKILL, OOM) cannot stop its workers, and orphans
+    would go on serving the shared socket, holding the port against the next `serve`. The
+    pid comes from the parent, not from getppid() here: a parent killed while the worker
+    was still importing has already left it to another."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        log.warning("worker_orphaned", parent=parent)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="authbridge-parent-watch", daemon=True).start()
+
+
+class _Supervisor(Multiprocess):
+    """uvicorn's supervisor; on SIGTERM or SIGINT the parent also closes its copy of the
+    listening sockets first, so that once the workers have closed theirs new connections
+    are refused at once rather than left in the backlog until the last worker exits."""
+
+    def _close_sockets(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+
+    def handle_term(self) -> None:
+        self._close_sockets()
+        super().handle_term()
+
+    def handle_int(self) -> None:
+        self._close_sockets()
+        super().handle_int()
+
+    def keep_subprocess_alive(self) -> None:
+        before = [process.pid for process in self.processes]
+        super().keep_subprocess_alive()
+        for old, process in zip(before, self.processes, strict=True):
+            if process.pid != old:  # uvicorn logs it below our log level: say it ourselves
+                log.warning("worker_replaced", pid=old, new_pid=process.pid)
+
+
+def prepare(settings: Settings, bootstrap: BootstrapAdmin | None) -> bool:
+    """What must happen once per start, before any worker, with the same start-up as one
+    process (`Services`), then stopped: False if the database could not be reached."""
+    from authbridge.storage.errors import Unavailable
+    from authbridge.web.services import Services
+
+    services = Services(settings, bootstrap=bootstrap)
+    try:
+        services.start(wait=True)
+        return True
+    except Unavailable:
+        return False  # logged by Services ("storage_unavailable")
+    finally:
+        services.stop()
+
+
+def _listen(config: uvicorn.Config) -> socket:
+    """The listening socket of `config`'s address (uvicorn's own binding: SO_REUSEADDR,
+    IPv6 literals, inheritable by the workers); a busy port stops `serve` naming it."""
+    try:
+        return config.bind_socket()
+    except SystemExit:  # uvicorn printed the OS error and exits STARTUP_FAILURE
+        log.error("cannot_listen", host=config.host, port=config.port)
+        raise
+
+
+def run_workers(settings: Settings, bootstrap: BootstrapAdmin | None, workers: int) -> int:
+    """`authbridge serve` with `workers` processes: listen, do the once-per-start work, then
+    become the workers' lean supervisor (web/supervisor.py); the exit status is its own."""
+    server = settings.server
+    config = WorkerConfig(settings, workers)
+    # Bound first: a busy port stops `serve` before it migrates or prints a setup link.
+    # Connections that arrive during the once-per-start work wait in the backlog.
+    sockets: list[socket] = [_listen(config)]
+    if server.management_port is not None:
+        management = uvicorn.Config(
+            "authbridge.web.workers:worker_app",
+            host=server.management_address,
+            port=server.management_port,
+            log_config=None,
+        )
+        sockets.append(_listen(management))
+    if not prepare(settings, bootstrap):
+        log.warning("workers_start_without_database", detail="each worker starts it up")
+        # The bootstrap admin's password reaches the workers only if they must make it.
+        config.once, config.bootstrap = True, bootstrap
+    if sys.executable:
+        from authbridge.web.supervisor import become_supervisor
+
+        become_supervisor(config, sockets)  # the same pid, a lean image: never returns
+    return supervise(config, sockets)  # an embedded interpreter: no executable to exec
+
+
+def supervise(config: WorkerConfig, sockets: list[socket]) -> int:
+    """Run the workers under uvicorn's supervisor until a signal; the exit status: 0 after
+    a graceful stop, 3 if a worker could not start."""
+    log.info("workers_starting", workers=config.workers)
+    supervisor = _Supervisor(config, sockets=sockets)
+    supervisor.run()
+    for sock in sockets:
+        sock.close()
+    failed = any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes)
+    log.info("stopped", workers=config.workers)
+    return STARTUP_FAILURE if failed else 0
