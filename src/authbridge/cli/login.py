@@ -17,7 +17,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import typer
-from authlib.integrations.httpx_client import OAuth2Client
 from rich.console import Console
 
 from authbridge.cli.tokenstore import load_tokens, save_tokens
@@ -131,6 +130,9 @@ def _browser_login(document: dict[str, Any], client_id: str, issuer: str) -> dic
     server = http.server.HTTPServer(("127.0.0.1", 0), _Callback)
     redirect_uri = f"http://127.0.0.1:{server.server_port}/callback"
     verifier = secrets.token_urlsafe(48)
+    # Here: `authbridge serve` imports this module, and never signs in as a client.
+    from authlib.integrations.httpx_client import OAuth2Client
+
     client = OAuth2Client(
         client_id=client_id,
         redirect_uri=redirect_uri,
