@@ -38,7 +38,7 @@ OPTIONAL = (
 
 BUILD = """
 import json, os, sys
-from authbridge.cli import main as _command  # serve's own module, with its imports
+import authbridge.cli.main  # serve's own module (the commands), with their imports
 from authbridge.config import load_settings
 from authbridge.web.app import create_app
 from authbridge.web.observability import configure_logging
