@@ -3,10 +3,11 @@
 Start-up time and each worker's memory are mostly imports (bench/README.md, bench_startup.py).
 A service with the default configuration (SQLite, no SAML or LDAP connector, no SCIM
 credential, nobody enrolled in a second factor or holding a passkey yet) must not import
-pysaml2 (with xmlschema and elementpath), psycopg, pyotp, segno, scim2-models (with its lark
-filter grammar), py_webauthn (with cbor2), ldap3 (with pyasn1), httpx (no IdP to call; with
-httpcore) and Authlib's HTTP clients (the CLI's `login` and `api`), or websockets (no
-WebSocket endpoint): each is imported where its feature is used. Checked in a fresh
+pysaml2 (with xmlschema and elementpath) or SAML's XML helpers (ElementTree, defusedxml),
+psycopg, pyotp, segno, scim2-models (with its lark filter grammar), py_webauthn (with
+cbor2), ldap3 (with pyasn1), httpx (no IdP to call; with httpcore) and Authlib's HTTP
+clients (the CLI's `login` and `api`), or websockets (no WebSocket endpoint): each is
+imported where its feature is used. Checked in a fresh
 interpreter that does what `serve` does before its first request (the CLI module, settings,
 the services, the app and uvicorn's configuration of it, storage up), so an eager import
 anywhere on that path fails here.
@@ -24,6 +25,8 @@ OPTIONAL = (
     "saml2",
     "xmlschema",
     "elementpath",
+    "defusedxml",
+    "xml.etree",
     "psycopg",
     "pyotp",
     "segno",
