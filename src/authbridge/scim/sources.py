@@ -54,9 +54,6 @@ class ScimSources:
         for source in build_now:
             self[source]
 
-    def __contains__(self, source: object) -> bool:
-        return source in self._sources
-
     def __getitem__(self, source: str) -> ScimService:
         service = self._built.get(source)
         if service is not None:
