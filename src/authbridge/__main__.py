@@ -1,3 +1,3 @@
-from authbridge.cli.main import main
+from authbridge.cli import main
 
 main()

@@ -18,15 +18,17 @@ import ipaddress
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
-import httpx
 import typer
 from rich.console import Console
 
 from authbridge.cli.login import fresh_tokens
 from authbridge.cli.tokenstore import load_tokens
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["api"]
 
@@ -155,6 +157,8 @@ def _paginate(
     http: httpx.Client, url: str, headers: dict[str, str], query: dict[str, Any] | None
 ) -> httpx.Response:
     """Follows `nextCursor` and answers one response whose `items` are every page's."""
+    import httpx
+
     items: list[Any] = []
     params: dict[str, Any] = dict(query or {})
     for _ in range(MAX_PAGES):
@@ -238,6 +242,9 @@ def api(
     elif fields:
         content = json.dumps(fields).encode()
         headers.setdefault("content-type", "application/json")
+    # Here, not at the top: `serve` imports this module and never calls an API.
+    import httpx
+
     try:
         with httpx.Client(timeout=30.0) as http:
             if paginate and verb == "GET" and content is None:

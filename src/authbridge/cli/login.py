@@ -12,16 +12,17 @@ import secrets
 import threading
 import time
 import webbrowser
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import typer
-from authlib.integrations.httpx_client import OAuth2Client
 from rich.console import Console
 
 from authbridge.cli.tokenstore import load_tokens, save_tokens
 from authbridge.provider.clients import CLI_CLIENT_ID, DEVICE_GRANT
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["fresh_tokens", "login", "logout", "token"]
 
@@ -36,10 +37,15 @@ ClientOption = Annotated[str, typer.Option("--client-id", help="Public client to
 
 
 def _http() -> httpx.Client:
+    # httpx here and below, not at the top: `serve` imports this module and calls nothing.
+    import httpx
+
     return httpx.Client(timeout=15.0)
 
 
 def _discover(http: httpx.Client, issuer: str) -> dict[str, Any]:
+    import httpx
+
     try:
         response = http.get(issuer.rstrip("/") + "/.well-known/openid-configuration")
         response.raise_for_status()
@@ -51,6 +57,8 @@ def _discover(http: httpx.Client, issuer: str) -> dict[str, Any]:
 
 
 def _providers(http: httpx.Client, issuer: str) -> list[str]:
+    import httpx
+
     try:
         response = http.get(issuer.rstrip("/") + "/oauth2/login_providers")
         names = [p["display_name"] for p in response.json() if p.get("available", True)]
@@ -131,6 +139,9 @@ def _browser_login(document: dict[str, Any], client_id: str, issuer: str) -> dic
     server = http.server.HTTPServer(("127.0.0.1", 0), _Callback)
     redirect_uri = f"http://127.0.0.1:{server.server_port}/callback"
     verifier = secrets.token_urlsafe(48)
+    # Here: `authbridge serve` imports this module, and never signs in as a client.
+    from authlib.integrations.httpx_client import OAuth2Client
+
     client = OAuth2Client(
         client_id=client_id,
         redirect_uri=redirect_uri,
@@ -236,6 +247,8 @@ def logout(issuer: IssuerOption = "http://localhost:8080") -> None:
     tokens = load_tokens()
     saved = tokens.pop(issuer, None)
     if saved and saved.get("refresh_token"):
+        import httpx
+
         try:
             with _http() as http:
                 document = _discover(http, issuer)

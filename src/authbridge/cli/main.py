@@ -125,11 +125,14 @@ def serve(
         raise typer.Exit(2) from None
     settings = settings.model_copy(update={"server": server})
     configure_logging(settings.logging.level, settings.logging.format)
-    out.print(f"authbridge on {server.issuer} (listening on {server.host}:{server.port})")
+    # Plain print: these lines are data (an IPv6 issuer's brackets are not markup), and
+    # rendering them through Rich costs each worker about 1 MB of its caches.
+    print(f"authbridge on {server.issuer} (listening on {server.host}:{server.port})", flush=True)
     if server.management_port is not None:
-        out.print(
+        print(
             f"health and metrics on {server.management_address}:{server.management_port} "
-            "(/healthz, /readyz, /metrics)"
+            "(/healthz, /readyz, /metrics)",
+            flush=True,
         )
     # auto is one process on SQLite alone: workers there would not share their changes.
     shared = shares_changes(settings.database.url, settings.redis.url)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -37,9 +37,11 @@ from authbridge.directory.identities import IdentityLinker
 from authbridge.directory.membership import PlannedTeam
 from authbridge.directory.roles import EffectiveRoles
 from authbridge.scim.errors import ScimError
-from authbridge.scim.service import ScimService
 from authbridge.storage.team_admin import TeamInfo
 from authbridge.web.api.teams import MemberOut, TeamOut
+
+if TYPE_CHECKING:
+    from authbridge.scim.service import ScimService
 
 __all__ = ["teams_app"]
 
@@ -259,6 +261,9 @@ def dry_run(
             if group is None or patch is None or scim not in ("okta", "microsoft"):
                 err.print("--scim okta|microsoft needs --group ID and --patch FILE.")
                 raise typer.Exit(2)
+            # Here: `serve` imports this module, and scim2-models only when SCIM is used.
+            from authbridge.scim.service import ScimService
+
             service = ScimService(
                 storage,
                 settings.scim,

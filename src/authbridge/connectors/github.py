@@ -10,10 +10,8 @@ is whatever the user typed), and organisations and teams become groups, as Dex d
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
-
-import httpx
 
 from authbridge.config.model import GithubSettings
 from authbridge.connectors.base import Landing, LoginRequest, SignupPolicy
@@ -22,6 +20,9 @@ from authbridge.connectors.errors import LoginFailed, ProviderUnavailable
 from authbridge.connectors.http import OutboundHttp, json_object
 from authbridge.connectors.identity import Identity
 from authbridge.connectors.oidc import IDP_ERRORS, pkce_challenge
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["GithubConnector"]
 

@@ -6,6 +6,11 @@ Proxies follow the conventions operators already set: `GLOBAL_AGENT_HTTPS_PROXY`
 naming hosts reached directly. The rules are `authbridge.middleware.proxies`, the one
 implementation the middleware's JWKS fetches use too (connectors may import the middleware;
 never the reverse), so an IdP login and a token check never disagree about a proxy.
+
+httpx is imported with the first client (or the first call), not with this module: a
+service whose only connector is the mock IdP or LDAP never calls out over HTTP, and httpx
+(with httpcore, and the rich and pygments modules its command-line entry point loads) is
+about 2-4 MB per worker (`tests/test_imports.py`).
 """
 
 from __future__ import annotations
@@ -15,17 +20,19 @@ import ipaddress
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
-
-import httpx
 
 from authbridge.connectors.errors import ProviderUnavailable
 from authbridge.middleware.proxies import proxy_for
 
+if TYPE_CHECKING:
+    import httpx
+
 __all__ = ["OutboundHttp", "UpstreamObserver", "is_loopback_host", "json_object"]
 
-TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+# Seconds per request, and to connect (httpx.Timeout(10.0, connect=3.0)).
+TIMEOUT, CONNECT_TIMEOUT = 10.0, 3.0
 MAX_BODY = 1024 * 1024
 
 
@@ -59,7 +66,7 @@ class OutboundHttp:
         self,
         env: Mapping[str, str],
         *,
-        timeout: httpx.Timeout = TIMEOUT,
+        timeout: httpx.Timeout | None = None,
         observe: UpstreamObserver | None = None,
         instrument: Callable[[httpx.Client], None] | None = None,
     ) -> None:
@@ -82,6 +89,8 @@ class OutboundHttp:
         return proxy_for(url, self._env)
 
     def _client(self, url: str) -> httpx.Client:
+        import httpx
+
         proxy = self.proxy(url)
         with self._lock:
             client = self._clients.get(proxy)
@@ -89,7 +98,7 @@ class OutboundHttp:
                 # trust_env=False: the proxy choice above is the only one (GLOBAL_AGENT_* too).
                 client = httpx.Client(
                     proxy=proxy,
-                    timeout=self._timeout,
+                    timeout=self._timeout or httpx.Timeout(TIMEOUT, connect=CONNECT_TIMEOUT),
                     trust_env=False,
                     follow_redirects=False,
                     headers={"user-agent": "authbridge", "accept": "application/json"},
@@ -101,6 +110,8 @@ class OutboundHttp:
 
     def request(self, method: str, url: str, *, what: str, **kwargs: Any) -> httpx.Response:
         """Send a request; a network failure becomes ProviderUnavailable naming `what`."""
+        import httpx
+
         try:
             client = self._client(url)
         except (ValueError, TypeError, httpx.InvalidURL):

@@ -16,6 +16,10 @@ by `userSearch.idAttr` (the directory's stable id).
 - The form's status (`problem`) is what the last call taught, refreshed by a background
   probe (the service bind and a base search) at most every `STATUS_TTL` seconds and waited
   on for `PROBE_BUDGET` at most, so a dead directory costs its own form, not the page.
+
+ldap3 (with pyasn1) is imported when an LDAP connector is built or a filter escaped, not
+with this module, which the connector registry imports on every start
+(`tests/test_imports.py`).
 """
 
 from __future__ import annotations
@@ -26,17 +30,18 @@ import threading
 import time
 import uuid
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import structlog
-from ldap3.core.exceptions import LDAPException
-from ldap3.utils.conv import escape_bytes, escape_filter_chars
 
 from authbridge.config.ldap import LdapSettings
 from authbridge.connectors.base import SignupPolicy
 from authbridge.connectors.errors import LoginFailed, ProviderUnavailable
 from authbridge.connectors.http import UpstreamObserver
 from authbridge.connectors.identity import Identity
-from authbridge.connectors.ldap_directory import Entry, LdapDirectory
+
+if TYPE_CHECKING:
+    from authbridge.connectors.ldap_directory import Entry, LdapDirectory
 
 __all__ = ["LdapConnector", "user_filter"]
 
@@ -52,6 +57,8 @@ PROBE_BUDGET = 0.5  # seconds the login page waits for a probe
 def assertion(value: bytes | str) -> str:
     """An RFC 4515 §3 assertion value: UTF-8 text with `*()\\` and NUL escaped, or any
     other bytes (a binary attribute such as objectGUID) escaped whole as \\XX."""
+    from ldap3.utils.conv import escape_bytes, escape_filter_chars
+
     if isinstance(value, str):
         return escape_filter_chars(value)
     try:
@@ -92,6 +99,11 @@ class LdapConnector:
     def __init__(
         self, name: str, settings: LdapSettings, *, observe: UpstreamObserver | None = None
     ) -> None:
+        # Here, not at the top: a configured LDAP connector is what needs ldap3.
+        from ldap3.core.exceptions import LDAPException
+
+        from authbridge.connectors.ldap_directory import LdapDirectory
+
         self.id = name
         self.settings = settings
         self.display_name = settings.display_name or name.upper()

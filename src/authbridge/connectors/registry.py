@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from authbridge.config.model import Settings
 from authbridge.connectors.base import CallbackConnector, PasswordConnector
@@ -26,6 +24,9 @@ from authbridge.connectors.presets import (
 )
 from authbridge.connectors.saml import SamlConnector
 from authbridge.connectors.status import UpstreamRecorder
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["OIDC_TYPES", "Connectors", "build_connectors"]
 

@@ -21,8 +21,9 @@ connector, with pysaml2 doing the XML, the signatures and the SAML checks.
 
 Slightly over 400 lines: every check on an answer stays in one reading order here.
 
-pysaml2 (with xmlschema and elementpath) is imported where it is used, so a service with no
-SAML connector never loads it (tests/test_imports.py).
+pysaml2 (with xmlschema and elementpath) is imported where it is used, and so is
+`samlxml` (ElementTree, defusedxml), so a service with no SAML connector never loads them
+(tests/test_imports.py).
 """
 
 from __future__ import annotations
@@ -44,12 +45,6 @@ from authbridge.connectors.discovery import check_url
 from authbridge.connectors.errors import LoginFailed, ProviderUnavailable
 from authbridge.connectors.http import OutboundHttp
 from authbridge.connectors.identity import Identity
-from authbridge.connectors.samlxml import (
-    attribute_values,
-    certificates_of,
-    idp_metadata_xml,
-    precheck,
-)
 
 if TYPE_CHECKING:
     from saml2.client import Saml2Client
@@ -151,6 +146,8 @@ class SamlConnector:
 
     def idp_metadata(self) -> str:
         """The IdP's metadata: fetched, read, or made from Dex's keys."""
+        from authbridge.connectors.samlxml import certificates_of, idp_metadata_xml
+
         s = self.settings
         if s.metadata_url:
             # The metadata holds the certificates every signature is checked with: over
@@ -296,6 +293,8 @@ class SamlConnector:
         """The Identity of a POSTed SAMLResponse for `login` (None: IdP-initiated)."""
         from saml2 import BINDING_HTTP_POST
 
+        from authbridge.connectors.samlxml import precheck
+
         if login is None and not self.settings.allow_idp_initiated:
             raise _refused("unsolicited (IdP-initiated) response; allowIdpInitiated is off")
         try:
@@ -358,6 +357,8 @@ class SamlConnector:
         return self._identity(assertion)
 
     def _identity(self, assertion: Any) -> Identity:
+        from authbridge.connectors.samlxml import attribute_values
+
         s = self.settings
         attributes = attribute_values(assertion)
         name_id = assertion.subject.name_id if assertion.subject is not None else None

@@ -17,6 +17,10 @@
   sign-in says ["pwd", "hwk"|"swk"]; without a password, where the authenticator must
   verify its user (PIN or biometric, not known which), ["hwk"|"swk", "user", "mfa"]:
   possession plus a user test, which is two factors.
+
+py_webauthn (with cbor2 and its models) is imported by the ceremonies, not with this
+module: `Passkeys` is built at every start-up, and most starts never see a passkey
+(`tests/test_imports.py`).
 """
 
 from __future__ import annotations
@@ -27,33 +31,16 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-from webauthn import (
-    generate_authentication_options,
-    generate_registration_options,
-    options_to_json,
-    verify_authentication_response,
-    verify_registration_response,
-)
-from webauthn.helpers import (
-    parse_authentication_credential_json,
-    parse_registration_credential_json,
-)
-from webauthn.helpers.exceptions import WebAuthnException
-from webauthn.helpers.structs import (
-    AuthenticatorSelectionCriteria,
-    AuthenticatorTransport,
-    PublicKeyCredentialDescriptor,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
 
 from authbridge.clock import utcnow
 from authbridge.config import Settings
 from authbridge.storage.keyvalues import KeyValueStore
 from authbridge.storage.passkeys import PasskeyStore, StoredPasskey
+
+if TYPE_CHECKING:
+    from webauthn.helpers.structs import PublicKeyCredentialDescriptor
 
 __all__ = [
     "CHALLENGE_TTL",
@@ -67,7 +54,8 @@ __all__ = [
 CHALLENGE_TTL = timedelta(minutes=5)
 _PREFIX = "webauthn:"
 REGISTER, SECOND_FACTOR, PASSWORDLESS = "register", "second-factor", "passwordless"
-_TRANSPORTS = {t.value for t in AuthenticatorTransport}
+# WebAuthn §5.4.6 UserVerificationRequirement's values.
+USER_VERIFICATION = ("required", "preferred", "discouraged")
 NAME_LENGTH = 100
 
 
@@ -113,7 +101,9 @@ class Passkeys:
         self.rp_id = parts.hostname or ""
         self.origin = f"{parts.scheme}://{parts.netloc}"
         self._rp_name = rp_name
-        self._uv = UserVerificationRequirement(user_verification)
+        if user_verification not in USER_VERIFICATION:
+            raise ValueError(f"{user_verification!r} is not a user verification requirement")
+        self._uv = user_verification
 
     @classmethod
     def of(cls, store: PasskeyStore, values: KeyValueStore, settings: Settings) -> Passkeys:
@@ -162,6 +152,13 @@ class Passkeys:
         self, binding: str, user_id: str, user_name: str, display_name: str
     ) -> str:
         """PublicKeyCredentialCreationOptions as JSON for `navigator.credentials.create`."""
+        from webauthn import generate_registration_options, options_to_json
+        from webauthn.helpers.structs import (
+            AuthenticatorSelectionCriteria,
+            ResidentKeyRequirement,
+            UserVerificationRequirement,
+        )
+
         challenge = secrets.token_bytes(32)
         options = generate_registration_options(
             rp_id=self.rp_id,
@@ -173,7 +170,7 @@ class Passkeys:
             # Discoverable, so the passkey can also sign in without a password.
             authenticator_selection=AuthenticatorSelectionCriteria(
                 resident_key=ResidentKeyRequirement.PREFERRED,
-                user_verification=self._uv,
+                user_verification=UserVerificationRequirement(self._uv),
             ),
             exclude_credentials=[_descriptor(p) for p in self._store.list(user_id)],
         )
@@ -183,6 +180,11 @@ class Passkeys:
     def register(self, binding: str, user_id: str, credential: str, name: str) -> StoredPasskey:
         """Verify an attestation response (format "none" or any py_webauthn reads, not
         checked against a trust anchor) and store the credential."""
+        from webauthn import verify_registration_response
+        from webauthn.helpers import parse_registration_credential_json
+        from webauthn.helpers.exceptions import WebAuthnException
+        from webauthn.helpers.structs import AuthenticatorTransport
+
         challenge = self._take(binding, REGISTER, user_id)
         try:
             parsed = parse_registration_credential_json(credential)
@@ -191,13 +193,12 @@ class Passkeys:
                 expected_challenge=challenge,
                 expected_rp_id=self.rp_id,
                 expected_origin=self.origin,
-                require_user_verification=self._uv == UserVerificationRequirement.REQUIRED,
+                require_user_verification=self._uv == "required",
             )
         except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
             raise PasskeyError(f"invalid_registration: {exc}") from exc
-        transports = tuple(
-            t.value for t in (parsed.response.transports or []) if t.value in _TRANSPORTS
-        )
+        known = {t.value for t in AuthenticatorTransport}
+        transports = tuple(t.value for t in (parsed.response.transports or []) if t.value in known)
         stored = self._store.add(
             user_id,
             credential_id=verified.credential_id,
@@ -217,6 +218,9 @@ class Passkeys:
         """PublicKeyCredentialRequestOptions as JSON: for `user_id`'s credentials (a second
         factor), or for any discoverable one (`user_id` None: no password, so the
         authenticator must verify its user)."""
+        from webauthn import generate_authentication_options, options_to_json
+        from webauthn.helpers.structs import UserVerificationRequirement
+
         challenge = secrets.token_bytes(32)
         if user_id is None:
             options = generate_authentication_options(
@@ -229,7 +233,7 @@ class Passkeys:
                 rp_id=self.rp_id,
                 challenge=challenge,
                 allow_credentials=[_descriptor(p) for p in self._store.list(user_id)],
-                user_verification=self._uv,
+                user_verification=UserVerificationRequirement(self._uv),
             )
         purpose = PASSWORDLESS if user_id is None else SECOND_FACTOR
         self._keep(binding, purpose, user_id or "", challenge)
@@ -238,6 +242,10 @@ class Passkeys:
     def authenticate(self, binding: str, credential: str, user_id: str | None) -> PasskeyUse:
         """Verify an assertion for the ceremony this browser started; raises PasskeyError
         (ClonedAuthenticator for a counter that went backwards)."""
+        from webauthn import verify_authentication_response
+        from webauthn.helpers import parse_authentication_credential_json
+        from webauthn.helpers.exceptions import WebAuthnException
+
         passwordless = user_id is None
         challenge = self._take(
             binding, PASSWORDLESS if passwordless else SECOND_FACTOR, user_id or ""
@@ -254,7 +262,7 @@ class Passkeys:
         handle = parsed.response.user_handle
         if passwordless and (handle is None or handle != passkey.user_id.encode()):
             raise PasskeyError("user_handle_mismatch")  # §7.2 step 6
-        uv_required = passwordless or self._uv == UserVerificationRequirement.REQUIRED
+        uv_required = passwordless or self._uv == "required"
         try:
             # The counter is compared below, after the signature holds.
             verified = verify_authentication_response(
@@ -290,6 +298,8 @@ def _key(binding: str) -> str:
 
 
 def _descriptor(passkey: StoredPasskey) -> PublicKeyCredentialDescriptor:
+    from webauthn.helpers.structs import AuthenticatorTransport, PublicKeyCredentialDescriptor
+
     return PublicKeyCredentialDescriptor(
         id=passkey.credential_id,
         transports=[AuthenticatorTransport(t) for t in passkey.transports],

@@ -11,7 +11,6 @@ from authbridge.config.model import Settings
 from authbridge.config.saml import SAML_METADATA_PATH
 from authbridge.connectors.errors import ConnectorError
 from authbridge.connectors.saml import SamlConnector
-from authbridge.connectors.samlxml import metadata_certificates
 from authbridge.doctor.report import Check, Status
 
 __all__ = ["check_saml"]
@@ -26,6 +25,9 @@ def check_saml(connector: SamlConnector, settings: Settings) -> list[Check]:
     if problem is not None:
         fix = "install it: apt-get install xmlsec1" if "xmlsec1" in problem else None
         return [Check("config", name, "fail", problem, fix)]
+    # Here: `serve` imports the doctor's modules, and XML only when a SAML IdP is checked.
+    from authbridge.connectors.samlxml import metadata_certificates
+
     where = connector.settings.metadata_url or connector.settings.metadata_file or "Dex keys"
     try:
         metadata = connector.idp_metadata()

@@ -19,9 +19,9 @@ Layers, each a module:
 - `errors`: RFC 7644 §3.12 errors; `authbridge.storage.scim.audit`: the trail of changes.
 
 The HTTP glue is `authbridge.web.scim_routes`, mounted at `/v1/scim/v2/{okta|microsoft}`.
+
+This package imports none of its modules: `auth` and `credentials` (what every start-up
+needs) are free of scim2-models, whose models and filter grammar (lark) cost about a quarter
+of a start-up; the service, resources, filters and discovery load them, and `sources` builds
+a source's service (importing them) only when it is first needed (`tests/test_imports.py`).
 """
-
-from authbridge.scim.errors import ScimError
-from authbridge.scim.service import ListQuery, Page, ScimService
-
-__all__ = ["ListQuery", "Page", "ScimError", "ScimService"]

@@ -6,6 +6,10 @@ SCIM". Only web glue: parsing, credentials, limits and rendering; the rules live
 Every answer is `application/scim+json`; every failure is an RFC 7644 §3.12 error body,
 401 included (with `WWW-Authenticate`), and never a traceback.
 
+scim2-models (models and filter grammar) is loaded with the first request that passed
+authentication (the discovery documents, the resource models, a source's service), never
+at start-up: `tests/test_imports.py` holds a default `serve` free of it.
+
 Over 400 lines because it is every SCIM endpoint of RFC 7644 §3 (Users, Groups, `.search`,
 discovery) over one credential and error glue; split by resource, each part would repeat it.
 """
@@ -15,17 +19,15 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from fastapi import APIRouter, Request
-from scim2_models import Context, ResponseParameters
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from authbridge.config.model import Settings
-from authbridge.scim import discovery
 from authbridge.scim.auth import (
     SOURCES,
     Credential,
@@ -43,12 +45,15 @@ from authbridge.scim.errors import (
     TooLarge,
     Unauthorized,
 )
-from authbridge.scim.resources import GroupModel, UserModel
-from authbridge.scim.service import ListQuery, Page, ScimService, scim_error_from, weak_match
 from authbridge.storage.errors import UNAVAILABLE, UNSTORABLE
 from authbridge.web.errors import RETRY_AFTER
 from authbridge.web.security import client_address
 from authbridge.web.services import Services
+
+if TYPE_CHECKING:
+    from scim2_models import ResponseParameters
+
+    from authbridge.scim.service import ListQuery, Page, ScimService
 
 __all__ = ["endpoints_for", "router"]
 
@@ -161,6 +166,8 @@ def _list_query(params: dict[str, Any], with_members: bool) -> ListQuery:
     """RFC 7644 §3.4.2.4: startIndex below 1 counts as 1, a negative count as 0."""
     start = _int_param(_str(params.get("startIndex")), "startIndex")
     count = _int_param(_str(params.get("count")), "count")
+    from authbridge.scim.service import ListQuery
+
     order = (_str(params.get("sortOrder")) or "ascending").lower()
     if order not in ("ascending", "descending"):
         raise InvalidValue("sortOrder must be ascending or descending")
@@ -186,6 +193,10 @@ def _str(value: Any) -> str | None:
 
 def _projection(params: dict[str, Any], model: Any) -> ResponseParameters[Any] | None:
     """RFC 7644 §3.9 `attributes` / `excludedAttributes`."""
+    from scim2_models import ResponseParameters
+
+    from authbridge.scim.service import scim_error_from
+
     attributes = params.get("attributes")
     excluded = params.get("excludedAttributes")
     if not attributes and not excluded:
@@ -215,6 +226,8 @@ def _project(
 ) -> dict[str, Any]:
     if projection is None:
         return resource
+    from scim2_models import Context
+
     validated = model.model_validate(resource, scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
     result: dict[str, Any] = validated.model_dump(
         scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=projection
@@ -301,12 +314,26 @@ async def _answer(request: Request, source: str, work: Callable[[_Endpoint, str]
 @router.get(PREFIX + "/ServiceProviderConfig")
 async def service_provider_config(request: Request, source: str) -> Response:
     def work(endpoint: _Endpoint, _actor: str) -> Response:
+        from authbridge.scim import discovery
+
         scheme = endpoint.credential.scheme
         return _json(
             discovery.service_provider_config(endpoint.settings.scim, scheme, endpoint.base_url)
         )
 
     return await _handle(request, source, work)
+
+
+def _schemas(base_url: str) -> list[dict[str, Any]]:
+    from authbridge.scim import discovery
+
+    return discovery.schemas(base_url)
+
+
+def _resource_types(base_url: str) -> list[dict[str, Any]]:
+    from authbridge.scim import discovery
+
+    return discovery.resource_types(base_url)
 
 
 def _listing(items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -328,22 +355,20 @@ def _one_of(items: list[dict[str, Any]], ident: str, kind: str) -> Response:
 
 @router.get(PREFIX + "/Schemas")
 async def list_schemas(request: Request, source: str) -> Response:
-    return await _handle(
-        request, source, lambda e, _a: _json(_listing(discovery.schemas(e.base_url)))
-    )
+    return await _handle(request, source, lambda e, _a: _json(_listing(_schemas(e.base_url))))
 
 
 @router.get(PREFIX + "/Schemas/{schema_id}")
 async def get_schema(request: Request, source: str, schema_id: str) -> Response:
     return await _handle(
-        request, source, lambda e, _a: _one_of(discovery.schemas(e.base_url), schema_id, "Schema")
+        request, source, lambda e, _a: _one_of(_schemas(e.base_url), schema_id, "Schema")
     )
 
 
 @router.get(PREFIX + "/ResourceTypes")
 async def list_resource_types(request: Request, source: str) -> Response:
     return await _handle(
-        request, source, lambda e, _a: _json(_listing(discovery.resource_types(e.base_url)))
+        request, source, lambda e, _a: _json(_listing(_resource_types(e.base_url)))
     )
 
 
@@ -352,17 +377,24 @@ async def get_resource_type(request: Request, source: str, type_id: str) -> Resp
     return await _handle(
         request,
         source,
-        lambda e, _a: _one_of(discovery.resource_types(e.base_url), type_id, "ResourceType"),
+        lambda e, _a: _one_of(_resource_types(e.base_url), type_id, "ResourceType"),
     )
 
 
 # ------------------------------------------------------------------------ resources
 
-_KINDS: dict[str, Any] = {"Users": UserModel, "Groups": GroupModel}
+_KINDS = ("Users", "Groups")
+
+
+def _model(kind: str) -> Any:
+    """The scim2-models resource model of `kind` (one of `_KINDS`)."""
+    from authbridge.scim.resources import GroupModel, UserModel
+
+    return UserModel if kind == "Users" else GroupModel
 
 
 def _list(endpoint: _Endpoint, kind: str, params: dict[str, Any]) -> Callable[[], Response]:
-    model = _KINDS[kind]
+    model = _model(kind)
     projection = _projection(params, model)
     query = _list_query(params, _wants_members(projection) if kind == "Groups" else True)
 
@@ -412,7 +444,7 @@ async def create_resource(request: Request, source: str, kind: str) -> Response:
 
     async def work(endpoint: _Endpoint, actor: str) -> Callable[[], Response]:
         body = await _body(request)
-        projection = _projection(params, _KINDS[kind])
+        projection = _projection(params, _model(kind))
 
         def run() -> Response:
             service = endpoint.service
@@ -421,7 +453,7 @@ async def create_resource(request: Request, source: str, kind: str) -> Response:
                 if kind == "Users"
                 else service.create_group(body, actor=actor)
             )
-            return _resource_response(created, _KINDS[kind], projection, 201)
+            return _resource_response(created, _model(kind), projection, 201)
 
         return run
 
@@ -436,7 +468,7 @@ async def get_resource(request: Request, source: str, kind: str, resource_id: st
     params = dict(request.query_params)
 
     def work(endpoint: _Endpoint, _actor: str) -> Callable[[], Response]:
-        model = _KINDS[kind]
+        model = _model(kind)
         projection = _projection(params, model)
 
         def run() -> Response:
@@ -446,6 +478,8 @@ async def get_resource(request: Request, source: str, kind: str, resource_id: st
                 if kind == "Users"
                 else service.get_group(resource_id, with_members=_wants_members(projection))
             )
+            from authbridge.scim.service import weak_match
+
             if_none = request.headers.get("if-none-match")
             if if_none and weak_match(if_none, found["meta"]["version"]):
                 return Response(status_code=304, headers={"etag": found["meta"]["version"]})
@@ -466,7 +500,7 @@ async def replace_resource(request: Request, source: str, kind: str, resource_id
 
     async def work(endpoint: _Endpoint, actor: str) -> Callable[[], Response]:
         body = await _body(request)
-        projection = _projection(params, _KINDS[kind])
+        projection = _projection(params, _model(kind))
 
         def run() -> Response:
             service = endpoint.service
@@ -475,7 +509,7 @@ async def replace_resource(request: Request, source: str, kind: str, resource_id
                 if kind == "Users"
                 else service.replace_group(resource_id, body, actor=actor, if_match=if_match)
             )
-            return _resource_response(done, _KINDS[kind], projection)
+            return _resource_response(done, _model(kind), projection)
 
         return run
 
@@ -492,7 +526,7 @@ async def patch_resource(request: Request, source: str, kind: str, resource_id: 
 
     async def work(endpoint: _Endpoint, actor: str) -> Callable[[], Response]:
         body = await _body(request)
-        projection = _projection(params, _KINDS[kind])
+        projection = _projection(params, _model(kind))
 
         def run() -> Response:
             service = endpoint.service
@@ -506,7 +540,7 @@ async def patch_resource(request: Request, source: str, kind: str, resource_id: 
                     if_match=if_match,
                     with_members=_wants_members(projection),
                 )
-            return _resource_response(done, _KINDS[kind], projection)
+            return _resource_response(done, _model(kind), projection)
 
         return run
 

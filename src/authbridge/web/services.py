@@ -47,7 +47,7 @@ from authbridge.scim.auth import SOURCES as SCIM_SOURCES
 from authbridge.scim.auth import credential_for
 from authbridge.scim.credentials import ScimCredentials
 from authbridge.scim.reindex import reindex_if_missing
-from authbridge.scim.service import ScimService
+from authbridge.scim.sources import ScimSources
 from authbridge.storage import Storage
 from authbridge.storage.counters import Counters, counters_for
 from authbridge.storage.database import Database, PoolStats, Timeouts
@@ -144,8 +144,9 @@ class Ready:
     # Role bindings and effective roles (the provider's resolver: one catalog, one set of
     # team templates).
     bindings: RoleBindings
-    # One SCIM service per provisioning source (`okta`, `microsoft`).
-    scim: dict[str, ScimService]
+    # One SCIM service per provisioning source (`okta`, `microsoft`), built at start-up for
+    # a source with a credential and at first use for the others (scim/sources.py).
+    scim: ScimSources
     # Wrong SCIM credentials, per (source, address) and per address.
     scim_throttle: CredentialThrottle
     # Each SCIM source's credentials (the environment's and the stored ones), cached.
@@ -424,6 +425,15 @@ class Services:
         )
         scim_credentials.subscribe()
         membership = MembershipEngine(storage, settings.teams)
+        scim = ScimSources(
+            storage,
+            settings.scim,
+            sources=SCIM_SOURCES,
+            issuer=settings.server.issuer,
+            revocation=revocation,
+            membership=membership,
+            build_now=[s for s in SCIM_SOURCES if scim_credentials.active(s)],
+        )
         bindings = RoleBindings(storage, provider.roles)
         mailer = mailer_for(settings.smtp, audit=audit)
         base_url = settings.server.issuer
@@ -453,17 +463,7 @@ class Services:
             provider=provider,
             revocation=revocation,
             bindings=bindings,
-            scim={
-                source: ScimService(
-                    storage,
-                    settings.scim,
-                    source=source,
-                    base_url=f"{settings.server.issuer}/v1/scim/v2/{source}",
-                    revocation=revocation,
-                    membership=membership,
-                )
-                for source in SCIM_SOURCES
-            },
+            scim=scim,
             scim_throttle=CredentialThrottle(counters.rate, "scim"),
             scim_credentials=scim_credentials,
             counters=counters,

@@ -50,6 +50,9 @@ def _config(app: object, host: str, port: int, **options: object) -> uvicorn.Con
         access_log=False,
         server_header=False,
         proxy_headers=False,
+        # No WebSocket endpoint exists: an upgrade request is answered as plain HTTP, and
+        # the websockets library (uvicorn's "auto") is not loaded into every worker.
+        ws="none",
         **options,  # type: ignore[arg-type]
     )
 
