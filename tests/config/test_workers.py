@@ -101,8 +101,8 @@ def test_auto_is_one_process_where_workers_would_not_share_changes() -> None:
     assert worker_count(2, changes_shared=False) == 2  # asked for: obeyed
 
 
-def test_the_default_is_auto_and_numbers_come_from_the_environment() -> None:
-    assert Settings().server.workers == "auto"
+def test_the_default_is_one_process_and_numbers_come_from_the_environment() -> None:
+    assert Settings().server.workers == 1
     assert load_settings(None, {"SERVER__WORKERS": "3"}).server.workers == 3
     assert load_settings(None, {"SERVER__WORKERS": "auto"}).server.workers == "auto"
     assert Settings.model_validate({"server": {"workers": 2}}).server.workers == 2

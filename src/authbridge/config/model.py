@@ -110,9 +110,9 @@ class ServerSettings(Section):
     )
 
     workers: Workers = Field(
-        default="auto",
+        default=1,
         description="Worker processes of `serve`, sharing the listening socket: a positive "
-        "integer, or auto: the CPUs this process may use (its CPU affinity, capped by the "
+        "integer (default 1: scale with replicas, whose /metrics each count one process), or auto: the CPUs this process may use (its CPU affinity, capped by the "
         "cgroup v2 quota in /sys/fs/cgroup/cpu.max rounded up), no more than its cgroup memory "
         "limit holds at 192 MiB a process (the parent counts too), at least 1; and 1 on SQLite "
         "without redis.url (no change bus between processes). 1 runs the service in the "
@@ -123,14 +123,16 @@ class ServerSettings(Section):
     @classmethod
     def _workers_positive_or_auto(cls, value: object) -> object:
         # One message for every wrong value, rather than one per member of the union.
-        # The default is auto (issue 18): the process count a CPU limit pays for, so a
-        # container given 2 CPUs on a 64-core node runs 2 workers, not 64 nor 1; and no
-        # more than its memory limit holds (config/workers.py), so a pod limited in memory
-        # only (the Helm chart's) is not OOM-killed at start. On the embedded SQLite default
-        # (without Redis) auto is 1: there is no change bus between processes there, so a
-        # change made through one worker would reach the others only at their periodic
-        # reloads (a revoked SCIM credential up to 30 s, a removed client 2 s), where one
-        # process sees it at once; and SQLite queues every write on one file whatever the workers.
+        # The default is 1, not auto: each worker keeps its own metrics registry, so a
+        # /metrics scrape sees one worker's counters and rates over scrapes that land on
+        # different workers are wrong; Kubernetes scales by replicas of one process, each
+        # scraped alone. auto is there for a host or VM run without an orchestrator: the
+        # process count a CPU limit pays for (a container given 2 CPUs on a 64-core node
+        # runs 2, not 64), no more than its memory limit holds (config/workers.py); on the
+        # embedded SQLite default (without Redis) auto is 1: there is no change bus between
+        # processes there, so a change made through one worker would reach the others only
+        # at their periodic reloads (a revoked SCIM credential up to 30 s, a removed client
+        # 2 s), and SQLite queues every write on one file whatever the workers.
         # An explicit number is obeyed on SQLite too.
         if isinstance(value, str) and value.strip().isdigit():
             value = int(value)
