@@ -97,3 +97,32 @@ def test_the_pool_replaces_connections_a_restart_killed(pg_url: str) -> None:
         db.ping()
     finally:
         db.dispose()
+
+
+def test_connections_killed_as_they_open_fail_as_an_outage_not_a_bug(pg_url: str) -> None:
+    """A server killing sessions as fast as they open (a failover, an administrator's kill
+    loop): a checkout whose reconnection is dead too must fail as an outage (an error that
+    `UNAVAILABLE` names: 503), never SQLAlchemy's "connection is closed" (a 500); once the
+    server lets sessions live, the next statement succeeds."""
+    from sqlalchemy import event
+
+    from authbridge.storage.errors import UNAVAILABLE
+
+    db = Database(pg_url, pool_size=1)
+    killing = True
+
+    def kill_on_connect(dbapi_connection: psycopg.Connection[object], _record: object) -> None:
+        if killing:
+            _terminate(pg_url, {dbapi_connection.info.backend_pid})
+            _until(lambda: not open_without_round_trip(dbapi_connection))
+
+    event.listen(db.engine, "connect", kill_on_connect)
+    try:
+        for _ in range(3):
+            with pytest.raises(UNAVAILABLE), db.autocommit() as connection:
+                connection.execute(text("SELECT 1"))
+        killing = False
+        with db.autocommit() as connection:
+            assert connection.execute(text("SELECT 1")).scalar_one() == 1
+    finally:
+        db.dispose()
