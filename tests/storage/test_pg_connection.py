@@ -97,3 +97,71 @@ def test_the_pool_replaces_connections_a_restart_killed(pg_url: str) -> None:
         db.ping()
     finally:
         db.dispose()
+
+
+def test_connections_killed_as_they_open_fail_as_an_outage_not_a_bug(pg_url: str) -> None:
+    """A server killing sessions as fast as they open (a failover, an administrator's kill
+    loop): a checkout whose reconnection is dead too must fail as an outage (an error that
+    `UNAVAILABLE` names: 503), never SQLAlchemy's "connection is closed" (a 500); once the
+    server lets sessions live, the next statement succeeds."""
+    from sqlalchemy import event
+
+    from authbridge.storage.errors import UNAVAILABLE
+
+    db = Database(pg_url, pool_size=1)
+    killing = True
+
+    def kill_on_connect(dbapi_connection: psycopg.Connection[object], _record: object) -> None:
+        if killing:
+            _terminate(pg_url, {dbapi_connection.info.backend_pid})
+            _until(lambda: not open_without_round_trip(dbapi_connection))
+
+    event.listen(db.engine, "connect", kill_on_connect)
+    try:
+        for _ in range(3):
+            with pytest.raises(UNAVAILABLE), db.autocommit() as connection:
+                connection.execute(text("SELECT 1"))
+        killing = False
+        with db.autocommit() as connection:
+            assert connection.execute(text("SELECT 1")).scalar_one() == 1
+    finally:
+        db.dispose()
+
+
+def _idle_in_transaction_too_long(db: Database) -> tuple[int, BaseException]:
+    """A transaction the server ends for idling (idle_in_transaction_session_timeout, which
+    storage/database.py sets to 6 statement timeouts): what its next statement raises."""
+    with pytest.raises(Exception) as raised, db.engine.begin() as connection:
+        connection.execute(text("SET idle_in_transaction_session_timeout = '100ms'"))
+        pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        time.sleep(0.5)
+        connection.execute(text("SELECT 1"))
+    return pid, raised.value
+
+
+def test_a_connection_killed_mid_transaction_is_not_reused(pg_url: str) -> None:
+    """That request fails; its connection never goes back to the pool, and the next
+    requests run on a sound one."""
+    db = Database(pg_url, pool_size=1)
+    try:
+        pid, _ = _idle_in_transaction_too_long(db)
+        for _ in range(3):
+            with db.autocommit() as connection:
+                assert connection.execute(text("SELECT pg_backend_pid()")).scalar_one() != pid
+        with db.session() as session:
+            assert session.execute(text("SELECT 2")).scalar_one() == 2
+    finally:
+        db.dispose()
+
+
+def test_a_transaction_ended_for_idling_is_an_outage(pg_url: str) -> None:
+    """SQLSTATE 25P03 comes as psycopg's InternalError, a class UNAVAILABLE does not name;
+    the connection went with it, so it is an outage all the same (503, not 500)."""
+    from authbridge.storage.errors import UNAVAILABLE, lost_connection
+
+    db = Database(pg_url, pool_size=1)
+    try:
+        _, error = _idle_in_transaction_too_long(db)
+        assert isinstance(error, UNAVAILABLE) or lost_connection(error), type(error)
+    finally:
+        db.dispose()

@@ -112,7 +112,8 @@ class ServerSettings(Section):
     workers: Workers = Field(
         default=1,
         description="Worker processes of `serve`, sharing the listening socket: a positive "
-        "integer (default 1: scale with replicas, whose /metrics each count one process), or auto: the CPUs this process may use (its CPU affinity, capped by the "
+        "integer (default 1: scale with replicas, whose /metrics each count one process), "
+        "or auto: the CPUs this process may use (its CPU affinity, capped by the "
         "cgroup v2 quota in /sys/fs/cgroup/cpu.max rounded up), no more than its cgroup memory "
         "limit holds at 192 MiB a process (the parent counts too), at least 1; and 1 on SQLite "
         "without redis.url (no change bus between processes). 1 runs the service in the "

@@ -31,6 +31,8 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
+from authbridge.storage.errors import Unavailable
+
 if TYPE_CHECKING:
     import psycopg  # imported with the PostgreSQL dialect, never on SQLite
 
@@ -128,12 +130,26 @@ class _WatchedPool(QueuePool):
         return self._waiting
 
 
-def _discard_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+_FRESH = "authbridge_fresh"
+
+
+def _mark_fresh(_dbapi_connection: Any, record: Any) -> None:
+    """The pool's connect hook: marks a connection just opened (see `_discard_closed`)."""
+    record.info[_FRESH] = True
+
+
+def _discard_closed(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
     """The pool's checkout hook: a connection the server closed is replaced, as a failed
-    pre-ping would have it (the pool tries another, then a new one)."""
+    pre-ping would have it (the pool opens a new one). A new connection found closed (a
+    server killing sessions as they open: a failover, an administrator) is an outage
+    (`Unavailable`, 503): a DisconnectionError there would exhaust the pool's attempts and
+    end in SQLAlchemy's InvalidRequestError (a 500)."""
     from authbridge.storage.pg_connection import open_without_round_trip
 
+    fresh = record.info.pop(_FRESH, False)
     if not open_without_round_trip(dbapi_connection):
+        if fresh:
+            raise Unavailable("the server closed a new connection as it opened")
         raise DisconnectionError("the server closed this pooled connection")
 
 
@@ -169,6 +185,7 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas(int(timeouts.statement * 1000)))
         else:
             event.listen(self.engine, "do_connect", self._connect_with_deadline)
+            event.listen(self.engine, "connect", _mark_fresh)
             event.listen(self.engine, "checkout", _discard_closed)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # The same pool, each checkout in autocommit mode (set on the driver connection, no

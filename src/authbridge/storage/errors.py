@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy.exc import DataError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 __all__ = [
+    "MAYBE_UNAVAILABLE",
     "UNAVAILABLE",
     "UNSTORABLE",
     "Conflict",
     "RedisUnavailable",
     "StorageError",
     "Unavailable",
+    "lost_connection",
 ]
 
 
@@ -42,6 +44,18 @@ UNAVAILABLE: tuple[type[Exception], ...] = (
     InterfaceError,
     PoolTimeout,
 )
+# Errors of other classes that are an outage when the connection was lost with them: a
+# session PostgreSQL ended for idling in a transaction (SQLSTATE 25P03, which psycopg
+# raises as an InternalError) is a FATAL message then a closed socket, as a restart is.
+MAYBE_UNAVAILABLE: tuple[type[Exception], ...] = (DBAPIError,)
+
+
+def lost_connection(exc: BaseException) -> bool:
+    """Whether a database error came with the loss of its connection (SQLAlchemy's
+    judgement, which invalidated the connection): an outage, whatever its class."""
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
 # The database refused a value (a NUL, an out-of-range number): the client's input, never an
 # outage; callers answer 400.
 UNSTORABLE: tuple[type[Exception], ...] = (DataError,)

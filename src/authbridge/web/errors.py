@@ -8,7 +8,13 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
-from authbridge.storage.errors import UNAVAILABLE, UNSTORABLE, RedisUnavailable
+from authbridge.storage.errors import (
+    MAYBE_UNAVAILABLE,
+    UNAVAILABLE,
+    UNSTORABLE,
+    RedisUnavailable,
+    lost_connection,
+)
 from authbridge.web.api.problems import framework_problem, is_api
 from authbridge.web.dependencies import services_of
 from authbridge.web.rendering import CsrfFailed, brand_of, templates_for
@@ -104,6 +110,16 @@ def install(app: FastAPI) -> None:
     # outage (it ends as a 400 or a logged 500).
     for kind in UNAVAILABLE:
         app.add_exception_handler(kind, unavailable)
+
+    async def maybe_unavailable(request: Request, exc: Exception) -> Response:
+        # A database error of another class is an outage only if its connection was lost
+        # with it; any other (an IntegrityError, a bug) stays the 500 it was.
+        if lost_connection(exc):
+            return await unavailable(request, exc)
+        raise exc
+
+    for kind in MAYBE_UNAVAILABLE:
+        app.add_exception_handler(kind, maybe_unavailable)
 
     async def unstorable(request: Request, exc: Exception) -> Response:
         # The database refused a value (a NUL, an out-of-range number): bad input, never an

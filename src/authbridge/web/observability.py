@@ -142,19 +142,27 @@ def redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Mappi
 
 def _clean(value: Any, depth: int = 0) -> Any:
     """`redact` inside structured values (an audit event's `details`, `actor`): the same
-    rules, by name and in text, at every level (bounded depth)."""
+    rules, by name and in text, at every level, keys included. A container deeper than the
+    bound is replaced whole (unchecked text is never written); a value the JSON renderer
+    would print by its fallback (a set, bytes, a datetime: `__structlog__()` or `repr()`) is
+    that text, scrubbed, so the line reads as before but for the secrets."""
     if isinstance(value, str):
         return _scrub(value)
-    if depth > 8:
+    if value is None or isinstance(value, int | float):  # bool is an int
         return value
+    if depth > 8:
+        return REDACTED
     if isinstance(value, Mapping):
         return {
-            k: REDACTED if isinstance(k, str) and _secret_name(k) else _clean(v, depth + 1)
+            (_scrub(k) if isinstance(k, str) else k): (
+                REDACTED if isinstance(k, str) and _secret_name(k) else _clean(v, depth + 1)
+            )
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):
         return [_clean(v, depth + 1) for v in value]
-    return value
+    render = getattr(value, "__structlog__", None)
+    return _scrub(render() if callable(render) else repr(value))
 
 
 def _write_line(message: str) -> None:

@@ -45,7 +45,7 @@ from authbridge.scim.errors import (
     TooLarge,
     Unauthorized,
 )
-from authbridge.storage.errors import UNAVAILABLE, UNSTORABLE
+from authbridge.storage.errors import UNAVAILABLE, UNSTORABLE, lost_connection
 from authbridge.web.errors import RETRY_AFTER
 from authbridge.web.security import client_address
 from authbridge.web.services import Services
@@ -292,16 +292,17 @@ async def _answer(request: Request, source: str, work: Callable[[_Endpoint, str]
     except UNSTORABLE:
         # A value the database refuses (too long, out of range): the client's input.
         return _error(InvalidValue("a value is too long or out of range"), credential)
-    except UNAVAILABLE as exc:
-        # Down, timed out, or no pooled connection free in time: 503 with Retry-After
-        # (RFC 7644 §3.12 error body), so the IdP retries instead of failing the user.
-        log.error("scim_storage_unavailable", error=type(exc).__name__)
-        error = ScimError("the service cannot reach its database right now")
-        error.status = 503
-        response = _error(error)
-        response.headers["retry-after"] = RETRY_AFTER
-        return response
-    except Exception:
+    except Exception as exc:
+        if isinstance(exc, UNAVAILABLE) or lost_connection(exc):
+            # Down, timed out, the connection lost, or no pooled connection free in time:
+            # 503 with Retry-After (RFC 7644 §3.12 error body), so the IdP retries instead
+            # of failing the user.
+            log.error("scim_storage_unavailable", error=type(exc).__name__)
+            error = ScimError("the service cannot reach its database right now")
+            error.status = 503
+            response = _error(error)
+            response.headers["retry-after"] = RETRY_AFTER
+            return response
         log.exception("scim_unhandled_error", path=request.url.path)
         error = ScimError("an unexpected error occurred; it has been logged")
         error.status = 500
