@@ -164,6 +164,8 @@ Q_ROTATE = HotStatement(
     "WITH old AS (UPDATE oauth_refresh_tokens SET used = true"  # noqa: S608 (constants only)
     " WHERE token_hash = :h AND used = false AND revoked = false AND client_id = :c"
     " AND family_expires_at > :now AND idle_expires_at > :now"
+    " AND EXISTS (SELECT 1 FROM users u WHERE u.id = oauth_refresh_tokens.user_id"
+    " AND u.active)"
     " RETURNING family_id, client_id, user_id, scope, auth_time, amr, acr,"
     " family_expires_at),"
     " new AS (INSERT INTO oauth_refresh_tokens (token_hash, family_id, client_id, user_id,"
@@ -738,8 +740,9 @@ class ProviderStore:
         )
         subject = _subject_of_rows(successor.user_id, [row[_SUBJECT_COLUMNS] for row in rows])
         if subject is None or not subject.active:
-            # Rotated, but for a user disabled meanwhile: the family ends, as in the
-            # transaction (which marks the token used, then revokes).
+            # Disabled between the UPDATE's check and the read (the statement sees one
+            # snapshot, so only a concurrent change lands here): the family ends, as in
+            # the transaction.
             self.revoke_family(successor.family_id)
             return Rotation(successor, "inactive")
         return Rotation(successor, None, subject)
