@@ -102,6 +102,18 @@ _TYPES: dict[str, TypeEngine[Any]] = {
 _FLAGS: dict[str, TypeEngine[Any]] = {"yes": Boolean(), "no": Boolean()}
 _YES_NO = {"yes": True, "no": False}
 _USER_COLUMNS = ("id", "username", "email", "email_verified", "name", "kind", "active")
+# A refresh-token row as a grant reads it (`_refresh_row`).
+_REFRESH_COLUMNS = (
+    "family_id",
+    "client_id",
+    "user_id",
+    "scope",
+    "auth_time",
+    "amr",
+    "acr",
+    "family_expires_at",
+    "idle_expires_at",
+)
 
 Q_FIND_REFRESH = HotStatement(
     "SELECT r.family_id, r.client_id, r.user_id, r.scope, r.auth_time, r.amr, r.acr,"
@@ -109,15 +121,7 @@ Q_FIND_REFRESH = HotStatement(
     " u.email_verified, u.name, u.kind, u.active FROM oauth_refresh_tokens r"
     " JOIN users u ON u.id = r.user_id WHERE r.token_hash = :h",
     columns=(
-        "family_id",
-        "client_id",
-        "user_id",
-        "scope",
-        "auth_time",
-        "amr",
-        "acr",
-        "family_expires_at",
-        "idle_expires_at",
+        *_REFRESH_COLUMNS,
         "used",
         "revoked",
         *_USER_COLUMNS,
@@ -182,15 +186,7 @@ Q_ROTATE = HotStatement(
     + ") s",
     binds={"now": UTCDateTime(), "idle_until": UTCDateTime()},
     columns=(
-        "family_id",
-        "client_id",
-        "user_id",
-        "scope",
-        "auth_time",
-        "amr",
-        "acr",
-        "family_expires_at",
-        "idle_expires_at",
+        *_REFRESH_COLUMNS,
         "k",
         "a",
         "b",
@@ -726,18 +722,7 @@ class ProviderStore:
             rows = Q_ROTATE.rows(conn, params)
         if not rows:
             return None
-        first = rows[0]
-        successor = RefreshRow(
-            family_id=first.family_id,
-            client_id=first.client_id,
-            user_id=first.user_id,
-            scope=first.scope,
-            auth_time=first.auth_time,
-            amr=first.amr,
-            acr=first.acr,
-            family_expires_at=first.family_expires_at,
-            idle_expires_at=first.idle_expires_at,
-        )
+        successor = _refresh_row(rows[0])
         subject = _subject_of_rows(successor.user_id, [row[_SUBJECT_COLUMNS] for row in rows])
         if subject is None or not subject.active:
             # Disabled between the UPDATE's check and the read (the statement sees one
