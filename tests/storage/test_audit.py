@@ -143,3 +143,29 @@ def test_the_migration_moves_the_scim_trail_into_the_audit_log(database_url: str
         assert found[0].details["connector"] == "okta" and found[0].actor_name == "s1"
     finally:
         db.dispose()
+
+
+def test_an_sqlite_batch_queues_behind_the_token_endpoints_writer(sqlite_url: str) -> None:
+    """On SQLite the audit writer takes the writers' lock (storage/sqlite_writer.py) that a
+    refresh rotation holds, instead of meeting it in SQLite's sleeping busy handler."""
+    import threading
+
+    from authbridge.storage.sqlite_writer import WriterLock
+
+    storage = Storage.open(sqlite_url)
+    try:
+        done = threading.Event()
+
+        def append() -> None:
+            storage.audit.append([_event(1)])
+            done.set()
+
+        with WriterLock(storage.db).held():  # another store's descriptor, as the grants'
+            writer = threading.Thread(target=append)
+            writer.start()
+            assert not done.wait(0.3)
+        assert done.wait(10)
+        writer.join(10)
+        assert len(storage.audit.query(AuditFilter(), limit=10)) == 1
+    finally:
+        storage.db.dispose()

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from authbridge.storage.database import Database
 from authbridge.storage.expiry import DEFAULT_BATCH, delete_batch
 from authbridge.storage.models import Base, UTCDateTime
+from authbridge.storage.sqlite_writer import WriterLock
 
 __all__ = [
     "DEFAULT_RETENTION",
@@ -223,12 +224,14 @@ class AuditStore:
     def __init__(self, db: Database, retention: timedelta = DEFAULT_RETENTION) -> None:
         self._db = db
         self.retention = retention
+        # On SQLite, a batch queues with the token endpoint's writers (storage/sqlite_writer.py).
+        self._writer = WriterLock(db)
 
     def append(self, records: Sequence[AuditRecord]) -> None:
         """Store `records` in one transaction, one INSERT of many rows."""
         if not records:
             return
-        with self._db.session() as session:
+        with self._writer.held(), self._db.session() as session:
             insert_records(session, records)
 
     def query(

@@ -15,19 +15,13 @@ successor. Replays are detected by that UPDATE matching no row.
 
 from __future__ import annotations
 
-import os
 import threading
-import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover (not on Windows)
-    fcntl = None  # type: ignore[assignment]
 from sqlalchemy import (
     Boolean,
     Connection,
@@ -66,6 +60,7 @@ from authbridge.storage.revocation_feed import (
     revoked_token,
     subject_revoked,
 )
+from authbridge.storage.sqlite_writer import WriterLock
 
 __all__ = [
     "ClientRow",
@@ -380,36 +375,6 @@ def _client_settings(client: ClientRow) -> dict[str, Any]:
     }
 
 
-def _writer_lock_file(db: Database) -> int | None:
-    """A lock file beside an SQLite database file, shared by every worker process.
-
-    SQLite's own busy handler waits for the write lock by sleeping 1, 2, 5, 10... ms; with
-    several uvicorn workers that sleeping shows in the refresh grant's p99. A blocking
-    flock wakes the next writer as soon as the lock is released.
-    """
-    if fcntl is None or db.dialect != "sqlite":
-        return None
-    path = db.engine.url.database
-    if not path or path == ":memory:" or path.startswith("file:"):
-        return None
-    try:
-        return os.open(path + ".provider-lock", os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError:
-        return None
-
-
-@contextmanager
-def _file_lock(fd: int | None) -> Iterator[None]:
-    if fd is None or fcntl is None:
-        yield
-        return
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    try:
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-
-
 def _refresh_row(found: Any) -> RefreshRow:
     """A refresh-token row as the grant sees it (its secret digest and flags left out)."""
     return RefreshRow(
@@ -434,8 +399,7 @@ class ProviderStore:
             threading.Lock() if db.dialect == "sqlite" else nullcontext()
         )
         self._pinned: Connection | None = None
-        self._lock_file: int | None = None
-        self._lock_opened = False
+        self._writer_file = WriterLock(db)
 
     @contextmanager
     def _hot_transaction(self) -> Iterator[Connection]:
@@ -447,16 +411,8 @@ class ProviderStore:
             with self._db.engine.begin() as conn:
                 yield conn
             return
-        with self._writer:
-            if not self._lock_opened:
-                # Opened on first use (stores made for one revocation never open it) and
-                # closed when the store goes away.
-                self._lock_opened = True
-                self._lock_file = _writer_lock_file(self._db)
-                if self._lock_file is not None:
-                    weakref.finalize(self, os.close, self._lock_file)
-            with _file_lock(self._lock_file):
-                yield from self._pinned_transaction()
+        with self._writer, self._writer_file.held():
+            yield from self._pinned_transaction()
 
     def _pinned_transaction(self) -> Iterator[Connection]:
         """One transaction on the shared connection (the caller holds both locks)."""
