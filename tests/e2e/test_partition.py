@@ -20,7 +20,7 @@ TIMEOUTS = {
     "DATABASE__POOL_TIMEOUT": "1",
     "DATABASE__POOL_SIZE": "2",
 }
-# Worst case for one request: a pooled connection's ping waits out the client deadline
+# Worst case for one request: a pooled connection's statement waits out the client deadline
 # (statement + 1 s), then a new connection its connect timeout. Asserted with room to spare
 # (a loaded CI machine), but far below "the partition's whole length".
 BOUND = 15.0  # seconds; measured 3-5 s on a loaded 2-core machine

@@ -83,8 +83,9 @@ def test_a_silent_partition_fails_fast_on_open_and_new_connections(
     proxy, db = proxied
     db.ping()  # a pooled connection, open through the proxy
     proxy.partition()
-    # The pooled connection's ping gets no answer: the client-side deadline (statement + 1 s)
-    # ends it, then the fresh connection the pool tries gets none (connect timeout, 1 s).
+    # The pooled connection passes the checkout's socket check (nothing arrives on a silent
+    # link) and its statement gets no answer: the client-side deadline (statement + 1 s)
+    # ends it; the next request's fresh connection gets none (connect timeout, 1 s).
     _, took = _failure_within(10, db.ping)
     assert took < 2 * (FAST.statement + 1 + FAST.connect) + 1, took
     _, took = _failure_within(10, db.ping)

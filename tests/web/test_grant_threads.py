@@ -1,7 +1,9 @@
-"""The OAuth endpoints' threads (web/grant_threads.py): few, and a bounded wait for one."""
+"""The OAuth endpoints' threads (web/grant_threads.py): few, a bounded wait for one, and no
+thread token lost to a caller that went away (cancelled while waiting or while its work ran)."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -10,6 +12,24 @@ import pytest
 
 from authbridge.storage.errors import Unavailable
 from authbridge.web.grant_threads import GrantThreads
+
+
+class _Overlap:
+    """Work that sleeps a little and records how many of its calls ran at once."""
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._lock = threading.Lock()
+        self._running = 0
+        self.most = 0
+
+    def __call__(self) -> None:
+        with self._lock:
+            self._running += 1
+            self.most = max(self.most, self._running)
+        time.sleep(self._seconds)
+        with self._lock:
+            self._running -= 1
 
 
 def test_work_runs_off_the_event_loop_and_returns_its_value() -> None:
@@ -28,18 +48,7 @@ def test_work_runs_off_the_event_loop_and_returns_its_value() -> None:
 
 
 def test_no_more_than_the_threads_run_at_once() -> None:
-    running = 0
-    most = 0
-    lock = threading.Lock()
-
-    def work() -> None:
-        nonlocal running, most
-        with lock:
-            running += 1
-            most = max(most, running)
-        time.sleep(0.02)
-        with lock:
-            running -= 1
+    work = _Overlap(0.02)
 
     async def main() -> None:
         threads = GrantThreads(3, wait=10.0)
@@ -48,7 +57,7 @@ def test_no_more_than_the_threads_run_at_once() -> None:
                 group.start_soon(threads.run, work)
 
     anyio.run(main)
-    assert most == 3
+    assert work.most == 3
 
 
 def test_a_caller_behind_stuck_threads_gets_a_503_at_the_bound() -> None:
@@ -67,6 +76,79 @@ def test_a_caller_behind_stuck_threads_gets_a_503_at_the_bound() -> None:
                 await threads.run(lambda: "never runs")
             waited = time.monotonic() - started
             assert 0.25 <= waited < 2.0, waited
+            release.set()
+        assert await threads.run(lambda: "after") == "after"
+
+    anyio.run(main)
+
+
+def test_callers_cancelled_while_waiting_or_running_leak_no_thread_token() -> None:
+    """A client that hung up (its caller cancelled before a thread was had, while waiting
+    for one, or while its work ran) leaves no thread token behind."""
+    work = _Overlap(0.01)
+
+    async def main() -> None:
+        threads = GrantThreads(2, wait=5.0)
+        for round_ in range(40):
+            async with anyio.create_task_group() as group:
+                for _ in range(6):
+                    group.start_soon(threads.run, work)
+                # Cancel at varied moments: before a thread is had, while waiting for
+                # one, while the work runs.
+                await anyio.sleep((round_ % 5) * 0.004)
+                group.cancel_scope.cancel()
+        limiter = threads._limiter
+        assert limiter is not None and limiter.borrowed_tokens == 0
+        # Still two at once, and no more.
+        async with anyio.create_task_group() as group:
+            for _ in range(8):
+                group.start_soon(threads.run, work)
+
+    anyio.run(main)
+    assert work.most == 2
+
+
+def test_a_caller_cancelled_at_the_wait_bound_leaks_nothing() -> None:
+    """Callers whose own deadline equals the wait bound race the bound's 503: whichever
+    wins, no token is lost and no more than the threads run."""
+    release = threading.Event()
+
+    async def main() -> None:
+        threads = GrantThreads(1, wait=0.05)
+        async with anyio.create_task_group() as group:
+            group.start_soon(threads.run, release.wait)
+            await anyio.sleep(0.01)
+            for _ in range(50):
+                with anyio.move_on_after(0.05):
+                    with contextlib.suppress(Unavailable):
+                        await threads.run(lambda: None)
+            release.set()
+        limiter = threads._limiter
+        assert limiter is not None and limiter.borrowed_tokens == 0
+        assert await threads.run(lambda: "served") == "served"
+
+    anyio.run(main)
+
+
+def test_work_of_a_cancelled_caller_holds_its_thread_until_it_ends() -> None:
+    """The thread's work cannot be stopped: its token is given back when it ends, not when
+    its caller goes, so a hung-up client cannot make room for a fifth concurrent query."""
+    started = threading.Event()
+    release = threading.Event()
+
+    async def main() -> None:
+        threads = GrantThreads(1, wait=0.2)
+        async with anyio.create_task_group() as group:
+
+            async def caller() -> None:
+                with anyio.move_on_after(0.01):
+                    await threads.run(lambda: (started.set(), release.wait(5)))
+
+            group.start_soon(caller)
+            await anyio.to_thread.run_sync(started.wait)
+            await anyio.sleep(0.05)  # the caller's deadline passed
+            with pytest.raises(Unavailable):
+                await threads.run(lambda: "must wait")
             release.set()
         assert await threads.run(lambda: "after") == "after"
 

@@ -40,7 +40,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeEngine
 
 from authbridge.clock import utcnow
-from authbridge.storage.bindings import Grants, grant_rows_sql, grants_of_rows, load_grants
+from authbridge.storage.bindings import Grants, grant_rows_sql, grants_of_rows
 from authbridge.storage.database import Database
 from authbridge.storage.errors import Conflict
 from authbridge.storage.hot import HotStatement
@@ -96,7 +96,6 @@ _TYPES: dict[str, TypeEngine[Any]] = {
 
 _FLAGS: dict[str, TypeEngine[Any]] = {"yes": Boolean(), "no": Boolean()}
 _YES_NO = {"yes": True, "no": False}
-_USER_COLUMNS = ("id", "username", "email", "email_verified", "name", "kind", "active")
 # A refresh-token row as a grant reads it (`_refresh_row`).
 _REFRESH_COLUMNS = (
     "family_id",
@@ -112,14 +111,14 @@ _REFRESH_COLUMNS = (
 
 Q_FIND_REFRESH = HotStatement(
     "SELECT r.family_id, r.client_id, r.user_id, r.scope, r.auth_time, r.amr, r.acr,"
-    " r.family_expires_at, r.idle_expires_at, r.used, r.revoked, u.id, u.username, u.email,"
-    " u.email_verified, u.name, u.kind, u.active FROM oauth_refresh_tokens r"
+    " r.family_expires_at, r.idle_expires_at, r.used, r.revoked, u.active"
+    " FROM oauth_refresh_tokens r"
     " JOIN users u ON u.id = r.user_id WHERE r.token_hash = :h",
     columns=(
         *_REFRESH_COLUMNS,
         "used",
         "revoked",
-        *_USER_COLUMNS,
+        "active",
     ),
     types=_TYPES,
 )
@@ -212,19 +211,6 @@ class Subject:
     @property
     def teams(self) -> tuple[str, ...]:
         return tuple(team.name for team in self.grants.teams)
-
-
-def _load_subject(conn: Connection, user: Any, user_id: str) -> Subject:
-    return Subject(
-        id=user_id,
-        username=user.username,
-        email=user.email,
-        email_verified=bool(user.email_verified),
-        name=user.name,
-        kind=user.kind,
-        active=bool(user.active),
-        grants=load_grants(conn, user_id),
-    )
 
 
 def _subject_of_rows(user_id: str, rows: Sequence[Sequence[Any]]) -> Subject | None:
@@ -404,9 +390,9 @@ class ProviderStore:
     @contextmanager
     def _hot_transaction(self) -> Iterator[Connection]:
         """A transaction for the hot path. On SQLite, writers are serialised by the lock
-        anyway, so they share one long-lived connection: no pool checkout and no pre-ping
-        query per grant (measured at about a tenth of a grant's CPU). A connection that
-        failed is dropped and replaced."""
+        anyway, so they share one long-lived connection: no pool checkout per grant
+        (measured at about a tenth of a grant's CPU). A connection that failed is dropped
+        and replaced. On PostgreSQL, the rotations `Q_ROTATE` did not settle."""
         if self._db.dialect != "sqlite":
             with self._db.engine.begin() as conn:
                 yield conn
@@ -661,7 +647,8 @@ class ProviderStore:
                 }
             )
             Q_ADD_REFRESH.run(conn, {"token_hash": successor_hash, **successor.__dict__, **_YES_NO})
-            return Rotation(successor, None, _load_subject(conn, found, row.user_id))
+            subject_rows = Q_SUBJECT.rows(conn, {"u": row.user_id})
+            return Rotation(successor, None, _subject_of_rows(row.user_id, subject_rows))
 
     def _rotate_in_one_statement(
         self, token_hash: str, successor_hash: str, now: datetime, idle: int, client_id: str
