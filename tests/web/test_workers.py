@@ -46,3 +46,18 @@ def test_a_worker_whose_parent_lives_keeps_serving() -> None:
     finally:
         child.kill()
         child.wait(5)
+
+
+def test_workers_run_uvicorn_as_one_process_does() -> None:
+    """No access log of uvicorn's (ours is the middleware's), no Server header, proxy
+    headers left to server.trustedProxies, no WebSocket library: in workers as in one
+    process (the import test holds a default serve free of websockets)."""
+    from authbridge.config.model import Settings
+    from authbridge.web.serving import _config
+    from authbridge.web.workers import WorkerConfig
+
+    for config in (WorkerConfig(Settings(), 2), _config(object(), "127.0.0.1", 0)):
+        assert config.ws == "none"
+        assert config.access_log is False
+        assert config.server_header is False
+        assert config.proxy_headers is False

@@ -27,6 +27,7 @@ import uvicorn
 from authbridge.config.model import Settings
 from authbridge.web.app import create_app, create_management_app
 from authbridge.web.services import Services
+from authbridge.web.workers import UVICORN_OPTIONS
 
 __all__ = ["run"]
 
@@ -46,13 +47,7 @@ def _config(app: object, host: str, port: int, **options: object) -> uvicorn.Con
         app,  # type: ignore[arg-type]  # an ASGI app; uvicorn's alias is narrower
         host=host,
         port=port,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        proxy_headers=False,
-        # No WebSocket endpoint exists: an upgrade request is answered as plain HTTP, and
-        # the websockets library (uvicorn's "auto") is not loaded into every worker.
-        ws="none",
+        **UVICORN_OPTIONS,  # type: ignore[arg-type]
         **options,  # type: ignore[arg-type]
     )
 

@@ -61,7 +61,15 @@ if TYPE_CHECKING:
 # `WorkerConfig` before it starts answering the supervisor's health pings, so what this
 # module imports delays the first answer (past the ping timeout, the worker is killed).
 
-__all__ = ["STARTUP_FAILURE", "WorkerConfig", "prepare", "run_workers", "supervise", "worker_app"]
+__all__ = [
+    "STARTUP_FAILURE",
+    "UVICORN_OPTIONS",
+    "WorkerConfig",
+    "prepare",
+    "run_workers",
+    "supervise",
+    "worker_app",
+]
 
 log = structlog.get_logger("authbridge")
 
@@ -71,6 +79,19 @@ log = structlog.get_logger("authbridge")
 # past uvicorn's default 5 (the worker is then replaced before it ever served). A worker
 # busy serving answers at once (the answer comes from a thread of its own).
 HEALTHCHECK_TIMEOUT = 20
+
+# How authbridge runs uvicorn, one process or workers (web/serving.py uses them too): no
+# uvicorn log configuration or access log (ours is the ObservabilityMiddleware's), no
+# Server header, proxy headers decided by server.trustedProxies rather than uvicorn, and no
+# WebSocket support (no endpoint needs it: an upgrade request is answered as plain HTTP,
+# and the websockets library is not loaded into every process).
+UVICORN_OPTIONS: dict[str, object] = {
+    "log_config": None,
+    "access_log": False,
+    "server_header": False,
+    "proxy_headers": False,
+    "ws": "none",
+}
 
 
 class _ByPort:
@@ -131,10 +152,7 @@ class WorkerConfig(uvicorn.Config):
             workers=workers,
             timeout_graceful_shutdown=server.shutdown_grace_period,
             timeout_worker_healthcheck=HEALTHCHECK_TIMEOUT,
-            log_config=None,
-            access_log=False,  # ours is the ObservabilityMiddleware's
-            server_header=False,
-            proxy_headers=False,  # server.trustedProxies decides, not uvicorn
+            **UVICORN_OPTIONS,  # type: ignore[arg-type]
         )
         self.settings = settings
         self.once = once
