@@ -33,12 +33,15 @@ def ensure_installed() -> None:
     they ran `npm ci` side by side, each deleting the tree the others were filling."""
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.skip("node and npm are needed for the oidc-provider peer")
-    marker = PEERS / "node_modules" / "oidc-provider"
-    if marker.is_dir():
+    # npm writes its hidden lockfile when an install has finished: the package directory
+    # alone appears while `npm ci` is still unpacking, and a worker that took it for done
+    # started node on a half-installed tree ("oidc-provider did not start").
+    marker = PEERS / "node_modules" / ".package-lock.json"
+    if marker.is_file():
         return
     with open(PEERS / ".install.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if marker.is_dir():  # another worker installed it while this one waited
+        if marker.is_file():  # another worker installed it while this one waited
             return
         try:
             subprocess.run(
