@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -201,8 +201,11 @@ def profile(seconds: float, database: str | None, top: int) -> None:
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     for name in GRANTS:
         command = [sys.executable, __file__, "--child-loop", name, "--seconds", str(seconds)]
+        drop: Callable[[], None] | None = None
         if database:
-            command += ["--database", database]
+            # Each child seeds its own database (the same users twice would conflict).
+            child_database, drop = postgres_database(database)
+            command += ["--database", child_database]
         child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         assert child.stdout is not None
         # The app's own start-up log lines come first (logging goes to stdout).
@@ -230,6 +233,8 @@ def profile(seconds: float, database: str | None, top: int) -> None:
             )
             rate = child.stdout.readline().strip()
             child.wait()
+            if drop is not None:
+                drop()
             inclusive: Counter[str] = Counter()
             total = 0
             for line in Path(raw.name).read_text().splitlines():
