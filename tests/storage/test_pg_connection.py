@@ -83,15 +83,24 @@ def test_the_pool_replaces_connections_a_restart_killed(pg_url: str) -> None:
     succeed on new connections, none fails."""
     db = Database(pg_url, pool_size=2)
     try:
-        held = [db.engine.connect(), db.engine.connect()]
-        pids = {c.execute(text("SELECT pg_backend_pid()")).scalar_one() for c in held}
-        for connection in held:
-            connection.close()
-        assert db.pool_stats().idle == 2
+        # Both pools: transactions' and the autocommit statements' (1 + 1 for pool_size 2).
+        with (
+            db.engine.connect() as first,
+            db.engine.connect() as second,
+            db.autocommit() as third,
+            db.autocommit() as fourth,
+        ):
+            held = [first, second, third, fourth]
+            pids = {c.execute(text("SELECT pg_backend_pid()")).scalar_one() for c in held}
+        assert len(pids) == 4
+        assert db.pool_stats().idle == 3  # the autocommit pool keeps 1, the overflow closes
         _terminate(pg_url, pids)
         time.sleep(0.2)
         for _ in range(4):
             with db.autocommit() as connection:
+                pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            assert pid not in pids
+            with db.engine.connect() as connection:
                 pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
             assert pid not in pids
         db.ping()
@@ -116,13 +125,18 @@ def test_connections_killed_as_they_open_fail_as_an_outage_not_a_bug(pg_url: str
             _terminate(pg_url, {dbapi_connection.info.backend_pid})
             _until(lambda: not open_without_round_trip(dbapi_connection))
 
-    event.listen(db.engine, "connect", kill_on_connect)
+    for engine in db.engines:
+        event.listen(engine, "connect", kill_on_connect)
     try:
         for _ in range(3):
             with pytest.raises(UNAVAILABLE), db.autocommit() as connection:
                 connection.execute(text("SELECT 1"))
+            with pytest.raises(UNAVAILABLE), db.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
         killing = False
         with db.autocommit() as connection:
+            assert connection.execute(text("SELECT 1")).scalar_one() == 1
+        with db.engine.connect() as connection:
             assert connection.execute(text("SELECT 1")).scalar_one() == 1
     finally:
         db.dispose()

@@ -181,16 +181,34 @@ class Database:
             # trips. A SQLite file has no server to lose.
             options.update(connect_args=timeouts.postgres_connect_args())
         self.engine: Engine = create_engine(self.url, **options)
+        self._engines = [self.engine]
         if sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas(int(timeouts.statement * 1000)))
+            # The same pool, each checkout in autocommit mode (set on the driver connection,
+            # reset when it goes back to the pool).
+            self._autocommit: Engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         else:
-            event.listen(self.engine, "do_connect", self._connect_with_deadline)
-            event.listen(self.engine, "connect", _mark_fresh)
-            event.listen(self.engine, "checkout", _discard_closed)
+            # The token endpoint's one-statement reads and rotations get connections of
+            # their own, in autocommit from the start: switching a shared connection into
+            # autocommit at checkout and back at checkin cost psycopg four settings calls
+            # through its wait loop, and SQLAlchemy a rollback-on-return, about a seventh of
+            # the statement's CPU (bench/README.md "dedicated autocommit pool"). Half the
+            # pool's size again, since only those statements use it.
+            hot = max(1, pool_size // 2)
+            self._autocommit = create_engine(
+                self.url,
+                **{**options, "pool_size": hot, "max_overflow": hot},
+                isolation_level="AUTOCOMMIT",
+                # Nothing to roll back on a connection that never opens a transaction.
+                pool_reset_on_return=None,
+            )
+            self._capacity += hot * 2
+            self._engines.append(self._autocommit)
+            for engine in self._engines:
+                event.listen(engine, "do_connect", self._connect_with_deadline)
+                event.listen(engine, "connect", _mark_fresh)
+                event.listen(engine, "checkout", _discard_closed)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        # The same pool, each checkout in autocommit mode (set on the driver connection, no
-        # round trip; reset when it goes back to the pool).
-        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     def _connect_with_deadline(
         self, _dialect: Any, _record: Any, cargs: Any, cparams: dict[str, Any]
@@ -203,6 +221,12 @@ class Database:
         return connection
 
     @property
+    def engines(self) -> tuple[Engine, ...]:
+        """Every engine with a pool of its own (PostgreSQL: transactions' and the
+        autocommit statements')."""
+        return tuple(self._engines)
+
+    @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
@@ -210,7 +234,8 @@ class Database:
     def autocommit(self) -> Iterator[Connection]:
         """A connection for statements that need no transaction of their own: a read, or a
         write atomic by itself. Each statement commits as it ends; on PostgreSQL that saves
-        the BEGIN and COMMIT round trips a transaction costs (two of a grant's five)."""
+        the BEGIN and COMMIT round trips a transaction costs (two of a grant's five). On
+        PostgreSQL these connections are a pool of their own, always in autocommit."""
         with self._autocommit.connect() as conn:
             yield conn
 
@@ -332,13 +357,14 @@ class Database:
     def pool_stats(self) -> PoolStats | None:
         """The pool's connections now; None for an in-memory SQLite database (one
         connection, no pool to watch)."""
-        pool = self.engine.pool
-        if not isinstance(pool, _WatchedPool):
+        pools = [engine.pool for engine in self._engines]
+        watched = [pool for pool in pools if isinstance(pool, _WatchedPool)]
+        if not watched:
             return None
         return PoolStats(
-            in_use=pool.checkedout(),
-            idle=pool.checkedin(),
-            waiting=pool.waiting,
+            in_use=sum(pool.checkedout() for pool in watched),
+            idle=sum(pool.checkedin() for pool in watched),
+            waiting=sum(pool.waiting for pool in watched),
             capacity=self._capacity,
         )
 
@@ -360,7 +386,9 @@ class Database:
             .get_meter("authbridge.storage")
             .create_up_down_counter("db.client.connections.usage")
         )
-        EngineTracer(tracer, self.engine, usage)  # type: ignore[no-untyped-call]
+        for engine in self._engines:
+            EngineTracer(tracer, engine, usage)  # type: ignore[no-untyped-call]
 
     def dispose(self) -> None:
-        self.engine.dispose()
+        for engine in self._engines:
+            engine.dispose()
