@@ -106,6 +106,10 @@ class OpenIDProvider:
         # Whether storage calls are cheap enough to run on the caller's event loop: SQLite's
         # in-process statements are; a Redis round trip (up to its timeout) is not.
         self.inline_io = storage.db.dialect == "sqlite" and not counters.remote
+        # Whether the token endpoint's grants may run on the event loop, awaiting their hot
+        # statements there and handing every other storage call to a thread
+        # (storage/loop_io.py): PostgreSQL, which has the loop's own connections.
+        self.loop_io = storage.db.dialect == "postgresql"
         self.own_tokens = OwnTokens(keyring, settings.server.issuer)
         # Told how each token request ended (the metrics); nobody by default.
         self.events: GrantEvents = events if events is not None else NoEvents()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,10 +32,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
 from authbridge.storage.errors import Unavailable
+from authbridge.storage.hot import HotStatement
+from authbridge.storage.loop_io import await_on_loop, on_loop, refuse_on_loop
 
 if TYPE_CHECKING:
     import psycopg  # imported with the PostgreSQL dialect, never on SQLite
 
+    from authbridge.storage.loop_connections import LoopConnections
     from authbridge.storage.pg_connection import DeadlineConnection
 
 __all__ = ["Database", "PoolStats", "Timeouts", "engine_url"]
@@ -208,7 +211,13 @@ class Database:
                 event.listen(engine, "do_connect", self._connect_with_deadline)
                 event.listen(engine, "connect", _mark_fresh)
                 event.listen(engine, "checkout", _discard_closed)
+        for engine in self._engines:
+            # A grant on the event loop (storage/loop_io.py) never checks out a connection
+            # of these pools: it would block the loop.
+            event.listen(engine, "checkout", refuse_on_loop)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._pool_size = pool_size
+        self._loop_connections: LoopConnections | None = None
 
     def _connect_with_deadline(
         self, _dialect: Any, _record: Any, cargs: Any, cparams: dict[str, Any]
@@ -219,6 +228,36 @@ class Database:
         connection = DeadlineConnection.connect(*cargs, **cparams)
         connection.deadline = self.timeouts.statement + CLIENT_MARGIN
         return connection
+
+    @property
+    def loop_connections(self) -> LoopConnections | None:
+        """PostgreSQL: the event loop's connections for the hot statements of grants run on
+        the loop (made on first use); None on SQLite, whose statements run in place."""
+        if self.dialect != "postgresql":
+            return None
+        if self._loop_connections is None:
+            from authbridge.storage.loop_connections import LoopConnections
+
+            cargs, cparams = self.engine.dialect.create_connect_args(self.engine.url)
+            assert not cargs  # psycopg's dialect passes everything by keyword
+            self._loop_connections = LoopConnections(
+                {**cparams, **self.timeouts.postgres_connect_args()},
+                self.engine.dialect,
+                size=self._pool_size,
+                pool_wait=self.timeouts.pool,
+                deadline=self.timeouts.statement + CLIENT_MARGIN,
+            )
+        return self._loop_connections
+
+    def loop_rows(self, statement: HotStatement, params: Mapping[str, Any]) -> list[Any] | None:
+        """`statement`'s rows through the loop's connections when the caller is a grant on
+        the event loop (`storage/loop_io.py`); None otherwise (the caller runs it in place)."""
+        if not on_loop():
+            return None
+        connections = self.loop_connections
+        if connections is None:
+            return None
+        return await_on_loop(connections.rows(statement, params))
 
     @property
     def engines(self) -> tuple[Engine, ...]:
@@ -392,3 +431,5 @@ class Database:
     def dispose(self) -> None:
         for engine in self._engines:
             engine.dispose()
+        if self._loop_connections is not None:
+            self._loop_connections.close()

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.types import TypeEngine
 
 __all__ = ["HotStatement"]
@@ -86,40 +86,55 @@ class HotStatement:
         prepared = self._prepared[dialect.name] = _Prepared(sql, binds, results, row)
         return prepared
 
-    def _execute(self, conn: Connection, params: Mapping[str, Any]) -> tuple[_Prepared, Any]:
-        dialect = conn.dialect
+    def bound(self, dialect: Dialect, params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The driver's SQL text and parameter values, converted by the parameter types."""
         prepared = self._prepare(dialect)
         values = dict(params)
         for name, processor in prepared.binds:
             if name in values:
                 values[name] = processor(values[name])
+        return prepared.sql, values
+
+    def driver_error(self, dialect: Dialect, exc: Exception, *, lost: bool) -> StatementError:
+        """A driver's error as SQLAlchemy raises it (`Connection.execute`), so callers and
+        the error handlers meet the same classes whichever path ran the statement."""
+        return DBAPIError.instance(
+            self.sql,
+            None,
+            exc,
+            dialect.loaded_dbapi.Error,
+            hide_parameters=True,
+            connection_invalidated=lost,
+            dialect=dialect,
+        )
+
+    def _execute(self, conn: Connection, params: Mapping[str, Any]) -> tuple[_Prepared, Any]:
+        dialect = conn.dialect
+        sql, values = self.bound(dialect, params)
         fairy = conn.connection
         cursor = fairy.cursor()
         try:
-            cursor.execute(prepared.sql, values)
+            cursor.execute(sql, values)
         except dialect.loaded_dbapi.Error as exc:
             lost = dialect.is_disconnect(exc, fairy.dbapi_connection, cursor)
             cursor.close()
             if lost:
                 conn.invalidate(exc)
-            raise DBAPIError.instance(
-                self.sql,
-                None,
-                exc,
-                dialect.loaded_dbapi.Error,
-                hide_parameters=True,
-                connection_invalidated=lost,
-                dialect=dialect,
-            ) from exc
-        return prepared, cursor
+            raise self.driver_error(dialect, exc, lost=lost) from exc
+        return self._prepare(dialect), cursor
 
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[Any]:
         """Every row of the result, converted by the column types, as named tuples."""
-        prepared, cursor = self._execute(conn, params)
+        _prepared, cursor = self._execute(conn, params)
         try:
             fetched = cursor.fetchall()
         finally:
             cursor.close()
+        return self.converted(conn.dialect, fetched)
+
+    def converted(self, dialect: Dialect, fetched: list[Any]) -> list[Any]:
+        """The driver's rows converted by the column types, as named tuples."""
+        prepared = self._prepare(dialect)
         results = prepared.results
         make = prepared.row
         if not any(results):

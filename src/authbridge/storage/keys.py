@@ -8,6 +8,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from authbridge.storage.database import Database
+from authbridge.storage.loop_io import offloadable_methods
 from authbridge.storage.models import SigningKey
 from authbridge.storage.provider_models import OAuthRobotToken
 
@@ -18,6 +19,8 @@ __all__ = ["KeyStore"]
 FIRST_KEY_LOCK = 0x6175_7468_6B65_7973
 
 
+# Grants on the event loop run these in a grant thread (storage/loop_io.py).
+@offloadable_methods()
 class KeyStore:
     def __init__(self, db: Database) -> None:
         self._db = db

@@ -44,6 +44,7 @@ from authbridge.storage.bindings import Grants, grant_rows_sql, grants_of_rows
 from authbridge.storage.database import Database
 from authbridge.storage.errors import Conflict
 from authbridge.storage.hot import HotStatement
+from authbridge.storage.loop_io import offloadable, offloadable_methods
 from authbridge.storage.models import User, UTCDateTime
 from authbridge.storage.provider_models import (
     OAuthClient,
@@ -376,6 +377,9 @@ def _refresh_row(found: Any) -> RefreshRow:
     )
 
 
+# On the event loop (storage/loop_io.py) the two hot statements await the loop's own
+# connections; every other method runs whole in a grant thread.
+@offloadable_methods("subject", "rotate_refresh")
 class ProviderStore:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -614,6 +618,20 @@ class ProviderStore:
             )
             if rotated is not None:
                 return rotated
+        return self._judge_rotation(token_hash, successor_hash, now, idle, client_id, scope)
+
+    @offloadable
+    def _judge_rotation(
+        self,
+        token_hash: str,
+        successor_hash: str,
+        now: datetime,
+        idle: int,
+        client_id: str,
+        scope: str | None,
+    ) -> Rotation:
+        """The rotation in a transaction: every refusal is decided here (and narrowed
+        scopes are rotated here)."""
         with self._hot_transaction() as conn:
             found = Q_FIND_REFRESH.first(conn, {"h": token_hash})
             if found is None:
@@ -661,8 +679,10 @@ class ProviderStore:
             "now": now,
             "idle_until": now + timedelta(seconds=idle),
         }
-        with self._db.autocommit() as conn:
-            rows = Q_ROTATE.rows(conn, params)
+        rows = self._db.loop_rows(Q_ROTATE, params)
+        if rows is None:
+            with self._db.autocommit() as conn:
+                rows = Q_ROTATE.rows(conn, params)
         if not rows:
             return None
         successor = _refresh_row(rows[0])
@@ -690,8 +710,11 @@ class ProviderStore:
 
     def subject(self, user_id: str) -> Subject | None:
         """The user with the rows of their roles and teams, in one statement."""
-        with self._hot_read() as conn:
-            return _subject_of_rows(user_id, Q_SUBJECT.rows(conn, {"u": user_id}))
+        rows = self._db.loop_rows(Q_SUBJECT, {"u": user_id})
+        if rows is None:
+            with self._hot_read() as conn:
+                rows = Q_SUBJECT.rows(conn, {"u": user_id})
+        return _subject_of_rows(user_id, rows)
 
     def refresh_token(self, token_hash: str) -> tuple[RefreshRow, bool] | None:
         """The row and whether it is still usable (not used, not revoked)."""

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from authbridge.storage.database import Database
 from authbridge.storage.expiry import DEFAULT_BATCH, delete_batch
+from authbridge.storage.loop_io import offloadable_methods
 from authbridge.storage.models import RateLimitCounter
 from authbridge.storage.upsert import insert_for
 
@@ -26,6 +27,8 @@ _LIVE_COUNTS = select(_counters.c.key, _counters.c["count"]).where(
 )
 
 
+# Grants on the event loop run these in a grant thread (storage/loop_io.py).
+@offloadable_methods()
 class RateLimitStore:
     """The database's `RateCounter` (`counters.py`): one row per key, swept by housekeeping."""
 

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 import redis
 
 from authbridge.storage.errors import RedisUnavailable
+from authbridge.storage.loop_io import offloadable_methods
 from authbridge.storage.redis_client import DOWN
 
 __all__ = ["RedisRateCounter", "RedisReplayCache"]
@@ -58,6 +59,8 @@ def _ms(window: timedelta) -> int:
     return max(1, int(window.total_seconds() * 1000))
 
 
+# Grants on the event loop run these in a grant thread (storage/loop_io.py).
+@offloadable_methods()
 class RedisRateCounter:
     """`RateCounter` over Redis: keys `<prefix>rl:<key>`, expiring with their window."""
 
@@ -92,6 +95,7 @@ class RedisRateCounter:
             self._release(keys=[self._prefix + key])
 
 
+@offloadable_methods()
 class RedisReplayCache:
     """`ReplayCache` over Redis: keys `<prefix>seen:<key>`, `SET NX PX`."""
 

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from authbridge.clock import utcnow
 from authbridge.config.model import Settings
 from authbridge.storage.keys import KeyStore
+from authbridge.storage.loop_io import offloadable
 from authbridge.storage.models import SigningKey
 from authbridge.storage.notify import ChangeBus, Topic
 from authbridge.tokens.keys import KeyMaterial, generate, load
@@ -170,6 +171,10 @@ class KeyRing:
         issued_before = row.retired_at or row.published_until
         return self._store.long_lived_outstanding(issued_before=issued_before, now=now)
 
+    # Whole in a grant thread for a grant on the event loop (storage/loop_io.py): the lock
+    # is held across storage calls, which a second greenlet on the loop's thread would
+    # wait for with the loop stopped.
+    @offloadable
     def reload(self) -> PublishedKeys:
         with self._lock:
             now = self._clock()

@@ -1,0 +1,131 @@
+"""`LoopConnections`: PostgreSQL connections of the event loop, for the token endpoint's hot
+statements run by grants on the loop (`storage/loop_io.py`).
+
+psycopg's asyncio connections in autocommit: a statement is one round trip the loop waits
+for without a thread (about 66 µs of CPU, against 140 µs or more for the same statement
+handed to a thread under 16 concurrent callers: bench/README.md "grants on the loop").
+
+The same bounds as the threads' pool (storage/database.py): a wait for a connection of at
+most `database.poolTimeout`, a statement deadline of `statement_timeout` plus a margin
+(on top of the server's own `statement_timeout`), the libpq connection parameters of
+`Timeouts.postgres_connect_args` (connect timeout, keepalives, TCP user timeout). Every
+failure is an `Unavailable` or SQLAlchemy's DBAPIError, as on the threads' path, so the
+error handlers answer 503 alike. A connection whose use failed, timed out or was cancelled
+(the client hung up) is closed, never reused: its protocol state is unknown. An idle one
+the server closed is found by its socket at checkout (`open_without_round_trip`).
+
+Connections belong to one event loop: a new loop (tests run several) starts a new set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from typing import Any
+
+import psycopg
+from sqlalchemy.engine import Dialect
+
+from authbridge.storage.errors import Unavailable
+from authbridge.storage.hot import HotStatement
+from authbridge.storage.pg_connection import open_without_round_trip
+
+__all__ = ["LoopConnections"]
+
+
+class LoopConnections:
+    def __init__(
+        self,
+        connect_args: Mapping[str, Any],
+        dialect: Dialect,
+        *,
+        size: int,
+        pool_wait: float,
+        deadline: float,
+    ) -> None:
+        self._connect_args = dict(connect_args)
+        self._dialect = dialect
+        self._size = size
+        self._pool_wait = pool_wait
+        self._deadline = deadline
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._slots: asyncio.Semaphore | None = None
+        self._idle: list[psycopg.AsyncConnection[Any]] = []
+
+    def _for_this_loop(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop or self._slots is None:
+            for connection in self._idle:
+                connection.pgconn.finish()  # of a loop gone: closed without awaiting
+            self._idle = []
+            self._loop, self._slots = loop, asyncio.Semaphore(self._size)
+        return self._slots
+
+    async def _checkout(self) -> psycopg.AsyncConnection[Any]:
+        while self._idle:
+            connection = self._idle.pop()
+            if open_without_round_trip(connection):  # type: ignore[arg-type]
+                return connection
+            connection.pgconn.finish()  # the server closed it (a restart, a kill)
+        try:
+            connection = await psycopg.AsyncConnection.connect(
+                autocommit=True, prepare_threshold=5, **self._connect_args
+            )
+        except psycopg.OperationalError as exc:
+            raise Unavailable(f"cannot connect to PostgreSQL: {exc}") from exc
+        if not open_without_round_trip(connection):  # type: ignore[arg-type]
+            connection.pgconn.finish()
+            raise Unavailable("the server closed a new connection as it opened")
+        return connection
+
+    async def rows(self, statement: HotStatement, params: Mapping[str, Any]) -> list[Any]:
+        """Every row of `statement` with `params`, converted as `HotStatement.rows` does."""
+        slots = self._for_this_loop()
+        try:
+            async with asyncio.timeout(self._pool_wait):
+                await slots.acquire()
+        except TimeoutError:
+            raise Unavailable(
+                f"no PostgreSQL connection of the loop freed up within {self._pool_wait} s"
+            ) from None
+        connection: psycopg.AsyncConnection[Any] | None = None
+        reusable = False
+        try:
+            async with asyncio.timeout(self._deadline):
+                connection = await self._checkout()
+                sql, values = statement.bound(self._dialect, params)
+                try:
+                    cursor = await connection.execute(sql, values)
+                    fetched = await cursor.fetchall()
+                except psycopg.Error as exc:
+                    lost = connection.closed or connection.broken
+                    # A statement error (a constraint, a bad value) leaves the connection
+                    # usable; anything on the connection itself does not.
+                    reusable = not lost and exc.sqlstate is not None
+                    raise statement.driver_error(self._dialect, exc, lost=lost) from exc
+            reusable = True
+            return statement.converted(self._dialect, fetched)
+        except TimeoutError:
+            raise Unavailable(
+                f"PostgreSQL did not answer within {self._deadline} s on the loop"
+            ) from None
+        finally:
+            if connection is not None:
+                if reusable and not connection.closed:
+                    self._idle.append(connection)
+                else:
+                    with contextlib.suppress(Exception):
+                        connection.pgconn.finish()
+            slots.release()
+
+    def close(self) -> None:
+        """Close the idle connections (`Database.dispose`): their sockets, without the
+        loop, which may be gone by then."""
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.pgconn.finish()
+
+    @property
+    def idle(self) -> int:
+        return len(self._idle)

@@ -1,0 +1,51 @@
+"""On PostgreSQL the token endpoint's grants run on the event loop (storage/loop_io.py):
+their hot statements on the loop's own connections, the rest in the grant threads. The
+answers are the threads' answers: a grant reads the database at the moment it is made."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.provider.conftest import ISSUER
+from tests.provider.test_token import TOKEN, _refresh, code_for, provider_of, redeem
+
+
+def _postgres_only(op: TestClient) -> None:
+    if not provider_of(op).loop_io:
+        pytest.skip("SQLite grants run in place")
+
+
+def test_client_credentials_read_the_service_account_on_the_loop(op: TestClient, rp) -> None:
+    _postgres_only(op)
+    storage = op.app.state.services.ready().storage
+    created = provider_of(op).add_service_account("etl", "editor", lifetime=600)
+    session = rp(created.client.client_id, client_secret=created.secret)
+    assert session.fetch_token(ISSUER + TOKEN, grant_type="client_credentials")["access_token"]
+    connections = storage.db.loop_connections
+    assert connections is not None and connections.idle >= 1  # the read ran on the loop
+
+    # Disabled between two grants: the next one is refused at once (nothing cached).
+    assert created.client.service_user_id is not None
+    storage.users.set_active(created.client.service_user_id, False)
+    refused = op.post(
+        TOKEN,
+        data={"grant_type": "client_credentials"},
+        auth=(created.client.client_id, created.secret),
+    )
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+
+
+def test_a_refresh_rotates_on_the_loop_and_a_replay_revokes_the_family(
+    browser: TestClient,
+) -> None:
+    """RFC 9700 §4.14.2: the rotation on the loop's connection, the replay judged in the
+    grant threads' transaction, which revokes the family (the successor too)."""
+    _postgres_only(browser)
+    first = redeem(browser, code_for(browser)).json()
+    rotated = _refresh(browser, first["refresh_token"])
+    assert rotated.status_code == 200, rotated.text
+    replay = _refresh(browser, first["refresh_token"])
+    assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
+    successor = _refresh(browser, rotated.json()["refresh_token"])
+    assert successor.status_code == 400 and successor.json()["error"] == "invalid_grant"
