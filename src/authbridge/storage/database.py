@@ -243,7 +243,7 @@ class Database:
             self._loop_connections = LoopConnections(
                 {**cparams, **self.timeouts.postgres_connect_args()},
                 self.engine.dialect,
-                size=self._pool_size,
+                size=max(2, self._pool_size // 2),
                 pool_wait=self.timeouts.pool,
                 deadline=self.timeouts.statement + CLIENT_MARGIN,
             )
