@@ -82,13 +82,16 @@ class LoopConnections:
     async def rows(self, statement: HotStatement, params: Mapping[str, Any]) -> list[Any]:
         """Every row of `statement` with `params`, converted as `HotStatement.rows` does."""
         slots = self._for_this_loop()
-        try:
-            async with asyncio.timeout(self._pool_wait):
-                await slots.acquire()
-        except TimeoutError:
-            raise Unavailable(
-                f"no PostgreSQL connection of the loop freed up within {self._pool_wait} s"
-            ) from None
+        if not slots.locked():
+            await slots.acquire()  # one is free: no wait to bound (nor a timer to arm)
+        else:
+            try:
+                async with asyncio.timeout(self._pool_wait):
+                    await slots.acquire()
+            except TimeoutError:
+                raise Unavailable(
+                    f"no PostgreSQL connection of the loop freed up within {self._pool_wait} s"
+                ) from None
         connection: psycopg.AsyncConnection[Any] | None = None
         reusable = False
         try:
