@@ -1,7 +1,8 @@
 """`GrantThreads`: the few threads the OAuth endpoints' blocking work runs in.
 
-On PostgreSQL (or with Redis counters) a grant's storage calls block, so they leave the
-event loop for a thread. Starlette's default is AnyIO's pool of 40: under 32 concurrent
+A grant's blocking storage calls leave the event loop for one of these threads: on
+PostgreSQL those a grant on the loop offloads (`storage/loop_io.py`: all but its hot
+statements), and with Redis counters on SQLite the whole grant. Starlette's default is AnyIO's pool of 40: under 32 concurrent
 clients that is 16 or more threads per worker contending for one GIL, each hand-over a
 context switch, for work that is a third CPU and two thirds waiting on a loopback round
 trip. A handful of threads keep the database busy as well, and a request queued behind them
