@@ -79,8 +79,7 @@ def test_a_caller_that_hangs_up_on_a_silent_database_ends_at_once(
         await run_on_loop(threads.run, db.loop_rows, ONE, {})
         proxy.partition()
         grants = [
-            asyncio.ensure_future(run_on_loop(threads.run, db.loop_rows, ONE, {}))
-            for _ in range(2)
+            asyncio.ensure_future(run_on_loop(threads.run, db.loop_rows, ONE, {})) for _ in range(2)
         ]
         await asyncio.sleep(0.2)  # both sent their statement into the silence
         started = time.monotonic()
