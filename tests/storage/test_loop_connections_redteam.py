@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from authbridge.storage.database import Database, Timeouts
-from authbridge.storage.errors import Unavailable
+from authbridge.storage.errors import UNAVAILABLE, Unavailable, lost_connection
 from authbridge.storage.hot import HotStatement
 from authbridge.storage.loop_io import run_on_loop
 from authbridge.web.grant_threads import GrantThreads
@@ -93,3 +93,40 @@ def test_a_caller_that_hangs_up_on_a_silent_database_ends_at_once(
 
     took = asyncio.run(main())
     assert took < 0.5, took
+
+
+SLEEP = HotStatement("SELECT 1 AS slept FROM pg_sleep(:s)", columns=("slept",))
+
+
+def test_a_database_restart_mid_statement_is_an_outage_and_the_loop_reconnects(
+    silent: tuple[TcpProxy, Database],
+) -> None:
+    """The database goes away (connections reset, new ones refused) with a statement in
+    flight and a connection idle: both grants are outages (503 by web/errors.py), at once;
+    once it is back the next grant opens a new connection and succeeds."""
+    proxy, db = silent
+    connections = db.loop_connections
+    assert connections is not None
+    threads = GrantThreads(2, wait=5.0)
+
+    async def grant(statement: HotStatement, params: dict[str, object]) -> object:
+        return await run_on_loop(threads.run, db.loop_rows, statement, params)
+
+    async def main() -> None:
+        await asyncio.gather(grant(ONE, {}), grant(ONE, {}))  # two warm connections
+        assert connections.idle == 2
+        in_flight = asyncio.ensure_future(grant(SLEEP, {"s": 0.8}))
+        await asyncio.sleep(0.2)
+        proxy.cut()
+        started = time.monotonic()
+        failures = await asyncio.gather(in_flight, grant(ONE, {}), return_exceptions=True)
+        assert time.monotonic() - started < 0.5
+        for failure in failures:
+            assert isinstance(failure, Exception), failures
+            assert isinstance(failure, UNAVAILABLE) or lost_connection(failure), failures
+        assert connections.idle == 0
+        proxy.restore()
+        assert (await grant(ONE, {}))[0].one == 1  # type: ignore[index]
+        assert connections.idle == 1
+
+    asyncio.run(main())
