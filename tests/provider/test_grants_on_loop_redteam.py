@@ -106,6 +106,9 @@ def test_every_grant_and_refusal_keeps_blocking_io_off_the_loop(
         400,
         "invalid_grant",
     )
+    # The key set changed elsewhere (a rotation's notification): the grant reloads it,
+    # under the key ring's lock, which must not be taken on the loop.
+    op.app.state.services.ready().keyring.invalidate()
     # Refresh: rotated on the loop, narrowed (judged in a thread), widened, replayed.
     rotated = expect("refresh", _refresh(op, first["refresh_token"]), 200)
     narrowed = expect(
@@ -250,3 +253,34 @@ def test_the_loops_connections_killed_by_the_server_are_replaced_unseen(
     time.sleep(0.2)  # the server's goodbye reaches the sockets
     again = _refresh(op, token)
     assert again.status_code == 200, again.text
+
+
+def test_concurrent_key_reloads_on_the_loop_do_not_deadlock(pg_redis_op: TestClient) -> None:
+    """The key ring's reload holds a threading.Lock across storage calls: were those
+    offloaded one by one while the lock is held on the loop's thread, a second grant
+    reloading on the same loop would wait for the lock with the loop stopped, and the
+    first could never resume (a deadlock of the whole worker)."""
+    import asyncio
+    import threading
+
+    from authbridge.storage.loop_io import run_on_loop
+    from authbridge.web.grant_threads import GrantThreads
+
+    keyring = pg_redis_op.app.state.services.ready().keyring
+    keyring.invalidate()
+    snapshots: list[object] = []
+
+    def serve() -> None:
+        async def main() -> list[object]:
+            threads = GrantThreads(2, wait=5.0)
+            return list(
+                await asyncio.gather(*(run_on_loop(threads.run, keyring.current) for _ in range(4)))
+            )
+
+        snapshots.extend(asyncio.run(main()))
+
+    loop = threading.Thread(target=serve, daemon=True)  # left behind if it deadlocks
+    loop.start()
+    loop.join(5.0)
+    assert not loop.is_alive(), "the loop deadlocked on the key ring's lock"
+    assert len(snapshots) == 4
