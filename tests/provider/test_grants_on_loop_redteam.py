@@ -206,13 +206,21 @@ def test_racing_refreshes_of_one_token_on_the_loop_one_wins_and_the_family_dies(
     pg_redis_op: TestClient,
 ) -> None:
     """RFC 9700 §4.14.2 under concurrency: 8 uses of one refresh token at once on one
-    event loop. Exactly one rotation succeeds; the others are replays, which revoke the
-    family, so the winner's successor is refused too."""
+    event loop, half of them narrowing the scope (RFC 6749 §6). Exactly one rotation
+    succeeds; the others are replays, which revoke the family, so the winner's successor
+    is refused too."""
     op = pg_redis_op
     assert sign_up(op).status_code == 303
     token = redeem(op, code_for(op)).json()["refresh_token"]
+    # Half narrow the scope: their rotation is judged in a grant thread's transaction while
+    # the others rotate in one statement on the loop's connection; one arbiter for both.
     with ThreadPoolExecutor(max_workers=8) as pool:
-        answers = list(pool.map(lambda _: _refresh(op, token), range(8)))
+        answers = list(
+            pool.map(
+                lambda n: _refresh(op, token, scope="openid") if n % 2 else _refresh(op, token),
+                range(8),
+            )
+        )
     statuses = sorted(a.status_code for a in answers)
     assert statuses == [200] + [400] * 7, [a.text for a in answers]
     assert all(a.json()["error"] == "invalid_grant" for a in answers if a.status_code == 400)
