@@ -292,3 +292,23 @@ def test_concurrent_key_reloads_on_the_loop_do_not_deadlock(pg_redis_op: TestCli
     loop.join(5.0)
     assert not loop.is_alive(), "the loop deadlocked on the key ring's lock"
     assert len(snapshots) == 4
+
+
+def test_redis_down_during_client_authentication_on_the_loop_is_a_503(
+    app_factory: AppFactory, postgres_server_url: str
+) -> None:
+    """The throttle's counters (Redis) cannot be reached while a grant on the loop counts
+    a failed client authentication (offloaded to a grant thread): the error crosses back
+    into the loop's greenlet and is answered 503, never let through unthrottled nor a 500."""
+    from socket import socket
+
+    with socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = f"redis://127.0.0.1:{probe.getsockname()[1]}/0"
+    settings = make_settings(
+        _fresh_postgres(postgres_server_url), REDIS__URL=dead, REDIS__TIMEOUT="0.5"
+    ).model_copy(update={"clients": CLIENTS})
+    op = app_factory(settings)
+    assert provider_of(op).loop_io
+    answer = op.post(TOKEN, data={"grant_type": "client_credentials"}, auth=("webapp", "wrong"))
+    assert answer.status_code == 503, answer.text
