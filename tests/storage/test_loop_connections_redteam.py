@@ -130,3 +130,36 @@ def test_a_database_restart_mid_statement_is_an_outage_and_the_loop_reconnects(
         assert connections.idle == 1
 
     asyncio.run(main())
+
+
+def test_a_backend_terminated_mid_statement_is_an_outage(postgres_server_url: str) -> None:
+    """pg_terminate_backend (an admin, a failover) of the loop's connection while its
+    statement runs: SQLSTATE 57P01 on a connection the server then closes. An outage (503
+    by web/errors.py), not a 500; the connection is not reused; the next grant succeeds."""
+    from sqlalchemy import create_engine, text
+
+    db = Database(postgres_server_url, pool_size=2, timeouts=Timeouts(statement=5))
+    connections = db.loop_connections
+    assert connections is not None
+    threads = GrantThreads(2, wait=5.0)
+    pids = HotStatement("SELECT pg_backend_pid() AS pid", columns=("pid",))
+
+    async def main() -> object:
+        pid = (await run_on_loop(threads.run, db.loop_rows, pids, {}))[0].pid
+        in_flight = asyncio.ensure_future(run_on_loop(threads.run, db.loop_rows, SLEEP, {"s": 3}))
+        await asyncio.sleep(0.3)
+        admin = create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+        admin.dispose()
+        failure = (await asyncio.gather(in_flight, return_exceptions=True))[0]
+        assert isinstance(failure, Exception), failure
+        assert isinstance(failure, UNAVAILABLE) or lost_connection(failure), repr(failure)
+        again = await run_on_loop(threads.run, db.loop_rows, pids, {})
+        assert again[0].pid != pid
+        return failure
+
+    try:
+        asyncio.run(main())
+    finally:
+        db.dispose()
