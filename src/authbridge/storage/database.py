@@ -120,6 +120,10 @@ class _WatchedPool(QueuePool):
         self._waiting_lock = threading.Lock()
 
     def _do_get(self) -> ConnectionPoolEntry:
+        # Before the wait for a connection and before a new one is opened: the checkout
+        # hook alone runs after both, so a missed `@offloadable` blocked the loop for the
+        # pool wait (then raised as a pool timeout, a 503) or opened a connection on it.
+        refuse_on_loop()
         with self._waiting_lock:
             self._waiting += 1
         try:

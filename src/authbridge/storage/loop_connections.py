@@ -22,9 +22,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
+from psycopg import waiting
+from psycopg.abc import PQGen
 from sqlalchemy.engine import Dialect
 
 from authbridge.storage.errors import Unavailable
@@ -32,6 +34,23 @@ from authbridge.storage.hot import HotStatement
 from authbridge.storage.pg_connection import open_without_round_trip
 
 __all__ = ["LoopConnections"]
+
+RV = TypeVar("RV")
+
+
+class _LoopConnection(psycopg.AsyncConnection[Any]):
+    """An asyncio connection whose interrupted wait ends at once.
+
+    psycopg answers a wait interrupted mid-query (our deadline, a client that hung up) by
+    sending the server a cancel request and waiting for the query to end, up to 5 s each:
+    on a database gone silent that held the grant and its slot about 10 s past the
+    deadline (tests/storage/test_loop_connections_redteam.py: 12 s for a 2 s deadline).
+    Here the interruption is raised as is; `LoopConnections.rows` closes the connection,
+    and the server's own `statement_timeout` ends the query.
+    """
+
+    async def wait(self, gen: PQGen[RV], interval: float = 0.1, timeout: float | None = None) -> RV:
+        return await waiting.wait_async(gen, self.pgconn.socket, interval=interval, timeout=timeout)
 
 
 class LoopConnections:
@@ -51,7 +70,7 @@ class LoopConnections:
         self._deadline = deadline
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slots: asyncio.Semaphore | None = None
-        self._idle: list[psycopg.AsyncConnection[Any]] = []
+        self._idle: list[_LoopConnection] = []
 
     def _for_this_loop(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
@@ -62,14 +81,14 @@ class LoopConnections:
             self._loop, self._slots = loop, asyncio.Semaphore(self._size)
         return self._slots
 
-    async def _checkout(self) -> psycopg.AsyncConnection[Any]:
+    async def _checkout(self) -> _LoopConnection:
         while self._idle:
             connection = self._idle.pop()
             if open_without_round_trip(connection):  # type: ignore[arg-type]
                 return connection
             connection.pgconn.finish()  # the server closed it (a restart, a kill)
         try:
-            connection = await psycopg.AsyncConnection.connect(
+            connection = await _LoopConnection.connect(
                 autocommit=True, prepare_threshold=5, **self._connect_args
             )
         except psycopg.OperationalError as exc:
@@ -92,7 +111,7 @@ class LoopConnections:
                 raise Unavailable(
                     f"no PostgreSQL connection of the loop freed up within {self._pool_wait} s"
                 ) from None
-        connection: psycopg.AsyncConnection[Any] | None = None
+        connection: _LoopConnection | None = None
         reusable = False
         try:
             async with asyncio.timeout(self._deadline):
