@@ -2,12 +2,13 @@
 
 A grant's blocking storage calls leave the event loop for one of these threads: on
 PostgreSQL those a grant on the loop offloads (`storage/loop_io.py`: all but its hot
-statements), and with Redis counters on SQLite the whole grant. Starlette's default is AnyIO's pool of 40: under 32 concurrent
-clients that is 16 or more threads per worker contending for one GIL, each hand-over a
-context switch, for work that is a third CPU and two thirds waiting on a loopback round
-trip. A handful of threads keep the database busy as well, and a request queued behind them
-costs nothing while it waits (bench/bench_provider.py --database, 32 clients: p99 of
-client_credentials 246 ms with 40 threads, 96 ms with 4; see bench/README.md).
+statements), and with Redis counters on SQLite the whole grant. Starlette's default is
+AnyIO's pool of 40: under 32 concurrent clients that is 16 or more threads per worker
+contending for one GIL, each hand-over a context switch, for work that is a third CPU and
+two thirds waiting on a loopback round trip. A handful of threads keep the database busy as
+well, and a request queued behind them costs nothing while it waits
+(bench/bench_provider.py --database, 32 clients: p99 of client_credentials 246 ms with 40
+threads, 96 ms with 4; see bench/README.md).
 
 The hand-over itself is asyncio's and a queue's, not `anyio.to_thread`: AnyIO's costs a
 worker-thread lookup, a cancel scope and two extra loop wake-ups per call (a no-op call
