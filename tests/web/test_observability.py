@@ -475,3 +475,21 @@ def test_the_stamp_reads_the_clock_datetime_now_reads() -> None:
     stamp = datetime.fromisoformat(observability._stamp(time.time_ns()).replace("Z", "+00:00"))
     after = datetime.now(tz=UTC)
     assert before <= stamp <= after
+
+
+def test_remembered_field_text_is_per_name_and_never_a_secret() -> None:
+    """A field's text is remembered per (name, text): the same text under a secret's name
+    is still redacted, and a text with a secret in it is cut every time."""
+    plain = {"outcome": "success", "actor_id": "etl-remembered"}
+    for _ in range(2):
+        assert observability._field_texts(plain) == [
+            '"outcome": "success"',
+            '"actor_id": "etl-remembered"',
+        ]
+        assert observability._field_texts({"client_secret": "etl-remembered"}) == [
+            '"client_secret": "[redacted]"'
+        ]
+        assert observability._field_texts({"note": "/cb?code=abc"}) == [
+            '"note": "/cb?code=[redacted]"'
+        ]
+    assert ("note", "/cb?code=abc") not in observability._FIELD_TEXTS

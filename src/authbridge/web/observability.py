@@ -359,6 +359,10 @@ _LINE_NAMES = frozenset({"event", *BOOKKEEPING})
 # whole (a secret's name). Names are the code's own; the memo stops at 4,096.
 _FIELD_KEYS: dict[str, tuple[str, bool]] = {}
 _REDACTED_JSON = _encode(REDACTED)
+# Per (field name, text) a log line repeats (an outcome, a client id, an address): its whole
+# `"name": "text"` as written above. Only text `_scrub` leaves as it is, short, at most
+# 4,096 pairs (text a secret's name replaces is "[redacted]" whatever it was).
+_FIELD_TEXTS: dict[tuple[str, str], str] = {}
 
 
 def _field_texts(fields: Mapping[str, Any]) -> list[str] | None:
@@ -368,6 +372,11 @@ def _field_texts(fields: Mapping[str, Any]) -> list[str] | None:
     anything else (a float, a container, an object) by json.dumps of `_clean`'s value."""
     parts: list[str] = []
     for name, value in fields.items():
+        if type(value) is str:
+            done = _FIELD_TEXTS.get((name, value))
+            if done is not None:
+                parts.append(done)
+                continue
         known = _FIELD_KEYS.get(name)
         if known is None:
             if type(name) is not str or name in _LINE_NAMES:
@@ -379,7 +388,11 @@ def _field_texts(fields: Mapping[str, Any]) -> list[str] | None:
         if secret:
             parts.append(key + _REDACTED_JSON)
         elif type(value) is str:
-            parts.append(key + _encode(_scrub(value)))
+            clean = _scrub(value)
+            done = key + _encode(clean)
+            if clean == value and len(value) <= _CLEAN_TEXT_LENGTH and len(_FIELD_TEXTS) < 4096:
+                _FIELD_TEXTS[(name, value)] = done
+            parts.append(done)
         else:
             parts.append(key + _clean_json(value, 0))
     return parts
