@@ -168,7 +168,24 @@ def _statement(paramstyle: str) -> str:
 
 
 # json.dumps(details, default=str) without building its encoder per row (the same text).
-_details_json = json.JSONEncoder(default=str).encode
+_encode_details = json.JSONEncoder(default=str).encode
+# The JSON of small details whose keys and values are all text (a grant's
+# `{"grantType": ...}`, on every token grant), per their items: written once, not per row.
+# Text only, so no two keys of a memo are equal yet written apart (1 and True are).
+# At most 1,024 of them.
+_DETAILS_TEXT: dict[tuple[tuple[str, str], ...], str] = {}
+
+
+def _details_json(details: Mapping[str, Any]) -> str:
+    if len(details) > 4 or not all(type(k) is str and type(v) is str for k, v in details.items()):
+        return _encode_details(dict(details))
+    key = tuple(details.items())
+    text = _DETAILS_TEXT.get(key)
+    if text is None:
+        text = _encode_details(dict(details))
+        if len(_DETAILS_TEXT) < 1024:
+            _DETAILS_TEXT[key] = text
+    return text
 
 
 def _parameters(records: Sequence[AuditRecord], sqlite: bool) -> list[tuple[Any, ...]]:
@@ -178,7 +195,7 @@ def _parameters(records: Sequence[AuditRecord], sqlite: bool) -> list[tuple[Any,
     Long strings are cut to their column (`WIDTHS`), never refused."""
     rows = []
     for r in records:
-        at = r.at.astimezone(UTC)
+        at = r.at if r.at.tzinfo is UTC else r.at.astimezone(UTC)
         rows.append(
             (
                 at.replace(tzinfo=None).isoformat(" ", "microseconds") if sqlite else at,
@@ -193,7 +210,7 @@ def _parameters(records: Sequence[AuditRecord], sqlite: bool) -> list[tuple[Any,
                 r.target_type and r.target_type[:32],
                 r.target_id and r.target_id[:255],
                 r.target_name and r.target_name[:255],
-                _details_json(dict(r.details)),
+                _details_json(r.details),
             )
         )
     return rows
