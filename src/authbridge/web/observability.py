@@ -4,6 +4,11 @@ The metrics live in one registry built at start-up (never prometheus_client's gl
 two apps in one process, as in tests, never share counters). Every label is bounded: client
 and connector labels take only configured values (anything else is "other"), grant types
 and SCIM sources only the ones served, outcomes only codes this service produces.
+
+Longer than most modules: the access and audit lines (two a grant) are rendered here by
+hand, field by field, and must stay beside the structlog pipeline they replay (`redact`,
+the timestamp, the JSON renderer's text) so one module holds both paths that
+tests/web/test_observability.py compares byte for byte.
 """
 
 from __future__ import annotations
