@@ -193,3 +193,35 @@ def test_stored_events_are_queried_and_expire_after_the_retention(
     assert store.garbage_collect(now) == 1
     (kept,) = store.query(AuditFilter(), limit=10)
     assert kept.target_id == "k2" and kept.actor_kind == "system"
+
+
+def test_an_idle_writer_wakes_for_each_event_from_any_thread() -> None:
+    """The writer sleeps when it has nothing; events put from several threads while it goes
+    to sleep, sleeps or wakes are all stored, none waits for a later one to be noticed."""
+    store = FakeStore()
+    log = _log(store, batch=1000, interval=0.0)
+    for round_ in range(30):
+        threads = [
+            threading.Thread(target=lambda t=t, r=round_: log.record(_event(100 * r + t)))
+            for t in range(4)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert log.flush(timeout=2.0)  # stored, with no event after them to wake the writer
+        stored = {r.target_id for batch in store.batches for r in batch}
+        assert {f"u{100 * round_ + t}" for t in range(4)} <= stored
+    log.close()
+    assert sum(len(b) for b in store.batches) == 120
+
+
+def test_closing_a_stuck_writer_says_so_and_returns() -> None:
+    store = FakeStore()
+    store.gate.clear()  # the database hangs
+    log = _log(store, interval=0.0)
+    log.record(_event())
+    with capture_logs() as logs:
+        log.close(timeout=0.2)
+    assert [e["event"] for e in logs] == ["audit_writer_stuck"]
+    store.gate.set()

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import base64
 
+import pytest
 from fastapi.testclient import TestClient
 
+from authbridge.audit.events import AuditEvent, Target
+from authbridge.provider import events as provider_events
+from authbridge.provider.events import AuditedEvents, NoEvents
 from tests.provider.test_token import BASIC, TOKEN, code_for, redeem
 from tests.web.metrics import scrape
 
@@ -73,3 +77,44 @@ def test_labels_stay_bounded_whatever_the_caller_sends(browser: TestClient) -> N
     )
     seen = {labels["client"] for labels in metrics.labels(GRANTS)}
     assert seen == {"webapp", "other"}  # nothing a caller made up became a label
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.events: list[AuditEvent] = []
+
+    def record(self, event: AuditEvent) -> None:
+        self.events.append(event)
+
+
+def test_each_grant_event_names_its_own_client_and_address() -> None:
+    """AuditedEvents keeps the actor and target per (client, address): each event still
+    carries the client that authenticated and the address it came from."""
+    sink = _Sink()
+    events = AuditedEvents(NoEvents(), sink)
+    calls = [
+        ("etl", "10.0.0.1"),
+        ("etl", "10.0.0.2"),
+        ("other", "10.0.0.1"),
+        ("etl", "10.0.0.1"),
+        (None, "10.0.0.1"),
+        ("etl", None),
+    ]
+    for client_id, address in calls:
+        events.grant("client_credentials", client_id, "success", address=address)
+    for (client_id, address), event in zip(calls, sink.events, strict=True):
+        assert event.actor.address == address
+        assert event.actor.id == client_id
+        assert event.actor.kind == ("client" if client_id else "anonymous")
+        assert event.target == (Target("client", client_id) if client_id else None)
+    assert sink.events[0].actor is sink.events[3].actor  # built once per caller
+
+
+def test_the_kept_parties_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(provider_events, "_PARTIES_MAX", 2)
+    sink = _Sink()
+    events = AuditedEvents(NoEvents(), sink)
+    for n in range(5):
+        events.grant("client_credentials", "etl", "success", address=f"10.0.0.{n}")
+    assert len(events._parties) == 2
+    assert [e.actor.address for e in sink.events] == [f"10.0.0.{n}" for n in range(5)]

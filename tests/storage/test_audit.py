@@ -3,7 +3,8 @@ keyset pages that never skip or repeat a row, filters, and retention by housekee
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import json
+from datetime import UTC, datetime, timedelta, timezone
 
 from authbridge.storage import Storage
 from authbridge.storage.audit import AuditFilter, AuditRecord
@@ -169,3 +170,39 @@ def test_an_sqlite_batch_queues_behind_the_token_endpoints_writer(sqlite_url: st
         assert len(storage.audit.query(AuditFilter(), limit=10)) == 1
     finally:
         storage.db.dispose()
+
+
+def test_details_and_times_are_stored_as_given(storage: Storage) -> None:
+    """Details as JSON whatever their shape (the remembered text of small all-text ones
+    included: keys equal in Python but written apart stay apart), times in UTC whatever
+    zone they came in, with no details an empty object."""
+    paris = timezone(timedelta(hours=1))
+    shapes: list[dict[object, object]] = [
+        {"grantType": "client_credentials"},
+        {"grantType": "client_credentials"},  # again: the remembered text
+        {"grantType": "refresh_token", "error": "invalid_grant"},
+        {1: "one"},
+        {True: "one"},
+        {"n": 1, "nested": {"a": [1, None]}},
+        {"a": "1", "b": "2", "c": "3", "d": "4", "e": "5"},
+    ]
+    records = [
+        _event(n, details=details, at=NOW.astimezone(paris) - timedelta(minutes=n))
+        for n, details in enumerate(shapes)
+    ]
+    records.append(
+        AuditRecord(
+            at=NOW - timedelta(minutes=9),
+            type="t",
+            outcome="success",
+            actor_kind="system",
+            target_id="bare",
+        )
+    )
+    storage.audit.append(records)
+    found = {r.target_id: r for r in storage.audit.query(AuditFilter(), limit=20)}
+    expected = json.loads(json.dumps(shapes))
+    for n, details in enumerate(expected):
+        assert found[f"u{n}"].details == details
+        assert found[f"u{n}"].at == NOW - timedelta(minutes=n)
+    assert found["bare"].details == {}

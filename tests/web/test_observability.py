@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import enum
 import json
+import os
 import platform
 import re
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,10 +16,12 @@ import structlog
 from fastapi.testclient import TestClient
 
 import authbridge
+from authbridge.web import observability
 from authbridge.web.app import create_management_app
 from authbridge.web.observability import (
     LINK_PAGES,
     AccessLog,
+    Metrics,
     configure_logging,
     info_line,
     redact,
@@ -210,6 +216,18 @@ def test_the_access_line_goes_through_structlog_when_it_must(
         structlog.reset_defaults()
 
 
+class _Kind(enum.StrEnum):
+    CLIENT = "client"
+
+
+class _Number(enum.IntEnum):
+    TWO = 2
+
+
+class _Text(str):
+    __slots__ = ()
+
+
 @pytest.mark.parametrize(
     "fields",
     [
@@ -227,28 +245,74 @@ def test_the_access_line_goes_through_structlog_when_it_must(
             },
         },
         {"audit": True, "count": 3, "ratio": 0.5, "none": None, "flag": False},
+        # Values json.dumps writes its own way, and secrets in a top-level field's name or
+        # in a str subclass's text.
+        {
+            "flag": True,
+            "big": 2**70,
+            "negative": -1,
+            "nan": float("nan"),
+            "inf": float("-inf"),
+            "kind": _Kind.CLIENT,
+            "number": _Number.TWO,
+            "client_secret": "s3cr3t",
+            "password": None,
+            "text": _Text("caf\u00e9 Bearer mF_9.B5f-4.1JqM"),
+            "url": "https://rp/cb?code=abc",
+            "empty": {},
+            "seq": ("Bearer hunter2", "?password=hunter2"),
+        },
+        # Dicts the per-field writer leaves to json.dumps: keys that are not text, keys
+        # that are one once scrubbed (the last value wins, at the first one's place).
+        {"details": {1: "one", 2.5: None, "k": [1.5, {"a": (True, None)}]}},
+        {"details": {"/cb?code=a": 1, "x": 2, "/cb?code=b": 3}, "after": "y"},
+        # Names the line itself sets: the pipeline decides where they go and what they hold.
+        {"audit": True, "level": "debug", "timestamp": "then", "logger": "x"},
+        {"audit": True, "request_id": "the-event's-own", "outcome": "success"},
+        {},
     ],
 )
+@pytest.mark.parametrize("event", ["token.issued", "/cb?code=abc"])
+@pytest.mark.parametrize("bound", [True, False])
 def test_an_info_line_is_the_one_structlog_renders(
-    capsys: pytest.CaptureFixture[str], fields: dict[str, object]
+    capsys: pytest.CaptureFixture[str], fields: dict[str, object], event: str, bound: bool
 ) -> None:
     """Differential: `info_line` (the audit log's line on every grant) against the
     configured structlog pipeline, byte for byte but the timestamp, secrets cut alike."""
     configure_logging("info", "json")
     try:
         structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id="req-9")
+        if bound:
+            structlog.contextvars.bind_contextvars(request_id="req-9")
         capsys.readouterr()
-        structlog.get_logger("authbridge.audit").info("token.issued", **fields)
-        assert info_line("token.issued", fields) is True
+        structlog.get_logger("authbridge.audit").info(event, **fields)
+        assert info_line(event, fields) is True
         theirs, ours = capsys.readouterr().err.splitlines()
         stamp = re.compile(r'"timestamp": "[^"]+"')
         assert stamp.sub("T", ours) == stamp.sub("T", theirs)
+        assert ours.count('"timestamp": ') == 1
         for secret in ("s3cr3t", "hunter2", "abc", "mF_9.B5f-4.1JqM"):
             assert secret not in ours
     finally:
         structlog.contextvars.clear_contextvars()
         structlog.reset_defaults()
+
+
+def test_plain_fields_are_rendered_field_by_field() -> None:
+    """The per-field renderer takes a grant's audit fields (the differential test above
+    checks its text); a name the line sets is left to the general path."""
+    fields = {"audit": True, "actor_id": "etl", "details": {"grantType": "x"}, "n": None}
+    assert observability._field_texts(fields) == [
+        '"audit": true',
+        '"actor_id": "etl"',
+        '"details": {"grantType": "x"}',
+        '"n": null',
+    ]
+    assert observability._field_texts({"client_secret": "s3cr3t"}) == [
+        '"client_secret": "[redacted]"'
+    ]
+    for name in ("event", "level", "timestamp", "request_id", "logger"):
+        assert observability._field_texts({"a": 1, name: "x"}) is None
 
 
 def test_an_info_line_is_left_to_structlog_when_it_must(
@@ -275,6 +339,30 @@ def test_an_info_line_is_left_to_structlog_when_it_must(
 
 
 # Metrics (scraped and parsed as Prometheus does) -------------------------------------
+
+
+def test_grant_counts_follow_the_client_labels_in_force() -> None:
+    """Metrics.grant binds each label set's child once: the count still lands under the
+    label the client has when it is counted (configured id, "registered", "other")."""
+    metrics = Metrics()
+
+    def count(client: str, outcome: str = "success") -> float:
+        value = metrics.registry.get_sample_value(
+            "authbridge_grants_total",
+            {"grant_type": "client_credentials", "client": client, "outcome": outcome},
+        )
+        return value or 0.0
+
+    metrics.grant("client_credentials", "etl", "success")
+    metrics.grant("client_credentials", None, "invalid_client")
+    metrics.label_values(clients=["etl"], connectors=[])
+    metrics.grant("client_credentials", "etl", "success")
+    metrics.grant("client_credentials", "etl", "success")
+    metrics.grant("client_credentials", "etl", "invalid_scope")
+    assert count("registered") == 1
+    assert count("etl") == 2
+    assert count("etl", "invalid_scope") == 1
+    assert count("other", "invalid_client") == 1
 
 
 def test_one_registry_per_app_with_process_gc_and_build_info(app_factory: AppFactory) -> None:
@@ -328,3 +416,80 @@ def test_metrics_leave_the_public_app_when_the_management_port_is_set(
     management = TestClient(create_management_app(client.app.state.services))
     assert "authbridge_build_info" in scrape(management).names()
     assert management.get("/readyz").json() == {"status": "ok", "storage": "ok"}
+
+
+def test_request_ids_are_random_hex_and_never_repeat_across_refills() -> None:
+    ids = observability._RequestIds(batch=4)
+    seen = [ids.next() for _ in range(41)]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in seen)
+    assert len(set(seen)) == len(seen)
+
+
+def test_a_forked_child_does_not_hand_out_its_parents_request_ids() -> None:
+    """A child inherits the parent's unused bytes: it must read its own, or the two
+    processes would log the same ids for different requests."""
+    ids = observability._RequestIds(batch=64)
+    ids.next()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next id, to the parent
+        os.close(read)
+        os.write(write, ids.next().encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert len(child) == 32
+    assert child != ids.next()
+
+
+@pytest.mark.parametrize(
+    "now_ns",
+    [
+        0,
+        1_796_212_800_000_000_000,  # a whole second: isoformat writes no fraction
+        1_796_212_800_000_000_999,  # under a microsecond past it: still none
+        1_796_212_800_000_001_000,
+        1_796_212_859_999_999_999,
+        1_798_761_599_123_456_789,  # the last second of a year
+        1_798_761_600_000_100_000,  # the first of the next
+        4_102_444_800_500_000_000,
+    ],
+)
+def test_the_stamp_is_timestampers_text(now_ns: int) -> None:
+    """`_stamp` against TimeStamper(fmt="iso", utc=True)'s expression for the same instant
+    (datetime keeps microseconds, truncated), twice: once formatting the second, once from
+    the second it remembered."""
+    instant = datetime.fromtimestamp(0, tz=UTC) + timedelta(microseconds=now_ns // 1000)
+    expected = instant.isoformat().replace("+00:00", "Z")
+    assert observability._stamp(now_ns) == expected
+    assert observability._stamp(now_ns) == expected
+    later = now_ns + 250_000_000
+    instant = datetime.fromtimestamp(0, tz=UTC) + timedelta(microseconds=later // 1000)
+    assert observability._stamp(later) == instant.isoformat().replace("+00:00", "Z")
+
+
+def test_the_stamp_reads_the_clock_datetime_now_reads() -> None:
+    before = datetime.now(tz=UTC)
+    stamp = datetime.fromisoformat(observability._stamp(time.time_ns()).replace("Z", "+00:00"))
+    after = datetime.now(tz=UTC)
+    assert before <= stamp <= after
+
+
+def test_remembered_field_text_is_per_name_and_never_a_secret() -> None:
+    """A field's text is remembered per (name, text): the same text under a secret's name
+    is still redacted, and a text with a secret in it is cut every time."""
+    plain = {"outcome": "success", "actor_id": "etl-remembered"}
+    for _ in range(2):
+        assert observability._field_texts(plain) == [
+            '"outcome": "success"',
+            '"actor_id": "etl-remembered"',
+        ]
+        assert observability._field_texts({"client_secret": "etl-remembered"}) == [
+            '"client_secret": "[redacted]"'
+        ]
+        assert observability._field_texts({"note": "/cb?code=abc"}) == [
+            '"note": "/cb?code=[redacted]"'
+        ]
+    assert ("note", "/cb?code=abc") not in observability._FIELD_TEXTS

@@ -15,9 +15,9 @@ not lost to whoever keeps the logs.
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -130,8 +130,14 @@ class AuditLog:
         self._observer: AuditObserver = observer if observer is not None else NoObserver()
         self._batch = batch
         self._interval = interval
-        # One lock per put on the caller's side and nothing else: the queue's.
-        self._queue: queue.Queue[_Item] = queue.Queue(maxsize=capacity)
+        # What the writer is to take, oldest first. A deque, whose append and popleft are
+        # atomic, and an Event the writer waits on only when it has nothing to do: a put is
+        # an append (and a wake-up when the writer sleeps), where queue.Queue took a lock
+        # and notified a condition per event, and the writer as much per get.
+        self._pending: deque[_Item] = deque()
+        self._capacity = capacity
+        self._wake = threading.Event()
+        self._idle = False
         self._closed = False
         self._thread: threading.Thread | None = None
         # A CLI command is short-lived and calls few acts: each event is stored before the
@@ -162,10 +168,15 @@ class AuditLog:
         if self._synchronous:
             self._write([to_record(event)])
             return
-        try:
-            self._queue.put_nowait(to_record(event))
-        except queue.Full:
+        if len(self._pending) >= self._capacity:
             self._dropped("overflow", 1, event.type)
+            return
+        self._put(to_record(event))
+
+    def _put(self, item: _Item) -> None:
+        self._pending.append(item)
+        if self._idle:  # set by the writer before its last look at `_pending`: see _take
+            self._wake.set()
 
     # Lifecycle -----------------------------------------------------------------------
 
@@ -174,10 +185,7 @@ class AuditLog:
         if self._thread is None or not self._thread.is_alive():
             return True
         marker = threading.Event()
-        try:
-            self._queue.put(marker, timeout=timeout)
-        except queue.Full:
-            return False
+        self._put(marker)  # past the capacity if need be: one per caller waiting
         return marker.wait(timeout)
 
     def close(self, timeout: float = CLOSE_WAIT) -> None:
@@ -186,18 +194,31 @@ class AuditLog:
             return
         self._closed = True
         if self._thread is not None:
-            try:
-                self._queue.put(_STOP, timeout=timeout)
-            except queue.Full:
-                log.error("audit_writer_stuck", queued=self._queue.qsize())
-                return
+            self._put(_STOP)
             self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.error("audit_writer_stuck", queued=len(self._pending))
 
     # The writer ----------------------------------------------------------------------
 
+    def _take(self) -> _Item:
+        """The oldest item, waiting for one. The writer says it is idle, then looks once
+        more: an item put before that look is found by it, one put after sees `_idle` and
+        wakes the writer (the Event is cleared before `_idle` is set, never after a set)."""
+        while True:
+            try:
+                return self._pending.popleft()
+            except IndexError:
+                pass
+            self._wake.clear()
+            self._idle = True
+            if not self._pending:
+                self._wake.wait()
+            self._idle = False
+
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
+            item = self._take()
             if isinstance(item, _Stop):
                 return
             if isinstance(item, threading.Event):
@@ -209,7 +230,7 @@ class AuditLog:
             # timeout: that cost a condition wait for every event.
             deadline = time.monotonic() + self._interval
             # close() ends the wait: what is queued is written at once.
-            while self._queue.qsize() < self._batch - 1 and not self._closed:
+            while len(self._pending) < self._batch - 1 and not self._closed:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
@@ -218,8 +239,8 @@ class AuditLog:
             stop = False
             while len(batch) < self._batch:
                 try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
+                    item = self._pending.popleft()
+                except IndexError:
                     break
                 if isinstance(item, _Stop):
                     stop = True

@@ -29,6 +29,10 @@ __all__ = [
 GRANT_TYPES = frozenset({"authorization_code", "refresh_token", "client_credentials", DEVICE_GRANT})
 
 
+# How many (client, address) pairs `AuditedEvents` keeps the actor and target of.
+_PARTIES_MAX = 4096
+
+
 def grant_label(grant_type: str | None) -> str:
     return grant_type if grant_type in GRANT_TYPES else "other"
 
@@ -91,6 +95,21 @@ class AuditedEvents:
     def __init__(self, counters: GrantCounters, audit: AuditSink) -> None:
         self._counters = counters
         self._audit = audit
+        # (client_id, address) -> the grant event's actor and target: immutable values,
+        # built once per caller instead of per grant. Bounded: past the bound, built anew.
+        self._parties: dict[tuple[str | None, str | None], tuple[Actor, Target | None]] = {}
+
+    def _grant_parties(
+        self, client_id: str | None, address: str | None
+    ) -> tuple[Actor, Target | None]:
+        key = (client_id, address)
+        parties = self._parties.get(key)
+        if parties is None:
+            target = Target("client", client_id) if client_id is not None else None
+            parties = (_client(client_id, address), target)
+            if len(self._parties) < _PARTIES_MAX:
+                self._parties[key] = parties
+        return parties
 
     def grant(
         self, grant_type: str, client_id: str | None, outcome: str, *, address: str | None = None
@@ -100,11 +119,12 @@ class AuditedEvents:
         details = (
             {"grantType": grant_type} if success else {"grantType": grant_type, "error": outcome}
         )
+        actor, target = self._grant_parties(client_id, address)
         self._audit.record(
             AuditEvent(
                 "token.refreshed" if grant_type == "refresh_token" else "token.issued",
-                _client(client_id, address),
-                Target("client", client_id) if client_id is not None else None,
+                actor,
+                target,
                 "success" if success else "failure",
                 details,
             )

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     ColumnElement,
+    Connection,
     Index,
     Integer,
     String,
@@ -92,12 +94,18 @@ class AuditRow(Base):
     )
 
 
+# A record's details when none are given: shared by every such record, so read-only.
+_NO_DETAILS: Mapping[str, Any] = MappingProxyType({})
+
 _events: Table = AuditRow.__table__  # type: ignore[assignment]
 
 
-@dataclass(frozen=True, slots=True)
-class AuditRecord:
-    """One stored event, flat as its row (`id` is None until stored)."""
+class AuditRecord(NamedTuple):
+    """One stored event, flat as its row (`id` is None until stored).
+
+    A named tuple, immutable like the frozen dataclass it was: the audit log builds one per
+    token grant, and a frozen dataclass's 14 `object.__setattr__` calls made it cost as much
+    as the rest of the event's queueing (bench/bench_token.py)."""
 
     at: datetime
     type: str
@@ -111,7 +119,7 @@ class AuditRecord:
     target_type: str | None = None
     target_id: str | None = None
     target_name: str | None = None
-    details: Mapping[str, Any] = field(default_factory=dict)
+    details: Mapping[str, Any] = _NO_DETAILS
     id: int | None = None
 
 
@@ -159,6 +167,27 @@ def _statement(paramstyle: str) -> str:
     return f"INSERT INTO audit_events ({', '.join(_COLUMNS)}) VALUES ({marks})"  # noqa: S608
 
 
+# json.dumps(details, default=str) without building its encoder per row (the same text).
+_encode_details = json.JSONEncoder(default=str).encode
+# The JSON of small details whose keys and values are all text (a grant's
+# `{"grantType": ...}`, on every token grant), per their items: written once, not per row.
+# Text only, so no two keys of a memo are equal yet written apart (1 and True are).
+# At most 1,024 of them.
+_DETAILS_TEXT: dict[tuple[tuple[str, str], ...], str] = {}
+
+
+def _details_json(details: Mapping[str, Any]) -> str:
+    if len(details) > 4 or not all(type(k) is str and type(v) is str for k, v in details.items()):
+        return _encode_details(dict(details))
+    key = tuple(details.items())
+    text = _DETAILS_TEXT.get(key)
+    if text is None:
+        text = _encode_details(dict(details))
+        if len(_DETAILS_TEXT) < 1024:
+            _DETAILS_TEXT[key] = text
+    return text
+
+
 def _parameters(records: Sequence[AuditRecord], sqlite: bool) -> list[tuple[Any, ...]]:
     """Driver-level rows. The writer stores every token grant's event: SQLAlchemy's
     per-row parameter processing cost more than the INSERT itself, so the two conversions
@@ -166,7 +195,7 @@ def _parameters(records: Sequence[AuditRecord], sqlite: bool) -> list[tuple[Any,
     Long strings are cut to their column (`WIDTHS`), never refused."""
     rows = []
     for r in records:
-        at = r.at.astimezone(UTC)
+        at = r.at if r.at.tzinfo is UTC else r.at.astimezone(UTC)
         rows.append(
             (
                 at.replace(tzinfo=None).isoformat(" ", "microseconds") if sqlite else at,
@@ -181,7 +210,7 @@ def _parameters(records: Sequence[AuditRecord], sqlite: bool) -> list[tuple[Any,
                 r.target_type and r.target_type[:32],
                 r.target_id and r.target_id[:255],
                 r.target_name and r.target_name[:255],
-                json.dumps(dict(r.details), default=str),
+                _details_json(r.details),
             )
         )
     return rows
@@ -190,9 +219,11 @@ def _parameters(records: Sequence[AuditRecord], sqlite: bool) -> list[tuple[Any,
 def insert_records(session: Session, records: Sequence[AuditRecord]) -> None:
     """Append `records` inside the caller's transaction (one INSERT of many rows): for a
     write whose trail must commit or roll back with it (SCIM's)."""
-    if not records:
-        return
-    connection = session.connection()
+    if records:
+        _insert(session.connection(), records)
+
+
+def _insert(connection: Connection, records: Sequence[AuditRecord]) -> None:
     dialect = connection.dialect
     connection.exec_driver_sql(
         _statement(dialect.paramstyle), _parameters(records, dialect.name == "sqlite")
@@ -231,8 +262,11 @@ class AuditStore:
         """Store `records` in one transaction, one INSERT of many rows."""
         if not records:
             return
-        with self._writer.held(), self._db.session() as session:
-            insert_records(session, records)
+        # A Core transaction, not an ORM session: the batch is one statement, and a session's
+        # set-up and commit bookkeeping cost the writer thread more than its INSERT of a
+        # small batch (bench/bench_token.py counts the writer's instructions too).
+        with self._writer.held(), self._db.engine.begin() as connection:
+            _insert(connection, records)
 
     def query(
         self,

@@ -5,9 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi._body_limit import AppBodyLimitMiddleware
+from fastapi.telemetry._asgi import ExceptionTelemetryMiddleware
+from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from authbridge import __version__
 from authbridge.config.model import Settings
@@ -38,11 +43,36 @@ from authbridge.web.api import auth as api_auth
 from authbridge.web.api import problems as api_problems
 from authbridge.web.limits import BodyLimitMiddleware, FormLimits, RouteLimit
 from authbridge.web.observability import ObservabilityMiddleware
-from authbridge.web.security import SecurityHeadersMiddleware
+from authbridge.web.security import security_headers
 from authbridge.web.services import PublishedDocument, Services
 from authbridge.web.telemetry import NO_NATIVE_TELEMETRY
 
 __all__ = ["create_app", "create_management_app"]
+
+
+class _App(FastAPI):
+    """FastAPI with its native telemetry off (NO_NATIVE_TELEMETRY, web/telemetry.py) and
+    without the two layers of its own that then do nothing, on every request:
+    `ExceptionTelemetryMiddleware` (it reports only to that native telemetry) and
+    `AppBodyLimitMiddleware` (no `max_body_size`, and these apps are never mounted in one
+    that sets it: the body limits are web/limits.py's). Each costs a coroutine call and an
+    await per request. A stack FastAPI builds otherwise is left as it is."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(telemetry=NO_NATIVE_TELEMETRY, **options)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        if not isinstance(stack, ServerErrorMiddleware):
+            return stack
+        while True:
+            inner = stack.app
+            if isinstance(inner, ExceptionTelemetryMiddleware) or (
+                isinstance(inner, AppBodyLimitMiddleware) and self.max_body_size is None
+            ):
+                stack.app = inner.app
+            else:
+                return stack
 
 
 def create_app(settings: Settings, *, services: Services | None = None) -> FastAPI:
@@ -55,14 +85,13 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         yield
         services.stop()
 
-    app = FastAPI(
+    app = _App(
         title="authbridge",
         version=__version__,
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
-        telemetry=NO_NATIVE_TELEMETRY,
     )
     services.discovery = PublishedDocument.of(wellknown.discovery_document(services))
     app.state.services = services
@@ -118,14 +147,15 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
             RouteLimit(api_problems.API_PATH, server.max_request_bytes, api_problems.too_large),
         ],
     )
-    # Inside the security headers and the observability (they apply to its answers too).
+    # Inside the observability layer, which adds the security headers: they apply to its
+    # answers (and the body limit's) too.
     app.add_middleware(wellknown.PublicDocuments, services=services)
-    app.add_middleware(SecurityHeadersMiddleware, https=settings.server.https)
     tracing = services.tracing
     app.add_middleware(
         ObservabilityMiddleware,
         metrics=services.metrics,
         tag=tracing.tag_request if tracing is not None else None,
+        headers=security_headers(https=settings.server.https),
     )
     if tracing is not None:
         tracing.instrument_app(app)  # outermost: the request's span covers everything
@@ -137,7 +167,7 @@ def create_management_app(services: Services) -> FastAPI:
     /metrics over the public app's `Services`. No lifespan (the public app's starts and
     stops the services), no access log and no latency samples (probes every few seconds
     would drown both)."""
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, telemetry=NO_NATIVE_TELEMETRY)
+    app = _App(docs_url=None, redoc_url=None, openapi_url=None)
     app.state.services = services
     app.include_router(ops.health_router)
     app.include_router(ops.metrics_router)

@@ -61,7 +61,7 @@ def _page(
         invitation.email.casefold()
     ):
         owner = signed_in.user
-    # The path is a credential: SecurityHeadersMiddleware's `Referrer-Policy: no-referrer`
+    # The path is a credential: the app's `Referrer-Policy: no-referrer` (security_headers)
     # keeps it from being sent onwards.
     return render(
         request,

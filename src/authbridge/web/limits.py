@@ -62,14 +62,14 @@ class _FieldCounter:
         self._tail = b""
 
     @classmethod
-    def for_content_type(cls, content_type: str, limits: FormLimits) -> _FieldCounter | None:
-        kind, options = parse_options_header(content_type)
-        if kind == b"application/x-www-form-urlencoded":
-            return cls(b"&", 1, limits)
-        boundary = options.get(b"boundary")
-        if kind == b"multipart/form-data" and boundary:
-            return cls(b"\r\n--" + boundary, 0, limits)
-        return None
+    def for_content_type(cls, content_type: bytes, limits: FormLimits) -> _FieldCounter | None:
+        if content_type in _FORM_KINDS:
+            found = _FORM_KINDS[content_type]
+        else:
+            found = _form_kind(content_type)
+            if len(_FORM_KINDS) < _FORM_KINDS_MAX:
+                _FORM_KINDS[content_type] = found
+        return None if found is None else cls(found[0], found[1], limits)
 
     def feed(self, chunk: bytes) -> str | None:
         """Take the next chunk; the reason the form is refused, or None."""
@@ -91,6 +91,25 @@ class _FieldCounter:
         if largest > self.limits.max_field_bytes:
             return f"a form field is larger than {self.limits.max_field_bytes} bytes"
         return None
+
+
+def _form_kind(content_type: bytes) -> tuple[bytes, int] | None:
+    """A form's field separator and the fields counted before the first byte, or None
+    (not a form this layer counts)."""
+    kind, options = parse_options_header(content_type.decode("latin-1"))
+    if kind == b"application/x-www-form-urlencoded":
+        return b"&", 1
+    boundary = options.get(b"boundary")
+    if kind == b"multipart/form-data" and boundary:
+        return b"\r\n--" + boundary, 0
+    return None
+
+
+# Content-Type values seen, parsed (most requests send one of a few): the header parse once
+# per value, not per request. Bounded: a multipart boundary differs per request, so past
+# the bound a value is parsed each time.
+_FORM_KINDS: dict[bytes, tuple[bytes, int] | None] = {}
+_FORM_KINDS_MAX = 256
 
 
 class BodyLimitMiddleware:
@@ -118,19 +137,26 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self.limit_for(scope["path"])
-        headers: dict[bytes, bytes] = {}
-        for name, value in scope.get("headers") or []:
+        declared: bytes | None = None
+        content_type: bytes | None = None
+        for name, value in scope.get("headers") or ():
             # The first of a repeated header, as the app reads it (Starlette's Headers.get):
             # otherwise a second Content-Type would hide the form the app then parses.
-            headers.setdefault(name, value)
-        declared = headers.get(b"content-length", b"")
-        if declared.isascii() and declared.isdigit() and int(declared) > limit.max_bytes:
+            if name == b"content-length":
+                if declared is None:
+                    declared = value
+            elif name == b"content-type" and content_type is None:
+                content_type = value
+        if (
+            declared is not None
+            and declared.isascii()
+            and declared.isdigit()
+            and int(declared) > limit.max_bytes
+        ):
             # Refused on the header alone: not one byte of the body is read.
             await _refuse(send, limit, f"the request body is larger than {limit.max_bytes} bytes")
             return
-        counter = _FieldCounter.for_content_type(
-            headers.get(b"content-type", b"").decode("latin-1"), self.form
-        )
+        counter = _FieldCounter.for_content_type(content_type or b"", self.form)
         received = 0
         started = refused = False
 

@@ -4,6 +4,11 @@ The metrics live in one registry built at start-up (never prometheus_client's gl
 two apps in one process, as in tests, never share counters). Every label is bounded: client
 and connector labels take only configured values (anything else is "other"), grant types
 and SCIM sources only the ones served, outcomes only codes this service produces.
+
+Longer than most modules: the access and audit lines (two a grant) are rendered here by
+hand, field by field, and must stay beside the structlog pipeline they replay (`redact`,
+the timestamp, the JSON renderer's text) so one module holds both paths that
+tests/web/test_observability.py compares byte for byte.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import platform
 import re
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -167,8 +172,15 @@ def _clean(value: Any, depth: int = 0) -> Any:
 
 def _write_line(message: str) -> None:
     # The current sys.stderr, looked up per line, not at configure time, so a swapped
-    # stream (a test runner, a supervisor) is honoured.
-    print(message, file=sys.stderr, flush=True)
+    # stream (a test runner, a supervisor) is honoured. One write of the line and its
+    # newline, then a flush: what print(..., flush=True) writes, in one call instead of two
+    # (two lines a grant). No stream (pythonw): print's own handling.
+    stream = sys.stderr
+    if stream is None:
+        print(message, file=stream, flush=True)
+        return
+    stream.write(message + "\n")
+    stream.flush()
 
 
 class _StderrLogger:
@@ -195,11 +207,24 @@ class _Installed:
 
     def in_force(self) -> bool:
         processors = self.processors
+        # structlog's own config object when it has one (read only; get_config() builds a
+        # dict of every setting per call, twice a grant), else the public call.
+        current = (
+            _STRUCTLOG_CONFIG.default_processors
+            if _STRUCTLOG_CONFIG is not None
+            else structlog.get_config()["processors"]
+        )
         return (
-            structlog.get_config()["processors"] is processors
+            current is processors
             and len(processors) == _PIPELINE_LENGTH
             and processors[-1] is self.renderer
         )
+
+
+# structlog's configuration (private, read only): see `_Installed.in_force`.
+_STRUCTLOG_CONFIG: Any = getattr(getattr(structlog, "_config", None), "_CONFIG", None)
+if not hasattr(_STRUCTLOG_CONFIG, "default_processors"):
+    _STRUCTLOG_CONFIG = None
 
 
 _installed: _Installed | None = None
@@ -240,9 +265,34 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
 _BOUND: Mapping[str, Any] = getattr(structlog.contextvars, "_CONTEXT_VARS", {})
 _REQUEST_ID_VAR = "structlog_request_id"
 _encode = json.encoder.encode_basestring_ascii  # json.dumps' own, for ensure_ascii=True
+# JSONRenderer's serializer with its defaults (separators, ensure_ascii) but no `default=`.
+_dumps = json.JSONEncoder().encode
 
 
 _NOT_REPLAYABLE = object()
+
+# The last second stamped and its text, "YYYY-MM-DDTHH:MM:SS" (UTC): one tuple, replaced
+# whole, so a thread never reads one second's number with another's text.
+_second: tuple[int, str] = (-1, "")
+
+
+def _stamp(now_ns: int) -> str:
+    """TimeStamper(fmt="iso", utc=True)'s text for the instant `now_ns` (time.time_ns(),
+    the clock datetime.now reads, truncated to microseconds as it does): `isoformat()` of
+    an aware UTC datetime with "+00:00" as "Z", and no fraction when the microseconds are
+    0, as isoformat writes it. The date and time of day are formatted once per second
+    (datetime.now(tz=UTC).isoformat() cost a sixth of the access line's instructions;
+    two lines a grant). tests/web/test_observability.py checks it against isoformat."""
+    global _second
+    seconds, nanoseconds = divmod(now_ns, 1_000_000_000)
+    cached = _second
+    if cached[0] != seconds:
+        cached = (seconds, datetime.fromtimestamp(seconds, tz=UTC).isoformat()[:19])
+        _second = cached
+    micro = nanoseconds // 1000
+    if micro:
+        return f"{cached[1]}.{micro:06d}Z"
+    return f"{cached[1]}Z"
 
 
 def _replayable_request_id() -> Any:
@@ -275,14 +325,119 @@ def info_line(event: str, fields: Mapping[str, Any]) -> bool:
     installed = _installed
     if request_id is _NOT_REPLAYABLE or installed is None:
         return False
+    stamp = _stamp(time.time_ns())
+    if type(event) is str and (request_id is Ellipsis or type(request_id) is str):
+        try:
+            parts = _field_texts(fields)
+        except (TypeError, ValueError):
+            parts = None  # the general path below renders it, or fails as structlog does
+        if parts is not None:
+            parts.append('"event": ' + _encode(_scrub(event)))
+            if request_id is not Ellipsis:
+                parts.append('"request_id": ' + _encode(request_id))
+            parts.append(f'"level": "info", "timestamp": "{stamp}"')
+            _write_line("{" + ", ".join(parts) + "}")
+            return True
     line = dict(fields)
     line["event"] = event
     if request_id is not Ellipsis:
         line.setdefault("request_id", request_id)
     line["level"] = "info"
-    line["timestamp"] = datetime.now(tz=UTC).isoformat().replace("+00:00", "Z")
-    _write_line(installed.renderer(None, "info", redact(None, "info", line)))
+    line["timestamp"] = stamp
+    redacted = redact(None, "info", line)
+    try:
+        # After `redact` every value is JSON's own (str, number, None, dict, list: `_clean`
+        # turns anything else into text), so JSONRenderer's fallback handler is never
+        # called and json.dumps' shared encoder writes the same text, without the encoder
+        # JSONRenderer builds per call (its `default=`). Anything it refuses: the renderer.
+        text = _dumps(redacted)
+    except (TypeError, ValueError):
+        text = installed.renderer(None, "info", redacted)
+    _write_line(text)
     return True
+
+
+# Names the line itself sets (or `redact` passes through): a caller's field of that name
+# takes the general path, which places and treats it as structlog does.
+_LINE_NAMES = frozenset({"event", *BOOKKEEPING})
+# Per field name: its JSON key with the separator, and whether `redact` replaces its value
+# whole (a secret's name). Names are the code's own; the memo stops at 4,096.
+_FIELD_KEYS: dict[str, tuple[str, bool]] = {}
+_REDACTED_JSON = _encode(REDACTED)
+# Per (field name, text) a log line repeats (an outcome, a client id, an address): its whole
+# `"name": "text"` as written above. Only text `_scrub` leaves as it is, short, at most
+# 4,096 pairs (text a secret's name replaces is "[redacted]" whatever it was).
+_FIELD_TEXTS: dict[tuple[str, str], str] = {}
+
+
+def _field_texts(fields: Mapping[str, Any]) -> list[str] | None:
+    """`redact` and the JSON renderer's text for the caller's fields, one `"name": value`
+    per field in order, or None when a field needs the general path (a name the line sets,
+    a name that is not a str). Text and integers are written as json.dumps writes them;
+    anything else (a float, a container, an object) by json.dumps of `_clean`'s value."""
+    parts: list[str] = []
+    for name, value in fields.items():
+        if type(value) is str:
+            done = _FIELD_TEXTS.get((name, value))
+            if done is not None:
+                parts.append(done)
+                continue
+        known = _FIELD_KEYS.get(name)
+        if known is None:
+            if type(name) is not str or name in _LINE_NAMES:
+                return None
+            known = (_encode(name) + ": ", _secret_name(name))
+            if len(_FIELD_KEYS) < 4096:
+                _FIELD_KEYS[name] = known
+        key, secret = known
+        if secret:
+            parts.append(key + _REDACTED_JSON)
+        elif type(value) is str:
+            clean = _scrub(value)
+            done = key + _encode(clean)
+            if clean == value and len(value) <= _CLEAN_TEXT_LENGTH and len(_FIELD_TEXTS) < 4096:
+                _FIELD_TEXTS[(name, value)] = done
+            parts.append(done)
+        else:
+            parts.append(key + _clean_json(value, 0))
+    return parts
+
+
+def _clean_json(value: Any, depth: int) -> str:
+    """json.dumps(_clean(value, depth)), written here for what a log line mostly holds
+    (text, integers, None, booleans, plain dicts with text keys, lists, tuples: json.dumps
+    sets up an encoder per call, more than a small value's text costs); anything else
+    (a float, another type, a dict whose keys are not text or collide once scrubbed), and
+    a container past `_clean`'s depth, by json.dumps of `_clean`'s value."""
+    kind = type(value)
+    if kind is str:
+        return _encode(_scrub(value))
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if kind is int:
+        return int.__repr__(value)
+    if depth <= 8:
+        if kind is dict:
+            items: list[str] = []
+            for name, item in value.items():
+                # A key scrubbing changes may become another key's twin (the dict `_clean`
+                # builds keeps one): json.dumps of that dict. Distinct keys it leaves alone
+                # stay distinct.
+                if type(name) is not str or _scrub(name) != name:
+                    return _dumps(_clean(value, depth))
+                items.append(
+                    _encode(name)
+                    + ": "
+                    + (_REDACTED_JSON if _secret_name(name) else _clean_json(item, depth + 1))
+                )
+            return "{" + ", ".join(items) + "}"
+        if kind is list or kind is tuple:
+            return "[" + ", ".join([_clean_json(item, depth + 1) for item in value]) + "]"
+    return _dumps(_clean(value, depth))
 
 
 class AccessLog:
@@ -324,7 +479,7 @@ class AccessLog:
         id (merge_contextvars), `level` (add_log_level), `timestamp` (TimeStamper, ISO, UTC),
         each value through `_scrub` (redact; no field name here is a secret's), json.dumps'
         encodings and separators (JSONRenderer)."""
-        stamp = datetime.now(tz=UTC).isoformat().replace("+00:00", "Z")
+        stamp = _stamp(time.time_ns())
         method_json = self._methods.get(method) or _encode(_scrub(method))
         route_json = self._routes.get(route)
         if route_json is None:
@@ -379,6 +534,7 @@ class Metrics:
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
         self._clients: frozenset[str] = frozenset()
+        self._grant_children: dict[tuple[str, str, str], Any] = {}
         self._connectors: frozenset[str] = frozenset()
         self.build_info = Gauge(
             "authbridge_build_info",
@@ -471,7 +627,15 @@ class Metrics:
     # The provider's GrantEvents (provider/events.py) --------------------------------
 
     def grant(self, grant_type: str, client_id: str | None, outcome: str) -> None:
-        self.grants.labels(grant_type, self._client(client_id), outcome).inc()
+        # The counter's child per label set, bound once (every grant counts: `labels()`
+        # validates and looks up under a lock each time). Bounded: grant types and
+        # outcomes are the provider's own, clients are labelled by `_client`.
+        key = (grant_type, self._client(client_id), outcome)
+        child = self._grant_children.get(key)
+        if child is None:
+            child = self.grants.labels(*key)
+            self._grant_children[key] = child
+        child.inc()
 
     def refresh_reuse_detected(self, client_id: str) -> None:
         self.refresh_reuse.labels(self._client(client_id)).inc()
@@ -502,22 +666,83 @@ class Metrics:
         ).inc()
 
 
+_forks = 0  # processes forked from this one's ancestors: bumped in each child
+
+
+def _forked() -> None:
+    global _forks
+    _forks += 1
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
+class _RequestIds:
+    """Random request ids (128 bits, hex) cut from one `os.urandom` read of `batch` ids:
+    one system call per `batch` requests instead of one per request. The ids are not
+    secrets (they are echoed in X-Request-ID and every log line), only unique: a forked
+    child never hands out what is left of its parent's bytes (a fork is noticed by a
+    counter its child bumps, not by a getpid() system call per id). One per middleware,
+    used from its event loop's thread."""
+
+    SIZE = 16
+
+    def __init__(self, batch: int = 256) -> None:
+        self._batch = batch
+        self._buffer = b""
+        self._offset = 0
+        self._forks = _forks
+
+    def next(self) -> str:
+        offset = self._offset
+        if offset >= len(self._buffer) or self._forks != _forks:
+            self._buffer = os.urandom(self.SIZE * self._batch)
+            self._forks = _forks
+            offset = 0
+        self._offset = offset + self.SIZE
+        return self._buffer[offset : offset + self.SIZE].hex()
+
+
+def _bind_request_id(request_id: str) -> None:
+    """clear_contextvars() then bind_contextvars(request_id=...), as structlog does them,
+    without copying the whole context to find its variables (every asyncio and anyio one):
+    structlog's own variables (`_BOUND`) are cleared, then the request id's is set. A
+    structlog without that registry (or before its request id variable exists): its calls."""
+    var = _BOUND.get(_REQUEST_ID_VAR)
+    if var is None:
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        return
+    for other in tuple(_BOUND.values()):  # one C call: a thread may add a key meanwhile
+        if other is not var and other.get() is not Ellipsis:
+            other.set(Ellipsis)
+    var.set(request_id)
+
+
 class ObservabilityMiddleware:
     """Request id in and out (X-Request-ID), an access log line and a latency sample.
     `tag`, when given, gets each request's id (tracing puts it on the request's span).
+    `headers`: more headers every response carries (web/security.py's, so one layer, one
+    `send` wrapper and one rebuilt header list serve both), before X-Request-ID.
 
     On every request, so kept lean: the latency histogram's children are bound once per
     (method, route, status) (a bounded set: known methods, route templates, status codes),
     and the request id header is found without building a dict of the headers."""
 
     def __init__(
-        self, app: ASGIApp, metrics: Metrics, tag: Callable[[str], None] | None = None
+        self,
+        app: ASGIApp,
+        metrics: Metrics,
+        tag: Callable[[str], None] | None = None,
+        headers: Sequence[tuple[bytes, bytes]] = (),
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.tag = tag
+        self.headers = tuple(headers)
         self.access = AccessLog()
         self._latency: dict[tuple[str, str, int], Any] = {}
+        self._ids = _RequestIds()
 
     def _observe(self, method: str, template: str, status: int, elapsed: float) -> None:
         key = (method, template, status)
@@ -537,21 +762,20 @@ class ObservabilityMiddleware:
                 given = value
                 break
         # ASCII-only by the pattern; the header's bytes are latin-1 (RFC 9110 §5.5).
-        request_id = given.decode("latin-1") if REQUEST_ID.match(given) else os.urandom(16).hex()
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        request_id = given.decode("latin-1") if REQUEST_ID.match(given) else self._ids.next()
+        _bind_request_id(request_id)
         scope.setdefault("state", {})["request_id"] = request_id
         if self.tag is not None:
             self.tag(request_id)
         status = 500
         started = time.perf_counter()
-        id_header = (b"x-request-id", request_id.encode())
+        added = (*self.headers, (b"x-request-id", request_id.encode()))
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), id_header]
+                message["headers"] = [*message.get("headers", ()), *added]
             await send(message)
 
         try:

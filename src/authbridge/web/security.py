@@ -16,9 +16,8 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["CookieNames", "Csrf", "SecurityHeadersMiddleware", "client_address", "same_origin"]
+__all__ = ["CookieNames", "Csrf", "client_address", "same_origin", "security_headers"]
 
 
 @dataclass(frozen=True)
@@ -138,34 +137,22 @@ def _in(address: str, networks: list[str]) -> bool:
     return any(ip in ipaddress.ip_network(net, strict=False) for net in networks)
 
 
-class SecurityHeadersMiddleware:
-    """Headers every response carries: no framing, no sniffing, no referrer, a strict CSP."""
-
-    def __init__(self, app: ASGIApp, *, https: bool) -> None:
-        self.app = app
-        self.headers = [
-            (
-                b"content-security-policy",
-                b"default-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
-            ),
-            (b"x-content-type-options", b"nosniff"),
-            (b"x-frame-options", b"DENY"),
-            (b"referrer-policy", b"no-referrer"),
-        ]
-        if https:
-            self.headers.append((b"strict-transport-security", b"max-age=31536000"))
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *self.headers]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+def security_headers(*, https: bool) -> tuple[tuple[bytes, bytes], ...]:
+    """Headers every response carries: no framing, no sniffing, no referrer, a strict CSP,
+    and over https HSTS (RFC 6797 §6.1). Added by the outermost layer of the app (web/app.py
+    hands them to `ObservabilityMiddleware`, so one layer rewrites the header list once)."""
+    headers = [
+        (
+            b"content-security-policy",
+            b"default-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+        ),
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"no-referrer"),
+    ]
+    if https:
+        headers.append((b"strict-transport-security", b"max-age=31536000"))
+    return tuple(headers)
 
 
 def safe_next(target: str | None, default: str = "/account") -> str:
