@@ -5,14 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI
-from fastapi._body_limit import AppBodyLimitMiddleware
-from fastapi.telemetry._asgi import ExceptionTelemetryMiddleware
-from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp
 
 from authbridge import __version__
 from authbridge.config.model import Settings
@@ -50,31 +45,6 @@ from authbridge.web.telemetry import NO_NATIVE_TELEMETRY
 __all__ = ["create_app", "create_management_app"]
 
 
-class _App(FastAPI):
-    """FastAPI with its native telemetry off (NO_NATIVE_TELEMETRY, web/telemetry.py) and
-    without the two layers of its own that then do nothing, on every request:
-    `ExceptionTelemetryMiddleware` (it reports only to that native telemetry) and
-    `AppBodyLimitMiddleware` (no `max_body_size`, and these apps are never mounted in one
-    that sets it: the body limits are web/limits.py's). Each costs a coroutine call and an
-    await per request. A stack FastAPI builds otherwise is left as it is."""
-
-    def __init__(self, **options: Any) -> None:
-        super().__init__(telemetry=NO_NATIVE_TELEMETRY, **options)
-
-    def build_middleware_stack(self) -> ASGIApp:
-        stack = super().build_middleware_stack()
-        if not isinstance(stack, ServerErrorMiddleware):
-            return stack
-        while True:
-            inner = stack.app
-            if isinstance(inner, ExceptionTelemetryMiddleware) or (
-                isinstance(inner, AppBodyLimitMiddleware) and self.max_body_size is None
-            ):
-                stack.app = inner.app
-            else:
-                return stack
-
-
 def create_app(settings: Settings, *, services: Services | None = None) -> FastAPI:
     """Build the app. Storage comes up at start-up (in the background if the database is down)."""
     services = services or Services(settings)
@@ -85,13 +55,14 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         yield
         services.stop()
 
-    app = _App(
+    app = FastAPI(
         title="authbridge",
         version=__version__,
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        telemetry=NO_NATIVE_TELEMETRY,
     )
     services.discovery = PublishedDocument.of(wellknown.discovery_document(services))
     app.state.services = services
@@ -167,7 +138,7 @@ def create_management_app(services: Services) -> FastAPI:
     /metrics over the public app's `Services`. No lifespan (the public app's starts and
     stops the services), no access log and no latency samples (probes every few seconds
     would drown both)."""
-    app = _App(docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, telemetry=NO_NATIVE_TELEMETRY)
     app.state.services = services
     app.include_router(ops.health_router)
     app.include_router(ops.metrics_router)
