@@ -241,3 +241,13 @@ def wait_status(url: str, status: int, timeout: float = 30.0) -> None:
             return
         time.sleep(0.2)
     raise AssertionError(f"{url} answered {seen}, not {status}, within {timeout}s")
+
+
+def timed_post(url: str, data: dict[str, str], timeout: float) -> tuple[int, float]:
+    """A form POST's status (0: the client hung up at `timeout`) and how long it took."""
+    started = time.monotonic()
+    try:
+        status = httpx.post(url, data=data, timeout=timeout).status_code
+    except httpx.TimeoutException:
+        status = 0
+    return status, time.monotonic() - started

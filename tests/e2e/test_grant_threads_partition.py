@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.server import AuthbridgeServer, wait_status
+from tests.e2e.server import AuthbridgeServer, timed_post, wait_status
 from tests.e2e.tcp_proxy import proxy_for
 
 TIMEOUTS = {
@@ -28,12 +28,7 @@ GRANT = {"grant_type": "refresh_token", "refresh_token": "r", "client_id": "nobo
 
 
 def _token(url: str, timeout: float = 60) -> tuple[int, float]:
-    started = time.monotonic()
-    try:
-        status = httpx.post(url, data=GRANT, timeout=timeout).status_code
-    except httpx.TimeoutException:
-        status = 0  # the client hung up
-    return status, time.monotonic() - started
+    return timed_post(url, GRANT, timeout)
 
 
 @pytest.mark.postgres

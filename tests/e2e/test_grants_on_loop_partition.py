@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.server import AuthbridgeServer, wait_status
+from tests.e2e.server import AuthbridgeServer, timed_post, wait_status
 from tests.e2e.tcp_proxy import proxy_for
 
 TIMEOUTS = {
@@ -31,12 +31,7 @@ GRANT = {"grant_type": "refresh_token", "refresh_token": "r", "client_id": "auth
 
 
 def _token(url: str, timeout: float = 30) -> tuple[int, float]:
-    started = time.monotonic()
-    try:
-        status = httpx.post(url, data=GRANT, timeout=timeout).status_code
-    except httpx.TimeoutException:
-        status = 0  # the client hung up
-    return status, time.monotonic() - started
+    return timed_post(url, GRANT, timeout)
 
 
 @pytest.mark.postgres
