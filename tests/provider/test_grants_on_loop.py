@@ -25,7 +25,7 @@ def test_client_credentials_read_the_service_account_on_the_loop(op: TestClient,
     connections = storage.db.loop_connections
     assert connections is not None and connections.idle >= 1  # the read ran on the loop
 
-    # Disabled between two grants: the next one is refused at once (nothing cached).
+    # Disabled between two grants: the next one is refused at once (the write was seen).
     assert created.client.service_user_id is not None
     storage.users.set_active(created.client.service_user_id, False)
     refused = op.post(

@@ -136,8 +136,13 @@ class Grants:
         )
         return token, family_id
 
-    def _active_user(self, user_id: str | None) -> Subject:
-        user = self.store.subject(user_id) if user_id else None
+    def _active_user(self, user_id: str | None, *, service: bool = False) -> Subject:
+        if not user_id:
+            user = None
+        elif service:
+            user = self.store.service_subject(user_id)
+        else:
+            user = self.store.subject(user_id)
         if user is None or not user.active:
             raise OAuthError("invalid_grant", "the user of this grant is disabled or gone")
         return user
@@ -262,7 +267,7 @@ class Grants:
             raise OAuthError("unauthorized_client", "public clients cannot use client_credentials")
         if client.service_user_id is None:
             raise OAuthError("unauthorized_client", "this client has no service account")
-        user = self._active_user(client.service_user_id)
+        user = self._active_user(client.service_user_id, service=True)
         scopes = [s for s in (form.get("scope") or "").split() if s in SUPPORTED_SCOPES]
         scope = " ".join(s for s in dict.fromkeys(scopes) if s not in ("openid", "offline_access"))
         # No person signed in: no auth_time, amr or acr (scope never holds openid here).

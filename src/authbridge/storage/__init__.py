@@ -14,6 +14,7 @@ from authbridge.storage import (
 from authbridge.storage.audit import DEFAULT_RETENTION, AuditStore
 from authbridge.storage.bindings import RoleBindingStore
 from authbridge.storage.database import Database
+from authbridge.storage.directory_watch import DirectoryWatch
 from authbridge.storage.errors import Conflict, StorageError, Unavailable
 from authbridge.storage.expiry import GarbageCollected
 from authbridge.storage.invitations import InvitationStore
@@ -70,6 +71,8 @@ class Storage:
     ) -> None:
         self.db = db
         self.changes: ChangeBus = changes if changes is not None else LocalBus()
+        # Writes of users, bindings and teams, seen on every connection (directory_watch.py).
+        self.directory = DirectoryWatch(db, self.changes)
         self.users = UserStore(db)
         # The admin API's searches and guarded writes over users (admin/users.py).
         self.user_admin = UserAdminStore(db)
@@ -82,7 +85,7 @@ class Storage:
         self.values = KeyValueStore(db)
         # The OpenID Provider's codes, refresh families, devices, clients: one per database,
         # since it holds the SQLite writer's connection and lock.
-        self.provider = ProviderStore(db)
+        self.provider = ProviderStore(db, self.directory)
         self.revocation_feed = RevocationFeedStore(db)
         # The audit log's events, deleted once older than audit.retentionDays.
         self.audit = AuditStore(db, audit_retention)

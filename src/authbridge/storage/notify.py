@@ -53,6 +53,8 @@ class Topic:
     REVOCATIONS = "revocations"
     # SCIM credentials added or retired: every replica reloads its active set.
     SCIM_CREDENTIALS = "scim_credentials"
+    # Users, role bindings, teams, members or SCIM groups written (storage/directory_watch.py).
+    DIRECTORY = "directory"
 
 
 class ChangeBus(Protocol):

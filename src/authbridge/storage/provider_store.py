@@ -42,6 +42,7 @@ from sqlalchemy.types import TypeEngine
 from authbridge.clock import utcnow
 from authbridge.storage.bindings import Grants, grant_rows_sql, grants_of_rows
 from authbridge.storage.database import Database
+from authbridge.storage.directory_watch import DirectoryWatch, GenerationCache
 from authbridge.storage.errors import Conflict
 from authbridge.storage.hot import HotStatement
 from authbridge.storage.loop_io import offloadable, offloadable_methods
@@ -379,10 +380,17 @@ def _refresh_row(found: Any) -> RefreshRow:
 
 # On the event loop (storage/loop_io.py) the two hot statements await the loop's own
 # connections; every other method runs whole in a grant thread.
-@offloadable_methods("subject", "rotate_refresh")
+@offloadable_methods("subject", "service_subject", "rotate_refresh")
 class ProviderStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, directory: DirectoryWatch | None = None) -> None:
         self._db = db
+        # Service accounts' subjects, kept while the directory does not change
+        # (storage/directory_watch.py); without a watch every grant reads its subject.
+        self._service_subjects: GenerationCache[str, Subject | None] | None = None
+        if directory is not None:
+            self._service_subjects = GenerationCache(
+                directory, keep=lambda subject: subject is not None and subject.active
+            )
         # SQLite has one writer at a time and its busy handler waits by sleeping (1 ms, then
         # longer): queueing this process's writers on a lock instead keeps p99 low.
         self._writer: AbstractContextManager[Any] = (
@@ -715,6 +723,15 @@ class ProviderStore:
             with self._hot_read() as conn:
                 rows = Q_SUBJECT.rows(conn, {"u": user_id})
         return _subject_of_rows(user_id, rows)
+
+    def service_subject(self, user_id: str) -> Subject | None:
+        """A service account's subject for a client_credentials grant (RFC 6749 §4.4): the
+        subject cached while no write of the directory has been seen (at most
+        `SUBJECT_CACHE_SECONDS` for one made by another process that no message announced)."""
+        cache = self._service_subjects
+        if cache is None:
+            return self.subject(user_id)
+        return cache.get(user_id, self.subject)
 
     def refresh_token(self, token_hash: str) -> tuple[RefreshRow, bool] | None:
         """The row and whether it is still usable (not used, not revoked)."""

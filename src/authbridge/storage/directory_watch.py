@@ -1,0 +1,177 @@
+"""Which writes change what a token says about its subject, seen by storage itself, and the
+one cache that relies on it: service accounts' subjects for client_credentials grants.
+
+The directory is the rows a grant reads about its subject (`provider_store.Q_SUBJECT`):
+users, role bindings, teams, team members and SCIM groups. Those rows are written from many
+places (the admin API, SCIM, the console, the CLI, sign-ins that sync IdP groups), so no
+caller announces its writes: every statement a pooled connection runs passes this watch
+(`before_cursor_execute`), one that writes a directory table marks its connection, and when
+that connection goes back to the pool, after its COMMIT or ROLLBACK, the watch's
+`generation` moves on. A cache entry remembers the generation it was read under and is
+served only while the generation is the same, so in this process no finished write is ever
+hidden by the cache. The generation is read before the row is: a write that commits while
+the read runs also moves it, so what the read saw is never kept.
+
+Other processes hear of a write through the change bus (`Topic.DIRECTORY`): on PostgreSQL
+as a NOTIFY sent on the writing connection itself right after its commit (the pool is not
+re-entered from its own check-in), over Redis when the deployment uses it. A write no
+replica saw (a psql session, a lost message, a SQLite CLI process: SQLite has no bus
+between processes) is bounded by the entry's lifetime, `SUBJECT_CACHE_SECONDS`, the same
+bound as the client cache's (`provider/clients.py`).
+
+Only an active subject is kept: a disabled or deleted service account is read every time,
+so enabling it again takes effect at once everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+import structlog
+from sqlalchemy import event
+
+from authbridge.storage.database import Database
+from authbridge.storage.notify import CHANNEL, ChangeBus, LocalBus, PostgresBus, Topic
+
+__all__ = [
+    "DIRECTORY_TABLES",
+    "SUBJECT_CACHE_SECONDS",
+    "DirectoryWatch",
+    "GenerationCache",
+    "writes_directory",
+]
+
+log = structlog.get_logger("authbridge")
+
+# The tables `Q_SUBJECT` reads (provider_store.py); a test keeps the two in step.
+DIRECTORY_TABLES = ("users", "role_bindings", "team_members", "teams", "scim_groups")
+# How long another process's write can stay unseen when no message reaches this one.
+SUBJECT_CACHE_SECONDS = 2.0
+
+_WRITE = re.compile(
+    r"\b(?:insert\s+into|update|delete\s+from|truncate(?:\s+table)?|merge\s+into)\s+"
+    r"(?:only\s+)?\"?(?:" + "|".join(DIRECTORY_TABLES) + r")\b",
+    re.IGNORECASE,
+)
+_MARK = "authbridge.directory_written"
+_MEMO_LIMIT = 4096
+
+
+def writes_directory(statement: str) -> bool:
+    """Whether a SQL statement may write a directory table (a false positive only costs a
+    cache miss; a false negative would hide a write, so the match is broad: any INSERT,
+    UPDATE, DELETE, TRUNCATE or MERGE naming one, CTEs and upserts included)."""
+    return _WRITE.search(statement) is not None
+
+
+class DirectoryWatch:
+    """The generation of the directory as this process knows it (see the module's text)."""
+
+    def __init__(self, db: Database, changes: ChangeBus) -> None:
+        self.generation = 0
+        self._lock = threading.Lock()
+        self._memo: dict[str, bool] = {}
+        self._changes = changes
+        # A bus that reaches other processes: PostgreSQL's is told on the writing
+        # connection (its own publish would check a connection out of the pool while the
+        # pool checks one in); any other remote bus through its publish.
+        self._notify_on_connection = isinstance(changes, PostgresBus)
+        self._message = ""
+        if isinstance(changes, PostgresBus):
+            self._message = changes.encode(Topic.DIRECTORY, "")
+        self._publish = type(changes) is not LocalBus and not self._notify_on_connection
+        for engine in db.engines:
+            event.listen(engine, "before_cursor_execute", self._statement)
+            event.listen(engine.pool, "checkin", self._returned)
+        changes.subscribe(Topic.DIRECTORY, self._heard)
+
+    def advance(self) -> None:
+        """The directory changed: every entry read before now is stale."""
+        with self._lock:
+            self.generation += 1
+
+    # -- events ------------------------------------------------------------------------
+
+    def _statement(
+        self, conn: Any, _cursor: Any, statement: str, *_args: Any, **_kwargs: Any
+    ) -> None:
+        written = self._memo.get(statement)
+        if written is None:
+            written = writes_directory(statement)
+            if len(self._memo) >= _MEMO_LIMIT:
+                self._memo.clear()
+            self._memo[statement] = written
+        if written:
+            conn.info[_MARK] = True
+
+    def _returned(self, dbapi_connection: Any, record: Any) -> None:
+        if record is None or not record.info.pop(_MARK, False):
+            return
+        self.advance()
+        if self._notify_on_connection:
+            self._notify(dbapi_connection)
+        elif self._publish:
+            self._changes.publish(Topic.DIRECTORY)
+
+    def _notify(self, dbapi_connection: Any) -> None:
+        """NOTIFY the other replicas on the connection that wrote, after its commit."""
+        if dbapi_connection is None:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("SELECT pg_notify(%s, %s)", (CHANNEL, self._message))
+            finally:
+                cursor.close()
+            if not dbapi_connection.autocommit:
+                dbapi_connection.commit()
+        except Exception as exc:  # the entries' lifetime bounds what the others miss
+            log.warning("change_publish_failed", topic=Topic.DIRECTORY, error=type(exc).__name__)
+
+    def _heard(self, _payload: str) -> None:
+        self.advance()
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class GenerationCache(Generic[K, V]):
+    """Values read under one generation of a `DirectoryWatch`, each for at most `seconds`
+    (`keep` decides which values are worth keeping)."""
+
+    def __init__(
+        self,
+        watch: DirectoryWatch,
+        *,
+        seconds: float = SUBJECT_CACHE_SECONDS,
+        keep: Callable[[V], bool] = lambda _value: True,
+        size: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._watch = watch
+        self._seconds = seconds
+        self._keep = keep
+        self._size = size
+        self._clock = clock
+        self._entries: dict[K, tuple[int, float, V]] = {}
+
+    def get(self, key: K, read: Callable[[K], V]) -> V:
+        """The cached value of `key`, or `read(key)` (kept if `keep` says so)."""
+        generation = self._watch.generation
+        now = self._clock()
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] == generation and entry[1] > now:
+            return entry[2]
+        value = read(key)
+        if self._keep(value):
+            if len(self._entries) >= self._size:
+                self._entries.clear()
+            self._entries[key] = (generation, now + self._seconds, value)
+        else:
+            self._entries.pop(key, None)
+        return value
