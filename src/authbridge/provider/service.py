@@ -277,6 +277,14 @@ class OpenIDProvider:
         self.events.grant(grant_type, client_id, "success", address=address)
         return body
 
+    @staticmethod
+    def in_place_first(endpoint: str, form: Mapping[str, str]) -> bool:
+        """Whether a call usually needs no storage at all, so that an event loop may try it
+        in place before giving it a greenlet (`storage/loop_io.py` `try_in_place`): a
+        client_credentials grant (RFC 6749 §4.4), whose client and service account are
+        cached. Its first storage call happens before anything it changes."""
+        return endpoint == "token" and form.get("grant_type") == "client_credentials"
+
     # Device authorization (RFC 8628 §3.1-3.2) --------------------------------------
 
     def device_authorization(

@@ -15,6 +15,10 @@ one statement. Here a grant runs on the event loop in a greenlet instead (`run_o
   timeout if the database hangs), raised at once by `refuse_on_loop` (the pools' checkout
   hook), so tests find it.
 
+A grant that needs no I/O at all (client_credentials with its client and service account
+in memory) is first tried in place (`try_in_place`): its first storage call raises
+`NeedsLoop`, and the grant is then run with `run_on_loop` from the start.
+
 A lock held across an offloaded call would deadlock the loop (a second greenlet on the same
 thread waiting for it), so a method that takes a lock and then does I/O is offloaded whole
 (`tokens/keyring.py` `current`).
@@ -35,6 +39,9 @@ from sqlalchemy.util import greenlet_spawn
 from sqlalchemy.util.concurrency import await_, in_greenlet
 
 __all__ = [
+    "NOT_IN_PLACE",
+    "NeedsLoop",
+    "NotInPlace",
     "OnLoopError",
     "await_on_loop",
     "offloadable",
@@ -42,6 +49,7 @@ __all__ = [
     "on_loop",
     "refuse_on_loop",
     "run_on_loop",
+    "try_in_place",
 ]
 
 T = TypeVar("T")
@@ -56,6 +64,38 @@ _offload: contextvars.ContextVar[Offload | None] = contextvars.ContextVar(
 
 class OnLoopError(RuntimeError):
     """A blocking storage call reached the event loop without being offloaded."""
+
+
+class NeedsLoop(BaseException):
+    """A call tried in place reached its first I/O (`try_in_place`). Not an `Exception`:
+    no `except Exception` on its way (a failed grant's audit event, a refusal's count) may
+    take it for the call's own failure; the call is abandoned as if never made."""
+
+
+class NotInPlace:
+    """`try_in_place`'s answer when the call needs I/O."""
+
+
+NOT_IN_PLACE = NotInPlace()
+_in_place: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "authbridge_in_place", default=False
+)
+
+
+def try_in_place(function: Callable[..., T], *args: object) -> T | NotInPlace:
+    """`function(*args)` right here if it needs no I/O, else `NOT_IN_PLACE` (the caller then
+    runs it with `run_on_loop`). The first storage call, offloadable or on a pooled
+    connection, ends the attempt, so `function` must change nothing before its first I/O:
+    a grant's writes are its I/O, and its audit event and metrics come after the last.
+    Spares a grant whose data is all in memory the greenlet (a client_credentials grant
+    with its client and service account cached)."""
+    token = _in_place.set(True)
+    try:
+        return function(*args)
+    except NeedsLoop:
+        return NOT_IN_PLACE
+    finally:
+        _in_place.reset(token)
 
 
 async def run_on_loop(offload: Offload, function: Callable[..., T], *args: object) -> T:
@@ -85,6 +125,8 @@ def offloadable(method: Callable[P, T]) -> Callable[P, T]:
 
     @functools.wraps(method)
     def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        if _in_place.get():
+            raise NeedsLoop
         offload = _offload.get()
         if offload is not None and in_greenlet():
             result: T = await_(offload(functools.partial(method, *args, **kwargs)))
@@ -115,6 +157,8 @@ def offloadable_methods(*keep: str) -> Callable[[C], C]:
 
 def refuse_on_loop(*_args: object) -> None:
     """A pool's checkout hook: no pooled connection is used on the event loop."""
+    if _in_place.get():
+        raise NeedsLoop
     if _offload.get() is not None and in_greenlet():
         raise OnLoopError(
             "a blocking storage call ran on the event loop: mark it @offloadable "

@@ -38,7 +38,7 @@ from authbridge.provider.authorization import (
 )
 from authbridge.provider.clients import GRANT_TYPES
 from authbridge.provider.errors import OAuthError
-from authbridge.storage.loop_io import run_on_loop
+from authbridge.storage.loop_io import NOT_IN_PLACE, NotInPlace, run_on_loop, try_in_place
 from authbridge.web.dependencies import provider_for
 from authbridge.web.dependencies import services_of as _services
 from authbridge.web.rendering import brand_of, check_csrf, render, templates_for
@@ -322,8 +322,12 @@ async def _token_call(request: Request, name: str) -> Response:
         elif provider.loop_io:
             # PostgreSQL: on the loop, the hot statements awaited on the loop's connections,
             # every other storage call in a grant thread (storage/loop_io.py).
-            threads = _services(request).grant_threads
-            body = await run_on_loop(threads.run, method, authorization, form, address)
+            body = NOT_IN_PLACE
+            if provider.in_place_first(name, form):
+                body = try_in_place(method, authorization, form, address)
+            if isinstance(body, NotInPlace):
+                threads = _services(request).grant_threads
+                body = await run_on_loop(threads.run, method, authorization, form, address)
         else:
             body = await _services(request).grant_threads.run(method, authorization, form, address)
     except OAuthError as exc:
