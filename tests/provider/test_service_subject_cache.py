@@ -107,3 +107,27 @@ def test_a_write_nobody_announced_is_seen_within_the_bound(op: TestClient) -> No
     _disable_by_hand(storage.db.url, user_id)
     time.sleep(SUBJECT_CACHE_SECONDS + 0.1)
     assert _refused(_grant(op, client_id, secret))
+
+
+def test_another_process_on_the_same_database_is_seen_before_the_bound(op: TestClient) -> None:
+    """A second process (its own pool and watch: a CLI command, another worker or replica)
+    disables the account: seen through the file beside SQLite at once, through PostgreSQL's
+    NOTIFY within milliseconds; well before SUBJECT_CACHE_SECONDS either way."""
+    from authbridge.storage import Storage
+    from authbridge.storage.database import Database
+    from authbridge.storage.notify import change_bus
+
+    storage = op.app.state.services.ready().storage
+    client_id, secret, user_id = _account(op)
+    assert _roles(_grant(op, client_id, secret)) == ["editor"]
+    db = Database(storage.db.url)
+    other = Storage(db, change_bus(db))
+    try:
+        other.users.set_active(user_id, False)
+        deadline = time.monotonic() + SUBJECT_CACHE_SECONDS / 2
+        while not _refused(_grant(op, client_id, secret)):
+            assert time.monotonic() < deadline, "the other process's write was not heard"
+            time.sleep(0.02)
+    finally:
+        other.changes.close()
+        db.dispose()

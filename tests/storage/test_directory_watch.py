@@ -104,7 +104,8 @@ def test_a_write_by_hand_through_the_pool_is_seen(storage: Storage) -> None:
 
 class _Watch(DirectoryWatch):
     def __init__(self) -> None:  # no database: the cache's rules alone
-        self.generation = 0
+        self._local = 0
+        self._shared = None
         self._lock = threading.Lock()
 
 
@@ -202,10 +203,21 @@ def test_another_replicas_write_reaches_this_one(replicas: tuple[Storage, Storag
     assert first.directory.generation == seen
 
 
-def test_a_process_on_sqlite_needs_no_bus(sqlite_url: str) -> None:
-    storage = Storage.open(sqlite_url)
+def test_processes_on_one_sqlite_file_see_each_others_writes_at_once(sqlite_url: str) -> None:
+    """No bus between SQLite processes (uvicorn's workers, a CLI command): the file beside
+    the database carries the change. Two Storage objects stand for two processes: each has
+    its own pool, watch and in-process bus; they share only the files."""
+    first, second = Storage.open(sqlite_url), Storage.open(sqlite_url)
     try:
-        assert type(storage.changes) is LocalBus
-        assert _moves(storage, lambda: storage.users.create(username="a@example.com"))
+        assert type(first.changes) is LocalBus and type(second.changes) is LocalBus
+        user = second.users.create(username="svc@example.com")
+        seen = first.directory.generation
+        second.users.set_active(user.id, False)
+        assert first.directory.generation != seen
+        seen = first.directory.generation
+        second.users.get(user.id)
+        second.provider.subject(user.id)
+        assert first.directory.generation == seen
     finally:
-        storage.db.dispose()
+        first.db.dispose()
+        second.db.dispose()

@@ -14,10 +14,13 @@ the read runs also moves it, so what the read saw is never kept.
 
 Other processes hear of a write through the change bus (`Topic.DIRECTORY`): on PostgreSQL
 as a NOTIFY sent on the writing connection itself right after its commit (the pool is not
-re-entered from its own check-in), over Redis when the deployment uses it. A write no
-replica saw (a psql session, a lost message, a SQLite CLI process: SQLite has no bus
-between processes) is bounded by the entry's lifetime, `SUBJECT_CACHE_SECONDS`, the same
-bound as the client cache's (`provider/clients.py`).
+re-entered from its own check-in), over Redis when the deployment uses it. SQLite has no
+bus between processes, so there the writer also puts 8 random bytes in a small file beside
+the database (`<file>-directory`, memory-mapped by every process: uvicorn's workers, a CLI
+command), which is part of the generation each process reads: a write by any authbridge
+process on the same file is seen at once. A write no process announced (a psql or sqlite3
+session, a lost message) is bounded by the entry's lifetime, `SUBJECT_CACHE_SECONDS`, the
+same bound as the client cache's (`provider/clients.py`).
 
 Only an active subject is kept: a disabled or deleted service account is read every time,
 so enabling it again takes effect at once everywhere.
@@ -25,6 +28,8 @@ so enabling it again takes effect at once everywhere.
 
 from __future__ import annotations
 
+import mmap
+import os
 import re
 import threading
 import time
@@ -59,6 +64,8 @@ _WRITE = re.compile(
 )
 _MARK = "authbridge.directory_written"
 _MEMO_LIMIT = 4096
+SHARED_SUFFIX = "-directory"
+_NOTHING_SHARED = b""
 
 
 def writes_directory(statement: str) -> bool:
@@ -68,11 +75,31 @@ def writes_directory(statement: str) -> bool:
     return _WRITE.search(statement) is not None
 
 
+def _shared_map(db: Database) -> mmap.mmap | None:
+    """The SQLite file's shared generation (8 bytes beside it), mapped; None elsewhere."""
+    path = db.engine.url.database if db.dialect == "sqlite" else None
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    try:
+        fd = os.open(path + SHARED_SUFFIX, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        return None
+    try:
+        if os.fstat(fd).st_size < 8:
+            os.ftruncate(fd, 8)
+        return mmap.mmap(fd, 8)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)  # the mapping keeps the file
+
+
 class DirectoryWatch:
     """The generation of the directory as this process knows it (see the module's text)."""
 
     def __init__(self, db: Database, changes: ChangeBus) -> None:
-        self.generation = 0
+        self._local = 0
+        self._shared = _shared_map(db)
         self._lock = threading.Lock()
         self._memo: dict[str, bool] = {}
         self._changes = changes
@@ -89,10 +116,23 @@ class DirectoryWatch:
             event.listen(engine.pool, "checkin", self._returned)
         changes.subscribe(Topic.DIRECTORY, self._heard)
 
+    @property
+    def generation(self) -> tuple[int, bytes]:
+        """Equal to an earlier value only if no write has been seen since."""
+        shared = self._shared
+        return self._local, shared[:8] if shared is not None else _NOTHING_SHARED
+
     def advance(self) -> None:
         """The directory changed: every entry read before now is stale."""
         with self._lock:
-            self.generation += 1
+            self._local += 1
+
+    def _tell_processes_here(self) -> None:
+        # Random bytes rather than a count: two processes writing at once can lose an
+        # increment, never a change of the value.
+        shared = self._shared
+        if shared is not None:
+            shared[:8] = os.urandom(8)
 
     # -- events ------------------------------------------------------------------------
 
@@ -112,6 +152,7 @@ class DirectoryWatch:
         if record is None or not record.info.pop(_MARK, False):
             return
         self.advance()
+        self._tell_processes_here()
         if self._notify_on_connection:
             self._notify(dbapi_connection)
         elif self._publish:
@@ -158,7 +199,7 @@ class GenerationCache(Generic[K, V]):
         self._keep = keep
         self._size = size
         self._clock = clock
-        self._entries: dict[K, tuple[int, float, V]] = {}
+        self._entries: dict[K, tuple[tuple[int, bytes], float, V]] = {}
 
     def get(self, key: K, read: Callable[[K], V]) -> V:
         """The cached value of `key`, or `read(key)` (kept if `keep` says so)."""
