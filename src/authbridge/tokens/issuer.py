@@ -17,6 +17,8 @@ from authbridge.tokens.keyring import KeyRing
 __all__ = ["IssuedToken", "TokenIssuer", "half_hash", "issuer_for", "new_token_id"]
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068 §2.1
+# How many principals' identity claims a TokenIssuer keeps (past it, the memo starts over).
+_IDENTITY_MAX = 4096
 
 
 def new_token_id() -> str:
@@ -68,8 +70,22 @@ class TokenIssuer:
         self._access_lifetime = access_token_lifetime
         self._id_lifetime = id_token_lifetime
         self._clock = clock
+        # Principal -> its identity claims: a pure function of the (frozen) principal, so
+        # keyed by its value. Shared, never mutated: each token copies them into its own
+        # claims dict, and the nested lists are only encoded.
+        self._identities: dict[Principal, dict[str, Any]] = {}
 
     def _identity_claims(self, principal: Principal) -> dict[str, Any]:
+        claims = self._identities.get(principal)
+        if claims is None:
+            claims = self._new_identity_claims(principal)
+            if len(self._identities) >= _IDENTITY_MAX:
+                self._identities.clear()
+            self._identities[principal] = claims
+        return claims
+
+    @staticmethod
+    def _new_identity_claims(principal: Principal) -> dict[str, Any]:
         claims: dict[str, Any] = {
             "sub": principal.subject,
             "preferred_username": principal.username,
