@@ -12,7 +12,6 @@ exception-handling wrapper (the app's `ExceptionMiddleware` has the same handler
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
 
@@ -47,7 +46,7 @@ _FORM_TYPE = "application/x-www-form-urlencoded"
 
 
 def json_parts(
-    body: Mapping[str, Any] | None,
+    body: dict[str, Any] | None,
     status: int = 200,
     extra: tuple[tuple[bytes, bytes], ...] = (),
     *,
