@@ -59,18 +59,18 @@ def test_client_credentials_in_memory_are_answered_in_place_and_counted_once(
     """Client and service account cached: no greenlet. Not cached: the attempt in place ends
     at the first read and the grant runs on the loop from the start; either way one grant,
     one success counted, and a wrong secret counted as one failure."""
-    from authbridge.web import oauth_routes
+    from authbridge.web import token_endpoint
     from tests.web.metrics import scrape
 
     _postgres_only(op)
     on_loop: list[object] = []
-    real = oauth_routes.run_on_loop
+    real = token_endpoint.run_on_loop
 
     async def counted(*args: object) -> object:
         on_loop.append(args[1])
         return await real(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(oauth_routes, "run_on_loop", counted)
+    monkeypatch.setattr(token_endpoint, "run_on_loop", counted)
     created = provider_of(op).add_service_account("etl", "editor", lifetime=600)
     client_id, secret = created.client.client_id, created.secret
     for _ in range(3):

@@ -59,6 +59,33 @@ def test_token_responses_are_not_stored(browser: TestClient) -> None:
     assert error.headers["cache-control"] == "no-store"
 
 
+def _names(response) -> list[str]:
+    return [name.decode().lower() for name, _ in response.headers.raw]
+
+
+def test_token_answers_carry_the_headers_of_a_json_response_in_order(browser: TestClient) -> None:
+    """RFC 6749 §5.1/§5.2 on the wire (web/token_endpoint.py writes them by hand): no-store,
+    no-cache, the JSON type and length, CORS; on a 401, the Basic challenge (§5.2)."""
+    ok = redeem(browser, code_for(browser))
+    assert ok.status_code == 200 and ok.headers["content-type"] == "application/json"
+    assert ok.headers["access-control-allow-origin"] == "*"
+    assert int(ok.headers["content-length"]) == len(ok.content)
+    expected = ["cache-control", "pragma", "content-length", "content-type"]
+    assert _names(ok)[:5] == [*expected, "access-control-allow-origin"]
+    wrong = "Basic " + base64.b64encode(b"webapp:wrong").decode()
+    refused = browser.post(TOKEN, data={"grant_type": "nope"}, headers={"authorization": wrong})
+    assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
+    assert refused.headers["www-authenticate"] == 'Basic realm="authbridge"'
+    assert _names(refused)[:6] == [
+        "cache-control",
+        "pragma",
+        "www-authenticate",
+        "content-length",
+        "content-type",
+        "access-control-allow-origin",
+    ]
+
+
 @pytest.mark.parametrize(
     "case", json.loads((DATA / "rfc6749_token_errors.json").read_text())["cases"]
 )

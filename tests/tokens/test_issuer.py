@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -189,3 +190,29 @@ def test_token_ids_are_unique_128_bit_and_safe_to_type_as_an_argument() -> None:
     assert len(set(ids)) == len(ids)
     assert all(len(bytes.fromhex(i)) == 16 for i in ids)
     assert not any(i.startswith("-") for i in ids)
+
+
+def test_identity_claims_follow_the_principal_and_no_token_leaks_into_the_next(
+    storage: Storage,
+) -> None:
+    """The identity claims are kept per principal value: the same principal gets the same
+    claims, a changed one (a role or team taken away) its new ones, and what one token
+    adds (scope, auth_time, amr, acr: RFC 9068 §2.2) never shows in the next."""
+    ring, issuer = make(storage)
+    first = issuer.access_token(
+        ADA, audience=["platform"], client_id="cli", scope="openid", auth_time=1, amr=("pwd",)
+    )
+    again = verify(
+        ring, issuer.access_token(ADA, audience=["platform"], client_id="b").token, "platform"
+    )
+    assert verify(ring, first.token, "platform")["amr"] == ["pwd"]
+    assert not {"scope", "auth_time", "amr", "acr"} & set(again)
+    assert again["roles"] == ["editor", "viewer"] and again["groups"] == ["data-eng"]
+    demoted = replace(ADA, roles=("viewer",), groups=(), name="Ada King")
+    claims = verify(ring, issuer.access_token(demoted, audience=["p"], client_id="c").token, "p")
+    assert claims["roles"] == ["viewer"] and claims["groups"] == [] and claims["name"] == "Ada King"
+    id_claims = verify(ring, issuer.id_token(demoted, client_id="c", auth_time=1).token, "c")
+    assert id_claims["roles"] == ["viewer"] and id_claims["name"] == "Ada King"
+    assert verify(ring, issuer.access_token(ADA, audience=["p"], client_id="c").token, "p")[
+        "roles"
+    ] == ["editor", "viewer"]

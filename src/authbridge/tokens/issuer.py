@@ -17,6 +17,8 @@ from authbridge.tokens.keyring import KeyRing
 __all__ = ["IssuedToken", "TokenIssuer", "half_hash", "issuer_for", "new_token_id"]
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068 §2.1
+# How many principals' identity claims a TokenIssuer keeps (past it, the memo starts over).
+_IDENTITY_MAX = 4096
 
 
 def new_token_id() -> str:
@@ -68,8 +70,23 @@ class TokenIssuer:
         self._access_lifetime = access_token_lifetime
         self._id_lifetime = id_token_lifetime
         self._clock = clock
+        # Principal -> its identity claims: a pure function of the (frozen) principal, so
+        # keyed by its value. Shared, never mutated: each token copies them into its own
+        # claims dict, and the nested lists are only encoded.
+        self._identities: dict[Principal, dict[str, Any]] = {}
+        self._last_expiry: tuple[int, datetime] = (0, datetime.fromtimestamp(0, UTC))
 
     def _identity_claims(self, principal: Principal) -> dict[str, Any]:
+        claims = self._identities.get(principal)
+        if claims is None:
+            claims = self._new_identity_claims(principal)
+            if len(self._identities) >= _IDENTITY_MAX:
+                self._identities.clear()
+            self._identities[principal] = claims
+        return claims
+
+    @staticmethod
+    def _new_identity_claims(principal: Principal) -> dict[str, Any]:
         claims: dict[str, Any] = {
             "sub": principal.subject,
             "preferred_username": principal.username,
@@ -88,8 +105,17 @@ class TokenIssuer:
         signing = self._keyring.current().signing
         if record:
             # Before the token exists: its key must stay published until it expires.
-            self._keyring.record_signing(signing.kid, datetime.fromtimestamp(claims["exp"], UTC))
+            self._keyring.record_signing(signing.kid, self._expiry(claims["exp"]))
         return signing.signer.sign(header_type, claims)
+
+    def _expiry(self, exp: int) -> datetime:
+        """`exp` as a datetime; the last one is kept (tokens of one second and lifetime
+        share it). One tuple, so a thread never sees a new `exp` with an old datetime."""
+        last = self._last_expiry
+        if last[0] != exp:
+            last = (exp, datetime.fromtimestamp(exp, UTC))
+            self._last_expiry = last
+        return last[1]
 
     def access_token(
         self,
@@ -128,7 +154,10 @@ class TokenIssuer:
         # (RFC 9470 §3); absent for a client acting for itself.
         if auth_time is not None:
             claims["auth_time"] = auth_time
-        claims.update(_authn_claims(amr, acr))
+        if amr:  # as _authn_claims, without its dict
+            claims["amr"] = list(amr)
+        if acr:
+            claims["acr"] = acr
         return IssuedToken(self._sign(ACCESS_TOKEN_TYPE, claims, record=not tracked), jti, exp)
 
     def id_token(

@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 import structlog
 from fastapi import APIRouter, Request
@@ -38,13 +38,13 @@ from authbridge.provider.authorization import (
 )
 from authbridge.provider.clients import GRANT_TYPES
 from authbridge.provider.errors import OAuthError
-from authbridge.storage.loop_io import NOT_IN_PLACE, NotInPlace, run_on_loop, try_in_place
 from authbridge.web.dependencies import provider_for
 from authbridge.web.dependencies import services_of as _services
 from authbridge.web.rendering import brand_of, check_csrf, render, templates_for
 from authbridge.web.security import client_address
 from authbridge.web.services import Services
 from authbridge.web.sessions import current, sign_out
+from authbridge.web.token_endpoint import NO_STORE, TokenEndpoint, grant_body, parse_form
 
 __all__ = ["AUTHORIZE_PATH", "TOKEN_ROUTE", "provider_for", "provider_metadata", "router"]
 
@@ -55,7 +55,6 @@ AUTHORIZE_PATH = "/oauth2/authorize"
 REAUTH_PARAM = "_reauth"
 REAUTH_PURPOSE = "oauth-reauth"
 REAUTH_TTL = 300  # seconds to sign in again after prompt=login / max_age sent the user off
-NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
 FORM_POST_JS = b'document.getElementById("form-post").submit();\n'
 
 
@@ -114,28 +113,8 @@ def _oauth_error(exc: OAuthError, *, basic: bool = False) -> JSONResponse:
 
 
 async def _form(request: Request) -> dict[str, str]:
-    """A token-style request body (RFC 6749 §3.2): form-encoded, no repeated parameters.
-
-    Parsed with the standard library rather than a multipart parser: these bodies are
-    small and this is the token endpoint's hot path. Their size and field count are
-    limited while they stream, before this runs (`web/limits.py`).
-    """
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = await request.body()
-    if not content_type and not body:
-        return {}  # nothing sent: the missing parameters are named by the grant
-    if content_type != "application/x-www-form-urlencoded":
-        raise OAuthError("invalid_request", "the body must be application/x-www-form-urlencoded")
-    try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
-    except (UnicodeDecodeError, ValueError):
-        raise OAuthError("invalid_request", "the body is not valid UTF-8 form data") from None
-    out: dict[str, str] = {}
-    for key, value in pairs:
-        if key in out:
-            raise OAuthError("invalid_request", f"{key} is given more than once (RFC 6749 §3.2)")
-        out[key] = value
-    return out
+    """A token-style request body (RFC 6749 §3.2): see `token_endpoint.parse_form`."""
+    return parse_form(request.headers.get("content-type", ""), await request.body())
 
 
 def _send(request: Request, services: Services, response: AuthorizationResponse) -> Response:
@@ -308,28 +287,14 @@ def form_post_script() -> Response:
 
 
 async def _token_call(request: Request, name: str) -> Response:
-    provider = provider_for(request)
+    services = _services(request)
+    provider = services.ready().provider
     authorization = request.headers.get("authorization")
     basic = bool(authorization and authorization.lower().startswith("basic "))
-    address = client_address(request, _services(request).settings.server.trusted_proxies)
+    address = client_address(request, services.settings.server.trusted_proxies)
     try:
         form = await _form(request)
-        method = getattr(provider, name)
-        if provider.inline_io:
-            # SQLite is in-process and serialises writers anyway: a thread hop costs more
-            # than the sub-millisecond statements it would move off the event loop.
-            body = method(authorization, form, address)
-        elif provider.loop_io:
-            # PostgreSQL: on the loop, the hot statements awaited on the loop's connections,
-            # every other storage call in a grant thread (storage/loop_io.py).
-            body = NOT_IN_PLACE
-            if provider.in_place_first(name, form):
-                body = try_in_place(method, authorization, form, address)
-            if isinstance(body, NotInPlace):
-                threads = _services(request).grant_threads
-                body = await run_on_loop(threads.run, method, authorization, form, address)
-        else:
-            body = await _services(request).grant_threads.run(method, authorization, form, address)
+        body = await grant_body(services, provider, name, authorization, form, address)
     except OAuthError as exc:
         return _oauth_error(exc, basic=basic)
     if body is None:
@@ -343,17 +308,12 @@ def _cors(response: Response) -> Response:
     return response
 
 
-async def token(request: Request) -> Response:
-    """RFC 6749 §3.2 and §5: responses are JSON with Cache-Control: no-store."""
-    return _cors(await _token_call(request, "token"))
-
-
-# The token endpoint (every grant: the provider's hot path) is a plain Starlette route that
-# `create_app` puts before the routers: no FastAPI dependency solving nor route walk through
-# the included routers (about a tenth of a grant's CPU, bench/bench_token.py). The body
-# limits, the security headers and the error handlers are the app's, as for any route;
-# OPTIONS (the preflight below) and other methods still reach the routers.
-TOKEN_ROUTE = Route("/oauth2/token", token, methods=["POST"], include_in_schema=False)
+# The token endpoint (every grant: the provider's hot path) is a plain ASGI app in a Starlette
+# route that `create_app` puts before the routers: no FastAPI dependency solving nor route
+# walk through the included routers, no Request nor JSONResponse (web/token_endpoint.py).
+# The body limits, the security headers and the error handlers are the app's, as for any
+# route; OPTIONS (the preflight below) and other methods still reach the routers.
+TOKEN_ROUTE = Route("/oauth2/token", TokenEndpoint(), methods=["POST"], include_in_schema=False)
 
 
 @router.post("/oauth2/revoke", include_in_schema=False)
