@@ -1,0 +1,165 @@
+"""Red team on the cache of service accounts' subjects for client_credentials grants
+(storage/directory_watch.py, `ProviderStore.service_subject`).
+
+The promise: in the process that wrote, the next client_credentials grant after the writing
+call returned never reflects the directory before the write. The watch sees writes by the
+SQL text of each statement on the pooled connections, so the attacks are the spellings of a
+directory write its pattern could miss, and writes that reach a directory table without
+naming it (foreign-key cascades, triggers, statements that bypass the pool's events).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import Any
+
+import jwt
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import delete, inspect, text
+
+import authbridge.storage
+from authbridge.storage import Storage
+from authbridge.storage.directory_watch import DIRECTORY_TABLES, writes_directory
+from authbridge.storage.hot import HotStatement
+from authbridge.storage.models import User
+from authbridge.storage.teams import TeamRef
+from tests.provider.test_token import TOKEN, provider_of
+
+# Writes of a directory table a hand-written statement (an operator's fix through the
+# app's pool, a future store) may spell: schema-qualified names, SQLite's conflict clauses
+# and REPLACE, comments between the keywords, TRUNCATE of a list, quoted names without a
+# space before them. Each one missed would leave a stale subject served in this process.
+MISSED_SPELLINGS = [
+    "UPDATE main.users SET active = 0 WHERE id = ?",
+    "UPDATE public.users SET active = false WHERE id = %(u)s",
+    'UPDATE "public"."users" SET active = false',
+    "DELETE FROM public.role_bindings WHERE user_id = %(u)s",
+    "INSERT OR REPLACE INTO users (id, active) VALUES (?, 0)",
+    "REPLACE INTO team_members (team_id, user_id) VALUES (?, ?)",
+    "INSERT OR IGNORE INTO role_bindings (role) VALUES (?)",
+    "UPDATE OR IGNORE users SET active = 0",
+    "DELETE /* by hand */ FROM role_bindings WHERE user_id = ?",
+    "DELETE -- by hand\nFROM role_bindings WHERE user_id = ?",
+    "UPDATE/**/users SET active = 0",
+    'DELETE FROM"users" WHERE id = ?',
+    "UPDATE `users` SET active = 0",
+    "TRUNCATE oauth_codes, role_bindings",
+    "TRUNCATE TABLE ONLY oauth_codes, public.team_members RESTART IDENTITY",
+    "MERGE INTO public.users u USING x ON true WHEN MATCHED THEN DELETE",
+    "COPY users (id, username) FROM STDIN",
+]
+# Statements that must stay outside the directory (a token write must not end the cache).
+NOT_DIRECTORY_WRITES = [
+    "SELECT users.id FROM main.users WHERE users.username = ?",
+    "INSERT INTO users_archive (id) VALUES (?)",
+    "UPDATE public.oauth_refresh_tokens SET used = true WHERE EXISTS (SELECT 1 FROM users u)",
+    "UPDATE oauth_codes SET used_at = ? /* users */ WHERE code_hash = ?",
+    "DELETE FROM main.sessions WHERE sessions.user_id = ?",
+    "TRUNCATE oauth_codes, users_archive",
+    "COPY users TO STDOUT",
+]
+
+
+@pytest.mark.parametrize("statement", MISSED_SPELLINGS)
+def test_every_spelling_of_a_directory_write_is_seen(statement: str) -> None:
+    assert writes_directory(statement)
+
+
+@pytest.mark.parametrize("statement", NOT_DIRECTORY_WRITES)
+def test_other_tables_and_reads_stay_outside(statement: str) -> None:
+    assert not writes_directory(statement)
+
+
+def _grant(client: TestClient, client_id: str, secret: str) -> Any:
+    return client.post(TOKEN, data={"grant_type": "client_credentials"}, auth=(client_id, secret))
+
+
+def _roles(response: Any) -> list[str]:
+    assert response.status_code == 200, response.text
+    claims = jwt.decode(response.json()["access_token"], options={"verify_signature": False})
+    return sorted(claims["roles"])
+
+
+def _refused(response: Any) -> bool:
+    return response.status_code == 400 and response.json()["error"] == "invalid_grant"
+
+
+def _account(client: TestClient) -> tuple[Storage, str, str, str]:
+    storage = client.app.state.services.ready().storage
+    created = provider_of(client).add_service_account("etl", "editor", lifetime=600)
+    assert created.client.service_user_id is not None and created.secret
+    return storage, created.client.client_id, created.secret, created.client.service_user_id
+
+
+def test_a_schema_qualified_write_through_the_pool_ends_the_cached_subject(
+    any_backend_client: TestClient,
+) -> None:
+    """Attack: an operator disables the account with `UPDATE <schema>.users` through the
+    app's own pool (the watch's promise: any statement on any of its connections). Before
+    the fix the cached, active subject was served until its 2 s ran out."""
+    client = any_backend_client
+    storage, client_id, secret, user_id = _account(client)
+    assert _roles(_grant(client, client_id, secret)) == ["editor"]  # cached now
+    schema = "main" if storage.db.dialect == "sqlite" else "public"
+    with storage.db.engine.begin() as conn:
+        conn.execute(
+            text(f"UPDATE {schema}.users SET active = :no WHERE id = :u"),
+            {"no": False, "u": user_id},
+        )
+    assert _refused(_grant(client, client_id, secret))
+
+
+def test_deletes_that_cascade_into_the_directory_end_the_cached_subject(
+    any_backend_client: TestClient,
+) -> None:
+    """Deleting a team takes its members and bindings with it by foreign-key cascade (no
+    statement names team_members or role_bindings); deleting the user takes the account
+    (and its client)."""
+    client = any_backend_client
+    storage, client_id, secret, user_id = _account(client)
+    team_id = storage.teams.add_member(TeamRef.own("local", "Ops"), user_id)
+    storage.bindings.add("admin", team_id=team_id, origin="test")
+    assert _roles(_grant(client, client_id, secret)) == ["admin", "editor"]
+    assert _roles(_grant(client, client_id, secret)) == ["admin", "editor"]  # cached
+    assert storage.team_admin.delete(team_id) is not None
+    assert _roles(_grant(client, client_id, secret)) == ["editor"]
+    with storage.db.session() as session:  # its client goes too (service_user_id cascades)
+        session.execute(delete(User).where(User.id == user_id))
+    assert _grant(client, client_id, secret).status_code in (400, 401)
+
+
+def test_cascades_into_the_directory_start_in_the_directory(storage: Storage) -> None:
+    """A statement writes a directory table without naming it only through a foreign key's
+    action (ON DELETE/UPDATE CASCADE, SET NULL, SET DEFAULT) or a trigger. Every foreign key
+    of a directory table must point at a directory table, so the statement that sets the
+    cascade off names a watched table; and no trigger may exist."""
+    inspector = inspect(storage.db.engine)
+    for table in inspector.get_table_names():
+        for key in inspector.get_foreign_keys(table):
+            if table in DIRECTORY_TABLES:
+                assert key["referred_table"] in DIRECTORY_TABLES, (table, key)
+    with storage.db.engine.connect() as conn:
+        if storage.db.dialect == "sqlite":
+            triggers = conn.execute(
+                text("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+            ).all()
+        else:
+            triggers = conn.execute(
+                text("SELECT trigger_name FROM information_schema.triggers")
+            ).all()
+    assert triggers == []
+
+
+def test_no_hot_statement_writes_the_directory() -> None:
+    """`HotStatement` runs on the driver's cursor, past `before_cursor_execute`: the watch
+    never sees it, so none of them may write a directory table."""
+    found: list[HotStatement] = []
+    for module in pkgutil.walk_packages(authbridge.storage.__path__, "authbridge.storage."):
+        if ".migrations" in module.name:
+            continue
+        loaded = importlib.import_module(module.name)
+        found += [value for value in vars(loaded).values() if isinstance(value, HotStatement)]
+    assert found  # the walk saw the provider's statements
+    assert [s.sql for s in found if writes_directory(s.sql)] == []
