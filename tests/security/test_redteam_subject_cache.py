@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import socket
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import jwt
@@ -21,9 +24,11 @@ from sqlalchemy import delete, inspect, text
 
 import authbridge.storage
 from authbridge.storage import Storage
+from authbridge.storage.database import Database
 from authbridge.storage.directory_watch import DIRECTORY_TABLES, writes_directory
 from authbridge.storage.hot import HotStatement
 from authbridge.storage.models import User
+from authbridge.storage.notify import PostgresBus
 from authbridge.storage.teams import TeamRef
 from tests.provider.test_token import TOKEN, provider_of
 
@@ -163,3 +168,76 @@ def test_no_hot_statement_writes_the_directory() -> None:
         found += [value for value in vars(loaded).values() if isinstance(value, HotStatement)]
     assert found  # the walk saw the provider's statements
     assert [s.sql for s in found if writes_directory(s.sql)] == []
+
+
+@pytest.fixture
+def silent_redis() -> Iterator[str]:
+    """A Redis URL whose server accepts connections and never answers (a partition that
+    drops the replies): each command waits out the client's whole timeout."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)  # never accepted: the kernel completes the handshakes, nobody reads
+    try:
+        yield f"redis://127.0.0.1:{server.getsockname()[1]}/0"
+    finally:
+        server.close()
+
+
+def test_a_silent_redis_does_not_hold_directory_writes(sqlite_url: str, silent_redis: str) -> None:
+    """Attack: with `redis.url` set, the watch published on Redis from the pool's check-in,
+    on the writer's thread with its connection not yet back in the pool: a Redis that stops
+    answering held every directory write (a sign-in syncing groups, a SCIM push) for the
+    client's timeout twice over (about 10 s), each holding a database connection, until
+    the pool ran dry. The other replicas' bound is the entries' 2 s anyway: the message
+    goes out off the writer's thread, and this process still sees the write at once."""
+    from authbridge.storage.notify_redis import RedisBus
+
+    db = Database(sqlite_url)
+    db.upgrade()
+    bus = RedisBus(silent_redis)
+    storage = Storage(db, bus)
+    try:
+        user = storage.users.create(username="svc@example.com")
+        before = storage.directory.generation
+        started = time.monotonic()
+        storage.users.set_active(user.id, False)
+        assert time.monotonic() - started < 2.0
+        assert storage.directory.generation != before
+    finally:
+        bus.close()
+        db.dispose()
+
+
+def test_a_write_whose_connection_died_is_still_announced(postgres_server_url: str) -> None:
+    """Attack: the NOTIFY goes on the writing connection; one invalidated after its commit
+    (the server or the network lost it on the way back) was returned to the pool with no
+    connection to send it on, so the other replicas served the old subject for the rest of
+    the entries' 2 s. It is published through the bus instead."""
+    from tests.conftest import _fresh_postgres
+    from tests.storage.test_directory_watch import _until
+
+    url = _fresh_postgres(postgres_server_url)
+    opened: list[Storage] = []
+    for _ in range(2):
+        db = Database(url)
+        db.upgrade()
+        opened.append(Storage(db, PostgresBus(db)))
+    first, second = opened
+    try:
+        for storage in opened:
+            assert isinstance(storage.changes, PostgresBus)
+            assert storage.changes.listening.wait(10)
+        seen = first.directory.generation
+        user = second.users.create(username="svc@example.com")
+        assert _until(lambda: first.directory.generation != seen)
+        time.sleep(0.3)  # no other message on the way
+        seen = first.directory.generation
+        with second.db.engine.connect() as conn:
+            conn.execute(text("UPDATE users SET active = false WHERE id = :u"), {"u": user.id})
+            conn.commit()
+            conn.invalidate()  # lost before it went back to the pool
+        assert _until(lambda: first.directory.generation != seen, 1.5)
+    finally:
+        for storage in opened:
+            storage.changes.close()
+            storage.db.dispose()

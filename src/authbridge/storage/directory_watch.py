@@ -98,6 +98,11 @@ class DirectoryWatch:
         if isinstance(changes, PostgresBus):
             self._message = changes.encode(Topic.DIRECTORY, "")
         self._publish = type(changes) is not LocalBus and not self._notify_on_connection
+        # Messages the pool's check-in could not send itself go out on a thread of their
+        # own (`_publish_later`): a bus that stops answering (Redis in a partition, up to
+        # twice its 5 s timeout) must not hold the writer and its connection meanwhile.
+        self._pending = threading.Event()
+        self._publisher: threading.Thread | None = None
         for engine in db.engines:
             event.listen(engine, "before_cursor_execute", self._statement)
             event.listen(engine.pool, "checkin", self._returned)
@@ -126,15 +131,18 @@ class DirectoryWatch:
         if record is None or not record.info.pop(_MARK, False):
             return
         self.advance()
-        if self._notify_on_connection:
-            self._notify(dbapi_connection)
-        elif self._publish:
-            self._changes.publish(Topic.DIRECTORY)
-
-    def _notify(self, dbapi_connection: Any) -> None:
-        """NOTIFY the other replicas on the connection that wrote, after its commit."""
-        if dbapi_connection is None:
+        if self._notify_on_connection and self._notify(dbapi_connection):
             return
+        if self._notify_on_connection or self._publish:
+            # Another bus, or a NOTIFY that could not go on the writing connection (it was
+            # invalidated, or failed): the bus's own publish, off this thread.
+            self._publish_later()
+
+    def _notify(self, dbapi_connection: Any) -> bool:
+        """NOTIFY the other replicas on the connection that wrote, after its commit
+        (whether it was sent)."""
+        if dbapi_connection is None:
+            return False
         try:
             cursor = dbapi_connection.cursor()
             try:
@@ -143,8 +151,37 @@ class DirectoryWatch:
                 cursor.close()
             if not dbapi_connection.autocommit:
                 dbapi_connection.commit()
-        except Exception as exc:  # the entries' lifetime bounds what the others miss
+        except Exception as exc:  # published by the bus instead (`_publish_later`)
             log.warning("change_publish_failed", topic=Topic.DIRECTORY, error=type(exc).__name__)
+            return False
+        return True
+
+    def _publish_later(self) -> None:
+        """Publish `Topic.DIRECTORY` from the publisher thread (started when needed; writes
+        while it publishes make one more message, not one each)."""
+        self._pending.set()
+        with self._lock:
+            if self._publisher is None:
+                self._publisher = threading.Thread(
+                    target=self._publish_pending, name="authbridge-directory", daemon=True
+                )
+                self._publisher.start()
+
+    def _publish_pending(self) -> None:
+        while True:
+            if not self._pending.wait(30.0):
+                with self._lock:  # idle: the thread ends (the next write starts another)
+                    if not self._pending.is_set():
+                        self._publisher = None
+                        return
+                continue
+            self._pending.clear()
+            try:  # the entries' lifetime bounds what the other replicas miss
+                self._changes.publish(Topic.DIRECTORY)
+            except Exception as exc:
+                log.warning(
+                    "change_publish_failed", topic=Topic.DIRECTORY, error=type(exc).__name__
+                )
 
     def _heard(self, _payload: str) -> None:
         self.advance()
