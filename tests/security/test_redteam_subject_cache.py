@@ -241,3 +241,23 @@ def test_a_write_whose_connection_died_is_still_announced(postgres_server_url: s
         for storage in opened:
             storage.changes.close()
             storage.db.dispose()
+
+
+def test_the_statement_memo_keeps_no_long_statements(storage: Storage) -> None:
+    """Attack: the watch remembered each distinct statement text it judged (up to 4096):
+    a bulk INSERT renders one text per row count (insertmanyvalues batches, IN lists per
+    length), tens of kilobytes each, so a SCIM client adding members in varied numbers kept
+    some hundred megabytes alive. Long statements are judged each time instead."""
+
+    class _Conn:
+        info: dict[str, bool] = {}
+
+    watch = storage.directory
+    for rows in range(1, 1001):
+        values = ", ".join(["(%(team_id)s, %(user_id)s)"] * rows)
+        statement = f"INSERT INTO team_members (team_id, user_id) VALUES {values}"
+        conn = _Conn()
+        conn.info = {}
+        watch._statement(conn, None, statement)
+        assert conn.info  # still seen as a directory write, memo or not
+    assert sum(len(statement) for statement in watch._memo) < 4096 * 1024
