@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -261,3 +262,44 @@ def test_the_statement_memo_keeps_no_long_statements(storage: Storage) -> None:
         watch._statement(conn, None, statement)
         assert conn.info  # still seen as a directory write, memo or not
     assert sum(len(statement) for statement in watch._memo) < 4096 * 1024
+
+
+def test_reads_racing_writes_never_outlive_the_write(storage: Storage) -> None:
+    """Attack: readers fill the cache while a writer adds and removes a binding; each time
+    the writing call returns, the writer's next read must show its write, whatever the
+    readers kept meanwhile (a read that began before the commit is kept under the old
+    generation only)."""
+    user = storage.users.create(username="svc@example.com", roles=["viewer"])
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            storage.provider.service_subject(user.id)
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for reader in readers:
+        reader.start()
+    try:
+        for _ in range(20):
+            storage.bindings.add("editor", user_id=user.id, origin="test")
+            subject = storage.provider.service_subject(user.id)
+            assert subject is not None and ("editor", "system") in subject.grants.bindings
+            storage.bindings.remove("editor", user_id=user.id)
+            subject = storage.provider.service_subject(user.id)
+            assert subject is not None and ("editor", "system") not in subject.grants.bindings
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join()
+
+
+def test_a_directory_write_on_the_pinned_sqlite_connection_counts(storage: Storage) -> None:
+    """Attack: on SQLite the provider's hot transactions share one connection that never
+    goes back to the pool, so a directory write there would mark it and never move the
+    generation (today none of its statements writes the directory; a future one, such as
+    touching the user on rotation, would hide behind the cache for good)."""
+    user = storage.users.create(username="svc@example.com")
+    before = storage.directory.generation
+    with storage.provider._hot_transaction() as conn:
+        conn.execute(text("UPDATE users SET name = 'x' WHERE id = :u"), {"u": user.id})
+    assert storage.directory.generation != before

@@ -142,6 +142,14 @@ class DirectoryWatch:
         if written:
             conn.info[_MARK] = True
 
+    def settle(self, info: dict[Any, Any]) -> None:
+        """A transaction ended on a connection kept out of the pool (the provider's shared
+        SQLite connection): its directory writes count now, as a check-in would count them."""
+        if info.pop(_MARK, False):
+            self.advance()
+            if self._notify_on_connection or self._publish:
+                self._publish_later()
+
     def _returned(self, dbapi_connection: Any, record: Any) -> None:
         if record is None or not record.info.pop(_MARK, False):
             return
