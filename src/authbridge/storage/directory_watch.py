@@ -14,7 +14,8 @@ the read runs also moves it, so what the read saw is never kept.
 
 Other processes hear of a write through the change bus (`Topic.DIRECTORY`): on PostgreSQL
 as a NOTIFY sent on the writing connection itself right after its commit (the pool is not
-re-entered from its own check-in), over Redis when the deployment uses it. A write no
+re-entered from its own check-in), over Redis when the deployment uses it (published from
+a thread of the watch's own, so a Redis that stops answering never holds the writer). A write no
 replica saw (a psql session, a lost message, a SQLite CLI process: SQLite has no bus
 between processes) is bounded by the entry's lifetime, `SUBJECT_CACHE_SECONDS`, the same
 bound as the client cache's (`provider/clients.py`).
