@@ -192,7 +192,11 @@ def test_another_replicas_write_reaches_this_one(replicas: tuple[Storage, Storag
     """The NOTIFY is sent on the writing connection after its commit; a replica that only
     read sends nothing."""
     first, second = replicas
+    seen = first.directory.generation
     user = second.users.create(username="svc@example.com")
+    # The creation's own message first (under load it could land after `seen` below).
+    assert _until(lambda: first.directory.generation != seen)
+    time.sleep(0.3)
     seen = first.directory.generation
     second.users.set_active(user.id, False)
     assert _until(lambda: first.directory.generation != seen)

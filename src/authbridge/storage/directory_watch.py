@@ -14,13 +14,14 @@ the read runs also moves it, so what the read saw is never kept.
 
 Other processes hear of a write through the change bus (`Topic.DIRECTORY`): on PostgreSQL
 as a NOTIFY sent on the writing connection itself right after its commit (the pool is not
-re-entered from its own check-in), over Redis when the deployment uses it. SQLite has no
-bus between processes, so there the writer also puts 8 random bytes in a small file beside
-the database (`<file>-directory`, memory-mapped by every process: uvicorn's workers, a CLI
-command), which is part of the generation each process reads: a write by any authbridge
-process on the same file is seen at once. A write no process announced (a psql or sqlite3
-session, a lost message) is bounded by the entry's lifetime, `SUBJECT_CACHE_SECONDS`, the
-same bound as the client cache's (`provider/clients.py`).
+re-entered from its own check-in), over Redis when the deployment uses it (published from
+a thread of the watch's own, so a Redis that stops answering never holds the writer). SQLite
+has no bus between processes, so there the writer also puts 8 random bytes in a small file
+beside the database (`<file>-directory`, memory-mapped by every process: uvicorn's workers,
+a CLI command), which is part of the generation each process reads: a write by any
+authbridge process on the same file is seen at once. A write no process announced (a psql
+or sqlite3 session, a lost message) is bounded by the entry's lifetime,
+`SUBJECT_CACHE_SECONDS`, the same bound as the client cache's (`provider/clients.py`).
 
 Only an active subject is kept: a disabled or deleted service account is read every time,
 so enabling it again takes effect at once everywhere.
@@ -57,22 +58,50 @@ DIRECTORY_TABLES = ("users", "role_bindings", "team_members", "teams", "scim_gro
 # How long another process's write can stay unseen when no message reaches this one.
 SUBJECT_CACHE_SECONDS = 2.0
 
+_TABLES = "|".join(DIRECTORY_TABLES)
+# A name as SQL may spell it: bare or quoted ("", ``, []), schema-qualified (public.users,
+# main."users"); the table's own name must end there (users_archive is another table).
+_NAME = r"(?:(?:\w+|\"[^\"]*\"|`[^`]*`|\[[^\]]*\])\s*\.\s*)*[\"`\[]?(?:" + _TABLES + r")\b"
+# SQLite's conflict clause (INSERT OR REPLACE, UPDATE OR IGNORE, ...).
+_OR = r"(?:\s+or\s+(?:rollback|abort|replace|fail|ignore))?"
 _WRITE = re.compile(
-    r"\b(?:insert\s+into|update|delete\s+from|truncate(?:\s+table)?|merge\s+into)\s+"
-    r"(?:only\s+)?\"?(?:" + "|".join(DIRECTORY_TABLES) + r")\b",
-    re.IGNORECASE,
+    r"\b(?:insert" + _OR + r"\s+into|replace\s+into|update" + _OR + r"|delete\s+from"
+    r"|merge\s+into|copy|(?:alter|drop)\s+table(?:\s+if\s+exists)?)"
+    r"(?:\s+only)?(?:\s+|(?=[\"`\[]))" + _NAME + r"(?!\s+to\b)"
+    # TRUNCATE names a list of tables (and CASCADE follows foreign keys, which end in
+    # directory tables only when they start there: tests/security/test_redteam_subject_cache).
+    r"|\btruncate\b[^;]*?(?:^|[\s,.\"`\[])(?:" + _TABLES + r")\b",
 )
+_VERBS = ("insert", "replace", "update", "delete", "merge", "copy", "alter", "drop", "truncate")
+# Comments may sit between the keywords (`DELETE /* by hand */ FROM users`).
+_COMMENT = re.compile(r"/\*.*?\*/|--[^\n]*", re.DOTALL)
 _MARK = "authbridge.directory_written"
 _MEMO_LIMIT = 4096
 SHARED_SUFFIX = "-directory"
 _NOTHING_SHARED = b""
+# Longer texts are judged each time (tens of microseconds): bulk INSERTs and IN lists render
+# one text per row count, tens of kilobytes each, which a memo of 4096 would keep alive.
+_MEMO_LENGTH = 1024
 
 
 def writes_directory(statement: str) -> bool:
     """Whether a SQL statement may write a directory table (a false positive only costs a
     cache miss; a false negative would hide a write, so the match is broad: any INSERT,
-    UPDATE, DELETE, TRUNCATE or MERGE naming one, CTEs and upserts included)."""
-    return _WRITE.search(statement) is not None
+    UPDATE, DELETE, TRUNCATE, MERGE, REPLACE, COPY ... FROM, ALTER or DROP TABLE naming
+    one, however quoted or schema-qualified, comments between the words, CTEs, upserts
+    and SQLite's conflict clauses included)."""
+    if "/*" in statement or "--" in statement:
+        statement = _COMMENT.sub(" ", statement)
+    text = statement.lower()
+    # The pattern tried where a verb starts only: searching it over a long text (a bulk
+    # INSERT, an IN list of a thousand) took a millisecond; finding the verbs, microseconds.
+    for verb in _VERBS:
+        at = text.find(verb)
+        while at != -1:
+            if _WRITE.match(text, at) is not None:
+                return True
+            at = text.find(verb, at + 1)
+    return False
 
 
 def _shared_map(db: Database) -> mmap.mmap | None:
@@ -111,6 +140,11 @@ class DirectoryWatch:
         if isinstance(changes, PostgresBus):
             self._message = changes.encode(Topic.DIRECTORY, "")
         self._publish = type(changes) is not LocalBus and not self._notify_on_connection
+        # Messages the pool's check-in could not send itself go out on a thread of their
+        # own (`_publish_later`): a bus that stops answering (Redis in a partition, up to
+        # twice its 5 s timeout) must not hold the writer and its connection meanwhile.
+        self._pending = threading.Event()
+        self._publisher: threading.Thread | None = None
         for engine in db.engines:
             event.listen(engine, "before_cursor_execute", self._statement)
             event.listen(engine.pool, "checkin", self._returned)
@@ -142,26 +176,39 @@ class DirectoryWatch:
         written = self._memo.get(statement)
         if written is None:
             written = writes_directory(statement)
-            if len(self._memo) >= _MEMO_LIMIT:
-                self._memo.clear()
-            self._memo[statement] = written
+            if len(statement) <= _MEMO_LENGTH:
+                if len(self._memo) >= _MEMO_LIMIT:
+                    self._memo.clear()
+                self._memo[statement] = written
         if written:
             conn.info[_MARK] = True
+
+    def settle(self, info: dict[Any, Any]) -> None:
+        """A transaction ended on a connection kept out of the pool (the provider's shared
+        SQLite connection): its directory writes count now, as a check-in would count them."""
+        if info.pop(_MARK, False):
+            self.advance()
+            self._tell_processes_here()
+            if self._notify_on_connection or self._publish:
+                self._publish_later()
 
     def _returned(self, dbapi_connection: Any, record: Any) -> None:
         if record is None or not record.info.pop(_MARK, False):
             return
         self.advance()
         self._tell_processes_here()
-        if self._notify_on_connection:
-            self._notify(dbapi_connection)
-        elif self._publish:
-            self._changes.publish(Topic.DIRECTORY)
-
-    def _notify(self, dbapi_connection: Any) -> None:
-        """NOTIFY the other replicas on the connection that wrote, after its commit."""
-        if dbapi_connection is None:
+        if self._notify_on_connection and self._notify(dbapi_connection):
             return
+        if self._notify_on_connection or self._publish:
+            # Another bus, or a NOTIFY that could not go on the writing connection (it was
+            # invalidated, or failed): the bus's own publish, off this thread.
+            self._publish_later()
+
+    def _notify(self, dbapi_connection: Any) -> bool:
+        """NOTIFY the other replicas on the connection that wrote, after its commit
+        (whether it was sent)."""
+        if dbapi_connection is None:
+            return False
         try:
             cursor = dbapi_connection.cursor()
             try:
@@ -170,8 +217,37 @@ class DirectoryWatch:
                 cursor.close()
             if not dbapi_connection.autocommit:
                 dbapi_connection.commit()
-        except Exception as exc:  # the entries' lifetime bounds what the others miss
+        except Exception as exc:  # published by the bus instead (`_publish_later`)
             log.warning("change_publish_failed", topic=Topic.DIRECTORY, error=type(exc).__name__)
+            return False
+        return True
+
+    def _publish_later(self) -> None:
+        """Publish `Topic.DIRECTORY` from the publisher thread (started when needed; writes
+        while it publishes make one more message, not one each)."""
+        self._pending.set()
+        with self._lock:
+            if self._publisher is None:
+                self._publisher = threading.Thread(
+                    target=self._publish_pending, name="authbridge-directory", daemon=True
+                )
+                self._publisher.start()
+
+    def _publish_pending(self) -> None:
+        while True:
+            if not self._pending.wait(30.0):
+                with self._lock:  # idle: the thread ends (the next write starts another)
+                    if not self._pending.is_set():
+                        self._publisher = None
+                        return
+                continue
+            self._pending.clear()
+            try:  # the entries' lifetime bounds what the other replicas miss
+                self._changes.publish(Topic.DIRECTORY)
+            except Exception as exc:
+                log.warning(
+                    "change_publish_failed", topic=Topic.DIRECTORY, error=type(exc).__name__
+                )
 
     def _heard(self, _payload: str) -> None:
         self.advance()

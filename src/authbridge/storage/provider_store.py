@@ -384,6 +384,7 @@ def _refresh_row(found: Any) -> RefreshRow:
 class ProviderStore:
     def __init__(self, db: Database, directory: DirectoryWatch | None = None) -> None:
         self._db = db
+        self._directory = directory
         # Service accounts' subjects, kept while the directory does not change
         # (storage/directory_watch.py); without a watch every grant reads its subject.
         self._service_subjects: GenerationCache[str, Subject | None] | None = None
@@ -424,6 +425,9 @@ class ProviderStore:
             self._pinned = None
             pinned.close()
             raise
+        if self._directory is not None:
+            # It never goes back to the pool, whose check-in counts directory writes.
+            self._directory.settle(pinned.info)
 
     # Clients ---------------------------------------------------------------------------
 
