@@ -223,6 +223,7 @@ def test_a_write_whose_connection_died_is_still_announced(postgres_server_url: s
         db = Database(url)
         db.upgrade()
         opened.append(Storage(db, PostgresBus(db)))
+        opened[-1].directory.listen()
     first, second = opened
     try:
         for storage in opened:

@@ -106,6 +106,7 @@ class _Watch(DirectoryWatch):
     def __init__(self) -> None:  # no database: the cache's rules alone
         self._local = 0
         self._shared = None
+        self._listening = None
         self._lock = threading.Lock()
 
 
@@ -168,6 +169,7 @@ def replicas(postgres_server_url: str) -> Iterator[tuple[Storage, Storage]]:
         db = Database(url)
         db.upgrade()
         opened.append(Storage(db, PostgresBus(db)))
+        opened[-1].directory.listen()
     try:
         for storage in opened:
             bus = storage.changes
@@ -205,6 +207,44 @@ def test_another_replicas_write_reaches_this_one(replicas: tuple[Storage, Storag
     second.provider.subject(user.id)
     time.sleep(0.3)
     assert first.directory.generation == seen
+
+
+def test_nothing_is_served_while_another_process_could_go_unheard(
+    postgres_server_url: str,
+) -> None:
+    """A bus's listener not started (a CLI command) or not connected (a database restart):
+    every read goes to the database; the cache serves once the listener is connected."""
+    from tests.conftest import _fresh_postgres
+
+    db = Database(_fresh_postgres(postgres_server_url))
+    db.upgrade()
+    bus = PostgresBus(db)
+    storage = Storage(db, bus)
+    try:
+        user = storage.users.create(username="svc@example.com")
+        assert not storage.directory.trusted
+        assert not bus.listening.is_set()  # no listener thread for a process that only writes
+        reads: list[str] = []
+
+        def read(user_id: str) -> object:
+            reads.append(user_id)
+            return storage.provider.subject(user_id)
+
+        cache: GenerationCache[str, object] = GenerationCache(storage.directory)
+        cache.get(user.id, read)
+        cache.get(user.id, read)
+        assert len(reads) == 2
+        storage.directory.listen()
+        assert bus.listening.wait(10) and storage.directory.trusted
+        cache.get(user.id, read)
+        cache.get(user.id, read)
+        assert len(reads) == 3
+        bus.listening.clear()  # as the listener does when its connection breaks
+        cache.get(user.id, read)
+        assert len(reads) == 4
+    finally:
+        bus.close()
+        db.dispose()
 
 
 def test_processes_on_one_sqlite_file_see_each_others_writes_at_once(sqlite_url: str) -> None:

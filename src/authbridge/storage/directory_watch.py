@@ -41,7 +41,14 @@ import structlog
 from sqlalchemy import event
 
 from authbridge.storage.database import Database
-from authbridge.storage.notify import CHANNEL, ChangeBus, LocalBus, PostgresBus, Topic
+from authbridge.storage.notify import (
+    CHANNEL,
+    ChangeBus,
+    ListeningBus,
+    LocalBus,
+    PostgresBus,
+    Topic,
+)
 
 __all__ = [
     "DIRECTORY_TABLES",
@@ -148,7 +155,26 @@ class DirectoryWatch:
         for engine in db.engines:
             event.listen(engine, "before_cursor_execute", self._statement)
             event.listen(engine.pool, "checkin", self._returned)
-        changes.subscribe(Topic.DIRECTORY, self._heard)
+        # A bus whose messages from other processes come over a connection: entries are
+        # trusted only while it is connected (`listen()`, a serving process only: a CLI
+        # command starts no listener).
+        self._listening: threading.Event | None = None
+        if isinstance(changes, ListeningBus):
+            self._listening = threading.Event()  # never set until `listen()`
+
+    def listen(self) -> None:
+        """Hear the other processes' writes (the app's wiring calls it once at start-up);
+        until then, and while the bus is disconnected, nothing is served from a cache."""
+        self._changes.subscribe(Topic.DIRECTORY, self._heard)
+        if isinstance(self._changes, ListeningBus):
+            self._listening = self._changes.listening
+
+    @property
+    def trusted(self) -> bool:
+        """Whether a cached entry may be served: no other process's write can go unheard
+        (SQLite's file; a bus's listener connected), but for the entries' lifetime."""
+        listening = self._listening
+        return listening is None or listening.is_set()
 
     @property
     def generation(self) -> tuple[int, bytes]:
@@ -279,6 +305,8 @@ class GenerationCache(Generic[K, V]):
 
     def get(self, key: K, read: Callable[[K], V]) -> V:
         """The cached value of `key`, or `read(key)` (kept if `keep` says so)."""
+        if not self._watch.trusted:
+            return read(key)
         generation = self._watch.generation
         now = self._clock()
         entry = self._entries.get(key)

@@ -416,6 +416,7 @@ class Services:
         # reloads (keyReloadInterval, the client cache's seconds) stay as the fallback.
         changes.subscribe(Topic.KEYS, keyring.invalidate)
         changes.subscribe(Topic.CLIENTS, provider.registry.forget)
+        storage.directory.listen()
         # SCIM_AUTH_CODE_<SOURCE> may come from the file's Houston env/secret lists too.
         environ = settings.environ(os.environ)
         scim_credentials = ScimCredentials(
