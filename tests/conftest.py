@@ -24,7 +24,8 @@ from sqlalchemy.engine import make_url
 from authbridge.config import Settings, load_settings
 from authbridge.config.model import PasswordHashSettings
 from authbridge.storage import Storage
-from authbridge.storage.database import engine_url
+from authbridge.storage.database import Database, engine_url
+from authbridge.storage.notify import PostgresBus
 
 PG_ENV = "AUTHBRIDGE_TEST_DATABASE_URL"
 REDIS_ENV = "AUTHBRIDGE_TEST_REDIS_URL"
@@ -190,3 +191,24 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_sep("-", "measured figures")
         for line in seen:
             terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def replicas(postgres_server_url: str) -> Iterator[tuple[Storage, Storage]]:
+    """Two replicas of one PostgreSQL database, each with its own pool and bus."""
+    url = _fresh_postgres(postgres_server_url)
+    opened: list[Storage] = []
+    for _ in range(2):
+        db = Database(url)
+        db.upgrade()
+        opened.append(Storage(db, PostgresBus(db)))
+        opened[-1].directory.listen()
+    try:
+        for storage in opened:
+            bus = storage.changes
+            assert isinstance(bus, PostgresBus) and bus.listening.wait(10)
+        yield opened[0], opened[1]
+    finally:
+        for storage in opened:
+            storage.changes.close()
+            storage.db.dispose()

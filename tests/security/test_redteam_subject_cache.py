@@ -16,9 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
 
-import jwt
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, inspect, text
@@ -29,67 +27,16 @@ from authbridge.storage.database import Database
 from authbridge.storage.directory_watch import DIRECTORY_TABLES, writes_directory
 from authbridge.storage.hot import HotStatement
 from authbridge.storage.models import User
-from authbridge.storage.notify import PostgresBus
 from authbridge.storage.teams import TeamRef
-from tests.provider.test_token import TOKEN, provider_of
+from tests.provider.test_service_subject_cache import _grant, _refused, _roles
+from tests.provider.test_token import provider_of
+from tests.storage.test_directory_watch import _until
 
 # Writes of a directory table a hand-written statement (an operator's fix through the
 # app's pool, a future store) may spell: schema-qualified names, SQLite's conflict clauses
 # and REPLACE, comments between the keywords, TRUNCATE of a list, quoted names without a
 # space before them. Each one missed would leave a stale subject served in this process.
-MISSED_SPELLINGS = [
-    "UPDATE main.users SET active = 0 WHERE id = ?",
-    "UPDATE public.users SET active = false WHERE id = %(u)s",
-    'UPDATE "public"."users" SET active = false',
-    "DELETE FROM public.role_bindings WHERE user_id = %(u)s",
-    "INSERT OR REPLACE INTO users (id, active) VALUES (?, 0)",
-    "REPLACE INTO team_members (team_id, user_id) VALUES (?, ?)",
-    "INSERT OR IGNORE INTO role_bindings (role) VALUES (?)",
-    "UPDATE OR IGNORE users SET active = 0",
-    "DELETE /* by hand */ FROM role_bindings WHERE user_id = ?",
-    "DELETE -- by hand\nFROM role_bindings WHERE user_id = ?",
-    "UPDATE/**/users SET active = 0",
-    'DELETE FROM"users" WHERE id = ?',
-    "UPDATE `users` SET active = 0",
-    "TRUNCATE oauth_codes, role_bindings",
-    "TRUNCATE TABLE ONLY oauth_codes, public.team_members RESTART IDENTITY",
-    "MERGE INTO public.users u USING x ON true WHEN MATCHED THEN DELETE",
-    "COPY users (id, username) FROM STDIN",
-]
 # Statements that must stay outside the directory (a token write must not end the cache).
-NOT_DIRECTORY_WRITES = [
-    "SELECT users.id FROM main.users WHERE users.username = ?",
-    "INSERT INTO users_archive (id) VALUES (?)",
-    "UPDATE public.oauth_refresh_tokens SET used = true WHERE EXISTS (SELECT 1 FROM users u)",
-    "UPDATE oauth_codes SET used_at = ? /* users */ WHERE code_hash = ?",
-    "DELETE FROM main.sessions WHERE sessions.user_id = ?",
-    "TRUNCATE oauth_codes, users_archive",
-    "COPY users TO STDOUT",
-]
-
-
-@pytest.mark.parametrize("statement", MISSED_SPELLINGS)
-def test_every_spelling_of_a_directory_write_is_seen(statement: str) -> None:
-    assert writes_directory(statement)
-
-
-@pytest.mark.parametrize("statement", NOT_DIRECTORY_WRITES)
-def test_other_tables_and_reads_stay_outside(statement: str) -> None:
-    assert not writes_directory(statement)
-
-
-def _grant(client: TestClient, client_id: str, secret: str) -> Any:
-    return client.post(TOKEN, data={"grant_type": "client_credentials"}, auth=(client_id, secret))
-
-
-def _roles(response: Any) -> list[str]:
-    assert response.status_code == 200, response.text
-    claims = jwt.decode(response.json()["access_token"], options={"verify_signature": False})
-    return sorted(claims["roles"])
-
-
-def _refused(response: Any) -> bool:
-    return response.status_code == 400 and response.json()["error"] == "invalid_grant"
 
 
 def _account(client: TestClient) -> tuple[Storage, str, str, str]:
@@ -209,40 +156,24 @@ def test_a_silent_redis_does_not_hold_directory_writes(sqlite_url: str, silent_r
         db.dispose()
 
 
-def test_a_write_whose_connection_died_is_still_announced(postgres_server_url: str) -> None:
+def test_a_write_whose_connection_died_is_still_announced(
+    replicas: tuple[Storage, Storage],
+) -> None:
     """Attack: the NOTIFY goes on the writing connection; one invalidated after its commit
     (the server or the network lost it on the way back) was returned to the pool with no
     connection to send it on, so the other replicas served the old subject for the rest of
     the entries' 2 s. It is published through the bus instead."""
-    from tests.conftest import _fresh_postgres
-    from tests.storage.test_directory_watch import _until
-
-    url = _fresh_postgres(postgres_server_url)
-    opened: list[Storage] = []
-    for _ in range(2):
-        db = Database(url)
-        db.upgrade()
-        opened.append(Storage(db, PostgresBus(db)))
-        opened[-1].directory.listen()
-    first, second = opened
-    try:
-        for storage in opened:
-            assert isinstance(storage.changes, PostgresBus)
-            assert storage.changes.listening.wait(10)
-        seen = first.directory.generation
-        user = second.users.create(username="svc@example.com")
-        assert _until(lambda: first.directory.generation != seen)
-        time.sleep(0.3)  # no other message on the way
-        seen = first.directory.generation
-        with second.db.engine.connect() as conn:
-            conn.execute(text("UPDATE users SET active = false WHERE id = :u"), {"u": user.id})
-            conn.commit()
-            conn.invalidate()  # lost before it went back to the pool
-        assert _until(lambda: first.directory.generation != seen, 1.5)
-    finally:
-        for storage in opened:
-            storage.changes.close()
-            storage.db.dispose()
+    first, second = replicas
+    seen = first.directory.generation
+    user = second.users.create(username="svc@example.com")
+    assert _until(lambda: first.directory.generation != seen)
+    time.sleep(0.3)  # no other message on the way
+    seen = first.directory.generation
+    with second.db.engine.connect() as conn:
+        conn.execute(text("UPDATE users SET active = false WHERE id = :u"), {"u": user.id})
+        conn.commit()
+        conn.invalidate()  # lost before it went back to the pool
+    assert _until(lambda: first.directory.generation != seen, 1.5)
 
 
 def test_the_statement_memo_keeps_no_long_statements(storage: Storage) -> None:
