@@ -23,10 +23,10 @@ A lock held across an offloaded call would deadlock the loop (a second greenlet 
 thread waiting for it), so a method that takes a lock and then does I/O is offloaded whole
 (`tokens/keyring.py` `current`).
 
-The greenlets are SQLAlchemy's kind (its `await_`, the machinery of its asyncio
-extension), run by `storage/greenlet_workers.py`, which keeps them for the next grant: a new
-greenlet per grant cost about 45 µs of CPU more than one reused. Where the offloaded calls
-go is a context variable set by `run_on_loop`.
+The greenlets are SQLAlchemy's own (`sqlalchemy.util.greenlet_spawn` and `await_`, the
+machinery of its asyncio extension; `greenlet` is a runtime dependency of ours since
+SQLAlchemy 2.1 no longer brings it). Where the offloaded calls go is a context variable set
+by `run_on_loop`.
 """
 
 from __future__ import annotations
@@ -36,9 +36,8 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
+from sqlalchemy.util import greenlet_spawn
 from sqlalchemy.util.concurrency import await_, in_greenlet
-
-from authbridge.storage.greenlet_workers import spawn
 
 __all__ = [
     "NOT_IN_PLACE",
@@ -106,7 +105,7 @@ async def run_on_loop(offload: Offload, function: Callable[..., T], *args: objec
     (the request id, for the log lines)."""
     token = _offload.set(offload)
     try:
-        return await spawn(function, *args)
+        return await greenlet_spawn(function, *args)
     finally:
         _offload.reset(token)
 
