@@ -6,6 +6,7 @@ OAuthError with the RFC's error code (§5.2).
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,8 +31,18 @@ __all__ = ["CODE_LIFETIME", "Grants"]
 CODE_LIFETIME = 600  # RFC 6749 §4.1.2: "A maximum authorization code lifetime of 10 minutes"
 DEVICE_LIFETIME = 600
 DEVICE_INTERVAL = 5
-# How many distinct subjects `Grants` keeps the principal of (past it, the memo starts over).
+# How many distinct subjects' principals are kept (the least recently used go first).
 _PRINCIPALS_MAX = 4096
+
+
+@functools.lru_cache(maxsize=_PRINCIPALS_MAX)
+def _principal_of(user: Subject, roles: RoleResolver) -> Principal:
+    """A pure function of the subject's value (its user fields and role rows, read in the
+    grant's own transaction) and of the configuration's roles, so kept by value: a change of
+    role reads a different Subject and never meets a stale principal. Computing it
+    (effective roles, sorting) was a tenth of a grant's CPU outside the database and the
+    signature."""
+    return subject_principal(user, roles)
 
 
 def _required(form: Mapping[str, str], name: str) -> str:
@@ -50,23 +61,9 @@ class Grants:
     # The configuration's roles and team templates (OpenIDProvider passes its own).
     roles: RoleResolver = field(default_factory=RoleResolver.builtin)
     events: GrantEvents = field(default_factory=NoEvents)
-    # Subject -> its principal: a pure function of the subject's value (its user fields and
-    # role rows, read in the grant's own transaction) and of `roles`, fixed for this object,
-    # so a memo keyed by the whole value never serves a stale role; a change of role reads a
-    # different Subject. Computing it (effective roles, sorting) was a tenth of a grant's
-    # CPU outside the database and the signature.
-    _principals: dict[Subject, Principal] = field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
 
     def _principal(self, user: Subject) -> Principal:
-        principal = self._principals.get(user)
-        if principal is None:
-            principal = subject_principal(user, self.roles)
-            if len(self._principals) >= _PRINCIPALS_MAX:
-                self._principals.clear()
-            self._principals[user] = principal
-        return principal
+        return _principal_of(user, self.roles)
 
     # Issuing -----------------------------------------------------------------------
 

@@ -142,11 +142,10 @@ class DirectoryWatch:
         # A bus that reaches other processes: PostgreSQL's is told on the writing
         # connection (its own publish would check a connection out of the pool while the
         # pool checks one in); any other remote bus through its publish.
-        self._notify_on_connection = isinstance(changes, PostgresBus)
-        self._message = ""
-        if isinstance(changes, PostgresBus):
-            self._message = changes.encode(Topic.DIRECTORY, "")
-        self._publish = type(changes) is not LocalBus and not self._notify_on_connection
+        self._message = (
+            changes.encode(Topic.DIRECTORY, "") if isinstance(changes, PostgresBus) else None
+        )
+        self._remote = type(changes) is not LocalBus
         # Messages the pool's check-in could not send itself go out on a thread of their
         # own (`_publish_later`): a bus that stops answering (Redis in a partition, up to
         # twice its 5 s timeout) must not hold the writer and its connection meanwhile.
@@ -213,27 +212,25 @@ class DirectoryWatch:
         """A transaction ended on a connection kept out of the pool (the provider's shared
         SQLite connection): its directory writes count now, as a check-in would count them."""
         if info.pop(_MARK, False):
-            self.advance()
-            self._tell_processes_here()
-            if self._notify_on_connection or self._publish:
-                self._publish_later()
+            self._written(None)
 
     def _returned(self, dbapi_connection: Any, record: Any) -> None:
-        if record is None or not record.info.pop(_MARK, False):
-            return
+        if record is not None and record.info.pop(_MARK, False):
+            self._written(dbapi_connection)
+
+    def _written(self, dbapi_connection: Any) -> None:
+        """A directory write ended: this process, the processes on this SQLite file, then
+        the other replicas (a NOTIFY on the writing connection, or else the bus's publish
+        off this thread: another bus, or a connection invalidated or failing)."""
         self.advance()
         self._tell_processes_here()
-        if self._notify_on_connection and self._notify(dbapi_connection):
-            return
-        if self._notify_on_connection or self._publish:
-            # Another bus, or a NOTIFY that could not go on the writing connection (it was
-            # invalidated, or failed): the bus's own publish, off this thread.
+        if self._remote and not self._notify(dbapi_connection):
             self._publish_later()
 
     def _notify(self, dbapi_connection: Any) -> bool:
         """NOTIFY the other replicas on the connection that wrote, after its commit
-        (whether it was sent)."""
-        if dbapi_connection is None:
+        (whether it was sent: only on PostgreSQL)."""
+        if self._message is None or dbapi_connection is None:
             return False
         try:
             cursor = dbapi_connection.cursor()

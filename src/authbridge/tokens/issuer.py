@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from authbridge.tokens.keyring import KeyRing
 __all__ = ["IssuedToken", "TokenIssuer", "half_hash", "issuer_for", "new_token_id"]
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068 §2.1
-# How many principals' identity claims a TokenIssuer keeps (past it, the memo starts over).
+# How many principals' identity claims are kept (the least recently used go first).
 _IDENTITY_MAX = 4096
 
 
@@ -44,15 +45,13 @@ def issuer_for(settings: Settings, keyring: KeyRing) -> TokenIssuer:
     )
 
 
-def _authn_claims(amr: Sequence[str], acr: str | None) -> dict[str, Any]:
-    """`amr` (a JSON array, OIDC Core §2) and `acr`, each only when known: an absent claim
-    says "unknown", an empty one would say "no method"."""
-    claims: dict[str, Any] = {}
+def _add_authn_claims(claims: dict[str, Any], amr: Sequence[str], acr: str | None) -> None:
+    """`amr` (a JSON array, OIDC Core §2) and `acr` into `claims`, each only when known: an
+    absent claim says "unknown", an empty one would say "no method"."""
     if amr:
         claims["amr"] = list(amr)
     if acr:
         claims["acr"] = acr
-    return claims
 
 
 class TokenIssuer:
@@ -70,23 +69,14 @@ class TokenIssuer:
         self._access_lifetime = access_token_lifetime
         self._id_lifetime = id_token_lifetime
         self._clock = clock
-        # Principal -> its identity claims: a pure function of the (frozen) principal, so
-        # keyed by its value. Shared, never mutated: each token copies them into its own
-        # claims dict, and the nested lists are only encoded.
-        self._identities: dict[Principal, dict[str, Any]] = {}
         self._last_expiry: tuple[int, datetime] = (0, datetime.fromtimestamp(0, UTC))
 
-    def _identity_claims(self, principal: Principal) -> dict[str, Any]:
-        claims = self._identities.get(principal)
-        if claims is None:
-            claims = self._new_identity_claims(principal)
-            if len(self._identities) >= _IDENTITY_MAX:
-                self._identities.clear()
-            self._identities[principal] = claims
-        return claims
-
     @staticmethod
-    def _new_identity_claims(principal: Principal) -> dict[str, Any]:
+    @functools.lru_cache(maxsize=_IDENTITY_MAX)
+    def _identity_claims(principal: Principal) -> dict[str, Any]:
+        """A pure function of the (frozen) principal, so kept by its value. Shared, never
+        mutated: each token copies them into its own claims dict, and the nested lists are
+        only encoded."""
         claims: dict[str, Any] = {
             "sub": principal.subject,
             "preferred_username": principal.username,
@@ -154,10 +144,7 @@ class TokenIssuer:
         # (RFC 9470 §3); absent for a client acting for itself.
         if auth_time is not None:
             claims["auth_time"] = auth_time
-        if amr:  # as _authn_claims, without its dict
-            claims["amr"] = list(amr)
-        if acr:
-            claims["acr"] = acr
+        _add_authn_claims(claims, amr, acr)
         return IssuedToken(self._sign(ACCESS_TOKEN_TYPE, claims, record=not tracked), jti, exp)
 
     def id_token(
@@ -186,8 +173,8 @@ class TokenIssuer:
             "jti": jti,
             "auth_time": auth_time,
             **self._identity_claims(principal),
-            **_authn_claims(amr, acr),
         }
+        _add_authn_claims(claims, amr, acr)
         if nonce is not None:
             claims["nonce"] = nonce
         # OIDC Core §3.1.3.6: the hash of the signing alg (SHA-256 for both ES256 and RS256,

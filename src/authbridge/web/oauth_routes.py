@@ -44,7 +44,13 @@ from authbridge.web.rendering import brand_of, check_csrf, render, templates_for
 from authbridge.web.security import client_address
 from authbridge.web.services import Services
 from authbridge.web.sessions import current, sign_out
-from authbridge.web.token_endpoint import NO_STORE, TokenEndpoint, grant_body, parse_form
+from authbridge.web.token_endpoint import (
+    NO_STORE,
+    TokenEndpoint,
+    error_headers,
+    grant_body,
+    parse_form,
+)
 
 __all__ = ["AUTHORIZE_PATH", "TOKEN_ROUTE", "provider_for", "provider_metadata", "router"]
 
@@ -103,12 +109,7 @@ def _json(body: Mapping[str, Any], status: int = 200, **headers: str) -> JSONRes
 
 
 def _oauth_error(exc: OAuthError, *, basic: bool = False) -> JSONResponse:
-    headers = {}
-    if exc.retry_after is not None:
-        headers["retry-after"] = str(exc.retry_after)
-    if exc.status == 401:
-        # RFC 6749 §5.2: 401 with the scheme the client tried.
-        headers["www-authenticate"] = 'Basic realm="authbridge"' if basic else "Basic"
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in error_headers(exc, basic=basic)}
     return _json(exc.as_dict(), exc.status, **headers)
 
 

@@ -14,7 +14,7 @@ import ipaddress
 import secrets
 from dataclasses import dataclass
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
 __all__ = ["CookieNames", "Csrf", "client_address", "same_origin", "security_headers"]
@@ -100,7 +100,7 @@ def same_origin(request: Request) -> bool:
     return origin.partition("://")[2] == host
 
 
-def client_address(request: Request, trusted_proxies: list[str]) -> str:
+def client_address(request: HTTPConnection, trusted_proxies: list[str]) -> str:
     """The client's IP: the peer, or the right-most untrusted X-Forwarded-For hop behind
     a configured proxy (the left-most hops are whatever the client chose to send)."""
     peer = request.client.host if request.client else "unknown"

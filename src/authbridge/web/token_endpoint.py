@@ -15,7 +15,7 @@ import json
 from typing import Any
 from urllib.parse import unquote
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import ClientDisconnect, HTTPConnection
 from starlette.types import Receive, Scope, Send
 
 from authbridge.provider.errors import OAuthError
@@ -168,12 +168,7 @@ class TokenEndpoint:
                 content_type = value.decode("latin-1")
         services: Services = scope["app"].state.services
         provider = services.ready().provider
-        trusted = services.settings.server.trusted_proxies
-        if trusted:
-            address = client_address(Request(scope), trusted)
-        else:  # the peer (client_address without a trusted proxy)
-            peer = scope.get("client")
-            address = peer[0] if peer is not None else "unknown"
+        address = client_address(HTTPConnection(scope), services.settings.server.trusted_proxies)
         try:
             form = parse_form(content_type or "", await _body(receive))
             body = await grant_body(services, provider, "token", authorization, form, address)
