@@ -36,6 +36,7 @@ from authbridge.web import (
 )
 from authbridge.web.api import auth as api_auth
 from authbridge.web.api import problems as api_problems
+from authbridge.web.hot_paths import HotPathApp
 from authbridge.web.limits import BodyLimitMiddleware, FormLimits, RouteLimit
 from authbridge.web.observability import ObservabilityMiddleware
 from authbridge.web.security import security_headers
@@ -55,7 +56,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         yield
         services.stop()
 
-    app = FastAPI(
+    app = HotPathApp(
         title="authbridge",
         version=__version__,
         lifespan=lifespan,
@@ -71,6 +72,11 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         "/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"
     )
     app.router.routes.insert(0, oauth_routes.TOKEN_ROUTE)  # first: the hot path
+    if services.tracing is None:
+        # The token endpoint and the public documents on the short stack (web/hot_paths.py);
+        # with tracing on, every request goes through the one stack its instrumentation wraps.
+        app.hot_routes = (oauth_routes.TOKEN_ROUTE,)
+        app.hot_paths = wellknown.PUBLIC_DOCUMENT_PATHS
     if settings.server.management_port is None:
         app.include_router(ops.metrics_router)
     # The router tries included routers in order, each by matching its routes: the token

@@ -30,6 +30,8 @@ __all__ = ["JWKS_PATH", "PublicDocuments", "router"]
 JWKS_PATH = "/api/v1/system/config/jwks"
 WELL_KNOWN_JWKS = "/.well-known/jwks.json"
 DISCOVERY_PATH = "/.well-known/openid-configuration"
+# What `PublicDocuments` answers from memory.
+PUBLIC_DOCUMENT_PATHS = frozenset((JWKS_PATH, WELL_KNOWN_JWKS, DISCOVERY_PATH))
 router = APIRouter()
 
 
@@ -138,7 +140,7 @@ class PublicDocuments:
         self.app = app
         self.services = services
         self.max_age = _max_age(services)
-        self.routes = {p: _Route(p) for p in (JWKS_PATH, WELL_KNOWN_JWKS, DISCOVERY_PATH)}
+        self.routes = {p: _Route(p) for p in PUBLIC_DOCUMENT_PATHS}
         self.answers: dict[str, _Answer] = {}
 
     def _answer(self, path: str) -> _Answer | None:
