@@ -80,3 +80,25 @@ def test_a_driver_error_is_sqlalchemys(storage: Storage) -> None:
         ADD.run(conn, {"h": "twice", "u": user_id, "at": at, "no": False})
     with pytest.raises(DBAPIError), storage.db.engine.begin() as conn:
         ADD.run(conn, {"h": "twice", "u": user_id, "at": at, "no": False})  # primary key
+
+
+def test_numbered_placeholders_follow_the_names_and_keep_casts() -> None:
+    """PostgreSQL's `$n` (one per distinct name, in order of first use), as psycopg's
+    own conversion of the pyformat text numbers them; `::` casts are not parameters."""
+    from psycopg._queries import PostgresQuery  # the library's conversion, for the check
+    from psycopg.adapt import Transformer
+    from sqlalchemy.dialects import postgresql
+
+    dialect = postgresql.psycopg.dialect()
+    statement = HotStatement(
+        "SELECT :b::text, :a, :b, CAST(:at AS timestamptz) WHERE x = :a",
+        binds={"at": UTCDateTime()},
+    )
+    when = datetime(2026, 12, 3, 11, 0, tzinfo=UTC)
+    sql, values = statement.numbered(dialect, {"a": 1, "b": "two", "at": when})
+    assert sql == b"SELECT $1::text, $2, $1, CAST($3 AS timestamptz) WHERE x = $2"
+    assert values == ["two", 1, when]
+    pyformat, named = statement.bound(dialect, {"a": 1, "b": "two", "at": when})
+    theirs = PostgresQuery(Transformer())
+    theirs.convert(pyformat, named)
+    assert theirs.query == sql

@@ -215,3 +215,164 @@ def test_off_the_loop_nothing_uses_the_loops_connections(postgres_server_url: st
         assert db.loop_connections is not None and db.loop_connections.idle == 0
     finally:
         db.dispose()
+
+
+# -- prepared statements on the loop's connections against psycopg's cursor ---------------
+
+TYPED = HotStatement(
+    "SELECT CAST(:text AS text) AS text, CAST(:flag AS boolean) AS flag,"
+    " CAST(:count AS bigint) AS count, :when AS at, CAST(:text AS text) || '!' AS again,"
+    " CAST(:missing AS text) AS missing",
+    binds={"when": UTCDateTime()},
+    columns=("text", "flag", "count", "at", "again", "missing"),
+    types={"at": UTCDateTime()},
+)
+UNIQUE = HotStatement(
+    "INSERT INTO loop_prepared_unique (k) VALUES (:k) RETURNING k", columns=("k",)
+)
+VALUES: list[dict[str, object]] = [
+    {
+        "text": "ünïcode ☃ 𝄞 ' \" \\ $1 %s :x",
+        "flag": True,
+        "count": 2**62,
+        "when": datetime(2026, 12, 3, 10, 0, 0, 1, tzinfo=UTC),
+        "missing": None,
+    },
+    {
+        "text": "",
+        "flag": False,
+        "count": -1,
+        "when": datetime(1970, 1, 1, tzinfo=UTC),
+        "missing": None,
+    },
+    # The same statement with a value where the first had NULL: another parameter type.
+    {
+        "text": "x",
+        "flag": None,
+        "count": 0,
+        "when": datetime(2999, 1, 1, tzinfo=UTC),
+        "missing": "m",
+    },
+]
+
+
+def _library_rows(url: str, statement: HotStatement, params: dict[str, object]) -> list[object]:
+    """What psycopg's own cursor gives for the statement (the path the loop took before)."""
+    db = _database(url)
+    try:
+        with db.autocommit() as connection:
+            return statement.rows(connection, params)
+    finally:
+        db.dispose()
+
+
+def test_prepared_rows_are_psycopgs_cursors_rows(postgres_server_url: str) -> None:
+    db = _database(postgres_server_url)
+
+    connections = db.loop_connections
+    assert connections is not None
+    prepared: list[int] = []
+
+    def grant() -> list[object]:
+        rows = []
+        for _ in range(2):
+            rows += [db.loop_rows(TYPED, values) for values in VALUES]
+            prepared.append(len(connections._idle[0]._statements))
+        return rows
+
+    try:
+        on_loop = _run(db, grant)
+        expected = [_library_rows(postgres_server_url, TYPED, v) for v in VALUES + VALUES]
+        assert on_loop == expected
+        assert expected[0][0].again == VALUES[0]["text"] + "!"  # type: ignore[index]
+        assert connections.idle == 1
+        # Prepared once per (text, parameter types), then reused.
+        assert prepared[0] == prepared[1] >= 2
+    finally:
+        db.dispose()
+
+
+def test_prepared_errors_are_psycopgs_cursors_errors(postgres_server_url: str) -> None:
+    admin = create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text("DROP TABLE IF EXISTS loop_prepared_unique"))
+        connection.execute(text("CREATE TABLE loop_prepared_unique (k text PRIMARY KEY)"))
+    db = _database(postgres_server_url)
+
+    def grant() -> list[DBAPIError]:
+        db.loop_rows(UNIQUE, {"k": "one"})
+        errors = []
+        for statement, params in ((UNIQUE, {"k": "one"}), (BAD, {"v": "x"})):
+            with pytest.raises(DBAPIError) as raised:
+                db.loop_rows(statement, params)
+            errors.append(raised.value)
+        return errors
+
+    try:
+        on_loop = _run(db, grant)
+        library = []
+        for statement, params in ((UNIQUE, {"k": "one"}), (BAD, {"v": "x"})):
+            with pytest.raises(DBAPIError) as raised:
+                _library_rows(postgres_server_url, statement, params)
+            library.append(raised.value)
+        for mine, theirs in zip(on_loop, library, strict=True):  # type: ignore[call-overload]
+            assert type(mine) is type(theirs)
+            assert type(mine.orig) is type(theirs.orig)
+            assert mine.orig.sqlstate == theirs.orig.sqlstate  # type: ignore[union-attr]
+            assert str(mine.orig) == str(theirs.orig)
+            assert not mine.connection_invalidated
+    finally:
+        db.dispose()
+        with admin.connect() as connection:
+            connection.execute(text("DROP TABLE IF EXISTS loop_prepared_unique"))
+        admin.dispose()
+
+
+def test_past_the_prepared_bound_statements_run_unprepared(
+    postgres_server_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("authbridge.storage.loop_connections._PREPARED_MAX", 1)
+    db = _database(postgres_server_url)
+    try:
+        on_loop = _run(db, lambda: [db.loop_rows(TYPED, values) for values in VALUES])
+        assert on_loop == [_library_rows(postgres_server_url, TYPED, v) for v in VALUES]
+        connections = db.loop_connections
+        assert connections is not None and len(connections._idle[0]._statements) == 1
+    finally:
+        db.dispose()
+
+
+def test_a_prepared_statement_gone_stale_drops_its_connection(postgres_server_url: str) -> None:
+    """A schema change under a prepared statement ("cached plan must not change result
+    type"): that one grant fails, the next gets a fresh connection and the new shape."""
+    admin = create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text("DROP TABLE IF EXISTS loop_prepared_shape"))
+        connection.execute(text("CREATE TABLE loop_prepared_shape (k text)"))
+        connection.execute(text("INSERT INTO loop_prepared_shape VALUES ('a')"))
+    shape = HotStatement("SELECT * FROM loop_prepared_shape WHERE k = :k")
+    db = _database(postgres_server_url)
+
+    def change_the_shape() -> None:
+        with admin.connect() as connection:
+            connection.execute(text("ALTER TABLE loop_prepared_shape ADD COLUMN v integer"))
+
+    def grant() -> tuple[object, object, object]:
+        before = db.loop_rows(shape, {"k": "a"})
+        change_the_shape()
+        try:
+            during: object = db.loop_rows(shape, {"k": "a"})
+        except DBAPIError as exc:
+            during = exc.orig.sqlstate  # type: ignore[union-attr]
+        return before, during, db.loop_rows(shape, {"k": "a"})
+
+    try:
+        before, during, after = _run(db, grant)  # type: ignore[misc]
+        assert before == [("a",)]
+        assert during in ("0A000", [("a", None)])  # the server may re-plan by itself
+        assert after == [("a", None)]
+    finally:
+        db.dispose()
+        with admin.connect() as connection:
+            connection.execute(text("DROP TABLE IF EXISTS loop_prepared_shape"))
+        admin.dispose()

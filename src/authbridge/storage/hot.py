@@ -57,6 +57,7 @@ class HotStatement:
         self._columns = tuple(columns)
         self._types = dict(types or {})
         self._prepared: dict[str, _Prepared] = {}
+        self._numbered: tuple[bytes, tuple[str, ...]] | None = None
 
     def _prepare(self, dialect: Dialect) -> _Prepared:
         prepared = self._prepared.get(dialect.name)
@@ -94,6 +95,29 @@ class HotStatement:
             if name in values:
                 values[name] = processor(values[name])
         return prepared.sql, values
+
+    def numbered(self, dialect: Dialect, params: Mapping[str, Any]) -> tuple[bytes, list[Any]]:
+        """The SQL text with `$1`, `$2`... (PostgreSQL's own placeholders, one per distinct
+        name, in order of first use) and the values in that order, converted by the
+        parameter types: what a server-side prepared statement takes (PostgreSQL only)."""
+        numbered = self._numbered
+        if numbered is None:
+            first_use: list[str] = []
+
+            def number(match: re.Match[str]) -> str:
+                if match.group(1) not in first_use:
+                    first_use.append(match.group(1))
+                return f"${first_use.index(match.group(1)) + 1}"
+
+            text = _PARAM.sub(number, self.sql).encode()
+            numbered = self._numbered = (text, tuple(first_use))
+        sql, names = numbered
+        binds = self._prepare(dialect).binds
+        values = dict(params)
+        for name, processor in binds:
+            if name in values:
+                values[name] = processor(values[name])
+        return sql, [values[name] for name in names]
 
     def driver_error(self, dialect: Dialect, exc: Exception, *, lost: bool) -> StatementError:
         """A driver's error as SQLAlchemy raises it (`Connection.execute`), so callers and
