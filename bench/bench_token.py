@@ -239,14 +239,14 @@ def profile(seconds: float, database: str | None, top: int) -> None:
             total = 0
             for line in Path(raw.name).read_text().splitlines():
                 stack, _, count_text = line.rpartition(" ")
-                if "child_loop" not in stack:
+                if "Thread._bootstrap" in stack:
                     continue  # another thread (grant threads, audit writer, housekeeping)
                 count = int(count_text)
                 total += count
                 for frame in set(stack.split(";")):
                     inclusive[re.sub(r" \(/[^)]*/(site-packages|src)/", " (", frame)] += count
-        print(f"\n{name}: {rate} in the loop; busiest frames (inclusive share of the loop")
-        print("thread's samples; a greenlet's own frames are not under the loop's)")
+        print(f"\n{name}: {rate} in the loop; busiest frames (inclusive share of the main")
+        print("thread's samples: the event loop's, and its greenlets')")
         for frame, count in inclusive.most_common(top):
             print(f"  {100 * count / total:5.1f}%  {frame}")
 

@@ -38,6 +38,7 @@ from authbridge.storage.loop_io import await_on_loop, on_loop, refuse_on_loop
 if TYPE_CHECKING:
     import psycopg  # imported with the PostgreSQL dialect, never on SQLite
 
+    from authbridge.storage.loop_batches import BatchedStatement, LoopBatches
     from authbridge.storage.loop_connections import LoopConnections
     from authbridge.storage.pg_connection import DeadlineConnection
 
@@ -222,6 +223,7 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._pool_size = pool_size
         self._loop_connections: LoopConnections | None = None
+        self._loop_batches: LoopBatches | None = None
 
     def _connect_with_deadline(
         self, _dialect: Any, _record: Any, cargs: Any, cparams: dict[str, Any]
@@ -252,6 +254,25 @@ class Database:
                 deadline=self.timeouts.statement + CLIENT_MARGIN,
             )
         return self._loop_connections
+
+    def loop_batch_rows(
+        self, batched: BatchedStatement, params: Mapping[str, Any]
+    ) -> list[Any] | None:
+        """This grant's rows of `batched`, run with the other grants' of this turn of the
+        event loop in one statement (`storage/loop_batches.py`), when the caller is a grant
+        on the loop; None otherwise (the caller runs its own statement in place)."""
+        if not on_loop():
+            return None
+        connections = self.loop_connections
+        if connections is None:
+            return None
+        if self._loop_batches is None:
+            from authbridge.storage.loop_batches import LoopBatches
+
+            self._loop_batches = LoopBatches(
+                connections.rows, self.engine.dialect, parallel=connections.size
+            )
+        return await_on_loop(self._loop_batches.rows(batched, params))
 
     def loop_rows(self, statement: HotStatement, params: Mapping[str, Any]) -> list[Any] | None:
         """`statement`'s rows through the loop's connections when the caller is a grant on

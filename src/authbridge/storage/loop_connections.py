@@ -209,5 +209,10 @@ class LoopConnections:
             connection.pgconn.finish()
 
     @property
+    def size(self) -> int:
+        """How many connections the loop may hold at once."""
+        return self._size
+
+    @property
     def idle(self) -> int:
         return len(self._idle)

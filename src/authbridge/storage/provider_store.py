@@ -45,6 +45,7 @@ from authbridge.storage.database import Database
 from authbridge.storage.directory_watch import DirectoryWatch, GenerationCache
 from authbridge.storage.errors import Conflict
 from authbridge.storage.hot import HotStatement
+from authbridge.storage.loop_batches import BatchedStatement
 from authbridge.storage.loop_io import offloadable, offloadable_methods
 from authbridge.storage.models import User, UTCDateTime
 from authbridge.storage.provider_models import (
@@ -194,6 +195,45 @@ Q_ROTATE = HotStatement(
     types=_TYPES,
 )
 _SUBJECT_COLUMNS = slice(9, 16)
+# `Q_ROTATE` for many tokens at once (PostgreSQL, `storage/loop_batches.py`): element i of
+# each array is grant i's. Each token is judged as `Q_ROTATE` judges it alone; a token given
+# twice in one batch is used once (an UPDATE changes a row once), and the other grant finds
+# no row and is judged in full, as a replay. Rows begin with the successor's hash, the key
+# that routes them to their grant.
+_ROTATED_EACH = "old.user_id"
+Q_ROTATE_BATCH = BatchedStatement(
+    HotStatement(
+        "WITH given AS (SELECT * FROM unnest(CAST(:h AS text[]), CAST(:s AS text[]),"  # noqa: S608
+        " CAST(:c AS text[]), CAST(:now AS timestamptz[]), CAST(:idle_until AS timestamptz[]))"
+        " AS g(h, s, c, now, idle_until)),"
+        " old AS (UPDATE oauth_refresh_tokens r SET used = true FROM given g"
+        " WHERE r.token_hash = g.h AND r.used = false AND r.revoked = false AND r.client_id = g.c"
+        " AND r.family_expires_at > g.now AND r.idle_expires_at > g.now"
+        " AND EXISTS (SELECT 1 FROM users u WHERE u.id = r.user_id AND u.active)"
+        " RETURNING g.s, g.idle_until, r.family_id, r.client_id, r.user_id, r.scope,"
+        " r.auth_time, r.amr, r.acr, r.family_expires_at),"
+        " new AS (INSERT INTO oauth_refresh_tokens (token_hash, family_id, client_id, user_id,"
+        " scope, auth_time, amr, acr, family_expires_at, idle_expires_at, used, revoked)"
+        " SELECT s, family_id, client_id, user_id, scope, auth_time, amr, acr,"
+        " family_expires_at, LEAST(idle_until, family_expires_at), false, false FROM old"
+        " RETURNING token_hash, idle_expires_at)"
+        " SELECT old.s, old.family_id, old.client_id, old.user_id, old.scope, old.auth_time,"
+        " old.amr, old.acr, old.family_expires_at, new.idle_expires_at,"
+        " x.k, x.a, x.b, x.c, x.d, x.e, x.f"
+        " FROM old JOIN new ON new.token_hash = old.s CROSS JOIN LATERAL ("
+        + _USER_ROW_SQL.format(user=_ROTATED_EACH)
+        + " UNION ALL "
+        + grant_rows_sql(_ROTATED_EACH)
+        + ") x",
+        columns=("successor", *_REFRESH_COLUMNS, "k", "a", "b", "c", "d", "e", "f"),
+        types=_TYPES,
+    ),
+    fields=("h", "s", "c", "now", "idle_until"),
+    key="s",
+    order="h",
+    binds={"now": UTCDateTime(), "idle_until": UTCDateTime()},
+)
+_BATCH_SUBJECT_COLUMNS = slice(10, 17)
 
 
 @dataclass(frozen=True)
@@ -691,14 +731,17 @@ class ProviderStore:
             "now": now,
             "idle_until": now + timedelta(seconds=idle),
         }
-        rows = self._db.loop_rows(Q_ROTATE, params)
+        # On the loop with the other grants of its turn, in one statement; else alone.
+        rows = self._db.loop_batch_rows(Q_ROTATE_BATCH, params)
+        subject_columns = _BATCH_SUBJECT_COLUMNS
         if rows is None:
+            subject_columns = _SUBJECT_COLUMNS
             with self._db.autocommit() as conn:
                 rows = Q_ROTATE.rows(conn, params)
         if not rows:
             return None
         successor = _refresh_row(rows[0])
-        subject = _subject_of_rows(successor.user_id, [row[_SUBJECT_COLUMNS] for row in rows])
+        subject = _subject_of_rows(successor.user_id, [row[subject_columns] for row in rows])
         if subject is None or not subject.active:
             # Disabled between the UPDATE's check and the read (the statement sees one
             # snapshot, so only a concurrent change lands here): the family ends, as in

@@ -1,0 +1,185 @@
+"""Group commit on the event loop: the same hot statement of several grants in one round
+trip (PostgreSQL), for the refresh rotation (`provider_store.Q_ROTATE_BATCH`).
+
+Under load a worker's grants arrive together: every request the loop read in one turn
+reaches its rotation in that same turn. Each rotation alone cost a statement: about 100 µs
+of the worker's CPU for the protocol, and on the server a statement, a transaction and a
+commit whose WAL flush it waits for, about 400 µs of PostgreSQL's CPU
+(bench/README.md "group commit"). A `BatchedStatement` takes each parameter as an array,
+one element per grant (`unnest`), so one statement rotates every token the turn brought;
+each row it returns carries the `key` of the grant it belongs to.
+
+How a batch forms: the first grant of a turn schedules the batch for the next turn
+(`call_soon`), so the rest of this turn's grants join it; while `parallel` batches are in
+flight, new grants wait for one to end and go together in the next. Every grant's
+parameters are independent (its own token), and the statement treats each element as the
+single statement did; PostgreSQL applies them in one transaction, so a batch commits or
+fails whole: each of its grants gets the rows or the error (`Unavailable` when the
+database is down or slow, as alone). A grant whose caller went away keeps its place in the
+batch: the rotation it asked for happens, as it did when a lone statement was cut off
+after it was sent.
+
+One batch holds at most `max_items` grants (a statement's size and its row locks stay
+bounded); the rest wait for the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.types import TypeEngine
+
+from authbridge.storage.hot import HotStatement
+
+__all__ = ["BatchedStatement", "LoopBatches"]
+
+
+@dataclass(frozen=True)
+class BatchedStatement:
+    """A statement over arrays: `statement` takes one `:name` array per name of `fields`
+    (element i of each is grant i's), and returns `key`'s value as its first column."""
+
+    statement: HotStatement
+    fields: tuple[str, ...]
+    key: str
+    # The field the items are sorted by: every batch takes its row locks in one order, so
+    # two batches never wait for each other in a cycle (a deadlock would fail both).
+    order: str | None = None
+    # The column types of fields whose elements need converting (as `HotStatement` binds).
+    binds: Mapping[str, TypeEngine[Any]] = field(default_factory=dict)
+
+    def arrays(self, dialect: Dialect, items: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+        """One array per field, element i from `items[i]`, each converted by its type."""
+        arrays: dict[str, list[Any]] = {}
+        for name in self.fields:
+            values = [item[name] for item in items]
+            type_ = self.binds.get(name)
+            convert = None if type_ is None else type_.dialect_impl(dialect).bind_processor(dialect)
+            arrays[name] = values if convert is None else [convert(v) for v in values]
+        return arrays
+
+
+_Waiting = tuple[Mapping[str, Any], "asyncio.Future[list[Any]]"]
+RunRows = Callable[[HotStatement, Mapping[str, Any]], Any]  # an awaitable of rows
+
+
+class _Batcher:
+    """The grants waiting for one statement, on one event loop."""
+
+    def __init__(
+        self,
+        batched: BatchedStatement,
+        run: RunRows,
+        dialect: Dialect,
+        parallel: int,
+        max_items: int,
+    ) -> None:
+        self.batched = batched
+        self.dialect = dialect
+        self.run = run
+        self.parallel = parallel
+        self.max_items = max_items
+        self.waiting: list[_Waiting] = []
+        self.in_flight = 0
+        self.scheduled = False
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def add(self, loop: asyncio.AbstractEventLoop, params: Mapping[str, Any]) -> Any:
+        future: asyncio.Future[list[Any]] = loop.create_future()
+        self.waiting.append((params, future))
+        if not self.scheduled and self.in_flight < self.parallel:
+            self.scheduled = True
+            loop.call_soon(self._start, loop)
+        return future
+
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.scheduled = False
+        while self.waiting and self.in_flight < self.parallel:
+            batch, self.waiting = (
+                self.waiting[: self.max_items],
+                self.waiting[self.max_items :],
+            )
+            self.in_flight += 1
+            task = loop.create_task(self._flush(loop, batch))
+            self.tasks.add(task)  # held: the loop keeps only weak references to tasks
+            task.add_done_callback(self.tasks.discard)
+
+    async def _flush(self, loop: asyncio.AbstractEventLoop, batch: list[_Waiting]) -> None:
+        try:
+            order = self.batched.order
+            if order is not None:
+                batch.sort(key=lambda waiting: waiting[0][order])
+            try:
+                await self._run_batch(batch)
+            except DBAPIError as exc:
+                if len(batch) == 1 or exc.connection_invalidated or _lost(exc):
+                    raise
+                # The statement failed on a value, the connection is fine: one grant's
+                # input must not fail the others, so each is run alone.
+                for waiting in batch:
+                    try:
+                        await self._run_batch([waiting])
+                    except Exception as alone:
+                        _fail([waiting], alone)
+        except BaseException as exc:  # every grant still waiting gets it
+            _fail(batch, exc)
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            self.in_flight -= 1
+            if self.waiting and not self.scheduled:
+                self._start(loop)
+
+    async def _run_batch(self, batch: list[_Waiting]) -> None:
+        batched = self.batched
+        arrays = batched.arrays(self.dialect, [params for params, _ in batch])
+        rows = await self.run(batched.statement, arrays)
+        by_key: dict[Any, list[Any]] = {}
+        for row in rows:
+            by_key.setdefault(row[0], []).append(row)
+        for params, future in batch:
+            if not future.done():
+                future.set_result(by_key.get(params[batched.key], []))
+
+
+def _fail(batch: list[_Waiting], exc: BaseException) -> None:
+    for _params, future in batch:
+        if not future.done():
+            future.set_exception(exc)
+
+
+def _lost(exc: DBAPIError) -> bool:
+    """Whether the error came from the connection rather than the statement (no SQLSTATE)."""
+    return getattr(exc.orig, "sqlstate", None) is None
+
+
+class LoopBatches:
+    """The batches of each `BatchedStatement`, on one event loop; `run` runs a statement
+    with its arrays and returns its rows (`LoopConnections.rows`)."""
+
+    def __init__(
+        self, run: RunRows, dialect: Dialect, *, parallel: int, max_items: int = 64
+    ) -> None:
+        self._run = run
+        self._dialect = dialect
+        self._parallel = max(1, parallel)
+        self._max_items = max_items
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._batchers: dict[int, _Batcher] = {}
+
+    async def rows(self, batched: BatchedStatement, params: Mapping[str, Any]) -> list[Any]:
+        """The rows of `batched` that belong to this grant (`params[batched.key]`)."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._loop, self._batchers = loop, {}
+        batcher = self._batchers.get(id(batched))
+        if batcher is None:
+            batcher = _Batcher(batched, self._run, self._dialect, self._parallel, self._max_items)
+            self._batchers[id(batched)] = batcher
+        rows: list[Any] = await batcher.add(loop, params)
+        return rows
