@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from authbridge.storage import Storage
@@ -256,6 +258,23 @@ VALUES: list[dict[str, object]] = [
 ]
 
 
+@contextmanager
+def _scratch_table(url: str, name: str, *setup: str) -> Iterator[Engine]:
+    """A table made for one test (`setup` statements after its creation), dropped after;
+    yields the autocommit engine that made it."""
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP TABLE IF EXISTS {name}"))
+            for statement in setup:
+                connection.execute(text(statement))
+        yield admin
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP TABLE IF EXISTS {name}"))
+        admin.dispose()
+
+
 def _library_rows(url: str, statement: HotStatement, params: dict[str, object]) -> list[object]:
     """What psycopg's own cursor gives for the statement (the path the loop took before)."""
     db = _database(url)
@@ -293,13 +312,7 @@ def test_prepared_rows_are_psycopgs_cursors_rows(postgres_server_url: str) -> No
 
 
 def test_prepared_errors_are_psycopgs_cursors_errors(postgres_server_url: str) -> None:
-    admin = create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text("DROP TABLE IF EXISTS loop_prepared_unique"))
-        connection.execute(text("CREATE TABLE loop_prepared_unique (k text PRIMARY KEY)"))
-    db = _database(postgres_server_url)
-
-    def grant() -> list[DBAPIError]:
+    def grant(db: Database) -> list[DBAPIError]:
         db.loop_rows(UNIQUE, {"k": "one"})
         errors = []
         for statement, params in ((UNIQUE, {"k": "one"}), (BAD, {"v": "x"})):
@@ -308,24 +321,24 @@ def test_prepared_errors_are_psycopgs_cursors_errors(postgres_server_url: str) -
             errors.append(raised.value)
         return errors
 
-    try:
-        on_loop = _run(db, grant)
+    unique = "CREATE TABLE loop_prepared_unique (k text PRIMARY KEY)"
+    with _scratch_table(postgres_server_url, "loop_prepared_unique", unique):
+        db = _database(postgres_server_url)
+        try:
+            on_loop = _run(db, grant, db)
+        finally:
+            db.dispose()
         library = []
         for statement, params in ((UNIQUE, {"k": "one"}), (BAD, {"v": "x"})):
             with pytest.raises(DBAPIError) as raised:
                 _library_rows(postgres_server_url, statement, params)
             library.append(raised.value)
-        for mine, theirs in zip(on_loop, library, strict=True):  # type: ignore[call-overload]
-            assert type(mine) is type(theirs)
-            assert type(mine.orig) is type(theirs.orig)
-            assert mine.orig.sqlstate == theirs.orig.sqlstate  # type: ignore[union-attr]
-            assert str(mine.orig) == str(theirs.orig)
-            assert not mine.connection_invalidated
-    finally:
-        db.dispose()
-        with admin.connect() as connection:
-            connection.execute(text("DROP TABLE IF EXISTS loop_prepared_unique"))
-        admin.dispose()
+    for mine, theirs in zip(on_loop, library, strict=True):  # type: ignore[call-overload]
+        assert type(mine) is type(theirs)
+        assert type(mine.orig) is type(theirs.orig)
+        assert mine.orig.sqlstate == theirs.orig.sqlstate
+        assert str(mine.orig) == str(theirs.orig)
+        assert not mine.connection_invalidated
 
 
 def test_past_the_prepared_bound_statements_run_unprepared(
@@ -345,34 +358,29 @@ def test_past_the_prepared_bound_statements_run_unprepared(
 def test_a_prepared_statement_gone_stale_drops_its_connection(postgres_server_url: str) -> None:
     """A schema change under a prepared statement ("cached plan must not change result
     type"): that one grant fails, the next gets a fresh connection and the new shape."""
-    admin = create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text("DROP TABLE IF EXISTS loop_prepared_shape"))
-        connection.execute(text("CREATE TABLE loop_prepared_shape (k text)"))
-        connection.execute(text("INSERT INTO loop_prepared_shape VALUES ('a')"))
     shape = HotStatement("SELECT * FROM loop_prepared_shape WHERE k = :k")
-    db = _database(postgres_server_url)
 
-    def change_the_shape() -> None:
+    def grant(db: Database, admin: Engine) -> tuple[object, object, object]:
+        before = db.loop_rows(shape, {"k": "a"})
         with admin.connect() as connection:
             connection.execute(text("ALTER TABLE loop_prepared_shape ADD COLUMN v integer"))
-
-    def grant() -> tuple[object, object, object]:
-        before = db.loop_rows(shape, {"k": "a"})
-        change_the_shape()
         try:
             during: object = db.loop_rows(shape, {"k": "a"})
         except DBAPIError as exc:
             during = exc.orig.sqlstate  # type: ignore[union-attr]
         return before, during, db.loop_rows(shape, {"k": "a"})
 
-    try:
-        before, during, after = _run(db, grant)  # type: ignore[misc]
-        assert before == [("a",)]
-        assert during in ("0A000", [("a", None)])  # the server may re-plan by itself
-        assert after == [("a", None)]
-    finally:
-        db.dispose()
-        with admin.connect() as connection:
-            connection.execute(text("DROP TABLE IF EXISTS loop_prepared_shape"))
-        admin.dispose()
+    with _scratch_table(
+        postgres_server_url,
+        "loop_prepared_shape",
+        "CREATE TABLE loop_prepared_shape (k text)",
+        "INSERT INTO loop_prepared_shape VALUES ('a')",
+    ) as admin:
+        db = _database(postgres_server_url)
+        try:
+            before, during, after = _run(db, grant, db, admin)  # type: ignore[misc]
+        finally:
+            db.dispose()
+    assert before == [("a",)]
+    assert during in ("0A000", [("a", None)])  # the server may re-plan by itself
+    assert after == [("a", None)]

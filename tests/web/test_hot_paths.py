@@ -64,22 +64,28 @@ def test_a_hot_answer_has_the_layers_of_a_routed_one(client: TestClient) -> None
         assert name in hot.headers
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "status"), [("POST", TOKEN, 401), ("GET", JWKS_PATH, 200)]
+)
 def test_a_hot_request_is_logged_and_measured_under_its_route(
-    app_factory: AppFactory, capsys: pytest.CaptureFixture[str]
+    app_factory: AppFactory,
+    capsys: pytest.CaptureFixture[str],
+    method: str,
+    path: str,
+    status: int,
 ) -> None:
     configure_logging("info", "json")
     try:
         client = app_factory()
         capsys.readouterr()
-        client.post(
-            TOKEN, data={"grant_type": "client_credentials"}, headers={"x-request-id": "t-1"}
-        )
+        form = {"grant_type": "client_credentials"} if method == "POST" else None
+        client.request(method, path, data=form, headers={"x-request-id": "hot-1"})
         lines = [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
         access = [x for x in lines if x["event"] == "request"]
-        assert access[-1]["request_id"] == "t-1"
-        assert access[-1]["route"] == TOKEN and access[-1]["status"] == 401
+        assert access[-1]["request_id"] == "hot-1"
+        assert access[-1]["route"] == path and access[-1]["status"] == status
         scrape = Scrape(client.get("/metrics").text)
-        labels = {"method": "POST", "route": TOKEN, "status": "401"}
+        labels = {"method": method, "route": path, "status": str(status)}
         assert scrape.value("authbridge_http_request_duration_seconds_count", **labels) == 1
     finally:
         structlog.reset_defaults()

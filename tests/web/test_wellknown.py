@@ -4,18 +4,12 @@ headers every other answer gets; storage reads never on the event loop."""
 
 from __future__ import annotations
 
-import json
-
 import httpx
 import pytest
-import structlog
 from fastapi.testclient import TestClient
 
-from authbridge.web.observability import configure_logging
 from authbridge.web.services import Services
 from authbridge.web.wellknown import DISCOVERY_PATH, JWKS_PATH, WELL_KNOWN_JWKS
-from tests.web.conftest import AppFactory
-from tests.web.metrics import Scrape
 
 SECURITY = ("content-security-policy", "x-content-type-options", "x-frame-options")
 
@@ -64,25 +58,6 @@ def test_a_rotated_key_is_published_inline_at_once(client: TestClient) -> None:
     after = client.get(JWKS_PATH).json()
     assert row.kid in {k["kid"] for k in after["keys"]}
     assert row.kid not in {k["kid"] for k in before["keys"]}
-
-
-def test_inline_answers_are_logged_and_measured_by_route(
-    app_factory: AppFactory, capsys: pytest.CaptureFixture[str]
-) -> None:
-    configure_logging("info", "json")
-    try:
-        client = app_factory()
-        capsys.readouterr()
-        client.get(JWKS_PATH, headers={"x-request-id": "jwks-1"})
-        lines = [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
-        access = [x for x in lines if x["event"] == "request"]
-        assert access and access[-1]["request_id"] == "jwks-1"
-        assert access[-1]["route"] == JWKS_PATH and access[-1]["status"] == 200
-        scrape = Scrape(client.get("/metrics").text)
-        labels = {"method": "GET", "route": JWKS_PATH, "status": "200"}
-        assert scrape.value("authbridge_http_request_duration_seconds_count", **labels) >= 1
-    finally:
-        structlog.reset_defaults()
 
 
 def test_other_methods_and_paths_go_to_the_router(client: TestClient) -> None:
