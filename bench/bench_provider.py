@@ -196,7 +196,14 @@ def start_authbridge(
             str(workers),
             "--log-level",
             "warning",
+            # uvicorn's options as `authbridge serve` sets them (web/workers.py
+            # UVICORN_OPTIONS): no access log, Server header or proxy-headers layer (the app
+            # reads forwarded headers by server.trustedProxies), no WebSocket.
             "--no-access-log",
+            "--no-server-header",
+            "--no-proxy-headers",
+            "--ws",
+            "none",
         ],
         cwd=workdir,
         env=env,
