@@ -117,10 +117,12 @@ class _Batcher:
             try:
                 await self._run_batch(batch)
             except DBAPIError as exc:
-                if len(batch) == 1 or exc.connection_invalidated or _lost(exc):
+                if len(batch) == 1 or exc.connection_invalidated or not _on_a_value(exc):
                     raise
                 # The statement failed on a value, the connection is fine: one grant's
-                # input must not fail the others, so each is run alone.
+                # input must not fail the others, so each is run alone. Not so for time
+                # run out (a lock held, a statement cancelled): alone, each would wait it
+                # out again, the last grant n times the deadline.
                 for waiting in batch:
                     try:
                         await self._run_batch([waiting])
@@ -153,9 +155,17 @@ def _fail(batch: list[_Waiting], exc: BaseException) -> None:
             future.set_exception(exc)
 
 
-def _lost(exc: DBAPIError) -> bool:
-    """Whether the error came from the connection rather than the statement (no SQLSTATE)."""
-    return getattr(exc.orig, "sqlstate", None) is None
+# SQLSTATE classes of an error one grant's value can cause: data exception, integrity
+# constraint violation. Any other (no SQLSTATE: the connection; 55P03 lock_not_available,
+# 57014 query_canceled, 40P01 deadlock...) would meet every grant alike.
+_VALUE_ERRORS = ("22", "23")
+
+
+def _on_a_value(exc: DBAPIError) -> bool:
+    """Whether the statement failed on a value (retried grant by grant), not on the
+    connection, the database or the time it had."""
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return sqlstate is not None and sqlstate[:2] in _VALUE_ERRORS
 
 
 class LoopBatches:

@@ -1,0 +1,100 @@
+"""Red team of the group commit of refresh rotations (storage/loop_batches.py,
+`Q_ROTATE_BATCH`) on PostgreSQL: a batch that fails for want of time (a lock held, a
+statement cancelled) must fail every grant once, within the deadline, not be retried grant
+by grant, each retry waiting out the same deadline again."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+
+from authbridge.storage import Storage
+from authbridge.storage.database import CLIENT_MARGIN, Database, Timeouts
+from authbridge.storage.loop_io import run_on_loop
+from authbridge.storage.provider_store import RefreshRow
+from authbridge.web.grant_threads import GrantThreads
+from tests.conftest import _fresh_postgres
+
+pytestmark = pytest.mark.postgres
+
+STATEMENT = 0.5  # the server's statement_timeout and lock_timeout, seconds
+
+
+def _storage(url: str) -> Storage:
+    db = Database(_fresh_postgres(url), pool_size=4, timeouts=Timeouts(statement=STATEMENT))
+    db.upgrade()
+    return Storage(db)
+
+
+def _tokens(storage: Storage, n: int) -> datetime:
+    user = storage.users.create(username="gc@example.com", email="gc@example.com")
+    now = datetime.now(UTC)
+    for i in range(n):
+        storage.provider.add_refresh(
+            f"token-{i}",
+            RefreshRow(
+                family_id=f"family-{i}",
+                client_id="cli",
+                user_id=user.id,
+                scope="openid offline_access",
+                auth_time=1,
+                amr="pwd",
+                acr=None,
+                family_expires_at=now + timedelta(days=1),
+                idle_expires_at=now + timedelta(hours=1),
+            ),
+        )
+    return now
+
+
+def _rotate_together(storage: Storage, asks: list[tuple[str, str]], now: datetime) -> list[Any]:
+    """Each ask rotated by a grant on the loop, all in one turn (one batch), each with the
+    seconds it took."""
+
+    def rotate(h: str, s: str) -> Any:
+        started = time.monotonic()
+        try:
+            result: Any = storage.provider.rotate_refresh(h, s, now, 600, client_id="cli")
+        except Exception as exc:  # the outcome is what the test looks at
+            result = exc
+        return result, time.monotonic() - started
+
+    async def together() -> list[Any]:
+        threads = GrantThreads(4, wait=30.0)
+        return await asyncio.gather(*(run_on_loop(threads.run, rotate, *a) for a in asks))
+
+    return asyncio.run(together())
+
+
+def test_a_batch_waiting_on_a_lock_fails_once_not_grant_by_grant(
+    postgres_server_url: str,
+) -> None:
+    """The tokens' rows locked by another transaction (an admin's revocation in progress):
+    the batch's statement ends on lock_timeout (55P03). That is not one grant's bad value:
+    retried grant by grant, each grant waited out lock_timeout again, the last one about
+    (n + 1) x the deadline."""
+    storage = _storage(postgres_server_url)
+    n = 12
+    try:
+        now = _tokens(storage, n)
+        with psycopg.connect(postgres_server_url.replace("+psycopg", "")) as locker:
+            locker.execute("SELECT 1 FROM oauth_refresh_tokens FOR UPDATE")
+            answers = _rotate_together(
+                storage, [(f"token-{i}", f"next-{i}") for i in range(n)], now
+            )
+            locker.rollback()
+        deadline = STATEMENT + CLIENT_MARGIN
+        for result, seconds in answers:
+            assert isinstance(result, Exception), result  # the database could not answer
+            assert seconds < 3 * deadline, f"{seconds:.1f} s for a deadline of {deadline} s"
+        # Nothing was rotated: every token is still fresh, once the lock is gone.
+        for i in range(n):
+            found = storage.provider.refresh_token(f"token-{i}")
+            assert found is not None and found[1]
+    finally:
+        storage.db.dispose()
