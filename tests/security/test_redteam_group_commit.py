@@ -7,21 +7,32 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
+import psycopg.errors
 import pytest
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import DBAPIError
 
 from authbridge.storage import Storage
 from authbridge.storage.database import CLIENT_MARGIN, Database, Timeouts
+from authbridge.storage.hot import HotStatement
+from authbridge.storage.loop_batches import BatchedStatement, LoopBatches
 from authbridge.storage.loop_io import run_on_loop
 from authbridge.storage.provider_store import RefreshRow
 from authbridge.web.grant_threads import GrantThreads
 from tests.conftest import _fresh_postgres
 
-pytestmark = pytest.mark.postgres
-
+DIALECT = postgresql.psycopg.dialect()
+ECHO = BatchedStatement(
+    HotStatement("SELECT g.k FROM unnest(CAST(:k AS text[]), CAST(:v AS text[])) g(k, v)"),
+    fields=("k", "v"),
+    key="k",
+    order="k",
+)
 STATEMENT = 0.5  # the server's statement_timeout and lock_timeout, seconds
 
 
@@ -71,6 +82,7 @@ def _rotate_together(storage: Storage, asks: list[tuple[str, str]], now: datetim
     return asyncio.run(together())
 
 
+@pytest.mark.postgres
 def test_a_batch_waiting_on_a_lock_fails_once_not_grant_by_grant(
     postgres_server_url: str,
 ) -> None:
@@ -98,3 +110,38 @@ def test_a_batch_waiting_on_a_lock_fails_once_not_grant_by_grant(
             assert found is not None and found[1]
     finally:
         storage.db.dispose()
+
+
+class _Batches:
+    """`LoopConnections.rows` as two batches racing for the same tokens see it: a batch of
+    several grants loses a deadlock (its locks taken in the plan's order), a grant alone
+    gets its row (the other batch has committed by then)."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    async def run(self, _statement: HotStatement, arrays: Mapping[str, Any]) -> list[Any]:
+        self.calls.append(list(arrays["k"]))
+        if len(arrays["k"]) > 1:
+            error = psycopg.errors.DeadlockDetected("deadlock detected")
+            raise DBAPIError.instance("", None, error, psycopg.Error)
+        return [(k, "rotated") for k in arrays["k"]]
+
+
+def test_a_batch_that_lost_a_deadlock_is_retried_grant_by_grant() -> None:
+    """Two batches on two workers hold a replayed token each; a hash join locks rows in the
+    table's order, not the sorted array's, so they may deadlock. The loser's grants must
+    each still be judged: its innocent grants rotate and its replay is seen as a replay
+    (which revokes the family), not a 503 that leaves the stolen family alive."""
+    fake = _Batches()
+    batches = LoopBatches(fake.run, DIALECT, parallel=2)
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(
+            *(batches.rows(ECHO, {"k": f"k{i}", "v": "v"}) for i in range(3)),
+            return_exceptions=True,
+        )
+
+    answers = asyncio.run(main())
+    assert answers == [[(f"k{i}", "rotated")] for i in range(3)]
+    assert fake.calls == [["k0", "k1", "k2"], ["k0"], ["k1"], ["k2"]]

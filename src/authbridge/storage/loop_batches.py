@@ -117,12 +117,13 @@ class _Batcher:
             try:
                 await self._run_batch(batch)
             except DBAPIError as exc:
-                if len(batch) == 1 or exc.connection_invalidated or not _on_a_value(exc):
+                if len(batch) == 1 or exc.connection_invalidated or not _per_grant(exc):
                     raise
-                # The statement failed on a value, the connection is fine: one grant's
-                # input must not fail the others, so each is run alone. Not so for time
-                # run out (a lock held, a statement cancelled): alone, each would wait it
-                # out again, the last grant n times the deadline.
+                # The statement failed on a value or on the order of its locks, the
+                # connection is fine: one grant's input (or a replay in two batches) must
+                # not fail the others, so each is run alone. Not so for time run out (a
+                # lock held, a statement cancelled): alone, each would wait it out again,
+                # the last grant n times the deadline.
                 for waiting in batch:
                     try:
                         await self._run_batch([waiting])
@@ -155,17 +156,19 @@ def _fail(batch: list[_Waiting], exc: BaseException) -> None:
             future.set_exception(exc)
 
 
-# SQLSTATE classes of an error one grant's value can cause: data exception, integrity
-# constraint violation. Any other (no SQLSTATE: the connection; 55P03 lock_not_available,
-# 57014 query_canceled, 40P01 deadlock...) would meet every grant alike.
-_VALUE_ERRORS = ("22", "23")
+# SQLSTATE classes of an error a batch can meet that its grants would not meet alone: a
+# value of one grant (data exception, integrity constraint violation), or locks taken in an
+# order of the plan's (transaction rollback: 40P01 deadlock_detected; a hash join takes its
+# row locks in the table's order, not the array's). Any other (no SQLSTATE: the connection;
+# 55P03 lock_not_available, 57014 query_canceled...) would meet every grant alike.
+_PER_GRANT_ERRORS = ("22", "23", "40")
 
 
-def _on_a_value(exc: DBAPIError) -> bool:
-    """Whether the statement failed on a value (retried grant by grant), not on the
-    connection, the database or the time it had."""
+def _per_grant(exc: DBAPIError) -> bool:
+    """Whether the statement failed on what the grants brought together (retried grant by
+    grant), not on the connection, the database or the time it had."""
     sqlstate = getattr(exc.orig, "sqlstate", None)
-    return sqlstate is not None and sqlstate[:2] in _VALUE_ERRORS
+    return sqlstate is not None and sqlstate[:2] in _PER_GRANT_ERRORS
 
 
 class LoopBatches:
