@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 import psycopg.errors
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 
@@ -24,7 +25,11 @@ from authbridge.storage.loop_batches import BatchedStatement, LoopBatches
 from authbridge.storage.loop_io import run_on_loop
 from authbridge.storage.provider_store import RefreshRow
 from authbridge.web.grant_threads import GrantThreads
-from tests.conftest import _fresh_postgres
+from tests.conftest import _fresh_postgres, make_settings
+from tests.provider.conftest import CLIENTS
+from tests.provider.test_token import _refresh, code_for, provider_of, redeem
+from tests.web.conftest import AppFactory
+from tests.web.test_pages import sign_up
 
 DIALECT = postgresql.psycopg.dialect()
 ECHO = BatchedStatement(
@@ -145,3 +150,65 @@ def test_a_batch_that_lost_a_deadlock_is_retried_grant_by_grant() -> None:
     answers = asyncio.run(main())
     assert answers == [[(f"k{i}", "rotated")] for i in range(3)]
     assert fake.calls == [["k0", "k1", "k2"], ["k0"], ["k1"], ["k2"]]
+
+
+@pytest.fixture
+def pg_op(app_factory: AppFactory, postgres_server_url: str) -> TestClient:
+    settings = make_settings(_fresh_postgres(postgres_server_url)).model_copy(
+        update={"clients": CLIENTS}
+    )
+    op = app_factory(settings)
+    assert provider_of(op).loop_io
+    return op
+
+
+@pytest.mark.postgres
+def test_a_migration_under_the_prepared_rotation_is_no_500(
+    pg_op: TestClient, postgres_server_url: str
+) -> None:
+    """A rolling deploy's migration widens a column the rotation returns (amr varchar(256)
+    -> varchar(512)): the loop's connections hold the rotation prepared with the old result
+    type, and PostgreSQL refuses to run it ("cached plan must not change result type",
+    0A000). The statement never ran: the grant must not end in a 500 (it was, once per
+    connection), and the token it presented must still work."""
+    op = pg_op
+    assert sign_up(op).status_code == 303
+    token = redeem(op, code_for(op)).json()["refresh_token"]
+    first = _refresh(op, token)
+    assert first.status_code == 200, first.text  # prepared on the loop's connection
+    with psycopg.connect(postgres_server_url.replace("+psycopg", ""), autocommit=True) as admin:
+        admin.execute("ALTER TABLE oauth_refresh_tokens ALTER COLUMN amr TYPE varchar(512)")
+    second = _refresh(op, first.json()["refresh_token"])
+    assert second.status_code != 500, second.text
+    if second.status_code != 200:  # refused as an outage: the token is still good
+        assert second.status_code == 503, second.text
+        second = _refresh(op, first.json()["refresh_token"])
+    assert second.status_code == 200, second.text
+
+
+@pytest.mark.postgres
+def test_prepared_statements_gone_from_the_connection_are_prepared_again(
+    postgres_server_url: str,
+) -> None:
+    """`DISCARD ALL` / `DEALLOCATE ALL` on a loop's connection (a pooler resetting the
+    session, an extension): its prepared statements are gone (26000); the next use
+    prepares it again instead of failing a grant (a ProgrammingError: a 500)."""
+    db = Database(postgres_server_url, pool_size=1, timeouts=Timeouts())
+    echo = HotStatement("SELECT CAST(:v AS text) AS v")
+    connections = db.loop_connections
+    assert connections is not None
+
+    async def main() -> list[Any]:
+        first = await connections.rows(echo, {"v": "a"})
+        (connection,) = connections._idle
+        await connection.execute("DEALLOCATE ALL")
+        second = await connections.rows(echo, {"v": "b"})
+        return [first, second, connections._idle == [connection]]
+
+    try:
+        first, second, kept = asyncio.run(main())
+        assert [tuple(r) for r in first] == [("a",)]
+        assert [tuple(r) for r in second] == [("b",)]
+        assert kept  # the connection was fine: kept, not replaced
+    finally:
+        db.dispose()
