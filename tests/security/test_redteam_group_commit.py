@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from authbridge.storage import Storage
 from authbridge.storage.database import CLIENT_MARGIN, Database, Timeouts
+from authbridge.storage.errors import Unavailable
 from authbridge.storage.hot import HotStatement
 from authbridge.storage.loop_batches import BatchedStatement, LoopBatches
 from authbridge.storage.loop_io import run_on_loop
@@ -212,3 +213,42 @@ def test_prepared_statements_gone_from_the_connection_are_prepared_again(
         assert kept  # the connection was fine: kept, not replaced
     finally:
         db.dispose()
+
+
+class _Slow:
+    """`LoopConnections.rows` on a database gone slow: each statement takes `delay`."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.calls: list[list[str]] = []
+
+    async def run(self, _statement: HotStatement, arrays: Mapping[str, Any]) -> list[Any]:
+        self.calls.append(list(arrays["k"]))
+        await asyncio.sleep(self.delay)
+        return [(k, "rotated") for k in arrays["k"]]
+
+
+def test_a_grant_behind_every_batch_in_flight_waits_no_longer_than_for_a_connection() -> None:
+    """Every batch in flight (one per connection of the loop) on a database gone slow: a
+    grant arriving then waited for one of them to end, then for its own batch, about two
+    deadlines, where a statement alone waits at most `pool_wait` for a connection. It gets
+    the same 503 after `pool_wait`, and its token is then not rotated behind its back
+    (its client, told to retry, would present it again: a replay)."""
+    slow = _Slow(delay=1.0)
+    batches = LoopBatches(slow.run, DIALECT, parallel=1, wait=0.2)
+
+    async def main() -> tuple[Any, Any, float]:
+        first = asyncio.ensure_future(batches.rows(ECHO, {"k": "first", "v": "v"}))
+        await asyncio.sleep(0.05)  # the one batch is in flight
+        started = time.monotonic()
+        behind = await asyncio.gather(
+            batches.rows(ECHO, {"k": "behind", "v": "v"}), return_exceptions=True
+        )
+        waited = time.monotonic() - started
+        return await first, behind[0], waited
+
+    first, behind, waited = asyncio.run(main())
+    assert first == [("first", "rotated")]
+    assert isinstance(behind, Unavailable), behind
+    assert waited < 0.9, waited  # not behind the batch in flight
+    assert slow.calls == [["first"]]  # and never rotated

@@ -19,6 +19,9 @@ database is down or slow, as alone). A grant whose caller went away keeps its pl
 batch: the rotation it asked for happens, as it did when a lone statement was cut off
 after it was sent.
 
+A grant waiting behind every batch in flight waits at most `wait` seconds (the pool's
+wait for a connection, as a statement alone), then gets `Unavailable` and leaves the queue.
+
 One batch holds at most `max_items` grants (a statement's size and its row locks stay
 bounded); the rest wait for the next.
 """
@@ -34,6 +37,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeEngine
 
+from authbridge.storage.errors import Unavailable
 from authbridge.storage.hot import HotStatement
 
 __all__ = ["BatchedStatement", "LoopBatches"]
@@ -78,24 +82,43 @@ class _Batcher:
         dialect: Dialect,
         parallel: int,
         max_items: int,
+        wait: float | None,
     ) -> None:
         self.batched = batched
         self.dialect = dialect
         self.run = run
         self.parallel = parallel
         self.max_items = max_items
+        self.wait = wait
         self.waiting: list[_Waiting] = []
         self.in_flight = 0
         self.scheduled = False
         self.tasks: set[asyncio.Task[None]] = set()
+        # The grants waiting behind every batch in flight: when each gives up.
+        self.timers: dict[asyncio.Future[list[Any]], asyncio.TimerHandle] = {}
 
     def add(self, loop: asyncio.AbstractEventLoop, params: Mapping[str, Any]) -> Any:
         future: asyncio.Future[list[Any]] = loop.create_future()
-        self.waiting.append((params, future))
-        if not self.scheduled and self.in_flight < self.parallel:
-            self.scheduled = True
-            loop.call_soon(self._start, loop)
+        waiting = (params, future)
+        self.waiting.append(waiting)
+        if self.in_flight < self.parallel:
+            if not self.scheduled:
+                self.scheduled = True
+                loop.call_soon(self._start, loop)
+        elif self.wait is not None:
+            # Behind every batch in flight, as a statement waits for a connection: at most
+            # `wait`, then out of the queue (never rotated later) with the same 503.
+            self.timers[future] = loop.call_later(self.wait, self._give_up, waiting)
         return future
+
+    def _give_up(self, waiting: _Waiting) -> None:
+        self.timers.pop(waiting[1], None)
+        if waiting in self.waiting:
+            self.waiting.remove(waiting)
+            _fail(
+                [waiting],
+                Unavailable(f"no PostgreSQL connection of the loop freed up within {self.wait} s"),
+            )
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
         self.scheduled = False
@@ -104,6 +127,10 @@ class _Batcher:
                 self.waiting[: self.max_items],
                 self.waiting[self.max_items :],
             )
+            for _params, future in batch:
+                timer = self.timers.pop(future, None)
+                if timer is not None:
+                    timer.cancel()
             self.in_flight += 1
             task = loop.create_task(self._flush(loop, batch))
             self.tasks.add(task)  # held: the loop keeps only weak references to tasks
@@ -176,12 +203,19 @@ class LoopBatches:
     with its arrays and returns its rows (`LoopConnections.rows`)."""
 
     def __init__(
-        self, run: RunRows, dialect: Dialect, *, parallel: int, max_items: int = 64
+        self,
+        run: RunRows,
+        dialect: Dialect,
+        *,
+        parallel: int,
+        max_items: int = 64,
+        wait: float | None = None,
     ) -> None:
         self._run = run
         self._dialect = dialect
         self._parallel = max(1, parallel)
         self._max_items = max_items
+        self._wait = wait
         self._loop: asyncio.AbstractEventLoop | None = None
         self._batchers: dict[int, _Batcher] = {}
 
@@ -192,7 +226,9 @@ class LoopBatches:
             self._loop, self._batchers = loop, {}
         batcher = self._batchers.get(id(batched))
         if batcher is None:
-            batcher = _Batcher(batched, self._run, self._dialect, self._parallel, self._max_items)
+            batcher = _Batcher(
+                batched, self._run, self._dialect, self._parallel, self._max_items, self._wait
+            )
             self._batchers[id(batched)] = batcher
         rows: list[Any] = await batcher.add(loop, params)
         return rows
