@@ -252,3 +252,25 @@ def test_a_grant_behind_every_batch_in_flight_waits_no_longer_than_for_a_connect
     assert isinstance(behind, Unavailable), behind
     assert waited < 0.9, waited  # not behind the batch in flight
     assert slow.calls == [["first"]]  # and never rotated
+
+
+def test_the_grants_left_over_by_full_batches_wait_no_longer_either() -> None:
+    """More grants in one turn than the batches in flight can hold (`max_items` each): the
+    ones left over wait behind them too, and give up after `wait` as well."""
+    slow = _Slow(delay=1.0)
+    batches = LoopBatches(slow.run, DIALECT, parallel=1, max_items=2, wait=0.2)
+
+    async def main() -> tuple[list[Any], float]:
+        started = time.monotonic()
+        grants = [
+            asyncio.ensure_future(batches.rows(ECHO, {"k": f"k{i}", "v": "v"})) for i in range(5)
+        ]
+        await asyncio.wait(grants[2:])
+        waited = time.monotonic() - started
+        return await asyncio.gather(*grants, return_exceptions=True), waited
+
+    answers, waited = asyncio.run(main())
+    assert answers[:2] == [[("k0", "rotated")], [("k1", "rotated")]]
+    assert all(isinstance(a, Unavailable) for a in answers[2:]), answers
+    assert waited < 0.9, waited
+    assert slow.calls == [["k0", "k1"]]

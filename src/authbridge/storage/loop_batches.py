@@ -105,11 +105,15 @@ class _Batcher:
             if not self.scheduled:
                 self.scheduled = True
                 loop.call_soon(self._start, loop)
-        elif self.wait is not None:
-            # Behind every batch in flight, as a statement waits for a connection: at most
-            # `wait`, then out of the queue (never rotated later) with the same 503.
-            self.timers[future] = loop.call_later(self.wait, self._give_up, waiting)
+        else:
+            self._wait_behind(loop, waiting)
         return future
+
+    def _wait_behind(self, loop: asyncio.AbstractEventLoop, waiting: _Waiting) -> None:
+        # Behind every batch in flight, as a statement waits for a connection: at most
+        # `wait`, then out of the queue (never rotated later) with the same 503.
+        if self.wait is not None and waiting[1] not in self.timers:
+            self.timers[waiting[1]] = loop.call_later(self.wait, self._give_up, waiting)
 
     def _give_up(self, waiting: _Waiting) -> None:
         self.timers.pop(waiting[1], None)
@@ -135,6 +139,8 @@ class _Batcher:
             task = loop.create_task(self._flush(loop, batch))
             self.tasks.add(task)  # held: the loop keeps only weak references to tasks
             task.add_done_callback(self.tasks.discard)
+        for waiting in self.waiting:  # left over by full batches: behind them too
+            self._wait_behind(loop, waiting)
 
     async def _flush(self, loop: asyncio.AbstractEventLoop, batch: list[_Waiting]) -> None:
         try:
