@@ -270,7 +270,10 @@ class Database:
             from authbridge.storage.loop_batches import LoopBatches
 
             self._loop_batches = LoopBatches(
-                connections.rows, self.engine.dialect, parallel=connections.size
+                connections.rows,
+                self.engine.dialect,
+                parallel=connections.size,
+                wait=self.timeouts.pool,
             )
         return await_on_loop(self._loop_batches.rows(batched, params))
 

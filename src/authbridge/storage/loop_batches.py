@@ -19,6 +19,9 @@ database is down or slow, as alone). A grant whose caller went away keeps its pl
 batch: the rotation it asked for happens, as it did when a lone statement was cut off
 after it was sent.
 
+A grant waiting behind every batch in flight waits at most `wait` seconds (the pool's
+wait for a connection, as a statement alone), then gets `Unavailable` and leaves the queue.
+
 One batch holds at most `max_items` grants (a statement's size and its row locks stay
 bounded); the rest wait for the next.
 """
@@ -34,6 +37,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeEngine
 
+from authbridge.storage.errors import Unavailable
 from authbridge.storage.hot import HotStatement
 
 __all__ = ["BatchedStatement", "LoopBatches"]
@@ -78,24 +82,47 @@ class _Batcher:
         dialect: Dialect,
         parallel: int,
         max_items: int,
+        wait: float | None,
     ) -> None:
         self.batched = batched
         self.dialect = dialect
         self.run = run
         self.parallel = parallel
         self.max_items = max_items
+        self.wait = wait
         self.waiting: list[_Waiting] = []
         self.in_flight = 0
         self.scheduled = False
         self.tasks: set[asyncio.Task[None]] = set()
+        # The grants waiting behind every batch in flight: when each gives up.
+        self.timers: dict[asyncio.Future[list[Any]], asyncio.TimerHandle] = {}
 
     def add(self, loop: asyncio.AbstractEventLoop, params: Mapping[str, Any]) -> Any:
         future: asyncio.Future[list[Any]] = loop.create_future()
-        self.waiting.append((params, future))
-        if not self.scheduled and self.in_flight < self.parallel:
-            self.scheduled = True
-            loop.call_soon(self._start, loop)
+        waiting = (params, future)
+        self.waiting.append(waiting)
+        if self.in_flight < self.parallel:
+            if not self.scheduled:
+                self.scheduled = True
+                loop.call_soon(self._start, loop)
+        else:
+            self._wait_behind(loop, waiting)
         return future
+
+    def _wait_behind(self, loop: asyncio.AbstractEventLoop, waiting: _Waiting) -> None:
+        # Behind every batch in flight, as a statement waits for a connection: at most
+        # `wait`, then out of the queue (never rotated later) with the same 503.
+        if self.wait is not None and waiting[1] not in self.timers:
+            self.timers[waiting[1]] = loop.call_later(self.wait, self._give_up, waiting)
+
+    def _give_up(self, waiting: _Waiting) -> None:
+        self.timers.pop(waiting[1], None)
+        if waiting in self.waiting:
+            self.waiting.remove(waiting)
+            _fail(
+                [waiting],
+                Unavailable(f"no PostgreSQL connection of the loop freed up within {self.wait} s"),
+            )
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
         self.scheduled = False
@@ -104,10 +131,16 @@ class _Batcher:
                 self.waiting[: self.max_items],
                 self.waiting[self.max_items :],
             )
+            for _params, future in batch:
+                timer = self.timers.pop(future, None)
+                if timer is not None:
+                    timer.cancel()
             self.in_flight += 1
             task = loop.create_task(self._flush(loop, batch))
             self.tasks.add(task)  # held: the loop keeps only weak references to tasks
             task.add_done_callback(self.tasks.discard)
+        for waiting in self.waiting:  # left over by full batches: behind them too
+            self._wait_behind(loop, waiting)
 
     async def _flush(self, loop: asyncio.AbstractEventLoop, batch: list[_Waiting]) -> None:
         try:
@@ -117,10 +150,13 @@ class _Batcher:
             try:
                 await self._run_batch(batch)
             except DBAPIError as exc:
-                if len(batch) == 1 or exc.connection_invalidated or _lost(exc):
+                if len(batch) == 1 or exc.connection_invalidated or not _per_grant(exc):
                     raise
-                # The statement failed on a value, the connection is fine: one grant's
-                # input must not fail the others, so each is run alone.
+                # The statement failed on a value or on the order of its locks, the
+                # connection is fine: one grant's input (or a replay in two batches) must
+                # not fail the others, so each is run alone. Not so for time run out (a
+                # lock held, a statement cancelled): alone, each would wait it out again,
+                # the last grant n times the deadline.
                 for waiting in batch:
                     try:
                         await self._run_batch([waiting])
@@ -153,9 +189,19 @@ def _fail(batch: list[_Waiting], exc: BaseException) -> None:
             future.set_exception(exc)
 
 
-def _lost(exc: DBAPIError) -> bool:
-    """Whether the error came from the connection rather than the statement (no SQLSTATE)."""
-    return getattr(exc.orig, "sqlstate", None) is None
+# SQLSTATE classes of an error a batch can meet that its grants would not meet alone: a
+# value of one grant (data exception, integrity constraint violation), or locks taken in an
+# order of the plan's (transaction rollback: 40P01 deadlock_detected; a hash join takes its
+# row locks in the table's order, not the array's). Any other (no SQLSTATE: the connection;
+# 55P03 lock_not_available, 57014 query_canceled...) would meet every grant alike.
+_PER_GRANT_ERRORS = ("22", "23", "40")
+
+
+def _per_grant(exc: DBAPIError) -> bool:
+    """Whether the statement failed on what the grants brought together (retried grant by
+    grant), not on the connection, the database or the time it had."""
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return sqlstate is not None and sqlstate[:2] in _PER_GRANT_ERRORS
 
 
 class LoopBatches:
@@ -163,12 +209,19 @@ class LoopBatches:
     with its arrays and returns its rows (`LoopConnections.rows`)."""
 
     def __init__(
-        self, run: RunRows, dialect: Dialect, *, parallel: int, max_items: int = 64
+        self,
+        run: RunRows,
+        dialect: Dialect,
+        *,
+        parallel: int,
+        max_items: int = 64,
+        wait: float | None = None,
     ) -> None:
         self._run = run
         self._dialect = dialect
         self._parallel = max(1, parallel)
         self._max_items = max_items
+        self._wait = wait
         self._loop: asyncio.AbstractEventLoop | None = None
         self._batchers: dict[int, _Batcher] = {}
 
@@ -179,7 +232,9 @@ class LoopBatches:
             self._loop, self._batchers = loop, {}
         batcher = self._batchers.get(id(batched))
         if batcher is None:
-            batcher = _Batcher(batched, self._run, self._dialect, self._parallel, self._max_items)
+            batcher = _Batcher(
+                batched, self._run, self._dialect, self._parallel, self._max_items, self._wait
+            )
             self._batchers[id(batched)] = batcher
         rows: list[Any] = await batcher.add(loop, params)
         return rows

@@ -30,7 +30,7 @@ from psycopg import generators, waiting
 from psycopg.abc import PQGen
 from psycopg.abc import Transformer as Adapting
 from psycopg.adapt import PyFormat, Transformer
-from psycopg.pq import ExecStatus
+from psycopg.pq import ExecStatus, Format
 from psycopg.pq.abc import PGresult
 from sqlalchemy.engine import Dialect
 
@@ -62,6 +62,7 @@ class _LoopConnection(psycopg.AsyncConnection[Any]):
     _transformer: Adapting | None = None
     # (SQL text, parameter types) -> the name it is prepared under on this connection.
     _statements: dict[tuple[bytes, tuple[int, ...]], bytes]
+    _prepares = 0  # statements prepared on this connection so far (their names' numbers)
 
     async def wait(self, gen: PQGen[RV], interval: float = 0.1, timeout: float | None = None) -> RV:
         return await waiting.wait_async(gen, self.pgconn.socket, interval=interval, timeout=timeout)
@@ -90,16 +91,38 @@ class _LoopConnection(psycopg.AsyncConnection[Any]):
             pgconn.send_query_params(
                 sql, params, param_types=types, param_formats=transformer.formats
             )
+            result = self._checked(await self.wait(generators.execute(pgconn)))
         else:
-            if name is None:
-                name = b"authbridge_%d" % len(self._statements)
-                pgconn.send_prepare(name, sql, param_types=types)
-                self._checked(await self.wait(generators.execute(pgconn)))
-                self._statements[key] = name
-            pgconn.send_query_prepared(name, params, param_formats=transformer.formats)
-        result = self._checked(await self.wait(generators.execute(pgconn)))
+            try:
+                result = await self._run_prepared(key, name, params, transformer.formats)
+            except psycopg.Error as exc:
+                if name is None or exc.sqlstate not in _STALE_PREPARED:
+                    raise
+                # Prepared before a schema change that changed its result type, or gone
+                # (DISCARD ALL): the server refused it before running it, and a failed
+                # statement in autocommit changed nothing. Prepared again, once.
+                result = await self._run_prepared(key, None, params, transformer.formats)
         transformer.set_pgresult(result)
         return transformer.load_rows(0, result.ntuples, tuple)
+
+    async def _run_prepared(
+        self,
+        key: tuple[bytes, tuple[int, ...]],
+        name: bytes | None,
+        params: Sequence[Any],
+        formats: list[Format] | None,
+    ) -> PGresult:
+        """The result of the statement `key` prepared under `name` (None: prepared now,
+        under a name not used before on this connection)."""
+        pgconn = self.pgconn
+        if name is None:
+            self._prepares += 1
+            name = b"authbridge_%d" % self._prepares
+            pgconn.send_prepare(name, key[0], param_types=key[1])
+            self._checked(await self.wait(generators.execute(pgconn)))
+            self._statements[key] = name
+        pgconn.send_query_prepared(name, params, param_formats=formats)
+        return self._checked(await self.wait(generators.execute(pgconn)))
 
     def _checked(self, results: list[PGresult]) -> PGresult:
         result = results[-1]
