@@ -1,5 +1,5 @@
 """Red team of the group commit of refresh rotations (storage/loop_batches.py,
-`Q_ROTATE_BATCH`) on PostgreSQL: a batch that fails for want of time (a lock held, a
+`Q_ROTATE`) on PostgreSQL: a batch that fails for want of time (a lock held, a
 statement cancelled) must fail every grant once, within the deadline, not be retried grant
 by grant, each retry waiting out the same deadline again."""
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -24,11 +24,11 @@ from authbridge.storage.errors import Unavailable
 from authbridge.storage.hot import HotStatement
 from authbridge.storage.loop_batches import BatchedStatement, LoopBatches
 from authbridge.storage.loop_io import run_on_loop
-from authbridge.storage.provider_store import RefreshRow
 from authbridge.web.grant_threads import GrantThreads
 from tests.conftest import _fresh_postgres, make_settings
 from tests.provider.conftest import CLIENTS
 from tests.provider.test_token import _refresh, code_for, provider_of, redeem
+from tests.storage.test_loop_batches import add_families
 from tests.web.conftest import AppFactory
 from tests.web.test_pages import sign_up
 
@@ -51,21 +51,7 @@ def _storage(url: str) -> Storage:
 def _tokens(storage: Storage, n: int) -> datetime:
     user = storage.users.create(username="gc@example.com", email="gc@example.com")
     now = datetime.now(UTC)
-    for i in range(n):
-        storage.provider.add_refresh(
-            f"token-{i}",
-            RefreshRow(
-                family_id=f"family-{i}",
-                client_id="cli",
-                user_id=user.id,
-                scope="openid offline_access",
-                auth_time=1,
-                amr="pwd",
-                acr=None,
-                family_expires_at=now + timedelta(days=1),
-                idle_expires_at=now + timedelta(hours=1),
-            ),
-        )
+    add_families(storage, user.id, n, now)
     return now
 
 

@@ -183,10 +183,30 @@ def test_one_grants_bad_value_fails_that_grant_only(postgres_server_url: str) ->
         db.dispose()
 
 
+def add_families(storage: Storage, user_id: str, count: int, now: datetime) -> None:
+    """`count` fresh refresh tokens of client `cli`, `token-<i>` of `family-<i>`."""
+    for i in range(count):
+        storage.provider.add_refresh(
+            f"token-{i}",
+            RefreshRow(
+                family_id=f"family-{i}",
+                client_id="cli",
+                user_id=user_id,
+                scope="openid offline_access",
+                auth_time=1,
+                amr="pwd",
+                acr=None,
+                family_expires_at=now + timedelta(days=1),
+                idle_expires_at=now + timedelta(hours=1),
+            ),
+        )
+
+
 @pytest.mark.postgres
 def test_a_batched_rotation_is_the_single_statements_rotation(postgres_server_url: str) -> None:
-    """Differential: tokens rotated together on the loop (`Q_ROTATE_BATCH`) give what each
-    rotated alone in place (`Q_ROTATE`) gives: the successor's row and the subject, with
+    """Differential: tokens rotated together on the loop (`Q_ROTATE`, one statement) give
+    what each judged alone in a transaction (`_judge_rotation`, the statements SQLite and
+    every refusal use) gives: the successor's row and the subject, with
     its roles; a used, an unknown and a foreign token are judged alike."""
     storage = Storage.open(postgres_server_url)
     try:
@@ -194,21 +214,7 @@ def test_a_batched_rotation_is_the_single_statements_rotation(postgres_server_ur
         storage.bindings.add("viewer", user_id=user.id, scope="workspace:w", origin="test")
         now = datetime.now(UTC)
         store = storage.provider
-        for n in range(8):
-            store.add_refresh(
-                f"token-{n}",
-                RefreshRow(
-                    family_id=f"family-{n}",
-                    client_id="cli",
-                    user_id=user.id,
-                    scope="openid offline_access",
-                    auth_time=1,
-                    amr="pwd",
-                    acr=None,
-                    family_expires_at=now + timedelta(days=1),
-                    idle_expires_at=now + timedelta(hours=1),
-                ),
-            )
+        add_families(storage, user.id, 8, now)
         asks = [(f"token-{n}", f"next-{n}", "cli") for n in range(3)]
         asks += [("token-0", "next-again", "cli"), ("unknown", "next-u", "cli")]
         asks += [("token-3", "next-3", "other-client")]
@@ -221,9 +227,13 @@ def test_a_batched_rotation_is_the_single_statements_rotation(postgres_server_ur
             return await asyncio.gather(*(run_on_loop(threads.run, rotate, *a) for a in asks))
 
         batched = asyncio.run(together())
-        alone = [rotate(f"token-{n + 4}", f"alone-{n}", "cli") for n in range(3)]
-        alone += [rotate("token-4", "alone-again", "cli"), rotate("unknown", "alone-u", "cli")]
-        alone += [rotate("token-7", "alone-7", "other-client")]
+
+        def judged(h: str, s: str, c: str) -> Any:
+            return store._judge_rotation(h, s, now, 600, c, None)
+
+        alone = [judged(f"token-{n + 4}", f"alone-{n}", "cli") for n in range(3)]
+        alone += [judged("token-4", "alone-again", "cli"), judged("unknown", "alone-u", "cli")]
+        alone += [judged("token-7", "alone-7", "other-client")]
 
         def shape(rotation: Any) -> tuple[Any, ...]:
             row = rotation.row

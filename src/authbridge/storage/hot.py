@@ -89,12 +89,14 @@ class HotStatement:
 
     def bound(self, dialect: Dialect, params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         """The driver's SQL text and parameter values, converted by the parameter types."""
-        prepared = self._prepare(dialect)
+        return self._prepare(dialect).sql, self._converted_params(dialect, params)
+
+    def _converted_params(self, dialect: Dialect, params: Mapping[str, Any]) -> dict[str, Any]:
         values = dict(params)
-        for name, processor in prepared.binds:
+        for name, processor in self._prepare(dialect).binds:
             if name in values:
                 values[name] = processor(values[name])
-        return prepared.sql, values
+        return values
 
     def numbered(self, dialect: Dialect, params: Mapping[str, Any]) -> tuple[bytes, list[Any]]:
         """The SQL text with `$1`, `$2`... (PostgreSQL's own placeholders, one per distinct
@@ -112,11 +114,7 @@ class HotStatement:
             text = _PARAM.sub(number, self.sql).encode()
             numbered = self._numbered = (text, tuple(first_use))
         sql, names = numbered
-        binds = self._prepare(dialect).binds
-        values = dict(params)
-        for name, processor in binds:
-            if name in values:
-                values[name] = processor(values[name])
+        values = self._converted_params(dialect, params)
         return sql, [values[name] for name in names]
 
     def driver_error(self, dialect: Dialect, exc: Exception, *, lost: bool) -> StatementError:

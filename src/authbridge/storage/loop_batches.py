@@ -1,5 +1,5 @@
 """Group commit on the event loop: the same hot statement of several grants in one round
-trip (PostgreSQL), for the refresh rotation (`provider_store.Q_ROTATE_BATCH`).
+trip (PostgreSQL), for the refresh rotation (`provider_store.Q_ROTATE`).
 
 Under load a worker's grants arrive together: every request the loop read in one turn
 reaches its rotation in that same turn. Each rotation alone cost a statement: about 100 µs
@@ -57,14 +57,25 @@ class BatchedStatement:
     # The column types of fields whose elements need converting (as `HotStatement` binds).
     binds: Mapping[str, TypeEngine[Any]] = field(default_factory=dict)
 
+    # The binds' converters by dialect name, worked out at first use.
+    _converters: dict[str, dict[str, Callable[[Any], Any]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
     def arrays(self, dialect: Dialect, items: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
         """One array per field, element i from `items[i]`, each converted by its type."""
+        converters = self._converters.get(dialect.name)
+        if converters is None:
+            converters = self._converters[dialect.name] = {
+                name: convert
+                for name, type_ in self.binds.items()
+                if (convert := type_.dialect_impl(dialect).bind_processor(dialect)) is not None
+            }
         arrays: dict[str, list[Any]] = {}
         for name in self.fields:
             values = [item[name] for item in items]
-            type_ = self.binds.get(name)
-            convert = None if type_ is None else type_.dialect_impl(dialect).bind_processor(dialect)
-            arrays[name] = values if convert is None else [convert(v) for v in values]
+            converter = converters.get(name)
+            arrays[name] = values if converter is None else [converter(v) for v in values]
         return arrays
 
 

@@ -160,48 +160,15 @@ Q_ADD_REFRESH = HotStatement(
 # conditional UPDATE is the arbiter as in the transaction: of two racing uses one matches,
 # and PostgreSQL re-checks the WHERE clause of a row it waited for. No row back: the caller
 # judges why in the transaction (`rotate_refresh`), which revokes on a replay.
-_ROTATED = "(SELECT user_id FROM old)"
-Q_ROTATE = HotStatement(
-    "WITH old AS (UPDATE oauth_refresh_tokens SET used = true"  # noqa: S608 (constants only)
-    " WHERE token_hash = :h AND used = false AND revoked = false AND client_id = :c"
-    " AND family_expires_at > :now AND idle_expires_at > :now"
-    " AND EXISTS (SELECT 1 FROM users u WHERE u.id = oauth_refresh_tokens.user_id"
-    " AND u.active)"
-    " RETURNING family_id, client_id, user_id, scope, auth_time, amr, acr,"
-    " family_expires_at),"
-    " new AS (INSERT INTO oauth_refresh_tokens (token_hash, family_id, client_id, user_id,"
-    " scope, auth_time, amr, acr, family_expires_at, idle_expires_at, used, revoked)"
-    " SELECT :s, family_id, client_id, user_id, scope, auth_time, amr, acr,"
-    " family_expires_at, LEAST(:idle_until, family_expires_at), false, false FROM old"
-    " RETURNING idle_expires_at)"
-    " SELECT old.family_id, old.client_id, old.user_id, old.scope, old.auth_time, old.amr,"
-    " old.acr, old.family_expires_at, new.idle_expires_at, s.k, s.a, s.b, s.c, s.d, s.e, s.f"
-    " FROM old CROSS JOIN new CROSS JOIN ("
-    + _USER_ROW_SQL.format(user=_ROTATED)
-    + " UNION ALL "
-    + grant_rows_sql(_ROTATED)
-    + ") s",
-    binds={"now": UTCDateTime(), "idle_until": UTCDateTime()},
-    columns=(
-        *_REFRESH_COLUMNS,
-        "k",
-        "a",
-        "b",
-        "c",
-        "d",
-        "e",
-        "f",
-    ),
-    types=_TYPES,
-)
-_SUBJECT_COLUMNS = slice(9, 16)
-# `Q_ROTATE` for many tokens at once (PostgreSQL, `storage/loop_batches.py`): element i of
-# each array is grant i's. Each token is judged as `Q_ROTATE` judges it alone; a token given
-# twice in one batch is used once (an UPDATE changes a row once), and the other grant finds
-# no row and is judged in full, as a replay. Rows begin with the successor's hash, the key
-# that routes them to their grant.
+# A successful refresh rotation (PostgreSQL) in one data-modifying statement, for any number
+# of tokens: element i of each array is grant i's (`storage/loop_batches.py` puts a turn's
+# grants together; off the loop it runs with one). Use the token if it is fresh, insert its
+# successor, read the user and their roles. A token given twice in one batch is used once
+# (an UPDATE changes a row once), and the other grant finds no row and is judged in full,
+# as a replay. Rows begin with the successor's hash, the key that routes them to their
+# grant.
 _ROTATED_EACH = "old.user_id"
-Q_ROTATE_BATCH = BatchedStatement(
+Q_ROTATE = BatchedStatement(
     HotStatement(
         "WITH given AS (SELECT * FROM unnest(CAST(:h AS text[]), CAST(:s AS text[]),"  # noqa: S608
         " CAST(:c AS text[]), CAST(:now AS timestamptz[]), CAST(:idle_until AS timestamptz[]))"
@@ -233,7 +200,7 @@ Q_ROTATE_BATCH = BatchedStatement(
     order="h",
     binds={"now": UTCDateTime(), "idle_until": UTCDateTime()},
 )
-_BATCH_SUBJECT_COLUMNS = slice(10, 17)
+_SUBJECT_COLUMNS = slice(10, 17)
 
 
 @dataclass(frozen=True)
@@ -732,16 +699,14 @@ class ProviderStore:
             "idle_until": now + timedelta(seconds=idle),
         }
         # On the loop with the other grants of its turn, in one statement; else alone.
-        rows = self._db.loop_batch_rows(Q_ROTATE_BATCH, params)
-        subject_columns = _BATCH_SUBJECT_COLUMNS
+        rows = self._db.loop_batch_rows(Q_ROTATE, params)
         if rows is None:
-            subject_columns = _SUBJECT_COLUMNS
             with self._db.autocommit() as conn:
-                rows = Q_ROTATE.rows(conn, params)
+                rows = Q_ROTATE.statement.rows(conn, Q_ROTATE.arrays(conn.dialect, [params]))
         if not rows:
             return None
         successor = _refresh_row(rows[0])
-        subject = _subject_of_rows(successor.user_id, [row[subject_columns] for row in rows])
+        subject = _subject_of_rows(successor.user_id, [row[_SUBJECT_COLUMNS] for row in rows])
         if subject is None or not subject.active:
             # Disabled between the UPDATE's check and the read (the statement sees one
             # snapshot, so only a concurrent change lands here): the family ends, as in
