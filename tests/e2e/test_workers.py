@@ -14,6 +14,7 @@ start-up work themselves once the database is there.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -101,6 +102,38 @@ def _grant(token_endpoint: str, client: tuple[str, str]) -> str:
     return str(answer.json()["access_token"])
 
 
+def _connections_per_worker(workers: set[int], port: int) -> dict[int, int]:
+    """Established connections to `port` each worker holds (its socket descriptors matched
+    against the kernel's TCP table by inode)."""
+    established: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+                established.add(fields[9])
+    counts = {}
+    for pid in workers:
+        inodes = set()
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        counts[pid] = len(inodes & established)
+    return counts
+
+
+def _keep_alive_burst(port: int, connections: int) -> list[socket.socket]:
+    """`connections` keep-alive connections opened at once (a client pool's burst: all
+    queued before any worker accepts), each having had one answer."""
+    opened = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(connections)]
+    for conn in opened:
+        conn.sendall(b"GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    for conn in opened:
+        assert conn.recv(4096).startswith(b"HTTP/1.1 200 ")
+    return opened
+
+
 def test_two_workers_share_the_port_and_the_start_and_stop_on_sigterm(tmp_path: Path) -> None:
     server, client = _server(tmp_path)
     server.start()
@@ -134,6 +167,16 @@ def test_two_workers_share_the_port_and_the_start_and_stop_on_sigterm(tmp_path: 
             )
             assert claims["iss"] == server.url and claims["client_id"] == client[0]
 
+        # A burst of keep-alive connections is spread over both workers (web/listeners.py),
+        # not left on whichever accepted first.
+        opened = _keep_alive_burst(server.port, 32)
+        try:
+            spread = _connections_per_worker(workers, server.port)
+            assert sum(spread.values()) == 32 and min(spread.values()) >= 4, spread
+        finally:
+            for conn in opened:
+                conn.close()
+
         # A worker killed outright is replaced by the supervisor; the port keeps answering.
         victim = min(workers)
         os.kill(victim, signal.SIGKILL)
@@ -159,6 +202,56 @@ def test_two_workers_share_the_port_and_the_start_and_stop_on_sigterm(tmp_path: 
         print(f"SIGTERM to exit with 2 workers: {took:.2f} s")
     finally:
         server.stop()
+
+
+def test_sighup_replaces_each_worker_on_its_own_socket_while_the_port_answers(
+    tmp_path: Path,
+) -> None:
+    server, client = _server(tmp_path)
+    server.start()
+    try:
+        assert server.process is not None
+        parent = server.process.pid
+        _wait(lambda: len(_workers(parent)) == 2, 30, "two workers never ran")
+        _wait(lambda: server.output.count('"event": "ready"') == 3, 60, "a worker never ready")
+        before = _workers(parent)
+        sockets = {pid: _listening_inodes(pid, server.port) for pid in before}
+        assert all(len(inodes) == 1 for inodes in sockets.values()), sockets
+        assert len(set().union(*sockets.values())) == 2  # a socket of its own each
+
+        server.process.send_signal(signal.SIGHUP)
+        token_endpoint = server.url + "/oauth2/token"
+        # One by one: the new worker ready, then the old one stopped; grants go on.
+        deadline = time.monotonic() + 90
+        while _workers(parent) & before or len(_workers(parent)) != 2:
+            assert time.monotonic() < deadline, "the workers were not replaced"
+            _grant(token_endpoint, client)
+            time.sleep(0.2)
+        after = _workers(parent)
+        # The replacements took over their predecessors' sockets: the same two.
+        replaced = {pid: _listening_inodes(pid, server.port) for pid in after}
+        assert set().union(*replaced.values()) == set().union(*sockets.values())
+        assert all(len(inodes) == 1 for inodes in replaced.values()), replaced
+        _grant(token_endpoint, client)
+    finally:
+        server.stop()
+
+
+def _listening_inodes(pid: int, port: int) -> set[str]:
+    """The inodes of the listening sockets on `port` among the process's descriptors."""
+    listening: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
+                listening.add(fields[9])
+    held: set[str] = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:[") and target[8:-1] in listening:
+                held.add(target[8:-1])
+    return held
 
 
 def test_workers_serve_the_management_port_and_do_not_outlive_a_killed_parent(

@@ -31,9 +31,9 @@ from authbridge.web.workers import STARTUP_FAILURE, WorkerConfig, supervise
 __all__ = ["become_supervisor", "main"]
 
 
-def become_supervisor(config: WorkerConfig, sockets: list[socket.socket]) -> NoReturn:
-    """Replace this process's image with the lean supervisor of `config.workers` workers
-    over `sockets` (see the module's text); never returns."""
+def become_supervisor(config: WorkerConfig, slots: list[list[socket.socket]]) -> NoReturn:
+    """Replace this process's image with the lean supervisor of `config.workers` workers,
+    worker i over the sockets of `slots[i]` (see the module's text); never returns."""
     # In memory where the kernel offers it: the image's root filesystem may be read-only
     # and /tmp absent (deploy/Dockerfile). Handed over open, by its number.
     memfd_create = getattr(os, "memfd_create", None)
@@ -42,12 +42,13 @@ def become_supervisor(config: WorkerConfig, sockets: list[socket.socket]) -> NoR
         if memfd_create is not None
         else tempfile.TemporaryFile()  # noqa: SIM115
     )
-    pickle.dump((config, [sock.fileno() for sock in sockets]), payload)
+    pickle.dump((config, [[sock.fileno() for sock in slot] for slot in slots]), payload)
     payload.flush()
     payload.seek(0)
     os.set_inheritable(payload.fileno(), True)
-    for sock in sockets:
-        sock.set_inheritable(True)
+    for slot in slots:
+        for sock in slot:
+            sock.set_inheritable(True)
     sys.stdout.flush()
     sys.stderr.flush()
     argv = [sys.executable, "-m", "authbridge.web.supervisor", str(payload.fileno())]
@@ -78,8 +79,13 @@ def main(argv: list[str]) -> int:
         config, fds = pickle.load(payload)  # noqa: S301  # written by our own parent image
     assert isinstance(config, WorkerConfig)
     _configure_logging(config.settings.logging.level, config.settings.logging.format)
-    sockets = [socket.socket(fileno=fd) for fd in fds]
-    return supervise(config, sockets)
+    # One socket object per descriptor: slots share the management socket (and, where
+    # connections are not spread, the public one), and a second object would close the
+    # descriptor when collected.
+    sockets = {
+        fd: socket.socket(fileno=fd) for fd in dict.fromkeys(f for slot in fds for f in slot)
+    }
+    return supervise(config, [[sockets[fd] for fd in slot] for slot in fds])
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
-"""`authbridge serve` with `server.workers` > 1: worker processes over one listening socket,
-under uvicorn's supervisor (`uvicorn.supervisors.Multiprocess`, as `uvicorn --workers`).
+"""`authbridge serve` with `server.workers` > 1: worker processes on one port, under
+uvicorn's supervisor (`uvicorn.supervisors.Multiprocess`, as `uvicorn --workers`).
 
 The parent process, in order:
 
-1. binds the listening socket(s): the public one, and `server.managementPort`'s if set
-   (a busy port stops it before anything else);
+1. binds the listening sockets: the public ones (web/listeners.py: one per worker on
+   Linux, so the kernel spreads connections over the workers; one shared elsewhere), and
+   `server.managementPort`'s if set (a busy port stops it before anything else);
 2. does what must happen once per start, with the same code a single process runs
    (`Services(once=True)` started, then stopped): migrations, the configured admins'
    bindings, the bootstrap admin, the signing key, the setup link (printed once, by the
@@ -23,7 +24,8 @@ Each worker builds its own app from the settings (`worker_app`, explicit wiring,
 done on import): its own `Services` (normally `once=False`: no migration, no bootstrap, no
 setup link), connection pool, caches, change-bus listener and background threads, exactly the
 way separate replicas on one database do (tests/e2e/test_replicas.py). The kernel hands
-each new connection to one of the workers accepting on the shared socket.
+each new connection to one worker: by a hash of its addresses over the workers' own
+sockets on Linux, else to whichever accepts first on the shared socket.
 
 Signals: SIGTERM or SIGINT on the parent closes its copy of the sockets and sends SIGTERM
 to every worker; each stops accepting, lets its requests in flight finish for up to
@@ -49,8 +51,10 @@ import structlog
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
+from uvicorn.supervisors.multiprocess import Process
 
 from authbridge.config.model import Settings
+from authbridge.web.listeners import listen, worker_sockets
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
@@ -190,9 +194,67 @@ def _follow_parent(parent: int, interval: float = 1.0) -> None:
 
 
 class _Supervisor(Multiprocess):
-    """uvicorn's supervisor; on SIGTERM or SIGINT the parent also closes its copy of the
-    listening sockets first, so that once the workers have closed theirs new connections
-    are refused at once rather than left in the backlog until the last worker exits."""
+    """uvicorn's supervisor, each worker on the sockets of its slot (web/listeners.py: its
+    own public socket where the kernel spreads connections, the shared ones else), so a
+    replacement serves its predecessor's socket. On SIGTERM or SIGINT the parent also
+    closes its copy of the listening sockets first, so that once the workers have closed
+    theirs new connections are refused at once rather than left in the backlog until the
+    last worker exits.
+
+    uvicorn starts every process over the one list of sockets it was given: the three
+    methods that start processes are uvicorn's (0.55) with the slot's sockets instead."""
+
+    def __init__(self, config: WorkerConfig, slots: list[list[socket]]) -> None:
+        distinct = list({sock.fileno(): sock for slot in slots for sock in slot}.values())
+        super().__init__(config, sockets=distinct)
+        self.slots = slots
+
+    def _process(self, slot: int) -> Process:
+        process = Process(self.config, self.slots[slot % len(self.slots)])
+        process.start()
+        return process
+
+    def init_processes(self) -> None:
+        for slot in range(self.processes_num):
+            self.processes.append(self._process(slot))
+
+    def restart_all(self) -> None:
+        """SIGHUP: each worker replaced by one on the same sockets, started and ready
+        before the old one stops; a replacement not ready in time ends the restart."""
+        for slot, old in enumerate(self.processes):
+            if self.should_exit.is_set():
+                return
+            new = self._process(slot)
+            if not new.wait_until_ready(self.config.timeout_worker_healthcheck, self.should_exit):
+                new.kill()
+                new.join()
+                if not self.should_exit.is_set():
+                    log.error("worker_restart_aborted", pid=old.pid, new_pid=new.pid)
+                return
+            old.terminate()
+            old.join()
+            self.processes[slot] = new
+
+    def keep_subprocess_alive(self) -> None:
+        """A worker dead or not answering its ping is killed and replaced on its slot; one
+        that failed before serving (exit status 3) stops the supervisor: a broken start
+        would fail the same way again."""
+        if self.should_exit.is_set():
+            return
+        for slot, process in enumerate(self.processes):
+            if process.is_alive(timeout=self.config.timeout_worker_healthcheck):
+                continue
+            process.kill()
+            process.join()
+            if process.exitcode == STARTUP_FAILURE:
+                log.error("worker_start_failed_stopping", pid=process.pid)
+                self.should_exit.set()
+                return
+            if self.should_exit.is_set():
+                return
+            self.processes[slot] = self._process(slot)
+            # uvicorn logs it below our log level: say it ourselves
+            log.warning("worker_replaced", pid=process.pid, new_pid=self.processes[slot].pid)
 
     def _close_sockets(self) -> None:
         for sock in self.sockets:
@@ -205,13 +267,6 @@ class _Supervisor(Multiprocess):
     def handle_int(self) -> None:
         self._close_sockets()
         super().handle_int()
-
-    def keep_subprocess_alive(self) -> None:
-        before = [process.pid for process in self.processes]
-        super().keep_subprocess_alive()
-        for old, process in zip(before, self.processes, strict=True):
-            if process.pid != old:  # uvicorn logs it below our log level: say it ourselves
-                log.warning("worker_replaced", pid=old, new_pid=process.pid)
 
 
 def prepare(settings: Settings, bootstrap: BootstrapAdmin | None) -> bool:
@@ -230,16 +285,6 @@ def prepare(settings: Settings, bootstrap: BootstrapAdmin | None) -> bool:
         services.stop()
 
 
-def _listen(config: uvicorn.Config) -> socket:
-    """The listening socket of `config`'s address (uvicorn's own binding: SO_REUSEADDR,
-    IPv6 literals, inheritable by the workers); a busy port stops `serve` naming it."""
-    try:
-        return config.bind_socket()
-    except SystemExit:  # uvicorn printed the OS error and exits STARTUP_FAILURE
-        log.error("cannot_listen", host=config.host, port=config.port)
-        raise
-
-
 def run_workers(settings: Settings, bootstrap: BootstrapAdmin | None, workers: int) -> int:
     """`authbridge serve` with `workers` processes: listen, do the once-per-start work, then
     become the workers' lean supervisor (web/supervisor.py); the exit status is its own."""
@@ -247,7 +292,8 @@ def run_workers(settings: Settings, bootstrap: BootstrapAdmin | None, workers: i
     config = WorkerConfig(settings, workers)
     # Bound first: a busy port stops `serve` before it migrates or prints a setup link.
     # Connections that arrive during the once-per-start work wait in the backlog.
-    sockets: list[socket] = [_listen(config)]
+    public = worker_sockets(config, workers)
+    shared: list[socket] = []
     if server.management_port is not None:
         management = uvicorn.Config(
             "authbridge.web.workers:worker_app",
@@ -255,7 +301,8 @@ def run_workers(settings: Settings, bootstrap: BootstrapAdmin | None, workers: i
             port=server.management_port,
             log_config=None,
         )
-        sockets.append(_listen(management))
+        shared.append(listen(management))
+    slots = [[public[slot % len(public)], *shared] for slot in range(workers)]
     if not prepare(settings, bootstrap):
         log.warning("workers_start_without_database", detail="each worker starts it up")
         # The bootstrap admin's password reaches the workers only if they must make it.
@@ -263,17 +310,17 @@ def run_workers(settings: Settings, bootstrap: BootstrapAdmin | None, workers: i
     if sys.executable:
         from authbridge.web.supervisor import become_supervisor
 
-        become_supervisor(config, sockets)  # the same pid, a lean image: never returns
-    return supervise(config, sockets)  # an embedded interpreter: no executable to exec
+        become_supervisor(config, slots)  # the same pid, a lean image: never returns
+    return supervise(config, slots)  # an embedded interpreter: no executable to exec
 
 
-def supervise(config: WorkerConfig, sockets: list[socket]) -> int:
-    """Run the workers under uvicorn's supervisor until a signal; the exit status: 0 after
-    a graceful stop, 3 if a worker could not start."""
+def supervise(config: WorkerConfig, slots: list[list[socket]]) -> int:
+    """Run the workers under uvicorn's supervisor until a signal, worker i on the sockets of
+    `slots[i]`; the exit status: 0 after a graceful stop, 3 if a worker could not start."""
     log.info("workers_starting", workers=config.workers)
-    supervisor = _Supervisor(config, sockets=sockets)
+    supervisor = _Supervisor(config, slots)
     supervisor.run()
-    for sock in sockets:
+    for sock in supervisor.sockets:
         sock.close()
     failed = any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes)
     log.info("stopped", workers=config.workers)
