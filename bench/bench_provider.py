@@ -1,7 +1,7 @@
 """Token-endpoint throughput: refresh-token grants/s (rotation persisted) and
 client-credentials grants/s, next to a peer measured in the same run.
 
-    python bench/bench_provider.py [--seconds 10] [--concurrency 32] [--workers 2]
+    python bench/bench_provider.py [--seconds 10] [--concurrency 32] [--workers auto]
     python bench/bench_provider.py --audit [--rounds 3] [--seconds 8]
 
 `--audit`: refresh grants/s with the audit log on and off, in one run (two servers, same
@@ -10,7 +10,7 @@ within 5% of off). Logging at `info` (the default), so "on" also pays the event'
 
 One run measures, on this machine, each over HTTP/1.1 keep-alive on loopback:
 
-(a) authbridge (`uvicorn --workers N` over the app, SQLite file in WAL mode): every refresh
+(a) authbridge (`authbridge serve --workers N`, SQLite file in WAL mode): every refresh
     grant rotates its token in the database (one transaction: conditional UPDATE of the old
     token, INSERT of the new one, user and roles read) and signs an ES256 RFC 9068 token;
 (b) the peer: panva's `oidc-provider` (npm, Node) in bench/peer/, ES256 JWT access tokens,
@@ -78,7 +78,7 @@ def postgres_cpu() -> float:
 
 
 def tree_cpu(pid: int) -> float:
-    """CPU-seconds of a process and its children (uvicorn workers)."""
+    """CPU-seconds of a process and its children (the workers of `serve`)."""
     total = 0.0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -108,19 +108,8 @@ def wait_port(port: int, path: bytes, process: subprocess.Popen[bytes]) -> None:
 
 
 # -- authbridge -------------------------------------------------------------------------------
-FACTORY = """
-import os
-from pathlib import Path
-from authbridge.config import load_settings
-from authbridge.web.app import create_app
-from authbridge.web.observability import configure_logging
-
-def app():
-    # as `authbridge serve` does: logging at the configured level (warning here)
-    settings = load_settings(Path(os.environ["AUTHBRIDGE_CONFIG"]), {})
-    configure_logging(settings.logging.level, settings.logging.format)
-    return create_app(settings)
-"""
+# `authbridge serve`, from this tree's src/ (the bench measures its own checkout).
+SERVE = "import sys; from authbridge.cli.main import app; sys.argv[0] = 'authbridge'; app()"
 
 
 def seed_authbridge(
@@ -183,42 +172,30 @@ def seed_authbridge(
         )
     )
     storage.db.dispose()
-    (workdir / "bench_app.py").write_text(FACTORY)
     return tokens, str(config)
 
 
 def start_authbridge(
     workdir: Path, port: int, config: str, workers: int
 ) -> subprocess.Popen[bytes]:
+    """`authbridge serve --workers N` as an operator runs it (its supervisor and its
+    listening sockets, web/workers.py), on the seeded configuration."""
     env = {k: v for k, v in os.environ.items() if "__" not in k}
-    env.update(
-        AUTHBRIDGE_CONFIG=config,
-        PYTHONPATH=f"{workdir}:{ROOT / 'src'}",
-        AUTHBRIDGE_SECRETS_DIR=str(workdir),
-    )
+    env.update(PYTHONPATH=str(ROOT / "src"), AUTHBRIDGE_SECRETS_DIR=str(workdir))
     process = subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "uvicorn",
-            "bench_app:app",
-            "--factory",
+            "-c",
+            SERVE,
+            "serve",
+            "--config",
+            config,
             "--host",
             "127.0.0.1",
             "--port",
             str(port),
             "--workers",
             str(workers),
-            "--log-level",
-            "warning",
-            # uvicorn's options as `authbridge serve` sets them (web/workers.py
-            # UVICORN_OPTIONS): no access log, Server header or proxy-headers layer (the app
-            # reads forwarded headers by server.trustedProxies), no WebSocket.
-            "--no-access-log",
-            "--no-server-header",
-            "--no-proxy-headers",
-            "--ws",
-            "none",
         ],
         cwd=workdir,
         env=env,
@@ -226,7 +203,27 @@ def start_authbridge(
         stderr=subprocess.DEVNULL,
     )
     wait_port(port, b"/readyz", process)
+    # Every worker listening on its own socket (web/listeners.py), not the first one only:
+    # a worker still starting would leave its share of the load to the other at first.
+    deadline = time.monotonic() + START_TIMEOUT
+    while _listening(port) < workers and time.monotonic() < deadline:
+        time.sleep(0.2)
     return process
+
+
+def _listening(port: int) -> int:
+    """How many sockets listen on `port` (Linux's TCP table: state 0A)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            return 1_000_000  # not Linux: no way to tell, do not wait
+        for line in lines:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
+                count += 1
+    return count
 
 
 # -- the peer ---------------------------------------------------------------------------------
@@ -417,8 +414,8 @@ def audit_comparison(args: argparse.Namespace) -> None:
     """Refresh grants/s with the audit log on and off, two servers in one run."""
     print(
         f"{os.cpu_count()} CPUs; {args.concurrency} connections; {args.rounds} rounds of "
-        f"{args.seconds:.0f}s per server; {args.workers} uvicorn worker(s), SQLite (WAL), "
-        "logging at info"
+        f"{args.seconds:.0f}s per server; authbridge serve with {args.workers} worker(s), "
+        "SQLite (WAL), logging at info"
     )
     results: dict[str, list[Result]] = {"on": [], "off": []}
     with (
@@ -483,11 +480,26 @@ def _audit_rows(workdir: Path) -> int:
         return int(connection.execute("SELECT count(*) FROM audit_events").fetchone()[0])
 
 
+def _workers(option: str, database: str | None) -> int:
+    """The processes `authbridge serve --workers OPTION` runs on this database."""
+    from authbridge.config.workers import shares_changes, worker_count
+
+    if option != "auto":
+        return int(option)
+    url = "postgresql://" if database else "sqlite://"
+    return worker_count("auto", changes_shared=shares_changes(url, None))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument(
+        "--workers",
+        default="auto",
+        help="worker processes of `authbridge serve`, or auto (default: what serve picks, "
+        "1 on SQLite alone, the CPUs on PostgreSQL)",
+    )
     parser.add_argument(
         "--audit", action="store_true", help="refresh grants/s with the audit log on and off"
     )
@@ -499,13 +511,14 @@ def main() -> None:
         "a SQLite file)",
     )
     args = parser.parse_args()
+    args.workers = _workers(args.workers, args.database)
     if args.audit:
         audit_comparison(args)
         return
     where = "PostgreSQL" if args.database else "SQLite"
     print(
         f"{os.cpu_count()} CPUs; {args.concurrency} connections; {args.seconds:.0f}s per "
-        f"measurement; authbridge with {args.workers} uvicorn worker(s), {where}"
+        f"measurement; authbridge serve with {args.workers} worker(s), {where}"
     )
     rows: list[Result] = []
     database, drop = None, None

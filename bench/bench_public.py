@@ -2,7 +2,7 @@
 
     python bench/bench_public.py [--seconds 8] [--connections 16] [--instructions]
 
-Starts authbridge (one uvicorn worker, SQLite, logging at `info`: every request writes its
+Starts `authbridge serve` (one process, SQLite, logging at `info`: every request writes its
 JSON access-log line, gets its request id and its latency sample) and panva's
 `oidc-provider` (one Node process, bench/peer/), then drives each endpoint over HTTP/1.1
 keep-alive on loopback with `wrk -t1 -c16 --latency` (`apt-get install -y wrk`), or, when wrk
@@ -128,7 +128,7 @@ def serve_and_measure(args: argparse.Namespace) -> None:
     tool = "wrk -t1" if shutil.which("wrk") else "asyncio load generator (no wrk)"
     print(
         f"{os.cpu_count()} CPUs; {tool}, {args.connections} connections, {args.seconds:.0f}s "
-        "per endpoint; authbridge: 1 uvicorn worker, logging at info; oidc-provider: 1 Node"
+        "per endpoint; authbridge serve: 1 process, logging at info; oidc-provider: 1 Node"
     )
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="authbridge-bench-public-") as temp:
