@@ -206,3 +206,33 @@ def test_details_and_times_are_stored_as_given(storage: Storage) -> None:
         assert found[f"u{n}"].details == details
         assert found[f"u{n}"].at == NOW - timedelta(minutes=n)
     assert found["bare"].details == {}
+
+
+def test_a_writers_batch_is_stored_whole_in_a_few_multi_row_inserts(storage: Storage) -> None:
+    """A batch of 200 (the writer's largest) is three INSERTs of many rows each, never the
+    driver's executemany (row by row, the GIL let go and taken back for each: bench/README
+    "Stop 28"); every row lands with its own values, across the statements' seams."""
+    from sqlalchemy import event
+
+    statements: list[tuple[str, bool]] = []
+
+    def seen(_conn: object, _cursor: object, sql: str, _p: object, _c: object, many: bool) -> None:
+        if sql.startswith("INSERT INTO audit_events"):
+            statements.append((sql, many))
+
+    engine = storage.db.engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        storage.audit.append([_event(n, request_id=f"r{n}") for n in range(200)])
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert [many for _sql, many in statements] == [False, False, False]
+    found = storage.audit.query(AuditFilter(), limit=500)
+    assert len(found) == 200
+    for record in found:
+        n = int(record.target_id.removeprefix("u"))  # type: ignore[union-attr]
+        assert (record.request_id, record.details, record.at) == (
+            f"r{n}",
+            {"n": n},
+            NOW - timedelta(minutes=n),
+        )

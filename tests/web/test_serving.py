@@ -7,6 +7,7 @@ endpoint (a loopback HTTP server in this test) holds its answer until the test r
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import json
 import signal
@@ -161,3 +162,19 @@ def test_sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_0(serve)
     finally:
         handler.release.set()
         idp.shutdown()
+
+
+def test_one_process_serves_on_uvloop_as_the_workers_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    # asyncio's own loop cost one process about a fifth more CPU per token grant than a
+    # worker of `--workers 2`, which uvicorn starts on uvloop (bench/README.md "Stop 28").
+    pytest.importorskip("uvloop")
+    from authbridge.web import serving
+
+    loops: list[str] = []
+
+    async def serve(_settings: object, _services: object) -> None:
+        loops.append(type(asyncio.get_running_loop()).__module__)
+
+    monkeypatch.setattr(serving, "serve", serve)
+    serving.run(None, None)  # type: ignore[arg-type]
+    assert loops == ["uvloop"]

@@ -159,12 +159,21 @@ class AuditFilter:
 
 
 _COLUMNS = ("at", *WIDTHS, "details")
+# Rows per INSERT, 13 parameters each: under the fewest parameters a statement may have
+# (999 on SQLite before 3.32; 32,766 since, 65,535 on PostgreSQL). A writer's batch of 200
+# is three statements.
+MAX_ROWS_PER_INSERT = 999 // len(_COLUMNS)
 
 
-def _statement(paramstyle: str) -> str:
-    # Constant column names and placeholders only: nothing of a caller's is in the text.
-    marks = ", ".join(["?" if paramstyle == "qmark" else "%s"] * len(_COLUMNS))
-    return f"INSERT INTO audit_events ({', '.join(_COLUMNS)}) VALUES ({marks})"  # noqa: S608
+def _statement(paramstyle: str, rows: int) -> str:
+    """One INSERT of `rows` rows (VALUES lists, not the driver's executemany): sqlite3 runs
+    an executemany row by row and lets go of the GIL around each, and the writer thread
+    taking it back from a busy event loop each time cost a token grant about a fifth of
+    its CPU (bench/README.md "Stop 28"). Constant column names and placeholders only:
+    nothing of a caller's is in the text."""
+    marks = "(" + ", ".join(["?" if paramstyle == "qmark" else "%s"] * len(_COLUMNS)) + ")"
+    columns = ", ".join(_COLUMNS)
+    return f"INSERT INTO audit_events ({columns}) VALUES {', '.join([marks] * rows)}"  # noqa: S608
 
 
 # json.dumps(details, default=str) without building its encoder per row (the same text).
@@ -225,9 +234,11 @@ def insert_records(session: Session, records: Sequence[AuditRecord]) -> None:
 
 def _insert(connection: Connection, records: Sequence[AuditRecord]) -> None:
     dialect = connection.dialect
-    connection.exec_driver_sql(
-        _statement(dialect.paramstyle), _parameters(records, dialect.name == "sqlite")
-    )
+    rows = _parameters(records, dialect.name == "sqlite")
+    for start in range(0, len(rows), MAX_ROWS_PER_INSERT):
+        chunk = rows[start : start + MAX_ROWS_PER_INSERT]
+        values = tuple(value for row in chunk for value in row)
+        connection.exec_driver_sql(_statement(dialect.paramstyle, len(chunk)), values)
 
 
 def _record(row: Any) -> AuditRecord:
