@@ -1,10 +1,11 @@
 """The token endpoint in process: instructions per grant (callgrind) and where its time goes.
 
     python bench/bench_token.py [--calls 100] [--database URL] [--profile SECONDS]
-    python bench/bench_token.py --cpu ROUNDS [--calls 300]
+    python bench/bench_token.py --cpu ROUNDS [--calls 300] [--no-audit]
 
-Builds the app as `authbridge serve` does (logging at `info`, audit log on), seeded by
-bench_provider.py, and drives the ASGI app directly (no sockets, no HTTP parsing) with:
+Builds the app as `authbridge serve` does (logging at `info`, audit log on unless
+`--no-audit`), seeded by bench_provider.py, and drives the ASGI app directly (no sockets,
+no HTTP parsing) with:
 
 * a client_credentials grant (RFC 6749 §4.4) by the seeded service account, HTTP Basic;
 * a refresh grant (RFC 6749 §6) presenting the newest token of a family, so every call
@@ -44,6 +45,7 @@ from callgrind import instructions
 from served import postgres_database, token_scope
 
 CC_BODY = b"grant_type=client_credentials"
+NO_AUDIT = "AUTHBRIDGE_BENCH_NO_AUDIT"  # `--no-audit`, passed on to the measured children
 FAMILIES = 4
 
 
@@ -90,7 +92,12 @@ class Driver:
 def in_process_app(workdir: Path, database: str | None) -> Iterator[Driver]:
     os.environ["AUTHBRIDGE_SECRETS_DIR"] = str(workdir)
     tokens, config = seed_authbridge(
-        workdir, free_port(), FAMILIES, log_level="info", database=database
+        workdir,
+        free_port(),
+        FAMILIES,
+        log_level="info",
+        database=database,
+        audit=os.environ.get(NO_AUDIT) != "1",
     )
     from authbridge.config import load_settings
     from authbridge.web.app import create_app
@@ -254,6 +261,7 @@ def profile(seconds: float, database: str | None, top: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=100)
+    parser.add_argument("--no-audit", action="store_true", help="the audit log off")
     parser.add_argument(
         "--database",
         help="PostgreSQL server URL (a throw-away database is made there); SQLite if absent",
@@ -265,6 +273,8 @@ def main() -> None:
     parser.add_argument("--child-loop", help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=5.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.no_audit:
+        os.environ[NO_AUDIT] = "1"
     if args.child_count:
         child_count(args.child_count, args.database)
     elif args.child_loop:
