@@ -165,8 +165,8 @@ def test_sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_0(serve)
 
 
 def test_one_process_serves_on_uvloop_as_the_workers_do(monkeypatch: pytest.MonkeyPatch) -> None:
-    # asyncio's own loop cost one process about a fifth more CPU per token grant than a
-    # worker of `--workers 2`, which uvicorn starts on uvloop (bench/README.md "Stop 28").
+    # asyncio's own loop cost one process about 14% more CPU per token grant than uvloop,
+    # which uvicorn starts its workers on (bench/README.md "Stop 28").
     pytest.importorskip("uvloop")
     from authbridge.web import serving
 

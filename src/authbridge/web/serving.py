@@ -104,8 +104,8 @@ def run(settings: Settings, services: Services) -> None:
     """`authbridge serve`: serve in a new event loop until a signal, then return. The loop
     is the one uvicorn picks for its workers (`loop="auto"`: uvloop where it is installed,
     as `uvicorn[standard]` installs it), so one process serves as each worker does: on
-    asyncio's own loop one process spent about a fifth more CPU per token grant than a
-    worker of `--workers 2` (bench/README.md "Stop 28")."""
+    asyncio's own loop a client_credentials grant cost one process about 14% more CPU
+    (bench/README.md "Stop 28")."""
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
         runner.run(serve(settings, services))
 
