@@ -169,8 +169,8 @@ def _statement(paramstyle: str, rows: int) -> str:
     """One INSERT of `rows` rows (VALUES lists, not the driver's executemany): sqlite3 runs
     an executemany row by row and lets go of the GIL around each, and the writer thread
     taking it back from a busy event loop each time made a token grant with the audit log
-    on cost 40% more CPU than with it off, 17% now (bench/README.md "Stop 28"). Constant column names and placeholders only:
-    nothing of a caller's is in the text."""
+    on cost 40% more CPU than with it off, 17% now (bench/README.md "Stop 28"). Constant
+    column names and placeholders only: nothing of a caller's is in the text."""
     marks = "(" + ", ".join(["?" if paramstyle == "qmark" else "%s"] * len(_COLUMNS)) + ")"
     columns = ", ".join(_COLUMNS)
     return f"INSERT INTO audit_events ({columns}) VALUES {', '.join([marks] * rows)}"  # noqa: S608
