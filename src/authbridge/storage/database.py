@@ -21,11 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
@@ -34,9 +30,11 @@ from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 from authbridge.storage.errors import Unavailable
 from authbridge.storage.hot import HotStatement
 from authbridge.storage.loop_io import await_on_loop, on_loop, refuse_on_loop
+from authbridge.storage.migrations import HEADS
 
 if TYPE_CHECKING:
     import psycopg  # imported with the PostgreSQL dialect, never on SQLite
+    from alembic.config import Config as AlembicConfig
 
     from authbridge.storage.loop_batches import BatchedStatement, LoopBatches
     from authbridge.storage.loop_connections import LoopConnections
@@ -159,6 +157,16 @@ def _discard_closed(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         if fresh:
             raise Unavailable("the server closed a new connection as it opened")
         raise DisconnectionError("the server closed this pooled connection")
+
+
+def _alembic_config() -> AlembicConfig:
+    """Alembic's configuration for authbridge's migrations (imported only when Alembic runs:
+    with Mako and Pygments it is about 7 MB a process keeps)."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
 
 
 class Database:
@@ -388,28 +396,48 @@ class Database:
         """Apply Alembic migrations up to `revision` (idempotent), without the timeouts.
 
         "heads": each feature's migrations branch from the initial schema and are applied
-        together, so independent features never fight over one linear history.
+        together, so independent features never fight over one linear history. A schema
+        already at exactly those heads (`schema_is_current`, what nearly every start
+        finds) is left alone without importing Alembic at all; anything else (a new
+        database, an older schema, a revision this code does not know) goes to Alembic
+        as before, which migrates it or says what is wrong.
 
         Replicas starting together on an empty database take turns: the whole upgrade is
         one transaction holding a lock (PostgreSQL: a transaction-level advisory lock;
         SQLite: BEGIN IMMEDIATE, the database's write lock), so the others wait for it,
         then read the committed `alembic_version` and find nothing left to do, instead of
-        all creating `alembic_version` at once (UniqueViolation).
+        all creating `alembic_version` at once (UniqueViolation). The check before it only
+        reads: an upgrade in progress is one uncommitted transaction, so a replica sees
+        either the schema before it (and queues for the lock) or the whole of it.
         """
+        if revision == "heads" and self.schema_is_current():
+            return
+        from alembic import command
+
         with self.exclusive(MIGRATION_LOCK) as connection:
-            config = AlembicConfig()
-            config.set_main_option("script_location", str(MIGRATIONS))
+            config = _alembic_config()
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
+
+    def schema_is_current(self) -> bool:
+        """Whether `alembic_version` holds exactly this code's migration heads (`HEADS`):
+        no more (a newer release's revisions), no fewer, no other. A database without
+        the table (new, or not authbridge's) is not current."""
+        with self.autocommit() as connection:
+            if not inspect(connection).has_table("alembic_version"):
+                return False
+            rows = connection.scalars(text("SELECT version_num FROM alembic_version")).all()
+        return sorted(rows) == sorted(HEADS)
 
     def pending_revisions(self) -> tuple[str, ...]:
         """Migration heads not applied to this database yet (empty: the schema is current).
 
         Reads `alembic_version` only; it never migrates (`authbridge doctor` asks this).
         """
-        config = AlembicConfig()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        script = ScriptDirectory.from_config(config)
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        script = ScriptDirectory.from_config(_alembic_config())
         with self.engine.connect() as connection:
             current = set(MigrationContext.configure(connection).get_current_heads())
         # A head is applied when it or a later revision of its branch is current.
