@@ -152,3 +152,54 @@ def test_elsewhere_one_shared_socket(monkeypatch: pytest.MonkeyPatch) -> None:
         assert len(sockets) == 1
     finally:
         sockets[0].close()
+
+
+@linux_only
+def test_a_server_still_starting_on_the_port_is_refused() -> None:
+    # The first `serve` has bound its sockets and is still migrating or starting its
+    # workers (seconds): a second one started meanwhile must not join its reuseport group
+    # (it did: the two then shared the port, each with its own database and signing key).
+    starting = worker_sockets(_config(), 2)
+    port = starting[0].getsockname()[1]
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            worker_sockets(_config(port), 2)
+        assert stopped.value.code == 3
+    finally:
+        for sock in starting:
+            sock.close()
+
+
+def _running(host: str) -> socket.socket:
+    """A running `serve --workers N`'s socket on `host`: SO_REUSEPORT, listening."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, 0))
+    sock.listen()
+    return sock
+
+
+@linux_only
+@pytest.mark.parametrize(
+    ("running_on", "started_on"),
+    [("127.0.0.2", "0.0.0.0"), ("127.0.0.1", "::"), ("0.0.0.0", "::")],
+)
+def test_a_server_running_on_another_spelling_of_the_address_is_refused(
+    running_on: str, started_on: str
+) -> None:
+    # One socket would have refused the second start (EADDRINUSE: the addresses overlap);
+    # the probe by connection missed these (nothing answers on the loopback it tries).
+    try:
+        running = _running(running_on)
+        _free_port(started_on)
+    except OSError:
+        pytest.skip(f"{running_on} or {started_on} not available here")
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            sockets = worker_sockets(_config(running.getsockname()[1], started_on), 2)
+            for sock in sockets:
+                sock.close()
+        assert stopped.value.code == 3
+    finally:
+        running.close()

@@ -14,14 +14,19 @@ SO_REUSEPORT).
 Each socket is bound in the parent and held open there, as the shared one was: a worker
 that dies leaves its socket listening, so the connections the kernel hands it wait in its
 backlog for the replacement (which inherits that socket) instead of being refused; SIGHUP's
-replacement serves the same socket beside the worker it replaces. Before the workers
-listen, connections are refused, as before.
+replacement serves the same socket beside the worker it replaces. They listen from the
+moment they are bound: a connection that arrives while the parent does the once-per-start
+work or the workers start waits in the backlog.
 
 A reuseport group admits any later socket of the same user that sets the option: a second
 `serve` started by mistake on the port would join it and take a share of the connections
-instead of failing. So the address is probed first: if something answers there, `serve`
-stops as on a busy port. (Two `serve` started in the same second on one port can still
-both bind; the probe is for the usual mistake, a second start beside a running one.)
+instead of failing. So the address is tried first as one shared socket binds it (without
+SO_REUSEPORT): that fails, as on a busy port, wherever a listening socket's address overlaps
+(another spelling of it: 0.0.0.0 or :: beside 127.0.0.1, a specific address beside a
+wildcard), and something answering there stops `serve` too. Listening at once closes the
+window of a server still starting (bound, its workers not yet listening: a socket joins a
+group when it listens, not when it binds); two `serve` started in the same instant on one
+port can still both bind.
 
 Elsewhere (SO_REUSEPORT on the BSDs and macOS does not spread connections), with one worker,
 or on a Unix socket or inherited descriptor: one shared socket, uvicorn's own binding.
@@ -63,13 +68,18 @@ def worker_sockets(config: uvicorn.Config, workers: int) -> list[socket.socket]:
     if workers < 2 or not SPREADS or config.uds is not None or config.fd is not None:
         return [listen(config)]
     host, port = config.host, config.port
-    if port and _answers(host, port):
-        log.error("cannot_listen", host=host, port=port, detail="something answers there")
-        sys.exit(STARTUP_FAILURE)
+    if port:
+        taken = _bind_error(host, port)
+        if taken is not None:
+            log.error("cannot_listen", host=host, port=port, error=taken.strerror or str(taken))
+            sys.exit(STARTUP_FAILURE)
+        if _answers(host, port):
+            log.error("cannot_listen", host=host, port=port, detail="something answers there")
+            sys.exit(STARTUP_FAILURE)
     sockets: list[socket.socket] = []
     try:
         for _ in range(workers):
-            sock = _bind_reuseport(host, port)
+            sock = _bind_reuseport(host, port, config.backlog)
             sockets.append(sock)
             port = sock.getsockname()[1]  # port 0: the others join the port the first got
     except OSError as exc:
@@ -84,12 +94,27 @@ def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET  # as uvicorn's bind_socket
 
 
-def _bind_reuseport(host: str, port: int) -> socket.socket:
+def _bind_error(host: str, port: int) -> OSError | None:
+    """Why one socket without SO_REUSEPORT (uvicorn's binding) cannot bind the address, if
+    it cannot: the conflicts a reuseport group of the same user would otherwise admit."""
+    probe = socket.socket(_family(host), socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+    except OSError as exc:
+        return exc
+    finally:
+        probe.close()
+    return None
+
+
+def _bind_reuseport(host: str, port: int, backlog: int) -> socket.socket:
     sock = socket.socket(_family(host), socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
+        sock.listen(backlog)  # at once: a server still starting is seen (module docstring)
     except OSError:
         sock.close()
         raise

@@ -31,8 +31,10 @@ Signals: SIGTERM or SIGINT on the parent closes its copy of the sockets and send
 to every worker; each stops accepting, lets its requests in flight finish for up to
 `server.shutdownGracePeriod` seconds (uvicorn's own graceful shutdown), stops its services
 and exits; the parent waits for them all and exits 0. SIGHUP replaces the workers one by
-one (uvicorn). Unlike one process, a draining worker does not answer `/readyz` with 503:
-it has stopped accepting on every socket, so a probe is refused instead (not ready either).
+one (uvicorn); SIGTTIN adds one, SIGTTOU stops one unless its socket would be left with no
+worker (its share of the connections would wait unanswered). Unlike one process, a
+draining worker does not answer `/readyz` with 503: it has stopped accepting on every
+socket, so a probe is refused instead (not ready either).
 With a management port, every worker serves it too: `/metrics` is the view of the worker
 the scrape reached (counters are per process).
 """
@@ -201,7 +203,7 @@ class _Supervisor(Multiprocess):
     theirs new connections are refused at once rather than left in the backlog until the
     last worker exits.
 
-    uvicorn starts every process over the one list of sockets it was given: the three
+    uvicorn starts every process over the one list of sockets it was given: the four
     methods that start processes are uvicorn's (0.55) with the slot's sockets instead."""
 
     def __init__(self, config: WorkerConfig, slots: list[list[socket]]) -> None:
@@ -210,7 +212,7 @@ class _Supervisor(Multiprocess):
         self.slots = slots
 
     def _process(self, slot: int) -> Process:
-        process = Process(self.config, self.slots[slot % len(self.slots)])
+        process = Process(self.config, self._slot(slot))
         process.start()
         return process
 
@@ -255,6 +257,25 @@ class _Supervisor(Multiprocess):
             self.processes[slot] = self._process(slot)
             # uvicorn logs it below our log level: say it ourselves
             log.warning("worker_replaced", pid=process.pid, new_pid=self.processes[slot].pid)
+
+    def handle_ttin(self) -> None:
+        """SIGTTIN: one more worker, on the sockets of the next slot (sharing its socket)."""
+        self.processes_num += 1
+        self.processes.append(self._process(self.processes_num - 1))
+
+    def handle_ttou(self) -> None:
+        """SIGTTOU: the last worker stopped, unless its public socket has no other worker:
+        held open by the parent, that socket would keep its share of the new connections
+        waiting in its backlog, never answered."""
+        last = self.processes_num - 1
+        kept = {sock.fileno() for slot in range(last) for sock in self._slot(slot)}
+        if last > 0 and not kept.issuperset(sock.fileno() for sock in self._slot(last)):
+            log.warning("workers_not_decreased", workers=self.processes_num)
+            return
+        super().handle_ttou()
+
+    def _slot(self, slot: int) -> list[socket]:
+        return self.slots[slot % len(self.slots)]
 
     def _close_sockets(self) -> None:
         for sock in self.sockets:
