@@ -509,8 +509,8 @@ def main() -> None:
     parser.add_argument(
         "--workers",
         default="auto",
-        help="worker processes of `authbridge serve`, or auto (default: what serve picks, "
-        "1 on SQLite alone, the CPUs on PostgreSQL)",
+        help="worker processes of `authbridge serve`, or auto (the default: what `serve "
+        "--workers auto` runs, 1 on SQLite alone, the CPUs on PostgreSQL)",
     )
     parser.add_argument(
         "--audit", action="store_true", help="grants/s with the audit log on and off"

@@ -111,7 +111,7 @@ class ServerSettings(Section):
 
     workers: Workers = Field(
         default=1,
-        description="Worker processes of `serve`, sharing the listening socket: a positive "
+        description="Worker processes of `serve`, sharing the port: a positive "
         "integer (default 1: scale with replicas, whose /metrics each count one process), "
         "or auto: the CPUs this process may use (its CPU affinity, capped by the "
         "cgroup v2 quota in /sys/fs/cgroup/cpu.max rounded up), no more than its cgroup memory "

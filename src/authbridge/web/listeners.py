@@ -1,15 +1,23 @@
 """The public listening sockets of `serve --workers N`: one per worker on Linux, bound with
 SO_REUSEPORT to the one address, so the kernel spreads the connections over the workers.
 
-With one shared socket every worker waits on it, and the first one awake accepts all that
-is queued: a burst of connections (a client's pool opening, a load balancer reconnecting)
-lands on one worker, and keep-alive keeps it there while the other idles. Measured with
-bench/bench_provider.py (32 keep-alive clients, 2 workers, PostgreSQL): all 32 on one
-worker in 2 runs of 4, client_credentials then at 4,300 grants/s instead of 7,500 and
-about 10% more CPU per grant (bench/README.md "Stop 28"). A Linux reuseport group hands
-each new connection to one of its sockets by a hash of the connection's addresses and
-ports: spread evenly in expectation, whatever the workers' timing (`man 7 socket`,
-SO_REUSEPORT).
+With one shared socket every worker waits on it, and the first one awake accepts what is
+queued: a burst of connections (a client's pool opening, a load balancer reconnecting)
+lands mostly on one worker, and keep-alive keeps it there while the other idles. Measured
+with 32 keep-alive clients and 2 workers: `uvicorn --workers 2` put all 32 on one worker in
+2 runs of 4 (client_credentials then at 4,300 grants/s instead of 7,500); `serve`'s shared
+socket split them 6/26 to 13/19, one socket per worker 13/19 to 16/16, with about 5% less
+CPU per grant (bench/README.md "Stop 28"). A Linux reuseport group hands each new
+connection to one of its sockets by a hash of the connection's addresses and ports: spread
+evenly in expectation, whatever the workers' timing (`man 7 socket`, SO_REUSEPORT).
+
+The price, as for nginx's `reuseport` and Envoy's listeners: a socket's share of new
+connections goes to it whether or not its worker is accepting. A worker that dies has its
+share wait in its socket's backlog until the replacement listens (the supervisor looks
+every half second; a new worker starts in 1-3 s, longer on a loaded machine), where the
+shared socket let the other workers take them at once; one that hangs keeps them waiting
+until its missed pings get it replaced (`HEALTHCHECK_TIMEOUT`, web/workers.py). None is
+refused or lost (tests/e2e/test_workers.py records the wait as an expected failure).
 
 Each socket is bound in the parent and held open there, as the shared one was: a worker
 that dies leaves its socket listening, so the connections the kernel hands it wait in its
