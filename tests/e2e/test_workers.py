@@ -103,25 +103,43 @@ def _grant(token_endpoint: str, client: tuple[str, str]) -> str:
     return str(answer.json()["access_token"])
 
 
-def _connections_per_worker(workers: set[int], port: int) -> dict[int, int]:
-    """Established connections to `port` each worker holds (its socket descriptors matched
-    against the kernel's TCP table by inode)."""
-    established: set[str] = set()
+def _port_sockets(port: int, state: str) -> set[str]:
+    """Inodes of the kernel's TCP sockets on local `port` in `state` (its TCP table's code:
+    01 established, 0A listening)."""
+    found: set[str] = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
             fields = line.split()
-            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
-                established.add(fields[9])
-    counts = {}
-    for pid in workers:
-        inodes = set()
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
-            with contextlib.suppress(OSError):
-                target = os.readlink(fd)
-                if target.startswith("socket:["):
-                    inodes.add(target[8:-1])
-        counts[pid] = len(inodes & established)
-    return counts
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == state:
+                found.add(fields[9])
+    return found
+
+
+def _held_by(pid: int, inodes: set[str]) -> set[str]:
+    """Those of `inodes` among the process's socket descriptors."""
+    held: set[str] = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:[") and target[8:-1] in inodes:
+                held.add(target[8:-1])
+    return held
+
+
+def _connections_per_worker(workers: set[int], port: int) -> dict[int, int]:
+    """Established connections to `port` each worker holds."""
+    established = _port_sockets(port, "01")
+    return {pid: len(_held_by(pid, established)) for pid in workers}
+
+
+def _started(server: AuthbridgeServer) -> int:
+    """Start `server` and wait for both workers to be ready; the parent's pid."""
+    server.start()
+    assert server.process is not None
+    parent = server.process.pid
+    _wait(lambda: len(_workers(parent)) == 2, 30, "two workers never ran")
+    _wait(lambda: server.output.count('"event": "ready"') == 3, 60, "a worker never ready")
+    return parent
 
 
 def _keep_alive_burst(port: int, connections: int) -> list[socket.socket]:
@@ -209,12 +227,9 @@ def test_sighup_replaces_each_worker_on_its_own_socket_while_the_port_answers(
     tmp_path: Path,
 ) -> None:
     server, client = _server(tmp_path)
-    server.start()
     try:
+        parent = _started(server)
         assert server.process is not None
-        parent = server.process.pid
-        _wait(lambda: len(_workers(parent)) == 2, 30, "two workers never ran")
-        _wait(lambda: server.output.count('"event": "ready"') == 3, 60, "a worker never ready")
         before = _workers(parent)
         sockets = {pid: _listening_inodes(pid, server.port) for pid in before}
         assert all(len(inodes) == 1 for inodes in sockets.values()), sockets
@@ -240,19 +255,7 @@ def test_sighup_replaces_each_worker_on_its_own_socket_while_the_port_answers(
 
 def _listening_inodes(pid: int, port: int) -> set[str]:
     """The inodes of the listening sockets on `port` among the process's descriptors."""
-    listening: set[str] = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
-                listening.add(fields[9])
-    held: set[str] = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        with contextlib.suppress(OSError):
-            target = os.readlink(fd)
-            if target.startswith("socket:[") and target[8:-1] in listening:
-                held.add(target[8:-1])
-    return held
+    return _held_by(pid, _port_sockets(port, "0A"))
 
 
 def test_workers_serve_the_management_port_and_do_not_outlive_a_killed_parent(
@@ -323,12 +326,9 @@ def test_sigttou_leaves_no_socket_without_a_worker(tmp_path: Path) -> None:
     # group, held by the parent, and the share of new connections the kernel hashed to it
     # waited there, never answered (4 of 10 in a run). SIGTTIN's worker shares a socket.
     server = _server(tmp_path)[0]
-    server.start()
     try:
+        parent = _started(server)
         assert server.process is not None
-        parent = server.process.pid
-        _wait(lambda: len(_workers(parent)) == 2, 30, "two workers never ran")
-        _wait(lambda: server.output.count('"event": "ready"') == 3, 60, "a worker never ready")
         server.process.send_signal(signal.SIGTTOU)
         time.sleep(1.5)  # the supervisor handles signals every half second
         for _ in range(24):  # a stranded socket gets each with probability 1/2
@@ -359,12 +359,8 @@ def test_a_dead_workers_share_of_new_connections_is_served_at_once(tmp_path: Pat
     # backlog until the replacement has imported the app and listens (1.5 to 2.5 s here,
     # up to 9 s on a busy machine; a worker stopped but alive: its 20 s ping timeout more).
     server = _server(tmp_path)[0]
-    server.start()
     try:
-        assert server.process is not None
-        parent = server.process.pid
-        _wait(lambda: len(_workers(parent)) == 2, 30, "two workers never ran")
-        _wait(lambda: server.output.count('"event": "ready"') == 3, 60, "a worker never ready")
+        parent = _started(server)
         os.kill(min(_workers(parent)), signal.SIGKILL)
         for _ in range(16):  # each lands on the dead worker's socket with probability 1/2
             answer = httpx.get(

@@ -88,33 +88,29 @@ def test_one_worker_has_one_socket_bound_as_uvicorn_binds_it() -> None:
 
 
 @linux_only
-def test_a_port_a_running_server_answers_on_is_refused_even_if_it_allows_sharing() -> None:
-    # A second `serve` started beside a running one on the same port: the running one's
-    # sockets allow joining (SO_REUSEPORT, same user), so only the probe stops this one.
-    running = socket.socket()
-    running.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    running.bind(("127.0.0.1", 0))
-    running.listen()
-    port = running.getsockname()[1]
+@pytest.mark.parametrize(
+    "shares",
+    [
+        # A second `serve` beside a running one: the running one's sockets allow joining
+        # (SO_REUSEPORT, same user), so only the checks before binding stop this one.
+        pytest.param(True, id="a running server's listening reuseport socket"),
+        # Bound without sharing and not listening: the connect probe sees nothing there.
+        pytest.param(False, id="a socket bound without sharing"),
+    ],
+)
+def test_a_port_in_use_is_refused_with_the_workers_exit_status(shares: bool) -> None:
+    occupant = socket.socket()
+    if shares:
+        occupant.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    occupant.bind(("127.0.0.1", 0))
+    if shares:
+        occupant.listen()
     try:
         with pytest.raises(SystemExit) as stopped:
-            worker_sockets(_config(port), 2)
+            worker_sockets(_config(occupant.getsockname()[1]), 2)
         assert stopped.value.code == 3
     finally:
-        running.close()
-
-
-@linux_only
-def test_a_port_held_without_sharing_is_refused_with_the_workers_exit_status() -> None:
-    holder = socket.socket()
-    holder.bind(("127.0.0.1", 0))  # bound, not listening: the probe sees nothing there
-    port = holder.getsockname()[1]
-    try:
-        with pytest.raises(SystemExit) as stopped:
-            worker_sockets(_config(port), 2)
-        assert stopped.value.code == 3
-    finally:
-        holder.close()
+        occupant.close()
 
 
 @linux_only
