@@ -159,18 +159,14 @@ class AuditFilter:
 
 
 _COLUMNS = ("at", *WIDTHS, "details")
-# Rows per INSERT, 13 parameters each: under the fewest parameters a statement may have
-# (999 on SQLite before 3.32; 32,766 since, 65,535 on PostgreSQL). A writer's batch of 200
-# is three statements.
+# Rows per INSERT on SQLite, 13 parameters each: under the fewest parameters a statement
+# may have there (999 before SQLite 3.32). A writer's batch of 200 is three statements.
 MAX_ROWS_PER_INSERT = 999 // len(_COLUMNS)
 
 
-def _statement(paramstyle: str, rows: int) -> str:
-    """One INSERT of `rows` rows (VALUES lists, not the driver's executemany): sqlite3 runs
-    an executemany row by row and lets go of the GIL around each, and the writer thread
-    taking it back from a busy event loop each time made a token grant with the audit log
-    on cost 40% more CPU than with it off, 17% now (bench/README.md "Stop 28"). Constant
-    column names and placeholders only: nothing of a caller's is in the text."""
+def _statement(paramstyle: str, rows: int = 1) -> str:
+    """One INSERT of `rows` rows. Constant column names and placeholders only: nothing of
+    a caller's is in the text."""
     marks = "(" + ", ".join(["?" if paramstyle == "qmark" else "%s"] * len(_COLUMNS)) + ")"
     columns = ", ".join(_COLUMNS)
     return f"INSERT INTO audit_events ({columns}) VALUES {', '.join([marks] * rows)}"  # noqa: S608
@@ -233,8 +229,19 @@ def insert_records(session: Session, records: Sequence[AuditRecord]) -> None:
 
 
 def _insert(connection: Connection, records: Sequence[AuditRecord]) -> None:
+    """The rows in as few statements as each driver runs best. sqlite3 runs an executemany
+    row by row and lets go of the GIL around each: the writer thread taking it back from a
+    busy event loop each time made a token grant with the audit log on cost 40% more CPU
+    than with it off, so SQLite gets multi-row INSERTs (17% now). psycopg's executemany
+    sends the rows in one pipeline of one prepared statement, and multi-row statements of
+    every batch size cost the worker more (client_credentials 8-10% more CPU per grant on
+    PostgreSQL): it keeps executemany (bench/README.md "Stop 28")."""
     dialect = connection.dialect
-    rows = _parameters(records, dialect.name == "sqlite")
+    sqlite = dialect.name == "sqlite"
+    rows = _parameters(records, sqlite)
+    if not sqlite:
+        connection.exec_driver_sql(_statement(dialect.paramstyle), rows)
+        return
     for start in range(0, len(rows), MAX_ROWS_PER_INSERT):
         chunk = rows[start : start + MAX_ROWS_PER_INSERT]
         values = tuple(value for row in chunk for value in row)
