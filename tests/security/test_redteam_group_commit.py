@@ -15,30 +15,22 @@ import psycopg
 import psycopg.errors
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 
 from authbridge.storage import Storage
 from authbridge.storage.database import CLIENT_MARGIN, Database, Timeouts
 from authbridge.storage.errors import Unavailable
 from authbridge.storage.hot import HotStatement
-from authbridge.storage.loop_batches import BatchedStatement, LoopBatches
+from authbridge.storage.loop_batches import LoopBatches
 from authbridge.storage.loop_io import run_on_loop
 from authbridge.web.grant_threads import GrantThreads
 from tests.conftest import _fresh_postgres, make_settings
 from tests.provider.conftest import CLIENTS
 from tests.provider.test_token import _refresh, code_for, provider_of, redeem
-from tests.storage.test_loop_batches import add_families
+from tests.storage.test_loop_batches import DIALECT, ECHO, add_families
 from tests.web.conftest import AppFactory
 from tests.web.test_pages import sign_up
 
-DIALECT = postgresql.psycopg.dialect()
-ECHO = BatchedStatement(
-    HotStatement("SELECT g.k FROM unnest(CAST(:k AS text[]), CAST(:v AS text[])) g(k, v)"),
-    fields=("k", "v"),
-    key="k",
-    order="k",
-)
 STATEMENT = 0.5  # the server's statement_timeout and lock_timeout, seconds
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import http.server
 import json
+import logging
 import signal
 import socket
 import sys
@@ -176,5 +177,14 @@ def test_one_process_serves_on_uvloop_as_the_workers_do(monkeypatch: pytest.Monk
         loops.append(type(asyncio.get_running_loop()).__module__)
 
     monkeypatch.setattr(serving, "serve", serve)
+    uvicorn_loggers = {name: logging.getLogger(name).handlers[:] for name in _UVICORN_LOGGERS}
     serving.run(None, None)  # type: ignore[arg-type]
     assert loops == ["uvloop"]
+    # Choosing the loop configured no logging of uvicorn's: its plain-text lines would mix
+    # into the JSON log (`log_config` is None wherever we run uvicorn).
+    assert {name: logging.getLogger(name).handlers for name in _UVICORN_LOGGERS} == (
+        uvicorn_loggers
+    )
+
+
+_UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")

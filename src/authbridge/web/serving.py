@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 
 import structlog
 import uvicorn
+from uvicorn.loops.auto import auto_loop_factory
 
 from authbridge.config.model import Settings
 from authbridge.web.app import create_app, create_management_app
@@ -110,6 +111,8 @@ def run(settings: Settings, services: Services) -> None:
         runner.run(serve(settings, services))
 
 
-def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """The event loop uvicorn's workers run on (its `loop="auto"`)."""
-    return uvicorn.Config(None, loop="auto").get_loop_factory()  # type: ignore[arg-type]
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
+    """The event loop uvicorn's workers run on (its `loop="auto"`), taken from uvicorn's
+    own chooser, not through a `uvicorn.Config`: building one applies uvicorn's default
+    logging configuration, and its plain-text lines would mix into our JSON log."""
+    return auto_loop_factory(use_subprocess=False)
