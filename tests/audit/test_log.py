@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from structlog.testing import capture_logs
 
-from authbridge.audit.events import Actor, AuditEvent, Target
+from authbridge.audit.events import Actor, AuditEvent, Target, frozen_details
 from authbridge.audit.log import AuditLog
 from authbridge.clock import utcnow
 from authbridge.storage import Storage
-from authbridge.storage.audit import AuditFilter, AuditRecord, AuditStore
+from authbridge.storage.audit import Alike, AuditFilter, AuditRecord, AuditStore
 
 
 class Recorder:
@@ -36,15 +36,18 @@ class FakeStore:
 
     def __init__(self, fail: bool = False) -> None:
         self.batches: list[list[AuditRecord]] = []
+        self.alike: list[list[tuple[AuditRecord, list[datetime]]]] = []
         self.fail = fail
         self.gate = threading.Event()
         self.gate.set()
 
-    def append(self, records: Sequence[AuditRecord]) -> None:
+    def append(self, records: Sequence[AuditRecord], alike: Sequence[Alike] = ()) -> None:
         self.gate.wait(5)
         if self.fail:
             raise ConnectionError("database down")
-        self.batches.append(list(records))
+        copies = [record._replace(at=at) for record, times in alike for at in times]
+        self.batches.append([*records, *copies])
+        self.alike.append([(record, list(times)) for record, times in alike])
 
 
 def _event(n: int = 0, **details: object) -> AuditEvent:
@@ -225,3 +228,40 @@ def test_closing_a_stuck_writer_says_so_and_returns() -> None:
         log.close(timeout=0.2)
     assert [e["event"] for e in logs] == ["audit_writer_stuck"]
     store.gate.set()
+
+
+def test_events_alike_but_for_their_time_are_handed_over_as_one_row_and_its_times() -> None:
+    """Events sharing their actor, target and read-only details (the token endpoint's,
+    provider/events.py) reach the store as one row and its times, in the order recorded;
+    equal values in other objects, or details a caller could still change, are rows of
+    their own, and a change to such details after record() is not stored."""
+    store = FakeStore()
+    store.gate.clear()
+    log = _log(store, batch=50, interval=0.05)
+    client = Actor("client", "sa-etl", address="127.0.0.1")
+    target = Target("client", "sa-etl")
+    details = frozen_details({"grantType": "client_credentials"})
+    grants = [AuditEvent("token.issued", client, target, "success", details) for _ in range(5)]
+    other_client = AuditEvent(
+        "token.issued", Actor("client", "sa-etl", address="127.0.0.1"), target, "success", details
+    )
+    changing = {"grantType": "client_credentials"}
+    mutable = AuditEvent("token.issued", client, target, "success", changing)
+    log.record(grants[0])
+    log.record(other_client)
+    log.record(mutable)
+    changing["grantType"] = "changed after record()"
+    for grant in grants[1:]:
+        log.record(grant)
+    store.gate.set()
+    assert log.flush()
+    log.close()
+    groups = [group for batch in store.alike for group in batch]
+    assert [(record.actor_id, times) for record, times in groups] == [
+        ("sa-etl", [g.at for g in grants]),
+        ("sa-etl", [other_client.at]),
+    ]
+    assert all(record.details == {"grantType": "client_credentials"} for record, _ in groups)
+    rows = [r for batch in store.batches for r in batch]
+    assert len(rows) == 7
+    assert [r.details for r in rows].count({"grantType": "client_credentials"}) == 7

@@ -238,3 +238,84 @@ def test_a_writers_batch_is_stored_whole_as_each_driver_runs_it_best(storage: St
             {"n": n},
             NOW - timedelta(minutes=n),
         )
+
+
+def test_rows_alike_but_for_their_time_are_stored_each_with_its_own_time(
+    storage: Storage,
+) -> None:
+    """`append(records, alike)`: a record and 70 times are 70 rows, each the record with
+    one of the times, beside the other records of the batch. On SQLite the times go 64 and
+    4 per grouped INSERT and the last 2 with the other records; long values are cut as
+    any row's are; the details come back as given."""
+    from sqlalchemy import event
+
+    grant = _event(
+        0,
+        type="token.issued",
+        actor_kind="client",
+        actor_id="c" * 300,
+        target_type="client",
+        target_id="sa-etl",
+        details={"grantType": "client_credentials"},
+    )
+    times = [NOW - timedelta(seconds=n, microseconds=n) for n in range(70)]
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, sql: str, _p: object, _c: object, _m: bool) -> None:
+        if "audit_events" in sql:
+            statements.append(sql)
+
+    engine = storage.db.engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        storage.audit.append([_event(1), _event(2)], [(grant, times)])
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    found = storage.audit.query(AuditFilter(type="token.issued"), limit=100)
+    assert sorted(r.at for r in found) == sorted(times)
+    for row in found:
+        assert (row.actor_id, row.target_id, row.details) == (
+            "c" * 255,
+            "sa-etl",
+            {"grantType": "client_credentials"},
+        )
+    others = storage.audit.query(AuditFilter(type="user.updated"), limit=9)
+    assert {r.target_id for r in others} == {"u1", "u2"}
+    if storage.db.dialect == "sqlite":
+        grouped = [s for s in statements if s.startswith("WITH times")]
+        assert [s.count("(?)") for s in grouped] == [64, 4]
+        assert len(statements) == 3  # the grouped two, then one of 4 rows (2 + 2)
+
+
+def test_the_time_text_on_sqlite_is_the_one_sqlalchemy_writes() -> None:
+    """The audit writer writes `at` on SQLite itself (`_sqlite_time`, a second's text
+    kept): differentially, the text SQLAlchemy's DATETIME writes for the UTC time
+    `UTCDateTime` binds, for times in many zones, both sides of the epoch, whole seconds
+    and the same second twice."""
+    import random
+
+    from sqlalchemy.dialects import sqlite
+
+    from authbridge.storage.audit import _sqlite_time
+    from authbridge.storage.models import UTCDateTime
+
+    dialect = sqlite.dialect()
+    write = sqlite.DATETIME().bind_processor(dialect)
+    assert write is not None
+    chance = random.Random(29)
+    times = [
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+        datetime(1970, 1, 1, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+    ]
+    for _ in range(5_000):
+        at = datetime(1900, 1, 1, tzinfo=UTC) + timedelta(
+            microseconds=chance.randrange(250 * 365 * 86_400 * 10**6)
+        )
+        if chance.random() < 0.1:
+            at = at.replace(microsecond=0)
+        zone = timezone(timedelta(minutes=chance.randrange(-12 * 60, 14 * 60)))
+        times += [at, at.astimezone(zone), at + timedelta(microseconds=1)]
+    for at in times:
+        assert _sqlite_time(at) == write(UTCDateTime().process_bind_param(at, dialect)), at

@@ -46,3 +46,28 @@ def test_an_in_memory_database_has_no_pool_to_watch() -> None:
     db = Database("sqlite://")
     assert db.pool_stats() is None
     db.dispose()
+
+
+def test_sqlite_binds_none_as_null_without_asking_how_to_adapt_it(tmp_path: object) -> None:
+    """A SQLite database registers an adapter for None (`bind_none_as_null`): Python 3.11's
+    sqlite3 otherwise raised and dropped an AttributeError for each None it bound. Values
+    stay what they were: None is stored as NULL, other values as themselves."""
+    import sqlite3
+    from pathlib import Path
+
+    from sqlalchemy import text
+
+    assert isinstance(tmp_path, Path)
+    db = Database(f"sqlite:///{tmp_path / 'none.db'}")
+    try:
+        assert (type(None), sqlite3.PrepareProtocol) in sqlite3.adapters
+        with db.engine.begin() as connection:
+            connection.execute(text("CREATE TABLE t (a TEXT, b INTEGER)"))
+            connection.execute(text("INSERT INTO t VALUES (:a, :b)"), [{"a": None, "b": 1}])
+            connection.exec_driver_sql("INSERT INTO t VALUES (?, ?)", ("x", None))
+            rows = connection.exec_driver_sql(
+                "SELECT a IS NULL, typeof(a), b IS NULL, typeof(b) FROM t ORDER BY rowid"
+            ).all()
+        assert [tuple(r) for r in rows] == [(1, "null", 0, "integer"), (0, "text", 1, "null")]
+    finally:
+        db.dispose()

@@ -10,11 +10,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, ClassVar, Literal, Protocol
 
 from authbridge.clock import utcnow
 
-__all__ = ["Actor", "ActorKind", "AuditEvent", "AuditSink", "NullAudit", "Outcome", "Target"]
+__all__ = [
+    "Actor",
+    "ActorKind",
+    "AuditEvent",
+    "AuditSink",
+    "NullAudit",
+    "Outcome",
+    "Target",
+    "frozen_details",
+]
 
 # "client": an OAuth client that authenticated at the token endpoint (token events).
 ActorKind = Literal[
@@ -66,6 +76,13 @@ class AuditEvent:
     outcome: Outcome = "success"
     details: Mapping[str, Any] = field(default_factory=dict)
     at: datetime = field(default_factory=utcnow)
+
+
+def frozen_details(details: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Details nobody can change (a read-only view of a private copy): an event that
+    shares them with others (the token endpoint's, per grant type and outcome) is queued
+    as it is, and stored with the events alike (audit/log.py)."""
+    return MappingProxyType(dict(details))
 
 
 class AuditSink(Protocol):

@@ -10,9 +10,10 @@ so the provider imports neither a metrics library nor knows how events are store
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
-from authbridge.audit.events import Actor, AuditEvent, AuditSink, Target
+from authbridge.audit.events import Actor, AuditEvent, AuditSink, Target, frozen_details
 from authbridge.provider.clients import DEVICE_GRANT
 
 __all__ = [
@@ -98,6 +99,9 @@ class AuditedEvents:
         # (client_id, address) -> the grant event's actor and target: immutable values,
         # built once per caller instead of per grant. Bounded: past the bound, built anew.
         self._parties: dict[tuple[str | None, str | None], tuple[Actor, Target | None]] = {}
+        # (grant type, outcome) -> the grant event's details, shared by every such event
+        # so the audit log stores them alike (audit/log.py). Bounded as the parties are.
+        self._details: dict[tuple[str, str], Mapping[str, Any]] = {}
 
     def _grant_parties(
         self, client_id: str | None, address: str | None
@@ -116,9 +120,15 @@ class AuditedEvents:
     ) -> None:
         self._counters.grant(grant_type, client_id, outcome)
         success = outcome == "success"
-        details = (
-            {"grantType": grant_type} if success else {"grantType": grant_type, "error": outcome}
-        )
+        details = self._details.get((grant_type, outcome))
+        if details is None:
+            details = frozen_details(
+                {"grantType": grant_type}
+                if success
+                else {"grantType": grant_type, "error": outcome}
+            )
+            if len(self._details) < _PARTIES_MAX:
+                self._details[grant_type, outcome] = details
         actor, target = self._grant_parties(client_id, address)
         self._audit.record(
             AuditEvent(

@@ -40,6 +40,7 @@ from authbridge.storage.sqlite_writer import WriterLock
 
 __all__ = [
     "DEFAULT_RETENTION",
+    "Alike",
     "AuditFilter",
     "AuditRecord",
     "AuditRow",
@@ -198,27 +199,73 @@ def _parameters(records: Sequence[AuditRecord], sqlite: bool) -> list[tuple[Any,
     per-row parameter processing cost more than the INSERT itself, so the two conversions
     it did are done here (SQLite's DATETIME text, as `UTCDateTime` writes it, and JSON).
     Long strings are cut to their column (`WIDTHS`), never refused."""
-    rows = []
-    for r in records:
-        at = r.at if r.at.tzinfo is UTC else r.at.astimezone(UTC)
-        rows.append(
-            (
-                at.replace(tzinfo=None).isoformat(" ", "microseconds") if sqlite else at,
-                r.type[:64],
-                r.outcome[:16],
-                r.actor_kind[:32],
-                r.actor_id and r.actor_id[:255],
-                r.actor_name and r.actor_name[:255],
-                r.address and r.address[:64],
-                r.user_agent and r.user_agent[:512],
-                r.request_id and r.request_id[:64],
-                r.target_type and r.target_type[:32],
-                r.target_id and r.target_id[:255],
-                r.target_name and r.target_name[:255],
-                _details_json(r.details),
-            )
+    return [
+        (
+            _sqlite_time(r.at) if sqlite else r.at,
+            r.type[:64],
+            r.outcome[:16],
+            r.actor_kind[:32],
+            r.actor_id and r.actor_id[:255],
+            r.actor_name and r.actor_name[:255],
+            r.address and r.address[:64],
+            r.user_agent and r.user_agent[:512],
+            r.request_id and r.request_id[:64],
+            r.target_type and r.target_type[:32],
+            r.target_id and r.target_id[:255],
+            r.target_name and r.target_name[:255],
+            _details_json(r.details),
         )
-    return rows
+        for r in records
+    ]
+
+
+def _sqlite_time(at: datetime) -> str:
+    """`at` as `UTCDateTime` writes it on SQLite: naive UTC, microseconds always."""
+    return _sqlite_times((at,))[0]
+
+
+def _sqlite_times(times: Sequence[datetime]) -> list[str]:
+    """`_sqlite_time` of each, in one loop. The text of a second is kept (`_SECONDS`):
+    isoformat cost more than the row's INSERT, and a batch's rows share few seconds."""
+    texts: list[str] = []
+    append, known = texts.append, _SECONDS.get
+    for at in times:
+        if at.tzinfo is not UTC:
+            at = at.astimezone(UTC)
+        second, micro = divmod((at - _EPOCH) // _MICROSECOND, 1_000_000)
+        text = known(second)
+        if text is None:
+            if len(_SECONDS) >= 4096:
+                _SECONDS.clear()
+            text = _SECONDS[second] = at.replace(microsecond=0, tzinfo=None).isoformat(" ")
+        append("%s.%06d" % (text, micro))  # noqa: UP031 (cheaper than an f-string's spec)
+    return texts
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+# Seconds since the epoch -> their text, at most 4,096.
+_SECONDS: dict[int, str] = {}
+
+
+# Rows per grouped INSERT on SQLite: the times of rows alike in everything else (below),
+# in chunks of these sizes only, so few statement texts are prepared and cached.
+GROUP_CHUNKS = (64, 16, 4)
+
+
+def _grouped_statement(rows: int) -> str:
+    """One INSERT of `rows` rows that differ only in `at`: their times in a VALUES list,
+    the other twelve values bound once. Constant text only."""
+    times = ", ".join(["(?)"] * rows)
+    columns = ", ".join(_COLUMNS)
+    rest = ", ".join(["?"] * (len(_COLUMNS) - 1))
+    return (
+        f"WITH times(at) AS (VALUES {times}) "  # noqa: S608
+        f"INSERT INTO audit_events ({columns}) SELECT at, {rest} FROM times"
+    )
+
+
+_GROUPED = {rows: _grouped_statement(rows) for rows in GROUP_CHUNKS}
 
 
 def insert_records(session: Session, records: Sequence[AuditRecord]) -> None:
@@ -228,24 +275,51 @@ def insert_records(session: Session, records: Sequence[AuditRecord]) -> None:
         _insert(session.connection(), records)
 
 
-def _insert(connection: Connection, records: Sequence[AuditRecord]) -> None:
-    """The rows in as few statements as each driver runs best. sqlite3 runs an executemany
-    row by row and lets go of the GIL around each: the writer thread taking it back from a
-    busy event loop each time made a token grant with the audit log on cost 40% more CPU
-    than with it off, so SQLite gets multi-row INSERTs (17% now). psycopg's executemany
+# Rows alike but for their time: a record and the times of its copies (`AuditStore.append`).
+Alike = tuple[AuditRecord, Sequence[datetime]]
+
+
+def _insert(
+    connection: Connection, records: Sequence[AuditRecord], alike: Sequence[Alike] = ()
+) -> None:
+    """The rows in as few statements as each driver runs best. psycopg's executemany
     sends the rows in one pipeline of one prepared statement, and multi-row statements of
     every batch size cost the worker more (client_credentials 8-10% more CPU per grant on
     PostgreSQL): it keeps executemany (bench/README.md "Stop 28")."""
     dialect = connection.dialect
-    sqlite = dialect.name == "sqlite"
-    rows = _parameters(records, sqlite)
-    if not sqlite:
-        connection.exec_driver_sql(_statement(dialect.paramstyle), rows)
+    if dialect.name == "sqlite":
+        _insert_sqlite(connection, records, alike, dialect.paramstyle)
         return
-    for start in range(0, len(rows), MAX_ROWS_PER_INSERT):
-        chunk = rows[start : start + MAX_ROWS_PER_INSERT]
+    rows = _parameters(records, False)
+    for record, times in alike:
+        tail = _parameters([record], False)[0][1:]
+        rows.extend((at, *tail) for at in times)
+    connection.exec_driver_sql(_statement(dialect.paramstyle), rows)
+
+
+def _insert_sqlite(
+    connection: Connection, records: Sequence[AuditRecord], alike: Sequence[Alike], style: str
+) -> None:
+    """SQLite: sqlite3 runs an executemany row by row and lets go of the GIL around each,
+    so rows go in multi-row INSERTs of up to `MAX_ROWS_PER_INSERT` rows. Rows alike but
+    for their time (a client's token grants) bind their other twelve values once per
+    statement and only a time per row (`GROUP_CHUNKS`): binding cost more than inserting
+    (bench/README.md "Stop 29")."""
+    single = _parameters(records, True)
+    for record, times in alike:
+        rest = _parameters([record], True)[0][1:]
+        start, left = 0, len(times)
+        for rows in GROUP_CHUNKS:
+            while left >= rows:
+                texts = _sqlite_times(times[start : start + rows])
+                connection.exec_driver_sql(_GROUPED[rows], (*texts, *rest))
+                start += rows
+                left -= rows
+        single.extend((at, *rest) for at in _sqlite_times(times[start:]))
+    for start in range(0, len(single), MAX_ROWS_PER_INSERT):
+        chunk = single[start : start + MAX_ROWS_PER_INSERT]
         values = tuple(value for row in chunk for value in row)
-        connection.exec_driver_sql(_statement(dialect.paramstyle, len(chunk)), values)
+        connection.exec_driver_sql(_statement(style, len(chunk)), values)
 
 
 def _record(row: Any) -> AuditRecord:
@@ -276,15 +350,16 @@ class AuditStore:
         # On SQLite, a batch queues with the token endpoint's writers (storage/sqlite_writer.py).
         self._writer = WriterLock(db)
 
-    def append(self, records: Sequence[AuditRecord]) -> None:
-        """Store `records` in one transaction, one INSERT of many rows."""
-        if not records:
+    def append(self, records: Sequence[AuditRecord], alike: Sequence[Alike] = ()) -> None:
+        """Store `records`, and for each (record, times) of `alike` one copy of the record
+        per time, in one transaction of few INSERTs."""
+        if not records and not alike:
             return
         # A Core transaction, not an ORM session: the batch is one statement, and a session's
         # set-up and commit bookkeeping cost the writer thread more than its INSERT of a
         # small batch (bench/bench_token.py counts the writer's instructions too).
         with self._writer.held(), self._db.engine.begin() as connection:
-            _insert(connection, records)
+            _insert(connection, records, alike)
 
     def query(
         self,
