@@ -275,14 +275,14 @@ class AuditLog:
         records: list[AuditRecord] = []
         alike: dict[tuple[object, ...], tuple[AuditEvent, list[datetime]]] = {}
         for item in batch:
-            if type(item) is AuditEvent:
+            if isinstance(item, AuditEvent):
                 key = (item.type, item.outcome, id(item.actor), id(item.target), id(item.details))
                 group = alike.get(key)
                 if group is None:
                     alike[key] = group = (item, [])
                 group[1].append(item.at)
             else:
-                records.append(item)  # type: ignore[arg-type]
+                records.append(item)
         try:
             self._store.append(records, [(to_record(e), times) for e, times in alike.values()])
         except Exception as exc:

@@ -201,7 +201,7 @@ def _parameters(records: Sequence[AuditRecord], sqlite: bool) -> list[tuple[Any,
     Long strings are cut to their column (`WIDTHS`), never refused."""
     return [
         (
-            _sqlite_time(r.at) if sqlite else r.at,
+            _sqlite_time(r.at) if sqlite else _utc(r.at),
             r.type[:64],
             r.outcome[:16],
             r.actor_kind[:32],
@@ -217,6 +217,10 @@ def _parameters(records: Sequence[AuditRecord], sqlite: bool) -> list[tuple[Any,
         )
         for r in records
     ]
+
+
+def _utc(at: datetime) -> datetime:
+    return at if at.tzinfo is UTC else at.astimezone(UTC)
 
 
 def _sqlite_time(at: datetime) -> str:
@@ -293,7 +297,7 @@ def _insert(
     rows = _parameters(records, False)
     for record, times in alike:
         tail = _parameters([record], False)[0][1:]
-        rows.extend((at, *tail) for at in times)
+        rows.extend((_utc(at), *tail) for at in times)
     connection.exec_driver_sql(_statement(dialect.paramstyle), rows)
 
 
