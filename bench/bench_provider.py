@@ -2,12 +2,14 @@
 client-credentials grants/s, next to a peer measured in the same run.
 
     python bench/bench_provider.py [--seconds 10] [--concurrency 32] [--workers auto]
-    python bench/bench_provider.py --audit [--rounds 3] [--seconds 8]
+    python bench/bench_provider.py --audit [--rounds 3] [--seconds 8] [--database URL]
 
 `--audit`: refresh and client_credentials grants/s with the audit log on and off, in one
 run (two servers, same seed, measured in alternating rounds on/off/off/on/...; medians and
 the ratios; goal: on within 5% of off). Logging at `info` (the default), so "on" also
-pays the event's JSON line.
+pays the event's JSON line. With `--database`, each server on its own throw-away
+PostgreSQL database, and the ratio also per CPU-second of authbridge and PostgreSQL
+together (the audit rows' INSERTs run in PostgreSQL's backends).
 
 One run measures, on this machine, each over HTTP/1.1 keep-alive on loopback:
 
@@ -39,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -413,16 +416,24 @@ def median(values: list[float]) -> float:
 
 def audit_comparison(args: argparse.Namespace) -> None:
     """Refresh and client_credentials grants/s with the audit log on and off, two servers
-    in one run."""
+    in one run, each on its own SQLite file or (`--database`) throw-away PostgreSQL
+    database."""
+    where = "PostgreSQL" if args.database else "SQLite (WAL)"
     print(
         f"{os.cpu_count()} CPUs; {args.concurrency} connections; {args.rounds} rounds of "
         f"{args.seconds:.0f}s per server and grant; authbridge serve with {args.workers} "
-        "worker(s), SQLite (WAL), logging at info"
+        f"worker(s), {where}, logging at info"
     )
     grants = ("refresh", "client_credentials")
     results: dict[tuple[str, str], list[Result]] = {
         (grant, mode): [] for grant in grants for mode in ("on", "off")
     }
+    databases: dict[str, tuple[str | None, Callable[[], None] | None]] = {}
+    if args.database:
+        from served import postgres_database
+
+        for mode in ("on", "off"):
+            databases[mode] = postgres_database(args.database)
     with (
         tempfile.TemporaryDirectory(prefix="authbridge-bench-on-") as on_dir,
         tempfile.TemporaryDirectory(prefix="authbridge-bench-off-") as off_dir,
@@ -432,7 +443,12 @@ def audit_comparison(args: argparse.Namespace) -> None:
             for mode, temp in (("on", on_dir), ("off", off_dir)):
                 port = free_port()
                 tokens, config = seed_authbridge(
-                    Path(temp), port, args.concurrency, audit=mode == "on", log_level="info"
+                    Path(temp),
+                    port,
+                    args.concurrency,
+                    audit=mode == "on",
+                    log_level="info",
+                    database=databases.get(mode, (None, None))[0],
                 )
                 servers[mode] = (
                     port,
@@ -461,12 +477,15 @@ def audit_comparison(args: argparse.Namespace) -> None:
                             )
                         )
                         results[grant, mode].append(result)
-            # What the audit log stored, read from the "on" server's database afterwards.
-            stored = _audit_rows(Path(on_dir))
         finally:
             for _port, _tokens, server in servers.values():
                 server.terminate()
                 server.wait(timeout=20)
+        # What the audit log stored, read from the "on" server's database afterwards.
+        stored = _audit_rows(Path(on_dir), databases.get("on", (None, None))[0])
+    for _url, drop in databases.values():
+        if drop is not None:
+            drop()
     met = True
     for grant in grants:
         on_runs, off_runs = results[grant, "on"], results[grant, "off"]
@@ -481,11 +500,31 @@ def audit_comparison(args: argparse.Namespace) -> None:
             "server CPU-second"
         )
         met = met and on / off >= 0.95 and on_cpu / off_cpu >= 0.95
+        if args.database:
+            # The audit rows' INSERTs run in PostgreSQL's backends: counted with the server's.
+            both_on = median([r.grants / (r.server_cpu + r.database_cpu) for r in on_runs])
+            both_off = median([r.grants / (r.server_cpu + r.database_cpu) for r in off_runs])
+            ratio = both_on / both_off
+            print(f"audit on / off per CPU-second of authbridge and PostgreSQL: {ratio:.3f}")
+            met = met and ratio >= 0.95
     print(f"\nevents stored by the 'on' server: {stored:,}")
     print(f"goal (on within 5% of off, per wall- and CPU-second): {'met' if met else 'not met'}")
 
 
-def _audit_rows(workdir: Path) -> int:
+def _audit_rows(workdir: Path, database: str | None) -> int:
+    if database is not None:
+        from sqlalchemy import create_engine, text
+
+        from authbridge.storage.database import engine_url
+
+        engine = create_engine(engine_url(database))
+        try:
+            with engine.connect() as connection:
+                return int(
+                    connection.execute(text("SELECT count(*) FROM audit_events")).scalar_one()
+                )
+        finally:
+            engine.dispose()
     import sqlite3
 
     with sqlite3.connect(workdir / "bench.db") as connection:

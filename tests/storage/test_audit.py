@@ -246,7 +246,8 @@ def test_rows_alike_but_for_their_time_are_stored_each_with_its_own_time(
     """`append(records, alike)`: a record and 70 times are 70 rows, each the record with
     one of the times, beside the other records of the batch. On SQLite the times go 64 and
     4 per grouped INSERT and the last 2 with the other records; long values are cut as
-    any row's are; the details come back as given."""
+    any row's are; the details come back as given. On PostgreSQL the times are one array
+    of one statement."""
     from sqlalchemy import event
 
     grant = _event(
@@ -285,6 +286,8 @@ def test_rows_alike_but_for_their_time_are_stored_each_with_its_own_time(
         grouped = [s for s in statements if s.startswith("WITH times")]
         assert [s.count("(?)") for s in grouped] == [64, 4]
         assert len(statements) == 3  # the grouped two, then one of 4 rows (2 + 2)
+    else:  # the 70 times as one array, the two other records in one executemany
+        assert [("unnest(" in s) for s in statements] == [True, False]
 
 
 def test_the_time_text_on_sqlite_is_the_one_sqlalchemy_writes() -> None:
