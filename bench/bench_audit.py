@@ -5,7 +5,7 @@
 Counts, per event, on a SQLite file with the audit table and its four indexes:
 
   queue put          what `AuditLog.record` adds on the request's thread once its JSON
-                     line is written (the event queued, or copied into its row)
+                     line is written (`queued`: the event, or its row, on the queue)
   token grants       the writer storing 200-event batches of one client's token grants
                      (`AuditLog._write`: grouped, one time bound per row)
   distinct events    the writer storing 200-event batches of events that differ in their
@@ -39,10 +39,9 @@ def child(events: int) -> None:
     """Under callgrind: each contender between the marker calls."""
     import sqlite3
     from collections import deque
-    from types import MappingProxyType
 
     from authbridge.audit.events import Actor, AuditEvent, Target, frozen_details
-    from authbridge.audit.log import AuditLog, to_record
+    from authbridge.audit.log import AuditLog, queued, to_record
     from authbridge.storage.audit import AuditStore, _parameters
     from authbridge.storage.database import Database
     from authbridge.storage.models import Base
@@ -66,11 +65,11 @@ def child(events: int) -> None:
         log._write(grants(BATCH))
         log._write([to_record(e) for e in distinct(BATCH)])
 
-    queued = grants(events)
+    events_to_queue = grants(events)
     pending: deque[object] = deque()
     os.getppid()
-    for event in queued:
-        pending.append(event if type(event.details) is MappingProxyType else to_record(event))
+    for event in events_to_queue:
+        pending.append(queued(event))
     os.getpgrp()
 
     batches = [grants(BATCH) for _ in range(events // BATCH)]

@@ -173,13 +173,13 @@ def test_an_sqlite_batch_queues_behind_the_token_endpoints_writer(sqlite_url: st
 
 
 def test_details_and_times_are_stored_as_given(storage: Storage) -> None:
-    """Details as JSON whatever their shape (the remembered text of small all-text ones
-    included: keys equal in Python but written apart stay apart), times in UTC whatever
-    zone they came in, with no details an empty object."""
+    """Details as JSON whatever their shape (the same details twice, and keys equal in
+    Python but written apart, which stay apart), times in UTC whatever zone they came in,
+    with no details an empty object."""
     paris = timezone(timedelta(hours=1))
     shapes: list[dict[object, object]] = [
         {"grantType": "client_credentials"},
-        {"grantType": "client_credentials"},  # again: the remembered text
+        {"grantType": "client_credentials"},  # again
         {"grantType": "refresh_token", "error": "invalid_grant"},
         {1: "one"},
         {True: "one"},

@@ -28,7 +28,7 @@ import structlog
 from authbridge.audit.events import AuditEvent
 from authbridge.storage.audit import AuditRecord, AuditStore
 
-__all__ = ["AuditLog", "AuditObserver", "NoObserver", "to_record"]
+__all__ = ["AuditLog", "AuditObserver", "NoObserver", "queued", "to_record"]
 
 audit_log = structlog.get_logger("authbridge.audit")
 log = structlog.get_logger("authbridge.audit.writer")
@@ -80,6 +80,14 @@ def to_record(event: AuditEvent) -> AuditRecord:
         target_name,
         dict(event.details),
     )
+
+
+def queued(event: AuditEvent) -> AuditEvent | AuditRecord:
+    """What `record()` queues: the event itself when its details are read-only
+    (`frozen_details`, the token endpoint's), since they cannot change while queued and the
+    writer stores events alike in one go (`_write`); otherwise its row, the details copied
+    now."""
+    return event if type(event.details) is MappingProxyType else to_record(event)
 
 
 def _line(event: AuditEvent) -> dict[str, Any]:
@@ -178,10 +186,7 @@ class AuditLog:
         if len(self._pending) >= self._capacity:
             self._dropped("overflow", 1, event.type)
             return
-        # Read-only details (`frozen_details`, the token endpoint's) cannot change while
-        # queued: the event itself is queued, and the writer stores events alike in one go
-        # (`_write`). Other details are copied into the row now.
-        self._put(event if type(event.details) is MappingProxyType else to_record(event))
+        self._put(queued(event))
 
     def _put(self, item: _Item) -> None:
         self._pending.append(item)

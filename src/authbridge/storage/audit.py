@@ -174,24 +174,13 @@ def _statement(paramstyle: str, rows: int = 1) -> str:
 
 
 # json.dumps(details, default=str) without building its encoder per row (the same text).
+# A token grant's details are written once per group of grants alike, not per event
+# (`_insert`), so their text needs no memo of its own.
 _encode_details = json.JSONEncoder(default=str).encode
-# The JSON of small details whose keys and values are all text (a grant's
-# `{"grantType": ...}`, on every token grant), per their items: written once, not per row.
-# Text only, so no two keys of a memo are equal yet written apart (1 and True are).
-# At most 1,024 of them.
-_DETAILS_TEXT: dict[tuple[tuple[str, str], ...], str] = {}
 
 
 def _details_json(details: Mapping[str, Any]) -> str:
-    if len(details) > 4 or not all(type(k) is str and type(v) is str for k, v in details.items()):
-        return _encode_details(dict(details))
-    key = tuple(details.items())
-    text = _DETAILS_TEXT.get(key)
-    if text is None:
-        text = _encode_details(dict(details))
-        if len(_DETAILS_TEXT) < 1024:
-            _DETAILS_TEXT[key] = text
-    return text
+    return _encode_details(dict(details))
 
 
 def _parameters(records: Sequence[AuditRecord], sqlite: bool) -> list[tuple[Any, ...]]:
