@@ -1,17 +1,17 @@
 """The audit log's cost per event, in instructions (callgrind), against a plain INSERT.
 
-    python bench/bench_audit.py [--events 2000]
+    python bench/bench_audit.py [--events 2000] [--batch 500]
 
 Counts, per event, on a SQLite file with the audit table and its four indexes:
 
   queue put          what `AuditLog.record` adds on the request's thread once its JSON
                      line is written (`queued`: the event, or its row, on the queue)
-  token grants       the writer storing 200-event batches of one client's token grants
-                     (`AuditLog._write`: grouped, one time bound per row)
-  distinct events    the writer storing 200-event batches of events that differ in their
-                     target (each its own row, multi-row INSERTs)
+  token grants       the writer storing batches of one client's token grants
+                     (`AuditLog._write`: grouped, their times one JSON array)
+  distinct events    the writer storing batches of events that differ in their target
+                     (each its own row, multi-row INSERTs)
   plain INSERT       the baseline: sqlite3's executemany of the same grant rows, values
-                     already built (their text times included), one transaction per 200
+                     already built (their text times included), one transaction per batch
 
 Set-up and warm-up are left out (marker system calls, bench/callgrind.py): no neighbour on
 a shared machine moves these counts. A client_credentials grant is about 790,000
@@ -31,11 +31,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from callgrind import instructions
 
-BATCH = 200
+# Events per write: what a worker granting 2,500 tokens a second stores per write, one
+# every audit/log.INTERVAL (0.2 s).
+BATCH = 500
 CONTENDERS = ("queue put", "token grants", "distinct events", "plain INSERT")
 
 
-def child(events: int) -> None:
+def child(events: int, size: int) -> None:
     """Under callgrind: each contender between the marker calls."""
     import sqlite3
     from collections import deque
@@ -62,8 +64,8 @@ def child(events: int) -> None:
         return [AuditEvent("user.disabled", admin, Target("user", f"u{i}")) for i in range(n)]
 
     for _ in range(5):  # warm: statement caches, the table's first pages
-        log._write(grants(BATCH))
-        log._write([to_record(e) for e in distinct(BATCH)])
+        log._write(grants(size))
+        log._write([to_record(e) for e in distinct(size)])
 
     events_to_queue = grants(events)
     pending: deque[object] = deque()
@@ -72,13 +74,13 @@ def child(events: int) -> None:
         pending.append(queued(event))
     os.getpgrp()
 
-    batches = [grants(BATCH) for _ in range(events // BATCH)]
+    batches = [grants(size) for _ in range(events // size)]
     os.getppid()
     for batch in batches:
         log._write(batch)
     os.getpgrp()
 
-    rows = [[to_record(e) for e in distinct(BATCH)] for _ in range(events // BATCH)]
+    rows = [[to_record(e) for e in distinct(size)] for _ in range(events // size)]
     os.getppid()
     for records in rows:
         log._write(records)
@@ -89,7 +91,7 @@ def child(events: int) -> None:
     columns += "request_id, target_type, target_id, target_name, details"
     insert = f"INSERT INTO audit_events ({columns}) VALUES ({', '.join(['?'] * 13)})"
     values = [
-        _parameters([to_record(e) for e in grants(BATCH)], True) for _ in range(events // BATCH)
+        _parameters([to_record(e) for e in grants(size)], True) for _ in range(events // size)
     ]
     os.getppid()
     for batch_values in values:
@@ -103,14 +105,19 @@ def child(events: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=2000, help="events per contender")
+    parser.add_argument("--batch", type=int, default=BATCH, help="events per write")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.events)
+        child(args.events, args.batch)
         return
-    events = args.events - args.events % BATCH
-    totals = instructions([sys.executable, __file__, "--child", "--events", str(events)])
-    print(f"instructions per audit event (callgrind, SQLite, batches of {BATCH}, {events} events)")
+    events = args.events - args.events % args.batch
+    command = [sys.executable, __file__, "--child", "--events", str(events)]
+    totals = instructions([*command, "--batch", str(args.batch)])
+    print(
+        f"instructions per audit event (callgrind, SQLite, batches of {args.batch}, "
+        f"{events} events)"
+    )
     for name in CONTENDERS:
         print(f"  {name:18} {totals[name] / events:10,.0f}")
     grant = totals["queue put"] + totals["token grants"]

@@ -265,3 +265,45 @@ def test_events_alike_but_for_their_time_are_handed_over_as_one_row_and_its_time
     rows = [r for batch in store.batches for r in batch]
     assert len(rows) == 7
     assert [r.details for r in rows].count({"grantType": "client_credentials"}) == 7
+
+
+def test_a_busy_writer_stores_at_most_once_per_interval() -> None:
+    """While events keep coming, one write per `interval` holds all that came meanwhile
+    (a write's fixed cost, its commit and WAL pages, shared by more events): two writes
+    never start closer than the interval unless a full batch is waiting. A slower machine
+    only spreads them further."""
+    import itertools
+    import time
+
+    starts: list[float] = []
+
+    class TimedStore(FakeStore):
+        def append(self, records: Sequence[AuditRecord], alike: Sequence[Alike] = ()) -> None:
+            starts.append(time.monotonic())
+            super().append(records, alike)
+
+    store = TimedStore()
+    log = _log(store, batch=100_000, interval=0.1)
+    recorded = 0
+    until = time.monotonic() + 0.5
+    while time.monotonic() < until:
+        log.record(_event(recorded))
+        recorded += 1
+        time.sleep(0.001)
+    log.close()
+    assert sum(len(b) for b in store.batches) == recorded
+    # The last write is close()'s, at once.
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts[:-1])]
+    assert gaps and min(gaps) >= 0.1 - 0.005
+    assert len(starts) <= 0.5 / 0.1 + 2
+
+
+def test_a_flush_ends_the_gathering_at_once() -> None:
+    """A batch gathers for `interval` from its first event; flush() (and close()) end
+    the wait, so a caller that needs its events stored does not wait out the interval."""
+    store = FakeStore()
+    log = _log(store, interval=30.0)
+    log.record(_event(1))
+    assert log.flush(timeout=5.0)
+    assert [r.target_id for batch in store.batches for r in batch] == ["u1"]
+    log.close()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
+
 from authbridge.storage import Storage
 from authbridge.storage.audit import AuditFilter, AuditRecord
 from authbridge.storage.expiry import collect
@@ -240,16 +242,23 @@ def test_a_writers_batch_is_stored_whole_as_each_driver_runs_it_best(storage: St
         )
 
 
+@pytest.mark.parametrize("json_each", [True, False], ids=["json_each", "no-json-functions"])
 def test_rows_alike_but_for_their_time_are_stored_each_with_its_own_time(
-    storage: Storage,
+    storage: Storage, json_each: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`append(records, alike)`: a record and 70 times are 70 rows, each the record with
-    one of the times, beside the other records of the batch. On SQLite the times go 64 and
-    4 per grouped INSERT and the last 2 with the other records; long values are cut as
-    any row's are; the details come back as given. On PostgreSQL the times are one array
-    of one statement."""
+    one of the times, beside the other records of the batch; long values are cut as any
+    row's are; the details come back as given. On SQLite the 70 times are one JSON array
+    of one statement (or, where SQLite lacks its JSON functions, rows as any others); on
+    PostgreSQL one array of one statement."""
     from sqlalchemy import event
 
+    from authbridge.storage import audit
+
+    if not json_each:
+        if storage.db.dialect != "sqlite":
+            pytest.skip("SQLite's JSON functions only")
+        monkeypatch.setattr(audit, "_sqlite_has_json_each", lambda: False)
     grant = _event(
         0,
         type="token.issued",
@@ -259,7 +268,9 @@ def test_rows_alike_but_for_their_time_are_stored_each_with_its_own_time(
         target_id="sa-etl",
         details={"grantType": "client_credentials"},
     )
-    times = [NOW - timedelta(seconds=n, microseconds=n) for n in range(70)]
+    # Out of order, crossing seconds, two in one second of different days.
+    times = [NOW - timedelta(seconds=n // 3, microseconds=n) for n in range(68)]
+    times += [NOW + timedelta(days=31), NOW + timedelta(days=31, microseconds=-1)]
     statements: list[str] = []
 
     def seen(_conn: object, _cursor: object, sql: str, _p: object, _c: object, _m: bool) -> None:
@@ -282,24 +293,24 @@ def test_rows_alike_but_for_their_time_are_stored_each_with_its_own_time(
         )
     others = storage.audit.query(AuditFilter(type="user.updated"), limit=9)
     assert {r.target_id for r in others} == {"u1", "u2"}
-    if storage.db.dialect == "sqlite":
-        grouped = [s for s in statements if s.startswith("WITH times")]
-        assert [s.count("(?)") for s in grouped] == [64, 4]
-        assert len(statements) == 3  # the grouped two, then one of 4 rows (2 + 2)
+    if storage.db.dialect == "sqlite" and json_each:
+        assert ["json_each(" in s for s in statements] == [True, False]
+    elif storage.db.dialect == "sqlite":  # 72 rows of 13 values: one statement
+        assert len(statements) == 1 and statements[0].count("(?, ?") == 72
     else:  # the 70 times as one array, the two other records in one executemany
         assert [("unnest(" in s) for s in statements] == [True, False]
 
 
 def test_the_time_text_on_sqlite_is_the_one_sqlalchemy_writes() -> None:
-    """The audit writer writes `at` on SQLite itself (`_sqlite_time`, a second's text
-    kept): differentially, the text SQLAlchemy's DATETIME writes for the UTC time
-    `UTCDateTime` binds, for times in many zones, both sides of the epoch, whole seconds
-    and the same second twice."""
+    """The audit writer writes `at` on SQLite itself (`_sqlite_times`, a second's text
+    made once per run of times in it): differentially, the text SQLAlchemy's DATETIME
+    writes for the UTC time `UTCDateTime` binds, for times in many zones, both sides of
+    the epoch, whole seconds and the same second twice; one by one and in one go."""
     import random
 
     from sqlalchemy.dialects import sqlite
 
-    from authbridge.storage.audit import _sqlite_time
+    from authbridge.storage.audit import _sqlite_time, _sqlite_times
     from authbridge.storage.models import UTCDateTime
 
     dialect = sqlite.dialect()
@@ -320,5 +331,18 @@ def test_the_time_text_on_sqlite_is_the_one_sqlalchemy_writes() -> None:
             at = at.replace(microsecond=0)
         zone = timezone(timedelta(minutes=chance.randrange(-12 * 60, 14 * 60)))
         times += [at, at.astimezone(zone), at + timedelta(microseconds=1)]
-    for at in times:
-        assert _sqlite_time(at) == write(UTCDateTime().process_bind_param(at, dialect)), at
+    expected = [write(UTCDateTime().process_bind_param(at, dialect)) for at in times]
+    for at, text in zip(times, expected, strict=True):
+        assert _sqlite_time(at) == text, at
+    # In one go, as the writer formats a batch: runs of one second, and a time of the same
+    # second, minute, hour and day in another month or year right after.
+    assert _sqlite_times(times) == expected
+    same_fields = [
+        datetime(2026, 1, 5, 10, 0, 7, 1, tzinfo=UTC),
+        datetime(2026, 2, 5, 10, 0, 7, 2, tzinfo=UTC),
+        datetime(2027, 2, 5, 10, 0, 7, 3, tzinfo=UTC),
+        datetime(2027, 2, 5, 10, 0, 7, 4, tzinfo=UTC).astimezone(timezone(timedelta(hours=5))),
+    ]
+    assert _sqlite_times(same_fields) == [
+        write(UTCDateTime().process_bind_param(at, dialect)) for at in same_fields
+    ]
