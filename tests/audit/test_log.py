@@ -307,3 +307,24 @@ def test_a_flush_ends_the_gathering_at_once() -> None:
     assert log.flush(timeout=5.0)
     assert [r.target_id for batch in store.batches for r in batch] == ["u1"]
     log.close()
+
+
+def test_a_full_queue_counts_every_drop_but_logs_few_lines() -> None:
+    """While the queue stays full every event is dropped and counted, but a flood of
+    events must not become a flood of error lines: one line per second at most, which
+    says how many drops it covers."""
+    store = FakeStore()
+    store.gate.clear()  # the database hangs: the queue fills and stays full
+    observer = Recorder()
+    log = _log(store, observer=observer, capacity=5, batch=1, interval=0.0)
+    with capture_logs() as logs:
+        for n in range(500):
+            log.record(_event(n))
+    drops = sum(c for reason, c in observer.dropped if reason == "overflow")
+    lines = [e for e in logs if e["event"] == "audit_events_dropped"]
+    assert drops >= 490
+    assert 1 <= len(lines) <= 2 and sum(line["count"] for line in lines) <= drops
+    assert lines[0]["reason"] == "overflow" and lines[0]["count"] == 1
+    store.gate.set()
+    assert log.flush()
+    log.close()

@@ -37,6 +37,8 @@ BATCH = 1000
 INTERVAL = 0.5
 CAPACITY = 10_000
 CLOSE_WAIT = 5.0
+# A full queue's error line: at most one per this many seconds (each drop is counted).
+DROP_LINE_EVERY = 1.0
 # How often the writer looks whether a batch is full while it gathers one.
 POLL = 0.02
 
@@ -154,6 +156,10 @@ class AuditLog:
         self._wake = threading.Event()
         # Set by flush() and close(): the writer stops gathering and writes what is queued.
         self._hurry = threading.Event()
+        # Overflow drops not yet in an error line, and when the last line was written.
+        self._overflow_lock = threading.Lock()
+        self._overflow_unsaid = 0
+        self._overflow_said_at = -DROP_LINE_EVERY
         self._idle = False
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -306,10 +312,21 @@ class AuditLog:
     def _dropped(
         self, reason: str, count: int, first: str, error: BaseException | None = None
     ) -> None:
+        """Count dropped events and say so. A full queue drops every event recorded while
+        it stays full (thousands a second): each is counted, but their error line is
+        written at most once per `DROP_LINE_EVERY` seconds, with how many it covers."""
         try:
             self._observer.audit_dropped(reason, count)
         except Exception:
             log.exception("audit_observer_failed")
+        if reason == "overflow":
+            with self._overflow_lock:
+                self._overflow_unsaid += count
+                now = time.monotonic()
+                if now < self._overflow_said_at + DROP_LINE_EVERY:
+                    return
+                self._overflow_said_at = now
+                count, self._overflow_unsaid = self._overflow_unsaid, 0
         log.error(
             "audit_events_dropped",
             reason=reason,
