@@ -24,7 +24,6 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     ColumnElement,
-    Connection,
     Index,
     Integer,
     String,
@@ -33,6 +32,7 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from authbridge.storage.database import Database
@@ -177,7 +177,7 @@ def _statement(paramstyle: str, rows: int = 1) -> str:
 
 # json.dumps(details, default=str) without building its encoder per row (the same text).
 # A token grant's details are written once per group of grants alike, not per event
-# (`_insert`), so their text needs no memo of its own.
+# (`_statements`), so their text needs no memo of its own.
 _encode_details = json.JSONEncoder(default=str).encode
 
 
@@ -285,54 +285,62 @@ def insert_records(session: Session, records: Sequence[AuditRecord]) -> None:
     """Append `records` inside the caller's transaction (one INSERT of many rows): for a
     write whose trail must commit or roll back with it (SCIM's)."""
     if records:
-        _insert(session.connection(), records)
+        connection = session.connection()
+        for sql, parameters in _statements(connection.dialect, records):
+            connection.exec_driver_sql(sql, parameters)
 
 
 # Rows alike but for their time: a record and the times of its copies (`AuditStore.append`).
 Alike = tuple[AuditRecord, Sequence[datetime]]
+# One statement to run and its driver-level parameters (a sequence of rows: executemany).
+_Statement = tuple[str, Any]
 
 
-def _insert(
-    connection: Connection, records: Sequence[AuditRecord], alike: Sequence[Alike] = ()
-) -> None:
-    """The rows in as few statements as each driver runs best. psycopg's executemany
-    sends the rows in one pipeline of one prepared statement, and multi-row statements of
-    every batch size cost the worker more (client_credentials 8-10% more CPU per grant on
-    PostgreSQL): it keeps executemany (bench/README.md "Stop 28")."""
-    dialect = connection.dialect
+def _statements(
+    dialect: Dialect, records: Sequence[AuditRecord], alike: Sequence[Alike] = ()
+) -> list[_Statement]:
+    """The statements that insert the rows, in as few as each driver runs best, built
+    before any connection or lock is taken: the SQLite writer lock (and on PostgreSQL the
+    transaction) is held only while they run. psycopg's executemany sends the rows in one
+    pipeline of one prepared statement, and multi-row statements of every batch size cost
+    the worker more (client_credentials 8-10% more CPU per grant on PostgreSQL): it keeps
+    executemany (bench/README.md "Stop 28")."""
     if dialect.name == "sqlite":
-        _insert_sqlite(connection, records, alike, dialect.paramstyle)
-        return
+        return _sqlite_statements(records, alike, dialect.paramstyle)
+    statements: list[_Statement] = []
     rows = _parameters(records, False)
     for record, times in alike:
         tail = _parameters([record], False)[0][1:]
         if len(times) == 1:
             rows.append((_utc(times[0]), *tail))
         else:
-            connection.exec_driver_sql(_GROUPED_POSTGRES, (*tail, [_utc(at) for at in times]))
+            statements.append((_GROUPED_POSTGRES, (*tail, [_utc(at) for at in times])))
     if rows:
-        connection.exec_driver_sql(_statement(dialect.paramstyle), rows)
+        statements.append((_statement(dialect.paramstyle), rows))
+    return statements
 
 
-def _insert_sqlite(
-    connection: Connection, records: Sequence[AuditRecord], alike: Sequence[Alike], style: str
-) -> None:
+def _sqlite_statements(
+    records: Sequence[AuditRecord], alike: Sequence[Alike], style: str
+) -> list[_Statement]:
     """SQLite: sqlite3 runs an executemany row by row and lets go of the GIL around each,
     so rows go in multi-row INSERTs of up to `MAX_ROWS_PER_INSERT` rows; rows alike but
     for their time (a client's token grants) go in one statement per group, their times
     one JSON array (`_GROUPED_SQLITE`)."""
+    statements: list[_Statement] = []
     single = _parameters(records, True)
     grouped = _sqlite_has_json_each()
     for record, times in alike:
         rest = _parameters([record], True)[0][1:]
         if grouped and len(times) > 1:
-            connection.exec_driver_sql(_GROUPED_SQLITE, (*rest, _times_json(times)))
+            statements.append((_GROUPED_SQLITE, (*rest, _times_json(times))))
         else:
             single.extend((at, *rest) for at in _sqlite_times(times))
     for start in range(0, len(single), MAX_ROWS_PER_INSERT):
         chunk = single[start : start + MAX_ROWS_PER_INSERT]
         values = tuple(value for row in chunk for value in row)
-        connection.exec_driver_sql(_statement(style, len(chunk)), values)
+        statements.append((_statement(style, len(chunk)), values))
+    return statements
 
 
 def _record(row: Any) -> AuditRecord:
@@ -368,11 +376,13 @@ class AuditStore:
         per time, in one transaction of few INSERTs."""
         if not records and not alike:
             return
-        # A Core transaction, not an ORM session: the batch is one statement, and a session's
-        # set-up and commit bookkeeping cost the writer thread more than its INSERT of a
-        # small batch (bench/bench_token.py counts the writer's instructions too).
+        statements = _statements(self._db.engine.dialect, records, alike)
+        # A Core transaction, not an ORM session: the batch is few statements, and a
+        # session's set-up and commit bookkeeping cost the writer thread more than its
+        # INSERT of a small batch (bench/bench_token.py counts the writer's instructions).
         with self._writer.held(), self._db.engine.begin() as connection:
-            _insert(connection, records, alike)
+            for sql, parameters in statements:
+                connection.exec_driver_sql(sql, parameters)
 
     def query(
         self,
