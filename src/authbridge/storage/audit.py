@@ -7,6 +7,10 @@ into the other, so this layer imports nothing above it.
 
 Reads are keyset-paginated on (at, id) descending: the position is the last row's time and
 id, so a page stays fast at any depth and rows appended meanwhile never shift it.
+
+Just over 400 lines: the table, its filter and the driver-level INSERTs each backend runs
+best are one concept (how an audit row is stored and found), and the INSERTs' comments
+carry the measurements that chose them.
 """
 
 from __future__ import annotations
